@@ -1,0 +1,286 @@
+//! Loading a model from any source, and running one `/inference` request.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use serde::Serialize;
+
+use crate::api::{InferenceRequest, InferenceResponse, LensType};
+use crate::config::ModelConfig;
+use crate::error::{EngineError, Result};
+use crate::hooks::{self, InterventionPlan};
+use crate::lens::{self, State};
+use crate::model::{Capture, Transformer, COMPUTE_DTYPE};
+use crate::source::{HubFiles, ModelSource};
+use crate::tokenizer::TokenizerBundle;
+use crate::{gguf, gguf_tokenizer};
+
+/// Progress of a model load, for status displays.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
+pub enum LoadEvent {
+    Resolving,
+    Downloading { file: String, bytes: u64, total_bytes: u64 },
+    LoadingTensors { done: usize, total: usize },
+    Ready,
+}
+
+/// Where a loaded model's weights came from, recorded in saved sessions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceInfo {
+    /// "dir", "gguf" or "hub".
+    pub kind: &'static str,
+    /// The folder, file, or repo id.
+    pub location: String,
+    /// Hub revision asked for and the snapshot commit it resolved to.
+    pub revision: Option<String>,
+    pub commit: Option<String>,
+    /// How the weights were stored ("F32", "BF16", "Q4_1, F32"...); computed in f32.
+    pub stored_dtype: String,
+}
+
+pub struct LoadedModel {
+    /// The name it was loaded by (`model_name` in the API).
+    pub name: String,
+    pub source: SourceInfo,
+    pub model: Transformer,
+    pub tokenizer: TokenizerBundle,
+}
+
+/// One run: the response body and the tensors behind it.
+pub struct RunOutput {
+    pub response: InferenceResponse,
+    pub ids: Vec<u32>,
+    pub lens_type: LensType,
+    pub capture: Capture,
+    /// Lens rows as (name, state), in response order.
+    pub rows: Vec<(String, State)>,
+    /// `[T, V]` final logits.
+    pub logits: Tensor,
+    pub plan: InterventionPlan,
+}
+
+fn read_to_string(p: &Path) -> Result<String> {
+    std::fs::read_to_string(p).map_err(|e| EngineError::Model(format!("cannot read {}: {e}", p.display())))
+}
+
+/// The safetensors files of a folder (single or sharded by an index).
+fn safetensors_files(dir: &Path, get: &mut dyn FnMut(&str) -> Result<Option<PathBuf>>) -> Result<Vec<PathBuf>> {
+    if let Some(index) = get("model.safetensors.index.json")? {
+        let v: serde_json::Value = serde_json::from_str(&read_to_string(&index)?)
+            .map_err(|e| EngineError::Model(format!("model.safetensors.index.json: {e}")))?;
+        let map = v.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| {
+            EngineError::Model("model.safetensors.index.json has no weight_map".into())
+        })?;
+        let mut shards: Vec<String> = map.values().filter_map(|f| f.as_str().map(str::to_owned)).collect();
+        shards.sort();
+        shards.dedup();
+        let mut out = Vec::new();
+        for s in shards {
+            if s.contains('/') || s.contains("..") {
+                return Err(EngineError::Model(format!("shard name {s:?} is not a plain file name")));
+            }
+            out.push(get(&s)?.ok_or_else(|| EngineError::Model(format!("shard {s} is missing")))?);
+        }
+        return Ok(out);
+    }
+    match get("model.safetensors")? {
+        Some(p) => Ok(vec![p]),
+        None => Err(EngineError::NotFound(format!(
+            "{} has neither model.safetensors nor model.safetensors.index.json",
+            dir.display()
+        ))),
+    }
+}
+
+fn stored_dtype(files: &[PathBuf]) -> Result<String> {
+    let mut kinds: Vec<String> = Vec::new();
+    for f in files {
+        // SAFETY: read-only map of a checkpoint file we do not modify.
+        let st = unsafe { candle_core::safetensors::MmapedSafetensors::new(f)? };
+        for (_, view) in st.tensors() {
+            let k = format!("{:?}", view.dtype());
+            if !kinds.contains(&k) {
+                kinds.push(k);
+            }
+        }
+    }
+    kinds.sort();
+    Ok(kinds.join(", "))
+}
+
+/// Load config, weights and tokenizer from a folder laid out as on the Hub;
+/// `get(file)` finds each file (a local folder or the Hub cache).
+fn load_hf_layout(
+    name: &str,
+    dir: &Path,
+    get: &mut dyn FnMut(&str) -> Result<Option<PathBuf>>,
+    mut source: SourceInfo,
+    progress: &mut dyn FnMut(LoadEvent),
+) -> Result<LoadedModel> {
+    let config_path = get("config.json")?
+        .ok_or_else(|| EngineError::NotFound(format!("{} has no config.json", dir.display())))?;
+    let cfg = ModelConfig::from_hf_json(&read_to_string(&config_path)?)?;
+    let tok_path = get("tokenizer.json")?
+        .ok_or_else(|| EngineError::NotFound(format!("{} has no tokenizer.json", dir.display())))?;
+    let tok_cfg = get("tokenizer_config.json")?.map(|p| read_to_string(&p)).transpose()?;
+    let jinja = get("chat_template.jinja")?.map(|p| read_to_string(&p)).transpose()?;
+    let files = safetensors_files(dir, get)?;
+    source.stored_dtype = stored_dtype(&files)?;
+    let tokenizer = TokenizerBundle::from_hf_files(&std::fs::read(&tok_path)?, tok_cfg.as_deref(), jinja)?;
+    progress(LoadEvent::LoadingTensors { done: 0, total: 1 });
+    // SAFETY: the checkpoint files are mapped read-only and not modified while loaded.
+    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&files, COMPUTE_DTYPE, &Device::Cpu)? };
+    let model = Transformer::load(cfg, vb)?;
+    progress(LoadEvent::LoadingTensors { done: 1, total: 1 });
+    Ok(LoadedModel { name: name.to_owned(), source, model, tokenizer })
+}
+
+fn load_gguf(name: &str, path: &Path, progress: &mut dyn FnMut(LoadEvent)) -> Result<LoadedModel> {
+    let ck = gguf::load(path, &mut |done, total| progress(LoadEvent::LoadingTensors { done, total }))?;
+    let tok = gguf_tokenizer::tokenizer_from_gguf(&ck.content).map_err(EngineError::Tokenizer)?;
+    let md = &ck.content.metadata;
+    let token_at = |key: &str| -> String {
+        md.get(key)
+            .and_then(|v| v.to_u32().ok())
+            .and_then(|id| tok.id_to_token(id))
+            .unwrap_or_default()
+    };
+    let (bos, eos) = (token_at("tokenizer.ggml.bos_token_id"), token_at("tokenizer.ggml.eos_token_id"));
+    let template = md.get("tokenizer.chat_template").and_then(|v| v.to_string().ok()).cloned();
+    let tokenizer = TokenizerBundle::new(tok, template, bos, eos, false)?;
+    let vb = VarBuilder::from_tensors(ck.tensors, DType::F32, &Device::Cpu);
+    let mut model = Transformer::load(ck.config, vb)?;
+    if let Some(factors) = ck.rope_freq_factors {
+        let inv: Vec<f32> = model.cfg.inv_freq().iter().zip(&factors).map(|(f, d)| f / d).collect();
+        model.set_inv_freq(inv);
+    }
+    let source = SourceInfo {
+        kind: "gguf",
+        location: path.display().to_string(),
+        revision: None,
+        commit: None,
+        stored_dtype: ck.dtypes,
+    };
+    Ok(LoadedModel { name: name.to_owned(), source, model, tokenizer })
+}
+
+impl LoadedModel {
+    /// Load `spec`: a Hugging Face folder, a `.gguf` file or a Hub repo id.
+    pub fn load(spec: &str, progress: &mut dyn FnMut(LoadEvent)) -> Result<Self> {
+        progress(LoadEvent::Resolving);
+        let m = match ModelSource::parse(spec)? {
+            ModelSource::Gguf(p) => load_gguf(spec, &p, progress)?,
+            ModelSource::Dir(dir) => {
+                let source = SourceInfo {
+                    kind: "dir",
+                    location: dir.display().to_string(),
+                    revision: None,
+                    commit: None,
+                    stored_dtype: String::new(),
+                };
+                let mut get = |f: &str| -> Result<Option<PathBuf>> {
+                    let p = dir.join(f);
+                    Ok(p.is_file().then_some(p))
+                };
+                load_hf_layout(spec, &dir, &mut get, source, progress)?
+            }
+            ModelSource::Hub { repo, revision } => {
+                let mut hub = HubFiles::new(&repo, revision.as_deref());
+                let dir = PathBuf::from(&repo);
+                let progress = RefCell::new(progress);
+                let mut dl = |file: &str, bytes: u64, total: u64| {
+                    (progress.borrow_mut())(LoadEvent::Downloading { file: file.to_owned(), bytes, total_bytes: total })
+                };
+                // Weights, config and tokenizer fail loudly; the rest may
+                // legitimately be absent from a repo.
+                let mut get = |f: &str| -> Result<Option<PathBuf>> {
+                    if matches!(f, "config.json" | "tokenizer.json") || f.ends_with(".safetensors") {
+                        hub.get(f, &mut dl).map(Some)
+                    } else {
+                        hub.get_optional(f, &mut dl)
+                    }
+                };
+                let source = SourceInfo {
+                    kind: "hub",
+                    location: repo.clone(),
+                    revision: Some(revision.clone().unwrap_or_else(|| "main".into())),
+                    commit: None,
+                    stored_dtype: String::new(),
+                };
+                let mut m = load_hf_layout(spec, &dir, &mut get, source, &mut |e| (progress.borrow_mut())(e))?;
+                m.source.commit = HubFiles::new(&repo, revision.as_deref()).commit;
+                let progress = progress.into_inner();
+                progress(LoadEvent::Ready);
+                return Ok(m);
+            }
+        };
+        progress(LoadEvent::Ready);
+        Ok(m)
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.model.cfg
+    }
+
+    /// Tokenize a request's text as the original did.
+    pub fn tokenize(&self, req: &InferenceRequest) -> Result<Vec<u32>> {
+        let ids = self.tokenizer.encode_prompt(&req.text, req.apply_chat_template)?;
+        if ids.is_empty() {
+            return Err(EngineError::InvalidRequest(
+                "the text encodes to no tokens (it is empty and this tokenizer adds no BOS); nothing to run".into(),
+            ));
+        }
+        Ok(ids)
+    }
+
+    /// Run one `/inference` request: the JSON body plus captured tensors.
+    pub fn run(&self, req: &InferenceRequest) -> Result<RunOutput> {
+        let lens_type = LensType::parse(&req.lens_type).ok_or_else(|| {
+            EngineError::InvalidRequest(format!(
+                "unknown lens_type {:?} (known: {})",
+                req.lens_type,
+                LensType::NAMES
+            ))
+        })?;
+        let ids = self.tokenize(req)?;
+        self.run_ids(req, lens_type, ids)
+    }
+
+    /// [`run`](Self::run) on already tokenized ids.
+    pub fn run_ids(&self, req: &InferenceRequest, lens_type: LensType, ids: Vec<u32>) -> Result<RunOutput> {
+        let cfg = &self.model.cfg;
+        if let Some(&bad) = ids.iter().find(|&&i| i as usize >= cfg.vocab_size) {
+            return Err(EngineError::InvalidRequest(format!(
+                "token id {bad} is outside this model's vocabulary of {}",
+                cfg.vocab_size
+            )));
+        }
+        let plan = hooks::plan(&req.interventions, self.model.n_layers(), cfg.hidden_size, ids.len())?;
+        let capture = self.model.forward(&ids, &plan)?;
+        let lens = lens::compute(&self.model, &self.tokenizer, &capture, lens_type)?;
+        let input_tokens = ids.iter().map(|&i| self.tokenizer.decode_one(i)).collect::<Result<Vec<_>>>()?;
+        let attention = if req.return_attention {
+            Some(capture.patterns.iter().map(|p| p.to_vec3::<f32>()).collect::<candle_core::Result<Vec<_>>>()?)
+        } else {
+            None
+        };
+        let response = InferenceResponse {
+            text: req.text.clone(),
+            input_tokens,
+            logit_lens: lens.rows,
+            attention,
+        };
+        Ok(RunOutput {
+            response,
+            ids,
+            lens_type,
+            rows: lens::rows(lens_type, self.model.n_layers()),
+            capture,
+            logits: lens.logits,
+            plan,
+        })
+    }
+}

