@@ -261,6 +261,15 @@ impl ModelConfig {
         )
     }
 
+    /// Parameters of the decoder (embeddings counted once when tied).
+    pub fn param_count(&self) -> usize {
+        let (d, i, hd) = (self.hidden_size, self.intermediate_size, self.head_dim);
+        let attn = d * hd * (2 * self.num_attention_heads + 2 * self.num_key_value_heads);
+        let layer = attn + 3 * d * i + 2 * d;
+        let embed = self.vocab_size * d * if self.tie_word_embeddings { 1 } else { 2 };
+        embed + self.num_hidden_layers * layer + d
+    }
+
     /// RoPE inverse frequencies, with llama3 scaling applied when configured.
     /// Computed as HF does (f32 powers), so positions agree to the last bits.
     pub fn inv_freq(&self) -> Vec<f32> {

@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use candle_nn::VarBuilder;
 use serde::Serialize;
 
@@ -12,10 +12,24 @@ use crate::config::ModelConfig;
 use crate::error::{EngineError, Result};
 use crate::hooks::{self, InterventionPlan};
 use crate::lens::{self, State};
-use crate::model::{Capture, Transformer, COMPUTE_DTYPE};
+use crate::model::{Capture, ComputeDtype, Transformer};
 use crate::source::{HubFiles, ModelSource};
 use crate::tokenizer::TokenizerBundle;
 use crate::{gguf, gguf_tokenizer};
+
+/// How to load a model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    pub dtype: ComputeDtype,
+    /// Round every weight through float16 first, as the original tool's
+    /// loader did (`torch_dtype=float16`). Only for reproducing its numbers.
+    pub emulate_f16_load: bool,
+}
+
+fn round_f16(t: Tensor) -> Result<Tensor> {
+    let dt = t.dtype();
+    Ok(t.to_dtype(candle_core::DType::F16)?.to_dtype(dt)?)
+}
 
 /// Progress of a model load, for status displays.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -118,6 +132,7 @@ fn load_hf_layout(
     dir: &Path,
     get: &mut dyn FnMut(&str) -> Result<Option<PathBuf>>,
     mut source: SourceInfo,
+    opts: LoadOptions,
     progress: &mut dyn FnMut(LoadEvent),
 ) -> Result<LoadedModel> {
     let config_path = get("config.json")?
@@ -131,15 +146,29 @@ fn load_hf_layout(
     source.stored_dtype = stored_dtype(&files)?;
     let tokenizer = TokenizerBundle::from_hf_files(&std::fs::read(&tok_path)?, tok_cfg.as_deref(), jinja)?;
     progress(LoadEvent::LoadingTensors { done: 0, total: 1 });
-    // SAFETY: the checkpoint files are mapped read-only and not modified while loaded.
-    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&files, COMPUTE_DTYPE, &Device::Cpu)? };
+    let dtype = opts.dtype.resolve(&cfg);
+    let vb = if opts.emulate_f16_load {
+        let mut all = std::collections::HashMap::new();
+        for f in &files {
+            for (k, t) in candle_core::safetensors::load(f, &Device::Cpu)? {
+                all.insert(k, round_f16(t)?);
+            }
+        }
+        VarBuilder::from_tensors(all, dtype, &Device::Cpu)
+    } else {
+        // SAFETY: the checkpoint files are mapped read-only and not modified while loaded.
+        unsafe { VarBuilder::from_mmaped_safetensors(&files, dtype, &Device::Cpu)? }
+    };
     let model = Transformer::load(cfg, vb)?;
     progress(LoadEvent::LoadingTensors { done: 1, total: 1 });
     Ok(LoadedModel { name: name.to_owned(), source, model, tokenizer })
 }
 
-fn load_gguf(name: &str, path: &Path, progress: &mut dyn FnMut(LoadEvent)) -> Result<LoadedModel> {
-    let ck = gguf::load(path, &mut |done, total| progress(LoadEvent::LoadingTensors { done, total }))?;
+fn load_gguf(name: &str, path: &Path, opts: LoadOptions, progress: &mut dyn FnMut(LoadEvent)) -> Result<LoadedModel> {
+    let mut ck = gguf::load(path, &mut |done, total| progress(LoadEvent::LoadingTensors { done, total }))?;
+    if opts.emulate_f16_load {
+        ck.tensors = ck.tensors.into_iter().map(|(k, t)| Ok((k, round_f16(t)?))).collect::<Result<_>>()?;
+    }
     let tok = gguf_tokenizer::tokenizer_from_gguf(&ck.content).map_err(EngineError::Tokenizer)?;
     let md = &ck.content.metadata;
     let token_at = |key: &str| -> String {
@@ -151,7 +180,7 @@ fn load_gguf(name: &str, path: &Path, progress: &mut dyn FnMut(LoadEvent)) -> Re
     let (bos, eos) = (token_at("tokenizer.ggml.bos_token_id"), token_at("tokenizer.ggml.eos_token_id"));
     let template = md.get("tokenizer.chat_template").and_then(|v| v.to_string().ok()).cloned();
     let tokenizer = TokenizerBundle::new(tok, template, bos, eos, false)?;
-    let vb = VarBuilder::from_tensors(ck.tensors, DType::F32, &Device::Cpu);
+    let vb = VarBuilder::from_tensors(ck.tensors, opts.dtype.resolve(&ck.config), &Device::Cpu);
     let mut model = Transformer::load(ck.config, vb)?;
     if let Some(factors) = ck.rope_freq_factors {
         let inv: Vec<f32> = model.cfg.inv_freq().iter().zip(&factors).map(|(f, d)| f / d).collect();
@@ -170,9 +199,14 @@ fn load_gguf(name: &str, path: &Path, progress: &mut dyn FnMut(LoadEvent)) -> Re
 impl LoadedModel {
     /// Load `spec`: a Hugging Face folder, a `.gguf` file or a Hub repo id.
     pub fn load(spec: &str, progress: &mut dyn FnMut(LoadEvent)) -> Result<Self> {
+        Self::load_with(spec, LoadOptions::default(), progress)
+    }
+
+    /// [`load`](Self::load) with explicit options.
+    pub fn load_with(spec: &str, opts: LoadOptions, progress: &mut dyn FnMut(LoadEvent)) -> Result<Self> {
         progress(LoadEvent::Resolving);
         let m = match ModelSource::parse(spec)? {
-            ModelSource::Gguf(p) => load_gguf(spec, &p, progress)?,
+            ModelSource::Gguf(p) => load_gguf(spec, &p, opts, progress)?,
             ModelSource::Dir(dir) => {
                 let source = SourceInfo {
                     kind: "dir",
@@ -185,7 +219,7 @@ impl LoadedModel {
                     let p = dir.join(f);
                     Ok(p.is_file().then_some(p))
                 };
-                load_hf_layout(spec, &dir, &mut get, source, progress)?
+                load_hf_layout(spec, &dir, &mut get, source, opts, progress)?
             }
             ModelSource::Hub { repo, revision } => {
                 let mut hub = HubFiles::new(&repo, revision.as_deref());
@@ -210,7 +244,7 @@ impl LoadedModel {
                     commit: None,
                     stored_dtype: String::new(),
                 };
-                let mut m = load_hf_layout(spec, &dir, &mut get, source, &mut |e| (progress.borrow_mut())(e))?;
+                let mut m = load_hf_layout(spec, &dir, &mut get, source, opts, &mut |e| (progress.borrow_mut())(e))?;
                 m.source.commit = HubFiles::new(&repo, revision.as_deref()).commit;
                 let progress = progress.into_inner();
                 progress(LoadEvent::Ready);
@@ -263,7 +297,7 @@ impl LoadedModel {
         let lens = lens::compute(&self.model, &self.tokenizer, &capture, lens_type)?;
         let input_tokens = ids.iter().map(|&i| self.tokenizer.decode_one(i)).collect::<Result<Vec<_>>>()?;
         let attention = if req.return_attention {
-            Some(capture.patterns.iter().map(|p| p.to_vec3::<f32>()).collect::<candle_core::Result<Vec<_>>>()?)
+            Some(capture.patterns.iter().map(|p| p.to_dtype(candle_core::DType::F32)?.to_vec3::<f32>()).collect::<candle_core::Result<Vec<_>>>()?)
         } else {
             None
         };

@@ -64,7 +64,8 @@ pub struct Lens {
 /// Returns (id, prob) most probable first; ties go to the lower id.
 pub fn top_k_softmax(logits: &[f32]) -> [(u32, f32); TOP_K] {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f32 = logits.iter().map(|&l| (l - max).exp()).sum();
+    // f64 accumulation: an f32 running sum over ~50k terms drifts by 1e-4.
+    let sum: f64 = logits.iter().map(|&l| f64::from((l - max).exp())).sum();
     let mut best: [(u32, f32); TOP_K] = [(u32::MAX, f32::NEG_INFINITY); TOP_K];
     for (i, &l) in logits.iter().enumerate() {
         if l > best[TOP_K - 1].1 {
@@ -76,7 +77,7 @@ pub fn top_k_softmax(logits: &[f32]) -> [(u32, f32); TOP_K] {
             best[j] = (i as u32, l);
         }
     }
-    best.map(|(id, l)| (id, (l - max).exp() / sum))
+    best.map(|(id, l)| (id, (f64::from((l - max).exp()) / sum) as f32))
 }
 
 /// Compute the lens rows for `lens` from a capture.

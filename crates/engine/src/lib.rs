@@ -17,5 +17,6 @@ pub mod tokenizer;
 
 pub use api::{InferenceRequest, InferenceResponse, InterventionConfig, Interventions, LensRow, LensType, Prediction};
 pub use config::{Arch, ModelConfig};
-pub use engine::{LoadEvent, LoadedModel, RunOutput, SourceInfo};
+pub use engine::{LoadEvent, LoadOptions, LoadedModel, RunOutput, SourceInfo};
 pub use error::{EngineError, Result};
+pub use model::ComputeDtype;

@@ -39,8 +39,10 @@ pub struct Transformer {
     embed: Tensor,
     blocks: Vec<Block>,
     final_norm: Tensor,
-    /// `[V, D]`; the embedding matrix itself when embeddings are tied.
+    /// `[V, D]` f32 unembedding (the lens projection always runs in f32).
     lm_head: Tensor,
+    /// The dtype weights and activations use (f64 or f32); see [`ComputeDtype`].
+    dtype: DType,
     inv_freq: Vec<f32>,
     device: Device,
 }
@@ -116,6 +118,8 @@ impl Transformer {
         } else {
             vb.get((cfg.vocab_size, d), "lm_head.weight")?
         };
+        let dtype = embed.dtype();
+        let lm_head = lm_head.to_dtype(DType::F32)?;
         let inv_freq = cfg.inv_freq();
         Ok(Transformer {
             device: embed.device().clone(),
@@ -124,6 +128,7 @@ impl Transformer {
             blocks,
             final_norm,
             lm_head,
+            dtype,
             inv_freq,
         })
     }
@@ -141,14 +146,18 @@ impl Transformer {
         self.inv_freq = inv_freq;
     }
 
-    /// `[V, D]` unembedding.
+    /// `[V, D]` f32 unembedding.
     pub fn lm_head(&self) -> &Tensor {
         &self.lm_head
     }
 
-    /// The final RMSNorm applied to `[.., D]` states.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The final RMSNorm applied to `[.., D]` states, returned in f32.
     pub fn final_norm(&self, x: &Tensor) -> Result<Tensor> {
-        rms_norm(x, &self.final_norm, self.cfg.rms_norm_eps)
+        Ok(rms_norm(x, &self.final_norm, self.cfg.rms_norm_eps)?.to_dtype(DType::F32)?)
     }
 
     /// Run the model on `ids` with the plan's interventions applied.
@@ -168,7 +177,7 @@ impl Transformer {
         };
         cap.resid.push(x.clone());
         for (l, block) in self.blocks.iter().enumerate() {
-            let mask = AttnMask::build(t, plan.blocked_at(l), &self.device)?;
+            let mask = AttnMask::build(t, plan.blocked_at(l), &self.device, self.dtype)?;
             let h = rms_norm(&x, &block.input_norm, self.cfg.rms_norm_eps)?;
             let (a, pattern) = self.attention(&block.attn, &h, &cos, &sin, &mask)?;
             let a = apply_hook(a, plan.ops_at(HookPoint::AttnOut(l)))?;
@@ -202,8 +211,8 @@ impl Transformer {
             }
         }
         Ok((
-            Tensor::from_vec(cos, (t, half), &self.device)?,
-            Tensor::from_vec(sin, (t, half), &self.device)?,
+            Tensor::from_vec(cos, (t, half), &self.device)?.to_dtype(self.dtype)?,
+            Tensor::from_vec(sin, (t, half), &self.device)?.to_dtype(self.dtype)?,
         ))
     }
 
@@ -254,7 +263,12 @@ fn repeat_kv(x: Tensor, n_rep: usize) -> Result<Tensor> {
 }
 
 pub(crate) fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
-    Ok(candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)?)
+    if x.dtype() == DType::F32 {
+        return Ok(candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)?);
+    }
+    // candle's fused kernel has no f64 version.
+    let var = x.sqr()?.mean_keepdim(candle_core::D::Minus1)?;
+    Ok(x.broadcast_mul(&(var + eps)?.sqrt()?.recip()?)?.broadcast_mul(w)?)
 }
 
 /// The additive pre-softmax mask of one layer: causal plus blocked pairs.
@@ -270,7 +284,7 @@ struct AttnMask {
 }
 
 impl AttnMask {
-    fn build(t: usize, blocked: impl Iterator<Item = (usize, usize)>, dev: &Device) -> Result<Self> {
+    fn build(t: usize, blocked: impl Iterator<Item = (usize, usize)>, dev: &Device, dtype: DType) -> Result<Self> {
         let mut m = vec![0f32; t * t];
         for q in 0..t {
             for k in q + 1..t {
@@ -292,8 +306,8 @@ impl AttnMask {
             }
         }
         Ok(AttnMask {
-            additive: Tensor::from_vec(m, (t, t), dev)?,
-            keep_rows: if any_dead { Some(Tensor::from_vec(keep, (t, 1), dev)?) } else { None },
+            additive: Tensor::from_vec(m, (t, t), dev)?.to_dtype(dtype)?,
+            keep_rows: if any_dead { Some(Tensor::from_vec(keep, (t, 1), dev)?.to_dtype(dtype)?) } else { None },
         })
     }
 }
@@ -312,7 +326,7 @@ fn apply_op(x: &Tensor, op: &StreamOp) -> Result<Tensor> {
     Ok(match (&op.kind, op.position) {
         (StreamOpKind::Zero, None) => x.zeros_like()?,
         (StreamOpKind::Scale(s), None) => x.affine(*s as f64, 0.0)?,
-        (StreamOpKind::Add(v), None) => x.broadcast_add(&Tensor::from_slice(v, (1, d), dev)?)?,
+        (StreamOpKind::Add(v), None) => x.broadcast_add(&Tensor::from_slice(v, (1, d), dev)?.to_dtype(x.dtype())?)?,
         (kind, Some(p)) => {
             // Rebuild the one row rather than scale by a mask: other rows stay
             // bit-identical and NaN/inf elsewhere can't leak through a 0 factor.
@@ -320,7 +334,7 @@ fn apply_op(x: &Tensor, op: &StreamOp) -> Result<Tensor> {
             let row = match kind {
                 StreamOpKind::Zero => row.zeros_like()?,
                 StreamOpKind::Scale(s) => row.affine(*s as f64, 0.0)?,
-                StreamOpKind::Add(v) => (row + Tensor::from_slice(v, (1, d), dev)?)?,
+                StreamOpKind::Add(v) => (row + Tensor::from_slice(v, (1, d), dev)?.to_dtype(x.dtype())?)?,
             };
             let mut parts = Vec::with_capacity(3);
             if p > 0 {
@@ -335,8 +349,44 @@ fn apply_op(x: &Tensor, op: &StreamOp) -> Result<Tensor> {
     })
 }
 
-/// Converts weights of any float dtype to the f32 the CPU path computes in.
-pub const COMPUTE_DTYPE: DType = DType::F32;
+/// The precision the forward pass runs in.
+///
+/// transformers' float32 results carry their own rounding error of about
+/// 1e-5 on these models; an f32 forward of ours adds as much again (different
+/// summation order), an f64 one adds almost nothing. So models small enough to
+/// afford it (the default policy: at most [`F64_MAX_PARAMS`] parameters) run
+/// in f64 and match the reference to 1e-5; larger ones run in f32, as the
+/// original did. The lens projection is f32 either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ComputeDtype {
+    #[default]
+    Auto,
+    F32,
+    F64,
+}
+
+pub const F64_MAX_PARAMS: usize = 300_000_000;
+
+impl ComputeDtype {
+    pub fn resolve(self, cfg: &ModelConfig) -> DType {
+        match self {
+            ComputeDtype::F32 => DType::F32,
+            ComputeDtype::F64 => DType::F64,
+            ComputeDtype::Auto if cfg.param_count() <= F64_MAX_PARAMS => DType::F64,
+            ComputeDtype::Auto => DType::F32,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "auto" => Some(ComputeDtype::Auto),
+            "f32" => Some(ComputeDtype::F32),
+            "f64" => Some(ComputeDtype::F64),
+            _ => None,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -345,7 +395,7 @@ mod tests {
     #[test]
     fn fully_blocked_row_is_zero_not_nan() {
         let dev = Device::Cpu;
-        let m = AttnMask::build(3, [(0usize, 0usize), (2, 0)].into_iter(), &dev).unwrap();
+        let m = AttnMask::build(3, [(0usize, 0usize), (2, 0)].into_iter(), &dev, DType::F32).unwrap();
         let keep = m.keep_rows.unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
         assert_eq!(keep, vec![0.0, 1.0, 1.0]);
         let add = m.additive.to_vec2::<f32>().unwrap();

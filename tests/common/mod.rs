@@ -1,0 +1,87 @@
+//! Shared helpers for the integration tests: fixture paths, reference npz
+//! arrays, and tolerance comparisons.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use candle_core::Tensor;
+use logitlens_engine::LoadedModel;
+use ndarray::ArrayD;
+use ndarray_npy::NpzReader;
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures")
+}
+
+pub fn tiny(family: &str) -> PathBuf {
+    fixtures().join("tiny").join(family)
+}
+
+pub fn load_tiny(family: &str) -> LoadedModel {
+    LoadedModel::load(tiny(family).to_str().unwrap(), &mut |_| {}).expect("load tiny fixture")
+}
+
+pub struct Npz(NpzReader<File>);
+
+impl Npz {
+    pub fn open(path: &Path) -> Self {
+        Npz(NpzReader::new(File::open(path).unwrap()).unwrap())
+    }
+    pub fn f32(&mut self, name: &str) -> ArrayD<f32> {
+        self.0.by_name(&format!("{name}.npy")).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+    pub fn i64(&mut self, name: &str) -> ArrayD<i64> {
+        self.0.by_name(&format!("{name}.npy")).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+}
+
+pub fn reference_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+pub fn flat(t: &Tensor) -> Vec<f32> {
+    t.to_dtype(candle_core::DType::F32).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()
+}
+
+/// Stack `[T, ..]` tensors into one flat vector, in order.
+pub fn flat_all(ts: &[Tensor]) -> Vec<f32> {
+    ts.iter().flat_map(flat).collect()
+}
+
+/// Max |a-b|, with differences above 1 counted relatively (|a-b| / |b|).
+pub fn max_err(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| {
+            let d = (x - y).abs();
+            if y.abs() > 1.0 { d / y.abs() } else { d }
+        })
+        .fold(0.0, f32::max)
+}
+
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
+    let e = max_err(got, want);
+    assert!(e <= tol, "{what}: max error {e:e} exceeds {tol:e}");
+}
+
+/// The GGUF used by the SmolLM2 tests: `LOGITLENS_GGUF`, else the default
+/// model's cache path. `None` (with a printed SKIPPED line) when absent,
+/// unless `LOGITLENS_REQUIRE_GGUF=1`, in which case a missing file fails.
+pub fn smollm2_gguf(test: &str) -> Option<PathBuf> {
+    let p = std::env::var_os("LOGITLENS_GGUF")
+        .map(PathBuf::from)
+        .unwrap_or_else(logitlens_engine::default_model::default_model_path);
+    if p.is_file() {
+        return Some(p);
+    }
+    if std::env::var("LOGITLENS_REQUIRE_GGUF").as_deref() == Ok("1") {
+        panic!("{test}: the SmolLM2 GGUF is required (LOGITLENS_REQUIRE_GGUF=1) but {} is missing", p.display());
+    }
+    eprintln!(
+        "SKIPPED: {test}: SmolLM2 GGUF not found at {} (run `cargo run --release -- lens --text hi` or scripts/test.sh to fetch it)",
+        p.display()
+    );
+    None
+}
