@@ -1,0 +1,240 @@
+//! Interventions and attention blocking on the tiny checkpoints: property
+//! tests of what each operation must do, and the errors the original turned
+//! into silent no-ops or crashes.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use common::*;
+use logitlens_engine::{InferenceRequest, InterventionConfig, Interventions, LoadedModel};
+use proptest::prelude::*;
+
+fn llama() -> &'static LoadedModel {
+    static M: OnceLock<LoadedModel> = OnceLock::new();
+    M.get_or_init(|| load_tiny("llama"))
+}
+
+fn qwen3() -> &'static LoadedModel {
+    static M: OnceLock<LoadedModel> = OnceLock::new();
+    M.get_or_init(|| load_tiny("qwen3"))
+}
+
+const TEXT: &str = "The capital of France is";
+
+fn op(kind: &str) -> InterventionConfig {
+    InterventionConfig { kind: kind.into(), ..Default::default() }
+}
+
+fn req(interventions: Vec<(&str, Vec<InterventionConfig>)>) -> InferenceRequest {
+    let mut r = InferenceRequest::new(TEXT);
+    r.interventions = interventions.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Interventions>();
+    r.return_attention = true;
+    r
+}
+
+fn err(m: &LoadedModel, r: &InferenceRequest) -> String {
+    match m.run(r) {
+        Ok(_) => panic!("request should have been refused"),
+        Err(e) => {
+            assert!(e.is_client_error(), "{e} should be a client error");
+            e.to_string()
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Zeroing `hook_resid_post` at layer l makes that layer's lens row
+    /// uniform (1/V) at every touched position, and only there.
+    #[test]
+    fn zeroing_a_block_output_gives_a_uniform_lens_row(layer in 0usize..3, pos in proptest::option::of(-13i64..13), qwen in any::<bool>()) {
+        let m = if qwen { qwen3() } else { llama() };
+        let t = m.tokenize(&InferenceRequest::new(TEXT)).unwrap().len() as i64;
+        let pos = pos.filter(|p| *p >= -t && *p < t);
+        let key = format!("blocks.{layer}.hook_resid_post");
+        let out = m.run(&req(vec![(&key, vec![InterventionConfig { token_index: pos, ..op("zero") }])])).unwrap();
+        let v = m.config().vocab_size as f64;
+        // Row layer+1 shows block `layer`'s output ("Final Output" for the last).
+        let row = &out.response.logit_lens[layer + 1];
+        let touched = pos.map(|p| ((p + t) % t) as usize);
+        for (i, preds) in row.predictions.iter().enumerate() {
+            let uniform = preds.iter().all(|p| (p.prob - 1.0 / v).abs() < 1e-7);
+            if touched.is_none_or(|p| p == i) {
+                prop_assert!(uniform, "position {} of row {} is not uniform", i, row.layer_name);
+            } else {
+                prop_assert!(!uniform, "position {} of row {} was not touched but is uniform", i, row.layer_name);
+            }
+        }
+    }
+
+    /// Scaling by 1 changes nothing, bit for bit, at any hook.
+    #[test]
+    fn scale_by_one_is_the_identity(key in prop::sample::select(vec!["embeddings", "layer_0_attn_output", "layer_1_mlp_output", "layer_2_output", "all_layers_output"]), pos in proptest::option::of(0i64..13)) {
+        let base = llama().run(&req(vec![])).unwrap();
+        let out = llama().run(&req(vec![(key, vec![InterventionConfig { value: Some(1.0), token_index: pos, ..op("scale") }])])).unwrap();
+        prop_assert_eq!(&out.response, &base.response);
+    }
+
+    /// Blocking (query, key) zeroes exactly that pattern entry at that layer;
+    /// the rest of the query row renormalises, other rows and earlier layers
+    /// are untouched, and every row still sums to 1.
+    #[test]
+    fn blocking_removes_exactly_one_entry(layer in 0usize..3, q in 1usize..13, k_frac in 0.0f64..1.0, qwen in any::<bool>()) {
+        let m = if qwen { qwen3() } else { llama() };
+        let t = m.tokenize(&InferenceRequest::new(TEXT)).unwrap().len();
+        let q = q % t;
+        let k = ((q as f64) * k_frac) as usize; // 0 <= k < q: the row keeps other keys
+        let base = m.run(&req(vec![])).unwrap();
+        let blk = InterventionConfig { source_tokens: Some(vec![k as i64]), target_tokens: Some(vec![q as i64]), ..op("block_attention") };
+        let key = format!("layer_{layer}_attention");
+        let out = m.run(&req(vec![(&key, vec![blk])])).unwrap();
+        let (a, b) = (out.response.attention.unwrap(), base.response.attention.unwrap());
+        for l in 0..3 {
+            for h in 0..a[l].len() {
+                for qi in 0..t {
+                    let sum: f32 = a[l][h][qi].iter().sum();
+                    prop_assert!((sum - 1.0).abs() < 1e-5, "row sum {}", sum);
+                    if l < layer || (l == layer && qi != q) {
+                        prop_assert_eq!(&a[l][h][qi], &b[l][h][qi]);
+                    }
+                }
+                if l == layer {
+                    let (row, base_row) = (&a[l][h][q], &b[l][h][q]);
+                    prop_assert_eq!(row[k], 0.0);
+                    let kept = 1.0 - base_row[k];
+                    for j in 0..t {
+                        if j != k {
+                            prop_assert!((row[j] - base_row[j] / kept).abs() < 1e-5);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_fully_blocked_row_attends_to_nothing_and_stays_finite() {
+    // Query 0 can only read key 0: blocking it leaves no key at all.
+    let blk = InterventionConfig { source_tokens: Some(vec![0]), target_tokens: Some(vec![0]), ..op("block_attention") };
+    let out = llama().run(&req(vec![("all_layers_attention", vec![blk])])).unwrap();
+    let att = out.response.attention.as_ref().unwrap();
+    for layer in att {
+        for head in layer {
+            assert!(head[0].iter().all(|&v| v == 0.0), "fully blocked row must be all zeros");
+            assert!((head[1].iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        }
+    }
+    // Its attention output is zero, so the post-attention state equals the input.
+    let c = &out.capture;
+    assert_eq!(flat(&c.attn_out[0].narrow(0, 0, 1).unwrap()), vec![0.0; 64]);
+    for row in &out.response.logit_lens {
+        assert!(row.predictions.iter().flatten().all(|p| p.prob.is_finite()));
+    }
+    // The JSON body serialises (the original answered a plain-text 500).
+    serde_json::to_string(&out.response).unwrap();
+}
+
+#[test]
+fn two_keys_on_one_hook_both_apply_in_request_order() {
+    let v: Vec<f64> = (0..64).map(|i| (i as f64) / 64.0).collect();
+    let scale = InterventionConfig { value: Some(2.0), ..op("scale") };
+    let add = InterventionConfig { vector: Some(v.clone()), ..op("add") };
+    let run = |r: Vec<(&str, Vec<InterventionConfig>)>| llama().run(&req(r)).unwrap().response;
+    // The original kept only one of two keys reaching the same hook.
+    let two_keys = run(vec![("all_layers_output", vec![scale.clone()]), ("blocks.1.hook_resid_post", vec![add.clone()])]);
+    let spelled_out = run(vec![
+        ("layer_0_output", vec![scale.clone()]),
+        ("layer_1_output", vec![scale.clone(), add.clone()]),
+        ("layer_2_output", vec![scale.clone()]),
+    ]);
+    assert_eq!(two_keys, spelled_out);
+    let reversed_keys = run(vec![("blocks.1.hook_resid_post", vec![add.clone()]), ("all_layers_output", vec![scale.clone()])]);
+    let reversed_spelled = run(vec![
+        ("layer_0_output", vec![scale.clone()]),
+        ("layer_1_output", vec![add.clone(), scale.clone()]),
+        ("layer_2_output", vec![scale.clone()]),
+    ]);
+    assert_eq!(reversed_keys, reversed_spelled);
+    assert_ne!(two_keys, reversed_keys, "(x*2)+v and (x+v)*2 differ");
+    // Numerically, [scale, add] at one hook is x*2 + v at every position.
+    let single = llama().run(&req(vec![("layer_1_output", vec![scale, add])])).unwrap();
+    let plain = llama().run(&req(vec![])).unwrap();
+    let (x, y) = (flat(&plain.capture.resid[2]), flat(&single.capture.resid[2]));
+    for (i, (a, b)) in x.iter().zip(&y).enumerate() {
+        let want = a * 2.0 + v[i % 64] as f32;
+        assert!((b - want).abs() < 1e-5, "element {i}: {b} vs {want}");
+    }
+}
+
+#[test]
+fn add_with_a_vector_adds_it_at_the_hook() {
+    let v: Vec<f64> = (0..64).map(|i| ((i % 7) as f64) - 3.0).collect();
+    let out = llama()
+        .run(&req(vec![("embeddings", vec![InterventionConfig { vector: Some(v.clone()), token_index: Some(-1), ..op("add") }])]))
+        .unwrap();
+    let plain = llama().run(&req(vec![])).unwrap();
+    let t = out.ids.len();
+    let (a, b) = (flat(&out.capture.resid[0]), flat(&plain.capture.resid[0]));
+    for p in 0..t {
+        for j in 0..64 {
+            let want = b[p * 64 + j] + if p == t - 1 { v[j] as f32 } else { 0.0 };
+            assert!((a[p * 64 + j] - want).abs() < 1e-6);
+        }
+    }
+}
+
+/// Every rule the original broke silently is a 4xx-class error that says
+/// what to fix.
+#[test]
+fn invalid_interventions_are_refused_with_a_reason() {
+    let m = llama();
+    let cases: Vec<(Vec<(&str, Vec<InterventionConfig>)>, &str)> = vec![
+        (vec![("layer_1_output", vec![op("scale")])], "needs a numeric `value`"),
+        (vec![("layer_3_output", vec![op("zero")])], "layer 3 is out of range; this model has 3 layers (0..2)"),
+        (vec![("layer_99_attention", vec![op("block_attention")])], "layer 99 is out of range"),
+        (vec![("layer_0_output", vec![InterventionConfig { token_index: Some(13), ..op("zero") }])], "token_index 13 is out of range for a 13-token input"),
+        (vec![("layer_0_output", vec![InterventionConfig { token_index: Some(-14), ..op("zero") }])], "token_index -14"),
+        (vec![("layer_0_output", vec![op("flip")])], "unknown type \"flip\""),
+        (vec![("layer_0_outputs", vec![op("zero")])], "unknown intervention key"),
+        (vec![("mystery", vec![op("zero")])], "accepted keys"),
+        (vec![("layer_0_output", vec![op("block_attention")])], "applies to attention keys"),
+        (vec![("layer_0_attention", vec![InterventionConfig { value: Some(0.5), ..op("scale") }])], "stream operation"),
+        (vec![("layer_0_attention", vec![InterventionConfig { source_tokens: Some(vec![0]), ..op("block_attention") }])], "non-empty `target_tokens`"),
+        (vec![("all_layers_attention", vec![InterventionConfig { source_tokens: Some(vec![1, 2]), target_tokens: Some(vec![4, 13]), ..op("block_attention") }])], "target_tokens 13 is out of range"),
+        (vec![("layer_0_attention", vec![InterventionConfig { source_tokens: Some(vec![5]), target_tokens: Some(vec![2]), ..op("block_attention") }])], "source token 5 comes after target token 2"),
+        (vec![("layer_0_output", vec![InterventionConfig { vector: Some(vec![1.0; 3]), ..op("add") }])], "hidden size is 64"),
+        (vec![("layer_0_output", vec![op("add")])], "`add` needs a `vector`"),
+        (vec![("layer_0_output", vec![])], "empty list"),
+    ];
+    for (interventions, want) in cases {
+        let e = err(m, &req(interventions));
+        assert!(e.contains(want), "expected {want:?} in {e:?}");
+    }
+}
+
+#[test]
+fn other_request_errors() {
+    let m = llama();
+    let mut r = InferenceRequest::new(TEXT);
+    r.lens_type = "sideways".into();
+    assert!(err(m, &r).contains("unknown lens_type \"sideways\" (known: block_output, post_attention, combined)"));
+    // qwen3's tokenizer adds no BOS, so "" has no tokens.
+    let e = err(qwen3(), &InferenceRequest::new(""));
+    assert!(e.contains("no tokens"), "{e}");
+    // With BOS an empty text is one token and runs.
+    assert_eq!(m.run(&InferenceRequest::new("")).unwrap().ids, vec![3]);
+}
+
+#[test]
+fn chat_template_is_rendered_and_encoded_without_extra_specials() {
+    let mut r = InferenceRequest::new("Hello there");
+    r.apply_chat_template = true;
+    let out = llama().run(&r).unwrap();
+    // ChatML with no BOS from the template, and none added by encode.
+    assert_eq!(out.response.input_tokens[0], "<|im_start|>");
+    assert_eq!(out.response.input_tokens.last().unwrap(), "\n");
+    assert!(!out.ids.contains(&3), "no <s> added to a templated prompt");
+}
