@@ -10,7 +10,11 @@ use logitlens_engine::default_model::ensure_default_model;
 use logitlens_engine::{InferenceRequest, InferenceResponse, Interventions, LoadedModel};
 
 #[derive(Parser)]
-#[command(name = "logitlens", version, about = "Logit lens, stream interventions and attention blocking for Llama/Qwen3 models")]
+#[command(
+    name = "logitlens",
+    version,
+    about = "Logit lens, stream interventions and attention blocking for Llama/Qwen3 models"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -24,6 +28,8 @@ enum Backend {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Fetch the default model (SmolLM2-135M-Instruct Q4_1 GGUF) if missing and print its path.
+    FetchModel,
     /// Run the logit lens on a text and print the prediction grid.
     Lens {
         /// A Hugging Face model folder, a .gguf file, or a Hub repo id (org/name[@revision]).
@@ -64,16 +70,32 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Lens { model, text, backend, lens_type, interventions, chat, attention, json } => {
+        Command::FetchModel => {
+            println!("{}", ensure_default_model(&mut |m| eprintln!("{m}"))?.display());
+            Ok(())
+        }
+        Command::Lens {
+            model,
+            text,
+            backend,
+            lens_type,
+            interventions,
+            chat,
+            attention,
+            json,
+        } => {
             if backend == Backend::Hooked {
                 bail!("the hooked (TransformerLens-style) backend is not available in this build yet; use --backend custom");
             }
             let interventions = parse_interventions(interventions.as_deref())?;
             let spec = match model {
                 Some(m) => m,
-                None => ensure_default_model(&mut |m| eprintln!("{m}"))?.display().to_string(),
+                None => ensure_default_model(&mut |m| eprintln!("{m}"))?
+                    .display()
+                    .to_string(),
             };
-            let loaded = LoadedModel::load(&spec, &mut |_| {}).with_context(|| format!("loading {spec}"))?;
+            let loaded =
+                LoadedModel::load(&spec, &mut |_| {}).with_context(|| format!("loading {spec}"))?;
             let req = InferenceRequest {
                 text,
                 interventions,
@@ -95,7 +117,9 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn parse_interventions(arg: Option<&str>) -> Result<Interventions> {
-    let Some(arg) = arg else { return Ok(Interventions::new()) };
+    let Some(arg) = arg else {
+        return Ok(Interventions::new());
+    };
     let text = match arg.strip_prefix('@') {
         Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?,
         None => arg.to_owned(),
@@ -108,7 +132,10 @@ fn parse_interventions(arg: Option<&str>) -> Result<Interventions> {
 
 /// Whitespace made visible, as the web app shows tokens.
 fn show(tok: &str) -> String {
-    let s = tok.replace('\n', "\\n").replace('\t', "\\t").replace('\r', "\\r");
+    let s = tok
+        .replace('\n', "\\n")
+        .replace('\t', "\\t")
+        .replace('\r', "\\r");
     if s.trim().is_empty() {
         "␣".repeat(s.chars().count().max(1))
     } else {
@@ -130,7 +157,13 @@ fn clip(s: &str, w: usize) -> String {
 /// Layers down, positions across: the top-1 token and its probability.
 fn render_table(r: &InferenceResponse) -> String {
     const CELL: usize = 12;
-    let name_w = r.logit_lens.iter().map(|row| row.layer_name.chars().count()).max().unwrap_or(5).max(5);
+    let name_w = r
+        .logit_lens
+        .iter()
+        .map(|row| row.layer_name.chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5);
     let mut out = String::new();
     out.push_str(&format!("{:<name_w$} ", "input"));
     for (i, t) in r.input_tokens.iter().enumerate() {

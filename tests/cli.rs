@@ -7,7 +7,11 @@ use std::process::{Command, Output};
 use common::*;
 
 fn lens(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_logitlens")).arg("lens").args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_logitlens"))
+        .arg("lens")
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn stderr(o: &Output) -> String {
@@ -17,7 +21,16 @@ fn stderr(o: &Output) -> String {
 #[test]
 fn json_output_is_the_inference_body() {
     let model = tiny("llama");
-    let o = lens(&["--model", model.to_str().unwrap(), "--text", "Hi", "--json", "--attention", "--lens-type", "combined"]);
+    let o = lens(&[
+        "--model",
+        model.to_str().unwrap(),
+        "--text",
+        "Hi",
+        "--json",
+        "--attention",
+        "--lens-type",
+        "combined",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
@@ -33,11 +46,20 @@ fn json_output_is_the_inference_body() {
 
 #[test]
 fn table_output_lists_rows_and_positions() {
-    let o = lens(&["--model", tiny("qwen3").to_str().unwrap(), "--text", "Hello world"]);
+    let o = lens(&[
+        "--model",
+        tiny("qwen3").to_str().unwrap(),
+        "--text",
+        "Hello world",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let s = String::from_utf8(o.stdout).unwrap();
     let lines: Vec<&str> = s.lines().collect();
-    assert!(lines[0].starts_with("input") && lines[0].contains("0:H"), "{}", lines[0]);
+    assert!(
+        lines[0].starts_with("input") && lines[0].contains("0:H"),
+        "{}",
+        lines[0]
+    );
     assert_eq!(lines.len(), 1 + 4);
     assert!(lines[4].starts_with("Final Output"));
 }
@@ -48,7 +70,15 @@ fn interventions_from_a_file_apply() {
     let f = dir.path().join("iv.json");
     std::fs::write(&f, r#"{"layer_2_output":[{"type":"zero"}]}"#).unwrap();
     let arg = format!("@{}", f.display());
-    let o = lens(&["--model", tiny("llama").to_str().unwrap(), "--text", "Hi", "--json", "--interventions", &arg]);
+    let o = lens(&[
+        "--model",
+        tiny("llama").to_str().unwrap(),
+        "--text",
+        "Hi",
+        "--json",
+        "--interventions",
+        &arg,
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let last = v["logit_lens"].as_array().unwrap().last().unwrap();
@@ -60,11 +90,33 @@ fn errors_go_to_stderr_with_a_failing_exit() {
     let llama = tiny("llama");
     let m = llama.to_str().unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["--model", m, "--text", "Hi", "--interventions", "{not json"], "--interventions must be a JSON object"),
-        (vec!["--model", m, "--text", "Hi", "--interventions", r#"{"layer_7_output":[{"type":"zero"}]}"#], "layer 7 is out of range"),
-        (vec!["--model", m, "--text", "Hi", "--backend", "hooked"], "hooked"),
-        (vec!["--model", m, "--text", "Hi", "--lens-type", "nope"], "unknown lens_type"),
-        (vec!["--model", "/no/such/model.gguf", "--text", "Hi"], "does not exist"),
+        (
+            vec!["--model", m, "--text", "Hi", "--interventions", "{not json"],
+            "--interventions must be a JSON object",
+        ),
+        (
+            vec![
+                "--model",
+                m,
+                "--text",
+                "Hi",
+                "--interventions",
+                r#"{"layer_7_output":[{"type":"zero"}]}"#,
+            ],
+            "layer 7 is out of range",
+        ),
+        (
+            vec!["--model", m, "--text", "Hi", "--backend", "hooked"],
+            "hooked",
+        ),
+        (
+            vec!["--model", m, "--text", "Hi", "--lens-type", "nope"],
+            "unknown lens_type",
+        ),
+        (
+            vec!["--model", "/no/such/model.gguf", "--text", "Hi"],
+            "does not exist",
+        ),
     ];
     for (args, want) in cases {
         let o = lens(&args);
@@ -76,5 +128,8 @@ fn errors_go_to_stderr_with_a_failing_exit() {
     let o = lens(&["--model", tiny("gpt2").to_str().unwrap(), "--text", "Hi"]);
     assert!(!o.status.success());
     let e = stderr(&o);
-    assert!(e.contains("gpt2") && e.contains("llama") && e.contains("qwen3"), "{e}");
+    assert!(
+        e.contains("gpt2") && e.contains("llama") && e.contains("qwen3"),
+        "{e}"
+    );
 }

@@ -10,7 +10,11 @@ const TOL: f32 = 1e-5;
 
 fn check_family(family: &str) {
     let model = load_tiny(family);
-    assert_eq!(model.model.dtype(), candle_core::DType::F64, "small models compute in f64 by default");
+    assert_eq!(
+        model.model.dtype(),
+        candle_core::DType::F64,
+        "small models compute in f64 by default"
+    );
     check_model(family, &model, TOL, TOL);
 }
 
@@ -26,17 +30,55 @@ fn check_model(family: &str, model: &LoadedModel, tol: f32, prob_tol: f32) {
         let out = model.run(&req).unwrap();
         let ids: Vec<i64> = out.ids.iter().map(|&x| x as i64).collect();
         assert_eq!(ids, want_ids, "{family} p{i}: token ids");
-        let tokens: Vec<String> = p["tokens"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned()).collect();
-        assert_eq!(out.response.input_tokens, tokens, "{family} p{i}: decoded tokens");
+        let tokens: Vec<String> = p["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            out.response.input_tokens, tokens,
+            "{family} p{i}: decoded tokens"
+        );
 
         let c = &out.capture;
         let name = |s: &str| format!("{family} p{i} {s}");
-        assert_close(&name("resid_pre"), &flat_all(&c.resid), npz.f32(&format!("p{i}_resid_pre")).as_slice().unwrap(), tol);
-        assert_close(&name("resid_mid"), &flat_all(&c.post_attn), npz.f32(&format!("p{i}_resid_mid")).as_slice().unwrap(), tol);
-        assert_close(&name("attn_out"), &flat_all(&c.attn_out), npz.f32(&format!("p{i}_attn_out")).as_slice().unwrap(), tol);
-        assert_close(&name("mlp_out"), &flat_all(&c.mlp_out), npz.f32(&format!("p{i}_mlp_out")).as_slice().unwrap(), tol);
-        assert_close(&name("attn_pattern"), &flat_all(&c.patterns), npz.f32(&format!("p{i}_attn_pattern")).as_slice().unwrap(), tol);
-        assert_close(&name("logits"), &flat(&out.logits), npz.f32(&format!("p{i}_logits")).as_slice().unwrap(), tol);
+        assert_close(
+            &name("resid_pre"),
+            &flat_all(&c.resid),
+            npz.f32(&format!("p{i}_resid_pre")).as_slice().unwrap(),
+            tol,
+        );
+        assert_close(
+            &name("resid_mid"),
+            &flat_all(&c.post_attn),
+            npz.f32(&format!("p{i}_resid_mid")).as_slice().unwrap(),
+            tol,
+        );
+        assert_close(
+            &name("attn_out"),
+            &flat_all(&c.attn_out),
+            npz.f32(&format!("p{i}_attn_out")).as_slice().unwrap(),
+            tol,
+        );
+        assert_close(
+            &name("mlp_out"),
+            &flat_all(&c.mlp_out),
+            npz.f32(&format!("p{i}_mlp_out")).as_slice().unwrap(),
+            tol,
+        );
+        assert_close(
+            &name("attn_pattern"),
+            &flat_all(&c.patterns),
+            npz.f32(&format!("p{i}_attn_pattern")).as_slice().unwrap(),
+            tol,
+        );
+        assert_close(
+            &name("logits"),
+            &flat(&out.logits),
+            npz.f32(&format!("p{i}_logits")).as_slice().unwrap(),
+            tol,
+        );
 
         // The block-output lens, top 5 per position.
         assert_eq!(out.lens_type, LensType::BlockOutput);
@@ -48,9 +90,16 @@ fn check_model(family: &str, model: &LoadedModel, tol: f32, prob_tol: f32) {
             for (t, preds) in row.predictions.iter().enumerate() {
                 assert_eq!(preds.len(), 5);
                 for (k, pr) in preds.iter().enumerate() {
-                    assert_eq!(pr.id as i64, top_ids[[r, t, k]], "{family} p{i} row {r} pos {t} rank {k}: id");
+                    assert_eq!(
+                        pr.id as i64,
+                        top_ids[[r, t, k]],
+                        "{family} p{i} row {r} pos {t} rank {k}: id"
+                    );
                     let d = (pr.prob as f32 - top_probs[[r, t, k]]).abs();
-                    assert!(d <= prob_tol, "{family} p{i} row {r} pos {t} rank {k}: prob off by {d:e}");
+                    assert!(
+                        d <= prob_tol,
+                        "{family} p{i} row {r} pos {t} rank {k}: prob off by {d:e}"
+                    );
                     assert_eq!(pr.token, model.tokenizer.decode_one(pr.id).unwrap());
                 }
             }
@@ -91,7 +140,10 @@ fn llama3_rope_scaling_is_not_a_no_op() {
 #[test]
 fn f32_path_stays_within_float32_noise() {
     for family in ["llama", "llama3-rope-scaled", "qwen3"] {
-        let opts = LoadOptions { dtype: ComputeDtype::F32, ..Default::default() };
+        let opts = LoadOptions {
+            dtype: ComputeDtype::F32,
+            ..Default::default()
+        };
         let m = LoadedModel::load_with(tiny(family).to_str().unwrap(), opts, &mut |_| {}).unwrap();
         assert_eq!(m.model.dtype(), candle_core::DType::F32);
         check_model(family, &m, 3e-5, 1e-5);

@@ -18,17 +18,28 @@ fn lay_out_cache(cache: &Path, repo_folder: &str, src: &Path) {
     std::fs::create_dir_all(&snap).unwrap();
     std::fs::create_dir_all(repo.join("refs")).unwrap();
     std::fs::write(repo.join("refs").join("main"), COMMIT).unwrap();
-    for file in ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"] {
+    for file in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ] {
         let bytes = std::fs::read(src.join(file)).unwrap();
         // Blobs are named by content hash on the Hub; any unique name works.
         let blob = repo.join("blobs").join(format!("{:016x}", fxhash(&bytes)));
         std::fs::write(&blob, &bytes).unwrap();
-        std::os::unix::fs::symlink(Path::new("../../blobs").join(blob.file_name().unwrap()), snap.join(file)).unwrap();
+        std::os::unix::fs::symlink(
+            Path::new("../../blobs").join(blob.file_name().unwrap()),
+            snap.join(file),
+        )
+        .unwrap();
     }
 }
 
 fn fxhash(b: &[u8]) -> u64 {
-    b.iter().fold(0xcbf29ce484222325u64, |h, &x| (h ^ x as u64).wrapping_mul(0x100000001b3))
+    b.iter().fold(0xcbf29ce484222325u64, |h, &x| {
+        (h ^ x as u64).wrapping_mul(0x100000001b3)
+    })
 }
 
 #[test]
@@ -41,7 +52,11 @@ fn loads_a_repo_id_from_the_local_hub_cache_offline() {
 
     let req = InferenceRequest::new("The capital of France is");
     let direct = load_tiny("llama").run(&req).unwrap().response;
-    for spec in ["test-org/tiny-llama", &format!("test-org/tiny-llama@{COMMIT}"), "test-org/tiny-llama@main"] {
+    for spec in [
+        "test-org/tiny-llama",
+        &format!("test-org/tiny-llama@{COMMIT}"),
+        "test-org/tiny-llama@main",
+    ] {
         let m = LoadedModel::load(spec, &mut |_| {}).unwrap_or_else(|e| panic!("{spec}: {e}"));
         assert_eq!(m.source.kind, "hub");
         assert_eq!(m.source.location, "test-org/tiny-llama");
@@ -51,12 +66,20 @@ fn loads_a_repo_id_from_the_local_hub_cache_offline() {
     }
 
     // Not cached and offline: a clear error naming the repo and the folder.
-    let e = LoadedModel::load("test-org/absent", &mut |_| {}).err().unwrap();
+    let e = LoadedModel::load("test-org/absent", &mut |_| {})
+        .err()
+        .unwrap();
     assert!(matches!(e, EngineError::NotFound(_)), "{e}");
     let msg = e.to_string();
-    assert!(msg.contains("test-org/absent") && msg.contains(&cache.display().to_string()), "{msg}");
+    assert!(
+        msg.contains("test-org/absent") && msg.contains(&cache.display().to_string()),
+        "{msg}"
+    );
     assert!(msg.contains("HF_HUB_OFFLINE"), "{msg}");
-    let e = LoadedModel::load("test-org/tiny-llama@v2", &mut |_| {}).err().unwrap().to_string();
+    let e = LoadedModel::load("test-org/tiny-llama@v2", &mut |_| {})
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("revision v2"), "{e}");
 
     // HF_HOME/hub is used when HF_HUB_CACHE is not set.

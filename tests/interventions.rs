@@ -23,12 +23,18 @@ fn qwen3() -> &'static LoadedModel {
 const TEXT: &str = "The capital of France is";
 
 fn op(kind: &str) -> InterventionConfig {
-    InterventionConfig { kind: kind.into(), ..Default::default() }
+    InterventionConfig {
+        kind: kind.into(),
+        ..Default::default()
+    }
 }
 
 fn req(interventions: Vec<(&str, Vec<InterventionConfig>)>) -> InferenceRequest {
     let mut r = InferenceRequest::new(TEXT);
-    r.interventions = interventions.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Interventions>();
+    r.interventions = interventions
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect::<Interventions>();
     r.return_attention = true;
     r
 }
@@ -118,12 +124,21 @@ proptest! {
 #[test]
 fn a_fully_blocked_row_attends_to_nothing_and_stays_finite() {
     // Query 0 can only read key 0: blocking it leaves no key at all.
-    let blk = InterventionConfig { source_tokens: Some(vec![0]), target_tokens: Some(vec![0]), ..op("block_attention") };
-    let out = llama().run(&req(vec![("all_layers_attention", vec![blk])])).unwrap();
+    let blk = InterventionConfig {
+        source_tokens: Some(vec![0]),
+        target_tokens: Some(vec![0]),
+        ..op("block_attention")
+    };
+    let out = llama()
+        .run(&req(vec![("all_layers_attention", vec![blk])]))
+        .unwrap();
     let att = out.response.attention.as_ref().unwrap();
     for layer in att {
         for head in layer {
-            assert!(head[0].iter().all(|&v| v == 0.0), "fully blocked row must be all zeros");
+            assert!(
+                head[0].iter().all(|&v| v == 0.0),
+                "fully blocked row must be all zeros"
+            );
             assert!((head[1].iter().sum::<f32>() - 1.0).abs() < 1e-5);
         }
     }
@@ -140,18 +155,30 @@ fn a_fully_blocked_row_attends_to_nothing_and_stays_finite() {
 #[test]
 fn two_keys_on_one_hook_both_apply_in_request_order() {
     let v: Vec<f64> = (0..64).map(|i| (i as f64) / 64.0).collect();
-    let scale = InterventionConfig { value: Some(2.0), ..op("scale") };
-    let add = InterventionConfig { vector: Some(v.clone()), ..op("add") };
+    let scale = InterventionConfig {
+        value: Some(2.0),
+        ..op("scale")
+    };
+    let add = InterventionConfig {
+        vector: Some(v.clone()),
+        ..op("add")
+    };
     let run = |r: Vec<(&str, Vec<InterventionConfig>)>| llama().run(&req(r)).unwrap().response;
     // The original kept only one of two keys reaching the same hook.
-    let two_keys = run(vec![("all_layers_output", vec![scale.clone()]), ("blocks.1.hook_resid_post", vec![add.clone()])]);
+    let two_keys = run(vec![
+        ("all_layers_output", vec![scale.clone()]),
+        ("blocks.1.hook_resid_post", vec![add.clone()]),
+    ]);
     let spelled_out = run(vec![
         ("layer_0_output", vec![scale.clone()]),
         ("layer_1_output", vec![scale.clone(), add.clone()]),
         ("layer_2_output", vec![scale.clone()]),
     ]);
     assert_eq!(two_keys, spelled_out);
-    let reversed_keys = run(vec![("blocks.1.hook_resid_post", vec![add.clone()]), ("all_layers_output", vec![scale.clone()])]);
+    let reversed_keys = run(vec![
+        ("blocks.1.hook_resid_post", vec![add.clone()]),
+        ("all_layers_output", vec![scale.clone()]),
+    ]);
     let reversed_spelled = run(vec![
         ("layer_0_output", vec![scale.clone()]),
         ("layer_1_output", vec![add.clone(), scale.clone()]),
@@ -160,9 +187,14 @@ fn two_keys_on_one_hook_both_apply_in_request_order() {
     assert_eq!(reversed_keys, reversed_spelled);
     assert_ne!(two_keys, reversed_keys, "(x*2)+v and (x+v)*2 differ");
     // Numerically, [scale, add] at one hook is x*2 + v at every position.
-    let single = llama().run(&req(vec![("layer_1_output", vec![scale, add])])).unwrap();
+    let single = llama()
+        .run(&req(vec![("layer_1_output", vec![scale, add])]))
+        .unwrap();
     let plain = llama().run(&req(vec![])).unwrap();
-    let (x, y) = (flat(&plain.capture.resid[2]), flat(&single.capture.resid[2]));
+    let (x, y) = (
+        flat(&plain.capture.resid[2]),
+        flat(&single.capture.resid[2]),
+    );
     for (i, (a, b)) in x.iter().zip(&y).enumerate() {
         let want = a * 2.0 + v[i % 64] as f32;
         assert!((b - want).abs() < 1e-5, "element {i}: {b} vs {want}");
@@ -173,7 +205,14 @@ fn two_keys_on_one_hook_both_apply_in_request_order() {
 fn add_with_a_vector_adds_it_at_the_hook() {
     let v: Vec<f64> = (0..64).map(|i| ((i % 7) as f64) - 3.0).collect();
     let out = llama()
-        .run(&req(vec![("embeddings", vec![InterventionConfig { vector: Some(v.clone()), token_index: Some(-1), ..op("add") }])]))
+        .run(&req(vec![(
+            "embeddings",
+            vec![InterventionConfig {
+                vector: Some(v.clone()),
+                token_index: Some(-1),
+                ..op("add")
+            }],
+        )]))
         .unwrap();
     let plain = llama().run(&req(vec![])).unwrap();
     let t = out.ids.len();
@@ -191,22 +230,109 @@ fn add_with_a_vector_adds_it_at_the_hook() {
 #[test]
 fn invalid_interventions_are_refused_with_a_reason() {
     let m = llama();
-    let cases: Vec<(Vec<(&str, Vec<InterventionConfig>)>, &str)> = vec![
-        (vec![("layer_1_output", vec![op("scale")])], "needs a numeric `value`"),
-        (vec![("layer_3_output", vec![op("zero")])], "layer 3 is out of range; this model has 3 layers (0..2)"),
-        (vec![("layer_99_attention", vec![op("block_attention")])], "layer 99 is out of range"),
-        (vec![("layer_0_output", vec![InterventionConfig { token_index: Some(13), ..op("zero") }])], "token_index 13 is out of range for a 13-token input"),
-        (vec![("layer_0_output", vec![InterventionConfig { token_index: Some(-14), ..op("zero") }])], "token_index -14"),
-        (vec![("layer_0_output", vec![op("flip")])], "unknown type \"flip\""),
-        (vec![("layer_0_outputs", vec![op("zero")])], "unknown intervention key"),
+    type Case = (Vec<(&'static str, Vec<InterventionConfig>)>, &'static str);
+    let cases: Vec<Case> = vec![
+        (
+            vec![("layer_1_output", vec![op("scale")])],
+            "needs a numeric `value`",
+        ),
+        (
+            vec![("layer_3_output", vec![op("zero")])],
+            "layer 3 is out of range; this model has 3 layers (0..2)",
+        ),
+        (
+            vec![("layer_99_attention", vec![op("block_attention")])],
+            "layer 99 is out of range",
+        ),
+        (
+            vec![(
+                "layer_0_output",
+                vec![InterventionConfig {
+                    token_index: Some(13),
+                    ..op("zero")
+                }],
+            )],
+            "token_index 13 is out of range for a 13-token input",
+        ),
+        (
+            vec![(
+                "layer_0_output",
+                vec![InterventionConfig {
+                    token_index: Some(-14),
+                    ..op("zero")
+                }],
+            )],
+            "token_index -14",
+        ),
+        (
+            vec![("layer_0_output", vec![op("flip")])],
+            "unknown type \"flip\"",
+        ),
+        (
+            vec![("layer_0_outputs", vec![op("zero")])],
+            "unknown intervention key",
+        ),
         (vec![("mystery", vec![op("zero")])], "accepted keys"),
-        (vec![("layer_0_output", vec![op("block_attention")])], "applies to attention keys"),
-        (vec![("layer_0_attention", vec![InterventionConfig { value: Some(0.5), ..op("scale") }])], "stream operation"),
-        (vec![("layer_0_attention", vec![InterventionConfig { source_tokens: Some(vec![0]), ..op("block_attention") }])], "non-empty `target_tokens`"),
-        (vec![("all_layers_attention", vec![InterventionConfig { source_tokens: Some(vec![1, 2]), target_tokens: Some(vec![4, 13]), ..op("block_attention") }])], "target_tokens 13 is out of range"),
-        (vec![("layer_0_attention", vec![InterventionConfig { source_tokens: Some(vec![5]), target_tokens: Some(vec![2]), ..op("block_attention") }])], "source token 5 comes after target token 2"),
-        (vec![("layer_0_output", vec![InterventionConfig { vector: Some(vec![1.0; 3]), ..op("add") }])], "hidden size is 64"),
-        (vec![("layer_0_output", vec![op("add")])], "`add` needs a `vector`"),
+        (
+            vec![("layer_0_output", vec![op("block_attention")])],
+            "applies to attention keys",
+        ),
+        (
+            vec![(
+                "layer_0_attention",
+                vec![InterventionConfig {
+                    value: Some(0.5),
+                    ..op("scale")
+                }],
+            )],
+            "stream operation",
+        ),
+        (
+            vec![(
+                "layer_0_attention",
+                vec![InterventionConfig {
+                    source_tokens: Some(vec![0]),
+                    ..op("block_attention")
+                }],
+            )],
+            "non-empty `target_tokens`",
+        ),
+        (
+            vec![(
+                "all_layers_attention",
+                vec![InterventionConfig {
+                    source_tokens: Some(vec![1, 2]),
+                    target_tokens: Some(vec![4, 13]),
+                    ..op("block_attention")
+                }],
+            )],
+            "target_tokens 13 is out of range",
+        ),
+        (
+            vec![(
+                "layer_0_attention",
+                vec![InterventionConfig {
+                    source_tokens: Some(vec![5]),
+                    target_tokens: Some(vec![2]),
+                    ..op("block_attention")
+                }],
+            )],
+            "source token 5 comes after target token 2",
+        ),
+        (
+            vec![(
+                "layer_0_output",
+                vec![InterventionConfig {
+                    vector: Some(vec![1.0; 3]),
+                    ..op("add")
+                }],
+            )],
+            "hidden size is 64",
+        ),
+        (
+            vec![("layer_0_output", vec![op("add")])],
+            "`add` needs a `vector`",
+        ),
         (vec![("layer_0_output", vec![])], "empty list"),
     ];
     for (interventions, want) in cases {
@@ -220,7 +346,9 @@ fn other_request_errors() {
     let m = llama();
     let mut r = InferenceRequest::new(TEXT);
     r.lens_type = "sideways".into();
-    assert!(err(m, &r).contains("unknown lens_type \"sideways\" (known: block_output, post_attention, combined)"));
+    assert!(err(m, &r).contains(
+        "unknown lens_type \"sideways\" (known: block_output, post_attention, combined)"
+    ));
     // qwen3's tokenizer adds no BOS, so "" has no tokens.
     let e = err(qwen3(), &InferenceRequest::new(""));
     assert!(e.contains("no tokens"), "{e}");

@@ -29,15 +29,32 @@ fn tokenizer_ids_equal_the_models_own_tokenizer() {
     let r = reference_json(&fixture("reference.json"));
     for p in r["prompts"].as_array().unwrap() {
         let text = p["text"].as_str().unwrap();
-        let want: Vec<u32> = p["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        let want: Vec<u32> = p["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
         assert_eq!(m.tokenizer.encode(text, true).unwrap(), want, "{text:?}");
-        let tokens: Vec<String> =
-            want.iter().map(|&i| m.tokenizer.decode_one(i).unwrap()).collect();
-        let want_tokens: Vec<&str> = p["tokens"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let tokens: Vec<String> = want
+            .iter()
+            .map(|&i| m.tokenizer.decode_one(i).unwrap())
+            .collect();
+        let want_tokens: Vec<&str> = p["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
         assert_eq!(tokens, want_tokens, "{text:?}");
     }
     // Digits split one by one, emoji and accents survive a round trip.
-    for text in ["12345 2024", "naïve café 🙂🎉", "日本語のテキスト", "line\nbreak\ttab"] {
+    for text in [
+        "12345 2024",
+        "naïve café 🙂🎉",
+        "日本語のテキスト",
+        "line\nbreak\ttab",
+    ] {
         let ids = m.tokenizer.encode(text, true).unwrap();
         assert_eq!(m.tokenizer.tokenizer.decode(&ids, false).unwrap(), text);
     }
@@ -51,9 +68,14 @@ fn lens_matches_transformers_within_1e4() {
     let r = reference_json(&fixture("reference.json"));
     let mut npz = Npz::open(&fixture("reference.npz"));
     for (i, p) in r["prompts"].as_array().unwrap().iter().enumerate() {
-        let out = m.run(&InferenceRequest::new(p["text"].as_str().unwrap())).unwrap();
+        let out = m
+            .run(&InferenceRequest::new(p["text"].as_str().unwrap()))
+            .unwrap();
         let ids = npz.i64(&format!("p{i}_ids"));
-        assert_eq!(out.ids.iter().map(|&x| x as i64).collect::<Vec<_>>(), ids.iter().copied().collect::<Vec<_>>());
+        assert_eq!(
+            out.ids.iter().map(|&x| x as i64).collect::<Vec<_>>(),
+            ids.iter().copied().collect::<Vec<_>>()
+        );
         let top_ids = npz.i64(&format!("p{i}_lens_top5_ids"));
         let top_probs = npz.f32(&format!("p{i}_lens_top5_probs"));
         let rows = &out.response.logit_lens;
@@ -62,13 +84,21 @@ fn lens_matches_transformers_within_1e4() {
             for (t, preds) in row.predictions.iter().enumerate() {
                 for (k, pr) in preds.iter().enumerate() {
                     let d = (pr.prob as f32 - top_probs[[r, t, k]]).abs();
-                    assert!(d <= 1e-4, "p{i} row {r} pos {t} rank {k}: prob off by {d:e}");
+                    assert!(
+                        d <= 1e-4,
+                        "p{i} row {r} pos {t} rank {k}: prob off by {d:e}"
+                    );
                     // Equal ids, except where two candidates are within the
                     // tolerance of each other and may swap places.
                     if pr.id as i64 != top_ids[[r, t, k]] {
                         let other = preds.iter().find(|q| q.id as i64 == top_ids[[r, t, k]]);
                         let close = other.is_some_and(|q| (q.prob - pr.prob).abs() <= 1e-4);
-                        assert!(close, "p{i} row {r} pos {t} rank {k}: id {} vs reference {}", pr.id, top_ids[[r, t, k]]);
+                        assert!(
+                            close,
+                            "p{i} row {r} pos {t} rank {k}: id {} vs reference {}",
+                            pr.id,
+                            top_ids[[r, t, k]]
+                        );
                     }
                 }
             }
@@ -76,13 +106,19 @@ fn lens_matches_transformers_within_1e4() {
         let last = npz.f32(&format!("p{i}_logits_last"));
         let t = out.ids.len();
         let got = flat(&out.logits.narrow(0, t - 1, 1).unwrap());
-        assert_close(&format!("p{i} last logits"), &got, last.as_slice().unwrap(), 1e-4);
+        assert_close(
+            &format!("p{i} last logits"),
+            &got,
+            last.as_slice().unwrap(),
+            1e-4,
+        );
     }
 }
 
 fn parity(m: &LoadedModel) -> (usize, f64, f64, f64, Vec<String>) {
     let cases: Vec<serde_json::Value> =
-        serde_json::from_str(&std::fs::read_to_string(fixture("upstream_cases.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(fixture("upstream_cases.json")).unwrap())
+            .unwrap();
     let (mut cells, mut top1_equal) = (0usize, 0usize);
     let (mut overlap_sum, mut dp_sum) = (0.0f64, 0.0f64);
     let mut final_cell_failures = Vec::new();
@@ -92,25 +128,43 @@ fn parity(m: &LoadedModel) -> (usize, f64, f64, f64, Vec<String>) {
         if name == "block_all_layers" {
             // Fixed bug: target token 5 of a 5-token prompt was silently
             // ignored by the original; now it is a clear error.
-            let e = m.run(&req).err().expect("out-of-range target must be refused").to_string();
-            assert!(e.contains("target_tokens 5") && e.contains("5-token"), "{e}");
+            let e = m
+                .run(&req)
+                .err()
+                .expect("out-of-range target must be refused")
+                .to_string();
+            assert!(
+                e.contains("target_tokens 5") && e.contains("5-token"),
+                "{e}"
+            );
             continue;
         }
         let ours = m.run(&req).unwrap().response;
         let theirs = &case["response"];
-        let their_tokens: Vec<&str> =
-            theirs["input_tokens"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let their_tokens: Vec<&str> = theirs["input_tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
         assert_eq!(ours.input_tokens, their_tokens, "{name}: input tokens");
         let their_rows = theirs["logit_lens"].as_array().unwrap();
         assert_eq!(ours.logit_lens.len(), their_rows.len(), "{name}: rows");
         for (r, (row, their)) in ours.logit_lens.iter().zip(their_rows).enumerate() {
-            assert_eq!(row.layer_name, their["layer_name"].as_str().unwrap(), "{name}");
+            assert_eq!(
+                row.layer_name,
+                their["layer_name"].as_str().unwrap(),
+                "{name}"
+            );
             let their_preds = their["predictions"].as_array().unwrap();
             assert_eq!(row.predictions.len(), their_preds.len());
             for (t, (preds, tp)) in row.predictions.iter().zip(their_preds).enumerate() {
                 let tp = tp.as_array().unwrap();
                 let their_ids: Vec<u64> = tp.iter().map(|p| p["id"].as_u64().unwrap()).collect();
-                let overlap = preds.iter().filter(|p| their_ids.contains(&(p.id as u64))).count();
+                let overlap = preds
+                    .iter()
+                    .filter(|p| their_ids.contains(&(p.id as u64)))
+                    .count();
                 let dp = (preds[0].prob - tp[0]["prob"].as_f64().unwrap()).abs();
                 // A uniform (zeroed) row ties every id: torch's order is arbitrary.
                 let tie = preds[0].prob == preds[4].prob;
@@ -120,19 +174,43 @@ fn parity(m: &LoadedModel) -> (usize, f64, f64, f64, Vec<String>) {
                 dp_sum += dp;
                 let final_cell = r + 1 == their_rows.len() && t + 1 == their_preds.len();
                 if final_cell && (preds[0].id as u64 != their_ids[0] || dp >= 0.01 || overlap < 4) {
-                    final_cell_failures.push(format!("{name}: top-1 {} vs {}, dp {dp:.4}, overlap {overlap}/5", preds[0].id, their_ids[0]));
+                    final_cell_failures.push(format!(
+                        "{name}: top-1 {} vs {}, dp {dp:.4}, overlap {overlap}/5",
+                        preds[0].id, their_ids[0]
+                    ));
                 }
             }
         }
         if let Some(att) = theirs.get("attention") {
             let theirs_att: Vec<Vec<Vec<Vec<f32>>>> = serde_json::from_value(att.clone()).unwrap();
-            let a: Vec<f32> = ours.attention.as_ref().expect("attention asked for").iter().flatten().flatten().flatten().copied().collect();
-            let b: Vec<f32> = theirs_att.iter().flatten().flatten().flatten().copied().collect();
+            let a: Vec<f32> = ours
+                .attention
+                .as_ref()
+                .expect("attention asked for")
+                .iter()
+                .flatten()
+                .flatten()
+                .flatten()
+                .copied()
+                .collect();
+            let b: Vec<f32> = theirs_att
+                .iter()
+                .flatten()
+                .flatten()
+                .flatten()
+                .copied()
+                .collect();
             assert_close(&format!("{name} attention"), &a, &b, 0.01);
         }
     }
     let n = cells as f64;
-    (cells, top1_equal as f64 / n, overlap_sum / n, dp_sum / n, final_cell_failures)
+    (
+        cells,
+        top1_equal as f64 / n,
+        overlap_sum / n,
+        dp_sum / n,
+        final_cell_failures,
+    )
 }
 
 /// The original tool's answers to cases.json (its parity bar: top-1 equal,
@@ -141,8 +219,13 @@ fn parity(m: &LoadedModel) -> (usize, f64, f64, f64, Vec<String>) {
 /// on every cell of every row, not just the final cell its script checked.
 #[test]
 fn upstream_cases_match_the_original_when_loaded_as_it_did() {
-    let Some(p) = smollm2_gguf("upstream_cases_match_the_original_when_loaded_as_it_did") else { return };
-    let opts = LoadOptions { emulate_f16_load: true, ..Default::default() };
+    let Some(p) = smollm2_gguf("upstream_cases_match_the_original_when_loaded_as_it_did") else {
+        return;
+    };
+    let opts = LoadOptions {
+        emulate_f16_load: true,
+        ..Default::default()
+    };
     let m = LoadedModel::load_with(p.to_str().unwrap(), opts, &mut |_| {}).unwrap();
     let (cells, agree, overlap, dp, finals) = parity(&m);
     eprintln!("f16-loaded SmolLM2 vs original over {cells} cells: top-1 {agree:.4}, top-5 overlap {overlap:.4}, mean |dp| {dp:.6}");
@@ -164,5 +247,10 @@ fn upstream_cases_meet_the_parity_bar_with_exact_weights() {
     assert!(agree >= 0.99, "top-1 agreement {agree:.4} < 0.99");
     assert!(overlap >= 0.9, "mean top-5 overlap {overlap:.4} < 0.9");
     assert!(dp < 0.01, "mean |dprob| {dp:.5} >= 0.01");
-    assert!(finals.iter().all(|f| f.starts_with("all_layers_output_scale:")), "{finals:?}");
+    assert!(
+        finals
+            .iter()
+            .all(|f| f.starts_with("all_layers_output_scale:")),
+        "{finals:?}"
+    );
 }

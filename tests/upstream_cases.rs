@@ -30,7 +30,11 @@ fn lens_json(model: &std::path::Path, req: &Value) -> Value {
         cmd.arg("--attention");
     }
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -44,7 +48,9 @@ fn floats(v: &Value, out: &mut Vec<f32>) {
 
 fn check(family: &str) {
     let dir = tiny(family);
-    let cases: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(dir.join("upstream_cases.json")).unwrap()).unwrap();
+    let cases: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("upstream_cases.json")).unwrap())
+            .unwrap();
     assert_eq!(cases.len(), 10);
     for case in &cases {
         let req = &case["request"];
@@ -52,13 +58,22 @@ fn check(family: &str) {
         let ours = lens_json(&dir, req);
         let theirs = &case["response"];
         assert_eq!(ours["text"], theirs["text"], "{family} {name}");
-        assert_eq!(ours["input_tokens"], theirs["input_tokens"], "{family} {name}: input tokens");
-        let (a, b) = (ours["logit_lens"].as_array().unwrap(), theirs["logit_lens"].as_array().unwrap());
+        assert_eq!(
+            ours["input_tokens"], theirs["input_tokens"],
+            "{family} {name}: input tokens"
+        );
+        let (a, b) = (
+            ours["logit_lens"].as_array().unwrap(),
+            theirs["logit_lens"].as_array().unwrap(),
+        );
         assert_eq!(a.len(), b.len(), "{family} {name}: row count");
         for (ra, rb) in a.iter().zip(b) {
             assert_eq!(ra["layer_index"], rb["layer_index"]);
             assert_eq!(ra["layer_name"], rb["layer_name"], "{family} {name}");
-            let (pa, pb) = (ra["predictions"].as_array().unwrap(), rb["predictions"].as_array().unwrap());
+            let (pa, pb) = (
+                ra["predictions"].as_array().unwrap(),
+                rb["predictions"].as_array().unwrap(),
+            );
             assert_eq!(pa.len(), pb.len());
             for (t, (xa, xb)) in pa.iter().zip(pb).enumerate() {
                 let (xa, xb) = (xa.as_array().unwrap(), xb.as_array().unwrap());
@@ -69,12 +84,21 @@ fn check(family: &str) {
                         // order in torch.topk: then the tied ids must match as a set.
                         let tied = |xs: &[Value]| {
                             let p = xs[k]["prob"].as_f64().unwrap();
-                            let mut ids: Vec<u64> = xs.iter().filter(|c| c["prob"].as_f64().unwrap() == p).map(|c| c["id"].as_u64().unwrap()).collect();
+                            let mut ids: Vec<u64> = xs
+                                .iter()
+                                .filter(|c| c["prob"].as_f64().unwrap() == p)
+                                .map(|c| c["id"].as_u64().unwrap())
+                                .collect();
                             ids.sort();
                             ids
                         };
                         let (ta, tb) = (tied(xa), tied(xb));
-                        assert!(ta.len() > 1 && ta == tb, "{at}: id {} vs {}", ca["id"], cb["id"]);
+                        assert!(
+                            ta.len() > 1 && ta == tb,
+                            "{at}: id {} vs {}",
+                            ca["id"],
+                            cb["id"]
+                        );
                         continue;
                     }
                     assert_eq!(ca["token"], cb["token"], "{at}: token");

@@ -11,7 +11,9 @@ use ndarray::ArrayD;
 use ndarray_npy::NpzReader;
 
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("fixtures")
 }
 
 pub fn tiny(family: &str) -> PathBuf {
@@ -29,10 +31,14 @@ impl Npz {
         Npz(NpzReader::new(File::open(path).unwrap()).unwrap())
     }
     pub fn f32(&mut self, name: &str) -> ArrayD<f32> {
-        self.0.by_name(&format!("{name}.npy")).unwrap_or_else(|e| panic!("{name}: {e}"))
+        self.0
+            .by_name(&format!("{name}.npy"))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
     }
     pub fn i64(&mut self, name: &str) -> ArrayD<i64> {
-        self.0.by_name(&format!("{name}.npy")).unwrap_or_else(|e| panic!("{name}: {e}"))
+        self.0
+            .by_name(&format!("{name}.npy"))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
     }
 }
 
@@ -41,7 +47,12 @@ pub fn reference_json(path: &Path) -> serde_json::Value {
 }
 
 pub fn flat(t: &Tensor) -> Vec<f32> {
-    t.to_dtype(candle_core::DType::F32).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    t.to_dtype(candle_core::DType::F32)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()
 }
 
 /// Stack `[T, ..]` tensors into one flat vector, in order.
@@ -56,7 +67,11 @@ pub fn max_err(a: &[f32], b: &[f32]) -> f32 {
         .zip(b)
         .map(|(x, y)| {
             let d = (x - y).abs();
-            if y.abs() > 1.0 { d / y.abs() } else { d }
+            if y.abs() > 1.0 {
+                d / y.abs()
+            } else {
+                d
+            }
         })
         .fold(0.0, f32::max)
 }
@@ -77,7 +92,10 @@ pub fn smollm2_gguf(test: &str) -> Option<PathBuf> {
         return Some(p);
     }
     if std::env::var("LOGITLENS_REQUIRE_GGUF").as_deref() == Ok("1") {
-        panic!("{test}: the SmolLM2 GGUF is required (LOGITLENS_REQUIRE_GGUF=1) but {} is missing", p.display());
+        panic!(
+            "{test}: the SmolLM2 GGUF is required (LOGITLENS_REQUIRE_GGUF=1) but {} is missing",
+            p.display()
+        );
     }
     eprintln!(
         "SKIPPED: {test}: SmolLM2 GGUF not found at {} (run `cargo run --release -- lens --text hi` or scripts/test.sh to fetch it)",

@@ -146,11 +146,18 @@ impl ModelConfig {
     pub fn from_hf_json(text: &str) -> Result<Self> {
         let raw: Value = serde_json::from_str(text)
             .map_err(|e| EngineError::Model(format!("config.json is not valid JSON: {e}")))?;
-        let model_type = raw.get("model_type").and_then(Value::as_str).map(str::to_owned);
+        let model_type = raw
+            .get("model_type")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         let archs: Vec<String> = raw
             .get("architectures")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default();
         // Check the architecture before the fields, so an unsupported model
         // gets the "supported are..." message rather than a missing-field one.
@@ -172,7 +179,11 @@ impl ModelConfig {
         let params = c.rope_parameters.as_ref();
         let rope_theta = c
             .rope_theta
-            .or_else(|| params.and_then(|p| p.get("rope_theta")).and_then(Value::as_f64))
+            .or_else(|| {
+                params
+                    .and_then(|p| p.get("rope_theta"))
+                    .and_then(Value::as_f64)
+            })
             .unwrap_or(10000.0);
         let rope_scaling = match (&c.rope_scaling, params) {
             (Some(v), _) => parse_rope_scaling(v)?,
@@ -226,7 +237,10 @@ impl ModelConfig {
             )));
         }
         if self.head_dim % 2 != 0 {
-            return Err(EngineError::Model(format!("head_dim {} is odd", self.head_dim)));
+            return Err(EngineError::Model(format!(
+                "head_dim {} is odd",
+                self.head_dim
+            )));
         }
         Ok(())
     }
@@ -285,8 +299,13 @@ impl ModelConfig {
             let factor = s.factor as f32;
             for f in inv.iter_mut() {
                 let wavelen = 2.0 * std::f32::consts::PI / *f;
-                let scaled = if wavelen > low_wavelen { *f / factor } else { *f };
-                let is_medium = !(wavelen < high_wavelen) && !(wavelen > low_wavelen);
+                let scaled = if wavelen > low_wavelen {
+                    *f / factor
+                } else {
+                    *f
+                };
+                // Finite wavelengths only, so this is HF's `~(w < high) & ~(w > low)`.
+                let is_medium = wavelen >= high_wavelen && wavelen <= low_wavelen;
                 *f = if is_medium {
                     let smooth = (old / wavelen - s.low_freq_factor as f32)
                         / (s.high_freq_factor as f32 - s.low_freq_factor as f32);
@@ -316,7 +335,8 @@ mod tests {
         let c = ModelConfig::from_hf_json(&cfg(r#","model_type":"qwen3","head_dim":6"#)).unwrap();
         assert_eq!(c.arch, Arch::Qwen3);
         assert_eq!(c.head_dim, 6);
-        let c = ModelConfig::from_hf_json(&cfg(r#","architectures":["LlamaForCausalLM"]"#)).unwrap();
+        let c =
+            ModelConfig::from_hf_json(&cfg(r#","architectures":["LlamaForCausalLM"]"#)).unwrap();
         assert_eq!(c.arch, Arch::Llama);
         assert_eq!(c.head_dim, 4);
     }
@@ -325,7 +345,10 @@ mod tests {
     fn unsupported_architecture_lists_supported_ones() {
         let e = ModelConfig::from_hf_json(&cfg(r#","model_type":"gpt2""#)).unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("gpt2") && msg.contains("llama") && msg.contains("qwen3"), "{msg}");
+        assert!(
+            msg.contains("gpt2") && msg.contains("llama") && msg.contains("qwen3"),
+            "{msg}"
+        );
         assert!(matches!(e, EngineError::Unsupported(_)));
     }
 

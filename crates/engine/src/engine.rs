@@ -36,8 +36,15 @@ fn round_f16(t: Tensor) -> Result<Tensor> {
 #[serde(tag = "stage", rename_all = "snake_case")]
 pub enum LoadEvent {
     Resolving,
-    Downloading { file: String, bytes: u64, total_bytes: u64 },
-    LoadingTensors { done: usize, total: usize },
+    Downloading {
+        file: String,
+        bytes: u64,
+        total_bytes: u64,
+    },
+    LoadingTensors {
+        done: usize,
+        total: usize,
+    },
     Ready,
 }
 
@@ -77,24 +84,36 @@ pub struct RunOutput {
 }
 
 fn read_to_string(p: &Path) -> Result<String> {
-    std::fs::read_to_string(p).map_err(|e| EngineError::Model(format!("cannot read {}: {e}", p.display())))
+    std::fs::read_to_string(p)
+        .map_err(|e| EngineError::Model(format!("cannot read {}: {e}", p.display())))
 }
 
 /// The safetensors files of a folder (single or sharded by an index).
-fn safetensors_files(dir: &Path, get: &mut dyn FnMut(&str) -> Result<Option<PathBuf>>) -> Result<Vec<PathBuf>> {
+fn safetensors_files(
+    dir: &Path,
+    get: &mut dyn FnMut(&str) -> Result<Option<PathBuf>>,
+) -> Result<Vec<PathBuf>> {
     if let Some(index) = get("model.safetensors.index.json")? {
         let v: serde_json::Value = serde_json::from_str(&read_to_string(&index)?)
             .map_err(|e| EngineError::Model(format!("model.safetensors.index.json: {e}")))?;
-        let map = v.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| {
-            EngineError::Model("model.safetensors.index.json has no weight_map".into())
-        })?;
-        let mut shards: Vec<String> = map.values().filter_map(|f| f.as_str().map(str::to_owned)).collect();
+        let map = v
+            .get("weight_map")
+            .and_then(|m| m.as_object())
+            .ok_or_else(|| {
+                EngineError::Model("model.safetensors.index.json has no weight_map".into())
+            })?;
+        let mut shards: Vec<String> = map
+            .values()
+            .filter_map(|f| f.as_str().map(str::to_owned))
+            .collect();
         shards.sort();
         shards.dedup();
         let mut out = Vec::new();
         for s in shards {
             if s.contains('/') || s.contains("..") {
-                return Err(EngineError::Model(format!("shard name {s:?} is not a plain file name")));
+                return Err(EngineError::Model(format!(
+                    "shard name {s:?} is not a plain file name"
+                )));
             }
             out.push(get(&s)?.ok_or_else(|| EngineError::Model(format!("shard {s} is missing")))?);
         }
@@ -140,11 +159,16 @@ fn load_hf_layout(
     let cfg = ModelConfig::from_hf_json(&read_to_string(&config_path)?)?;
     let tok_path = get("tokenizer.json")?
         .ok_or_else(|| EngineError::NotFound(format!("{} has no tokenizer.json", dir.display())))?;
-    let tok_cfg = get("tokenizer_config.json")?.map(|p| read_to_string(&p)).transpose()?;
-    let jinja = get("chat_template.jinja")?.map(|p| read_to_string(&p)).transpose()?;
+    let tok_cfg = get("tokenizer_config.json")?
+        .map(|p| read_to_string(&p))
+        .transpose()?;
+    let jinja = get("chat_template.jinja")?
+        .map(|p| read_to_string(&p))
+        .transpose()?;
     let files = safetensors_files(dir, get)?;
     source.stored_dtype = stored_dtype(&files)?;
-    let tokenizer = TokenizerBundle::from_hf_files(&std::fs::read(&tok_path)?, tok_cfg.as_deref(), jinja)?;
+    let tokenizer =
+        TokenizerBundle::from_hf_files(&std::fs::read(&tok_path)?, tok_cfg.as_deref(), jinja)?;
     progress(LoadEvent::LoadingTensors { done: 0, total: 1 });
     let dtype = opts.dtype.resolve(&cfg);
     let vb = if opts.emulate_f16_load {
@@ -161,13 +185,29 @@ fn load_hf_layout(
     };
     let model = Transformer::load(cfg, vb)?;
     progress(LoadEvent::LoadingTensors { done: 1, total: 1 });
-    Ok(LoadedModel { name: name.to_owned(), source, model, tokenizer })
+    Ok(LoadedModel {
+        name: name.to_owned(),
+        source,
+        model,
+        tokenizer,
+    })
 }
 
-fn load_gguf(name: &str, path: &Path, opts: LoadOptions, progress: &mut dyn FnMut(LoadEvent)) -> Result<LoadedModel> {
-    let mut ck = gguf::load(path, &mut |done, total| progress(LoadEvent::LoadingTensors { done, total }))?;
+fn load_gguf(
+    name: &str,
+    path: &Path,
+    opts: LoadOptions,
+    progress: &mut dyn FnMut(LoadEvent),
+) -> Result<LoadedModel> {
+    let mut ck = gguf::load(path, &mut |done, total| {
+        progress(LoadEvent::LoadingTensors { done, total })
+    })?;
     if opts.emulate_f16_load {
-        ck.tensors = ck.tensors.into_iter().map(|(k, t)| Ok((k, round_f16(t)?))).collect::<Result<_>>()?;
+        ck.tensors = ck
+            .tensors
+            .into_iter()
+            .map(|(k, t)| Ok((k, round_f16(t)?)))
+            .collect::<Result<_>>()?;
     }
     let tok = gguf_tokenizer::tokenizer_from_gguf(&ck.content).map_err(EngineError::Tokenizer)?;
     let md = &ck.content.metadata;
@@ -177,13 +217,25 @@ fn load_gguf(name: &str, path: &Path, opts: LoadOptions, progress: &mut dyn FnMu
             .and_then(|id| tok.id_to_token(id))
             .unwrap_or_default()
     };
-    let (bos, eos) = (token_at("tokenizer.ggml.bos_token_id"), token_at("tokenizer.ggml.eos_token_id"));
-    let template = md.get("tokenizer.chat_template").and_then(|v| v.to_string().ok()).cloned();
+    let (bos, eos) = (
+        token_at("tokenizer.ggml.bos_token_id"),
+        token_at("tokenizer.ggml.eos_token_id"),
+    );
+    let template = md
+        .get("tokenizer.chat_template")
+        .and_then(|v| v.to_string().ok())
+        .cloned();
     let tokenizer = TokenizerBundle::new(tok, template, bos, eos, false)?;
     let vb = VarBuilder::from_tensors(ck.tensors, opts.dtype.resolve(&ck.config), &Device::Cpu);
     let mut model = Transformer::load(ck.config, vb)?;
     if let Some(factors) = ck.rope_freq_factors {
-        let inv: Vec<f32> = model.cfg.inv_freq().iter().zip(&factors).map(|(f, d)| f / d).collect();
+        let inv: Vec<f32> = model
+            .cfg
+            .inv_freq()
+            .iter()
+            .zip(&factors)
+            .map(|(f, d)| f / d)
+            .collect();
         model.set_inv_freq(inv);
     }
     let source = SourceInfo {
@@ -193,7 +245,12 @@ fn load_gguf(name: &str, path: &Path, opts: LoadOptions, progress: &mut dyn FnMu
         commit: None,
         stored_dtype: ck.dtypes,
     };
-    Ok(LoadedModel { name: name.to_owned(), source, model, tokenizer })
+    Ok(LoadedModel {
+        name: name.to_owned(),
+        source,
+        model,
+        tokenizer,
+    })
 }
 
 impl LoadedModel {
@@ -203,7 +260,11 @@ impl LoadedModel {
     }
 
     /// [`load`](Self::load) with explicit options.
-    pub fn load_with(spec: &str, opts: LoadOptions, progress: &mut dyn FnMut(LoadEvent)) -> Result<Self> {
+    pub fn load_with(
+        spec: &str,
+        opts: LoadOptions,
+        progress: &mut dyn FnMut(LoadEvent),
+    ) -> Result<Self> {
         progress(LoadEvent::Resolving);
         let m = match ModelSource::parse(spec)? {
             ModelSource::Gguf(p) => load_gguf(spec, &p, opts, progress)?,
@@ -226,12 +287,17 @@ impl LoadedModel {
                 let dir = PathBuf::from(&repo);
                 let progress = RefCell::new(progress);
                 let mut dl = |file: &str, bytes: u64, total: u64| {
-                    (progress.borrow_mut())(LoadEvent::Downloading { file: file.to_owned(), bytes, total_bytes: total })
+                    (progress.borrow_mut())(LoadEvent::Downloading {
+                        file: file.to_owned(),
+                        bytes,
+                        total_bytes: total,
+                    })
                 };
                 // Weights, config and tokenizer fail loudly; the rest may
                 // legitimately be absent from a repo.
                 let mut get = |f: &str| -> Result<Option<PathBuf>> {
-                    if matches!(f, "config.json" | "tokenizer.json") || f.ends_with(".safetensors") {
+                    if matches!(f, "config.json" | "tokenizer.json") || f.ends_with(".safetensors")
+                    {
                         hub.get(f, &mut dl).map(Some)
                     } else {
                         hub.get_optional(f, &mut dl)
@@ -244,7 +310,9 @@ impl LoadedModel {
                     commit: None,
                     stored_dtype: String::new(),
                 };
-                let mut m = load_hf_layout(spec, &dir, &mut get, source, opts, &mut |e| (progress.borrow_mut())(e))?;
+                let mut m = load_hf_layout(spec, &dir, &mut get, source, opts, &mut |e| {
+                    (progress.borrow_mut())(e)
+                })?;
                 m.source.commit = HubFiles::new(&repo, revision.as_deref()).commit;
                 let progress = progress.into_inner();
                 progress(LoadEvent::Ready);
@@ -261,7 +329,9 @@ impl LoadedModel {
 
     /// Tokenize a request's text as the original did.
     pub fn tokenize(&self, req: &InferenceRequest) -> Result<Vec<u32>> {
-        let ids = self.tokenizer.encode_prompt(&req.text, req.apply_chat_template)?;
+        let ids = self
+            .tokenizer
+            .encode_prompt(&req.text, req.apply_chat_template)?;
         if ids.is_empty() {
             return Err(EngineError::InvalidRequest(
                 "the text encodes to no tokens (it is empty and this tokenizer adds no BOS); nothing to run".into(),
@@ -284,7 +354,12 @@ impl LoadedModel {
     }
 
     /// [`run`](Self::run) on already tokenized ids.
-    pub fn run_ids(&self, req: &InferenceRequest, lens_type: LensType, ids: Vec<u32>) -> Result<RunOutput> {
+    pub fn run_ids(
+        &self,
+        req: &InferenceRequest,
+        lens_type: LensType,
+        ids: Vec<u32>,
+    ) -> Result<RunOutput> {
         let cfg = &self.model.cfg;
         if let Some(&bad) = ids.iter().find(|&&i| i as usize >= cfg.vocab_size) {
             return Err(EngineError::InvalidRequest(format!(
@@ -292,12 +367,26 @@ impl LoadedModel {
                 cfg.vocab_size
             )));
         }
-        let plan = hooks::plan(&req.interventions, self.model.n_layers(), cfg.hidden_size, ids.len())?;
+        let plan = hooks::plan(
+            &req.interventions,
+            self.model.n_layers(),
+            cfg.hidden_size,
+            ids.len(),
+        )?;
         let capture = self.model.forward(&ids, &plan)?;
         let lens = lens::compute(&self.model, &self.tokenizer, &capture, lens_type)?;
-        let input_tokens = ids.iter().map(|&i| self.tokenizer.decode_one(i)).collect::<Result<Vec<_>>>()?;
+        let input_tokens = ids
+            .iter()
+            .map(|&i| self.tokenizer.decode_one(i))
+            .collect::<Result<Vec<_>>>()?;
         let attention = if req.return_attention {
-            Some(capture.patterns.iter().map(|p| p.to_dtype(candle_core::DType::F32)?.to_vec3::<f32>()).collect::<candle_core::Result<Vec<_>>>()?)
+            Some(
+                capture
+                    .patterns
+                    .iter()
+                    .map(|p| p.to_dtype(candle_core::DType::F32)?.to_vec3::<f32>())
+                    .collect::<candle_core::Result<Vec<_>>>()?,
+            )
         } else {
             None
         };

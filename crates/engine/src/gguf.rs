@@ -24,7 +24,9 @@ pub struct GgufCheckpoint {
 }
 
 fn meta<'a>(c: &'a Content, key: &str) -> Result<&'a Value> {
-    c.metadata.get(key).ok_or_else(|| EngineError::Model(format!("GGUF metadata lacks `{key}`")))
+    c.metadata
+        .get(key)
+        .ok_or_else(|| EngineError::Model(format!("GGUF metadata lacks `{key}`")))
 }
 
 fn meta_u(c: &Content, key: &str) -> Result<usize> {
@@ -132,14 +134,21 @@ fn unpermute(t: &Tensor, n_head: usize) -> Result<Tensor> {
     let out = dims[0];
     let rest: usize = dims[1..].iter().product();
     let half = out / n_head / 2;
-    Ok(t.reshape((n_head, half, 2, rest))?.transpose(1, 2)?.contiguous()?.reshape(dims)?)
+    Ok(t.reshape((n_head, half, 2, rest))?
+        .transpose(1, 2)?
+        .contiguous()?
+        .reshape(dims)?)
 }
 
 /// Read and dequantize a GGUF file. `progress(done, total)` counts tensors.
 pub fn load(path: &Path, progress: &mut dyn FnMut(usize, usize)) -> Result<GgufCheckpoint> {
     let mut f = File::open(path)?;
-    let content = Content::read(&mut f)
-        .map_err(|e| EngineError::Model(format!("{} is not a readable GGUF file: {e}", path.display())))?;
+    let content = Content::read(&mut f).map_err(|e| {
+        EngineError::Model(format!(
+            "{} is not a readable GGUF file: {e}",
+            path.display()
+        ))
+    })?;
     let config = config_from_gguf(&content)?;
     let dev = Device::Cpu;
     let mut tensors = HashMap::new();
@@ -174,7 +183,13 @@ pub fn load(path: &Path, progress: &mut dyn FnMut(usize, usize)) -> Result<GgufC
         progress(i + 1, total);
     }
     kinds.sort();
-    Ok(GgufCheckpoint { config, content, tensors, rope_freq_factors, dtypes: kinds.join(", ") })
+    Ok(GgufCheckpoint {
+        config,
+        content,
+        tensors,
+        rope_freq_factors,
+        dtypes: kinds.join(", "),
+    })
 }
 
 #[cfg(test)]
@@ -183,8 +198,14 @@ mod tests {
 
     #[test]
     fn maps_names() {
-        assert_eq!(hf_name("blk.3.attn_q.weight").unwrap(), "model.layers.3.self_attn.q_proj.weight");
-        assert_eq!(hf_name("blk.0.ffn_norm.weight").unwrap(), "model.layers.0.post_attention_layernorm.weight");
+        assert_eq!(
+            hf_name("blk.3.attn_q.weight").unwrap(),
+            "model.layers.3.self_attn.q_proj.weight"
+        );
+        assert_eq!(
+            hf_name("blk.0.ffn_norm.weight").unwrap(),
+            "model.layers.0.post_attention_layernorm.weight"
+        );
         assert_eq!(hf_name("output.weight").unwrap(), "lm_head.weight");
         assert!(hf_name("blk.0.weird.weight").is_none());
     }
@@ -193,9 +214,20 @@ mod tests {
     fn unpermute_inverts_llama_cpp_permute() {
         let dev = Device::Cpu;
         // 2 heads of dim 4, 3 inputs.
-        let w = Tensor::arange(0f32, 24.0, &dev).unwrap().reshape((8, 3)).unwrap();
+        let w = Tensor::arange(0f32, 24.0, &dev)
+            .unwrap()
+            .reshape((8, 3))
+            .unwrap();
         // llama.cpp: reshape(n_head, 2, hd/2, in).swapaxes(1, 2)
-        let permuted = w.reshape((2, 2, 2, 3)).unwrap().transpose(1, 2).unwrap().contiguous().unwrap().reshape((8, 3)).unwrap();
+        let permuted = w
+            .reshape((2, 2, 2, 3))
+            .unwrap()
+            .transpose(1, 2)
+            .unwrap()
+            .contiguous()
+            .unwrap()
+            .reshape((8, 3))
+            .unwrap();
         let back = unpermute(&permuted, 2).unwrap();
         assert_eq!(back.to_vec2::<f32>().unwrap(), w.to_vec2::<f32>().unwrap());
     }

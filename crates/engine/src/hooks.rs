@@ -140,7 +140,9 @@ all_layers_attention[...]";
 
 fn parse_layer(s: &str, key: &str, n_layers: usize) -> Result<usize> {
     let l: i64 = s.parse().map_err(|_| {
-        invalid!("intervention key {key:?}: {s:?} is not a layer number; accepted keys: {ACCEPTED_KEYS}")
+        invalid!(
+            "intervention key {key:?}: {s:?} is not a layer number; accepted keys: {ACCEPTED_KEYS}"
+        )
     })?;
     if l < 0 || l as usize >= n_layers {
         return Err(invalid!(
@@ -166,9 +168,9 @@ fn parse_key(key: &str, n_layers: usize) -> Result<Target> {
         return Ok(Target::Attention(None));
     }
     if let Some(rest) = key.strip_prefix("blocks.") {
-        let (layer, hook) = rest
-            .split_once('.')
-            .ok_or_else(|| invalid!("unknown intervention key {key:?}; accepted keys: {ACCEPTED_KEYS}"))?;
+        let (layer, hook) = rest.split_once('.').ok_or_else(|| {
+            invalid!("unknown intervention key {key:?}; accepted keys: {ACCEPTED_KEYS}")
+        })?;
         let loc = match hook {
             "hook_attn_out" => Some(StreamLoc::AttnOut),
             "hook_mlp_out" => Some(StreamLoc::MlpOut),
@@ -206,7 +208,9 @@ fn parse_key(key: &str, n_layers: usize) -> Result<Target> {
             });
         }
     }
-    Err(invalid!("unknown intervention key {key:?}; accepted keys: {ACCEPTED_KEYS}"))
+    Err(invalid!(
+        "unknown intervention key {key:?}; accepted keys: {ACCEPTED_KEYS}"
+    ))
 }
 
 /// Python-style index normalisation; out of range is an error, not a skip.
@@ -225,12 +229,19 @@ fn norm_index(i: i64, seq_len: usize, what: &str, key: &str) -> Result<usize> {
 
 fn finite(x: f64, what: &str, key: &str) -> Result<f32> {
     if !x.is_finite() {
-        return Err(invalid!("intervention {key:?}: {what} must be a finite number, got {x}"));
+        return Err(invalid!(
+            "intervention {key:?}: {what} must be a finite number, got {x}"
+        ));
     }
     Ok(x as f32)
 }
 
-fn stream_op(cfg: &InterventionConfig, key: &str, seq_len: usize, d_model: usize) -> Result<StreamOp> {
+fn stream_op(
+    cfg: &InterventionConfig,
+    key: &str,
+    seq_len: usize,
+    d_model: usize,
+) -> Result<StreamOp> {
     let kind = match cfg.kind.as_str() {
         "zero" => StreamOpKind::Zero,
         "scale" => {
@@ -267,7 +278,11 @@ fn stream_op(cfg: &InterventionConfig, key: &str, seq_len: usize, d_model: usize
         .token_index
         .map(|i| norm_index(i, seq_len, "token_index", key))
         .transpose()?;
-    Ok(StreamOp { kind, position, key: key.to_owned() })
+    Ok(StreamOp {
+        kind,
+        position,
+        key: key.to_owned(),
+    })
 }
 
 fn block_op(cfg: &InterventionConfig, key: &str, seq_len: usize) -> Result<Vec<(usize, usize)>> {
@@ -289,7 +304,9 @@ fn block_op(cfg: &InterventionConfig, key: &str, seq_len: usize) -> Result<Vec<(
         let v = v.as_ref().filter(|v| !v.is_empty()).ok_or_else(|| {
             invalid!("intervention {key:?}: block_attention needs a non-empty `{what}` list")
         })?;
-        v.iter().map(|&i| norm_index(i, seq_len, what, key)).collect()
+        v.iter()
+            .map(|&i| norm_index(i, seq_len, what, key))
+            .collect()
     };
     // Sources are keys (attended to), targets are queries (attending).
     let sources = list(&cfg.source_tokens, "source_tokens")?;
@@ -323,7 +340,9 @@ pub fn plan(
     for (key, configs) in interventions {
         let target = parse_key(key, n_layers)?;
         if configs.is_empty() {
-            return Err(invalid!("intervention {key:?} has an empty list of operations"));
+            return Err(invalid!(
+                "intervention {key:?} has an empty list of operations"
+            ));
         }
         for cfg in configs {
             match &target {
@@ -331,11 +350,12 @@ pub fn plan(
                     let op = stream_op(cfg, key, seq_len, d_model)?;
                     // `all_layers: true` widens a single-layer stream key, as it
                     // does for attention keys.
-                    let layers: Vec<usize> = if cfg.all_layers == Some(true) && *loc != StreamLoc::Embed {
-                        (0..n_layers).collect()
-                    } else {
-                        layers.clone()
-                    };
+                    let layers: Vec<usize> =
+                        if cfg.all_layers == Some(true) && *loc != StreamLoc::Embed {
+                            (0..n_layers).collect()
+                        } else {
+                            layers.clone()
+                        };
                     for &l in &layers {
                         out.stream.entry(loc.at(l)).or_default().push(op.clone());
                     }
@@ -346,7 +366,11 @@ pub fn plan(
                         Some(l) if cfg.all_layers != Some(true) => vec![*l],
                         _ => (0..n_layers).collect(),
                     };
-                    out.blocks.push(AttentionBlock { key: key.clone(), layers, pairs });
+                    out.blocks.push(AttentionBlock {
+                        key: key.clone(),
+                        layers,
+                        pairs,
+                    });
                 }
             }
         }
@@ -366,7 +390,10 @@ mod tests {
     }
 
     fn zero() -> C {
-        C { kind: "zero".into(), ..Default::default() }
+        C {
+            kind: "zero".into(),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -386,7 +413,14 @@ mod tests {
     #[test]
     fn two_keys_on_one_hook_both_apply_in_request_order() {
         let mut m = Interventions::new();
-        m.insert("all_layers_output".into(), vec![C { kind: "scale".into(), value: Some(0.5), ..Default::default() }]);
+        m.insert(
+            "all_layers_output".into(),
+            vec![C {
+                kind: "scale".into(),
+                value: Some(0.5),
+                ..Default::default()
+            }],
+        );
         m.insert("layer_1_output".into(), vec![zero()]);
         let p = plan(&m, 3, 8, 5).unwrap();
         let ops = p.ops_at(HookPoint::ResidPost(1));
@@ -398,37 +432,109 @@ mod tests {
 
     #[test]
     fn errors_name_what_to_fix() {
-        let e = plan(&one("layer_9_output", zero()), 3, 8, 5).unwrap_err().to_string();
-        assert!(e.contains("layer 9") && e.contains("3 layers") && e.contains("0..2"), "{e}");
-        let e = plan(&one("layer_-1_output", zero()), 3, 8, 5).unwrap_err().to_string();
+        let e = plan(&one("layer_9_output", zero()), 3, 8, 5)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("layer 9") && e.contains("3 layers") && e.contains("0..2"),
+            "{e}"
+        );
+        let e = plan(&one("layer_-1_output", zero()), 3, 8, 5)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("out of range"), "{e}");
-        let e = plan(&one("layer_x_output", zero()), 3, 8, 5).unwrap_err().to_string();
+        let e = plan(&one("layer_x_output", zero()), 3, 8, 5)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not a layer number"), "{e}");
-        let e = plan(&one("layer_1_foo", zero()), 3, 8, 5).unwrap_err().to_string();
+        let e = plan(&one("layer_1_foo", zero()), 3, 8, 5)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown intervention key"), "{e}");
-        let e = plan(&one("nonsense", zero()), 3, 8, 5).unwrap_err().to_string();
+        let e = plan(&one("nonsense", zero()), 3, 8, 5)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("accepted keys"), "{e}");
-        let e = plan(&one("layer_1_output", C { kind: "scale".into(), ..Default::default() }), 3, 8, 5)
-            .unwrap_err()
-            .to_string();
+        let e = plan(
+            &one(
+                "layer_1_output",
+                C {
+                    kind: "scale".into(),
+                    ..Default::default()
+                },
+            ),
+            3,
+            8,
+            5,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("needs a numeric `value`"), "{e}");
-        let e = plan(&one("layer_1_output", C { kind: "negate".into(), ..Default::default() }), 3, 8, 5)
-            .unwrap_err()
-            .to_string();
+        let e = plan(
+            &one(
+                "layer_1_output",
+                C {
+                    kind: "negate".into(),
+                    ..Default::default()
+                },
+            ),
+            3,
+            8,
+            5,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("unknown type \"negate\""), "{e}");
-        let e = plan(&one("layer_1_output", C { kind: "zero".into(), token_index: Some(5), ..Default::default() }), 3, 8, 5)
-            .unwrap_err()
-            .to_string();
+        let e = plan(
+            &one(
+                "layer_1_output",
+                C {
+                    kind: "zero".into(),
+                    token_index: Some(5),
+                    ..Default::default()
+                },
+            ),
+            3,
+            8,
+            5,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("token_index 5") && e.contains("-5..4"), "{e}");
-        let e = plan(&one("layer_1_output", C { kind: "add".into(), vector: Some(vec![1.0; 3]), ..Default::default() }), 3, 8, 5)
-            .unwrap_err()
-            .to_string();
+        let e = plan(
+            &one(
+                "layer_1_output",
+                C {
+                    kind: "add".into(),
+                    vector: Some(vec![1.0; 3]),
+                    ..Default::default()
+                },
+            ),
+            3,
+            8,
+            5,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("hidden size is 8"), "{e}");
-        let e = plan(&one("layer_1_output", C { kind: "block_attention".into(), ..Default::default() }), 3, 8, 5)
+        let e = plan(
+            &one(
+                "layer_1_output",
+                C {
+                    kind: "block_attention".into(),
+                    ..Default::default()
+                },
+            ),
+            3,
+            8,
+            5,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("attention keys"), "{e}");
+        let e = plan(&one("layer_1_attention", zero()), 3, 8, 5)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("attention keys"), "{e}");
-        let e = plan(&one("layer_1_attention", zero()), 3, 8, 5).unwrap_err().to_string();
         assert!(e.contains("stream operation"), "{e}");
         let blk = |s: Vec<i64>, t: Vec<i64>| C {
             kind: "block_attention".into(),
@@ -436,23 +542,53 @@ mod tests {
             target_tokens: Some(t),
             ..Default::default()
         };
-        let e = plan(&one("layer_1_attention", blk(vec![], vec![2])), 3, 8, 5).unwrap_err().to_string();
-        assert!(e.contains("non-empty `source_tokens`"), "{e}");
-        let e = plan(&one("all_layers_attention", blk(vec![1, 2], vec![4, 5])), 3, 8, 5)
+        let e = plan(&one("layer_1_attention", blk(vec![], vec![2])), 3, 8, 5)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("target_tokens 5") && e.contains("5-token"), "{e}");
-        let e = plan(&one("layer_0_attention", blk(vec![3], vec![1])), 3, 8, 5).unwrap_err().to_string();
-        assert!(e.contains("source token 3 comes after target token 1"), "{e}");
+        assert!(e.contains("non-empty `source_tokens`"), "{e}");
+        let e = plan(
+            &one("all_layers_attention", blk(vec![1, 2], vec![4, 5])),
+            3,
+            8,
+            5,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("target_tokens 5") && e.contains("5-token"),
+            "{e}"
+        );
+        let e = plan(&one("layer_0_attention", blk(vec![3], vec![1])), 3, 8, 5)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("source token 3 comes after target token 1"),
+            "{e}"
+        );
         let mut m = Interventions::new();
         m.insert("layer_0_output".into(), vec![]);
-        assert!(plan(&m, 3, 8, 5).unwrap_err().to_string().contains("empty list"));
+        assert!(plan(&m, 3, 8, 5)
+            .unwrap_err()
+            .to_string()
+            .contains("empty list"));
     }
 
     #[test]
     fn negative_indices_count_from_the_end() {
-        let p = plan(&one("embeddings", C { kind: "zero".into(), token_index: Some(-1), ..Default::default() }), 3, 8, 5)
-            .unwrap();
+        let p = plan(
+            &one(
+                "embeddings",
+                C {
+                    kind: "zero".into(),
+                    token_index: Some(-1),
+                    ..Default::default()
+                },
+            ),
+            3,
+            8,
+            5,
+        )
+        .unwrap();
         assert_eq!(p.ops_at(HookPoint::Embed)[0].position, Some(4));
         let blk = C {
             kind: "block_attention".into(),
@@ -476,7 +612,19 @@ mod tests {
         };
         let p = plan(&one("layer_1_attention", blk.clone()), 3, 8, 5).unwrap();
         assert_eq!(p.blocks[0].layers, vec![0, 1, 2]);
-        let p = plan(&one("all_layers_attention_0_to_1", C { all_layers: None, ..blk }), 3, 8, 5).unwrap();
+        let p = plan(
+            &one(
+                "all_layers_attention_0_to_1",
+                C {
+                    all_layers: None,
+                    ..blk
+                },
+            ),
+            3,
+            8,
+            5,
+        )
+        .unwrap();
         assert_eq!(p.blocks[0].layers, vec![0, 1, 2]);
         assert_eq!(p.first_layer(), Some(0));
     }

@@ -28,7 +28,9 @@ pub fn rows(lens: LensType, n_layers: usize) -> Vec<(String, State)> {
     let mut out = vec![("Embeddings".to_string(), State::Resid(0))];
     match lens {
         LensType::BlockOutput => {
-            out.extend((0..n.saturating_sub(1)).map(|i| (format!("Layer {i}"), State::Resid(i + 1))));
+            out.extend(
+                (0..n.saturating_sub(1)).map(|i| (format!("Layer {i}"), State::Resid(i + 1))),
+            );
         }
         LensType::PostAttention => {
             out.extend((0..n).map(|i| (format!("L{i} Post-Attn"), State::PostAttn(i))));
@@ -81,7 +83,12 @@ pub fn top_k_softmax(logits: &[f32]) -> [(u32, f32); TOP_K] {
 }
 
 /// Compute the lens rows for `lens` from a capture.
-pub fn compute(model: &Transformer, tok: &TokenizerBundle, cap: &Capture, lens: LensType) -> Result<Lens> {
+pub fn compute(
+    model: &Transformer,
+    tok: &TokenizerBundle,
+    cap: &Capture,
+    lens: LensType,
+) -> Result<Lens> {
     let n = model.n_layers();
     let specs = rows(lens, n);
     // Distinct states only: `combined` repeats the last block output as
@@ -120,7 +127,9 @@ pub fn compute(model: &Transformer, tok: &TokenizerBundle, cap: &Capture, lens: 
     }
     let final_logits = match final_logits {
         Some(l) => l,
-        None => model.final_norm(cap.state(final_state))?.matmul(&model.lm_head().t()?)?,
+        None => model
+            .final_norm(cap.state(final_state))?
+            .matmul(&model.lm_head().t()?)?,
     };
     let mut out = Vec::with_capacity(specs.len());
     for (i, (name, s)) in specs.into_iter().enumerate() {
@@ -129,13 +138,26 @@ pub fn compute(model: &Transformer, tok: &TokenizerBundle, cap: &Capture, lens: 
             .iter()
             .map(|top| {
                 top.iter()
-                    .map(|&(id, p)| Ok(Prediction { token: tok.decode_one(id)?, prob: p as f64, id }))
+                    .map(|&(id, p)| {
+                        Ok(Prediction {
+                            token: tok.decode_one(id)?,
+                            prob: p as f64,
+                            id,
+                        })
+                    })
                     .collect::<Result<Vec<_>>>()
             })
             .collect::<Result<Vec<_>>>()?;
-        out.push(LensRow { layer_index: i, layer_name: name, predictions });
+        out.push(LensRow {
+            layer_index: i,
+            layer_name: name,
+            predictions,
+        });
     }
-    Ok(Lens { rows: out, logits: final_logits })
+    Ok(Lens {
+        rows: out,
+        logits: final_logits,
+    })
 }
 
 #[cfg(test)]
@@ -145,16 +167,31 @@ mod tests {
     #[test]
     fn row_names_match_the_original() {
         let names = |l| rows(l, 3).into_iter().map(|r| r.0).collect::<Vec<_>>();
-        assert_eq!(names(LensType::BlockOutput), ["Embeddings", "Layer 0", "Layer 1", "Final Output"]);
+        assert_eq!(
+            names(LensType::BlockOutput),
+            ["Embeddings", "Layer 0", "Layer 1", "Final Output"]
+        );
         assert_eq!(
             names(LensType::PostAttention),
-            ["Embeddings", "L0 Post-Attn", "L1 Post-Attn", "L2 Post-Attn", "Final Output"]
+            [
+                "Embeddings",
+                "L0 Post-Attn",
+                "L1 Post-Attn",
+                "L2 Post-Attn",
+                "Final Output"
+            ]
         );
         assert_eq!(
             names(LensType::Combined),
             [
-                "Embeddings", "L0 Post-Attn", "L0 Block Out", "L1 Post-Attn", "L1 Block Out", "L2 Post-Attn",
-                "L2 Block Out", "Final Output"
+                "Embeddings",
+                "L0 Post-Attn",
+                "L0 Block Out",
+                "L1 Post-Attn",
+                "L1 Block Out",
+                "L2 Post-Attn",
+                "L2 Block Out",
+                "Final Output"
             ]
         );
     }

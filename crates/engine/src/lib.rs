@@ -15,7 +15,10 @@ pub mod model;
 pub mod source;
 pub mod tokenizer;
 
-pub use api::{InferenceRequest, InferenceResponse, InterventionConfig, Interventions, LensRow, LensType, Prediction};
+pub use api::{
+    InferenceRequest, InferenceResponse, InterventionConfig, Interventions, LensRow, LensType,
+    Prediction,
+};
 pub use config::{Arch, ModelConfig};
 pub use engine::{LoadEvent, LoadOptions, LoadedModel, RunOutput, SourceInfo};
 pub use error::{EngineError, Result};

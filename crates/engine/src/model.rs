@@ -67,7 +67,11 @@ pub struct Capture {
 
 fn linear(vb: &VarBuilder, out_dim: usize, in_dim: usize, bias: bool) -> Result<Linear> {
     let w = vb.get((out_dim, in_dim), "weight")?;
-    let b = if bias { Some(vb.get(out_dim, "bias")?) } else { None };
+    let b = if bias {
+        Some(vb.get(out_dim, "bias")?)
+    } else {
+        None
+    };
     Ok(Linear::new(w, b))
 }
 
@@ -85,7 +89,10 @@ impl Transformer {
             let l = m.pp("layers").pp(i);
             let a = l.pp("self_attn");
             let (q_norm, k_norm) = if cfg.arch == Arch::Qwen3 {
-                (Some(a.get(hd, "q_norm.weight")?), Some(a.get(hd, "k_norm.weight")?))
+                (
+                    Some(a.get(hd, "q_norm.weight")?),
+                    Some(a.get(hd, "k_norm.weight")?),
+                )
             } else {
                 (None, None)
             };
@@ -184,7 +191,9 @@ impl Transformer {
             let x1 = (&x + &a)?;
             let h2 = rms_norm(&x1, &block.post_attention_norm, self.cfg.rms_norm_eps)?;
             let mlp = &block.mlp;
-            let m = mlp.down.forward(&(candle_nn::ops::silu(&mlp.gate.forward(&h2)?)? * mlp.up.forward(&h2)?)?)?;
+            let m = mlp.down.forward(
+                &(candle_nn::ops::silu(&mlp.gate.forward(&h2)?)? * mlp.up.forward(&h2)?)?,
+            )?;
             let m = apply_hook(m, plan.ops_at(HookPoint::MlpOut(l)))?;
             let x2 = (&x1 + &m)?;
             x = apply_hook(x2, plan.ops_at(HookPoint::ResidPost(l)))?;
@@ -226,7 +235,11 @@ impl Transformer {
     ) -> Result<(Tensor, Tensor)> {
         let cfg = &self.cfg;
         let t = h.dim(0)?;
-        let (nh, nkv, hd) = (cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim);
+        let (nh, nkv, hd) = (
+            cfg.num_attention_heads,
+            cfg.num_key_value_heads,
+            cfg.head_dim,
+        );
         let mut q = attn.q.forward(h)?.reshape((t, nh, hd))?;
         let mut k = attn.k.forward(h)?.reshape((t, nkv, hd))?;
         let v = attn.v.forward(h)?.reshape((t, nkv, hd))?;
@@ -235,10 +248,12 @@ impl Transformer {
             k = rms_norm(&k, kn, cfg.rms_norm_eps)?;
         }
         // [1, heads, T, hd] for candle's half-split (rotate_half) RoPE kernel.
-        let q = candle_nn::rotary_emb::rope(&q.transpose(0, 1)?.unsqueeze(0)?.contiguous()?, cos, sin)?
-            .squeeze(0)?;
-        let k = candle_nn::rotary_emb::rope(&k.transpose(0, 1)?.unsqueeze(0)?.contiguous()?, cos, sin)?
-            .squeeze(0)?;
+        let q =
+            candle_nn::rotary_emb::rope(&q.transpose(0, 1)?.unsqueeze(0)?.contiguous()?, cos, sin)?
+                .squeeze(0)?;
+        let k =
+            candle_nn::rotary_emb::rope(&k.transpose(0, 1)?.unsqueeze(0)?.contiguous()?, cos, sin)?
+                .squeeze(0)?;
         let v = v.transpose(0, 1)?.contiguous()?;
         let (k, v) = (repeat_kv(k, nh / nkv)?, repeat_kv(v, nh / nkv)?);
         let scale = 1.0 / (hd as f64).sqrt();
@@ -259,7 +274,9 @@ fn repeat_kv(x: Tensor, n_rep: usize) -> Result<Tensor> {
         return Ok(x);
     }
     let (nkv, t, hd) = x.dims3()?;
-    Ok(x.unsqueeze(1)?.expand((nkv, n_rep, t, hd))?.reshape((nkv * n_rep, t, hd))?)
+    Ok(x.unsqueeze(1)?
+        .expand((nkv, n_rep, t, hd))?
+        .reshape((nkv * n_rep, t, hd))?)
 }
 
 pub(crate) fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
@@ -268,7 +285,8 @@ pub(crate) fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
     }
     // candle's fused kernel has no f64 version.
     let var = x.sqr()?.mean_keepdim(candle_core::D::Minus1)?;
-    Ok(x.broadcast_mul(&(var + eps)?.sqrt()?.recip()?)?.broadcast_mul(w)?)
+    Ok(x.broadcast_mul(&(var + eps)?.sqrt()?.recip()?)?
+        .broadcast_mul(w)?)
 }
 
 /// The additive pre-softmax mask of one layer: causal plus blocked pairs.
@@ -284,7 +302,12 @@ struct AttnMask {
 }
 
 impl AttnMask {
-    fn build(t: usize, blocked: impl Iterator<Item = (usize, usize)>, dev: &Device, dtype: DType) -> Result<Self> {
+    fn build(
+        t: usize,
+        blocked: impl Iterator<Item = (usize, usize)>,
+        dev: &Device,
+        dtype: DType,
+    ) -> Result<Self> {
         let mut m = vec![0f32; t * t];
         for q in 0..t {
             for k in q + 1..t {
@@ -307,7 +330,11 @@ impl AttnMask {
         }
         Ok(AttnMask {
             additive: Tensor::from_vec(m, (t, t), dev)?.to_dtype(dtype)?,
-            keep_rows: if any_dead { Some(Tensor::from_vec(keep, (t, 1), dev)?.to_dtype(dtype)?) } else { None },
+            keep_rows: if any_dead {
+                Some(Tensor::from_vec(keep, (t, 1), dev)?.to_dtype(dtype)?)
+            } else {
+                None
+            },
         })
     }
 }
@@ -326,7 +353,9 @@ fn apply_op(x: &Tensor, op: &StreamOp) -> Result<Tensor> {
     Ok(match (&op.kind, op.position) {
         (StreamOpKind::Zero, None) => x.zeros_like()?,
         (StreamOpKind::Scale(s), None) => x.affine(*s as f64, 0.0)?,
-        (StreamOpKind::Add(v), None) => x.broadcast_add(&Tensor::from_slice(v, (1, d), dev)?.to_dtype(x.dtype())?)?,
+        (StreamOpKind::Add(v), None) => {
+            x.broadcast_add(&Tensor::from_slice(v, (1, d), dev)?.to_dtype(x.dtype())?)?
+        }
         (kind, Some(p)) => {
             // Rebuild the one row rather than scale by a mask: other rows stay
             // bit-identical and NaN/inf elsewhere can't leak through a 0 factor.
@@ -334,7 +363,9 @@ fn apply_op(x: &Tensor, op: &StreamOp) -> Result<Tensor> {
             let row = match kind {
                 StreamOpKind::Zero => row.zeros_like()?,
                 StreamOpKind::Scale(s) => row.affine(*s as f64, 0.0)?,
-                StreamOpKind::Add(v) => (row + Tensor::from_slice(v, (1, d), dev)?.to_dtype(x.dtype())?)?,
+                StreamOpKind::Add(v) => {
+                    (row + Tensor::from_slice(v, (1, d), dev)?.to_dtype(x.dtype())?)?
+                }
             };
             let mut parts = Vec::with_capacity(3);
             if p > 0 {
@@ -395,8 +426,15 @@ mod tests {
     #[test]
     fn fully_blocked_row_is_zero_not_nan() {
         let dev = Device::Cpu;
-        let m = AttnMask::build(3, [(0usize, 0usize), (2, 0)].into_iter(), &dev, DType::F32).unwrap();
-        let keep = m.keep_rows.unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let m =
+            AttnMask::build(3, [(0usize, 0usize), (2, 0)].into_iter(), &dev, DType::F32).unwrap();
+        let keep = m
+            .keep_rows
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         assert_eq!(keep, vec![0.0, 1.0, 1.0]);
         let add = m.additive.to_vec2::<f32>().unwrap();
         assert!(add[0].iter().all(|v| v.is_finite()));
@@ -407,14 +445,37 @@ mod tests {
     #[test]
     fn position_ops_touch_only_their_row() {
         let dev = Device::Cpu;
-        let x = Tensor::arange(0f32, 12.0, &dev).unwrap().reshape((3, 4)).unwrap();
-        let op = |kind, position| StreamOp { kind, position, key: "k".into() };
-        let y = apply_op(&x, &op(StreamOpKind::Scale(2.0), Some(1))).unwrap().to_vec2::<f32>().unwrap();
-        assert_eq!(y, vec![vec![0., 1., 2., 3.], vec![8., 10., 12., 14.], vec![8., 9., 10., 11.]]);
-        let y = apply_op(&x, &op(StreamOpKind::Add(vec![1.0; 4]), Some(2))).unwrap().to_vec2::<f32>().unwrap();
+        let x = Tensor::arange(0f32, 12.0, &dev)
+            .unwrap()
+            .reshape((3, 4))
+            .unwrap();
+        let op = |kind, position| StreamOp {
+            kind,
+            position,
+            key: "k".into(),
+        };
+        let y = apply_op(&x, &op(StreamOpKind::Scale(2.0), Some(1)))
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        assert_eq!(
+            y,
+            vec![
+                vec![0., 1., 2., 3.],
+                vec![8., 10., 12., 14.],
+                vec![8., 9., 10., 11.]
+            ]
+        );
+        let y = apply_op(&x, &op(StreamOpKind::Add(vec![1.0; 4]), Some(2)))
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
         assert_eq!(y[2], vec![9., 10., 11., 12.]);
         assert_eq!(y[0], vec![0., 1., 2., 3.]);
-        let y = apply_op(&x, &op(StreamOpKind::Zero, Some(0))).unwrap().to_vec2::<f32>().unwrap();
+        let y = apply_op(&x, &op(StreamOpKind::Zero, Some(0)))
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
         assert_eq!(y[0], vec![0.; 4]);
         assert_eq!(y[1], vec![4., 5., 6., 7.]);
     }

@@ -11,7 +11,10 @@ use crate::error::{EngineError, Result};
 pub enum ModelSource {
     Dir(PathBuf),
     Gguf(PathBuf),
-    Hub { repo: String, revision: Option<String> },
+    Hub {
+        repo: String,
+        revision: Option<String>,
+    },
 }
 
 impl ModelSource {
@@ -30,7 +33,9 @@ impl ModelSource {
             if path.is_file() {
                 return Ok(ModelSource::Gguf(path.to_path_buf()));
             }
-            return Err(EngineError::NotFound(format!("GGUF file {spec:?} does not exist")));
+            return Err(EngineError::NotFound(format!(
+                "GGUF file {spec:?} does not exist"
+            )));
         }
         if path.is_file() {
             return Err(EngineError::Unsupported(format!(
@@ -39,14 +44,19 @@ impl ModelSource {
         }
         let (repo, revision) = match spec.split_once('@') {
             Some((r, rev)) if !rev.is_empty() => (r, Some(rev.to_owned())),
-            Some(_) => return Err(EngineError::InvalidRequest(format!("{spec:?}: empty revision after '@'"))),
+            Some(_) => {
+                return Err(EngineError::InvalidRequest(format!(
+                    "{spec:?}: empty revision after '@'"
+                )))
+            }
             None => (spec, None),
         };
         let valid = |s: &str| {
             !s.is_empty()
                 && s != "."
                 && s != ".."
-                && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         };
         let parts: Vec<&str> = repo.split('/').collect();
         if parts.len() > 2 || !parts.iter().all(|p| valid(p)) {
@@ -54,7 +64,10 @@ impl ModelSource {
                 "{spec:?} is neither an existing folder or .gguf file nor a Hub repo id (org/name[@revision])"
             )));
         }
-        Ok(ModelSource::Hub { repo: repo.to_owned(), revision })
+        Ok(ModelSource::Hub {
+            repo: repo.to_owned(),
+            revision,
+        })
     }
 }
 
@@ -69,7 +82,10 @@ pub fn hub_cache_dir() -> PathBuf {
 
 fn hub_offline() -> bool {
     matches!(
-        std::env::var("HF_HUB_OFFLINE").as_deref().map(str::to_ascii_lowercase).as_deref(),
+        std::env::var("HF_HUB_OFFLINE")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
         Ok("1") | Ok("true") | Ok("yes") | Ok("on")
     )
 }
@@ -91,7 +107,12 @@ impl HubFiles {
         let cache = Cache::new(hub_cache_dir());
         let revision = revision.unwrap_or("main").to_owned();
         let commit = resolve_commit(&cache, repo, &revision);
-        HubFiles { repo: repo.to_owned(), revision, commit, cache }
+        HubFiles {
+            repo: repo.to_owned(),
+            revision,
+            commit,
+            cache,
+        }
     }
 
     fn repo(&self) -> Repo {
@@ -105,7 +126,13 @@ impl HubFiles {
         }
         // A commit hash as revision has no refs/ entry: look at its snapshot.
         let commit = self.commit.as_ref()?;
-        let p = self.cache.path().join(self.repo().folder_name()).join("snapshots").join(commit).join(file);
+        let p = self
+            .cache
+            .path()
+            .join(self.repo().folder_name())
+            .join("snapshots")
+            .join(commit)
+            .join(file);
         p.exists().then_some(p)
     }
 
@@ -118,7 +145,11 @@ impl HubFiles {
     }
 
     /// Like [`get`](Self::get) but `Ok(None)` when the repo has no such file.
-    pub fn get_optional(&mut self, file: &str, progress: DownloadProgress) -> Result<Option<PathBuf>> {
+    pub fn get_optional(
+        &mut self,
+        file: &str,
+        progress: DownloadProgress,
+    ) -> Result<Option<PathBuf>> {
         if let Some(p) = self.cached(file) {
             return Ok(Some(p));
         }
@@ -168,10 +199,19 @@ impl HubFiles {
         }
         let api = hf_hub::api::sync::ApiBuilder::from_cache(self.cache.clone())
             .with_progress(false)
-            .with_token(std::env::var("HF_TOKEN").ok().or_else(|| self.cache.token()))
+            .with_token(
+                std::env::var("HF_TOKEN")
+                    .ok()
+                    .or_else(|| self.cache.token()),
+            )
             .build()
             .map_err(|e| self.not_cached(file, &format!("the Hub client could not start: {e}")))?;
-        let p = P { file: file.to_owned(), total: 0, done: 0, f: progress };
+        let p = P {
+            file: file.to_owned(),
+            total: 0,
+            done: 0,
+            f: progress,
+        };
         let path = api
             .repo(self.repo())
             .download_with_progress(file, p)
@@ -182,7 +222,10 @@ impl HubFiles {
 
     #[cfg(not(feature = "hub"))]
     fn download(&mut self, file: &str, _progress: DownloadProgress) -> Result<PathBuf> {
-        Err(self.not_cached(file, "this build has no Hub download support (feature `hub`)"))
+        Err(self.not_cached(
+            file,
+            "this build has no Hub download support (feature `hub`)",
+        ))
     }
 }
 
@@ -190,9 +233,15 @@ fn resolve_commit(cache: &Cache, repo: &str, revision: &str) -> Option<String> {
     let folder = Repo::new(repo.to_owned(), RepoType::Model).folder_name();
     let base = cache.path().join(folder);
     if revision.len() == 40 && revision.chars().all(|c| c.is_ascii_hexdigit()) {
-        return base.join("snapshots").join(revision).is_dir().then(|| revision.to_owned());
+        return base
+            .join("snapshots")
+            .join(revision)
+            .is_dir()
+            .then(|| revision.to_owned());
     }
-    std::fs::read_to_string(base.join("refs").join(revision)).ok().map(|s| s.trim().to_owned())
+    std::fs::read_to_string(base.join("refs").join(revision))
+        .ok()
+        .map(|s| s.trim().to_owned())
 }
 
 #[cfg(test)]
@@ -203,12 +252,24 @@ mod tests {
     fn parses_repo_ids_and_revisions() {
         assert_eq!(
             ModelSource::parse("Qwen/Qwen3-0.6B@abc").unwrap(),
-            ModelSource::Hub { repo: "Qwen/Qwen3-0.6B".into(), revision: Some("abc".into()) }
+            ModelSource::Hub {
+                repo: "Qwen/Qwen3-0.6B".into(),
+                revision: Some("abc".into())
+            }
         );
-        assert_eq!(ModelSource::parse("gpt2").unwrap(), ModelSource::Hub { repo: "gpt2".into(), revision: None });
+        assert_eq!(
+            ModelSource::parse("gpt2").unwrap(),
+            ModelSource::Hub {
+                repo: "gpt2".into(),
+                revision: None
+            }
+        );
         assert!(ModelSource::parse("a/b/c").is_err());
         assert!(ModelSource::parse("../x").is_err());
-        assert!(ModelSource::parse("missing.gguf").unwrap_err().to_string().contains("does not exist"));
+        assert!(ModelSource::parse("missing.gguf")
+            .unwrap_err()
+            .to_string()
+            .contains("does not exist"));
         assert!(ModelSource::parse("").is_err());
     }
 }

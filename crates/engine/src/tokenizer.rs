@@ -28,12 +28,17 @@ impl ChatTemplate {
             .map_err(|e| EngineError::Template(e.to_string()))?;
         env.set_syntax(syntax);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", |msg: String| -> std::result::Result<String, minijinja::Error> {
-            Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
-        });
+        env.add_function(
+            "raise_exception",
+            |msg: String| -> std::result::Result<String, minijinja::Error> {
+                Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
+            },
+        );
         // Llama 3.x templates print today's date; `strftime_now` is what
         // transformers provides for that.
-        env.add_function("strftime_now", |fmt: String| -> String { strftime_now(&fmt) });
+        env.add_function("strftime_now", |fmt: String| -> String {
+            strftime_now(&fmt)
+        });
         env.add_template_owned(TEMPLATE_NAME, source.to_owned())
             .map_err(|e| EngineError::Template(format!("cannot compile the chat template: {e}")))?;
         Ok(ChatTemplate { env })
@@ -41,8 +46,14 @@ impl ChatTemplate {
 
     /// One user message, generation prompt on: what the original rendered.
     pub fn render_user(&self, text: &str, bos: &str, eos: &str) -> Result<String> {
-        let tmpl = self.env.get_template(TEMPLATE_NAME).map_err(|e| EngineError::Template(e.to_string()))?;
-        let messages = vec![HashMap::from([("role".to_string(), "user".to_string()), ("content".to_string(), text.to_string())])];
+        let tmpl = self
+            .env
+            .get_template(TEMPLATE_NAME)
+            .map_err(|e| EngineError::Template(e.to_string()))?;
+        let messages = vec![HashMap::from([
+            ("role".to_string(), "user".to_string()),
+            ("content".to_string(), text.to_string()),
+        ])];
         tmpl.render(context! {
             messages => messages,
             add_generation_prompt => true,
@@ -70,8 +81,20 @@ fn strftime_now(fmt: &str) -> String {
         .unwrap_or(0);
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let tod = secs.rem_euclid(86_400);
-    const MONTHS: [&str; 12] =
-        ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
     let mut out = String::new();
     let mut chars = fmt.chars();
     while let Some(c) = chars.next() {
@@ -141,12 +164,20 @@ pub fn template_from_config(v: Option<&Value>) -> Option<String> {
             let named = |n: &str| {
                 items.iter().find_map(|it| {
                     (it.get("name").and_then(Value::as_str) == Some(n))
-                        .then(|| it.get("template").and_then(Value::as_str).map(str::to_owned))
+                        .then(|| {
+                            it.get("template")
+                                .and_then(Value::as_str)
+                                .map(str::to_owned)
+                        })
                         .flatten()
                 })
             };
             named("default").or_else(|| {
-                items.first().and_then(|it| it.get("template")).and_then(Value::as_str).map(str::to_owned)
+                items
+                    .first()
+                    .and_then(|it| it.get("template"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
             })
         }
         _ => None,
@@ -185,11 +216,15 @@ impl TokenizerBundle {
                 .map_err(|e| EngineError::Model(format!("tokenizer_config.json: {e}")))?,
             None => Value::Null,
         };
-        let template = chat_template_jinja.or_else(|| template_from_config(cfg.get("chat_template")));
+        let template =
+            chat_template_jinja.or_else(|| template_from_config(cfg.get("chat_template")));
         let bos = token_string(cfg.get("bos_token")).unwrap_or_default();
         let eos = token_string(cfg.get("eos_token")).unwrap_or_default();
         // transformers >= 4.45 defaults this to false when the config omits it.
-        let clean = cfg.get("clean_up_tokenization_spaces").and_then(Value::as_bool).unwrap_or(false);
+        let clean = cfg
+            .get("clean_up_tokenization_spaces")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         Self::new(tokenizer, template, bos, eos, clean)
     }
 
@@ -199,7 +234,11 @@ impl TokenizerBundle {
 
     /// `tokenizer.encode(text)` with the tokenizer's special tokens.
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
-        Ok(self.tokenizer.encode(text, add_special_tokens)?.get_ids().to_vec())
+        Ok(self
+            .tokenizer
+            .encode(text, add_special_tokens)?
+            .get_ids()
+            .to_vec())
     }
 
     /// The ids the original tool ran: plain `encode(text)`, or the chat
@@ -208,7 +247,8 @@ impl TokenizerBundle {
         if apply_chat_template {
             let t = self.chat_template.as_ref().ok_or_else(|| {
                 EngineError::InvalidRequest(
-                    "this model's tokenizer has no chat template; run without apply_chat_template".into(),
+                    "this model's tokenizer has no chat template; run without apply_chat_template"
+                        .into(),
                 )
             })?;
             let prompt = t.render_user(text, &self.bos_token, &self.eos_token)?;
@@ -228,7 +268,10 @@ impl TokenizerBundle {
         if self.clean_up_spaces {
             s = clean_up_tokenization(&s);
         }
-        self.decoded.lock().expect("decode cache poisoned").insert(id, s.clone());
+        self.decoded
+            .lock()
+            .expect("decode cache poisoned")
+            .insert(id, s.clone());
         Ok(s)
     }
 }
@@ -268,7 +311,8 @@ mod tests {
                    {{ bos_token }}{{ messages[0]['content'].strip().upper() }}{% for m in messages[::-1] %}!{% endfor %}";
         let t = ChatTemplate::new(src).unwrap();
         assert_eq!(t.render_user("  hi ", "<s>", "").unwrap(), "<s>HI!");
-        let t = ChatTemplate::new("{{ raise_exception('nope: ' + messages[0]['content']) }}").unwrap();
+        let t =
+            ChatTemplate::new("{{ raise_exception('nope: ' + messages[0]['content']) }}").unwrap();
         let e = t.render_user("x", "", "").unwrap_err().to_string();
         assert!(e.contains("nope: x"), "{e}");
     }
