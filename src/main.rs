@@ -71,7 +71,10 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::FetchModel => {
-            println!("{}", ensure_default_model(&mut |m| eprintln!("{m}"))?.display());
+            println!(
+                "{}",
+                ensure_default_model(&mut |m| eprintln!("{m}"))?.display()
+            );
             Ok(())
         }
         Command::Lens {

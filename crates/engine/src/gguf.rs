@@ -40,7 +40,12 @@ fn meta_u(c: &Content, key: &str) -> Result<usize> {
 
 fn meta_f(c: &Content, key: &str) -> Option<f64> {
     let v = c.metadata.get(key)?;
-    v.to_f32().map(f64::from).or_else(|_| v.to_f64()).ok()
+    // f32 metadata holds a decimal from config.json (1e-5 is stored as
+    // 9.99999975e-6): its shortest decimal form is the value meant.
+    v.to_f32()
+        .map(|x| x.to_string().parse::<f64>().unwrap_or(f64::from(x)))
+        .or_else(|_| v.to_f64())
+        .ok()
 }
 
 pub fn config_from_gguf(c: &Content) -> Result<ModelConfig> {
