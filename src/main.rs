@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use logitlens_engine::default_model::ensure_default_model;
+use logitlens_engine::default_model::{self, ensure_default_model};
 use logitlens_engine::{InferenceRequest, InferenceResponse, Interventions, LoadedModel};
+use logitlens_server::{AppState, ServerConfig};
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +29,30 @@ enum Backend {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the web app and the REST API (the original tool's endpoints).
+    Serve {
+        /// Model to load at start (default: the SmolLM2 GGUF, fetched if missing).
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long, value_enum, default_value = "custom")]
+        backend: Backend,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        #[arg(long, default_value_t = 8000)]
+        port: u16,
+        /// Where saved_states/ and attention_visualizations/ live.
+        #[arg(long, default_value = ".")]
+        data_dir: std::path::PathBuf,
+        /// The built web app (default: frontend/dist next to the binary's workspace, or ./frontend/dist).
+        #[arg(long)]
+        frontend_dir: Option<std::path::PathBuf>,
+        /// Longest prompt accepted, in tokens.
+        #[arg(long, default_value_t = 2048)]
+        max_tokens: usize,
+        /// Largest request body accepted, in MiB.
+        #[arg(long, default_value_t = 32)]
+        max_body_mib: usize,
+    },
     /// Fetch the default model (SmolLM2-135M-Instruct Q4_1 GGUF) if missing and print its path.
     FetchModel,
     /// Run the logit lens on a text and print the prediction grid.
@@ -70,6 +95,38 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Serve {
+            model,
+            backend,
+            host,
+            port,
+            data_dir,
+            frontend_dir,
+            max_tokens,
+            max_body_mib,
+        } => {
+            if backend == Backend::Hooked {
+                bail!("the hooked (TransformerLens-style) backend is not available in this build yet; use --backend custom");
+            }
+            init_tracing();
+            let frontend_dir = frontend_dir.or_else(default_frontend_dir);
+            let cfg = ServerConfig {
+                data_dir,
+                frontend_dir,
+                max_prompt_tokens: max_tokens,
+                max_body_bytes: max_body_mib << 20,
+            };
+            let state = AppState::new(cfg).context("creating the data folders")?;
+            let model = Some(model.unwrap_or_else(|| default_model::FILE_NAME.to_string()));
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(logitlens_server::serve(
+                (host, port).into(),
+                state,
+                model,
+                "custom".into(),
+            ))?;
+            Ok(())
+        }
         Command::FetchModel => {
             println!(
                 "{}",
@@ -117,6 +174,31 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+}
+
+/// frontend/dist of this checkout (when run with cargo) or of the working folder.
+fn default_frontend_dir() -> Option<std::path::PathBuf> {
+    let candidates = [
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("frontend")
+            .join("dist"),
+        std::path::PathBuf::from("frontend").join("dist"),
+    ];
+    let first = candidates[0].clone();
+    // Checked again per request, so a build made while serving is picked up.
+    Some(
+        candidates
+            .into_iter()
+            .find(|p| p.join("index.html").is_file())
+            .unwrap_or(first),
+    )
 }
 
 fn parse_interventions(arg: Option<&str>) -> Result<Interventions> {

@@ -90,7 +90,7 @@ proptest! {
     fn blocking_removes_exactly_one_entry(layer in 0usize..3, q in 1usize..13, k_frac in 0.0f64..1.0, qwen in any::<bool>()) {
         let m = if qwen { qwen3() } else { llama() };
         let t = m.tokenize(&InferenceRequest::new(TEXT)).unwrap().len();
-        let q = q % t;
+        let q = 1 + q % (t - 1);
         let k = ((q as f64) * k_frac) as usize; // 0 <= k < q: the row keeps other keys
         let base = m.run(&req(vec![])).unwrap();
         let blk = InterventionConfig { source_tokens: Some(vec![k as i64]), target_tokens: Some(vec![q as i64]), ..op("block_attention") };

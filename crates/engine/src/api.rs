@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// One intervention as the original's `InterventionConfig`. Every field is
 /// written back out (nulls included) when a session is saved.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InterventionConfig {
     #[serde(rename = "type")]
     pub kind: String,
@@ -64,6 +65,7 @@ fn default_lens_type() -> String {
 
 /// The body of `POST /inference`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InferenceRequest {
     pub text: String,
     #[serde(default)]
@@ -90,6 +92,7 @@ impl InferenceRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Prediction {
     pub token: String,
     pub prob: f64,
@@ -97,6 +100,7 @@ pub struct Prediction {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LensRow {
     pub layer_index: usize,
     pub layer_name: String,
@@ -106,6 +110,7 @@ pub struct LensRow {
 
 /// The body `POST /inference` answers with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InferenceResponse {
     pub text: String,
     pub input_tokens: Vec<String>,

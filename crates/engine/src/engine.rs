@@ -58,13 +58,17 @@ pub struct SourceInfo {
     /// Hub revision asked for and the snapshot commit it resolved to.
     pub revision: Option<String>,
     pub commit: Option<String>,
-    /// How the weights were stored ("F32", "BF16", "Q4_1, F32"...); computed in f32.
+    /// How the weights were stored ("F32", "BF16", "Q4_1, F32"...).
     pub stored_dtype: String,
+    /// The weight files, hashed on demand for saved sessions.
+    #[serde(skip)]
+    pub files: Vec<PathBuf>,
 }
 
 pub struct LoadedModel {
     /// The name it was loaded by (`model_name` in the API).
     pub name: String,
+    weights_sha256: std::sync::OnceLock<String>,
     pub source: SourceInfo,
     pub model: Transformer,
     pub tokenizer: TokenizerBundle,
@@ -167,6 +171,7 @@ fn load_hf_layout(
         .transpose()?;
     let files = safetensors_files(dir, get)?;
     source.stored_dtype = stored_dtype(&files)?;
+    source.files = files.clone();
     let tokenizer =
         TokenizerBundle::from_hf_files(&std::fs::read(&tok_path)?, tok_cfg.as_deref(), jinja)?;
     progress(LoadEvent::LoadingTensors { done: 0, total: 1 });
@@ -187,6 +192,7 @@ fn load_hf_layout(
     progress(LoadEvent::LoadingTensors { done: 1, total: 1 });
     Ok(LoadedModel {
         name: name.to_owned(),
+        weights_sha256: Default::default(),
         source,
         model,
         tokenizer,
@@ -244,9 +250,11 @@ fn load_gguf(
         revision: None,
         commit: None,
         stored_dtype: ck.dtypes,
+        files: vec![path.to_path_buf()],
     };
     Ok(LoadedModel {
         name: name.to_owned(),
+        weights_sha256: Default::default(),
         source,
         model,
         tokenizer,
@@ -266,6 +274,17 @@ impl LoadedModel {
         progress: &mut dyn FnMut(LoadEvent),
     ) -> Result<Self> {
         progress(LoadEvent::Resolving);
+        if spec == crate::default_model::FILE_NAME {
+            // The default model is fetched on first use.
+            crate::default_model::ensure_default_model(&mut |msg| {
+                tracing::info!("{msg}");
+                progress(LoadEvent::Downloading {
+                    file: msg.to_owned(),
+                    bytes: 0,
+                    total_bytes: 0,
+                })
+            })?;
+        }
         let m = match ModelSource::parse(spec)? {
             ModelSource::Gguf(p) => load_gguf(spec, &p, opts, progress)?,
             ModelSource::Dir(dir) => {
@@ -275,6 +294,7 @@ impl LoadedModel {
                     revision: None,
                     commit: None,
                     stored_dtype: String::new(),
+                    files: Vec::new(),
                 };
                 let mut get = |f: &str| -> Result<Option<PathBuf>> {
                     let p = dir.join(f);
@@ -309,6 +329,7 @@ impl LoadedModel {
                     revision: Some(revision.clone().unwrap_or_else(|| "main".into())),
                     commit: None,
                     stored_dtype: String::new(),
+                    files: Vec::new(),
                 };
                 let mut m = load_hf_layout(spec, &dir, &mut get, source, opts, &mut |e| {
                     (progress.borrow_mut())(e)
@@ -325,6 +346,25 @@ impl LoadedModel {
 
     pub fn config(&self) -> &ModelConfig {
         &self.model.cfg
+    }
+
+    /// SHA-256 over the weight files, in order (computed once).
+    pub fn weights_sha256(&self) -> Result<String> {
+        if let Some(h) = self.weights_sha256.get() {
+            return Ok(h.clone());
+        }
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        for f in &self.source.files {
+            let mut file = std::fs::File::open(f)?;
+            std::io::copy(&mut file, &mut hasher)?;
+        }
+        let hex: String = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(self.weights_sha256.get_or_init(|| hex).clone())
     }
 
     /// Tokenize a request's text as the original did.

@@ -1,0 +1,200 @@
+//! logitlens-server: the original tool's REST API (same paths and JSON) on
+//! axum, over logitlens-engine, plus model lifecycle, /models, /events and
+//! /openapi.json. Handlers are thin; the engine does the work off the runtime.
+
+pub mod error;
+pub mod models;
+pub mod npz;
+pub mod routes;
+pub mod sessions;
+pub mod state;
+pub mod viz;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tower::ServiceExt;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+pub use error::ApiError;
+pub use state::{AppState, ServerConfig};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "logitlens",
+        description = "Logit lens, stream interventions and attention blocking over a candle forward pass. \
+        Paths and JSON shapes are those of the original Logit Lens Llama Advanced server."
+    ),
+    paths(
+        routes::load_model,
+        routes::model_status,
+        routes::inference,
+        routes::save_state,
+        routes::sessions,
+        routes::load_session,
+        routes::delete_session,
+        routes::save_visualization,
+        routes::save_grid_visualization,
+        routes::list_models,
+        routes::events
+    ),
+    components(schemas(
+        logitlens_engine::InferenceRequest,
+        logitlens_engine::InferenceResponse,
+        logitlens_engine::InterventionConfig,
+        logitlens_engine::LensRow,
+        logitlens_engine::Prediction,
+        routes::LoadModelRequest,
+        routes::SaveStateRequest,
+        routes::SessionRequest,
+        routes::VisualizationRequest,
+        routes::GridVisualizationRequest,
+        sessions::SessionEntry,
+        models::ModelEntry,
+        state::LoadingStatus
+    ))
+)]
+pub struct ApiDoc;
+
+/// Only pages served from this machine may call the API from a browser.
+fn local_origin(origin: &HeaderValue) -> bool {
+    let Ok(o) = origin.to_str() else { return false };
+    ["http://localhost", "http://127.0.0.1", "http://[::1]"]
+        .iter()
+        .any(|host| match o.strip_prefix(host) {
+            Some("") => true,
+            Some(rest) => rest.strip_prefix(':').is_some_and(|p| {
+                !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
+            }),
+            None => false,
+        })
+}
+
+const NOT_BUILT: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>logitlens</title></head>\
+<body style=\"font-family:system-ui;background:#0f172a;color:#f8fafc;padding:2rem\">\
+<h1>logitlens</h1><p>The server is running, but the web app has not been built.</p>\
+<p>Build it with <code>cd frontend &amp;&amp; npm ci &amp;&amp; npm run build</code> and reload this page \
+(the README's run command does this for you).</p>\
+<p>The API is up: <a href=\"/model_status\" style=\"color:#3b82f6\">/model_status</a>, \
+<a href=\"/openapi.json\" style=\"color:#3b82f6\">/openapi.json</a>.</p></body></html>";
+
+/// GET for anything else is the SPA (or the not-built page); other methods 404.
+async fn fallback(State(st): State<AppState>, req: Request) -> Response {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return routes::not_found().await.into_response();
+    }
+    match &st.cfg.frontend_dir {
+        Some(dir) if dir.join("index.html").is_file() => {
+            let svc = ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")));
+            match svc.oneshot(req).await {
+                Ok(r) => r.map(Body::new),
+                Err(e) => ApiError::internal(e).into_response(),
+            }
+        }
+        _ => Html(NOT_BUILT).into_response(),
+    }
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(serde_json::json!({"detail": "internal server error (see the server log)"})),
+    )
+        .into_response()
+}
+
+pub fn app(state: AppState) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(|o, _| local_origin(o)))
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(600));
+    let limit = state.cfg.max_body_bytes;
+    Router::new()
+        .route("/load_model", post(routes::load_model))
+        .route("/model_status", get(routes::model_status))
+        .route("/inference", post(routes::inference))
+        .route("/save_state", post(routes::save_state))
+        .route("/sessions", get(routes::sessions))
+        .route("/load_session", post(routes::load_session))
+        .route("/delete_session", post(routes::delete_session))
+        .route("/save_visualization", post(routes::save_visualization))
+        .route(
+            "/save_grid_visualization",
+            post(routes::save_grid_visualization),
+        )
+        .route("/models", get(routes::list_models))
+        .route("/events", get(routes::events))
+        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .fallback(fallback)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(cors)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Bind, start loading `model` in the background (the port answers at
+/// once), and serve until Ctrl-C.
+pub async fn serve(
+    addr: SocketAddr,
+    state: AppState,
+    model: Option<String>,
+    backend: String,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!("logitlens listening on http://{}", listener.local_addr()?);
+    if let Some(name) = model {
+        let st = state.clone();
+        tokio::spawn(async move {
+            if let Err(e) = routes::load(&st, name, backend).await {
+                tracing::error!("preloading the model failed: {}", e.detail);
+            }
+        });
+    }
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_origins_pass_cors() {
+        for ok in [
+            "http://localhost:5173",
+            "http://127.0.0.1:8000",
+            "http://localhost",
+            "http://[::1]:3000",
+        ] {
+            assert!(local_origin(&HeaderValue::from_static(ok)), "{ok}");
+        }
+        for bad in [
+            "http://evil.com",
+            "http://localhost.evil.com",
+            "http://localhost:80x",
+            "https://localhost:1",
+            "null",
+            "http://127.0.0.1:123456",
+        ] {
+            assert!(!local_origin(&HeaderValue::from_static(bad)), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Attention heatmaps saved as PNG into attention_visualizations/.
+
+use std::path::Path;
+
+use crate::error::{ApiError, ApiResult};
+
+pub const VIZ_DIR: &str = "attention_visualizations";
+const MAX_TITLE_IN_NAME: usize = 100;
+
+/// Every character that is not alphanumeric becomes `_`, as the original did.
+pub fn safe_title(title: &str) -> String {
+    let s: String = title
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { '_' })
+        .take(MAX_TITLE_IN_NAME)
+        .collect();
+    if s.is_empty() {
+        "untitled".into()
+    } else {
+        s
+    }
+}
+
+/// Write `png` as `<YYYYMMDD_HHMMSS>_<safe_title>.png` (with `_2`, `_3`...
+/// when that name is taken this second); returns the relative path.
+pub fn save_png(data_dir: &Path, title: &str, png: &[u8]) -> ApiResult<String> {
+    let stamp = chrono::Local::now().format("%Y%m%d_%H%M%S").to_string();
+    let base = format!("{stamp}_{}", safe_title(title));
+    let dir = data_dir.join(VIZ_DIR);
+    std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;
+    for n in 1..1000 {
+        let name = if n == 1 {
+            format!("{base}.png")
+        } else {
+            format!("{base}_{n}.png")
+        };
+        let path = dir.join(&name);
+        // create_new: a concurrent save of the same name can't overwrite us.
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut f) => {
+                use std::io::Write;
+                f.write_all(png).map_err(ApiError::internal)?;
+                return Ok(format!("{VIZ_DIR}/{name}"));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(ApiError::internal(e)),
+        }
+    }
+    Err(ApiError::conflict(
+        "too many visualizations saved under this title this second",
+    ))
+}
+
+pub fn render_error(e: logitlens_heatmap::HeatmapError) -> ApiError {
+    ApiError::bad_request(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_become_safe_file_names() {
+        assert_eq!(
+            safe_title("Llama-3.2-1B_The capita_L0_Mean"),
+            "Llama_3_2_1B_The_capita_L0_Mean"
+        );
+        assert_eq!(safe_title("../../x"), "______x");
+        assert_eq!(safe_title(""), "untitled");
+        assert_eq!(safe_title("$x$ Head 2"), "_x__Head_2");
+    }
+}

@@ -1,0 +1,868 @@
+//! The HTTP API against the real router (and a real port for concurrency),
+//! with the tiny fixture models: the original's paths and JSON shapes, every
+//! error as JSON, sessions on disk, PNG exports, and path attacks.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use common::*;
+use http_body_util::BodyExt;
+use logitlens_server::{app, routes, AppState, ServerConfig};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+struct Server {
+    state: AppState,
+    dir: tempfile::TempDir,
+}
+
+fn server_with(cfg: impl FnOnce(&mut ServerConfig)) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = ServerConfig {
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    cfg(&mut c);
+    Server {
+        state: AppState::new(c).unwrap(),
+        dir,
+    }
+}
+
+async fn loaded(family: &str) -> Server {
+    let s = server_with(|_| {});
+    routes::load(
+        &s.state,
+        tiny(family).display().to_string(),
+        "custom".into(),
+    )
+    .await
+    .unwrap();
+    s
+}
+
+impl Server {
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let (status, bytes, _) = self
+            .raw(method, path, body.map(|b| b.to_string()), &[])
+            .await;
+        let v = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("{path}: not JSON: {}", String::from_utf8_lossy(&bytes)))
+        };
+        (status, v)
+    }
+
+    async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Vec<u8>, axum::http::HeaderMap) {
+        let mut req = Request::builder().method(method).uri(path);
+        if body.is_some() {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req
+            .body(body.map(Body::from).unwrap_or_else(Body::empty))
+            .unwrap();
+        let resp = app(self.state.clone()).oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        (status, bytes, headers)
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None).await
+    }
+
+    fn tree(&self) -> BTreeSet<PathBuf> {
+        fn walk(p: &Path, out: &mut BTreeSet<PathBuf>) {
+            for e in std::fs::read_dir(p).unwrap().flatten() {
+                out.insert(e.path());
+                if e.file_type().unwrap().is_dir() {
+                    walk(&e.path(), out);
+                }
+            }
+        }
+        let mut out = BTreeSet::new();
+        walk(
+            self.dir
+                .path()
+                .parent()
+                .unwrap()
+                .join(self.dir.path().file_name().unwrap())
+                .as_path(),
+            &mut out,
+        );
+        out
+    }
+}
+
+fn detail(v: &Value) -> &str {
+    v["detail"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no detail in {v}"))
+}
+
+#[tokio::test]
+async fn model_lifecycle_and_status() {
+    let s = server_with(|_| {});
+    let (st, v) = s.get("/model_status").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["loaded"], false);
+    assert_eq!(v["backend"], "custom");
+    let (st, v) = s.post("/inference", json!({"text": "hi"})).await;
+    assert_eq!(
+        (st, detail(&v)),
+        (StatusCode::BAD_REQUEST, "Model not loaded")
+    );
+
+    let llama = tiny("llama").display().to_string();
+    let (st, v) = s
+        .post(
+            "/load_model",
+            json!({"model_name": llama, "backend": "custom"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "loaded");
+    assert_eq!(v["model_class"], "LlamaModel");
+    assert!(v["config"]
+        .as_str()
+        .unwrap()
+        .starts_with("LlamaConfig(vocab_size=512"));
+    let (_, v) = s
+        .post(
+            "/load_model",
+            json!({"model_name": llama, "backend": "custom"}),
+        )
+        .await;
+    assert_eq!(v["status"], "already_loaded");
+    assert_eq!(v["loaded"], true);
+    let (_, v) = s.get("/model_status").await;
+    assert_eq!(
+        (
+            v["loaded"].clone(),
+            v["status"].clone(),
+            v["model_name"].clone()
+        ),
+        (json!(true), json!("ready"), json!(llama))
+    );
+
+    // A failed load keeps the previous model in service.
+    let (st, v) = s
+        .post(
+            "/load_model",
+            json!({"model_name": tiny("gpt2").display().to_string()}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        detail(&v).contains("gpt2") && detail(&v).contains("supports"),
+        "{v}"
+    );
+    let (st, v) = s
+        .post(
+            "/load_model",
+            json!({"model_name": "no-such-org/no-such-model"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
+    let (_, v) = s.get("/model_status").await;
+    assert_eq!(v["model_name"], json!(llama));
+    assert!(v["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("no-such-org/no-such-model"));
+    let (st, _) = s.post("/inference", json!({"text": "still here"})).await;
+    assert_eq!(st, StatusCode::OK);
+
+    // Backends.
+    for (b, want) in [
+        ("hooked", "not available"),
+        ("transformerlens", "not available"),
+        ("pytorch", "unknown backend"),
+    ] {
+        let (st, v) = s
+            .post("/load_model", json!({"model_name": llama, "backend": b}))
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        assert!(detail(&v).contains(want), "{v}");
+    }
+
+    // While a load runs, inference is a 409 and status says loading.
+    s.state
+        .set_loading(Some(logitlens_server::state::LoadingStatus::new(
+            "x", "custom",
+        )));
+    let (st, v) = s.post("/inference", json!({"text": "hi"})).await;
+    assert_eq!((st, detail(&v)), (StatusCode::CONFLICT, "model is loading"));
+    let (_, v) = s.get("/model_status").await;
+    assert_eq!(v["status"], "loading");
+    assert_eq!(v["loading"]["model_name"], "x");
+    s.state.set_loading(None);
+}
+
+#[tokio::test]
+async fn inference_has_the_originals_shape() {
+    let s = loaded("llama").await;
+    let body = json!({"text": "The capital of France is", "return_attention": true, "lens_type": "combined",
+        "interventions": {"layer_1_output": [{"type": "scale", "value": 0.5, "token_index": -1}]},
+        "attention_aggregation": "ignored extra field"});
+    let (st, v) = s.post("/inference", body).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["text", "input_tokens", "logit_lens", "attention"]);
+    assert_eq!(v["input_tokens"].as_array().unwrap().len(), 13);
+    let rows = v["logit_lens"].as_array().unwrap();
+    assert_eq!(rows.len(), 8);
+    assert_eq!(rows[7]["layer_name"], "Final Output");
+    assert_eq!(rows[3]["layer_index"], 3);
+    let p = &rows[0]["predictions"][0][0];
+    assert!(p["token"].is_string() && p["prob"].is_f64() && p["id"].is_u64());
+    assert_eq!(v["attention"].as_array().unwrap().len(), 3);
+    assert_eq!(v["attention"][0][0][0].as_array().unwrap().len(), 13);
+    let (_, v) = s.post("/inference", json!({"text": "x"})).await;
+    assert!(v.get("attention").is_none());
+}
+
+#[tokio::test]
+async fn every_error_is_json_with_a_fitting_status() {
+    let s = loaded("llama").await;
+    let cases: Vec<(Value, StatusCode, &str)> = vec![
+        (
+            json!({"text": "hi", "lens_type": "diagonal"}),
+            StatusCode::BAD_REQUEST,
+            "unknown lens_type",
+        ),
+        (
+            json!({"text": "hi", "interventions": {"layer_9_output": [{"type": "zero"}]}}),
+            StatusCode::BAD_REQUEST,
+            "out of range",
+        ),
+        (
+            json!({"text": "hi", "interventions": {"layer_0_output": [{"type": "scale"}]}}),
+            StatusCode::BAD_REQUEST,
+            "needs a numeric `value`",
+        ),
+        (
+            json!({"text": "hi", "interventions": {"layer_0_output": {"type": "zero"}}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "interventions",
+        ),
+        (
+            json!({"interventions": {}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "text",
+        ),
+        (
+            json!({"text": "hi", "interventions": {"layer_0_output": [{"type": "zero", "token_index": 1.5}]}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "token_index",
+        ),
+        (
+            json!({"text": "hi", "apply_chat_template": "yes"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "apply_chat_template",
+        ),
+    ];
+    for (body, status, want) in cases {
+        let (st, v) = s.post("/inference", body.clone()).await;
+        assert_eq!(st, status, "{body} -> {v}");
+        assert!(detail(&v).contains(want), "{body} -> {v}");
+    }
+    // Not JSON at all, wrong content type, wrong method, unknown path.
+    let (st, b, _) = s
+        .raw(Method::POST, "/inference", Some("{nope".into()), &[])
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(serde_json::from_slice::<Value>(&b).unwrap()["detail"].is_string());
+    let req = Request::post("/inference").body(Body::from("{}")).unwrap();
+    let resp = app(s.state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let b = resp.into_body().collect().await.unwrap().to_bytes();
+    assert!(serde_json::from_slice::<Value>(&b).unwrap()["detail"].is_string());
+    let (st, v) = s.get("/inference").await;
+    assert_eq!(st, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(v["detail"].is_string());
+    let (st, v) = s.post("/no_such_endpoint", json!({})).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert!(v["detail"].is_string());
+}
+
+#[tokio::test]
+async fn limits_body_size_and_prompt_tokens() {
+    let s = server_with(|c| {
+        c.max_body_bytes = 4096;
+        c.max_prompt_tokens = 20;
+    });
+    routes::load(
+        &s.state,
+        tiny("llama").display().to_string(),
+        "custom".into(),
+    )
+    .await
+    .unwrap();
+    let (st, v) = s
+        .post("/inference", json!({"text": "x".repeat(10_000)}))
+        .await;
+    assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(detail(&v), "request body too large");
+    let (st, v) = s
+        .post(
+            "/inference",
+            json!({"text": "one two three four five six seven eight nine ten"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(detail(&v).contains("limit is 20 tokens"), "{v}");
+}
+
+#[tokio::test]
+async fn cors_allows_only_local_origins() {
+    let s = loaded("llama").await;
+    let pre = |origin: &'static str| {
+        let s = &s;
+        async move {
+            let hs = [
+                ("origin", origin),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "content-type"),
+            ];
+            s.raw(Method::OPTIONS, "/inference", None, &hs).await.2
+        }
+    };
+    let h = pre("http://localhost:5173").await;
+    assert_eq!(
+        h.get("access-control-allow-origin").unwrap(),
+        "http://localhost:5173"
+    );
+    assert!(h.get("access-control-allow-credentials").is_none());
+    let h = pre("http://evil.example").await;
+    assert!(h.get("access-control-allow-origin").is_none());
+    let (_, _, h) = s
+        .raw(
+            Method::GET,
+            "/model_status",
+            None,
+            &[("origin", "http://evil.example")],
+        )
+        .await;
+    assert!(h.get("access-control-allow-origin").is_none());
+}
+
+fn npz_arrays(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut z = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    (0..z.len())
+        .map(|i| {
+            let mut f = z.by_index(i).unwrap();
+            assert_eq!(f.compression(), zip::CompressionMethod::Stored);
+            let mut b = Vec::new();
+            std::io::Read::read_to_end(&mut f, &mut b).unwrap();
+            (f.name().to_string(), b)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn sessions_save_list_load_delete_with_tensors() {
+    let s = loaded("llama").await;
+    let (st, v) = s.post("/save_state", json!({"name": "x"})).await;
+    assert_eq!(
+        (st, detail(&v)),
+        (StatusCode::BAD_REQUEST, "No state to save")
+    );
+    let req = json!({"text": "The capital of France is", "return_attention": true, "lens_type": "post_attention",
+        "interventions": {"layer_0_mlp_output": [{"type": "scale", "value": 2.0}]}});
+    let (_, resp) = s.post("/inference", req).await;
+    let (st, v) = s.post("/save_state", json!({"name": "my run/../x"})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let id = v["session_id"].as_str().unwrap().to_string();
+    assert!(
+        id.ends_with("_my_run___x") || id.ends_with("_my_run_._x") || !id.contains('/'),
+        "{id}"
+    );
+    assert!(!id.contains('/') && !id.contains(".."));
+    assert_eq!(v["path"], format!("saved_states/{id}"));
+    // Same name, same second: a distinct session.
+    let (_, v2) = s.post("/save_state", json!({"name": "my run/../x"})).await;
+    assert_ne!(v2["session_id"], v["session_id"]);
+
+    let dir = s.dir.path().join("saved_states").join(&id);
+    let cfg: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    let keys: Vec<&String> = cfg.as_object().unwrap().keys().collect();
+    assert_eq!(
+        &keys[..7],
+        [
+            "text",
+            "interventions",
+            "lens_type",
+            "model_name",
+            "backend",
+            "apply_chat_template",
+            "results"
+        ]
+    );
+    assert_eq!(
+        cfg["interventions"]["layer_0_mlp_output"][0],
+        json!({"type": "scale", "value": 2.0, "vector": null, "token_index": null, "source_tokens": null, "target_tokens": null, "all_layers": null})
+    );
+    assert_eq!(cfg["results"]["logit_lens"], resp["logit_lens"]);
+    assert_eq!(cfg["input_ids"].as_array().unwrap().len(), 13);
+    assert_eq!(cfg["model_source"]["kind"], "dir");
+    assert_eq!(cfg["app"]["name"], "logitlens");
+
+    // tensors.npz, array by array.
+    let arrays = npz_arrays(&dir.join("tensors.npz"));
+    let names: Vec<&str> = arrays.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "hidden_states.npy",
+            "logits.npy",
+            "layer_names.npy",
+            "post_attention_states.npy",
+            "attentions.npy"
+        ]
+    );
+    let mut npz = Npz::open(&dir.join("tensors.npz"));
+    let hs = npz.f32("hidden_states");
+    assert_eq!(hs.shape(), [5, 1, 13, 64]);
+    assert_eq!(npz.f32("logits").shape(), [1, 13, 512]);
+    assert_eq!(npz.f32("post_attention_states").shape(), [3, 1, 13, 64]);
+    let att = npz.f32("attentions");
+    assert_eq!(att.shape(), [3, 1, 4, 13, 13]);
+    for l in 0..3 {
+        for h in 0..4 {
+            for q in 0..13 {
+                for k in 0..13 {
+                    let want = resp["attention"][l][h][q][k].as_f64().unwrap() as f32;
+                    assert_eq!(att[[l, 0, h, q, k]], want);
+                }
+            }
+        }
+    }
+    // layer_names: numpy unicode, no pickle.
+    let ln = &arrays[2].1;
+    let hlen = u16::from_le_bytes([ln[8], ln[9]]) as usize;
+    let header = std::str::from_utf8(&ln[10..10 + hlen]).unwrap();
+    assert!(
+        header.contains("'descr': '<U12'") && header.contains("(5,)"),
+        "{header}"
+    );
+    // The lens rows recomputed from the saved states equal the response.
+    let m = s.state.active().unwrap().0;
+    let row2: Vec<f32> = hs.index_axis(ndarray::Axis(0), 2).iter().copied().collect();
+    let t = candle_core::Tensor::from_vec(row2, (13, 64), &candle_core::Device::Cpu)
+        .unwrap()
+        .to_dtype(m.model.dtype())
+        .unwrap();
+    let logits = m
+        .model
+        .final_norm(&t)
+        .unwrap()
+        .matmul(&m.model.lm_head().t().unwrap())
+        .unwrap();
+    let last = flat(&logits.narrow(0, 12, 1).unwrap());
+    let top = logitlens_engine::lens::top_k_softmax(&last);
+    assert_eq!(
+        top[0].0 as u64,
+        resp["logit_lens"][2]["predictions"][12][0]["id"]
+            .as_u64()
+            .unwrap()
+    );
+
+    // Listing, newest first.
+    let (_, list) = s.get("/sessions").await;
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert!(list[0]["id"].as_str().unwrap() > list[1]["id"].as_str().unwrap());
+    let entry = list.iter().find(|e| e["id"] == id.as_str()).unwrap();
+    assert_eq!(entry["timestamp"].as_str().unwrap().len(), 15);
+    assert!(entry["name"].as_str().unwrap().starts_with("my_run"));
+
+    // Load: the config (with legacy back-fill) becomes what save_state saves.
+    let (st, v) = s.post("/load_session", json!({"session_id": id})).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["text"], "The capital of France is");
+    assert_eq!(v["lens_type"], "post_attention");
+    let (_, v3) = s.post("/save_state", json!({"name": "resaved"})).await;
+    let id3 = v3["session_id"].as_str().unwrap();
+    let d3 = s.dir.path().join("saved_states").join(id3);
+    assert_eq!(
+        std::fs::read(d3.join("tensors.npz")).unwrap(),
+        std::fs::read(dir.join("tensors.npz")).unwrap()
+    );
+
+    // A legacy config without backend/apply_chat_template.
+    let legacy = s.dir.path().join("saved_states/20250101_000000_legacy");
+    std::fs::create_dir_all(&legacy).unwrap();
+    std::fs::write(legacy.join("config.json"), r#"{"text":"old","interventions":{},"lens_type":"block_output","model_name":"m","results":{"text":"old","logit_lens":[]}}"#).unwrap();
+    let (st, v) = s
+        .post(
+            "/load_session",
+            json!({"session_id": "20250101_000000_legacy"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(
+        (v["backend"].clone(), v["apply_chat_template"].clone()),
+        (json!("custom"), json!(false))
+    );
+
+    // Delete.
+    let (st, v) = s.post("/delete_session", json!({"session_id": id})).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v, json!({"status": "deleted", "session_id": id}));
+    assert!(!dir.exists());
+    let (st, v) = s.post("/delete_session", json!({"session_id": id})).await;
+    assert_eq!(
+        (st, detail(&v)),
+        (StatusCode::NOT_FOUND, "Session not found")
+    );
+    let (st, _) = s.post("/load_session", json!({"session_id": id})).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    // A session folder without config.json.
+    std::fs::create_dir_all(s.dir.path().join("saved_states/20250101_000001_empty")).unwrap();
+    let (st, v) = s
+        .post(
+            "/load_session",
+            json!({"session_id": "20250101_000001_empty"}),
+        )
+        .await;
+    assert_eq!(
+        (st, detail(&v)),
+        (StatusCode::NOT_FOUND, "Config file not found")
+    );
+}
+
+#[tokio::test]
+async fn path_attacks_change_nothing() {
+    let s = loaded("llama").await;
+    s.post("/inference", json!({"text": "hi"})).await;
+    let (_, v) = s.post("/save_state", json!({"name": "keep"})).await;
+    let keep = v["session_id"].as_str().unwrap().to_string();
+    // Things an attacker would like to reach, next to and above saved_states/.
+    std::fs::write(s.dir.path().join("victim.txt"), "x").unwrap();
+    std::fs::create_dir_all(s.dir.path().join("victim_dir")).unwrap();
+    std::fs::write(s.dir.path().join("victim_dir/config.json"), "{}").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(
+        s.dir.path().join("victim_dir"),
+        s.dir.path().join("saved_states/20250101_000000_link"),
+    )
+    .unwrap();
+    let before = s.tree();
+    let long = "a".repeat(5000);
+    let attacks = [
+        "",
+        ".",
+        "..",
+        "../x",
+        "../victim_dir",
+        "/etc",
+        "/",
+        "a/../../b",
+        "%2e%2e",
+        "..%2f..%2fetc",
+        "%2E%2E%2F",
+        "saved_states/../victim_dir",
+        "..\\victim_dir",
+        "./",
+        "20250101_000000_link",
+        &long,
+        "éé/../..",
+        "\u{202e}..",
+        "\0",
+        ".tmp-1-1",
+        "~",
+        "victim_dir/..",
+    ];
+    for a in attacks {
+        for ep in ["/load_session", "/delete_session"] {
+            let (st, v) = s.post(ep, json!({"session_id": a})).await;
+            assert!(
+                st == StatusCode::BAD_REQUEST || st == StatusCode::NOT_FOUND,
+                "{ep} {a:?}: {st}"
+            );
+            assert!(v["detail"].is_string());
+        }
+        let (st, v) = s.post("/save_state", json!({"name": a})).await;
+        assert_eq!(st, StatusCode::OK, "{a:?}: {v}");
+        let id = v["session_id"].as_str().unwrap();
+        assert!(
+            !id.contains('/') && !id.contains("..") && !id.starts_with('.'),
+            "{a:?} -> {id}"
+        );
+        let p = s.dir.path().join("saved_states").join(id);
+        assert!(
+            p.parent().unwrap() == s.dir.path().join("saved_states") && p.is_dir(),
+            "{a:?} -> {id}"
+        );
+        s.post("/delete_session", json!({"session_id": id})).await;
+        for (ep, body) in [
+            (
+                "/save_visualization",
+                json!({"attention_data": [[1.0]], "tokens": ["a"], "title": a}),
+            ),
+            (
+                "/save_grid_visualization",
+                json!({"grid_data": [[[1.0]]], "tokens": ["a"], "title": a, "grid_type": "layer_grid"}),
+            ),
+        ] {
+            let (st, v) = s.post(ep, body).await;
+            assert_eq!(st, StatusCode::OK, "{ep} {a:?}: {v}");
+            let fp = v["filepath"].as_str().unwrap();
+            let name = fp.strip_prefix("attention_visualizations/").unwrap();
+            assert!(!name.contains('/') && !name.contains(".."), "{fp}");
+            std::fs::remove_file(s.dir.path().join(fp)).unwrap();
+        }
+    }
+    assert_eq!(s.tree(), before, "the folder tree changed");
+    assert!(s.dir.path().join("saved_states").join(&keep).is_dir());
+    assert!(s.dir.path().join("victim_dir/config.json").is_file());
+}
+
+#[tokio::test]
+async fn png_exports_are_written_and_decode() {
+    let s = loaded("llama").await;
+    let m: Vec<Vec<f32>> = (0..5)
+        .map(|q| {
+            (0..5)
+                .map(|k| if k <= q { 1.0 / (q + 1) as f32 } else { 0.0 })
+                .collect()
+        })
+        .collect();
+    let tokens: Vec<String> = ["<s>", "T", "he", "␣c", "\\n"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let (st, v) = s.post("/save_visualization", json!({"attention_data": m, "tokens": tokens, "title": "Llama-3.2-1B_The capita_L0_Mean"})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "success");
+    let fp = v["filepath"].as_str().unwrap();
+    assert!(
+        fp.starts_with("attention_visualizations/")
+            && fp.ends_with("_Llama_3_2_1B_The_capita_L0_Mean.png"),
+        "{fp}"
+    );
+    let size = |p: &str| {
+        let d = png::Decoder::new(std::io::BufReader::new(
+            std::fs::File::open(s.dir.path().join(p)).unwrap(),
+        ));
+        let r = d.read_info().unwrap();
+        (r.info().width, r.info().height)
+    };
+    assert_eq!(size(fp), (1200, 1000));
+    for (n, kind, h) in [
+        (1usize, "layer_grid", 400u32),
+        (4, "head_grid", 400),
+        (5, "head_grid", 800),
+    ] {
+        let grid = vec![m.clone(); n];
+        let (st, v) = s
+            .post(
+                "/save_grid_visualization",
+                json!({"grid_data": grid, "tokens": tokens, "title": "grid", "grid_type": kind}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(size(v["filepath"].as_str().unwrap()), (2000, h));
+    }
+    // Bad inputs are 400s with a reason, not 500s.
+    let (st, v) = s
+        .post(
+            "/save_visualization",
+            json!({"attention_data": m, "tokens": ["a"], "title": "t"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    let (st, v) = s
+        .post(
+            "/save_grid_visualization",
+            json!({"grid_data": [], "tokens": tokens, "title": "t", "grid_type": "x"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+}
+
+#[tokio::test]
+async fn models_openapi_events_and_the_spa() {
+    let s = loaded("llama").await;
+    let (st, v) = s.get("/models").await;
+    assert_eq!(st, StatusCode::OK);
+    let list = v.as_array().unwrap();
+    assert!(list
+        .iter()
+        .any(|m| m["id"] == "Qwen/Qwen3-0.6B" && m["family"] == "Qwen3"));
+    assert!(list
+        .iter()
+        .all(|m| m["cached"].is_boolean() && m["name"].is_string()));
+    let (st, v) = s.get("/openapi.json").await;
+    assert_eq!(st, StatusCode::OK);
+    for p in [
+        "/load_model",
+        "/model_status",
+        "/inference",
+        "/save_state",
+        "/sessions",
+        "/load_session",
+        "/delete_session",
+        "/save_visualization",
+        "/save_grid_visualization",
+        "/models",
+        "/events",
+    ] {
+        assert!(v["paths"].get(p).is_some(), "{p} missing from openapi");
+    }
+    assert!(v["components"]["schemas"]["InferenceRequest"].is_object());
+
+    // /events starts with the current status.
+    let req = Request::get("/events").body(Body::empty()).unwrap();
+    let resp = app(s.state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.headers()[header::CONTENT_TYPE], "text/event-stream");
+    let mut body = resp.into_body();
+    let frame = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    let text = String::from_utf8(frame.to_vec()).unwrap();
+    assert!(
+        text.starts_with("event: status") && text.contains("\"loaded\":true"),
+        "{text}"
+    );
+
+    // No built app: a page saying how to build it. Built: served, with SPA fallback.
+    let (st, b, _) = s.raw(Method::GET, "/", None, &[]).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(String::from_utf8(b).unwrap().contains("npm run build"));
+    let dist = tempfile::tempdir().unwrap();
+    std::fs::write(dist.path().join("index.html"), "<html>spa</html>").unwrap();
+    std::fs::write(dist.path().join("app.js"), "console.log(1)").unwrap();
+    let s2 = server_with(|c| c.frontend_dir = Some(dist.path().to_path_buf()));
+    for (path, want) in [
+        ("/", "<html>spa</html>"),
+        ("/app.js", "console.log(1)"),
+        ("/some/client/route", "<html>spa</html>"),
+    ] {
+        let (st, b, _) = s2.raw(Method::GET, path, None, &[]).await;
+        assert_eq!(st, StatusCode::OK, "{path}");
+        assert_eq!(String::from_utf8(b).unwrap(), want, "{path}");
+    }
+}
+
+/// 32 clients on a real port mixing inference, model swaps and saves: no
+/// crash, every answer whole, every saved session self-consistent.
+#[test]
+fn concurrent_clients_on_a_real_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = AppState::new(ServerConfig {
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    })
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let st = state.clone();
+    rt.spawn(async move { axum::serve(listener, app(st)).await.unwrap() });
+    rt.block_on(routes::load(
+        &state,
+        tiny("llama").display().to_string(),
+        "custom".into(),
+    ))
+    .unwrap();
+    let models = [
+        tiny("llama").display().to_string(),
+        tiny("qwen3").display().to_string(),
+    ];
+    let base = format!("http://{addr}");
+    let handles: Vec<_> = (0..32)
+        .map(|i| {
+            let base = base.clone();
+            let models = models.clone();
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                for j in 0..6 {
+                    let (path, body) = match (i + j) % 4 {
+                        0 | 1 => ("/inference", json!({"text": format!("client {i} request {j}"), "return_attention": j % 2 == 0})),
+                        2 => ("/save_state", json!({"name": format!("c{i}")})),
+                        _ => ("/load_model", json!({"model_name": models[(i + j) % 2]})),
+                    };
+                    let mut resp = agent.post(&format!("{base}{path}")).send_json(&body).unwrap();
+                    let status = resp.status().as_u16();
+                    let v: Value = resp.body_mut().read_json().unwrap();
+                    match (path, status) {
+                        ("/inference", 200) => {
+                            let t = v["input_tokens"].as_array().unwrap().len();
+                            let rows = v["logit_lens"].as_array().unwrap();
+                            assert_eq!(rows.len(), 4);
+                            assert!(rows.iter().all(|r| r["predictions"].as_array().unwrap().len() == t));
+                        }
+                        ("/inference", 409) | ("/save_state", 400) => assert!(v["detail"].is_string()),
+                        (_, 200) => {}
+                        (p, s) => panic!("{p}: unexpected {s}: {v}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    // The server still answers, and every session on disk is whole.
+    let v: Value = ureq::get(&format!("{base}/model_status"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    assert_eq!(v["loaded"], true);
+    let sessions = dir.path().join("saved_states");
+    let mut n = 0;
+    for e in std::fs::read_dir(&sessions).unwrap().flatten() {
+        let name = e.file_name().into_string().unwrap();
+        assert!(
+            !name.starts_with(".tmp"),
+            "a temporary folder was left behind: {name}"
+        );
+        let cfg: Value =
+            serde_json::from_slice(&std::fs::read(e.path().join("config.json")).unwrap()).unwrap();
+        let t = cfg["input_ids"].as_array().unwrap().len();
+        let mut npz = Npz::open(&e.path().join("tensors.npz"));
+        let hs = npz.f32("hidden_states");
+        assert_eq!(
+            hs.shape()[2],
+            t,
+            "{name}: tensors and config from different runs"
+        );
+        assert_eq!(
+            hs.shape()[0],
+            cfg["results"]["logit_lens"].as_array().unwrap().len()
+        );
+        n += 1;
+    }
+    assert!(n > 0);
+}
