@@ -433,6 +433,10 @@ async fn sessions_save_list_load_delete_with_tensors() {
     assert_eq!(cfg["results"]["logit_lens"], resp["logit_lens"]);
     assert_eq!(cfg["input_ids"].as_array().unwrap().len(), 13);
     assert_eq!(cfg["model_source"]["kind"], "dir");
+    let sha = cfg["model_source"]["weights_sha256"].as_str().unwrap();
+    assert_eq!(sha.len(), 64, "sha256 of the weights");
+    assert_eq!(cfg["model_source"]["stored_dtype"], "F32");
+    assert_eq!(cfg["compute_dtype"], "f64");
     assert_eq!(cfg["app"]["name"], "logitlens");
 
     // tensors.npz, array by array.

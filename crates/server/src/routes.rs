@@ -218,7 +218,7 @@ pub async fn inference(
         let body = serde_json::to_vec(&run.response).map_err(ApiError::internal)?;
         let config = run_config(&req, &model, &backend, &run.response, &run.ids);
         let tensors = Tensors::Run { run: Arc::new(run), with_attention: req.return_attention };
-        Ok((body, LastRun { config, tensors }))
+        Ok((body, LastRun { config, tensors, model: Some(model) }))
     })
     .await
     .map_err(ApiError::internal)??;
@@ -254,8 +254,14 @@ pub async fn save_state(
             Tensors::File(b) => Some(b.to_vec()),
             Tensors::None => None,
         };
+        let mut config = last.config.clone();
+        if let Some(m) = &last.model {
+            // Hashed at save time, once per model: the first run stays fast.
+            let sha = m.weights_sha256().map_err(ApiError::internal)?;
+            config["model_source"]["weights_sha256"] = Value::String(sha);
+        }
         st2.sessions
-            .save(req.name.as_deref(), &last.config, npz.as_deref())
+            .save(req.name.as_deref(), &config, npz.as_deref())
     })
     .await
     .map_err(ApiError::internal)??;
@@ -291,6 +297,7 @@ pub async fn load_session(
     *st.last_run.lock().expect("state lock") = Some(Arc::new(LastRun {
         config: config.clone(),
         tensors,
+        model: None,
     }));
     Ok(Json(config))
 }

@@ -103,6 +103,8 @@ impl LoadingStatus {
 pub struct LastRun {
     pub config: Value,
     pub tensors: Tensors,
+    /// The model that produced it, to hash its weights when saved.
+    pub model: Option<Arc<LoadedModel>>,
 }
 
 pub enum Tensors {
