@@ -17,6 +17,12 @@ use crate::invalid;
 pub enum HookPoint {
     /// Token embeddings, before layer 0 (`hook_embed`).
     Embed,
+    /// Learned position embeddings (`hook_pos_embed`, GPT-2 style models).
+    PosEmbed,
+    /// The residual stream entering a layer (`blocks.{l}.hook_resid_pre`).
+    ResidPre(usize),
+    /// The residual stream after the attention add (`blocks.{l}.hook_resid_mid`).
+    ResidMid(usize),
     /// What attention adds to the residual stream at a layer, after o_proj.
     AttnOut(usize),
     /// What the MLP adds to the residual stream at a layer, after down_proj.
@@ -28,8 +34,12 @@ pub enum HookPoint {
 impl HookPoint {
     pub fn layer(self) -> Option<usize> {
         match self {
-            HookPoint::Embed => None,
-            HookPoint::AttnOut(l) | HookPoint::MlpOut(l) | HookPoint::ResidPost(l) => Some(l),
+            HookPoint::Embed | HookPoint::PosEmbed => None,
+            HookPoint::ResidPre(l)
+            | HookPoint::ResidMid(l)
+            | HookPoint::AttnOut(l)
+            | HookPoint::MlpOut(l)
+            | HookPoint::ResidPost(l) => Some(l),
         }
     }
 }
@@ -38,6 +48,9 @@ impl fmt::Display for HookPoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HookPoint::Embed => write!(f, "hook_embed"),
+            HookPoint::PosEmbed => write!(f, "hook_pos_embed"),
+            HookPoint::ResidPre(l) => write!(f, "blocks.{l}.hook_resid_pre"),
+            HookPoint::ResidMid(l) => write!(f, "blocks.{l}.hook_resid_mid"),
             HookPoint::AttnOut(l) => write!(f, "blocks.{l}.hook_attn_out"),
             HookPoint::MlpOut(l) => write!(f, "blocks.{l}.hook_mlp_out"),
             HookPoint::ResidPost(l) => write!(f, "blocks.{l}.hook_resid_post"),
@@ -117,6 +130,9 @@ enum Target {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum StreamLoc {
     Embed,
+    PosEmbed,
+    ResidPre,
+    ResidMid,
     AttnOut,
     MlpOut,
     ResidPost,
@@ -126,6 +142,9 @@ impl StreamLoc {
     fn at(self, layer: usize) -> HookPoint {
         match self {
             StreamLoc::Embed => HookPoint::Embed,
+            StreamLoc::PosEmbed => HookPoint::PosEmbed,
+            StreamLoc::ResidPre => HookPoint::ResidPre(layer),
+            StreamLoc::ResidMid => HookPoint::ResidMid(layer),
             StreamLoc::AttnOut => HookPoint::AttnOut(layer),
             StreamLoc::MlpOut => HookPoint::MlpOut(layer),
             StreamLoc::ResidPost => HookPoint::ResidPost(layer),
@@ -133,7 +152,7 @@ impl StreamLoc {
     }
 }
 
-pub const ACCEPTED_KEYS: &str = "embeddings | hook_embed, layer_{l}_attn_output | blocks.{l}.hook_attn_out, \
+pub const ACCEPTED_KEYS: &str = "embeddings | hook_embed, hook_pos_embed, blocks.{l}.hook_resid_pre, blocks.{l}.hook_resid_mid, layer_{l}_attn_output | blocks.{l}.hook_attn_out, \
 layer_{l}_mlp_output | blocks.{l}.hook_mlp_out, layer_{l}_output | blocks.{l}.hook_resid_post, \
 all_layers_{attn_output|mlp_output|output}, layer_{l}_attention | blocks.{l}.attn.hook_attn_scores, \
 all_layers_attention[...]";
@@ -157,6 +176,7 @@ fn parse_key(key: &str, n_layers: usize) -> Result<Target> {
     let all: Vec<usize> = (0..n_layers).collect();
     match key {
         "embeddings" | "hook_embed" => return Ok(Target::Stream(StreamLoc::Embed, vec![0])),
+        "hook_pos_embed" => return Ok(Target::Stream(StreamLoc::PosEmbed, vec![0])),
         "all_layers_output" => return Ok(Target::Stream(StreamLoc::ResidPost, all)),
         "all_layers_attn_output" => return Ok(Target::Stream(StreamLoc::AttnOut, all)),
         "all_layers_mlp_output" => return Ok(Target::Stream(StreamLoc::MlpOut, all)),
@@ -173,6 +193,8 @@ fn parse_key(key: &str, n_layers: usize) -> Result<Target> {
         })?;
         let loc = match hook {
             "hook_attn_out" => Some(StreamLoc::AttnOut),
+            "hook_resid_pre" => Some(StreamLoc::ResidPre),
+            "hook_resid_mid" => Some(StreamLoc::ResidMid),
             "hook_mlp_out" => Some(StreamLoc::MlpOut),
             "hook_resid_post" => Some(StreamLoc::ResidPost),
             "attn.hook_attn_scores" => None,
@@ -406,6 +428,14 @@ mod tests {
         assert_eq!(p.ops_at(HookPoint::Embed).len(), 1);
         let p = plan(&one("blocks.1.hook_mlp_out", zero()), 4, 8, 5).unwrap();
         assert_eq!(p.ops_at(HookPoint::MlpOut(1)).len(), 1);
+        let p = plan(&one("blocks.3.hook_resid_pre", zero()), 4, 8, 5).unwrap();
+        assert_eq!(p.ops_at(HookPoint::ResidPre(3)).len(), 1);
+        let p = plan(&one("blocks.0.hook_resid_mid", zero()), 4, 8, 5).unwrap();
+        assert_eq!(p.ops_at(HookPoint::ResidMid(0)).len(), 1);
+        assert_eq!(
+            HookPoint::ResidMid(0).to_string(),
+            "blocks.0.hook_resid_mid"
+        );
         let p = plan(&one("layer_1_attn_output", zero()), 4, 8, 5).unwrap();
         assert_eq!(p.ops_at(HookPoint::AttnOut(1)).len(), 1);
     }

@@ -5,13 +5,23 @@ use candle_core::Tensor;
 
 use crate::api::{LensRow, LensType, Prediction};
 use crate::error::Result;
-use crate::model::{Capture, Transformer};
+use crate::model::Capture;
 use crate::tokenizer::TokenizerBundle;
 
 pub const TOP_K: usize = 5;
 
 /// Bound on the logits materialised at once (rows x positions x vocab f32).
 const MAX_CHUNK_BYTES: usize = 256 << 20;
+
+/// What the lens needs from a model.
+pub trait LensModel {
+    fn n_layers(&self) -> usize;
+    fn vocab_size(&self) -> usize;
+    /// The model's own head on `[N, D]` residual states: final norm, then
+    /// the unembedding (with bias or logit soft-cap where the model has
+    /// them). Returns f32 logits `[N, V]`.
+    fn unembed(&self, x: &Tensor) -> Result<Tensor>;
+}
 
 /// Which captured state a lens row shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,7 +94,7 @@ pub fn top_k_softmax(logits: &[f32]) -> [(u32, f32); TOP_K] {
 
 /// Compute the lens rows for `lens` from a capture.
 pub fn compute(
-    model: &Transformer,
+    model: &dyn LensModel,
     tok: &TokenizerBundle,
     cap: &Capture,
     lens: LensType,
@@ -100,7 +110,7 @@ pub fn compute(
         }
     }
     let t = cap.resid[0].dim(0)?;
-    let v = model.lm_head().dim(0)?;
+    let v = model.vocab_size();
     let per_state = t * v * 4;
     let chunk = (MAX_CHUNK_BYTES / per_state.max(1)).max(1);
     let mut tops: Vec<Vec<[(u32, f32); TOP_K]>> = Vec::with_capacity(states.len());
@@ -110,7 +120,7 @@ pub fn compute(
         let xs: Vec<&Tensor> = group.iter().map(|s| cap.state(*s)).collect();
         // One projection for the whole group: [(S*T), D] x [D, V].
         let x = Tensor::cat(&xs, 0)?;
-        let logits = model.final_norm(&x)?.matmul(&model.lm_head().t()?)?;
+        let logits = model.unembed(&x)?;
         let flat = logits.flatten_all()?.to_vec1::<f32>()?;
         for (gi, s) in group.iter().enumerate() {
             let rows: Vec<_> = (0..t)
@@ -127,9 +137,7 @@ pub fn compute(
     }
     let final_logits = match final_logits {
         Some(l) => l,
-        None => model
-            .final_norm(cap.state(final_state))?
-            .matmul(&model.lm_head().t()?)?,
+        None => model.unembed(cap.state(final_state))?,
     };
     let mut out = Vec::with_capacity(specs.len());
     for (i, (name, s)) in specs.into_iter().enumerate() {

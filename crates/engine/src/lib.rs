@@ -9,9 +9,11 @@ pub mod engine;
 pub mod error;
 pub mod gguf;
 pub mod gguf_tokenizer;
+pub mod hooked;
 pub mod hooks;
 pub mod lens;
 pub mod model;
+pub(crate) mod ops;
 pub mod source;
 pub mod tokenizer;
 

@@ -1,0 +1,124 @@
+// A small fetch wrapper. Every URL is relative: the app is served by the API server itself, and
+// `npm run dev` proxies the same paths.
+import type {
+  InferenceRequest,
+  InferenceResponse,
+  Interventions,
+  ModelEntry,
+  ModelStatus,
+  SaveResult,
+  SessionConfig,
+  SessionEntry,
+} from './types';
+
+/** An HTTP or network failure, with the server's `detail` in words. */
+export class ApiError extends Error {
+  readonly status: number;
+  constructor(message: string, status: number) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+  }
+}
+
+function locText(loc: unknown): string {
+  if (!Array.isArray(loc)) return '';
+  const parts = loc.filter((p) => p !== 'body').map(String);
+  return parts.join('.');
+}
+
+/**
+ * The message to show for an error body: a string `detail`, a FastAPI/Pydantic list of
+ * `{loc, msg}`, a plain-text body, or the status line when the body says nothing.
+ */
+export function extractErrorDetail(body: unknown, status?: number, statusText?: string): string {
+  const fallback = status ? `HTTP ${status}${statusText ? ` ${statusText}` : ''}` : 'Unknown error';
+  if (body == null) return fallback;
+  if (typeof body === 'string') {
+    const trimmed = body.trim();
+    if (!trimmed) return fallback;
+    try {
+      return extractErrorDetail(JSON.parse(trimmed), status, statusText);
+    } catch {
+      // Not JSON: an HTML error page is reduced to its text.
+      const text = trimmed.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+      return text.length > 300 ? `${text.slice(0, 300)}…` : text || fallback;
+    }
+  }
+  if (typeof body === 'object') {
+    const obj = body as Record<string, unknown>;
+    const detail = obj.detail ?? obj.message ?? obj.error;
+    if (typeof detail === 'string' && detail.trim()) return detail.trim();
+    if (Array.isArray(detail) && detail.length > 0) {
+      return detail
+        .map((d) => {
+          if (typeof d === 'string') return d;
+          if (d && typeof d === 'object') {
+            const item = d as Record<string, unknown>;
+            const where = locText(item.loc);
+            const msg = typeof item.msg === 'string' ? item.msg : JSON.stringify(item);
+            return where ? `${where}: ${msg}` : msg;
+          }
+          return String(d);
+        })
+        .join('; ');
+    }
+    if (detail && typeof detail === 'object') return JSON.stringify(detail);
+  }
+  return fallback;
+}
+
+/** The message for anything thrown by fetch or by our own code. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof ApiError) return err.message;
+  if (err instanceof TypeError) return `Cannot reach the server: ${err.message}`;
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(path, {
+      method,
+      headers: body === undefined ? { accept: 'application/json' } : { 'content-type': 'application/json', accept: 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal,
+    });
+  } catch (err) {
+    if (err instanceof DOMException && err.name === 'AbortError') throw err;
+    throw new ApiError(`Cannot reach the server (${errorMessage(err)})`, 0);
+  }
+  const text = await res.text();
+  if (!res.ok) {
+    throw new ApiError(extractErrorDetail(text, res.status, res.statusText), res.status);
+  }
+  if (!text) return undefined as T;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new ApiError(`The server sent a response that is not JSON (HTTP ${res.status})`, res.status);
+  }
+}
+
+// Paths are relative to the page: `logitlens serve` serves the app at its root.
+export const api = {
+  modelStatus: () => request<ModelStatus>('GET', 'model_status'),
+  models: () => request<ModelEntry[]>('GET', 'models'),
+  loadModel: (model_name: string, backend: string) =>
+    request<ModelStatus & { status: string }>('POST', 'load_model', { model_name, backend }),
+  inference: (req: InferenceRequest, signal?: AbortSignal) =>
+    request<InferenceResponse>('POST', 'inference', req, signal),
+  saveState: (name: string) => request<{ status: string; session_id: string; path: string }>('POST', 'save_state', { name }),
+  sessions: () => request<SessionEntry[]>('GET', 'sessions'),
+  loadSession: (session_id: string) => request<SessionConfig>('POST', 'load_session', { session_id }),
+  deleteSession: (session_id: string) => request<{ status: string }>('POST', 'delete_session', { session_id }),
+  saveVisualization: (attention_data: number[][], tokens: string[], title: string) =>
+    request<SaveResult>('POST', 'save_visualization', { attention_data, tokens, title }),
+  saveGridVisualization: (grid_data: number[][][], tokens: string[], title: string, grid_type: 'layer_grid' | 'head_grid') =>
+    request<SaveResult>('POST', 'save_grid_visualization', { grid_data, tokens, title, grid_type }),
+};
+
+export const EVENTS_URL = 'events';
+
+export type { Interventions };

@@ -1,0 +1,335 @@
+// The Controls card: input text, stream and attention interventions, the active list, Run.
+import { useState } from 'react';
+import type { Interventions } from '../api/types';
+import {
+  STREAM_LOCATIONS,
+  STREAM_OPS,
+  addStreamIntervention,
+  appendIntervention,
+  buildAttentionIntervention,
+  buildStreamIntervention,
+  countInterventions,
+  describeIntervention,
+  describeKey,
+  interventionWarning,
+  removeIntervention,
+  type InterventionContext,
+  type StreamFormValues,
+  type AttentionFormValues,
+} from '../lib/interventions';
+import { formatToken } from '../lib/tokens';
+
+interface ControlsProps {
+  text: string;
+  onTextChange: (t: string) => void;
+  interventions: Interventions;
+  onInterventionsChange: (i: Interventions) => void;
+  ctx: InterventionContext;
+  /** Layer count to offer in the selects (the model's, or a fallback before one is loaded). */
+  layerOptions: number;
+  /** The tokens of the current text, when it was run as it is. */
+  tokens: string[] | null;
+  onRun: () => void;
+  running: boolean;
+  runDisabledReason: string | null;
+}
+
+function LayerOptions({ n }: { n: number }) {
+  return (
+    <>
+      {Array.from({ length: n }, (_, i) => (
+        <option key={i} value={String(i)}>
+          Layer {i}
+        </option>
+      ))}
+    </>
+  );
+}
+
+function StreamForm({ ctx, layerOptions, onAdd }: { ctx: InterventionContext; layerOptions: number; onAdd: (key: string, c: ReturnType<typeof buildStreamIntervention>) => void }) {
+  const [f, setF] = useState<StreamFormValues>({ layer: '0', location: 'output', op: 'zero', value: '0.5', vector: '', tokenIndex: '', allLayers: false });
+  const [error, setError] = useState<string | null>(null);
+  const set = (patch: Partial<StreamFormValues>) => {
+    setF((old) => ({ ...old, ...patch }));
+    setError(null);
+  };
+  const isEmb = f.layer === 'embeddings' || f.location === 'embeddings';
+  const layerValue = f.layer !== 'embeddings' && Number(f.layer) >= layerOptions ? String(Math.max(0, layerOptions - 1)) : f.layer;
+  const add = () => {
+    const r = buildStreamIntervention({ ...f, layer: layerValue }, ctx);
+    if (!r.ok) setError(r.error);
+    else {
+      setError(null);
+      onAdd(r.value.key, r);
+    }
+  };
+  return (
+    <fieldset className="form-block" aria-label="Stream interventions">
+      <legend>Stream interventions</legend>
+      <p className="hint">Zero, scale or add a vector to an activation stream.</p>
+      <div className="form-grid">
+        <label className="field">
+          <span>Layer</span>
+          <select aria-label="Stream layer" value={layerValue} disabled={f.allLayers || f.location === 'embeddings'} onChange={(e) => set({ layer: e.target.value })}>
+            <LayerOptions n={layerOptions} />
+            <option value="embeddings">Embeddings</option>
+          </select>
+        </label>
+        <label className="field">
+          <span>Stream</span>
+          <select
+            aria-label="Stream"
+            value={f.layer === 'embeddings' ? 'embeddings' : f.location}
+            onChange={(e) => {
+              const location = e.target.value as StreamFormValues['location'];
+              set({ location, layer: location !== 'embeddings' && f.layer === 'embeddings' ? '0' : f.layer });
+            }}
+          >
+            {STREAM_LOCATIONS.map((l) => (
+              <option key={l.value} value={l.value}>
+                {l.label}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label className="field">
+          <span>Operation</span>
+          <select aria-label="Operation" value={f.op} onChange={(e) => set({ op: e.target.value as StreamFormValues['op'] })}>
+            {STREAM_OPS.map((o) => (
+              <option key={o.value} value={o.value}>
+                {o.label}
+              </option>
+            ))}
+          </select>
+        </label>
+        {f.op === 'scale' && (
+          <label className="field">
+            <span>Factor</span>
+            <input aria-label="Scale factor" className="input input-narrow" type="number" step="0.1" value={f.value} onChange={(e) => set({ value: e.target.value })} />
+          </label>
+        )}
+        <label className="field">
+          <span>Token index</span>
+          <input
+            aria-label="Token index"
+            className="input input-narrow"
+            inputMode="numeric"
+            placeholder="all"
+            title="Empty: every position. Negative counts from the end (-1 = last)."
+            value={f.tokenIndex}
+            onChange={(e) => set({ tokenIndex: e.target.value })}
+          />
+        </label>
+      </div>
+      {f.op === 'add' && (
+        <label className="field field-wide">
+          <span>
+            Vector to add ({ctx.hiddenSize ? `${ctx.hiddenSize} numbers` : 'hidden-size numbers'}, or one number for all)
+          </span>
+          <textarea
+            aria-label="Vector"
+            className="input mono"
+            rows={2}
+            placeholder={ctx.hiddenSize ? `0.1, -0.2, … (${ctx.hiddenSize} values) or 0.5` : '0.1, -0.2, … or 0.5'}
+            value={f.vector}
+            onChange={(e) => set({ vector: e.target.value })}
+          />
+        </label>
+      )}
+      <div className="form-actions">
+        <label className="check-row inline">
+          <input type="checkbox" aria-label="Apply stream intervention to all layers" checked={f.allLayers && !isEmb} disabled={isEmb} onChange={(e) => set({ allLayers: e.target.checked })} />
+          <span>Apply to all layers</span>
+        </label>
+        <button type="button" className="btn btn-secondary" onClick={add}>
+          Add stream intervention
+        </button>
+      </div>
+      {error && (
+        <div className="inline-error" role="alert" data-testid="stream-error">
+          {error}
+        </div>
+      )}
+    </fieldset>
+  );
+}
+
+function AttentionForm({ ctx, layerOptions, onAdd }: { ctx: InterventionContext; layerOptions: number; onAdd: (r: ReturnType<typeof buildAttentionIntervention>) => void }) {
+  const [f, setF] = useState<AttentionFormValues>({ layer: '0', source: '', target: '', allLayers: false });
+  const [error, setError] = useState<string | null>(null);
+  const set = (patch: Partial<AttentionFormValues>) => {
+    setF((old) => ({ ...old, ...patch }));
+    setError(null);
+  };
+  const layerValue = Number(f.layer) >= layerOptions ? String(Math.max(0, layerOptions - 1)) : f.layer;
+  const add = () => {
+    const r = buildAttentionIntervention({ ...f, layer: layerValue }, ctx);
+    if (!r.ok) setError(r.error);
+    else {
+      setError(null);
+      onAdd(r);
+    }
+  };
+  return (
+    <fieldset className="form-block" aria-label="Attention interventions">
+      <legend>Attention interventions</legend>
+      <p className="hint">Block attention: the target (query) tokens can no longer read the source (key) tokens.</p>
+      <div className="form-grid">
+        <label className="field">
+          <span>Layer</span>
+          <select aria-label="Attention layer" value={layerValue} disabled={f.allLayers} onChange={(e) => set({ layer: e.target.value })}>
+            <LayerOptions n={layerOptions} />
+          </select>
+        </label>
+        <label className="field">
+          <span>Source tokens (keys)</span>
+          <input aria-label="Source tokens" className="input" placeholder="e.g. 0 or 1,2" value={f.source} onChange={(e) => set({ source: e.target.value })} />
+        </label>
+        <label className="field">
+          <span>Target tokens (queries)</span>
+          <input aria-label="Target tokens" className="input" placeholder="e.g. 3" value={f.target} onChange={(e) => set({ target: e.target.value })} />
+        </label>
+      </div>
+      <div className="form-actions">
+        <label className="check-row inline">
+          <input type="checkbox" aria-label="Block at all layers" checked={f.allLayers} onChange={(e) => set({ allLayers: e.target.checked })} />
+          <span>Apply to all layers</span>
+        </label>
+        <button type="button" className="btn btn-secondary" onClick={add}>
+          Block attention flow
+        </button>
+      </div>
+      {error && (
+        <div className="inline-error" role="alert" data-testid="attention-error">
+          {error}
+        </div>
+      )}
+    </fieldset>
+  );
+}
+
+export function InterventionList({ interventions, onChange, ctx }: { interventions: Interventions; onChange: (i: Interventions) => void; ctx: InterventionContext }) {
+  const keys = Object.keys(interventions);
+  return (
+    <section className="active-interventions" aria-label="Active interventions">
+      <div className="section-head">
+        <h3>Active interventions</h3>
+        {keys.length > 0 && (
+          <button type="button" className="btn btn-small btn-ghost" onClick={() => onChange({})}>
+            Clear all
+          </button>
+        )}
+      </div>
+      {keys.length === 0 ? (
+        <p className="empty-state small">None: the model runs unchanged. Add one below.</p>
+      ) : (
+        <ul className="intervention-groups" data-testid="intervention-list">
+          {keys.map((key) => (
+            <li key={key} className="intervention-group">
+              <div className="intervention-key">
+                <span>{describeKey(key)}</span>
+                <code>{key}</code>
+              </div>
+              <ul>
+                {interventions[key].map((c, i) => {
+                  const text = describeIntervention(c);
+                  const warn = interventionWarning(key, c, ctx);
+                  return (
+                    <li key={i} className={`intervention-item${warn ? ' has-warning' : ''}`}>
+                      <span className="mono">{text}</span>
+                      {warn && (
+                        <span className="warn-text" title={warn}>
+                          ⚠ {warn}
+                        </span>
+                      )}
+                      <button
+                        type="button"
+                        className="icon-btn"
+                        aria-label={`Remove ${text} from ${key}`}
+                        title="Remove"
+                        onClick={() => onChange(removeIntervention(interventions, key, i))}
+                      >
+                        ×
+                      </button>
+                    </li>
+                  );
+                })}
+              </ul>
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
+
+export function Controls(p: ControlsProps) {
+  const n = countInterventions(p.interventions);
+  return (
+    <section className="card controls" aria-label="Controls">
+      <h2>Controls</h2>
+      <label className="stack" htmlFor="input-text">
+        <span className="label">Input text</span>
+        <textarea
+          id="input-text"
+          className="input"
+          rows={4}
+          value={p.text}
+          onChange={(e) => p.onTextChange(e.target.value)}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+              e.preventDefault();
+              if (!p.runDisabledReason && !p.running) p.onRun();
+            }
+          }}
+        />
+      </label>
+      {p.tokens && p.tokens.length > 0 && (
+        <div className="token-strip" aria-label="Token positions">
+          {p.tokens.length <= 80 ? (
+            p.tokens.map((t, i) => (
+              <span key={i} className="token-chip" title={`Token ${i} (${i - p.tokens!.length}): ${JSON.stringify(t)}`}>
+                <span className="token-chip-pos">{i}</span>
+                {formatToken(t)}
+              </span>
+            ))
+          ) : (
+            <span className="muted small">{p.tokens.length} tokens (positions 0..{p.tokens.length - 1}, or -1 for the last)</span>
+          )}
+        </div>
+      )}
+      <button
+        type="button"
+        className="btn btn-primary btn-run"
+        onClick={p.onRun}
+        disabled={!!p.runDisabledReason || p.running}
+        aria-busy={p.running}
+        title={p.runDisabledReason ?? 'Run (Ctrl+Enter in the text box)'}
+      >
+        {p.running ? (
+          <>
+            <span className="spinner" aria-hidden="true" /> Running…
+          </>
+        ) : (
+          <>Run LogitLens{n > 0 ? ` with ${n} intervention${n === 1 ? '' : 's'}` : ''}</>
+        )}
+      </button>
+      <div className="run-hint muted small">{p.runDisabledReason ?? 'Ctrl+Enter in the text box runs too.'}</div>
+      <InterventionList interventions={p.interventions} onChange={p.onInterventionsChange} ctx={p.ctx} />
+      <StreamForm
+        ctx={p.ctx}
+        layerOptions={p.layerOptions}
+        onAdd={(_key, r) => {
+          if (r.ok) p.onInterventionsChange(addStreamIntervention(p.interventions, r.value.key, r.value.config));
+        }}
+      />
+      <AttentionForm
+        ctx={p.ctx}
+        layerOptions={p.layerOptions}
+        onAdd={(r) => {
+          if (r.ok) p.onInterventionsChange(appendIntervention(p.interventions, r.value.key, r.value.config));
+        }}
+      />
+    </section>
+  );
+}

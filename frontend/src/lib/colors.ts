@@ -1,0 +1,90 @@
+// Colour scales. Lens cells use "inferno" over sqrt(probability), so that the small
+// probabilities of middle layers stay distinguishable; attention heatmaps use "viridis" as the
+// saved PNGs do.
+
+export type RGB = [number, number, number];
+
+const VIRIDIS: RGB[] = [
+  [68, 1, 84],
+  [72, 40, 120],
+  [62, 74, 137],
+  [49, 104, 142],
+  [38, 130, 142],
+  [31, 158, 137],
+  [53, 183, 121],
+  [110, 206, 88],
+  [181, 222, 43],
+  [253, 231, 37],
+];
+
+const INFERNO: RGB[] = [
+  [0, 0, 4],
+  [31, 12, 72],
+  [85, 15, 109],
+  [136, 34, 106],
+  [186, 54, 85],
+  [227, 89, 51],
+  [249, 140, 10],
+  [249, 201, 50],
+  [252, 255, 164],
+];
+
+function clamp01(x: number): number {
+  if (!Number.isFinite(x)) return 0;
+  return x < 0 ? 0 : x > 1 ? 1 : x;
+}
+
+function sample(stops: RGB[], t: number): RGB {
+  const x = clamp01(t) * (stops.length - 1);
+  const i = Math.min(Math.floor(x), stops.length - 2);
+  const f = x - i;
+  const a = stops[i];
+  const b = stops[i + 1];
+  return [
+    Math.round(a[0] + (b[0] - a[0]) * f),
+    Math.round(a[1] + (b[1] - a[1]) * f),
+    Math.round(a[2] + (b[2] - a[2]) * f),
+  ];
+}
+
+export function viridis(t: number): RGB {
+  return sample(VIRIDIS, t);
+}
+
+export function inferno(t: number): RGB {
+  return sample(INFERNO, t);
+}
+
+export function rgbString(c: RGB): string {
+  return `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
+}
+
+/** Relative luminance (sRGB, 0..1). */
+export function luminance(c: RGB): number {
+  const lin = (v: number) => {
+    const s = v / 255;
+    return s <= 0.03928 ? s / 12.92 : Math.pow((s + 0.055) / 1.055, 2.4);
+  };
+  return 0.2126 * lin(c[0]) + 0.7152 * lin(c[1]) + 0.0722 * lin(c[2]);
+}
+
+/** Text colour readable on `bg`. */
+export function textOn(bg: RGB): string {
+  return luminance(bg) > 0.22 ? '#0b1020' : '#f8fafc';
+}
+
+/** Position on the lens scale for a probability: sqrt spreads the small values. */
+export function probToScale(p: number): number {
+  return Math.sqrt(clamp01(p));
+}
+
+/** Background of a logit-lens cell for a top-1 probability. */
+export function probColor(p: number): RGB {
+  return inferno(0.08 + 0.92 * probToScale(p));
+}
+
+/** Colour of an attention weight `v` on a scale from 0 to `max`. */
+export function attentionColor(v: number, max = 1): RGB {
+  const m = max > 0 && Number.isFinite(max) ? max : 1;
+  return viridis(clamp01(v / m));
+}

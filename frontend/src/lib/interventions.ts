@@ -1,0 +1,405 @@
+// Building, validating, listing and reading back interventions, as the original UI does (§6.4)
+// with the checks it lacked.
+import type { InterventionConfig, Interventions } from '../api/types';
+
+export type StreamLocation = 'output' | 'attn_output' | 'mlp_output' | 'embeddings';
+export type StreamOp = 'zero' | 'scale' | 'add';
+
+export const STREAM_LOCATIONS: { value: StreamLocation; label: string }[] = [
+  { value: 'output', label: 'Block output' },
+  { value: 'attn_output', label: 'Attention output' },
+  { value: 'mlp_output', label: 'MLP output' },
+  { value: 'embeddings', label: 'Embeddings' },
+];
+
+export const STREAM_OPS: { value: StreamOp; label: string }[] = [
+  { value: 'zero', label: 'Zero' },
+  { value: 'scale', label: 'Scale' },
+  { value: 'add', label: 'Add vector' },
+];
+
+/** What the forms know about the model and the prompt; unknown values skip their checks. */
+export interface InterventionContext {
+  numLayers?: number;
+  hiddenSize?: number;
+  /** Number of tokens of the current input, when known (the text was run as it is now). */
+  seqLen?: number;
+}
+
+export type Result<T> = { ok: true; value: T } | { ok: false; error: string };
+
+const ok = <T,>(value: T): Result<T> => ({ ok: true, value });
+const fail = <T,>(error: string): Result<T> => ({ ok: false, error });
+
+const INT_RE = /^[+-]?\d+$/;
+
+/** An integer from user text (no decimals, no junk), or null. */
+export function parseInteger(text: string): number | null {
+  const t = text.trim();
+  if (!INT_RE.test(t)) return null;
+  const n = Number(t);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+/** A number from user text, or null (empty, NaN, Infinity and junk are rejected). */
+export function parseNumber(text: string): number | null {
+  const t = text.trim();
+  if (t === '') return null;
+  const n = Number(t);
+  return Number.isFinite(n) ? n : null;
+}
+
+/** Checks a token position against the input length; negative counts from the end. */
+export function checkTokenIndex(index: number, seqLen: number | undefined, what = 'Token index'): string | null {
+  if (seqLen === undefined || seqLen <= 0) return null;
+  if (index < -seqLen || index >= seqLen) {
+    return `${what} ${index} is out of range for a ${seqLen}-token input (valid: ${-seqLen}..${seqLen - 1})`;
+  }
+  return null;
+}
+
+/** A position resolved against the input length (negative counts from the end). */
+export function resolveIndex(index: number, seqLen: number): number {
+  return index < 0 ? seqLen + index : index;
+}
+
+/** The intervention key of a stream intervention. */
+export function streamKey(layer: number | 'embeddings', location: StreamLocation, allLayers: boolean): string {
+  if (layer === 'embeddings' || location === 'embeddings') return 'embeddings';
+  if (allLayers) return `all_layers_${location}`;
+  return `layer_${layer}_${location}`;
+}
+
+/**
+ * The vector of an `add`: comma- or space-separated numbers of length `hiddenSize`, or a single
+ * number broadcast to `hiddenSize`.
+ */
+export function parseVector(text: string, hiddenSize?: number): Result<number[]> {
+  const body = text.trim().replace(/^\[/, '').replace(/\]$/, '');
+  const parts = body.split(/[\s,;]+/).filter((x) => x !== '');
+  if (parts.length === 0) return fail('Enter the vector to add: comma-separated numbers, or one number for every dimension');
+  const nums: number[] = [];
+  for (const p of parts) {
+    const n = parseNumber(p);
+    if (n === null) return fail(`"${p}" in the vector is not a number`);
+    nums.push(n);
+  }
+  if (nums.length === 1) {
+    if (hiddenSize === undefined) return fail('A single number is broadcast to the hidden size, which is not known until a model is loaded');
+    return ok(new Array<number>(hiddenSize).fill(nums[0]));
+  }
+  if (hiddenSize !== undefined && nums.length !== hiddenSize) {
+    return fail(`The vector has ${nums.length} numbers; this model's hidden size is ${hiddenSize} (or give one number to broadcast)`);
+  }
+  return ok(nums);
+}
+
+export interface StreamFormValues {
+  /** A layer number as text, or "embeddings". */
+  layer: string;
+  location: StreamLocation;
+  op: StreamOp;
+  value: string;
+  vector: string;
+  tokenIndex: string;
+  allLayers: boolean;
+}
+
+/** Validates the stream form and builds its key and config. */
+export function buildStreamIntervention(
+  form: StreamFormValues,
+  ctx: InterventionContext = {},
+): Result<{ key: string; config: InterventionConfig }> {
+  const isEmb = form.layer === 'embeddings' || form.location === 'embeddings';
+  let layer: number | 'embeddings' = 'embeddings';
+  if (!isEmb && !form.allLayers) {
+    const l = parseInteger(form.layer);
+    if (l === null || l < 0) return fail('Choose a layer');
+    if (ctx.numLayers !== undefined && l >= ctx.numLayers) {
+      return fail(`Layer ${l} does not exist: this model has ${ctx.numLayers} layers (0..${ctx.numLayers - 1})`);
+    }
+    layer = l;
+  } else if (!isEmb) {
+    layer = 0;
+  }
+  const config: InterventionConfig = { type: form.op };
+  if (form.op === 'scale') {
+    const v = parseNumber(form.value);
+    if (v === null) return fail('Scale needs a numeric factor (e.g. 0.5)');
+    config.value = v;
+  } else if (form.op === 'add') {
+    const vec = parseVector(form.vector, ctx.hiddenSize);
+    if (!vec.ok) return fail(vec.error);
+    config.vector = vec.value;
+  } else if (form.op !== 'zero') {
+    return fail(`Unknown operation ${String(form.op)}`);
+  }
+  if (form.tokenIndex.trim() !== '') {
+    const ti = parseInteger(form.tokenIndex);
+    if (ti === null) return fail(`Token index "${form.tokenIndex.trim()}" is not an integer (negative counts from the end)`);
+    const err = checkTokenIndex(ti, ctx.seqLen);
+    if (err) return fail(err);
+    config.token_index = ti;
+  }
+  config.all_layers = isEmb ? false : form.allLayers;
+  return ok({ key: streamKey(layer, form.location, form.allLayers), config });
+}
+
+const STREAM_TYPES = new Set(['zero', 'scale', 'add']);
+
+function sameTokenIndex(a: InterventionConfig, b: InterventionConfig): boolean {
+  const ai = a.token_index ?? null;
+  const bi = b.token_index ?? null;
+  return ai === bi;
+}
+
+/**
+ * Adds a stream intervention with the original's replacement rule: within the same key, an
+ * existing stream config at the same token index (or both at all tokens) is replaced.
+ */
+export function addStreamIntervention(all: Interventions, key: string, config: InterventionConfig): Interventions {
+  const existing = all[key] ?? [];
+  const kept = STREAM_TYPES.has(config.type)
+    ? existing.filter((c) => !(STREAM_TYPES.has(c.type) && sameTokenIndex(c, config)))
+    : existing;
+  return { ...all, [key]: [...kept, config] };
+}
+
+/** Appends a config to a key (attention blocks: duplicates allowed, no replacement). */
+export function appendIntervention(all: Interventions, key: string, config: InterventionConfig): Interventions {
+  return { ...all, [key]: [...(all[key] ?? []), config] };
+}
+
+/** Removes the config at `index` of `key`; the key goes when its list is empty. */
+export function removeIntervention(all: Interventions, key: string, index: number): Interventions {
+  const list = all[key];
+  if (!list) return all;
+  const next = list.filter((_, i) => i !== index);
+  const out: Interventions = { ...all };
+  if (next.length === 0) delete out[key];
+  else out[key] = next;
+  return out;
+}
+
+/** A comma-separated list of token positions. */
+export function parseTokenList(text: string, what: string): Result<number[]> {
+  const parts = text.split(',').map((s) => s.trim());
+  if (text.trim() === '' || parts.every((p) => p === '')) return fail(`Enter the ${what} (comma-separated positions, e.g. 0 or 1,2)`);
+  const out: number[] = [];
+  for (const p of parts) {
+    if (p === '') continue;
+    const n = parseInteger(p);
+    if (n === null) return fail(`"${p}" in the ${what} is not an integer position`);
+    out.push(n);
+  }
+  return ok(out);
+}
+
+export interface AttentionFormValues {
+  layer: string;
+  source: string;
+  target: string;
+  allLayers: boolean;
+}
+
+/** Validates the attention-block form and builds its key and config. */
+export function buildAttentionIntervention(
+  form: AttentionFormValues,
+  ctx: InterventionContext = {},
+): Result<{ key: string; config: InterventionConfig }> {
+  const src = parseTokenList(form.source, 'source tokens');
+  if (!src.ok) return fail(src.error);
+  const tgt = parseTokenList(form.target, 'target tokens');
+  if (!tgt.ok) return fail(tgt.error);
+  for (const s of src.value) {
+    const e = checkTokenIndex(s, ctx.seqLen, 'Source token');
+    if (e) return fail(e);
+  }
+  for (const t of tgt.value) {
+    const e = checkTokenIndex(t, ctx.seqLen, 'Target token');
+    if (e) return fail(e);
+  }
+  // Causality: a query (target) only reads keys (sources) at or before it.
+  for (const s of src.value) {
+    for (const t of tgt.value) {
+      let rs = s;
+      let rt = t;
+      if (s < 0 || t < 0) {
+        if (ctx.seqLen === undefined) {
+          if ((s < 0) !== (t < 0)) continue; // cannot compare without the length; the server checks
+        } else {
+          rs = resolveIndex(s, ctx.seqLen);
+          rt = resolveIndex(t, ctx.seqLen);
+        }
+      }
+      if (rs > rt) {
+        return fail(
+          `Source token ${s} comes after target token ${t}: in causal attention a token only attends to itself and earlier positions (source ≤ target)`,
+        );
+      }
+    }
+  }
+  let layer = 0;
+  if (!form.allLayers) {
+    const l = parseInteger(form.layer);
+    if (l === null || l < 0) return fail('Choose a layer');
+    if (ctx.numLayers !== undefined && l >= ctx.numLayers) {
+      return fail(`Layer ${l} does not exist: this model has ${ctx.numLayers} layers (0..${ctx.numLayers - 1})`);
+    }
+    layer = l;
+  }
+  const key = form.allLayers
+    ? `all_layers_attention_${src.value.join('_')}_to_${tgt.value.join('_')}`
+    : `layer_${layer}_attention`;
+  const config: InterventionConfig = {
+    type: 'block_attention',
+    source_tokens: src.value,
+    target_tokens: tgt.value,
+    all_layers: form.allLayers,
+  };
+  return ok({ key, config });
+}
+
+function fmtNum(n: number): string {
+  return Number.isInteger(n) ? String(n) : String(Number(n.toPrecision(6)));
+}
+
+/** One line of the active-interventions list, as the original renders it. */
+export function describeIntervention(c: InterventionConfig): string {
+  let s = c.type;
+  if (c.type === 'scale') s += `(${c.value == null ? '?' : fmtNum(c.value)})`;
+  if (c.type === 'add' && Array.isArray(c.vector)) {
+    const v = c.vector;
+    const uniform = v.length > 0 && v.every((x) => x === v[0]);
+    s += uniform ? `(${fmtNum(v[0])} ×${v.length})` : `([${v.slice(0, 3).map(fmtNum).join(', ')}${v.length > 3 ? ', …' : ''}] d=${v.length})`;
+  }
+  if (c.type === 'block_attention' && c.source_tokens && c.target_tokens) {
+    s += ` (${c.source_tokens.join(',')} → ${c.target_tokens.join(',')})`;
+  }
+  if (c.token_index != null) s += ` @ Token ${c.token_index}`;
+  if (c.all_layers) s += ' [ALL LAYERS]';
+  return s;
+}
+
+/** A readable name for a key ("layer_3_mlp_output" → "Layer 3 · MLP output"). */
+export function describeKey(key: string): string {
+  const loc: Record<string, string> = { output: 'block output', attn_output: 'attention output', mlp_output: 'MLP output' };
+  if (key === 'embeddings' || key === 'hook_embed') return 'Embeddings';
+  let m = /^layer_(\d+)_(output|attn_output|mlp_output)$/.exec(key);
+  if (m) return `Layer ${m[1]} · ${loc[m[2]]}`;
+  m = /^all_layers_(output|attn_output|mlp_output)$/.exec(key);
+  if (m) return `All layers · ${loc[m[1]]}`;
+  m = /^layer_(\d+)_attention$/.exec(key);
+  if (m) return `Layer ${m[1]} · attention`;
+  if (/^all_layers_attention/.test(key)) return 'All layers · attention';
+  return key;
+}
+
+/** Session configs may hold a single object instead of a list (legacy), or junk. */
+export function normalizeInterventions(raw: unknown): Interventions {
+  const out: Interventions = {};
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return out;
+  for (const [key, val] of Object.entries(raw as Record<string, unknown>)) {
+    const list = Array.isArray(val) ? val : [val];
+    const configs: InterventionConfig[] = [];
+    for (const item of list) {
+      if (!item || typeof item !== 'object') continue;
+      const c = item as Record<string, unknown>;
+      if (typeof c.type !== 'string') continue;
+      const cfg: InterventionConfig = { type: c.type };
+      if (typeof c.value === 'number') cfg.value = c.value;
+      if (Array.isArray(c.vector)) cfg.vector = c.vector.filter((x): x is number => typeof x === 'number');
+      if (typeof c.token_index === 'number') cfg.token_index = c.token_index;
+      if (Array.isArray(c.source_tokens)) cfg.source_tokens = c.source_tokens.filter((x): x is number => typeof x === 'number');
+      if (Array.isArray(c.target_tokens)) cfg.target_tokens = c.target_tokens.filter((x): x is number => typeof x === 'number');
+      if (typeof c.all_layers === 'boolean') cfg.all_layers = c.all_layers;
+      // A zero/block saved with the original's meaningless value 0 stays without it.
+      if (cfg.type !== 'scale' && cfg.value === 0) delete cfg.value;
+      configs.push(cfg);
+    }
+    if (configs.length > 0) out[key] = configs;
+  }
+  return out;
+}
+
+/** The layer a key names, or null for embeddings and all-layer keys. */
+export function keyLayer(key: string): number | null {
+  const m = /^layer_(\d+)_/.exec(key) ?? /^blocks\.(\d+)\./.exec(key);
+  return m ? Number(m[1]) : null;
+}
+
+/** A warning for an intervention that cannot apply to the loaded model, or null. */
+export function interventionWarning(key: string, c: InterventionConfig, ctx: InterventionContext): string | null {
+  const l = keyLayer(key);
+  if (l !== null && ctx.numLayers !== undefined && l >= ctx.numLayers) {
+    return `layer ${l} does not exist in this model (${ctx.numLayers} layers)`;
+  }
+  if (c.token_index != null) {
+    const e = checkTokenIndex(c.token_index, ctx.seqLen);
+    if (e) return e.replace(/^Token index/, 'token index');
+  }
+  for (const t of [...(c.source_tokens ?? []), ...(c.target_tokens ?? [])]) {
+    const e = checkTokenIndex(t, ctx.seqLen, 'token');
+    if (e) return e;
+  }
+  if (c.type === 'add' && ctx.hiddenSize !== undefined && Array.isArray(c.vector) && c.vector.length !== ctx.hiddenSize) {
+    return `vector length ${c.vector.length} ≠ hidden size ${ctx.hiddenSize}`;
+  }
+  return null;
+}
+
+/** The attention layers a blocking key reaches, given the model's layer count. */
+function blockLayers(key: string, c: InterventionConfig, numLayers: number): number[] {
+  const all = Array.from({ length: numLayers }, (_, i) => i);
+  if (/^all_layers_attention/.test(key)) return all;
+  const m = /^layer_(\d+)_attention$/.exec(key) ?? /^blocks\.(\d+)\.attn\.hook_attn_scores$/.exec(key);
+  if (!m) return [];
+  if (c.all_layers) return all;
+  const l = Number(m[1]);
+  return l < numLayers ? [l] : [];
+}
+
+/**
+ * Which (query, key) entries of each layer are blocked by the attention interventions:
+ * `masks[layer]` has 1 at `query * seqLen + key`, or is null when nothing is blocked there.
+ */
+export function blockedMasks(all: Interventions, numLayers: number, seqLen: number): (Uint8Array | null)[] {
+  const masks: (Uint8Array | null)[] = new Array(numLayers).fill(null);
+  for (const [key, list] of Object.entries(all)) {
+    for (const c of list) {
+      if (c.type !== 'block_attention' || !c.source_tokens || !c.target_tokens) continue;
+      const layers = blockLayers(key, c, numLayers);
+      for (const l of layers) {
+        let mask = masks[l];
+        for (const t of c.target_tokens) {
+          const q = resolveIndex(t, seqLen);
+          if (q < 0 || q >= seqLen) continue;
+          for (const s of c.source_tokens) {
+            const k = resolveIndex(s, seqLen);
+            if (k < 0 || k >= seqLen) continue;
+            if (!mask) mask = masks[l] = new Uint8Array(seqLen * seqLen);
+            mask[q * seqLen + k] = 1;
+          }
+        }
+      }
+    }
+  }
+  return masks;
+}
+
+/** Union of the masks of some layers (null when none is blocked). */
+export function unionMasks(masks: (Uint8Array | null)[], layers: number[]): Uint8Array | null {
+  let out: Uint8Array | null = null;
+  for (const l of layers) {
+    const m = masks[l];
+    if (!m) continue;
+    if (!out) out = new Uint8Array(m.length);
+    for (let i = 0; i < m.length; i++) if (m[i]) out[i] = 1;
+  }
+  return out;
+}
+
+/** Number of configs over all keys. */
+export function countInterventions(all: Interventions): number {
+  return Object.values(all).reduce((n, l) => n + l.length, 0);
+}
