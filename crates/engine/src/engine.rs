@@ -74,8 +74,19 @@ pub struct LoadedModel {
     pub tokenizer: TokenizerBundle,
 }
 
+/// Where the time of one run went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Timings {
+    pub forward: std::time::Duration,
+    pub lens_projection: std::time::Duration,
+    pub topk_decode: std::time::Duration,
+    /// Attention patterns copied out for the response.
+    pub attention: std::time::Duration,
+}
+
 /// One run: the response body and the tensors behind it.
 pub struct RunOutput {
+    pub timings: Timings,
     pub response: InferenceResponse,
     pub ids: Vec<u32>,
     pub lens_type: LensType,
@@ -413,8 +424,11 @@ impl LoadedModel {
             cfg.hidden_size,
             ids.len(),
         )?;
+        let started = std::time::Instant::now();
         let capture = self.model.forward(&ids, &plan)?;
+        let forward = started.elapsed();
         let lens = lens::compute(&self.model, &self.tokenizer, &capture, lens_type)?;
+        let started = std::time::Instant::now();
         let input_tokens = ids
             .iter()
             .map(|&i| self.tokenizer.decode_one(i))
@@ -430,6 +444,12 @@ impl LoadedModel {
         } else {
             None
         };
+        let timings = Timings {
+            forward,
+            lens_projection: lens.projection,
+            topk_decode: lens.topk_decode,
+            attention: started.elapsed(),
+        };
         let response = InferenceResponse {
             text: req.text.clone(),
             input_tokens,
@@ -437,6 +457,7 @@ impl LoadedModel {
             attention,
         };
         Ok(RunOutput {
+            timings,
             response,
             ids,
             lens_type,

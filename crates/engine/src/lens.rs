@@ -70,6 +70,9 @@ pub struct Lens {
     pub rows: Vec<LensRow>,
     /// `[T, V]` the model's own logits (the last row's projection).
     pub logits: Tensor,
+    /// Time in the projection (norm + unembedding) and in top-k + decoding.
+    pub projection: std::time::Duration,
+    pub topk_decode: std::time::Duration,
 }
 
 /// Top 5 of one distribution, without sorting the vocabulary.
@@ -116,12 +119,16 @@ pub fn compute(
     let mut tops: Vec<Vec<[(u32, f32); TOP_K]>> = Vec::with_capacity(states.len());
     let mut final_logits = None;
     let final_state = State::Resid(n);
+    let (mut projection, mut topk_decode) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
     for group in states.chunks(chunk) {
         let xs: Vec<&Tensor> = group.iter().map(|s| cap.state(*s)).collect();
         // One projection for the whole group: [(S*T), D] x [D, V].
+        let started = std::time::Instant::now();
         let x = Tensor::cat(&xs, 0)?;
         let logits = model.unembed(&x)?;
         let flat = logits.flatten_all()?.to_vec1::<f32>()?;
+        projection += started.elapsed();
+        let started = std::time::Instant::now();
         for (gi, s) in group.iter().enumerate() {
             let rows: Vec<_> = (0..t)
                 .map(|p| {
@@ -134,11 +141,13 @@ pub fn compute(
                 final_logits = Some(logits.narrow(0, gi * t, t)?);
             }
         }
+        topk_decode += started.elapsed();
     }
     let final_logits = match final_logits {
         Some(l) => l,
         None => model.unembed(cap.state(final_state))?,
     };
+    let started = std::time::Instant::now();
     let mut out = Vec::with_capacity(specs.len());
     for (i, (name, s)) in specs.into_iter().enumerate() {
         let k = states.iter().position(|x| *x == s).expect("state listed");
@@ -162,9 +171,12 @@ pub fn compute(
             predictions,
         });
     }
+    topk_decode += started.elapsed();
     Ok(Lens {
         rows: out,
         logits: final_logits,
+        projection,
+        topk_decode,
     })
 }
 

@@ -22,6 +22,6 @@ pub use api::{
     Prediction,
 };
 pub use config::{Arch, ModelConfig};
-pub use engine::{LoadEvent, LoadOptions, LoadedModel, RunOutput, SourceInfo};
+pub use engine::{LoadEvent, LoadOptions, LoadedModel, RunOutput, SourceInfo, Timings};
 pub use error::{EngineError, Result};
 pub use model::ComputeDtype;

@@ -1,6 +1,7 @@
 // The header: backend, model (select + browser), chat template, lens type, status, sessions.
 import type { LensType, ModelEntry, ModelStatus } from '../api/types';
 import { backendLabel, groupsFor, shortModelName } from '../lib/models';
+import { describeLoading } from '../lib/progress';
 
 export const BROWSE_VALUE = '__browse_models__';
 
@@ -43,8 +44,8 @@ function StatusBadge({ status, connectionError, modelBusy }: { status: ModelStat
     text = 'Connecting…';
   } else if (modelBusy || status.status === 'loading') {
     cls = 'status-loading';
-    const p = status.loading?.progress;
-    text = `Loading${typeof p === 'number' ? ` ${Math.round(p * 100)}%` : '…'}`;
+    const f = status.loading ? describeLoading(status.loading).fraction : null;
+    text = `Loading${f !== null ? ` ${Math.round(f * 100)}%` : '…'}`;
   } else if (status.loaded) {
     cls = 'status-ready';
     text = 'Ready';
@@ -71,7 +72,7 @@ export function Header(p: HeaderProps) {
   const current = p.selectedModel && !listed.has(p.selectedModel) ? p.selectedModel : null;
   const label = (id: string, fallback: string) => {
     const e = byId.get(id);
-    return e?.cached ? `${fallback}  ✓ cached` : fallback;
+    return e?.cached ? `${fallback} ✓` : fallback;
   };
   const loadedInfo = p.status?.loaded
     ? `${p.status.num_layers ?? '?'} layers · ${p.status.num_heads ?? '?'} heads · d=${p.status.hidden_size ?? '?'}`
@@ -79,9 +80,22 @@ export function Header(p: HeaderProps) {
 
   return (
     <header className="app-header">
-      <div className="brand">
-        <h1>LogitLens Advanced</h1>
-        <span className="brand-sub">logitlens</span>
+      <div className="header-top">
+        <div className="brand">
+          <h1>LogitLens Advanced</h1>
+          <span className="brand-sub">logitlens · look inside a language model, layer by layer</span>
+        </div>
+        <div className="header-right">
+          <StatusBadge status={p.status} connectionError={p.connectionError} modelBusy={p.modelBusy} />
+          <div className="session-buttons">
+            <button type="button" className="btn btn-small" onClick={p.onSave} disabled={!p.canSave} title={p.canSave ? 'Save this run as a session' : 'Run the lens first'}>
+              Save
+            </button>
+            <button type="button" className="btn btn-small" onClick={p.onLoad} title="Open a saved session">
+              Load
+            </button>
+          </div>
+        </div>
       </div>
       <div className="header-controls">
         <label className="field">
@@ -96,7 +110,7 @@ export function Header(p: HeaderProps) {
             <option value="hooked">Hooked (TransformerLens-style)</option>
           </select>
         </label>
-        <label className="field field-model">
+        <div className="field field-model">
           <span>Model</span>
           <div className="model-row">
             <select
@@ -142,7 +156,7 @@ export function Header(p: HeaderProps) {
             </button>
           </div>
           {loadedInfo && <span className="field-note">{loadedInfo}</span>}
-        </label>
+        </div>
         <label className={`field field-check${p.chatAvailable ? '' : ' is-disabled'}`} title={p.chatHint}>
           <input
             type="checkbox"
@@ -162,15 +176,6 @@ export function Header(p: HeaderProps) {
             ))}
           </select>
         </label>
-        <StatusBadge status={p.status} connectionError={p.connectionError} modelBusy={p.modelBusy} />
-        <div className="session-buttons">
-          <button type="button" className="btn btn-small" onClick={p.onSave} disabled={!p.canSave} title={p.canSave ? 'Save this run as a session' : 'Run the lens first'}>
-            Save
-          </button>
-          <button type="button" className="btn btn-small" onClick={p.onLoad} title="Open a saved session">
-            Load
-          </button>
-        </div>
       </div>
       <span className="sr-only">Backend: {backendLabel(p.backend)}</span>
     </header>

@@ -96,6 +96,18 @@ export function toNested(m: Float32Array, T: number): number[][] {
   return out;
 }
 
+/**
+ * The top of a heatmap's colour scale: the largest value outside query row 0 (which can only
+ * attend to itself, so it is always 1 and would flatten every other entry), or the plain
+ * maximum for a 1×1 matrix.
+ */
+export function scaleMaxOf(m: Float32Array, T: number): number {
+  if (T <= 1) return maxValue(m);
+  let mx = 0;
+  for (let i = T; i < m.length; i++) if (m[i] > mx) mx = m[i];
+  return mx;
+}
+
 export function maxValue(m: Float32Array): number {
   let mx = 0;
   for (let i = 0; i < m.length; i++) if (m[i] > mx) mx = m[i];

@@ -83,8 +83,12 @@ export function probColor(p: number): RGB {
   return inferno(0.08 + 0.92 * probToScale(p));
 }
 
-/** Colour of an attention weight `v` on a scale from 0 to `max`. */
-export function attentionColor(v: number, max = 1): RGB {
+/**
+ * Colour of an attention weight `v` on a scale from 0 to `max` (values above are clamped);
+ * `gamma` < 1 lifts small weights (0.5 = square root).
+ */
+export function attentionColor(v: number, max = 1, gamma = 1): RGB {
   const m = max > 0 && Number.isFinite(max) ? max : 1;
-  return viridis(clamp01(v / m));
+  const t = clamp01(v / m);
+  return viridis(gamma === 1 ? t : Math.pow(t, gamma));
 }

@@ -387,14 +387,17 @@ export function blockedMasks(all: Interventions, numLayers: number, seqLen: numb
   return masks;
 }
 
-/** Union of the masks of some layers (null when none is blocked). */
+/**
+ * For each entry, at how many of `layers` it is blocked (null when none is blocked anywhere).
+ * Counts saturate at 255.
+ */
 export function unionMasks(masks: (Uint8Array | null)[], layers: number[]): Uint8Array | null {
   let out: Uint8Array | null = null;
   for (const l of layers) {
     const m = masks[l];
     if (!m) continue;
     if (!out) out = new Uint8Array(m.length);
-    for (let i = 0; i < m.length; i++) if (m[i]) out[i] = 1;
+    for (let i = 0; i < m.length; i++) if (m[i] && out[i] < 255) out[i] += 1;
   }
   return out;
 }

@@ -1,0 +1,324 @@
+// End-to-end tests of the built app against a real server with the tiny random Llama
+// (3 layers, 4 heads, 512 tokens). Run with `npm run e2e`.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe } from 'node:test';
+import { launchBrowser, pageTest, REPO, startServer, TINY_LLAMA } from './harness.mjs';
+
+const env = { server: null, browser: null };
+
+const TEXT = 'The capital of France is';
+const COLUMNS = ['<s>', 'T', 'he', '␣c', 'ap', 'it', 'al', '␣of', '␣F', 'ran', 'c', 'e', '␣is'];
+const ROWS = ['Embeddings', 'Layer 0', 'Layer 1', 'Final Output'];
+
+// The same display rule as src/lib/tokens.ts.
+function formatToken(t) {
+  if (t == null || t === '') return '∅';
+  let out = '';
+  for (const ch of t) {
+    if (ch === ' ') out += '␣';
+    else if (ch === '\n') out += '\\n';
+    else if (ch === '\t') out += '\\t';
+    else if (ch === '\r') out += '\\r';
+    else {
+      const c = ch.codePointAt(0);
+      out += c < 0x20 || c === 0x7f || (c >= 0x80 && c < 0xa0) ? `\\x${c.toString(16).padStart(2, '0')}` : ch;
+    }
+  }
+  return out;
+}
+
+function upstreamCase(name) {
+  const cases = JSON.parse(fs.readFileSync(path.join(TINY_LLAMA, 'upstream_cases.json'), 'utf8'));
+  const c = cases.find((x) => x.request.name === name);
+  assert.ok(c, `case ${name} in upstream_cases.json`);
+  return c.response;
+}
+
+async function openApp(page) {
+  await page.goto(env.server.url);
+  await page.getByTestId('model-status').filter({ hasText: 'Ready' }).waitFor({ timeout: 30_000 });
+}
+
+async function run(page) {
+  const done = page.waitForResponse((r) => r.url().endsWith('/inference'), { timeout: 60_000 });
+  await page.locator('button.btn-run').click();
+  const res = await done;
+  await page.getByTestId('running-indicator').waitFor({ state: 'detached' });
+  return res;
+}
+
+const rowNames = (page) => page.locator('[data-testid=lens-grid] tbody th.row-name > span:first-child').allTextContents();
+const colTokens = (page) => page.locator('[data-testid=lens-grid] thead .col-token').allTextContents();
+const cell = (page, r, c) => page.locator(`[data-testid=lens-grid] [data-cell][data-r="${r}"][data-c="${c}"]`);
+
+async function showAttention(page, view) {
+  const box = page.getByLabel('Show attention');
+  if (!(await box.isChecked())) await box.check();
+  await page.getByLabel('Attention view').selectOption(view);
+}
+
+describe('logitlens web app (tiny llama)', () => {
+  before(async () => {
+    env.server = await startServer();
+    env.browser = await launchBrowser();
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.server?.stop();
+  });
+
+  pageTest('loads the page with the model ready', env, async (page) => {
+    await openApp(page);
+    assert.equal(await page.title(), 'logitlens');
+    assert.match(await page.locator('h1').textContent(), /LogitLens/);
+    assert.equal(await page.locator('#input-text').inputValue(), TEXT);
+    await page.getByTestId('empty-results').waitFor();
+    // Layer options follow the loaded model: 3 layers + Embeddings.
+    const opts = await page.getByLabel('Stream layer').locator('option').allTextContents();
+    assert.deepEqual(opts, ['Layer 0', 'Layer 1', 'Layer 2', 'Embeddings']);
+  });
+
+  pageTest('runs the lens: rows, token columns, the known top-1 token and its top 5', env, async (page) => {
+    await openApp(page);
+    await run(page);
+    assert.deepEqual(await rowNames(page), ROWS);
+    assert.deepEqual(await colTokens(page), COLUMNS);
+    const baseline = upstreamCase('baseline');
+    const top = baseline.logit_lens[3].predictions[12][0];
+    assert.equal(await cell(page, 3, 12).locator('.cell-token').textContent(), formatToken(top.token));
+    assert.equal(await cell(page, 3, 12).locator('.cell-prob').textContent(), top.prob.toFixed(2));
+    // Hover shows the top 5 with percentages.
+    await cell(page, 3, 12).hover();
+    const tip = page.getByTestId('lens-tooltip');
+    await tip.waitFor();
+    assert.match(await tip.locator('.tooltip-head').textContent(), /Final Output · Pos 12/);
+    const items = await tip.locator('li').allTextContents();
+    assert.equal(items.length, 5);
+    assert.ok(items[0].includes(`${(top.prob * 100).toFixed(1)}%`), items[0]);
+    // Keyboard: focus a cell, arrow keys move the tooltip.
+    await page.mouse.move(0, 0);
+    await cell(page, 0, 0).focus();
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('ArrowDown');
+    assert.match(await page.getByTestId('lens-tooltip').locator('.tooltip-head').textContent(), /Layer 0 · Pos 1/);
+    // Cells are shaded by probability.
+    const bg0 = await cell(page, 0, 0).evaluate((e) => getComputedStyle(e).backgroundColor);
+    assert.match(bg0, /^rgb/);
+  });
+
+  pageTest('Ctrl+Enter in the text box runs', env, async (page) => {
+    await openApp(page);
+    await page.locator('#input-text').fill('Hello world');
+    const done = page.waitForResponse((r) => r.url().endsWith('/inference'));
+    await page.locator('#input-text').press('Control+Enter');
+    await done;
+    await page.locator('[data-testid=lens-grid]').waitFor();
+    assert.deepEqual((await colTokens(page))[0], '<s>');
+  });
+
+  pageTest('a stream intervention (zero layer 1 block output) flattens the Layer 1 row', env, async (page) => {
+    await openApp(page);
+    await run(page);
+    const before = await page.locator('[data-testid=lens-grid] tr[data-row-name="Layer 1"] .cell-prob').allTextContents();
+    assert.ok(before.some((p) => p !== '0.00'), `baseline Layer 1 has non-zero probabilities: ${before}`);
+    await page.getByLabel('Stream layer').selectOption('1');
+    await page.getByLabel('Stream', { exact: true }).selectOption('output');
+    await page.getByLabel('Operation').selectOption('zero');
+    await page.getByRole('button', { name: 'Add stream intervention' }).click();
+    const list = page.getByTestId('intervention-list');
+    assert.match(await list.textContent(), /layer_1_output/);
+    assert.match(await list.textContent(), /zero/);
+    const res = await run(page);
+    assert.deepEqual(JSON.parse(res.request().postData()).interventions, { layer_1_output: [{ type: 'zero', all_layers: false }] });
+    const probs = await page.locator('[data-testid=lens-grid] tr[data-row-name="Layer 1"] .cell-prob').allTextContents();
+    assert.equal(probs.length, 13);
+    assert.ok(probs.every((p) => p === '0.00'), `Layer 1 after zeroing: ${probs}`);
+    const raw = await page.locator('[data-testid=lens-grid] tr[data-row-name="Layer 1"] [data-cell]').evaluateAll((els) => els.map((e) => Number(e.dataset.prob)));
+    for (const p of raw) assert.ok(Math.abs(p - 1 / 512) < 1e-3, `uniform ≈ 1/512, got ${p}`);
+    // Rows before the intervention are unchanged.
+    assert.deepEqual(await rowNames(page), ROWS);
+    // Removing it restores the list to empty.
+    await page.getByRole('button', { name: /Remove zero from layer_1_output/ }).click();
+    await page.getByText('None: the model runs unchanged').waitFor();
+  });
+
+  pageTest('blocking attention 0 → 3 at layer 0 zeroes that heatmap entry and marks it', env, async (page) => {
+    await openApp(page);
+    await run(page);
+    await showAttention(page, 'specific');
+    const entry = () => page.getByTestId('heatmap-main').locator('[data-q="3"][data-k="0"]');
+    const baseValue = Number(await entry().getAttribute('data-value'));
+    assert.ok(baseValue > 0.001, `baseline attention query 3 → key 0 is ${baseValue}`);
+    assert.equal(await entry().textContent(), baseValue.toFixed(2));
+
+    await page.getByLabel('Attention layer', { exact: true }).selectOption('0');
+    await page.getByLabel('Source tokens').fill('0');
+    await page.getByLabel('Target tokens').fill('3');
+    await page.getByRole('button', { name: 'Block attention flow' }).click();
+    assert.match(await page.getByTestId('intervention-list').textContent(), /block_attention \(0 → 3\)/);
+    await run(page);
+
+    await showAttention(page, 'specific');
+    for (const view of ['specific', 'layer_mean']) {
+      await page.getByLabel('Attention view').selectOption(view);
+      assert.equal(await page.getByTestId('layer-value').textContent(), '0');
+      assert.equal(await entry().textContent(), '0.00');
+      assert.equal(Number(await entry().getAttribute('data-value')), 0);
+      assert.match(await entry().getAttribute('class'), /hm-blocked/);
+      assert.match(await entry().getAttribute('title'), /^Query 3 '␣c' → Key 0 '<s>': 0\.0000 \(blocked\)$/);
+    }
+    // Layer 1 is not blocked.
+    await page.getByLabel('Attention layer slider').fill('1');
+    assert.equal(await page.getByTestId('layer-value').textContent(), '1');
+    assert.doesNotMatch((await entry().getAttribute('class')) ?? '', /hm-blocked/);
+    assert.ok(Number(await entry().getAttribute('data-value')) > 0);
+    // Client-side validation: source after target.
+    await page.getByLabel('Source tokens').fill('5');
+    await page.getByLabel('Target tokens').fill('2');
+    await page.getByRole('button', { name: 'Block attention flow' }).click();
+    assert.match(await page.getByTestId('attention-error').textContent(), /source ≤ target/);
+  });
+
+  pageTest('attention views: all average, head grid and layer grid', env, async (page) => {
+    await openApp(page);
+    await run(page);
+    await showAttention(page, 'all_average');
+    await page.getByTestId('heatmap-main').waitFor();
+    assert.match(await page.getByTestId('heatmap-main').getAttribute('data-title'), /Average/);
+    await page.getByLabel('Attention view').selectOption('specific_grid');
+    assert.equal(await page.locator('[data-testid^=heatmap-panel-]').count(), 4);
+    await page.getByLabel('Attention view').selectOption('layer_mean_grid');
+    assert.equal(await page.locator('[data-testid^=heatmap-panel-]').count(), 3);
+  });
+
+  pageTest('sessions: save, list, reload and delete', env, async (page) => {
+    await openApp(page);
+    await page.getByLabel('Stream layer').selectOption('2');
+    await page.getByLabel('Operation').selectOption('scale');
+    await page.getByLabel('Scale factor').fill('0.5');
+    await page.getByLabel('Token index').fill('-1');
+    await page.getByRole('button', { name: 'Add stream intervention' }).click();
+    await page.getByLabel('Lens type').selectOption('post_attention');
+    await run(page);
+    const savedRows = await rowNames(page);
+    assert.equal(savedRows.length, 5);
+
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    const dlg = page.getByTestId('save-dialog');
+    await dlg.getByLabel('Name (optional)').fill('e2e session');
+    await dlg.getByRole('button', { name: 'Save', exact: true }).click();
+    await page.getByTestId('toast-success').filter({ hasText: 'e2e_session' }).waitFor();
+    await dlg.waitFor({ state: 'detached' });
+
+    // Change everything, then reload the session.
+    await page.locator('#input-text').fill('Something else entirely');
+    await page.getByRole('button', { name: 'Clear all' }).click();
+    await page.getByLabel('Lens type').selectOption('block_output');
+
+    await page.getByRole('button', { name: 'Load', exact: true }).click();
+    const sessions = page.getByTestId('sessions-dialog');
+    const item = sessions.locator('li[data-session-id$="_e2e_session"]');
+    await item.waitFor();
+    assert.match(await item.locator('.session-name').textContent(), /e2e_session/);
+    assert.match(await item.locator('.session-time').textContent(), /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/);
+    const rerun = page.waitForResponse((r) => r.url().endsWith('/inference'));
+    await item.getByRole('button', { name: /^Load session/ }).click();
+    const res = await rerun;
+    const body = JSON.parse(res.request().postData());
+    assert.equal(body.text, TEXT);
+    assert.equal(body.lens_type, 'post_attention');
+    assert.deepEqual(body.interventions, { layer_2_output: [{ type: 'scale', value: 0.5, token_index: -1, all_layers: false }] });
+    await page.getByTestId('running-indicator').waitFor({ state: 'detached' });
+    assert.equal(await page.locator('#input-text').inputValue(), TEXT);
+    assert.equal(await page.getByLabel('Lens type').inputValue(), 'post_attention');
+    assert.match(await page.getByTestId('intervention-list').textContent(), /scale\(0\.5\) @ Token -1/);
+    assert.deepEqual(await rowNames(page), savedRows);
+    assert.match(await page.getByTestId('run-meta').textContent(), /session “e2e_session”/);
+
+    // Visualization only: shows the saved grid without a new inference.
+    await page.getByRole('button', { name: 'Load', exact: true }).click();
+    await sessions.getByLabel(/Load visualization only/).check();
+    let inferred = false;
+    const onReq = (r) => {
+      if (r.url().endsWith('/inference')) inferred = true;
+    };
+    page.on('request', onReq);
+    await sessions.locator('li[data-session-id$="_e2e_session"]').getByRole('button', { name: /^Load session/ }).click();
+    await page.getByTestId('run-meta').filter({ hasText: 'saved results' }).waitFor();
+    assert.deepEqual(await rowNames(page), savedRows);
+    await page.waitForTimeout(300);
+    page.off('request', onReq);
+    assert.equal(inferred, false, 'visualization-only load must not run inference');
+
+    // Delete with confirmation.
+    await page.getByRole('button', { name: 'Load', exact: true }).click();
+    await sessions.getByLabel(/Load visualization only/).uncheck();
+    const it2 = sessions.locator('li[data-session-id$="_e2e_session"]');
+    const id = await it2.getAttribute('data-session-id');
+    await it2.getByRole('button', { name: /^Delete session/ }).click();
+    await it2.getByRole('group', { name: 'Confirm delete' }).getByRole('button', { name: 'Delete', exact: true }).click();
+    await it2.waitFor({ state: 'detached' });
+    await sessions.getByText('No saved sessions yet').waitFor();
+    assert.equal(fs.existsSync(path.join(env.server.dataDir, 'saved_states', id)), false);
+  });
+
+  pageTest('saves heatmaps as PNG files in the data dir', env, async (page) => {
+    await openApp(page);
+    await run(page);
+    await showAttention(page, 'layer_mean');
+    await page.getByTestId('heatmap-main').getByRole('button', { name: /^Save .* as PNG$/ }).click();
+    await page.getByTestId('toast-success').filter({ hasText: 'attention_visualizations/' }).waitFor();
+    const single = (await page.getByTestId('saved-path').locator('code').textContent()).trim();
+    assert.match(single, /^attention_visualizations\/\d{8}_\d{6}.*_L0_Mean\.png$/);
+    const file = path.join(env.server.dataDir, single);
+    assert.ok(fs.existsSync(file), `${file} exists`);
+    assert.deepEqual([...fs.readFileSync(file).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
+
+    await page.getByLabel('Attention view').selectOption('specific_grid');
+    await page.getByRole('button', { name: 'Save all heads' }).click();
+    await page.getByTestId('saved-path').filter({ hasText: 'AllHeads' }).waitFor();
+    const grid = (await page.getByTestId('saved-path').locator('code').textContent()).trim();
+    assert.ok(fs.existsSync(path.join(env.server.dataDir, grid)), `${grid} exists`);
+    const files = fs.readdirSync(path.join(env.server.dataDir, 'attention_visualizations'));
+    assert.equal(files.length, 2);
+  });
+
+  pageTest('server errors are shown in words', env, async (page) => {
+    await openApp(page);
+    // Token 40 of a 13-token prompt: the form cannot know the length before a run; the server says why.
+    await page.getByLabel('Stream layer').selectOption('0');
+    await page.getByLabel('Token index').fill('40');
+    await page.getByRole('button', { name: 'Add stream intervention' }).click();
+    await page.locator('button.btn-run').click();
+    const toast = page.getByTestId('toast-error').filter({ hasText: 'Inference failed' });
+    await toast.waitFor();
+    assert.match(await toast.textContent(), /out of range/);
+    // The hooked backend is not in this server version: its answer is shown, the selection reverts.
+    await page.getByLabel('Backend').selectOption('hooked');
+    const t2 = page.getByTestId('toast-error').filter({ hasText: 'Hooked' });
+    await t2.waitFor();
+    assert.match(await t2.textContent(), /not available/);
+    await page.waitForFunction(() => document.querySelector('select[aria-label="Backend"]').value === 'custom');
+  });
+
+  pageTest('loads another model from the browser by path and follows it', env, async (page) => {
+    await openApp(page);
+    await page.getByRole('button', { name: 'Browse…' }).click();
+    const browser = page.getByTestId('model-browser');
+    await browser.getByLabel('Search models').fill('135m');
+    assert.ok((await browser.locator('.browser-item').count()) >= 1);
+    const qwen = path.join(REPO, 'tests', 'fixtures', 'tiny', 'qwen3');
+    await browser.locator('#custom-model').fill(qwen);
+    const load = page.waitForResponse((r) => r.url().endsWith('/load_model'));
+    await browser.getByRole('button', { name: 'Load', exact: true }).click();
+    const res = await load;
+    assert.equal(res.status(), 200);
+    await page.getByTestId('model-status').filter({ hasText: 'Ready' }).waitFor();
+    await page.waitForFunction((q) => document.querySelector('select[aria-label="Model"]').value === q, qwen);
+    await run(page);
+    assert.deepEqual(await rowNames(page), ROWS);
+    assert.match(await page.getByTestId('run-meta').textContent(), /qwen3/);
+  });
+});

@@ -1,0 +1,150 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import App, { inferLayers } from './App';
+import type { ModelStatus } from './api/types';
+import { inferenceResponse, lensRows, READY } from './test/fixtures';
+
+type Handler = (body: unknown) => { status?: number; json: unknown };
+
+let routes: Record<string, Handler>;
+let calls: { url: string; body: unknown }[];
+
+function json(status: number, body: unknown) {
+  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+}
+
+beforeEach(() => {
+  calls = [];
+  routes = {
+    model_status: () => ({ json: READY }),
+    models: () => ({ json: [] }),
+    inference: () => ({ json: inferenceResponse() }),
+  };
+  vi.stubGlobal(
+    'fetch',
+    vi.fn(async (url: string, init?: RequestInit) => {
+      const body = init?.body ? JSON.parse(init.body as string) : undefined;
+      calls.push({ url, body });
+      const h = routes[url];
+      if (!h) return json(404, { detail: `no route ${url}` });
+      const r = h(body);
+      return json(r.status ?? 200, r.json);
+    }),
+  );
+});
+
+afterEach(() => {
+  vi.unstubAllGlobals();
+  window.localStorage.clear();
+});
+
+async function ready() {
+  render(<App />);
+  await screen.findByText('Status: Ready');
+}
+
+describe('App', () => {
+  it('shows the loaded model and runs the lens with the original request shape', async () => {
+    await ready();
+    expect(screen.getByTestId('empty-results')).toBeTruthy();
+    const run = screen.getByRole('button', { name: /Run LogitLens/ });
+    fireEvent.click(run);
+    await screen.findByTestId('lens-grid');
+    const req = calls.find((c) => c.url === 'inference')!.body;
+    expect(req).toEqual({ text: 'The capital of France is', interventions: {}, lens_type: 'block_output', apply_chat_template: false, return_attention: true });
+    expect(screen.getByTestId('run-meta').textContent).toContain('4 tokens');
+    // The status arrives before the first run: layer options come from the model.
+    expect(Array.from((screen.getByLabelText('Stream layer') as HTMLSelectElement).options).map((o) => o.value)).toEqual(['0', '1', 'embeddings']);
+  });
+
+  it('shows the server detail when inference fails', async () => {
+    routes.inference = () => ({ status: 400, json: { detail: 'intervention key "layer_9_output": layer 9 is out of range; this model has 2 layers (0..1)' } });
+    await ready();
+    fireEvent.click(screen.getByRole('button', { name: /Run LogitLens/ }));
+    const alerts = await screen.findAllByRole('alert');
+    expect(alerts.some((a) => a.textContent!.includes('layer 9 is out of range'))).toBe(true);
+    expect(screen.getByText('The run failed.')).toBeTruthy();
+  });
+
+  it('shows load progress and keeps Run disabled while a model loads', async () => {
+    const loading: ModelStatus = {
+      loaded: false,
+      backend: 'custom',
+      status: 'loading',
+      loading: { model_name: 'SmolLM2-135M-Instruct.Q4_1.gguf', backend: 'custom', stage: 'loading_tensors', tensors_done: 77, tensors_total: 272, progress: 0.283 },
+      last_error: null,
+    };
+    routes.model_status = () => ({ json: loading });
+    render(<App />);
+    const progress = await screen.findByTestId('load-progress');
+    expect(progress.textContent).toContain('Loading tensors');
+    expect(progress.textContent).toContain('tensors 77 / 272');
+    expect(progress.textContent).toContain('28%');
+    expect(within(progress).getByRole('progressbar').getAttribute('aria-valuenow')).toBe('28');
+    expect((screen.getByRole('button', { name: /Run LogitLens/ }) as HTMLButtonElement).disabled).toBe(true);
+    // The rest stays usable: interventions can be edited, sessions opened.
+    fireEvent.click(screen.getByText('Add stream intervention'));
+    expect(screen.getByTestId('intervention-list')).toBeTruthy();
+    expect((screen.getByRole('button', { name: 'Load' }) as HTMLButtonElement).disabled).toBe(false);
+  });
+
+  it('reports a refused backend in words and reverts the select', async () => {
+    routes.load_model = () => ({ status: 400, json: { detail: 'the hooked (TransformerLens-style) backend is not available in this version yet; use backend "custom"' } });
+    await ready();
+    const select = screen.getByLabelText('Backend') as HTMLSelectElement;
+    fireEvent.change(select, { target: { value: 'hooked' } });
+    expect(await screen.findByText(/backend is not available in this version yet/)).toBeTruthy();
+    expect(calls.find((c) => c.url === 'load_model')!.body).toEqual({ model_name: '/fixtures/tiny/llama', backend: 'hooked' });
+    await waitFor(() => expect(select.value).toBe('custom'));
+  });
+
+  it('restores a session and re-runs it on the same model', async () => {
+    routes.sessions = () => ({ json: [{ id: '20251203_162845_s1', name: 's1', timestamp: '20251203_162845' }] });
+    routes.load_session = () => ({
+      json: {
+        text: 'Saved text',
+        interventions: { layer_1_output: { type: 'scale', value: 0.5, vector: null, token_index: -1, source_tokens: null, target_tokens: null, all_layers: false } },
+        lens_type: 'post_attention',
+        model_name: '/fixtures/tiny/llama',
+        backend: 'custom',
+        apply_chat_template: false,
+        results: { text: 'Saved text', logit_lens: lensRows(['Embeddings', 'L0 Post-Attn', 'L1 Post-Attn', 'Final Output']) },
+      },
+    });
+    await ready();
+    fireEvent.click(screen.getByRole('button', { name: 'Load' }));
+    fireEvent.click(await screen.findByLabelText('Load session s1'));
+    await waitFor(() => expect(calls.some((c) => c.url === 'inference')).toBe(true));
+    const req = calls.find((c) => c.url === 'inference')!.body as Record<string, unknown>;
+    expect(req.text).toBe('Saved text');
+    expect(req.lens_type).toBe('post_attention');
+    expect(req.interventions).toEqual({ layer_1_output: [{ type: 'scale', value: 0.5, token_index: -1, all_layers: false }] });
+    expect((screen.getByLabelText('Input text') as HTMLTextAreaElement).value).toBe('Saved text');
+    expect(screen.getByTestId('intervention-list').textContent).toContain('scale(0.5) @ Token -1');
+    expect(calls.some((c) => c.url === 'load_model')).toBe(false);
+  });
+
+  it('turns the chat template on for an instruct model (the server flag decides)', async () => {
+    routes.model_status = () => ({ json: { ...READY, model_name: 'SmolLM2-135M-Instruct.Q4_1.gguf', instruct: true } });
+    await ready();
+    const box = screen.getByLabelText('Use chat template') as HTMLInputElement;
+    await waitFor(() => expect(box.checked).toBe(true));
+    fireEvent.click(screen.getByRole('button', { name: /Run LogitLens/ }));
+    await screen.findByTestId('lens-grid');
+    expect((calls.find((c) => c.url === 'inference')!.body as { apply_chat_template: boolean }).apply_chat_template).toBe(true);
+  });
+
+  it('a folder named like an instruct model is not, when the server says so', async () => {
+    routes.model_status = () => ({ json: { ...READY, model_name: '/fixtures/tiny/qwen3', instruct: false } });
+    await ready();
+    expect((screen.getByLabelText('Use chat template') as HTMLInputElement).checked).toBe(false);
+  });
+
+  it('inferLayers from the lens rows of each lens type', () => {
+    expect(inferLayers(31, 'block_output')).toBe(30);
+    expect(inferLayers(32, 'post_attention')).toBe(30);
+    expect(inferLayers(62, 'combined')).toBe(30);
+    expect(inferLayers(61, 'combined')).toBe(30);
+    expect(inferLayers(0, 'block_output')).toBe(0);
+  });
+});

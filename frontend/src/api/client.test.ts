@@ -1,0 +1,56 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { api, ApiError, errorMessage, extractErrorDetail } from './client';
+
+describe('extractErrorDetail', () => {
+  it('takes a string detail', () => {
+    expect(extractErrorDetail({ detail: 'Model not loaded' }, 400)).toBe('Model not loaded');
+    expect(extractErrorDetail('{"detail":"model is loading"}', 409)).toBe('model is loading');
+  });
+  it('joins a validation list with its locations', () => {
+    const body = {
+      detail: [
+        { type: 'list_type', loc: ['body', 'interventions', 'layer_1_output'], msg: 'Input should be a valid list' },
+        { type: 'missing', loc: ['body', 'text'], msg: 'Field required' },
+      ],
+    };
+    expect(extractErrorDetail(body, 422)).toBe('interventions.layer_1_output: Input should be a valid list; text: Field required');
+  });
+  it('falls back to plain text or the status line', () => {
+    expect(extractErrorDetail('Internal Server Error', 500)).toBe('Internal Server Error');
+    expect(extractErrorDetail('', 502, 'Bad Gateway')).toBe('HTTP 502 Bad Gateway');
+    expect(extractErrorDetail(null, 500)).toBe('HTTP 500');
+    expect(extractErrorDetail({}, 404, 'Not Found')).toBe('HTTP 404 Not Found');
+    expect(extractErrorDetail('<html><body><h1>Oops</h1></body></html>', 500)).toBe('Oops');
+    expect(extractErrorDetail({ message: 'm' })).toBe('m');
+  });
+});
+
+describe('request', () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('uses relative URLs and JSON bodies', async () => {
+    const fetchMock = vi.fn(async () => new Response(JSON.stringify({ status: 'saved', session_id: 'x', path: 'p' }), { status: 200 }));
+    vi.stubGlobal('fetch', fetchMock);
+    await api.saveState('n');
+    const [url, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toBe('save_state');
+    expect(url.startsWith('http')).toBe(false);
+    expect(init.method).toBe('POST');
+    expect(JSON.parse(init.body as string)).toEqual({ name: 'n' });
+  });
+
+  it('throws ApiError with the server detail', async () => {
+    vi.stubGlobal('fetch', vi.fn(async () => new Response('{"detail":"intervention key \\"layer_9_output\\": layer 9 is out of range"}', { status: 400 })));
+    const err = await api.inference({ text: 'x', interventions: {}, lens_type: 'block_output', apply_chat_template: false, return_attention: true }).catch((e) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.status).toBe(400);
+    expect(errorMessage(err)).toBe('intervention key "layer_9_output": layer 9 is out of range');
+  });
+
+  it('reports an unreachable server in words', async () => {
+    vi.stubGlobal('fetch', vi.fn(async () => { throw new TypeError('Failed to fetch'); }));
+    const err = await api.sessions().catch((e) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.message).toMatch(/Cannot reach the server/);
+  });
+});

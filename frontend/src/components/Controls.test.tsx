@@ -1,0 +1,118 @@
+import { describe, expect, it, vi } from 'vitest';
+import { fireEvent, render, screen } from '@testing-library/react';
+import { useState } from 'react';
+import type { Interventions } from '../api/types';
+import { Controls } from './Controls';
+
+function Harness({ onRun = () => {}, seqLen, initial = {} }: { onRun?: () => void; seqLen?: number; initial?: Interventions }) {
+  const [iv, setIv] = useState<Interventions>(initial);
+  const [text, setText] = useState('The capital of France is');
+  return (
+    <>
+      <Controls
+        text={text}
+        onTextChange={setText}
+        interventions={iv}
+        onInterventionsChange={setIv}
+        ctx={{ numLayers: 3, hiddenSize: 4, seqLen }}
+        layerOptions={3}
+        tokens={null}
+        onRun={onRun}
+        running={false}
+        runDisabledReason={null}
+      />
+      <pre data-testid="payload">{JSON.stringify(iv)}</pre>
+    </>
+  );
+}
+
+const payload = () => JSON.parse(screen.getByTestId('payload').textContent!);
+
+describe('Controls', () => {
+  it('offers the model layers plus Embeddings', () => {
+    render(<Harness />);
+    const opts = Array.from((screen.getByLabelText('Stream layer') as HTMLSelectElement).options).map((o) => o.textContent);
+    expect(opts).toEqual(['Layer 0', 'Layer 1', 'Layer 2', 'Embeddings']);
+    const attn = Array.from((screen.getByLabelText('Attention layer') as HTMLSelectElement).options).map((o) => o.textContent);
+    expect(attn).toEqual(['Layer 0', 'Layer 1', 'Layer 2']);
+  });
+
+  it('adds, replaces and removes stream interventions', () => {
+    render(<Harness />);
+    fireEvent.change(screen.getByLabelText('Stream layer'), { target: { value: '1' } });
+    fireEvent.click(screen.getByText('Add stream intervention'));
+    expect(payload()).toEqual({ layer_1_output: [{ type: 'zero', all_layers: false }] });
+    expect(screen.getByTestId('intervention-list').textContent).toContain('zero');
+
+    fireEvent.change(screen.getByLabelText('Operation'), { target: { value: 'scale' } });
+    fireEvent.change(screen.getByLabelText('Scale factor'), { target: { value: '0.5' } });
+    fireEvent.click(screen.getByText('Add stream intervention'));
+    // Same key, same (all) tokens: replaced.
+    expect(payload()).toEqual({ layer_1_output: [{ type: 'scale', value: 0.5, all_layers: false }] });
+
+    fireEvent.change(screen.getByLabelText('Token index'), { target: { value: '-1' } });
+    fireEvent.click(screen.getByLabelText('Apply stream intervention to all layers'));
+    fireEvent.click(screen.getByText('Add stream intervention'));
+    expect(screen.getByTestId('intervention-list').textContent).toContain('scale(0.5) @ Token -1 [ALL LAYERS]');
+    expect(payload().all_layers_output).toEqual([{ type: 'scale', value: 0.5, token_index: -1, all_layers: true }]);
+
+    fireEvent.click(screen.getByLabelText('Remove scale(0.5) from layer_1_output'));
+    expect(Object.keys(payload())).toEqual(['all_layers_output']);
+  });
+
+  it('shows validation errors in words', () => {
+    render(<Harness seqLen={5} />);
+    fireEvent.change(screen.getByLabelText('Operation'), { target: { value: 'scale' } });
+    fireEvent.change(screen.getByLabelText('Scale factor'), { target: { value: '' } });
+    fireEvent.click(screen.getByText('Add stream intervention'));
+    expect(screen.getByTestId('stream-error').textContent).toMatch(/numeric factor/);
+    fireEvent.change(screen.getByLabelText('Scale factor'), { target: { value: '2' } });
+    fireEvent.change(screen.getByLabelText('Token index'), { target: { value: '9' } });
+    fireEvent.click(screen.getByText('Add stream intervention'));
+    expect(screen.getByTestId('stream-error').textContent).toMatch(/out of range for a 5-token input/);
+    expect(payload()).toEqual({});
+  });
+
+  it('add: a single number broadcasts to the hidden size', () => {
+    render(<Harness />);
+    fireEvent.change(screen.getByLabelText('Operation'), { target: { value: 'add' } });
+    fireEvent.change(screen.getByLabelText('Vector'), { target: { value: '0.5' } });
+    fireEvent.click(screen.getByText('Add stream intervention'));
+    expect(payload()).toEqual({ layer_0_output: [{ type: 'add', vector: [0.5, 0.5, 0.5, 0.5], all_layers: false }] });
+    fireEvent.change(screen.getByLabelText('Vector'), { target: { value: '1,2' } });
+    fireEvent.click(screen.getByText('Add stream intervention'));
+    expect(screen.getByTestId('stream-error').textContent).toMatch(/hidden size is 4/);
+  });
+
+  it('blocks attention with validation', () => {
+    render(<Harness seqLen={13} />);
+    fireEvent.click(screen.getByText('Block attention flow'));
+    expect(screen.getByTestId('attention-error').textContent).toMatch(/source tokens/);
+    fireEvent.change(screen.getByLabelText('Source tokens'), { target: { value: '4' } });
+    fireEvent.change(screen.getByLabelText('Target tokens'), { target: { value: '3' } });
+    fireEvent.click(screen.getByText('Block attention flow'));
+    expect(screen.getByTestId('attention-error').textContent).toMatch(/source ≤ target/);
+    fireEvent.change(screen.getByLabelText('Source tokens'), { target: { value: '0' } });
+    fireEvent.click(screen.getByText('Block attention flow'));
+    expect(payload()).toEqual({ layer_0_attention: [{ type: 'block_attention', source_tokens: [0], target_tokens: [3], all_layers: false }] });
+    expect(screen.getByTestId('intervention-list').textContent).toContain('block_attention (0 → 3)');
+    fireEvent.click(screen.getByLabelText('Block at all layers'));
+    fireEvent.change(screen.getByLabelText('Target tokens'), { target: { value: '2,3' } });
+    fireEvent.click(screen.getByText('Block attention flow'));
+    expect(payload().all_layers_attention_0_to_2_3).toEqual([{ type: 'block_attention', source_tokens: [0], target_tokens: [2, 3], all_layers: true }]);
+  });
+
+  it('flags interventions that do not fit the loaded model', () => {
+    render(<Harness initial={{ layer_7_output: [{ type: 'zero' }] }} />);
+    expect(screen.getByTestId('intervention-list').textContent).toMatch(/layer 7 does not exist/);
+  });
+
+  it('Ctrl+Enter in the text box runs', () => {
+    const onRun = vi.fn();
+    render(<Harness onRun={onRun} />);
+    fireEvent.keyDown(screen.getByLabelText('Input text'), { key: 'Enter', ctrlKey: true });
+    expect(onRun).toHaveBeenCalledTimes(1);
+    fireEvent.keyDown(screen.getByLabelText('Input text'), { key: 'Enter' });
+    expect(onRun).toHaveBeenCalledTimes(1);
+  });
+});
