@@ -406,6 +406,42 @@ async fn sessions_save_list_load_delete_with_tensors() {
     );
     assert!(!id.contains('/') && !id.contains(".."));
     assert_eq!(v["path"], format!("saved_states/{id}"));
+    // Saving by run id saves that run, even after another client ran something else.
+    let (st_a, _, h) = s
+        .raw(
+            Method::POST,
+            "/inference",
+            Some(json!({"text": "first run of this tab"}).to_string()),
+            &[],
+        )
+        .await;
+    assert_eq!(st_a, StatusCode::OK);
+    let run_id: u64 = h["x-logitlens-run-id"].to_str().unwrap().parse().unwrap();
+    s.post("/inference", json!({"text": "another client's run"}))
+        .await;
+    let (_, v_run) = s
+        .post("/save_state", json!({"name": "by_id", "run_id": run_id}))
+        .await;
+    let cfg_run: Value = serde_json::from_slice(
+        &std::fs::read(
+            s.dir
+                .path()
+                .join("saved_states")
+                .join(v_run["session_id"].as_str().unwrap())
+                .join("config.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(cfg_run["text"], "first run of this tab");
+    let (st_gone, v_gone) = s.post("/save_state", json!({"run_id": 999_999})).await;
+    assert_eq!(st_gone, StatusCode::NOT_FOUND);
+    assert!(detail(&v_gone).contains("no longer kept"));
+    s.post(
+        "/delete_session",
+        json!({"session_id": v_run["session_id"]}),
+    )
+    .await;
     // Same name, same second: a distinct session.
     let (_, v2) = s.post("/save_state", json!({"name": "my run/../x"})).await;
     assert_ne!(v2["session_id"], v["session_id"]);

@@ -24,6 +24,8 @@ export interface RunView {
   modelName: string;
   backend: string;
   source: { kind: 'inference' } | { kind: 'session'; name: string; savedOnly: boolean };
+  /** The server's id for this run, so Save stores what is on screen. */
+  runId?: number;
 }
 
 /** Transformer layers implied by a lens result (when the model's own count is not known). */
@@ -209,6 +211,7 @@ function Main() {
         modelName: s?.model_name ?? selectedModel,
         backend: s?.backend ?? backend,
         source: source ?? { kind: 'inference' },
+        runId: res.run_id,
       });
       return true;
     } catch (err) {
@@ -255,7 +258,7 @@ function Main() {
   };
 
   const saveSession = async (name: string) => {
-    const r = await api.saveState(name);
+    const r = await api.saveState(name, run?.runId);
     notify('success', `Saved as ${r.session_id}`, 'Session saved');
   };
 

@@ -26,6 +26,9 @@ use crate::viz;
 
 pub const APP_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// Response header of /inference naming the run, for /save_state's `run_id`.
+pub const RUN_ID_HEADER: &str = "x-logitlens-run-id";
+
 /// Backend names the API accepts; `transformerlens` is the original's name
 /// for what is `hooked` here.
 fn check_backend(b: &str) -> ApiResult<String> {
@@ -222,14 +225,28 @@ pub async fn inference(
     })
     .await
     .map_err(ApiError::internal)??;
-    *st.last_run.lock().expect("state lock") = Some(Arc::new(last));
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    let run_id = st.remember_run(Arc::new(last));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json".to_string()),
+            (
+                header::HeaderName::from_static(RUN_ID_HEADER),
+                run_id.to_string(),
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct SaveStateRequest {
     #[serde(default)]
     pub name: Option<String>,
+    /// The run to save, from /inference's `x-logitlens-run-id` header.
+    /// Without it, the server's last run or loaded session (as the original).
+    #[serde(default)]
+    pub run_id: Option<u64>,
 }
 
 #[utoipa::path(post, path = "/save_state", request_body = SaveStateRequest,
@@ -238,12 +255,15 @@ pub async fn save_state(
     State(st): State<AppState>,
     AppJson(req): AppJson<SaveStateRequest>,
 ) -> ApiResult<Json<Value>> {
-    let last = st
-        .last_run
-        .lock()
-        .expect("state lock")
-        .clone()
-        .ok_or_else(|| ApiError::bad_request("No state to save"))?;
+    let last = match req.run_id {
+        Some(id) => st.run(id).ok_or_else(|| {
+            ApiError::not_found(format!(
+                "run {id} is no longer kept (the server keeps the last {} runs); run it again, then save",
+                crate::state::KEPT_RUNS
+            ))
+        })?,
+        None => st.last_run.lock().expect("state lock").clone().ok_or_else(|| ApiError::bad_request("No state to save"))?,
+    };
     let st2 = st.clone();
     let id = tokio::task::spawn_blocking(move || -> ApiResult<String> {
         let npz = match &last.tensors {

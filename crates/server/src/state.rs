@@ -12,6 +12,9 @@ use logitlens_engine::{LoadEvent, LoadedModel, RunOutput};
 
 use crate::sessions::Sessions;
 
+/// How many recent runs /save_state can still save by `run_id`.
+pub const KEPT_RUNS: usize = 16;
+
 /// What the operator configured.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -129,6 +132,10 @@ pub struct Inner {
     /// Serialises loads; inference never waits on it.
     pub load_lock: tokio::sync::Mutex<()>,
     pub last_run: Mutex<Option<Arc<LastRun>>>,
+    /// Recent runs by id, so a client saves the run it shows rather than
+    /// whatever ran last on the server (the original's global state).
+    pub runs: Mutex<std::collections::VecDeque<(u64, Arc<LastRun>)>>,
+    pub next_run_id: std::sync::atomic::AtomicU64,
     pub events: broadcast::Sender<Value>,
 }
 
@@ -156,6 +163,8 @@ impl AppState {
             last_error: Mutex::new(None),
             load_lock: tokio::sync::Mutex::new(()),
             last_run: Mutex::new(None),
+            runs: Mutex::new(std::collections::VecDeque::new()),
+            next_run_id: std::sync::atomic::AtomicU64::new(1),
             events,
         })))
     }
@@ -201,6 +210,29 @@ impl AppState {
             serde_json::to_value(&last_error).expect("serialisable"),
         );
         v
+    }
+
+    /// Make `run` the last run and keep it under a new id.
+    pub fn remember_run(&self, run: Arc<LastRun>) -> u64 {
+        let id = self
+            .next_run_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut runs = self.runs.lock().expect("state lock");
+        runs.push_back((id, run.clone()));
+        while runs.len() > KEPT_RUNS {
+            runs.pop_front();
+        }
+        *self.last_run.lock().expect("state lock") = Some(run);
+        id
+    }
+
+    pub fn run(&self, id: u64) -> Option<Arc<LastRun>> {
+        self.runs
+            .lock()
+            .expect("state lock")
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, r)| r.clone())
     }
 
     pub fn broadcast_status(&self) {

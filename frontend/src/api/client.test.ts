@@ -39,6 +39,21 @@ describe('request', () => {
     expect(JSON.parse(init.body as string)).toEqual({ name: 'n' });
   });
 
+  it('keeps the run id of an inference and saves that run', async () => {
+    const body = { text: 'x', input_tokens: ['x'], logit_lens: [] };
+    const fetchMock = vi.fn(async (url: string) =>
+      url === 'inference'
+        ? new Response(JSON.stringify(body), { status: 200, headers: { 'x-logitlens-run-id': '42' } })
+        : new Response(JSON.stringify({ status: 'saved', session_id: 's', path: 'p' }), { status: 200 }),
+    );
+    vi.stubGlobal('fetch', fetchMock);
+    const res = await api.inference({ text: 'x', interventions: {}, lens_type: 'block_output', apply_chat_template: false, return_attention: false });
+    expect(res.run_id).toBe(42);
+    await api.saveState('n', res.run_id);
+    const [, init] = fetchMock.mock.calls[1] as unknown as [string, RequestInit];
+    expect(JSON.parse(init.body as string)).toEqual({ name: 'n', run_id: 42 });
+  });
+
   it('throws ApiError with the server detail', async () => {
     vi.stubGlobal('fetch', vi.fn(async () => new Response('{"detail":"intervention key \\"layer_9_output\\": layer 9 is out of range"}', { status: 400 })));
     const err = await api.inference({ text: 'x', interventions: {}, lens_type: 'block_output', apply_chat_template: false, return_attention: true }).catch((e) => e);

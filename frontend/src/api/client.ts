@@ -76,7 +76,13 @@ export function errorMessage(err: unknown): string {
   return String(err);
 }
 
-async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+async function request<T>(
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+  signal?: AbortSignal,
+  onHeaders?: (h: Headers) => void,
+): Promise<T> {
   let res: Response;
   try {
     res = await fetch(path, {
@@ -90,6 +96,7 @@ async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown, 
     throw new ApiError(`Cannot reach the server (${errorMessage(err)})`, 0);
   }
   const text = await res.text();
+  onHeaders?.(res.headers);
   if (!res.ok) {
     throw new ApiError(extractErrorDetail(text, res.status, res.statusText), res.status);
   }
@@ -107,9 +114,20 @@ export const api = {
   models: () => request<ModelEntry[]>('GET', 'models'),
   loadModel: (model_name: string, backend: string) =>
     request<ModelStatus & { status: string }>('POST', 'load_model', { model_name, backend }),
-  inference: (req: InferenceRequest, signal?: AbortSignal) =>
-    request<InferenceResponse>('POST', 'inference', req, signal),
-  saveState: (name: string) => request<{ status: string; session_id: string; path: string }>('POST', 'save_state', { name }),
+  inference: async (req: InferenceRequest, signal?: AbortSignal): Promise<InferenceResponse> => {
+    let runId: string | null = null;
+    const res = await request<InferenceResponse>('POST', 'inference', req, signal, (h) => {
+      runId = h.get('x-logitlens-run-id');
+    });
+    return runId === null ? res : { ...res, run_id: Number(runId) };
+  },
+  /** Saves `runId` (the run on screen) when given, else the server's last run. */
+  saveState: (name: string, runId?: number) =>
+    request<{ status: string; session_id: string; path: string }>(
+      'POST',
+      'save_state',
+      runId === undefined ? { name } : { name, run_id: runId },
+    ),
   sessions: () => request<SessionEntry[]>('GET', 'sessions'),
   loadSession: (session_id: string) => request<SessionConfig>('POST', 'load_session', { session_id }),
   deleteSession: (session_id: string) => request<{ status: string }>('POST', 'delete_session', { session_id }),

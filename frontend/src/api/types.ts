@@ -84,6 +84,8 @@ export interface InferenceResponse {
   logit_lens: LensRow[];
   /** [layer][head][query][key] */
   attention?: number[][][][] | null;
+  /** From the `x-logitlens-run-id` header: lets /save_state save this very run. */
+  run_id?: number;
 }
 
 export interface SessionEntry {
