@@ -4,10 +4,12 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use logitlens_engine::default_model::{self, ensure_default_model};
-use logitlens_engine::{InferenceRequest, InferenceResponse, Interventions, LoadedModel};
+use logitlens_engine::{
+    BackendKind, InferenceRequest, InferenceResponse, Interventions, LoadOptions, LoadedModel,
+};
 use logitlens_server::{AppState, ServerConfig};
 
 #[derive(Parser)]
@@ -23,8 +25,20 @@ struct Cli {
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Backend {
+    /// Llama and Qwen3, the original's "custom" backend.
     Custom,
+    /// The TransformerLens-style generic transformer (GPT-2, Pythia, Gemma, Phi, Mistral, Qwen...).
+    #[value(alias = "transformerlens")]
     Hooked,
+}
+
+impl Backend {
+    fn kind(self) -> BackendKind {
+        match self {
+            Backend::Custom => BackendKind::Custom,
+            Backend::Hooked => BackendKind::Hooked,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -105,9 +119,6 @@ fn run(cli: Cli) -> Result<()> {
             max_tokens,
             max_body_mib,
         } => {
-            if backend == Backend::Hooked {
-                bail!("the hooked (TransformerLens-style) backend is not available in this build yet; use --backend custom");
-            }
             init_tracing();
             let frontend_dir = frontend_dir.or_else(default_frontend_dir);
             let cfg = ServerConfig {
@@ -123,7 +134,7 @@ fn run(cli: Cli) -> Result<()> {
                 (host, port).into(),
                 state,
                 model,
-                "custom".into(),
+                backend.kind().as_str().into(),
             ))?;
             Ok(())
         }
@@ -144,9 +155,6 @@ fn run(cli: Cli) -> Result<()> {
             attention,
             json,
         } => {
-            if backend == Backend::Hooked {
-                bail!("the hooked (TransformerLens-style) backend is not available in this build yet; use --backend custom");
-            }
             let interventions = parse_interventions(interventions.as_deref())?;
             let spec = match model {
                 Some(m) => m,
@@ -154,8 +162,12 @@ fn run(cli: Cli) -> Result<()> {
                     .display()
                     .to_string(),
             };
-            let loaded =
-                LoadedModel::load(&spec, &mut |_| {}).with_context(|| format!("loading {spec}"))?;
+            let opts = LoadOptions {
+                backend: backend.kind(),
+                ..Default::default()
+            };
+            let loaded = LoadedModel::load_with(&spec, opts, &mut |_| {})
+                .with_context(|| format!("loading {spec}"))?;
             let req = InferenceRequest {
                 text,
                 interventions,

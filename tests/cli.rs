@@ -106,8 +106,8 @@ fn errors_go_to_stderr_with_a_failing_exit() {
             "layer 7 is out of range",
         ),
         (
-            vec!["--model", m, "--text", "Hi", "--backend", "hooked"],
-            "hooked",
+            vec!["--model", m, "--text", "Hi", "--backend", "tl"],
+            "invalid value 'tl'",
         ),
         (
             vec!["--model", m, "--text", "Hi", "--lens-type", "nope"],

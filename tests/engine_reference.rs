@@ -127,7 +127,7 @@ fn qwen3_matches_transformers() {
 #[test]
 fn llama3_rope_scaling_is_not_a_no_op() {
     let model = load_tiny("llama3-rope-scaled");
-    let cfg = model.config();
+    let cfg = model.config().expect("custom backend");
     let scaling = cfg.rope_scaling.expect("fixture has llama3 scaling");
     assert_eq!(scaling.factor, 8.0);
     let mut plain = cfg.clone();

@@ -61,7 +61,7 @@ proptest! {
         let pos = pos.filter(|p| *p >= -t && *p < t);
         let key = format!("blocks.{layer}.hook_resid_post");
         let out = m.run(&req(vec![(&key, vec![InterventionConfig { token_index: pos, ..op("zero") }])])).unwrap();
-        let v = m.config().vocab_size as f64;
+        let v = m.info().vocab_size as f64;
         // Row layer+1 shows block `layer`'s output ("Final Output" for the last).
         let row = &out.response.logit_lens[layer + 1];
         let touched = pos.map(|p| ((p + t) % t) as usize);

@@ -199,18 +199,25 @@ async fn model_lifecycle_and_status() {
     let (st, _) = s.post("/inference", json!({"text": "still here"})).await;
     assert_eq!(st, StatusCode::OK);
 
-    // Backends.
-    for (b, want) in [
-        ("hooked", "not available"),
-        ("transformerlens", "not available"),
-        ("pytorch", "unknown backend"),
-    ] {
-        let (st, v) = s
-            .post("/load_model", json!({"model_name": llama, "backend": b}))
-            .await;
-        assert_eq!(st, StatusCode::BAD_REQUEST);
-        assert!(detail(&v).contains(want), "{v}");
-    }
+    // An unknown backend is refused; the hooked one (alias transformerlens) runs other families.
+    let (st, v) = s
+        .post(
+            "/load_model",
+            json!({"model_name": llama, "backend": "pytorch"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(detail(&v).contains("unknown backend"), "{v}");
+    let (st, v) = s
+        .post(
+            "/load_model",
+            json!({"model_name": llama, "backend": "custom"}),
+        )
+        .await;
+    assert_eq!(
+        (st, v["status"].clone()),
+        (StatusCode::OK, json!("already_loaded"))
+    );
 
     // While a load runs, inference is a 409 and status says loading.
     s.state
@@ -223,6 +230,42 @@ async fn model_lifecycle_and_status() {
     assert_eq!(v["status"], "loading");
     assert_eq!(v["loading"]["model_name"], "x");
     s.state.set_loading(None);
+
+    let gpt2 = tiny("gpt2").display().to_string();
+    let (st, v) = s
+        .post(
+            "/load_model",
+            json!({"model_name": gpt2, "backend": "transformerlens"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(
+        (
+            v["backend"].clone(),
+            v["family"].clone(),
+            v["model_class"].clone()
+        ),
+        (
+            json!("transformerlens"),
+            json!("gpt2"),
+            json!("HookedTransformer")
+        )
+    );
+    let (_, v) = s
+        .post(
+            "/load_model",
+            json!({"model_name": gpt2, "backend": "hooked"}),
+        )
+        .await;
+    assert_eq!(
+        v["status"], "already_loaded",
+        "the alias names the same backend"
+    );
+    let (st, v) = s
+        .post("/inference", json!({"text": "hi", "lens_type": "combined"}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["logit_lens"].as_array().unwrap().len(), 8);
 }
 
 #[tokio::test]
@@ -520,12 +563,7 @@ async fn sessions_save_list_load_delete_with_tensors() {
         .unwrap()
         .to_dtype(m.model.dtype())
         .unwrap();
-    let logits = m
-        .model
-        .final_norm(&t)
-        .unwrap()
-        .matmul(&m.model.lm_head().t().unwrap())
-        .unwrap();
+    let logits = m.model.lens().unembed(&t).unwrap();
     let last = flat(&logits.narrow(0, 12, 1).unwrap());
     let top = logitlens_engine::lens::top_k_softmax(&last);
     assert_eq!(

@@ -254,3 +254,61 @@ fn upstream_cases_meet_the_parity_bar_with_exact_weights() {
         "{finals:?}"
     );
 }
+
+/// The hooked backend on the same GGUF agrees with the custom one on every
+/// request of cases.json: same rows and top-5, probabilities within 1e-5.
+#[test]
+fn hooked_backend_agrees_with_custom_on_the_gguf() {
+    let Some(custom) = model() else { return };
+    let p = smollm2_gguf("hooked_backend_agrees_with_custom_on_the_gguf").unwrap();
+    let opts = LoadOptions {
+        backend: logitlens_engine::BackendKind::Hooked,
+        ..Default::default()
+    };
+    let hooked = LoadedModel::load_with(p.to_str().unwrap(), opts, &mut |_| {}).unwrap();
+    assert_eq!(hooked.info().model_class, "HookedTransformer");
+    let cases: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("cases.json")).unwrap())
+            .unwrap();
+    for case in &cases {
+        let name = case["name"].as_str().unwrap();
+        let req: InferenceRequest = serde_json::from_value(case.clone()).unwrap();
+        let (a, b) = (custom.run(&req), hooked.run(&req));
+        match (a, b) {
+            (Err(x), Err(y)) => assert_eq!(x.to_string(), y.to_string(), "{name}"),
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a.response.input_tokens, b.response.input_tokens, "{name}");
+                assert_eq!(
+                    a.response.logit_lens.len(),
+                    b.response.logit_lens.len(),
+                    "{name}"
+                );
+                for (ra, rb) in a.response.logit_lens.iter().zip(&b.response.logit_lens) {
+                    assert_eq!(ra.layer_name, rb.layer_name);
+                    for (pa, pb) in ra.predictions.iter().zip(&rb.predictions) {
+                        for (x, y) in pa.iter().zip(pb) {
+                            assert_eq!(x.id, y.id, "{name} {}", ra.layer_name);
+                            assert!(
+                                (x.prob - y.prob).abs() <= 1e-5,
+                                "{name} {}: {} vs {}",
+                                ra.layer_name,
+                                x.prob,
+                                y.prob
+                            );
+                        }
+                    }
+                }
+                if let (Some(x), Some(y)) = (&a.response.attention, &b.response.attention) {
+                    let fx: Vec<f32> = x.iter().flatten().flatten().flatten().copied().collect();
+                    let fy: Vec<f32> = y.iter().flatten().flatten().flatten().copied().collect();
+                    assert_close(&format!("{name} attention"), &fx, &fy, 1e-5);
+                }
+            }
+            (a, b) => panic!(
+                "{name}: custom {:?} vs hooked {:?}",
+                a.err().map(|e| e.to_string()),
+                b.err().map(|e| e.to_string())
+            ),
+        }
+    }
+}

@@ -8,11 +8,20 @@ use candle_nn::VarBuilder;
 use serde::Serialize;
 
 use crate::api::{InferenceRequest, InferenceResponse, LensType};
+use crate::backend::{BackendKind, Model};
 use crate::config::ModelConfig;
 use crate::error::{EngineError, Result};
+use crate::hooked::{HookedConfig, HookedTransformer};
 use crate::hooks::{self, InterventionPlan};
+use crate::lens::LensModel as _;
 use crate::lens::{self, State};
 use crate::model::{Capture, ComputeDtype, Transformer};
+
+/// A parsed config.json for the backend asked for.
+enum Config {
+    Custom(ModelConfig),
+    Hooked(HookedConfig),
+}
 use crate::source::{HubFiles, ModelSource};
 use crate::tokenizer::TokenizerBundle;
 use crate::{gguf, gguf_tokenizer};
@@ -20,6 +29,7 @@ use crate::{gguf, gguf_tokenizer};
 /// How to load a model.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LoadOptions {
+    pub backend: BackendKind,
     pub dtype: ComputeDtype,
     /// Round every weight through float16 first, as the original tool's
     /// loader did (`torch_dtype=float16`). Only for reproducing its numbers.
@@ -70,7 +80,7 @@ pub struct LoadedModel {
     pub name: String,
     weights_sha256: std::sync::OnceLock<String>,
     pub source: SourceInfo,
-    pub model: Transformer,
+    pub model: Model,
     pub tokenizer: TokenizerBundle,
 }
 
@@ -171,7 +181,12 @@ fn load_hf_layout(
 ) -> Result<LoadedModel> {
     let config_path = get("config.json")?
         .ok_or_else(|| EngineError::NotFound(format!("{} has no config.json", dir.display())))?;
-    let cfg = ModelConfig::from_hf_json(&read_to_string(&config_path)?)?;
+    let config_text = read_to_string(&config_path)?;
+    // The architecture is checked before any weights are read.
+    let cfg = match opts.backend {
+        BackendKind::Custom => Config::Custom(ModelConfig::from_hf_json(&config_text)?),
+        BackendKind::Hooked => Config::Hooked(HookedConfig::from_hf_json(&config_text)?),
+    };
     let tok_path = get("tokenizer.json")?
         .ok_or_else(|| EngineError::NotFound(format!("{} has no tokenizer.json", dir.display())))?;
     let tok_cfg = get("tokenizer_config.json")?
@@ -186,7 +201,10 @@ fn load_hf_layout(
     let tokenizer =
         TokenizerBundle::from_hf_files(&std::fs::read(&tok_path)?, tok_cfg.as_deref(), jinja)?;
     progress(LoadEvent::LoadingTensors { done: 0, total: 1 });
-    let dtype = opts.dtype.resolve(&cfg);
+    let dtype = match &cfg {
+        Config::Custom(c) => opts.dtype.resolve(c),
+        Config::Hooked(c) => c.resolve_dtype(opts.dtype),
+    };
     let vb = if opts.emulate_f16_load {
         let mut all = std::collections::HashMap::new();
         for f in &files {
@@ -199,7 +217,10 @@ fn load_hf_layout(
         // SAFETY: the checkpoint files are mapped read-only and not modified while loaded.
         unsafe { VarBuilder::from_mmaped_safetensors(&files, dtype, &Device::Cpu)? }
     };
-    let model = Transformer::load(cfg, vb)?;
+    let model = match cfg {
+        Config::Custom(c) => Model::Custom(Transformer::load(c, vb)?),
+        Config::Hooked(c) => Model::Hooked(HookedTransformer::load(c, vb)?),
+    };
     progress(LoadEvent::LoadingTensors { done: 1, total: 1 });
     Ok(LoadedModel {
         name: name.to_owned(),
@@ -243,18 +264,34 @@ fn load_gguf(
         .and_then(|v| v.to_string().ok())
         .cloned();
     let tokenizer = TokenizerBundle::new(tok, template, bos, eos, false)?;
-    let vb = VarBuilder::from_tensors(ck.tensors, opts.dtype.resolve(&ck.config), &Device::Cpu);
-    let mut model = Transformer::load(ck.config, vb)?;
-    if let Some(factors) = ck.rope_freq_factors {
-        let inv: Vec<f32> = model
-            .cfg
-            .inv_freq()
-            .iter()
-            .zip(&factors)
-            .map(|(f, d)| f / d)
-            .collect();
-        model.set_inv_freq(inv);
-    }
+    // llama.cpp's rope_freqs divide the frequencies (Llama 3.x).
+    let scaled = |inv: Vec<f32>| -> Vec<f32> {
+        match &ck.rope_freq_factors {
+            Some(factors) => inv.iter().zip(factors).map(|(f, d)| f / d).collect(),
+            None => inv,
+        }
+    };
+    let model = match opts.backend {
+        BackendKind::Custom => {
+            let vb =
+                VarBuilder::from_tensors(ck.tensors, opts.dtype.resolve(&ck.config), &Device::Cpu);
+            let mut m = Transformer::load(ck.config, vb)?;
+            if ck.rope_freq_factors.is_some() {
+                m.set_inv_freq(scaled(m.cfg.inv_freq()));
+            }
+            Model::Custom(m)
+        }
+        BackendKind::Hooked => {
+            let hc = crate::backend::hooked_config_from(&ck.config)?;
+            let vb =
+                VarBuilder::from_tensors(ck.tensors, hc.resolve_dtype(opts.dtype), &Device::Cpu);
+            let mut m = HookedTransformer::load(hc, vb)?;
+            if ck.rope_freq_factors.is_some() {
+                m.set_inv_freq(scaled(m.config().inv_freq()))?;
+            }
+            Model::Hooked(m)
+        }
+    };
     let source = SourceInfo {
         kind: "gguf",
         location: path.display().to_string(),
@@ -355,8 +392,13 @@ impl LoadedModel {
         Ok(m)
     }
 
-    pub fn config(&self) -> &ModelConfig {
-        &self.model.cfg
+    /// The custom backend's resolved config (None under the hooked backend).
+    pub fn config(&self) -> Option<&ModelConfig> {
+        self.model.custom_config()
+    }
+
+    pub fn info(&self) -> crate::backend::ModelInfo {
+        self.model.info()
     }
 
     /// SHA-256 over the weight files, in order (computed once).
@@ -411,23 +453,22 @@ impl LoadedModel {
         lens_type: LensType,
         ids: Vec<u32>,
     ) -> Result<RunOutput> {
-        let cfg = &self.model.cfg;
-        if let Some(&bad) = ids.iter().find(|&&i| i as usize >= cfg.vocab_size) {
+        let vocab = self.model.vocab_size();
+        if let Some(&bad) = ids.iter().find(|&&i| i as usize >= vocab) {
             return Err(EngineError::InvalidRequest(format!(
-                "token id {bad} is outside this model's vocabulary of {}",
-                cfg.vocab_size
+                "token id {bad} is outside this model's vocabulary of {vocab}"
             )));
         }
         let plan = hooks::plan(
             &req.interventions,
             self.model.n_layers(),
-            cfg.hidden_size,
+            self.model.d_model(),
             ids.len(),
         )?;
         let started = std::time::Instant::now();
         let capture = self.model.forward(&ids, &plan)?;
         let forward = started.elapsed();
-        let lens = lens::compute(&self.model, &self.tokenizer, &capture, lens_type)?;
+        let lens = lens::compute(self.model.lens(), &self.tokenizer, &capture, lens_type)?;
         let started = std::time::Instant::now();
         let input_tokens = ids
             .iter()

@@ -3,6 +3,7 @@
 //! the CLI and the server both drive [`LoadedModel::run`].
 
 pub mod api;
+pub mod backend;
 pub mod config;
 pub mod default_model;
 pub mod engine;
@@ -21,6 +22,7 @@ pub use api::{
     InferenceRequest, InferenceResponse, InterventionConfig, Interventions, LensRow, LensType,
     Prediction,
 };
+pub use backend::{BackendKind, Model, ModelInfo};
 pub use config::{Arch, ModelConfig};
 pub use engine::{LoadEvent, LoadOptions, LoadedModel, RunOutput, SourceInfo, Timings};
 pub use error::{EngineError, Result};

@@ -17,6 +17,8 @@ pub struct ModelEntry {
     pub family: String,
     /// Parameter count as published ("135M", "1B"), when known.
     pub size: Option<String>,
+    /// The same as a number of parameters.
+    pub params: Option<u64>,
     /// Bytes of weights on disk, for local files.
     pub bytes: Option<u64>,
     /// Present locally (Hub cache or models folder): loads without a download.
@@ -28,7 +30,8 @@ pub struct ModelEntry {
     pub instruct: bool,
 }
 
-/// (id, name, family, size)
+/// (id, name, family, size). Llama-family and Qwen3 checkpoints run on both
+/// backends; the other families on the hooked backend only.
 const CURATED: &[(&str, &str, &str, &str)] = &[
     (
         default_model::FILE_NAME,
@@ -49,10 +52,22 @@ const CURATED: &[(&str, &str, &str, &str)] = &[
         "135M",
     ),
     (
+        "HuggingFaceTB/SmolLM2-360M",
+        "SmolLM2 360M",
+        "SmolLM2",
+        "360M",
+    ),
+    (
         "HuggingFaceTB/SmolLM2-360M-Instruct",
         "SmolLM2 360M Instruct",
         "SmolLM2",
         "360M",
+    ),
+    (
+        "HuggingFaceTB/SmolLM2-1.7B",
+        "SmolLM2 1.7B",
+        "SmolLM2",
+        "1.7B",
     ),
     (
         "HuggingFaceTB/SmolLM2-1.7B-Instruct",
@@ -81,6 +96,21 @@ const CURATED: &[(&str, &str, &str, &str)] = &[
         "Llama",
         "8B",
     ),
+    ("meta-llama/Meta-Llama-3-8B", "Llama 3 8B", "Llama", "8B"),
+    (
+        "meta-llama/Meta-Llama-3-8B-Instruct",
+        "Llama 3 8B Instruct",
+        "Llama",
+        "8B",
+    ),
+    ("meta-llama/Llama-2-7b-hf", "Llama 2 7B", "Llama", "7B"),
+    (
+        "meta-llama/Llama-2-7b-chat-hf",
+        "Llama 2 7B Chat",
+        "Llama",
+        "7B",
+    ),
+    ("meta-llama/Llama-2-13b-hf", "Llama 2 13B", "Llama", "13B"),
     (
         "TinyLlama/TinyLlama-1.1B-Chat-v1.0",
         "TinyLlama 1.1B Chat",
@@ -94,7 +124,165 @@ const CURATED: &[(&str, &str, &str, &str)] = &[
     ("Qwen/Qwen3-4B", "Qwen3 4B (Instruct)", "Qwen3", "4B"),
     ("Qwen/Qwen3-4B-Base", "Qwen3 4B Base", "Qwen3", "4B"),
     ("Qwen/Qwen3-8B", "Qwen3 8B (Instruct)", "Qwen3", "8B"),
+    ("gpt2", "GPT-2 (124M)", "GPT-2", "124M"),
+    ("gpt2-medium", "GPT-2 Medium (355M)", "GPT-2", "355M"),
+    ("gpt2-large", "GPT-2 Large (774M)", "GPT-2", "774M"),
+    ("gpt2-xl", "GPT-2 XL (1.5B)", "GPT-2", "1.5B"),
+    ("distilgpt2", "DistilGPT-2", "GPT-2", "82M"),
+    ("EleutherAI/pythia-14m", "Pythia 14M", "Pythia", "14M"),
+    ("EleutherAI/pythia-31m", "Pythia 31M", "Pythia", "31M"),
+    ("EleutherAI/pythia-70m", "Pythia 70M", "Pythia", "70M"),
+    ("EleutherAI/pythia-160m", "Pythia 160M", "Pythia", "160M"),
+    ("EleutherAI/pythia-410m", "Pythia 410M", "Pythia", "410M"),
+    ("EleutherAI/pythia-1b", "Pythia 1B", "Pythia", "1B"),
+    ("EleutherAI/pythia-1.4b", "Pythia 1.4B", "Pythia", "1.4B"),
+    ("EleutherAI/pythia-2.8b", "Pythia 2.8B", "Pythia", "2.8B"),
+    ("EleutherAI/pythia-6.9b", "Pythia 6.9B", "Pythia", "6.9B"),
+    ("EleutherAI/pythia-12b", "Pythia 12B", "Pythia", "12B"),
+    (
+        "EleutherAI/pythia-70m-deduped",
+        "Pythia 70M (Deduped)",
+        "Pythia",
+        "70M",
+    ),
+    (
+        "EleutherAI/pythia-160m-deduped",
+        "Pythia 160M (Deduped)",
+        "Pythia",
+        "160M",
+    ),
+    (
+        "EleutherAI/pythia-410m-deduped",
+        "Pythia 410M (Deduped)",
+        "Pythia",
+        "410M",
+    ),
+    (
+        "EleutherAI/pythia-1b-deduped",
+        "Pythia 1B (Deduped)",
+        "Pythia",
+        "1B",
+    ),
+    (
+        "EleutherAI/pythia-1.4b-deduped",
+        "Pythia 1.4B (Deduped)",
+        "Pythia",
+        "1.4B",
+    ),
+    (
+        "EleutherAI/pythia-2.8b-deduped",
+        "Pythia 2.8B (Deduped)",
+        "Pythia",
+        "2.8B",
+    ),
+    (
+        "EleutherAI/pythia-6.9b-deduped",
+        "Pythia 6.9B (Deduped)",
+        "Pythia",
+        "6.9B",
+    ),
+    (
+        "EleutherAI/pythia-12b-deduped",
+        "Pythia 12B (Deduped)",
+        "Pythia",
+        "12B",
+    ),
+    ("mistralai/Mistral-7B-v0.1", "Mistral 7B", "Mistral", "7B"),
+    (
+        "mistralai/Mistral-7B-Instruct-v0.1",
+        "Mistral 7B Instruct",
+        "Mistral",
+        "7B",
+    ),
+    ("Qwen/Qwen2-0.5B", "Qwen2 0.5B", "Qwen2", "0.5B"),
+    ("Qwen/Qwen2-1.5B", "Qwen2 1.5B", "Qwen2", "1.5B"),
+    ("Qwen/Qwen2-7B", "Qwen2 7B", "Qwen2", "7B"),
+    ("Qwen/Qwen2.5-0.5B", "Qwen2.5 0.5B", "Qwen2", "0.5B"),
+    (
+        "Qwen/Qwen2.5-0.5B-Instruct",
+        "Qwen2.5 0.5B Instruct",
+        "Qwen2",
+        "0.5B",
+    ),
+    ("Qwen/Qwen2.5-1.5B", "Qwen2.5 1.5B", "Qwen2", "1.5B"),
+    (
+        "Qwen/Qwen2.5-1.5B-Instruct",
+        "Qwen2.5 1.5B Instruct",
+        "Qwen2",
+        "1.5B",
+    ),
+    ("Qwen/Qwen2.5-3B", "Qwen2.5 3B", "Qwen2", "3B"),
+    (
+        "Qwen/Qwen2.5-3B-Instruct",
+        "Qwen2.5 3B Instruct",
+        "Qwen2",
+        "3B",
+    ),
+    ("Qwen/Qwen2.5-7B", "Qwen2.5 7B", "Qwen2", "7B"),
+    (
+        "Qwen/Qwen2.5-7B-Instruct",
+        "Qwen2.5 7B Instruct",
+        "Qwen2",
+        "7B",
+    ),
+    ("google/gemma-2b", "Gemma 2B", "Gemma", "2B"),
+    ("google/gemma-2b-it", "Gemma 2B Instruct", "Gemma", "2B"),
+    ("google/gemma-7b", "Gemma 7B", "Gemma", "7B"),
+    ("google/gemma-7b-it", "Gemma 7B Instruct", "Gemma", "7B"),
+    ("google/gemma-2-2b", "Gemma 2 2B", "Gemma 2", "2B"),
+    (
+        "google/gemma-2-2b-it",
+        "Gemma 2 2B Instruct",
+        "Gemma 2",
+        "2B",
+    ),
+    ("google/gemma-2-9b", "Gemma 2 9B", "Gemma 2", "9B"),
+    (
+        "google/gemma-2-9b-it",
+        "Gemma 2 9B Instruct",
+        "Gemma 2",
+        "9B",
+    ),
+    ("google/gemma-2-27b", "Gemma 2 27B", "Gemma 2", "27B"),
+    ("microsoft/phi-2", "Phi-2 (2.7B)", "Phi", "2.7B"),
+    (
+        "microsoft/Phi-3-mini-4k-instruct",
+        "Phi-3 Mini 4K Instruct",
+        "Phi-3",
+        "3.8B",
+    ),
+    (
+        "microsoft/Phi-3-mini-128k-instruct",
+        "Phi-3 Mini 128K Instruct",
+        "Phi-3",
+        "3.8B",
+    ),
+    (
+        "microsoft/Phi-3-medium-4k-instruct",
+        "Phi-3 Medium 4K Instruct",
+        "Phi-3",
+        "14B",
+    ),
 ];
+
+/// Which backends run a family: the custom one only knows Llama and Qwen3.
+fn backends_for(family: &str) -> Vec<String> {
+    match family {
+        "SmolLM2" | "Llama" | "Qwen3" => vec!["custom".into(), "hooked".into()],
+        _ => vec!["hooked".into()],
+    }
+}
+
+/// "124M" -> 124_000_000, "1.5B" -> 1_500_000_000.
+fn parse_params(size: &str) -> Option<u64> {
+    let (num, unit) = size.split_at(size.len().checked_sub(1)?);
+    let mult = match unit {
+        "M" => 1e6,
+        "B" => 1e9,
+        _ => return None,
+    };
+    Some((num.parse::<f64>().ok()? * mult).round() as u64)
+}
 
 /// Instruct/chat models get the chat template by default in the UI. Unlike
 /// the original's check this is case-insensitive and knows `-it`.
@@ -161,6 +349,7 @@ pub fn list() -> Vec<ModelEntry> {
             name: name.into(),
             family: family.into(),
             size: size.map(Into::into),
+            params: size.and_then(parse_params),
             bytes: if local_file {
                 dir_bytes(&models_dir.join(id))
             } else {
@@ -168,7 +357,7 @@ pub fn list() -> Vec<ModelEntry> {
             },
             cached: local_file || cached.contains(id),
             source: source.into(),
-            backends: vec!["custom".into()],
+            backends: backends_for(family),
             instruct: is_instruct(id),
         }
     };
@@ -192,6 +381,30 @@ pub fn list() -> Vec<ModelEntry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_parse_to_parameter_counts() {
+        assert_eq!(parse_params("124M"), Some(124_000_000));
+        assert_eq!(parse_params("1.5B"), Some(1_500_000_000));
+        assert_eq!(parse_params("8x7B"), None);
+    }
+
+    #[test]
+    fn the_list_covers_every_hooked_family() {
+        let list = list();
+        for fam in [
+            "GPT-2", "Pythia", "Mistral", "Qwen2", "Qwen3", "Gemma", "Gemma 2", "Phi", "Phi-3",
+            "Llama", "SmolLM2",
+        ] {
+            assert!(list.iter().any(|m| m.family == fam), "{fam} missing");
+        }
+        assert!(list.iter().filter(|m| m.family == "Pythia").count() >= 18);
+        let gpt2 = list.iter().find(|m| m.id == "gpt2").unwrap();
+        assert_eq!(
+            (gpt2.backends.clone(), gpt2.params),
+            (vec!["hooked".to_string()], Some(124_000_000))
+        );
+    }
 
     #[test]
     fn instruct_detection_is_case_insensitive() {

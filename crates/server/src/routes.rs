@@ -16,7 +16,9 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::{Stream, StreamExt};
 
 use logitlens_engine::default_model;
-use logitlens_engine::{InferenceRequest, InferenceResponse, LensType, LoadOptions, LoadedModel};
+use logitlens_engine::{
+    BackendKind, InferenceRequest, InferenceResponse, LensType, LoadOptions, LoadedModel,
+};
 
 use crate::error::{ApiError, ApiResult, AppJson};
 use crate::models::{self, ModelEntry};
@@ -31,30 +33,33 @@ pub const RUN_ID_HEADER: &str = "x-logitlens-run-id";
 
 /// Backend names the API accepts; `transformerlens` is the original's name
 /// for what is `hooked` here.
-fn check_backend(b: &str) -> ApiResult<String> {
-    match b {
-        "custom" => Ok("custom".into()),
-        "hooked" | "transformerlens" => Err(ApiError::bad_request(
-            "the hooked (TransformerLens-style) backend is not available in this version yet; use backend \"custom\"",
-        )),
-        other => Err(ApiError::bad_request(format!(
-            "unknown backend {other:?} (known: custom, hooked, transformerlens)"
-        ))),
-    }
+/// The name is echoed back as given, as the original echoed it.
+fn check_backend(b: &str) -> ApiResult<BackendKind> {
+    BackendKind::parse(b).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "unknown backend {b:?} (known: {})",
+            BackendKind::NAMES
+        ))
+    })
+}
+
+fn same_backend(a: &str, b: &str) -> bool {
+    BackendKind::parse(a) == BackendKind::parse(b)
 }
 
 /// The model description /model_status and /load_model report.
 pub fn model_info(m: &LoadedModel, backend: &str) -> Value {
-    let c = m.config();
+    let c = m.info();
     json!({
         "loaded": true,
         "backend": backend,
         "model_name": m.name,
-        "model_class": c.arch.model_class(),
-        "config": c.repr(),
-        "num_layers": c.num_hidden_layers,
+        "model_class": c.model_class,
+        "family": c.family,
+        "config": c.config,
+        "num_layers": c.num_layers,
         "hidden_size": c.hidden_size,
-        "num_heads": c.num_attention_heads,
+        "num_heads": c.num_heads,
         "vocab_size": c.vocab_size,
         "compute_dtype": format!("{:?}", m.model.dtype()).to_lowercase(),
         "source": m.source,
@@ -90,17 +95,22 @@ pub struct LoadModelRequest {
 pub async fn load(st: &AppState, name: String, backend: String) -> ApiResult<Arc<LoadedModel>> {
     let _guard = st.load_lock.lock().await;
     if let Some((m, b)) = st.active() {
-        if m.name == name && b == backend {
+        if m.name == name && same_backend(&b, &backend) {
             return Ok(m);
         }
     }
+    let kind = check_backend(&backend)?;
     st.set_loading(Some(LoadingStatus::new(&name, &backend)));
     let st2 = st.clone();
     let name2 = name.clone();
     let result = tokio::task::spawn_blocking(move || {
         let mut last_sent = Instant::now() - Duration::from_secs(1);
         let mut last_stage = String::new();
-        LoadedModel::load_with(&name2, LoadOptions::default(), &mut |e| {
+        let opts = LoadOptions {
+            backend: kind,
+            ..Default::default()
+        };
+        LoadedModel::load_with(&name2, opts, &mut |e| {
             let stage = {
                 let mut l = st2.loading.lock().expect("state lock");
                 let Some(s) = l.as_mut() else { return };
@@ -146,9 +156,10 @@ pub async fn load_model(
     State(st): State<AppState>,
     AppJson(req): AppJson<LoadModelRequest>,
 ) -> ApiResult<Json<Value>> {
-    let backend = check_backend(&req.backend)?;
+    check_backend(&req.backend)?;
+    let backend = req.backend.clone();
     if let Some((m, b)) = st.active() {
-        if m.name == req.model_name && b == backend {
+        if m.name == req.model_name && same_backend(&b, &backend) {
             let mut v = model_info(&m, &b);
             v.as_object_mut()
                 .expect("object")
