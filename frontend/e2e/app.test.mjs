@@ -295,12 +295,37 @@ describe('logitlens web app (tiny llama)', () => {
     const toast = page.getByTestId('toast-error').filter({ hasText: 'Inference failed' });
     await toast.waitFor();
     assert.match(await toast.textContent(), /out of range/);
-    // The hooked backend is not in this server version: its answer is shown, the selection reverts.
-    await page.getByLabel('Backend').selectOption('hooked');
-    const t2 = page.getByTestId('toast-error').filter({ hasText: 'Hooked' });
+    // The custom backend cannot run GPT-2: the server's reason is shown in words.
+    const gpt2 = path.join(REPO, 'tests', 'fixtures', 'tiny', 'gpt2');
+    await page.getByRole('button', { name: 'Browse…' }).click();
+    await page.getByTestId('model-browser').locator('#custom-model').fill(gpt2);
+    await page.getByTestId('model-browser').getByRole('button', { name: 'Load', exact: true }).click();
+    const t2 = page.getByTestId('toast-error').filter({ hasText: 'supports' });
     await t2.waitFor();
-    assert.match(await t2.textContent(), /not available/);
-    await page.waitForFunction(() => document.querySelector('select[aria-label="Backend"]').value === 'custom');
+    assert.match(await t2.textContent(), /gpt2/);
+  });
+
+  pageTest('the hooked backend runs the model and other families', env, async (page) => {
+    await openApp(page);
+    // Switching backend reloads the same model under the TransformerLens-style backend.
+    const switched = page.waitForResponse((r) => r.url().endsWith('/load_model'));
+    await page.getByLabel('Backend').selectOption('hooked');
+    assert.equal((await switched).status(), 200);
+    await page.getByTestId('model-status').filter({ hasText: 'Ready' }).waitFor();
+    await run(page);
+    assert.deepEqual(await rowNames(page), ['Embeddings', 'Layer 0', 'Layer 1', 'Final Output']);
+    const top = upstreamCase('baseline').logit_lens[3].predictions[12][0];
+    assert.equal(await cell(page, 3, 12).locator('.cell-token').textContent(), formatToken(top.token));
+    // GPT-2 (learned positions, LayerNorm) loads under it.
+    const gpt2 = path.join(REPO, 'tests', 'fixtures', 'tiny', 'gpt2');
+    await page.getByRole('button', { name: 'Browse…' }).click();
+    await page.getByTestId('model-browser').locator('#custom-model').fill(gpt2);
+    const load = page.waitForResponse((r) => r.url().endsWith('/load_model'));
+    await page.getByTestId('model-browser').getByRole('button', { name: 'Load', exact: true }).click();
+    assert.equal((await load).status(), 200);
+    await page.getByTestId('model-status').filter({ hasText: 'Ready' }).waitFor();
+    await run(page);
+    assert.equal((await rowNames(page)).length, 4);
   });
 
   pageTest('loads another model from the browser by path and follows it', env, async (page) => {
