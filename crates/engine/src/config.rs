@@ -285,38 +285,43 @@ impl ModelConfig {
     }
 
     /// RoPE inverse frequencies, with llama3 scaling applied when configured.
-    /// Computed as HF does (f32 powers), so positions agree to the last bits.
     pub fn inv_freq(&self) -> Vec<f32> {
-        let half = self.head_dim / 2;
-        let base = self.rope_theta as f32;
-        let mut inv: Vec<f32> = (0..half)
-            .map(|j| 1.0f32 / base.powf((2 * j) as f32 / self.head_dim as f32))
-            .collect();
-        if let Some(s) = &self.rope_scaling {
-            let old = s.original_max_position_embeddings as f32;
-            let low_wavelen = old / s.low_freq_factor as f32;
-            let high_wavelen = old / s.high_freq_factor as f32;
-            let factor = s.factor as f32;
-            for f in inv.iter_mut() {
-                let wavelen = 2.0 * std::f32::consts::PI / *f;
-                let scaled = if wavelen > low_wavelen {
-                    *f / factor
-                } else {
-                    *f
-                };
-                // Finite wavelengths only, so this is HF's `~(w < high) & ~(w > low)`.
-                let is_medium = wavelen >= high_wavelen && wavelen <= low_wavelen;
-                *f = if is_medium {
-                    let smooth = (old / wavelen - s.low_freq_factor as f32)
-                        / (s.high_freq_factor as f32 - s.low_freq_factor as f32);
-                    (1.0 - smooth) * scaled / factor + smooth * scaled
-                } else {
-                    scaled
-                };
-            }
-        }
-        inv
+        rope_inv_freq(self.head_dim, self.rope_theta, self.rope_scaling.as_ref())
     }
+}
+
+/// RoPE inverse frequencies over `dim` rotated dimensions, llama3 scaling
+/// applied when given. Computed as HF does (f32 powers), so positions agree
+/// to the last bits.
+pub fn rope_inv_freq(dim: usize, theta: f64, scaling: Option<&Llama3RopeScaling>) -> Vec<f32> {
+    let base = theta as f32;
+    let mut inv: Vec<f32> = (0..dim / 2)
+        .map(|j| 1.0f32 / base.powf((2 * j) as f32 / dim as f32))
+        .collect();
+    if let Some(s) = scaling {
+        let old = s.original_max_position_embeddings as f32;
+        let low_wavelen = old / s.low_freq_factor as f32;
+        let high_wavelen = old / s.high_freq_factor as f32;
+        let factor = s.factor as f32;
+        for f in inv.iter_mut() {
+            let wavelen = 2.0 * std::f32::consts::PI / *f;
+            let scaled = if wavelen > low_wavelen {
+                *f / factor
+            } else {
+                *f
+            };
+            // Finite wavelengths only, so this is HF's `~(w < high) & ~(w > low)`.
+            let is_medium = wavelen >= high_wavelen && wavelen <= low_wavelen;
+            *f = if is_medium {
+                let smooth = (old / wavelen - s.low_freq_factor as f32)
+                    / (s.high_freq_factor as f32 - s.low_freq_factor as f32);
+                (1.0 - smooth) * scaled / factor + smooth * scaled
+            } else {
+                scaled
+            };
+        }
+    }
+    inv
 }
 
 #[cfg(test)]

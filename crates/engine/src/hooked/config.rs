@@ -588,38 +588,9 @@ impl HookedConfig {
         embed + head + self.n_positions.unwrap_or(0) * d + self.n_layers * layer + norm
     }
 
-    /// RoPE inverse frequencies over the rotated dims, llama3 scaling
-    /// applied. The same f32 arithmetic as [`crate::config::ModelConfig::inv_freq`]
-    /// (HF computes them in f32), generalised to partial rotary.
+    /// RoPE inverse frequencies over the rotated dims, llama3 scaling applied.
     pub fn inv_freq(&self) -> Vec<f32> {
-        let dim = self.rotary_dim;
-        let base = self.rope_theta as f32;
-        let mut inv: Vec<f32> = (0..dim / 2)
-            .map(|j| 1.0f32 / base.powf((2 * j) as f32 / dim as f32))
-            .collect();
-        if let Some(s) = &self.rope_scaling {
-            let old = s.original_max_position_embeddings as f32;
-            let low_wavelen = old / s.low_freq_factor as f32;
-            let high_wavelen = old / s.high_freq_factor as f32;
-            let factor = s.factor as f32;
-            for f in inv.iter_mut() {
-                let wavelen = 2.0 * std::f32::consts::PI / *f;
-                let scaled = if wavelen > low_wavelen {
-                    *f / factor
-                } else {
-                    *f
-                };
-                let is_medium = wavelen >= high_wavelen && wavelen <= low_wavelen;
-                *f = if is_medium {
-                    let smooth = (old / wavelen - s.low_freq_factor as f32)
-                        / (s.high_freq_factor as f32 - s.low_freq_factor as f32);
-                    (1.0 - smooth) * scaled / factor + smooth * scaled
-                } else {
-                    scaled
-                };
-            }
-        }
-        inv
+        crate::config::rope_inv_freq(self.rotary_dim, self.rope_theta, self.rope_scaling.as_ref())
     }
 }
 
