@@ -112,7 +112,7 @@ fn arch_of(model_type: Option<&str>, architectures: &[String]) -> Result<Arch> {
     })
 }
 
-fn parse_rope_scaling(v: &Value) -> Result<Option<Llama3RopeScaling>> {
+pub(crate) fn parse_rope_scaling(v: &Value) -> Result<Option<Llama3RopeScaling>> {
     let obj = match v.as_object() {
         Some(o) => o,
         None => return Ok(None),

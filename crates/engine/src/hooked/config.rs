@@ -251,36 +251,13 @@ impl Raw<'_> {
     }
 
     fn rope_scaling(&self) -> Result<Option<Llama3RopeScaling>> {
-        let obj = match self
+        match self
             .0
             .get("rope_scaling")
             .or_else(|| self.0.get("rope_parameters"))
-            .and_then(Value::as_object)
         {
-            Some(o) => o,
-            None => return Ok(None),
-        };
-        let kind = obj
-            .get("rope_type")
-            .or_else(|| obj.get("type"))
-            .and_then(Value::as_str)
-            .unwrap_or("default");
-        let num = |k: &str| -> Result<f64> {
-            obj.get(k).and_then(Value::as_f64).ok_or_else(|| {
-                EngineError::Model(format!("rope_scaling of type {kind} lacks a numeric `{k}`"))
-            })
-        };
-        match kind {
-            "default" => Ok(None),
-            "llama3" => Ok(Some(Llama3RopeScaling {
-                factor: num("factor")?,
-                low_freq_factor: num("low_freq_factor")?,
-                high_freq_factor: num("high_freq_factor")?,
-                original_max_position_embeddings: num("original_max_position_embeddings")?,
-            })),
-            other => Err(EngineError::Unsupported(format!(
-                "rope_scaling type {other:?} is not supported by the hooked backend (supported: default, llama3)"
-            ))),
+            Some(v) => crate::config::parse_rope_scaling(v),
+            None => Ok(None),
         }
     }
 }
