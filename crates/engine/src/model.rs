@@ -175,7 +175,7 @@ impl Transformer {
         let ids_t = Tensor::new(ids, &self.device)?;
         let mut x = self.embed.embedding(&ids_t)?;
         x = apply_hook(x, plan.ops_at(HookPoint::Embed))?;
-        let (cos, sin) = self.rope_tables(t)?;
+        let (cos, sin) = crate::ops::rope_tables(&self.inv_freq, &self.device, self.dtype, t)?;
         let mut cap = Capture {
             resid: Vec::with_capacity(n + 1),
             post_attn: Vec::with_capacity(n),
@@ -214,25 +214,6 @@ impl Transformer {
             cap.resid.push(x.clone());
         }
         Ok(cap)
-    }
-
-    /// `cos`, `sin` as `[T, head_dim/2]` for positions 0..T.
-    fn rope_tables(&self, t: usize) -> Result<(Tensor, Tensor)> {
-        let half = self.inv_freq.len();
-        let mut cos = Vec::with_capacity(t * half);
-        let mut sin = Vec::with_capacity(t * half);
-        for p in 0..t {
-            for &f in &self.inv_freq {
-                // f32 product as in HF, whose angles are an f32 matmul.
-                let ang = p as f32 * f;
-                cos.push(ang.cos());
-                sin.push(ang.sin());
-            }
-        }
-        Ok((
-            Tensor::from_vec(cos, (t, half), &self.device)?.to_dtype(self.dtype)?,
-            Tensor::from_vec(sin, (t, half), &self.device)?.to_dtype(self.dtype)?,
-        ))
     }
 
     fn attention(

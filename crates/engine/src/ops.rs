@@ -118,6 +118,31 @@ fn apply_op(x: &Tensor, op: &StreamOp) -> Result<Tensor> {
     })
 }
 
+/// `cos`, `sin` as `[T, len(inv_freq)]` for positions 0..T, in `dtype`.
+/// The angles are f32 products and cos/sin f32, as in HF (whose angles are
+/// an f32 matmul), then cast like HF's tables.
+pub(crate) fn rope_tables(
+    inv_freq: &[f32],
+    dev: &Device,
+    dtype: DType,
+    t: usize,
+) -> Result<(Tensor, Tensor)> {
+    let half = inv_freq.len();
+    let mut cos = Vec::with_capacity(t * half);
+    let mut sin = Vec::with_capacity(t * half);
+    for p in 0..t {
+        for &f in inv_freq {
+            let ang = p as f32 * f;
+            cos.push(ang.cos());
+            sin.push(ang.sin());
+        }
+    }
+    Ok((
+        Tensor::from_vec(cos, (t, half), dev)?.to_dtype(dtype)?,
+        Tensor::from_vec(sin, (t, half), dev)?.to_dtype(dtype)?,
+    ))
+}
+
 /// Scaled dot-product attention written out so scores and pattern exist.
 ///
 /// # Shapes
