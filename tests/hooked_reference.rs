@@ -156,7 +156,7 @@ fn check_reference(family: &str, h: &Hooked, tol: f32) -> Errors {
 
         let top_ids = npz.i64(&format!("p{i}_lens_top5_ids"));
         let top_probs = npz.f32(&format!("p{i}_lens_top5_probs"));
-        let lens = lens::compute(&h.model, &h.tok, &c, LensType::BlockOutput).unwrap();
+        let lens = lens::compute(&h.model, &h.tok, &c, LensType::BlockOutput, &lens::Reuse::default()).unwrap();
         assert_eq!(lens.rows.len(), top_ids.shape()[0], "{family} p{i}: rows");
         for (r, row) in lens.rows.iter().enumerate() {
             assert_eq!(row.predictions.len(), ids.len());
@@ -276,7 +276,7 @@ fn parity_with_custom(family: &str) {
             &flat_all(&want.capture.patterns),
             TOL,
         );
-        let lens = lens::compute(&h.model, &h.tok, &got, lens_type).unwrap();
+        let lens = lens::compute(&h.model, &h.tok, &got, lens_type, &lens::Reuse::default()).unwrap();
         let (ra, rb) = (&want.response.logit_lens, &lens.rows);
         assert_eq!(ra.len(), rb.len(), "{family} {name}: rows");
         for (ra, rb) in ra.iter().zip(rb) {
@@ -366,7 +366,7 @@ fn zeroed_resid_post_gives_the_zero_state_row() {
             );
             let (_, c) = run(&h, text, &plan);
             assert!(flat(&c.resid[l + 1]).iter().all(|&x| x == 0.0));
-            let lens = lens::compute(&h.model, &h.tok, &c, LensType::BlockOutput).unwrap();
+            let lens = lens::compute(&h.model, &h.tok, &c, LensType::BlockOutput, &lens::Reuse::default()).unwrap();
             let row = &lens.rows[l + 1];
             for preds in &row.predictions {
                 for (k, p) in preds.iter().enumerate() {

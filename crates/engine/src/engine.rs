@@ -468,7 +468,13 @@ impl LoadedModel {
         let started = std::time::Instant::now();
         let capture = self.model.forward(&ids, &plan)?;
         let forward = started.elapsed();
-        let lens = lens::compute(self.model.lens(), &self.tokenizer, &capture, lens_type)?;
+        let lens = lens::compute(
+            self.model.lens(),
+            &self.tokenizer,
+            &capture,
+            lens_type,
+            &lens::Reuse::default(),
+        )?;
         let started = std::time::Instant::now();
         let input_tokens = ids
             .iter()

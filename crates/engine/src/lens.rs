@@ -1,14 +1,17 @@
 //! The logit lens: every chosen residual state through the final norm and
 //! the unembedding, softmax over the whole vocabulary, top 5 per position.
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use candle_core::Tensor;
 
 use crate::api::{LensRow, LensType, Prediction};
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::model::Capture;
 use crate::tokenizer::TokenizerBundle;
 
-pub const TOP_K: usize = 5;
+pub use crate::topk::{top_k_softmax, Top, TOP_K};
 
 /// Bound on the logits materialised at once (rows x positions x vocab f32).
 const MAX_CHUNK_BYTES: usize = 256 << 20;
@@ -65,45 +68,57 @@ impl Capture {
     }
 }
 
+/// The top 5 of every position of one projected state.
+pub type StateTops = std::sync::Arc<Vec<Top>>;
+
 /// The lens of one run.
 pub struct Lens {
     pub rows: Vec<LensRow>,
     /// `[T, V]` the model's own logits (the last row's projection).
     pub logits: Tensor,
+    /// Top 5 per position of every state the rows show, for re-runs.
+    pub tops: Vec<(State, StateTops)>,
     /// Time in the projection (norm + unembedding) and in top-k + decoding.
     pub projection: std::time::Duration,
     pub topk_decode: std::time::Duration,
 }
 
-/// Top 5 of one distribution, without sorting the vocabulary.
-/// Returns (id, prob) most probable first; ties go to the lower id.
-pub fn top_k_softmax(logits: &[f32]) -> [(u32, f32); TOP_K] {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    // f64 accumulation: an f32 running sum over ~50k terms drifts by 1e-4.
-    let sum: f64 = logits.iter().map(|&l| f64::from((l - max).exp())).sum();
-    let mut best: [(u32, f32); TOP_K] = [(u32::MAX, f32::NEG_INFINITY); TOP_K];
-    for (i, &l) in logits.iter().enumerate() {
-        if l > best[TOP_K - 1].1 {
-            let mut j = TOP_K - 1;
-            while j > 0 && l > best[j - 1].1 {
-                best[j] = best[j - 1];
-                j -= 1;
-            }
-            best[j] = (i as u32, l);
-        }
-    }
-    best.map(|(id, l)| (id, (f64::from((l - max).exp()) / sum) as f32))
+/// Lens results a re-run takes over instead of projecting again: states
+/// whose tensors are bit-identical to an earlier run's.
+#[derive(Default)]
+pub struct Reuse {
+    pub tops: Vec<(State, StateTops)>,
+    /// The final logits, when the final state itself is unchanged.
+    pub logits: Option<Tensor>,
 }
 
-/// Compute the lens rows for `lens` from a capture.
+/// Run `f` on the f32 elements of a contiguous CPU tensor without copying
+/// them out (a `to_vec1` of the lens logits costs a third of the projection).
+fn with_f32_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    let candle_core::Storage::Cpu(cpu) = &*storage else {
+        return Err(EngineError::Model("the lens runs on CPU tensors only".into()));
+    };
+    let data = cpu.as_slice::<f32>()?;
+    let (start, end) = layout
+        .contiguous_offsets()
+        .ok_or_else(|| EngineError::Model("lens logits are not contiguous".into()))?;
+    Ok(f(&data[start..end]))
+}
+
+/// Compute the lens rows for `lens` from a capture, projecting only the
+/// states `reuse` does not already have.
 pub fn compute(
     model: &dyn LensModel,
     tok: &TokenizerBundle,
     cap: &Capture,
     lens: LensType,
+    reuse: &Reuse,
 ) -> Result<Lens> {
+    use rayon::prelude::*;
     let n = model.n_layers();
     let specs = rows(lens, n);
+    let final_state = State::Resid(n);
     // Distinct states only: `combined` repeats the last block output as
     // "Final Output", which is the model's logits and is projected once.
     let mut states: Vec<State> = Vec::new();
@@ -112,33 +127,47 @@ pub fn compute(
             states.push(*s);
         }
     }
+    let mut tops: Vec<(State, StateTops)> = Vec::with_capacity(states.len());
+    let mut todo: Vec<State> = Vec::new();
+    for s in &states {
+        let known = reuse.tops.iter().find(|(k, _)| k == s);
+        match known {
+            Some((_, t)) if *s != final_state || reuse.logits.is_some() => {
+                tops.push((*s, t.clone()))
+            }
+            _ => todo.push(*s),
+        }
+    }
     let t = cap.resid[0].dim(0)?;
     let v = model.vocab_size();
     let per_state = t * v * 4;
     let chunk = (MAX_CHUNK_BYTES / per_state.max(1)).max(1);
-    let mut tops: Vec<Vec<[(u32, f32); TOP_K]>> = Vec::with_capacity(states.len());
-    let mut final_logits = None;
-    let final_state = State::Resid(n);
-    let (mut projection, mut topk_decode) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
-    for group in states.chunks(chunk) {
+    let mut final_logits = if todo.contains(&final_state) {
+        None
+    } else {
+        reuse.logits.clone()
+    };
+    let (mut projection, mut topk_decode) = (Duration::ZERO, Duration::ZERO);
+    for group in todo.chunks(chunk) {
         let xs: Vec<&Tensor> = group.iter().map(|s| cap.state(*s)).collect();
         // One projection for the whole group: [(S*T), D] x [D, V].
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let x = Tensor::cat(&xs, 0)?;
-        let logits = model.unembed(&x)?;
-        let flat = logits.flatten_all()?.to_vec1::<f32>()?;
+        let logits = model.unembed(&x)?.contiguous()?;
         projection += started.elapsed();
-        let started = std::time::Instant::now();
+        let started = Instant::now();
+        let cells: Vec<Top> = with_f32_slice(&logits, |flat| {
+            flat.par_chunks(v).map(top_k_softmax).collect()
+        })?;
         for (gi, s) in group.iter().enumerate() {
-            let rows: Vec<_> = (0..t)
-                .map(|p| {
-                    let off = (gi * t + p) * v;
-                    top_k_softmax(&flat[off..off + v])
-                })
-                .collect();
-            tops.push(rows);
+            tops.push((*s, Arc::new(cells[gi * t..(gi + 1) * t].to_vec())));
             if *s == final_state {
-                final_logits = Some(logits.narrow(0, gi * t, t)?);
+                // Its own storage, so the whole chunk's logits do not live
+                // on with the run (`narrow` and `copy` would keep them).
+                let rows = with_f32_slice(&logits, |flat| {
+                    Tensor::from_slice(&flat[gi * t * v..(gi + 1) * t * v], (t, v), x.device())
+                })??;
+                final_logits = Some(rows);
             }
         }
         topk_decode += started.elapsed();
@@ -147,11 +176,11 @@ pub fn compute(
         Some(l) => l,
         None => model.unembed(cap.state(final_state))?,
     };
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let mut out = Vec::with_capacity(specs.len());
     for (i, (name, s)) in specs.into_iter().enumerate() {
-        let k = states.iter().position(|x| *x == s).expect("state listed");
-        let predictions = tops[k]
+        let cells = &tops.iter().find(|(k, _)| *k == s).expect("state projected").1;
+        let predictions = cells
             .iter()
             .map(|top| {
                 top.iter()
@@ -175,6 +204,7 @@ pub fn compute(
     Ok(Lens {
         rows: out,
         logits: final_logits,
+        tops,
         projection,
         topk_decode,
     })
@@ -214,15 +244,5 @@ mod tests {
                 "Final Output"
             ]
         );
-    }
-
-    #[test]
-    fn top_k_is_sorted_and_normalised() {
-        let logits = [0.0f32, 3.0, 1.0, 3.0, -2.0, 2.0, 0.5];
-        let top = top_k_softmax(&logits);
-        assert_eq!(top.map(|t| t.0), [1, 3, 5, 2, 6]);
-        let z: f32 = logits.iter().map(|l| l.exp()).sum();
-        assert!((top[0].1 - 3f32.exp() / z).abs() < 1e-7);
-        assert!(top.windows(2).all(|w| w[0].1 >= w[1].1));
     }
 }

@@ -17,6 +17,7 @@ pub mod model;
 pub(crate) mod ops;
 pub mod source;
 pub mod tokenizer;
+pub mod topk;
 
 pub use api::{
     InferenceRequest, InferenceResponse, InterventionConfig, Interventions, LensRow, LensType,

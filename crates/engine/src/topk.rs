@@ -1,0 +1,267 @@
+//! Top 5 of a softmax over the whole vocabulary, without sorting it.
+//!
+//! This runs once per lens cell (rows x positions, up to ~10^4 cells of
+//! ~5·10^4 logits), so it is written to vectorise: a blocked max pass that
+//! only looks inside a block when its maximum could enter the top 5, and one
+//! exponential pass with a polynomial `exp` whose sum is accumulated in f64
+//! lanes. On x86-64 both are compiled again for AVX-512 and for AVX2 (with
+//! FMA) and picked at run time.
+
+pub const TOP_K: usize = 5;
+
+/// Top 5 (id, prob) of one lens cell, most probable first.
+pub type Top = [(u32, f32); TOP_K];
+
+/// Lanes of the vector loops (f32 elements per block step).
+const LANES: usize = 16;
+
+/// Top 5 of `softmax(logits)`: (id, prob), most probable first; ties go to
+/// the lower id. The normaliser is summed in f64 (an f32 running sum over
+/// ~50k terms drifts by 1e-4).
+pub fn top_k_softmax(logits: &[f32]) -> Top {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f") && has!("fma") {
+            // SAFETY: the CPU has the features the function is compiled for.
+            return unsafe { top_k_softmax_avx512(logits) };
+        }
+        if has!("avx2") && has!("fma") {
+            // SAFETY: as above.
+            return unsafe { top_k_softmax_avx2(logits) };
+        }
+    }
+    top_k_softmax_generic::<false, 32>(logits)
+}
+
+// The polynomial is a chain of dependent multiply-adds, so many independent
+// lanes (ACC) are needed to hide its latency: 8 vectors of each width.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn top_k_softmax_avx512(logits: &[f32]) -> Top {
+    top_k_softmax_generic::<true, 128>(logits)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn top_k_softmax_avx2(logits: &[f32]) -> Top {
+    top_k_softmax_generic::<true, 64>(logits)
+}
+
+#[inline(always)]
+fn top_k_softmax_generic<const FMA: bool, const ACC: usize>(logits: &[f32]) -> Top {
+    let best = select_top(logits);
+    let max = best[0].1;
+    if max == f32::INFINITY || max.is_nan() || logits.is_empty() {
+        return top_k_softmax_exact(logits);
+    }
+    let sum = sum_exp_shifted::<FMA, ACC>(logits, max);
+    best.map(|(id, l)| (id, ((l - max).exp() as f64 / sum) as f32))
+}
+
+/// The top 5 logits by value (lower id first among equals).
+#[inline(always)]
+fn select_top(logits: &[f32]) -> Top {
+    let mut best: [(u32, f32); TOP_K] = [(u32::MAX, f32::NEG_INFINITY); TOP_K];
+    let insert = |best: &mut [(u32, f32); TOP_K], i: usize, l: f32| {
+        if l > best[TOP_K - 1].1 {
+            let mut j = TOP_K - 1;
+            while j > 0 && l > best[j - 1].1 {
+                best[j] = best[j - 1];
+                j -= 1;
+            }
+            best[j] = (i as u32, l);
+        }
+    };
+    let blocks = logits.chunks_exact(LANES);
+    let tail = blocks.remainder();
+    for (b, block) in blocks.enumerate() {
+        // Branch-free block maximum (vectorises); most blocks stop here.
+        let mut m = f32::NEG_INFINITY;
+        for &l in block {
+            m = if l > m { l } else { m };
+        }
+        if m > best[TOP_K - 1].1 {
+            for (j, &l) in block.iter().enumerate() {
+                insert(&mut best, b * LANES + j, l);
+            }
+        }
+    }
+    let base = logits.len() - tail.len();
+    for (j, &l) in tail.iter().enumerate() {
+        insert(&mut best, base + j, l);
+    }
+    best
+}
+
+/// `sum(exp(l - max))`: f32 lanes over short blocks (8 terms per lane),
+/// each block's lanes added into an f64 total.
+#[inline(always)]
+fn sum_exp_shifted<const FMA: bool, const ACC: usize>(logits: &[f32], max: f32) -> f64 {
+    let mut sum = 0f64;
+    let blocks = logits.chunks_exact(ACC * 8);
+    let tail = blocks.remainder();
+    for block in blocks {
+        let mut acc = [0f32; ACC];
+        for step in block.chunks_exact(ACC) {
+            for (a, &l) in acc.iter_mut().zip(step) {
+                *a += exp_nonpositive::<FMA>(l - max);
+            }
+        }
+        sum += acc.iter().map(|&a| f64::from(a)).sum::<f64>();
+    }
+    for &l in tail {
+        sum += f64::from(exp_nonpositive::<FMA>(l - max));
+    }
+    sum
+}
+
+/// `a * b + c`, fused where the caller is compiled with FMA (elsewhere
+/// `mul_add` would be a libm call).
+#[inline(always)]
+fn mul_add<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FMA {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}
+
+/// `exp(x)` for `x <= 0` within 2e-7 relative error (0 at -87 and below),
+/// branch free so it vectorises: `x = n·ln2 + r`, `|r| <= ln2/2`, a
+/// degree-7 Taylor polynomial for `exp(r)`, and `2^n` put in the exponent
+/// bits.
+#[inline(always)]
+fn exp_nonpositive<const FMA: bool>(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    // ln 2 split so n·LN2_HI is exact for |n| < 2^8.
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    // Adding 1.5·2^23 rounds to an integer and leaves it in the low
+    // mantissa bits: no float-to-int conversion needed.
+    const ROUND: f32 = 12_582_912.0;
+    let x = if x < -87.0 { -87.0 } else { x };
+    let t = mul_add::<FMA>(x, LOG2E, ROUND);
+    let n = t - ROUND;
+    let r = mul_add::<FMA>(-n, LN2_LO, mul_add::<FMA>(-n, LN2_HI, x));
+    let mut p = 1.0 / 5040.0;
+    for c in [1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
+        p = mul_add::<FMA>(p, r, c);
+    }
+    let scale = f32::from_bits(
+        t.to_bits()
+            .wrapping_sub(ROUND.to_bits())
+            .wrapping_add(127)
+            << 23,
+    );
+    if x <= -87.0 {
+        0.0
+    } else {
+        p * scale
+    }
+}
+
+/// The straightforward version: libm `exp`, kept for inputs with infinities
+/// or NaN and as the yardstick in tests.
+pub fn top_k_softmax_exact(logits: &[f32]) -> Top {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|&l| f64::from((l - max).exp())).sum();
+    let mut best: [(u32, f32); TOP_K] = [(u32::MAX, f32::NEG_INFINITY); TOP_K];
+    for (i, &l) in logits.iter().enumerate() {
+        if l > best[TOP_K - 1].1 {
+            let mut j = TOP_K - 1;
+            while j > 0 && l > best[j - 1].1 {
+                best[j] = best[j - 1];
+                j -= 1;
+            }
+            best[j] = (i as u32, l);
+        }
+    }
+    best.map(|(id, l)| (id, (f64::from((l - max).exp()) / sum) as f32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic pseudo-random vocabulary of logits.
+    fn logits(n: usize, seed: u64, spread: f32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * spread
+            })
+            .collect()
+    }
+
+    #[test]
+    fn exp_is_within_2e7_relative() {
+        let mut worst = 0f64;
+        let mut x = -86.9f32;
+        while x <= 0.0 {
+            let want = (x as f64).exp();
+            let got = exp_nonpositive::<false>(x) as f64;
+            let fused = exp_nonpositive::<true>(x) as f64;
+            worst = worst.max((fused - want).abs() / want);
+            worst = worst.max((got - want).abs() / want);
+            x += 0.001_3;
+        }
+        assert!(worst < 2e-7, "worst relative error {worst:e}");
+        assert_eq!(exp_nonpositive::<false>(0.0), 1.0);
+        assert_eq!(exp_nonpositive::<false>(-200.0), 0.0);
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_exact_one() {
+        for (n, spread) in [
+            (49152, 40.0),
+            (49152, 4.0),
+            (151936, 60.0),
+            (7, 3.0),
+            (33, 1.0),
+            (512, 0.0),
+        ] {
+            for seed in 0..4 {
+                let l = logits(n, seed, spread);
+                let exact = top_k_softmax_exact(&l);
+                let dispatched = top_k_softmax(&l);
+                let portable = top_k_softmax_generic::<false, 32>(&l);
+                for (a, b) in dispatched.iter().chain(&portable).zip(exact.iter().cycle()) {
+                    assert_eq!(a.0, b.0, "n={n} spread={spread} seed={seed}");
+                    assert!(
+                        (a.1 - b.1).abs() <= 1e-6 * b.1.max(1e-3),
+                        "n={n}: {} vs {}",
+                        a.1,
+                        b.1
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ties_go_to_the_lower_id_and_order_is_descending() {
+        let logits = [0.0f32, 3.0, 1.0, 3.0, -2.0, 2.0, 0.5];
+        let top = top_k_softmax(&logits);
+        assert_eq!(top.map(|t| t.0), [1, 3, 5, 2, 6]);
+        let z: f32 = logits.iter().map(|l| l.exp()).sum();
+        assert!((top[0].1 - 3f32.exp() / z).abs() < 1e-7);
+        assert!(top.windows(2).all(|w| w[0].1 >= w[1].1));
+        // A uniform row: the five lowest ids, each 1/V.
+        let flat = vec![0.25f32; 100];
+        let top = top_k_softmax(&flat);
+        assert_eq!(top.map(|t| t.0), [0, 1, 2, 3, 4]);
+        assert!(top.iter().all(|t| (t.1 - 0.01).abs() < 1e-8));
+    }
+
+    #[test]
+    fn infinities_fall_back_to_the_exact_path() {
+        let mut l = vec![0.0f32; 40];
+        l[17] = f32::NEG_INFINITY;
+        l[3] = 5.0;
+        assert_eq!(top_k_softmax(&l), top_k_softmax_exact(&l));
+        l[9] = f32::INFINITY;
+        assert_eq!(top_k_softmax(&l)[0].0, top_k_softmax_exact(&l)[0].0);
+    }
+}
