@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use logitlens_engine::default_model::{self, ensure_default_model};
 use logitlens_engine::{
-    BackendKind, InferenceRequest, InferenceResponse, Interventions, LoadOptions, LoadedModel,
+    BackendKind, ComputeDtype, InferenceRequest, InferenceResponse, Interventions, LoadOptions, LoadedModel,
 };
 use logitlens_server::{AppState, ServerConfig};
 
@@ -66,6 +66,9 @@ enum Command {
         /// Largest request body accepted, in MiB.
         #[arg(long, default_value_t = 32)]
         max_body_mib: usize,
+        /// Forward-pass precision: auto (f64 for test-sized models, else f32), f32 or f64.
+        #[arg(long, default_value = "auto", value_parser = parse_dtype)]
+        dtype: ComputeDtype,
     },
     /// Fetch the default model (SmolLM2-135M-Instruct Q4_1 GGUF) if missing and print its path.
     FetchModel,
@@ -94,6 +97,9 @@ enum Command {
         /// Print exactly the JSON body POST /inference returns.
         #[arg(long)]
         json: bool,
+        /// Forward-pass precision: auto (f64 for test-sized models, else f32), f32 or f64.
+        #[arg(long, default_value = "auto", value_parser = parse_dtype)]
+        dtype: ComputeDtype,
     },
 }
 
@@ -118,6 +124,7 @@ fn run(cli: Cli) -> Result<()> {
             frontend_dir,
             max_tokens,
             max_body_mib,
+            dtype,
         } => {
             init_tracing();
             let frontend_dir = frontend_dir.or_else(default_frontend_dir);
@@ -126,6 +133,7 @@ fn run(cli: Cli) -> Result<()> {
                 frontend_dir,
                 max_prompt_tokens: max_tokens,
                 max_body_bytes: max_body_mib << 20,
+                compute_dtype: dtype,
             };
             let state = AppState::new(cfg).context("creating the data folders")?;
             let model = Some(model.unwrap_or_else(|| default_model::FILE_NAME.to_string()));
@@ -154,6 +162,7 @@ fn run(cli: Cli) -> Result<()> {
             chat,
             attention,
             json,
+            dtype,
         } => {
             let interventions = parse_interventions(interventions.as_deref())?;
             let spec = match model {
@@ -164,6 +173,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             let opts = LoadOptions {
                 backend: backend.kind(),
+                dtype,
                 ..Default::default()
             };
             let loaded = LoadedModel::load_with(&spec, opts, &mut |_| {})
@@ -186,6 +196,10 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn parse_dtype(s: &str) -> std::result::Result<ComputeDtype, String> {
+    ComputeDtype::parse(s).ok_or_else(|| format!("{s:?} is not one of auto, f32, f64"))
 }
 
 fn init_tracing() {

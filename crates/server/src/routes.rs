@@ -108,6 +108,7 @@ pub async fn load(st: &AppState, name: String, backend: String) -> ApiResult<Arc
         let mut last_stage = String::new();
         let opts = LoadOptions {
             backend: kind,
+            dtype: st2.cfg.compute_dtype,
             ..Default::default()
         };
         LoadedModel::load_with(&name2, opts, &mut |e| {

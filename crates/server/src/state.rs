@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use logitlens_engine::{LoadEvent, LoadedModel, RunOutput};
+use logitlens_engine::{ComputeDtype, LoadEvent, LoadedModel, RunOutput};
 
 use crate::sessions::Sessions;
 
@@ -24,6 +24,8 @@ pub struct ServerConfig {
     pub frontend_dir: Option<PathBuf>,
     pub max_prompt_tokens: usize,
     pub max_body_bytes: usize,
+    /// The forward pass's precision for every model this server loads.
+    pub compute_dtype: ComputeDtype,
 }
 
 impl Default for ServerConfig {
@@ -33,6 +35,7 @@ impl Default for ServerConfig {
             frontend_dir: None,
             max_prompt_tokens: 2048,
             max_body_bytes: 32 << 20,
+            compute_dtype: ComputeDtype::Auto,
         }
     }
 }
