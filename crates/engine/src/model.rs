@@ -4,13 +4,13 @@
 //!
 //! Follows transformers' `modeling_llama.py` / `modeling_qwen3.py`.
 
-use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
 
 use crate::config::{Arch, ModelConfig};
 use crate::error::Result;
 use crate::hooks::{HookPoint, InterventionPlan};
-use crate::ops::{apply_hook, attend, repeat_kv, rms_norm, AttnMask};
+use crate::ops::{apply_hook, attend, repeat_kv, rms_norm, AttnMask, Linear};
 
 struct Attention {
     q: Linear,
@@ -73,7 +73,7 @@ fn linear(vb: &VarBuilder, out_dim: usize, in_dim: usize, bias: bool) -> Result<
     } else {
         None
     };
-    Ok(Linear::new(w, b))
+    Linear::new(w, b)
 }
 
 impl Transformer {

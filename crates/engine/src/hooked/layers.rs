@@ -7,8 +7,10 @@
 //! Fused weights are split once here, so the forward pass sees plain
 //! `[out, in]` linears for every family.
 
-use candle_core::{DType, Module, Tensor, D};
-use candle_nn::{Linear, VarBuilder};
+use candle_core::{DType, Tensor, D};
+use candle_nn::VarBuilder;
+
+use crate::ops::Linear;
 
 use super::config::{Activation, NormKind};
 use crate::error::Result;
@@ -79,13 +81,13 @@ pub(crate) fn activation(act: Activation, x: &Tensor) -> Result<Tensor> {
 pub(crate) fn linear(vb: &VarBuilder, out_dim: usize, in_dim: usize, bias: bool) -> Result<Linear> {
     let w = vb.get((out_dim, in_dim), "weight")?;
     let b = bias.then(|| vb.get(out_dim, "bias")).transpose()?;
-    Ok(Linear::new(w, b))
+    Linear::new(w, b)
 }
 
 /// GPT-2's `Conv1D`: weight stored `[in, out]`, always with bias.
 pub(crate) fn conv1d(vb: &VarBuilder, out_dim: usize, in_dim: usize) -> Result<Linear> {
-    let w = vb.get((in_dim, out_dim), "weight")?.t()?.contiguous()?;
-    Ok(Linear::new(w, Some(vb.get(out_dim, "bias")?)))
+    let w = vb.get((in_dim, out_dim), "weight")?.t()?;
+    Linear::new(w, Some(vb.get(out_dim, "bias")?))
 }
 
 /// Split a fused projection into row blocks of the given sizes.
@@ -98,7 +100,7 @@ pub(crate) fn split_rows(fused: &Linear, sizes: &[usize]) -> Result<Vec<Linear>>
             .bias()
             .map(|b| b.narrow(0, at, n)?.contiguous())
             .transpose()?;
-        out.push(Linear::new(w, b));
+        out.push(Linear::new(w, b)?);
         at += n;
     }
     Ok(out)
@@ -123,7 +125,7 @@ pub(crate) fn split_per_head_qkv(fused: &Linear, n_heads: usize, hd: usize) -> R
                     .contiguous()?)
             })
             .transpose()?;
-        Ok(Linear::new(w, b))
+        Linear::new(w, b)
     };
     Ok([part(0)?, part(1)?, part(2)?])
 }

@@ -35,7 +35,7 @@ mod layers;
 
 pub use config::{Activation, Family, HookedConfig, NormKind, Residual};
 
-use candle_core::{DType, Device, Module, Tensor, D};
+use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarBuilder;
 
 use crate::error::{EngineError, Result};
