@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use logitlens_engine::default_model::ensure_default_model;
 use logitlens_engine::{InferenceRequest, LoadedModel};
 use logitlens_server::{app, routes, AppState, ServerConfig};
@@ -86,6 +86,39 @@ fn matmul_rate(m: usize, k: usize, n: usize, reps: usize) -> f64 {
     2.0 * (m * k * n) as f64 / median(times).as_secs_f64() / 1e9
 }
 
+/// Write the GGUF's weights as a Hugging Face folder (config.json,
+/// tokenizer.json, model.safetensors in `dtype`), for the load benchmark.
+fn export_safetensors(gguf_path: &str, dir: &std::path::Path, dtype: DType) {
+    std::fs::create_dir_all(dir).unwrap();
+    let ck = logitlens_engine::gguf::load(std::path::Path::new(gguf_path), &mut |_, _| {}).unwrap();
+    let c = &ck.config;
+    let config = serde_json::json!({
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "vocab_size": c.vocab_size,
+        "hidden_size": c.hidden_size,
+        "intermediate_size": c.intermediate_size,
+        "num_hidden_layers": c.num_hidden_layers,
+        "num_attention_heads": c.num_attention_heads,
+        "num_key_value_heads": c.num_key_value_heads,
+        "head_dim": c.head_dim,
+        "rms_norm_eps": c.rms_norm_eps,
+        "rope_theta": c.rope_theta,
+        "max_position_embeddings": c.max_position_embeddings,
+        "tie_word_embeddings": c.tie_word_embeddings,
+        "torch_dtype": if dtype == DType::BF16 { "bfloat16" } else { "float32" },
+    });
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    let tok = logitlens_engine::gguf_tokenizer::tokenizer_from_gguf(&ck.content).unwrap();
+    std::fs::write(dir.join("tokenizer.json"), tok.to_string(false).unwrap()).unwrap();
+    let tensors: std::collections::HashMap<String, Tensor> = ck
+        .tensors
+        .into_iter()
+        .map(|(k, t)| (k, t.to_dtype(dtype).unwrap()))
+        .collect();
+    candle_core::safetensors::save(&tensors, dir.join("model.safetensors")).unwrap();
+}
+
 fn main() {
     let spec = arg("--model").unwrap_or_else(|| {
         ensure_default_model(&mut |m| eprintln!("{m}"))
@@ -107,23 +140,42 @@ fn main() {
     let reps: usize = arg("--reps").and_then(|r| r.parse().ok()).unwrap_or(5);
     let quick = std::env::args().any(|a| a == "--quick");
 
-    // Load in a fresh process, so peak RSS is the load's own.
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--load-only", "--model", &spec])
-        .output()
-        .unwrap();
-    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let parts: Vec<&str> = line.split_whitespace().collect();
-    println!(
-        "## Load\n\n| model | ready (s) | peak RSS (MiB) | compute dtype |\n|---|---|---|---|"
-    );
-    println!(
-        "| {} | {:.2} | {:.0} | {} |\n",
-        spec,
-        parts[0].parse::<f64>().unwrap_or(f64::NAN),
-        parts[1].parse::<f64>().unwrap_or(f64::NAN),
-        parts.get(2).unwrap_or(&"?")
-    );
+    // Each load in a fresh process, so peak RSS is the load's own: the
+    // GGUF, and the same weights exported as safetensors (f32 and bf16).
+    let export = tempfile::tempdir().unwrap();
+    let mut loads = vec![(spec.clone(), "as given".to_string())];
+    if spec.ends_with(".gguf") {
+        for dtype in [DType::F32, DType::BF16] {
+            let dir = export.path().join(format!("SmolLM2-135M-{dtype:?}-safetensors"));
+            export_safetensors(&spec, &dir, dtype);
+            loads.push((dir.display().to_string(), format!("safetensors {dtype:?}")));
+        }
+    }
+    println!("## Load\n\n| model | stored | ready (s) | peak RSS (MiB) | compute dtype |\n|---|---|---|---|---|");
+    for (model, stored) in &loads {
+        let mut ready = vec![];
+        let mut rss = vec![];
+        let mut dtype = String::new();
+        for _ in 0..reps.min(3) {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--load-only", "--model", model])
+                .output()
+                .unwrap();
+            let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            ready.push(Duration::from_secs_f64(parts[0].parse::<f64>().unwrap_or(f64::NAN)));
+            rss.push(parts[1].parse::<f64>().unwrap_or(f64::NAN));
+            dtype = parts.get(2).unwrap_or(&"?").to_string();
+        }
+        rss.sort_by(f64::total_cmp);
+        println!(
+            "| {} | {stored} | {:.2} | {:.0} | {dtype} |",
+            model.rsplit('/').next().unwrap_or(model),
+            median(ready).as_secs_f64(),
+            rss[rss.len() / 2],
+        );
+    }
+    println!();
 
     let m = LoadedModel::load(&spec, &mut |_| {}).unwrap();
     let info = m.info();

@@ -4,7 +4,6 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
-use candle_nn::VarBuilder;
 use serde::Serialize;
 
 use crate::api::{InferenceRequest, InferenceResponse, LensType};
@@ -153,22 +152,6 @@ fn safetensors_files(
     }
 }
 
-fn stored_dtype(files: &[PathBuf]) -> Result<String> {
-    let mut kinds: Vec<String> = Vec::new();
-    for f in files {
-        // SAFETY: read-only map of a checkpoint file we do not modify.
-        let st = unsafe { candle_core::safetensors::MmapedSafetensors::new(f)? };
-        for (_, view) in st.tensors() {
-            let k = format!("{:?}", view.dtype());
-            if !kinds.contains(&k) {
-                kinds.push(k);
-            }
-        }
-    }
-    kinds.sort();
-    Ok(kinds.join(", "))
-}
-
 /// Load config, weights and tokenizer from a folder laid out as on the Hub;
 /// `get(file)` finds each file (a local folder or the Hub cache).
 fn load_hf_layout(
@@ -196,7 +179,7 @@ fn load_hf_layout(
         .map(|p| read_to_string(&p))
         .transpose()?;
     let files = safetensors_files(dir, get)?;
-    source.stored_dtype = stored_dtype(&files)?;
+    source.stored_dtype = crate::weights::stored_dtypes(&files)?;
     source.files = files.clone();
     let tokenizer =
         TokenizerBundle::from_hf_files(&std::fs::read(&tok_path)?, tok_cfg.as_deref(), jinja)?;
@@ -212,10 +195,9 @@ fn load_hf_layout(
                 all.insert(k, round_f16(t)?);
             }
         }
-        VarBuilder::from_tensors(all, dtype, &Device::Cpu)
+        crate::weights::from_tensors(all, dtype, &Device::Cpu)
     } else {
-        // SAFETY: the checkpoint files are mapped read-only and not modified while loaded.
-        unsafe { VarBuilder::from_mmaped_safetensors(&files, dtype, &Device::Cpu)? }
+        crate::weights::from_mmaped_safetensors(&files, dtype, &Device::Cpu)?
     };
     let model = match cfg {
         Config::Custom(c) => Model::Custom(Transformer::load(c, vb)?),
@@ -273,8 +255,11 @@ fn load_gguf(
     };
     let model = match opts.backend {
         BackendKind::Custom => {
-            let vb =
-                VarBuilder::from_tensors(ck.tensors, opts.dtype.resolve(&ck.config), &Device::Cpu);
+            let vb = crate::weights::from_tensors(
+                ck.tensors,
+                opts.dtype.resolve(&ck.config),
+                &Device::Cpu,
+            );
             let mut m = Transformer::load(ck.config, vb)?;
             if ck.rope_freq_factors.is_some() {
                 m.set_inv_freq(scaled(m.cfg.inv_freq()));
@@ -284,7 +269,7 @@ fn load_gguf(
         BackendKind::Hooked => {
             let hc = crate::backend::hooked_config_from(&ck.config)?;
             let vb =
-                VarBuilder::from_tensors(ck.tensors, hc.resolve_dtype(opts.dtype), &Device::Cpu);
+                crate::weights::from_tensors(ck.tensors, hc.resolve_dtype(opts.dtype), &Device::Cpu);
             let mut m = HookedTransformer::load(hc, vb)?;
             if ck.rope_freq_factors.is_some() {
                 m.set_inv_freq(scaled(m.config().inv_freq()))?;

@@ -18,6 +18,7 @@ pub(crate) mod ops;
 pub mod source;
 pub mod tokenizer;
 pub mod topk;
+mod weights;
 
 pub use api::{
     InferenceRequest, InferenceResponse, InterventionConfig, Interventions, LensRow, LensType,

@@ -1,0 +1,227 @@
+//! Where model code gets its weights from, without holding two copies.
+//!
+//! The models keep weights in their own layout (linear weights transposed,
+//! see `ops::Linear`), so every tensor is copied once while loading. With
+//! candle's stock backends the source stays alive until the load ends (a
+//! `HashMap` of dequantized GGUF tensors, or a memory map whose touched pages
+//! count as resident), which doubled peak memory. These backends release each
+//! tensor's source as soon as it has been handed out.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use candle_core::{DType, Device, Shape, Tensor};
+use candle_nn::var_builder::SimpleBackend;
+use candle_nn::{Init, VarBuilder};
+
+use crate::error::{EngineError, Result};
+
+fn check_shape(name: &str, t: Tensor, want: &Shape) -> candle_core::Result<Tensor> {
+    if t.shape() != want {
+        return Err(candle_core::Error::Msg(format!(
+            "shape mismatch for {name}: the checkpoint has {:?}, the model expects {:?}",
+            t.dims(),
+            want.dims()
+        )));
+    }
+    Ok(t)
+}
+
+/// Tensors already in memory, each removed from the map when fetched.
+struct TakeTensors(Mutex<HashMap<String, Tensor>>);
+
+impl SimpleBackend for TakeTensors {
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        _: Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        let t = self.get_unchecked(name, dtype, dev)?;
+        check_shape(name, t, &s)
+    }
+
+    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        let t = self
+            .0
+            .lock()
+            .expect("weights lock")
+            .remove(name)
+            .ok_or_else(|| candle_core::Error::CannotFindTensor {
+                path: name.to_owned(),
+            })?;
+        t.to_dtype(dtype)?.to_device(dev)
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.0.lock().expect("weights lock").contains_key(name)
+    }
+}
+
+/// A `VarBuilder` that hands out (and lets go of) the given tensors.
+pub(crate) fn from_tensors(
+    tensors: HashMap<String, Tensor>,
+    dtype: DType,
+    dev: &Device,
+) -> VarBuilder<'static> {
+    VarBuilder::from_backend(
+        Box::new(TakeTensors(Mutex::new(tensors))),
+        dtype,
+        dev.clone(),
+    )
+}
+
+/// One memory-mapped safetensors file with its parsed header.
+struct MappedFile {
+    path: PathBuf,
+    map: memmap2::Mmap,
+    /// Where tensor data starts (after the 8-byte length and the header).
+    data_start: usize,
+    meta: safetensors::tensor::Metadata,
+}
+
+/// Memory-mapped safetensors files. A tensor's pages are dropped from this
+/// process (`MADV_DONTNEED`; the page cache keeps them) once it is copied
+/// out, so resident memory stays near one copy of the weights.
+struct MappedSafetensors(Vec<MappedFile>);
+
+fn candle_dtype(d: safetensors::Dtype) -> Option<DType> {
+    use safetensors::Dtype as S;
+    Some(match d {
+        S::F32 => DType::F32,
+        S::F16 => DType::F16,
+        S::BF16 => DType::BF16,
+        S::F64 => DType::F64,
+        S::I64 => DType::I64,
+        S::I32 => DType::I32,
+        S::I16 => DType::I16,
+        S::U32 => DType::U32,
+        S::U8 => DType::U8,
+        _ => return None,
+    })
+}
+
+impl MappedSafetensors {
+    fn open(files: &[PathBuf]) -> Result<Self> {
+        let mut out = Vec::with_capacity(files.len());
+        for path in files {
+            let file = std::fs::File::open(path)?;
+            // SAFETY: read-only map of a checkpoint file nobody modifies while it loads.
+            let map = unsafe { memmap2::Mmap::map(&file)? };
+            let (n, meta) = safetensors::SafeTensors::read_metadata(&map).map_err(|e| {
+                EngineError::Model(format!("{} is not a safetensors file: {e}", path.display()))
+            })?;
+            out.push(MappedFile {
+                path: path.clone(),
+                map,
+                data_start: 8 + n,
+                meta,
+            });
+        }
+        Ok(MappedSafetensors(out))
+    }
+
+    fn load(&self, name: &str, dev: &Device) -> candle_core::Result<Tensor> {
+        for f in &self.0 {
+            let Some(info) = f.meta.info(name) else {
+                continue;
+            };
+            let dtype = candle_dtype(info.dtype).ok_or_else(|| {
+                candle_core::Error::Msg(format!(
+                    "{name} in {} has dtype {:?}, which is not supported",
+                    f.path.display(),
+                    info.dtype
+                ))
+            })?;
+            let (a, b) = info.data_offsets;
+            let (start, end) = (f.data_start + a, f.data_start + b);
+            let bytes = f.map.get(start..end).ok_or_else(|| {
+                candle_core::Error::Msg(format!(
+                    "{name} lies outside {} (truncated file?)",
+                    f.path.display()
+                ))
+            })?;
+            let t = Tensor::from_raw_buffer(bytes, dtype, &info.shape, dev)?;
+            release(&f.map, start, end);
+            return Ok(t);
+        }
+        Err(candle_core::Error::CannotFindTensor {
+            path: name.to_owned(),
+        })
+    }
+}
+
+/// Drop the whole pages inside `[start, end)` of a read-only file map from
+/// this process's resident set.
+fn release(map: &memmap2::Mmap, start: usize, end: usize) {
+    #[cfg(unix)]
+    {
+        const PAGE: usize = 4096;
+        let first = start.div_ceil(PAGE) * PAGE;
+        let last = end / PAGE * PAGE;
+        if last > first {
+            // SAFETY: the range is inside the map, the map is private and
+            // read-only, and no slice of this range is used afterwards (a
+            // later read would fault the pages back in from the file).
+            let _ = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, first, last - first)
+            };
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (map, start, end);
+}
+
+impl SimpleBackend for MappedSafetensors {
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        _: Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        let t = self.get_unchecked(name, dtype, dev)?;
+        check_shape(name, t, &s)
+    }
+
+    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        self.load(name, dev)?.to_dtype(dtype)
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.0.iter().any(|f| f.meta.info(name).is_some())
+    }
+}
+
+/// A `VarBuilder` over memory-mapped safetensors files.
+pub(crate) fn from_mmaped_safetensors(
+    files: &[PathBuf],
+    dtype: DType,
+    dev: &Device,
+) -> Result<VarBuilder<'static>> {
+    Ok(VarBuilder::from_backend(
+        Box::new(MappedSafetensors::open(files)?),
+        dtype,
+        dev.clone(),
+    ))
+}
+
+/// The dtypes stored in safetensors files, e.g. "BF16" or "F16, F32".
+pub(crate) fn stored_dtypes(files: &[PathBuf]) -> Result<String> {
+    let st = MappedSafetensors::open(files)?;
+    let mut kinds: Vec<String> = Vec::new();
+    for f in &st.0 {
+        for info in f.meta.tensors().values() {
+            let k = format!("{:?}", info.dtype);
+            if !kinds.contains(&k) {
+                kinds.push(k);
+            }
+        }
+    }
+    kinds.sort();
+    Ok(kinds.join(", "))
+}
