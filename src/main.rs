@@ -184,6 +184,9 @@ fn run(cli: Cli) -> Result<()> {
                 lens_type,
                 apply_chat_template: chat,
                 return_attention: attention,
+                attention_format: None,
+                attention_layers: None,
+                attention_reduce: None,
             };
             let out = loaded.run(&req)?;
             let mut stdout = std::io::stdout().lock();

@@ -291,6 +291,120 @@ async fn inference_has_the_originals_shape() {
     assert!(v.get("attention").is_none());
 }
 
+/// Decode an `attention_f16` / GET /runs/{id}/attention object.
+fn unpack(v: &Value) -> Vec<f32> {
+    let p: logitlens_engine::attention::Packed = serde_json::from_value(v.clone()).unwrap();
+    logitlens_engine::attention::unpack(&p).unwrap()
+}
+
+impl Server {
+    /// POST /inference, returning the body and the run id header.
+    async fn inference(&self, body: Value) -> (StatusCode, Value, Option<u64>) {
+        let (st, bytes, h) = self
+            .raw(Method::POST, "/inference", Some(body.to_string()), &[])
+            .await;
+        let id = h
+            .get("x-logitlens-run-id")
+            .map(|v| v.to_str().unwrap().parse().unwrap());
+        (st, serde_json::from_slice(&bytes).unwrap(), id)
+    }
+}
+
+#[tokio::test]
+async fn compact_attention_equals_the_json_form() {
+    let s = loaded("llama").await;
+    let text = "The capital of France is";
+    let block = json!({"layer_0_attention": [{"type": "block_attention", "source_tokens": [0], "target_tokens": [3]}]});
+    let (st, full, _) = s
+        .inference(json!({"text": text, "return_attention": true, "interventions": block}))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let full = full["attention"].clone();
+    let (n_layers, heads, t) = (3usize, full[0].as_array().unwrap().len(), 13usize);
+    let at = |l: usize, h: usize, q: usize, k: usize| full[l][h][q][k].as_f64().unwrap() as f32;
+
+    // f16, two layers out of order, every head.
+    let (st, v, id) = s
+        .inference(json!({"text": text, "return_attention": true, "interventions": block,
+            "attention_format": "f16", "attention_layers": [2, 0]}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert!(v.get("attention").is_none(), "the compact form replaces the nested one");
+    let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["text", "input_tokens", "logit_lens", "attention_f16"]);
+    let p = &v["attention_f16"];
+    assert_eq!((p["layers"].clone(), p["heads"].as_u64(), p["tokens"].as_u64(), p["reduce"].as_str()),
+        (json!([2, 0]), Some(heads as u64), Some(t as u64), Some("none")));
+    let data = unpack(p);
+    assert_eq!(data.len(), 2 * heads * t * t);
+    for (i, &l) in [2usize, 0].iter().enumerate() {
+        for h in 0..heads {
+            for q in 0..t {
+                for k in 0..t {
+                    let got = data[((i * heads + h) * t + q) * t + k];
+                    let want = at(l, h, q, k);
+                    assert!((got - want).abs() <= want.abs() / 1024.0 + 1e-7, "l{l} h{h} q{q} k{k}: {got} vs {want}");
+                }
+            }
+        }
+    }
+    // The blocked entry is exactly zero in f16 too.
+    assert_eq!(data[((heads) * t + 3) * t], 0.0);
+
+    // Head means, JSON form, one layer.
+    let (_, v, _) = s
+        .inference(json!({"text": text, "return_attention": true, "interventions": block,
+            "attention_layers": [1], "attention_reduce": "head_mean"}))
+        .await;
+    let a = &v["attention"];
+    assert_eq!((a.as_array().unwrap().len(), a[0].as_array().unwrap().len()), (1, 1));
+    let mean = (0..heads).map(|h| at(1, h, 7, 2)).sum::<f32>() / heads as f32;
+    assert!((a[0][0][7][2].as_f64().unwrap() as f32 - mean).abs() < 1e-6);
+
+    // The same run's attention on demand.
+    let id = id.unwrap();
+    let (st, v) = s.get(&format!("/runs/{id}/attention?layers=1&format=f16&reduce=head_mean")).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!((v["run_id"].as_u64(), v["heads"].as_u64(), v["layers"].clone()), (Some(id), Some(1), json!([1])));
+    assert!((unpack(&v)[7 * t + 2] - mean).abs() <= mean / 1024.0 + 1e-7);
+    let (st, v) = s.get(&format!("/runs/{id}/attention")).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["attention"], full, "default: every layer and head as JSON");
+    assert_eq!(v["layers"], json!([0, 1, 2]));
+    let _ = n_layers;
+
+    // Errors say what to fix.
+    for (body, needle) in [
+        (json!({"text": text, "attention_format": "f16"}), "return_attention: true"),
+        (json!({"text": text, "return_attention": true, "attention_format": "png"}), "json, f16"),
+        (json!({"text": text, "return_attention": true, "attention_layers": [3]}), "layers 0..2"),
+        (json!({"text": text, "return_attention": true, "attention_layers": []}), "empty"),
+        (json!({"text": text, "return_attention": true, "attention_reduce": "max"}), "head_mean"),
+    ] {
+        let (st, v) = s.post("/inference", body.clone()).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+        assert!(detail(&v).contains(needle), "{body}: {v}");
+    }
+    for (path, status, needle) in [
+        (format!("/runs/{id}/attention?layers=9"), StatusCode::BAD_REQUEST, "layers 0..2"),
+        (format!("/runs/{id}/attention?layers=a"), StatusCode::BAD_REQUEST, "not a layer index"),
+        (format!("/runs/{id}/attention?format=xml"), StatusCode::BAD_REQUEST, "json, f16"),
+        ("/runs/abc/attention".to_string(), StatusCode::BAD_REQUEST, "not a number"),
+        ("/runs/999999/attention".to_string(), StatusCode::NOT_FOUND, "run the request again"),
+    ] {
+        let (st, v) = s.get(&path).await;
+        assert_eq!(st, status, "{path}: {v}");
+        assert!(detail(&v).contains(needle), "{path}: {v}");
+    }
+
+    // Only recent runs are kept: the first of 17 later ones is gone.
+    for _ in 0..logitlens_server::state::KEPT_RUNS {
+        s.inference(json!({"text": "x"})).await;
+    }
+    let (st, _) = s.get(&format!("/runs/{id}/attention")).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}
+
 #[tokio::test]
 async fn every_error_is_json_with_a_fitting_status() {
     let s = loaded("llama").await;

@@ -77,6 +77,15 @@ pub struct InferenceRequest {
     pub apply_chat_template: bool,
     #[serde(default)]
     pub return_attention: bool,
+    /// "json" (default: the nested `attention` field) or "f16" (`attention_f16`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention_format: Option<String>,
+    /// Only these layers' attention (default: every layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention_layers: Option<Vec<i64>>,
+    /// "none" (default) or "head_mean".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention_reduce: Option<String>,
 }
 
 impl InferenceRequest {
@@ -87,6 +96,9 @@ impl InferenceRequest {
             lens_type: default_lens_type(),
             apply_chat_template: false,
             return_attention: false,
+            attention_format: None,
+            attention_layers: None,
+            attention_reduce: None,
         }
     }
 }
@@ -118,4 +130,7 @@ pub struct InferenceResponse {
     /// `[layer][head][query][key]`, only when asked for.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub attention: Option<Vec<Vec<Vec<Vec<f32>>>>>,
+    /// The compact form, when asked for with `attention_format: "f16"`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub attention_f16: Option<crate::attention::Packed>,
 }

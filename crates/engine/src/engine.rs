@@ -7,6 +7,7 @@ use candle_core::{Device, Tensor};
 use serde::Serialize;
 
 use crate::api::{InferenceRequest, InferenceResponse, LensType};
+use crate::attention;
 use crate::backend::{BackendKind, Model};
 use crate::config::ModelConfig;
 use crate::error::{EngineError, Result};
@@ -105,6 +106,22 @@ pub struct RunOutput {
     /// `[T, V]` final logits.
     pub logits: Tensor,
     pub plan: InterventionPlan,
+}
+
+impl RunOutput {
+    /// Memory held by the run's tensors, for bounding caches of runs.
+    pub fn bytes(&self) -> usize {
+        let c = &self.capture;
+        c.resid
+            .iter()
+            .chain(&c.post_attn)
+            .chain(&c.attn_out)
+            .chain(&c.mlp_out)
+            .chain(&c.patterns)
+            .chain(std::iter::once(&self.logits))
+            .map(|t| t.elem_count() * t.dtype().size_in_bytes())
+            .sum()
+    }
 }
 
 fn read_to_string(p: &Path) -> Result<String> {
@@ -418,6 +435,28 @@ impl LoadedModel {
         Ok(ids)
     }
 
+    /// The attention a request asks for (None without `return_attention`).
+    pub fn attention_spec(&self, req: &InferenceRequest) -> Result<Option<attention::Spec>> {
+        let asked = req.attention_format.is_some()
+            || req.attention_layers.is_some()
+            || req.attention_reduce.is_some();
+        if !req.return_attention {
+            if asked {
+                return Err(EngineError::InvalidRequest(
+                    "attention_format, attention_layers and attention_reduce need return_attention: true".into(),
+                ));
+            }
+            return Ok(None);
+        }
+        attention::Spec::new(
+            req.attention_format.as_deref(),
+            req.attention_layers.as_deref(),
+            req.attention_reduce.as_deref(),
+            self.model.n_layers(),
+        )
+        .map(Some)
+    }
+
     /// Run one `/inference` request: the JSON body plus captured tensors.
     pub fn run(&self, req: &InferenceRequest) -> Result<RunOutput> {
         let lens_type = LensType::parse(&req.lens_type).ok_or_else(|| {
@@ -450,6 +489,7 @@ impl LoadedModel {
             self.model.d_model(),
             ids.len(),
         )?;
+        let attention_spec = self.attention_spec(req)?;
         let started = std::time::Instant::now();
         let capture = self.model.forward(&ids, &plan)?;
         let forward = started.elapsed();
@@ -465,16 +505,12 @@ impl LoadedModel {
             .iter()
             .map(|&i| self.tokenizer.decode_one(i))
             .collect::<Result<Vec<_>>>()?;
-        let attention = if req.return_attention {
-            Some(
-                capture
-                    .patterns
-                    .iter()
-                    .map(|p| p.to_dtype(candle_core::DType::F32)?.to_vec3::<f32>())
-                    .collect::<candle_core::Result<Vec<_>>>()?,
-            )
-        } else {
-            None
+        let (attention, attention_f16) = match &attention_spec {
+            None => (None, None),
+            Some(spec) if spec.format == attention::Format::F16 => {
+                (None, Some(attention::to_packed(&capture.patterns, spec)?))
+            }
+            Some(spec) => (Some(attention::to_json(&capture.patterns, spec)?), None),
         };
         let timings = Timings {
             forward,
@@ -487,6 +523,7 @@ impl LoadedModel {
             input_tokens,
             logit_lens: lens.rows,
             attention,
+            attention_f16,
         };
         Ok(RunOutput {
             timings,

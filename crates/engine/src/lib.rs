@@ -3,6 +3,7 @@
 //! the CLI and the server both drive [`LoadedModel::run`].
 
 pub mod api;
+pub mod attention;
 pub mod backend;
 pub mod config;
 pub mod default_model;

@@ -47,6 +47,7 @@ pub use state::{AppState, ServerConfig};
         routes::save_visualization,
         routes::save_grid_visualization,
         routes::list_models,
+        routes::run_attention,
         routes::events
     ),
     components(schemas(
@@ -135,6 +136,7 @@ pub fn app(state: AppState) -> Router {
             "/save_grid_visualization",
             post(routes::save_grid_visualization),
         )
+        .route("/runs/{run_id}/attention", get(routes::run_attention))
         .route("/models", get(routes::list_models))
         .route("/events", get(routes::events))
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))

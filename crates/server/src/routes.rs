@@ -251,6 +251,104 @@ pub async fn inference(
         .into_response())
 }
 
+/// Query of GET /runs/{run_id}/attention.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct AttentionQuery {
+    /// Comma-separated layer indices (default: every layer).
+    pub layers: Option<String>,
+    /// json (default) or f16.
+    pub format: Option<String>,
+    /// none (default) or head_mean.
+    pub reduce: Option<String>,
+}
+
+/// The attention of a recent run, fetched when a view needs it, so
+/// /inference can answer with only what the first view shows.
+#[utoipa::path(get, path = "/runs/{run_id}/attention", params(("run_id" = u64, Path, description = "from /inference's x-logitlens-run-id header"), AttentionQuery),
+    responses((status = 200, description = "{run_id, layers, heads, tokens, reduce, data (f16) | attention (json)}"),
+        (status = 404, description = "Unknown or no longer kept run"), (status = 400, description = "Bad layers, format or reduce")))]
+pub async fn run_attention(
+    State(st): State<AppState>,
+    axum::extract::Path(run_id): axum::extract::Path<String>,
+    axum::extract::Query(q): axum::extract::Query<AttentionQuery>,
+) -> ApiResult<Response> {
+    let id: u64 = run_id
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("run id {run_id:?} is not a number")))?;
+    let gone = || {
+        ApiError::not_found(format!(
+            "run {id} is not kept on the server (only the most recent runs are); run the request again"
+        ))
+    };
+    let last = st.run(id).ok_or_else(gone)?;
+    let Tensors::Run { run, .. } = &last.tensors else {
+        return Err(gone());
+    };
+    let run = run.clone();
+    let layers = q
+        .layers
+        .as_deref()
+        .map(|s| {
+            s.split(',')
+                .filter(|p| !p.trim().is_empty())
+                .map(|p| {
+                    p.trim().parse::<i64>().map_err(|_| {
+                        ApiError::bad_request(format!(
+                            "layers: {p:?} is not a layer index (use e.g. layers=0,5)"
+                        ))
+                    })
+                })
+                .collect::<ApiResult<Vec<i64>>>()
+        })
+        .transpose()?;
+    let body = tokio::task::spawn_blocking(move || -> ApiResult<Vec<u8>> {
+        use logitlens_engine::attention;
+        let patterns = &run.capture.patterns;
+        let spec = attention::Spec::new(
+            q.format.as_deref(),
+            layers.as_deref(),
+            q.reduce.as_deref(),
+            patterns.len(),
+        )?;
+        // Serialised from typed values, so f32s print as /inference prints them.
+        #[derive(serde::Serialize)]
+        struct Nested {
+            run_id: u64,
+            layers: Vec<usize>,
+            heads: usize,
+            tokens: usize,
+            reduce: &'static str,
+            attention: Vec<Vec<Vec<Vec<f32>>>>,
+        }
+        #[derive(serde::Serialize)]
+        struct Compact {
+            run_id: u64,
+            #[serde(flatten)]
+            packed: attention::Packed,
+        }
+        let body = if spec.format == attention::Format::F16 {
+            serde_json::to_vec(&Compact {
+                run_id: id,
+                packed: attention::to_packed(patterns, &spec)?,
+            })
+        } else {
+            let a = attention::to_json(patterns, &spec)?;
+            serde_json::to_vec(&Nested {
+                run_id: id,
+                layers: spec.layers.clone().unwrap_or_else(|| (0..patterns.len()).collect()),
+                heads: a.first().map_or(0, |l| l.len()),
+                tokens: run.ids.len(),
+                reduce: spec.reduce.as_str(),
+                attention: a,
+            })
+        };
+        body.map_err(ApiError::internal)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct SaveStateRequest {
     #[serde(default)]

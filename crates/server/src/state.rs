@@ -12,8 +12,11 @@ use logitlens_engine::{ComputeDtype, LoadEvent, LoadedModel, RunOutput};
 
 use crate::sessions::Sessions;
 
-/// How many recent runs /save_state can still save by `run_id`.
+/// How many recent runs /save_state and /runs/{id}/attention can still
+/// reach by `run_id`...
 pub const KEPT_RUNS: usize = 16;
+/// ...within this much memory (the newest run is always kept).
+pub const KEPT_RUN_BYTES: usize = 1 << 30;
 
 /// What the operator configured.
 #[derive(Debug, Clone)]
@@ -111,6 +114,17 @@ pub struct LastRun {
     pub tensors: Tensors,
     /// The model that produced it, to hash its weights when saved.
     pub model: Option<Arc<LoadedModel>>,
+}
+
+impl LastRun {
+    /// Memory this entry keeps alive.
+    pub fn bytes(&self) -> usize {
+        match &self.tensors {
+            Tensors::Run { run, .. } => run.bytes(),
+            Tensors::File(b) => b.len(),
+            Tensors::None => 0,
+        }
+    }
 }
 
 pub enum Tensors {
@@ -222,8 +236,11 @@ impl AppState {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut runs = self.runs.lock().expect("state lock");
         runs.push_back((id, run.clone()));
-        while runs.len() > KEPT_RUNS {
-            runs.pop_front();
+        let mut bytes: usize = runs.iter().map(|(_, r)| r.bytes()).sum();
+        while runs.len() > KEPT_RUNS || (runs.len() > 1 && bytes > KEPT_RUN_BYTES) {
+            if let Some((_, r)) = runs.pop_front() {
+                bytes -= r.bytes();
+            }
         }
         *self.last_run.lock().expect("state lock") = Some(run);
         id

@@ -1,0 +1,254 @@
+//! Attention patterns out of a run, in the original's nested JSON or in a
+//! compact form: chosen layers only, optionally averaged over heads, as
+//! base64 little-endian float16. At 200 tokens on SmolLM2 the nested JSON of
+//! every layer and head is ~96 MB; one layer's heads in f16 is ~1 MB.
+
+use base64::Engine as _;
+use candle_core::{DType, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EngineError, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// `attention`: `[layer][head][query][key]` numbers (the original's).
+    #[default]
+    Json,
+    /// `attention_f16`: a [`Packed`] object.
+    F16,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "json" => Ok(Format::Json),
+            "f16" => Ok(Format::F16),
+            other => Err(EngineError::InvalidRequest(format!(
+                "unknown attention_format {other:?} (known: json, f16)"
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reduce {
+    #[default]
+    None,
+    /// The mean over the heads of each layer (the head axis becomes 1).
+    HeadMean,
+}
+
+impl Reduce {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "none" => Ok(Reduce::None),
+            "head_mean" => Ok(Reduce::HeadMean),
+            other => Err(EngineError::InvalidRequest(format!(
+                "unknown attention_reduce {other:?} (known: none, head_mean)"
+            ))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reduce::None => "none",
+            Reduce::HeadMean => "head_mean",
+        }
+    }
+}
+
+/// Which attention a client wants back, validated against the model.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Spec {
+    pub format: Format,
+    /// Layers in the order asked; `None` = all.
+    pub layers: Option<Vec<usize>>,
+    pub reduce: Reduce,
+}
+
+impl Spec {
+    /// From the request's optional fields; errors name what to fix.
+    pub fn new(
+        format: Option<&str>,
+        layers: Option<&[i64]>,
+        reduce: Option<&str>,
+        n_layers: usize,
+    ) -> Result<Self> {
+        let format = format.map(Format::parse).transpose()?.unwrap_or_default();
+        let reduce = reduce.map(Reduce::parse).transpose()?.unwrap_or_default();
+        let layers = match layers {
+            None => None,
+            Some([]) => {
+                return Err(EngineError::InvalidRequest(
+                    "attention_layers is empty: leave it out for every layer, or list the layers wanted".into(),
+                ))
+            }
+            Some(ls) => Some(
+                ls.iter()
+                    .map(|&l| {
+                        usize::try_from(l).ok().filter(|&l| l < n_layers).ok_or_else(|| {
+                            EngineError::InvalidRequest(format!(
+                                "attention_layers: layer {l} does not exist; this model has layers 0..{}",
+                                n_layers.saturating_sub(1)
+                            ))
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+        };
+        Ok(Spec {
+            format,
+            layers,
+            reduce,
+        })
+    }
+
+    /// True when the request asked for anything beyond the original's form.
+    pub fn is_default(&self) -> bool {
+        *self == Spec::default()
+    }
+
+    fn layer_list(&self, n_layers: usize) -> Vec<usize> {
+        self.layers.clone().unwrap_or_else(|| (0..n_layers).collect())
+    }
+}
+
+/// The compact form: `data` is base64 (standard, padded) of little-endian
+/// IEEE float16 laid out `[layers.len()][heads][tokens][tokens]`, query-major.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Packed {
+    pub layers: Vec<usize>,
+    /// 1 when averaged over heads.
+    pub heads: usize,
+    pub tokens: usize,
+    /// "none" or "head_mean".
+    pub reduce: String,
+    pub data: String,
+}
+
+/// The selected layers as one f32 tensor `[L, H or 1, T, T]`.
+fn select(patterns: &[Tensor], spec: &Spec) -> Result<Tensor> {
+    let layers = spec.layer_list(patterns.len());
+    let picked = layers
+        .iter()
+        .map(|&l| {
+            let p = patterns.get(l).ok_or_else(|| {
+                EngineError::InvalidRequest(format!(
+                    "layer {l} does not exist; this run has {} layers",
+                    patterns.len()
+                ))
+            })?;
+            let p = p.to_dtype(DType::F32)?;
+            Ok(match spec.reduce {
+                Reduce::None => p,
+                Reduce::HeadMean => p.mean_keepdim(0)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Tensor::stack(&picked, 0)?)
+}
+
+/// Nested `[layer][head][query][key]` numbers.
+pub fn to_json(patterns: &[Tensor], spec: &Spec) -> Result<Vec<Vec<Vec<Vec<f32>>>>> {
+    let t = select(patterns, spec)?;
+    let (l, h, q, k) = t.dims4()?;
+    let flat = t.flatten_all()?.to_vec1::<f32>()?;
+    Ok((0..l)
+        .map(|li| {
+            (0..h)
+                .map(|hi| {
+                    (0..q)
+                        .map(|qi| {
+                            let off = ((li * h + hi) * q + qi) * k;
+                            flat[off..off + k].to_vec()
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+        .collect())
+}
+
+/// The compact form of the selected layers.
+pub fn to_packed(patterns: &[Tensor], spec: &Spec) -> Result<Packed> {
+    let t = select(patterns, spec)?;
+    let (_, heads, tokens, _) = t.dims4()?;
+    let flat = t.flatten_all()?.to_vec1::<f32>()?;
+    let mut bytes = Vec::with_capacity(flat.len() * 2);
+    for x in flat {
+        bytes.extend_from_slice(&half::f16::from_f32(x).to_le_bytes());
+    }
+    Ok(Packed {
+        layers: spec.layer_list(patterns.len()),
+        heads,
+        tokens,
+        reduce: spec.reduce.as_str().to_owned(),
+        data: base64::engine::general_purpose::STANDARD.encode(bytes),
+    })
+}
+
+/// Decode [`Packed::data`] back to f32 (for tests and Rust clients).
+pub fn unpack(p: &Packed) -> Result<Vec<f32>> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&p.data)
+        .map_err(|e| EngineError::InvalidRequest(format!("attention data is not base64: {e}")))?;
+    Ok(bytes
+        .chunks_exact(2)
+        .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn patterns() -> Vec<Tensor> {
+        (0..3)
+            .map(|l| {
+                let v: Vec<f32> = (0..2 * 4 * 4).map(|i| (i + 100 * l) as f32 / 1000.0).collect();
+                Tensor::from_vec(v, (2, 4, 4), &Device::Cpu).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn packed_round_trips_within_f16_precision() {
+        let ps = patterns();
+        let spec = Spec::new(Some("f16"), Some(&[2, 0]), None, 3).unwrap();
+        let p = to_packed(&ps, &spec).unwrap();
+        assert_eq!((p.layers.clone(), p.heads, p.tokens), (vec![2, 0], 2, 4));
+        let got = unpack(&p).unwrap();
+        let want: Vec<f32> = [2usize, 0]
+            .iter()
+            .flat_map(|&l| ps[l].flatten_all().unwrap().to_vec1::<f32>().unwrap())
+            .collect();
+        assert_eq!(got.len(), want.len());
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() <= b.abs() * 1e-3 + 1e-7, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn head_mean_averages_heads() {
+        let ps = patterns();
+        let spec = Spec::new(None, Some(&[1]), Some("head_mean"), 3).unwrap();
+        let j = to_json(&ps, &spec).unwrap();
+        assert_eq!((j.len(), j[0].len(), j[0][0].len()), (1, 1, 4));
+        let h0 = ps[1].get(0).unwrap().to_vec2::<f32>().unwrap();
+        let h1 = ps[1].get(1).unwrap().to_vec2::<f32>().unwrap();
+        assert!((j[0][0][2][3] - (h0[2][3] + h1[2][3]) / 2.0).abs() < 1e-7);
+    }
+
+    #[test]
+    fn bad_specs_say_what_to_fix() {
+        let e = |r: Result<Spec>| r.unwrap_err().to_string();
+        assert!(e(Spec::new(Some("f8"), None, None, 3)).contains("json, f16"));
+        assert!(e(Spec::new(None, None, Some("max"), 3)).contains("head_mean"));
+        assert!(e(Spec::new(None, Some(&[3]), None, 3)).contains("layers 0..2"));
+        assert!(e(Spec::new(None, Some(&[-1]), None, 3)).contains("layer -1"));
+        assert!(e(Spec::new(None, Some(&[]), None, 3)).contains("empty"));
+        assert!(Spec::new(None, None, None, 3).unwrap().is_default());
+    }
+}
