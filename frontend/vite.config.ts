@@ -18,6 +18,7 @@ const apiPaths = [
   '/delete_session',
   '/save_visualization',
   '/save_grid_visualization',
+  '/runs',
   '/openapi.json',
 ];
 

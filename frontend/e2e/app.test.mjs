@@ -29,6 +29,21 @@ function formatToken(t) {
   return out;
 }
 
+// IEEE-754 half float bits → value (independent of src/lib/attention.ts).
+function halfToFloat(bits) {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exp = (bits >> 10) & 0x1f;
+  const frac = bits & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 0x1f) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+function decodeHalves(b64) {
+  const buf = Buffer.from(b64, 'base64');
+  return Array.from({ length: buf.length / 2 }, (_, i) => halfToFloat(buf.readUInt16LE(2 * i)));
+}
+
 function upstreamCase(name) {
   const cases = JSON.parse(fs.readFileSync(path.join(TINY_LLAMA, 'upstream_cases.json'), 'utf8'));
   const c = cases.find((x) => x.request.name === name);
@@ -188,9 +203,145 @@ describe('logitlens web app (tiny llama)', () => {
     await page.getByTestId('heatmap-main').waitFor();
     assert.match(await page.getByTestId('heatmap-main').getAttribute('data-title'), /Average/);
     await page.getByLabel('Attention view').selectOption('specific_grid');
+    // The heads of a layer are fetched from the server when first shown.
+    await page.getByTestId('heatmap-panel-3').waitFor();
     assert.equal(await page.locator('[data-testid^=heatmap-panel-]').count(), 4);
     await page.getByLabel('Attention view').selectOption('layer_mean_grid');
     assert.equal(await page.locator('[data-testid^=heatmap-panel-]').count(), 3);
+  });
+
+  pageTest('attention arrives as f16 head means; head views fetch their layer from the kept run', env, async (page) => {
+    await openApp(page);
+    const res = await run(page);
+    const req = JSON.parse(res.request().postData());
+    assert.equal(req.return_attention, true);
+    assert.equal(req.attention_format, 'f16');
+    assert.equal(req.attention_reduce, 'head_mean');
+    assert.equal('attention_layers' in req, false, 'all layers');
+    const body = await res.json();
+    assert.equal('attention' in body, false, 'no nested attention in an f16 response');
+    const packed = body.attention_f16;
+    const T = COLUMNS.length;
+    assert.deepEqual({ ...packed, data: undefined }, { layers: [0, 1, 2], heads: 1, tokens: T, reduce: 'head_mean', data: undefined });
+    // 2 bytes a value, base64: 4 characters for 3 bytes.
+    assert.equal(packed.data.length, Math.ceil((3 * T * T * 2) / 3) * 4);
+    const means = decodeHalves(packed.data);
+    assert.equal(means.length, 3 * T * T);
+    // Causal softmax rows: each sums to 1 (within half-float rounding), future keys are 0.
+    for (let l = 0; l < 3; l++) {
+      for (let q = 0; q < T; q++) {
+        const row = means.slice((l * T + q) * T, (l * T + q + 1) * T);
+        assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-2, `layer ${l} row ${q} sums to 1`);
+        assert.ok(row.slice(q + 1).every((v) => v === 0), `layer ${l} row ${q} is causal`);
+      }
+    }
+    const runId = res.headers()['x-logitlens-run-id'];
+    assert.match(runId ?? '', /^\d+$/);
+
+    const headRequests = [];
+    page.on('request', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/runs/')) headRequests.push(r.url());
+    });
+    await showAttention(page, 'layer_mean');
+    const entry = (q, k) => page.getByTestId('heatmap-main').locator(`[data-q="${q}"][data-k="${k}"]`);
+    // The layer-mean view shows the decoded head means as they are.
+    assert.equal(Number(await entry(5, 2).getAttribute('data-value')), means[5 * T + 2]);
+    assert.deepEqual(headRequests, [], 'mean views need no request');
+
+    const fetched = page.waitForResponse((r) => new URL(r.url()).pathname === `/runs/${runId}/attention`);
+    await page.getByLabel('Attention view').selectOption('specific');
+    const headsRes = await fetched;
+    assert.equal(headsRes.request().method(), 'GET');
+    assert.equal(headsRes.status(), 200);
+    const url = new URL(headsRes.url());
+    assert.equal(url.searchParams.get('layers'), '0');
+    assert.equal(url.searchParams.get('format'), 'f16');
+    const heads = await headsRes.json();
+    assert.deepEqual({ ...heads, data: undefined }, { run_id: Number(runId), layers: [0], heads: 4, tokens: T, reduce: 'none', data: undefined });
+    const perHead = decodeHalves(heads.data);
+    assert.equal(perHead.length, 4 * T * T);
+    await page.getByTestId('heatmap-main').filter({ has: page.locator('[data-q="5"]') }).waitFor();
+    assert.equal(await page.getByTestId('heatmap-main').getAttribute('data-title'), 'Layer 0, head 0');
+    assert.equal(await page.getByLabel('Attention head slider').getAttribute('max'), '3');
+    await page.getByLabel('Attention head slider').fill('2');
+    assert.equal(Number(await entry(5, 2).getAttribute('data-value')), perHead[(2 * T + 5) * T + 2]);
+    // The head means of /inference are the means of these heads.
+    const mean = [0, 1, 2, 3].reduce((a, h) => a + perHead[(h * T + 5) * T + 2], 0) / 4;
+    assert.ok(Math.abs(mean - means[5 * T + 2]) < 2e-3, `mean of heads ${mean} vs head mean ${means[5 * T + 2]}`);
+
+    // The grid of the same layer is served from the page's cache.
+    await page.getByLabel('Attention view').selectOption('specific_grid');
+    await page.getByTestId('heatmap-panel-3').waitFor();
+    assert.equal(await page.locator('[data-testid^=heatmap-panel-]').count(), 4);
+    assert.equal(headRequests.length, 1, headRequests.join(' '));
+
+    // Once 16 newer runs have pushed this one out, its other layers are gone: the page says so.
+    for (let i = 0; i < 16; i++) {
+      const r = await page.request.post(`${env.server.url}inference`, {
+        data: { text: `${TEXT} ${i}`, interventions: {}, lens_type: 'block_output', apply_chat_template: false, return_attention: true, attention_format: 'f16', attention_reduce: 'head_mean' },
+      });
+      assert.equal(r.status(), 200);
+    }
+    const gone = page.waitForResponse((r) => new URL(r.url()).pathname === `/runs/${runId}/attention`);
+    await page.getByLabel('Attention layer slider').fill('1');
+    assert.equal((await gone).status(), 404);
+    const err = page.getByTestId('heads-error');
+    await err.waitFor();
+    assert.match(await err.textContent(), /This run's per-head attention is no longer kept on the server; run again to see heads/);
+    // Run again fetches a new run whose heads are there.
+    const rerun = page.waitForResponse((r) => r.url().endsWith('/inference'));
+    await err.getByRole('button', { name: 'Run again' }).click();
+    const newId = (await rerun).headers()['x-logitlens-run-id'];
+    assert.notEqual(newId, runId);
+    await page.getByTestId('heatmap-panel-3').waitFor();
+    assert.equal(await page.getByTestId('layer-value').textContent(), '1');
+    assert.ok(headRequests.some((u) => new URL(u).pathname === `/runs/${newId}/attention`), headRequests.join(' '));
+  });
+
+  pageTest('the server refuses bad attention options in words', env, async (page) => {
+    await openApp(page);
+    const base = { text: TEXT, interventions: {}, lens_type: 'block_output', apply_chat_template: false };
+    const post = (data) => page.request.post(`${env.server.url}inference`, { data });
+    const bad = [
+      { ...base, return_attention: true, attention_format: 'f16', attention_layers: [3] },
+      { ...base, return_attention: false, attention_format: 'f16' },
+      { ...base, return_attention: true, attention_format: 'png' },
+      { ...base, return_attention: true, attention_reduce: 'max' },
+    ];
+    for (const data of bad) {
+      const r = await post(data);
+      assert.equal(r.status(), 400, JSON.stringify(data));
+      const detail = (await r.json()).detail;
+      assert.equal(typeof detail, 'string', JSON.stringify(data));
+      assert.ok(detail.length > 0);
+    }
+    // A subset of layers, per head, and the same run's attention fetched again in JSON.
+    const ok = await post({ ...base, return_attention: true, attention_format: 'f16', attention_layers: [2, 0] });
+    assert.equal(ok.status(), 200);
+    const packed = (await ok.json()).attention_f16;
+    assert.deepEqual(packed.layers, [2, 0]);
+    assert.equal(packed.heads, 4);
+    assert.equal(packed.reduce, 'none');
+    const id = ok.headers()['x-logitlens-run-id'];
+    const again = await page.request.get(`${env.server.url}runs/${id}/attention?layers=2`);
+    assert.equal(again.status(), 200);
+    const json = await again.json();
+    assert.equal(json.run_id, Number(id));
+    assert.deepEqual(json.layers, [2]);
+    assert.equal(json.attention.length, 1);
+    assert.equal(json.attention[0].length, 4);
+    const halves = decodeHalves(packed.data).slice(0, 4 * 13 * 13);
+    assert.ok(Math.abs(json.attention[0][1][5][2] - halves[(1 * 13 + 5) * 13 + 2]) < 1e-3, 'the json and f16 forms agree');
+    const means = await page.request.get(`${env.server.url}runs/${id}/attention?layers=0,2&format=f16&reduce=head_mean`);
+    assert.equal(means.status(), 200);
+    assert.deepEqual({ ...(await means.json()), data: undefined }, { run_id: Number(id), layers: [0, 2], heads: 1, tokens: 13, reduce: 'head_mean', data: undefined });
+    for (const q of ['layers=3', 'format=png', 'reduce=max']) {
+      const r = await page.request.get(`${env.server.url}runs/${id}/attention?${q}`);
+      assert.equal(r.status(), 400, q);
+    }
+    const unknown = await page.request.get(`${env.server.url}runs/987654/attention`);
+    assert.equal(unknown.status(), 404);
+    assert.equal(typeof (await unknown.json()).detail, 'string');
   });
 
   pageTest('sessions: save, list, reload and delete', env, async (page) => {

@@ -2,15 +2,21 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import App, { inferLayers } from './App';
 import type { ModelStatus } from './api/types';
-import { inferenceResponse, lensRows, READY } from './test/fixtures';
+import { HEADS_GONE_MESSAGE } from './lib/runHeads';
+import { attention, inferenceResponse, lensRows, packAttention, READY, TOKENS } from './test/fixtures';
 
-type Handler = (body: unknown) => { status?: number; json: unknown };
+type Handler = (body: unknown, url: string) => { status?: number; json: unknown; headers?: Record<string, string> };
 
 let routes: Record<string, Handler>;
 let calls: { url: string; body: unknown }[];
 
-function json(status: number, body: unknown) {
-  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+function json(status: number, body: unknown, headers: Record<string, string> = {}) {
+  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
+}
+
+/** runs/42/attention?… → runs/{id}/attention */
+function routeOf(url: string): string {
+  return url.split('?')[0].replace(/^runs\/\d+\//, 'runs/{id}/');
 }
 
 beforeEach(() => {
@@ -18,17 +24,17 @@ beforeEach(() => {
   routes = {
     model_status: () => ({ json: READY }),
     models: () => ({ json: [] }),
-    inference: () => ({ json: inferenceResponse() }),
+    inference: () => ({ json: inferenceResponse(), headers: { 'x-logitlens-run-id': '42' } }),
   };
   vi.stubGlobal(
     'fetch',
     vi.fn(async (url: string, init?: RequestInit) => {
       const body = init?.body ? JSON.parse(init.body as string) : undefined;
       calls.push({ url, body });
-      const h = routes[url];
+      const h = routes[routeOf(url)];
       if (!h) return json(404, { detail: `no route ${url}` });
-      const r = h(body);
-      return json(r.status ?? 200, r.json);
+      const r = h(body, url);
+      return json(r.status ?? 200, r.json, r.headers);
     }),
   );
 });
@@ -44,14 +50,22 @@ async function ready() {
 }
 
 describe('App', () => {
-  it('shows the loaded model and runs the lens with the original request shape', async () => {
+  it('shows the loaded model and runs the lens asking for compact attention', async () => {
     await ready();
     expect(screen.getByTestId('empty-results')).toBeTruthy();
     const run = screen.getByRole('button', { name: /Run LogitLens/ });
     fireEvent.click(run);
     await screen.findByTestId('lens-grid');
     const req = calls.find((c) => c.url === 'inference')!.body;
-    expect(req).toEqual({ text: 'The capital of France is', interventions: {}, lens_type: 'block_output', apply_chat_template: false, return_attention: true });
+    expect(req).toEqual({
+      text: 'The capital of France is',
+      interventions: {},
+      lens_type: 'block_output',
+      apply_chat_template: false,
+      return_attention: true,
+      attention_format: 'f16',
+      attention_reduce: 'head_mean',
+    });
     expect(screen.getByTestId('run-meta').textContent).toContain('4 tokens');
     // The status arrives before the first run: layer options come from the model.
     expect(Array.from((screen.getByLabelText('Stream layer') as HTMLSelectElement).options).map((o) => o.value)).toEqual(['0', '1', 'embeddings']);
@@ -122,6 +136,36 @@ describe('App', () => {
     expect((screen.getByLabelText('Input text') as HTMLTextAreaElement).value).toBe('Saved text');
     expect(screen.getByTestId('intervention-list').textContent).toContain('scale(0.5) @ Token -1');
     expect(calls.some((c) => c.url === 'load_model')).toBe(false);
+  });
+
+  it('shows head means from the run, and fetches a layer’s heads for the head views', async () => {
+    const att = attention(2, 2, TOKENS.length);
+    routes['runs/{id}/attention'] = (_, url) => ({ json: { run_id: 42, ...packAttention(att, 'none', [Number(/layers=(\d+)/.exec(url)![1])]) } });
+    await ready();
+    fireEvent.click(screen.getByRole('button', { name: /Run LogitLens/ }));
+    await screen.findByTestId('lens-grid');
+    fireEvent.click(screen.getByLabelText('Show attention'));
+    const main = () => screen.getByTestId('heatmap-main');
+    expect(main().dataset.title).toMatch(/Average/);
+    expect(calls.some((c) => c.url.startsWith('runs/'))).toBe(false);
+    fireEvent.change(screen.getByLabelText('Attention view'), { target: { value: 'specific' } });
+    fireEvent.change(screen.getByLabelText('Attention layer slider'), { target: { value: '1' } });
+    await waitFor(() => expect(main().dataset.title).toBe('Layer 1, head 0'));
+    expect(calls.filter((c) => c.url.startsWith('runs/')).map((c) => c.url)).toContain('runs/42/attention?layers=1&format=f16');
+    const v = Number(main().querySelector<HTMLElement>('[data-q="2"][data-k="1"]')!.dataset.value);
+    expect(v).toBeCloseTo(att[1][0][2][1], 3);
+  });
+
+  it('an evicted run: the head view says so, and Run again runs again', async () => {
+    routes['runs/{id}/attention'] = () => ({ status: 404, json: { detail: 'run 42 is not kept' } });
+    await ready();
+    fireEvent.click(screen.getByRole('button', { name: /Run LogitLens/ }));
+    await screen.findByTestId('lens-grid');
+    fireEvent.click(screen.getByLabelText('Show attention'));
+    fireEvent.change(screen.getByLabelText('Attention view'), { target: { value: 'specific' } });
+    expect((await screen.findByTestId('heads-error')).textContent).toContain(HEADS_GONE_MESSAGE);
+    fireEvent.click(screen.getByRole('button', { name: 'Run again' }));
+    await waitFor(() => expect(calls.filter((c) => c.url === 'inference')).toHaveLength(2));
   });
 
   it('turns the chat template on for an instruct model (the server flag decides)', async () => {

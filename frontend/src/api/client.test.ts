@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { api, ApiError, errorMessage, extractErrorDetail } from './client';
+import { api, ApiError, errorMessage, extractErrorDetail, runAttentionPath } from './client';
 
 describe('extractErrorDetail', () => {
   it('takes a string detail', () => {
@@ -52,6 +52,41 @@ describe('request', () => {
     await api.saveState('n', res.run_id);
     const [, init] = fetchMock.mock.calls[1] as unknown as [string, RequestInit];
     expect(JSON.parse(init.body as string)).toEqual({ name: 'n', run_id: 42 });
+  });
+
+  it('asks for compact attention and reads the packed field', async () => {
+    const packed = { layers: [0, 1], heads: 1, tokens: 1, reduce: 'head_mean', data: 'ADwAPA==' };
+    const fetchMock = vi.fn(async () => new Response(JSON.stringify({ text: 'x', logit_lens: [], attention_f16: packed }), { status: 200, headers: { 'x-logitlens-run-id': '5' } }));
+    vi.stubGlobal('fetch', fetchMock);
+    const req = { text: 'x', interventions: {}, lens_type: 'block_output' as const, apply_chat_template: false, return_attention: true, attention_format: 'f16' as const, attention_reduce: 'head_mean' as const };
+    const res = await api.inference(req);
+    expect(res.attention_f16).toEqual(packed);
+    expect(res.run_id).toBe(5);
+    const [, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
+    expect(JSON.parse(init.body as string)).toEqual(req);
+  });
+
+  it('GET /runs/{id}/attention: query from the options, server defaults otherwise', async () => {
+    expect(runAttentionPath(12)).toBe('runs/12/attention');
+    expect(runAttentionPath(12, { layers: [0, 5], format: 'f16', reduce: 'none' })).toBe('runs/12/attention?layers=0,5&format=f16&reduce=none');
+    expect(runAttentionPath(3, { reduce: 'head_mean' })).toBe('runs/3/attention?reduce=head_mean');
+    const body = { run_id: 12, layers: [5], heads: 2, tokens: 1, reduce: 'none', data: 'ADwAOA==' };
+    const fetchMock = vi.fn(async () => new Response(JSON.stringify(body), { status: 200 }));
+    vi.stubGlobal('fetch', fetchMock);
+    const res = await api.runAttention(12, { layers: [5], format: 'f16' });
+    expect(res.data).toBe('ADwAOA==');
+    const [url, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toBe('runs/12/attention?layers=5&format=f16');
+    expect(init.method).toBe('GET');
+    expect(init.body).toBeUndefined();
+  });
+
+  it('an evicted run is a 404 ApiError with the server detail', async () => {
+    vi.stubGlobal('fetch', vi.fn(async () => new Response('{"detail":"run 3 is not kept"}', { status: 404 })));
+    const err = await api.runAttention(3, { layers: [0], format: 'f16' }).catch((e) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.status).toBe(404);
+    expect(err.message).toBe('run 3 is not kept');
   });
 
   it('throws ApiError with the server detail', async () => {

@@ -1,11 +1,15 @@
 // A small fetch wrapper. Every URL is relative: the app is served by the API server itself, and
 // `npm run dev` proxies the same paths.
 import type {
+  AttentionFormat,
   InferenceRequest,
   InferenceResponse,
   Interventions,
   ModelEntry,
   ModelStatus,
+  RunAttentionF16,
+  RunAttentionJson,
+  RunAttentionQuery,
   SaveResult,
   SessionConfig,
   SessionEntry,
@@ -108,6 +112,19 @@ async function request<T>(
   }
 }
 
+/**
+ * The path of GET /runs/{id}/attention. Absent options are left out so the server's defaults
+ * apply; layers are comma-separated (`layers=0,5`), as the server parses them.
+ */
+export function runAttentionPath(runId: number, query: RunAttentionQuery = {}): string {
+  const params: string[] = [];
+  if (query.layers !== undefined) params.push(`layers=${query.layers.map((l) => String(Math.trunc(l))).join(',')}`);
+  if (query.format !== undefined) params.push(`format=${encodeURIComponent(query.format)}`);
+  if (query.reduce !== undefined) params.push(`reduce=${encodeURIComponent(query.reduce)}`);
+  const base = `runs/${encodeURIComponent(String(runId))}/attention`;
+  return params.length ? `${base}?${params.join('&')}` : base;
+}
+
 // Paths are relative to the page: `logitlens serve` serves the app at its root.
 export const api = {
   modelStatus: () => request<ModelStatus>('GET', 'model_status'),
@@ -121,6 +138,12 @@ export const api = {
     });
     return runId === null ? res : { ...res, run_id: Number(runId) };
   },
+  /**
+   * The attention of a run the server still keeps (it keeps only its most recent runs): an
+   * evicted or unknown id is an ApiError with status 404.
+   */
+  runAttention: <F extends AttentionFormat = 'json'>(runId: number, query: RunAttentionQuery<F> = {}, signal?: AbortSignal) =>
+    request<F extends 'f16' ? RunAttentionF16 : RunAttentionJson>('GET', runAttentionPath(runId, query), undefined, signal),
   /** Saves `runId` (the run on screen) when given, else the server's last run. */
   saveState: (name: string, runId?: number) =>
     request<{ status: string; session_id: string; path: string }>(

@@ -70,22 +70,71 @@ export interface LensRow {
   predictions: Prediction[][];
 }
 
+/** `json`: the nested `attention` field; `f16`: the packed `attention_f16` field. */
+export type AttentionFormat = 'json' | 'f16';
+
+/** `head_mean` averages the heads of each layer server-side (the head dimension becomes 1). */
+export type AttentionReduce = 'none' | 'head_mean';
+
 export interface InferenceRequest {
   text: string;
   interventions: Interventions;
   lens_type: LensType;
   apply_chat_template: boolean;
   return_attention: boolean;
+  /** The attention options below are only accepted with `return_attention: true`. */
+  attention_format?: AttentionFormat;
+  /** Model layer indices; all layers when absent. */
+  attention_layers?: number[];
+  attention_reduce?: AttentionReduce;
+}
+
+/** The shape of an attention payload; `heads` is 1 when `reduce` is `head_mean`. */
+export interface AttentionShape {
+  /** model layer index of each packed layer, in order */
+  layers: number[];
+  heads: number;
+  tokens: number;
+  reduce: AttentionReduce;
+}
+
+/**
+ * Attention as base64 (standard alphabet, padded) of little-endian IEEE-754 half floats,
+ * row-major [layers.length][heads][tokens (query)][tokens (key)].
+ */
+export interface PackedAttention extends AttentionShape {
+  data: string;
 }
 
 export interface InferenceResponse {
   text: string;
   input_tokens?: string[];
   logit_lens: LensRow[];
-  /** [layer][head][query][key] */
+  /** [layer][head][query][key] (`attention_format: "json"`) */
   attention?: number[][][][] | null;
+  /** Present instead of `attention` with `attention_format: "f16"`. */
+  attention_f16?: PackedAttention | null;
   /** From the `x-logitlens-run-id` header: lets /save_state save this very run. */
   run_id?: number;
+}
+
+/** GET /runs/{run_id}/attention with `format=f16`. */
+export interface RunAttentionF16 extends PackedAttention {
+  run_id: number;
+}
+
+/** GET /runs/{run_id}/attention with `format=json` (the default). */
+export interface RunAttentionJson extends AttentionShape {
+  run_id: number;
+  /** [layer][head][query][key] */
+  attention: number[][][][];
+}
+
+export interface RunAttentionQuery<F extends AttentionFormat = AttentionFormat> {
+  /** Model layer indices; all layers when absent. */
+  layers?: number[];
+  format?: F;
+  reduce?: AttentionReduce;
 }
 
 export interface SessionEntry {

@@ -1,5 +1,7 @@
 // The attention card: five views of attention[layer][head][query][key], layer/head sliders
-// clamped to the displayed run, PNG export through the server, blocked entries marked.
+// clamped to the displayed run, PNG export through the server, blocked entries marked. A run
+// usually arrives with the mean over heads of each layer only; the single heads of a layer are
+// then fetched from the server when a per-head view shows them.
 import { useMemo, useRef, useState } from 'react';
 import type { Interventions } from '../api/types';
 import { api, errorMessage } from '../api/client';
@@ -7,7 +9,7 @@ import {
   ATTENTION_MODES,
   averageAll,
   clampIndex,
-  headMatrix,
+  hasHeads,
   layerMean,
   perLayerMeans,
   toNested,
@@ -15,8 +17,10 @@ import {
   type AttentionTensor,
 } from '../lib/attention';
 import { blockedMasks, unionMasks } from '../lib/interventions';
+import { RunHeadsCache, type LayerHeads } from '../lib/runHeads';
 import { shortModelName } from '../lib/models';
 import { formatToken } from '../lib/tokens';
+import { useRunHeads } from '../hooks/useRunHeads';
 import { useWidth } from '../hooks/useWidth';
 import { Heatmap } from './Heatmap';
 import { useNotify } from './Notifications';
@@ -27,6 +31,10 @@ interface Props {
   tokens: string[] | null;
   /** the interventions the displayed run was computed with */
   interventions: Interventions;
+  /** The server's id of the displayed run: single heads of a head-mean tensor are fetched by it. */
+  runId?: number;
+  /** Where fetched heads are kept; the panel makes its own when not given. */
+  headsCache?: RunHeadsCache;
   modelName: string;
   text: string;
   onRerun: () => void;
@@ -38,7 +46,7 @@ export function saveTitlePrefix(modelName: string, text: string): string {
   return `${shortModelName(modelName)}_${text.slice(0, 10).replace(/\s+/g, '_')}`;
 }
 
-export function AttentionPanel({ tensor, tokens, interventions, modelName, text, onRerun, canRerun }: Props) {
+export function AttentionPanel({ tensor, tokens, interventions, runId, headsCache, modelName, text, onRerun, canRerun }: Props) {
   const [show, setShow] = useState(false);
   const [mode, setMode] = useState<AttentionMode>('all_average');
   const [layerState, setLayer] = useState(0);
@@ -47,13 +55,20 @@ export function AttentionPanel({ tensor, tokens, interventions, modelName, text,
   const [lastSaved, setLastSaved] = useState<string | null>(null);
   const [contrast, setContrast] = useState<'linear' | 'sqrt'>('linear');
   const { notify } = useNotify();
+  const [ownCache] = useState(() => new RunHeadsCache());
+  const cache = headsCache ?? ownCache;
   const cardRef = useRef<HTMLElement>(null);
   // The card is always mounted; its content box is the room the heatmaps have.
   const width = Math.max(280, useWidth(cardRef, 940));
 
   const T = tensor?.T ?? 0;
   const layer = tensor ? clampIndex(layerState, tensor.layers) : 0;
-  const head = tensor ? clampIndex(headState, tensor.heads) : 0;
+  const perHead = mode === 'specific' || mode === 'specific_grid';
+  const localHeads = !tensor || hasHeads(tensor);
+  const remote = useRunHeads(cache, runId, tensor?.layerIds[layer] ?? layer, show && !localHeads && perHead);
+  // The tensor holding the single heads of `layer`, and that layer's index in it.
+  const headSource = !tensor ? null : localHeads ? { t: tensor, l: layer } : remote?.status === 'ready' ? { t: remote.tensor, l: 0 } : null;
+  const head = headSource ? clampIndex(headState, headSource.t.heads) : 0;
   const display = useMemo(() => {
     const raw = tokens && tokens.length === T ? tokens : Array.from({ length: T }, (_, i) => String(i));
     return raw.map((t) => formatToken(t));
@@ -69,12 +84,14 @@ export function AttentionPanel({ tensor, tokens, interventions, modelName, text,
       case 'layer_mean':
         return { kind: 'single' as const, m: layerMean(tensor, layer), title: `Layer ${layer} mean attention`, suffix: `_L${layer}_Mean`, mask: masks[layer] ?? null };
       case 'specific':
-        return { kind: 'single' as const, m: headMatrix(tensor, layer, head), title: `Layer ${layer}, head ${head}`, suffix: `_L${layer}_H${head}`, mask: masks[layer] ?? null };
+        if (!headSource) return null;
+        return { kind: 'single' as const, m: headSource.t.data[headSource.l][head], title: `Layer ${layer}, head ${head}`, suffix: `_L${layer}_H${head}`, mask: masks[layer] ?? null };
       case 'specific_grid':
+        if (!headSource) return null;
         return {
           kind: 'grid' as const,
-          panels: tensor.data[layer].map((m, h) => ({ m, title: `Head ${h}`, suffix: `_L${layer}_H${h}`, mask: masks[layer] ?? null })),
-          caption: `Layer ${layer}: all ${tensor.heads} heads`,
+          panels: headSource.t.data[headSource.l].map((m, h) => ({ m, title: `Head ${h}`, suffix: `_L${layer}_H${h}`, mask: masks[layer] ?? null })),
+          caption: `Layer ${layer}: all ${headSource.t.heads} heads`,
           suffix: `_L${layer}_AllHeads`,
           gridType: 'head_grid' as const,
           saveLabel: 'Save all heads',
@@ -89,7 +106,7 @@ export function AttentionPanel({ tensor, tokens, interventions, modelName, text,
           saveLabel: 'Save all layers',
         };
     }
-  }, [tensor, show, mode, layer, head, masks, allLayers]);
+  }, [tensor, show, mode, layer, head, headSource?.t, headSource?.l, masks, allLayers]);
 
   const prefix = saveTitlePrefix(modelName, text);
 
@@ -139,9 +156,11 @@ export function AttentionPanel({ tensor, tokens, interventions, modelName, text,
       </div>
       {!show ? (
         <p className="muted small">
-          {tensor
-            ? `${tensor.layers} layers × ${tensor.heads} heads × ${T}×${T}. Tick “Show attention” to explore it.`
-            : 'Attention is not in the displayed results.'}
+          {!tensor
+            ? 'Attention is not in the displayed results.'
+            : hasHeads(tensor)
+              ? `${tensor.layers} layers × ${tensor.heads} heads × ${T}×${T}. Tick “Show attention” to explore it.`
+              : `${tensor.layers} layers × ${T}×${T}, each the mean of its heads; single heads are fetched when shown. Tick “Show attention” to explore it.`}
         </p>
       ) : !tensor ? (
         <div className="empty-state">
@@ -178,12 +197,19 @@ export function AttentionPanel({ tensor, tokens, interventions, modelName, text,
                 <option value="sqrt">Square root (lift small weights)</option>
               </select>
             </label>
-            {mode === 'specific' && (
+            {mode === 'specific' && headSource && (
               <label className="field slider-field">
                 <span>
-                  Head <strong data-testid="head-value">{head}</strong> / {tensor.heads - 1}
+                  Head <strong data-testid="head-value">{head}</strong> / {headSource.t.heads - 1}
                 </span>
-                <input type="range" aria-label="Attention head slider" min={0} max={tensor.heads - 1} value={head} onChange={(e) => setHead(Number(e.target.value))} />
+                <input
+                  type="range"
+                  aria-label="Attention head slider"
+                  min={0}
+                  max={headSource.t.heads - 1}
+                  value={head}
+                  onChange={(e) => setHead(Number(e.target.value))}
+                />
               </label>
             )}
             {view?.kind === 'grid' && (
@@ -207,6 +233,18 @@ export function AttentionPanel({ tensor, tokens, interventions, modelName, text,
             </p>
           )}
           <div className="attention-body">
+            {perHead && !headSource && (
+              <HeadsStatus
+                layer={layer}
+                runKnown={runId !== undefined}
+                state={remote}
+                onRerun={onRerun}
+                canRerun={canRerun}
+                onRetry={() => {
+                  if (runId !== undefined) cache.retry(runId, tensor.layerIds[layer] ?? layer);
+                }}
+              />
+            )}
             {view?.kind === 'single' && (
               <Heatmap
                 matrix={view.m}
@@ -258,5 +296,41 @@ export function AttentionPanel({ tensor, tokens, interventions, modelName, text,
         </>
       )}
     </section>
+  );
+}
+
+interface HeadsStatusProps {
+  layer: number;
+  runKnown: boolean;
+  state: LayerHeads | null;
+  onRerun: () => void;
+  canRerun: boolean;
+  onRetry: () => void;
+}
+
+/** What a per-head view shows until the heads of its layer are there. */
+function HeadsStatus({ layer, runKnown, state, onRerun, canRerun, onRetry }: HeadsStatusProps) {
+  if (!runKnown || state?.status === 'error') {
+    const gone = !runKnown || (state?.status === 'error' && state.gone);
+    const message = state?.status === 'error' ? state.message : 'The server did not identify this run, so its single heads cannot be fetched; run again to see heads';
+    return (
+      <div className="empty-state small heads-status" role="alert" data-testid="heads-error">
+        <p>{message}</p>
+        {gone ? (
+          <button type="button" className="btn btn-secondary" onClick={onRerun} disabled={!canRerun}>
+            Run again
+          </button>
+        ) : (
+          <button type="button" className="btn btn-secondary" onClick={onRetry}>
+            Try again
+          </button>
+        )}
+      </div>
+    );
+  }
+  return (
+    <div className="empty-state small heads-status" role="status" data-testid="heads-loading">
+      <span className="spinner" aria-hidden="true" /> Loading the heads of layer {layer}…
+    </div>
   );
 }
