@@ -146,7 +146,9 @@ fn main() {
     let mut loads = vec![(spec.clone(), "as given".to_string())];
     if spec.ends_with(".gguf") {
         for dtype in [DType::F32, DType::BF16] {
-            let dir = export.path().join(format!("SmolLM2-135M-{dtype:?}-safetensors"));
+            let dir = export
+                .path()
+                .join(format!("SmolLM2-135M-{dtype:?}-safetensors"));
             export_safetensors(&spec, &dir, dtype);
             loads.push((dir.display().to_string(), format!("safetensors {dtype:?}")));
         }
@@ -163,7 +165,9 @@ fn main() {
                 .unwrap();
             let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
             let parts: Vec<&str> = line.split_whitespace().collect();
-            ready.push(Duration::from_secs_f64(parts[0].parse::<f64>().unwrap_or(f64::NAN)));
+            ready.push(Duration::from_secs_f64(
+                parts[0].parse::<f64>().unwrap_or(f64::NAN),
+            ));
             rss.push(parts[1].parse::<f64>().unwrap_or(f64::NAN));
             dtype = parts.get(2).unwrap_or(&"?").to_string();
         }

@@ -8,7 +8,8 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use logitlens_engine::default_model::{self, ensure_default_model};
 use logitlens_engine::{
-    BackendKind, ComputeDtype, InferenceRequest, InferenceResponse, Interventions, LoadOptions, LoadedModel,
+    BackendKind, ComputeDtype, InferenceRequest, InferenceResponse, Interventions, LoadOptions,
+    LoadedModel,
 };
 use logitlens_server::{AppState, ServerConfig};
 

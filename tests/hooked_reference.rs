@@ -96,7 +96,7 @@ fn prompts(family: &str) -> Vec<String> {
 
 fn run(h: &Hooked, text: &str, plan: &InterventionPlan) -> (Vec<u32>, Capture) {
     let ids = h.tok.encode_prompt(text, false).unwrap();
-    let cap = h.model.forward(&ids, plan).unwrap();
+    let cap = h.model.forward(&ids, plan, None).unwrap();
     (ids, cap)
 }
 
@@ -156,7 +156,14 @@ fn check_reference(family: &str, h: &Hooked, tol: f32) -> Errors {
 
         let top_ids = npz.i64(&format!("p{i}_lens_top5_ids"));
         let top_probs = npz.f32(&format!("p{i}_lens_top5_probs"));
-        let lens = lens::compute(&h.model, &h.tok, &c, LensType::BlockOutput, &lens::Reuse::default()).unwrap();
+        let lens = lens::compute(
+            &h.model,
+            &h.tok,
+            &c,
+            LensType::BlockOutput,
+            &lens::Reuse::default(),
+        )
+        .unwrap();
         assert_eq!(lens.rows.len(), top_ids.shape()[0], "{family} p{i}: rows");
         for (r, row) in lens.rows.iter().enumerate() {
             assert_eq!(row.predictions.len(), ids.len());
@@ -269,14 +276,15 @@ fn parity_with_custom(family: &str) {
         let cfg = h.model.config();
         let plan =
             hooks::plan(&req.interventions, cfg.n_layers(), cfg.d_model(), ids.len()).unwrap();
-        let got = h.model.forward(&ids, &plan).unwrap();
+        let got = h.model.forward(&ids, &plan, None).unwrap();
         assert_close(
             &format!("{family} {name}: patterns"),
             &flat_all(&got.patterns),
             &flat_all(&want.capture.patterns),
             TOL,
         );
-        let lens = lens::compute(&h.model, &h.tok, &got, lens_type, &lens::Reuse::default()).unwrap();
+        let lens =
+            lens::compute(&h.model, &h.tok, &got, lens_type, &lens::Reuse::default()).unwrap();
         let (ra, rb) = (&want.response.logit_lens, &lens.rows);
         assert_eq!(ra.len(), rb.len(), "{family} {name}: rows");
         for (ra, rb) in ra.iter().zip(rb) {
@@ -366,7 +374,14 @@ fn zeroed_resid_post_gives_the_zero_state_row() {
             );
             let (_, c) = run(&h, text, &plan);
             assert!(flat(&c.resid[l + 1]).iter().all(|&x| x == 0.0));
-            let lens = lens::compute(&h.model, &h.tok, &c, LensType::BlockOutput, &lens::Reuse::default()).unwrap();
+            let lens = lens::compute(
+                &h.model,
+                &h.tok,
+                &c,
+                LensType::BlockOutput,
+                &lens::Reuse::default(),
+            )
+            .unwrap();
             let row = &lens.rows[l + 1];
             for preds in &row.predictions {
                 for (k, p) in preds.iter().enumerate() {
@@ -513,7 +528,7 @@ fn pos_embed_hook_is_refused_without_learned_positions() {
             t,
         );
         let ids = h.tok.encode_prompt(text, false).unwrap();
-        let e = h.model.forward(&ids, &plan).err().unwrap();
+        let e = h.model.forward(&ids, &plan, None).err().unwrap();
         assert!(e.is_client_error(), "{e}");
         assert!(e.to_string().contains("hook_pos_embed"), "{e}");
     }
@@ -546,7 +561,7 @@ fn prompt_longer_than_the_sliding_window_is_refused() {
     assert!(ids.len() > 4);
     let e = h
         .model
-        .forward(&ids, &InterventionPlan::default())
+        .forward(&ids, &InterventionPlan::default(), None)
         .err()
         .unwrap();
     assert!(e.to_string().contains("sliding"), "{e}");
@@ -554,11 +569,11 @@ fn prompt_longer_than_the_sliding_window_is_refused() {
     let full = load("gemma2");
     let a = h
         .model
-        .forward(&ids[..4], &InterventionPlan::default())
+        .forward(&ids[..4], &InterventionPlan::default(), None)
         .unwrap();
     let b = full
         .model
-        .forward(&ids[..4], &InterventionPlan::default())
+        .forward(&ids[..4], &InterventionPlan::default(), None)
         .unwrap();
     assert_eq!(flat_all(&a.resid), flat_all(&b.resid));
 }

@@ -325,16 +325,36 @@ async fn compact_attention_equals_the_json_form() {
 
     // f16, two layers out of order, every head.
     let (st, v, id) = s
-        .inference(json!({"text": text, "return_attention": true, "interventions": block,
-            "attention_format": "f16", "attention_layers": [2, 0]}))
+        .inference(
+            json!({"text": text, "return_attention": true, "interventions": block,
+            "attention_format": "f16", "attention_layers": [2, 0]}),
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");
-    assert!(v.get("attention").is_none(), "the compact form replaces the nested one");
+    assert!(
+        v.get("attention").is_none(),
+        "the compact form replaces the nested one"
+    );
     let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["text", "input_tokens", "logit_lens", "attention_f16"]);
+    assert_eq!(
+        keys,
+        ["text", "input_tokens", "logit_lens", "attention_f16"]
+    );
     let p = &v["attention_f16"];
-    assert_eq!((p["layers"].clone(), p["heads"].as_u64(), p["tokens"].as_u64(), p["reduce"].as_str()),
-        (json!([2, 0]), Some(heads as u64), Some(t as u64), Some("none")));
+    assert_eq!(
+        (
+            p["layers"].clone(),
+            p["heads"].as_u64(),
+            p["tokens"].as_u64(),
+            p["reduce"].as_str()
+        ),
+        (
+            json!([2, 0]),
+            Some(heads as u64),
+            Some(t as u64),
+            Some("none")
+        )
+    );
     let data = unpack(p);
     assert_eq!(data.len(), 2 * heads * t * t);
     for (i, &l) in [2usize, 0].iter().enumerate() {
@@ -343,7 +363,10 @@ async fn compact_attention_equals_the_json_form() {
                 for k in 0..t {
                     let got = data[((i * heads + h) * t + q) * t + k];
                     let want = at(l, h, q, k);
-                    assert!((got - want).abs() <= want.abs() / 1024.0 + 1e-7, "l{l} h{h} q{q} k{k}: {got} vs {want}");
+                    assert!(
+                        (got - want).abs() <= want.abs() / 1024.0 + 1e-7,
+                        "l{l} h{h} q{q} k{k}: {got} vs {want}"
+                    );
                 }
             }
         }
@@ -353,44 +376,98 @@ async fn compact_attention_equals_the_json_form() {
 
     // Head means, JSON form, one layer.
     let (_, v, _) = s
-        .inference(json!({"text": text, "return_attention": true, "interventions": block,
-            "attention_layers": [1], "attention_reduce": "head_mean"}))
+        .inference(
+            json!({"text": text, "return_attention": true, "interventions": block,
+            "attention_layers": [1], "attention_reduce": "head_mean"}),
+        )
         .await;
     let a = &v["attention"];
-    assert_eq!((a.as_array().unwrap().len(), a[0].as_array().unwrap().len()), (1, 1));
+    assert_eq!(
+        (a.as_array().unwrap().len(), a[0].as_array().unwrap().len()),
+        (1, 1)
+    );
     let mean = (0..heads).map(|h| at(1, h, 7, 2)).sum::<f32>() / heads as f32;
     assert!((a[0][0][7][2].as_f64().unwrap() as f32 - mean).abs() < 1e-6);
 
     // The same run's attention on demand.
     let id = id.unwrap();
-    let (st, v) = s.get(&format!("/runs/{id}/attention?layers=1&format=f16&reduce=head_mean")).await;
+    let (st, v) = s
+        .get(&format!(
+            "/runs/{id}/attention?layers=1&format=f16&reduce=head_mean"
+        ))
+        .await;
     assert_eq!(st, StatusCode::OK, "{v}");
-    assert_eq!((v["run_id"].as_u64(), v["heads"].as_u64(), v["layers"].clone()), (Some(id), Some(1), json!([1])));
+    assert_eq!(
+        (
+            v["run_id"].as_u64(),
+            v["heads"].as_u64(),
+            v["layers"].clone()
+        ),
+        (Some(id), Some(1), json!([1]))
+    );
     assert!((unpack(&v)[7 * t + 2] - mean).abs() <= mean / 1024.0 + 1e-7);
     let (st, v) = s.get(&format!("/runs/{id}/attention")).await;
     assert_eq!(st, StatusCode::OK);
-    assert_eq!(v["attention"], full, "default: every layer and head as JSON");
+    assert_eq!(
+        v["attention"], full,
+        "default: every layer and head as JSON"
+    );
     assert_eq!(v["layers"], json!([0, 1, 2]));
     let _ = n_layers;
 
     // Errors say what to fix.
     for (body, needle) in [
-        (json!({"text": text, "attention_format": "f16"}), "return_attention: true"),
-        (json!({"text": text, "return_attention": true, "attention_format": "png"}), "json, f16"),
-        (json!({"text": text, "return_attention": true, "attention_layers": [3]}), "layers 0..2"),
-        (json!({"text": text, "return_attention": true, "attention_layers": []}), "empty"),
-        (json!({"text": text, "return_attention": true, "attention_reduce": "max"}), "head_mean"),
+        (
+            json!({"text": text, "attention_format": "f16"}),
+            "return_attention: true",
+        ),
+        (
+            json!({"text": text, "return_attention": true, "attention_format": "png"}),
+            "json, f16",
+        ),
+        (
+            json!({"text": text, "return_attention": true, "attention_layers": [3]}),
+            "layers 0..2",
+        ),
+        (
+            json!({"text": text, "return_attention": true, "attention_layers": []}),
+            "empty",
+        ),
+        (
+            json!({"text": text, "return_attention": true, "attention_reduce": "max"}),
+            "head_mean",
+        ),
     ] {
         let (st, v) = s.post("/inference", body.clone()).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
         assert!(detail(&v).contains(needle), "{body}: {v}");
     }
     for (path, status, needle) in [
-        (format!("/runs/{id}/attention?layers=9"), StatusCode::BAD_REQUEST, "layers 0..2"),
-        (format!("/runs/{id}/attention?layers=a"), StatusCode::BAD_REQUEST, "not a layer index"),
-        (format!("/runs/{id}/attention?format=xml"), StatusCode::BAD_REQUEST, "json, f16"),
-        ("/runs/abc/attention".to_string(), StatusCode::BAD_REQUEST, "not a number"),
-        ("/runs/999999/attention".to_string(), StatusCode::NOT_FOUND, "run the request again"),
+        (
+            format!("/runs/{id}/attention?layers=9"),
+            StatusCode::BAD_REQUEST,
+            "layers 0..2",
+        ),
+        (
+            format!("/runs/{id}/attention?layers=a"),
+            StatusCode::BAD_REQUEST,
+            "not a layer index",
+        ),
+        (
+            format!("/runs/{id}/attention?format=xml"),
+            StatusCode::BAD_REQUEST,
+            "json, f16",
+        ),
+        (
+            "/runs/abc/attention".to_string(),
+            StatusCode::BAD_REQUEST,
+            "not a number",
+        ),
+        (
+            "/runs/999999/attention".to_string(),
+            StatusCode::NOT_FOUND,
+            "run the request again",
+        ),
     ] {
         let (st, v) = s.get(&path).await;
         assert_eq!(st, status, "{path}: {v}");
@@ -403,6 +480,53 @@ async fn compact_attention_equals_the_json_form() {
     }
     let (st, _) = s.get(&format!("/runs/{id}/attention")).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+}
+
+/// POST /inference: (reused layers, body bytes).
+async fn call(s: &Server, body: Value) -> (usize, Vec<u8>) {
+    let (st, bytes, h) = s
+        .raw(Method::POST, "/inference", Some(body.to_string()), &[])
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let reused: usize = h["x-logitlens-reused-layers"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(h["server-timing"]
+        .to_str()
+        .unwrap()
+        .starts_with("forward;dur="));
+    (reused, bytes)
+}
+
+#[tokio::test]
+async fn reruns_take_over_earlier_layers_over_http() {
+    let s = loaded("llama").await;
+    let text = "The capital of France is";
+    let req = |iv: Value| json!({"text": text, "lens_type": "combined", "return_attention": true, "interventions": iv});
+    let (r, _) = call(&s, req(json!({}))).await;
+    assert_eq!(r, 0, "the first run is cold");
+    let late = json!({"layer_2_output": [{"type": "zero"}]});
+    let (r, warm) = call(&s, req(late.clone())).await;
+    assert_eq!(r, 2, "layers 0 and 1 taken over");
+    // The same request on a fresh server (cold) answers byte for byte the same.
+    let fresh = loaded("llama").await;
+    let (_, cold, h) = fresh
+        .raw(Method::POST, "/inference", Some(req(late).to_string()), &[])
+        .await;
+    assert_eq!(h["x-logitlens-reused-layers"], "0");
+    assert_eq!(warm, cold);
+    // After loading another model, the old runs are not taken over.
+    routes::load(
+        &s.state,
+        tiny("qwen3").display().to_string(),
+        "custom".into(),
+    )
+    .await
+    .unwrap();
+    let (r, _) = call(&s, req(json!({}))).await;
+    assert_eq!(r, 0);
 }
 
 #[tokio::test]

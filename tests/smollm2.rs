@@ -312,3 +312,33 @@ fn hooked_backend_agrees_with_custom_on_the_gguf() {
         }
     }
 }
+
+/// A re-run changing only layer 20's output (two thirds of 30 layers) takes
+/// over layers 0-19 and their lens rows, and answers exactly as a cold run:
+/// on the real vocabulary the lens projection is split in chunks differently
+/// between the two, so this also pins that a state's logits do not depend on
+/// which other states share its matrix product.
+#[test]
+fn rerun_from_layer_20_is_identical_to_a_cold_run() {
+    let Some(m) = model() else { return };
+    let mut base = InferenceRequest::new("The capital of France is Paris. The capital of Italy is");
+    base.lens_type = "combined".into();
+    base.return_attention = true;
+    let mut req = base.clone();
+    req.interventions = serde_json::from_value(serde_json::json!({
+        "layer_20_output": [{"type": "scale", "value": 0.5, "token_index": -1}]
+    }))
+    .unwrap();
+    let lens = logitlens_engine::LensType::Combined;
+    let ids = m.tokenize(&base).unwrap();
+    let first = m.run_ids(&base, lens, ids.clone()).unwrap();
+    let cold = m.run_ids(&req, lens, ids.clone()).unwrap();
+    let warm = m.run_ids_reusing(&req, lens, ids, &[&first]).unwrap();
+    assert_eq!(warm.timings.reused_layers, 20);
+    assert_eq!(
+        serde_json::to_string(&warm.response).unwrap(),
+        serde_json::to_string(&cold.response).unwrap()
+    );
+    assert_eq!(flat(&warm.logits), flat(&cold.logits));
+    assert_eq!(flat_all(&warm.capture.resid), flat_all(&cold.capture.resid));
+}

@@ -109,7 +109,9 @@ impl Spec {
     }
 
     fn layer_list(&self, n_layers: usize) -> Vec<usize> {
-        self.layers.clone().unwrap_or_else(|| (0..n_layers).collect())
+        self.layers
+            .clone()
+            .unwrap_or_else(|| (0..n_layers).collect())
     }
 }
 
@@ -207,7 +209,9 @@ mod tests {
     fn patterns() -> Vec<Tensor> {
         (0..3)
             .map(|l| {
-                let v: Vec<f32> = (0..2 * 4 * 4).map(|i| (i + 100 * l) as f32 / 1000.0).collect();
+                let v: Vec<f32> = (0..2 * 4 * 4)
+                    .map(|i| (i + 100 * l) as f32 / 1000.0)
+                    .collect();
                 Tensor::from_vec(v, (2, 4, 4), &Device::Cpu).unwrap()
             })
             .collect()

@@ -75,10 +75,16 @@ impl Model {
         }
     }
 
-    pub fn forward(&self, ids: &[u32], plan: &InterventionPlan) -> Result<Capture> {
+    /// Run `ids` with the plan; `resume` as in [`Transformer::forward`].
+    pub fn forward(
+        &self,
+        ids: &[u32],
+        plan: &InterventionPlan,
+        resume: Option<(usize, &Capture)>,
+    ) -> Result<Capture> {
         match self {
-            Model::Custom(m) => m.forward(ids, plan),
-            Model::Hooked(m) => m.forward(ids, plan),
+            Model::Custom(m) => m.forward(ids, plan, resume),
+            Model::Hooked(m) => m.forward(ids, plan, resume),
         }
     }
 

@@ -78,10 +78,17 @@ pub struct SourceInfo {
 pub struct LoadedModel {
     /// The name it was loaded by (`model_name` in the API).
     pub name: String,
+    /// Unique per load in this process: runs remember which model made them.
+    pub id: u64,
     weights_sha256: std::sync::OnceLock<String>,
     pub source: SourceInfo,
     pub model: Model,
     pub tokenizer: TokenizerBundle,
+}
+
+fn next_model_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Where the time of one run went.
@@ -92,6 +99,8 @@ pub struct Timings {
     pub topk_decode: std::time::Duration,
     /// Attention patterns copied out for the response.
     pub attention: std::time::Duration,
+    /// Layers taken over from an earlier run instead of recomputed.
+    pub reused_layers: usize,
 }
 
 /// One run: the response body and the tensors behind it.
@@ -106,6 +115,10 @@ pub struct RunOutput {
     /// `[T, V]` final logits.
     pub logits: Tensor,
     pub plan: InterventionPlan,
+    /// Top 5 per position of every projected state, for later re-runs.
+    pub lens_tops: Vec<(State, lens::StateTops)>,
+    /// [`LoadedModel::id`] of the model that ran it.
+    pub model_id: u64,
 }
 
 impl RunOutput {
@@ -224,6 +237,7 @@ fn load_hf_layout(
     Ok(LoadedModel {
         name: name.to_owned(),
         weights_sha256: Default::default(),
+        id: next_model_id(),
         source,
         model,
         tokenizer,
@@ -285,8 +299,11 @@ fn load_gguf(
         }
         BackendKind::Hooked => {
             let hc = crate::backend::hooked_config_from(&ck.config)?;
-            let vb =
-                crate::weights::from_tensors(ck.tensors, hc.resolve_dtype(opts.dtype), &Device::Cpu);
+            let vb = crate::weights::from_tensors(
+                ck.tensors,
+                hc.resolve_dtype(opts.dtype),
+                &Device::Cpu,
+            );
             let mut m = HookedTransformer::load(hc, vb)?;
             if ck.rope_freq_factors.is_some() {
                 m.set_inv_freq(scaled(m.config().inv_freq()))?;
@@ -305,6 +322,7 @@ fn load_gguf(
     Ok(LoadedModel {
         name: name.to_owned(),
         weights_sha256: Default::default(),
+        id: next_model_id(),
         source,
         model,
         tokenizer,
@@ -477,6 +495,21 @@ impl LoadedModel {
         lens_type: LensType,
         ids: Vec<u32>,
     ) -> Result<RunOutput> {
+        self.run_ids_reusing(req, lens_type, ids, &[])
+    }
+
+    /// [`run_ids`](Self::run_ids), taking over from the `earlier` run (of
+    /// this model, on the same ids) whose interventions agree longest with
+    /// this request's: the states before the first layer they differ at
+    /// and the lens rows of those states are reused, not recomputed. The
+    /// result is identical to a cold run (tests/reuse.rs).
+    pub fn run_ids_reusing(
+        &self,
+        req: &InferenceRequest,
+        lens_type: LensType,
+        ids: Vec<u32>,
+        earlier: &[&RunOutput],
+    ) -> Result<RunOutput> {
         let vocab = self.model.vocab_size();
         if let Some(&bad) = ids.iter().find(|&&i| i as usize >= vocab) {
             return Err(EngineError::InvalidRequest(format!(
@@ -490,15 +523,40 @@ impl LoadedModel {
             ids.len(),
         )?;
         let attention_spec = self.attention_spec(req)?;
+        let n = self.model.n_layers();
+        let best = earlier
+            .iter()
+            .filter(|e| e.model_id == self.id && e.ids == ids)
+            .map(|e| (e.plan.first_difference(&plan, n), *e))
+            .filter(|(r, _)| *r > 0)
+            .max_by_key(|(r, _)| *r);
         let started = std::time::Instant::now();
-        let capture = self.model.forward(&ids, &plan)?;
+        let capture = self
+            .model
+            .forward(&ids, &plan, best.map(|(r, e)| (r, &e.capture)))?;
         let forward = started.elapsed();
+        let reuse = match best {
+            None => lens::Reuse::default(),
+            Some((r, e)) => lens::Reuse {
+                // States before layer r are bit-identical to the earlier run's.
+                tops: e
+                    .lens_tops
+                    .iter()
+                    .filter(|(s, _)| match s {
+                        State::Resid(i) => *i <= r,
+                        State::PostAttn(i) => *i < r,
+                    })
+                    .cloned()
+                    .collect(),
+                logits: (r == n).then(|| e.logits.clone()),
+            },
+        };
         let lens = lens::compute(
             self.model.lens(),
             &self.tokenizer,
             &capture,
             lens_type,
-            &lens::Reuse::default(),
+            &reuse,
         )?;
         let started = std::time::Instant::now();
         let input_tokens = ids
@@ -517,6 +575,7 @@ impl LoadedModel {
             lens_projection: lens.projection,
             topk_decode: lens.topk_decode,
             attention: started.elapsed(),
+            reused_layers: best.map_or(0, |(r, _)| r),
         };
         let response = InferenceResponse {
             text: req.text.clone(),
@@ -534,6 +593,8 @@ impl LoadedModel {
             capture,
             logits: lens.logits,
             plan,
+            lens_tops: lens.tops,
+            model_id: self.id,
         })
     }
 }

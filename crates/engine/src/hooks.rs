@@ -109,6 +109,42 @@ impl InterventionPlan {
             .flat_map(|b| b.pairs.iter().copied())
     }
 
+    /// The first layer whose computation differs between two plans: every
+    /// state before it (the residual stream entering it included) is the
+    /// same under both. `n_layers` when the plans act identically.
+    pub fn first_difference(&self, other: &InterventionPlan, n_layers: usize) -> usize {
+        // Where a hook's effect first shows: hooks inside layer l change
+        // layer l; resid_pre of layer l is applied at the end of layer l-1's
+        // step (it shapes resid_post of l-1 as the lens records it).
+        let start = |h: HookPoint| match h {
+            HookPoint::Embed | HookPoint::PosEmbed => 0,
+            HookPoint::ResidPre(l) => l.saturating_sub(1),
+            HookPoint::ResidMid(l)
+            | HookPoint::AttnOut(l)
+            | HookPoint::MlpOut(l)
+            | HookPoint::ResidPost(l) => l,
+        };
+        let mut first = n_layers;
+        for h in self.stream.keys().chain(other.stream.keys()) {
+            if self.ops_at(*h) != other.ops_at(*h) {
+                first = first.min(start(*h));
+            }
+        }
+        for l in 0..first {
+            let mut a: Vec<_> = self.blocked_at(l).collect();
+            let mut b: Vec<_> = other.blocked_at(l).collect();
+            a.sort_unstable();
+            a.dedup();
+            b.sort_unstable();
+            b.dedup();
+            if a != b {
+                first = l;
+                break;
+            }
+        }
+        first
+    }
+
     /// The earliest layer any operation touches (`Some(0)` for embeddings);
     /// `None` without interventions.
     pub fn first_layer(&self) -> Option<usize> {

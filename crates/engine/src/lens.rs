@@ -97,7 +97,9 @@ pub struct Reuse {
 fn with_f32_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
     let (storage, layout) = t.storage_and_layout();
     let candle_core::Storage::Cpu(cpu) = &*storage else {
-        return Err(EngineError::Model("the lens runs on CPU tensors only".into()));
+        return Err(EngineError::Model(
+            "the lens runs on CPU tensors only".into(),
+        ));
     };
     let data = cpu.as_slice::<f32>()?;
     let (start, end) = layout
@@ -179,7 +181,11 @@ pub fn compute(
     let started = Instant::now();
     let mut out = Vec::with_capacity(specs.len());
     for (i, (name, s)) in specs.into_iter().enumerate() {
-        let cells = &tops.iter().find(|(k, _)| *k == s).expect("state projected").1;
+        let cells = &tops
+            .iter()
+            .find(|(k, _)| *k == s)
+            .expect("state projected")
+            .1;
         let predictions = cells
             .iter()
             .map(|top| {

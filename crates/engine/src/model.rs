@@ -66,6 +66,30 @@ pub struct Capture {
     pub patterns: Vec<Tensor>,
 }
 
+impl Capture {
+    /// Empty, with room for `n` layers.
+    pub fn with_layers(n: usize) -> Self {
+        Capture {
+            resid: Vec::with_capacity(n + 1),
+            post_attn: Vec::with_capacity(n),
+            attn_out: Vec::with_capacity(n),
+            mlp_out: Vec::with_capacity(n),
+            patterns: Vec::with_capacity(n),
+        }
+    }
+
+    /// Everything computed before layer `r` (tensors are shared, not copied).
+    pub fn prefix(&self, r: usize, n: usize) -> Self {
+        let mut c = Capture::with_layers(n);
+        c.resid.extend_from_slice(&self.resid[..=r]);
+        c.post_attn.extend_from_slice(&self.post_attn[..r]);
+        c.attn_out.extend_from_slice(&self.attn_out[..r]);
+        c.mlp_out.extend_from_slice(&self.mlp_out[..r]);
+        c.patterns.extend_from_slice(&self.patterns[..r]);
+        c
+    }
+}
+
 fn linear(vb: &VarBuilder, out_dim: usize, in_dim: usize, bias: bool) -> Result<Linear> {
     let w = vb.get((out_dim, in_dim), "weight")?;
     let b = if bias {
@@ -168,31 +192,39 @@ impl Transformer {
         Ok(rms_norm(x, &self.final_norm, self.cfg.rms_norm_eps)?.to_dtype(DType::F32)?)
     }
 
-    /// Run the model on `ids` with the plan's interventions applied.
-    pub fn forward(&self, ids: &[u32], plan: &InterventionPlan) -> Result<Capture> {
+    /// Run the model on `ids` with the plan's interventions applied. With
+    /// `resume = Some((r, earlier))` layers before `r` are taken from an
+    /// earlier capture of the same ids whose plan agrees up to layer `r`
+    /// (see [`InterventionPlan::first_difference`]).
+    pub fn forward(
+        &self,
+        ids: &[u32],
+        plan: &InterventionPlan,
+        resume: Option<(usize, &Capture)>,
+    ) -> Result<Capture> {
         let t = ids.len();
         let n = self.blocks.len();
-        let ids_t = Tensor::new(ids, &self.device)?;
-        let mut x = self.embed.embedding(&ids_t)?;
-        x = apply_hook(x, plan.ops_at(HookPoint::Embed))?;
         let (cos, sin) = crate::ops::rope_tables(&self.inv_freq, &self.device, self.dtype, t)?;
-        let mut cap = Capture {
-            resid: Vec::with_capacity(n + 1),
-            post_attn: Vec::with_capacity(n),
-            attn_out: Vec::with_capacity(n),
-            mlp_out: Vec::with_capacity(n),
-            patterns: Vec::with_capacity(n),
+        let (mut cap, mut x, start) = match resume {
+            Some((r, earlier)) if r > 0 => (earlier.prefix(r, n), earlier.resid[r].clone(), r),
+            _ => {
+                let ids_t = Tensor::new(ids, &self.device)?;
+                let mut x = self.embed.embedding(&ids_t)?;
+                x = apply_hook(x, plan.ops_at(HookPoint::Embed))?;
+                if !plan.ops_at(HookPoint::PosEmbed).is_empty() {
+                    return Err(crate::invalid!(
+                        "hook_pos_embed: this model has no learned position embeddings (it uses RoPE)"
+                    ));
+                }
+                // resid_pre of layer l+1 is resid_post of layer l: both hooks apply
+                // before the state is recorded, so the lens shows what the next layer reads.
+                x = apply_hook(x, plan.ops_at(HookPoint::ResidPre(0)))?;
+                let mut cap = Capture::with_layers(n);
+                cap.resid.push(x.clone());
+                (cap, x, 0)
+            }
         };
-        if !plan.ops_at(HookPoint::PosEmbed).is_empty() {
-            return Err(crate::invalid!(
-                "hook_pos_embed: this model has no learned position embeddings (it uses RoPE)"
-            ));
-        }
-        // resid_pre of layer l+1 is resid_post of layer l: both hooks apply
-        // before the state is recorded, so the lens shows what the next layer reads.
-        x = apply_hook(x, plan.ops_at(HookPoint::ResidPre(0)))?;
-        cap.resid.push(x.clone());
-        for (l, block) in self.blocks.iter().enumerate() {
+        for (l, block) in self.blocks.iter().enumerate().skip(start) {
             let mask = AttnMask::build(t, plan.blocked_at(l), &self.device, self.dtype)?;
             let h = rms_norm(&x, &block.input_norm, self.cfg.rms_norm_eps)?;
             let (a, pattern) = self.attention(&block.attn, &h, &cos, &sin, &mask)?;

@@ -31,6 +31,10 @@ pub const APP_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Response header of /inference naming the run, for /save_state's `run_id`.
 pub const RUN_ID_HEADER: &str = "x-logitlens-run-id";
 
+/// Response header of /inference: how many layers were taken over from an
+/// earlier run instead of recomputed (0 for a cold run).
+pub const REUSED_LAYERS_HEADER: &str = "x-logitlens-reused-layers";
+
 /// Backend names the API accepts; `transformerlens` is the original's name
 /// for what is `hooked` here.
 /// The name is echoed back as given, as the original echoed it.
@@ -221,6 +225,17 @@ pub async fn inference(
         ))
     })?;
     let max = st.cfg.max_prompt_tokens;
+    // Recent runs of this model: a re-run that changes only later
+    // interventions takes over their earlier layers.
+    let earlier: Vec<Arc<LastRun>> = st
+        .runs
+        .lock()
+        .expect("state lock")
+        .iter()
+        .rev()
+        .filter(|(_, r)| matches!(&r.tensors, Tensors::Run { run, .. } if run.model_id == model.id))
+        .map(|(_, r)| r.clone())
+        .collect();
     let (body, last) = tokio::task::spawn_blocking(move || -> ApiResult<(Vec<u8>, LastRun)> {
         let ids = model.tokenize(&req)?;
         if ids.len() > max {
@@ -229,7 +244,14 @@ pub async fn inference(
                 ids.len()
             )));
         }
-        let run = model.run_ids(&req, lens_type, ids)?;
+        let earlier: Vec<&logitlens_engine::RunOutput> = earlier
+            .iter()
+            .filter_map(|r| match &r.tensors {
+                Tensors::Run { run, .. } => Some(run.as_ref()),
+                _ => None,
+            })
+            .collect();
+        let run = model.run_ids_reusing(&req, lens_type, ids, &earlier)?;
         let body = serde_json::to_vec(&run.response).map_err(ApiError::internal)?;
         let config = run_config(&req, &model, &backend, &run.response, &run.ids);
         let tensors = Tensors::Run { run: Arc::new(run), with_attention: req.return_attention };
@@ -237,13 +259,33 @@ pub async fn inference(
     })
     .await
     .map_err(ApiError::internal)??;
+    let timings = match &last.tensors {
+        Tensors::Run { run, .. } => run.timings,
+        _ => Default::default(),
+    };
     let run_id = st.remember_run(Arc::new(last));
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     Ok((
         [
             (header::CONTENT_TYPE, "application/json".to_string()),
             (
                 header::HeaderName::from_static(RUN_ID_HEADER),
                 run_id.to_string(),
+            ),
+            (
+                header::HeaderName::from_static(REUSED_LAYERS_HEADER),
+                timings.reused_layers.to_string(),
+            ),
+            // Shown by browsers' developer tools next to the request.
+            (
+                header::HeaderName::from_static("server-timing"),
+                format!(
+                    "forward;dur={:.1}, lens;dur={:.1}, topk;dur={:.1}, attention;dur={:.1}",
+                    ms(timings.forward),
+                    ms(timings.lens_projection),
+                    ms(timings.topk_decode),
+                    ms(timings.attention)
+                ),
             ),
         ],
         body,
@@ -335,7 +377,10 @@ pub async fn run_attention(
             let a = attention::to_json(patterns, &spec)?;
             serde_json::to_vec(&Nested {
                 run_id: id,
-                layers: spec.layers.clone().unwrap_or_else(|| (0..patterns.len()).collect()),
+                layers: spec
+                    .layers
+                    .clone()
+                    .unwrap_or_else(|| (0..patterns.len()).collect()),
                 heads: a.first().map_or(0, |l| l.len()),
                 tokens: run.ids.len(),
                 reduce: spec.reduce.as_str(),

@@ -359,8 +359,15 @@ impl HookedTransformer {
         Ok(self.final_norm.forward(x)?.to_dtype(DType::F32)?)
     }
 
-    /// Run the model on `ids` with the plan's interventions applied.
-    pub fn forward(&self, ids: &[u32], plan: &InterventionPlan) -> Result<Capture> {
+    /// Run the model on `ids` with the plan's interventions applied,
+    /// resuming at layer `r` from an earlier capture when given (as the
+    /// custom backend's `forward`).
+    pub fn forward(
+        &self,
+        ids: &[u32],
+        plan: &InterventionPlan,
+        resume: Option<(usize, &Capture)>,
+    ) -> Result<Capture> {
         let cfg = &self.cfg;
         let t = ids.len();
         let n = self.blocks.len();
@@ -380,48 +387,49 @@ impl HookedTransformer {
                 cfg.family()
             ));
         }
-        let ids_t = Tensor::new(ids, &self.device)?;
-        let mut x = self.embed.embedding(&ids_t)?;
-        if cfg.embed_scale {
-            // HF multiplies by sqrt(d) cast to the hidden dtype.
-            let s = (cfg.d_model as f64).sqrt();
-            let s = if self.dtype == DType::F32 {
-                f64::from(s as f32)
-            } else {
-                s
-            };
-            x = x.affine(s, 0.0)?;
-        }
-        x = apply_hook(x, plan.ops_at(HookPoint::Embed))?;
-        match &self.pos_embed {
-            Some(wpe) => {
-                let p = wpe.dim(0)?;
-                if t > p {
-                    return Err(crate::invalid!(
-                        "the input has {t} tokens but this model has {p} learned positions"
-                    ));
-                }
-                let pos = apply_hook(wpe.narrow(0, 0, t)?, plan.ops_at(HookPoint::PosEmbed))?;
-                x = (x + pos)?;
-            }
-            None if !plan.ops_at(HookPoint::PosEmbed).is_empty() => {
-                return Err(crate::invalid!(
-                    "hook_pos_embed: this model has no learned position embeddings (it uses RoPE)"
-                ));
-            }
-            None => {}
-        }
         let (cos, sin) = crate::ops::rope_tables(&self.inv_freq, &self.device, self.dtype, t)?;
-        let mut cap = Capture {
-            resid: Vec::with_capacity(n + 1),
-            post_attn: Vec::with_capacity(n),
-            attn_out: Vec::with_capacity(n),
-            mlp_out: Vec::with_capacity(n),
-            patterns: Vec::with_capacity(n),
+        let (mut cap, mut x, start) = match resume {
+            Some((r, earlier)) if r > 0 => (earlier.prefix(r, n), earlier.resid[r].clone(), r),
+            _ => {
+                let ids_t = Tensor::new(ids, &self.device)?;
+                let mut x = self.embed.embedding(&ids_t)?;
+                if cfg.embed_scale {
+                    // HF multiplies by sqrt(d) cast to the hidden dtype.
+                    let s = (cfg.d_model as f64).sqrt();
+                    let s = if self.dtype == DType::F32 {
+                        f64::from(s as f32)
+                    } else {
+                        s
+                    };
+                    x = x.affine(s, 0.0)?;
+                }
+                x = apply_hook(x, plan.ops_at(HookPoint::Embed))?;
+                match &self.pos_embed {
+                    Some(wpe) => {
+                        let p = wpe.dim(0)?;
+                        if t > p {
+                            return Err(crate::invalid!(
+                                "the input has {t} tokens but this model has {p} learned positions"
+                            ));
+                        }
+                        let pos =
+                            apply_hook(wpe.narrow(0, 0, t)?, plan.ops_at(HookPoint::PosEmbed))?;
+                        x = (x + pos)?;
+                    }
+                    None if !plan.ops_at(HookPoint::PosEmbed).is_empty() => {
+                        return Err(crate::invalid!(
+                            "hook_pos_embed: this model has no learned position embeddings (it uses RoPE)"
+                        ));
+                    }
+                    None => {}
+                }
+                x = apply_hook(x, plan.ops_at(HookPoint::ResidPre(0)))?;
+                let mut cap = Capture::with_layers(n);
+                cap.resid.push(x.clone());
+                (cap, x, 0)
+            }
         };
-        x = apply_hook(x, plan.ops_at(HookPoint::ResidPre(0)))?;
-        cap.resid.push(x.clone());
-        for (l, block) in self.blocks.iter().enumerate() {
+        for (l, block) in self.blocks.iter().enumerate().skip(start) {
             let mask = AttnMask::build(t, plan.blocked_at(l), &self.device, self.dtype)?;
             let h = block.ln1.forward(&x)?;
             let (mut a, pattern) = self.attention(l, &block.attn, &h, &cos, &sin, &mask)?;
