@@ -192,41 +192,30 @@ fn main() {
     }
     println!();
 
-    let dir = tempfile::tempdir().unwrap();
-    let state = AppState::new(ServerConfig {
-        data_dir: dir.path().to_path_buf(),
-        ..Default::default()
-    })
-    .unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let st = state.clone();
-    rt.spawn(async move { axum::serve(listener, app(st)).await.unwrap() });
-    rt.block_on(routes::load(&state, spec.clone(), "custom".into()))
-        .unwrap();
-    let url = format!("http://{addr}/inference");
+    let (_rt, url) = server(&spec, false);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(true)
         .build()
         .into();
 
-    println!("## Inference\n\nMedians of {reps} runs, milliseconds. Engine columns from one in-process run; HTTP is POST /inference end to end on loopback.\n");
+    println!("## Inference\n\nMedians of {reps} runs, milliseconds. Engine columns from one in-process run; HTTP is POST /inference end to end on loopback (every run cold). Attention: `json` is the original's nested `attention` field (every layer and head), `spa` what the web app asks for (`attention_format: f16`, `attention_reduce: head_mean`).\n");
     println!("| tokens | lens | attention | forward | lens projection | top-k + decode | attention copy | JSON | engine total | HTTP | response |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
-    let sizes: &[usize] = if quick { &[16, 50] } else { &[16, 50, 200] };
+    let sizes: &[usize] = if quick { &[16, 53] } else { &[16, 53, 220] };
     for &n in sizes {
         let text = text_of(&m, n);
         for lens in ["block_output", "post_attention", "combined"] {
-            for attention in [false, true] {
+            for attention in ["no", "json", "spa"] {
                 if quick && lens != "block_output" {
                     continue;
                 }
                 let mut req = InferenceRequest::new(text.clone());
                 req.lens_type = lens.into();
-                req.return_attention = attention;
+                req.return_attention = attention != "no";
+                if attention == "spa" {
+                    req.attention_format = Some("f16".into());
+                    req.attention_reduce = Some("head_mean".into());
+                }
                 let t = m.tokenize(&req).unwrap().len();
                 let mut fwd = vec![];
                 let mut proj = vec![];
@@ -247,34 +236,198 @@ fn main() {
                     topk.push(out.timings.topk_decode);
                     att.push(out.timings.attention);
                 }
-                let body = serde_json::to_value(&req).unwrap();
-                let mut http = vec![];
-                let mut bytes = 0usize;
-                for _ in 0..reps {
-                    let t0 = Instant::now();
-                    let mut r = agent.post(&url).send_json(&body).unwrap();
-                    let b = r
-                        .body_mut()
-                        .with_config()
-                        .limit(1 << 31)
-                        .read_to_vec()
-                        .unwrap();
-                    http.push(t0.elapsed());
-                    bytes = b.len();
-                }
+                let (http, bytes) =
+                    post_median(&agent, &url, &serde_json::to_value(&req).unwrap(), reps);
                 println!(
-                    "| {t} | {lens} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} MB |",
-                    if attention { "yes" } else { "no" },
+                    "| {t} | {lens} | {attention} | {} | {} | {} | {} | {} | {} | {} | {:.2} MB |",
                     ms(median(fwd)),
                     ms(median(proj)),
                     ms(median(topk)),
                     ms(median(att)),
                     ms(median(ser)),
                     ms(median(total)),
-                    ms(median(http)),
+                    ms(http),
                     bytes as f64 / 1e6
                 );
             }
         }
     }
+
+    // Re-runs: the same text with an intervention at two thirds of the
+    // depth, after a run without it (what a researcher does in the UI).
+    let n_layers = info.num_layers;
+    let l = n_layers * 2 / 3;
+    println!("\n## Re-runs\n\nAn intervention at layer {l} of {n_layers} (`layer_{l}_output` scaled by 0.5), combined lens, attention as the web app asks for it. Cold: no earlier run of the text; warm: right after a run without the intervention. Medians of {reps}, milliseconds.\n");
+    println!("| tokens | engine cold | engine warm | speed-up | HTTP cold | HTTP warm | speed-up | layers reused |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let (rt2, url2) = server(&spec, true);
+    for &n in &[53usize, 220] {
+        if quick && n > 50 {
+            continue;
+        }
+        let text = text_of(&m, n);
+        let mk = |text: &str, iv: bool| {
+            let mut r = InferenceRequest::new(text);
+            r.lens_type = "combined".into();
+            r.return_attention = true;
+            r.attention_format = Some("f16".into());
+            r.attention_reduce = Some("head_mean".into());
+            if iv {
+                r.interventions = serde_json::from_value(serde_json::json!({
+                    format!("layer_{l}_output"): [{"type": "scale", "value": 0.5}]
+                }))
+                .unwrap();
+            }
+            r
+        };
+        let (base, req) = (mk(&text, false), mk(&text, true));
+        let lt = logitlens_engine::LensType::Combined;
+        let ids = m.tokenize(&req).unwrap();
+        let first = m.run_ids(&base, lt, ids.clone()).unwrap();
+        let mut cold = vec![];
+        let mut warm = vec![];
+        let mut reused = 0;
+        for _ in 0..reps {
+            let t0 = Instant::now();
+            let c = m.run_ids(&req, lt, ids.clone()).unwrap();
+            cold.push(t0.elapsed());
+            let t0 = Instant::now();
+            let w = m.run_ids_reusing(&req, lt, ids.clone(), &[&first]).unwrap();
+            warm.push(t0.elapsed());
+            reused = w.timings.reused_layers;
+            assert_eq!(
+                serde_json::to_string(&w.response).unwrap(),
+                serde_json::to_string(&c.response).unwrap(),
+                "warm and cold runs must agree"
+            );
+        }
+        // Over HTTP, on a server that reuses: cold = a text it has not
+        // seen (a different word at the front each time), warm = the
+        // intervention right after the plain run of the same text.
+        let mut hcold = vec![];
+        let mut hwarm = vec![];
+        for i in 0..reps {
+            let variant = format!(
+                "{} {text}",
+                ["One", "Two", "Three", "Four", "Five", "Six", "Seven"][i % 7]
+            );
+            let (d, _) = post_median(
+                &agent,
+                &url2,
+                &serde_json::to_value(mk(&variant, true)).unwrap(),
+                1,
+            );
+            hcold.push(d);
+            let variant = format!("Again {variant}");
+            post_median(
+                &agent,
+                &url2,
+                &serde_json::to_value(mk(&variant, false)).unwrap(),
+                1,
+            );
+            let (d, _) = post_median(
+                &agent,
+                &url2,
+                &serde_json::to_value(mk(&variant, true)).unwrap(),
+                1,
+            );
+            hwarm.push(d);
+        }
+        let (c, w, hc, hw) = (median(cold), median(warm), median(hcold), median(hwarm));
+        println!(
+            "| {} | {} | {} | {:.1}x | {} | {} | {:.1}x | {reused} |",
+            ids.len(),
+            ms(c),
+            ms(w),
+            c.as_secs_f64() / w.as_secs_f64(),
+            ms(hc),
+            ms(hw),
+            hc.as_secs_f64() / hw.as_secs_f64()
+        );
+    }
+    drop(rt2);
+
+    // /model_status while a long request runs.
+    println!("\n## /model_status during a long request\n");
+    let long = {
+        let mut r = InferenceRequest::new(text_of(&m, if quick { 50 } else { 200 }));
+        r.lens_type = "combined".into();
+        r.return_attention = true;
+        serde_json::to_value(&r).unwrap()
+    };
+    let status_url = url.replace("/inference", "/model_status");
+    let busy = {
+        let agent = agent.clone();
+        let url = url.clone();
+        std::thread::spawn(move || post_median(&agent, &url, &long, 1).0)
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let mut lat = vec![];
+    while !busy.is_finished() {
+        let t0 = Instant::now();
+        agent
+            .get(&status_url)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_vec()
+            .unwrap();
+        lat.push(t0.elapsed());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let long_took = busy.join().unwrap();
+    lat.sort();
+    println!(
+        "{} polls during a {} ms request: median {} ms, max {} ms.",
+        lat.len(),
+        ms(long_took),
+        ms(lat[lat.len() / 2]),
+        ms(*lat.last().unwrap())
+    );
+}
+
+/// POST `body` `reps` times: (median time, bytes of the last answer).
+fn post_median(
+    agent: &ureq::Agent,
+    url: &str,
+    body: &serde_json::Value,
+    reps: usize,
+) -> (Duration, usize) {
+    let mut times = vec![];
+    let mut bytes = 0;
+    for _ in 0..reps {
+        let t0 = Instant::now();
+        let mut r = agent.post(url).send_json(body).unwrap();
+        let b = r
+            .body_mut()
+            .with_config()
+            .limit(1 << 31)
+            .read_to_vec()
+            .unwrap();
+        times.push(t0.elapsed());
+        bytes = b.len();
+    }
+    (median(times), bytes)
+}
+
+/// A server with `spec` loaded on a loopback port: its runtime and data
+/// folder (alive as long as it is used) and the /inference URL.
+fn server(spec: &str, reuse_runs: bool) -> ((tokio::runtime::Runtime, tempfile::TempDir), String) {
+    let dir = tempfile::tempdir().unwrap();
+    let state = AppState::new(ServerConfig {
+        data_dir: dir.path().to_path_buf(),
+        reuse_runs,
+        ..Default::default()
+    })
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let st = state.clone();
+    rt.spawn(async move { axum::serve(listener, app(st)).await.unwrap() });
+    rt.block_on(routes::load(&state, spec.to_string(), "custom".into()))
+        .unwrap();
+    ((rt, dir), format!("http://{addr}/inference"))
 }

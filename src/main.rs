@@ -70,6 +70,9 @@ enum Command {
         /// Forward-pass precision: auto (f64 for test-sized models, else f32), f32 or f64.
         #[arg(long, default_value = "auto", value_parser = parse_dtype)]
         dtype: ComputeDtype,
+        /// Run every request cold (no reuse of a recent run's layers), e.g. to measure.
+        #[arg(long)]
+        no_reuse: bool,
     },
     /// Fetch the default model (SmolLM2-135M-Instruct Q4_1 GGUF) if missing and print its path.
     FetchModel,
@@ -126,6 +129,7 @@ fn run(cli: Cli) -> Result<()> {
             max_tokens,
             max_body_mib,
             dtype,
+            no_reuse,
         } => {
             init_tracing();
             let frontend_dir = frontend_dir.or_else(default_frontend_dir);
@@ -135,6 +139,7 @@ fn run(cli: Cli) -> Result<()> {
                 max_prompt_tokens: max_tokens,
                 max_body_bytes: max_body_mib << 20,
                 compute_dtype: dtype,
+                reuse_runs: !no_reuse,
             };
             let state = AppState::new(cfg).context("creating the data folders")?;
             let model = Some(model.unwrap_or_else(|| default_model::FILE_NAME.to_string()));
@@ -179,16 +184,11 @@ fn run(cli: Cli) -> Result<()> {
             };
             let loaded = LoadedModel::load_with(&spec, opts, &mut |_| {})
                 .with_context(|| format!("loading {spec}"))?;
-            let req = InferenceRequest {
-                text,
-                interventions,
-                lens_type,
-                apply_chat_template: chat,
-                return_attention: attention,
-                attention_format: None,
-                attention_layers: None,
-                attention_reduce: None,
-            };
+            let mut req = InferenceRequest::new(text);
+            req.interventions = interventions;
+            req.lens_type = lens_type;
+            req.apply_chat_template = chat;
+            req.return_attention = attention;
             let out = loaded.run(&req)?;
             let mut stdout = std::io::stdout().lock();
             if json {

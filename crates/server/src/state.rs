@@ -29,6 +29,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// The forward pass's precision for every model this server loads.
     pub compute_dtype: ComputeDtype,
+    /// Let re-runs take over layers of recent runs (off: every run is cold,
+    /// for measuring).
+    pub reuse_runs: bool,
 }
 
 impl Default for ServerConfig {
@@ -39,6 +42,7 @@ impl Default for ServerConfig {
             max_prompt_tokens: 2048,
             max_body_bytes: 32 << 20,
             compute_dtype: ComputeDtype::Auto,
+            reuse_runs: true,
         }
     }
 }
