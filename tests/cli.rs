@@ -34,7 +34,16 @@ fn json_output_is_the_inference_body() {
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, ["text", "input_tokens", "logit_lens", "attention"]);
+    assert_eq!(
+        keys,
+        [
+            "text",
+            "input_tokens",
+            "logit_lens",
+            "attention",
+            "receipts"
+        ]
+    );
     assert_eq!(v["logit_lens"].as_array().unwrap().len(), 8);
     let a = &v["attention"];
     assert_eq!(a.as_array().unwrap().len(), 3);

@@ -162,6 +162,7 @@ fn check_reference(family: &str, h: &Hooked, tol: f32) -> Errors {
             &c,
             LensType::BlockOutput,
             &lens::Reuse::default(),
+            &lens::Extras::default(),
         )
         .unwrap();
         assert_eq!(lens.rows.len(), top_ids.shape()[0], "{family} p{i}: rows");
@@ -283,8 +284,15 @@ fn parity_with_custom(family: &str) {
             &flat_all(&want.capture.patterns),
             TOL,
         );
-        let lens =
-            lens::compute(&h.model, &h.tok, &got, lens_type, &lens::Reuse::default()).unwrap();
+        let lens = lens::compute(
+            &h.model,
+            &h.tok,
+            &got,
+            lens_type,
+            &lens::Reuse::default(),
+            &lens::Extras::default(),
+        )
+        .unwrap();
         let (ra, rb) = (&want.response.logit_lens, &lens.rows);
         assert_eq!(ra.len(), rb.len(), "{family} {name}: rows");
         for (ra, rb) in ra.iter().zip(rb) {
@@ -380,6 +388,7 @@ fn zeroed_resid_post_gives_the_zero_state_row() {
                 &c,
                 LensType::BlockOutput,
                 &lens::Reuse::default(),
+                &lens::Extras::default(),
             )
             .unwrap();
             let row = &lens.rows[l + 1];

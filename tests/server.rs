@@ -277,7 +277,18 @@ async fn inference_has_the_originals_shape() {
     let (st, v) = s.post("/inference", body).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["text", "input_tokens", "logit_lens", "attention"]);
+    // The original's fields in its order, then the receipts of what applied.
+    assert_eq!(
+        keys,
+        [
+            "text",
+            "input_tokens",
+            "logit_lens",
+            "attention",
+            "receipts"
+        ]
+    );
+    assert_eq!(v["receipts"][0]["key"], "layer_1_output");
     assert_eq!(v["input_tokens"].as_array().unwrap().len(), 13);
     let rows = v["logit_lens"].as_array().unwrap();
     assert_eq!(rows.len(), 8);
@@ -338,7 +349,13 @@ async fn compact_attention_equals_the_json_form() {
     let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
     assert_eq!(
         keys,
-        ["text", "input_tokens", "logit_lens", "attention_f16"]
+        [
+            "text",
+            "input_tokens",
+            "logit_lens",
+            "attention_f16",
+            "receipts"
+        ]
     );
     let p = &v["attention_f16"];
     assert_eq!(
@@ -1181,4 +1198,357 @@ fn concurrent_clients_on_a_real_port() {
         n += 1;
     }
     assert!(n > 0);
+}
+
+// ---- Beyond the original: diff, tracking, entropy, analysis, receipts ----
+
+const TEXT: &str = "The capital of France is";
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+#[tokio::test]
+async fn compare_without_interventions_changes_nothing() {
+    let s = loaded("llama").await;
+    let (st, v) = s
+        .post(
+            "/inference",
+            json!({"text": TEXT, "compare": true, "lens_type": "combined"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["baseline_logit_lens"], v["logit_lens"]);
+    let diff = v["diff"].as_array().unwrap();
+    assert_eq!(diff.len(), v["logit_lens"].as_array().unwrap().len());
+    for (r, row) in diff.iter().enumerate() {
+        assert_eq!(row.as_array().unwrap().len(), 13);
+        for (p, c) in row.as_array().unwrap().iter().enumerate() {
+            assert_eq!(f(&c["delta_prob"]), 0.0, "row {r} pos {p}");
+            assert_eq!(f(&c["kl"]), 0.0);
+            assert_eq!(c["rank"], 0);
+            assert_eq!(c["top_id"], c["baseline_id"]);
+            assert_eq!(
+                c["baseline_id"],
+                v["logit_lens"][r]["predictions"][p][0]["id"]
+            );
+            assert_eq!(c["prob"], c["baseline_prob"]);
+        }
+    }
+    assert_eq!(v["receipts"], json!([]));
+}
+
+#[tokio::test]
+async fn zeroing_a_layer_gives_uniform_rows_and_kl_log_v_minus_entropy() {
+    let s = loaded("llama").await;
+    let v_size = 512f64;
+    let (_, base) = s
+        .post("/inference", json!({"text": TEXT, "entropy": true}))
+        .await;
+    let iv = json!({"layer_1_output": [{"type": "zero"}]});
+    let (st, bytes, h) = s
+        .raw(
+            Method::POST,
+            "/inference",
+            Some(
+                json!({"text": TEXT, "compare": true, "entropy": true, "interventions": iv})
+                    .to_string(),
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    // The baseline and the intervened run share layers 0 and 1's inputs.
+    assert_eq!(h["x-logitlens-reused-layers"], "1");
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        v["baseline_logit_lens"], base["logit_lens"],
+        "baseline = a plain run"
+    );
+    // Row 2 is "Layer 1", the zeroed block output: uniform.
+    assert_eq!(v["logit_lens"][2]["layer_name"], "Layer 1");
+    for p in 0..13 {
+        let c = &v["diff"][2][p];
+        let h_base = f(&base["entropy"][2][p]);
+        assert!(
+            (f(&c["kl"]) - (v_size.ln() - h_base)).abs() < 1e-6,
+            "pos {p}: {c}"
+        );
+        assert!((f(&c["prob"]) - 1.0 / v_size).abs() < 1e-9);
+        assert!((f(&c["delta_prob"]) - (1.0 / v_size - f(&c["baseline_prob"]))).abs() < 1e-12);
+        assert!((f(&v["entropy"][2][p]) - v_size.ln()).abs() < 1e-6);
+        // Uniform: ties go to the lower id, so the old top's rank is its id.
+        assert_eq!(c["rank"], c["baseline_id"]);
+        assert_eq!(c["top_id"], 0);
+        // Rows before the intervention did not change at all.
+        assert_eq!(f(&v["diff"][1][p]["kl"]), 0.0);
+        assert_eq!(f(&v["diff"][0][p]["delta_prob"]), 0.0);
+    }
+    // Receipts: one operation, every position of layer 1's resid_post.
+    let r = v["receipts"].as_array().unwrap();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0]["key"], "layer_1_output");
+    assert_eq!(r[0]["hook"], "blocks.1.hook_resid_post");
+    assert_eq!(r[0]["layer"], 1);
+    assert_eq!(r[0]["positions"].as_array().unwrap().len(), 13);
+    assert_eq!(r[0]["elements"], 13 * 64);
+    assert!(f(&r[0]["delta_norm"]) > 0.0);
+}
+
+#[tokio::test]
+async fn tracked_tokens_entropy_and_their_errors() {
+    let s = loaded("llama").await;
+    let (_, base) = s.post("/inference", json!({"text": TEXT})).await;
+    let top = &base["logit_lens"][3]["predictions"][4][0];
+    let top_token = top["token"].as_str().unwrap().to_string();
+    let second_id = base["logit_lens"][3]["predictions"][4][1]["id"].clone();
+    let (st, v) = s
+        .post(
+            "/inference",
+            json!({"text": TEXT, "track_tokens": [top_token, second_id], "entropy": true}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let cell = &v["tracked"][3][4];
+    assert_eq!(cell[0]["id"], top["id"]);
+    assert_eq!(cell[0]["token"], top["token"]);
+    assert_eq!(cell[0]["rank"], 0);
+    assert!((f(&cell[0]["prob"]) - f(&top["prob"])).abs() < 1e-6);
+    assert_eq!(cell[1]["id"], second_id);
+    assert_eq!(cell[1]["rank"], 1);
+    assert_eq!(v["tracked"].as_array().unwrap().len(), 4);
+    assert_eq!(v["tracked"][0].as_array().unwrap().len(), 13);
+    // Every probability listed in the top 5 agrees with the tracked one.
+    for (r, row) in v["logit_lens"].as_array().unwrap().iter().enumerate() {
+        for (p, preds) in row["predictions"].as_array().unwrap().iter().enumerate() {
+            for (rank, pr) in preds.as_array().unwrap().iter().enumerate() {
+                if pr["id"] == cell[0]["id"] {
+                    assert_eq!(v["tracked"][r][p][0]["rank"], rank as u64);
+                    assert!((f(&v["tracked"][r][p][0]["prob"]) - f(&pr["prob"])).abs() < 1e-6);
+                }
+            }
+            let h = f(&v["entropy"][r][p]);
+            assert!(h >= 0.0 && h <= 512f64.ln() + 1e-9);
+        }
+    }
+    for (body, needle) in [
+        (
+            json!({"text": TEXT, "track_tokens": ["The capital of France"]}),
+            "tokens for this tokenizer",
+        ),
+        (
+            json!({"text": TEXT, "track_tokens": [512]}),
+            "not a token id",
+        ),
+        (
+            json!({"text": TEXT, "track_tokens": [-1]}),
+            "not a token id",
+        ),
+        (json!({"text": TEXT, "track_tokens": []}), "empty"),
+        (
+            json!({"text": TEXT, "track_tokens": [true]}),
+            "neither a token string nor an id",
+        ),
+        (
+            json!({"text": TEXT, "track_tokens": (0..17).collect::<Vec<_>>()}),
+            "at most 16",
+        ),
+    ] {
+        let (st, v) = s.post("/inference", body.clone()).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+        assert!(detail(&v).contains(needle), "{body}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn analysis_comes_from_the_saved_tensors() {
+    let s = loaded("llama").await;
+    let (st, v) = s
+        .post(
+            "/inference",
+            json!({"text": TEXT, "analysis": true, "lens_type": "combined",
+                   "interventions": {"blocks.0.hook_mlp_out": [{"type": "scale", "value": 3.0, "token_index": 4}]}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let a = &v["analysis"];
+    let rows = v["logit_lens"].as_array().unwrap().len();
+    assert_eq!(a["resid_norm"].as_array().unwrap().len(), rows);
+    assert_eq!(a["attn_out_norm"].as_array().unwrap().len(), 3);
+    assert_eq!(a["mlp_out_norm"][0].as_array().unwrap().len(), 13);
+    assert!(a["cos_prev"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(Value::is_null));
+    for p in 0..13 {
+        assert!((f(&a["cos_final"][rows - 1][p]) - 1.0).abs() < 1e-9);
+        // Final Output repeats the last block output in `combined`.
+        assert!((f(&a["cos_prev"][rows - 1][p]) - 1.0).abs() < 1e-9);
+    }
+    // The same numbers from tensors.npz.
+    let (_, saved) = s.post("/save_state", json!({"name": "analysis"})).await;
+    let npz = s
+        .dir
+        .path()
+        .join("saved_states")
+        .join(saved["session_id"].as_str().unwrap())
+        .join("tensors.npz");
+    let mut z = ndarray_npy::NpzReader::new(std::fs::File::open(npz).unwrap()).unwrap();
+    let hidden: ndarray::ArrayD<f32> = z.by_name("hidden_states.npy").unwrap();
+    for r in 0..rows {
+        for p in 0..13 {
+            let x: Vec<f64> = (0..64).map(|d| hidden[[r, 0, p, d]] as f64).collect();
+            let norm = x.iter().map(|v| v * v).sum::<f64>().sqrt();
+            let got = f(&a["resid_norm"][r][p]);
+            assert!(
+                (got - norm).abs() <= 1e-5 * norm.max(1.0),
+                "row {r} pos {p}: {got} vs {norm}"
+            );
+        }
+    }
+    // The receipt of the scaled MLP output: positions [4], |Δ| = 2·|mlp_out| there.
+    let r = &v["receipts"][0];
+    assert_eq!(
+        (
+            r["hook"].as_str(),
+            r["positions"].clone(),
+            r["elements"].as_u64()
+        ),
+        (Some("blocks.0.hook_mlp_out"), json!([4]), Some(64))
+    );
+    let mlp = f(&a["mlp_out_norm"][0][4]);
+    assert!(
+        (f(&r["delta_norm"]) - 2.0 / 3.0 * mlp).abs() < 1e-6 * mlp,
+        "{r} vs {mlp}"
+    );
+}
+
+#[tokio::test]
+async fn receipts_for_all_layers_and_blocking() {
+    let s = loaded("llama").await;
+    let (_, v) = s
+        .post(
+            "/inference",
+            json!({"text": TEXT, "interventions": {
+                "all_layers_attn_output": [{"type": "scale", "value": 0.5, "token_index": -1}],
+                "all_layers_attention": [{"type": "block_attention", "source_tokens": [0, 1], "target_tokens": [5]}]
+            }}),
+        )
+        .await;
+    let r = v["receipts"].as_array().unwrap();
+    let scale: Vec<&Value> = r
+        .iter()
+        .filter(|x| x["key"] == "all_layers_attn_output")
+        .collect();
+    let block: Vec<&Value> = r
+        .iter()
+        .filter(|x| x["key"] == "all_layers_attention")
+        .collect();
+    assert_eq!((scale.len(), block.len()), (3, 3), "{r:?}");
+    for (l, x) in scale.iter().enumerate() {
+        assert_eq!(x["layer"], l);
+        assert_eq!(x["hook"], format!("blocks.{l}.hook_attn_out"));
+        assert_eq!(x["positions"], json!([12]));
+        assert!(f(&x["delta_norm"]) > 0.0);
+    }
+    for (l, x) in block.iter().enumerate() {
+        assert_eq!(x["hook"], format!("blocks.{l}.attn.hook_attn_scores"));
+        assert_eq!(x["positions"], json!([5]));
+        assert_eq!(x["elements"], 2 * 4, "2 pairs x 4 heads");
+        assert!(f(&x["delta_norm"]) > 0.0);
+    }
+}
+
+#[tokio::test]
+async fn diff_sessions_compares_saved_runs_and_checkpoints() {
+    let s = loaded("llama").await;
+    let iv = json!({"layer_0_output": [{"type": "scale", "value": 0.25}]});
+    let (_, live) = s
+        .post(
+            "/inference",
+            json!({"text": TEXT, "compare": true, "interventions": iv, "lens_type": "combined"}),
+        )
+        .await;
+    s.post("/inference", json!({"text": TEXT, "lens_type": "combined"}))
+        .await;
+    let (_, a) = s.post("/save_state", json!({"name": "plain"})).await;
+    s.post(
+        "/inference",
+        json!({"text": TEXT, "interventions": iv, "lens_type": "combined"}),
+    )
+    .await;
+    let (_, b) = s.post("/save_state", json!({"name": "scaled"})).await;
+    let (a, b) = (
+        a["session_id"].as_str().unwrap().to_string(),
+        b["session_id"].as_str().unwrap().to_string(),
+    );
+    let (st, v) = s.post("/diff_sessions", json!({"a": a, "b": b})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["a"]["session_id"], a.as_str());
+    assert_eq!(v["layer_names"].as_array().unwrap().len(), 8);
+    assert_eq!(v["input_tokens"].as_array().unwrap().len(), 13);
+    // The saved states are f32 (the run computed in f64): equal to 1e-5.
+    for (r, row) in v["diff"].as_array().unwrap().iter().enumerate() {
+        for (p, c) in row.as_array().unwrap().iter().enumerate() {
+            let want = &live["diff"][r][p];
+            assert_eq!(c["baseline_id"], want["baseline_id"]);
+            assert_eq!(c["top_id"], want["top_id"]);
+            assert_eq!(c["rank"], want["rank"]);
+            for k in ["baseline_prob", "prob", "delta_prob", "kl"] {
+                assert!(
+                    (f(&c[k]) - f(&want[k])).abs() < 1e-5,
+                    "{r} {p} {k}: {c} vs {want}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        v["a_logit_lens"][7]["predictions"][3][0]["id"],
+        live["baseline_logit_lens"][7]["predictions"][3][0]["id"]
+    );
+    // Two checkpoints: the same prompt on another model with the same tokenizer.
+    let other = tiny("llama3-rope-scaled").display().to_string();
+    routes::load(&s.state, other, "custom".into())
+        .await
+        .unwrap();
+    s.post("/inference", json!({"text": TEXT, "lens_type": "combined"}))
+        .await;
+    let (_, c) = s.post("/save_state", json!({"name": "other_model"})).await;
+    let c = c["session_id"].as_str().unwrap().to_string();
+    let (st, v) = s.post("/diff_sessions", json!({"a": a, "b": c})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_ne!(v["a"]["model_name"], v["b"]["model_name"]);
+    let kl: f64 = v["diff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|c| f(&c["kl"])))
+        .sum();
+    assert!(kl > 0.0, "different weights give different distributions");
+    // Not comparable: other text, other lens rows, unknown session.
+    s.post(
+        "/inference",
+        json!({"text": "Something else entirely", "lens_type": "combined"}),
+    )
+    .await;
+    let (_, d) = s.post("/save_state", json!({"name": "other_text"})).await;
+    s.post("/inference", json!({"text": TEXT})).await;
+    let (_, e) = s.post("/save_state", json!({"name": "block_output"})).await;
+    for (x, needle) in [(d, "different token ids"), (e, "lens rows differ")] {
+        let (st, v) = s
+            .post("/diff_sessions", json!({"a": a, "b": x["session_id"]}))
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        assert!(detail(&v).contains(needle), "{v}");
+    }
+    let (st, _) = s
+        .post(
+            "/diff_sessions",
+            json!({"a": a, "b": "20990101_000000_nope"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _) = s.post("/diff_sessions", json!({"a": a, "b": "../x"})).await;
+    assert!(st == StatusCode::BAD_REQUEST || st == StatusCode::NOT_FOUND);
 }

@@ -86,6 +86,34 @@ pub struct InferenceRequest {
     /// "none" (default) or "head_mean".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attention_reduce: Option<String>,
+    /// Also run without interventions: `baseline_logit_lens` and `diff`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub compare: bool,
+    /// Tokens (single-token strings, or ids) whose probability and rank
+    /// every cell reports in `tracked`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track_tokens: Option<Vec<serde_json::Value>>,
+    /// Each cell's entropy (nats) in `entropy`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub entropy: bool,
+    /// Norms and cosines of the captured states in `analysis`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub analysis: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// One tracked token in one cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TrackedCell {
+    pub id: u32,
+    pub token: String,
+    pub prob: f64,
+    /// 0 = the top token.
+    pub rank: u32,
 }
 
 impl InferenceRequest {
@@ -99,6 +127,10 @@ impl InferenceRequest {
             attention_format: None,
             attention_layers: None,
             attention_reduce: None,
+            compare: false,
+            track_tokens: None,
+            entropy: false,
+            analysis: false,
         }
     }
 }
@@ -120,6 +152,32 @@ pub struct LensRow {
     pub predictions: Vec<Vec<Prediction>>,
 }
 
+/// What one intervention operation did, as applied: every request key
+/// that reached the model leaves at least one (an operation that could not
+/// apply is a 400 before anything runs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Receipt {
+    /// The request key it came from (`layer_1_output`, `blocks.0.hook_mlp_out`...).
+    pub key: String,
+    /// The hook it applied at (`blocks.1.hook_resid_post`,
+    /// `blocks.0.attn.hook_attn_scores` for blocking).
+    pub hook: String,
+    /// None for the embeddings.
+    pub layer: Option<usize>,
+    /// Token positions touched (query positions for blocking).
+    pub positions: Vec<usize>,
+    /// Elements changed (for blocking: score entries set to -inf, all heads).
+    pub elements: usize,
+    /// L2 norm of the change of the stream (for blocking: of that layer's
+    /// attention pattern, all heads).
+    pub delta_norm: Option<f64>,
+    /// The forward step that applied it (the layer being computed; 0 before
+    /// layer 0), so re-runs can take over earlier steps' receipts.
+    #[serde(skip)]
+    pub step: usize,
+}
+
 /// The body `POST /inference` answers with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -133,4 +191,22 @@ pub struct InferenceResponse {
     /// The compact form, when asked for with `attention_format: "f16"`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub attention_f16: Option<crate::attention::Packed>,
+    /// With `compare`: the same text without interventions.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub baseline_logit_lens: Option<Vec<LensRow>>,
+    /// With `compare`: `[row][position]` how each cell changed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub diff: Option<Vec<Vec<crate::lens::DiffCell>>>,
+    /// With `track_tokens`: `[row][position][k]`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tracked: Option<Vec<Vec<Vec<TrackedCell>>>>,
+    /// With `entropy`: `[row][position]` nats.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub entropy: Option<Vec<Vec<f64>>>,
+    /// With `analysis`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub analysis: Option<crate::analysis::Analysis>,
+    /// One per applied operation, in the order applied.
+    #[serde(default)]
+    pub receipts: Vec<Receipt>,
 }

@@ -171,6 +171,9 @@ pub fn hooked_config_from(cfg: &ModelConfig) -> Result<HookedConfig> {
 }
 
 impl LensModel for Model {
+    fn dtype(&self) -> DType {
+        Model::dtype(self)
+    }
     fn n_layers(&self) -> usize {
         self.lens().n_layers()
     }

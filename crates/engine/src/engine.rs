@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use serde::Serialize;
 
+use crate::api::TrackedCell;
 use crate::api::{InferenceRequest, InferenceResponse, LensType};
 use crate::attention;
 use crate::backend::{BackendKind, Model};
@@ -85,6 +86,9 @@ pub struct LoadedModel {
     pub model: Model,
     pub tokenizer: TokenizerBundle,
 }
+
+/// Most tokens one request may track.
+pub const MAX_TRACKED: usize = 16;
 
 fn next_model_id() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -453,6 +457,50 @@ impl LoadedModel {
         Ok(ids)
     }
 
+    /// The ids of a request's `track_tokens`: ids as given, strings that are
+    /// exactly one token.
+    pub fn track_ids(&self, req: &InferenceRequest) -> Result<Vec<u32>> {
+        let Some(list) = &req.track_tokens else {
+            return Ok(Vec::new());
+        };
+        let bad = |m: String| Err(EngineError::InvalidRequest(format!("track_tokens: {m}")));
+        if list.is_empty() {
+            return bad("the list is empty; leave it out, or list tokens or ids".into());
+        }
+        if list.len() > MAX_TRACKED {
+            return bad(format!("{} entries; at most {MAX_TRACKED}", list.len()));
+        }
+        let vocab = self.model.vocab_size();
+        let mut out = Vec::with_capacity(list.len());
+        for v in list {
+            let id = match v {
+                serde_json::Value::Number(n) => match n.as_u64() {
+                    Some(id) if (id as usize) < vocab => id as u32,
+                    _ => return bad(format!("{n} is not a token id of this model (0..{vocab})")),
+                },
+                serde_json::Value::String(s) => {
+                    let ids = self.tokenizer.encode(s, false)?;
+                    match ids.as_slice() {
+                        [id] => *id,
+                        _ => {
+                            let pieces = ids
+                                .iter()
+                                .map(|&i| self.tokenizer.decode_one(i))
+                                .collect::<Result<Vec<_>>>()?;
+                            return bad(format!(
+                                "{s:?} is {} tokens for this tokenizer ({pieces:?}, ids {ids:?}); track a single token, e.g. one of those pieces or its id (a leading space is part of a token: \" Paris\" and \"Paris\" differ)",
+                                ids.len()
+                            ));
+                        }
+                    }
+                }
+                other => return bad(format!("{other} is neither a token string nor an id")),
+            };
+            out.push(id);
+        }
+        Ok(out)
+    }
+
     /// The attention a request asks for (None without `return_attention`).
     pub fn attention_spec(&self, req: &InferenceRequest) -> Result<Option<attention::Spec>> {
         let asked = req.attention_format.is_some()
@@ -523,19 +571,44 @@ impl LoadedModel {
             ids.len(),
         )?;
         let attention_spec = self.attention_spec(req)?;
+        let track = self.track_ids(req)?;
         let n = self.model.n_layers();
-        let best = earlier
-            .iter()
-            .filter(|e| e.model_id == self.id && e.ids == ids)
-            .map(|e| (e.plan.first_difference(&plan, n), *e))
-            .filter(|(r, _)| *r > 0)
-            .max_by_key(|(r, _)| *r);
+        let usable = |e: &&&RunOutput| e.model_id == self.id && e.ids == ids;
+        let best_for = |plan: &InterventionPlan| {
+            earlier
+                .iter()
+                .filter(usable)
+                .map(|e| (e.plan.first_difference(plan, n), *e))
+                .filter(|(r, _)| *r > 0)
+                .max_by_key(|(r, _)| *r)
+        };
         let started = std::time::Instant::now();
-        let capture = self
-            .model
-            .forward(&ids, &plan, best.map(|(r, e)| (r, &e.capture)))?;
+        // With `compare`, the same ids without interventions: itself taken
+        // over from an earlier run where possible, and the intervened run
+        // then takes over the baseline's layers before the first operation.
+        let empty = InterventionPlan::default();
+        let baseline = if req.compare {
+            let b = best_for(&empty);
+            Some(
+                self.model
+                    .forward(&ids, &empty, b.map(|(r, e)| (r, &e.capture)))?,
+            )
+        } else {
+            None
+        };
+        let first_op = empty.first_difference(&plan, n);
+        let best = best_for(&plan);
+        let from_baseline = baseline
+            .as_ref()
+            .filter(|_| first_op > best.map_or(0, |(r, _)| r));
+        let resume = match (from_baseline, best) {
+            (Some(b), _) => Some((first_op, b)),
+            (None, Some((r, e))) => Some((r, &e.capture)),
+            (None, None) => None,
+        };
+        let capture = self.model.forward(&ids, &plan, resume)?;
         let forward = started.elapsed();
-        let reuse = match best {
+        let reuse = match best.filter(|_| from_baseline.is_none()) {
             None => lens::Reuse::default(),
             Some((r, e)) => lens::Reuse {
                 // States before layer r are bit-identical to the earlier run's.
@@ -551,13 +624,72 @@ impl LoadedModel {
                 logits: (r == n).then(|| e.logits.clone()),
             },
         };
+        let extras = lens::Extras {
+            track: &track,
+            entropy: req.entropy,
+            baseline: baseline.as_ref().map(|b| (b, first_op)),
+        };
         let lens = lens::compute(
             self.model.lens(),
             &self.tokenizer,
             &capture,
             lens_type,
             &reuse,
+            &extras,
         )?;
+        let rows = lens::rows(lens_type, n);
+        let analysis = if req.analysis {
+            let states: Vec<State> = rows.iter().map(|(_, s)| *s).collect();
+            Some(crate::analysis::analyse(&capture, &states)?)
+        } else {
+            None
+        };
+        let (diff, tracked, entropy) = match &lens.extras {
+            None => (None, None, None),
+            Some(cells) => {
+                let tokens = track
+                    .iter()
+                    .map(|&id| self.tokenizer.decode_one(id))
+                    .collect::<Result<Vec<_>>>()?;
+                fn per_cell<T>(
+                    cells: &[Vec<lens::CellExtras>],
+                    f: impl Fn(&lens::CellExtras) -> T,
+                ) -> Vec<Vec<T>> {
+                    cells
+                        .iter()
+                        .map(|row| row.iter().map(&f).collect())
+                        .collect()
+                }
+                (
+                    req.compare
+                        .then(|| per_cell(cells, |c| c.diff.expect("diff computed"))),
+                    (!track.is_empty()).then(|| {
+                        cells
+                            .iter()
+                            .map(|row| {
+                                row.iter()
+                                    .map(|c| {
+                                        c.tracked
+                                            .iter()
+                                            .zip(&track)
+                                            .zip(&tokens)
+                                            .map(|((&(prob, rank), &id), token)| TrackedCell {
+                                                id,
+                                                token: token.clone(),
+                                                prob,
+                                                rank,
+                                            })
+                                            .collect()
+                                    })
+                                    .collect()
+                            })
+                            .collect()
+                    }),
+                    req.entropy
+                        .then(|| per_cell(cells, |c| c.entropy.expect("entropy computed"))),
+                )
+            }
+        };
         let started = std::time::Instant::now();
         let input_tokens = ids
             .iter()
@@ -575,7 +707,7 @@ impl LoadedModel {
             lens_projection: lens.projection,
             topk_decode: lens.topk_decode,
             attention: started.elapsed(),
-            reused_layers: best.map_or(0, |(r, _)| r),
+            reused_layers: resume.map_or(0, |(r, _)| r),
         };
         let response = InferenceResponse {
             text: req.text.clone(),
@@ -583,13 +715,19 @@ impl LoadedModel {
             logit_lens: lens.rows,
             attention,
             attention_f16,
+            baseline_logit_lens: lens.baseline_rows,
+            diff,
+            tracked,
+            entropy,
+            analysis,
+            receipts: capture.receipts.clone(),
         };
         Ok(RunOutput {
             timings,
             response,
             ids,
             lens_type,
-            rows: lens::rows(lens_type, self.model.n_layers()),
+            rows,
             capture,
             logits: lens.logits,
             plan,

@@ -11,6 +11,7 @@ use crate::error::{EngineError, Result};
 use crate::model::Capture;
 use crate::tokenizer::TokenizerBundle;
 
+use crate::topk;
 pub use crate::topk::{top_k_softmax, Top, TOP_K};
 
 /// Bound on the logits materialised at once (rows x positions x vocab f32).
@@ -20,6 +21,8 @@ const MAX_CHUNK_BYTES: usize = 256 << 20;
 pub trait LensModel {
     fn n_layers(&self) -> usize;
     fn vocab_size(&self) -> usize;
+    /// The dtype its states are in.
+    fn dtype(&self) -> candle_core::DType;
     /// The model's own head on `[N, D]` residual states: final norm, then
     /// the unembedding (with bias or logit soft-cap where the model has
     /// them). Returns f32 logits `[N, V]`.
@@ -78,6 +81,10 @@ pub struct Lens {
     pub logits: Tensor,
     /// Top 5 per position of every state the rows show, for re-runs.
     pub tops: Vec<(State, StateTops)>,
+    /// The baseline's rows, when compared with one.
+    pub baseline_rows: Option<Vec<LensRow>>,
+    /// `[row][position]` tracked tokens, entropy and diff, when asked for.
+    pub extras: Option<Vec<Vec<CellExtras>>>,
     /// Time in the projection (norm + unembedding) and in top-k + decoding.
     pub projection: std::time::Duration,
     pub topk_decode: std::time::Duration,
@@ -108,14 +115,100 @@ fn with_f32_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
     Ok(f(&data[start..end]))
 }
 
+/// What a request asks of the lens beyond the top 5.
+#[derive(Default, Clone, Copy)]
+pub struct Extras<'a> {
+    /// Token ids whose probability and rank every cell reports.
+    pub track: &'a [u32],
+    pub entropy: bool,
+    /// The run without interventions, and the first layer this run differs
+    /// from it at (states before it are the same tensors).
+    pub baseline: Option<(&'a Capture, usize)>,
+}
+
+impl Extras<'_> {
+    fn any(&self) -> bool {
+        !self.track.is_empty() || self.entropy || self.baseline.is_some()
+    }
+}
+
+/// Per-cell results beyond the top 5, when asked for.
+#[derive(Debug, Clone, Default)]
+pub struct CellExtras {
+    /// (prob, rank) per tracked id.
+    pub tracked: Vec<(f64, u32)>,
+    pub entropy: Option<f64>,
+    pub diff: Option<DiffCell>,
+}
+
+/// How a cell changed from its baseline.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DiffCell {
+    /// The baseline's top-1 token and its probability there.
+    pub baseline_id: u32,
+    pub baseline_prob: f64,
+    /// That token's probability here.
+    pub prob: f64,
+    /// The top-1 token here.
+    pub top_id: u32,
+    /// `prob - baseline_prob`.
+    pub delta_prob: f64,
+    /// The baseline top-1's rank here (0 = still top).
+    pub rank: u32,
+    /// KL(baseline || here), nats.
+    pub kl: f64,
+}
+
+impl DiffCell {
+    /// A cell whose distribution did not change.
+    pub fn same(top: &Top) -> Self {
+        DiffCell {
+            baseline_id: top[0].0,
+            baseline_prob: f64::from(top[0].1),
+            prob: f64::from(top[0].1),
+            top_id: top[0].0,
+            delta_prob: 0.0,
+            rank: 0,
+            kl: 0.0,
+        }
+    }
+
+    /// Compare logit rows `base` and `here` (same vocabulary).
+    pub fn between(base: &[f32], cb: &topk::Cell, here: &[f32], ch: &topk::Cell) -> Self {
+        let id = cb.top[0].0;
+        let baseline_prob = f64::from(cb.top[0].1);
+        let prob = ch.prob_of(here[id as usize]);
+        DiffCell {
+            baseline_id: id,
+            baseline_prob,
+            prob,
+            top_id: ch.top[0].0,
+            delta_prob: prob - baseline_prob,
+            rank: topk::rank_of(here, id),
+            kl: topk::kl(base, cb, here, ch),
+        }
+    }
+}
+
+/// A state is shared with the baseline when it is computed before the first
+/// layer the two runs differ at.
+fn shared(s: State, first_difference: usize) -> bool {
+    match s {
+        State::Resid(i) => i <= first_difference,
+        State::PostAttn(i) => i < first_difference,
+    }
+}
+
 /// Compute the lens rows for `lens` from a capture, projecting only the
-/// states `reuse` does not already have.
+/// states `reuse` does not already have, plus what `extras` asks for.
 pub fn compute(
     model: &dyn LensModel,
     tok: &TokenizerBundle,
     cap: &Capture,
     lens: LensType,
     reuse: &Reuse,
+    extras: &Extras,
 ) -> Result<Lens> {
     use rayon::prelude::*;
     let n = model.n_layers();
@@ -130,9 +223,16 @@ pub fn compute(
         }
     }
     let mut tops: Vec<(State, StateTops)> = Vec::with_capacity(states.len());
+    let mut base_tops: Vec<(State, StateTops)> = Vec::new();
+    let mut cell_extras: Vec<(State, Vec<CellExtras>)> = Vec::new();
     let mut todo: Vec<State> = Vec::new();
     for s in &states {
-        let known = reuse.tops.iter().find(|(k, _)| k == s);
+        // Earlier results carry no extras: with extras every state is projected.
+        let known = reuse
+            .tops
+            .iter()
+            .find(|(k, _)| k == s)
+            .filter(|_| !extras.any());
         match known {
             Some((_, t)) if *s != final_state || reuse.logits.is_some() => {
                 tops.push((*s, t.clone()))
@@ -142,7 +242,14 @@ pub fn compute(
     }
     let t = cap.resid[0].dim(0)?;
     let v = model.vocab_size();
-    let per_state = t * v * 4;
+    for &id in extras.track {
+        if id as usize >= v {
+            return Err(EngineError::InvalidRequest(format!(
+                "track_tokens: id {id} is outside this model's vocabulary of {v}"
+            )));
+        }
+    }
+    let per_state = t * v * 4 * if extras.baseline.is_some() { 2 } else { 1 };
     let chunk = (MAX_CHUNK_BYTES / per_state.max(1)).max(1);
     let mut final_logits = if todo.contains(&final_state) {
         None
@@ -151,18 +258,73 @@ pub fn compute(
     };
     let (mut projection, mut topk_decode) = (Duration::ZERO, Duration::ZERO);
     for group in todo.chunks(chunk) {
-        let xs: Vec<&Tensor> = group.iter().map(|s| cap.state(*s)).collect();
+        // The baseline's own states, for the states it does not share.
+        let base_states: Vec<State> = match extras.baseline {
+            Some((_, r)) => group.iter().copied().filter(|s| !shared(*s, r)).collect(),
+            None => Vec::new(),
+        };
+        let mut xs: Vec<&Tensor> = group.iter().map(|s| cap.state(*s)).collect();
+        if let Some((base, _)) = extras.baseline {
+            xs.extend(base_states.iter().map(|s| base.state(*s)));
+        }
         // One projection for the whole group: [(S*T), D] x [D, V].
         let started = Instant::now();
         let x = Tensor::cat(&xs, 0)?;
         let logits = model.unembed(&x)?.contiguous()?;
         projection += started.elapsed();
         let started = Instant::now();
-        let cells: Vec<Top> = with_f32_slice(&logits, |flat| {
-            flat.par_chunks(v).map(top_k_softmax).collect()
+        let (cells, more): (Vec<Top>, Vec<CellExtras>) = with_f32_slice(&logits, |flat| {
+            let row = |i: usize| &flat[i * v..(i + 1) * v];
+            (0..group.len() * t)
+                .into_par_iter()
+                .map(|i| {
+                    let here = row(i);
+                    let c = topk::cell(here);
+                    if !extras.any() {
+                        return (c.top, CellExtras::default());
+                    }
+                    let tracked = extras
+                        .track
+                        .iter()
+                        .map(|&id| (c.prob_of(here[id as usize]), topk::rank_of(here, id)))
+                        .collect();
+                    let entropy = extras.entropy.then(|| topk::entropy(here, &c));
+                    let diff = extras.baseline.map(|(_, r)| {
+                        let s = group[i / t];
+                        match base_states.iter().position(|b| *b == s) {
+                            None if shared(s, r) => DiffCell::same(&c.top),
+                            None => unreachable!("unshared states have a baseline row"),
+                            Some(k) => {
+                                let base = row((group.len() + k) * t + i % t);
+                                DiffCell::between(base, &topk::cell(base), here, &c)
+                            }
+                        }
+                    });
+                    (
+                        c.top,
+                        CellExtras {
+                            tracked,
+                            entropy,
+                            diff,
+                        },
+                    )
+                })
+                .unzip()
         })?;
+        let base_cells: Vec<Top> = with_f32_slice(&logits, |flat| {
+            (0..base_states.len() * t)
+                .into_par_iter()
+                .map(|i| topk::top_k_softmax(&flat[(group.len() * t + i) * v..][..v]))
+                .collect()
+        })?;
+        for (k, s) in base_states.iter().enumerate() {
+            base_tops.push((*s, Arc::new(base_cells[k * t..(k + 1) * t].to_vec())));
+        }
         for (gi, s) in group.iter().enumerate() {
             tops.push((*s, Arc::new(cells[gi * t..(gi + 1) * t].to_vec())));
+            if extras.any() {
+                cell_extras.push((*s, more[gi * t..(gi + 1) * t].to_vec()));
+            }
             if *s == final_state {
                 // Its own storage, so the whole chunk's logits do not live
                 // on with the run (`narrow` and `copy` would keep them).
@@ -179,41 +341,145 @@ pub fn compute(
         None => model.unembed(cap.state(final_state))?,
     };
     let started = Instant::now();
-    let mut out = Vec::with_capacity(specs.len());
-    for (i, (name, s)) in specs.into_iter().enumerate() {
-        let cells = &tops
+    let find = |list: &[(State, StateTops)], s: State| {
+        list.iter().find(|(k, _)| *k == s).map(|(_, t)| t.clone())
+    };
+    let to_rows = |get: &dyn Fn(State) -> StateTops| -> Result<Vec<LensRow>> {
+        specs
             .iter()
-            .find(|(k, _)| *k == s)
-            .expect("state projected")
-            .1;
-        let predictions = cells
-            .iter()
-            .map(|top| {
-                top.iter()
-                    .map(|&(id, p)| {
-                        Ok(Prediction {
-                            token: tok.decode_one(id)?,
-                            prob: p as f64,
-                            id,
-                        })
+            .enumerate()
+            .map(|(i, (name, s))| {
+                let predictions = get(*s)
+                    .iter()
+                    .map(|top| {
+                        top.iter()
+                            .map(|&(id, p)| {
+                                Ok(Prediction {
+                                    token: tok.decode_one(id)?,
+                                    prob: p as f64,
+                                    id,
+                                })
+                            })
+                            .collect::<Result<Vec<_>>>()
                     })
-                    .collect::<Result<Vec<_>>>()
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(LensRow {
+                    layer_index: i,
+                    layer_name: name.clone(),
+                    predictions,
+                })
             })
-            .collect::<Result<Vec<_>>>()?;
-        out.push(LensRow {
-            layer_index: i,
-            layer_name: name,
-            predictions,
-        });
-    }
+            .collect()
+    };
+    let out = to_rows(&|s| find(&tops, s).expect("state projected"))?;
+    let baseline_rows = match extras.baseline {
+        Some((_, r)) => Some(to_rows(&|s| {
+            if shared(s, r) {
+                find(&tops, s).expect("state projected")
+            } else {
+                find(&base_tops, s).expect("baseline state projected")
+            }
+        })?),
+        None => None,
+    };
+    let extras_rows = extras.any().then(|| {
+        specs
+            .iter()
+            .map(|(_, s)| {
+                cell_extras
+                    .iter()
+                    .find(|(k, _)| k == s)
+                    .map(|(_, e)| e.clone())
+                    .expect("extras computed")
+            })
+            .collect()
+    });
     topk_decode += started.elapsed();
     Ok(Lens {
         rows: out,
         logits: final_logits,
         tops,
+        baseline_rows,
+        extras: extras_rows,
         projection,
         topk_decode,
     })
+}
+
+/// The lens of two runs saved apart (two sessions, maybe two checkpoints):
+/// each row's states `[T, D]` through its own model's head, then the diff of
+/// every cell with `a` as the baseline. Returns (a's tops, b's tops, diff)
+/// as `[row][position]`.
+#[allow(clippy::type_complexity)]
+pub fn diff_states(
+    a: &dyn LensModel,
+    a_states: &[Tensor],
+    b: &dyn LensModel,
+    b_states: &[Tensor],
+) -> Result<(Vec<Vec<Top>>, Vec<Vec<Top>>, Vec<Vec<DiffCell>>)> {
+    use rayon::prelude::*;
+    if a.vocab_size() != b.vocab_size() {
+        return Err(EngineError::InvalidRequest(format!(
+            "the vocabularies differ ({} vs {} tokens): the same id means different tokens",
+            a.vocab_size(),
+            b.vocab_size()
+        )));
+    }
+    let v = a.vocab_size();
+    let (mut ta, mut tb, mut diff) = (Vec::new(), Vec::new(), Vec::new());
+    for (sa, sb) in a_states.iter().zip(b_states) {
+        let la = a.unembed(&sa.to_dtype(a.dtype())?)?.contiguous()?;
+        let lb = b.unembed(&sb.to_dtype(b.dtype())?)?.contiguous()?;
+        let cells: Vec<(Top, Top, DiffCell)> = with_f32_slice(&la, |fa| {
+            with_f32_slice(&lb, |fb| {
+                (0..fa.len() / v)
+                    .into_par_iter()
+                    .map(|p| {
+                        let (ra, rb) = (&fa[p * v..(p + 1) * v], &fb[p * v..(p + 1) * v]);
+                        let (ca, cb) = (topk::cell(ra), topk::cell(rb));
+                        (ca.top, cb.top, DiffCell::between(ra, &ca, rb, &cb))
+                    })
+                    .collect()
+            })
+        })??;
+        ta.push(cells.iter().map(|c| c.0).collect());
+        tb.push(cells.iter().map(|c| c.1).collect());
+        diff.push(cells.iter().map(|c| c.2).collect());
+    }
+    Ok((ta, tb, diff))
+}
+
+/// Lens rows from `[row][position]` tops and row names.
+pub fn rows_from_tops(
+    tok: &TokenizerBundle,
+    names: &[String],
+    tops: &[Vec<Top>],
+) -> Result<Vec<LensRow>> {
+    names
+        .iter()
+        .zip(tops)
+        .enumerate()
+        .map(|(i, (name, row))| {
+            Ok(LensRow {
+                layer_index: i,
+                layer_name: name.clone(),
+                predictions: row
+                    .iter()
+                    .map(|top| {
+                        top.iter()
+                            .map(|&(id, p)| {
+                                Ok(Prediction {
+                                    token: tok.decode_one(id)?,
+                                    prob: p as f64,
+                                    id,
+                                })
+                            })
+                            .collect::<Result<Vec<_>>>()
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

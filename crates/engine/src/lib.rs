@@ -2,6 +2,7 @@
 //! logit lens, stream interventions and attention blocking. No HTTP here:
 //! the CLI and the server both drive [`LoadedModel::run`].
 
+pub mod analysis;
 pub mod api;
 pub mod attention;
 pub mod backend;

@@ -10,7 +10,7 @@ use candle_nn::VarBuilder;
 use crate::config::{Arch, ModelConfig};
 use crate::error::Result;
 use crate::hooks::{HookPoint, InterventionPlan};
-use crate::ops::{apply_hook, attend, repeat_kv, rms_norm, AttnMask, Linear};
+use crate::ops::{attend, repeat_kv, rms_norm, AttnMask, Hooks, Linear};
 
 struct Attention {
     q: Linear,
@@ -64,6 +64,8 @@ pub struct Capture {
     pub mlp_out: Vec<Tensor>,
     /// `n` tensors `[H, T, T]`, post-softmax, `[head][query][key]`.
     pub patterns: Vec<Tensor>,
+    /// What each intervention operation did, in the order applied.
+    pub receipts: Vec<crate::api::Receipt>,
 }
 
 impl Capture {
@@ -75,6 +77,7 @@ impl Capture {
             attn_out: Vec::with_capacity(n),
             mlp_out: Vec::with_capacity(n),
             patterns: Vec::with_capacity(n),
+            receipts: Vec::new(),
         }
     }
 
@@ -86,6 +89,12 @@ impl Capture {
         c.attn_out.extend_from_slice(&self.attn_out[..r]);
         c.mlp_out.extend_from_slice(&self.mlp_out[..r]);
         c.patterns.extend_from_slice(&self.patterns[..r]);
+        c.receipts = self
+            .receipts
+            .iter()
+            .filter(|x| x.step < r)
+            .cloned()
+            .collect();
         c
     }
 }
@@ -205,12 +214,13 @@ impl Transformer {
         let t = ids.len();
         let n = self.blocks.len();
         let (cos, sin) = crate::ops::rope_tables(&self.inv_freq, &self.device, self.dtype, t)?;
+        let mut hk = Hooks::new(plan);
         let (mut cap, mut x, start) = match resume {
             Some((r, earlier)) if r > 0 => (earlier.prefix(r, n), earlier.resid[r].clone(), r),
             _ => {
                 let ids_t = Tensor::new(ids, &self.device)?;
                 let mut x = self.embed.embedding(&ids_t)?;
-                x = apply_hook(x, plan.ops_at(HookPoint::Embed))?;
+                x = hk.apply(x, HookPoint::Embed)?;
                 if !plan.ops_at(HookPoint::PosEmbed).is_empty() {
                     return Err(crate::invalid!(
                         "hook_pos_embed: this model has no learned position embeddings (it uses RoPE)"
@@ -218,33 +228,36 @@ impl Transformer {
                 }
                 // resid_pre of layer l+1 is resid_post of layer l: both hooks apply
                 // before the state is recorded, so the lens shows what the next layer reads.
-                x = apply_hook(x, plan.ops_at(HookPoint::ResidPre(0)))?;
+                x = hk.apply(x, HookPoint::ResidPre(0))?;
                 let mut cap = Capture::with_layers(n);
                 cap.resid.push(x.clone());
                 (cap, x, 0)
             }
         };
         for (l, block) in self.blocks.iter().enumerate().skip(start) {
+            hk.step = l;
             let mask = AttnMask::build(t, plan.blocked_at(l), &self.device, self.dtype)?;
             let h = rms_norm(&x, &block.input_norm, self.cfg.rms_norm_eps)?;
-            let (a, pattern) = self.attention(&block.attn, &h, &cos, &sin, &mask)?;
-            let a = apply_hook(a, plan.ops_at(HookPoint::AttnOut(l)))?;
-            let x1 = apply_hook((&x + &a)?, plan.ops_at(HookPoint::ResidMid(l)))?;
+            let (a, pattern, blocked_delta) = self.attention(&block.attn, &h, &cos, &sin, &mask)?;
+            hk.blocked(l, pattern.dim(0)?, blocked_delta);
+            let a = hk.apply(a, HookPoint::AttnOut(l))?;
+            let x1 = hk.apply((&x + &a)?, HookPoint::ResidMid(l))?;
             let h2 = rms_norm(&x1, &block.post_attention_norm, self.cfg.rms_norm_eps)?;
             let mlp = &block.mlp;
             let m = mlp.down.forward(
                 &(candle_nn::ops::silu(&mlp.gate.forward(&h2)?)? * mlp.up.forward(&h2)?)?,
             )?;
-            let m = apply_hook(m, plan.ops_at(HookPoint::MlpOut(l)))?;
+            let m = hk.apply(m, HookPoint::MlpOut(l))?;
             let x2 = (&x1 + &m)?;
-            x = apply_hook(x2, plan.ops_at(HookPoint::ResidPost(l)))?;
-            x = apply_hook(x, plan.ops_at(HookPoint::ResidPre(l + 1)))?;
+            x = hk.apply(x2, HookPoint::ResidPost(l))?;
+            x = hk.apply(x, HookPoint::ResidPre(l + 1))?;
             cap.post_attn.push(x1);
             cap.attn_out.push(a);
             cap.mlp_out.push(m);
             cap.patterns.push(pattern);
             cap.resid.push(x.clone());
         }
+        cap.receipts.extend(hk.receipts);
         Ok(cap)
     }
 
@@ -255,7 +268,7 @@ impl Transformer {
         cos: &Tensor,
         sin: &Tensor,
         mask: &AttnMask,
-    ) -> Result<(Tensor, Tensor)> {
+    ) -> Result<(Tensor, Tensor, Option<f64>)> {
         let cfg = &self.cfg;
         let t = h.dim(0)?;
         let (nh, nkv, hd) = (
@@ -280,8 +293,8 @@ impl Transformer {
         let v = v.transpose(0, 1)?.contiguous()?;
         let (k, v) = (repeat_kv(k, nh / nkv)?, repeat_kv(v, nh / nkv)?);
         let scale = 1.0 / (hd as f64).sqrt();
-        let (out, pattern) = attend(&q, &k, &v, scale, None, mask)?;
-        Ok((attn.o.forward(&out)?, pattern))
+        let at = attend(&q, &k, &v, scale, None, mask)?;
+        Ok((attn.o.forward(&at.out)?, at.pattern, at.blocked_delta))
     }
 }
 
@@ -328,6 +341,9 @@ impl ComputeDtype {
 }
 
 impl crate::lens::LensModel for Transformer {
+    fn dtype(&self) -> DType {
+        self.dtype
+    }
     fn n_layers(&self) -> usize {
         self.blocks.len()
     }

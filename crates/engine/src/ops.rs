@@ -3,8 +3,9 @@
 
 use candle_core::{DType, Device, Tensor};
 
+use crate::api::Receipt;
 use crate::error::Result;
-use crate::hooks::{StreamOp, StreamOpKind};
+use crate::hooks::{HookPoint, InterventionPlan, StreamOp, StreamOpKind};
 
 /// A linear layer whose weight is kept transposed (`[in, out]`, contiguous).
 /// candle's `Linear` multiplies by `w.t()`, which gemm repacks on every call:
@@ -78,6 +79,9 @@ pub(crate) struct AttnMask {
     pub(crate) additive: Tensor,
     /// `[T, 1]` of 1/0 when some row is fully blocked.
     pub(crate) keep_rows: Option<Tensor>,
+    /// The causal mask alone, when something is blocked: the pattern it
+    /// gives is what blocking changed (for receipts).
+    pub(crate) causal: Option<Tensor>,
 }
 
 impl AttnMask {
@@ -93,8 +97,11 @@ impl AttnMask {
                 m[q * t + k] = f32::NEG_INFINITY;
             }
         }
+        let causal = m.clone();
+        let mut any_blocked = false;
         for (q, k) in blocked {
             m[q * t + k] = f32::NEG_INFINITY;
+            any_blocked = true;
         }
         let mut keep = vec![1f32; t];
         let mut any_dead = false;
@@ -114,16 +121,85 @@ impl AttnMask {
             } else {
                 None
             },
+            causal: if any_blocked {
+                Some(Tensor::from_vec(causal, (t, t), dev)?.to_dtype(dtype)?)
+            } else {
+                None
+            },
         })
     }
 }
 
 /// Apply one hook's operations in order to a `[T, D]` stream.
-pub(crate) fn apply_hook(mut x: Tensor, ops: &[StreamOp]) -> Result<Tensor> {
-    for op in ops {
-        x = apply_op(&x, op)?;
+/// Applies a plan's stream operations and writes their receipts.
+pub(crate) struct Hooks<'a> {
+    plan: &'a InterventionPlan,
+    pub(crate) receipts: Vec<Receipt>,
+    /// The layer being computed (0 before layer 0).
+    pub(crate) step: usize,
+}
+
+impl<'a> Hooks<'a> {
+    pub(crate) fn new(plan: &'a InterventionPlan) -> Self {
+        Hooks {
+            plan,
+            receipts: Vec::new(),
+            step: 0,
+        }
     }
-    Ok(x)
+
+    /// The operations at `at`, in request order, on `x: [T, D]`.
+    pub(crate) fn apply(&mut self, mut x: Tensor, at: HookPoint) -> Result<Tensor> {
+        for op in self.plan.ops_at(at) {
+            let before = x;
+            x = apply_op(&before, op)?;
+            let (t, d) = x.dims2()?;
+            let positions: Vec<usize> = match op.position {
+                Some(p) => vec![p],
+                None => (0..t).collect(),
+            };
+            let delta = (&x - &before)?
+                .to_dtype(DType::F64)?
+                .sqr()?
+                .sum_all()?
+                .to_scalar::<f64>()?
+                .sqrt();
+            self.receipts.push(Receipt {
+                key: op.key.clone(),
+                hook: at.to_string(),
+                layer: at.layer(),
+                elements: positions.len() * d,
+                positions,
+                delta_norm: Some(delta),
+                step: self.step,
+            });
+        }
+        Ok(x)
+    }
+
+    /// Receipts of the blocking at `layer`: `delta` is the norm of the
+    /// pattern change that all of the layer's blocking made.
+    pub(crate) fn blocked(&mut self, layer: usize, n_heads: usize, delta: Option<f64>) {
+        for b in self
+            .plan
+            .blocks
+            .iter()
+            .filter(|b| b.layers.contains(&layer))
+        {
+            let mut positions: Vec<usize> = b.pairs.iter().map(|&(q, _)| q).collect();
+            positions.sort_unstable();
+            positions.dedup();
+            self.receipts.push(Receipt {
+                key: b.key.clone(),
+                hook: format!("blocks.{layer}.attn.hook_attn_scores"),
+                layer: Some(layer),
+                positions,
+                elements: b.pairs.len() * n_heads,
+                delta_norm: delta,
+                step: self.step,
+            });
+        }
+    }
 }
 
 fn apply_op(x: &Tensor, op: &StreamOp) -> Result<Tensor> {
@@ -196,23 +272,51 @@ pub(crate) fn attend(
     scale: f64,
     softcap: Option<f64>,
     mask: &AttnMask,
-) -> Result<(Tensor, Tensor)> {
+) -> Result<Attended> {
     let (h, t, hd) = q.dims3()?;
-    let mut scores = (q.matmul(&k.t()?)? * scale)?;
+    let mut raw = (q.matmul(&k.t()?)? * scale)?;
     if let Some(cap) = softcap {
         // Gemma 2: cap * tanh(scores / cap), before the mask.
-        scores = ((scores / cap)?.tanh()? * cap)?;
+        raw = ((raw / cap)?.tanh()? * cap)?;
     }
-    let scores = scores.broadcast_add(&mask.additive)?;
+    let scores = raw.broadcast_add(&mask.additive)?;
     let mut pattern = candle_nn::ops::softmax_last_dim(&scores)?;
     if let Some(keep) = &mask.keep_rows {
         pattern = pattern.broadcast_mul(keep)?;
     }
+    let blocked_delta = match &mask.causal {
+        Some(causal) => {
+            let unblocked = candle_nn::ops::softmax_last_dim(&raw.broadcast_add(causal)?)?;
+            Some(
+                (&pattern - &unblocked)?
+                    .to_dtype(DType::F64)?
+                    .sqr()?
+                    .sum_all()?
+                    .to_scalar::<f64>()?
+                    .sqrt(),
+            )
+        }
+        None => None,
+    };
     let out = pattern
         .matmul(&v.contiguous()?)?
         .transpose(0, 1)?
         .reshape((t, h * hd))?;
-    Ok((out, pattern))
+    Ok(Attended {
+        out,
+        pattern,
+        blocked_delta,
+    })
+}
+
+/// What [`attend`] gives back.
+pub(crate) struct Attended {
+    /// `[T, H*hd]` before the output projection.
+    pub(crate) out: Tensor,
+    /// `[H, T, T]` post-softmax.
+    pub(crate) pattern: Tensor,
+    /// L2 norm of the pattern change blocking made, when something is blocked.
+    pub(crate) blocked_delta: Option<f64>,
 }
 
 #[cfg(test)]

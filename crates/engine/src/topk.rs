@@ -12,78 +12,182 @@ pub const TOP_K: usize = 5;
 /// Top 5 (id, prob) of one lens cell, most probable first.
 pub type Top = [(u32, f32); TOP_K];
 
-/// Lanes of the vector loops (f32 elements per block step).
-const LANES: usize = 16;
+/// Logits per block of the top-5 scan.
+const SELECT_BLOCK: usize = 128;
+
+/// Calls `$generic::<FMA, ACC>($args)` compiled for the best vector unit
+/// this CPU has (AVX-512, AVX2+FMA, or portable code).
+macro_rules! dispatch {
+    ($generic:ident, $ret:ty, ($($arg:ident: $ty:ty),*)) => {{
+        // An expression (no `return`): callers use the value.
+        (|| -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            {
+                // The polynomial is a chain of dependent multiply-adds, so many
+                // independent lanes (ACC) hide its latency: 8 vectors of each width.
+                #[target_feature(enable = "avx512f,fma")]
+                unsafe fn avx512($($arg: $ty),*) -> $ret {
+                    $generic::<true, 128>($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) -> $ret {
+                    $generic::<true, 64>($($arg),*)
+                }
+                use std::arch::is_x86_feature_detected as has;
+                if has!("avx512f") && has!("fma") {
+                    // SAFETY: the CPU has the features the function is compiled for.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if has!("avx2") && has!("fma") {
+                    // SAFETY: as above.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $generic::<false, 32>($($arg),*)
+        })()
+    }};
+}
+
+/// One lens cell's distribution, summarised: its top 5 and the softmax
+/// normaliser `sum(exp(l - max))` (f64: an f32 running sum over ~50k terms
+/// drifts by 1e-4), from which any token's probability follows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cell {
+    pub top: Top,
+    pub max: f32,
+    pub sum: f64,
+}
+
+impl Cell {
+    /// `log(sum(exp(l)))`.
+    pub fn log_normaliser(&self) -> f64 {
+        f64::from(self.max) + self.sum.ln()
+    }
+
+    /// Probability of the token whose logit is `l`.
+    pub fn prob_of(&self, l: f32) -> f64 {
+        f64::from(l - self.max).exp() / self.sum
+    }
+}
 
 /// Top 5 of `softmax(logits)`: (id, prob), most probable first; ties go to
-/// the lower id. The normaliser is summed in f64 (an f32 running sum over
-/// ~50k terms drifts by 1e-4).
+/// the lower id.
 pub fn top_k_softmax(logits: &[f32]) -> Top {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::is_x86_feature_detected as has;
-        if has!("avx512f") && has!("fma") {
-            // SAFETY: the CPU has the features the function is compiled for.
-            return unsafe { top_k_softmax_avx512(logits) };
-        }
-        if has!("avx2") && has!("fma") {
-            // SAFETY: as above.
-            return unsafe { top_k_softmax_avx2(logits) };
-        }
-    }
-    top_k_softmax_generic::<false, 32>(logits)
+    cell(logits).top
 }
 
-// The polynomial is a chain of dependent multiply-adds, so many independent
-// lanes (ACC) are needed to hide its latency: 8 vectors of each width.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,fma")]
-unsafe fn top_k_softmax_avx512(logits: &[f32]) -> Top {
-    top_k_softmax_generic::<true, 128>(logits)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn top_k_softmax_avx2(logits: &[f32]) -> Top {
-    top_k_softmax_generic::<true, 64>(logits)
+/// [`Cell`] of one distribution's logits.
+pub fn cell(logits: &[f32]) -> Cell {
+    dispatch!(cell_generic, Cell, (logits: &[f32]))
 }
 
 #[inline(always)]
-fn top_k_softmax_generic<const FMA: bool, const ACC: usize>(logits: &[f32]) -> Top {
+fn cell_generic<const FMA: bool, const ACC: usize>(logits: &[f32]) -> Cell {
     let best = select_top(logits);
     let max = best[0].1;
     if max == f32::INFINITY || max.is_nan() || logits.is_empty() {
-        return top_k_softmax_exact(logits);
+        return cell_exact(logits);
     }
     let sum = sum_exp_shifted::<FMA, ACC>(logits, max);
-    best.map(|(id, l)| (id, ((l - max).exp() as f64 / sum) as f32))
+    Cell {
+        top: best.map(|(id, l)| (id, ((l - max).exp() as f64 / sum) as f32)),
+        max,
+        sum,
+    }
+}
+
+#[cfg(test)]
+fn top_k_softmax_generic<const FMA: bool, const ACC: usize>(logits: &[f32]) -> Top {
+    cell_generic::<FMA, ACC>(logits).top
+}
+
+/// Entropy (nats) of the distribution `c` summarises.
+pub fn entropy(logits: &[f32], c: &Cell) -> f64 {
+    let (max, sum, other) = (c.max, c.sum, None);
+    let weighted =
+        dispatch!(exp_weighted_generic, f64, (logits: &[f32], max: f32, other: Option<&[f32]>));
+    // H = log Z - sum(p * (l - max)) with Z = sum(exp(l - max)).
+    (sum.ln() - weighted / sum).max(0.0)
+}
+
+/// KL(a || b) in nats between the distributions of two logit rows of the
+/// same vocabulary, given their cells.
+pub fn kl(a: &[f32], ca: &Cell, b: &[f32], cb: &Cell) -> f64 {
+    debug_assert_eq!(a.len(), b.len());
+    let (logits, max, other) = (a, ca.max, Some(b));
+    // sum(p_a * (l_a - l_b)) - logZ_a + logZ_b.
+    let weighted =
+        dispatch!(exp_weighted_generic, f64, (logits: &[f32], max: f32, other: Option<&[f32]>));
+    (weighted / ca.sum - ca.log_normaliser() + cb.log_normaliser()).max(0.0)
+}
+
+/// `sum(exp(l - max) * (l - other))`, with `other` = `max` when None.
+#[inline(always)]
+fn exp_weighted_generic<const FMA: bool, const ACC: usize>(
+    logits: &[f32],
+    max: f32,
+    other: Option<&[f32]>,
+) -> f64 {
+    let mut total = 0f64;
+    let mut add_block = |block: &[f32], reference: Option<&[f32]>| {
+        let mut acc = [0f32; ACC];
+        match reference {
+            Some(r) => {
+                for ((a, &l), &o) in acc.iter_mut().zip(block).zip(r) {
+                    *a += exp_nonpositive::<FMA>(l - max) * (l - o);
+                }
+            }
+            None => {
+                for (a, &l) in acc.iter_mut().zip(block) {
+                    let d = l - max;
+                    *a += exp_nonpositive::<FMA>(d) * d;
+                }
+            }
+        }
+        total += acc.iter().map(|&x| f64::from(x)).sum::<f64>();
+    };
+    let n = logits.len() / ACC * ACC;
+    for start in (0..n).step_by(ACC) {
+        add_block(
+            &logits[start..start + ACC],
+            other.map(|o| &o[start..start + ACC]),
+        );
+    }
+    for i in n..logits.len() {
+        let l = logits[i];
+        let o = other.map_or(max, |o| o[i]);
+        total += f64::from(exp_nonpositive::<FMA>(l - max) * (l - o));
+    }
+    total
+}
+
+/// Rank of token `id` in the distribution of `logits`: how many tokens come
+/// before it (higher logit, or equal logit and lower id). 0 = top.
+pub fn rank_of(logits: &[f32], id: u32) -> u32 {
+    let x = logits[id as usize];
+    let (before, after) = logits.split_at(id as usize);
+    let higher_before = before.iter().filter(|&&l| l >= x).count();
+    let higher_after = after[1..].iter().filter(|&&l| l > x).count();
+    (higher_before + higher_after) as u32
 }
 
 /// The top 5 logits by value (lower id first among equals).
 #[inline(always)]
 fn select_top(logits: &[f32]) -> Top {
-    let mut best: [(u32, f32); TOP_K] = [(u32::MAX, f32::NEG_INFINITY); TOP_K];
-    let insert = |best: &mut [(u32, f32); TOP_K], i: usize, l: f32| {
-        if l > best[TOP_K - 1].1 {
-            let mut j = TOP_K - 1;
-            while j > 0 && l > best[j - 1].1 {
-                best[j] = best[j - 1];
-                j -= 1;
-            }
-            best[j] = (i as u32, l);
-        }
-    };
-    let blocks = logits.chunks_exact(LANES);
+    let mut best: Top = [(u32::MAX, f32::NEG_INFINITY); TOP_K];
+    let blocks = logits.chunks_exact(SELECT_BLOCK);
     let tail = blocks.remainder();
     for (b, block) in blocks.enumerate() {
-        // Branch-free block maximum (vectorises); most blocks stop here.
-        let mut m = f32::NEG_INFINITY;
+        // Does anything in the block beat the 5th best? A vector compare
+        // and one flag; most blocks stop here.
+        let threshold = best[TOP_K - 1].1;
+        let mut hit = false;
         for &l in block {
-            m = if l > m { l } else { m };
+            hit |= l > threshold;
         }
-        if m > best[TOP_K - 1].1 {
+        if hit {
             for (j, &l) in block.iter().enumerate() {
-                insert(&mut best, b * LANES + j, l);
+                insert(&mut best, b * SELECT_BLOCK + j, l);
             }
         }
     }
@@ -92,6 +196,20 @@ fn select_top(logits: &[f32]) -> Top {
         insert(&mut best, base + j, l);
     }
     best
+}
+
+/// Insert logit `l` of token `i` into a top-5 list sorted by value (an
+/// equal logit goes after: ties keep the lower id first).
+#[inline(always)]
+fn insert(best: &mut Top, i: usize, l: f32) {
+    if l > best[TOP_K - 1].1 {
+        let mut j = TOP_K - 1;
+        while j > 0 && l > best[j - 1].1 {
+            best[j] = best[j - 1];
+            j -= 1;
+        }
+        best[j] = (i as u32, l);
+    }
 }
 
 /// `sum(exp(l - max))`: f32 lanes over short blocks (8 terms per lane),
@@ -167,6 +285,10 @@ fn exp_nonpositive<const FMA: bool>(x: f32) -> f32 {
 /// The straightforward version: libm `exp`, kept for inputs with infinities
 /// or NaN and as the yardstick in tests.
 pub fn top_k_softmax_exact(logits: &[f32]) -> Top {
+    cell_exact(logits).top
+}
+
+fn cell_exact(logits: &[f32]) -> Cell {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let sum: f64 = logits.iter().map(|&l| f64::from((l - max).exp())).sum();
     let mut best: [(u32, f32); TOP_K] = [(u32::MAX, f32::NEG_INFINITY); TOP_K];
@@ -180,7 +302,11 @@ pub fn top_k_softmax_exact(logits: &[f32]) -> Top {
             best[j] = (i as u32, l);
         }
     }
-    best.map(|(id, l)| (id, (f64::from((l - max).exp()) / sum) as f32))
+    Cell {
+        top: best.map(|(id, l)| (id, (f64::from((l - max).exp()) / sum) as f32)),
+        max,
+        sum,
+    }
 }
 
 #[cfg(test)]
@@ -260,6 +386,57 @@ mod tests {
         let top = top_k_softmax(&flat);
         assert_eq!(top.map(|t| t.0), [0, 1, 2, 3, 4]);
         assert!(top.iter().all(|t| (t.1 - 0.01).abs() < 1e-8));
+    }
+
+    #[test]
+    fn entropy_kl_and_rank_match_direct_formulas() {
+        let a = logits(49152, 7, 20.0);
+        let b = logits(49152, 8, 20.0);
+        let (ca, cb) = (cell(&a), cell(&b));
+        let lse = |l: &[f32]| {
+            let m = l.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+            m + l.iter().map(|&x| (x as f64 - m).exp()).sum::<f64>().ln()
+        };
+        let (za, zb) = (lse(&a), lse(&b));
+        let h: f64 = a
+            .iter()
+            .map(|&x| {
+                let lp = x as f64 - za;
+                -lp.exp() * lp
+            })
+            .sum();
+        let k: f64 = a
+            .iter()
+            .zip(&b)
+            .map(|(&x, &y)| {
+                let (pa, pb) = (x as f64 - za, y as f64 - zb);
+                pa.exp() * (pa - pb)
+            })
+            .sum();
+        assert!(
+            (entropy(&a, &ca) - h).abs() < 1e-5 * h,
+            "{} vs {h}",
+            entropy(&a, &ca)
+        );
+        assert!(
+            (kl(&a, &ca, &b, &cb) - k).abs() < 1e-5 * k.max(1e-3),
+            "{} vs {k}",
+            kl(&a, &ca, &b, &cb)
+        );
+        assert_eq!(kl(&a, &ca, &a, &ca), 0.0, "identical rows: exactly 0");
+        // A uniform row: entropy log V; KL(a || uniform) = log V - H(a).
+        let u = vec![0f32; 49152];
+        let cu = cell(&u);
+        assert!((entropy(&u, &cu) - (49152f64).ln()).abs() < 1e-9);
+        assert!((kl(&a, &ca, &u, &cu) - ((49152f64).ln() - h)).abs() < 1e-5);
+        // Ranks: the top is 0, ties go to the lower id.
+        let top = ca.top[0].0;
+        assert_eq!(rank_of(&a, top), 0);
+        assert_eq!(rank_of(&a, ca.top[3].0), 3);
+        assert_eq!(rank_of(&[1.0, 2.0, 2.0, 0.5], 2), 1);
+        assert_eq!(rank_of(&[1.0, 2.0, 2.0, 0.5], 1), 0);
+        assert_eq!(rank_of(&[1.0, 2.0, 2.0, 0.5], 3), 3);
+        assert!((ca.prob_of(a[top as usize]) as f32 - ca.top[0].1).abs() < 1e-7);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! axum, over logitlens-engine, plus model lifecycle, /models, /events and
 //! /openapi.json. Handlers are thin; the engine does the work off the runtime.
 
+pub mod diff;
 pub mod error;
 pub mod models;
 pub mod npz;
@@ -48,6 +49,7 @@ pub use state::{AppState, ServerConfig};
         routes::save_grid_visualization,
         routes::list_models,
         routes::run_attention,
+        diff::diff_sessions,
         routes::events
     ),
     components(schemas(
@@ -61,6 +63,7 @@ pub use state::{AppState, ServerConfig};
         routes::SessionRequest,
         routes::VisualizationRequest,
         routes::GridVisualizationRequest,
+        diff::DiffSessionsRequest,
         sessions::SessionEntry,
         models::ModelEntry,
         state::LoadingStatus
@@ -137,6 +140,7 @@ pub fn app(state: AppState) -> Router {
             post(routes::save_grid_visualization),
         )
         .route("/runs/{run_id}/attention", get(routes::run_attention))
+        .route("/diff_sessions", post(diff::diff_sessions))
         .route("/models", get(routes::list_models))
         .route("/events", get(routes::events))
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))

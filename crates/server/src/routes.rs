@@ -233,6 +233,7 @@ pub async fn inference(
         .expect("state lock")
         .iter()
         .rev()
+        .filter(|_| st.cfg.reuse_runs)
         .filter(|(_, r)| matches!(&r.tensors, Tensors::Run { run, .. } if run.model_id == model.id))
         .map(|(_, r)| r.clone())
         .collect();

@@ -41,7 +41,7 @@ use candle_nn::VarBuilder;
 use crate::error::{EngineError, Result};
 use crate::hooks::{HookPoint, InterventionPlan};
 use crate::model::Capture;
-use crate::ops::{apply_hook, attend, repeat_kv, AttnMask};
+use crate::ops::{attend, repeat_kv, AttnMask, Hooks};
 use layers::{conv1d, linear, split_per_head_qkv, split_rows, Attention, Mlp, Norm};
 
 struct Block {
@@ -388,6 +388,7 @@ impl HookedTransformer {
             ));
         }
         let (cos, sin) = crate::ops::rope_tables(&self.inv_freq, &self.device, self.dtype, t)?;
+        let mut hk = Hooks::new(plan);
         let (mut cap, mut x, start) = match resume {
             Some((r, earlier)) if r > 0 => (earlier.prefix(r, n), earlier.resid[r].clone(), r),
             _ => {
@@ -403,7 +404,7 @@ impl HookedTransformer {
                     };
                     x = x.affine(s, 0.0)?;
                 }
-                x = apply_hook(x, plan.ops_at(HookPoint::Embed))?;
+                x = hk.apply(x, HookPoint::Embed)?;
                 match &self.pos_embed {
                     Some(wpe) => {
                         let p = wpe.dim(0)?;
@@ -412,8 +413,7 @@ impl HookedTransformer {
                                 "the input has {t} tokens but this model has {p} learned positions"
                             ));
                         }
-                        let pos =
-                            apply_hook(wpe.narrow(0, 0, t)?, plan.ops_at(HookPoint::PosEmbed))?;
+                        let pos = hk.apply(wpe.narrow(0, 0, t)?, HookPoint::PosEmbed)?;
                         x = (x + pos)?;
                     }
                     None if !plan.ops_at(HookPoint::PosEmbed).is_empty() => {
@@ -423,21 +423,24 @@ impl HookedTransformer {
                     }
                     None => {}
                 }
-                x = apply_hook(x, plan.ops_at(HookPoint::ResidPre(0)))?;
+                x = hk.apply(x, HookPoint::ResidPre(0))?;
                 let mut cap = Capture::with_layers(n);
                 cap.resid.push(x.clone());
                 (cap, x, 0)
             }
         };
         for (l, block) in self.blocks.iter().enumerate().skip(start) {
+            hk.step = l;
             let mask = AttnMask::build(t, plan.blocked_at(l), &self.device, self.dtype)?;
             let h = block.ln1.forward(&x)?;
-            let (mut a, pattern) = self.attention(l, &block.attn, &h, &cos, &sin, &mask)?;
+            let (mut a, pattern, blocked_delta) =
+                self.attention(l, &block.attn, &h, &cos, &sin, &mask)?;
+            hk.blocked(l, pattern.dim(0)?, blocked_delta);
             if let Some(norm) = &block.post_attn_norm {
                 a = norm.forward(&a)?;
             }
-            let a = apply_hook(a, plan.ops_at(HookPoint::AttnOut(l)))?;
-            let x1 = apply_hook((&x + &a)?, plan.ops_at(HookPoint::ResidMid(l)))?;
+            let a = hk.apply(a, HookPoint::AttnOut(l))?;
+            let x1 = hk.apply((&x + &a)?, HookPoint::ResidMid(l))?;
             let mlp_in = match (cfg.residual, &block.ln2) {
                 (Residual::ParallelSharedNorm, _) | (_, None) => h,
                 (Residual::Parallel, Some(ln2)) => ln2.forward(&x)?,
@@ -447,16 +450,17 @@ impl HookedTransformer {
             if let Some(norm) = &block.post_ff_norm {
                 m = norm.forward(&m)?;
             }
-            let m = apply_hook(m, plan.ops_at(HookPoint::MlpOut(l)))?;
+            let m = hk.apply(m, HookPoint::MlpOut(l))?;
             let x2 = (&x1 + &m)?;
-            x = apply_hook(x2, plan.ops_at(HookPoint::ResidPost(l)))?;
-            x = apply_hook(x, plan.ops_at(HookPoint::ResidPre(l + 1)))?;
+            x = hk.apply(x2, HookPoint::ResidPost(l))?;
+            x = hk.apply(x, HookPoint::ResidPre(l + 1))?;
             cap.post_attn.push(x1);
             cap.attn_out.push(a);
             cap.mlp_out.push(m);
             cap.patterns.push(pattern);
             cap.resid.push(x.clone());
         }
+        cap.receipts.extend(hk.receipts);
         Ok(cap)
     }
 
@@ -486,7 +490,7 @@ impl HookedTransformer {
         cos: &Tensor,
         sin: &Tensor,
         mask: &AttnMask,
-    ) -> Result<(Tensor, Tensor)> {
+    ) -> Result<(Tensor, Tensor, Option<f64>)> {
         let cfg = &self.cfg;
         let t = h.dim(0)?;
         let (nh, nkv, hd) = (cfg.n_heads, cfg.n_kv_heads, cfg.head_dim);
@@ -505,12 +509,15 @@ impl HookedTransformer {
         if cfg.scale_by_inverse_layer {
             scale /= (layer + 1) as f64;
         }
-        let (out, pattern) = attend(&q, &k, &v, scale, cfg.attn_softcap, mask)?;
-        Ok((attn.o.forward(&out)?, pattern))
+        let at = attend(&q, &k, &v, scale, cfg.attn_softcap, mask)?;
+        Ok((attn.o.forward(&at.out)?, at.pattern, at.blocked_delta))
     }
 }
 
 impl crate::lens::LensModel for HookedTransformer {
+    fn dtype(&self) -> DType {
+        self.dtype
+    }
     fn n_layers(&self) -> usize {
         self.blocks.len()
     }
