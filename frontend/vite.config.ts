@@ -16,6 +16,7 @@ const apiPaths = [
   '/sessions',
   '/load_session',
   '/delete_session',
+  '/diff_sessions',
   '/save_visualization',
   '/save_grid_visualization',
   '/runs',

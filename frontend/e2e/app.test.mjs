@@ -68,6 +68,13 @@ const rowNames = (page) => page.locator('[data-testid=lens-grid] tbody th.row-na
 const colTokens = (page) => page.locator('[data-testid=lens-grid] thead .col-token').allTextContents();
 const cell = (page, r, c) => page.locator(`[data-testid=lens-grid] [data-cell][data-r="${r}"][data-c="${c}"]`);
 
+async function addZeroLayer1(page) {
+  await page.getByLabel('Stream layer').selectOption('1');
+  await page.getByLabel('Stream', { exact: true }).selectOption('output');
+  await page.getByLabel('Operation').selectOption('zero');
+  await page.getByRole('button', { name: 'Add stream intervention' }).click();
+}
+
 async function showAttention(page, view) {
   const box = page.getByLabel('Show attention');
   if (!(await box.isChecked())) await box.check();
@@ -434,6 +441,255 @@ describe('logitlens web app (tiny llama)', () => {
     assert.ok(fs.existsSync(path.join(env.server.dataDir, grid)), `${grid} exists`);
     const files = fs.readdirSync(path.join(env.server.dataDir, 'attention_visualizations'));
     assert.equal(files.length, 2);
+  });
+
+  pageTest('compare with baseline: the diff view shows what zeroing layer 1 took and where the top-1 flipped', env, async (page) => {
+    await openApp(page);
+    await addZeroLayer1(page);
+    await page.getByLabel(/Compare with baseline/).check();
+    const res = await run(page);
+    const sent = JSON.parse(res.request().postData());
+    assert.equal(sent.compare, true);
+    assert.equal(sent.entropy, true);
+    assert.equal(res.status(), 200);
+    const body = await res.json();
+    assert.equal(body.baseline_logit_lens.length, ROWS.length);
+    assert.equal(body.diff.length, ROWS.length);
+    assert.equal(body.diff[3].length, COLUMNS.length);
+    // The baseline is the run without interventions.
+    const upstream = upstreamCase('baseline');
+    assert.equal(body.baseline_logit_lens[3].predictions[12][0].id, upstream.logit_lens[3].predictions[12][0].id);
+    const d312 = body.diff[3][12];
+    assert.equal(d312.baseline_id, upstream.logit_lens[3].predictions[12][0].id);
+    assert.ok(Math.abs(d312.baseline_prob - upstream.logit_lens[3].predictions[12][0].prob) < 1e-4);
+    assert.ok(Math.abs(d312.delta_prob - (d312.prob - d312.baseline_prob)) < 1e-6);
+
+    // The receipt of the one operation, beside the interventions.
+    assert.equal(body.receipts.length, 1);
+    assert.deepEqual([body.receipts[0].key, body.receipts[0].hook, body.receipts[0].layer], ['layer_1_output', 'blocks.1.hook_resid_post', 1]);
+    const receipt = page.getByTestId('receipt');
+    assert.equal(await receipt.count(), 1);
+    assert.match(await receipt.textContent(), /layer_1_output→blocks\.1\.hook_resid_post/);
+    assert.match(await receipt.textContent(), /positions0–12/);
+
+    await page.getByLabel('Diff vs baseline').check();
+    assert.equal(await page.locator('[data-testid=lens-grid] table').getAttribute('data-view'), 'diff');
+    await page.getByTestId('diff-legend').waitFor();
+    const rgb = async (loc) => (await loc.evaluate((e) => getComputedStyle(e).backgroundColor)).match(/\d+/g).slice(0, 3).map(Number);
+    // Rows before the intervention did not change: neutral.
+    const neutral = await rgb(cell(page, 0, 0));
+    assert.ok(Math.abs(Number(await cell(page, 0, 0).getAttribute('data-value'))) < 1e-4);
+    // The zeroed row and the final output lost probability everywhere: blue.
+    for (const r of [2, 3]) {
+      for (let c = 0; c < COLUMNS.length; c++) {
+        const el = cell(page, r, c);
+        const delta = Number(await el.getAttribute('data-value'));
+        assert.ok(delta < 0, `row ${r} position ${c}: Δ ${delta}`);
+        assert.ok(Math.abs(delta - body.diff[r][c].delta_prob) < 1e-6);
+        const [R, G, B] = await rgb(el);
+        assert.ok(B - R > 40, `row ${r} position ${c}: rgb(${R}, ${G}, ${B}) is not a loss colour`);
+        assert.notDeepEqual([R, G, B], neutral);
+      }
+    }
+    // Flipped top-1s are outlined, as many as the server reports.
+    const flips = page.locator('[data-testid=lens-grid] [data-flip]');
+    const expected = body.diff.flat().filter((d) => d.top_id !== d.baseline_id).length;
+    assert.ok(expected >= 1, 'zeroing layer 1 flips some top-1');
+    assert.equal(await flips.count(), expected);
+    assert.equal(await flips.first().evaluate((e) => getComputedStyle(e).outlineStyle), 'solid');
+    // The popup names the baseline top-1 with its probability before and after, the new top-1, rank and KL.
+    await cell(page, 3, 12).hover();
+    const details = page.getByTestId('diff-details');
+    await details.waitFor();
+    const text = await details.textContent();
+    const baseTok = formatToken(body.baseline_logit_lens[3].predictions[12][0].token);
+    const nowTok = formatToken(body.logit_lens[3].predictions[12][0].token);
+    assert.ok(text.includes(`Baseline top-1${baseTok} ${d312.baseline_prob.toFixed(2)} → ${d312.prob.toFixed(2)}`), text);
+    assert.ok(text.includes(`Now top-1${nowTok}`), text);
+    assert.ok(text.includes(`KL(baseline ‖ now)${d312.kl.toFixed(4)} nats`), text);
+    assert.ok(text.includes(d312.rank === 0 ? '#1 (still top)' : `#${d312.rank + 1}`), text);
+    // Keyboard focus shows it too.
+    await page.mouse.move(0, 0);
+    await cell(page, 2, 0).focus();
+    assert.match(await page.getByTestId('diff-details').textContent(), /Baseline top-1/);
+    // The normal view is still there.
+    await page.getByLabel('Normal', { exact: true }).check();
+    assert.equal(await cell(page, 3, 12).locator('.cell-token').textContent(), nowTok);
+    assert.equal(await page.locator('[data-testid=lens-grid] [data-flip]').count(), 0);
+  });
+
+  pageTest('tracks a token: the grid colours by its probability and shows its rank', env, async (page) => {
+    await openApp(page);
+    // A token that is top-1 somewhere in the baseline grid.
+    const upstream = upstreamCase('baseline');
+    let at = null;
+    upstream.logit_lens.forEach((row, r) =>
+      row.predictions.forEach((p, c) => {
+        if (!at && p[0].token === ' the') at = { r, c, id: p[0].id, prob: p[0].prob };
+      }),
+    );
+    assert.ok(at, '" the" is a top-1 of the baseline');
+    const track = page.getByLabel('Track tokens');
+
+    // Text that is not one token: the server says how it tokenizes, and the page shows it.
+    await track.fill('France is');
+    await track.press('Enter');
+    const refused = page.waitForResponse((r) => r.url().endsWith('/inference'));
+    await page.locator('button.btn-run').click();
+    const bad = await refused;
+    assert.equal(bad.status(), 400);
+    const detail = (await bad.json()).detail;
+    assert.equal(typeof detail, 'string');
+    assert.ok(detail.length > 0);
+    const toast = page.getByTestId('toast-error').filter({ hasText: 'Inference failed' });
+    await toast.waitFor();
+    assert.ok((await toast.textContent()).includes(detail), await toast.textContent());
+    await page.getByRole('button', { name: 'Stop tracking France␣is' }).click();
+
+    // " the" with its leading space, shown as ␣the.
+    await track.fill(' the');
+    assert.equal(await page.getByTestId('track-preview').textContent(), 'Enter adds: ␣the');
+    await track.press('Enter');
+    assert.equal(await page.locator('.track-chip').first().evaluate((e) => e.firstChild.textContent), '␣the');
+    const res = await run(page);
+    assert.deepEqual(JSON.parse(res.request().postData()).track_tokens, [' the']);
+    assert.equal(res.status(), 200);
+    const body = await res.json();
+    const t = body.tracked[at.r][at.c][0];
+    assert.deepEqual([t.id, t.token, t.rank], [at.id, ' the', 0]);
+    assert.ok(Math.abs(t.prob - at.prob) < 1e-4, `tracked ${t.prob} vs top-1 ${at.prob}`);
+
+    const lum = async (loc) => {
+      const [R, G, B] = (await loc.evaluate((e) => getComputedStyle(e).backgroundColor)).match(/\d+/g).map(Number);
+      return 0.2126 * R + 0.7152 * G + 0.0722 * B;
+    };
+    // The cell where " the" is least likely, and its colour before the switch.
+    let low = { r: 0, c: 0, prob: Infinity };
+    body.tracked.forEach((row, r) =>
+      row.forEach((k, c) => {
+        if (k[0].prob < low.prob) low = { r, c, prob: k[0].prob };
+      }),
+    );
+    assert.ok(low.prob < t.prob - 0.01);
+    const lowTop1 = await cell(page, low.r, low.c).evaluate((e) => e.style.background);
+
+    await page.getByLabel('Grid colour mode').selectOption({ label: 'Tracked: ␣the' });
+    const c = cell(page, at.r, at.c);
+    assert.equal(await c.locator('.cell-token').textContent(), t.prob.toFixed(2));
+    assert.equal(await c.locator('.cell-prob').textContent(), '#1');
+    const lc = cell(page, low.r, low.c);
+    const lowT = body.tracked[low.r][low.c][0];
+    assert.equal(await lc.locator('.cell-token').textContent(), lowT.prob.toFixed(2));
+    assert.equal(await lc.locator('.cell-prob').textContent(), `#${lowT.rank + 1}`);
+    // The colour follows the tracked probability: lighter where " the" is likelier.
+    assert.ok((await lum(c)) > (await lum(lc)), 'the likelier cell is lighter');
+    assert.notEqual(await lc.evaluate((e) => e.style.background), lowTop1);
+    // The popup lists it with probability and rank.
+    await c.hover();
+    const tip = page.getByTestId('lens-tooltip');
+    await tip.waitFor();
+    assert.match(await tip.textContent(), /Tracked tokens␣the\d+\.\d%rank #1/);
+
+    // Entropy: always requested.
+    assert.equal(body.entropy.length, ROWS.length);
+    const h = body.entropy[at.r][at.c];
+    assert.ok(h > 0 && h <= Math.log(512) + 1e-3, `entropy ${h}`);
+    await page.getByLabel('Grid colour mode').selectOption('entropy');
+    assert.equal(await c.locator('.cell-prob').textContent(), `H ${h.toFixed(2)}`);
+  });
+
+  pageTest('activation analysis: heatmaps with values and one CSV download', env, async (page) => {
+    await openApp(page);
+    await page.getByLabel(/Activation analysis/).check();
+    const res = await run(page);
+    assert.equal(JSON.parse(res.request().postData()).analysis, true);
+    const a = (await res.json()).analysis;
+    assert.equal(a.resid_norm.length, ROWS.length);
+    assert.equal(a.cos_prev[0][0], null);
+    assert.equal(a.attn_out_norm.length, 3);
+    assert.equal(a.mlp_out_norm[2].length, COLUMNS.length);
+    const panel = page.getByTestId('analysis-panel');
+    for (const key of ['resid_norm', 'cos_prev', 'cos_final', 'attn_out_norm', 'mlp_out_norm']) await panel.getByTestId(`analysis-${key}`).waitFor();
+    const v = panel.getByTestId('analysis-resid_norm').locator('[data-r="2"][data-c="5"]');
+    assert.equal(Number(await v.getAttribute('data-value')), a.resid_norm[2][5]);
+    await v.hover();
+    assert.match(await page.getByTestId('analysis-tooltip').textContent(), /^Residual norm: Layer 1 · pos 5 it: /);
+    const download = page.waitForEvent('download');
+    await panel.getByRole('button', { name: 'Export CSV' }).click();
+    const file = await download;
+    assert.match(file.suggestedFilename(), /^activation_analysis_llama_\d{8}_\d{6}\.csv$/);
+    const csv = fs.readFileSync(await file.path(), 'utf8').split('\n');
+    assert.equal(csv[0], 'metric,row_or_layer,name,position,token,value');
+    assert.equal(csv.length - 2, (3 * ROWS.length + 2 * 3) * COLUMNS.length);
+    assert.ok(csv.includes(`resid_norm,2,Layer 1,5,it,${a.resid_norm[2][5]}`));
+    assert.ok(csv.includes('cos_prev,0,Embeddings,0,<s>,'));
+  });
+
+  pageTest('compares two saved sessions, and says why two others do not compare', env, async (page) => {
+    await openApp(page);
+    const saveAs = async (name) => {
+      await page.getByRole('button', { name: 'Save', exact: true }).click();
+      const dlg = page.getByTestId('save-dialog');
+      await dlg.getByLabel('Name (optional)').fill(name);
+      await dlg.getByRole('button', { name: 'Save', exact: true }).click();
+      await dlg.waitFor({ state: 'detached' });
+    };
+    await run(page);
+    await saveAs('e2e diff a');
+    await addZeroLayer1(page);
+    await run(page);
+    await saveAs('e2e diff b');
+    await page.locator('#input-text').fill('Hello world');
+    await run(page);
+    await saveAs('e2e diff c');
+    const list = await (await page.request.get(`${env.server.url}sessions`)).json();
+    const entry = (suffix) => list.find((s) => s.id.endsWith(suffix));
+    const [ea, eb, ec] = ['_e2e_diff_a', '_e2e_diff_b', '_e2e_diff_c'].map(entry);
+    const [a, b, c] = [ea.id, eb.id, ec.id];
+
+    const compare = async (x, y) => {
+      await page.getByRole('button', { name: 'Load', exact: true }).click();
+      const dlg = page.getByTestId('sessions-dialog');
+      await dlg.getByLabel('Session A (baseline)', { exact: true }).selectOption(x);
+      await dlg.getByLabel('Session B', { exact: true }).selectOption(y);
+      const done = page.waitForResponse((r) => r.url().endsWith('/diff_sessions'));
+      await dlg.getByRole('button', { name: 'Compare', exact: true }).click();
+      const res = await done;
+      assert.deepEqual(JSON.parse(res.request().postData()), { a: x, b: y });
+      return res;
+    };
+
+    const ok = await compare(a, b);
+    assert.equal(ok.status(), 200);
+    const body = await ok.json();
+    assert.equal(body.a.session_id, a);
+    assert.equal(body.b.session_id, b);
+    assert.deepEqual(body.layer_names, ROWS);
+    assert.deepEqual(body.input_tokens.map(formatToken), COLUMNS);
+    const card = page.getByTestId('session-diff');
+    await card.waitFor();
+    const caption = await card.getByTestId('session-diff-caption').textContent();
+    assert.ok(caption.includes(`A (baseline): “${ea.name}” · llama · Block Output`), caption);
+    assert.ok(caption.includes(`B: “${eb.name}” · llama`), caption);
+    const grid = card.getByTestId('session-diff-grid');
+    assert.equal(await card.locator('table').getAttribute('data-view'), 'diff');
+    for (let col = 0; col < COLUMNS.length; col++) {
+      assert.ok(Number(await grid.locator(`[data-cell][data-r="3"][data-c="${col}"]`).getAttribute('data-value')) < 0);
+    }
+    const flips = body.diff.flat().filter((d) => d.top_id !== d.baseline_id).length;
+    assert.ok(flips >= 1);
+    assert.equal(await grid.locator('[data-flip]').count(), flips);
+
+    const bad = await compare(a, c);
+    assert.equal(bad.status(), 400);
+    const detail = (await bad.json()).detail;
+    assert.equal(typeof detail, 'string');
+    const err = page.getByTestId('compare-error');
+    await err.waitFor();
+    assert.equal(await err.textContent(), `Could not compare “${ea.name}” with “${ec.name}”: ${detail}`);
+    const missing = await page.request.post(`${env.server.url}diff_sessions`, { data: { a, b: 'no_such_session' } });
+    assert.equal(missing.status(), 404);
+    for (const s of [a, b, c]) assert.equal((await page.request.post(`${env.server.url}delete_session`, { data: { session_id: s } })).status(), 200);
   });
 
   pageTest('server errors are shown in words', env, async (page) => {

@@ -3,7 +3,20 @@ import { fireEvent, render, screen, waitFor, within } from '@testing-library/rea
 import App, { inferLayers } from './App';
 import type { ModelStatus } from './api/types';
 import { HEADS_GONE_MESSAGE } from './lib/runHeads';
-import { attention, inferenceResponse, lensRows, packAttention, READY, TOKENS } from './test/fixtures';
+import {
+  analysisFixture,
+  attention,
+  diffGrid,
+  entropyGrid,
+  inferenceResponse,
+  intervenedRows,
+  lensRows,
+  packAttention,
+  READY,
+  RECEIPTS,
+  TOKENS,
+  trackedGrid,
+} from './test/fixtures';
 
 type Handler = (body: unknown, url: string) => { status?: number; json: unknown; headers?: Record<string, string> };
 
@@ -65,6 +78,7 @@ describe('App', () => {
       return_attention: true,
       attention_format: 'f16',
       attention_reduce: 'head_mean',
+      entropy: true,
     });
     expect(screen.getByTestId('run-meta').textContent).toContain('4 tokens');
     // The status arrives before the first run: layer options come from the model.
@@ -182,6 +196,112 @@ describe('App', () => {
     routes.model_status = () => ({ json: { ...READY, model_name: '/fixtures/tiny/qwen3', instruct: false } });
     await ready();
     expect((screen.getByLabelText('Use chat template') as HTMLInputElement).checked).toBe(false);
+  });
+
+  it('asks for a baseline, tracked tokens and the analysis, and shows the diff, receipts and analysis', async () => {
+    routes.inference = (body) => {
+      const b = body as Record<string, unknown>;
+      return {
+        json: {
+          ...inferenceResponse(),
+          logit_lens: intervenedRows(),
+          entropy: entropyGrid(),
+          receipts: RECEIPTS.slice(0, 1),
+          ...(b.compare ? { baseline_logit_lens: lensRows(), diff: diffGrid() } : {}),
+          ...(b.track_tokens ? { tracked: trackedGrid() } : {}),
+          ...(b.analysis ? { analysis: analysisFixture() } : {}),
+        },
+        headers: { 'x-logitlens-run-id': '42' },
+      };
+    };
+    await ready();
+    fireEvent.change(screen.getByLabelText('Stream layer'), { target: { value: '1' } });
+    fireEvent.click(screen.getByText('Add stream intervention'));
+    fireEvent.click(screen.getByLabelText(/Compare with baseline/));
+    fireEvent.click(screen.getByLabelText(/Activation analysis/));
+    const track = screen.getByLabelText('Track tokens');
+    fireEvent.change(track, { target: { value: ' Paris, 301' } });
+    // The text after the last comma is still being typed: Run takes it once the field is left.
+    fireEvent.blur(track);
+    fireEvent.click(screen.getByRole('button', { name: /Run LogitLens/ }));
+    await screen.findByTestId('lens-grid');
+    const req = calls.find((c) => c.url === 'inference')!.body as Record<string, unknown>;
+    expect(req).toMatchObject({ compare: true, analysis: true, entropy: true, track_tokens: [' Paris', 301] });
+    expect(screen.getByTestId('run-meta').textContent).toContain('vs baseline');
+    // The diff view.
+    fireEvent.click(screen.getByLabelText('Diff vs baseline'));
+    expect(screen.getByTestId('lens-grid').querySelectorAll('[data-flip]')).toHaveLength(1);
+    // Tracked and entropy colour modes.
+    fireEvent.click(screen.getByLabelText('Normal'));
+    const modes = Array.from((screen.getByLabelText('Grid colour mode') as HTMLSelectElement).options).map((o) => o.value);
+    expect(modes).toEqual(['top1', 'tracked:7', 'tracked:301', 'entropy']);
+    // Receipts beside the interventions.
+    expect(within(screen.getByTestId('receipts')).getByText('blocks.1.hook_resid_post')).toBeTruthy();
+    // The analysis panel.
+    expect(within(screen.getByTestId('analysis-panel')).getByTestId('analysis-resid_norm')).toBeTruthy();
+    expect(screen.queryByTestId('stale-note')).toBeNull();
+    // Changing an option makes the grid stale.
+    fireEvent.click(screen.getByLabelText('Stop tracking #301'));
+    expect(screen.getByTestId('stale-note')).toBeTruthy();
+  });
+
+  it('shows why a tracked token was refused', async () => {
+    routes.inference = (body) =>
+      (body as { track_tokens?: unknown }).track_tokens
+        ? { status: 400, json: { detail: 'track_tokens[0] "Paris" is not one token: it tokenizes as ["P", "aris"]; try " Paris"' } }
+        : { json: inferenceResponse() };
+    await ready();
+    const track = screen.getByLabelText('Track tokens');
+    fireEvent.change(track, { target: { value: 'Paris' } });
+    fireEvent.keyDown(track, { key: 'Enter' });
+    fireEvent.click(screen.getByRole('button', { name: /Run LogitLens/ }));
+    const alerts = await screen.findAllByRole('alert');
+    expect(alerts.some((a) => a.textContent!.includes('it tokenizes as ["P", "aris"]; try " Paris"'))).toBe(true);
+  });
+
+  it('compares two saved sessions and shows the diff grid with both names', async () => {
+    routes.sessions = () => ({
+      json: [
+        { id: 's_base', name: 'base', timestamp: '20251203_162845' },
+        { id: 's_ablate', name: 'ablate', timestamp: '20251203_162900' },
+      ],
+    });
+    let refuse = true;
+    routes.diff_sessions = () =>
+      refuse
+        ? { status: 400, json: { detail: 'the sessions are not comparable: different input token ids' } }
+        : {
+            json: {
+              a: { session_id: 's_base', model_name: '/fixtures/tiny/llama', lens_type: 'block_output' },
+              b: { session_id: 's_ablate', model_name: '/fixtures/tiny/llama-ft', lens_type: 'block_output' },
+              input_tokens: TOKENS,
+              layer_names: ['Embeddings', 'Layer 0', 'Final Output'],
+              a_logit_lens: lensRows(),
+              b_logit_lens: intervenedRows(),
+              diff: diffGrid(),
+            },
+          };
+    await ready();
+    fireEvent.click(screen.getByRole('button', { name: 'Load' }));
+    const a = await screen.findByLabelText('Session A (baseline)');
+    fireEvent.change(a, { target: { value: 's_base' } });
+    fireEvent.change(screen.getByLabelText('Session B'), { target: { value: 's_ablate' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Compare' }));
+    expect((await screen.findByTestId('compare-error')).textContent).toContain('the sessions are not comparable: different input token ids');
+    expect(calls.find((c) => c.url === 'diff_sessions')!.body).toEqual({ a: 's_base', b: 's_ablate' });
+    refuse = false;
+    fireEvent.click(screen.getByRole('button', { name: 'Compare' }));
+    const card = await screen.findByTestId('session-diff');
+    expect(screen.queryByTestId('sessions-dialog')).toBeNull();
+    const caption = within(card).getByTestId('session-diff-caption').textContent!;
+    expect(caption).toContain('A (baseline): “base” · llama · Block Output (standard)');
+    expect(caption).toContain('B: “ablate” · llama-ft');
+    expect(caption).toContain('two checkpoints');
+    const grid = within(card).getByTestId('session-diff-grid');
+    expect(within(card).getByRole('table').dataset.view).toBe('diff');
+    expect(grid.querySelectorAll('[data-flip]')).toHaveLength(1);
+    fireEvent.click(within(card).getByLabelText('Close the session comparison'));
+    expect(screen.queryByTestId('session-diff')).toBeNull();
   });
 
   it('inferLayers from the lens rows of each lens type', () => {

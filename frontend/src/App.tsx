@@ -1,6 +1,17 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { api, ApiError, errorMessage } from './api/client';
-import type { InferenceRequest, Interventions, LensRow, LensType, ModelEntry, SessionEntry } from './api/types';
+import type {
+  ActivationAnalysis,
+  DiffCell,
+  InferenceRequest,
+  Interventions,
+  LensRow,
+  LensType,
+  ModelEntry,
+  Receipt,
+  SessionEntry,
+  TrackedProb,
+} from './api/types';
 import { attentionOfResponse, type AttentionTensor } from './lib/attention';
 import { countInterventions, normalizeInterventions, type InterventionContext } from './lib/interventions';
 import { backendLabel, DEFAULT_MODEL, isInstructModel, normalizeBackend, shortModelName } from './lib/models';
@@ -13,6 +24,9 @@ import { LensGrid } from './components/LensGrid';
 import { AttentionPanel } from './components/AttentionPanel';
 import { ModelBrowser } from './components/ModelBrowser';
 import { SaveSessionDialog, SessionsDialog } from './components/SessionDialogs';
+import { ActivationPanel } from './components/ActivationPanel';
+import { SessionDiffCard, type SessionDiffView } from './components/SessionDiff';
+import type { RunOptionsValue } from './components/RunOptions';
 
 export const DEFAULT_TEXT = 'The capital of France is';
 
@@ -26,6 +40,31 @@ export interface RunView {
   source: { kind: 'inference' } | { kind: 'session'; name: string; savedOnly: boolean };
   /** The server's id for this run, so Save stores what is on screen. */
   runId?: number;
+  /** The same text without interventions (`compare`). */
+  baselineRows?: LensRow[] | null;
+  diff?: DiffCell[][] | null;
+  tracked?: TrackedProb[][][] | null;
+  entropy?: number[][] | null;
+  analysis?: ActivationAnalysis | null;
+  /** What the server applied; absent for saved results and older servers. */
+  receipts?: Receipt[] | null;
+}
+
+/** The run-option fields of a request, as they were sent (absent when off). */
+function optionFields(o: RunOptionsValue): Pick<InferenceRequest, 'compare' | 'track_tokens' | 'analysis'> {
+  return {
+    ...(o.compare ? { compare: true } : {}),
+    ...(o.track.length > 0 ? { track_tokens: o.track } : {}),
+    ...(o.analysis ? { analysis: true } : {}),
+  };
+}
+
+function sameOptions(req: InferenceRequest, o: RunOptionsValue): boolean {
+  return (
+    !!req.compare === o.compare &&
+    !!req.analysis === o.analysis &&
+    JSON.stringify(req.track_tokens ?? []) === JSON.stringify(o.track)
+  );
 }
 
 /** Transformer layers implied by a lens result (when the model's own count is not known). */
@@ -64,6 +103,8 @@ function Main() {
   const [run, setRun] = useState<RunView | null>(null);
   const [running, setRunning] = useState(false);
   const [runError, setRunError] = useState<string | null>(null);
+  const [runOptions, setRunOptions] = useState<RunOptionsValue>({ compare: false, analysis: false, track: [] });
+  const [sessionDiff, setSessionDiff] = useState<SessionDiffView | null>(null);
 
   const [models, setModels] = useState<ModelEntry[]>([]);
   const [modelsError, setModelsError] = useState<string | null>(null);
@@ -199,6 +240,9 @@ function Main() {
       // of 96 MB for 200 tokens × 30 layers × 9 heads); a per-head view fetches its layer's heads.
       attention_format: 'f16',
       attention_reduce: 'head_mean',
+      // Cheap next to the lens itself, and the grid's Entropy colour mode needs it.
+      entropy: true,
+      ...optionFields(runOptions),
       ...o,
     };
     setRunning(true);
@@ -222,6 +266,12 @@ function Main() {
         backend: s?.backend ?? backend,
         source: source ?? { kind: 'inference' },
         runId: res.run_id,
+        baselineRows: res.baseline_logit_lens ?? null,
+        diff: res.diff ?? null,
+        tracked: res.tracked ?? null,
+        entropy: res.entropy ?? null,
+        analysis: res.analysis ?? null,
+        receipts: res.receipts ?? null,
       });
       return true;
     } catch (err) {
@@ -270,6 +320,12 @@ function Main() {
   const saveSession = async (name: string) => {
     const r = await api.saveState(name, run?.runId);
     notify('success', `Saved as ${r.session_id}`, 'Session saved');
+  };
+
+  const compareSessions = async (a: SessionEntry, b: SessionEntry) => {
+    const res = await api.diffSessions(a.id, b.id);
+    setSessionDiff({ res, aName: a.name, bName: b.name });
+    setDialog(null);
   };
 
   const deleteSession = async (s: SessionEntry) => {
@@ -356,9 +412,19 @@ function Main() {
       run.request.text !== text ||
       run.request.lens_type !== lensType ||
       run.request.apply_chat_template !== effectiveChat ||
-      JSON.stringify(run.request.interventions) !== JSON.stringify(interventions);
+      JSON.stringify(run.request.interventions) !== JSON.stringify(interventions) ||
+      !sameOptions(run.request, runOptions);
     return changed ? 'The controls changed since this run: Run to update the grid.' : null;
-  }, [run, modelBusy, status, text, lensType, effectiveChat, interventions]);
+  }, [run, modelBusy, status, text, lensType, effectiveChat, interventions, runOptions]);
+
+  const receipts = useMemo(() => {
+    if (!run || !Array.isArray(run.receipts)) return null;
+    return {
+      list: run.receipts,
+      interventions: countInterventions(run.request.interventions),
+      stale: JSON.stringify(run.request.interventions) !== JSON.stringify(interventions),
+    };
+  }, [run, interventions]);
 
   return (
     <div className="app-container">
@@ -411,6 +477,9 @@ function Main() {
           onRun={() => void runInference()}
           running={running}
           runDisabledReason={runDisabledReason}
+          runOptions={runOptions}
+          onRunOptionsChange={setRunOptions}
+          receipts={receipts}
         />
         <section className="card results" aria-label="LogitLens visualization" aria-busy={running}>
           <div className="section-head">
@@ -424,6 +493,7 @@ function Main() {
                   {countInterventions(run.request.interventions)} intervention{countInterventions(run.request.interventions) === 1 ? '' : 's'}
                 </span>
                 {run.request.apply_chat_template && <span>chat template</span>}
+                {run.diff && <span title="Also run without interventions: the grid has a Diff view">vs baseline</span>}
                 {run.source.kind === 'session' && (
                   <span className="tag tag-session">
                     session “{run.source.name}”{run.source.savedOnly ? ' · saved results' : ''}
@@ -449,7 +519,7 @@ function Main() {
               </div>
             )}
             {run ? (
-              <LensGrid rows={run.rows} tokens={run.tokens} />
+              <LensGrid rows={run.rows} tokens={run.tokens} baselineRows={run.baselineRows} diff={run.diff} tracked={run.tracked} entropy={run.entropy} />
             ) : runError ? (
               <div className="empty-state error-state" role="alert">
                 <strong>The run failed.</strong>
@@ -468,6 +538,10 @@ function Main() {
           </div>
         </section>
       </main>
+      {sessionDiff && <SessionDiffCard view={sessionDiff} onClose={() => setSessionDiff(null)} />}
+      {run?.request.analysis && (
+        <ActivationPanel analysis={run.analysis} rowNames={run.rows.map((r) => r.layer_name)} tokens={run.tokens} modelName={run.modelName} />
+      )}
       {run && (
         <AttentionPanel
           tensor={run.tensor}
@@ -505,6 +579,7 @@ function Main() {
           onVizOnlyChange={setVizOnly}
           onLoad={(s) => void loadSession(s)}
           onDelete={deleteSession}
+          onCompare={compareSessions}
           onClose={() => setDialog(null)}
           busy={sessionBusy}
         />

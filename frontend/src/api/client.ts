@@ -12,6 +12,7 @@ import type {
   RunAttentionQuery,
   SaveResult,
   SessionConfig,
+  SessionDiffResponse,
   SessionEntry,
 } from './types';
 
@@ -153,6 +154,8 @@ export const api = {
     ),
   sessions: () => request<SessionEntry[]>('GET', 'sessions'),
   loadSession: (session_id: string) => request<SessionConfig>('POST', 'load_session', { session_id }),
+  /** The lens of session `b` against session `a` (the baseline): 400 with the reason when they do not compare. */
+  diffSessions: (a: string, b: string) => request<SessionDiffResponse>('POST', 'diff_sessions', { a, b }),
   deleteSession: (session_id: string) => request<{ status: string }>('POST', 'delete_session', { session_id }),
   saveVisualization: (attention_data: number[][], tokens: string[], title: string) =>
     request<SaveResult>('POST', 'save_visualization', { attention_data, tokens, title }),

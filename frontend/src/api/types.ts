@@ -87,6 +87,69 @@ export interface InferenceRequest {
   /** Model layer indices; all layers when absent. */
   attention_layers?: number[];
   attention_reduce?: AttentionReduce;
+  /** Also run the text without interventions: adds `baseline_logit_lens` and `diff`. */
+  compare?: boolean;
+  /** Token strings (exactly one token each: " Paris" with its space) or ids; at most 16. */
+  track_tokens?: TrackToken[];
+  /** Adds `entropy` (nats) of every cell's full distribution. */
+  entropy?: boolean;
+  /** Adds `analysis`: norms and cosines of the residual stream. */
+  analysis?: boolean;
+}
+
+/** A token to track: a token string, or a token id. */
+export type TrackToken = string | number;
+
+/** What interventions did to one lens cell, measured on the baseline's top-1 token. */
+export interface DiffCell {
+  /** the baseline's top-1 token id */
+  baseline_id: number;
+  /** its probability without the interventions */
+  baseline_prob: number;
+  /** its probability with them */
+  prob: number;
+  /** the top-1 token id with the interventions */
+  top_id: number;
+  /** prob - baseline_prob */
+  delta_prob: number;
+  /** rank of the baseline's top-1 with the interventions (0 = still top) */
+  rank: number;
+  /** KL(baseline || intervened), nats */
+  kl: number;
+}
+
+/** One tracked token in one cell. */
+export interface TrackedProb {
+  id: number;
+  token: string;
+  prob: number;
+  /** 0 = top */
+  rank: number;
+}
+
+/** Residual-stream measurements: [row][position] over lens rows, [layer][position] over layers. */
+export interface ActivationAnalysis {
+  resid_norm: number[][];
+  /** null in row 0: it has no previous row */
+  cos_prev: (number | null)[][];
+  cos_final: number[][];
+  attn_out_norm: number[][];
+  mlp_out_norm: number[][];
+}
+
+/** One operation the server applied for an intervention. */
+export interface Receipt {
+  /** the request's intervention key, e.g. "layer_1_output" */
+  key: string;
+  /** where it applied, e.g. "blocks.1.hook_resid_post" */
+  hook: string;
+  /** null for the embeddings */
+  layer: number | null;
+  positions: number[];
+  /** elements changed (attention blocking: score entries set to -inf) */
+  elements: number;
+  /** L2 norm of the change (blocking: of the layer's attention pattern) */
+  delta_norm: number | null;
 }
 
 /** The shape of an attention payload; `heads` is 1 when `reduce` is `head_mean`. */
@@ -116,6 +179,18 @@ export interface InferenceResponse {
   attention_f16?: PackedAttention | null;
   /** From the `x-logitlens-run-id` header: lets /save_state save this very run. */
   run_id?: number;
+  /** With `compare`: the same text without interventions. */
+  baseline_logit_lens?: LensRow[] | null;
+  /** With `compare`: [row][position]. */
+  diff?: DiffCell[][] | null;
+  /** With `track_tokens`: [row][position][k], k the index in `track_tokens`. */
+  tracked?: TrackedProb[][][] | null;
+  /** With `entropy`: [row][position], nats. */
+  entropy?: number[][] | null;
+  /** With `analysis`. */
+  analysis?: ActivationAnalysis | null;
+  /** One per applied operation (empty without interventions); absent from older servers. */
+  receipts?: Receipt[] | null;
 }
 
 /** GET /runs/{run_id}/attention with `format=f16`. */
@@ -160,4 +235,23 @@ export interface SessionConfig {
 export interface SaveResult {
   status: string;
   filepath: string;
+}
+
+/** One side of POST /diff_sessions. */
+export interface SessionDiffSide {
+  session_id: string;
+  model_name: string;
+  lens_type: string;
+}
+
+/** POST /diff_sessions: `a` is the baseline. */
+export interface SessionDiffResponse {
+  a: SessionDiffSide;
+  b: SessionDiffSide;
+  input_tokens: string[];
+  layer_names: string[];
+  a_logit_lens: LensRow[];
+  b_logit_lens: LensRow[];
+  /** [row][position] */
+  diff: DiffCell[][];
 }

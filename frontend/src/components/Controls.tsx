@@ -1,6 +1,6 @@
 // The Controls card: input text, stream and attention interventions, the active list, Run.
 import { useState } from 'react';
-import type { Interventions } from '../api/types';
+import type { Interventions, Receipt } from '../api/types';
 import {
   STREAM_LOCATIONS,
   STREAM_OPS,
@@ -18,6 +18,8 @@ import {
   type AttentionFormValues,
 } from '../lib/interventions';
 import { formatToken } from '../lib/tokens';
+import { Receipts } from './Receipts';
+import { RunOptions, type RunOptionsValue } from './RunOptions';
 
 interface ControlsProps {
   text: string;
@@ -32,6 +34,11 @@ interface ControlsProps {
   onRun: () => void;
   running: boolean;
   runDisabledReason: string | null;
+  /** Compare / track / analysis; the block is left out when not given. */
+  runOptions?: RunOptionsValue;
+  onRunOptionsChange?: (v: RunOptionsValue) => void;
+  /** What the displayed run applied, when the server said. */
+  receipts?: { list: Receipt[]; interventions: number; stale: boolean } | null;
 }
 
 function LayerOptions({ n }: { n: number }) {
@@ -298,6 +305,7 @@ export function Controls(p: ControlsProps) {
           )}
         </div>
       )}
+      {p.runOptions && p.onRunOptionsChange && <RunOptions value={p.runOptions} onChange={p.onRunOptionsChange} hasInterventions={n > 0} />}
       <button
         type="button"
         className="btn btn-primary btn-run"
@@ -316,6 +324,7 @@ export function Controls(p: ControlsProps) {
       </button>
       <div className="run-hint muted small">{p.runDisabledReason ?? 'Ctrl+Enter in the text box runs too.'}</div>
       <InterventionList interventions={p.interventions} onChange={p.onInterventionsChange} ctx={p.ctx} />
+      {p.receipts && <Receipts receipts={p.receipts.list} interventions={p.receipts.interventions} stale={p.receipts.stale} />}
       <StreamForm
         ctx={p.ctx}
         layerOptions={p.layerOptions}

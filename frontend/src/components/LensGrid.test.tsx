@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { act, fireEvent, render, screen, within } from '@testing-library/react';
 import { LensGrid } from './LensGrid';
-import { lensRows, TOKENS } from '../test/fixtures';
+import { deltaColor, entropyColor, probColor, rgbString } from '../lib/colors';
+import { diffGrid, entropyGrid, intervenedRows, lensRows, trackedGrid, TOKENS } from '../test/fixtures';
 
 describe('LensGrid', () => {
   it('has a column per token (display-formatted, numbered) and a row per lens state', () => {
@@ -62,5 +63,98 @@ describe('LensGrid', () => {
   it('works without input tokens (a visualization-only session)', () => {
     const { container } = render(<LensGrid rows={lensRows()} tokens={null} />);
     expect(Array.from(container.querySelectorAll('thead .col-pos')).map((e) => e.textContent)).toEqual(['0', '1', '2', '3']);
+  });
+});
+
+describe('LensGrid views and colour modes', () => {
+  const props = () => ({ rows: intervenedRows(), baselineRows: lensRows(), diff: diffGrid(), tracked: trackedGrid(), entropy: entropyGrid(), tokens: TOKENS });
+  const cellAt = (container: HTMLElement, r: number, c: number) => container.querySelector<HTMLElement>(`[data-r="${r}"][data-c="${c}"]`)!;
+
+  it('switches to the diff view: Δ colours, flip outline, the Δ legend', () => {
+    const { container } = render(<LensGrid {...props()} />);
+    expect(container.querySelector('table')!.dataset.view).toBe('normal');
+    expect(container.querySelector('[data-flip]')).toBeNull();
+    const normalBg = cellAt(container, 2, 2).style.background;
+    fireEvent.click(screen.getByLabelText('Diff vs baseline'));
+    expect(container.querySelector('table')!.dataset.view).toBe('diff');
+    const lost = cellAt(container, 2, 2);
+    expect(lost.style.background).not.toBe(normalBg);
+    expect(lost.style.background).toBe(rgbString(deltaColor(-0.25, 0.5)));
+    expect(Number(lost.dataset.value)).toBeCloseTo(-0.25);
+    const flipped = container.querySelectorAll('[data-flip]');
+    expect(flipped).toHaveLength(1);
+    expect(flipped[0]).toBe(cellAt(container, 1, 1));
+    expect(flipped[0].className).toMatch(/is-flip/);
+    expect(flipped[0].querySelector('.cell-prob')!.textContent).toBe('⇄ −0.10');
+    const legend = screen.getByTestId('diff-legend');
+    expect(legend.textContent).toContain('blue = lost, red = gained');
+    expect(within(legend).getByRole('img').getAttribute('aria-label')).toMatch(/Δ p\(baseline top-1\).*from −0.50 to \+0.50/);
+    // The colour mode select is for the normal view.
+    expect(screen.queryByLabelText('Grid colour mode')).toBeNull();
+    fireEvent.click(screen.getByLabelText('Normal'));
+    expect(container.querySelector('table')!.dataset.view).toBe('normal');
+  });
+
+  it('the diff tooltip names the baseline top-1, its probability before and after, the new top-1, rank and KL', () => {
+    const { container } = render(<LensGrid {...props()} defaultView="diff" />);
+    fireEvent.mouseOver(cellAt(container, 1, 1));
+    const d = within(screen.getByTestId('lens-tooltip')).getByTestId('diff-details');
+    expect(d.textContent).toContain('Baseline top-1\\t 0.30 → 0.20');
+    expect(d.textContent).toContain('(Δ −0.10)');
+    expect(d.textContent).toContain('Now top-1␣dog ⇄ changed');
+    expect(d.textContent).toContain('Baseline top-1 rank#2');
+    expect(d.textContent).toContain('KL(baseline ‖ now)0.2000 nats');
+    // Keyboard focus shows the same popup.
+    fireEvent.mouseLeave(container.querySelector('[data-testid=lens-grid]')!);
+    act(() => cellAt(container, 2, 0).focus());
+    expect(screen.getByTestId('diff-details').textContent).toContain('#4');
+  });
+
+  it('colours by a tracked token: its probability and rank in the cell, the colour following it', () => {
+    const { container } = render(<LensGrid {...props()} />);
+    const select = screen.getByLabelText('Grid colour mode') as HTMLSelectElement;
+    expect(Array.from(select.options).map((o) => o.textContent)).toEqual(['Top-1 probability', 'Tracked: ␣Paris', 'Tracked: x', 'Entropy']);
+    fireEvent.change(select, { target: { value: 'tracked:7' } });
+    const t = trackedGrid();
+    const low = cellAt(container, 0, 0);
+    const high = cellAt(container, 2, 3);
+    expect(low.querySelector('.cell-token')!.textContent).toBe(t[0][0][0].prob.toFixed(2));
+    expect(low.querySelector('.cell-prob')!.textContent).toBe(`#${t[0][0][0].rank + 1}`);
+    expect(low.style.background).toBe(rgbString(probColor(t[0][0][0].prob)));
+    expect(high.style.background).toBe(rgbString(probColor(t[2][3][0].prob)));
+    expect(low.style.background).not.toBe(high.style.background);
+    expect(screen.getByRole('img', { name: /Colour scale: p\(␣Paris\)/ })).toBeTruthy();
+    // The tooltip lists every tracked token with probability and rank.
+    fireEvent.mouseOver(high);
+    const tip = screen.getByTestId('lens-tooltip');
+    expect(tip.textContent).toContain('Tracked tokens');
+    expect(tip.textContent).toContain('␣Paris');
+    expect(tip.textContent).toContain(`rank #${t[2][3][0].rank + 1}`);
+    expect(tip.textContent).toContain('rank #41');
+    expect(tip.textContent).toContain('Entropy: 1.50 nats');
+  });
+
+  it('colours by entropy', () => {
+    const { container } = render(<LensGrid {...props()} />);
+    fireEvent.change(screen.getByLabelText('Grid colour mode'), { target: { value: 'entropy' } });
+    expect(cellAt(container, 0, 0).querySelector('.cell-prob')!.textContent).toBe('H 5.00');
+    expect(cellAt(container, 0, 0).style.background).toBe(rgbString(entropyColor(5, 5)));
+    expect(screen.getByRole('img', { name: /Colour scale: Entropy \(nats\)/ })).toBeTruthy();
+  });
+
+  it('a tracked mode whose token is gone falls back to top-1 and comes back with it', () => {
+    const { container, rerender } = render(<LensGrid {...props()} />);
+    fireEvent.change(screen.getByLabelText('Grid colour mode'), { target: { value: 'tracked:7' } });
+    rerender(<LensGrid {...props()} tracked={null} />);
+    expect((screen.getByLabelText('Grid colour mode') as HTMLSelectElement).value).toBe('top1');
+    expect(cellAt(container, 0, 0).querySelector('.cell-token')!.textContent).toBe('␣the');
+    rerender(<LensGrid {...props()} />);
+    expect((screen.getByLabelText('Grid colour mode') as HTMLSelectElement).value).toBe('tracked:7');
+  });
+
+  it('without extra data there is neither a view toggle nor a colour mode select', () => {
+    render(<LensGrid rows={lensRows()} tokens={TOKENS} />);
+    expect(screen.queryByRole('radiogroup', { name: 'Grid view' })).toBeNull();
+    expect(screen.queryByLabelText('Grid colour mode')).toBeNull();
   });
 });

@@ -1,14 +1,34 @@
-// The logit-lens grid: a column per input token, a row per lens state, each cell the top-1
-// prediction shaded by its probability; hover or keyboard focus shows the top 5.
-import { memo, useCallback, useEffect, useRef, useState, type KeyboardEvent as ReactKeyboardEvent } from 'react';
+// The logit-lens grid: a column per input token, a row per lens state, each cell coloured by the
+// top-1 probability (or a tracked token's probability, or the entropy, or in the diff view by what
+// the interventions took from the baseline's top-1); hover or keyboard focus shows the details.
+import { memo, useCallback, useEffect, useId, useMemo, useRef, useState, type KeyboardEvent as ReactKeyboardEvent } from 'react';
 import type { LensRow } from '../api/types';
-import { probColor, probToScale, rgbString, textOn, inferno } from '../lib/colors';
+import { deltaToScale, diverging, inferno, probToScale, rgbString, textOn, viridis } from '../lib/colors';
+import {
+  colorModeOptions,
+  diffTokens,
+  formatDelta,
+  formatNats,
+  formatRank,
+  gridCells,
+  hasDiff,
+  resolveColorMode,
+  trackedTokens,
+  type CellSpec,
+  type ColorMode,
+  type GridData,
+  type GridView,
+  type LegendSpec,
+} from '../lib/lensModes';
 import { formatPercent, formatProb, formatToken } from '../lib/tokens';
 
 interface GridProps {
   rows: LensRow[];
   tokens: string[] | null;
   compact: boolean;
+  cells: CellSpec[][];
+  view: GridView;
+  label: string;
 }
 
 interface TipState {
@@ -17,11 +37,11 @@ interface TipState {
   rect: DOMRect;
 }
 
-const GridTable = memo(function GridTable({ rows, tokens, compact }: GridProps) {
+const GridTable = memo(function GridTable({ rows, tokens, compact, cells, view, label }: GridProps) {
   const T = rows[0]?.predictions.length ?? 0;
   const last = rows.length - 1;
   return (
-    <table className={`lens-table${compact ? ' is-compact' : ''}`} aria-label="Logit lens: top-1 prediction per layer and position (arrow keys move between cells)">
+    <table className={`lens-table${compact ? ' is-compact' : ''}`} aria-label={label} data-view={view}>
       <thead>
         <tr>
           <th className="sticky-col corner" scope="col">
@@ -50,23 +70,25 @@ const GridTable = memo(function GridTable({ rows, tokens, compact }: GridProps) 
               )}
             </th>
             {row.predictions.map((preds, c) => {
-              const top = preds[0];
-              const p = top?.prob ?? 0;
-              const bg = probColor(p);
+              const cell = cells[r]?.[c];
+              if (!cell) return <td key={c} className="lens-td" />;
               return (
                 <td key={c} className="lens-td">
                   <div
-                    className="lens-cell"
+                    className={`lens-cell${cell.flip ? ' is-flip' : ''}`}
                     tabIndex={r === 0 && c === 0 ? 0 : -1}
                     data-cell=""
                     data-r={r}
                     data-c={c}
-                    data-prob={p}
-                    aria-label={`${row.layer_name}, position ${c}: ${top ? formatToken(top.token) : 'none'} ${formatProb(p)}`}
-                    style={{ background: rgbString(bg), color: textOn(bg) }}
+                    data-prob={preds[0]?.prob ?? 0}
+                    data-value={cell.value}
+                    data-flip={cell.flip ? '1' : undefined}
+                    data-rank={cell.rank}
+                    aria-label={cell.label}
+                    style={{ background: rgbString(cell.bg), color: textOn(cell.bg) }}
                   >
-                    <span className="cell-token">{top ? formatToken(top.token) : '—'}</span>
-                    {!compact && <span className="cell-prob">{formatProb(p)}</span>}
+                    <span className="cell-token">{cell.main}</span>
+                    {!compact && <span className="cell-prob">{cell.sub}</span>}
                   </div>
                 </td>
               );
@@ -78,68 +100,171 @@ const GridTable = memo(function GridTable({ rows, tokens, compact }: GridProps) 
   );
 });
 
-function Tooltip({ row, pos, rect, token }: { row: LensRow; pos: number; rect: DOMRect; token: string | undefined }) {
-  const W = 240;
-  const H = 200;
+function TopList({ preds }: { preds: LensRow['predictions'][number] }) {
+  return (
+    <ol className="tooltip-list">
+      {preds.map((p, i) => (
+        <li key={i} className={i === 0 ? 'is-top' : ''}>
+          <span className="tt-rank">{i + 1}.</span>
+          <span className="tt-token mono" title={JSON.stringify(p.token)}>
+            {formatToken(p.token)}
+          </span>
+          <span className="tt-bar" aria-hidden="true">
+            <span style={{ width: `${Math.max(2, p.prob * 100)}%` }} />
+          </span>
+          <span className="tt-prob">{formatPercent(p.prob)}</span>
+        </li>
+      ))}
+    </ol>
+  );
+}
+
+function Tooltip({ data, view, r, pos, rect, token }: { data: GridData; view: GridView; r: number; pos: number; rect: DOMRect; token: string | undefined }) {
+  const row = data.rows[r];
+  const preds = row.predictions[pos] ?? [];
+  const d = view === 'diff' ? data.diff?.[r]?.[pos] : undefined;
+  const tracked = trackedTokens(data.tracked)
+    .map((t) => ({ t, v: data.tracked?.[r]?.[pos]?.[t.index] }))
+    .filter((x) => x.v !== undefined);
+  const h = data.entropy?.[r]?.[pos];
+  const W = d ? 280 : 250;
+  // The height is estimated to place the box above the cell when it would not fit below.
+  const H = 70 + 20 * preds.length + (d ? 100 : 0) + (tracked.length ? 24 + 19 * tracked.length : 0) + (h !== undefined ? 22 : 0);
   let top = rect.bottom + 6;
   if (top + H > window.innerHeight) top = Math.max(6, rect.top - H - 6);
   const left = Math.min(Math.max(rect.left + rect.width / 2, W / 2 + 10), window.innerWidth - W / 2 - 10);
-  const preds = row.predictions[pos] ?? [];
+  const names = d ? diffTokens(data, r, pos) : null;
   return (
     <div className="lens-tooltip" role="tooltip" data-testid="lens-tooltip" style={{ top, left, width: W }}>
       <div className="tooltip-head">
         {row.layer_name} · Pos {pos}
         {token !== undefined && <span className="tooltip-token"> {formatToken(token)}</span>}
       </div>
-      <ol className="tooltip-list">
-        {preds.map((p, i) => (
-          <li key={i} className={i === 0 ? 'is-top' : ''}>
-            <span className="tt-rank">{i + 1}.</span>
-            <span className="tt-token mono" title={JSON.stringify(p.token)}>
-              {formatToken(p.token)}
-            </span>
-            <span className="tt-bar" aria-hidden="true">
-              <span style={{ width: `${Math.max(2, p.prob * 100)}%` }} />
-            </span>
-            <span className="tt-prob">{formatPercent(p.prob)}</span>
-          </li>
-        ))}
-      </ol>
+      {d && names && (
+        <dl className="tooltip-diff" data-testid="diff-details">
+          <dt>Baseline top-1</dt>
+          <dd>
+            <span className="mono tt-chip">{formatToken(names.baseline)}</span> {formatProb(d.baseline_prob)} → {formatProb(d.prob)}{' '}
+            <span className={d.delta_prob < 0 ? 'tt-loss' : d.delta_prob > 0 ? 'tt-gain' : ''}>(Δ {formatDelta(d.delta_prob)})</span>
+          </dd>
+          <dt>Now top-1</dt>
+          <dd>
+            <span className="mono tt-chip">{formatToken(names.now)}</span>
+            {d.top_id !== d.baseline_id ? <strong className="tt-flip"> ⇄ changed</strong> : <span className="muted"> (same)</span>}
+          </dd>
+          <dt>Baseline top-1 rank</dt>
+          <dd>{d.rank === 0 ? '#1 (still top)' : formatRank(d.rank)}</dd>
+          <dt>KL(baseline ‖ now)</dt>
+          <dd>{d.kl.toFixed(4)} nats</dd>
+        </dl>
+      )}
+      <TopList preds={preds} />
+      {tracked.length > 0 && (
+        <div className="tooltip-tracked">
+          <div className="tooltip-sub">Tracked tokens</div>
+          <ul>
+            {tracked.map(({ t, v }) => (
+              <li key={t.id}>
+                <span className="mono tt-token" title={JSON.stringify(t.token)}>
+                  {formatToken(t.token)}
+                </span>
+                <span className="tt-prob">{formatPercent(v!.prob)}</span>
+                <span className="tt-rank-num">rank {formatRank(v!.rank)}</span>
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+      {h !== undefined && h !== null && <div className="tooltip-entropy">Entropy: {formatNats(h)} nats</div>}
     </div>
   );
 }
 
-export function ProbLegend() {
-  const stops = Array.from({ length: 11 }, (_, i) => i / 10);
-  const gradient = `linear-gradient(to right, ${stops.map((t) => rgbString(inferno(0.08 + 0.92 * t))).join(', ')})`;
-  const ticks = [0, 0.01, 0.05, 0.25, 0.5, 1];
+function ScaleBar({ title, gradient, ticks, note }: { title: string; gradient: string; ticks: { at: number; text: string }[]; note?: string }) {
   return (
-    <div className="legend" aria-label="Colour scale: top-1 probability">
-      <span className="muted small">Top-1 probability</span>
+    <div className="legend" role="img" aria-label={`Colour scale: ${title}${note ? `; ${note}` : ''}; from ${ticks[0]?.text} to ${ticks[ticks.length - 1]?.text}`}>
+      <span className="muted small legend-title">{title}</span>
       <div className="legend-bar-wrap">
         <div className="legend-bar" style={{ background: gradient }} />
         {ticks.map((t) => (
-          <span key={t} className="legend-tick" style={{ left: `${probToScale(t) * 100}%` }}>
-            {t}
+          <span key={t.text} className="legend-tick" style={{ left: `${t.at * 100}%` }}>
+            {t.text}
           </span>
         ))}
       </div>
+      {note && <span className="muted small legend-note">{note}</span>}
     </div>
   );
+}
+
+export function ProbLegend({ label = 'Top-1 probability' }: { label?: string }) {
+  const stops = Array.from({ length: 11 }, (_, i) => i / 10);
+  const gradient = `linear-gradient(to right, ${stops.map((t) => rgbString(inferno(0.08 + 0.92 * t))).join(', ')})`;
+  const ticks = [0, 0.01, 0.05, 0.25, 0.5, 1].map((t) => ({ at: probToScale(t), text: String(t) }));
+  return <ScaleBar title={label} gradient={gradient} ticks={ticks} />;
+}
+
+export function EntropyLegend({ max }: { max: number }) {
+  const gradient = `linear-gradient(to right, ${[0, 0.25, 0.5, 0.75, 1].map((t) => rgbString(viridis(t))).join(', ')})`;
+  const ticks = [0, 0.5, 1].map((t) => ({ at: t, text: formatNats(max * t).replace(/\.00$/, '') }));
+  return <ScaleBar title="Entropy (nats)" gradient={gradient} ticks={ticks} note="purple = confident, yellow = spread out" />;
+}
+
+export function DiffLegend({ max }: { max: number }) {
+  const stops = Array.from({ length: 21 }, (_, i) => i / 10 - 1);
+  const gradient = `linear-gradient(to right, ${stops.map((t) => rgbString(diverging(t))).join(', ')})`;
+  const ticks = [-max, -max / 4, 0, max / 4, max].map((v) => ({ at: (deltaToScale(v, max) + 1) / 2, text: v === 0 ? '0' : formatDelta(v) }));
+  return (
+    <div className="legend-group" data-testid="diff-legend">
+      <ScaleBar title="Δ p(baseline top-1)" gradient={gradient} ticks={ticks} note="blue = lost, red = gained" />
+      <span className="legend-flip small">
+        <span className="flip-swatch" aria-hidden="true" /> ⇄ top-1 changed
+      </span>
+    </div>
+  );
+}
+
+function Legend({ spec }: { spec: LegendSpec }) {
+  if (spec.kind === 'diff') return <DiffLegend max={spec.max} />;
+  if (spec.kind === 'entropy') return <EntropyLegend max={spec.max} />;
+  return <ProbLegend label={spec.label} />;
 }
 
 function cellOf(el: EventTarget | null): HTMLElement | null {
   return el instanceof HTMLElement ? el.closest<HTMLElement>('[data-cell]') : null;
 }
 
-export function LensGrid({ rows, tokens }: { rows: LensRow[]; tokens: string[] | null }) {
+interface LensGridProps extends GridData {
+  tokens: string[] | null;
+  /** The view shown first when there is a diff (the session comparison opens on it). */
+  defaultView?: GridView;
+  /** Name of the diff view's toggle. */
+  diffLabel?: string;
+  testId?: string;
+}
+
+export function LensGrid({ rows, tokens, baselineRows, diff, tracked, entropy, defaultView = 'normal', diffLabel = 'Diff vs baseline', testId = 'lens-grid' }: LensGridProps) {
   const [tip, setTip] = useState<TipState | null>(null);
   const [compact, setCompact] = useState(false);
+  const [viewState, setView] = useState<GridView>(defaultView);
+  const [modeState, setMode] = useState<ColorMode>('top1');
   const scrollRef = useRef<HTMLDivElement>(null);
   const T = rows[0]?.predictions.length ?? 0;
+  const uid = useId();
+
+  const data = useMemo<GridData>(() => ({ rows, baselineRows, diff, tracked, entropy }), [rows, baselineRows, diff, tracked, entropy]);
+  const diffAvailable = hasDiff(data);
+  const view: GridView = diffAvailable ? viewState : 'normal';
+  // A choice the data cannot show (a token no longer tracked) falls back without being forgotten.
+  const mode = resolveColorMode(modeState, data);
+  const modeOptions = useMemo(() => colorModeOptions(data), [data]);
+  const { cells, legend } = useMemo(() => gridCells(data, view, mode), [data, view, mode]);
+  const tableLabel =
+    view === 'diff'
+      ? 'Logit lens diff: each cell coloured by the change of the baseline top-1 probability (arrow keys move between cells)'
+      : 'Logit lens: top-1 prediction per layer and position (arrow keys move between cells)';
 
   const tipEl = useRef<HTMLElement | null>(null);
-
   const show = useCallback((el: HTMLElement | null) => {
     if (!el) return;
     tipEl.current = el;
@@ -158,6 +283,7 @@ export function LensGrid({ rows, tokens }: { rows: LensRow[]; tokens: string[] |
     if (!el || !el.isConnected || !box) return hide();
     const rect = el.getBoundingClientRect();
     if (rect.right < box.left || rect.left > box.right || rect.bottom < box.top || rect.top > box.bottom) return hide();
+    if (rect.bottom < 0 || rect.top > window.innerHeight) return hide();
     setTip((t) => (t ? { ...t, rect } : t));
   }, [hide]);
 
@@ -211,16 +337,40 @@ export function LensGrid({ rows, tokens }: { rows: LensRow[]; tokens: string[] |
   return (
     <div className="lens-grid">
       <div className="lens-toolbar">
-        <ProbLegend />
-        <label className="check-row inline small">
-          <input type="checkbox" checked={compact} onChange={(e) => setCompact(e.target.checked)} />
-          <span>Compact cells</span>
-        </label>
+        <Legend spec={legend} />
+        <div className="lens-toolbar-right">
+          {diffAvailable && (
+            <div className="segmented" role="radiogroup" aria-label="Grid view">
+              {(['normal', 'diff'] as const).map((v) => (
+                <label key={v} className={`segmented-item${view === v ? ' is-active' : ''}`}>
+                  <input type="radio" name={`${uid}-view`} value={v} checked={view === v} onChange={() => setView(v)} />
+                  <span>{v === 'normal' ? 'Normal' : diffLabel}</span>
+                </label>
+              ))}
+            </div>
+          )}
+          {view === 'normal' && modeOptions.length > 1 && (
+            <label className="field field-inline">
+              <span>Colour by</span>
+              <select aria-label="Grid colour mode" value={mode} onChange={(e) => setMode(e.target.value as ColorMode)}>
+                {modeOptions.map((o) => (
+                  <option key={o.value} value={o.value}>
+                    {o.label}
+                  </option>
+                ))}
+              </select>
+            </label>
+          )}
+          <label className="check-row inline small">
+            <input type="checkbox" checked={compact} onChange={(e) => setCompact(e.target.checked)} />
+            <span>Compact cells</span>
+          </label>
+        </div>
       </div>
       <div
         className="lens-scroll"
         ref={scrollRef}
-        data-testid="lens-grid"
+        data-testid={testId}
         onMouseOver={(e) => show(cellOf(e.target))}
         onMouseLeave={hide}
         onFocus={(e) => {
@@ -238,9 +388,9 @@ export function LensGrid({ rows, tokens }: { rows: LensRow[]; tokens: string[] |
         }}
         onKeyDown={onKeyDown}
       >
-        <GridTable rows={rows} tokens={tokens} compact={compact} />
+        <GridTable rows={rows} tokens={tokens} compact={compact} cells={cells} view={view} label={tableLabel} />
       </div>
-      {tip && rows[tip.r] && <Tooltip row={rows[tip.r]} pos={tip.c} rect={tip.rect} token={tokens?.[tip.c]} />}
+      {tip && rows[tip.r] && <Tooltip data={data} view={view} r={tip.r} pos={tip.c} rect={tip.rect} token={tokens?.[tip.c]} />}
     </div>
   );
 }

@@ -67,6 +67,49 @@ describe('SessionsDialog', () => {
   });
 });
 
+describe('session comparison picker', () => {
+  const pick = (label: string, id: string) => fireEvent.change(screen.getByLabelText(label), { target: { value: id } });
+
+  it('compares A (baseline) with B once two different sessions are picked', async () => {
+    const onCompare = vi.fn(async () => {});
+    setup({ onCompare });
+    const button = screen.getByRole('button', { name: 'Compare' }) as HTMLButtonElement;
+    expect(button.disabled).toBe(true);
+    expect(button.title).toBe('Choose a session for A and for B');
+    pick('Session A (baseline)', 'odd');
+    pick('Session B', 'odd');
+    expect(button.disabled).toBe(true);
+    expect(button.title).toBe('Choose two different sessions');
+    pick('Session B', '20251203_162845_france');
+    expect(button.disabled).toBe(false);
+    fireEvent.click(button);
+    await waitFor(() => expect(onCompare).toHaveBeenCalledWith(SESSIONS[1], SESSIONS[0]));
+    // Swap makes the other the baseline.
+    fireEvent.click(screen.getByLabelText('Swap A and B'));
+    expect((screen.getByLabelText('Session A (baseline)') as HTMLSelectElement).value).toBe('20251203_162845_france');
+    fireEvent.click(button);
+    await waitFor(() => expect(onCompare).toHaveBeenLastCalledWith(SESSIONS[0], SESSIONS[1]));
+  });
+
+  it('shows why two sessions do not compare, in words', async () => {
+    setup({ onCompare: vi.fn(async () => Promise.reject(new Error('the sessions have different token ids (13 vs 7 tokens)'))) });
+    pick('Session A (baseline)', 'odd');
+    pick('Session B', '20251203_162845_france');
+    fireEvent.click(screen.getByRole('button', { name: 'Compare' }));
+    expect((await screen.findByTestId('compare-error')).textContent).toBe(
+      'Could not compare “odd” with “france”: the sessions have different token ids (13 vs 7 tokens)',
+    );
+    // Picking again clears it.
+    pick('Session B', 'odd');
+    expect(screen.queryByTestId('compare-error')).toBeNull();
+  });
+
+  it('needs two sessions', () => {
+    setup({ onCompare: vi.fn(), sessions: SESSIONS.slice(0, 1) });
+    expect(screen.queryByTestId('session-compare')).toBeNull();
+  });
+});
+
 describe('SaveSessionDialog', () => {
   it('asks a name and reports errors inline', async () => {
     const onSave = vi.fn(async (name: string) => {

@@ -73,6 +73,99 @@ interface SessionsProps {
   onClose: () => void;
   /** A session is being loaded (by this dialog). */
   busy: boolean;
+  /** Diffs two sessions (`a` the baseline); a rejection is shown in the dialog. */
+  onCompare?: (a: SessionEntry, b: SessionEntry) => Promise<void>;
+}
+
+/** Two sessions to diff, A the baseline; errors (sessions that do not compare) stay in view. */
+export function SessionComparePicker({ sessions, onCompare }: { sessions: SessionEntry[]; onCompare: (a: SessionEntry, b: SessionEntry) => Promise<void> }) {
+  const [a, setA] = useState('');
+  const [b, setB] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const byId = new Map(sessions.map((s) => [s.id, s]));
+  const sa = byId.get(a);
+  const sb = byId.get(b);
+  const reason = !sa || !sb ? 'Choose a session for A and for B' : a === b ? 'Choose two different sessions' : null;
+  const compare = async () => {
+    if (!sa || !sb || reason) return;
+    setBusy(true);
+    setError(null);
+    try {
+      await onCompare(sa, sb);
+    } catch (err) {
+      setError(`Could not compare “${sa.name}” with “${sb.name}”: ${errorMessage(err)}`);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const options = (
+    <>
+      <option value="">Choose…</option>
+      {sessions.map((s) => (
+        <option key={s.id} value={s.id}>
+          {s.name} · {formatSessionTime(s.timestamp)}
+        </option>
+      ))}
+    </>
+  );
+  return (
+    <fieldset className="session-compare" data-testid="session-compare">
+      <legend>Compare two sessions</legend>
+      <p className="muted small">
+        The lens of B against A as the baseline: the same prompt with other interventions, or on another checkpoint.
+      </p>
+      <div className="session-compare-row">
+        <label className="field">
+          <span>A (baseline)</span>
+          <select
+            aria-label="Session A (baseline)"
+            value={a}
+            onChange={(e) => {
+              setA(e.target.value);
+              setError(null);
+            }}
+          >
+            {options}
+          </select>
+        </label>
+        <button
+          type="button"
+          className="icon-btn swap-btn"
+          aria-label="Swap A and B"
+          title="Swap A and B"
+          onClick={() => {
+            setA(b);
+            setB(a);
+            setError(null);
+          }}
+        >
+          ⇄
+        </button>
+        <label className="field">
+          <span>B</span>
+          <select
+            aria-label="Session B"
+            value={b}
+            onChange={(e) => {
+              setB(e.target.value);
+              setError(null);
+            }}
+          >
+            {options}
+          </select>
+        </label>
+        <button type="button" className="btn btn-secondary" onClick={() => void compare()} disabled={!!reason || busy} title={reason ?? 'Show the diff of B against A'}>
+          {busy ? 'Comparing…' : 'Compare'}
+        </button>
+      </div>
+      {error && (
+        <div className="inline-error" role="alert" data-testid="compare-error">
+          {error}
+        </div>
+      )}
+    </fieldset>
+  );
 }
 
 export function SessionsDialog(p: SessionsProps) {
@@ -96,7 +189,7 @@ export function SessionsDialog(p: SessionsProps) {
 
   return (
     <Dialog
-      title="Load session"
+      title="Sessions"
       onClose={p.onClose}
       testId="sessions-dialog"
       footer={
@@ -164,6 +257,7 @@ export function SessionsDialog(p: SessionsProps) {
           ))}
         </ul>
       )}
+      {p.onCompare && p.sessions && p.sessions.length >= 2 && <SessionComparePicker sessions={p.sessions} onCompare={p.onCompare} />}
     </Dialog>
   );
 }

@@ -1,5 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { attentionColor, inferno, luminance, probColor, probToScale, rgbString, textOn, viridis } from './colors';
+import {
+  attentionColor,
+  deltaColor,
+  deltaToScale,
+  diverging,
+  DIVERGING_NEUTRAL,
+  entropyColor,
+  inferno,
+  luminance,
+  niceProbMax,
+  probColor,
+  probToScale,
+  rgbString,
+  textOn,
+  viridis,
+} from './colors';
 
 describe('colour scales', () => {
   it('viridis has the matplotlib endpoints', () => {
@@ -48,5 +63,64 @@ describe('probability colours', () => {
     expect(attentionColor(0, 1)).toEqual(viridis(0));
     expect(attentionColor(2, 1)).toEqual(viridis(1));
     expect(attentionColor(0.25, 1, 0.5)).toEqual(viridis(0.5));
+  });
+});
+
+describe('diff colour scale (Δ probability)', () => {
+  const blueish = (c: number[]) => c[2] - c[0];
+  it('is neutral at no change, blue for lost probability, red for gained', () => {
+    expect(deltaColor(0, 0.1)).toEqual(DIVERGING_NEUTRAL);
+    const lost = deltaColor(-0.05, 0.1);
+    const gained = deltaColor(0.05, 0.1);
+    expect(blueish(lost)).toBeGreaterThan(60);
+    expect(gained[0] - gained[2]).toBeGreaterThan(60);
+  });
+  it('gets lighter with the size of the change, the same on both sides', () => {
+    let prevNeg = luminance(DIVERGING_NEUTRAL);
+    let prevPos = luminance(DIVERGING_NEUTRAL);
+    for (let i = 1; i <= 20; i++) {
+      const d = (i / 20) * 0.2;
+      // Away from the middle stop the lightness grows; near it both sides stay as dark as the neutral.
+      const ln = luminance(deltaColor(-d, 0.2));
+      const lp = luminance(deltaColor(d, 0.2));
+      expect(ln).toBeGreaterThanOrEqual(prevNeg - 0.01);
+      expect(lp).toBeGreaterThanOrEqual(prevPos - 0.01);
+      prevNeg = ln;
+      prevPos = lp;
+    }
+    expect(luminance(deltaColor(-0.2, 0.2))).toBeGreaterThan(0.5);
+    expect(luminance(deltaColor(0.2, 0.2))).toBeGreaterThan(0.5);
+  });
+  it('uses a signed square root of |Δ| / max, clamped at the ends', () => {
+    expect(deltaToScale(-0.025, 0.1)).toBeCloseTo(-0.5);
+    expect(deltaToScale(0.1, 0.1)).toBe(1);
+    expect(deltaToScale(-3, 0.1)).toBe(-1);
+    expect(deltaToScale(Number.NaN, 0.1)).toBe(0);
+    expect(deltaToScale(0.25, 0)).toBeCloseTo(0.5);
+    expect(deltaColor(-5, 0.1)).toEqual(diverging(-1));
+    expect(diverging(1)).not.toEqual(diverging(-1));
+    expect(diverging(Number.POSITIVE_INFINITY)).toEqual(DIVERGING_NEUTRAL);
+  });
+  it('fits the scale to the largest change with legend-friendly steps', () => {
+    expect(niceProbMax(0)).toBe(0.001);
+    expect(niceProbMax(0.03)).toBe(0.05);
+    expect(niceProbMax(-0.07)).toBe(0.1);
+    expect(niceProbMax(0.1)).toBe(0.1);
+    expect(niceProbMax(0.6)).toBe(1);
+    expect(niceProbMax(3)).toBe(1);
+  });
+  it('text stays readable on every diff colour', () => {
+    expect(textOn(deltaColor(0, 1))).toBe('#f8fafc');
+    expect(textOn(deltaColor(-1, 1))).toBe('#0b1020');
+    expect(textOn(deltaColor(1, 1))).toBe('#0b1020');
+  });
+});
+
+describe('entropy colours', () => {
+  it('run viridis from 0 to the scale top', () => {
+    expect(entropyColor(0, 6)).toEqual(viridis(0));
+    expect(entropyColor(6, 6)).toEqual(viridis(1));
+    expect(entropyColor(3, 6)).toEqual(viridis(0.5));
+    expect(entropyColor(9, 6)).toEqual(viridis(1));
   });
 });

@@ -92,3 +92,56 @@ export function attentionColor(v: number, max = 1, gamma = 1): RGB {
   const t = clamp01(v / m);
   return viridis(gamma === 1 ? t : Math.pow(t, gamma));
 }
+
+// A diverging scale for a dark page: unchanged is the slate of an empty cell, and the colour gets
+// lighter with the size of the change, blue one way and red the other (blue/red stays apart for
+// the common colour-vision deficiencies).
+const DIVERGING: RGB[] = [
+  [191, 219, 254],
+  [96, 165, 250],
+  [37, 99, 235],
+  [30, 58, 138],
+  [51, 65, 85],
+  [127, 29, 29],
+  [220, 38, 38],
+  [248, 113, 113],
+  [254, 202, 202],
+];
+
+/** The diverging scale at `t` in [-1, 1]: -1 light blue, 0 neutral slate, 1 light red. */
+export function diverging(t: number): RGB {
+  const x = Number.isFinite(t) ? Math.max(-1, Math.min(1, t)) : 0;
+  return sample(DIVERGING, (x + 1) / 2);
+}
+
+/** The neutral middle of the diverging scale. */
+export const DIVERGING_NEUTRAL: RGB = DIVERGING[4];
+
+const NICE_STEPS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1];
+
+/**
+ * The smallest of 0.001, 0.002, 0.005 … 0.5, 1 that holds `x`: a probability-change scale fitted to
+ * the grid, so that the small shifts of a weak intervention still show, with a legend that reads.
+ */
+export function niceProbMax(x: number): number {
+  const a = Number.isFinite(x) ? Math.abs(x) : 0;
+  return NICE_STEPS.find((s) => a <= s + 1e-12) ?? 1;
+}
+
+/** Signed position on the Δ scale: sqrt of |delta| / max, as the probability scale spreads small values. */
+export function deltaToScale(delta: number, max: number): number {
+  if (!Number.isFinite(delta) || delta === 0) return 0;
+  const m = max > 0 && Number.isFinite(max) ? max : 1;
+  return Math.sign(delta) * Math.sqrt(Math.min(1, Math.abs(delta) / m));
+}
+
+/** Background of a diff cell: blue where the baseline's top-1 lost probability, red where it gained. */
+export function deltaColor(delta: number, max: number): RGB {
+  return diverging(deltaToScale(delta, max));
+}
+
+/** Background of an entropy cell on 0..`max` nats (viridis: yellow = spread out, purple = confident). */
+export function entropyColor(h: number, max: number): RGB {
+  const m = max > 0 && Number.isFinite(max) ? max : 1;
+  return viridis(clamp01(h / m));
+}

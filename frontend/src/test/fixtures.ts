@@ -1,4 +1,4 @@
-import type { AttentionReduce, InferenceResponse, LensRow, ModelStatus, PackedAttention } from '../api/types';
+import type { ActivationAnalysis, AttentionReduce, DiffCell, InferenceResponse, LensRow, ModelStatus, PackedAttention, Receipt, TrackedProb } from '../api/types';
 
 export const TOKENS = ['<s>', 'The', ' cat', '\n'];
 
@@ -90,3 +90,61 @@ export const READY: ModelStatus = {
   loading: null,
   last_error: null,
 };
+
+/** `lensRows()` after an intervention that put " dog" (id 99) on top at row 1, position 1. */
+export function intervenedRows(): LensRow[] {
+  const rows = lensRows();
+  rows[1].predictions[1] = [{ token: ' dog', prob: 0.6, id: 99 }, ...rows[1].predictions[1].slice(0, 4)];
+  return rows;
+}
+
+/** The diff of `intervenedRows()` against `lensRows()`: row 2 lost half, row 1 position 1 flipped, row 0 position 3 gained. */
+export function diffGrid(rows = lensRows()): DiffCell[][] {
+  return rows.map((row, r) =>
+    row.predictions.map((preds, c) => {
+      const base = preds[0];
+      const flip = r === 1 && c === 1;
+      const delta = r === 2 ? -base.prob / 2 : flip ? -0.1 : r === 0 && c === 3 ? 0.02 : 0;
+      return {
+        baseline_id: base.id,
+        baseline_prob: base.prob,
+        prob: base.prob + delta,
+        top_id: flip ? 99 : base.id,
+        delta_prob: delta,
+        rank: r === 2 ? 3 : flip ? 1 : 0,
+        kl: Math.abs(delta) * 2,
+      };
+    }),
+  );
+}
+
+/** Two tracked tokens, " Paris" (id 7) and id 301 ("x"): Paris's probability grows with row and position. */
+export function trackedGrid(rows = lensRows()): TrackedProb[][][] {
+  return rows.map((row, r) =>
+    row.predictions.map((_, c) => [
+      { id: 7, token: ' Paris', prob: Math.min(1, 0.1 * (r + 1) + 0.05 * c), rank: 4 - Math.min(4, r + c) },
+      { id: 301, token: 'x', prob: 0.01, rank: 40 },
+    ]),
+  );
+}
+
+export function entropyGrid(rows = lensRows()): number[][] {
+  return rows.map((row, r) => row.predictions.map((_, c) => 5 - r - 0.5 * c));
+}
+
+export function analysisFixture(rows = 3, layers = 2, T = TOKENS.length): ActivationAnalysis {
+  const m = (n: number, f: (i: number, p: number) => number) => Array.from({ length: n }, (_, i) => Array.from({ length: T }, (_, p) => f(i, p)));
+  return {
+    resid_norm: m(rows, (i, p) => 10 * (i + 1) + p),
+    cos_prev: m(rows, (_, p) => 0.5 + 0.1 * p).map((row, i) => (i === 0 ? row.map(() => null) : row)),
+    cos_final: m(rows, (i) => (i + 1) / rows),
+    attn_out_norm: m(layers, (l, p) => l + p / 10),
+    mlp_out_norm: m(layers, (l, p) => 2 * l + p),
+  };
+}
+
+export const RECEIPTS: Receipt[] = [
+  { key: 'layer_1_output', hook: 'blocks.1.hook_resid_post', layer: 1, positions: [0, 1, 2, 3], elements: 32, delta_norm: 12.3456 },
+  { key: 'layer_0_attention', hook: 'blocks.0.attn.hook_attn_scores', layer: 0, positions: [3], elements: 0, delta_norm: 0 },
+  { key: 'embeddings', hook: 'hook_embed', layer: null, positions: [3], elements: 8, delta_norm: null },
+];

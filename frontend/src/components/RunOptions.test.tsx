@@ -1,0 +1,86 @@
+import { describe, expect, it, vi } from 'vitest';
+import { fireEvent, render, screen } from '@testing-library/react';
+import { useState } from 'react';
+import type { TrackToken } from '../api/types';
+import { RunOptions, TrackTokensInput, type RunOptionsValue } from './RunOptions';
+
+function Harness({ initial = [] as TrackToken[] }) {
+  const [v, setV] = useState<TrackToken[]>(initial);
+  return (
+    <>
+      <TrackTokensInput value={v} onChange={setV} />
+      <pre data-testid="value">{JSON.stringify(v)}</pre>
+    </>
+  );
+}
+
+const value = () => JSON.parse(screen.getByTestId('value').textContent!) as TrackToken[];
+const input = () => screen.getByLabelText('Track tokens') as HTMLInputElement;
+const chips = () => Array.from(document.querySelectorAll('.track-chip')).map((c) => c.firstChild!.textContent);
+
+describe('TrackTokensInput', () => {
+  it('Enter adds a token with its leading space, shown as ␣', () => {
+    render(<Harness />);
+    fireEvent.change(input(), { target: { value: ' Paris' } });
+    expect(screen.getByTestId('track-preview').textContent).toBe('Enter adds: ␣Paris');
+    fireEvent.keyDown(input(), { key: 'Enter' });
+    expect(value()).toEqual([' Paris']);
+    expect(chips()).toEqual(['␣Paris']);
+    expect(input().value).toBe('');
+  });
+
+  it('a comma completes the tokens before it; numbers are ids', () => {
+    render(<Harness />);
+    fireEvent.change(input(), { target: { value: '42, Lon' } });
+    expect(value()).toEqual([42]);
+    expect(input().value).toBe(' Lon');
+    fireEvent.change(input(), { target: { value: ' London,' } });
+    expect(value()).toEqual([42, ' London']);
+    expect(chips()).toEqual(['#42', '␣London']);
+  });
+
+  it('leaving the field keeps what was typed; Backspace on an empty field and × remove chips', () => {
+    render(<Harness initial={['a']} />);
+    fireEvent.change(input(), { target: { value: 'b' } });
+    fireEvent.blur(input());
+    expect(value()).toEqual(['a', 'b']);
+    fireEvent.keyDown(input(), { key: 'Backspace' });
+    expect(value()).toEqual(['a']);
+    fireEvent.click(screen.getByLabelText('Stop tracking a'));
+    expect(value()).toEqual([]);
+  });
+
+  it('shows what is wrong and keeps the text for fixing', () => {
+    render(<Harness initial={Array.from({ length: 16 }, (_, i) => i)} />);
+    // Full: the field is closed until a chip goes.
+    expect(input().disabled).toBe(true);
+    fireEvent.click(screen.getByLabelText('Stop tracking #15'));
+    fireEvent.change(input(), { target: { value: '"oops' } });
+    fireEvent.keyDown(input(), { key: 'Enter' });
+    // Not quoted to the end: an ordinary token string.
+    expect(value()).toContain('"oops');
+    fireEvent.click(screen.getByLabelText('Stop tracking "oops'));
+    fireEvent.change(input(), { target: { value: '"a\\q"' } });
+    fireEvent.keyDown(input(), { key: 'Enter' });
+    expect(screen.getByTestId('track-error').textContent).toContain('is not a valid quoted string');
+    expect(input().value).toBe('"a\\q"');
+    fireEvent.change(input(), { target: { value: 'x, y,' } });
+    expect(screen.getByTestId('track-error').textContent).toContain('At most 16 tokens');
+    expect(input().value).toBe('x, y,');
+    expect(value()).toHaveLength(15);
+  });
+});
+
+describe('RunOptions', () => {
+  it('toggles compare and analysis', () => {
+    const onChange = vi.fn();
+    const v: RunOptionsValue = { compare: false, analysis: false, track: [] };
+    const { rerender } = render(<RunOptions value={v} onChange={onChange} hasInterventions />);
+    fireEvent.click(screen.getByLabelText(/Compare with baseline/));
+    expect(onChange).toHaveBeenLastCalledWith({ ...v, compare: true });
+    fireEvent.click(screen.getByLabelText(/Activation analysis/));
+    expect(onChange).toHaveBeenLastCalledWith({ ...v, analysis: true });
+    rerender(<RunOptions value={{ ...v, compare: true }} onChange={onChange} hasInterventions={false} />);
+    expect(screen.getByText(/without one the baseline is the same run/)).toBeTruthy();
+  });
+});

@@ -1,0 +1,53 @@
+// The diff of two saved sessions (or of two checkpoints run on the same prompt and saved): B's
+// lens against A's as the baseline, in the same grid as a run.
+import type { SessionDiffResponse, SessionDiffSide } from '../api/types';
+import { shortModelName } from '../lib/models';
+import { LENS_TYPES } from './Header';
+import { LensGrid } from './LensGrid';
+
+export interface SessionDiffView {
+  res: SessionDiffResponse;
+  aName: string;
+  bName: string;
+}
+
+function Side({ letter, name, side, baseline }: { letter: string; name: string; side: SessionDiffSide; baseline?: boolean }) {
+  const lens = LENS_TYPES.find((l) => l.value === side.lens_type)?.label ?? side.lens_type;
+  return (
+    <span className="diff-side" data-testid={`session-diff-${letter.toLowerCase()}`}>
+      <strong>
+        {letter}
+        {baseline ? ' (baseline)' : ''}:
+      </strong>{' '}
+      “{name}” · <span title={side.model_name}>{shortModelName(side.model_name)}</span> · {lens}
+    </span>
+  );
+}
+
+export function SessionDiffCard({ view, onClose }: { view: SessionDiffView; onClose: () => void }) {
+  const { res } = view;
+  const sameModel = res.a.model_name === res.b.model_name;
+  return (
+    <section className="card session-diff-card" aria-label="Session comparison" data-testid="session-diff">
+      <div className="section-head">
+        <h2>Session comparison</h2>
+        <button type="button" className="icon-btn" aria-label="Close the session comparison" onClick={onClose}>
+          ×
+        </button>
+      </div>
+      <p className="diff-caption" data-testid="session-diff-caption">
+        <Side letter="A" name={view.aName} side={res.a} baseline /> <span className="muted">vs</span> <Side letter="B" name={view.bName} side={res.b} />
+        {!sameModel && <span className="tag tag-session">two checkpoints</span>}
+      </p>
+      <LensGrid
+        rows={res.b_logit_lens}
+        baselineRows={res.a_logit_lens}
+        diff={res.diff}
+        tokens={res.input_tokens}
+        defaultView="diff"
+        diffLabel="Diff B vs A"
+        testId="session-diff-grid"
+      />
+    </section>
+  );
+}
