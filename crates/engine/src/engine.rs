@@ -476,7 +476,12 @@ impl LoadedModel {
             let id = match v {
                 serde_json::Value::Number(n) => match n.as_u64() {
                     Some(id) if (id as usize) < vocab => id as u32,
-                    _ => return bad(format!("{n} is not a token id of this model (0..{vocab})")),
+                    _ => {
+                        return bad(format!(
+                            "{n} is not a token id of this model (ids 0..{})",
+                            vocab - 1
+                        ))
+                    }
                 },
                 serde_json::Value::String(s) => {
                     let ids = self.tokenizer.encode(s, false)?;
