@@ -1068,10 +1068,30 @@ async fn models_openapi_events_and_the_spa() {
         "/save_grid_visualization",
         "/models",
         "/events",
+        "/runs/{run_id}/attention",
+        "/diff_sessions",
     ] {
         assert!(v["paths"].get(p).is_some(), "{p} missing from openapi");
     }
     assert!(v["components"]["schemas"]["InferenceRequest"].is_object());
+    for field in [
+        "compare",
+        "track_tokens",
+        "entropy",
+        "analysis",
+        "attention_format",
+    ] {
+        assert!(
+            v["components"]["schemas"]["InferenceRequest"]["properties"][field].is_object(),
+            "{field} missing from the InferenceRequest schema"
+        );
+    }
+    for schema in ["DiffCell", "Receipt", "Analysis", "TrackedCell", "Packed"] {
+        assert!(
+            v["components"]["schemas"][schema].is_object(),
+            "{schema} schema missing"
+        );
+    }
 
     // /events starts with the current status.
     let req = Request::get("/events").body(Body::empty()).unwrap();
