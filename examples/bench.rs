@@ -198,7 +198,7 @@ fn main() {
         .build()
         .into();
 
-    println!("## Inference\n\nMedians of {reps} runs, milliseconds. Engine columns from one in-process run; HTTP is POST /inference end to end on loopback (every run cold). Attention: `json` is the original's nested `attention` field (every layer and head), `spa` what the web app asks for (`attention_format: f16`, `attention_reduce: head_mean`).\n");
+    println!("## Inference\n\nMedians of {reps} runs, milliseconds. Engine columns from one in-process run; HTTP is POST /inference end to end on loopback (every run cold). Attention: `json` is the original's nested `attention` field (every layer and head), `spa` what the web app asks for (`attention_format: f16`, `attention_reduce: head_mean`, and `entropy: true`).\n");
     println!("| tokens | lens | attention | forward | lens projection | top-k + decode | attention copy | JSON | engine total | HTTP | response |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let sizes: &[usize] = if quick { &[16, 53] } else { &[16, 53, 220] };
@@ -215,6 +215,7 @@ fn main() {
                 if attention == "spa" {
                     req.attention_format = Some("f16".into());
                     req.attention_reduce = Some("head_mean".into());
+                    req.entropy = true;
                 }
                 let t = m.tokenize(&req).unwrap().len();
                 let mut fwd = vec![];
@@ -257,7 +258,7 @@ fn main() {
     // depth, after a run without it (what a researcher does in the UI).
     let n_layers = info.num_layers;
     let l = n_layers * 2 / 3;
-    println!("\n## Re-runs\n\nAn intervention at layer {l} of {n_layers} (`layer_{l}_output` scaled by 0.5), combined lens, attention as the web app asks for it. Cold: no earlier run of the text; warm: right after a run without the intervention. Medians of {reps}, milliseconds.\n");
+    println!("\n## Re-runs\n\nAn intervention at layer {l} of {n_layers} (`layer_{l}_output` scaled by 0.5), combined lens, attention and entropy as the web app asks for them. Cold: no earlier run of the text; warm: right after a run without the intervention. Medians of {reps}, milliseconds.\n");
     println!("| tokens | engine cold | engine warm | speed-up | HTTP cold | HTTP warm | speed-up | layers reused |");
     println!("|---|---|---|---|---|---|---|---|");
     let (rt2, url2) = server(&spec, true);
@@ -272,6 +273,7 @@ fn main() {
             r.return_attention = true;
             r.attention_format = Some("f16".into());
             r.attention_reduce = Some("head_mean".into());
+            r.entropy = true;
             if iv {
                 r.interventions = serde_json::from_value(serde_json::json!({
                     format!("layer_{l}_output"): [{"type": "scale", "value": 0.5}]

@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use logitlens_engine::lens::State;
 use logitlens_engine::{
     BackendKind, InferenceRequest, LensType, LoadOptions, LoadedModel, RunOutput,
 };
@@ -90,13 +91,54 @@ fn check_model(m: &LoadedModel) {
             0,
         ),
     ];
+    // The web app asks for entropy too: those re-runs take over the
+    // entropies with the top 5s. Tracked tokens and baselines are computed
+    // afresh, but the forward pass is still taken over.
+    let mut base_entropy = request(text, json!({}), "combined");
+    base_entropy.entropy = true;
+    let base_entropy = run(m, &base_entropy, &[]);
     for (iv, lens, reused) in cases {
-        let req = request(text, iv.clone(), lens);
-        let cold = run(m, &req, &[]);
-        let warm = run(m, &req, &[&base]);
-        let what = format!("{} {iv} {lens}", m.name);
-        assert_eq!(warm.timings.reused_layers, reused, "{what}: layers reused");
-        assert_identical(&warm, &cold, &what);
+        for extra in ["", "entropy", "entropy+track", "compare"] {
+            let mut req = request(text, iv.clone(), lens);
+            req.entropy = extra.contains("entropy");
+            req.compare = extra == "compare";
+            if extra.contains("track") {
+                req.track_tokens = Some(vec![json!(5), json!(17)]);
+            }
+            let earlier = if req.entropy { &base_entropy } else { &base };
+            let cold = run(m, &req, &[]);
+            let warm = run(m, &req, &[earlier]);
+            let what = format!("{} {iv} {lens} [{extra}]", m.name);
+            assert_eq!(warm.timings.reused_layers, reused, "{what}: layers reused");
+            assert_identical(&warm, &cold, &what);
+            // The embeddings' lens row is taken over, not recomputed, when
+            // nothing but top 5s and entropies are asked for.
+            let first = |r: &RunOutput| {
+                r.lens_tops
+                    .iter()
+                    .find(|(s, _)| *s == State::Resid(0))
+                    .map(|(_, t)| t.clone())
+            };
+            if reused > 0 && (extra.is_empty() || extra == "entropy") {
+                assert!(
+                    std::sync::Arc::ptr_eq(&first(&warm).unwrap(), &first(earlier).unwrap()),
+                    "{what}: lens row reused"
+                );
+                if req.entropy {
+                    let e = |r: &RunOutput| {
+                        r.lens_entropies
+                            .iter()
+                            .find(|(s, _)| *s == State::Resid(0))
+                            .map(|(_, t)| t.clone())
+                            .unwrap()
+                    };
+                    assert!(
+                        std::sync::Arc::ptr_eq(&e(&warm), &e(earlier)),
+                        "{what}: entropies reused"
+                    );
+                }
+            }
+        }
     }
 
     // Chains: a run warmed from a warm run is still exact, and the best

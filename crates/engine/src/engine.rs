@@ -121,6 +121,8 @@ pub struct RunOutput {
     pub plan: InterventionPlan,
     /// Top 5 per position of every projected state, for later re-runs.
     pub lens_tops: Vec<(State, lens::StateTops)>,
+    /// Their entropies, when the run asked for them.
+    pub lens_entropies: Vec<(State, lens::StateEntropies)>,
     /// [`LoadedModel::id`] of the model that ran it.
     pub model_id: u64,
 }
@@ -615,19 +617,28 @@ impl LoadedModel {
         let forward = started.elapsed();
         let reuse = match best.filter(|_| from_baseline.is_none()) {
             None => lens::Reuse::default(),
-            Some((r, e)) => lens::Reuse {
+            Some((r, e)) => {
                 // States before layer r are bit-identical to the earlier run's.
-                tops: e
-                    .lens_tops
-                    .iter()
-                    .filter(|(s, _)| match s {
-                        State::Resid(i) => *i <= r,
-                        State::PostAttn(i) => *i < r,
-                    })
-                    .cloned()
-                    .collect(),
-                logits: (r == n).then(|| e.logits.clone()),
-            },
+                let before = |s: &State| match s {
+                    State::Resid(i) => *i <= r,
+                    State::PostAttn(i) => *i < r,
+                };
+                lens::Reuse {
+                    tops: e
+                        .lens_tops
+                        .iter()
+                        .filter(|(s, _)| before(s))
+                        .cloned()
+                        .collect(),
+                    entropies: e
+                        .lens_entropies
+                        .iter()
+                        .filter(|(s, _)| before(s))
+                        .cloned()
+                        .collect(),
+                    logits: (r == n).then(|| e.logits.clone()),
+                }
+            }
         };
         let extras = lens::Extras {
             track: &track,
@@ -737,6 +748,7 @@ impl LoadedModel {
             logits: lens.logits,
             plan,
             lens_tops: lens.tops,
+            lens_entropies: lens.entropies,
             model_id: self.id,
         })
     }

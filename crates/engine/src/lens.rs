@@ -74,6 +74,9 @@ impl Capture {
 /// The top 5 of every position of one projected state.
 pub type StateTops = std::sync::Arc<Vec<Top>>;
 
+/// The entropy (nats) of every position of one projected state.
+pub type StateEntropies = std::sync::Arc<Vec<f64>>;
+
 /// The lens of one run.
 pub struct Lens {
     pub rows: Vec<LensRow>,
@@ -81,6 +84,8 @@ pub struct Lens {
     pub logits: Tensor,
     /// Top 5 per position of every state the rows show, for re-runs.
     pub tops: Vec<(State, StateTops)>,
+    /// Entropies per position, when asked for, for re-runs.
+    pub entropies: Vec<(State, StateEntropies)>,
     /// The baseline's rows, when compared with one.
     pub baseline_rows: Option<Vec<LensRow>>,
     /// `[row][position]` tracked tokens, entropy and diff, when asked for.
@@ -95,6 +100,8 @@ pub struct Lens {
 #[derive(Default)]
 pub struct Reuse {
     pub tops: Vec<(State, StateTops)>,
+    /// Per-cell entropies of states, where the earlier run computed them.
+    pub entropies: Vec<(State, StateEntropies)>,
     /// The final logits, when the final state itself is unchanged.
     pub logits: Option<Tensor>,
 }
@@ -226,16 +233,30 @@ pub fn compute(
     let mut base_tops: Vec<(State, StateTops)> = Vec::new();
     let mut cell_extras: Vec<(State, Vec<CellExtras>)> = Vec::new();
     let mut todo: Vec<State> = Vec::new();
+    let mut entropies: Vec<(State, StateEntropies)> = Vec::new();
+    // Earlier results carry top 5s and entropies only: tracked tokens and
+    // baselines are computed afresh for every state.
+    let reusable = extras.track.is_empty() && extras.baseline.is_none();
     for s in &states {
-        // Earlier results carry no extras: with extras every state is projected.
-        let known = reuse
-            .tops
-            .iter()
-            .find(|(k, _)| k == s)
-            .filter(|_| !extras.any());
-        match known {
-            Some((_, t)) if *s != final_state || reuse.logits.is_some() => {
-                tops.push((*s, t.clone()))
+        let known = reuse.tops.iter().find(|(k, _)| k == s).filter(|_| reusable);
+        let entropy = reuse.entropies.iter().find(|(k, _)| k == s);
+        match (known, entropy) {
+            (Some((_, t)), e)
+                if (*s != final_state || reuse.logits.is_some())
+                    && (e.is_some() || !extras.entropy) =>
+            {
+                tops.push((*s, t.clone()));
+                if let Some((_, e)) = e.filter(|_| extras.entropy) {
+                    entropies.push((*s, e.clone()));
+                    let cells = e
+                        .iter()
+                        .map(|&h| CellExtras {
+                            entropy: Some(h),
+                            ..Default::default()
+                        })
+                        .collect();
+                    cell_extras.push((*s, cells));
+                }
             }
             _ => todo.push(*s),
         }
@@ -323,7 +344,12 @@ pub fn compute(
         for (gi, s) in group.iter().enumerate() {
             tops.push((*s, Arc::new(cells[gi * t..(gi + 1) * t].to_vec())));
             if extras.any() {
-                cell_extras.push((*s, more[gi * t..(gi + 1) * t].to_vec()));
+                let cells = more[gi * t..(gi + 1) * t].to_vec();
+                if extras.entropy {
+                    let e = cells.iter().map(|c| c.entropy.unwrap_or(0.0)).collect();
+                    entropies.push((*s, Arc::new(e)));
+                }
+                cell_extras.push((*s, cells));
             }
             if *s == final_state {
                 // Its own storage, so the whole chunk's logits do not live
@@ -399,6 +425,7 @@ pub fn compute(
         rows: out,
         logits: final_logits,
         tops,
+        entropies,
         baseline_rows,
         extras: extras_rows,
         projection,
