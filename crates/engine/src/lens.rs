@@ -300,7 +300,12 @@ pub fn compute(
                 .into_par_iter()
                 .map(|i| {
                     let here = row(i);
-                    let c = topk::cell(here);
+                    let (c, entropy) = if extras.entropy {
+                        let (c, h) = topk::cell_and_entropy(here);
+                        (c, Some(h))
+                    } else {
+                        (topk::cell(here), None)
+                    };
                     if !extras.any() {
                         return (c.top, CellExtras::default());
                     }
@@ -309,7 +314,6 @@ pub fn compute(
                         .iter()
                         .map(|&id| (c.prob_of(here[id as usize]), topk::rank_of(here, id)))
                         .collect();
-                    let entropy = extras.entropy.then(|| topk::entropy(here, &c));
                     let diff = extras.baseline.map(|(_, r)| {
                         let s = group[i / t];
                         match base_states.iter().position(|b| *b == s) {

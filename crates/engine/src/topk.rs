@@ -216,22 +216,68 @@ fn insert(best: &mut Top, i: usize, l: f32) {
 /// each block's lanes added into an f64 total.
 #[inline(always)]
 fn sum_exp_shifted<const FMA: bool, const ACC: usize>(logits: &[f32], max: f32) -> f64 {
-    let mut sum = 0f64;
+    sums::<FMA, ACC, false>(logits, max).0
+}
+
+/// `sum(exp(d))` and, with `WEIGHTED`, `sum(exp(d) * d)` for `d = l - max`
+/// in the same pass (the entropy's second term costs one multiply-add).
+#[inline(always)]
+fn sums<const FMA: bool, const ACC: usize, const WEIGHTED: bool>(
+    logits: &[f32],
+    max: f32,
+) -> (f64, f64) {
+    let (mut sum, mut weighted) = (0f64, 0f64);
     let blocks = logits.chunks_exact(ACC * 8);
     let tail = blocks.remainder();
     for block in blocks {
         let mut acc = [0f32; ACC];
+        let mut acc_w = [0f32; ACC];
         for step in block.chunks_exact(ACC) {
-            for (a, &l) in acc.iter_mut().zip(step) {
-                *a += exp_nonpositive::<FMA>(l - max);
+            for ((a, w), &l) in acc.iter_mut().zip(acc_w.iter_mut()).zip(step) {
+                let d = l - max;
+                let e = exp_nonpositive::<FMA>(d);
+                *a += e;
+                if WEIGHTED {
+                    *w = mul_add::<FMA>(e, d, *w);
+                }
             }
         }
         sum += acc.iter().map(|&a| f64::from(a)).sum::<f64>();
+        if WEIGHTED {
+            weighted += acc_w.iter().map(|&a| f64::from(a)).sum::<f64>();
+        }
     }
     for &l in tail {
-        sum += f64::from(exp_nonpositive::<FMA>(l - max));
+        let d = l - max;
+        let e = exp_nonpositive::<FMA>(d);
+        sum += f64::from(e);
+        weighted += f64::from(e * d);
     }
-    sum
+    (sum, weighted)
+}
+
+/// [`Cell`] and the entropy (nats) of one distribution, in the passes a
+/// cell alone takes.
+pub fn cell_and_entropy(logits: &[f32]) -> (Cell, f64) {
+    dispatch!(cell_entropy_generic, (Cell, f64), (logits: &[f32]))
+}
+
+#[inline(always)]
+fn cell_entropy_generic<const FMA: bool, const ACC: usize>(logits: &[f32]) -> (Cell, f64) {
+    let best = select_top(logits);
+    let max = best[0].1;
+    if max == f32::INFINITY || max.is_nan() || logits.is_empty() {
+        let c = cell_exact(logits);
+        return (c, entropy(logits, &c));
+    }
+    let (sum, weighted) = sums::<FMA, ACC, true>(logits, max);
+    let c = Cell {
+        top: best.map(|(id, l)| (id, ((l - max).exp() as f64 / sum) as f32)),
+        max,
+        sum,
+    };
+    // H = log Z - sum(p * (l - max)) with Z = sum(exp(l - max)).
+    (c, (sum.ln() - weighted / sum).max(0.0))
 }
 
 /// `a * b + c`, fused where the caller is compiled with FMA (elsewhere
