@@ -108,7 +108,8 @@ impl Spec {
         *self == Spec::default()
     }
 
-    fn layer_list(&self, n_layers: usize) -> Vec<usize> {
+    /// The layers asked for, in order (every layer when none were named).
+    pub fn layer_list(&self, n_layers: usize) -> Vec<usize> {
         self.layers
             .clone()
             .unwrap_or_else(|| (0..n_layers).collect())

@@ -619,10 +619,7 @@ impl LoadedModel {
             None => lens::Reuse::default(),
             Some((r, e)) => {
                 // States before layer r are bit-identical to the earlier run's.
-                let before = |s: &State| match s {
-                    State::Resid(i) => *i <= r,
-                    State::PostAttn(i) => *i < r,
-                };
+                let before = |s: &State| lens::computed_before(*s, r);
                 lens::Reuse {
                     tops: e
                         .lens_tops

@@ -198,9 +198,9 @@ impl DiffCell {
     }
 }
 
-/// A state is shared with the baseline when it is computed before the first
-/// layer the two runs differ at.
-fn shared(s: State, first_difference: usize) -> bool {
+/// Whether state `s` is computed before layer `first_difference`: such
+/// states are the same in two runs whose plans first differ at that layer.
+pub fn computed_before(s: State, first_difference: usize) -> bool {
     match s {
         State::Resid(i) => i <= first_difference,
         State::PostAttn(i) => i < first_difference,
@@ -281,7 +281,11 @@ pub fn compute(
     for group in todo.chunks(chunk) {
         // The baseline's own states, for the states it does not share.
         let base_states: Vec<State> = match extras.baseline {
-            Some((_, r)) => group.iter().copied().filter(|s| !shared(*s, r)).collect(),
+            Some((_, r)) => group
+                .iter()
+                .copied()
+                .filter(|s| !computed_before(*s, r))
+                .collect(),
             None => Vec::new(),
         };
         let mut xs: Vec<&Tensor> = group.iter().map(|s| cap.state(*s)).collect();
@@ -294,6 +298,13 @@ pub fn compute(
         let logits = model.unembed(&x)?.contiguous()?;
         projection += started.elapsed();
         let started = Instant::now();
+        // The baseline's cells first: the diff of each cell reads them.
+        let base_cells: Vec<topk::Cell> = with_f32_slice(&logits, |flat| {
+            (0..base_states.len() * t)
+                .into_par_iter()
+                .map(|i| topk::cell(&flat[(group.len() * t + i) * v..][..v]))
+                .collect()
+        })?;
         let (cells, more): (Vec<Top>, Vec<CellExtras>) = with_f32_slice(&logits, |flat| {
             let row = |i: usize| &flat[i * v..(i + 1) * v];
             (0..group.len() * t)
@@ -317,11 +328,12 @@ pub fn compute(
                     let diff = extras.baseline.map(|(_, r)| {
                         let s = group[i / t];
                         match base_states.iter().position(|b| *b == s) {
-                            None if shared(s, r) => DiffCell::same(&c.top),
+                            None if computed_before(s, r) => DiffCell::same(&c.top),
                             None => unreachable!("unshared states have a baseline row"),
                             Some(k) => {
-                                let base = row((group.len() + k) * t + i % t);
-                                DiffCell::between(base, &topk::cell(base), here, &c)
+                                let b = k * t + i % t;
+                                let base = row(group.len() * t + b);
+                                DiffCell::between(base, &base_cells[b], here, &c)
                             }
                         }
                     });
@@ -336,14 +348,12 @@ pub fn compute(
                 })
                 .unzip()
         })?;
-        let base_cells: Vec<Top> = with_f32_slice(&logits, |flat| {
-            (0..base_states.len() * t)
-                .into_par_iter()
-                .map(|i| topk::top_k_softmax(&flat[(group.len() * t + i) * v..][..v]))
-                .collect()
-        })?;
         for (k, s) in base_states.iter().enumerate() {
-            base_tops.push((*s, Arc::new(base_cells[k * t..(k + 1) * t].to_vec())));
+            let cells = base_cells[k * t..(k + 1) * t]
+                .iter()
+                .map(|c| c.top)
+                .collect();
+            base_tops.push((*s, Arc::new(cells)));
         }
         for (gi, s) in group.iter().enumerate() {
             tops.push((*s, Arc::new(cells[gi * t..(gi + 1) * t].to_vec())));
@@ -374,37 +384,16 @@ pub fn compute(
     let find = |list: &[(State, StateTops)], s: State| {
         list.iter().find(|(k, _)| *k == s).map(|(_, t)| t.clone())
     };
+    let names: Vec<String> = specs.iter().map(|(n, _)| n.clone()).collect();
     let to_rows = |get: &dyn Fn(State) -> StateTops| -> Result<Vec<LensRow>> {
-        specs
-            .iter()
-            .enumerate()
-            .map(|(i, (name, s))| {
-                let predictions = get(*s)
-                    .iter()
-                    .map(|top| {
-                        top.iter()
-                            .map(|&(id, p)| {
-                                Ok(Prediction {
-                                    token: tok.decode_one(id)?,
-                                    prob: p as f64,
-                                    id,
-                                })
-                            })
-                            .collect::<Result<Vec<_>>>()
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                Ok(LensRow {
-                    layer_index: i,
-                    layer_name: name.clone(),
-                    predictions,
-                })
-            })
-            .collect()
+        let per_row: Vec<StateTops> = specs.iter().map(|(_, s)| get(*s)).collect();
+        let per_row: Vec<&[Top]> = per_row.iter().map(|t| t.as_slice()).collect();
+        rows_from_tops(tok, &names, &per_row)
     };
     let out = to_rows(&|s| find(&tops, s).expect("state projected"))?;
     let baseline_rows = match extras.baseline {
         Some((_, r)) => Some(to_rows(&|s| {
-            if shared(s, r) {
+            if computed_before(s, r) {
                 find(&tops, s).expect("state projected")
             } else {
                 find(&base_tops, s).expect("baseline state projected")
@@ -484,7 +473,7 @@ pub fn diff_states(
 pub fn rows_from_tops(
     tok: &TokenizerBundle,
     names: &[String],
-    tops: &[Vec<Top>],
+    tops: &[&[Top]],
 ) -> Result<Vec<LensRow>> {
     names
         .iter()

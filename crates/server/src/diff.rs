@@ -111,6 +111,10 @@ fn model_of(st: &AppState, s: &Saved) -> ApiResult<Arc<LoadedModel>> {
         })
 }
 
+fn slices(rows: &[Vec<lens::Top>]) -> Vec<&[lens::Top]> {
+    rows.iter().map(Vec::as_slice).collect()
+}
+
 fn ids(s: &Saved) -> Option<Vec<u64>> {
     s.config["input_ids"]
         .as_array()
@@ -178,8 +182,8 @@ pub async fn diff_sessions(
             "b": side(&b),
             "input_tokens": a.config["input_tokens"],
             "layer_names": a.names,
-            "a_logit_lens": lens::rows_from_tops(&ma.tokenizer, &a.names, &ta)?,
-            "b_logit_lens": lens::rows_from_tops(&mb.tokenizer, &b.names, &tb)?,
+            "a_logit_lens": lens::rows_from_tops(&ma.tokenizer, &a.names, &slices(&ta))?,
+            "b_logit_lens": lens::rows_from_tops(&mb.tokenizer, &b.names, &slices(&tb))?,
             "diff": diff,
         });
         serde_json::to_vec(&body).map_err(ApiError::internal)

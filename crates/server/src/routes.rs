@@ -378,10 +378,7 @@ pub async fn run_attention(
             let a = attention::to_json(patterns, &spec)?;
             serde_json::to_vec(&Nested {
                 run_id: id,
-                layers: spec
-                    .layers
-                    .clone()
-                    .unwrap_or_else(|| (0..patterns.len()).collect()),
+                layers: spec.layer_list(patterns.len()),
                 heads: a.first().map_or(0, |l| l.len()),
                 tokens: run.ids.len(),
                 reduce: spec.reduce.as_str(),
