@@ -100,6 +100,21 @@ describe('logitlens web app (tiny llama)', () => {
     // Layer options follow the loaded model: 3 layers + Embeddings.
     const opts = await page.getByLabel('Stream layer').locator('option').allTextContents();
     assert.deepEqual(opts, ['Layer 0', 'Layer 1', 'Layer 2', 'Embeddings']);
+    // The model select is the server's /models list: what the custom backend runs, by family, in
+    // the server's order (its default GGUF first), after the loaded folder, which it does not list.
+    const models = await (await page.request.get(`${env.server.url}models`)).json();
+    assert.equal(models[0].id, 'SmolLM2-135M-Instruct.Q4_1.gguf');
+    const expected = [];
+    for (const m of models.filter((e) => e.backends.includes('custom'))) {
+      const group = expected.find(([family]) => family === m.family);
+      if (group) group[1].push(m.id);
+      else expected.push([m.family, [m.id]]);
+    }
+    const select = page.getByLabel('Model', { exact: true });
+    await select.locator(`optgroup[label="${expected[0][0]}"]`).waitFor({ state: 'attached' });
+    const groups = await select.locator('optgroup').evaluateAll((gs) => gs.map((g) => [g.label, [...g.querySelectorAll('option')].map((o) => o.value)]));
+    assert.deepEqual(groups, [['Currently selected', [TINY_LLAMA]], ...expected, ['More', ['__browse_models__']]]);
+    assert.equal(await select.inputValue(), TINY_LLAMA);
   });
 
   pageTest('runs the lens: rows, token columns, the known top-1 token and its top 5', env, async (page) => {

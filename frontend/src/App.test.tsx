@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
-import App, { inferLayers } from './App';
+import App from './App';
 import type { ModelStatus } from './api/types';
 import { HEADS_GONE_MESSAGE } from './lib/runHeads';
 import {
@@ -11,51 +11,37 @@ import {
   inferenceResponse,
   intervenedRows,
   lensRows,
+  MODEL_LIST,
   packAttention,
   READY,
   RECEIPTS,
   TOKENS,
   trackedGrid,
 } from './test/fixtures';
-
-type Handler = (body: unknown, url: string) => { status?: number; json: unknown; headers?: Record<string, string> };
+import { stubServer, type FakeServer, type Handler } from './test/server';
 
 let routes: Record<string, Handler>;
-let calls: { url: string; body: unknown }[];
-
-function json(status: number, body: unknown, headers: Record<string, string> = {}) {
-  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
-}
-
-/** runs/42/attention?… → runs/{id}/attention */
-function routeOf(url: string): string {
-  return url.split('?')[0].replace(/^runs\/\d+\//, 'runs/{id}/');
-}
+let calls: FakeServer['calls'];
 
 beforeEach(() => {
-  calls = [];
-  routes = {
+  ({ routes, calls } = stubServer({
     model_status: () => ({ json: READY }),
     models: () => ({ json: [] }),
     inference: () => ({ json: inferenceResponse(), headers: { 'x-logitlens-run-id': '42' } }),
-  };
-  vi.stubGlobal(
-    'fetch',
-    vi.fn(async (url: string, init?: RequestInit) => {
-      const body = init?.body ? JSON.parse(init.body as string) : undefined;
-      calls.push({ url, body });
-      const h = routes[routeOf(url)];
-      if (!h) return json(404, { detail: `no route ${url}` });
-      const r = h(body, url);
-      return json(r.status ?? 200, r.json, r.headers);
-    }),
-  );
+  }));
 });
 
 afterEach(() => {
   vi.unstubAllGlobals();
   window.localStorage.clear();
 });
+
+/** The model select's groups: [label, option texts]. */
+function groupsOf(select: HTMLElement): [string, string[]][] {
+  return Array.from(select.querySelectorAll('optgroup')).map((g) => [g.label, Array.from(g.querySelectorAll('option')).map((o) => o.textContent ?? '')]);
+}
+
+const NOT_LOADED: ModelStatus = { loaded: false, backend: 'custom', status: 'idle', loading: null, last_error: null };
 
 async function ready() {
   render(<App />);
@@ -304,11 +290,85 @@ describe('App', () => {
     expect(screen.queryByTestId('session-diff')).toBeNull();
   });
 
-  it('inferLayers from the lens rows of each lens type', () => {
-    expect(inferLayers(31, 'block_output')).toBe(30);
-    expect(inferLayers(32, 'post_attention')).toBe(30);
-    expect(inferLayers(62, 'combined')).toBe(30);
-    expect(inferLayers(61, 'combined')).toBe(30);
-    expect(inferLayers(0, 'block_output')).toBe(0);
+  it('the model select offers the /models entries the backend runs, by family, in the server\'s order', async () => {
+    routes.models = () => ({ json: MODEL_LIST });
+    await ready();
+    const select = screen.getByLabelText('Model') as HTMLSelectElement;
+    await waitFor(() => expect(groupsOf(select).map(([label]) => label)).toContain('SmolLM2'));
+    expect(groupsOf(select)).toEqual([
+      // The loaded folder is not in the list: it is still shown, and selected.
+      ['Currently selected', ['llama']],
+      ['SmolLM2', ['SmolLM2 135M Instruct (Q4_1 GGUF, default) ✓', 'SmolLM2 135M', 'HuggingFaceTB/SmolLM2-360M-Instruct ✓']],
+      ['Llama', ['Llama 3.2 1B', 'Llama 3.2 1B Instruct']],
+      ['Qwen3', ['Qwen3 0.6B (Instruct)']],
+      ['More', ['Browse all models…']],
+    ]);
+    expect(select.value).toBe('/fixtures/tiny/llama');
+    expect(screen.queryByTestId('models-error')).toBeNull();
+  });
+
+  it('with the hooked backend the select also offers the hooked-only families', async () => {
+    routes.models = () => ({ json: MODEL_LIST });
+    routes.model_status = () => ({ json: { ...READY, backend: 'hooked' } });
+    await ready();
+    const select = screen.getByLabelText('Model');
+    await waitFor(() => expect(groupsOf(select).map(([label]) => label)).toEqual(['Currently selected', 'SmolLM2', 'Llama', 'Qwen3', 'GPT-2', 'More']));
+    expect(groupsOf(select)[4]).toEqual(['GPT-2', ['GPT-2 (124M)']]);
+  });
+
+  it('picking a listed instruct model loads it with the chat template on (the entry says it is instruct)', async () => {
+    routes.models = () => ({ json: MODEL_LIST });
+    routes.load_model = () => ({ json: { ...READY, status: 'loaded' } });
+    await ready();
+    const select = screen.getByLabelText('Model') as HTMLSelectElement;
+    await waitFor(() => expect(select.querySelectorAll('optgroup').length).toBeGreaterThan(2));
+    expect((screen.getByLabelText('Use chat template') as HTMLInputElement).checked).toBe(false);
+    fireEvent.change(select, { target: { value: 'meta-llama/Llama-3.2-1B-Instruct' } });
+    await waitFor(() => expect(calls.some((c) => c.url === 'load_model')).toBe(true));
+    expect(calls.find((c) => c.url === 'load_model')!.body).toEqual({ model_name: 'meta-llama/Llama-3.2-1B-Instruct', backend: 'custom' });
+    await waitFor(() => expect((screen.getByLabelText('Use chat template') as HTMLInputElement).checked).toBe(true));
+  });
+
+  it('without /models the loaded model is still shown, the header says why the list is missing, and Retry fetches it', async () => {
+    let fail = true;
+    routes.models = () => (fail ? { status: 500, json: { detail: 'cannot read the Hub cache' } } : { json: MODEL_LIST });
+    await ready();
+    const note = await screen.findByTestId('models-error');
+    expect(note.textContent).toContain('Model list unavailable: cannot read the Hub cache');
+    const select = screen.getByLabelText('Model') as HTMLSelectElement;
+    expect(select.value).toBe('/fixtures/tiny/llama');
+    // No list of its own: the loaded model, a disabled line saying so, and the browser.
+    expect(groupsOf(select).map(([label]) => label)).toEqual(['Currently selected', 'More']);
+    expect(Array.from(select.options).filter((o) => o.disabled).map((o) => o.textContent)).toEqual(['Model list unavailable']);
+    fail = false;
+    fireEvent.click(within(note).getByRole('button', { name: 'Retry' }));
+    await waitFor(() => expect(screen.queryByTestId('models-error')).toBeNull());
+    expect(groupsOf(select).map(([label]) => label)).toEqual(['Currently selected', 'SmolLM2', 'Llama', 'Qwen3', 'More']);
+  });
+
+  it('switching backend with no model loaded loads the server\'s first model for that backend', async () => {
+    routes.model_status = () => ({ json: NOT_LOADED });
+    routes.models = () => ({ json: [MODEL_LIST[5], ...MODEL_LIST.slice(0, 5)] });
+    routes.load_model = () => ({ json: { ...READY, status: 'loaded' } });
+    render(<App />);
+    await screen.findByText('Status: Not loaded');
+    await waitFor(() => expect(calls.filter((c) => c.url === 'models').length).toBeGreaterThan(0));
+    await waitFor(() => expect(groupsOf(screen.getByLabelText('Model')).map(([label]) => label)).toContain('SmolLM2'));
+    fireEvent.change(screen.getByLabelText('Backend'), { target: { value: 'hooked' } });
+    await waitFor(() => expect(calls.some((c) => c.url === 'load_model')).toBe(true));
+    // gpt2 is first and runs on hooked.
+    expect(calls.find((c) => c.url === 'load_model')!.body).toEqual({ model_name: 'gpt2', backend: 'hooked' });
+  });
+
+  it('switching backend with no model and no model list lets the server pick its default', async () => {
+    routes.model_status = () => ({ json: NOT_LOADED });
+    routes.models = () => ({ status: 503, json: { detail: 'busy' } });
+    routes.load_model = () => ({ json: { ...READY, status: 'loaded' } });
+    render(<App />);
+    await screen.findByText('Status: Not loaded');
+    await screen.findByTestId('models-error');
+    fireEvent.change(screen.getByLabelText('Backend'), { target: { value: 'hooked' } });
+    await waitFor(() => expect(calls.some((c) => c.url === 'load_model')).toBe(true));
+    expect(calls.find((c) => c.url === 'load_model')!.body).toEqual({ backend: 'hooked' });
   });
 });

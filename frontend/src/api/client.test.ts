@@ -1,27 +1,21 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { api, ApiError, errorMessage, extractErrorDetail, runAttentionPath } from './client';
+import { api, ApiError, errorDetail, errorMessage, runAttentionPath } from './client';
 
-describe('extractErrorDetail', () => {
-  it('takes a string detail', () => {
-    expect(extractErrorDetail({ detail: 'Model not loaded' }, 400)).toBe('Model not loaded');
-    expect(extractErrorDetail('{"detail":"model is loading"}', 409)).toBe('model is loading');
+describe('errorDetail', () => {
+  it('takes the server\'s string detail', () => {
+    expect(errorDetail('{"detail":"Model not loaded"}', 400)).toBe('Model not loaded');
+    expect(errorDetail('{"detail":"  model is loading\\n"}', 409, 'Conflict')).toBe('model is loading');
   });
-  it('joins a validation list with its locations', () => {
-    const body = {
-      detail: [
-        { type: 'list_type', loc: ['body', 'interventions', 'layer_1_output'], msg: 'Input should be a valid list' },
-        { type: 'missing', loc: ['body', 'text'], msg: 'Field required' },
-      ],
-    };
-    expect(extractErrorDetail(body, 422)).toBe('interventions.layer_1_output: Input should be a valid list; text: Field required');
-  });
-  it('falls back to plain text or the status line', () => {
-    expect(extractErrorDetail('Internal Server Error', 500)).toBe('Internal Server Error');
-    expect(extractErrorDetail('', 502, 'Bad Gateway')).toBe('HTTP 502 Bad Gateway');
-    expect(extractErrorDetail(null, 500)).toBe('HTTP 500');
-    expect(extractErrorDetail({}, 404, 'Not Found')).toBe('HTTP 404 Not Found');
-    expect(extractErrorDetail('<html><body><h1>Oops</h1></body></html>', 500)).toBe('Oops');
-    expect(extractErrorDetail({ message: 'm' })).toBe('m');
+  it('shows the status line for a body the server did not write', () => {
+    // A proxy's error page, an empty body, plain text.
+    expect(errorDetail('<html><body><h1>502 Bad Gateway</h1><hr>nginx</body></html>', 502, 'Bad Gateway')).toBe('HTTP 502 Bad Gateway');
+    expect(errorDetail('', 500, 'Internal Server Error')).toBe('HTTP 500 Internal Server Error');
+    expect(errorDetail('upstream connect error', 503)).toBe('HTTP 503');
+    // JSON without a string detail: not this server's error body either.
+    expect(errorDetail('{}', 404, 'Not Found')).toBe('HTTP 404 Not Found');
+    expect(errorDetail('null', 500)).toBe('HTTP 500');
+    expect(errorDetail('{"detail":""}', 400, 'Bad Request')).toBe('HTTP 400 Bad Request');
+    expect(errorDetail('{"detail":[{"loc":["body","text"],"msg":"Field required"}]}', 422, 'Unprocessable Entity')).toBe('HTTP 422 Unprocessable Entity');
   });
 });
 
@@ -102,5 +96,36 @@ describe('request', () => {
     const err = await api.sessions().catch((e) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect(err.message).toMatch(/Cannot reach the server/);
+  });
+
+  it('a proxy\'s HTML error page reads as the status line', async () => {
+    vi.stubGlobal('fetch', vi.fn(async () => new Response('<html><body><h1>502 Bad Gateway</h1></body></html>', { status: 502, statusText: 'Bad Gateway', headers: { 'content-type': 'text/html' } })));
+    const err = await api.models().catch((e) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.status).toBe(502);
+    expect(errorMessage(err)).toBe('HTTP 502 Bad Gateway');
+  });
+
+  it('an empty error body reads as the status line', async () => {
+    vi.stubGlobal('fetch', vi.fn(async () => new Response(null, { status: 500, statusText: 'Internal Server Error' })));
+    const err = await api.modelStatus().catch((e) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.message).toBe('HTTP 500 Internal Server Error');
+  });
+
+  it('a success body that is not JSON is an error in words', async () => {
+    vi.stubGlobal('fetch', vi.fn(async () => new Response('<html>index</html>', { status: 200 })));
+    const err = await api.sessions().catch((e) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.message).toBe('The server sent a response that is not JSON (HTTP 200)');
+  });
+
+  it('loads the server\'s default model when no name is given', async () => {
+    const fetchMock = vi.fn(async () => new Response(JSON.stringify({ loaded: true, status: 'loaded' }), { status: 200 }));
+    vi.stubGlobal('fetch', fetchMock);
+    await api.loadModel(undefined, 'hooked');
+    await api.loadModel('gpt2', 'hooked');
+    const bodies = (fetchMock.mock.calls as unknown as [string, RequestInit][]).map(([, init]) => JSON.parse(init.body as string));
+    expect(bodies).toEqual([{ backend: 'hooked' }, { model_name: 'gpt2', backend: 'hooked' }]);
   });
 });

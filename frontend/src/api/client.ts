@@ -2,18 +2,26 @@
 // `npm run dev` proxies the same paths.
 import type {
   AttentionFormat,
+  DeleteSessionResponse,
+  DiffSessionsRequest,
+  GridVisualizationRequest,
   InferenceRequest,
-  InferenceResponse,
-  Interventions,
+  InferenceResult,
+  LoadModelRequest,
+  LoadModelResponse,
   ModelEntry,
   ModelStatus,
   RunAttentionF16,
   RunAttentionJson,
   RunAttentionQuery,
   SaveResult,
+  SaveStateRequest,
+  SaveStateResponse,
   SessionConfig,
   SessionDiffResponse,
   SessionEntry,
+  SessionRequest,
+  VisualizationRequest,
 } from './types';
 
 /** An HTTP or network failure, with the server's `detail` in words. */
@@ -26,51 +34,20 @@ export class ApiError extends Error {
   }
 }
 
-function locText(loc: unknown): string {
-  if (!Array.isArray(loc)) return '';
-  const parts = loc.filter((p) => p !== 'body').map(String);
-  return parts.join('.');
-}
-
 /**
- * The message to show for an error body: a string `detail`, a FastAPI/Pydantic list of
- * `{loc, msg}`, a plain-text body, or the status line when the body says nothing.
+ * The words for a failed response. Every error of the server is JSON `{"detail": "<string>"}`;
+ * any other body (a proxy's HTML page, an empty body) did not come from it and says nothing the
+ * status line does not, so the status line is shown instead.
  */
-export function extractErrorDetail(body: unknown, status?: number, statusText?: string): string {
-  const fallback = status ? `HTTP ${status}${statusText ? ` ${statusText}` : ''}` : 'Unknown error';
-  if (body == null) return fallback;
-  if (typeof body === 'string') {
-    const trimmed = body.trim();
-    if (!trimmed) return fallback;
-    try {
-      return extractErrorDetail(JSON.parse(trimmed), status, statusText);
-    } catch {
-      // Not JSON: an HTML error page is reduced to its text.
-      const text = trimmed.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
-      return text.length > 300 ? `${text.slice(0, 300)}…` : text || fallback;
-    }
-  }
-  if (typeof body === 'object') {
-    const obj = body as Record<string, unknown>;
-    const detail = obj.detail ?? obj.message ?? obj.error;
+export function errorDetail(body: string, status: number, statusText = ''): string {
+  try {
+    const parsed: unknown = JSON.parse(body);
+    const detail = parsed && typeof parsed === 'object' ? (parsed as { detail?: unknown }).detail : undefined;
     if (typeof detail === 'string' && detail.trim()) return detail.trim();
-    if (Array.isArray(detail) && detail.length > 0) {
-      return detail
-        .map((d) => {
-          if (typeof d === 'string') return d;
-          if (d && typeof d === 'object') {
-            const item = d as Record<string, unknown>;
-            const where = locText(item.loc);
-            const msg = typeof item.msg === 'string' ? item.msg : JSON.stringify(item);
-            return where ? `${where}: ${msg}` : msg;
-          }
-          return String(d);
-        })
-        .join('; ');
-    }
-    if (detail && typeof detail === 'object') return JSON.stringify(detail);
+  } catch {
+    // not JSON
   }
-  return fallback;
+  return `HTTP ${status}${statusText ? ` ${statusText}` : ''}`;
 }
 
 /** The message for anything thrown by fetch or by our own code. */
@@ -103,7 +80,7 @@ async function request<T>(
   const text = await res.text();
   onHeaders?.(res.headers);
   if (!res.ok) {
-    throw new ApiError(extractErrorDetail(text, res.status, res.statusText), res.status);
+    throw new ApiError(errorDetail(text, res.status, res.statusText), res.status);
   }
   if (!text) return undefined as T;
   try {
@@ -130,11 +107,12 @@ export function runAttentionPath(runId: number, query: RunAttentionQuery = {}): 
 export const api = {
   modelStatus: () => request<ModelStatus>('GET', 'model_status'),
   models: () => request<ModelEntry[]>('GET', 'models'),
-  loadModel: (model_name: string, backend: string) =>
-    request<ModelStatus & { status: string }>('POST', 'load_model', { model_name, backend }),
-  inference: async (req: InferenceRequest, signal?: AbortSignal): Promise<InferenceResponse> => {
+  /** Without a model name the server loads its default model. */
+  loadModel: (model_name: string | undefined, backend: string) =>
+    request<LoadModelResponse>('POST', 'load_model', (model_name === undefined ? { backend } : { model_name, backend }) satisfies LoadModelRequest),
+  inference: async (req: InferenceRequest, signal?: AbortSignal): Promise<InferenceResult> => {
     let runId: string | null = null;
-    const res = await request<InferenceResponse>('POST', 'inference', req, signal, (h) => {
+    const res = await request<InferenceResult>('POST', 'inference', req, signal, (h) => {
       runId = h.get('x-logitlens-run-id');
     });
     return runId === null ? res : { ...res, run_id: Number(runId) };
@@ -147,22 +125,16 @@ export const api = {
     request<F extends 'f16' ? RunAttentionF16 : RunAttentionJson>('GET', runAttentionPath(runId, query), undefined, signal),
   /** Saves `runId` (the run on screen) when given, else the server's last run. */
   saveState: (name: string, runId?: number) =>
-    request<{ status: string; session_id: string; path: string }>(
-      'POST',
-      'save_state',
-      runId === undefined ? { name } : { name, run_id: runId },
-    ),
+    request<SaveStateResponse>('POST', 'save_state', (runId === undefined ? { name } : { name, run_id: runId }) satisfies SaveStateRequest),
   sessions: () => request<SessionEntry[]>('GET', 'sessions'),
-  loadSession: (session_id: string) => request<SessionConfig>('POST', 'load_session', { session_id }),
+  loadSession: (session_id: string) => request<SessionConfig>('POST', 'load_session', { session_id } satisfies SessionRequest),
   /** The lens of session `b` against session `a` (the baseline): 400 with the reason when they do not compare. */
-  diffSessions: (a: string, b: string) => request<SessionDiffResponse>('POST', 'diff_sessions', { a, b }),
-  deleteSession: (session_id: string) => request<{ status: string }>('POST', 'delete_session', { session_id }),
+  diffSessions: (a: string, b: string) => request<SessionDiffResponse>('POST', 'diff_sessions', { a, b } satisfies DiffSessionsRequest),
+  deleteSession: (session_id: string) => request<DeleteSessionResponse>('POST', 'delete_session', { session_id } satisfies SessionRequest),
   saveVisualization: (attention_data: number[][], tokens: string[], title: string) =>
-    request<SaveResult>('POST', 'save_visualization', { attention_data, tokens, title }),
+    request<SaveResult>('POST', 'save_visualization', { attention_data, tokens, title } satisfies VisualizationRequest),
   saveGridVisualization: (grid_data: number[][][], tokens: string[], title: string, grid_type: 'layer_grid' | 'head_grid') =>
-    request<SaveResult>('POST', 'save_grid_visualization', { grid_data, tokens, title, grid_type }),
+    request<SaveResult>('POST', 'save_grid_visualization', { grid_data, tokens, title, grid_type } satisfies GridVisualizationRequest),
 };
 
 export const EVENTS_URL = 'events';
-
-export type { Interventions };

@@ -1,21 +1,70 @@
-// JSON shapes of the logitlens server (the original tool's REST API plus /models and /events).
+// JSON shapes of the logitlens server. Whatever its OpenAPI schema describes is an alias of the
+// type generated from it (schema.d.ts, `npm run gen:api`), so a server change shows up as a type
+// error in the app rather than as a surprise at run time. The schema is looser than the app in
+// places (lens type, attention format and reduce are plain strings; most request fields are
+// optional): the app narrows what it sends in `RunRequest` and checks what it reads back.
+import type { components } from './schema';
 
+type Schemas = components['schemas'];
+
+// ---------------------------------------------------------------------------------------------
+// From the schema.
+
+/** POST /inference body. */
+export type InferenceRequest = Schemas['InferenceRequest'];
+/** POST /inference answer (the run id comes in a header: see `InferenceResult`). */
+export type InferenceResponse = Schemas['InferenceResponse'];
+export type InterventionConfig = Schemas['InterventionConfig'];
+/** Intervention key (`layer_1_output`, `blocks.0.attn.hook_attn_scores`…) → its operations. */
+export type Interventions = NonNullable<InferenceRequest['interventions']>;
+export type LensRow = Schemas['LensRow'];
+export type Prediction = Schemas['Prediction'];
+/** What interventions did to one lens cell, measured on the baseline's top-1 token. */
+export type DiffCell = Schemas['DiffCell'];
+/** One tracked token in one cell. */
+export type TrackedProb = Schemas['TrackedCell'];
+/** Residual-stream measurements: [row][position] over lens rows, [layer][position] over layers. */
+export type ActivationAnalysis = Schemas['Analysis'];
+/** One operation the server applied for an intervention. */
+export type Receipt = Schemas['Receipt'];
+/** Attention as base64 of little-endian half floats, [layers.length][heads][query][key]. */
+export type PackedAttention = Schemas['Packed'];
+/** One entry of GET /models. */
+export type ModelEntry = Schemas['ModelEntry'];
+/** The load in progress, in /model_status and /events. */
+export type LoadingInfo = Schemas['LoadingStatus'];
+export type SessionEntry = Schemas['SessionEntry'];
+export type LoadModelRequest = Schemas['LoadModelRequest'];
+export type SaveStateRequest = Schemas['SaveStateRequest'];
+/** POST /load_session and /delete_session body. */
+export type SessionRequest = Schemas['SessionRequest'];
+export type DiffSessionsRequest = Schemas['DiffSessionsRequest'];
+export type VisualizationRequest = Schemas['VisualizationRequest'];
+export type GridVisualizationRequest = Schemas['GridVisualizationRequest'];
+
+// ---------------------------------------------------------------------------------------------
+// Hand-written until the schema describes them: each becomes an alias above once it does.
+
+// not in the schema yet (an enum to come)
 export type Backend = 'custom' | 'hooked';
 
+// not in the schema yet (an enum to come; the request's `lens_type` is a plain string)
 export type LensType = 'block_output' | 'post_attention' | 'combined';
 
-export interface LoadingInfo {
-  model_name: string;
-  backend: string;
-  stage: 'resolving' | 'downloading' | 'loading_tensors' | 'ready' | string;
-  file?: string | null;
-  bytes?: number | null;
-  total_bytes?: number | null;
-  tensors_done?: number | null;
-  tensors_total?: number | null;
-  progress?: number | null;
-}
+// not in the schema yet (an enum to come)
+/** `json`: the nested `attention` field; `f16`: the packed `attention_f16` field. */
+export type AttentionFormat = 'json' | 'f16';
 
+// not in the schema yet (a plain string there)
+/** `head_mean` averages the heads of each layer server-side (the head dimension becomes 1). */
+export type AttentionReduce = 'none' | 'head_mean';
+
+// not in the schema yet (its items are untyped)
+/** A token to track: a token string (exactly one token, " Paris" with its space), or a token id. */
+export type TrackToken = string | number;
+
+// not in the schema yet
+/** GET /model_status, and each "status" event of GET /events. */
 export interface ModelStatus {
   loaded: boolean;
   backend?: string;
@@ -33,191 +82,41 @@ export interface ModelStatus {
   last_error?: string | null;
 }
 
-export interface ModelEntry {
-  id: string;
-  name: string;
-  family: string;
-  size?: string | null;
-  bytes?: number | null;
-  cached: boolean;
-  source: string;
-  backends: string[];
-  instruct: boolean;
+// not in the schema yet
+/** POST /load_model: the loaded model's status, `status` "loaded" or "already_loaded". */
+export type LoadModelResponse = ModelStatus & { status: string };
+
+// not in the schema yet
+/** POST /save_state. */
+export interface SaveStateResponse {
+  status: string;
+  session_id: string;
+  path: string;
 }
 
-export interface InterventionConfig {
-  type: 'zero' | 'scale' | 'add' | 'block_attention' | string;
-  value?: number | null;
-  vector?: number[] | null;
-  token_index?: number | null;
-  source_tokens?: number[] | null;
-  target_tokens?: number[] | null;
-  all_layers?: boolean | null;
+// not in the schema yet
+/** POST /delete_session. */
+export interface DeleteSessionResponse {
+  status: string;
 }
 
-export type Interventions = Record<string, InterventionConfig[]>;
-
-export interface Prediction {
-  token: string;
-  prob: number;
-  id: number;
+// not in the schema yet
+/** POST /save_visualization and /save_grid_visualization. */
+export interface SaveResult {
+  status: string;
+  filepath: string;
 }
 
-export interface LensRow {
-  layer_index: number;
-  layer_name: string;
-  /** [position][rank], 5 per position */
-  predictions: Prediction[][];
-}
-
-/** `json`: the nested `attention` field; `f16`: the packed `attention_f16` field. */
-export type AttentionFormat = 'json' | 'f16';
-
-/** `head_mean` averages the heads of each layer server-side (the head dimension becomes 1). */
-export type AttentionReduce = 'none' | 'head_mean';
-
-export interface InferenceRequest {
-  text: string;
-  interventions: Interventions;
-  lens_type: LensType;
-  apply_chat_template: boolean;
-  return_attention: boolean;
-  /** The attention options below are only accepted with `return_attention: true`. */
-  attention_format?: AttentionFormat;
-  /** Model layer indices; all layers when absent. */
-  attention_layers?: number[];
-  attention_reduce?: AttentionReduce;
-  /** Also run the text without interventions: adds `baseline_logit_lens` and `diff`. */
-  compare?: boolean;
-  /** Token strings (exactly one token each: " Paris" with its space) or ids; at most 16. */
-  track_tokens?: TrackToken[];
-  /** Adds `entropy` (nats) of every cell's full distribution. */
-  entropy?: boolean;
-  /** Adds `analysis`: norms and cosines of the residual stream. */
-  analysis?: boolean;
-}
-
-/** A token to track: a token string, or a token id. */
-export type TrackToken = string | number;
-
-/** What interventions did to one lens cell, measured on the baseline's top-1 token. */
-export interface DiffCell {
-  /** the baseline's top-1 token id */
-  baseline_id: number;
-  /** its probability without the interventions */
-  baseline_prob: number;
-  /** its probability with them */
-  prob: number;
-  /** the top-1 token id with the interventions */
-  top_id: number;
-  /** prob - baseline_prob */
-  delta_prob: number;
-  /** rank of the baseline's top-1 with the interventions (0 = still top) */
-  rank: number;
-  /** KL(baseline || intervened), nats */
-  kl: number;
-}
-
-/** One tracked token in one cell. */
-export interface TrackedProb {
-  id: number;
-  token: string;
-  prob: number;
-  /** 0 = top */
-  rank: number;
-}
-
-/** Residual-stream measurements: [row][position] over lens rows, [layer][position] over layers. */
-export interface ActivationAnalysis {
-  resid_norm: number[][];
-  /** null in row 0: it has no previous row */
-  cos_prev: (number | null)[][];
-  cos_final: number[][];
-  attn_out_norm: number[][];
-  mlp_out_norm: number[][];
-}
-
-/** One operation the server applied for an intervention. */
-export interface Receipt {
-  /** the request's intervention key, e.g. "layer_1_output" */
-  key: string;
-  /** where it applied, e.g. "blocks.1.hook_resid_post" */
-  hook: string;
-  /** null for the embeddings */
-  layer: number | null;
-  positions: number[];
-  /** elements changed (attention blocking: score entries set to -inf) */
-  elements: number;
-  /** L2 norm of the change (blocking: of the layer's attention pattern) */
-  delta_norm: number | null;
-}
-
-/** The shape of an attention payload; `heads` is 1 when `reduce` is `head_mean`. */
-export interface AttentionShape {
-  /** model layer index of each packed layer, in order */
-  layers: number[];
-  heads: number;
-  tokens: number;
-  reduce: AttentionReduce;
-}
-
-/**
- * Attention as base64 (standard alphabet, padded) of little-endian IEEE-754 half floats,
- * row-major [layers.length][heads][tokens (query)][tokens (key)].
- */
-export interface PackedAttention extends AttentionShape {
-  data: string;
-}
-
-export interface InferenceResponse {
-  text: string;
-  input_tokens?: string[];
-  logit_lens: LensRow[];
-  /** [layer][head][query][key] (`attention_format: "json"`) */
-  attention?: number[][][][] | null;
-  /** Present instead of `attention` with `attention_format: "f16"`. */
-  attention_f16?: PackedAttention | null;
-  /** From the `x-logitlens-run-id` header: lets /save_state save this very run. */
-  run_id?: number;
-  /** With `compare`: the same text without interventions. */
-  baseline_logit_lens?: LensRow[] | null;
-  /** With `compare`: [row][position]. */
-  diff?: DiffCell[][] | null;
-  /** With `track_tokens`: [row][position][k], k the index in `track_tokens`. */
-  tracked?: TrackedProb[][][] | null;
-  /** With `entropy`: [row][position], nats. */
-  entropy?: number[][] | null;
-  /** With `analysis`. */
-  analysis?: ActivationAnalysis | null;
-  /** One per applied operation (empty without interventions); absent from older servers. */
-  receipts?: Receipt[] | null;
-}
-
+// not in the schema yet
 /** GET /runs/{run_id}/attention with `format=f16`. */
-export interface RunAttentionF16 extends PackedAttention {
-  run_id: number;
-}
+export type RunAttentionF16 = PackedAttention & { run_id: number };
 
-/** GET /runs/{run_id}/attention with `format=json` (the default). */
-export interface RunAttentionJson extends AttentionShape {
-  run_id: number;
-  /** [layer][head][query][key] */
-  attention: number[][][][];
-}
+// not in the schema yet
+/** GET /runs/{run_id}/attention with `format=json` (the default): [layer][head][query][key]. */
+export type RunAttentionJson = Omit<PackedAttention, 'data'> & { run_id: number; attention: number[][][][] };
 
-export interface RunAttentionQuery<F extends AttentionFormat = AttentionFormat> {
-  /** Model layer indices; all layers when absent. */
-  layers?: number[];
-  format?: F;
-  reduce?: AttentionReduce;
-}
-
-export interface SessionEntry {
-  id: string;
-  name: string;
-  timestamp: string;
-}
-
+// not in the schema yet
+/** POST /load_session: the saved session as the original tool wrote it (fields may be missing). */
 export interface SessionConfig {
   text?: string;
   interventions?: Record<string, InterventionConfig[] | InterventionConfig>;
@@ -232,11 +131,7 @@ export interface SessionConfig {
   [extra: string]: unknown;
 }
 
-export interface SaveResult {
-  status: string;
-  filepath: string;
-}
-
+// not in the schema yet
 /** One side of POST /diff_sessions. */
 export interface SessionDiffSide {
   session_id: string;
@@ -244,6 +139,7 @@ export interface SessionDiffSide {
   lens_type: string;
 }
 
+// not in the schema yet
 /** POST /diff_sessions: `a` is the baseline. */
 export interface SessionDiffResponse {
   a: SessionDiffSide;
@@ -254,4 +150,30 @@ export interface SessionDiffResponse {
   b_logit_lens: LensRow[];
   /** [row][position] */
   diff: DiffCell[][];
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client's own types (never in the schema).
+
+/** What the app sends to /inference: the fields it always sets, narrowed to the values it uses. */
+export interface RunRequest extends InferenceRequest {
+  interventions: Interventions;
+  lens_type: LensType;
+  apply_chat_template: boolean;
+  return_attention: boolean;
+  attention_format?: AttentionFormat;
+  attention_layers?: number[];
+  attention_reduce?: AttentionReduce;
+  track_tokens?: TrackToken[];
+}
+
+/** /inference's answer with the `x-logitlens-run-id` header, which lets /save_state save that very run. */
+export type InferenceResult = InferenceResponse & { run_id?: number };
+
+/** The query of GET /runs/{run_id}/attention; absent options take the server's defaults. */
+export interface RunAttentionQuery<F extends AttentionFormat = AttentionFormat> {
+  /** Model layer indices; all layers when absent. */
+  layers?: number[];
+  format?: F;
+  reduce?: AttentionReduce;
 }

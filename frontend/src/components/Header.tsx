@@ -1,35 +1,24 @@
 // The header: backend, model (select + browser), chat template, lens type, status, sessions.
 import type { LensType, ModelEntry, ModelStatus } from '../api/types';
-import { backendLabel, groupsFor, shortModelName } from '../lib/models';
+import type { ModelLoader } from '../hooks/useModelLoader';
+import type { ModelsState } from '../hooks/useModels';
+import { isLensType, LENS_TYPES } from '../lib/lensTypes';
+import { backendLabel, modelGroups, normalizeBackend, shortModelName } from '../lib/models';
 import { describeLoading } from '../lib/progress';
 
 export const BROWSE_VALUE = '__browse_models__';
 
-export const LENS_TYPES: { value: LensType; label: string }[] = [
-  { value: 'block_output', label: 'Block Output (standard)' },
-  { value: 'post_attention', label: 'Post-Attention' },
-  { value: 'combined', label: 'Combined (most detailed)' },
-];
+/** A /models entry in the select: its name, ✓ when it loads without a download. */
+const entryLabel = (m: ModelEntry) => (m.cached ? `${m.name} ✓` : m.name);
 
 interface HeaderProps {
-  status: ModelStatus | null;
-  connectionError: string | null;
-  backend: 'custom' | 'hooked';
-  onBackendChange: (b: 'custom' | 'hooked') => void;
-  selectedModel: string;
-  onModelChange: (id: string) => void;
+  /** Status, backend, model and chat template, and the actions that change them. */
+  loader: ModelLoader;
+  /** GET /models: the model select's entries. */
+  models: ModelsState;
+  lens: { value: LensType; onChange: (l: LensType) => void };
   onOpenBrowser: () => void;
-  models: ModelEntry[];
-  useChat: boolean;
-  onUseChatChange: (v: boolean) => void;
-  chatAvailable: boolean;
-  chatHint: string;
-  lensType: LensType;
-  onLensTypeChange: (l: LensType) => void;
-  modelBusy: boolean;
-  canSave: boolean;
-  onSave: () => void;
-  onLoad: () => void;
+  session: { canSave: boolean; onSave: () => void; onLoad: () => void };
 }
 
 function StatusBadge({ status, connectionError, modelBusy }: { status: ModelStatus | null; connectionError: string | null; modelBusy: boolean }) {
@@ -63,20 +52,15 @@ function StatusBadge({ status, connectionError, modelBusy }: { status: ModelStat
   );
 }
 
-export function Header(p: HeaderProps) {
-  const groups = groupsFor(p.backend);
-  const byId = new Map(p.models.map((m) => [m.id, m]));
+export function Header({ loader, models, lens, onOpenBrowser, session }: HeaderProps) {
+  const { status, backend, selectedModel, modelBusy } = loader;
+  const groups = modelGroups(models.models, backend);
   const listed = new Set(groups.flatMap((g) => g.models.map((m) => m.id)));
-  const local = p.models.filter((m) => m.cached && !listed.has(m.id) && (m.backends.length === 0 || m.backends.includes(p.backend)));
-  for (const m of local) listed.add(m.id);
-  const current = p.selectedModel && !listed.has(p.selectedModel) ? p.selectedModel : null;
-  const label = (id: string, fallback: string) => {
-    const e = byId.get(id);
-    return e?.cached ? `${fallback} ✓` : fallback;
-  };
-  const loadedInfo = p.status?.loaded
-    ? `${p.status.num_layers ?? '?'} layers · ${p.status.num_heads ?? '?'} heads · d=${p.status.hidden_size ?? '?'}`
-    : '';
+  // The loaded (or chosen) model is shown even when the list lacks it, or has not come yet.
+  const current = selectedModel && !listed.has(selectedModel) ? selectedModel : null;
+  const currentEntry = current ? models.models.find((m) => m.id === current) : undefined;
+  const listMissing = models.models.length === 0 && (models.loading || models.error !== null);
+  const loadedInfo = status?.loaded ? `${status.num_layers ?? '?'} layers · ${status.num_heads ?? '?'} heads · d=${status.hidden_size ?? '?'}` : '';
 
   return (
     <header className="app-header">
@@ -86,12 +70,18 @@ export function Header(p: HeaderProps) {
           <span className="brand-sub">logitlens · look inside a language model, layer by layer</span>
         </div>
         <div className="header-right">
-          <StatusBadge status={p.status} connectionError={p.connectionError} modelBusy={p.modelBusy} />
+          <StatusBadge status={status} connectionError={loader.connectionError} modelBusy={modelBusy} />
           <div className="session-buttons">
-            <button type="button" className="btn btn-small" onClick={p.onSave} disabled={!p.canSave} title={p.canSave ? 'Save this run as a session' : 'Run the lens first'}>
+            <button
+              type="button"
+              className="btn btn-small"
+              onClick={session.onSave}
+              disabled={!session.canSave}
+              title={session.canSave ? 'Save this run as a session' : 'Run the lens first'}
+            >
               Save
             </button>
-            <button type="button" className="btn btn-small" onClick={p.onLoad} title="Open a saved session">
+            <button type="button" className="btn btn-small" onClick={session.onLoad} title="Open a saved session">
               Load
             </button>
           </div>
@@ -100,12 +90,7 @@ export function Header(p: HeaderProps) {
       <div className="header-controls">
         <label className="field">
           <span>Backend</span>
-          <select
-            aria-label="Backend"
-            value={p.backend}
-            disabled={p.modelBusy}
-            onChange={(e) => p.onBackendChange(e.target.value as 'custom' | 'hooked')}
-          >
+          <select aria-label="Backend" value={backend} disabled={modelBusy} onChange={(e) => loader.selectBackend(normalizeBackend(e.target.value))}>
             <option value="custom">Custom (Llama / Qwen3)</option>
             <option value="hooked">Hooked (TransformerLens-style)</option>
           </select>
@@ -115,60 +100,76 @@ export function Header(p: HeaderProps) {
           <div className="model-row">
             <select
               aria-label="Model"
-              value={p.selectedModel || ''}
-              disabled={p.modelBusy}
+              value={selectedModel || ''}
+              disabled={modelBusy}
               onChange={(e) => {
-                if (e.target.value === BROWSE_VALUE) p.onOpenBrowser();
-                else p.onModelChange(e.target.value);
+                if (e.target.value === BROWSE_VALUE) onOpenBrowser();
+                else loader.selectModel(e.target.value);
               }}
-              title={p.selectedModel}
+              title={selectedModel}
             >
-              {!p.selectedModel && <option value="">(no model)</option>}
+              {!selectedModel && <option value="">(no model)</option>}
               {current && (
                 <optgroup label="Currently selected">
-                  <option value={current}>{label(current, byId.get(current)?.name ?? shortModelName(current))}</option>
+                  <option value={current}>{currentEntry ? entryLabel(currentEntry) : shortModelName(current)}</option>
                 </optgroup>
               )}
+              {listMissing && (
+                <option value="" disabled>
+                  {models.error ? 'Model list unavailable' : 'Loading the model list…'}
+                </option>
+              )}
               {groups.map((g) => (
-                <optgroup key={g.label} label={g.label}>
+                <optgroup key={g.family} label={g.family}>
                   {g.models.map((m) => (
-                    <option key={m.id} value={m.id}>
-                      {label(m.id, m.label)}
+                    <option key={m.id} value={m.id} title={m.id}>
+                      {entryLabel(m)}
                     </option>
                   ))}
                 </optgroup>
               ))}
-              {local.length > 0 && (
-                <optgroup label="On this machine">
-                  {local.map((m) => (
-                    <option key={m.id} value={m.id}>
-                      {label(m.id, m.name)}
-                    </option>
-                  ))}
-                </optgroup>
-              )}
               <optgroup label="More">
                 <option value={BROWSE_VALUE}>Browse all models…</option>
               </optgroup>
             </select>
-            <button type="button" className="btn btn-small" onClick={p.onOpenBrowser} disabled={p.modelBusy} title="Search models by name, family or size, or enter any Hub id, folder or .gguf path">
+            <button
+              type="button"
+              className="btn btn-small"
+              onClick={onOpenBrowser}
+              disabled={modelBusy}
+              title="Search models by name, family or size, or enter any Hub id, folder or .gguf path"
+            >
               Browse…
             </button>
           </div>
+          {models.error && (
+            <span className="field-note models-error" role="alert" data-testid="models-error">
+              Model list unavailable: {models.error}{' '}
+              <button type="button" className="btn btn-small" onClick={() => void models.refresh()} disabled={models.loading}>
+                Retry
+              </button>
+            </span>
+          )}
           {loadedInfo && <span className="field-note">{loadedInfo}</span>}
         </div>
-        <label className={`field field-check${p.chatAvailable ? '' : ' is-disabled'}`} title={p.chatHint}>
+        <label className={`field field-check${loader.chatAvailable ? '' : ' is-disabled'}`} title={loader.chatHint}>
           <input
             type="checkbox"
-            checked={p.useChat && p.chatAvailable}
-            disabled={!p.chatAvailable || p.modelBusy}
-            onChange={(e) => p.onUseChatChange(e.target.checked)}
+            checked={loader.useChat && loader.chatAvailable}
+            disabled={!loader.chatAvailable || modelBusy}
+            onChange={(e) => loader.setUseChat(e.target.checked)}
           />
           <span>Use chat template</span>
         </label>
         <label className="field">
           <span>Lens</span>
-          <select aria-label="Lens type" value={p.lensType} onChange={(e) => p.onLensTypeChange(e.target.value as LensType)}>
+          <select
+            aria-label="Lens type"
+            value={lens.value}
+            onChange={(e) => {
+              if (isLensType(e.target.value)) lens.onChange(e.target.value);
+            }}
+          >
             {LENS_TYPES.map((l) => (
               <option key={l.value} value={l.value}>
                 {l.label}
@@ -177,7 +178,7 @@ export function Header(p: HeaderProps) {
           </select>
         </label>
       </div>
-      <span className="sr-only">Backend: {backendLabel(p.backend)}</span>
+      <span className="sr-only">Backend: {backendLabel(backend)}</span>
     </header>
   );
 }

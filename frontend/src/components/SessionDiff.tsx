@@ -1,8 +1,8 @@
 // The diff of two saved sessions (or of two checkpoints run on the same prompt and saved): B's
 // lens against A's as the baseline, in the same grid as a run.
 import type { SessionDiffResponse, SessionDiffSide } from '../api/types';
+import { lensLabel } from '../lib/lensTypes';
 import { shortModelName } from '../lib/models';
-import { LENS_TYPES } from './Header';
 import { LensGrid } from './LensGrid';
 
 export interface SessionDiffView {
@@ -12,7 +12,7 @@ export interface SessionDiffView {
 }
 
 function Side({ letter, name, side, baseline }: { letter: string; name: string; side: SessionDiffSide; baseline?: boolean }) {
-  const lens = LENS_TYPES.find((l) => l.value === side.lens_type)?.label ?? side.lens_type;
+  const lens = lensLabel(side.lens_type);
   return (
     <span className="diff-side" data-testid={`session-diff-${letter.toLowerCase()}`}>
       <strong>

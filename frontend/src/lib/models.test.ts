@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ModelEntry } from '../api/types';
-import { backendLabel, familyCounts, filterModels, formatBytes, isInstructModel, matchesQuery, normalizeBackend, predefinedIds, shortModelName } from './models';
+import { backendLabel, familyCounts, filterModels, formatBytes, matchesQuery, modelGroups, normalizeBackend, shortModelName } from './models';
 
 const entry = (id: string, name: string, family: string, size: string | null, cached = false): ModelEntry => ({
   id,
@@ -56,24 +56,41 @@ describe('model browser filter', () => {
   });
 });
 
-describe('isInstructModel', () => {
-  it('is case-insensitive and knows -it and Qwen3', () => {
-    expect(isInstructModel('meta-llama/Llama-3.2-1B-Instruct')).toBe(true);
-    expect(isInstructModel('microsoft/Phi-3-mini-4k-instruct')).toBe(true);
-    expect(isInstructModel('TinyLlama/TinyLlama-1.1B-Chat-v1.0')).toBe(true);
-    expect(isInstructModel('meta-llama/Llama-2-7b-chat-hf')).toBe(true);
-    expect(isInstructModel('google/gemma-2b-it')).toBe(true);
-    expect(isInstructModel('Qwen/Qwen3-0.6B')).toBe(true);
-    expect(isInstructModel('SmolLM2-135M-Instruct.Q4_1.gguf')).toBe(true);
+describe('modelGroups', () => {
+  const e = (id: string, family: string, backends: string[]): ModelEntry => ({ ...entry(id, id, family, null), backends });
+  // As the server lists them: its default first, cached extras appended at the end.
+  const LIST: ModelEntry[] = [
+    e('SmolLM2-135M-Instruct.Q4_1.gguf', 'SmolLM2', ['custom', 'hooked']),
+    e('HuggingFaceTB/SmolLM2-135M', 'SmolLM2', ['custom', 'hooked']),
+    e('meta-llama/Llama-3.2-1B', 'Llama', ['custom', 'hooked']),
+    e('gpt2', 'GPT-2', ['hooked']),
+    e('Qwen/Qwen3-0.6B', 'Qwen3', ['custom', 'hooked']),
+    e('HuggingFaceTB/SmolLM2-360M-Instruct', 'SmolLM2', ['custom', 'hooked']),
+    e('EleutherAI/pythia-70m', 'Other', ['hooked']),
+  ];
+  const shape = (backend: string) => modelGroups(LIST, backend).map((g) => [g.family, g.models.map((m) => m.id)]);
+
+  it('groups by family in the server\'s order, keeping what the backend runs', () => {
+    expect(shape('custom')).toEqual([
+      ['SmolLM2', ['SmolLM2-135M-Instruct.Q4_1.gguf', 'HuggingFaceTB/SmolLM2-135M', 'HuggingFaceTB/SmolLM2-360M-Instruct']],
+      ['Llama', ['meta-llama/Llama-3.2-1B']],
+      ['Qwen3', ['Qwen/Qwen3-0.6B']],
+    ]);
+    expect(shape('hooked')).toEqual([
+      ['SmolLM2', ['SmolLM2-135M-Instruct.Q4_1.gguf', 'HuggingFaceTB/SmolLM2-135M', 'HuggingFaceTB/SmolLM2-360M-Instruct']],
+      ['Llama', ['meta-llama/Llama-3.2-1B']],
+      ['GPT-2', ['gpt2']],
+      ['Qwen3', ['Qwen/Qwen3-0.6B']],
+      ['Other', ['EleutherAI/pythia-70m']],
+    ]);
   });
-  it('base models are not instruct', () => {
-    expect(isInstructModel('meta-llama/Llama-3.2-1B')).toBe(false);
-    expect(isInstructModel('Qwen/Qwen3-0.6B-Base')).toBe(false);
-    expect(isInstructModel('google/gemma-2b')).toBe(false);
-    expect(isInstructModel('gpt2')).toBe(false);
-    expect(isInstructModel('/work/tests/fixtures/tiny/llama')).toBe(false);
-    expect(isInstructModel('EleutherAI/pythia-160m-deduped-v0')).toBe(false);
-    expect(isInstructModel('')).toBe(false);
+  it('keeps the entries themselves (names, cached and instruct flags)', () => {
+    const [first] = modelGroups(MODELS, 'custom');
+    expect(first.models[0]).toBe(MODELS[0]);
+  });
+  it('has no groups without entries, or for a backend nothing runs on', () => {
+    expect(modelGroups([], 'custom')).toEqual([]);
+    expect(modelGroups(LIST, 'onnx')).toEqual([]);
   });
 });
 
@@ -94,11 +111,5 @@ describe('helpers', () => {
     expect(normalizeBackend('hooked')).toBe('hooked');
     expect(normalizeBackend(undefined)).toBe('custom');
     expect(backendLabel('hooked')).toMatch(/TransformerLens-style/);
-  });
-  it('the predefined lists hold the original models', () => {
-    const ids = predefinedIds();
-    expect(ids.has('meta-llama/Llama-3.2-1B')).toBe(true);
-    expect(ids.has('Qwen/Qwen3-4B-Base')).toBe(true);
-    expect(ids.has('gpt2-xl')).toBe(true);
   });
 });

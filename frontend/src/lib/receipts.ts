@@ -29,8 +29,9 @@ export function formatNorm(n: number | null | undefined): string {
   return Math.abs(n) >= 1e5 || Math.abs(n) < 1e-3 ? n.toExponential(3) : String(Number(n.toPrecision(4)));
 }
 
-export function formatLayer(layer: number | null): string {
-  return layer === null ? 'embeddings' : String(layer);
+/** The receipt's layer; the schema leaves it out (or null) for the embeddings. */
+export function formatLayer(layer: number | null | undefined): string {
+  return layer == null ? 'embeddings' : String(layer);
 }
 
 /** Receipts that changed nothing: an intervention that matched no position, or a no-op scale. */

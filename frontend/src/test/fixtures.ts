@@ -1,4 +1,4 @@
-import type { ActivationAnalysis, AttentionReduce, DiffCell, InferenceResponse, LensRow, ModelStatus, PackedAttention, Receipt, TrackedProb } from '../api/types';
+import type { ActivationAnalysis, AttentionReduce, DiffCell, InferenceResponse, LensRow, ModelEntry, ModelStatus, PackedAttention, Receipt, TrackedProb } from '../api/types';
 
 export const TOKENS = ['<s>', 'The', ' cat', '\n'];
 
@@ -90,6 +90,21 @@ export const READY: ModelStatus = {
   loading: null,
   last_error: null,
 };
+
+function modelEntry(id: string, name: string, family: string, size: string | null, backends: string[], instruct: boolean, cached = false): ModelEntry {
+  return { id, name, family, size, params: null, bytes: cached ? 98_362_432 : null, cached, source: cached && !size ? 'hub_cache' : 'curated', backends, instruct };
+}
+
+/** GET /models as the server answers: its default GGUF first, cached extras last. */
+export const MODEL_LIST: ModelEntry[] = [
+  modelEntry('SmolLM2-135M-Instruct.Q4_1.gguf', 'SmolLM2 135M Instruct (Q4_1 GGUF, default)', 'SmolLM2', '135M', ['custom', 'hooked'], true, true),
+  modelEntry('HuggingFaceTB/SmolLM2-135M', 'SmolLM2 135M', 'SmolLM2', '135M', ['custom', 'hooked'], false),
+  modelEntry('meta-llama/Llama-3.2-1B', 'Llama 3.2 1B', 'Llama', '1B', ['custom', 'hooked'], false),
+  modelEntry('meta-llama/Llama-3.2-1B-Instruct', 'Llama 3.2 1B Instruct', 'Llama', '1B', ['custom', 'hooked'], true),
+  modelEntry('Qwen/Qwen3-0.6B', 'Qwen3 0.6B (Instruct)', 'Qwen3', '0.6B', ['custom', 'hooked'], true),
+  modelEntry('gpt2', 'GPT-2 (124M)', 'GPT-2', '124M', ['hooked'], false),
+  modelEntry('HuggingFaceTB/SmolLM2-360M-Instruct', 'HuggingFaceTB/SmolLM2-360M-Instruct', 'SmolLM2', null, ['custom', 'hooked'], true, true),
+];
 
 /** `lensRows()` after an intervention that put " dog" (id 99) on top at row 1, position 1. */
 export function intervenedRows(): LensRow[] {

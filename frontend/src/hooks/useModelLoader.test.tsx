@@ -1,0 +1,182 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { act, renderHook, screen, waitFor } from '@testing-library/react';
+import type { ModelStatus } from '../api/types';
+import { NotificationProvider } from '../components/Notifications';
+import { MODEL_LIST, READY } from '../test/fixtures';
+import { FakeEventSource, stubServer, type FakeServer } from '../test/server';
+import { useModelLoader } from './useModelLoader';
+import { useModels } from './useModels';
+
+const NOT_LOADED: ModelStatus = { loaded: false, backend: 'custom', status: 'idle', loading: null, last_error: null };
+const QWEN: ModelStatus = { ...READY, model_name: 'Qwen/Qwen3-0.6B', instruct: true };
+
+let server: FakeServer;
+
+beforeEach(() => {
+  FakeEventSource.instances = [];
+  vi.stubGlobal('EventSource', FakeEventSource);
+  server = stubServer({
+    model_status: () => ({ json: READY }),
+    models: () => ({ json: MODEL_LIST }),
+    load_model: () => ({ json: { ...READY, status: 'loaded' } }),
+  });
+});
+
+afterEach(() => vi.unstubAllGlobals());
+
+function renderLoader() {
+  const hook = renderHook(
+    () => {
+      const models = useModels();
+      return { models, loader: useModelLoader(models) };
+    },
+    { wrapper: NotificationProvider },
+  );
+  return { ...hook, loader: () => hook.result.current.loader };
+}
+
+/** Rendered, with the status and the model list in. */
+async function ready() {
+  const r = renderLoader();
+  await waitFor(() => expect(r.result.current.loader.loaded && r.result.current.models.models.length > 0).toBe(true));
+  return r;
+}
+
+/** An /events "status" event, as the server sends at every change. */
+const push = (s: ModelStatus) => act(() => FakeEventSource.status(s));
+
+const loadBodies = () => server.calls.filter((c) => c.url === 'load_model').map((c) => c.body);
+
+describe('useModelLoader', () => {
+  it('follows the loaded model; the chat template follows the server\'s instruct flag', async () => {
+    server.routes.model_status = () => ({ json: { ...READY, model_name: 'SmolLM2-135M-Instruct.Q4_1.gguf', instruct: true } });
+    const { loader } = renderLoader();
+    await waitFor(() => expect(loader().selectedModel).toBe('SmolLM2-135M-Instruct.Q4_1.gguf'));
+    expect(loader().backend).toBe('custom');
+    expect(loader().loaded).toBe(true);
+    expect(loader().useChat).toBe(true);
+    expect(loader().effectiveChat).toBe(true);
+    expect(loader().chatHint).toMatch(/instruct model/);
+  });
+
+  it('a model without a chat template cannot use one', async () => {
+    server.routes.model_status = () => ({ json: { ...QWEN, has_chat_template: false } });
+    const { loader } = renderLoader();
+    await waitFor(() => expect(loader().loaded).toBe(true));
+    expect(loader().chatAvailable).toBe(false);
+    act(() => loader().setUseChat(true));
+    expect(loader().effectiveChat).toBe(false);
+    expect(loader().chatHint).toBe('This model has no chat template');
+  });
+
+  it('follows a load reported by /events, then lists the models again', async () => {
+    const { loader } = renderLoader();
+    await waitFor(() => expect(loader().selectedModel).toBe('/fixtures/tiny/llama'));
+    const listed = server.calls.filter((c) => c.url === 'models').length;
+    push({ ...READY, status: 'loading', loading: { model_name: 'Qwen/Qwen3-0.6B', backend: 'hooked', stage: 'downloading' } });
+    expect(loader().modelBusy).toBe(true);
+    push({ ...QWEN, backend: 'hooked' });
+    expect(loader().modelBusy).toBe(false);
+    expect(loader().selectedModel).toBe('Qwen/Qwen3-0.6B');
+    expect(loader().backend).toBe('hooked');
+    expect(loader().useChat).toBe(true);
+    await waitFor(() => expect(server.calls.filter((c) => c.url === 'models').length).toBe(listed + 1));
+  });
+
+  it('before any model is loaded, follows the load under way', async () => {
+    server.routes.model_status = () => ({ json: { ...NOT_LOADED, status: 'loading', loading: { model_name: 'gpt2', backend: 'transformerlens', stage: 'resolving' } } });
+    const { loader } = renderLoader();
+    await waitFor(() => expect(loader().selectedModel).toBe('gpt2'));
+    expect(loader().backend).toBe('hooked');
+    expect(loader().modelBusy).toBe(true);
+  });
+
+  it('selectModel loads on the current backend, the chat template from the entry', async () => {
+    const { loader } = await ready();
+    act(() => loader().selectModel('Qwen/Qwen3-0.6B'));
+    expect(loader().pendingLoad).toEqual({ model: 'Qwen/Qwen3-0.6B', backend: 'custom' });
+    expect(loader().modelBusy).toBe(true);
+    expect(loader().useChat).toBe(true);
+    await waitFor(() => expect(loader().pendingLoad).toBeNull());
+    expect(loadBodies()).toEqual([{ model_name: 'Qwen/Qwen3-0.6B', backend: 'custom' }]);
+    expect(loader().selectedModel).toBe('Qwen/Qwen3-0.6B');
+  });
+
+  it('one load at a time: a second request while one is under way is refused in words', async () => {
+    const { loader } = await ready();
+    act(() => {
+      void loader().loadModel('gpt2', 'hooked');
+      void loader().loadModel('Qwen/Qwen3-0.6B', 'custom');
+    });
+    expect((await screen.findByTestId('toast-info')).textContent).toContain('A model is already loading; wait for it to finish.');
+    await waitFor(() => expect(loader().pendingLoad).toBeNull());
+    expect(loadBodies()).toEqual([{ model_name: 'gpt2', backend: 'hooked' }]);
+  });
+
+  it('a refused load is said with the server\'s words and the selection goes back to the loaded model', async () => {
+    server.routes.load_model = () => ({ status: 400, json: { detail: 'the custom backend supports llama and qwen3 models; gpt2 is gpt2' } });
+    const { loader } = await ready();
+    let ok: boolean | undefined;
+    await act(async () => {
+      ok = await loader().switchTo('gpt2', 'hooked', true);
+    });
+    expect(ok).toBe(false);
+    const toast = await screen.findByTestId('toast-error');
+    expect(toast.textContent).toContain('Could not load “gpt2” with the Hooked (TransformerLens-style) backend');
+    expect(toast.textContent).toContain('gpt2 is gpt2');
+    expect(loader().selectedModel).toBe('/fixtures/tiny/llama');
+    expect(loader().backend).toBe('custom');
+    // The status's last_error repeats what the toast said: no banner for it. Another one gets one.
+    push({ ...READY, last_error: 'the custom backend supports llama and qwen3 models; gpt2 is gpt2' });
+    expect(loader().lastError).toBeNull();
+    push({ ...READY, last_error: 'someone else\'s load failed' });
+    expect(loader().lastError).toBe('someone else\'s load failed');
+    act(() => loader().dismissLastError());
+    expect(loader().lastError).toBeNull();
+  });
+
+  it('selectBackend reloads the same model on the other backend', async () => {
+    const { loader } = await ready();
+    await act(async () => loader().selectBackend('hooked'));
+    expect(loader().backend).toBe('hooked');
+    await waitFor(() => expect(loadBodies()).toEqual([{ model_name: '/fixtures/tiny/llama', backend: 'hooked' }]));
+  });
+
+  it('with nothing loaded, selectBackend loads the server\'s first model that backend runs', async () => {
+    server.routes.model_status = () => ({ json: NOT_LOADED });
+    server.routes.models = () => ({ json: [MODEL_LIST[5], ...MODEL_LIST] });
+    const { result, loader } = renderLoader();
+    await waitFor(() => expect(result.current.models.models.length).toBeGreaterThan(0));
+    await act(async () => loader().selectBackend('custom'));
+    await waitFor(() => expect(loadBodies()).toEqual([{ model_name: 'SmolLM2-135M-Instruct.Q4_1.gguf', backend: 'custom' }]));
+  });
+
+  it('with nothing loaded and no model list, the server loads its default model', async () => {
+    server.routes.model_status = () => ({ json: NOT_LOADED });
+    server.routes.models = () => ({ status: 500, json: { detail: 'no list' } });
+    const { result, loader } = renderLoader();
+    await waitFor(() => expect(result.current.models.error).toBe('no list'));
+    await act(async () => loader().selectBackend('hooked'));
+    await waitFor(() => expect(loadBodies()).toEqual([{ backend: 'hooked' }]));
+    expect(loader().pendingLoad).toBeNull();
+  });
+
+  it('switchTo keeps the session\'s chat setting rather than the new model\'s default', async () => {
+    const { loader } = await ready();
+    let ok: boolean | undefined;
+    await act(async () => {
+      ok = await loader().switchTo('Qwen/Qwen3-0.6B', 'custom', false);
+    });
+    expect(ok).toBe(true);
+    // The load is over when the server reports it: an instruct model, but the session had no template.
+    push(QWEN);
+    expect(loader().selectedModel).toBe('Qwen/Qwen3-0.6B');
+    expect(loader().useChat).toBe(false);
+    // The next load gets the model's default again.
+    await act(async () => {
+      await loader().loadModel('meta-llama/Llama-3.2-1B-Instruct', 'custom');
+    });
+    push({ ...QWEN, model_name: 'meta-llama/Llama-3.2-1B-Instruct' });
+    expect(loader().useChat).toBe(true);
+  });
+});

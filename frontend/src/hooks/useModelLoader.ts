@@ -1,0 +1,185 @@
+// The model side of the page: the server's status (GET /model_status + /events), the backend and
+// model the header shows, loads this page asks for, and the chat-template checkbox, which turns on
+// by default for instruct models (the server says which are).
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { api, errorMessage } from '../api/client';
+import type { Backend, ModelStatus } from '../api/types';
+import { backendLabel, normalizeBackend, shortModelName } from '../lib/models';
+import { useNotify } from '../components/Notifications';
+import { useModelStatus } from './useModelStatus';
+import type { ModelsState } from './useModels';
+
+export interface PendingLoad {
+  /** "" when the server picks its default model. */
+  model: string;
+  backend: string;
+}
+
+export interface ModelLoader {
+  status: ModelStatus | null;
+  /** Why the server cannot be reached, or null. */
+  connectionError: string | null;
+  /** The latest status, for code that awaits past the render it started in. */
+  currentStatus: () => ModelStatus | null;
+  backend: Backend;
+  selectedModel: string;
+  /** The load this page asked for, until the server answers. */
+  pendingLoad: PendingLoad | null;
+  loaded: boolean;
+  /** A load is under way (this page's or anyone's). */
+  modelBusy: boolean;
+  /** Whether this page's own load request is under way (readable in async code). */
+  isLoading: () => boolean;
+  useChat: boolean;
+  setUseChat: (v: boolean) => void;
+  chatAvailable: boolean;
+  /** Whether a run applies the chat template now. */
+  effectiveChat: boolean;
+  chatHint: string;
+  /** The last failed load's error, while it is worth a banner (not this page's own, not dismissed). */
+  lastError: string | null;
+  dismissLastError: () => void;
+  /** Loads a model (the server's default when `model` is undefined); false when it failed, said in a toast. */
+  loadModel: (model: string | undefined, backend: Backend) => Promise<boolean>;
+  /** The header's backend select: the same model (or the server's default) on the other backend. */
+  selectBackend: (b: Backend) => void;
+  /** The header's model select and the browser: load `id` on the current backend. */
+  selectModel: (id: string) => void;
+  /** Loads a session's model, keeping the session's chat-template setting instead of the model's default. */
+  switchTo: (model: string, backend: Backend, useChat: boolean) => Promise<boolean>;
+}
+
+const statusKey = (backend: string | undefined, model: string) => `${normalizeBackend(backend)}|${model}`;
+
+export function useModelLoader(models: ModelsState): ModelLoader {
+  const { notify } = useNotify();
+  const { status, connectionError } = useModelStatus();
+  const statusRef = useRef(status);
+  statusRef.current = status;
+
+  const [backend, setBackend] = useState<Backend>('custom');
+  const [selectedModel, setSelectedModel] = useState('');
+  const [pendingLoad, setPendingLoad] = useState<PendingLoad | null>(null);
+  const loadingRef = useRef(false);
+  const [useChat, setUseChat] = useState(false);
+  const [dismissedError, setDismissedError] = useState<string | null>(null);
+  // Errors this page already showed in a toast: the status banner does not repeat them.
+  const ownErrorsRef = useRef<Set<string>>(new Set());
+  // backend|model of the loaded model last followed, so each load is followed once.
+  const lastLoadedRef = useRef<string | null>(null);
+  // The chat setting a session switch keeps for the model it loads (null: the model's default).
+  const keepChatRef = useRef<boolean | null>(null);
+
+  const refreshModels = models.refresh;
+  // Follow the server: the loaded model (and its instruct flag) once a load is over.
+  useEffect(() => {
+    if (!status || pendingLoad) return;
+    if (status.loaded && status.model_name) {
+      const key = statusKey(status.backend, status.model_name);
+      if (lastLoadedRef.current !== key) {
+        lastLoadedRef.current = key;
+        setSelectedModel(status.model_name);
+        setBackend(normalizeBackend(status.backend));
+        const kept = keepChatRef.current;
+        keepChatRef.current = null;
+        setUseChat(kept ?? (!!status.instruct && status.has_chat_template !== false));
+        // A load may have downloaded a model: its `cached` flag changed.
+        void refreshModels();
+      }
+    } else if (status.loading?.model_name && !lastLoadedRef.current) {
+      setSelectedModel(status.loading.model_name);
+      setBackend(normalizeBackend(status.loading.backend));
+    }
+  }, [status, pendingLoad, refreshModels]);
+
+  const loadModel = useCallback(
+    async (model: string | undefined, be: Backend): Promise<boolean> => {
+      if (loadingRef.current) {
+        notify('info', 'A model is already loading; wait for it to finish.');
+        return false;
+      }
+      loadingRef.current = true;
+      setPendingLoad({ model: model ?? '', backend: be });
+      try {
+        await api.loadModel(model, be);
+        return true;
+      } catch (err) {
+        const msg = errorMessage(err);
+        ownErrorsRef.current.add(msg);
+        notify('error', msg, `Could not load “${shortModelName(model)}” with the ${backendLabel(be)} backend`);
+        // Back to what the server has.
+        const s = statusRef.current;
+        setSelectedModel(s?.loaded && s.model_name ? s.model_name : '');
+        setBackend(normalizeBackend(s?.loaded ? s.backend : 'custom'));
+        return false;
+      } finally {
+        loadingRef.current = false;
+        setPendingLoad(null);
+      }
+    },
+    [notify],
+  );
+
+  const selectBackend = (b: Backend) => {
+    setBackend(b);
+    // Nothing chosen yet: the server's first model for that backend, else its own default.
+    const fallback = models.models.find((m) => m.backends.includes(b))?.id;
+    void loadModel(selectedModel || status?.model_name || fallback, b);
+  };
+
+  const selectModel = (id: string) => {
+    if (!id) return;
+    const entry = models.models.find((m) => m.id === id);
+    setSelectedModel(id);
+    // Unlisted ids get the server's instruct flag once loaded.
+    if (entry) setUseChat(entry.instruct);
+    void loadModel(id, backend);
+  };
+
+  const switchTo = async (model: string, be: Backend, chat: boolean): Promise<boolean> => {
+    keepChatRef.current = chat;
+    setSelectedModel(model);
+    setBackend(be);
+    const ok = await loadModel(model, be);
+    if (!ok) keepChatRef.current = null;
+    return ok;
+  };
+
+  const loaded = !!status?.loaded;
+  const modelBusy = pendingLoad !== null || status?.status === 'loading';
+  const chatAvailable = loaded && status?.has_chat_template !== false;
+  const chatHint = !loaded
+    ? 'Load a model first'
+    : status?.has_chat_template === false
+      ? 'This model has no chat template'
+      : status?.instruct
+        ? 'Wrap the text in the model’s chat template (instruct model)'
+        : 'This looks like a base model: a chat template is meant for instruct models';
+
+  const lastError = status?.last_error ?? null;
+  const showLastError =
+    !!lastError && !modelBusy && lastError !== dismissedError && ![...ownErrorsRef.current].some((e) => e.includes(lastError) || lastError.includes(e));
+
+  return {
+    status,
+    connectionError,
+    currentStatus: () => statusRef.current,
+    backend,
+    selectedModel,
+    pendingLoad,
+    loaded,
+    modelBusy,
+    isLoading: () => loadingRef.current,
+    useChat,
+    setUseChat,
+    chatAvailable,
+    effectiveChat: useChat && chatAvailable,
+    chatHint,
+    lastError: showLastError ? lastError : null,
+    dismissLastError: () => setDismissedError(lastError),
+    loadModel,
+    selectBackend,
+    selectModel,
+    switchTo,
+  };
+}

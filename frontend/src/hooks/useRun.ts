@@ -1,0 +1,230 @@
+// The run side of the page: the controls' inputs (text, lens type, interventions, run options),
+// POST /inference, and the run on screen with what the page says about it (stale, failed).
+import { useMemo, useRef, useState } from 'react';
+import { api, ApiError, errorMessage } from '../api/client';
+import type { ActivationAnalysis, DiffCell, Interventions, LensRow, LensType, Receipt, RunRequest, TrackedProb } from '../api/types';
+import { attentionOfResponse, type AttentionTensor } from '../lib/attention';
+import { countInterventions, type InterventionContext } from '../lib/interventions';
+import { inferLayers } from '../lib/lensTypes';
+import { shortModelName } from '../lib/models';
+import { useNotify } from '../components/Notifications';
+import type { RunOptionsValue } from '../components/RunOptions';
+import type { ModelLoader } from './useModelLoader';
+
+export const DEFAULT_TEXT = 'The capital of France is';
+
+/** A run on screen: a fresh inference, or a session's (re-run, or only its saved results). */
+export interface RunView {
+  request: RunRequest;
+  rows: LensRow[];
+  tokens: string[] | null;
+  tensor: AttentionTensor | null;
+  modelName: string;
+  backend: string;
+  source: { kind: 'inference' } | { kind: 'session'; name: string; savedOnly: boolean };
+  /** The server's id for this run, so Save stores what is on screen. */
+  runId?: number;
+  /** The same text without interventions (`compare`). */
+  baselineRows?: LensRow[] | null;
+  diff?: DiffCell[][] | null;
+  tracked?: TrackedProb[][][] | null;
+  entropy?: number[][] | null;
+  analysis?: ActivationAnalysis | null;
+  /** What the server applied; absent for saved results and older servers. */
+  receipts?: Receipt[] | null;
+}
+
+export interface RunReceipts {
+  list: Receipt[];
+  /** interventions of the displayed run */
+  interventions: number;
+  /** the controls changed since that run */
+  stale: boolean;
+}
+
+export interface RunState {
+  text: string;
+  setText: (t: string) => void;
+  lensType: LensType;
+  setLensType: (l: LensType) => void;
+  interventions: Interventions;
+  setInterventions: (i: Interventions) => void;
+  runOptions: RunOptionsValue;
+  setRunOptions: (o: RunOptionsValue) => void;
+  /** The run on screen. */
+  view: RunView | null;
+  /** Puts a run on screen without running (a session's saved results). */
+  show: (v: RunView) => void;
+  running: boolean;
+  /** Why the last run failed, or null. */
+  runError: string | null;
+  /** Runs the controls as they are, `override` replacing fields; false when it failed (said in a toast). */
+  runInference: (override?: Partial<RunRequest>, source?: RunView['source']) => Promise<boolean>;
+  /** Why Run is disabled, or null. */
+  runDisabledReason: string | null;
+  /** What the interventions are checked against (layers, width, tokens of the text as it was run). */
+  ctx: InterventionContext;
+  /** Layers the controls offer: the model's, else the last known, else what the run implies (0: unknown). */
+  layerOptions: number;
+  /** The tokens of the current text, when the run on screen ran it as it is. */
+  tokens: string[] | null;
+  /** Why the run on screen may not match the controls or the model, or null. */
+  staleNote: string | null;
+  receipts: RunReceipts | null;
+}
+
+/** The run-option fields of a request, as they were sent (absent when off). */
+function optionFields(o: RunOptionsValue): Pick<RunRequest, 'compare' | 'track_tokens' | 'analysis'> {
+  return {
+    ...(o.compare ? { compare: true } : {}),
+    ...(o.track.length > 0 ? { track_tokens: o.track } : {}),
+    ...(o.analysis ? { analysis: true } : {}),
+  };
+}
+
+function sameOptions(req: RunRequest, o: RunOptionsValue): boolean {
+  return (
+    !!req.compare === o.compare &&
+    !!req.analysis === o.analysis &&
+    JSON.stringify(req.track_tokens ?? []) === JSON.stringify(o.track)
+  );
+}
+
+export function useRun(loader: ModelLoader): RunState {
+  const { notify } = useNotify();
+  const [text, setText] = useState(DEFAULT_TEXT);
+  const [lensType, setLensType] = useState<LensType>('block_output');
+  const [interventions, setInterventions] = useState<Interventions>({});
+  const [runOptions, setRunOptions] = useState<RunOptionsValue>({ compare: false, analysis: false, track: [] });
+  const [view, setView] = useState<RunView | null>(null);
+  const [running, setRunning] = useState(false);
+  const [runError, setRunError] = useState<string | null>(null);
+  const lastLayersRef = useRef<number | undefined>(undefined);
+
+  const { status, connectionError, loaded, modelBusy, effectiveChat } = loader;
+
+  const runInference = async (override?: Partial<RunRequest>, source?: RunView['source']): Promise<boolean> => {
+    const req: RunRequest = {
+      text,
+      interventions,
+      lens_type: lensType,
+      apply_chat_template: effectiveChat,
+      return_attention: true,
+      // Half floats averaged over heads: about 1/30 of the nested JSON of every head (3 MB instead
+      // of 96 MB for 200 tokens × 30 layers × 9 heads); a per-head view fetches its layer's heads.
+      attention_format: 'f16',
+      attention_reduce: 'head_mean',
+      // Cheap next to the lens itself, and the grid's Entropy colour mode needs it.
+      entropy: true,
+      ...optionFields(runOptions),
+      ...override,
+    };
+    setRunning(true);
+    setRunError(null);
+    try {
+      const res = await api.inference(req);
+      let tensor: AttentionTensor | null = null;
+      try {
+        tensor = attentionOfResponse(res);
+      } catch (err) {
+        // The lens results are still good: show them without attention.
+        notify('error', errorMessage(err), 'Could not read the attention of this run');
+      }
+      const s = loader.currentStatus();
+      setView({
+        request: req,
+        rows: res.logit_lens,
+        tokens: res.input_tokens ?? null,
+        tensor,
+        modelName: s?.model_name ?? loader.selectedModel,
+        backend: s?.backend ?? loader.backend,
+        source: source ?? { kind: 'inference' },
+        runId: res.run_id,
+        baselineRows: res.baseline_logit_lens ?? null,
+        diff: res.diff ?? null,
+        tracked: res.tracked ?? null,
+        entropy: res.entropy ?? null,
+        analysis: res.analysis ?? null,
+        receipts: res.receipts ?? null,
+      });
+      return true;
+    } catch (err) {
+      let msg = errorMessage(err);
+      if (err instanceof ApiError && err.status === 409) msg = `${msg}. Run again when the model is ready.`;
+      if (err instanceof ApiError && err.status === 400 && /model not loaded/i.test(msg)) msg = `${msg}: choose a model in the header to load one.`;
+      setRunError(msg);
+      notify('error', msg, 'Inference failed');
+      return false;
+    } finally {
+      setRunning(false);
+    }
+  };
+
+  if (loaded && status?.num_layers) lastLayersRef.current = status.num_layers;
+  const numLayers = loaded ? status?.num_layers : undefined;
+  const layerOptions = numLayers ?? lastLayersRef.current ?? (view ? inferLayers(view.rows.length, view.request.lens_type) : 0);
+
+  const runMatchesInput =
+    !!view &&
+    view.request.text === text &&
+    view.request.apply_chat_template === effectiveChat &&
+    (!status?.model_name || view.modelName === status.model_name);
+  const tokens = runMatchesInput ? view.tokens : null;
+  const ctx: InterventionContext = { numLayers, hiddenSize: loaded ? status?.hidden_size : undefined, seqLen: tokens ? tokens.length : undefined };
+
+  const runDisabledReason = !status
+    ? connectionError
+      ? 'The server cannot be reached'
+      : 'Connecting to the server…'
+    : modelBusy
+      ? 'The model is loading: Run is available once it is ready'
+      : !loaded
+        ? 'No model is loaded: choose one in the header'
+        : null;
+
+  const staleNote = useMemo(() => {
+    if (!view || modelBusy) return null;
+    if (status?.loaded && status.model_name && view.modelName && view.modelName !== status.model_name) {
+      return `These results come from ${shortModelName(view.modelName)}; the loaded model is now ${shortModelName(status.model_name)}. Run to recompute them.`;
+    }
+    if (view.source.kind === 'session') return null;
+    const changed =
+      view.request.text !== text ||
+      view.request.lens_type !== lensType ||
+      view.request.apply_chat_template !== effectiveChat ||
+      JSON.stringify(view.request.interventions) !== JSON.stringify(interventions) ||
+      !sameOptions(view.request, runOptions);
+    return changed ? 'The controls changed since this run: Run to update the grid.' : null;
+  }, [view, modelBusy, status, text, lensType, effectiveChat, interventions, runOptions]);
+
+  const receipts = useMemo(() => {
+    if (!view || !Array.isArray(view.receipts)) return null;
+    return {
+      list: view.receipts,
+      interventions: countInterventions(view.request.interventions),
+      stale: JSON.stringify(view.request.interventions) !== JSON.stringify(interventions),
+    };
+  }, [view, interventions]);
+
+  return {
+    text,
+    setText,
+    lensType,
+    setLensType,
+    interventions,
+    setInterventions,
+    runOptions,
+    setRunOptions,
+    view,
+    show: setView,
+    running,
+    runError,
+    runInference,
+    runDisabledReason,
+    ctx,
+    layerOptions,
+    tokens,
+    staleNote,
+    receipts,
+  };
+}

@@ -1,0 +1,159 @@
+// Saved sessions: the list, save, delete, load (restore the controls, show the saved results,
+// then re-run on the session's model unless only the visualization is wanted) and the diff of two.
+import { useEffect, useState } from 'react';
+import { api, errorMessage } from '../api/client';
+import type { SessionConfig, SessionEntry } from '../api/types';
+import { normalizeInterventions } from '../lib/interventions';
+import { isLensType } from '../lib/lensTypes';
+import { backendLabel, normalizeBackend, shortModelName } from '../lib/models';
+import { useNotify } from '../components/Notifications';
+import type { SessionDiffView } from '../components/SessionDiff';
+import type { ModelLoader } from './useModelLoader';
+import type { RunState } from './useRun';
+
+export interface SessionsState {
+  /** null until first listed */
+  list: SessionEntry[] | null;
+  loading: boolean;
+  error: string | null;
+  refresh: () => Promise<void>;
+  /** Saves the run on screen (the server's last run when none is); throws the server's reason. */
+  save: (name: string) => Promise<void>;
+  remove: (s: SessionEntry) => Promise<void>;
+  /** Restores `s`; failures are said in toasts. */
+  load: (s: SessionEntry) => Promise<void>;
+  /** A load is under way. */
+  busy: boolean;
+  /** Show saved results without switching models or re-running (kept in localStorage). */
+  vizOnly: boolean;
+  setVizOnly: (v: boolean) => void;
+  /** Diffs `b` against `a`; throws the server's reason when they do not compare. */
+  compare: (a: SessionEntry, b: SessionEntry) => Promise<void>;
+  diff: SessionDiffView | null;
+  closeDiff: () => void;
+}
+
+export interface SessionsOptions {
+  /** A session is on screen (restored or compared): the dialog that asked can close. */
+  onShown: () => void;
+}
+
+const VIZ_ONLY_KEY = 'logitlens.vizOnly';
+
+function readVizOnly(): boolean {
+  try {
+    return window.localStorage.getItem(VIZ_ONLY_KEY) === '1';
+  } catch {
+    return false;
+  }
+}
+
+export function useSessions(run: RunState, loader: ModelLoader, { onShown }: SessionsOptions): SessionsState {
+  const { notify } = useNotify();
+  const [list, setList] = useState<SessionEntry[] | null>(null);
+  const [loading, setLoading] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [vizOnly, setVizOnly] = useState(readVizOnly);
+  const [diff, setDiff] = useState<SessionDiffView | null>(null);
+
+  useEffect(() => {
+    try {
+      window.localStorage.setItem(VIZ_ONLY_KEY, vizOnly ? '1' : '0');
+    } catch {
+      /* storage may be unavailable */
+    }
+  }, [vizOnly]);
+
+  const refresh = async () => {
+    setLoading(true);
+    setError(null);
+    try {
+      setList(await api.sessions());
+    } catch (err) {
+      setError(errorMessage(err));
+    } finally {
+      setLoading(false);
+    }
+  };
+
+  const save = async (name: string) => {
+    const r = await api.saveState(name, run.view?.runId);
+    notify('success', `Saved as ${r.session_id}`, 'Session saved');
+  };
+
+  const remove = async (s: SessionEntry) => {
+    await api.deleteSession(s.id);
+    notify('success', `Deleted “${s.name}”`);
+    await refresh();
+  };
+
+  const compare = async (a: SessionEntry, b: SessionEntry) => {
+    const res = await api.diffSessions(a.id, b.id);
+    setDiff({ res, aName: a.name, bName: b.name });
+    onShown();
+  };
+
+  const load = async (s: SessionEntry) => {
+    setBusy(true);
+    try {
+      let cfg: SessionConfig;
+      try {
+        cfg = await api.loadSession(s.id);
+      } catch (err) {
+        notify('error', errorMessage(err), `Could not load session “${s.name}”`);
+        return;
+      }
+      const text = typeof cfg.text === 'string' ? cfg.text : '';
+      const interventions = normalizeInterventions(cfg.interventions);
+      const lensType = isLensType(cfg.lens_type) ? cfg.lens_type : 'block_output';
+      const chat = !!cfg.apply_chat_template;
+      run.setText(text);
+      run.setInterventions(interventions);
+      run.setLensType(lensType);
+      loader.setUseChat(chat);
+      const savedRows = cfg.results?.logit_lens;
+      if (Array.isArray(savedRows) && savedRows.length > 0) {
+        run.show({
+          request: { text, interventions, lens_type: lensType, apply_chat_template: chat, return_attention: false },
+          rows: savedRows,
+          tokens: Array.isArray(cfg.input_tokens) ? cfg.input_tokens : null,
+          tensor: null,
+          modelName: cfg.model_name ?? '',
+          backend: cfg.backend ?? 'custom',
+          source: { kind: 'session', name: s.name, savedOnly: true },
+        });
+      }
+      onShown();
+      if (vizOnly) {
+        notify(
+          'info',
+          savedRows?.length ? 'Showing the saved results: the model was not switched and nothing was re-run.' : 'This session has no saved results.',
+          `Session “${s.name}”`,
+        );
+        return;
+      }
+      const cur = loader.currentStatus();
+      if (cur?.status === 'loading' || loader.isLoading()) {
+        notify('info', 'A model is loading: the saved results are shown; run again once it is ready.', `Session “${s.name}”`);
+        return;
+      }
+      const wantModel = cfg.model_name;
+      const wantBackend = normalizeBackend(cfg.backend);
+      if (wantModel && (!cur?.loaded || wantModel !== cur.model_name || wantBackend !== normalizeBackend(cur.backend))) {
+        notify('info', `Switching to ${shortModelName(wantModel)} (${backendLabel(wantBackend)}) to re-run the session…`, `Session “${s.name}”`);
+        const ok = await loader.switchTo(wantModel, wantBackend, chat);
+        if (!ok) {
+          notify('error', `The saved results are shown, but were not re-run: the session's model ${wantModel} could not be loaded.`, `Session “${s.name}”`);
+          return;
+        }
+      }
+      // The controls were set above but this render's closure predates them: pass them along.
+      await run.runInference({ text, interventions, lens_type: lensType, apply_chat_template: chat }, { kind: 'session', name: s.name, savedOnly: false });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return { list, loading, error, refresh, save, remove, load, busy, vizOnly, setVizOnly, compare, diff, closeDiff: () => setDiff(null) };
+}
