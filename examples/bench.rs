@@ -11,9 +11,14 @@
 use std::time::{Duration, Instant};
 
 use candle_core::{DType, Device, Tensor};
+use logitlens_engine::attention::{Format, Reduce};
 use logitlens_engine::default_model::ensure_default_model;
-use logitlens_engine::{InferenceRequest, LoadedModel};
-use logitlens_server::{app, routes, AppState, ServerConfig};
+use logitlens_engine::{
+    InferenceRequest, InferenceResponse, LensType, LoadedModel, RunRequest, RunSpec,
+};
+use logitlens_server::lifecycle::{self, Then};
+use logitlens_server::status::Backend;
+use logitlens_server::{app, AppState, ServerConfig};
 
 const BASE_TEXT: &str =
     "The quick brown fox jumps over the lazy dog while the capital of France, Paris, \
@@ -90,28 +95,31 @@ fn matmul_rate(m: usize, k: usize, n: usize, reps: usize) -> f64 {
 /// tokenizer.json, model.safetensors in `dtype`), for the load benchmark.
 fn export_safetensors(gguf_path: &str, dir: &std::path::Path, dtype: DType) {
     std::fs::create_dir_all(dir).unwrap();
-    let ck = logitlens_engine::gguf::load(std::path::Path::new(gguf_path), &mut |_, _| {}).unwrap();
-    let c = &ck.config;
-    let config = serde_json::json!({
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
-        "vocab_size": c.vocab_size,
-        "hidden_size": c.hidden_size,
-        "intermediate_size": c.intermediate_size,
-        "num_hidden_layers": c.num_hidden_layers,
-        "num_attention_heads": c.num_attention_heads,
-        "num_key_value_heads": c.num_key_value_heads,
-        "head_dim": c.head_dim,
-        "rms_norm_eps": c.rms_norm_eps,
-        "rope_theta": c.rope_theta,
-        "max_position_embeddings": c.max_position_embeddings,
-        "tie_word_embeddings": c.tie_word_embeddings,
-        "torch_dtype": if dtype == DType::BF16 { "bfloat16" } else { "float32" },
-    });
-    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
-    let tok = logitlens_engine::gguf_tokenizer::tokenizer_from_gguf(&ck.content).unwrap();
+    let file =
+        logitlens_engine::load::gguf::GgufFile::open(std::path::Path::new(gguf_path)).unwrap();
+    let family = file.family().unwrap().unwrap();
+    // The GGUF's metadata under config.json's names is the config.json.
+    let mut config = file.config_fields(family).unwrap();
+    config.insert(
+        "architectures".into(),
+        serde_json::json!([family.class_name()]),
+    );
+    let torch_dtype = if dtype == DType::BF16 {
+        "bfloat16"
+    } else {
+        "float32"
+    };
+    config.insert("torch_dtype".into(), torch_dtype.into());
+    let config = serde_json::Value::Object(config).to_string();
+    std::fs::write(dir.join("config.json"), &config).unwrap();
+    let cfg = logitlens_engine::BackendKind::Custom
+        .config_from_hf_json(&config)
+        .unwrap();
+    let tok = logitlens_engine::tokenizer::gguf::tokenizer_from_gguf(&file.content).unwrap();
     std::fs::write(dir.join("tokenizer.json"), tok.to_string(false).unwrap()).unwrap();
-    let tensors: std::collections::HashMap<String, Tensor> = ck
+    let tensors: std::collections::HashMap<String, Tensor> = file
+        .read_tensors(&cfg, &mut |_, _| {})
+        .unwrap()
         .tensors
         .into_iter()
         .map(|(k, t)| (k, t.to_dtype(dtype).unwrap()))
@@ -209,15 +217,17 @@ fn main() {
                 if quick && lens != "block_output" {
                     continue;
                 }
-                let mut req = InferenceRequest::new(text.clone());
-                req.lens_type = lens.into();
+                let mut wire = InferenceRequest::new(text.clone());
+                wire.lens_type = lens.parse().unwrap();
+                let req = &mut wire;
                 req.return_attention = attention != "no";
                 if attention == "spa" {
-                    req.attention_format = Some("f16".into());
-                    req.attention_reduce = Some("head_mean".into());
+                    req.attention_format = Some(Format::F16);
+                    req.attention_reduce = Some(Reduce::HeadMean);
                     req.entropy = true;
                 }
-                let t = m.tokenize(&req).unwrap().len();
+                let t = m.tokenize(&req.text, false).unwrap().len();
+                let req = RunRequest::from(wire.clone());
                 let mut fwd = vec![];
                 let mut proj = vec![];
                 let mut topk = vec![];
@@ -228,7 +238,7 @@ fn main() {
                     let t0 = Instant::now();
                     let out = m.run(&req).unwrap();
                     let t1 = Instant::now();
-                    let body = serde_json::to_vec(&out.response).unwrap();
+                    let body = serde_json::to_vec(&InferenceResponse::from(out.answer)).unwrap();
                     ser.push(t1.elapsed());
                     total.push(t0.elapsed());
                     let _ = body.len();
@@ -238,7 +248,7 @@ fn main() {
                     att.push(out.timings.attention);
                 }
                 let (http, bytes) =
-                    post_median(&agent, &url, &serde_json::to_value(&req).unwrap(), reps);
+                    post_median(&agent, &url, &serde_json::to_value(&wire).unwrap(), reps);
                 println!(
                     "| {t} | {lens} | {attention} | {} | {} | {} | {} | {} | {} | {} | {:.2} MB |",
                     ms(median(fwd)),
@@ -269,10 +279,10 @@ fn main() {
         let text = text_of(&m, n);
         let mk = |text: &str, iv: bool| {
             let mut r = InferenceRequest::new(text);
-            r.lens_type = "combined".into();
+            r.lens_type = LensType::Combined;
             r.return_attention = true;
-            r.attention_format = Some("f16".into());
-            r.attention_reduce = Some("head_mean".into());
+            r.attention_format = Some(Format::F16);
+            r.attention_reduce = Some(Reduce::HeadMean);
             r.entropy = true;
             if iv {
                 r.interventions = serde_json::from_value(serde_json::json!({
@@ -282,26 +292,25 @@ fn main() {
             }
             r
         };
-        let (base, req) = (mk(&text, false), mk(&text, true));
-        let lt = logitlens_engine::LensType::Combined;
-        let ids = m.tokenize(&req).unwrap();
-        let first = m.run_ids(&base, lt, ids.clone()).unwrap();
+        let (base, req) = (
+            RunRequest::from(mk(&text, false)),
+            RunRequest::from(mk(&text, true)),
+        );
+        let ids = m.tokenize(&req.text, false).unwrap();
+        let spec = |r: &RunRequest| RunSpec::new(&m, r, ids.clone()).unwrap();
+        let first = m.run_spec(spec(&base), &[]).unwrap();
         let mut cold = vec![];
         let mut warm = vec![];
         let mut reused = 0;
         for _ in 0..reps {
             let t0 = Instant::now();
-            let c = m.run_ids(&req, lt, ids.clone()).unwrap();
+            let c = m.run_spec(spec(&req), &[]).unwrap();
             cold.push(t0.elapsed());
             let t0 = Instant::now();
-            let w = m.run_ids_reusing(&req, lt, ids.clone(), &[&first]).unwrap();
+            let w = m.run_spec(spec(&req), &[&first.state]).unwrap();
             warm.push(t0.elapsed());
             reused = w.timings.reused_layers;
-            assert_eq!(
-                serde_json::to_string(&w.response).unwrap(),
-                serde_json::to_string(&c.response).unwrap(),
-                "warm and cold runs must agree"
-            );
+            assert_eq!(w.answer, c.answer, "warm and cold runs must agree");
         }
         // Over HTTP, on a server that reuses: cold = a text it has not
         // seen (a different word at the front each time), warm = the
@@ -353,7 +362,7 @@ fn main() {
     println!("\n## /model_status during a long request\n");
     let long = {
         let mut r = InferenceRequest::new(text_of(&m, if quick { 50 } else { 200 }));
-        r.lens_type = "combined".into();
+        r.lens_type = LensType::Combined;
         r.return_attention = true;
         serde_json::to_value(&r).unwrap()
     };
@@ -429,7 +438,12 @@ fn server(spec: &str, reuse_runs: bool) -> ((tokio::runtime::Runtime, tempfile::
     let addr = listener.local_addr().unwrap();
     let st = state.clone();
     rt.spawn(async move { axum::serve(listener, app(st)).await.unwrap() });
-    rt.block_on(routes::load(&state, spec.to_string(), "custom".into()))
-        .unwrap();
+    rt.block_on(lifecycle::load(
+        &state,
+        spec.to_string(),
+        Backend::Custom,
+        Then::Serve,
+    ))
+    .unwrap();
     ((rt, dir), format!("http://{addr}/inference"))
 }

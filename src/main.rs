@@ -8,10 +8,11 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use logitlens_engine::default_model::{self, ensure_default_model};
 use logitlens_engine::{
-    BackendKind, ComputeDtype, InferenceRequest, InferenceResponse, Interventions, LoadOptions,
-    LoadedModel,
+    BackendKind, ComputeDtype, InferenceResponse, Interventions, LensType, LoadOptions,
+    LoadedModel, RunRequest,
 };
 use logitlens_server::{AppState, ServerConfig};
+use utoipa::OpenApi as _;
 
 #[derive(Parser)]
 #[command(
@@ -68,7 +69,7 @@ enum Command {
         #[arg(long, default_value_t = 32)]
         max_body_mib: usize,
         /// Forward-pass precision: auto (f64 for test-sized models, else f32), f32 or f64.
-        #[arg(long, default_value = "auto", value_parser = parse_dtype)]
+        #[arg(long, default_value = "auto")]
         dtype: ComputeDtype,
         /// Run every request cold (no reuse of a recent run's layers), e.g. to measure.
         #[arg(long)]
@@ -76,6 +77,8 @@ enum Command {
     },
     /// Fetch the default model (SmolLM2-135M-Instruct Q4_1 GGUF) if missing and print its path.
     FetchModel,
+    /// Print the REST API's OpenAPI schema (what GET /openapi.json serves).
+    Openapi,
     /// Run the logit lens on a text and print the prediction grid.
     Lens {
         /// A Hugging Face model folder, a .gguf file, or a Hub repo id (org/name[@revision]).
@@ -88,7 +91,7 @@ enum Command {
         backend: Backend,
         /// block_output, post_attention or combined.
         #[arg(long, default_value = "block_output")]
-        lens_type: String,
+        lens_type: LensType,
         /// Interventions as JSON (the /inference `interventions` object), or @file.
         #[arg(long)]
         interventions: Option<String>,
@@ -102,7 +105,7 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Forward-pass precision: auto (f64 for test-sized models, else f32), f32 or f64.
-        #[arg(long, default_value = "auto", value_parser = parse_dtype)]
+        #[arg(long, default_value = "auto")]
         dtype: ComputeDtype,
     },
 }
@@ -148,8 +151,13 @@ fn run(cli: Cli) -> Result<()> {
                 (host, port).into(),
                 state,
                 model,
-                backend.kind().as_str().into(),
+                backend.kind().into(),
             ))?;
+            Ok(())
+        }
+        Command::Openapi => {
+            let doc = logitlens_server::ApiDoc::openapi();
+            println!("{}", doc.to_pretty_json()?);
             Ok(())
         }
         Command::FetchModel => {
@@ -184,26 +192,24 @@ fn run(cli: Cli) -> Result<()> {
             };
             let loaded = LoadedModel::load_with(&spec, opts, &mut |_| {})
                 .with_context(|| format!("loading {spec}"))?;
-            let mut req = InferenceRequest::new(text);
-            req.interventions = interventions;
-            req.lens_type = lens_type;
-            req.apply_chat_template = chat;
-            req.return_attention = attention;
-            let out = loaded.run(&req)?;
+            let req = RunRequest {
+                interventions,
+                lens_type,
+                apply_chat_template: chat,
+                return_attention: attention,
+                ..RunRequest::new(text)
+            };
+            let response = InferenceResponse::from(loaded.run(&req)?.answer);
             let mut stdout = std::io::stdout().lock();
             if json {
-                serde_json::to_writer(&mut stdout, &out.response)?;
+                serde_json::to_writer(&mut stdout, &response)?;
                 writeln!(stdout)?;
             } else {
-                write!(stdout, "{}", render_table(&out.response))?;
+                write!(stdout, "{}", render_table(&response))?;
             }
             Ok(())
         }
     }
-}
-
-fn parse_dtype(s: &str) -> std::result::Result<ComputeDtype, String> {
-    ComputeDtype::parse(s).ok_or_else(|| format!("{s:?} is not one of auto, f32, f64"))
 }
 
 fn init_tracing() {

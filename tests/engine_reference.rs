@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use logitlens_engine::{ComputeDtype, InferenceRequest, LensType, LoadOptions, LoadedModel};
+use logitlens_engine::{ComputeDtype, LensType, LoadOptions, LoadedModel, RunRequest};
 
 const TOL: f32 = 1e-5;
 
@@ -26,9 +26,9 @@ fn check_model(family: &str, model: &LoadedModel, tol: f32, prob_tol: f32) {
     for (i, p) in prompts.iter().enumerate() {
         let text = p["text"].as_str().unwrap();
         let want_ids: Vec<i64> = npz.i64(&format!("p{i}_ids")).iter().copied().collect();
-        let req = InferenceRequest::new(text);
+        let req = RunRequest::new(text);
         let out = model.run(&req).unwrap();
-        let ids: Vec<i64> = out.ids.iter().map(|&x| x as i64).collect();
+        let ids: Vec<i64> = out.state.ids.iter().map(|&x| x as i64).collect();
         assert_eq!(ids, want_ids, "{family} p{i}: token ids");
         let tokens: Vec<String> = p["tokens"]
             .as_array()
@@ -37,11 +37,11 @@ fn check_model(family: &str, model: &LoadedModel, tol: f32, prob_tol: f32) {
             .map(|t| t.as_str().unwrap().to_owned())
             .collect();
         assert_eq!(
-            out.response.input_tokens, tokens,
+            out.answer.input_tokens, tokens,
             "{family} p{i}: decoded tokens"
         );
 
-        let c = &out.capture;
+        let c = &out.state.capture;
         let name = |s: &str| format!("{family} p{i} {s}");
         assert_close(
             &name("resid_pre"),
@@ -75,16 +75,16 @@ fn check_model(family: &str, model: &LoadedModel, tol: f32, prob_tol: f32) {
         );
         assert_close(
             &name("logits"),
-            &flat(&out.logits),
+            &flat(&out.state.logits),
             npz.f32(&format!("p{i}_logits")).as_slice().unwrap(),
             tol,
         );
 
         // The block-output lens, top 5 per position.
-        assert_eq!(out.lens_type, LensType::BlockOutput);
+        assert_eq!(out.state.lens_type, LensType::BlockOutput);
         let top_ids = npz.i64(&format!("p{i}_lens_top5_ids"));
         let top_probs = npz.f32(&format!("p{i}_lens_top5_probs"));
-        let rows = &out.response.logit_lens;
+        let rows = &out.answer.logit_lens;
         assert_eq!(rows.len(), top_ids.shape()[0], "{family} p{i}: row count");
         for (r, row) in rows.iter().enumerate() {
             for (t, preds) in row.predictions.iter().enumerate() {
@@ -127,7 +127,7 @@ fn qwen3_matches_transformers() {
 #[test]
 fn llama3_rope_scaling_is_not_a_no_op() {
     let model = load_tiny("llama3-rope-scaled");
-    let cfg = model.config().expect("custom backend");
+    let cfg = model.config();
     let scaling = cfg.rope_scaling.expect("fixture has llama3 scaling");
     assert_eq!(scaling.factor, 8.0);
     let mut plain = cfg.clone();

@@ -14,7 +14,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use logitlens_engine::{BackendKind, InferenceRequest, LoadOptions, LoadedModel};
+use logitlens_engine::{BackendKind, InferenceResponse, LoadOptions, LoadedModel, RunRequest};
 use serde_json::Value;
 
 const TOL: f64 = 1e-5;
@@ -113,14 +113,15 @@ fn replay(file: &Path, model_spec: &str) -> (usize, usize) {
     let mut problems = Vec::new();
     for case in doc["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
-        let mut req = InferenceRequest::new(text);
-        req.lens_type = case["lens_type"].as_str().unwrap().to_owned();
+        let mut req = RunRequest::new(text);
+        req.lens_type = case["lens_type"].as_str().unwrap().parse().unwrap();
         if !case["interventions"].is_null() {
             req.interventions = serde_json::from_value(case["interventions"].clone()).unwrap();
         }
         req.return_attention = case["attention"].as_bool().unwrap();
         // Through JSON text, as `lens --json` prints it (f32s in their shortest form).
-        let text_body = serde_json::to_string(&model.run(&req).expect(name).response).unwrap();
+        let answer = model.run(&req).expect(name).answer;
+        let text_body = serde_json::to_string(&InferenceResponse::from(answer)).unwrap();
         let got: Value = serde_json::from_str(&text_body).unwrap();
         let want = &case["response"];
         cases += 1;
@@ -185,7 +186,7 @@ fn tiny_fixtures_answer_as_recorded() {
 #[test]
 #[ignore = "needs the default GGUF: logitlens fetch-model"]
 fn smollm2_answers_as_recorded() {
-    let gguf = smollm2_gguf("golden").expect("the SmolLM2 GGUF");
+    let gguf = smollm2_gguf();
     for backend in ["custom", "hooked"] {
         let f = golden_dir().join(format!("smollm2-gguf.{backend}.json"));
         let (c, e) = replay(&f, gguf.to_str().unwrap());

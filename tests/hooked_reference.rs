@@ -10,13 +10,12 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use common::*;
-use logitlens_engine::hooked::{HookedConfig, HookedTransformer};
 use logitlens_engine::hooks::{self, InterventionPlan};
-use logitlens_engine::lens::{self, LensModel};
-use logitlens_engine::model::Capture;
+use logitlens_engine::lens;
 use logitlens_engine::tokenizer::TokenizerBundle;
 use logitlens_engine::{
-    ComputeDtype, EngineError, InferenceRequest, InterventionConfig, Interventions, LensType,
+    BackendKind, Capture, ComputeDtype, EngineError, InferenceRequest, InterventionConfig,
+    Interventions, LensType, RunRequest, Transformer,
 };
 use serde_json::Value;
 
@@ -47,7 +46,7 @@ const FAMILIES: [&str; 11] = [
 ];
 
 struct Hooked {
-    model: HookedTransformer,
+    model: Transformer,
     tok: TokenizerBundle,
 }
 
@@ -57,10 +56,12 @@ fn read(p: &Path) -> String {
 
 fn load_with_config(family: &str, config_json: &str, dtype: Option<DType>) -> Hooked {
     let dir = tiny(family);
-    let cfg = HookedConfig::from_hf_json(config_json).unwrap();
+    let cfg = BackendKind::Hooked
+        .config_from_hf_json(config_json)
+        .unwrap();
     let dtype = dtype.unwrap_or_else(|| cfg.resolve_dtype(ComputeDtype::Auto));
     let model =
-        HookedTransformer::from_safetensors(cfg, &[dir.join("model.safetensors")], dtype).unwrap();
+        Transformer::from_safetensors(cfg, &[dir.join("model.safetensors")], dtype).unwrap();
     let tok = TokenizerBundle::from_hf_files(
         &std::fs::read(dir.join("tokenizer.json")).unwrap(),
         Some(&read(&dir.join("tokenizer_config.json"))),
@@ -103,7 +104,7 @@ fn run(h: &Hooked, text: &str, plan: &InterventionPlan) -> (Vec<u32>, Capture) {
 fn plan_for(h: &Hooked, json: Value, t: usize) -> InterventionPlan {
     let iv: Interventions = serde_json::from_value(json).unwrap();
     let cfg = h.model.config();
-    hooks::plan(&iv, cfg.n_layers(), cfg.d_model(), t).unwrap()
+    hooks::plan(&iv, cfg.n_layers, cfg.d_model, t).unwrap()
 }
 
 /// Largest errors over all prompts, by what they measure.
@@ -191,7 +192,7 @@ fn check_reference(family: &str, h: &Hooked, tol: f32) -> Errors {
 
 fn check_family_f64(family: &str) {
     let h = load(family);
-    assert_eq!(h.model.config().n_layers(), 3);
+    assert_eq!(h.model.config().n_layers, 3);
     let e = check_reference(family, &h, TOL);
     println!("{family} f64: {e:?}");
 }
@@ -233,7 +234,9 @@ fn every_fixture_family_is_covered() {
     ours.sort();
     assert_eq!(dirs, ours);
     for f in FAMILIES {
-        let cfg = HookedConfig::from_hf_json(&read(&tiny(f).join("config.json"))).unwrap();
+        let cfg = BackendKind::Hooked
+            .config_from_hf_json(&read(&tiny(f).join("config.json")))
+            .unwrap();
         let want = if f == "llama3-rope-scaled" {
             "llama"
         } else {
@@ -266,22 +269,22 @@ fn parity_with_custom(family: &str) {
     let mut max_prob = 0f64;
     for case in &cases {
         let name = case["name"].as_str().unwrap();
-        let req: InferenceRequest = serde_json::from_value(case.clone()).unwrap();
-        let lens_type = LensType::parse(&req.lens_type).unwrap();
+        let wire: InferenceRequest = serde_json::from_value(case.clone()).unwrap();
+        let req = RunRequest::from(wire);
+        let lens_type = req.lens_type;
         let want = custom.run(&req).unwrap();
         let ids = h
             .tok
             .encode_prompt(&req.text, req.apply_chat_template)
             .unwrap();
-        assert_eq!(ids, want.ids, "{family} {name}: ids");
+        assert_eq!(ids, want.state.ids, "{family} {name}: ids");
         let cfg = h.model.config();
-        let plan =
-            hooks::plan(&req.interventions, cfg.n_layers(), cfg.d_model(), ids.len()).unwrap();
+        let plan = hooks::plan(&req.interventions, cfg.n_layers, cfg.d_model, ids.len()).unwrap();
         let got = h.model.forward(&ids, &plan, None).unwrap();
         assert_close(
             &format!("{family} {name}: patterns"),
             &flat_all(&got.patterns),
-            &flat_all(&want.capture.patterns),
+            &flat_all(&want.state.capture.patterns),
             TOL,
         );
         let lens = lens::compute(
@@ -293,7 +296,7 @@ fn parity_with_custom(family: &str) {
             &lens::Extras::default(),
         )
         .unwrap();
-        let (ra, rb) = (&want.response.logit_lens, &lens.rows);
+        let (ra, rb) = (&want.answer.logit_lens, &lens.rows);
         assert_eq!(ra.len(), rb.len(), "{family} {name}: rows");
         for (ra, rb) in ra.iter().zip(rb) {
             assert_eq!(ra.layer_index, rb.layer_index);
@@ -371,10 +374,10 @@ fn zeroed_resid_post_gives_the_zero_state_row() {
         let t = h.tok.encode_prompt(text, false).unwrap().len();
         let want = zero_state_top5(family);
         if family == "gemma2" {
-            let v = h.model.config().vocab_size() as f32;
+            let v = h.model.config().vocab_size as f32;
             assert!(want.iter().all(|&(_, p)| (p - 1.0 / v).abs() < 1e-7));
         }
-        for l in 0..h.model.config().n_layers() {
+        for l in 0..h.model.config().n_layers {
             let plan = plan_for(
                 &h,
                 serde_json::json!({ format!("blocks.{l}.hook_resid_post"): [{"type": "zero"}] }),
@@ -421,7 +424,7 @@ fn scale_by_one_is_the_identity() {
         if family == "gpt2" {
             iv.insert("hook_pos_embed".into(), one.clone());
         }
-        for l in 0..h.model.config().n_layers() {
+        for l in 0..h.model.config().n_layers {
             for hook in ["resid_pre", "resid_mid", "attn_out", "mlp_out"] {
                 iv.insert(format!("blocks.{l}.hook_{hook}"), one.clone());
             }
@@ -553,11 +556,15 @@ fn unsupported_model_type_lists_the_families() {
             "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 512}"#,
     )
     .unwrap();
-    let e = HookedConfig::from_hf_json(&read(&p)).unwrap_err();
+    let e = BackendKind::Hooked
+        .config_from_hf_json(&read(&p))
+        .unwrap_err();
     assert!(matches!(e, EngineError::Unsupported(_)), "{e:?}");
     let msg = e.to_string();
     assert!(msg.contains("bert"), "{msg}");
-    assert!(msg.contains(HookedConfig::FAMILIES), "{msg}");
+    for family in ["llama", "qwen3", "gemma2", "gpt_neox"] {
+        assert!(msg.contains(family), "{msg}");
+    }
 }
 
 /// A sliding window shorter than the prompt is refused, not ignored.
@@ -595,8 +602,10 @@ fn missing_tensor_is_an_error() {
     w.remove("lm_head.bias");
     let p = dir.path().join("model.safetensors");
     candle_core::safetensors::save(&w, &p).unwrap();
-    let cfg = HookedConfig::from_hf_json(&read(&tiny("phi").join("config.json"))).unwrap();
-    let e = HookedTransformer::from_safetensors(cfg, &[p], DType::F64)
+    let cfg = BackendKind::Hooked
+        .config_from_hf_json(&read(&tiny("phi").join("config.json")))
+        .unwrap();
+    let e = Transformer::from_safetensors(cfg, &[p], DType::F64)
         .err()
         .unwrap();
     assert!(e.to_string().contains("lm_head.bias"), "{e}");
@@ -617,7 +626,7 @@ fn original_keys_drive_the_hooked_model() {
         }],
     );
     let cfg = h.model.config();
-    let plan = hooks::plan(&iv, cfg.n_layers(), cfg.d_model(), t).unwrap();
+    let plan = hooks::plan(&iv, cfg.n_layers, cfg.d_model, t).unwrap();
     let (_, c) = run(&h, text, &plan);
     assert!(flat(&c.mlp_out[0]).iter().all(|&x| x == 0.0));
     // Parallel residual: the block output is resid_mid + (zeroed) mlp_out.

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use logitlens_engine::{EngineError, InferenceRequest, LoadedModel};
+use logitlens_engine::{EngineError, LoadedModel, RunRequest};
 
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 
@@ -50,8 +50,8 @@ fn loads_a_repo_id_from_the_local_hub_cache_offline() {
     std::env::set_var("HF_HUB_CACHE", &cache);
     std::env::set_var("HF_HUB_OFFLINE", "1");
 
-    let req = InferenceRequest::new("The capital of France is");
-    let direct = load_tiny("llama").run(&req).unwrap().response;
+    let req = RunRequest::new("The capital of France is");
+    let direct = load_tiny("llama").run(&req).unwrap().answer;
     for spec in [
         "test-org/tiny-llama",
         &format!("test-org/tiny-llama@{COMMIT}"),
@@ -62,7 +62,7 @@ fn loads_a_repo_id_from_the_local_hub_cache_offline() {
         assert_eq!(m.source.location, "test-org/tiny-llama");
         assert_eq!(m.source.commit.as_deref(), Some(COMMIT), "{spec}");
         assert_eq!(m.source.stored_dtype, "F32");
-        assert_eq!(m.run(&req).unwrap().response, direct, "{spec}");
+        assert_eq!(m.run(&req).unwrap().answer, direct, "{spec}");
     }
 
     // Not cached and offline: a clear error naming the repo and the folder.

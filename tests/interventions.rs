@@ -7,7 +7,7 @@ mod common;
 use std::sync::OnceLock;
 
 use common::*;
-use logitlens_engine::{InferenceRequest, InterventionConfig, Interventions, LoadedModel};
+use logitlens_engine::{InterventionConfig, Interventions, LoadedModel, RunRequest};
 use proptest::prelude::*;
 
 fn llama() -> &'static LoadedModel {
@@ -29,8 +29,8 @@ fn op(kind: &str) -> InterventionConfig {
     }
 }
 
-fn req(interventions: Vec<(&str, Vec<InterventionConfig>)>) -> InferenceRequest {
-    let mut r = InferenceRequest::new(TEXT);
+fn req(interventions: Vec<(&str, Vec<InterventionConfig>)>) -> RunRequest {
+    let mut r = RunRequest::new(TEXT);
     r.interventions = interventions
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -39,7 +39,7 @@ fn req(interventions: Vec<(&str, Vec<InterventionConfig>)>) -> InferenceRequest 
     r
 }
 
-fn err(m: &LoadedModel, r: &InferenceRequest) -> String {
+fn err(m: &LoadedModel, r: &RunRequest) -> String {
     match m.run(r) {
         Ok(_) => panic!("request should have been refused"),
         Err(e) => {
@@ -57,13 +57,13 @@ proptest! {
     #[test]
     fn zeroing_a_block_output_gives_a_uniform_lens_row(layer in 0usize..3, pos in proptest::option::of(-13i64..13), qwen in any::<bool>()) {
         let m = if qwen { qwen3() } else { llama() };
-        let t = m.tokenize(&InferenceRequest::new(TEXT)).unwrap().len() as i64;
+        let t = m.tokenize(TEXT, false).unwrap().len() as i64;
         let pos = pos.filter(|p| *p >= -t && *p < t);
         let key = format!("blocks.{layer}.hook_resid_post");
         let out = m.run(&req(vec![(&key, vec![InterventionConfig { token_index: pos, ..op("zero") }])])).unwrap();
         let v = m.info().vocab_size as f64;
         // Row layer+1 shows block `layer`'s output ("Final Output" for the last).
-        let row = &out.response.logit_lens[layer + 1];
+        let row = &out.answer.logit_lens[layer + 1];
         let touched = pos.map(|p| ((p + t) % t) as usize);
         for (i, preds) in row.predictions.iter().enumerate() {
             let uniform = preds.iter().all(|p| (p.prob - 1.0 / v).abs() < 1e-7);
@@ -81,10 +81,10 @@ proptest! {
         let base = llama().run(&req(vec![])).unwrap();
         let mut out = llama().run(&req(vec![(key, vec![InterventionConfig { value: Some(1.0), token_index: pos, ..op("scale") }])])).unwrap();
         // Scaling by 1 still applies (and says so), changing nothing.
-        prop_assert!(!out.response.receipts.is_empty());
-        prop_assert!(out.response.receipts.iter().all(|r| r.delta_norm == Some(0.0)));
-        out.response.receipts.clear();
-        prop_assert_eq!(&out.response, &base.response);
+        prop_assert!(!out.answer.receipts.is_empty());
+        prop_assert!(out.answer.receipts.iter().all(|r| r.delta_norm == Some(0.0)));
+        out.answer.receipts.clear();
+        prop_assert_eq!(&out.answer, &base.answer);
     }
 
     /// Blocking (query, key) zeroes exactly that pattern entry at that layer;
@@ -93,14 +93,15 @@ proptest! {
     #[test]
     fn blocking_removes_exactly_one_entry(layer in 0usize..3, q in 1usize..13, k_frac in 0.0f64..1.0, qwen in any::<bool>()) {
         let m = if qwen { qwen3() } else { llama() };
-        let t = m.tokenize(&InferenceRequest::new(TEXT)).unwrap().len();
+        let t = m.tokenize(TEXT, false).unwrap().len();
         let q = 1 + q % (t - 1);
         let k = ((q as f64) * k_frac) as usize; // 0 <= k < q: the row keeps other keys
         let base = m.run(&req(vec![])).unwrap();
         let blk = InterventionConfig { source_tokens: Some(vec![k as i64]), target_tokens: Some(vec![q as i64]), ..op("block_attention") };
         let key = format!("layer_{layer}_attention");
         let out = m.run(&req(vec![(&key, vec![blk])])).unwrap();
-        let (a, b) = (out.response.attention.unwrap(), base.response.attention.unwrap());
+        let (a, b) = (out.answer.attention.unwrap(), base.answer.attention.unwrap());
+        let (a, b) = (a.as_nested().unwrap(), b.as_nested().unwrap());
         for l in 0..3 {
             for h in 0..a[l].len() {
                 for qi in 0..t {
@@ -136,7 +137,7 @@ fn a_fully_blocked_row_attends_to_nothing_and_stays_finite() {
     let out = llama()
         .run(&req(vec![("all_layers_attention", vec![blk])]))
         .unwrap();
-    let att = out.response.attention.as_ref().unwrap();
+    let att = out.answer.attention.as_ref().unwrap().as_nested().unwrap();
     for layer in att {
         for head in layer {
             assert!(
@@ -147,13 +148,16 @@ fn a_fully_blocked_row_attends_to_nothing_and_stays_finite() {
         }
     }
     // Its attention output is zero, so the post-attention state equals the input.
-    let c = &out.capture;
+    let c = &out.state.capture;
     assert_eq!(flat(&c.attn_out[0].narrow(0, 0, 1).unwrap()), vec![0.0; 64]);
-    for row in &out.response.logit_lens {
+    for row in &out.answer.logit_lens {
         assert!(row.predictions.iter().flatten().all(|p| p.prob.is_finite()));
     }
     // The JSON body serialises (the original answered a plain-text 500).
-    serde_json::to_string(&out.response).unwrap();
+    serde_json::to_string(&logitlens_engine::InferenceResponse::from(
+        out.answer.clone(),
+    ))
+    .unwrap();
 }
 
 #[test]
@@ -169,7 +173,7 @@ fn two_keys_on_one_hook_both_apply_in_request_order() {
     };
     // Same effect; the receipts name the keys each came from, so they differ.
     let run = |r: Vec<(&str, Vec<InterventionConfig>)>| {
-        let mut out = llama().run(&req(r)).unwrap().response;
+        let mut out = llama().run(&req(r)).unwrap().answer;
         out.receipts.clear();
         out
     };
@@ -201,8 +205,8 @@ fn two_keys_on_one_hook_both_apply_in_request_order() {
         .unwrap();
     let plain = llama().run(&req(vec![])).unwrap();
     let (x, y) = (
-        flat(&plain.capture.resid[2]),
-        flat(&single.capture.resid[2]),
+        flat(&plain.state.capture.resid[2]),
+        flat(&single.state.capture.resid[2]),
     );
     for (i, (a, b)) in x.iter().zip(&y).enumerate() {
         let want = a * 2.0 + v[i % 64] as f32;
@@ -224,8 +228,11 @@ fn add_with_a_vector_adds_it_at_the_hook() {
         )]))
         .unwrap();
     let plain = llama().run(&req(vec![])).unwrap();
-    let t = out.ids.len();
-    let (a, b) = (flat(&out.capture.resid[0]), flat(&plain.capture.resid[0]));
+    let t = out.state.ids.len();
+    let (a, b) = (
+        flat(&out.state.capture.resid[0]),
+        flat(&plain.state.capture.resid[0]),
+    );
     for p in 0..t {
         for j in 0..64 {
             let want = b[p * 64 + j] + if p == t - 1 { v[j] as f32 } else { 0.0 };
@@ -353,25 +360,30 @@ fn invalid_interventions_are_refused_with_a_reason() {
 #[test]
 fn other_request_errors() {
     let m = llama();
-    let mut r = InferenceRequest::new(TEXT);
-    r.lens_type = "sideways".into();
-    assert!(err(m, &r).contains(
+    let e = "sideways"
+        .parse::<logitlens_engine::LensType>()
+        .unwrap_err();
+    assert_eq!(
+        e,
         "unknown lens_type \"sideways\" (known: block_output, post_attention, combined)"
-    ));
+    );
     // qwen3's tokenizer adds no BOS, so "" has no tokens.
-    let e = err(qwen3(), &InferenceRequest::new(""));
+    let e = err(qwen3(), &RunRequest::new(""));
     assert!(e.contains("no tokens"), "{e}");
     // With BOS an empty text is one token and runs.
-    assert_eq!(m.run(&InferenceRequest::new("")).unwrap().ids, vec![3]);
+    assert_eq!(m.run(&RunRequest::new("")).unwrap().state.ids, vec![3]);
 }
 
 #[test]
 fn chat_template_is_rendered_and_encoded_without_extra_specials() {
-    let mut r = InferenceRequest::new("Hello there");
+    let mut r = RunRequest::new("Hello there");
     r.apply_chat_template = true;
     let out = llama().run(&r).unwrap();
     // ChatML with no BOS from the template, and none added by encode.
-    assert_eq!(out.response.input_tokens[0], "<|im_start|>");
-    assert_eq!(out.response.input_tokens.last().unwrap(), "\n");
-    assert!(!out.ids.contains(&3), "no <s> added to a templated prompt");
+    assert_eq!(out.answer.input_tokens[0], "<|im_start|>");
+    assert_eq!(out.answer.input_tokens.last().unwrap(), "\n");
+    assert!(
+        !out.state.ids.contains(&3),
+        "no <s> added to a templated prompt"
+    );
 }

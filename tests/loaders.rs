@@ -11,7 +11,7 @@ use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 use common::*;
-use logitlens_engine::{InferenceRequest, LoadedModel};
+use logitlens_engine::{LoadedModel, RunRequest};
 
 const TEXT: &str = "The capital of France is";
 
@@ -183,22 +183,22 @@ fn gguf_llama_and_qwen3_equal_their_safetensors() {
         assert_eq!(g.source.kind, "gguf");
         assert_eq!(g.source.stored_dtype, "F32");
         for chat in [false, true] {
-            let mut req = InferenceRequest::new(TEXT);
+            let mut req = RunRequest::new(TEXT);
             req.apply_chat_template = chat;
             req.return_attention = true;
             let (a, b) = (g.run(&req).unwrap(), s.run(&req).unwrap());
             assert_eq!(
-                a.ids, b.ids,
+                a.state.ids, b.state.ids,
                 "{family}: tokenizer from GGUF metadata (chat {chat})"
             );
-            assert_eq!(a.response.input_tokens, b.response.input_tokens);
+            assert_eq!(a.answer.input_tokens, b.answer.input_tokens);
             // Same weights, same code: the q/k un-permutation must be exact.
             assert_eq!(
-                flat_all(&a.capture.resid),
-                flat_all(&b.capture.resid),
+                flat_all(&a.state.capture.resid),
+                flat_all(&b.state.capture.resid),
                 "{family}"
             );
-            assert_eq!(a.response, b.response);
+            assert_eq!(a.answer, b.answer);
         }
     }
 }
@@ -223,14 +223,17 @@ fn bf16_and_sharded_safetensors_load() {
     candle_core::safetensors::save(&bf, dir.path().join("bf16/model.safetensors")).unwrap();
     let m = LoadedModel::load(dir.path().join("bf16").to_str().unwrap(), &mut |_| {}).unwrap();
     assert_eq!(m.source.stored_dtype, "BF16");
-    let out = m.run(&InferenceRequest::new(TEXT)).unwrap();
+    let out = m.run(&RunRequest::new(TEXT)).unwrap();
     let embed = bf["model.embed_tokens.weight"]
         .to_dtype(DType::F32)
         .unwrap();
     let want = embed
-        .index_select(&Tensor::new(out.ids.as_slice(), &Device::Cpu).unwrap(), 0)
+        .index_select(
+            &Tensor::new(out.state.ids.as_slice(), &Device::Cpu).unwrap(),
+            0,
+        )
         .unwrap();
-    assert_eq!(flat(&out.capture.resid[0]), flat(&want));
+    assert_eq!(flat(&out.state.capture.resid[0]), flat(&want));
 
     // Two shards and an index: the same model as the single file.
     let names: Vec<&String> = tensors.keys().collect();
@@ -257,10 +260,10 @@ fn bf16_and_sharded_safetensors_load() {
     .unwrap();
     let sharded =
         LoadedModel::load(dir.path().join("sharded").to_str().unwrap(), &mut |_| {}).unwrap();
-    let req = InferenceRequest::new(TEXT);
+    let req = RunRequest::new(TEXT);
     assert_eq!(
-        sharded.run(&req).unwrap().response,
-        load_tiny("llama").run(&req).unwrap().response
+        sharded.run(&req).unwrap().answer,
+        load_tiny("llama").run(&req).unwrap().answer
     );
 }
 

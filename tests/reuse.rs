@@ -5,49 +5,69 @@
 mod common;
 
 use common::*;
-use logitlens_engine::lens::State;
 use logitlens_engine::{
-    BackendKind, InferenceRequest, LensType, LoadOptions, LoadedModel, RunOutput,
+    BackendKind, InferenceResponse, LoadOptions, LoadedModel, RunOutput, RunRequest, RunSpec, State,
 };
 use serde_json::json;
 
-fn request(text: &str, interventions: serde_json::Value, lens: &str) -> InferenceRequest {
-    let mut r = InferenceRequest::new(text);
+fn request(text: &str, interventions: serde_json::Value, lens: &str) -> RunRequest {
+    let mut r = RunRequest::new(text);
     r.interventions = serde_json::from_value(interventions).unwrap();
-    r.lens_type = lens.into();
+    r.lens_type = lens.parse().unwrap();
     r.return_attention = true;
     r
 }
 
-fn run(m: &LoadedModel, req: &InferenceRequest, earlier: &[&RunOutput]) -> RunOutput {
-    let ids = m.tokenize(req).unwrap();
-    let lens = LensType::parse(&req.lens_type).unwrap();
-    m.run_ids_reusing(req, lens, ids, earlier).unwrap()
+fn run(m: &LoadedModel, req: &RunRequest, earlier: &[&RunOutput]) -> RunOutput {
+    let ids = m.tokenize(&req.text, req.apply_chat_template).unwrap();
+    let spec = RunSpec::new(m, req, ids).unwrap();
+    let earlier: Vec<_> = earlier.iter().map(|r| &r.state).collect();
+    m.run_spec(spec, &earlier).unwrap()
+}
+
+fn body(r: &RunOutput) -> String {
+    serde_json::to_string(&InferenceResponse::from(r.answer.clone())).unwrap()
 }
 
 /// Everything a client or a saved session sees, compared exactly.
 fn assert_identical(warm: &RunOutput, cold: &RunOutput, what: &str) {
-    assert_eq!(
-        serde_json::to_string(&warm.response).unwrap(),
-        serde_json::to_string(&cold.response).unwrap(),
-        "{what}: response body"
-    );
+    assert_eq!(body(warm), body(cold), "{what}: response body");
     let pairs = [
-        (&warm.capture.resid, &cold.capture.resid, "resid"),
         (
-            &warm.capture.post_attn,
-            &cold.capture.post_attn,
+            &warm.state.capture.resid,
+            &cold.state.capture.resid,
+            "resid",
+        ),
+        (
+            &warm.state.capture.post_attn,
+            &cold.state.capture.post_attn,
             "post_attn",
         ),
-        (&warm.capture.attn_out, &cold.capture.attn_out, "attn_out"),
-        (&warm.capture.mlp_out, &cold.capture.mlp_out, "mlp_out"),
-        (&warm.capture.patterns, &cold.capture.patterns, "patterns"),
+        (
+            &warm.state.capture.attn_out,
+            &cold.state.capture.attn_out,
+            "attn_out",
+        ),
+        (
+            &warm.state.capture.mlp_out,
+            &cold.state.capture.mlp_out,
+            "mlp_out",
+        ),
+        (
+            &warm.state.capture.patterns,
+            &cold.state.capture.patterns,
+            "patterns",
+        ),
     ];
     for (a, b, name) in pairs {
         assert_eq!(a.len(), b.len(), "{what}: {name} count");
         assert_eq!(flat_all(a), flat_all(b), "{what}: {name}");
     }
-    assert_eq!(flat(&warm.logits), flat(&cold.logits), "{what}: logits");
+    assert_eq!(
+        flat(&warm.state.logits),
+        flat(&cold.state.logits),
+        "{what}: logits"
+    );
 }
 
 fn zero(layer_key: &str) -> serde_json::Value {
@@ -114,7 +134,8 @@ fn check_model(m: &LoadedModel) {
             // The embeddings' lens row is taken over, not recomputed, when
             // nothing but top 5s and entropies are asked for.
             let first = |r: &RunOutput| {
-                r.lens_tops
+                r.state
+                    .lens_tops
                     .iter()
                     .find(|(s, _)| *s == State::Resid(0))
                     .map(|(_, t)| t.clone())
@@ -126,7 +147,8 @@ fn check_model(m: &LoadedModel) {
                 );
                 if req.entropy {
                     let e = |r: &RunOutput| {
-                        r.lens_entropies
+                        r.state
+                            .lens_entropies
                             .iter()
                             .find(|(s, _)| *s == State::Resid(0))
                             .map(|(_, t)| t.clone())

@@ -11,7 +11,9 @@ use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use common::*;
 use http_body_util::BodyExt;
-use logitlens_server::{app, routes, AppState, ServerConfig};
+use logitlens_server::lifecycle::{self, Then};
+use logitlens_server::status::{Backend, LoadingStatus};
+use logitlens_server::{app, AppState, ServerConfig};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -35,10 +37,11 @@ fn server_with(cfg: impl FnOnce(&mut ServerConfig)) -> Server {
 
 async fn loaded(family: &str) -> Server {
     let s = server_with(|_| {});
-    routes::load(
+    lifecycle::load(
         &s.state,
         tiny(family).display().to_string(),
-        "custom".into(),
+        Backend::Custom,
+        Then::Serve,
     )
     .await
     .unwrap();
@@ -220,16 +223,13 @@ async fn model_lifecycle_and_status() {
     );
 
     // While a load runs, inference is a 409 and status says loading.
-    s.state
-        .set_loading(Some(logitlens_server::state::LoadingStatus::new(
-            "x", "custom",
-        )));
+    lifecycle::set_loading(&s.state, Some(LoadingStatus::new("x", Backend::Custom)));
     let (st, v) = s.post("/inference", json!({"text": "hi"})).await;
     assert_eq!((st, detail(&v)), (StatusCode::CONFLICT, "model is loading"));
     let (_, v) = s.get("/model_status").await;
     assert_eq!(v["status"], "loading");
     assert_eq!(v["loading"]["model_name"], "x");
-    s.state.set_loading(None);
+    lifecycle::set_loading(&s.state, None);
 
     let gpt2 = tiny("gpt2").display().to_string();
     let (st, v) = s
@@ -535,10 +535,11 @@ async fn reruns_take_over_earlier_layers_over_http() {
     assert_eq!(h["x-logitlens-reused-layers"], "0");
     assert_eq!(warm, cold);
     // After loading another model, the old runs are not taken over.
-    routes::load(
+    lifecycle::load(
         &s.state,
         tiny("qwen3").display().to_string(),
-        "custom".into(),
+        Backend::Custom,
+        Then::Serve,
     )
     .await
     .unwrap();
@@ -616,10 +617,11 @@ async fn limits_body_size_and_prompt_tokens() {
         c.max_body_bytes = 4096;
         c.max_prompt_tokens = 20;
     });
-    routes::load(
+    lifecycle::load(
         &s.state,
         tiny("llama").display().to_string(),
-        "custom".into(),
+        Backend::Custom,
+        Then::Serve,
     )
     .await
     .unwrap();
@@ -818,7 +820,7 @@ async fn sessions_save_list_load_delete_with_tensors() {
         .unwrap()
         .to_dtype(m.model.dtype())
         .unwrap();
-    let logits = m.model.lens().unembed(&t).unwrap();
+    let logits = m.model.unembed(&t).unwrap();
     let last = flat(&logits.narrow(0, 12, 1).unwrap());
     let top = logitlens_engine::lens::top_k_softmax(&last);
     assert_eq!(
@@ -1141,10 +1143,11 @@ fn concurrent_clients_on_a_real_port() {
     let addr = listener.local_addr().unwrap();
     let st = state.clone();
     rt.spawn(async move { axum::serve(listener, app(st)).await.unwrap() });
-    rt.block_on(routes::load(
+    rt.block_on(lifecycle::load(
         &state,
         tiny("llama").display().to_string(),
-        "custom".into(),
+        Backend::Custom,
+        Then::Serve,
     ))
     .unwrap();
     let models = [
@@ -1529,7 +1532,7 @@ async fn diff_sessions_compares_saved_runs_and_checkpoints() {
     );
     // Two checkpoints: the same prompt on another model with the same tokenizer.
     let other = tiny("llama3-rope-scaled").display().to_string();
-    routes::load(&s.state, other, "custom".into())
+    lifecycle::load(&s.state, other, Backend::Custom, Then::Serve)
         .await
         .unwrap();
     s.post("/inference", json!({"text": TEXT, "lens_type": "combined"}))
@@ -1571,4 +1574,111 @@ async fn diff_sessions_compares_saved_runs_and_checkpoints() {
     assert_eq!(st, StatusCode::NOT_FOUND);
     let (st, _) = s.post("/diff_sessions", json!({"a": a, "b": "../x"})).await;
     assert!(st == StatusCode::BAD_REQUEST || st == StatusCode::NOT_FOUND);
+}
+
+/// A session whose tensors.npz was edited by hand (a 0-d array, an empty
+/// one, the wrong rank, not a zip at all) is refused with the reason, never
+/// a 500; the server keeps serving.
+#[tokio::test]
+async fn hostile_session_tensors_are_refused_with_reasons() {
+    let s = loaded("llama").await;
+    s.post("/inference", json!({"text": TEXT})).await;
+    let (_, good) = s.post("/save_state", json!({"name": "good"})).await;
+    let good = good["session_id"].as_str().unwrap().to_string();
+    let root = s.dir.path().join("saved_states");
+    let config = std::fs::read(root.join(&good).join("config.json")).unwrap();
+    let write = |name: &str, npz: &dyn Fn(&Path)| -> String {
+        let id = format!("20990101_000000_{name}");
+        let dir = root.join(&id);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.json"), &config).unwrap();
+        npz(&dir.join("tensors.npz"));
+        id
+    };
+    let with_hidden = |arr: ndarray::ArrayD<f32>| {
+        move |p: &Path| {
+            let mut w = ndarray_npy::NpzWriter::new(std::fs::File::create(p).unwrap());
+            w.add_array("hidden_states", &arr).unwrap();
+            w.finish().unwrap();
+        }
+    };
+    let cases = [
+        (
+            write(
+                "zero_d",
+                &with_hidden(ndarray::ArrayD::zeros(ndarray::IxDyn(&[]))),
+            ),
+            "not [rows, 1, tokens, hidden size]",
+        ),
+        (
+            write(
+                "empty",
+                &with_hidden(ndarray::ArrayD::zeros(ndarray::IxDyn(&[0, 1, 0, 64]))),
+            ),
+            "is empty",
+        ),
+        (
+            write(
+                "rank3",
+                &with_hidden(ndarray::ArrayD::zeros(ndarray::IxDyn(&[4, 13, 64]))),
+            ),
+            "not [rows, 1, tokens, hidden size]",
+        ),
+        (
+            write("not_zip", &|p: &Path| std::fs::write(p, b"PK? no").unwrap()),
+            "tensors.npz",
+        ),
+        (
+            write("no_hidden", &|p: &Path| {
+                let mut w = ndarray_npy::NpzWriter::new(std::fs::File::create(p).unwrap());
+                w.add_array("logits", &ndarray::arr1(&[1f32])).unwrap();
+                w.finish().unwrap();
+            }),
+            "no readable hidden_states",
+        ),
+    ];
+    for (id, want) in &cases {
+        for body in [json!({"a": good, "b": id}), json!({"a": id, "b": good})] {
+            let (st, v) = s.post("/diff_sessions", body.clone()).await;
+            assert_eq!(st, StatusCode::BAD_REQUEST, "{body}: {v}");
+            assert!(detail(&v).contains(want), "{body}: {v}");
+            assert!(detail(&v).contains(id.as_str()), "names the session: {v}");
+        }
+    }
+    let (st, v) = s.get("/model_status").await;
+    assert_eq!((st, v["status"].clone()), (StatusCode::OK, json!("ready")));
+}
+
+/// A checkpoint whose config has no layers is refused when loaded, with the
+/// reason; the model in service stays.
+#[tokio::test]
+async fn a_model_without_layers_is_refused() {
+    let s = loaded("llama").await;
+    let dir = tempfile::tempdir().unwrap();
+    for f in [
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ] {
+        std::fs::copy(tiny("llama").join(f), dir.path().join(f)).unwrap();
+    }
+    let mut cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(tiny("llama").join("config.json")).unwrap())
+            .unwrap();
+    cfg["num_hidden_layers"] = 0.into();
+    std::fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
+    for backend in ["custom", "hooked"] {
+        let (st, v) = s
+            .post(
+                "/load_model",
+                json!({"model_name": dir.path().display().to_string(), "backend": backend}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert!(detail(&v).contains("0 layers"), "{v}");
+    }
+    let (_, v) = s.get("/model_status").await;
+    assert_eq!(v["model_name"], tiny("llama").display().to_string());
+    let (st, _) = s.post("/inference", json!({"text": TEXT})).await;
+    assert_eq!(st, StatusCode::OK);
 }

@@ -1,22 +1,24 @@
 //! The real default model, SmolLM2-135M-Instruct (Q4_1 GGUF), against
 //! transformers on the same dequantized weights (fixtures/smollm2) and
-//! against the original tool's answers. Needs the GGUF: scripts/test.sh and
-//! CI fetch it; elsewhere the tests print SKIPPED.
+//! against the original tool's answers. They need the GGUF, so a plain
+//! `cargo test` lists them as ignored; scripts/test.sh fetches it and runs
+//! them with `--include-ignored`, where a missing file fails.
 
 mod common;
 
 use std::sync::OnceLock;
 
 use common::*;
-use logitlens_engine::{InferenceRequest, LoadOptions, LoadedModel};
+use logitlens_engine::{
+    InferenceRequest, InferenceResponse, LoadOptions, LoadedModel, RunRequest, RunSpec,
+};
 
-fn model() -> Option<&'static LoadedModel> {
-    static M: OnceLock<Option<LoadedModel>> = OnceLock::new();
+fn model() -> &'static LoadedModel {
+    static M: OnceLock<LoadedModel> = OnceLock::new();
     M.get_or_init(|| {
-        let p = smollm2_gguf("smollm2")?;
-        Some(LoadedModel::load(p.to_str().unwrap(), &mut |_| {}).expect("load SmolLM2 GGUF"))
+        let p = smollm2_gguf();
+        LoadedModel::load(p.to_str().unwrap(), &mut |_| {}).expect("load SmolLM2 GGUF")
     })
-    .as_ref()
 }
 
 fn fixture(name: &str) -> std::path::PathBuf {
@@ -24,8 +26,9 @@ fn fixture(name: &str) -> std::path::PathBuf {
 }
 
 #[test]
+#[ignore = "needs the default GGUF: logitlens fetch-model"]
 fn tokenizer_ids_equal_the_models_own_tokenizer() {
-    let Some(m) = model() else { return };
+    let m = model();
     let r = reference_json(&fixture("reference.json"));
     for p in r["prompts"].as_array().unwrap() {
         let text = p["text"].as_str().unwrap();
@@ -63,22 +66,23 @@ fn tokenizer_ids_equal_the_models_own_tokenizer() {
 }
 
 #[test]
+#[ignore = "needs the default GGUF: logitlens fetch-model"]
 fn lens_matches_transformers_within_1e4() {
-    let Some(m) = model() else { return };
+    let m = model();
     let r = reference_json(&fixture("reference.json"));
     let mut npz = Npz::open(&fixture("reference.npz"));
     for (i, p) in r["prompts"].as_array().unwrap().iter().enumerate() {
         let out = m
-            .run(&InferenceRequest::new(p["text"].as_str().unwrap()))
+            .run(&RunRequest::new(p["text"].as_str().unwrap()))
             .unwrap();
         let ids = npz.i64(&format!("p{i}_ids"));
         assert_eq!(
-            out.ids.iter().map(|&x| x as i64).collect::<Vec<_>>(),
+            out.state.ids.iter().map(|&x| x as i64).collect::<Vec<_>>(),
             ids.iter().copied().collect::<Vec<_>>()
         );
         let top_ids = npz.i64(&format!("p{i}_lens_top5_ids"));
         let top_probs = npz.f32(&format!("p{i}_lens_top5_probs"));
-        let rows = &out.response.logit_lens;
+        let rows = &out.answer.logit_lens;
         assert_eq!(rows.len(), 31);
         for (r, row) in rows.iter().enumerate() {
             for (t, preds) in row.predictions.iter().enumerate() {
@@ -104,8 +108,8 @@ fn lens_matches_transformers_within_1e4() {
             }
         }
         let last = npz.f32(&format!("p{i}_logits_last"));
-        let t = out.ids.len();
-        let got = flat(&out.logits.narrow(0, t - 1, 1).unwrap());
+        let t = out.state.ids.len();
+        let got = flat(&out.state.logits.narrow(0, t - 1, 1).unwrap());
         assert_close(
             &format!("p{i} last logits"),
             &got,
@@ -124,7 +128,8 @@ fn parity(m: &LoadedModel) -> (usize, f64, f64, f64, Vec<String>) {
     let mut final_cell_failures = Vec::new();
     for case in &cases {
         let name = case["request"]["name"].as_str().unwrap();
-        let req: InferenceRequest = serde_json::from_value(case["request"].clone()).unwrap();
+        let wire: InferenceRequest = serde_json::from_value(case["request"].clone()).unwrap();
+        let req = RunRequest::from(wire);
         if name == "block_all_layers" {
             // Fixed bug: target token 5 of a 5-token prompt was silently
             // ignored by the original; now it is a clear error.
@@ -139,7 +144,7 @@ fn parity(m: &LoadedModel) -> (usize, f64, f64, f64, Vec<String>) {
             );
             continue;
         }
-        let ours = m.run(&req).unwrap().response;
+        let ours = m.run(&req).unwrap().answer;
         let theirs = &case["response"];
         let their_tokens: Vec<&str> = theirs["input_tokens"]
             .as_array()
@@ -187,6 +192,8 @@ fn parity(m: &LoadedModel) -> (usize, f64, f64, f64, Vec<String>) {
                 .attention
                 .as_ref()
                 .expect("attention asked for")
+                .as_nested()
+                .expect("the nested form")
                 .iter()
                 .flatten()
                 .flatten()
@@ -215,13 +222,12 @@ fn parity(m: &LoadedModel) -> (usize, f64, f64, f64, Vec<String>) {
 
 /// The original tool's answers to cases.json (its parity bar: top-1 equal,
 /// top-5 overlap >= 90%, |dprob| < 0.01). The original loaded weights through
-/// float16 (UPSTREAM.md 2.6 item 14); loading the same way, we meet that bar
+/// float16 (`torch_dtype=float16`); loading the same way, we meet that bar
 /// on every cell of every row, not just the final cell its script checked.
 #[test]
+#[ignore = "needs the default GGUF: logitlens fetch-model"]
 fn upstream_cases_match_the_original_when_loaded_as_it_did() {
-    let Some(p) = smollm2_gguf("upstream_cases_match_the_original_when_loaded_as_it_did") else {
-        return;
-    };
+    let p = smollm2_gguf();
     let opts = LoadOptions {
         emulate_f16_load: true,
         ..Default::default()
@@ -240,8 +246,9 @@ fn upstream_cases_match_the_original_when_loaded_as_it_did() {
 /// the residual 30 times amplifies the original's float16 rounding (the test
 /// above shows it vanishes under the same rounding).
 #[test]
+#[ignore = "needs the default GGUF: logitlens fetch-model"]
 fn upstream_cases_meet_the_parity_bar_with_exact_weights() {
-    let Some(m) = model() else { return };
+    let m = model();
     let (cells, agree, overlap, dp, finals) = parity(m);
     eprintln!("SmolLM2 vs original over {cells} cells: top-1 {agree:.4}, top-5 overlap {overlap:.4}, mean |dp| {dp:.5}; final cells off: {finals:?}");
     assert!(agree >= 0.99, "top-1 agreement {agree:.4} < 0.99");
@@ -258,9 +265,10 @@ fn upstream_cases_meet_the_parity_bar_with_exact_weights() {
 /// The hooked backend on the same GGUF agrees with the custom one on every
 /// request of cases.json: same rows and top-5, probabilities within 1e-5.
 #[test]
+#[ignore = "needs the default GGUF: logitlens fetch-model"]
 fn hooked_backend_agrees_with_custom_on_the_gguf() {
-    let Some(custom) = model() else { return };
-    let p = smollm2_gguf("hooked_backend_agrees_with_custom_on_the_gguf").unwrap();
+    let custom = model();
+    let p = smollm2_gguf();
     let opts = LoadOptions {
         backend: logitlens_engine::BackendKind::Hooked,
         ..Default::default()
@@ -272,18 +280,19 @@ fn hooked_backend_agrees_with_custom_on_the_gguf() {
             .unwrap();
     for case in &cases {
         let name = case["name"].as_str().unwrap();
-        let req: InferenceRequest = serde_json::from_value(case.clone()).unwrap();
+        let wire: InferenceRequest = serde_json::from_value(case.clone()).unwrap();
+        let req = RunRequest::from(wire);
         let (a, b) = (custom.run(&req), hooked.run(&req));
         match (a, b) {
             (Err(x), Err(y)) => assert_eq!(x.to_string(), y.to_string(), "{name}"),
             (Ok(a), Ok(b)) => {
-                assert_eq!(a.response.input_tokens, b.response.input_tokens, "{name}");
+                assert_eq!(a.answer.input_tokens, b.answer.input_tokens, "{name}");
                 assert_eq!(
-                    a.response.logit_lens.len(),
-                    b.response.logit_lens.len(),
+                    a.answer.logit_lens.len(),
+                    b.answer.logit_lens.len(),
                     "{name}"
                 );
-                for (ra, rb) in a.response.logit_lens.iter().zip(&b.response.logit_lens) {
+                for (ra, rb) in a.answer.logit_lens.iter().zip(&b.answer.logit_lens) {
                     assert_eq!(ra.layer_name, rb.layer_name);
                     for (pa, pb) in ra.predictions.iter().zip(&rb.predictions) {
                         for (x, y) in pa.iter().zip(pb) {
@@ -298,7 +307,14 @@ fn hooked_backend_agrees_with_custom_on_the_gguf() {
                         }
                     }
                 }
-                if let (Some(x), Some(y)) = (&a.response.attention, &b.response.attention) {
+                let nested = |r: &logitlens_engine::RunOutput| {
+                    r.answer
+                        .attention
+                        .as_ref()
+                        .and_then(|a| a.as_nested())
+                        .cloned()
+                };
+                if let (Some(x), Some(y)) = (nested(&a), nested(&b)) {
                     let fx: Vec<f32> = x.iter().flatten().flatten().flatten().copied().collect();
                     let fy: Vec<f32> = y.iter().flatten().flatten().flatten().copied().collect();
                     assert_close(&format!("{name} attention"), &fx, &fy, 1e-5);
@@ -319,26 +335,30 @@ fn hooked_backend_agrees_with_custom_on_the_gguf() {
 /// between the two, so this also pins that a state's logits do not depend on
 /// which other states share its matrix product.
 #[test]
+#[ignore = "needs the default GGUF: logitlens fetch-model"]
 fn rerun_from_layer_20_is_identical_to_a_cold_run() {
-    let Some(m) = model() else { return };
-    let mut base = InferenceRequest::new("The capital of France is Paris. The capital of Italy is");
-    base.lens_type = "combined".into();
+    let m = model();
+    let mut base = RunRequest::new("The capital of France is Paris. The capital of Italy is");
+    base.lens_type = logitlens_engine::LensType::Combined;
     base.return_attention = true;
     let mut req = base.clone();
     req.interventions = serde_json::from_value(serde_json::json!({
         "layer_20_output": [{"type": "scale", "value": 0.5, "token_index": -1}]
     }))
     .unwrap();
-    let lens = logitlens_engine::LensType::Combined;
-    let ids = m.tokenize(&base).unwrap();
-    let first = m.run_ids(&base, lens, ids.clone()).unwrap();
-    let cold = m.run_ids(&req, lens, ids.clone()).unwrap();
-    let warm = m.run_ids_reusing(&req, lens, ids, &[&first]).unwrap();
+    let ids = m.tokenize(&base.text, false).unwrap();
+    let spec = |r: &RunRequest| RunSpec::new(m, r, ids.clone()).unwrap();
+    let first = m.run_spec(spec(&base), &[]).unwrap();
+    let cold = m.run_spec(spec(&req), &[]).unwrap();
+    let warm = m.run_spec(spec(&req), &[&first.state]).unwrap();
     assert_eq!(warm.timings.reused_layers, 20);
+    let body = |r: &logitlens_engine::RunOutput| {
+        serde_json::to_string(&InferenceResponse::from(r.answer.clone())).unwrap()
+    };
+    assert_eq!(body(&warm), body(&cold));
+    assert_eq!(flat(&warm.state.logits), flat(&cold.state.logits));
     assert_eq!(
-        serde_json::to_string(&warm.response).unwrap(),
-        serde_json::to_string(&cold.response).unwrap()
+        flat_all(&warm.state.capture.resid),
+        flat_all(&cold.state.capture.resid)
     );
-    assert_eq!(flat(&warm.logits), flat(&cold.logits));
-    assert_eq!(flat_all(&warm.capture.resid), flat_all(&cold.capture.resid));
 }

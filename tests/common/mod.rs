@@ -81,25 +81,17 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
     assert!(e <= tol, "{what}: max error {e:e} exceeds {tol:e}");
 }
 
-/// The GGUF used by the SmolLM2 tests: `LOGITLENS_GGUF`, else the default
-/// model's cache path. `None` (with a printed SKIPPED line) when absent,
-/// unless `LOGITLENS_REQUIRE_GGUF=1`, in which case a missing file fails.
-pub fn smollm2_gguf(test: &str) -> Option<PathBuf> {
+/// The GGUF the SmolLM2 tests use: `LOGITLENS_GGUF`, else the default
+/// model's cache path. Those tests are `#[ignore]`d, so they run only when
+/// asked for (`--include-ignored`); then a missing file is a failure.
+pub fn smollm2_gguf() -> PathBuf {
     let p = std::env::var_os("LOGITLENS_GGUF")
         .map(PathBuf::from)
         .unwrap_or_else(logitlens_engine::default_model::default_model_path);
-    if p.is_file() {
-        return Some(p);
-    }
-    if std::env::var("LOGITLENS_REQUIRE_GGUF").as_deref() == Ok("1") {
-        panic!(
-            "{test}: the SmolLM2 GGUF is required (LOGITLENS_REQUIRE_GGUF=1) but {} is missing",
-            p.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: {test}: SmolLM2 GGUF not found at {} (run `cargo run --release -- lens --text hi` or scripts/test.sh to fetch it)",
+    assert!(
+        p.is_file(),
+        "the SmolLM2 GGUF is missing at {} (fetch it with `logitlens fetch-model`)",
         p.display()
     );
-    None
+    p
 }

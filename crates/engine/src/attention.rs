@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum Format {
     /// `attention`: `[layer][head][query][key]` numbers (the original's).
     #[default]
@@ -30,7 +32,9 @@ impl Format {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum Reduce {
     #[default]
     None,
@@ -69,13 +73,12 @@ pub struct Spec {
 impl Spec {
     /// From the request's optional fields; errors name what to fix.
     pub fn new(
-        format: Option<&str>,
+        format: Option<Format>,
         layers: Option<&[i64]>,
-        reduce: Option<&str>,
+        reduce: Option<Reduce>,
         n_layers: usize,
     ) -> Result<Self> {
-        let format = format.map(Format::parse).transpose()?.unwrap_or_default();
-        let reduce = reduce.map(Reduce::parse).transpose()?.unwrap_or_default();
+        let (format, reduce) = (format.unwrap_or_default(), reduce.unwrap_or_default());
         let layers = match layers {
             None => None,
             Some([]) => {
@@ -125,8 +128,7 @@ pub struct Packed {
     /// 1 when averaged over heads.
     pub heads: usize,
     pub tokens: usize,
-    /// "none" or "head_mean".
-    pub reduce: String,
+    pub reduce: Reduce,
     pub data: String,
 }
 
@@ -186,8 +188,35 @@ pub fn to_packed(patterns: &[Tensor], spec: &Spec) -> Result<Packed> {
         layers: spec.layer_list(patterns.len()),
         heads,
         tokens,
-        reduce: spec.reduce.as_str().to_owned(),
+        reduce: spec.reduce,
         data: base64::engine::general_purpose::STANDARD.encode(bytes),
+    })
+}
+
+/// The attention of a run in the form a client asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attention {
+    /// `[layer][head][query][key]` (the original's `attention` field).
+    Nested(Vec<Vec<Vec<Vec<f32>>>>),
+    /// The compact form (`attention_f16`).
+    Packed(Packed),
+}
+
+impl Attention {
+    /// The nested numbers, when that is the form asked for.
+    pub fn as_nested(&self) -> Option<&Vec<Vec<Vec<Vec<f32>>>>> {
+        match self {
+            Attention::Nested(n) => Some(n),
+            Attention::Packed(_) => None,
+        }
+    }
+}
+
+/// The attention `spec` asks for, out of a run's patterns.
+pub fn render(patterns: &[Tensor], spec: &Spec) -> Result<Attention> {
+    Ok(match spec.format {
+        Format::F16 => Attention::Packed(to_packed(patterns, spec)?),
+        Format::Json => Attention::Nested(to_json(patterns, spec)?),
     })
 }
 
@@ -221,7 +250,7 @@ mod tests {
     #[test]
     fn packed_round_trips_within_f16_precision() {
         let ps = patterns();
-        let spec = Spec::new(Some("f16"), Some(&[2, 0]), None, 3).unwrap();
+        let spec = Spec::new(Some(Format::F16), Some(&[2, 0]), None, 3).unwrap();
         let p = to_packed(&ps, &spec).unwrap();
         assert_eq!((p.layers.clone(), p.heads, p.tokens), (vec![2, 0], 2, 4));
         let got = unpack(&p).unwrap();
@@ -238,7 +267,7 @@ mod tests {
     #[test]
     fn head_mean_averages_heads() {
         let ps = patterns();
-        let spec = Spec::new(None, Some(&[1]), Some("head_mean"), 3).unwrap();
+        let spec = Spec::new(None, Some(&[1]), Some(Reduce::HeadMean), 3).unwrap();
         let j = to_json(&ps, &spec).unwrap();
         assert_eq!((j.len(), j[0].len(), j[0][0].len()), (1, 1, 4));
         let h0 = ps[1].get(0).unwrap().to_vec2::<f32>().unwrap();
@@ -249,8 +278,14 @@ mod tests {
     #[test]
     fn bad_specs_say_what_to_fix() {
         let e = |r: Result<Spec>| r.unwrap_err().to_string();
-        assert!(e(Spec::new(Some("f8"), None, None, 3)).contains("json, f16"));
-        assert!(e(Spec::new(None, None, Some("max"), 3)).contains("head_mean"));
+        assert!(Format::parse("f8")
+            .unwrap_err()
+            .to_string()
+            .contains("json, f16"));
+        assert!(Reduce::parse("max")
+            .unwrap_err()
+            .to_string()
+            .contains("head_mean"));
         assert!(e(Spec::new(None, Some(&[3]), None, 3)).contains("layers 0..2"));
         assert!(e(Spec::new(None, Some(&[-1]), None, 3)).contains("layer -1"));
         assert!(e(Spec::new(None, Some(&[]), None, 3)).contains("empty"));

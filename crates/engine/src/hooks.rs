@@ -1,18 +1,113 @@
-//! Hook points and the validated intervention plan.
+//! Hook points, the intervention language and the validated plan.
 //!
-//! Keys are accepted in both spellings: the original tool's (`layer_3_output`)
-//! and TransformerLens's (`blocks.3.hook_resid_post`). Every rule the original
-//! applied silently (out-of-range layer or token, unknown type, scale without a
-//! value) is an [`EngineError::InvalidRequest`] here.
+//! Hooks are named as TransformerLens names them (`hook_embed`,
+//! `blocks.{l}.hook_resid_post`, `blocks.{l}.attn.hook_attn_scores`...):
+//! [`HookPoint`] parses and prints exactly those names. Request keys are
+//! accepted in both spellings, the original tool's (`layer_3_output`) and
+//! TransformerLens's. Every rule the original applied silently
+//! (out-of-range layer or token, unknown type, scale without a value) is an
+//! [`EngineError::InvalidRequest`](crate::EngineError::InvalidRequest) here.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::str::FromStr;
 
-use crate::api::{InterventionConfig, Interventions};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
 use crate::error::Result;
 use crate::invalid;
 
-/// A place in the forward pass where a stream intervention applies.
+/// One intervention as a request states it (the original's
+/// `InterventionConfig`): an operation `type` and the fields it uses.
+/// [`plan`] checks every field against the model and the input.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InterventionConfig {
+    /// zero, scale, add or block_attention.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The factor of `scale`.
+    #[serde(default)]
+    pub value: Option<f64>,
+    /// What `add` adds: hidden-size numbers.
+    #[serde(default)]
+    pub vector: Option<Vec<f64>>,
+    /// One position (negative counts from the end); all positions when absent.
+    #[serde(default)]
+    pub token_index: Option<i64>,
+    /// block_attention: the keys that can no longer be read.
+    #[serde(default)]
+    pub source_tokens: Option<Vec<i64>>,
+    /// block_attention: the queries that can no longer read them.
+    #[serde(default)]
+    pub target_tokens: Option<Vec<i64>>,
+    /// Apply at every layer.
+    #[serde(default)]
+    pub all_layers: Option<bool>,
+}
+
+/// Interventions by request key; request order is kept because operations
+/// reaching the same hook apply in that order.
+pub type Interventions = IndexMap<String, Vec<InterventionConfig>>;
+
+/// The kinds of hook, without a layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HookKind {
+    Embed,
+    PosEmbed,
+    ResidPre,
+    ResidMid,
+    AttnOut,
+    MlpOut,
+    ResidPost,
+    AttnScores,
+}
+
+impl HookKind {
+    const PER_LAYER: [HookKind; 6] = [
+        HookKind::ResidPre,
+        HookKind::ResidMid,
+        HookKind::AttnOut,
+        HookKind::MlpOut,
+        HookKind::ResidPost,
+        HookKind::AttnScores,
+    ];
+
+    /// The name inside `blocks.{l}.`, or the whole name without a layer.
+    fn suffix(self) -> &'static str {
+        match self {
+            HookKind::Embed => "hook_embed",
+            HookKind::PosEmbed => "hook_pos_embed",
+            HookKind::ResidPre => "hook_resid_pre",
+            HookKind::ResidMid => "hook_resid_mid",
+            HookKind::AttnOut => "hook_attn_out",
+            HookKind::MlpOut => "hook_mlp_out",
+            HookKind::ResidPost => "hook_resid_post",
+            HookKind::AttnScores => "attn.hook_attn_scores",
+        }
+    }
+
+    fn per_layer(suffix: &str) -> Option<Self> {
+        Self::PER_LAYER.into_iter().find(|k| k.suffix() == suffix)
+    }
+
+    /// This kind at layer `l` (ignored by the embedding hooks).
+    pub fn at(self, l: usize) -> HookPoint {
+        match self {
+            HookKind::Embed => HookPoint::Embed,
+            HookKind::PosEmbed => HookPoint::PosEmbed,
+            HookKind::ResidPre => HookPoint::ResidPre(l),
+            HookKind::ResidMid => HookPoint::ResidMid(l),
+            HookKind::AttnOut => HookPoint::AttnOut(l),
+            HookKind::MlpOut => HookPoint::MlpOut(l),
+            HookKind::ResidPost => HookPoint::ResidPost(l),
+            HookKind::AttnScores => HookPoint::AttnScores(l),
+        }
+    }
+}
+
+/// A place in the forward pass where an intervention applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum HookPoint {
     /// Token embeddings, before layer 0 (`hook_embed`).
@@ -29,9 +124,25 @@ pub enum HookPoint {
     MlpOut(usize),
     /// The residual stream after both adds of a layer.
     ResidPost(usize),
+    /// The pre-softmax attention scores of a layer, where blocking applies
+    /// (`blocks.{l}.attn.hook_attn_scores`).
+    AttnScores(usize),
 }
 
 impl HookPoint {
+    pub fn kind(self) -> HookKind {
+        match self {
+            HookPoint::Embed => HookKind::Embed,
+            HookPoint::PosEmbed => HookKind::PosEmbed,
+            HookPoint::ResidPre(_) => HookKind::ResidPre,
+            HookPoint::ResidMid(_) => HookKind::ResidMid,
+            HookPoint::AttnOut(_) => HookKind::AttnOut,
+            HookPoint::MlpOut(_) => HookKind::MlpOut,
+            HookPoint::ResidPost(_) => HookKind::ResidPost,
+            HookPoint::AttnScores(_) => HookKind::AttnScores,
+        }
+    }
+
     pub fn layer(self) -> Option<usize> {
         match self {
             HookPoint::Embed | HookPoint::PosEmbed => None,
@@ -39,24 +150,47 @@ impl HookPoint {
             | HookPoint::ResidMid(l)
             | HookPoint::AttnOut(l)
             | HookPoint::MlpOut(l)
-            | HookPoint::ResidPost(l) => Some(l),
+            | HookPoint::ResidPost(l)
+            | HookPoint::AttnScores(l) => Some(l),
         }
     }
 }
 
 impl fmt::Display for HookPoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HookPoint::Embed => write!(f, "hook_embed"),
-            HookPoint::PosEmbed => write!(f, "hook_pos_embed"),
-            HookPoint::ResidPre(l) => write!(f, "blocks.{l}.hook_resid_pre"),
-            HookPoint::ResidMid(l) => write!(f, "blocks.{l}.hook_resid_mid"),
-            HookPoint::AttnOut(l) => write!(f, "blocks.{l}.hook_attn_out"),
-            HookPoint::MlpOut(l) => write!(f, "blocks.{l}.hook_mlp_out"),
-            HookPoint::ResidPost(l) => write!(f, "blocks.{l}.hook_resid_post"),
+        match self.layer() {
+            None => f.write_str(self.kind().suffix()),
+            Some(l) => write!(f, "blocks.{l}.{}", self.kind().suffix()),
         }
     }
 }
+
+/// A TransformerLens hook name (`hook_embed`, `blocks.3.hook_mlp_out`...).
+impl FromStr for HookPoint {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "hook_embed" => return Ok(HookPoint::Embed),
+            "hook_pos_embed" => return Ok(HookPoint::PosEmbed),
+            _ => {}
+        }
+        let (layer, suffix) = s
+            .strip_prefix("blocks.")
+            .and_then(|rest| rest.split_once('.'))
+            .ok_or_else(|| format!("{s:?} is not a hook name; hooks are {HOOK_NAMES}"))?;
+        let kind = HookKind::per_layer(suffix)
+            .ok_or_else(|| format!("unknown hook {suffix:?} in {s:?}; hooks are {HOOK_NAMES}"))?;
+        let l = layer
+            .parse::<usize>()
+            .map_err(|_| format!("{layer:?} in {s:?} is not a layer number"))?;
+        Ok(kind.at(l))
+    }
+}
+
+/// Every hook name [`HookPoint`] parses.
+pub const HOOK_NAMES: &str = "hook_embed, hook_pos_embed, blocks.{l}.hook_resid_pre, blocks.{l}.hook_resid_mid, \
+blocks.{l}.hook_attn_out, blocks.{l}.hook_mlp_out, blocks.{l}.hook_resid_post, blocks.{l}.attn.hook_attn_scores";
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamOpKind {
@@ -122,7 +256,8 @@ impl InterventionPlan {
             HookPoint::ResidMid(l)
             | HookPoint::AttnOut(l)
             | HookPoint::MlpOut(l)
-            | HookPoint::ResidPost(l) => l,
+            | HookPoint::ResidPost(l)
+            | HookPoint::AttnScores(l) => l,
         };
         let mut first = n_layers;
         for h in self.stream.keys().chain(other.stream.keys()) {
@@ -154,38 +289,12 @@ impl InterventionPlan {
     }
 }
 
-/// What a request key designates.
+/// What a request key designates: a stream hook at the given layers, or
+/// attention blocking at one layer (`None`: every layer).
 #[derive(Debug, Clone, PartialEq)]
 enum Target {
-    /// A stream hook at the given layers (empty for embeddings).
-    Stream(StreamLoc, Vec<usize>),
-    /// Attention blocking at one layer, or every layer.
+    Stream(HookKind, Vec<usize>),
     Attention(Option<usize>),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum StreamLoc {
-    Embed,
-    PosEmbed,
-    ResidPre,
-    ResidMid,
-    AttnOut,
-    MlpOut,
-    ResidPost,
-}
-
-impl StreamLoc {
-    fn at(self, layer: usize) -> HookPoint {
-        match self {
-            StreamLoc::Embed => HookPoint::Embed,
-            StreamLoc::PosEmbed => HookPoint::PosEmbed,
-            StreamLoc::ResidPre => HookPoint::ResidPre(layer),
-            StreamLoc::ResidMid => HookPoint::ResidMid(layer),
-            StreamLoc::AttnOut => HookPoint::AttnOut(layer),
-            StreamLoc::MlpOut => HookPoint::MlpOut(layer),
-            StreamLoc::ResidPost => HookPoint::ResidPost(layer),
-        }
-    }
 }
 
 pub const ACCEPTED_KEYS: &str = "embeddings | hook_embed, hook_pos_embed, blocks.{l}.hook_resid_pre, blocks.{l}.hook_resid_mid, layer_{l}_attn_output | blocks.{l}.hook_attn_out, \
@@ -208,14 +317,21 @@ fn parse_layer(s: &str, key: &str, n_layers: usize) -> Result<usize> {
     Ok(l as usize)
 }
 
+fn target_at(kind: HookKind, l: usize) -> Target {
+    match kind {
+        HookKind::AttnScores => Target::Attention(Some(l)),
+        k => Target::Stream(k, vec![l]),
+    }
+}
+
 fn parse_key(key: &str, n_layers: usize) -> Result<Target> {
     let all: Vec<usize> = (0..n_layers).collect();
     match key {
-        "embeddings" | "hook_embed" => return Ok(Target::Stream(StreamLoc::Embed, vec![0])),
-        "hook_pos_embed" => return Ok(Target::Stream(StreamLoc::PosEmbed, vec![0])),
-        "all_layers_output" => return Ok(Target::Stream(StreamLoc::ResidPost, all)),
-        "all_layers_attn_output" => return Ok(Target::Stream(StreamLoc::AttnOut, all)),
-        "all_layers_mlp_output" => return Ok(Target::Stream(StreamLoc::MlpOut, all)),
+        "embeddings" | "hook_embed" => return Ok(Target::Stream(HookKind::Embed, vec![0])),
+        "hook_pos_embed" => return Ok(Target::Stream(HookKind::PosEmbed, vec![0])),
+        "all_layers_output" => return Ok(Target::Stream(HookKind::ResidPost, all)),
+        "all_layers_attn_output" => return Ok(Target::Stream(HookKind::AttnOut, all)),
+        "all_layers_mlp_output" => return Ok(Target::Stream(HookKind::MlpOut, all)),
         _ => {}
     }
     // The frontend names all-layer blocks `all_layers_attention_{src}_to_{tgt}`
@@ -227,44 +343,24 @@ fn parse_key(key: &str, n_layers: usize) -> Result<Target> {
         let (layer, hook) = rest.split_once('.').ok_or_else(|| {
             invalid!("unknown intervention key {key:?}; accepted keys: {ACCEPTED_KEYS}")
         })?;
-        let loc = match hook {
-            "hook_attn_out" => Some(StreamLoc::AttnOut),
-            "hook_resid_pre" => Some(StreamLoc::ResidPre),
-            "hook_resid_mid" => Some(StreamLoc::ResidMid),
-            "hook_mlp_out" => Some(StreamLoc::MlpOut),
-            "hook_resid_post" => Some(StreamLoc::ResidPost),
-            "attn.hook_attn_scores" => None,
+        let kind = HookKind::per_layer(hook).ok_or_else(|| {
+            invalid!("unknown hook {hook:?} in key {key:?}; accepted keys: {ACCEPTED_KEYS}")
+        })?;
+        return Ok(target_at(kind, parse_layer(layer, key, n_layers)?));
+    }
+    if let Some((layer, loc)) = key.strip_prefix("layer_").and_then(|r| r.split_once('_')) {
+        let kind = match loc {
+            "output" => HookKind::ResidPost,
+            "attn_output" => HookKind::AttnOut,
+            "mlp_output" => HookKind::MlpOut,
+            "attention" => HookKind::AttnScores,
             _ => {
                 return Err(invalid!(
-                    "unknown hook {hook:?} in key {key:?}; accepted keys: {ACCEPTED_KEYS}"
+                    "unknown intervention key {key:?} (location {loc:?}); accepted keys: {ACCEPTED_KEYS}"
                 ))
             }
         };
-        let l = parse_layer(layer, key, n_layers)?;
-        return Ok(match loc {
-            Some(loc) => Target::Stream(loc, vec![l]),
-            None => Target::Attention(Some(l)),
-        });
-    }
-    if let Some(rest) = key.strip_prefix("layer_") {
-        if let Some((layer, loc)) = rest.split_once('_') {
-            let loc = match loc {
-                "output" => Some(StreamLoc::ResidPost),
-                "attn_output" => Some(StreamLoc::AttnOut),
-                "mlp_output" => Some(StreamLoc::MlpOut),
-                "attention" => None,
-                _ => {
-                    return Err(invalid!(
-                        "unknown intervention key {key:?} (location {loc:?}); accepted keys: {ACCEPTED_KEYS}"
-                    ))
-                }
-            };
-            let l = parse_layer(layer, key, n_layers)?;
-            return Ok(match loc {
-                Some(loc) => Target::Stream(loc, vec![l]),
-                None => Target::Attention(Some(l)),
-            });
-        }
+        return Ok(target_at(kind, parse_layer(layer, key, n_layers)?));
     }
     Err(invalid!(
         "unknown intervention key {key:?}; accepted keys: {ACCEPTED_KEYS}"
@@ -408,12 +504,13 @@ pub fn plan(
                     let op = stream_op(cfg, key, seq_len, d_model)?;
                     // `all_layers: true` widens a single-layer stream key, as it
                     // does for attention keys.
-                    let layers: Vec<usize> =
-                        if cfg.all_layers == Some(true) && *loc != StreamLoc::Embed {
-                            (0..n_layers).collect()
-                        } else {
-                            layers.clone()
-                        };
+                    let layers: Vec<usize> = if cfg.all_layers == Some(true)
+                        && !matches!(loc, HookKind::Embed | HookKind::PosEmbed)
+                    {
+                        (0..n_layers).collect()
+                    } else {
+                        layers.clone()
+                    };
                     for &l in &layers {
                         out.stream.entry(loc.at(l)).or_default().push(op.clone());
                     }
@@ -438,8 +535,8 @@ pub fn plan(
 
 #[cfg(test)]
 mod tests {
+    use super::InterventionConfig as C;
     use super::*;
-    use crate::api::InterventionConfig as C;
 
     fn one(key: &str, c: C) -> Interventions {
         let mut m = Interventions::new();

@@ -1,33 +1,33 @@
-//! logitlens-engine: a hooked Llama/Qwen3 forward pass on candle with the
-//! logit lens, stream interventions and attention blocking. No HTTP here:
-//! the CLI and the server both drive [`LoadedModel::run`].
+//! logitlens-engine: one hooked transformer on candle for the families
+//! researchers study, with the logit lens, stream interventions and
+//! attention blocking. No HTTP here: the CLI and the server both drive
+//! [`LoadedModel::run_spec`].
+//!
+//! Layers, each importing only those above it in this list:
+//! `error`, `types` (capture, state, receipt, dtype) -> `hooks` (hook
+//! points, intervention plan) -> `nn` (linear, norms, MLP, RoPE, attention,
+//! hook runner) -> `model` (config, family descriptors, profiles, the
+//! transformer) -> `tokenizer` -> `load` -> `lens`, `analysis`, `attention`
+//! -> `run` (checked request, resume, answer) -> `api` (wire types).
 
 pub mod analysis;
 pub mod api;
 pub mod attention;
-pub mod backend;
-pub mod config;
-pub mod default_model;
-pub mod engine;
 pub mod error;
-pub mod gguf;
-pub mod gguf_tokenizer;
-pub mod hooked;
 pub mod hooks;
 pub mod lens;
+pub mod load;
 pub mod model;
-pub(crate) mod ops;
-pub mod source;
+pub mod nn;
+pub mod run;
 pub mod tokenizer;
-pub mod topk;
-mod weights;
+pub mod types;
 
-pub use api::{
-    InferenceRequest, InferenceResponse, InterventionConfig, Interventions, LensRow, LensType,
-    Prediction,
-};
-pub use backend::{BackendKind, Model, ModelInfo};
-pub use config::{Arch, ModelConfig};
-pub use engine::{LoadEvent, LoadOptions, LoadedModel, RunOutput, SourceInfo, Timings};
+pub use api::{InferenceRequest, InferenceResponse};
 pub use error::{EngineError, Result};
-pub use model::ComputeDtype;
+pub use hooks::{InterventionConfig, Interventions};
+pub use lens::{LensRow, LensType, Prediction};
+pub use load::{default_model, LoadEvent, LoadOptions, LoadedModel, SourceInfo};
+pub use model::{BackendKind, Config, ModelInfo, Transformer};
+pub use run::{Answer, RunOutput, RunRequest, RunSpec, RunState, Timings};
+pub use types::{Capture, ComputeDtype, State};

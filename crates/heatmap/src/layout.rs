@@ -14,7 +14,7 @@ pub(crate) const TICK_PAD: f32 = 3.5 * PT;
 pub(crate) const LABEL_PAD: f32 = 4.0 * PT;
 /// Gap between the title and the axes (6 pt).
 pub(crate) const TITLE_PAD: f32 = 6.0 * PT;
-/// Rotation of the x tick labels, as in the original tool.
+/// Rotation of the x tick labels, so long tokens do not overlap.
 pub(crate) const X_LABEL_ANGLE: f32 = 45.0;
 /// Labels longer than this many characters are cut and end in "…".
 pub(crate) const MAX_LABEL_CHARS: usize = 12;

@@ -1,8 +1,8 @@
 //! Every error leaves as JSON `{"detail": "..."}` with a fitting status;
 //! internal faults are logged, and clients get no internals.
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::FromRequest;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -75,13 +75,52 @@ impl From<EngineError> for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         let status = r.status();
-        let detail = match status {
-            StatusCode::PAYLOAD_TOO_LARGE => "request body too large".to_string(),
-            _ => r.body_text(),
-        };
-        ApiError::new(status, detail)
+        let text = r.body_text();
+        match status {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(status, "request body too large"),
+            // A value outside an enum (lens_type, backend, attention_format...)
+            // is a bad request naming the allowed values, as before the
+            // fields were typed.
+            _ => match unknown_value(&text) {
+                Some(detail) => ApiError::bad_request(detail),
+                None => ApiError::new(status, text),
+            },
+        }
     }
 }
+
+/// serde's "field: unknown variant `x`, expected one of `a`, `b`" as
+/// `unknown field "x" (known: a, b)`.
+fn unknown_value(msg: &str) -> Option<String> {
+    let (before, after) = msg.split_once("unknown variant `")?;
+    let (value, rest) = after.split_once('`')?;
+    let expected = rest.split_once("expected ")?.1;
+    let expected = expected.split(" at line").next()?;
+    let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    let field = before
+        .trim_end()
+        .trim_end_matches(':')
+        .rsplit(": ")
+        .next()
+        .filter(|f| !f.is_empty() && !f.contains(' '))
+        .unwrap_or("value");
+    Some(format!(
+        "unknown {field} {value:?} (known: {})",
+        known.join(", ")
+    ))
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        let text = r.body_text();
+        ApiError::bad_request(unknown_value(&text).unwrap_or(text))
+    }
+}
+
+/// `Query` whose rejections use the API's error body.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct AppQuery<T>(pub T);
 
 /// `Json` whose rejections use the API's error body.
 #[derive(FromRequest)]
@@ -89,3 +128,24 @@ impl From<JsonRejection> for ApiError {
 pub struct AppJson<T>(pub T);
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_enum_values_name_the_allowed_ones() {
+        let m = "Failed to deserialize the JSON body into the target type: lens_type: unknown variant `diagonal`, \
+                 expected one of `block_output`, `post_attention`, `combined` at line 1 column 33";
+        assert_eq!(
+            unknown_value(m).unwrap(),
+            "unknown lens_type \"diagonal\" (known: block_output, post_attention, combined)"
+        );
+        let m = "Failed to deserialize the query string: format: unknown variant `png`, expected `json` or `f16`";
+        assert_eq!(
+            unknown_value(m).unwrap(),
+            "unknown format \"png\" (known: json, f16)"
+        );
+        assert!(unknown_value("missing field `text`").is_none());
+    }
+}

@@ -1,15 +1,19 @@
 //! logitlens-server: the original tool's REST API (same paths and JSON) on
-//! axum, over logitlens-engine, plus model lifecycle, /models, /events and
-//! /openapi.json. Handlers are thin; the engine does the work off the runtime.
+//! axum, over logitlens-engine, plus the model lifecycle, /models, /events
+//! and /openapi.json. Modules import downward: `routes` (a router per
+//! resource) -> `lifecycle` (the one loading path, the status) -> `state`
+//! -> `status` (lifecycle wire types), `sessions`, `exports`, `npz`,
+//! `catalog` -> `error`.
 
-pub mod diff;
+pub mod catalog;
 pub mod error;
-pub mod models;
+pub mod exports;
+pub mod lifecycle;
 pub mod npz;
 pub mod routes;
 pub mod sessions;
 pub mod state;
-pub mod viz;
+pub mod status;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -18,7 +22,7 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -35,22 +39,23 @@ pub use state::{AppState, ServerConfig};
     info(
         title = "logitlens",
         description = "Logit lens, stream interventions and attention blocking over a candle forward pass. \
-        Paths and JSON shapes are those of the original Logit Lens Llama Advanced server."
+        Paths and JSON shapes are those of the original Logit Lens Llama Advanced server. \
+        Every error is JSON {\"detail\": \"...\"}."
     ),
     paths(
-        routes::load_model,
-        routes::model_status,
-        routes::inference,
-        routes::save_state,
-        routes::sessions,
-        routes::load_session,
-        routes::delete_session,
-        routes::save_visualization,
-        routes::save_grid_visualization,
-        routes::list_models,
-        routes::run_attention,
-        diff::diff_sessions,
-        routes::events
+        routes::model::load_model,
+        routes::model::model_status,
+        routes::model::events,
+        routes::model::list_models,
+        routes::inference::inference,
+        routes::inference::run_attention,
+        routes::sessions::save_state,
+        routes::sessions::sessions,
+        routes::sessions::load_session,
+        routes::sessions::delete_session,
+        routes::viz::save_visualization,
+        routes::viz::save_grid_visualization,
+        routes::diff::diff_sessions,
     ),
     components(schemas(
         logitlens_engine::InferenceRequest,
@@ -58,15 +63,29 @@ pub use state::{AppState, ServerConfig};
         logitlens_engine::InterventionConfig,
         logitlens_engine::LensRow,
         logitlens_engine::Prediction,
-        routes::LoadModelRequest,
-        routes::SaveStateRequest,
-        routes::SessionRequest,
-        routes::VisualizationRequest,
-        routes::GridVisualizationRequest,
-        diff::DiffSessionsRequest,
+        logitlens_engine::LensType,
+        logitlens_engine::types::Receipt,
+        logitlens_engine::attention::Format,
+        logitlens_engine::attention::Reduce,
+        logitlens_engine::attention::Packed,
+        status::Backend,
+        status::LoadStage,
+        status::LoadingStatus,
+        status::ModelStatus,
+        status::LoadModelResponse,
+        routes::model::LoadModelRequest,
+        routes::sessions::SaveStateRequest,
+        routes::sessions::SaveStateResponse,
+        routes::sessions::SessionRequest,
+        routes::sessions::DeleteSessionResponse,
+        routes::viz::VisualizationRequest,
+        routes::viz::GridVisualizationRequest,
+        routes::viz::SavedFile,
+        routes::inference::RunAttention,
+        routes::diff::DiffSessionsRequest,
+        routes::diff::DiffSessionsResponse,
         sessions::SessionEntry,
-        models::ModelEntry,
-        state::LoadingStatus
+        catalog::ModelEntry,
     ))
 )]
 pub struct ApiDoc;
@@ -126,23 +145,7 @@ pub fn app(state: AppState) -> Router {
         .allow_headers([header::CONTENT_TYPE])
         .max_age(Duration::from_secs(600));
     let limit = state.cfg.max_body_bytes;
-    Router::new()
-        .route("/load_model", post(routes::load_model))
-        .route("/model_status", get(routes::model_status))
-        .route("/inference", post(routes::inference))
-        .route("/save_state", post(routes::save_state))
-        .route("/sessions", get(routes::sessions))
-        .route("/load_session", post(routes::load_session))
-        .route("/delete_session", post(routes::delete_session))
-        .route("/save_visualization", post(routes::save_visualization))
-        .route(
-            "/save_grid_visualization",
-            post(routes::save_grid_visualization),
-        )
-        .route("/runs/{run_id}/attention", get(routes::run_attention))
-        .route("/diff_sessions", post(diff::diff_sessions))
-        .route("/models", get(routes::list_models))
-        .route("/events", get(routes::events))
+    routes::api()
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .method_not_allowed_fallback(routes::method_not_allowed)
         .fallback(fallback)
@@ -159,14 +162,14 @@ pub async fn serve(
     addr: SocketAddr,
     state: AppState,
     model: Option<String>,
-    backend: String,
+    backend: status::Backend,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!("logitlens listening on http://{}", listener.local_addr()?);
     if let Some(name) = model {
         let st = state.clone();
         tokio::spawn(async move {
-            if let Err(e) = routes::load(&st, name, backend).await {
+            if let Err(e) = lifecycle::load(&st, name, backend, lifecycle::Then::Serve).await {
                 tracing::error!("preloading the model failed: {}", e.detail);
             }
         });

@@ -8,7 +8,7 @@ use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::WriteNpyExt;
 use zip::write::SimpleFileOptions;
 
-use logitlens_engine::RunOutput;
+use logitlens_engine::RunState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NpzError {
@@ -22,12 +22,18 @@ pub enum NpzError {
     Io(#[from] std::io::Error),
     #[error("shape: {0}")]
     Shape(#[from] ndarray::ShapeError),
+    #[error("no {0} to save")]
+    Empty(&'static str),
 }
 
-/// `[a, b, ..]` f32 tensors stacked into one array with `extra` unit axes
-/// inserted after the first (the original's batch dimension).
-fn stack_f32(ts: &[&Tensor], batch_axis: bool) -> Result<ArrayD<f32>, NpzError> {
-    let inner = ts[0].dims().to_vec();
+/// Equal-shaped f32 tensors stacked into one array, with a unit axis after
+/// the first when `batch_axis` (the original's batch dimension).
+fn stack_f32(
+    what: &'static str,
+    ts: &[&Tensor],
+    batch_axis: bool,
+) -> Result<ArrayD<f32>, NpzError> {
+    let inner = ts.first().ok_or(NpzError::Empty(what))?.dims().to_vec();
     let mut shape = vec![ts.len()];
     if batch_axis {
         shape.push(1);
@@ -79,10 +85,11 @@ fn npy<A: WriteNpyExt>(a: &A) -> Result<Vec<u8>, NpzError> {
     Ok(buf)
 }
 
-/// The arrays of one run, in the original custom backend's order:
+/// The arrays of one run, named, ordered and shaped as every saved session
+/// has them (numpy code written for older sessions reads these too):
 /// hidden_states [S,1,T,D], logits [1,T,V], layer_names [S],
 /// post_attention_states [n,1,T,D], and attentions [n,1,H,T,T] when asked.
-pub fn run_npz(run: &RunOutput, with_attention: bool) -> Result<Vec<u8>, NpzError> {
+pub fn run_npz(run: &RunState, with_attention: bool) -> Result<Vec<u8>, NpzError> {
     let states: Vec<&Tensor> = run
         .rows
         .iter()
@@ -91,14 +98,20 @@ pub fn run_npz(run: &RunOutput, with_attention: bool) -> Result<Vec<u8>, NpzErro
     let names: Vec<String> = run.rows.iter().map(|(n, _)| n.clone()).collect();
     let post: Vec<&Tensor> = run.capture.post_attn.iter().collect();
     let mut entries: Vec<(&str, Vec<u8>)> = vec![
-        ("hidden_states", npy(&stack_f32(&states, true)?)?),
-        ("logits", npy(&stack_f32(&[&run.logits], false)?)?),
+        (
+            "hidden_states",
+            npy(&stack_f32("hidden states", &states, true)?)?,
+        ),
+        ("logits", npy(&stack_f32("logits", &[&run.logits], false)?)?),
         ("layer_names", unicode_npy(&names)),
-        ("post_attention_states", npy(&stack_f32(&post, true)?)?),
+        (
+            "post_attention_states",
+            npy(&stack_f32("post-attention states", &post, true)?)?,
+        ),
     ];
     if with_attention {
         let att: Vec<&Tensor> = run.capture.patterns.iter().collect();
-        entries.push(("attentions", npy(&stack_f32(&att, true)?)?));
+        entries.push(("attentions", npy(&stack_f32("attention", &att, true)?)?));
     }
     let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let opts = SimpleFileOptions::default()

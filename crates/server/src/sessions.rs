@@ -156,7 +156,7 @@ impl Sessions {
         ))
     }
 
-    /// Newest first, as the original listed them.
+    /// Newest first: ids begin with their save time, so this sorts by name, descending.
     pub fn list(&self) -> ApiResult<Vec<SessionEntry>> {
         let mut ids: Vec<String> = std::fs::read_dir(&self.root)
             .map_err(ApiError::internal)?
@@ -208,7 +208,8 @@ impl Sessions {
                 )))
             }
         };
-        // Sessions saved by older versions of the original lack these.
+        // Sessions written before these fields existed lack them; clients
+        // may rely on both being present.
         cfg.entry("apply_chat_template")
             .or_insert(Value::Bool(false));
         cfg.entry("backend")

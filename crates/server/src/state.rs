@@ -1,16 +1,19 @@
-//! Shared server state: the model in service, its load lifecycle (with
-//! progress broadcast to /events), and the last run that /save_state saves.
+//! Shared server state: what the operator configured, the model in service,
+//! the load in progress, and the recent runs `/save_state` and
+//! `/runs/{id}/attention` can reach.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use logitlens_engine::{ComputeDtype, LoadEvent, LoadedModel, RunOutput};
+use logitlens_engine::{ComputeDtype, LoadedModel, RunState};
 
 use crate::sessions::Sessions;
+use crate::status::{Backend, LoadingStatus, ModelStatus};
 
 /// How many recent runs /save_state and /runs/{id}/attention can still
 /// reach by `run_id`...
@@ -47,69 +50,11 @@ impl Default for ServerConfig {
     }
 }
 
-/// A model in service, with the backend name it was loaded under.
+/// A model in service, with the backend name it was loaded under (echoed
+/// back as given: scripts compare it with what they sent).
 pub struct Active {
     pub model: Arc<LoadedModel>,
-    pub backend: String,
-}
-
-/// The load in progress, as /model_status and /events report it.
-#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
-pub struct LoadingStatus {
-    pub model_name: String,
-    pub backend: String,
-    /// resolving | downloading | loading_tensors | ready
-    pub stage: String,
-    pub file: Option<String>,
-    pub bytes: Option<u64>,
-    pub total_bytes: Option<u64>,
-    pub tensors_done: Option<usize>,
-    pub tensors_total: Option<usize>,
-    /// 0..1 when known.
-    pub progress: Option<f64>,
-}
-
-impl LoadingStatus {
-    pub fn new(model_name: &str, backend: &str) -> Self {
-        LoadingStatus {
-            model_name: model_name.into(),
-            backend: backend.into(),
-            stage: "resolving".into(),
-            file: None,
-            bytes: None,
-            total_bytes: None,
-            tensors_done: None,
-            tensors_total: None,
-            progress: None,
-        }
-    }
-
-    pub fn apply(&mut self, e: &LoadEvent) {
-        match e {
-            LoadEvent::Resolving => self.stage = "resolving".into(),
-            LoadEvent::Downloading {
-                file,
-                bytes,
-                total_bytes,
-            } => {
-                self.stage = "downloading".into();
-                self.file = Some(file.clone());
-                self.bytes = Some(*bytes);
-                self.total_bytes = Some(*total_bytes);
-                self.progress = (*total_bytes > 0).then(|| *bytes as f64 / *total_bytes as f64);
-            }
-            LoadEvent::LoadingTensors { done, total } => {
-                self.stage = "loading_tensors".into();
-                self.tensors_done = Some(*done);
-                self.tensors_total = Some(*total);
-                self.progress = (*total > 0).then(|| *done as f64 / *total as f64);
-            }
-            LoadEvent::Ready => {
-                self.stage = "ready".into();
-                self.progress = Some(1.0);
-            }
-        }
-    }
+    pub backend: Backend,
 }
 
 /// The last successful run (or loaded session): what /save_state writes.
@@ -129,12 +74,20 @@ impl LastRun {
             Tensors::None => 0,
         }
     }
+
+    /// The run behind it, when it is a run of this server.
+    pub fn run(&self) -> Option<&Arc<RunState>> {
+        match &self.tensors {
+            Tensors::Run { run, .. } => Some(run),
+            _ => None,
+        }
+    }
 }
 
 pub enum Tensors {
     /// Arrays of a run, serialised when saved.
     Run {
-        run: Arc<RunOutput>,
+        run: Arc<RunState>,
         with_attention: bool,
     },
     /// The tensors.npz of a loaded session, re-saved as is.
@@ -146,8 +99,6 @@ pub struct Inner {
     pub cfg: ServerConfig,
     pub sessions: Sessions,
     pub active: RwLock<Option<Active>>,
-    /// The backend asked for when nothing is loaded yet.
-    pub default_backend: String,
     pub loading: Mutex<Option<LoadingStatus>>,
     pub last_error: Mutex<Option<String>>,
     /// Serialises loads; inference never waits on it.
@@ -155,9 +106,10 @@ pub struct Inner {
     pub last_run: Mutex<Option<Arc<LastRun>>>,
     /// Recent runs by id, so a client saves the run it shows rather than
     /// whatever ran last on the server (the original's global state).
-    pub runs: Mutex<std::collections::VecDeque<(u64, Arc<LastRun>)>>,
-    pub next_run_id: std::sync::atomic::AtomicU64,
-    pub events: broadcast::Sender<Value>,
+    runs: Mutex<VecDeque<(u64, Arc<LastRun>)>>,
+    next_run_id: AtomicU64,
+    /// /model_status bodies for /events, sent at every change.
+    pub events: broadcast::Sender<ModelStatus>,
 }
 
 #[derive(Clone)]
@@ -173,71 +125,38 @@ impl std::ops::Deref for AppState {
 impl AppState {
     pub fn new(cfg: ServerConfig) -> std::io::Result<Self> {
         let sessions = Sessions::new(&cfg.data_dir)?;
-        std::fs::create_dir_all(cfg.data_dir.join(crate::viz::VIZ_DIR))?;
+        std::fs::create_dir_all(cfg.data_dir.join(crate::exports::VIZ_DIR))?;
         let (events, _) = broadcast::channel(256);
         Ok(AppState(Arc::new(Inner {
             cfg,
             sessions,
             active: RwLock::new(None),
-            default_backend: "custom".into(),
             loading: Mutex::new(None),
             last_error: Mutex::new(None),
             load_lock: tokio::sync::Mutex::new(()),
             last_run: Mutex::new(None),
-            runs: Mutex::new(std::collections::VecDeque::new()),
-            next_run_id: std::sync::atomic::AtomicU64::new(1),
+            runs: Mutex::new(VecDeque::new()),
+            next_run_id: AtomicU64::new(1),
             events,
         })))
     }
 
     /// The model in service and its backend, cloned under a short lock.
-    pub fn active(&self) -> Option<(Arc<LoadedModel>, String)> {
+    pub fn active(&self) -> Option<(Arc<LoadedModel>, Backend)> {
         self.active
             .read()
             .expect("state lock")
             .as_ref()
-            .map(|a| (a.model.clone(), a.backend.clone()))
+            .map(|a| (a.model.clone(), a.backend))
     }
 
     pub fn is_loading(&self) -> bool {
         self.loading.lock().expect("state lock").is_some()
     }
 
-    /// The /model_status body: the original's fields plus the lifecycle.
-    pub fn status(&self) -> Value {
-        let loading = self.loading.lock().expect("state lock").clone();
-        let last_error = self.last_error.lock().expect("state lock").clone();
-        let mut v = match self.active() {
-            Some((m, backend)) => crate::routes::model_info(&m, &backend),
-            None => serde_json::json!({"loaded": false, "backend": self.default_backend}),
-        };
-        let o = v.as_object_mut().expect("object");
-        o.insert(
-            "status".into(),
-            Value::from(if loading.is_some() {
-                "loading"
-            } else if o["loaded"] == true {
-                "ready"
-            } else {
-                "idle"
-            }),
-        );
-        o.insert(
-            "loading".into(),
-            serde_json::to_value(&loading).expect("serialisable"),
-        );
-        o.insert(
-            "last_error".into(),
-            serde_json::to_value(&last_error).expect("serialisable"),
-        );
-        v
-    }
-
     /// Make `run` the last run and keep it under a new id.
     pub fn remember_run(&self, run: Arc<LastRun>) -> u64 {
-        let id = self
-            .next_run_id
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = self.next_run_id.fetch_add(1, Ordering::Relaxed);
         let mut runs = self.runs.lock().expect("state lock");
         runs.push_back((id, run.clone()));
         let mut bytes: usize = runs.iter().map(|(_, r)| r.bytes()).sum();
@@ -250,6 +169,7 @@ impl AppState {
         id
     }
 
+    /// A kept run by id.
     pub fn run(&self, id: u64) -> Option<Arc<LastRun>> {
         self.runs
             .lock()
@@ -259,13 +179,16 @@ impl AppState {
             .map(|(_, r)| r.clone())
     }
 
-    pub fn broadcast_status(&self) {
-        // No subscribers is fine.
-        let _ = self.events.send(self.status());
-    }
-
-    pub fn set_loading(&self, s: Option<LoadingStatus>) {
-        *self.loading.lock().expect("state lock") = s;
-        self.broadcast_status();
+    /// The kept runs of model `model_id`, newest first.
+    pub fn runs_of(&self, model_id: u64) -> Vec<Arc<RunState>> {
+        self.runs
+            .lock()
+            .expect("state lock")
+            .iter()
+            .rev()
+            .filter_map(|(_, r)| r.run())
+            .filter(|run| run.model_id == model_id)
+            .cloned()
+            .collect()
     }
 }

@@ -7,7 +7,8 @@ use crate::error::{ApiError, ApiResult};
 pub const VIZ_DIR: &str = "attention_visualizations";
 const MAX_TITLE_IN_NAME: usize = 100;
 
-/// Every character that is not alphanumeric becomes `_`, as the original did.
+/// Every character that is not alphanumeric becomes `_`, so a title can
+/// never name a folder or a hidden file.
 pub fn safe_title(title: &str) -> String {
     let s: String = title
         .chars()
@@ -53,10 +54,6 @@ pub fn save_png(data_dir: &Path, title: &str, png: &[u8]) -> ApiResult<String> {
     Err(ApiError::conflict(
         "too many visualizations saved under this title this second",
     ))
-}
-
-pub fn render_error(e: logitlens_heatmap::HeatmapError) -> ApiError {
-    ApiError::bad_request(e.to_string())
 }
 
 #[cfg(test)]

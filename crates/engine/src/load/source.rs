@@ -35,14 +35,14 @@ impl ModelSource {
             }
             // A bare file name means a file in the models folder.
             if !spec.contains(['/', '\\']) && !spec.starts_with('.') {
-                let p = crate::default_model::models_dir().join(spec);
+                let p = super::default_model::models_dir().join(spec);
                 if p.is_file() {
                     return Ok(ModelSource::Gguf(p));
                 }
             }
             return Err(EngineError::NotFound(format!(
                 "GGUF file {spec:?} does not exist (nor in the models folder {})",
-                crate::default_model::models_dir().display()
+                super::default_model::models_dir().display()
             )));
         }
         if path.is_file() {

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use logitlens_engine::default_model;
-use logitlens_engine::source::hub_cache_dir;
+use logitlens_engine::load::source::hub_cache_dir;
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ModelEntry {

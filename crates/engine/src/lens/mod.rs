@@ -1,44 +1,98 @@
-//! The logit lens: every chosen residual state through the final norm and
-//! the unembedding, softmax over the whole vocabulary, top 5 per position.
+//! The logit lens: every chosen residual state through the model's own
+//! final norm and unembedding, softmax over the whole vocabulary, top 5 per
+//! position; and what a request asks beyond it (tracked tokens, entropy,
+//! the diff against a baseline run).
+
+pub mod topk;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
 
-use crate::api::{LensRow, LensType, Prediction};
 use crate::error::{EngineError, Result};
-use crate::model::Capture;
+use crate::model::Transformer;
 use crate::tokenizer::TokenizerBundle;
+use crate::types::{Capture, State};
 
-use crate::topk;
-pub use crate::topk::{top_k_softmax, Top, TOP_K};
+pub use topk::{top_k_softmax, Top, TOP_K};
 
 /// Bound on the logits materialised at once (rows x positions x vocab f32).
 const MAX_CHUNK_BYTES: usize = 256 << 20;
 
-/// What the lens needs from a model.
-pub trait LensModel {
-    fn n_layers(&self) -> usize;
-    fn vocab_size(&self) -> usize;
-    /// The dtype its states are in.
-    fn dtype(&self) -> candle_core::DType;
-    /// The model's own head on `[N, D]` residual states: final norm, then
-    /// the unembedding (with bias or logit soft-cap where the model has
-    /// them). Returns f32 logits `[N, V]`.
-    fn unembed(&self, x: &Tensor) -> Result<Tensor>;
+/// Which states the lens rows show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum LensType {
+    /// The embeddings, every block's output, the final output.
+    #[default]
+    BlockOutput,
+    /// The embeddings, the residual stream after every attention add, the final output.
+    PostAttention,
+    /// Both, interleaved.
+    Combined,
 }
 
-/// Which captured state a lens row shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum State {
-    /// `Capture::resid[i]`: 0 = embeddings, i = output of block i-1.
-    Resid(usize),
-    /// `Capture::post_attn[i]`.
-    PostAttn(usize),
+impl LensType {
+    pub const NAMES: &'static str = "block_output, post_attention, combined";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LensType::BlockOutput => "block_output",
+            LensType::PostAttention => "post_attention",
+            LensType::Combined => "combined",
+        }
+    }
 }
 
-/// The rows of the original custom backend, with their names (UPSTREAM.md §3.1).
+impl std::str::FromStr for LensType {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "block_output" => Ok(LensType::BlockOutput),
+            "post_attention" => Ok(LensType::PostAttention),
+            "combined" => Ok(LensType::Combined),
+            _ => Err(format!("unknown lens_type {s:?} (known: {})", Self::NAMES)),
+        }
+    }
+}
+
+/// One of the top 5 of a cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Prediction {
+    /// The token as `decode([id])` gives it.
+    pub token: String,
+    pub prob: f64,
+    pub id: u32,
+}
+
+/// One lens row: a captured state's top 5 at every position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LensRow {
+    /// Its place in the list of rows.
+    pub layer_index: usize,
+    pub layer_name: String,
+    /// `[position][rank]`, 5 per position, most probable first.
+    pub predictions: Vec<Vec<Prediction>>,
+}
+
+/// One tracked token in one cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TrackedCell {
+    pub id: u32,
+    pub token: String,
+    pub prob: f64,
+    /// 0 = the top token.
+    pub rank: u32,
+}
+
+/// The rows of a lens type for an `n_layers` model, with the names the
+/// original tool gave them.
 pub fn rows(lens: LensType, n_layers: usize) -> Vec<(String, State)> {
     let n = n_layers;
     let mut out = vec![("Embeddings".to_string(), State::Resid(0))];
@@ -60,15 +114,6 @@ pub fn rows(lens: LensType, n_layers: usize) -> Vec<(String, State)> {
     }
     out.push(("Final Output".to_string(), State::Resid(n)));
     out
-}
-
-impl Capture {
-    pub fn state(&self, s: State) -> &Tensor {
-        match s {
-            State::Resid(i) => &self.resid[i],
-            State::PostAttn(i) => &self.post_attn[i],
-        }
-    }
 }
 
 /// The top 5 of every position of one projected state.
@@ -198,19 +243,10 @@ impl DiffCell {
     }
 }
 
-/// Whether state `s` is computed before layer `first_difference`: such
-/// states are the same in two runs whose plans first differ at that layer.
-pub fn computed_before(s: State, first_difference: usize) -> bool {
-    match s {
-        State::Resid(i) => i <= first_difference,
-        State::PostAttn(i) => i < first_difference,
-    }
-}
-
 /// Compute the lens rows for `lens` from a capture, projecting only the
 /// states `reuse` does not already have, plus what `extras` asks for.
 pub fn compute(
-    model: &dyn LensModel,
+    model: &Transformer,
     tok: &TokenizerBundle,
     cap: &Capture,
     lens: LensType,
@@ -284,7 +320,7 @@ pub fn compute(
             Some((_, r)) => group
                 .iter()
                 .copied()
-                .filter(|s| !computed_before(*s, r))
+                .filter(|s| !s.computed_before(r))
                 .collect(),
             None => Vec::new(),
         };
@@ -328,7 +364,7 @@ pub fn compute(
                     let diff = extras.baseline.map(|(_, r)| {
                         let s = group[i / t];
                         match base_states.iter().position(|b| *b == s) {
-                            None if computed_before(s, r) => DiffCell::same(&c.top),
+                            None if s.computed_before(r) => DiffCell::same(&c.top),
                             None => unreachable!("unshared states have a baseline row"),
                             Some(k) => {
                                 let b = k * t + i % t;
@@ -393,7 +429,7 @@ pub fn compute(
     let out = to_rows(&|s| find(&tops, s).expect("state projected"))?;
     let baseline_rows = match extras.baseline {
         Some((_, r)) => Some(to_rows(&|s| {
-            if computed_before(s, r) {
+            if s.computed_before(r) {
                 find(&tops, s).expect("state projected")
             } else {
                 find(&base_tops, s).expect("baseline state projected")
@@ -432,9 +468,9 @@ pub fn compute(
 /// as `[row][position]`.
 #[allow(clippy::type_complexity)]
 pub fn diff_states(
-    a: &dyn LensModel,
+    a: &Transformer,
     a_states: &[Tensor],
-    b: &dyn LensModel,
+    b: &Transformer,
     b_states: &[Tensor],
 ) -> Result<(Vec<Vec<Top>>, Vec<Vec<Top>>, Vec<Vec<DiffCell>>)> {
     use rayon::prelude::*;

@@ -336,6 +336,29 @@ impl<'a> Metadata<'a> {
     }
 }
 
+/// The bundle of a GGUF file: its tokenizer, BOS/EOS strings and chat template.
+impl super::TokenizerBundle {
+    pub fn from_gguf(content: &Content) -> crate::error::Result<Self> {
+        let tok = tokenizer_from_gguf(content).map_err(crate::error::EngineError::Tokenizer)?;
+        let md = &content.metadata;
+        let token_at = |key: &str| -> String {
+            md.get(key)
+                .and_then(|v| v.to_u32().ok())
+                .and_then(|id| tok.id_to_token(id))
+                .unwrap_or_default()
+        };
+        let (bos, eos) = (
+            token_at("tokenizer.ggml.bos_token_id"),
+            token_at("tokenizer.ggml.eos_token_id"),
+        );
+        let template = md
+            .get("tokenizer.chat_template")
+            .and_then(|v| v.to_string().ok())
+            .cloned();
+        Self::new(tok, template, bos, eos, false)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -337,16 +337,9 @@ pub fn top_k_softmax_exact(logits: &[f32]) -> Top {
 fn cell_exact(logits: &[f32]) -> Cell {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let sum: f64 = logits.iter().map(|&l| f64::from((l - max).exp())).sum();
-    let mut best: [(u32, f32); TOP_K] = [(u32::MAX, f32::NEG_INFINITY); TOP_K];
+    let mut best: Top = [(u32::MAX, f32::NEG_INFINITY); TOP_K];
     for (i, &l) in logits.iter().enumerate() {
-        if l > best[TOP_K - 1].1 {
-            let mut j = TOP_K - 1;
-            while j > 0 && l > best[j - 1].1 {
-                best[j] = best[j - 1];
-                j -= 1;
-            }
-            best[j] = (i as u32, l);
-        }
+        insert(&mut best, i, l);
     }
     Cell {
         top: best.map(|(id, l)| (id, (f64::from((l - max).exp()) / sum) as f32)),

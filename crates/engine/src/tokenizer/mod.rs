@@ -12,6 +12,8 @@ use serde_json::Value;
 
 use crate::error::{EngineError, Result};
 
+pub mod gguf;
+
 const TEMPLATE_NAME: &str = "chat";
 
 pub struct ChatTemplate {
@@ -44,7 +46,8 @@ impl ChatTemplate {
         Ok(ChatTemplate { env })
     }
 
-    /// One user message, generation prompt on: what the original rendered.
+    /// One user message with the generation prompt on: the prompt a chat
+    /// model answers.
     pub fn render_user(&self, text: &str, bos: &str, eos: &str) -> Result<String> {
         let tmpl = self
             .env
@@ -241,8 +244,9 @@ impl TokenizerBundle {
             .to_vec())
     }
 
-    /// The ids the original tool ran: plain `encode(text)`, or the chat
-    /// template rendered then encoded without adding special tokens again.
+    /// The ids a request runs: plain `encode(text)` (with the tokenizer's
+    /// own special tokens), or the chat template rendered then encoded
+    /// without adding special tokens a second time.
     pub fn encode_prompt(&self, text: &str, apply_chat_template: bool) -> Result<Vec<u32>> {
         if apply_chat_template {
             let t = self.chat_template.as_ref().ok_or_else(|| {

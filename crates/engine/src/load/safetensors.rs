@@ -1,14 +1,15 @@
-//! Where model code gets its weights from, without holding two copies.
+//! Safetensors checkpoints (single or sharded), and where model code gets
+//! its weights from without holding two copies.
 //!
 //! The models keep weights in their own layout (linear weights transposed,
-//! see `ops::Linear`), so every tensor is copied once while loading. With
+//! see `nn::Linear`), so every tensor is copied once while loading. With
 //! candle's stock backends the source stays alive until the load ends (a
 //! `HashMap` of dequantized GGUF tensors, or a memory map whose touched pages
 //! count as resident), which doubled peak memory. These backends release each
 //! tensor's source as soon as it has been handed out.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use candle_core::{DType, Device, Shape, Tensor};
@@ -31,7 +32,16 @@ fn check_shape(name: &str, t: Tensor, want: &Shape) -> candle_core::Result<Tenso
 /// Tensors already in memory, each removed from the map when fetched.
 struct TakeTensors(Mutex<HashMap<String, Tensor>>);
 
-impl SimpleBackend for TakeTensors {
+/// Where a backend gets a tensor by name.
+trait Source: Send + Sync + 'static {
+    fn fetch(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor>;
+    fn has(&self, name: &str) -> bool;
+}
+
+/// A `VarBuilder` backend over a [`Source`] that checks every shape.
+struct Checked<S>(S);
+
+impl<S: Source> SimpleBackend for Checked<S> {
     fn get(
         &self,
         s: Shape,
@@ -40,11 +50,20 @@ impl SimpleBackend for TakeTensors {
         dtype: DType,
         dev: &Device,
     ) -> candle_core::Result<Tensor> {
-        let t = self.get_unchecked(name, dtype, dev)?;
-        check_shape(name, t, &s)
+        check_shape(name, self.0.fetch(name, dtype, dev)?, &s)
     }
 
     fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        self.0.fetch(name, dtype, dev)
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.0.has(name)
+    }
+}
+
+impl Source for TakeTensors {
+    fn fetch(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
         let t = self
             .0
             .lock()
@@ -56,7 +75,7 @@ impl SimpleBackend for TakeTensors {
         t.to_dtype(dtype)?.to_device(dev)
     }
 
-    fn contains_tensor(&self, name: &str) -> bool {
+    fn has(&self, name: &str) -> bool {
         self.0.lock().expect("weights lock").contains_key(name)
     }
 }
@@ -68,7 +87,7 @@ pub(crate) fn from_tensors(
     dev: &Device,
 ) -> VarBuilder<'static> {
     VarBuilder::from_backend(
-        Box::new(TakeTensors(Mutex::new(tensors))),
+        Box::new(Checked(TakeTensors(Mutex::new(tensors)))),
         dtype,
         dev.clone(),
     )
@@ -175,24 +194,12 @@ fn release(map: &memmap2::Mmap, start: usize, end: usize) {
     let _ = (map, start, end);
 }
 
-impl SimpleBackend for MappedSafetensors {
-    fn get(
-        &self,
-        s: Shape,
-        name: &str,
-        _: Init,
-        dtype: DType,
-        dev: &Device,
-    ) -> candle_core::Result<Tensor> {
-        let t = self.get_unchecked(name, dtype, dev)?;
-        check_shape(name, t, &s)
-    }
-
-    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+impl Source for MappedSafetensors {
+    fn fetch(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
         self.load(name, dev)?.to_dtype(dtype)
     }
 
-    fn contains_tensor(&self, name: &str) -> bool {
+    fn has(&self, name: &str) -> bool {
         self.0.iter().any(|f| f.meta.info(name).is_some())
     }
 }
@@ -204,7 +211,7 @@ pub(crate) fn from_mmaped_safetensors(
     dev: &Device,
 ) -> Result<VarBuilder<'static>> {
     Ok(VarBuilder::from_backend(
-        Box::new(MappedSafetensors::open(files)?),
+        Box::new(Checked(MappedSafetensors::open(files)?)),
         dtype,
         dev.clone(),
     ))
@@ -224,4 +231,50 @@ pub(crate) fn stored_dtypes(files: &[PathBuf]) -> Result<String> {
     }
     kinds.sort();
     Ok(kinds.join(", "))
+}
+
+fn read_to_string(p: &Path) -> Result<String> {
+    std::fs::read_to_string(p)
+        .map_err(|e| EngineError::Model(format!("cannot read {}: {e}", p.display())))
+}
+
+/// The safetensors files of a checkpoint (single, or sharded by an index);
+/// `get(file)` finds each file (a local folder or the Hub cache).
+pub(crate) fn checkpoint_files(
+    dir: &Path,
+    get: &mut dyn FnMut(&str) -> Result<Option<PathBuf>>,
+) -> Result<Vec<PathBuf>> {
+    if let Some(index) = get("model.safetensors.index.json")? {
+        let v: serde_json::Value = serde_json::from_str(&read_to_string(&index)?)
+            .map_err(|e| EngineError::Model(format!("model.safetensors.index.json: {e}")))?;
+        let map = v
+            .get("weight_map")
+            .and_then(|m| m.as_object())
+            .ok_or_else(|| {
+                EngineError::Model("model.safetensors.index.json has no weight_map".into())
+            })?;
+        let mut shards: Vec<String> = map
+            .values()
+            .filter_map(|f| f.as_str().map(str::to_owned))
+            .collect();
+        shards.sort();
+        shards.dedup();
+        let mut out = Vec::new();
+        for s in shards {
+            if s.contains('/') || s.contains("..") {
+                return Err(EngineError::Model(format!(
+                    "shard name {s:?} is not a plain file name"
+                )));
+            }
+            out.push(get(&s)?.ok_or_else(|| EngineError::Model(format!("shard {s} is missing")))?);
+        }
+        return Ok(out);
+    }
+    match get("model.safetensors")? {
+        Some(p) => Ok(vec![p]),
+        None => Err(EngineError::NotFound(format!(
+            "{} has neither model.safetensors nor model.safetensors.index.json",
+            dir.display()
+        ))),
+    }
 }

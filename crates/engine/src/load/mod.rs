@@ -1,0 +1,298 @@
+//! Loading a model from wherever it is: a Hugging Face folder, a `.gguf`
+//! file, or a Hub repo id (through the local Hub cache), into a
+//! [`LoadedModel`]: the transformer under a backend profile, its tokenizer,
+//! and where it came from.
+
+pub mod default_model;
+pub mod gguf;
+mod safetensors;
+pub mod source;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use serde::Serialize;
+
+use crate::error::{EngineError, Result};
+use crate::model::{BackendKind, Config, Fields, ModelInfo, Transformer};
+use crate::tokenizer::TokenizerBundle;
+use crate::types::ComputeDtype;
+use source::{HubFiles, ModelSource};
+
+/// How to load a model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    pub backend: BackendKind,
+    pub dtype: ComputeDtype,
+    /// Round every weight through float16 first, as the original tool's
+    /// loader did (`torch_dtype=float16`). Only for reproducing its numbers.
+    pub emulate_f16_load: bool,
+}
+
+/// Progress of a model load, for status displays.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
+pub enum LoadEvent {
+    Resolving,
+    Downloading {
+        file: String,
+        bytes: u64,
+        total_bytes: u64,
+    },
+    LoadingTensors {
+        done: usize,
+        total: usize,
+    },
+    Ready,
+}
+
+/// Where a loaded model's weights came from, recorded in saved sessions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SourceInfo {
+    /// "dir", "gguf" or "hub".
+    pub kind: &'static str,
+    /// The folder, file, or repo id.
+    pub location: String,
+    /// Hub revision asked for and the snapshot commit it resolved to.
+    pub revision: Option<String>,
+    pub commit: Option<String>,
+    /// How the weights were stored ("F32", "BF16", "Q4_1, F32"...).
+    pub stored_dtype: String,
+    /// The weight files, hashed on demand for saved sessions.
+    #[serde(skip)]
+    pub files: Vec<PathBuf>,
+}
+
+impl SourceInfo {
+    fn new(kind: &'static str, location: String) -> Self {
+        SourceInfo {
+            kind,
+            location,
+            revision: None,
+            commit: None,
+            stored_dtype: String::new(),
+            files: Vec::new(),
+        }
+    }
+}
+
+pub struct LoadedModel {
+    /// The name it was loaded by (`model_name` in the API).
+    pub name: String,
+    /// Unique per load in this process: runs remember which model made them.
+    pub id: u64,
+    pub backend: BackendKind,
+    weights_sha256: std::sync::OnceLock<String>,
+    pub source: SourceInfo,
+    pub model: Transformer,
+    pub tokenizer: TokenizerBundle,
+}
+
+fn next_model_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+fn round_f16(t: Tensor) -> Result<Tensor> {
+    let dt = t.dtype();
+    Ok(t.to_dtype(DType::F16)?.to_dtype(dt)?)
+}
+
+fn read_to_string(p: &Path) -> Result<String> {
+    std::fs::read_to_string(p)
+        .map_err(|e| EngineError::Model(format!("cannot read {}: {e}", p.display())))
+}
+
+/// Config, weights and tokenizer from a folder laid out as on the Hub;
+/// `get(file)` finds each file (a local folder or the Hub cache).
+fn load_hf_layout(
+    dir: &Path,
+    get: &mut dyn FnMut(&str) -> Result<Option<PathBuf>>,
+    source: &mut SourceInfo,
+    opts: LoadOptions,
+    progress: &mut dyn FnMut(LoadEvent),
+) -> Result<(Transformer, TokenizerBundle)> {
+    let config_path = get("config.json")?
+        .ok_or_else(|| EngineError::NotFound(format!("{} has no config.json", dir.display())))?;
+    // The architecture is checked before any weights are read.
+    let cfg = opts
+        .backend
+        .config_from_hf_json(&read_to_string(&config_path)?)?;
+    let tok_path = get("tokenizer.json")?
+        .ok_or_else(|| EngineError::NotFound(format!("{} has no tokenizer.json", dir.display())))?;
+    let tok_cfg = get("tokenizer_config.json")?
+        .map(|p| read_to_string(&p))
+        .transpose()?;
+    let jinja = get("chat_template.jinja")?
+        .map(|p| read_to_string(&p))
+        .transpose()?;
+    let files = safetensors::checkpoint_files(dir, get)?;
+    source.stored_dtype = safetensors::stored_dtypes(&files)?;
+    source.files = files.clone();
+    let tokenizer =
+        TokenizerBundle::from_hf_files(&std::fs::read(&tok_path)?, tok_cfg.as_deref(), jinja)?;
+    progress(LoadEvent::LoadingTensors { done: 0, total: 1 });
+    let dtype = cfg.resolve_dtype(opts.dtype);
+    let vb = if opts.emulate_f16_load {
+        let mut all = HashMap::new();
+        for f in &files {
+            for (k, t) in candle_core::safetensors::load(f, &Device::Cpu)? {
+                all.insert(k, round_f16(t)?);
+            }
+        }
+        safetensors::from_tensors(all, dtype, &Device::Cpu)
+    } else {
+        safetensors::from_mmaped_safetensors(&files, dtype, &Device::Cpu)?
+    };
+    let model = Transformer::load(cfg, vb)?;
+    progress(LoadEvent::LoadingTensors { done: 1, total: 1 });
+    Ok((model, tokenizer))
+}
+
+/// A GGUF file: its metadata resolves through the family descriptor as a
+/// config.json would, then the tensors are read.
+fn load_gguf(
+    path: &Path,
+    source: &mut SourceInfo,
+    opts: LoadOptions,
+    progress: &mut dyn FnMut(LoadEvent),
+) -> Result<(Transformer, TokenizerBundle)> {
+    let file = gguf::GgufFile::open(path)?;
+    let family = opts.backend.check_family(file.family()?)?;
+    let mut cfg = opts
+        .backend
+        .resolve(family, &Fields(&file.config_fields(family)?))?;
+    let tokenizer = TokenizerBundle::from_gguf(&file.content)?;
+    let read = file.read_tensors(&cfg, &mut |done, total| {
+        progress(LoadEvent::LoadingTensors { done, total })
+    })?;
+    let (mut tensors, dtypes) = (read.tensors, read.dtypes);
+    // llama.cpp's rope_freqs divide the frequencies (Llama 3.x).
+    cfg.rope_freq_factors = read.rope_freq_factors;
+    cfg.validate()?;
+    if opts.emulate_f16_load {
+        tensors = tensors
+            .into_iter()
+            .map(|(k, t)| Ok((k, round_f16(t)?)))
+            .collect::<Result<_>>()?;
+    }
+    source.stored_dtype = dtypes;
+    source.files = vec![path.to_path_buf()];
+    let dtype = cfg.resolve_dtype(opts.dtype);
+    let vb = safetensors::from_tensors(tensors, dtype, &Device::Cpu);
+    Ok((Transformer::load(cfg, vb)?, tokenizer))
+}
+
+impl LoadedModel {
+    /// Load `spec`: a Hugging Face folder, a `.gguf` file or a Hub repo id.
+    pub fn load(spec: &str, progress: &mut dyn FnMut(LoadEvent)) -> Result<Self> {
+        Self::load_with(spec, LoadOptions::default(), progress)
+    }
+
+    /// [`load`](Self::load) with explicit options.
+    pub fn load_with(
+        spec: &str,
+        opts: LoadOptions,
+        progress: &mut dyn FnMut(LoadEvent),
+    ) -> Result<Self> {
+        progress(LoadEvent::Resolving);
+        if spec == default_model::FILE_NAME {
+            // The default model is fetched on first use.
+            default_model::ensure_default_model(&mut |msg| {
+                tracing::info!("{msg}");
+                progress(LoadEvent::Downloading {
+                    file: msg.to_owned(),
+                    bytes: 0,
+                    total_bytes: 0,
+                })
+            })?;
+        }
+        let progress = RefCell::new(progress);
+        let mut report = |e: LoadEvent| (progress.borrow_mut())(e);
+        let (source, model, tokenizer) = match ModelSource::parse(spec)? {
+            ModelSource::Gguf(p) => {
+                let mut source = SourceInfo::new("gguf", p.display().to_string());
+                let (m, t) = load_gguf(&p, &mut source, opts, &mut report)?;
+                (source, m, t)
+            }
+            ModelSource::Dir(dir) => {
+                let mut source = SourceInfo::new("dir", dir.display().to_string());
+                let mut get = |f: &str| -> Result<Option<PathBuf>> {
+                    let p = dir.join(f);
+                    Ok(p.is_file().then_some(p))
+                };
+                let (m, t) = load_hf_layout(&dir, &mut get, &mut source, opts, &mut report)?;
+                (source, m, t)
+            }
+            ModelSource::Hub { repo, revision } => {
+                let mut hub = HubFiles::new(&repo, revision.as_deref());
+                let mut source = SourceInfo::new("hub", repo.clone());
+                source.revision = Some(revision.clone().unwrap_or_else(|| "main".into()));
+                let mut dl = |file: &str, bytes: u64, total: u64| {
+                    (progress.borrow_mut())(LoadEvent::Downloading {
+                        file: file.to_owned(),
+                        bytes,
+                        total_bytes: total,
+                    })
+                };
+                // Weights, config and tokenizer fail loudly; the rest may
+                // legitimately be absent from a repo.
+                let mut get = |f: &str| -> Result<Option<PathBuf>> {
+                    if matches!(f, "config.json" | "tokenizer.json") || f.ends_with(".safetensors")
+                    {
+                        hub.get(f, &mut dl).map(Some)
+                    } else {
+                        hub.get_optional(f, &mut dl)
+                    }
+                };
+                let (m, t) =
+                    load_hf_layout(Path::new(&repo), &mut get, &mut source, opts, &mut |e| {
+                        (progress.borrow_mut())(e)
+                    })?;
+                source.commit = HubFiles::new(&repo, revision.as_deref()).commit;
+                (source, m, t)
+            }
+        };
+        (progress.borrow_mut())(LoadEvent::Ready);
+        Ok(LoadedModel {
+            name: spec.to_owned(),
+            id: next_model_id(),
+            backend: opts.backend,
+            weights_sha256: Default::default(),
+            source,
+            model,
+            tokenizer,
+        })
+    }
+
+    /// The resolved configuration.
+    pub fn config(&self) -> &Config {
+        self.model.config()
+    }
+
+    pub fn info(&self) -> ModelInfo {
+        self.backend.info(self.model.config())
+    }
+
+    /// SHA-256 over the weight files, in order (computed once).
+    pub fn weights_sha256(&self) -> Result<String> {
+        if let Some(h) = self.weights_sha256.get() {
+            return Ok(h.clone());
+        }
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        for f in &self.source.files {
+            let mut file = std::fs::File::open(f)?;
+            std::io::copy(&mut file, &mut hasher)?;
+        }
+        let hex: String = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(self.weights_sha256.get_or_init(|| hex).clone())
+    }
+}

@@ -1,0 +1,430 @@
+//! The transformer: one decoder for every family, driven by its resolved
+//! [`Config`] and loaded through its family's tensor [`Layout`]. Written
+//! out (scores, mask, softmax, weighted sum) so every hook point exists
+//! and blocking masks apply. Stateless (`&self`), all positions, batch 1.
+//!
+//! Follows transformers' `modeling_{llama,mistral,qwen2,qwen3,gemma,gemma2,
+//! phi3,phi,gpt2,gpt_neox}.py` (eager attention).
+//!
+//! # Where the hooks sit
+//!
+//! `hook_embed` sees the token embeddings (Gemma: already times sqrt(d), as
+//! TransformerLens folds the scale into `W_E`); `hook_pos_embed` the learned
+//! positions before they are added (GPT-2 only; elsewhere it is an error).
+//! Then `resid_pre[0]` is recorded and, per layer `l`:
+//!
+//! | hook              | sequential (llama ...)  | gemma2 (sandwich)              | gpt_neox (parallel)   | phi (parallel, one norm) |
+//! |-------------------|-------------------------|--------------------------------|-----------------------|--------------------------|
+//! | `hook_attn_out`   | `attn(ln1(x))`          | `post_attn_norm(attn(ln1(x)))` | `attn(ln1(x))`        | `attn(ln(x))`            |
+//! | `hook_resid_mid`  | `x + attn_out`          | `x + attn_out`                 | `x + attn_out` (*)    | `x + attn_out` (*)       |
+//! | MLP input         | `ln2(resid_mid)`        | `pre_ff_norm(resid_mid)`       | `ln2(x)`              | `ln(x)` (shared)         |
+//! | `hook_mlp_out`    | `mlp(..)`               | `post_ff_norm(mlp(..))`        | `mlp(ln2(x))`         | `mlp(ln(x))`             |
+//! | `hook_resid_post` | `resid_mid + mlp_out`   | `resid_mid + mlp_out`          | `resid_mid + mlp_out` | `resid_mid + mlp_out`    |
+//!
+//! `x` is the block's input (`resid_pre[l]`, after its hook). (*) The
+//! parallel families have no real post-attention state; `resid_mid` is
+//! defined as `resid_pre + attn_out` (as the references define it), so the
+//! block output `resid_pre + attn_out + mlp_out` is `resid_mid + mlp_out`:
+//! a `hook_resid_mid` intervention reaches the block output but not the MLP,
+//! which reads the block input. After `hook_resid_post` comes
+//! `hook_resid_pre` of layer `l + 1`, then the state is recorded.
+//! `blocks.{l}.attn.hook_attn_scores` is where blocking masks apply.
+
+mod config;
+mod families;
+mod profile;
+
+pub(crate) use config::Fields;
+pub use config::{Config, Family, Residual};
+pub use profile::{BackendKind, ModelInfo};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+
+use crate::error::Result;
+use crate::hooks::{HookPoint, InterventionPlan};
+use crate::nn::{attend, repeat_kv, rope, AttnMask, HookRunner, Linear, Mlp, Norm};
+use crate::types::Capture;
+use families::{Layout, MlpProj, Qkv};
+
+struct Attention {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    /// Per-head norms on q and k, before RoPE (Qwen3, Phi `qk_layernorm`).
+    qk_norm: Option<(Norm, Norm)>,
+}
+
+struct Block {
+    ln1: Norm,
+    /// The MLP's own input norm; `None` when it shares `ln1` (Phi).
+    ln2: Option<Norm>,
+    /// Gemma 2's norms on the attention and MLP outputs.
+    post_attn_norm: Option<Norm>,
+    post_ff_norm: Option<Norm>,
+    attn: Attention,
+    mlp: Mlp,
+}
+
+pub struct Transformer {
+    cfg: Config,
+    /// `[V, D]` in the compute dtype.
+    embed: Tensor,
+    /// `[n_positions, D]` learned positions (GPT-2).
+    pos_embed: Option<Tensor>,
+    blocks: Vec<Block>,
+    final_norm: Norm,
+    /// `[V, D]` f32 unembedding (the lens projection always runs in f32).
+    lm_head: Tensor,
+    /// `[V]` f32 (Phi).
+    lm_head_bias: Option<Tensor>,
+    dtype: DType,
+    inv_freq: Vec<f32>,
+    device: Device,
+}
+
+impl Attention {
+    fn load(cfg: &Config, layout: &Layout, vb: &VarBuilder) -> Result<Self> {
+        let b = &layout.block;
+        let a = vb.pp(b.attn);
+        let (d, hd) = (cfg.d_model, cfg.head_dim);
+        let (q_dim, kv_dim) = (cfg.n_heads * hd, cfg.n_kv_heads * hd);
+        let proj = |name: &str, out_dim, in_dim, bias| {
+            if b.conv1d {
+                Linear::load_conv1d(&a.pp(name), out_dim, in_dim)
+            } else {
+                Linear::load(&a.pp(name), out_dim, in_dim, bias)
+            }
+        };
+        let [q, k, v] = match b.qkv {
+            Qkv::Separate(q, k, v) => [
+                proj(q, q_dim, d, cfg.qkv_bias)?,
+                proj(k, kv_dim, d, cfg.qkv_bias)?,
+                proj(v, kv_dim, d, cfg.qkv_bias)?,
+            ],
+            Qkv::Fused(name) => proj(name, q_dim + 2 * kv_dim, d, cfg.qkv_bias)?
+                .split_rows([q_dim, kv_dim, kv_dim])?,
+            Qkv::FusedPerHead(name) => {
+                proj(name, 3 * q_dim, d, cfg.qkv_bias)?.split_per_head_qkv(cfg.n_heads, hd)?
+            }
+        };
+        let qk_norm = match cfg.qk_norm {
+            Some(kind) => {
+                let (qn, kn) = b.qk_norm;
+                Some((
+                    Norm::load(&a.pp(qn), kind, hd, cfg.norm_eps)?,
+                    Norm::load(&a.pp(kn), kind, hd, cfg.norm_eps)?,
+                ))
+            }
+            None => None,
+        };
+        Ok(Attention {
+            q,
+            k,
+            v,
+            o: proj(b.o, d, q_dim, cfg.o_bias)?,
+            qk_norm,
+        })
+    }
+}
+
+fn load_mlp(cfg: &Config, layout: &Layout, vb: &VarBuilder) -> Result<Mlp> {
+    let b = &layout.block;
+    let m = vb.pp(b.mlp);
+    let (d, f, bias) = (cfg.d_model, cfg.d_mlp, cfg.mlp_bias);
+    let proj = |name: &str, out_dim, in_dim| {
+        if b.conv1d {
+            Linear::load_conv1d(&m.pp(name), out_dim, in_dim)
+        } else {
+            Linear::load(&m.pp(name), out_dim, in_dim, bias)
+        }
+    };
+    Ok(match b.mlp_proj {
+        MlpProj::Gated { gate, up, down } => Mlp::Gated {
+            gate: proj(gate, f, d)?,
+            up: proj(up, f, d)?,
+            down: proj(down, d, f)?,
+        },
+        MlpProj::FusedGateUp { gate_up, down } => {
+            let [gate, up] = proj(gate_up, 2 * f, d)?.split_rows([f, f])?;
+            Mlp::Gated {
+                gate,
+                up,
+                down: proj(down, d, f)?,
+            }
+        }
+        MlpProj::Plain { fc_in, fc_out } => Mlp::Plain {
+            fc_in: proj(fc_in, f, d)?,
+            fc_out: proj(fc_out, d, f)?,
+        },
+    })
+}
+
+impl Block {
+    fn load(cfg: &Config, layout: &Layout, vb: &VarBuilder) -> Result<Self> {
+        let b = &layout.block;
+        let norm = |name: &str| Norm::load(&vb.pp(name), cfg.norm, cfg.d_model, cfg.norm_eps);
+        let opt_norm = |name: Option<&str>| name.map(norm).transpose();
+        Ok(Block {
+            ln1: norm(b.ln1)?,
+            ln2: opt_norm(b.ln2)?,
+            post_attn_norm: opt_norm(b.post_attn_norm)?,
+            post_ff_norm: opt_norm(b.post_ff_norm)?,
+            attn: Attention::load(cfg, layout, vb)?,
+            mlp: load_mlp(cfg, layout, vb)?,
+        })
+    }
+}
+
+impl Transformer {
+    /// Build from a `VarBuilder` whose names are the Hugging Face state-dict
+    /// names (as safetensors store them, or GGUF tensors renamed to them).
+    /// The VarBuilder's dtype is the compute dtype. A missing tensor is an
+    /// error, except an absent `lm_head` of a tied model.
+    pub fn load(cfg: Config, vb: VarBuilder) -> Result<Self> {
+        let layout = families::descriptor(cfg.family).layout;
+        let d = cfg.d_model;
+        // A checkpoint saved without the decoder's prefix (the original `gpt2`).
+        let embed_name = format!("{}.weight", layout.embed);
+        let base = if !vb.pp(layout.base).contains_tensor(&embed_name)
+            && vb.contains_tensor(&embed_name)
+        {
+            vb.clone()
+        } else {
+            vb.pp(layout.base)
+        };
+        let embed = base.get((cfg.vocab_size, d), &embed_name)?;
+        let pos_embed = match (cfg.n_positions, layout.pos_embed) {
+            (Some(p), Some(name)) => Some(base.pp(name).get((p, d), "weight")?),
+            _ => None,
+        };
+        let blocks = (0..cfg.n_layers)
+            .map(|i| Block::load(&cfg, layout, &base.pp(layout.layers).pp(i)))
+            .collect::<Result<Vec<_>>>()?;
+        let final_norm = Norm::load(&base.pp(layout.final_norm), cfg.norm, d, cfg.norm_eps)?;
+        let head = vb.pp(layout.lm_head);
+        let lm_head = if cfg.tie_word_embeddings && !head.contains_tensor("weight") {
+            embed.clone()
+        } else {
+            head.get((cfg.vocab_size, d), "weight")?
+        };
+        let lm_head_bias = if cfg.lm_head_bias {
+            Some(head.get(cfg.vocab_size, "bias")?.to_dtype(DType::F32)?)
+        } else {
+            None
+        };
+        let dtype = embed.dtype();
+        let inv_freq = cfg.inv_freq();
+        Ok(Transformer {
+            device: embed.device().clone(),
+            lm_head: lm_head.to_dtype(DType::F32)?,
+            lm_head_bias,
+            cfg,
+            embed,
+            pos_embed,
+            blocks,
+            final_norm,
+            dtype,
+            inv_freq,
+        })
+    }
+
+    /// [`load`](Self::load) from safetensors files (one checkpoint, maybe
+    /// sharded) mapped read-only, on the CPU, computing in `dtype`.
+    pub fn from_safetensors<P: AsRef<std::path::Path>>(
+        cfg: Config,
+        files: &[P],
+        dtype: DType,
+    ) -> Result<Self> {
+        // SAFETY: the checkpoint files are mapped read-only and not modified while loaded.
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(files, dtype, &Device::Cpu)? };
+        Self::load(cfg, vb)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The dtype weights and activations use (f64 or f32).
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn n_layers(&self) -> usize {
+        self.blocks.len()
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.cfg.vocab_size
+    }
+
+    /// The model's own head on `[N, D]` residual states: final norm,
+    /// unembedding (+ bias), final soft-cap. Returns f32 logits `[N, V]`,
+    /// like HF's head.
+    pub fn unembed(&self, x: &Tensor) -> Result<Tensor> {
+        let normed = self.final_norm.forward(x)?.to_dtype(DType::F32)?;
+        let mut logits = normed.matmul(&self.lm_head.t()?)?;
+        if let Some(b) = &self.lm_head_bias {
+            logits = logits.broadcast_add(b)?;
+        }
+        if let Some(cap) = self.cfg.final_softcap {
+            logits = ((logits / cap)?.tanh()? * cap)?;
+        }
+        Ok(logits)
+    }
+
+    /// Run the model on `ids` with the plan's interventions applied. With
+    /// `resume = Some((r, earlier))` layers before `r` are taken from an
+    /// earlier capture of the same ids whose plan agrees up to layer `r`
+    /// (see [`InterventionPlan::first_difference`]).
+    pub fn forward(
+        &self,
+        ids: &[u32],
+        plan: &InterventionPlan,
+        resume: Option<(usize, &Capture)>,
+    ) -> Result<Capture> {
+        let cfg = &self.cfg;
+        let t = ids.len();
+        let n = self.blocks.len();
+        if t == 0 {
+            return Err(crate::invalid!("no tokens to run"));
+        }
+        if let Some(&bad) = ids.iter().find(|&&i| i as usize >= cfg.vocab_size) {
+            return Err(crate::invalid!(
+                "token id {bad} is outside this model's vocabulary of {}",
+                cfg.vocab_size
+            ));
+        }
+        if let Some(w) = cfg.sliding_window.filter(|&w| t > w) {
+            return Err(crate::invalid!(
+                "the input has {t} tokens but this {} model's sliding attention window is {w}; \
+                 sliding windows are not implemented, so inputs must fit in one",
+                cfg.family()
+            ));
+        }
+        let (cos, sin) = rope::tables(&self.inv_freq, &self.device, self.dtype, t)?;
+        let mut hk = HookRunner::new(plan);
+        let (mut cap, mut x, start) = match resume {
+            Some((r, earlier)) if r > 0 => (earlier.prefix(r), earlier.resid[r].clone(), r),
+            _ => {
+                let x = self.embed_tokens(ids, &mut hk, plan)?;
+                let mut cap = Capture::with_layers(n);
+                cap.resid.push(x.clone());
+                (cap, x, 0)
+            }
+        };
+        for (l, block) in self.blocks.iter().enumerate().skip(start) {
+            hk.step = l;
+            let mask = AttnMask::build(t, plan.blocked_at(l), &self.device, self.dtype)?;
+            let h = block.ln1.forward(&x)?;
+            let (mut a, pattern, blocked_delta) =
+                self.attention(l, &block.attn, &h, &cos, &sin, &mask)?;
+            hk.blocked(l, pattern.dim(0)?, blocked_delta);
+            if let Some(norm) = &block.post_attn_norm {
+                a = norm.forward(&a)?;
+            }
+            let a = hk.apply(a, HookPoint::AttnOut(l))?;
+            let x1 = hk.apply((&x + &a)?, HookPoint::ResidMid(l))?;
+            let mlp_in = match (cfg.residual, &block.ln2) {
+                (Residual::ParallelSharedNorm, _) | (_, None) => h,
+                (Residual::Parallel, Some(ln2)) => ln2.forward(&x)?,
+                (Residual::Sequential | Residual::Sandwich, Some(ln2)) => ln2.forward(&x1)?,
+            };
+            let mut m = block.mlp.forward(cfg.act, &mlp_in)?;
+            if let Some(norm) = &block.post_ff_norm {
+                m = norm.forward(&m)?;
+            }
+            let m = hk.apply(m, HookPoint::MlpOut(l))?;
+            let x2 = (&x1 + &m)?;
+            // resid_pre of layer l+1 is resid_post of layer l: both hooks apply
+            // before the state is recorded, so the lens shows what the next layer reads.
+            x = hk.apply(x2, HookPoint::ResidPost(l))?;
+            x = hk.apply(x, HookPoint::ResidPre(l + 1))?;
+            cap.post_attn.push(x1);
+            cap.attn_out.push(a);
+            cap.mlp_out.push(m);
+            cap.patterns.push(pattern);
+            cap.resid.push(x.clone());
+        }
+        cap.receipts.extend(hk.receipts);
+        Ok(cap)
+    }
+
+    /// Token embeddings (scaled for Gemma) plus learned positions, through
+    /// their hooks and `resid_pre[0]`'s.
+    fn embed_tokens(
+        &self,
+        ids: &[u32],
+        hk: &mut HookRunner,
+        plan: &InterventionPlan,
+    ) -> Result<Tensor> {
+        let t = ids.len();
+        let mut x = self.embed.embedding(&Tensor::new(ids, &self.device)?)?;
+        if self.cfg.embed_scale {
+            // HF multiplies by sqrt(d) cast to the hidden dtype.
+            let s = (self.cfg.d_model as f64).sqrt();
+            let s = if self.dtype == DType::F32 {
+                f64::from(s as f32)
+            } else {
+                s
+            };
+            x = x.affine(s, 0.0)?;
+        }
+        x = hk.apply(x, HookPoint::Embed)?;
+        match &self.pos_embed {
+            Some(wpe) => {
+                let p = wpe.dim(0)?;
+                if t > p {
+                    return Err(crate::invalid!(
+                        "the input has {t} tokens but this model has {p} learned positions"
+                    ));
+                }
+                let pos = hk.apply(wpe.narrow(0, 0, t)?, HookPoint::PosEmbed)?;
+                x = (x + pos)?;
+            }
+            None if !plan.ops_at(HookPoint::PosEmbed).is_empty() => {
+                return Err(crate::invalid!(
+                    "hook_pos_embed: this model has no learned position embeddings (it uses RoPE)"
+                ));
+            }
+            None => {}
+        }
+        hk.apply(x, HookPoint::ResidPre(0))
+    }
+
+    fn attention(
+        &self,
+        layer: usize,
+        attn: &Attention,
+        h: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        mask: &AttnMask,
+    ) -> Result<(Tensor, Tensor, Option<f64>)> {
+        let cfg = &self.cfg;
+        let t = h.dim(0)?;
+        let (nh, nkv, hd) = (cfg.n_heads, cfg.n_kv_heads, cfg.head_dim);
+        let mut q = attn.q.forward(h)?.reshape((t, nh, hd))?;
+        let mut k = attn.k.forward(h)?.reshape((t, nkv, hd))?;
+        let v = attn.v.forward(h)?.reshape((t, nkv, hd))?;
+        if let Some((qn, kn)) = &attn.qk_norm {
+            q = qn.forward(&q)?;
+            k = kn.forward(&k)?;
+        }
+        let q = rope::rotate(&q.transpose(0, 1)?, cos, sin, cfg.rotary_dim)?;
+        let k = rope::rotate(&k.transpose(0, 1)?, cos, sin, cfg.rotary_dim)?;
+        let v = v.transpose(0, 1)?.contiguous()?;
+        let (k, v) = (repeat_kv(k, nh / nkv)?, repeat_kv(v, nh / nkv)?);
+        let mut scale = cfg.attn_scale;
+        if cfg.scale_by_inverse_layer {
+            scale /= (layer + 1) as f64;
+        }
+        let at = attend(&q, &k, &v, scale, cfg.attn_softcap, mask)?;
+        Ok((attn.o.forward(&at.out)?, at.pattern, at.blocked_delta))
+    }
+}

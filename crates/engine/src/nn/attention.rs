@@ -1,0 +1,164 @@
+//! Attention written out (scores, mask, softmax, weighted sum) so the
+//! pattern exists and blocking masks apply: the mask with blocked pairs and
+//! the scaled dot-product core.
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::error::Result;
+
+/// The additive pre-softmax mask of one layer: causal plus blocked pairs.
+///
+/// A query row whose every key is blocked has no distribution to normalise.
+/// We define its attention output as zero (its pattern row is all zeros),
+/// the way TransformerLens zeroes NaN patterns, instead of propagating NaN.
+pub(crate) struct AttnMask {
+    /// `[T, T]`: 0 or -inf.
+    additive: Tensor,
+    /// `[T, 1]` of 1/0 when some row is fully blocked.
+    keep_rows: Option<Tensor>,
+    /// The causal mask alone, when something is blocked: the pattern it
+    /// gives is what blocking changed (for receipts).
+    causal: Option<Tensor>,
+}
+
+impl AttnMask {
+    pub(crate) fn build(
+        t: usize,
+        blocked: impl Iterator<Item = (usize, usize)>,
+        dev: &Device,
+        dtype: DType,
+    ) -> Result<Self> {
+        let mut m = vec![0f32; t * t];
+        for q in 0..t {
+            for k in q + 1..t {
+                m[q * t + k] = f32::NEG_INFINITY;
+            }
+        }
+        let causal = m.clone();
+        let mut any_blocked = false;
+        for (q, k) in blocked {
+            m[q * t + k] = f32::NEG_INFINITY;
+            any_blocked = true;
+        }
+        let mut keep = vec![1f32; t];
+        let mut any_dead = false;
+        for q in 0..t {
+            let row = &mut m[q * t..(q + 1) * t];
+            if row.iter().all(|v| v.is_infinite()) {
+                // A finite row keeps softmax free of NaN; `keep` zeroes it after.
+                row.iter_mut().for_each(|v| *v = 0.0);
+                keep[q] = 0.0;
+                any_dead = true;
+            }
+        }
+        Ok(AttnMask {
+            additive: Tensor::from_vec(m, (t, t), dev)?.to_dtype(dtype)?,
+            keep_rows: if any_dead {
+                Some(Tensor::from_vec(keep, (t, 1), dev)?.to_dtype(dtype)?)
+            } else {
+                None
+            },
+            causal: if any_blocked {
+                Some(Tensor::from_vec(causal, (t, t), dev)?.to_dtype(dtype)?)
+            } else {
+                None
+            },
+        })
+    }
+}
+
+/// Query head `h` reads KV head `h / n_rep` (transformers' `repeat_kv`).
+pub(crate) fn repeat_kv(x: Tensor, n_rep: usize) -> Result<Tensor> {
+    if n_rep == 1 {
+        return Ok(x);
+    }
+    let (nkv, t, hd) = x.dims3()?;
+    Ok(x.unsqueeze(1)?
+        .expand((nkv, n_rep, t, hd))?
+        .reshape((nkv * n_rep, t, hd))?)
+}
+
+/// What [`attend`] gives back.
+pub(crate) struct Attended {
+    /// `[T, H*hd]` before the output projection.
+    pub(crate) out: Tensor,
+    /// `[H, T, T]` post-softmax.
+    pub(crate) pattern: Tensor,
+    /// L2 norm of the pattern change blocking made, when something is blocked.
+    pub(crate) blocked_delta: Option<f64>,
+}
+
+/// Scaled dot-product attention.
+///
+/// # Shapes
+/// `q`, `k`, `v`: `[H, T, hd]` (KV heads already repeated).
+/// Returns the output `[T, H*hd]` and the pattern `[H, T, T]`.
+pub(crate) fn attend(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    scale: f64,
+    softcap: Option<f64>,
+    mask: &AttnMask,
+) -> Result<Attended> {
+    let (h, t, hd) = q.dims3()?;
+    let mut raw = (q.matmul(&k.t()?)? * scale)?;
+    if let Some(cap) = softcap {
+        // Gemma 2: cap * tanh(scores / cap), before the mask.
+        raw = ((raw / cap)?.tanh()? * cap)?;
+    }
+    let scores = raw.broadcast_add(&mask.additive)?;
+    let mut pattern = candle_nn::ops::softmax_last_dim(&scores)?;
+    if let Some(keep) = &mask.keep_rows {
+        pattern = pattern.broadcast_mul(keep)?;
+    }
+    let blocked_delta = match &mask.causal {
+        Some(causal) => {
+            let unblocked = candle_nn::ops::softmax_last_dim(&raw.broadcast_add(causal)?)?;
+            Some(l2((&pattern - &unblocked)?)?)
+        }
+        None => None,
+    };
+    let out = pattern
+        .matmul(&v.contiguous()?)?
+        .transpose(0, 1)?
+        .reshape((t, h * hd))?;
+    Ok(Attended {
+        out,
+        pattern,
+        blocked_delta,
+    })
+}
+
+/// The L2 norm of all elements, summed in f64.
+pub(crate) fn l2(x: Tensor) -> Result<f64> {
+    Ok(x.to_dtype(DType::F64)?
+        .sqr()?
+        .sum_all()?
+        .to_scalar::<f64>()?
+        .sqrt())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fully_blocked_row_is_zero_not_nan() {
+        let dev = Device::Cpu;
+        let m =
+            AttnMask::build(3, [(0usize, 0usize), (2, 0)].into_iter(), &dev, DType::F32).unwrap();
+        let keep = m
+            .keep_rows
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(keep, vec![0.0, 1.0, 1.0]);
+        let add = m.additive.to_vec2::<f32>().unwrap();
+        assert!(add[0].iter().all(|v| v.is_finite()));
+        assert_eq!(add[2][0], f32::NEG_INFINITY);
+        assert_eq!(add[2][1], 0.0);
+    }
+}

@@ -1,0 +1,144 @@
+//! Applies a plan's operations to the streams of a forward pass as it
+//! runs, and writes a receipt for each.
+
+use candle_core::Tensor;
+
+use crate::error::Result;
+use crate::hooks::{HookPoint, InterventionPlan, StreamOp, StreamOpKind};
+use crate::nn::attention::l2;
+use crate::types::Receipt;
+
+pub(crate) struct HookRunner<'a> {
+    plan: &'a InterventionPlan,
+    pub(crate) receipts: Vec<Receipt>,
+    /// The layer being computed (0 before layer 0).
+    pub(crate) step: usize,
+}
+
+impl<'a> HookRunner<'a> {
+    pub(crate) fn new(plan: &'a InterventionPlan) -> Self {
+        HookRunner {
+            plan,
+            receipts: Vec::new(),
+            step: 0,
+        }
+    }
+
+    /// The operations at `at`, in request order, on `x: [T, D]`.
+    pub(crate) fn apply(&mut self, mut x: Tensor, at: HookPoint) -> Result<Tensor> {
+        for op in self.plan.ops_at(at) {
+            let before = x;
+            x = apply_op(&before, op)?;
+            let (t, d) = x.dims2()?;
+            let positions: Vec<usize> = match op.position {
+                Some(p) => vec![p],
+                None => (0..t).collect(),
+            };
+            let delta = l2((&x - &before)?)?;
+            self.receipts.push(Receipt {
+                key: op.key.clone(),
+                hook: at.to_string(),
+                layer: at.layer(),
+                elements: positions.len() * d,
+                positions,
+                delta_norm: Some(delta),
+                step: self.step,
+            });
+        }
+        Ok(x)
+    }
+
+    /// Receipts of the blocking at `layer`: `delta` is the norm of the
+    /// pattern change that all of the layer's blocking made.
+    pub(crate) fn blocked(&mut self, layer: usize, n_heads: usize, delta: Option<f64>) {
+        for b in self
+            .plan
+            .blocks
+            .iter()
+            .filter(|b| b.layers.contains(&layer))
+        {
+            let mut positions: Vec<usize> = b.pairs.iter().map(|&(q, _)| q).collect();
+            positions.sort_unstable();
+            positions.dedup();
+            self.receipts.push(Receipt {
+                key: b.key.clone(),
+                hook: HookPoint::AttnScores(layer).to_string(),
+                layer: Some(layer),
+                positions,
+                elements: b.pairs.len() * n_heads,
+                delta_norm: delta,
+                step: self.step,
+            });
+        }
+    }
+}
+
+fn apply_op(x: &Tensor, op: &StreamOp) -> Result<Tensor> {
+    let (t, d) = x.dims2()?;
+    let dev = x.device();
+    let add = |v: &[f32]| -> Result<Tensor> {
+        Ok(Tensor::from_slice(v, (1, d), dev)?.to_dtype(x.dtype())?)
+    };
+    Ok(match (&op.kind, op.position) {
+        (StreamOpKind::Zero, None) => x.zeros_like()?,
+        (StreamOpKind::Scale(s), None) => x.affine(*s as f64, 0.0)?,
+        (StreamOpKind::Add(v), None) => x.broadcast_add(&add(v)?)?,
+        (kind, Some(p)) => {
+            // Rebuild the one row rather than scale by a mask: other rows stay
+            // bit-identical and NaN/inf elsewhere can't leak through a 0 factor.
+            let row = x.narrow(0, p, 1)?;
+            let row = match kind {
+                StreamOpKind::Zero => row.zeros_like()?,
+                StreamOpKind::Scale(s) => row.affine(*s as f64, 0.0)?,
+                StreamOpKind::Add(v) => (row + add(v)?)?,
+            };
+            let mut parts = Vec::with_capacity(3);
+            if p > 0 {
+                parts.push(x.narrow(0, 0, p)?);
+            }
+            parts.push(row);
+            if p + 1 < t {
+                parts.push(x.narrow(0, p + 1, t - p - 1)?);
+            }
+            Tensor::cat(&parts, 0)?
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn position_ops_touch_only_their_row() {
+        let x = Tensor::arange(0f32, 12.0, &Device::Cpu)
+            .unwrap()
+            .reshape((3, 4))
+            .unwrap();
+        let op = |kind, position| StreamOp {
+            kind,
+            position,
+            key: "k".into(),
+        };
+        let run = |o: StreamOp| apply_op(&x, &o).unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(
+            run(op(StreamOpKind::Scale(2.0), Some(1))),
+            vec![
+                vec![0., 1., 2., 3.],
+                vec![8., 10., 12., 14.],
+                vec![8., 9., 10., 11.]
+            ]
+        );
+        let y = run(op(StreamOpKind::Add(vec![1.0; 4]), Some(2)));
+        assert_eq!(
+            (y[2].clone(), y[0].clone()),
+            (vec![9., 10., 11., 12.], vec![0., 1., 2., 3.])
+        );
+        let y = run(op(StreamOpKind::Zero, Some(0)));
+        assert_eq!(
+            (y[0].clone(), y[1].clone()),
+            (vec![0.; 4], vec![4., 5., 6., 7.])
+        );
+    }
+}

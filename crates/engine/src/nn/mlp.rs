@@ -1,0 +1,70 @@
+//! The MLP: gated (`down(act(gate(x)) * up(x))`, Llama and most) or plain
+//! (`fc_out(act(fc_in(x)))`, GPT-2, NeoX, Phi), with its activation.
+
+use candle_core::Tensor;
+
+use crate::error::{EngineError, Result};
+use crate::nn::Linear;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    Silu,
+    /// The tanh approximation (`gelu_new`, `gelu_pytorch_tanh`).
+    GeluTanh,
+    /// The exact erf form (`gelu`).
+    GeluErf,
+    Relu,
+}
+
+impl Activation {
+    pub const NAMES: &'static str = "silu, gelu_new, gelu_pytorch_tanh, gelu, relu";
+
+    /// A transformers `hidden_act` / `activation_function` name.
+    pub fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "silu" | "swish" => Activation::Silu,
+            "gelu_new" | "gelu_pytorch_tanh" => Activation::GeluTanh,
+            "gelu" => Activation::GeluErf,
+            "relu" => Activation::Relu,
+            other => {
+                return Err(EngineError::Unsupported(format!(
+                    "activation {other:?} is not supported (supported: {})",
+                    Self::NAMES
+                )))
+            }
+        })
+    }
+
+    fn apply(self, x: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Activation::Silu => candle_nn::ops::silu(x)?,
+            Activation::GeluTanh => x.gelu()?,
+            Activation::GeluErf => x.gelu_erf()?,
+            Activation::Relu => x.relu()?,
+        })
+    }
+}
+
+pub(crate) enum Mlp {
+    Gated {
+        gate: Linear,
+        up: Linear,
+        down: Linear,
+    },
+    Plain {
+        fc_in: Linear,
+        fc_out: Linear,
+    },
+}
+
+impl Mlp {
+    pub(crate) fn forward(&self, act: Activation, x: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Mlp::Gated { gate, up, down } => {
+                down.forward(&(act.apply(&gate.forward(x)?)? * up.forward(x)?)?)?
+            }
+            Mlp::Plain { fc_in, fc_out } => fc_out.forward(&act.apply(&fc_in.forward(x)?)?)?,
+        })
+    }
+}

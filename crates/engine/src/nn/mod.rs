@@ -1,0 +1,20 @@
+//! The building blocks the transformer is made of, in the spirit of
+//! candle-nn: linear projections, norms, the MLP, rotary embeddings, the
+//! attention core with its blocking mask, and the hook runner that applies
+//! interventions to the streams between them.
+
+mod attention;
+mod hook_runner;
+mod linear;
+mod mlp;
+mod norm;
+pub mod rope;
+
+pub(crate) use attention::{attend, repeat_kv, AttnMask};
+pub(crate) use hook_runner::HookRunner;
+pub(crate) use linear::Linear;
+pub use mlp::Activation;
+pub(crate) use mlp::Mlp;
+pub(crate) use norm::Norm;
+pub use norm::NormKind;
+pub use rope::Llama3RopeScaling;

@@ -1,0 +1,78 @@
+//! Normalisation over the last dimension: RMSNorm (Llama), Gemma's
+//! `(1 + w)` RMSNorm, and LayerNorm with bias (GPT-2, NeoX, Phi).
+
+use candle_core::{DType, Tensor, D};
+use candle_nn::VarBuilder;
+
+use crate::error::Result;
+
+/// How a hidden state is normalised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NormKind {
+    /// `w * x / rms(x)`.
+    Rms,
+    /// Gemma: `(1 + w) * x / rms(x)`.
+    RmsOnePlus,
+    /// `w * (x - mean) / std(x) + b`.
+    Layer,
+}
+
+/// A norm with its weights.
+pub(crate) struct Norm {
+    weight: Tensor,
+    /// LayerNorm's bias; `None` for the RMS kinds.
+    bias: Option<Tensor>,
+    eps: f64,
+}
+
+impl Norm {
+    /// `{name}.weight` (+ `.bias` for LayerNorm) of `dim` elements.
+    pub(crate) fn load(vb: &VarBuilder, kind: NormKind, dim: usize, eps: f64) -> Result<Self> {
+        let weight = vb.get(dim, "weight")?;
+        let (weight, bias) = match kind {
+            // Gemma stores w and scales by 1 + w; adding 1 once here is the
+            // same f32/f64 sum HF computes on every call.
+            NormKind::RmsOnePlus => ((weight + 1.0)?, None),
+            NormKind::Rms => (weight, None),
+            NormKind::Layer => (weight, Some(vb.get(dim, "bias")?)),
+        };
+        Ok(Norm { weight, bias, eps })
+    }
+
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match &self.bias {
+            Some(b) => layer_norm(x, &self.weight, b, self.eps),
+            None => rms_norm(x, &self.weight, self.eps),
+        }
+    }
+}
+
+fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
+    if x.dtype() == DType::F32 {
+        return Ok(candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)?);
+    }
+    // candle's fused kernel has no f64 version.
+    let var = x.sqr()?.mean_keepdim(D::Minus1)?;
+    Ok(x.broadcast_mul(&(var + eps)?.sqrt()?.recip()?)?
+        .broadcast_mul(w)?)
+}
+
+/// LayerNorm with bias; biased variance as torch.
+fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
+    if x.dtype() == DType::F32 {
+        return Ok(candle_nn::ops::layer_norm(
+            &x.contiguous()?,
+            w,
+            b,
+            eps as f32,
+        )?);
+    }
+    // candle's fused kernel has no f64 version.
+    let xc = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+    let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
+    Ok(xc
+        .broadcast_mul(&(var + eps)?.sqrt()?.recip()?)?
+        .broadcast_mul(w)?
+        .broadcast_add(b)?)
+}

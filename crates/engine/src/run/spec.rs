@@ -1,0 +1,166 @@
+//! A request, and the same request checked once against a model and a
+//! tokenized input: the typed [`RunSpec`] the run executes without checking
+//! anything again.
+
+use serde_json::Value;
+
+use crate::attention::{self, Format, Reduce};
+use crate::error::{EngineError, Result};
+use crate::hooks::{self, InterventionPlan, Interventions};
+use crate::lens::LensType;
+use crate::load::LoadedModel;
+
+/// Most tokens one request may track.
+pub const MAX_TRACKED: usize = 16;
+
+/// What a run is asked to do, before it meets a model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RunRequest {
+    pub text: String,
+    pub apply_chat_template: bool,
+    pub interventions: Interventions,
+    pub lens_type: LensType,
+    pub return_attention: bool,
+    /// Only with `return_attention`: the form (default: nested JSON).
+    pub attention_format: Option<Format>,
+    /// Only with `return_attention`: these layers, in this order (default: all).
+    pub attention_layers: Option<Vec<i64>>,
+    /// Only with `return_attention`: average over heads (default: none).
+    pub attention_reduce: Option<Reduce>,
+    /// Also run without interventions, and diff every cell.
+    pub compare: bool,
+    /// Tokens whose probability and rank every cell reports: single-token
+    /// strings or ids, as JSON states them (checked against the model).
+    pub track_tokens: Option<Vec<Value>>,
+    /// Each cell's entropy.
+    pub entropy: bool,
+    /// Norms and cosines of the captured states.
+    pub analysis: bool,
+}
+
+impl RunRequest {
+    pub fn new(text: impl Into<String>) -> Self {
+        RunRequest {
+            text: text.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// A request checked against one model and one input.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub text: String,
+    pub ids: Vec<u32>,
+    pub lens_type: LensType,
+    pub plan: InterventionPlan,
+    /// The attention to return, if any.
+    pub attention: Option<attention::Spec>,
+    pub compare: bool,
+    /// Ids whose probability and rank every cell reports.
+    pub track: Vec<u32>,
+    pub entropy: bool,
+    pub analysis: bool,
+}
+
+impl RunSpec {
+    /// Check `req` against `model` for the input `ids`; every error says
+    /// what to fix.
+    pub fn new(model: &LoadedModel, req: &RunRequest, ids: Vec<u32>) -> Result<Self> {
+        let cfg = model.config();
+        if ids.is_empty() {
+            return Err(EngineError::InvalidRequest(
+                "the text encodes to no tokens (it is empty and this tokenizer adds no BOS); nothing to run".into(),
+            ));
+        }
+        if let Some(&bad) = ids.iter().find(|&&i| i as usize >= cfg.vocab_size) {
+            return Err(EngineError::InvalidRequest(format!(
+                "token id {bad} is outside this model's vocabulary of {}",
+                cfg.vocab_size
+            )));
+        }
+        let plan = hooks::plan(&req.interventions, cfg.n_layers, cfg.d_model, ids.len())?;
+        Ok(RunSpec {
+            text: req.text.clone(),
+            lens_type: req.lens_type,
+            plan,
+            attention: attention_spec(req, cfg.n_layers)?,
+            compare: req.compare,
+            track: track_ids(model, req.track_tokens.as_deref())?,
+            entropy: req.entropy,
+            analysis: req.analysis,
+            ids,
+        })
+    }
+}
+
+/// The attention a request asks for (None without `return_attention`).
+fn attention_spec(req: &RunRequest, n_layers: usize) -> Result<Option<attention::Spec>> {
+    let asked = req.attention_format.is_some()
+        || req.attention_layers.is_some()
+        || req.attention_reduce.is_some();
+    if !req.return_attention {
+        if asked {
+            return Err(EngineError::InvalidRequest(
+                "attention_format, attention_layers and attention_reduce need return_attention: true".into(),
+            ));
+        }
+        return Ok(None);
+    }
+    attention::Spec::new(
+        req.attention_format,
+        req.attention_layers.as_deref(),
+        req.attention_reduce,
+        n_layers,
+    )
+    .map(Some)
+}
+
+/// The ids of `track_tokens`: ids as given, strings that are exactly one token.
+fn track_ids(model: &LoadedModel, list: Option<&[Value]>) -> Result<Vec<u32>> {
+    let Some(list) = list else {
+        return Ok(Vec::new());
+    };
+    let bad = |m: String| Err(EngineError::InvalidRequest(format!("track_tokens: {m}")));
+    if list.is_empty() {
+        return bad("the list is empty; leave it out, or list tokens or ids".into());
+    }
+    if list.len() > MAX_TRACKED {
+        return bad(format!("{} entries; at most {MAX_TRACKED}", list.len()));
+    }
+    let vocab = model.config().vocab_size;
+    let tok = &model.tokenizer;
+    let mut out = Vec::with_capacity(list.len());
+    for v in list {
+        let id = match v {
+            Value::Number(n) => match n.as_u64() {
+                Some(id) if (id as usize) < vocab => id as u32,
+                _ => {
+                    return bad(format!(
+                        "{n} is not a token id of this model (ids 0..{})",
+                        vocab - 1
+                    ))
+                }
+            },
+            Value::String(s) => {
+                let ids = tok.encode(s, false)?;
+                match ids.as_slice() {
+                    [id] => *id,
+                    _ => {
+                        let pieces = ids
+                            .iter()
+                            .map(|&i| tok.decode_one(i))
+                            .collect::<Result<Vec<_>>>()?;
+                        return bad(format!(
+                            "{s:?} is {} tokens for this tokenizer ({pieces:?}, ids {ids:?}); track a single token, e.g. one of those pieces or its id (a leading space is part of a token: \" Paris\" and \"Paris\" differ)",
+                            ids.len()
+                        ));
+                    }
+                }
+            }
+            other => return bad(format!("{other} is neither a token string nor an id")),
+        };
+        out.push(id);
+    }
+    Ok(out)
+}

@@ -1,0 +1,177 @@
+//! The types every layer of the engine shares: what one forward pass
+//! captures, which captured state a lens row shows, what an intervention
+//! did, and the precision the forward pass runs in.
+
+use candle_core::{DType, Tensor};
+
+/// Everything captured by one forward pass, after interventions.
+///
+/// # Shapes
+/// `T` = tokens, `D` = hidden size, `H` = query heads.
+#[derive(Clone)]
+pub struct Capture {
+    /// `n+1` tensors `[T, D]`: the embeddings, then each block's output
+    /// (the residual stream before the final norm).
+    pub resid: Vec<Tensor>,
+    /// `n` tensors `[T, D]`: the residual stream after each attention add.
+    pub post_attn: Vec<Tensor>,
+    /// `n` tensors `[T, D]`: what attention added (after its hook).
+    pub attn_out: Vec<Tensor>,
+    /// `n` tensors `[T, D]`: what the MLP added (after its hook).
+    pub mlp_out: Vec<Tensor>,
+    /// `n` tensors `[H, T, T]`, post-softmax, `[head][query][key]`.
+    pub patterns: Vec<Tensor>,
+    /// What each intervention operation did, in the order applied.
+    pub receipts: Vec<Receipt>,
+}
+
+impl Capture {
+    /// Empty, with room for `n` layers.
+    pub fn with_layers(n: usize) -> Self {
+        Capture {
+            resid: Vec::with_capacity(n + 1),
+            post_attn: Vec::with_capacity(n),
+            attn_out: Vec::with_capacity(n),
+            mlp_out: Vec::with_capacity(n),
+            patterns: Vec::with_capacity(n),
+            receipts: Vec::new(),
+        }
+    }
+
+    /// Everything computed before layer `r` (tensors are shared, not copied).
+    pub fn prefix(&self, r: usize) -> Self {
+        let mut c = Capture::with_layers(self.post_attn.len());
+        c.resid.extend_from_slice(&self.resid[..=r]);
+        c.post_attn.extend_from_slice(&self.post_attn[..r]);
+        c.attn_out.extend_from_slice(&self.attn_out[..r]);
+        c.mlp_out.extend_from_slice(&self.mlp_out[..r]);
+        c.patterns.extend_from_slice(&self.patterns[..r]);
+        c.receipts = self
+            .receipts
+            .iter()
+            .filter(|x| x.step < r)
+            .cloned()
+            .collect();
+        c
+    }
+
+    /// The `[T, D]` tensor a lens row shows.
+    pub fn state(&self, s: State) -> &Tensor {
+        match s {
+            State::Resid(i) => &self.resid[i],
+            State::PostAttn(i) => &self.post_attn[i],
+        }
+    }
+
+    /// Memory held by the captured tensors.
+    pub fn bytes(&self) -> usize {
+        self.resid
+            .iter()
+            .chain(&self.post_attn)
+            .chain(&self.attn_out)
+            .chain(&self.mlp_out)
+            .chain(&self.patterns)
+            .map(tensor_bytes)
+            .sum()
+    }
+}
+
+pub(crate) fn tensor_bytes(t: &Tensor) -> usize {
+    t.elem_count() * t.dtype().size_in_bytes()
+}
+
+/// Which captured state a lens row shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// `Capture::resid[i]`: 0 = embeddings, i = output of block i-1.
+    Resid(usize),
+    /// `Capture::post_attn[i]`.
+    PostAttn(usize),
+}
+
+impl State {
+    /// Whether this state is computed before layer `first_difference`: such
+    /// states are the same in two runs whose interventions first differ at
+    /// that layer.
+    pub fn computed_before(self, first_difference: usize) -> bool {
+        match self {
+            State::Resid(i) => i <= first_difference,
+            State::PostAttn(i) => i < first_difference,
+        }
+    }
+}
+
+/// What one intervention operation did, as applied: every request key that
+/// reached the model leaves at least one (an operation that could not apply
+/// is refused before anything runs).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Receipt {
+    /// The request key it came from (`layer_1_output`, `blocks.0.hook_mlp_out`...).
+    pub key: String,
+    /// The hook it applied at (`blocks.1.hook_resid_post`,
+    /// `blocks.0.attn.hook_attn_scores` for blocking).
+    pub hook: String,
+    /// None for the embeddings.
+    pub layer: Option<usize>,
+    /// Token positions touched (query positions for blocking).
+    pub positions: Vec<usize>,
+    /// Elements changed (for blocking: score entries set to -inf, all heads).
+    pub elements: usize,
+    /// L2 norm of the change of the stream (for blocking: of that layer's
+    /// attention pattern, all heads).
+    pub delta_norm: Option<f64>,
+    /// The forward step that applied it (the layer being computed; 0 before
+    /// layer 0), so re-runs can take over earlier steps' receipts.
+    #[serde(skip)]
+    pub step: usize,
+}
+
+/// The precision the forward pass runs in.
+///
+/// transformers' float32 results carry their own rounding error of about
+/// 1e-5 on the tiny test models; an f32 forward of ours adds as much again
+/// (another summation order) and misses a 1e-5 bar by a hair, an f64 one
+/// adds almost nothing. So under `Auto` test-sized models (at most
+/// [`F64_MAX_PARAMS`] parameters, where f64 costs nothing noticeable) run
+/// in f64, and real models run in f32: SmolLM2-135M in f32 is within 2e-5
+/// of transformers (its bar is 1e-4), at half the memory and forward time of
+/// f64. `F64` is there for anyone who wants it. The lens projection is f32
+/// either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ComputeDtype {
+    #[default]
+    Auto,
+    F32,
+    F64,
+}
+
+/// The largest model `ComputeDtype::Auto` runs in f64.
+pub const F64_MAX_PARAMS: usize = 20_000_000;
+
+impl ComputeDtype {
+    pub const NAMES: &'static str = "auto, f32, f64";
+
+    /// The dtype this choice means for a model of `params` parameters.
+    pub fn resolve(self, params: usize) -> DType {
+        match self {
+            ComputeDtype::F32 => DType::F32,
+            ComputeDtype::F64 => DType::F64,
+            ComputeDtype::Auto if params <= F64_MAX_PARAMS => DType::F64,
+            ComputeDtype::Auto => DType::F32,
+        }
+    }
+}
+
+impl std::str::FromStr for ComputeDtype {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "auto" => Ok(ComputeDtype::Auto),
+            "f32" => Ok(ComputeDtype::F32),
+            "f64" => Ok(ComputeDtype::F64),
+            _ => Err(format!("{s:?} is not one of {}", Self::NAMES)),
+        }
+    }
+}

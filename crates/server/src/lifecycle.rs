@@ -1,0 +1,134 @@
+//! Loading models and reporting on them: the one place a model is loaded
+//! (serialised by the load lock, its progress broadcast to /events), and
+//! the /model_status body.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use logitlens_engine::{LoadOptions, LoadedModel};
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::{Active, AppState};
+use crate::status::{
+    Backend, LoadingStatus, ModelDescription, ModelStatus, ServiceState, ServiceStatus,
+    ServingStatus,
+};
+
+/// The /model_status body: the original's fields plus the lifecycle.
+pub fn status(st: &AppState) -> ModelStatus {
+    let loading = st.loading.lock().expect("state lock").clone();
+    let last_error = st.last_error.lock().expect("state lock").clone();
+    let active = st.active();
+    let service = ServiceStatus {
+        loaded: active.is_some(),
+        backend: active.as_ref().map_or(Backend::Custom, |(_, b)| *b),
+        status: match (&loading, &active) {
+            (Some(_), _) => ServiceState::Loading,
+            (None, Some(_)) => ServiceState::Ready,
+            (None, None) => ServiceState::Idle,
+        },
+        loading,
+        last_error,
+    };
+    match active {
+        Some((m, _)) => ModelStatus::Serving(Box::new(ServingStatus {
+            model: ModelDescription::of(&m),
+            service,
+        })),
+        None => ModelStatus::Idle(service),
+    }
+}
+
+pub fn broadcast_status(st: &AppState) {
+    // No subscribers is fine.
+    let _ = st.events.send(status(st));
+}
+
+/// Report a load starting (`Some`) or ending (`None`).
+pub fn set_loading(st: &AppState, s: Option<LoadingStatus>) {
+    *st.loading.lock().expect("state lock") = s;
+    broadcast_status(st);
+}
+
+/// The model in service, when it is `name` under `backend`.
+pub fn in_service(st: &AppState, name: &str, backend: Backend) -> Option<Arc<LoadedModel>> {
+    st.active()
+        .filter(|(m, b)| m.name == name && b.kind() == backend.kind())
+        .map(|(m, _)| m)
+}
+
+/// What a load does with the model once it is ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    /// Put it in service (the previous model stays if the load fails).
+    Serve,
+    /// Hand it to the caller only (a session diff's second checkpoint).
+    Return,
+}
+
+/// Load `name` off the runtime, under the load lock, reporting progress to
+/// /model_status and /events.
+pub async fn load(
+    st: &AppState,
+    name: String,
+    backend: Backend,
+    then: Then,
+) -> ApiResult<Arc<LoadedModel>> {
+    let _guard = st.load_lock.lock().await;
+    if let Some(m) = in_service(st, &name, backend) {
+        return Ok(m);
+    }
+    set_loading(st, Some(LoadingStatus::new(&name, backend)));
+    let st2 = st.clone();
+    let name2 = name.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut last_sent = Instant::now() - Duration::from_secs(1);
+        let mut last_stage = None;
+        let opts = LoadOptions {
+            backend: backend.kind(),
+            dtype: st2.cfg.compute_dtype,
+            ..Default::default()
+        };
+        LoadedModel::load_with(&name2, opts, &mut |e| {
+            let stage = {
+                let mut l = st2.loading.lock().expect("state lock");
+                let Some(s) = l.as_mut() else { return };
+                s.apply(&e);
+                s.stage
+            };
+            // Throttled, but every stage change is sent.
+            if Some(stage) != last_stage || last_sent.elapsed() > Duration::from_millis(100) {
+                last_stage = Some(stage);
+                last_sent = Instant::now();
+                broadcast_status(&st2);
+            }
+        })
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    match result {
+        Ok(m) => {
+            let m = Arc::new(m);
+            if then == Then::Serve {
+                *st.active.write().expect("state lock") = Some(Active {
+                    model: m.clone(),
+                    backend,
+                });
+                *st.last_error.lock().expect("state lock") = None;
+                tracing::info!("model {name} loaded");
+            }
+            set_loading(st, None);
+            Ok(m)
+        }
+        Err(e) => {
+            let err = ApiError::from(e);
+            let msg = format!("failed to load {name}: {}", err.detail);
+            tracing::warn!("{msg}");
+            if then == Then::Serve {
+                *st.last_error.lock().expect("state lock") = Some(msg.clone());
+            }
+            set_loading(st, None);
+            Err(ApiError::new(err.status, msg))
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! The model resource: load one, its status (also as a Server-Sent Events
+//! stream), and the models one can pick.
+
+use std::convert::Infallible;
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::{Stream, StreamExt};
+
+use logitlens_engine::default_model;
+
+use crate::catalog::{self, ModelEntry};
+use crate::error::{ApiError, ApiResult, AppJson};
+use crate::lifecycle::{self, Then};
+use crate::state::AppState;
+use crate::status::{Backend, LoadModelResponse, LoadOutcome, ModelDescription, ModelStatus};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/load_model", post(load_model))
+        .route("/model_status", get(model_status))
+        .route("/events", get(events))
+        .route("/models", get(list_models))
+}
+
+fn default_model_name() -> String {
+    default_model::FILE_NAME.into()
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct LoadModelRequest {
+    /// A Hub repo id (org/name[@revision]), a local folder, a .gguf path or a
+    /// .gguf file name in the models folder. Default: the SmolLM2 GGUF.
+    #[serde(default = "default_model_name")]
+    pub model_name: String,
+    #[serde(default)]
+    pub backend: Backend,
+}
+
+/// Load a model and put it in service; the previous model serves until the
+/// new one is ready, and stays if the load fails.
+#[utoipa::path(post, path = "/load_model", request_body = LoadModelRequest,
+    responses((status = 200, body = LoadModelResponse), (status = 400, description = "Unknown backend or unsupported model"),
+        (status = 404, description = "No such model")))]
+pub async fn load_model(
+    State(st): State<AppState>,
+    AppJson(req): AppJson<LoadModelRequest>,
+) -> ApiResult<Json<LoadModelResponse>> {
+    // Already in service: answered with the backend name it was loaded under.
+    let serving = st
+        .active()
+        .filter(|(m, b)| m.name == req.model_name && b.kind() == req.backend.kind());
+    let (status, model, backend) = match serving {
+        Some((m, b)) => (LoadOutcome::AlreadyLoaded, m, b),
+        None => (
+            LoadOutcome::Loaded,
+            lifecycle::load(&st, req.model_name, req.backend, Then::Serve).await?,
+            req.backend,
+        ),
+    };
+    Ok(Json(LoadModelResponse {
+        status,
+        loaded: true,
+        backend,
+        model: ModelDescription::of(&model),
+    }))
+}
+
+#[utoipa::path(get, path = "/model_status", responses((status = 200, body = ModelStatus)))]
+pub async fn model_status(State(st): State<AppState>) -> Json<ModelStatus> {
+    Json(lifecycle::status(&st))
+}
+
+/// Server-Sent Events: the /model_status body now, then at every change.
+#[utoipa::path(get, path = "/events", responses((status = 200, description = "text/event-stream of `status` events whose data is a ModelStatus")))]
+pub async fn events(
+    State(st): State<AppState>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let first = tokio_stream::once(lifecycle::status(&st));
+    let rest = BroadcastStream::new(st.events.subscribe()).filter_map(|r| r.ok());
+    let stream = first.chain(rest).map(|v| {
+        let data = serde_json::to_string(&v).expect("a status serialises");
+        Ok(Event::default().event("status").data(data))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+#[utoipa::path(get, path = "/models", responses((status = 200, body = Vec<ModelEntry>)))]
+pub async fn list_models() -> ApiResult<Json<Vec<ModelEntry>>> {
+    Ok(Json(
+        tokio::task::spawn_blocking(catalog::list)
+            .await
+            .map_err(ApiError::internal)?,
+    ))
+}

@@ -1,0 +1,152 @@
+//! The sessions resource: save a run (or a loaded session), list, load and
+//! delete saved ones.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{ApiError, ApiResult, AppJson};
+use crate::sessions::{SessionEntry, SESSIONS_DIR};
+use crate::state::{AppState, LastRun, Tensors, KEPT_RUNS};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/save_state", post(save_state))
+        .route("/sessions", get(sessions))
+        .route("/load_session", post(load_session))
+        .route("/delete_session", post(delete_session))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct SaveStateRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The run to save, from /inference's `x-logitlens-run-id` header.
+    /// Without it, the server's last run or last loaded session is saved.
+    #[serde(default)]
+    pub run_id: Option<u64>,
+}
+
+/// The body of POST /save_state.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SaveStateResponse {
+    /// Always "saved".
+    pub status: &'static str,
+    pub session_id: String,
+    /// `saved_states/<session_id>`.
+    pub path: String,
+}
+
+#[utoipa::path(post, path = "/save_state", request_body = SaveStateRequest,
+    responses((status = 200, body = SaveStateResponse), (status = 400, description = "No state to save"),
+        (status = 404, description = "The run is no longer kept")))]
+pub async fn save_state(
+    State(st): State<AppState>,
+    AppJson(req): AppJson<SaveStateRequest>,
+) -> ApiResult<Json<SaveStateResponse>> {
+    let last = match req.run_id {
+        Some(id) => st.run(id).ok_or_else(|| {
+            ApiError::not_found(format!(
+                "run {id} is no longer kept (the server keeps the last {KEPT_RUNS} runs); run it again, then save"
+            ))
+        })?,
+        None => st
+            .last_run
+            .lock()
+            .expect("state lock")
+            .clone()
+            .ok_or_else(|| ApiError::bad_request("No state to save"))?,
+    };
+    let st2 = st.clone();
+    let id = tokio::task::spawn_blocking(move || -> ApiResult<String> {
+        let npz = match &last.tensors {
+            Tensors::Run {
+                run,
+                with_attention,
+            } => Some(crate::npz::run_npz(run, *with_attention).map_err(ApiError::internal)?),
+            Tensors::File(b) => Some(b.to_vec()),
+            Tensors::None => None,
+        };
+        let mut config = last.config.clone();
+        if let Some(m) = &last.model {
+            // Hashed at save time, once per model: the first run stays fast.
+            let sha = m.weights_sha256().map_err(ApiError::internal)?;
+            config["model_source"]["weights_sha256"] = Value::String(sha);
+        }
+        st2.sessions
+            .save(req.name.as_deref(), &config, npz.as_deref())
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Json(SaveStateResponse {
+        status: "saved",
+        path: format!("{SESSIONS_DIR}/{id}"),
+        session_id: id,
+    }))
+}
+
+#[utoipa::path(get, path = "/sessions", responses((status = 200, body = Vec<SessionEntry>)))]
+pub async fn sessions(State(st): State<AppState>) -> ApiResult<Json<Vec<SessionEntry>>> {
+    Ok(Json(st.sessions.list()?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct SessionRequest {
+    pub session_id: String,
+}
+
+/// A saved session's config.json: the original's fields (text,
+/// interventions, lens_type, model_name, backend, apply_chat_template,
+/// results) and, for sessions saved by logitlens, what reproduces the run
+/// (input_ids, input_tokens, model_source, compute_dtype, app). Older
+/// sessions may lack any of the latter, so it is described as an object.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = Object)]
+pub struct SessionConfig(#[allow(dead_code)] Value);
+
+#[utoipa::path(post, path = "/load_session", request_body = SessionRequest,
+    responses((status = 200, body = SessionConfig), (status = 400), (status = 404)))]
+pub async fn load_session(
+    State(st): State<AppState>,
+    AppJson(req): AppJson<SessionRequest>,
+) -> ApiResult<Json<Value>> {
+    let st2 = st.clone();
+    let (config, npz) = tokio::task::spawn_blocking(move || st2.sessions.load(&req.session_id))
+        .await
+        .map_err(ApiError::internal)??;
+    let tensors = match npz {
+        Some(b) => Tensors::File(Arc::new(b)),
+        None => Tensors::None,
+    };
+    *st.last_run.lock().expect("state lock") = Some(Arc::new(LastRun {
+        config: config.clone(),
+        tensors,
+        model: None,
+    }));
+    Ok(Json(config))
+}
+
+/// The body of POST /delete_session.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeleteSessionResponse {
+    /// Always "deleted".
+    pub status: &'static str,
+    pub session_id: String,
+}
+
+#[utoipa::path(post, path = "/delete_session", request_body = SessionRequest,
+    responses((status = 200, body = DeleteSessionResponse), (status = 400), (status = 404)))]
+pub async fn delete_session(
+    State(st): State<AppState>,
+    AppJson(req): AppJson<SessionRequest>,
+) -> ApiResult<Json<DeleteSessionResponse>> {
+    st.sessions.delete(&req.session_id)?;
+    Ok(Json(DeleteSessionResponse {
+        status: "deleted",
+        session_id: req.session_id,
+    }))
+}

@@ -1,0 +1,238 @@
+//! The model lifecycle as clients see it: the backend names, the stages of
+//! a load, and the bodies of `/model_status`, `/events` and `/load_model`.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use logitlens_engine::{BackendKind, LoadEvent, LoadedModel, SourceInfo};
+
+use crate::catalog;
+
+/// A backend as the API names it. `transformerlens` (the original's name)
+/// is the hooked backend, and is echoed back as given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    #[default]
+    Custom,
+    Hooked,
+    Transformerlens,
+}
+
+impl Backend {
+    pub fn kind(self) -> BackendKind {
+        match self {
+            Backend::Custom => BackendKind::Custom,
+            Backend::Hooked | Backend::Transformerlens => BackendKind::Hooked,
+        }
+    }
+}
+
+impl From<BackendKind> for Backend {
+    fn from(k: BackendKind) -> Self {
+        match k {
+            BackendKind::Custom => Backend::Custom,
+            BackendKind::Hooked => Backend::Hooked,
+        }
+    }
+}
+
+/// Where a load is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadStage {
+    Resolving,
+    Downloading,
+    LoadingTensors,
+    Ready,
+}
+
+/// The load in progress, as /model_status and /events report it.
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
+pub struct LoadingStatus {
+    pub model_name: String,
+    pub backend: Backend,
+    pub stage: LoadStage,
+    pub file: Option<String>,
+    pub bytes: Option<u64>,
+    pub total_bytes: Option<u64>,
+    pub tensors_done: Option<usize>,
+    pub tensors_total: Option<usize>,
+    /// 0..1 when known.
+    pub progress: Option<f64>,
+}
+
+impl LoadingStatus {
+    pub fn new(model_name: &str, backend: Backend) -> Self {
+        LoadingStatus {
+            model_name: model_name.into(),
+            backend,
+            stage: LoadStage::Resolving,
+            file: None,
+            bytes: None,
+            total_bytes: None,
+            tensors_done: None,
+            tensors_total: None,
+            progress: None,
+        }
+    }
+
+    pub fn apply(&mut self, e: &LoadEvent) {
+        match e {
+            LoadEvent::Resolving => self.stage = LoadStage::Resolving,
+            LoadEvent::Downloading {
+                file,
+                bytes,
+                total_bytes,
+            } => {
+                self.stage = LoadStage::Downloading;
+                self.file = Some(file.clone());
+                self.bytes = Some(*bytes);
+                self.total_bytes = Some(*total_bytes);
+                self.progress = (*total_bytes > 0).then(|| *bytes as f64 / *total_bytes as f64);
+            }
+            LoadEvent::LoadingTensors { done, total } => {
+                self.stage = LoadStage::LoadingTensors;
+                self.tensors_done = Some(*done);
+                self.tensors_total = Some(*total);
+                self.progress = (*total > 0).then(|| *done as f64 / *total as f64);
+            }
+            LoadEvent::Ready => {
+                self.stage = LoadStage::Ready;
+                self.progress = Some(1.0);
+            }
+        }
+    }
+}
+
+/// Where a model's weights came from.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ModelSource {
+    /// dir, gguf or hub.
+    pub kind: String,
+    /// The folder, file, or repo id.
+    pub location: String,
+    /// The Hub revision asked for, and the snapshot commit it resolved to.
+    pub revision: Option<String>,
+    pub commit: Option<String>,
+    /// How the weights are stored ("F32", "BF16", "Q4_1, F32"...).
+    pub stored_dtype: String,
+}
+
+impl From<&SourceInfo> for ModelSource {
+    fn from(s: &SourceInfo) -> Self {
+        ModelSource {
+            kind: s.kind.into(),
+            location: s.location.clone(),
+            revision: s.revision.clone(),
+            commit: s.commit.clone(),
+            stored_dtype: s.stored_dtype.clone(),
+        }
+    }
+}
+
+/// A loaded model, as /model_status and /load_model describe it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ModelDescription {
+    pub model_name: String,
+    /// The original's class names for the custom backend ("LlamaModel",
+    /// "Qwen3Model"); "HookedTransformer" for the hooked one.
+    pub model_class: String,
+    /// llama, qwen3, gpt2, gpt_neox...
+    pub family: String,
+    /// A one-line description of the resolved configuration.
+    pub config: String,
+    pub num_layers: usize,
+    pub hidden_size: usize,
+    pub num_heads: usize,
+    pub vocab_size: usize,
+    /// The forward pass's precision: f32 or f64.
+    pub compute_dtype: String,
+    pub source: ModelSource,
+    pub has_chat_template: bool,
+    /// The web app turns the chat template on for instruct models.
+    pub instruct: bool,
+}
+
+impl ModelDescription {
+    pub fn of(m: &LoadedModel) -> Self {
+        let c = m.info();
+        ModelDescription {
+            model_name: m.name.clone(),
+            model_class: c.model_class,
+            family: c.family,
+            config: c.config,
+            num_layers: c.num_layers,
+            hidden_size: c.hidden_size,
+            num_heads: c.num_heads,
+            vocab_size: c.vocab_size,
+            compute_dtype: dtype_name(m),
+            source: ModelSource::from(&m.source),
+            has_chat_template: m.tokenizer.chat_template.is_some(),
+            instruct: catalog::is_instruct(&m.name),
+        }
+    }
+}
+
+/// "f32" or "f64".
+pub fn dtype_name(m: &LoadedModel) -> String {
+    format!("{:?}", m.model.dtype()).to_lowercase()
+}
+
+/// Whether a model is in service, loading, or neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceState {
+    Idle,
+    Loading,
+    Ready,
+}
+
+/// What every /model_status body says, a model in service or not.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ServiceStatus {
+    pub loaded: bool,
+    /// The backend of the model in service (or the default when none is).
+    pub backend: Backend,
+    pub status: ServiceState,
+    /// The load in progress.
+    pub loading: Option<LoadingStatus>,
+    /// Why the last load failed (the previous model stays in service).
+    pub last_error: Option<String>,
+}
+
+/// A model in service, described, with the service status.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ServingStatus {
+    #[serde(flatten)]
+    pub model: ModelDescription,
+    #[serde(flatten)]
+    pub service: ServiceStatus,
+}
+
+/// The body of GET /model_status, and of every /events message: the model
+/// in service (`loaded: true`) or only the service status.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ModelStatus {
+    Serving(Box<ServingStatus>),
+    Idle(ServiceStatus),
+}
+
+/// Whether /load_model loaded the model or found it in service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadOutcome {
+    Loaded,
+    AlreadyLoaded,
+}
+
+/// The body of POST /load_model.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct LoadModelResponse {
+    pub status: LoadOutcome,
+    pub loaded: bool,
+    pub backend: Backend,
+    #[serde(flatten)]
+    pub model: ModelDescription,
+}
