@@ -21,7 +21,10 @@ const HEADER = `/**
 export async function generateSchemaTypes(openapiPath = OPENAPI_JSON) {
   const schema = JSON.parse(fs.readFileSync(openapiPath, 'utf8'));
   // silent: the script's output is the file; warnings (if any) would only interleave with vitest's.
-  const ast = await openapiTS(schema, { silent: true });
+  // emptyObjectsUnknown: a schema object without properties (SessionConfig, a saved session's
+  // free-form config.json) is any JSON object, Record<string, unknown>; by default
+  // openapi-typescript makes it Record<string, never>, an object that can have no field at all.
+  const ast = await openapiTS(schema, { silent: true, emptyObjectsUnknown: true });
   return HEADER + astToString(ast);
 }
 

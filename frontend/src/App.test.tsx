@@ -8,9 +8,11 @@ import {
   attention,
   diffGrid,
   entropyGrid,
+  IDLE,
   inferenceResponse,
   intervenedRows,
   lensRows,
+  LOADED,
   MODEL_LIST,
   packAttention,
   READY,
@@ -18,9 +20,9 @@ import {
   TOKENS,
   trackedGrid,
 } from './test/fixtures';
-import { stubServer, type FakeServer, type Handler } from './test/server';
+import { stubServer, type FakeServer, type Routes } from './test/server';
 
-let routes: Record<string, Handler>;
+let routes: Routes;
 let calls: FakeServer['calls'];
 
 beforeEach(() => {
@@ -41,7 +43,6 @@ function groupsOf(select: HTMLElement): [string, string[]][] {
   return Array.from(select.querySelectorAll('optgroup')).map((g) => [g.label, Array.from(g.querySelectorAll('option')).map((o) => o.textContent ?? '')]);
 }
 
-const NOT_LOADED: ModelStatus = { loaded: false, backend: 'custom', status: 'idle', loading: null, last_error: null };
 
 async function ready() {
   render(<App />);
@@ -185,8 +186,7 @@ describe('App', () => {
   });
 
   it('asks for a baseline, tracked tokens and the analysis, and shows the diff, receipts and analysis', async () => {
-    routes.inference = (body) => {
-      const b = body as Record<string, unknown>;
+    routes.inference = (b) => {
       return {
         json: {
           ...inferenceResponse(),
@@ -233,7 +233,7 @@ describe('App', () => {
 
   it('shows why a tracked token was refused', async () => {
     routes.inference = (body) =>
-      (body as { track_tokens?: unknown }).track_tokens
+      body.track_tokens
         ? { status: 400, json: { detail: 'track_tokens[0] "Paris" is not one token: it tokenizes as ["P", "aris"]; try " Paris"' } }
         : { json: inferenceResponse() };
     await ready();
@@ -318,7 +318,7 @@ describe('App', () => {
 
   it('picking a listed instruct model loads it with the chat template on (the entry says it is instruct)', async () => {
     routes.models = () => ({ json: MODEL_LIST });
-    routes.load_model = () => ({ json: { ...READY, status: 'loaded' } });
+    routes.load_model = () => ({ json: LOADED });
     await ready();
     const select = screen.getByLabelText('Model') as HTMLSelectElement;
     await waitFor(() => expect(select.querySelectorAll('optgroup').length).toBeGreaterThan(2));
@@ -347,9 +347,9 @@ describe('App', () => {
   });
 
   it('switching backend with no model loaded loads the server\'s first model for that backend', async () => {
-    routes.model_status = () => ({ json: NOT_LOADED });
+    routes.model_status = () => ({ json: IDLE });
     routes.models = () => ({ json: [MODEL_LIST[5], ...MODEL_LIST.slice(0, 5)] });
-    routes.load_model = () => ({ json: { ...READY, status: 'loaded' } });
+    routes.load_model = () => ({ json: LOADED });
     render(<App />);
     await screen.findByText('Status: Not loaded');
     await waitFor(() => expect(calls.filter((c) => c.url === 'models').length).toBeGreaterThan(0));
@@ -361,9 +361,9 @@ describe('App', () => {
   });
 
   it('switching backend with no model and no model list lets the server pick its default', async () => {
-    routes.model_status = () => ({ json: NOT_LOADED });
+    routes.model_status = () => ({ json: IDLE });
     routes.models = () => ({ status: 503, json: { detail: 'busy' } });
-    routes.load_model = () => ({ json: { ...READY, status: 'loaded' } });
+    routes.load_model = () => ({ json: LOADED });
     render(<App />);
     await screen.findByText('Status: Not loaded');
     await screen.findByTestId('models-error');

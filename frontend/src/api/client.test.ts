@@ -68,7 +68,7 @@ describe('request', () => {
     const fetchMock = vi.fn(async () => new Response(JSON.stringify(body), { status: 200 }));
     vi.stubGlobal('fetch', fetchMock);
     const res = await api.runAttention(12, { layers: [5], format: 'f16' });
-    expect(res.data).toBe('ADwAOA==');
+    expect(res).toEqual(body);
     const [url, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
     expect(url).toBe('runs/12/attention?layers=5&format=f16');
     expect(init.method).toBe('GET');

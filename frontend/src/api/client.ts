@@ -1,7 +1,7 @@
 // A small fetch wrapper. Every URL is relative: the app is served by the API server itself, and
 // `npm run dev` proxies the same paths.
 import type {
-  AttentionFormat,
+  Backend,
   DeleteSessionResponse,
   DiffSessionsRequest,
   GridVisualizationRequest,
@@ -11,10 +11,10 @@ import type {
   LoadModelResponse,
   ModelEntry,
   ModelStatus,
-  RunAttentionF16,
-  RunAttentionJson,
+  RunAttention,
+  RunAttentionParams,
   RunAttentionQuery,
-  SaveResult,
+  SavedFile,
   SaveStateRequest,
   SaveStateResponse,
   SessionConfig,
@@ -95,12 +95,14 @@ async function request<T>(
  * apply; layers are comma-separated (`layers=0,5`), as the server parses them.
  */
 export function runAttentionPath(runId: number, query: RunAttentionQuery = {}): string {
-  const params: string[] = [];
-  if (query.layers !== undefined) params.push(`layers=${query.layers.map((l) => String(Math.trunc(l))).join(',')}`);
-  if (query.format !== undefined) params.push(`format=${encodeURIComponent(query.format)}`);
-  if (query.reduce !== undefined) params.push(`reduce=${encodeURIComponent(query.reduce)}`);
+  // The schema's parameters, written out in this order; commas stay as they are (`layers=0,5`).
+  const params: RunAttentionParams = {};
+  if (query.layers !== undefined) params.layers = query.layers.map((l) => String(Math.trunc(l))).join(',');
+  if (query.format !== undefined) params.format = query.format;
+  if (query.reduce !== undefined) params.reduce = query.reduce;
+  const pairs = Object.entries(params).map(([k, v]) => `${k}=${encodeURIComponent(v).replace(/%2C/g, ',')}`);
   const base = `runs/${encodeURIComponent(String(runId))}/attention`;
-  return params.length ? `${base}?${params.join('&')}` : base;
+  return pairs.length ? `${base}?${pairs.join('&')}` : base;
 }
 
 // Paths are relative to the page: `logitlens serve` serves the app at its root.
@@ -108,7 +110,7 @@ export const api = {
   modelStatus: () => request<ModelStatus>('GET', 'model_status'),
   models: () => request<ModelEntry[]>('GET', 'models'),
   /** Without a model name the server loads its default model. */
-  loadModel: (model_name: string | undefined, backend: string) =>
+  loadModel: (model_name: string | undefined, backend: Backend) =>
     request<LoadModelResponse>('POST', 'load_model', (model_name === undefined ? { backend } : { model_name, backend }) satisfies LoadModelRequest),
   inference: async (req: InferenceRequest, signal?: AbortSignal): Promise<InferenceResult> => {
     let runId: string | null = null;
@@ -119,10 +121,11 @@ export const api = {
   },
   /**
    * The attention of a run the server still keeps (it keeps only its most recent runs): an
-   * evicted or unknown id is an ApiError with status 404.
+   * evicted or unknown id is an ApiError with status 404. The nested or the packed form, as
+   * `format` asks (see `attentionOfRun`).
    */
-  runAttention: <F extends AttentionFormat = 'json'>(runId: number, query: RunAttentionQuery<F> = {}, signal?: AbortSignal) =>
-    request<F extends 'f16' ? RunAttentionF16 : RunAttentionJson>('GET', runAttentionPath(runId, query), undefined, signal),
+  runAttention: (runId: number, query: RunAttentionQuery = {}, signal?: AbortSignal) =>
+    request<RunAttention>('GET', runAttentionPath(runId, query), undefined, signal),
   /** Saves `runId` (the run on screen) when given, else the server's last run. */
   saveState: (name: string, runId?: number) =>
     request<SaveStateResponse>('POST', 'save_state', (runId === undefined ? { name } : { name, run_id: runId }) satisfies SaveStateRequest),
@@ -132,9 +135,9 @@ export const api = {
   diffSessions: (a: string, b: string) => request<SessionDiffResponse>('POST', 'diff_sessions', { a, b } satisfies DiffSessionsRequest),
   deleteSession: (session_id: string) => request<DeleteSessionResponse>('POST', 'delete_session', { session_id } satisfies SessionRequest),
   saveVisualization: (attention_data: number[][], tokens: string[], title: string) =>
-    request<SaveResult>('POST', 'save_visualization', { attention_data, tokens, title } satisfies VisualizationRequest),
+    request<SavedFile>('POST', 'save_visualization', { attention_data, tokens, title } satisfies VisualizationRequest),
   saveGridVisualization: (grid_data: number[][][], tokens: string[], title: string, grid_type: 'layer_grid' | 'head_grid') =>
-    request<SaveResult>('POST', 'save_grid_visualization', { grid_data, tokens, title, grid_type } satisfies GridVisualizationRequest),
+    request<SavedFile>('POST', 'save_grid_visualization', { grid_data, tokens, title, grid_type } satisfies GridVisualizationRequest),
 };
 
 export const EVENTS_URL = 'events';

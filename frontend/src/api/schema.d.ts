@@ -78,6 +78,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /**
+         * Load a model and put it in service; the previous model serves until the
+         *     new one is ready, and stays if the load fails.
+         */
         post: operations["load_model"];
         delete?: never;
         options?: never;
@@ -236,6 +240,18 @@ export interface components {
             /** @description `[layer][position]` L2 norm of what the MLP adds. */
             mlp_out_norm: number[][];
         };
+        /**
+         * @description A backend as the API names it. `transformerlens` (the original's name)
+         *     is the hooked backend, and is echoed back as given.
+         * @enum {string}
+         */
+        Backend: "custom" | "hooked" | "transformerlens";
+        /** @description The body of POST /delete_session. */
+        DeleteSessionResponse: {
+            /** @description Always "deleted". */
+            status: string;
+            session_id: string;
+        };
         /** @description How a cell changed from its baseline. */
         DiffCell: {
             /**
@@ -277,6 +293,27 @@ export interface components {
             /** @description The session compared with it. */
             b: string;
         };
+        /** @description The body of POST /diff_sessions. */
+        DiffSessionsResponse: {
+            a: components["schemas"]["DiffSide"];
+            b: components["schemas"]["DiffSide"];
+            /** @description The tokens both sessions ran. */
+            input_tokens?: string[] | null;
+            layer_names: string[];
+            /** @description Each session's rows through its own model's head. */
+            a_logit_lens: components["schemas"]["LensRow"][];
+            b_logit_lens: components["schemas"]["LensRow"][];
+            /** @description `[row][position]`, with `a` as the baseline. */
+            diff: components["schemas"]["DiffCell"][][];
+        };
+        /** @description One side of a session diff. */
+        DiffSide: {
+            session_id: string;
+            model_name?: string | null;
+            lens_type?: string | null;
+        };
+        /** @enum {string} */
+        Format: "json" | "f16";
         GridVisualizationRequest: {
             /** @description `[panel][query][key]` */
             grid_data: number[][][];
@@ -285,40 +322,32 @@ export interface components {
             /** @description "layer_grid" titles panels "Layer i"; anything else "Head i". */
             grid_type: string;
         };
-        IndexMap: {
-            [key: string]: {
-                type: string;
-                /** Format: double */
-                value?: number | null;
-                vector?: number[] | null;
-                /** Format: int64 */
-                token_index?: number | null;
-                source_tokens?: number[] | null;
-                target_tokens?: number[] | null;
-                all_layers?: boolean | null;
-            }[];
-        };
         /** @description The body of `POST /inference`. */
         InferenceRequest: {
             text: string;
-            interventions?: components["schemas"]["IndexMap"];
-            /** @description Kept as a string so an unknown value is a clear 400, not a 422. */
-            lens_type?: string;
+            /**
+             * @description Operations by key (`layer_3_output`, `blocks.3.hook_resid_post`...),
+             *     applied in request order.
+             */
+            interventions?: {
+                [key: string]: components["schemas"]["InterventionConfig"][];
+            };
+            lens_type?: components["schemas"]["LensType"];
             apply_chat_template?: boolean;
             return_attention?: boolean;
-            /** @description "json" (default: the nested `attention` field) or "f16" (`attention_f16`). */
-            attention_format?: string | null;
+            attention_format?: null | components["schemas"]["Format"];
             /** @description Only these layers' attention (default: every layer). */
             attention_layers?: number[] | null;
-            /** @description "none" (default) or "head_mean". */
-            attention_reduce?: string | null;
+            attention_reduce?: null | components["schemas"]["Reduce"];
             /** @description Also run without interventions: `baseline_logit_lens` and `diff`. */
             compare?: boolean;
             /**
              * @description Tokens (single-token strings, or ids) whose probability and rank
              *     every cell reports in `tracked`.
+             *     Kept as JSON values: what is not a string or an id is refused with
+             *     the reason, by the run's checks.
              */
-            track_tokens?: unknown[] | null;
+            track_tokens?: components["schemas"]["TrackToken"][] | null;
             /** @description Each cell's entropy (nats) in `entropy`. */
             entropy?: boolean;
             /** @description Norms and cosines of the captured states in `analysis`. */
@@ -345,40 +374,74 @@ export interface components {
             receipts?: components["schemas"]["Receipt"][];
         };
         /**
-         * @description One intervention as the original's `InterventionConfig`. Every field is
-         *     written back out (nulls included) when a session is saved.
+         * @description One intervention as a request states it (the original's
+         *     `InterventionConfig`): an operation `type` and the fields it uses.
+         *     [`plan`] checks every field against the model and the input.
          */
         InterventionConfig: {
+            /** @description zero, scale, add or block_attention. */
             type: string;
-            /** Format: double */
+            /**
+             * Format: double
+             * @description The factor of `scale`.
+             */
             value?: number | null;
+            /** @description What `add` adds: hidden-size numbers. */
             vector?: number[] | null;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description One position (negative counts from the end); all positions when absent.
+             */
             token_index?: number | null;
+            /** @description block_attention: the keys that can no longer be read. */
             source_tokens?: number[] | null;
+            /** @description block_attention: the queries that can no longer read them. */
             target_tokens?: number[] | null;
+            /** @description Apply at every layer. */
             all_layers?: boolean | null;
         };
+        /** @description One lens row: a captured state's top 5 at every position. */
         LensRow: {
+            /** @description Its place in the list of rows. */
             layer_index: number;
             layer_name: string;
             /** @description `[position][rank]`, 5 per position, most probable first. */
             predictions: components["schemas"]["Prediction"][][];
         };
+        /**
+         * @description Which states the lens rows show.
+         * @enum {string}
+         */
+        LensType: "block_output" | "post_attention" | "combined";
         LoadModelRequest: {
             /**
              * @description A Hub repo id (org/name[@revision]), a local folder, a .gguf path or a
              *     .gguf file name in the models folder. Default: the SmolLM2 GGUF.
              */
             model_name?: string;
-            backend?: string;
+            backend?: components["schemas"]["Backend"];
         };
+        /** @description The body of POST /load_model. */
+        LoadModelResponse: components["schemas"]["ModelDescription"] & {
+            status: components["schemas"]["LoadOutcome"];
+            loaded: boolean;
+            backend: components["schemas"]["Backend"];
+        };
+        /**
+         * @description Whether /load_model loaded the model or found it in service.
+         * @enum {string}
+         */
+        LoadOutcome: "loaded" | "already_loaded";
+        /**
+         * @description Where a load is.
+         * @enum {string}
+         */
+        LoadStage: "resolving" | "downloading" | "loading_tensors" | "ready";
         /** @description The load in progress, as /model_status and /events report it. */
         LoadingStatus: {
             model_name: string;
-            backend: string;
-            /** @description resolving | downloading | loading_tensors | ready */
-            stage: string;
+            backend: components["schemas"]["Backend"];
+            stage: components["schemas"]["LoadStage"];
             file?: string | null;
             /** Format: int64 */
             bytes?: number | null;
@@ -391,6 +454,29 @@ export interface components {
              * @description 0..1 when known.
              */
             progress?: number | null;
+        };
+        /** @description A loaded model, as /model_status and /load_model describe it. */
+        ModelDescription: {
+            model_name: string;
+            /**
+             * @description The original's class names for the custom backend ("LlamaModel",
+             *     "Qwen3Model"); "HookedTransformer" for the hooked one.
+             */
+            model_class: string;
+            /** @description llama, qwen3, gpt2, gpt_neox... */
+            family: string;
+            /** @description A one-line description of the resolved configuration. */
+            config: string;
+            num_layers: number;
+            hidden_size: number;
+            num_heads: number;
+            vocab_size: number;
+            /** @description The forward pass's precision: f32 or f64. */
+            compute_dtype: string;
+            source: components["schemas"]["ModelSource"];
+            has_chat_template: boolean;
+            /** @description The web app turns the chat template on for instruct models. */
+            instruct: boolean;
         };
         ModelEntry: {
             /** @description What to send as `model_name`. */
@@ -417,6 +503,23 @@ export interface components {
             backends: string[];
             instruct: boolean;
         };
+        /** @description Where a model's weights came from. */
+        ModelSource: {
+            /** @description dir, gguf or hub. */
+            kind: string;
+            /** @description The folder, file, or repo id. */
+            location: string;
+            /** @description The Hub revision asked for, and the snapshot commit it resolved to. */
+            revision?: string | null;
+            commit?: string | null;
+            /** @description How the weights are stored ("F32", "BF16", "Q4_1, F32"...). */
+            stored_dtype: string;
+        };
+        /**
+         * @description The body of GET /model_status, and of every /events message: the model
+         *     in service (`loaded: true`) or only the service status.
+         */
+        ModelStatus: components["schemas"]["ServingStatus"] | components["schemas"]["ServiceStatus"];
         /**
          * @description The compact form: `data` is base64 (standard, padded) of little-endian
          *     IEEE float16 laid out `[layers.len()][heads][tokens][tokens]`, query-major.
@@ -426,11 +529,12 @@ export interface components {
             /** @description 1 when averaged over heads. */
             heads: number;
             tokens: number;
-            /** @description "none" or "head_mean". */
-            reduce: string;
+            reduce: components["schemas"]["Reduce"];
             data: string;
         };
+        /** @description One of the top 5 of a cell. */
         Prediction: {
+            /** @description The token as `decode([id])` gives it. */
             token: string;
             /** Format: double */
             prob: number;
@@ -438,9 +542,9 @@ export interface components {
             id: number;
         };
         /**
-         * @description What one intervention operation did, as applied: every request key
-         *     that reached the model leaves at least one (an operation that could not
-         *     apply is a 400 before anything runs).
+         * @description What one intervention operation did, as applied: every request key that
+         *     reached the model leaves at least one (an operation that could not apply
+         *     is refused before anything runs).
          */
         Receipt: {
             /** @description The request key it came from (`layer_1_output`, `blocks.0.hook_mlp_out`...). */
@@ -463,15 +567,72 @@ export interface components {
              */
             delta_norm?: number | null;
         };
+        /** @enum {string} */
+        Reduce: "none" | "head_mean";
+        /** @description The attention of a kept run: the nested numbers or the compact form. */
+        RunAttention: {
+            /** Format: int64 */
+            run_id: number;
+            layers: number[];
+            heads: number;
+            tokens: number;
+            /** @description none or head_mean. */
+            reduce: components["schemas"]["Reduce"];
+            /** @description `[layer][head][query][key]`. */
+            attention: number[][][][];
+        } | (components["schemas"]["Packed"] & {
+            /** Format: int64 */
+            run_id: number;
+        });
         SaveStateRequest: {
             name?: string | null;
             /**
              * Format: int64
              * @description The run to save, from /inference's `x-logitlens-run-id` header.
-             *     Without it, the server's last run or loaded session (as the original).
+             *     Without it, the server's last run or last loaded session is saved.
              */
             run_id?: number | null;
         };
+        /** @description The body of POST /save_state. */
+        SaveStateResponse: {
+            /** @description Always "saved". */
+            status: string;
+            session_id: string;
+            /** @description `saved_states/<session_id>`. */
+            path: string;
+        };
+        /** @description The body of both PNG endpoints. */
+        SavedFile: {
+            /** @description Always "success". */
+            status: string;
+            /** @description `attention_visualizations/<YYYYMMDD_HHMMSS>_<title>.png`. */
+            filepath: string;
+        };
+        /**
+         * @description Whether a model is in service, loading, or neither.
+         * @enum {string}
+         */
+        ServiceState: "idle" | "loading" | "ready";
+        /** @description What every /model_status body says, a model in service or not. */
+        ServiceStatus: {
+            loaded: boolean;
+            /** @description The backend of the model in service (or the default when none is). */
+            backend: components["schemas"]["Backend"];
+            status: components["schemas"]["ServiceState"];
+            loading?: null | components["schemas"]["LoadingStatus"];
+            /** @description Why the last load failed (the previous model stays in service). */
+            last_error?: string | null;
+        };
+        /** @description A model in service, described, with the service status. */
+        ServingStatus: components["schemas"]["ModelDescription"] & components["schemas"]["ServiceStatus"];
+        /**
+         * @description A saved session's config.json: the original's fields (text,
+         *     interventions, lens_type, model_name, backend, apply_chat_template,
+         *     results) and, for sessions saved by logitlens, what reproduces the run
+         *     (input_ids, input_tokens, model_source, compute_dtype, app). Older
+         *     sessions may lack any of the latter, so it is described as an object.
+         */
+        SessionConfig: Record<string, unknown>;
         SessionEntry: {
             id: string;
             name: string;
@@ -480,6 +641,8 @@ export interface components {
         SessionRequest: {
             session_id: string;
         };
+        /** @description A tracked token: a string that is exactly one token, or a token id. */
+        TrackToken: string | number;
         /** @description One tracked token in one cell. */
         TrackedCell: {
             /** Format: int32 */
@@ -521,12 +684,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description {status, session_id} */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["DeleteSessionResponse"];
+                };
             };
             400: {
                 headers: {
@@ -555,12 +719,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description {a, b, input_tokens, layer_names, a_logit_lens, b_logit_lens, diff[row][position]} */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["DiffSessionsResponse"];
+                };
             };
             /** @description The sessions cannot be compared (why) */
             400: {
@@ -587,7 +752,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description text/event-stream of /model_status bodies */
+            /** @description text/event-stream of `status` events whose data is a ModelStatus */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -611,12 +776,17 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description Layers taken over from an earlier run */
+                    "x-logitlens-reused-layers"?: number;
+                    /** @description The run, for /save_state's run_id and /runs/{run_id}/attention */
+                    "x-logitlens-run-id"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["InferenceResponse"];
                 };
             };
+            /** @description A bad request, with what to fix */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -645,19 +815,22 @@ export interface operations {
             };
         };
         responses: {
-            /** @description loaded or already_loaded */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["LoadModelResponse"];
+                };
             };
+            /** @description Unknown backend or unsupported model */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            /** @description No such model */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -679,12 +852,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description the session's config */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["SessionConfig"];
+                };
             };
             400: {
                 headers: {
@@ -709,12 +883,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The loaded model and any load in progress */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ModelStatus"];
+                };
             };
         };
     };
@@ -739,28 +914,30 @@ export interface operations {
     };
     run_attention: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Comma-separated layer indices (default: every layer). */
+                layers?: string;
+                /** @description json (default) or f16. */
+                format?: components["schemas"]["Format"];
+                /** @description none (default) or head_mean. */
+                reduce?: components["schemas"]["Reduce"];
+            };
             header?: never;
             path: {
                 /** @description from /inference's x-logitlens-run-id header */
                 run_id: number;
-                /** @description Comma-separated layer indices (default: every layer). */
-                layers: string | null;
-                /** @description json (default) or f16. */
-                format: string | null;
-                /** @description none (default) or head_mean. */
-                reduce: string | null;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description {run_id, layers, heads, tokens, reduce, data (f16) | attention (json)} */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["RunAttention"];
+                };
             };
             /** @description Bad layers, format or reduce */
             400: {
@@ -791,12 +968,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description {status, filepath} */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["SavedFile"];
+                };
             };
             400: {
                 headers: {
@@ -819,15 +997,23 @@ export interface operations {
             };
         };
         responses: {
-            /** @description {status, session_id, path} */
             200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SaveStateResponse"];
+                };
+            };
+            /** @description No state to save */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description No state to save */
-            400: {
+            /** @description The run is no longer kept */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -848,12 +1034,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description {status, filepath} */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["SavedFile"];
+                };
             };
             400: {
                 headers: {

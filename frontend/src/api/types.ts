@@ -1,14 +1,32 @@
-// JSON shapes of the logitlens server. Whatever its OpenAPI schema describes is an alias of the
-// type generated from it (schema.d.ts, `npm run gen:api`), so a server change shows up as a type
-// error in the app rather than as a surprise at run time. The schema is looser than the app in
-// places (lens type, attention format and reduce are plain strings; most request fields are
-// optional): the app narrows what it sends in `RunRequest` and checks what it reads back.
-import type { components } from './schema';
+// JSON shapes of the logitlens server. Every request and response body is an alias of the type
+// generated from its OpenAPI schema (schema.d.ts, `npm run gen:api`), so a server change shows up
+// as a type error in the app rather than as a surprise at run time. The names are the schema's,
+// except where the app's read better (noted). Only the last block is the client's own: shapes the
+// server never sends or receives as such.
+import type { components, operations } from './schema';
 
 type Schemas = components['schemas'];
 
 // ---------------------------------------------------------------------------------------------
-// From the schema.
+// Enums. Local constants (labels, the options of a select) are typed by these, so a value the
+// server adds or drops is a type error where the app lists them.
+
+/** `transformerlens` is the original tool's name for `hooked`: the server echoes whichever was sent. */
+export type Backend = Schemas['Backend'];
+export type LensType = Schemas['LensType'];
+/** `json`: the nested `attention` field; `f16`: the packed `attention_f16` field. (Schema: `Format`.) */
+export type AttentionFormat = Schemas['Format'];
+/** `head_mean` averages the heads of each layer server-side (the head dimension becomes 1). (Schema: `Reduce`.) */
+export type AttentionReduce = Schemas['Reduce'];
+/** Where a model load is. */
+export type LoadStage = Schemas['LoadStage'];
+/** Whether a model is in service, loading, or neither. */
+export type ServiceState = Schemas['ServiceState'];
+/** /load_model: loaded now, or found already in service. */
+export type LoadOutcome = Schemas['LoadOutcome'];
+
+// ---------------------------------------------------------------------------------------------
+// POST /inference.
 
 /** POST /inference body. */
 export type InferenceRequest = Schemas['InferenceRequest'];
@@ -17,108 +35,83 @@ export type InferenceResponse = Schemas['InferenceResponse'];
 export type InterventionConfig = Schemas['InterventionConfig'];
 /** Intervention key (`layer_1_output`, `blocks.0.attn.hook_attn_scores`…) → its operations. */
 export type Interventions = NonNullable<InferenceRequest['interventions']>;
+/** A token to track: a token string (exactly one token, " Paris" with its space), or a token id. */
+export type TrackToken = Schemas['TrackToken'];
 export type LensRow = Schemas['LensRow'];
 export type Prediction = Schemas['Prediction'];
 /** What interventions did to one lens cell, measured on the baseline's top-1 token. */
 export type DiffCell = Schemas['DiffCell'];
-/** One tracked token in one cell. */
+/** One tracked token in one cell. (Schema: `TrackedCell`.) */
 export type TrackedProb = Schemas['TrackedCell'];
-/** Residual-stream measurements: [row][position] over lens rows, [layer][position] over layers. */
+/** Residual-stream measurements: [row][position] over lens rows, [layer][position] over layers. (Schema: `Analysis`.) */
 export type ActivationAnalysis = Schemas['Analysis'];
 /** One operation the server applied for an intervention. */
 export type Receipt = Schemas['Receipt'];
-/** Attention as base64 of little-endian half floats, [layers.length][heads][query][key]. */
+/** Attention as base64 of little-endian half floats, [layers.length][heads][query][key]. (Schema: `Packed`.) */
 export type PackedAttention = Schemas['Packed'];
-/** One entry of GET /models. */
-export type ModelEntry = Schemas['ModelEntry'];
-/** The load in progress, in /model_status and /events. */
-export type LoadingInfo = Schemas['LoadingStatus'];
-export type SessionEntry = Schemas['SessionEntry'];
-export type LoadModelRequest = Schemas['LoadModelRequest'];
-export type SaveStateRequest = Schemas['SaveStateRequest'];
-/** POST /load_session and /delete_session body. */
-export type SessionRequest = Schemas['SessionRequest'];
-export type DiffSessionsRequest = Schemas['DiffSessionsRequest'];
-export type VisualizationRequest = Schemas['VisualizationRequest'];
-export type GridVisualizationRequest = Schemas['GridVisualizationRequest'];
 
 // ---------------------------------------------------------------------------------------------
-// Hand-written until the schema describes them: each becomes an alias above once it does.
+// GET /runs/{run_id}/attention.
 
-// not in the schema yet (an enum to come)
-export type Backend = 'custom' | 'hooked';
+/** The answer: the nested form (`attention`, format=json) or the packed one (`data`, format=f16). */
+export type RunAttention = Schemas['RunAttention'];
+/** The query parameters as the schema states them (`layers` comma-separated). */
+export type RunAttentionParams = NonNullable<operations['run_attention']['parameters']['query']>;
 
-// not in the schema yet (an enum to come; the request's `lens_type` is a plain string)
-export type LensType = 'block_output' | 'post_attention' | 'combined';
+// ---------------------------------------------------------------------------------------------
+// The model: GET /models, /model_status, /events, POST /load_model.
 
-// not in the schema yet (an enum to come)
-/** `json`: the nested `attention` field; `f16`: the packed `attention_f16` field. */
-export type AttentionFormat = 'json' | 'f16';
+/** One entry of GET /models. */
+export type ModelEntry = Schemas['ModelEntry'];
+/** A loaded model: its name, family, sizes, chat template, where its weights came from. */
+export type ModelDescription = Schemas['ModelDescription'];
+export type ModelSource = Schemas['ModelSource'];
+/** The load in progress, in /model_status and /events. */
+export type LoadingStatus = Schemas['LoadingStatus'];
+/** What every status says, a model in service or not: loaded, backend, state, load, last error. */
+export type ServiceStatus = Schemas['ServiceStatus'];
+/** A status with a model in service: its description and the service status, flat. */
+export type ServingStatus = Schemas['ServingStatus'];
+/**
+ * GET /model_status, and each "status" event of GET /events. Narrow it with `servingModel`
+ * (lib/status.ts) to read the model's description.
+ */
+export type ModelStatus = Schemas['ModelStatus'];
+export type LoadModelRequest = Schemas['LoadModelRequest'];
+/** POST /load_model: the model in service, `status` "loaded" or "already_loaded". */
+export type LoadModelResponse = Schemas['LoadModelResponse'];
 
-// not in the schema yet (a plain string there)
-/** `head_mean` averages the heads of each layer server-side (the head dimension becomes 1). */
-export type AttentionReduce = 'none' | 'head_mean';
+// ---------------------------------------------------------------------------------------------
+// Sessions and PNG exports.
 
-// not in the schema yet (its items are untyped)
-/** A token to track: a token string (exactly one token, " Paris" with its space), or a token id. */
-export type TrackToken = string | number;
-
-// not in the schema yet
-/** GET /model_status, and each "status" event of GET /events. */
-export interface ModelStatus {
-  loaded: boolean;
-  backend?: string;
-  model_name?: string;
-  model_class?: string;
-  config?: string;
-  num_layers?: number;
-  hidden_size?: number;
-  num_heads?: number;
-  vocab_size?: number;
-  instruct?: boolean;
-  has_chat_template?: boolean;
-  status?: 'idle' | 'loading' | 'ready' | string;
-  loading?: LoadingInfo | null;
-  last_error?: string | null;
-}
-
-// not in the schema yet
-/** POST /load_model: the loaded model's status, `status` "loaded" or "already_loaded". */
-export type LoadModelResponse = ModelStatus & { status: string };
-
-// not in the schema yet
-/** POST /save_state. */
-export interface SaveStateResponse {
-  status: string;
-  session_id: string;
-  path: string;
-}
-
-// not in the schema yet
-/** POST /delete_session. */
-export interface DeleteSessionResponse {
-  status: string;
-}
-
-// not in the schema yet
+export type SessionEntry = Schemas['SessionEntry'];
+export type SaveStateRequest = Schemas['SaveStateRequest'];
+export type SaveStateResponse = Schemas['SaveStateResponse'];
+/** POST /load_session and /delete_session body. */
+export type SessionRequest = Schemas['SessionRequest'];
+export type DeleteSessionResponse = Schemas['DeleteSessionResponse'];
+export type DiffSessionsRequest = Schemas['DiffSessionsRequest'];
+/** POST /diff_sessions: `a` is the baseline; `diff` is [row][position]. (Schema: `DiffSessionsResponse`.) */
+export type SessionDiffResponse = Schemas['DiffSessionsResponse'];
+/** One side of POST /diff_sessions: a session may not record its model or lens type. (Schema: `DiffSide`.) */
+export type SessionDiffSide = Schemas['DiffSide'];
+export type VisualizationRequest = Schemas['VisualizationRequest'];
+export type GridVisualizationRequest = Schemas['GridVisualizationRequest'];
 /** POST /save_visualization and /save_grid_visualization. */
-export interface SaveResult {
-  status: string;
-  filepath: string;
-}
+export type SavedFile = Schemas['SavedFile'];
 
-// not in the schema yet
-/** GET /runs/{run_id}/attention with `format=f16`. */
-export type RunAttentionF16 = PackedAttention & { run_id: number };
+type SessionConfigObject = Schemas['SessionConfig'];
 
-// not in the schema yet
-/** GET /runs/{run_id}/attention with `format=json` (the default): [layer][head][query][key]. */
-export type RunAttentionJson = Omit<PackedAttention, 'data'> & { run_id: number; attention: number[][][][] };
-
-// not in the schema yet
-/** POST /load_session: the saved session as the original tool wrote it (fields may be missing). */
-export interface SessionConfig {
+/**
+ * POST /load_session: a saved session's config.json. The schema describes it as any JSON object
+ * (`Record<string, unknown>`): the original tool's sessions, and older ones, may lack any field, and
+ * the file may hold others. This is the app's reading of the fields it uses, each optional; the
+ * values come from a file, so useSessions checks them before use (an unknown lens type, a backend
+ * under the original's name).
+ */
+export interface SessionConfig extends SessionConfigObject {
   text?: string;
+  /** The original saves one operation per key, logitlens a list: see `normalizeInterventions`. */
   interventions?: Record<string, InterventionConfig[] | InterventionConfig>;
   lens_type?: string;
   model_name?: string;
@@ -128,52 +121,28 @@ export interface SessionConfig {
   input_tokens?: string[];
   input_ids?: number[];
   return_attention?: boolean;
-  [extra: string]: unknown;
-}
-
-// not in the schema yet
-/** One side of POST /diff_sessions. */
-export interface SessionDiffSide {
-  session_id: string;
-  model_name: string;
-  lens_type: string;
-}
-
-// not in the schema yet
-/** POST /diff_sessions: `a` is the baseline. */
-export interface SessionDiffResponse {
-  a: SessionDiffSide;
-  b: SessionDiffSide;
-  input_tokens: string[];
-  layer_names: string[];
-  a_logit_lens: LensRow[];
-  b_logit_lens: LensRow[];
-  /** [row][position] */
-  diff: DiffCell[][];
+  /** Sessions saved by logitlens: what reproduces the run. */
+  model_source?: ModelSource;
+  compute_dtype?: string;
 }
 
 // ---------------------------------------------------------------------------------------------
-// The client's own types (never in the schema).
+// The client's own types: never a body as such (the app's narrowing of a request, a header
+// merged into a response, a query before it is written out).
 
-/** What the app sends to /inference: the fields it always sets, narrowed to the values it uses. */
+/** What the app sends to /inference: the fields it always sets. */
 export interface RunRequest extends InferenceRequest {
   interventions: Interventions;
   lens_type: LensType;
   apply_chat_template: boolean;
   return_attention: boolean;
-  attention_format?: AttentionFormat;
-  attention_layers?: number[];
-  attention_reduce?: AttentionReduce;
-  track_tokens?: TrackToken[];
 }
 
 /** /inference's answer with the `x-logitlens-run-id` header, which lets /save_state save that very run. */
 export type InferenceResult = InferenceResponse & { run_id?: number };
 
-/** The query of GET /runs/{run_id}/attention; absent options take the server's defaults. */
-export interface RunAttentionQuery<F extends AttentionFormat = AttentionFormat> {
-  /** Model layer indices; all layers when absent. */
+/** The query of GET /runs/{run_id}/attention before it is written out; absent options take the server's defaults. */
+export interface RunAttentionQuery extends Omit<RunAttentionParams, 'layers'> {
+  /** Model layer indices (sent comma-separated); all layers when absent. */
   layers?: number[];
-  format?: F;
-  reduce?: AttentionReduce;
 }

@@ -3,8 +3,9 @@ import type { LensType, ModelEntry, ModelStatus } from '../api/types';
 import type { ModelLoader } from '../hooks/useModelLoader';
 import type { ModelsState } from '../hooks/useModels';
 import { isLensType, LENS_TYPES } from '../lib/lensTypes';
-import { backendLabel, modelGroups, normalizeBackend, shortModelName } from '../lib/models';
+import { BACKEND_OPTIONS, backendLabel, modelGroups, normalizeBackend, shortModelName } from '../lib/models';
 import { describeLoading } from '../lib/progress';
+import { servingModel } from '../lib/status';
 
 export const BROWSE_VALUE = '__browse_models__';
 
@@ -25,6 +26,7 @@ function StatusBadge({ status, connectionError, modelBusy }: { status: ModelStat
   let cls = 'status-idle';
   let text = 'Not loaded';
   let title = '';
+  const model = servingModel(status);
   if (connectionError && !status) {
     cls = 'status-error';
     text = 'Server unreachable';
@@ -35,10 +37,10 @@ function StatusBadge({ status, connectionError, modelBusy }: { status: ModelStat
     cls = 'status-loading';
     const f = status.loading ? describeLoading(status.loading).fraction : null;
     text = `Loading${f !== null ? ` ${Math.round(f * 100)}%` : '…'}`;
-  } else if (status.loaded) {
+  } else if (model) {
     cls = 'status-ready';
     text = 'Ready';
-    title = `${status.model_name} · ${status.num_layers} layers · ${status.num_heads} heads · hidden ${status.hidden_size} · vocab ${status.vocab_size}`;
+    title = `${model.model_name} · ${model.num_layers} layers · ${model.num_heads} heads · hidden ${model.hidden_size} · vocab ${model.vocab_size}`;
   } else if (status.last_error) {
     cls = 'status-error';
     text = 'Load failed';
@@ -53,14 +55,14 @@ function StatusBadge({ status, connectionError, modelBusy }: { status: ModelStat
 }
 
 export function Header({ loader, models, lens, onOpenBrowser, session }: HeaderProps) {
-  const { status, backend, selectedModel, modelBusy } = loader;
+  const { status, model, backend, selectedModel, modelBusy } = loader;
   const groups = modelGroups(models.models, backend);
   const listed = new Set(groups.flatMap((g) => g.models.map((m) => m.id)));
   // The loaded (or chosen) model is shown even when the list lacks it, or has not come yet.
   const current = selectedModel && !listed.has(selectedModel) ? selectedModel : null;
   const currentEntry = current ? models.models.find((m) => m.id === current) : undefined;
   const listMissing = models.models.length === 0 && (models.loading || models.error !== null);
-  const loadedInfo = status?.loaded ? `${status.num_layers ?? '?'} layers · ${status.num_heads ?? '?'} heads · d=${status.hidden_size ?? '?'}` : '';
+  const loadedInfo = model ? `${model.num_layers} layers · ${model.num_heads} heads · d=${model.hidden_size}` : '';
 
   return (
     <header className="app-header">
@@ -91,8 +93,11 @@ export function Header({ loader, models, lens, onOpenBrowser, session }: HeaderP
         <label className="field">
           <span>Backend</span>
           <select aria-label="Backend" value={backend} disabled={modelBusy} onChange={(e) => loader.selectBackend(normalizeBackend(e.target.value))}>
-            <option value="custom">Custom (Llama / Qwen3)</option>
-            <option value="hooked">Hooked (TransformerLens-style)</option>
+            {BACKEND_OPTIONS.map((b) => (
+              <option key={b.value} value={b.value}>
+                {b.label}
+              </option>
+            ))}
           </select>
         </label>
         <div className="field field-model">

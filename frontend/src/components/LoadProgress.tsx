@@ -1,18 +1,22 @@
 // The model-load progress bar, fed by /events: stage, file/bytes or tensors x/y, percentage.
-import type { LoadingInfo } from '../api/types';
+import type { LoadingStatus } from '../api/types';
+import type { PendingLoad } from '../hooks/useModelLoader';
 import { describeLoading } from '../lib/progress';
 import { backendLabel, shortModelName } from '../lib/models';
 
 interface Props {
-  loading: LoadingInfo | null | undefined;
+  /** The load the server reports (/model_status, /events). */
+  loading: LoadingStatus | null | undefined;
   /** The load this page asked for, shown until the server reports it. */
-  requested: { model: string; backend: string } | null;
+  requested: PendingLoad | null;
 }
 
 export function LoadProgress({ loading, requested }: Props) {
-  const model = loading?.model_name ?? requested?.model ?? '';
-  const backend = loading?.backend ?? requested?.backend ?? 'custom';
-  const view = describeLoading(loading ?? (requested ? { model_name: model, backend, stage: 'resolving' } : null));
+  // Until the server reports the load, this page's request is at its first stage.
+  const shown: LoadingStatus | null = loading ?? (requested ? { model_name: requested.model, backend: requested.backend, stage: 'resolving' } : null);
+  const model = shown?.model_name ?? '';
+  const backend = shown?.backend ?? 'custom';
+  const view = describeLoading(shown);
   const pct = view.fraction === null ? null : Math.round(view.fraction * 100);
   return (
     <div className="load-progress" data-testid="load-progress" role="status" aria-live="polite">

@@ -1,7 +1,7 @@
 // The searchable model browser: GET /models entries, family chips, a search over id, name,
 // family and size, cached models marked, and a free-text entry for any id, folder or .gguf path.
 import { useMemo, useState } from 'react';
-import type { ModelEntry } from '../api/types';
+import type { Backend, ModelEntry } from '../api/types';
 import { familyCounts, filterModels, formatBytes } from '../lib/models';
 import { Dialog } from './Dialog';
 
@@ -10,7 +10,7 @@ interface Props {
   modelsError: string | null;
   modelsLoading: boolean;
   onRetry: () => void;
-  backend: string;
+  backend: Backend;
   selectedModel: string;
   onPick: (id: string) => void;
   onClose: () => void;

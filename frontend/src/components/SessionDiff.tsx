@@ -12,21 +12,24 @@ export interface SessionDiffView {
 }
 
 function Side({ letter, name, side, baseline }: { letter: string; name: string; side: SessionDiffSide; baseline?: boolean }) {
-  const lens = lensLabel(side.lens_type);
+  // A session may not record its model or lens type (the original tool's, older ones).
+  const lens = side.lens_type ? lensLabel(side.lens_type) : 'lens type not recorded';
+  const model = side.model_name ? <span title={side.model_name}>{shortModelName(side.model_name)}</span> : 'model not recorded';
   return (
     <span className="diff-side" data-testid={`session-diff-${letter.toLowerCase()}`}>
       <strong>
         {letter}
         {baseline ? ' (baseline)' : ''}:
       </strong>{' '}
-      “{name}” · <span title={side.model_name}>{shortModelName(side.model_name)}</span> · {lens}
+      “{name}” · {model} · {lens}
     </span>
   );
 }
 
 export function SessionDiffCard({ view, onClose }: { view: SessionDiffView; onClose: () => void }) {
   const { res } = view;
-  const sameModel = res.a.model_name === res.b.model_name;
+  // Two checkpoints: both sessions name their model, and the names differ.
+  const twoModels = !!res.a.model_name && !!res.b.model_name && res.a.model_name !== res.b.model_name;
   return (
     <section className="card session-diff-card" aria-label="Session comparison" data-testid="session-diff">
       <div className="section-head">
@@ -37,13 +40,13 @@ export function SessionDiffCard({ view, onClose }: { view: SessionDiffView; onCl
       </div>
       <p className="diff-caption" data-testid="session-diff-caption">
         <Side letter="A" name={view.aName} side={res.a} baseline /> <span className="muted">vs</span> <Side letter="B" name={view.bName} side={res.b} />
-        {!sameModel && <span className="tag tag-session">two checkpoints</span>}
+        {twoModels && <span className="tag tag-session">two checkpoints</span>}
       </p>
       <LensGrid
         rows={res.b_logit_lens}
         baselineRows={res.a_logit_lens}
         diff={res.diff}
-        tokens={res.input_tokens}
+        tokens={res.input_tokens ?? null}
         defaultView="diff"
         diffLabel="Diff B vs A"
         testId="session-diff-grid"

@@ -1,14 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { act, renderHook, screen, waitFor } from '@testing-library/react';
-import type { ModelStatus } from '../api/types';
+import type { ModelStatus, ServingStatus } from '../api/types';
 import { NotificationProvider } from '../components/Notifications';
-import { MODEL_LIST, READY } from '../test/fixtures';
+import { IDLE, LOADED, MODEL_LIST, READY } from '../test/fixtures';
 import { FakeEventSource, stubServer, type FakeServer } from '../test/server';
 import { useModelLoader } from './useModelLoader';
 import { useModels } from './useModels';
 
-const NOT_LOADED: ModelStatus = { loaded: false, backend: 'custom', status: 'idle', loading: null, last_error: null };
-const QWEN: ModelStatus = { ...READY, model_name: 'Qwen/Qwen3-0.6B', instruct: true };
+const QWEN: ServingStatus = { ...READY, model_name: 'Qwen/Qwen3-0.6B', instruct: true };
 
 let server: FakeServer;
 
@@ -18,7 +17,7 @@ beforeEach(() => {
   server = stubServer({
     model_status: () => ({ json: READY }),
     models: () => ({ json: MODEL_LIST }),
-    load_model: () => ({ json: { ...READY, status: 'loaded' } }),
+    load_model: () => ({ json: LOADED }),
   });
 });
 
@@ -84,7 +83,7 @@ describe('useModelLoader', () => {
   });
 
   it('before any model is loaded, follows the load under way', async () => {
-    server.routes.model_status = () => ({ json: { ...NOT_LOADED, status: 'loading', loading: { model_name: 'gpt2', backend: 'transformerlens', stage: 'resolving' } } });
+    server.routes.model_status = () => ({ json: { ...IDLE, status: 'loading', loading: { model_name: 'gpt2', backend: 'transformerlens', stage: 'resolving' } } });
     const { loader } = renderLoader();
     await waitFor(() => expect(loader().selectedModel).toBe('gpt2'));
     expect(loader().backend).toBe('hooked');
@@ -143,7 +142,7 @@ describe('useModelLoader', () => {
   });
 
   it('with nothing loaded, selectBackend loads the server\'s first model that backend runs', async () => {
-    server.routes.model_status = () => ({ json: NOT_LOADED });
+    server.routes.model_status = () => ({ json: IDLE });
     server.routes.models = () => ({ json: [MODEL_LIST[5], ...MODEL_LIST] });
     const { result, loader } = renderLoader();
     await waitFor(() => expect(result.current.models.models.length).toBeGreaterThan(0));
@@ -152,7 +151,7 @@ describe('useModelLoader', () => {
   });
 
   it('with nothing loaded and no model list, the server loads its default model', async () => {
-    server.routes.model_status = () => ({ json: NOT_LOADED });
+    server.routes.model_status = () => ({ json: IDLE });
     server.routes.models = () => ({ status: 500, json: { detail: 'no list' } });
     const { result, loader } = renderLoader();
     await waitFor(() => expect(result.current.models.error).toBe('no list'));

@@ -3,8 +3,9 @@
 // by default for instruct models (the server says which are).
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { api, errorMessage } from '../api/client';
-import type { Backend, ModelStatus } from '../api/types';
+import type { Backend, ModelStatus, ServingStatus } from '../api/types';
 import { backendLabel, normalizeBackend, shortModelName } from '../lib/models';
+import { servingModel } from '../lib/status';
 import { useNotify } from '../components/Notifications';
 import { useModelStatus } from './useModelStatus';
 import type { ModelsState } from './useModels';
@@ -12,15 +13,18 @@ import type { ModelsState } from './useModels';
 export interface PendingLoad {
   /** "" when the server picks its default model. */
   model: string;
-  backend: string;
+  backend: Backend;
 }
 
 export interface ModelLoader {
   status: ModelStatus | null;
+  /** The model in service, described (the status narrowed to it), or null. */
+  model: ServingStatus | null;
   /** Why the server cannot be reached, or null. */
   connectionError: string | null;
   /** The latest status, for code that awaits past the render it started in. */
   currentStatus: () => ModelStatus | null;
+  /** The header's backend: `custom` or `hooked` (a `transformerlens` status shows as `hooked`). */
   backend: Backend;
   selectedModel: string;
   /** The load this page asked for, until the server answers. */
@@ -49,13 +53,14 @@ export interface ModelLoader {
   switchTo: (model: string, backend: Backend, useChat: boolean) => Promise<boolean>;
 }
 
-const statusKey = (backend: string | undefined, model: string) => `${normalizeBackend(backend)}|${model}`;
+const statusKey = (backend: Backend, model: string) => `${normalizeBackend(backend)}|${model}`;
 
 export function useModelLoader(models: ModelsState): ModelLoader {
   const { notify } = useNotify();
   const { status, connectionError } = useModelStatus();
   const statusRef = useRef(status);
   statusRef.current = status;
+  const model = servingModel(status);
 
   const [backend, setBackend] = useState<Backend>('custom');
   const [selectedModel, setSelectedModel] = useState('');
@@ -74,15 +79,16 @@ export function useModelLoader(models: ModelsState): ModelLoader {
   // Follow the server: the loaded model (and its instruct flag) once a load is over.
   useEffect(() => {
     if (!status || pendingLoad) return;
-    if (status.loaded && status.model_name) {
-      const key = statusKey(status.backend, status.model_name);
+    const serving = servingModel(status);
+    if (serving) {
+      const key = statusKey(serving.backend, serving.model_name);
       if (lastLoadedRef.current !== key) {
         lastLoadedRef.current = key;
-        setSelectedModel(status.model_name);
-        setBackend(normalizeBackend(status.backend));
+        setSelectedModel(serving.model_name);
+        setBackend(normalizeBackend(serving.backend));
         const kept = keepChatRef.current;
         keepChatRef.current = null;
-        setUseChat(kept ?? (!!status.instruct && status.has_chat_template !== false));
+        setUseChat(kept ?? (serving.instruct && serving.has_chat_template));
         // A load may have downloaded a model: its `cached` flag changed.
         void refreshModels();
       }
@@ -108,9 +114,9 @@ export function useModelLoader(models: ModelsState): ModelLoader {
         ownErrorsRef.current.add(msg);
         notify('error', msg, `Could not load “${shortModelName(model)}” with the ${backendLabel(be)} backend`);
         // Back to what the server has.
-        const s = statusRef.current;
-        setSelectedModel(s?.loaded && s.model_name ? s.model_name : '');
-        setBackend(normalizeBackend(s?.loaded ? s.backend : 'custom'));
+        const s = servingModel(statusRef.current);
+        setSelectedModel(s ? s.model_name : '');
+        setBackend(s ? normalizeBackend(s.backend) : 'custom');
         return false;
       } finally {
         loadingRef.current = false;
@@ -124,7 +130,7 @@ export function useModelLoader(models: ModelsState): ModelLoader {
     setBackend(b);
     // Nothing chosen yet: the server's first model for that backend, else its own default.
     const fallback = models.models.find((m) => m.backends.includes(b))?.id;
-    void loadModel(selectedModel || status?.model_name || fallback, b);
+    void loadModel(selectedModel || model?.model_name || fallback, b);
   };
 
   const selectModel = (id: string) => {
@@ -145,14 +151,14 @@ export function useModelLoader(models: ModelsState): ModelLoader {
     return ok;
   };
 
-  const loaded = !!status?.loaded;
+  const loaded = model !== null;
   const modelBusy = pendingLoad !== null || status?.status === 'loading';
-  const chatAvailable = loaded && status?.has_chat_template !== false;
-  const chatHint = !loaded
+  const chatAvailable = !!model?.has_chat_template;
+  const chatHint = !model
     ? 'Load a model first'
-    : status?.has_chat_template === false
+    : !model.has_chat_template
       ? 'This model has no chat template'
-      : status?.instruct
+      : model.instruct
         ? 'Wrap the text in the model’s chat template (instruct model)'
         : 'This looks like a base model: a chat template is meant for instruct models';
 
@@ -162,6 +168,7 @@ export function useModelLoader(models: ModelsState): ModelLoader {
 
   return {
     status,
+    model,
     connectionError,
     currentStatus: () => statusRef.current,
     backend,

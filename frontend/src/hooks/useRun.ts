@@ -2,25 +2,29 @@
 // POST /inference, and the run on screen with what the page says about it (stale, failed).
 import { useMemo, useRef, useState } from 'react';
 import { api, ApiError, errorMessage } from '../api/client';
-import type { ActivationAnalysis, DiffCell, Interventions, LensRow, LensType, Receipt, RunRequest, TrackedProb } from '../api/types';
+import type { ActivationAnalysis, Backend, DiffCell, Interventions, LensRow, LensType, Receipt, RunRequest, TrackedProb } from '../api/types';
 import { attentionOfResponse, type AttentionTensor } from '../lib/attention';
 import { countInterventions, type InterventionContext } from '../lib/interventions';
 import { inferLayers } from '../lib/lensTypes';
 import { shortModelName } from '../lib/models';
+import { servingModel } from '../lib/status';
 import { useNotify } from '../components/Notifications';
 import type { RunOptionsValue } from '../components/RunOptions';
 import type { ModelLoader } from './useModelLoader';
 
 export const DEFAULT_TEXT = 'The capital of France is';
 
-/** A run on screen: a fresh inference, or a session's (re-run, or only its saved results). */
+/**
+ * A run on screen: a fresh inference, or a session's (re-run, or only its saved results). The
+ * client's own: what the server answered, with what was asked and where it came from.
+ */
 export interface RunView {
   request: RunRequest;
   rows: LensRow[];
   tokens: string[] | null;
   tensor: AttentionTensor | null;
   modelName: string;
-  backend: string;
+  backend: Backend;
   source: { kind: 'inference' } | { kind: 'session'; name: string; savedOnly: boolean };
   /** The server's id for this run, so Save stores what is on screen. */
   runId?: number;
@@ -101,7 +105,7 @@ export function useRun(loader: ModelLoader): RunState {
   const [runError, setRunError] = useState<string | null>(null);
   const lastLayersRef = useRef<number | undefined>(undefined);
 
-  const { status, connectionError, loaded, modelBusy, effectiveChat } = loader;
+  const { status, model, connectionError, loaded, modelBusy, effectiveChat } = loader;
 
   const runInference = async (override?: Partial<RunRequest>, source?: RunView['source']): Promise<boolean> => {
     const req: RunRequest = {
@@ -130,7 +134,7 @@ export function useRun(loader: ModelLoader): RunState {
         // The lens results are still good: show them without attention.
         notify('error', errorMessage(err), 'Could not read the attention of this run');
       }
-      const s = loader.currentStatus();
+      const s = servingModel(loader.currentStatus());
       setView({
         request: req,
         rows: res.logit_lens,
@@ -160,17 +164,17 @@ export function useRun(loader: ModelLoader): RunState {
     }
   };
 
-  if (loaded && status?.num_layers) lastLayersRef.current = status.num_layers;
-  const numLayers = loaded ? status?.num_layers : undefined;
+  if (model) lastLayersRef.current = model.num_layers;
+  const numLayers = model?.num_layers;
   const layerOptions = numLayers ?? lastLayersRef.current ?? (view ? inferLayers(view.rows.length, view.request.lens_type) : 0);
 
   const runMatchesInput =
     !!view &&
     view.request.text === text &&
     view.request.apply_chat_template === effectiveChat &&
-    (!status?.model_name || view.modelName === status.model_name);
+    (!model || view.modelName === model.model_name);
   const tokens = runMatchesInput ? view.tokens : null;
-  const ctx: InterventionContext = { numLayers, hiddenSize: loaded ? status?.hidden_size : undefined, seqLen: tokens ? tokens.length : undefined };
+  const ctx: InterventionContext = { numLayers, hiddenSize: model?.hidden_size, seqLen: tokens ? tokens.length : undefined };
 
   const runDisabledReason = !status
     ? connectionError
@@ -184,8 +188,8 @@ export function useRun(loader: ModelLoader): RunState {
 
   const staleNote = useMemo(() => {
     if (!view || modelBusy) return null;
-    if (status?.loaded && status.model_name && view.modelName && view.modelName !== status.model_name) {
-      return `These results come from ${shortModelName(view.modelName)}; the loaded model is now ${shortModelName(status.model_name)}. Run to recompute them.`;
+    if (model && view.modelName && view.modelName !== model.model_name) {
+      return `These results come from ${shortModelName(view.modelName)}; the loaded model is now ${shortModelName(model.model_name)}. Run to recompute them.`;
     }
     if (view.source.kind === 'session') return null;
     const changed =
@@ -195,7 +199,7 @@ export function useRun(loader: ModelLoader): RunState {
       JSON.stringify(view.request.interventions) !== JSON.stringify(interventions) ||
       !sameOptions(view.request, runOptions);
     return changed ? 'The controls changed since this run: Run to update the grid.' : null;
-  }, [view, modelBusy, status, text, lensType, effectiveChat, interventions, runOptions]);
+  }, [view, modelBusy, model, text, lensType, effectiveChat, interventions, runOptions]);
 
   const receipts = useMemo(() => {
     if (!view || !Array.isArray(view.receipts)) return null;

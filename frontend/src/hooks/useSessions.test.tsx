@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { act, renderHook, screen, waitFor } from '@testing-library/react';
 import type { SessionConfig, SessionEntry } from '../api/types';
 import { NotificationProvider } from '../components/Notifications';
-import { diffGrid, inferenceResponse, intervenedRows, lensRows, READY, TOKENS } from '../test/fixtures';
+import { diffGrid, inferenceResponse, intervenedRows, lensRows, LOADED, READY, TOKENS } from '../test/fixtures';
 import { stubServer, type FakeServer } from '../test/server';
 import { useModelLoader } from './useModelLoader';
 import { useModels } from './useModels';
@@ -31,13 +31,13 @@ beforeEach(() => {
   server = stubServer({
     model_status: () => ({ json: READY }),
     models: () => ({ json: [] }),
-    load_model: () => ({ json: { ...READY, status: 'loaded' } }),
+    load_model: () => ({ json: LOADED }),
     inference: () => ({ json: inferenceResponse(), headers: { 'x-logitlens-run-id': '42' } }),
     sessions: () => ({ json: sessions }),
-    save_state: (body) => ({ json: { status: 'saved', session_id: `x_${(body as { name: string }).name}`, path: 'p' } }),
+    save_state: (body) => ({ json: { status: 'saved', session_id: `x_${body.name}`, path: `saved_states/x_${body.name}` } }),
     delete_session: (body) => {
-      sessions = sessions.filter((s) => s.id !== (body as { session_id: string }).session_id);
-      return { json: { status: 'deleted' } };
+      sessions = sessions.filter((s) => s.id !== body.session_id);
+      return { json: { status: 'deleted', session_id: body.session_id } };
     },
     load_session: () => ({ json: SAVED }),
   });

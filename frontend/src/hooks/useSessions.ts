@@ -6,6 +6,7 @@ import type { SessionConfig, SessionEntry } from '../api/types';
 import { normalizeInterventions } from '../lib/interventions';
 import { isLensType } from '../lib/lensTypes';
 import { backendLabel, normalizeBackend, shortModelName } from '../lib/models';
+import { servingModel } from '../lib/status';
 import { useNotify } from '../components/Notifications';
 import type { SessionDiffView } from '../components/SessionDiff';
 import type { ModelLoader } from './useModelLoader';
@@ -104,10 +105,14 @@ export function useSessions(run: RunState, loader: ModelLoader, { onShown }: Ses
         notify('error', errorMessage(err), `Could not load session “${s.name}”`);
         return;
       }
+      // What the file holds, each field checked: the original tool's sessions and older ones may
+      // lack any, and name the hooked backend `transformerlens`.
       const text = typeof cfg.text === 'string' ? cfg.text : '';
       const interventions = normalizeInterventions(cfg.interventions);
       const lensType = isLensType(cfg.lens_type) ? cfg.lens_type : 'block_output';
       const chat = !!cfg.apply_chat_template;
+      const wantModel = typeof cfg.model_name === 'string' ? cfg.model_name : '';
+      const wantBackend = normalizeBackend(cfg.backend);
       run.setText(text);
       run.setInterventions(interventions);
       run.setLensType(lensType);
@@ -119,8 +124,8 @@ export function useSessions(run: RunState, loader: ModelLoader, { onShown }: Ses
           rows: savedRows,
           tokens: Array.isArray(cfg.input_tokens) ? cfg.input_tokens : null,
           tensor: null,
-          modelName: cfg.model_name ?? '',
-          backend: cfg.backend ?? 'custom',
+          modelName: wantModel,
+          backend: wantBackend,
           source: { kind: 'session', name: s.name, savedOnly: true },
         });
       }
@@ -138,9 +143,8 @@ export function useSessions(run: RunState, loader: ModelLoader, { onShown }: Ses
         notify('info', 'A model is loading: the saved results are shown; run again once it is ready.', `Session “${s.name}”`);
         return;
       }
-      const wantModel = cfg.model_name;
-      const wantBackend = normalizeBackend(cfg.backend);
-      if (wantModel && (!cur?.loaded || wantModel !== cur.model_name || wantBackend !== normalizeBackend(cur.backend))) {
+      const serving = servingModel(cur);
+      if (wantModel && (!serving || wantModel !== serving.model_name || wantBackend !== normalizeBackend(serving.backend))) {
         notify('info', `Switching to ${shortModelName(wantModel)} (${backendLabel(wantBackend)}) to re-run the session…`, `Session “${s.name}”`);
         const ok = await loader.switchTo(wantModel, wantBackend, chat);
         if (!ok) {

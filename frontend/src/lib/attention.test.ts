@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   attentionOfResponse,
+  attentionOfRun,
   averageAll,
   base64ToBytes,
   clampIndex,
@@ -243,5 +244,19 @@ describe('packed attention', () => {
     expect(attentionOfResponse({ attention: ATT })!.heads).toBe(2);
     expect(attentionOfResponse({ attention: null, attention_f16: null })).toBeNull();
     expect(attentionOfResponse({})).toBeNull();
+  });
+
+  it('a kept run (GET /runs/{id}/attention): the nested or the packed form, with its layers', () => {
+    const att = attention(3, 2, 2);
+    const nested = attentionOfRun({ run_id: 4, layers: [1, 2], heads: 2, tokens: 2, reduce: 'none', attention: [att[1], att[2]] })!;
+    expect(nested.layerIds).toEqual([1, 2]);
+    expect(nested.reduce).toBe('none');
+    expect(Array.from(headMatrix(nested, 1, 1))).toEqual(att[2][1].flat().map((v) => Math.fround(v)));
+    const packed = attentionOfRun({ run_id: 4, ...packAttention(att, 'head_mean', [0, 2]) })!;
+    expect(packed.layerIds).toEqual([0, 2]);
+    expect(packed.reduce).toBe('head_mean');
+    expect(packed.heads).toBe(1);
+    // Layer names that do not match the layers sent.
+    expect(() => attentionOfRun({ run_id: 4, layers: [0], heads: 2, tokens: 2, reduce: 'none', attention: [att[0], att[1]] })).toThrow(/holds 2 layers but names 1/);
   });
 });

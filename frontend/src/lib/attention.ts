@@ -2,7 +2,7 @@
 // packed as base64 half floats (optionally already averaged over heads); both are kept as one flat
 // Float32Array (query-major, T×T) per layer and head, which is lighter than nested arrays for
 // long prompts (30 layers × 9 heads × 200² values).
-import type { AttentionReduce, InferenceResponse, PackedAttention } from '../api/types';
+import type { AttentionReduce, InferenceResponse, PackedAttention, RunAttention } from '../api/types';
 
 export interface AttentionTensor {
   layers: number;
@@ -27,8 +27,12 @@ export const ATTENTION_MODES: { value: AttentionMode; label: string }[] = [
   { value: 'layer_mean_grid', label: 'All layers, mean of heads (grid)' },
 ];
 
-/** Flattens the JSON attention; null when it is absent or empty. Ragged rows are zero-filled. */
-export function toAttentionTensor(att: number[][][][] | null | undefined): AttentionTensor | null {
+/**
+ * Flattens the JSON attention; null when it is absent or empty. Ragged rows are zero-filled.
+ * `layerIds` are the model layers of its entries (all of them, in order, when absent), `reduce`
+ * how its heads were reduced.
+ */
+export function toAttentionTensor(att: number[][][][] | null | undefined, layerIds?: number[], reduce: AttentionReduce = 'none'): AttentionTensor | null {
   if (!att || att.length === 0 || !att[0] || att[0].length === 0) return null;
   const layers = att.length;
   const heads = att[0].length;
@@ -51,7 +55,10 @@ export function toAttentionTensor(att: number[][][][] | null | undefined): Atten
     }
     data.push(row);
   }
-  return { layers, heads, T, data, layerIds: Array.from({ length: layers }, (_, i) => i), reduce: 'none' };
+  if (layerIds !== undefined && layerIds.length !== layers) {
+    throw new Error(`The attention holds ${layers} layers but names ${layerIds.length} (${JSON.stringify(layerIds)})`);
+  }
+  return { layers, heads, T, data, layerIds: layerIds ? [...layerIds] : Array.from({ length: layers }, (_, i) => i), reduce };
 }
 
 /** The value of IEEE-754 binary16 bits (0..0xffff). */
@@ -161,6 +168,12 @@ export function fromPackedAttention(p: PackedAttention): AttentionTensor | null 
 export function attentionOfResponse(res: Pick<InferenceResponse, 'attention' | 'attention_f16'>): AttentionTensor | null {
   if (res.attention_f16) return fromPackedAttention(res.attention_f16);
   return toAttentionTensor(res.attention ?? null);
+}
+
+/** The attention of a kept run (GET /runs/{id}/attention), in whichever form the server sent. */
+export function attentionOfRun(res: RunAttention): AttentionTensor | null {
+  if ('data' in res) return fromPackedAttention(res);
+  return toAttentionTensor(res.attention, res.layers, res.reduce === 'head_mean' ? 'head_mean' : 'none');
 }
 
 /** Whether single heads can be read from the tensor itself (not only their means). */

@@ -1,12 +1,15 @@
-// The three lens types: their labels, a check for strings read back from the server (the schema
-// types `lens_type` as any string), and the layer count a result implies.
+// The three lens types: their labels, a check for strings read from a saved session (its
+// config.json may hold any value), and the layer count a result implies.
 import type { LensType } from '../api/types';
 
-export const LENS_TYPES: { value: LensType; label: string }[] = [
-  { value: 'block_output', label: 'Block Output (standard)' },
-  { value: 'post_attention', label: 'Post-Attention' },
-  { value: 'combined', label: 'Combined (most detailed)' },
-];
+const LABELS: Record<LensType, string> = {
+  block_output: 'Block Output (standard)',
+  post_attention: 'Post-Attention',
+  combined: 'Combined (most detailed)',
+};
+
+/** The lens select's options, in this order. */
+export const LENS_TYPES: { value: LensType; label: string }[] = (['block_output', 'post_attention', 'combined'] as const).map((value) => ({ value, label: LABELS[value] }));
 
 export function isLensType(v: unknown): v is LensType {
   return LENS_TYPES.some((l) => l.value === v);
@@ -14,7 +17,7 @@ export function isLensType(v: unknown): v is LensType {
 
 /** The label of a lens type, or the string itself when it is not one the app knows. */
 export function lensLabel(v: string): string {
-  return LENS_TYPES.find((l) => l.value === v)?.label ?? v;
+  return isLensType(v) ? LABELS[v] : v;
 }
 
 /** Transformer layers implied by a lens result (when the model's own count is not known). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ModelEntry } from '../api/types';
+import type { Backend, ModelEntry } from '../api/types';
 import { backendLabel, familyCounts, filterModels, formatBytes, matchesQuery, modelGroups, normalizeBackend, shortModelName } from './models';
 
 const entry = (id: string, name: string, family: string, size: string | null, cached = false): ModelEntry => ({
@@ -68,7 +68,7 @@ describe('modelGroups', () => {
     e('HuggingFaceTB/SmolLM2-360M-Instruct', 'SmolLM2', ['custom', 'hooked']),
     e('EleutherAI/pythia-70m', 'Other', ['hooked']),
   ];
-  const shape = (backend: string) => modelGroups(LIST, backend).map((g) => [g.family, g.models.map((m) => m.id)]);
+  const shape = (backend: Backend) => modelGroups(LIST, backend).map((g) => [g.family, g.models.map((m) => m.id)]);
 
   it('groups by family in the server\'s order, keeping what the backend runs', () => {
     expect(shape('custom')).toEqual([
@@ -90,7 +90,7 @@ describe('modelGroups', () => {
   });
   it('has no groups without entries, or for a backend nothing runs on', () => {
     expect(modelGroups([], 'custom')).toEqual([]);
-    expect(modelGroups(LIST, 'onnx')).toEqual([]);
+    expect(modelGroups(LIST.filter((m) => !m.backends.includes('custom')), 'custom')).toEqual([]);
   });
 });
 
@@ -111,5 +111,7 @@ describe('helpers', () => {
     expect(normalizeBackend('hooked')).toBe('hooked');
     expect(normalizeBackend(undefined)).toBe('custom');
     expect(backendLabel('hooked')).toMatch(/TransformerLens-style/);
+    expect(backendLabel('transformerlens')).toBe(backendLabel('hooked'));
+    expect(backendLabel('custom')).toBe('Custom');
   });
 });

@@ -11,7 +11,7 @@ export interface ModelGroup {
  * The header select's groups: the entries `backend` can run, by family, families and entries in
  * the server's order (it lists its default model first).
  */
-export function modelGroups(models: ModelEntry[], backend: string): ModelGroup[] {
+export function modelGroups(models: ModelEntry[], backend: Backend): ModelGroup[] {
   const groups = new Map<string, ModelEntry[]>();
   for (const m of models) {
     if (!m.backends.includes(backend)) continue;
@@ -66,13 +66,28 @@ export function shortModelName(id: string | null | undefined): string {
   return last.replace(/\.gguf$/i, '');
 }
 
-export function backendLabel(b: string | null | undefined): string {
-  if (b === 'hooked' || b === 'transformerlens') return 'Hooked (TransformerLens-style)';
-  if (b === 'custom') return 'Custom';
-  return b ?? '';
+const BACKEND_LABELS: Record<Backend, string> = {
+  custom: 'Custom',
+  hooked: 'Hooked (TransformerLens-style)',
+  transformerlens: 'Hooked (TransformerLens-style)',
+};
+
+/** The header's backend select: `transformerlens` is not offered, being `hooked` under the original's name. */
+export const BACKEND_OPTIONS: { value: Backend; label: string }[] = [
+  { value: 'custom', label: 'Custom (Llama / Qwen3)' },
+  { value: 'hooked', label: BACKEND_LABELS.hooked },
+];
+
+export function backendLabel(b: Backend): string {
+  // A name a newer server added is shown as it is.
+  return BACKEND_LABELS[b] ?? b;
 }
 
-/** The select's value for a backend string the server reports. */
+/**
+ * The select's value for a backend: the server's (it echoes `transformerlens` when a model was
+ * loaded under that name), or a string from a saved session; anything else is `custom`, the
+ * server's default.
+ */
 export function normalizeBackend(b: string | null | undefined): Backend {
   return b === 'hooked' || b === 'transformerlens' ? 'hooked' : 'custom';
 }

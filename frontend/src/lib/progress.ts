@@ -1,5 +1,5 @@
 // What the progress indicator says about a model load.
-import type { LoadingInfo } from '../api/types';
+import type { LoadingStatus, LoadStage } from '../api/types';
 import { formatBytes } from './models';
 
 export interface ProgressView {
@@ -11,16 +11,17 @@ export interface ProgressView {
   fraction: number | null;
 }
 
-const STAGES: Record<string, string> = {
+const STAGES: Record<LoadStage, string> = {
   resolving: 'Resolving',
   downloading: 'Downloading',
   loading_tensors: 'Loading tensors',
   ready: 'Finishing',
 };
 
-export function describeLoading(l: LoadingInfo | null | undefined): ProgressView {
+export function describeLoading(l: LoadingStatus | null | undefined): ProgressView {
   if (!l) return { stage: 'Loading', detail: '', fraction: null };
-  const stage = STAGES[l.stage] ?? l.stage ?? 'Loading';
+  // A stage a newer server added is shown as it is.
+  const stage = STAGES[l.stage] ?? l.stage;
   const parts: string[] = [];
   if (l.stage === 'downloading' || (l.bytes != null && l.stage !== 'loading_tensors')) {
     if (l.file) parts.push(l.file);

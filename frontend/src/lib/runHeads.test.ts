@@ -1,12 +1,12 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { api, ApiError } from '../api/client';
-import type { RunAttentionF16 } from '../api/types';
+import type { PackedAttention, RunAttention } from '../api/types';
 import { attention, packAttention } from '../test/fixtures';
 import { fetchLayerHeads, HEADS_GONE_MESSAGE, RunHeadsCache, type HeadsFetcher } from './runHeads';
 
 const ATT = attention(3, 2, 4);
 
-function payload(runId: number, layer: number): RunAttentionF16 {
+function payload(runId: number, layer: number): PackedAttention & RunAttention {
   return { run_id: runId, ...packAttention(ATT, 'none', [layer]) };
 }
 
@@ -15,8 +15,7 @@ function mockClient(kept: number[] = [7]) {
   return vi.spyOn(api, 'runAttention').mockImplementation(async (runId, query) => {
     if (!kept.includes(runId)) throw new ApiError(`run ${runId} is not kept (the server keeps the 16 most recent runs)`, 404);
     const layer = query?.layers?.[0] ?? 0;
-    // The client's generic return type depends on the format; the cache only asks for f16.
-    return payload(runId, layer) as never;
+    return payload(runId, layer);
   });
 }
 
@@ -112,7 +111,7 @@ describe('RunHeadsCache', () => {
   });
 
   it('rejects an answer for another layer', async () => {
-    vi.spyOn(api, 'runAttention').mockResolvedValue(payload(7, 2) as never);
+    vi.spyOn(api, 'runAttention').mockResolvedValue(payload(7, 2));
     await expect(fetchLayerHeads(7, 1)).rejects.toThrow(/instead of the heads of layer 1/);
   });
 });

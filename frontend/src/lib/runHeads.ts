@@ -2,7 +2,7 @@
 // heads of each layer (a 30-layer, 9-head model sends 9× less); the per-head matrices of one
 // layer come from GET /runs/{id}/attention while the server still keeps that run.
 import { api, ApiError, errorMessage } from '../api/client';
-import { fromPackedAttention, type AttentionTensor } from './attention';
+import { attentionOfRun, type AttentionTensor } from './attention';
 
 export const HEADS_GONE_MESSAGE = "This run's per-head attention is no longer kept on the server; run again to see heads";
 
@@ -17,7 +17,7 @@ export type HeadsFetcher = (runId: number, layer: number) => Promise<AttentionTe
 /** Fetches every head of one layer of a kept run as half floats. */
 export const fetchLayerHeads: HeadsFetcher = async (runId, layer) => {
   const res = await api.runAttention(runId, { layers: [layer], format: 'f16' });
-  const t = fromPackedAttention(res);
+  const t = attentionOfRun(res);
   if (!t || t.layerIds[0] !== layer || t.reduce !== 'none') {
     throw new Error(`The server sent attention for layers ${JSON.stringify(res.layers)} (${res.reduce}) instead of the heads of layer ${layer}`);
   }

@@ -1,4 +1,18 @@
-import type { ActivationAnalysis, AttentionReduce, DiffCell, InferenceResponse, LensRow, ModelEntry, ModelStatus, PackedAttention, Receipt, TrackedProb } from '../api/types';
+import type {
+  ActivationAnalysis,
+  AttentionReduce,
+  DiffCell,
+  InferenceResponse,
+  LensRow,
+  LoadModelResponse,
+  ModelDescription,
+  ModelEntry,
+  PackedAttention,
+  Receipt,
+  ServiceStatus,
+  ServingStatus,
+  TrackedProb,
+} from '../api/types';
 
 export const TOKENS = ['<s>', 'The', ' cat', '\n'];
 
@@ -75,21 +89,30 @@ export function inferenceResponse(text = 'The cat'): InferenceResponse {
   return { text, input_tokens: TOKENS, logit_lens: lensRows(), attention_f16: packAttention(attention(2, 2, TOKENS.length), 'head_mean') };
 }
 
-export const READY: ModelStatus = {
-  loaded: true,
-  backend: 'custom',
+/** The tiny llama of the server's tests, as /model_status and /load_model describe it. */
+export const TINY_LLAMA: ModelDescription = {
   model_name: '/fixtures/tiny/llama',
   model_class: 'LlamaModel',
+  family: 'llama',
+  config: 'LlamaConfig(vocab_size=512, hidden_size=8, num_hidden_layers=2, num_attention_heads=2)',
   num_layers: 2,
   hidden_size: 8,
   num_heads: 2,
   vocab_size: 512,
-  instruct: false,
+  compute_dtype: 'f32',
+  source: { kind: 'dir', location: '/fixtures/tiny/llama', revision: null, commit: null, stored_dtype: 'F32' },
   has_chat_template: true,
-  status: 'ready',
-  loading: null,
-  last_error: null,
+  instruct: false,
 };
+
+/** GET /model_status with TINY_LLAMA in service. */
+export const READY: ServingStatus = { ...TINY_LLAMA, loaded: true, backend: 'custom', status: 'ready', loading: null, last_error: null };
+
+/** GET /model_status with no model in service and none loading. */
+export const IDLE: ServiceStatus = { loaded: false, backend: 'custom', status: 'idle', loading: null, last_error: null };
+
+/** POST /load_model: TINY_LLAMA loaded. */
+export const LOADED: LoadModelResponse = { ...TINY_LLAMA, status: 'loaded', loaded: true, backend: 'custom' };
 
 function modelEntry(id: string, name: string, family: string, size: string | null, backends: string[], instruct: boolean, cached = false): ModelEntry {
   return { id, name, family, size, params: null, bytes: cached ? 98_362_432 : null, cached, source: cached && !size ? 'hub_cache' : 'curated', backends, instruct };
