@@ -574,6 +574,35 @@ mod tests {
     }
 
     #[test]
+    fn hook_names_parse_and_print_alike() {
+        let l = 4;
+        for h in [
+            HookPoint::Embed,
+            HookPoint::PosEmbed,
+            HookPoint::ResidPre(l),
+            HookPoint::ResidMid(l),
+            HookPoint::AttnOut(l),
+            HookPoint::MlpOut(l),
+            HookPoint::ResidPost(l),
+            HookPoint::AttnScores(l),
+        ] {
+            assert_eq!(h.to_string().parse::<HookPoint>(), Ok(h), "{h}");
+        }
+        assert_eq!(
+            HookPoint::AttnScores(3).to_string(),
+            "blocks.3.attn.hook_attn_scores"
+        );
+        for bad in [
+            "blocks.x.hook_mlp_out",
+            "blocks.1.hook_nope",
+            "layer_1_output",
+            "blocks.1",
+        ] {
+            assert!(bad.parse::<HookPoint>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn two_keys_on_one_hook_both_apply_in_request_order() {
         let mut m = Interventions::new();
         m.insert(

@@ -179,16 +179,15 @@ impl AppState {
             .map(|(_, r)| r.clone())
     }
 
-    /// The kept runs of model `model_id`, newest first.
-    pub fn runs_of(&self, model_id: u64) -> Vec<Arc<RunState>> {
+    /// The kept runs, newest first (the engine takes over only those of the
+    /// same model and input).
+    pub fn kept_runs(&self) -> Vec<Arc<RunState>> {
         self.runs
             .lock()
             .expect("state lock")
             .iter()
             .rev()
-            .filter_map(|(_, r)| r.run())
-            .filter(|run| run.model_id == model_id)
-            .cloned()
+            .filter_map(|(_, r)| r.run().cloned())
             .collect()
     }
 }

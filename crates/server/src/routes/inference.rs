@@ -63,10 +63,10 @@ fn run_blocking(
         "apply_chat_template": req.apply_chat_template,
     });
     let with_attention = req.return_attention;
-    // Recent runs of this model: a re-run that changes only later
-    // interventions takes over their earlier layers.
+    // Recent runs: a re-run that changes only later interventions takes
+    // over their earlier layers.
     let earlier = if st.cfg.reuse_runs {
-        st.runs_of(model.id)
+        st.kept_runs()
     } else {
         Vec::new()
     };
