@@ -1,7 +1,7 @@
 //! Performance benchmark on the default model (SmolLM2-135M GGUF).
 //!
 //! `cargo run --release --example bench` prints markdown tables: engine time
-//! split (forward, lens projection, top-k + decoding, attention copy), JSON
+//! split (forward, lens projection, top-k + decoding), writing the JSON (attention included)
 //! serialisation, end-to-end HTTP time and response bytes for ~16, ~50 and
 //! ~200 tokens, each lens type, with and without attention; candle's f32
 //! matmul rate on the lens's own shape and on a large square; and load time
@@ -13,9 +13,7 @@ use std::time::{Duration, Instant};
 use candle_core::{DType, Device, Tensor};
 use logitlens_engine::attention::{Format, Reduce};
 use logitlens_engine::default_model::ensure_default_model;
-use logitlens_engine::{
-    InferenceRequest, InferenceResponse, LensType, LoadedModel, RunRequest, RunSpec,
-};
+use logitlens_engine::{api, InferenceRequest, LensType, LoadedModel, RunRequest, RunSpec};
 use logitlens_server::lifecycle::{self, Then};
 use logitlens_server::status::Backend;
 use logitlens_server::{app, AppState, ServerConfig};
@@ -207,8 +205,8 @@ fn main() {
         .into();
 
     println!("## Inference\n\nMedians of {reps} runs, milliseconds. Engine columns from one in-process run; HTTP is POST /inference end to end on loopback (every run cold). Attention: `json` is the original's nested `attention` field (every layer and head), `spa` what the web app asks for (`attention_format: f16`, `attention_reduce: head_mean`, and `entropy: true`).\n");
-    println!("| tokens | lens | attention | forward | lens projection | top-k + decode | attention copy | JSON | engine total | HTTP | response |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| tokens | lens | attention | forward | lens projection | top-k + decode | JSON (with attention) | engine total | HTTP | response |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let sizes: &[usize] = if quick { &[16, 53] } else { &[16, 53, 220] };
     for &n in sizes {
         let text = text_of(&m, n);
@@ -231,30 +229,29 @@ fn main() {
                 let mut fwd = vec![];
                 let mut proj = vec![];
                 let mut topk = vec![];
-                let mut att = vec![];
                 let mut ser = vec![];
                 let mut total = vec![];
                 for _ in 0..reps {
                     let t0 = Instant::now();
                     let out = m.run(&req).unwrap();
                     let t1 = Instant::now();
-                    let body = serde_json::to_vec(&InferenceResponse::from(out.answer)).unwrap();
+                    let mut body = Vec::new();
+                    api::write_response(&out.answer, &out.state.capture.patterns, &mut body)
+                        .unwrap();
                     ser.push(t1.elapsed());
                     total.push(t0.elapsed());
                     let _ = body.len();
                     fwd.push(out.timings.forward);
                     proj.push(out.timings.lens_projection);
                     topk.push(out.timings.topk_decode);
-                    att.push(out.timings.attention);
                 }
                 let (http, bytes) =
                     post_median(&agent, &url, &serde_json::to_value(&wire).unwrap(), reps);
                 println!(
-                    "| {t} | {lens} | {attention} | {} | {} | {} | {} | {} | {} | {} | {:.2} MB |",
+                    "| {t} | {lens} | {attention} | {} | {} | {} | {} | {} | {} | {:.2} MB |",
                     ms(median(fwd)),
                     ms(median(proj)),
                     ms(median(topk)),
-                    ms(median(att)),
                     ms(median(ser)),
                     ms(median(total)),
                     ms(http),

@@ -26,7 +26,11 @@ fn check_model(family: &str, model: &LoadedModel, tol: f32, prob_tol: f32) {
     for (i, p) in prompts.iter().enumerate() {
         let text = p["text"].as_str().unwrap();
         let want_ids: Vec<i64> = npz.i64(&format!("p{i}_ids")).iter().copied().collect();
-        let req = RunRequest::new(text);
+        // With attention, so the run keeps its patterns to compare.
+        let req = RunRequest {
+            return_attention: true,
+            ..RunRequest::new(text)
+        };
         let out = model.run(&req).unwrap();
         let ids: Vec<i64> = out.state.ids.iter().map(|&x| x as i64).collect();
         assert_eq!(ids, want_ids, "{family} p{i}: token ids");

@@ -14,7 +14,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use logitlens_engine::{BackendKind, InferenceResponse, LoadOptions, LoadedModel, RunRequest};
+use logitlens_engine::{api, BackendKind, LoadOptions, LoadedModel, RunRequest};
 use serde_json::Value;
 
 const TOL: f64 = 1e-5;
@@ -120,8 +120,12 @@ fn replay(file: &Path, model_spec: &str) -> (usize, usize) {
         }
         req.return_attention = case["attention"].as_bool().unwrap();
         // Through JSON text, as `lens --json` prints it (f32s in their shortest form).
-        let answer = model.run(&req).expect(name).answer;
-        let text_body = serde_json::to_string(&InferenceResponse::from(answer)).unwrap();
+        // Written as the server and the command line write it, the
+        // attention a layer at a time.
+        let out = model.run(&req).expect(name);
+        let mut text_body = Vec::new();
+        api::write_response(&out.answer, &out.state.capture.patterns, &mut text_body).unwrap();
+        let text_body = String::from_utf8(text_body).unwrap();
         let got: Value = serde_json::from_str(&text_body).unwrap();
         let want = &case["response"];
         cases += 1;

@@ -270,7 +270,9 @@ fn parity_with_custom(family: &str) {
     for case in &cases {
         let name = case["name"].as_str().unwrap();
         let wire: InferenceRequest = serde_json::from_value(case.clone()).unwrap();
-        let req = RunRequest::from(wire);
+        let mut req = RunRequest::from(wire);
+        // Kept patterns, to compare with the forward pass's.
+        req.return_attention = true;
         let lens_type = req.lens_type;
         let want = custom.run(&req).unwrap();
         let ids = h

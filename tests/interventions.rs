@@ -100,7 +100,7 @@ proptest! {
         let blk = InterventionConfig { source_tokens: Some(vec![k as i64]), target_tokens: Some(vec![q as i64]), ..op("block_attention") };
         let key = format!("layer_{layer}_attention");
         let out = m.run(&req(vec![(&key, vec![blk])])).unwrap();
-        let (a, b) = (out.answer.attention.unwrap(), base.answer.attention.unwrap());
+        let (a, b) = (out.attention().unwrap().unwrap(), base.attention().unwrap().unwrap());
         let (a, b) = (a.as_nested().unwrap(), b.as_nested().unwrap());
         for l in 0..3 {
             for h in 0..a[l].len() {
@@ -137,7 +137,8 @@ fn a_fully_blocked_row_attends_to_nothing_and_stays_finite() {
     let out = llama()
         .run(&req(vec![("all_layers_attention", vec![blk])]))
         .unwrap();
-    let att = out.answer.attention.as_ref().unwrap().as_nested().unwrap();
+    let att = out.attention().unwrap().unwrap();
+    let att = att.as_nested().unwrap();
     for layer in att {
         for head in layer {
             assert!(
@@ -154,10 +155,9 @@ fn a_fully_blocked_row_attends_to_nothing_and_stays_finite() {
         assert!(row.predictions.iter().flatten().all(|p| p.prob.is_finite()));
     }
     // The JSON body serialises (the original answered a plain-text 500).
-    serde_json::to_string(&logitlens_engine::InferenceResponse::from(
-        out.answer.clone(),
-    ))
-    .unwrap();
+    let patterns = &out.state.capture.patterns;
+    let body = logitlens_engine::InferenceResponse::new(out.answer.clone(), patterns).unwrap();
+    serde_json::to_string(&body).unwrap();
 }
 
 #[test]
@@ -386,4 +386,54 @@ fn chat_template_is_rendered_and_encoded_without_extra_specials() {
         !out.state.ids.contains(&3),
         "no <s> added to a templated prompt"
     );
+}
+
+/// A watched run reports every layer and stops between layers once told
+/// to: the server cancels a run whose client went away this way.
+#[test]
+fn a_watched_run_reports_progress_and_stops_when_cancelled() {
+    use logitlens_engine::types::{Stage, Watch};
+    use std::sync::Mutex;
+    struct Stop {
+        after: usize,
+        seen: Mutex<Vec<(Stage, usize, usize)>>,
+    }
+    impl Watch for Stop {
+        fn cancelled(&self) -> bool {
+            let seen = self.seen.lock().unwrap();
+            seen.iter().filter(|(s, _, _)| *s == Stage::Forward).count() > self.after
+        }
+        fn progress(&self, stage: Stage, done: usize, total: usize) {
+            self.seen.lock().unwrap().push((stage, done, total));
+        }
+    }
+    let m = llama();
+    let spec = |text: &str| {
+        let req = RunRequest::new(text);
+        let ids = m.tokenize(&req.text, false).unwrap();
+        logitlens_engine::RunSpec::new(m, &req, ids).unwrap()
+    };
+    let all = Stop {
+        after: usize::MAX,
+        seen: Mutex::new(Vec::new()),
+    };
+    m.run_watched(spec(TEXT), &[], &all).unwrap();
+    let seen = all.seen.into_inner().unwrap();
+    let forward: Vec<usize> = seen
+        .iter()
+        .filter(|(s, _, _)| *s == Stage::Forward)
+        .map(|(_, d, t)| {
+            assert_eq!(*t, 3);
+            *d
+        })
+        .collect();
+    assert_eq!(forward, vec![0, 1, 2, 3]);
+    assert!(seen.iter().any(|(s, _, _)| *s == Stage::Lens));
+    let stop = Stop {
+        after: 1,
+        seen: Mutex::new(Vec::new()),
+    };
+    let e = m.run_watched(spec(TEXT), &[], &stop).err().unwrap();
+    assert!(matches!(e, logitlens_engine::EngineError::Cancelled), "{e}");
+    assert_eq!(stop.seen.lock().unwrap().len(), 2, "stopped before layer 2");
 }

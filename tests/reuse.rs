@@ -26,7 +26,8 @@ fn run(m: &LoadedModel, req: &RunRequest, earlier: &[&RunOutput]) -> RunOutput {
 }
 
 fn body(r: &RunOutput) -> String {
-    serde_json::to_string(&InferenceResponse::from(r.answer.clone())).unwrap()
+    let body = InferenceResponse::new(r.answer.clone(), &r.state.capture.patterns).unwrap();
+    serde_json::to_string(&body).unwrap()
 }
 
 /// Everything a client or a saved session sees, compared exactly.

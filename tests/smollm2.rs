@@ -144,7 +144,9 @@ fn parity(m: &LoadedModel) -> (usize, f64, f64, f64, Vec<String>) {
             );
             continue;
         }
-        let ours = m.run(&req).unwrap().answer;
+        let out = m.run(&req).unwrap();
+        let ours_attention = out.attention().unwrap();
+        let ours = out.answer;
         let theirs = &case["response"];
         let their_tokens: Vec<&str> = theirs["input_tokens"]
             .as_array()
@@ -188,8 +190,7 @@ fn parity(m: &LoadedModel) -> (usize, f64, f64, f64, Vec<String>) {
         }
         if let Some(att) = theirs.get("attention") {
             let theirs_att: Vec<Vec<Vec<Vec<f32>>>> = serde_json::from_value(att.clone()).unwrap();
-            let a: Vec<f32> = ours
-                .attention
+            let a: Vec<f32> = ours_attention
                 .as_ref()
                 .expect("attention asked for")
                 .as_nested()
@@ -308,11 +309,7 @@ fn hooked_backend_agrees_with_custom_on_the_gguf() {
                     }
                 }
                 let nested = |r: &logitlens_engine::RunOutput| {
-                    r.answer
-                        .attention
-                        .as_ref()
-                        .and_then(|a| a.as_nested())
-                        .cloned()
+                    r.attention().unwrap().and_then(|a| a.as_nested().cloned())
                 };
                 if let (Some(x), Some(y)) = (nested(&a), nested(&b)) {
                     let fx: Vec<f32> = x.iter().flatten().flatten().flatten().copied().collect();
@@ -353,7 +350,8 @@ fn rerun_from_layer_20_is_identical_to_a_cold_run() {
     let warm = m.run_spec(spec(&req), &[&first.state]).unwrap();
     assert_eq!(warm.timings.reused_layers, 20);
     let body = |r: &logitlens_engine::RunOutput| {
-        serde_json::to_string(&InferenceResponse::from(r.answer.clone())).unwrap()
+        let body = InferenceResponse::new(r.answer.clone(), &r.state.capture.patterns).unwrap();
+        serde_json::to_string(&body).unwrap()
     };
     assert_eq!(body(&warm), body(&cold));
     assert_eq!(flat(&warm.state.logits), flat(&cold.state.logits));

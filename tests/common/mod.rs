@@ -2,6 +2,8 @@
 //! arrays, and tolerance comparisons.
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 

@@ -6,8 +6,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::io::Write;
+
+use candle_core::Tensor;
+
 use crate::analysis::Analysis;
-use crate::attention::{Attention, Format, Packed, Reduce};
+use crate::attention::{self, Attention, Format, Packed, Reduce};
+use crate::error::Result;
 use crate::hooks::Interventions;
 use crate::lens::{DiffCell, LensRow, LensType, TrackedCell};
 use crate::run::{Answer, RunRequest};
@@ -20,7 +25,7 @@ pub struct InferenceRequest {
     pub text: String,
     /// Operations by key (`layer_3_output`, `blocks.3.hook_resid_post`...),
     /// applied in request order.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::hooks::unique_keys")]
     #[cfg_attr(feature = "openapi", schema(value_type = std::collections::HashMap<String, Vec<crate::hooks::InterventionConfig>>))]
     pub interventions: Interventions,
     #[serde(default)]
@@ -131,14 +136,18 @@ pub struct InferenceResponse {
     pub receipts: Vec<Receipt>,
 }
 
-impl From<Answer> for InferenceResponse {
-    fn from(a: Answer) -> Self {
-        let (attention, attention_f16) = match a.attention {
+impl InferenceResponse {
+    /// The whole body in memory, the attention rendered from the run's
+    /// `patterns` ([`write_response`] writes the same JSON a piece at a time).
+    pub fn new(a: Answer, patterns: &[Tensor]) -> Result<Self> {
+        let (attention, attention_f16) = match &a.attention {
             None => (None, None),
-            Some(Attention::Nested(n)) => (Some(n), None),
-            Some(Attention::Packed(p)) => (None, Some(p)),
+            Some(spec) => match attention::render(patterns, spec)? {
+                Attention::Nested(n) => (Some(n), None),
+                Attention::Packed(p) => (None, Some(p)),
+            },
         };
-        InferenceResponse {
+        Ok(InferenceResponse {
             text: a.text,
             input_tokens: a.input_tokens,
             logit_lens: a.logit_lens,
@@ -150,6 +159,76 @@ impl From<Answer> for InferenceResponse {
             entropy: a.entropy,
             analysis: a.analysis,
             receipts: a.receipts,
+        })
+    }
+}
+
+/// Write the /inference body for `answer` to `w`: the same JSON as
+/// [`InferenceResponse`], field for field, with the attention written from
+/// the run's `patterns` a layer at a time, so a long prompt's attention
+/// (gigabytes as nested JSON) is never held in memory whole.
+pub fn write_response(a: &Answer, patterns: &[Tensor], w: &mut dyn Write) -> Result<()> {
+    let mut first = true;
+    let mut field = |w: &mut dyn Write, name: &str| -> std::io::Result<()> {
+        w.write_all(if std::mem::take(&mut first) {
+            b"{"
+        } else {
+            b","
+        })?;
+        write!(w, "\"{name}\":")
+    };
+    let json = |w: &mut dyn Write, v: &dyn erased::Value| v.write(w);
+    field(w, "text")?;
+    json(w, &a.text)?;
+    field(w, "input_tokens")?;
+    json(w, &a.input_tokens)?;
+    field(w, "logit_lens")?;
+    json(w, &a.logit_lens)?;
+    if let Some(spec) = &a.attention {
+        field(
+            w,
+            match spec.format {
+                Format::Json => "attention",
+                Format::F16 => "attention_f16",
+            },
+        )?;
+        attention::write(patterns, spec, w)?;
+    }
+    if let Some(v) = &a.baseline_logit_lens {
+        field(w, "baseline_logit_lens")?;
+        json(w, v)?;
+    }
+    if let Some(v) = &a.diff {
+        field(w, "diff")?;
+        json(w, v)?;
+    }
+    if let Some(v) = &a.tracked {
+        field(w, "tracked")?;
+        json(w, v)?;
+    }
+    if let Some(v) = &a.entropy {
+        field(w, "entropy")?;
+        json(w, v)?;
+    }
+    if let Some(v) = &a.analysis {
+        field(w, "analysis")?;
+        json(w, v)?;
+    }
+    field(w, "receipts")?;
+    json(w, &a.receipts)?;
+    w.write_all(b"}")?;
+    Ok(())
+}
+
+/// Serialize a value to a writer without naming its type at the call.
+mod erased {
+    pub(super) trait Value {
+        fn write(&self, w: &mut dyn std::io::Write) -> crate::Result<()>;
+    }
+
+    impl<T: serde::Serialize> Value for T {
+        fn write(&self, w: &mut dyn std::io::Write) -> crate::Result<()> {
+            serde_json::to_writer(w, self).map_err(|e| crate::EngineError::Io(e.into()))
         }
     }
 }

@@ -3,6 +3,8 @@
 //! base64 little-endian float16. At 200 tokens on SmolLM2 the nested JSON of
 //! every layer and head is ~96 MB; one layer's heads in f16 is ~1 MB.
 
+use std::io::Write;
+
 use base64::Engine as _;
 use candle_core::{DType, Tensor};
 use serde::{Deserialize, Serialize};
@@ -65,7 +67,7 @@ impl Reduce {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Spec {
     pub format: Format,
-    /// Layers in the order asked; `None` = all.
+    /// Layers in the order first asked, each once; `None` = all.
     pub layers: Option<Vec<usize>>,
     pub reduce: Reduce,
 }
@@ -86,18 +88,24 @@ impl Spec {
                     "attention_layers is empty: leave it out for every layer, or list the layers wanted".into(),
                 ))
             }
-            Some(ls) => Some(
-                ls.iter()
-                    .map(|&l| {
-                        usize::try_from(l).ok().filter(|&l| l < n_layers).ok_or_else(|| {
-                            EngineError::InvalidRequest(format!(
-                                "attention_layers: layer {l} does not exist; this model has layers 0..{}",
-                                n_layers.saturating_sub(1)
-                            ))
-                        })
-                    })
-                    .collect::<Result<Vec<_>>>()?,
-            ),
+            Some(ls) => {
+                let mut seen = vec![false; n_layers];
+                let mut out = Vec::with_capacity(ls.len().min(n_layers));
+                for &l in ls {
+                    let l = usize::try_from(l).ok().filter(|&l| l < n_layers).ok_or_else(|| {
+                        EngineError::InvalidRequest(format!(
+                            "attention_layers: layer {l} does not exist; this model has layers 0..{}",
+                            n_layers.saturating_sub(1)
+                        ))
+                    })?;
+                    // A layer named twice is sent once: repeats would only
+                    // multiply the response.
+                    if !std::mem::replace(&mut seen[l], true) {
+                        out.push(l);
+                    }
+                }
+                Some(out)
+            }
         };
         Ok(Spec {
             format,
@@ -132,68 +140,133 @@ pub struct Packed {
     pub data: String,
 }
 
-/// The selected layers as one f32 tensor `[L, H or 1, T, T]`.
-fn select(patterns: &[Tensor], spec: &Spec) -> Result<Tensor> {
-    let layers = spec.layer_list(patterns.len());
-    let picked = layers
-        .iter()
-        .map(|&l| {
-            let p = patterns.get(l).ok_or_else(|| {
-                EngineError::InvalidRequest(format!(
-                    "layer {l} does not exist; this run has {} layers",
-                    patterns.len()
-                ))
-            })?;
-            let p = p.to_dtype(DType::F32)?;
-            Ok(match spec.reduce {
-                Reduce::None => p,
-                Reduce::HeadMean => p.mean_keepdim(0)?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Tensor::stack(&picked, 0)?)
-}
-
-/// Nested `[layer][head][query][key]` numbers.
-pub fn to_json(patterns: &[Tensor], spec: &Spec) -> Result<Vec<Vec<Vec<Vec<f32>>>>> {
-    let t = select(patterns, spec)?;
-    let (l, h, q, k) = t.dims4()?;
-    let flat = t.flatten_all()?.to_vec1::<f32>()?;
-    Ok((0..l)
-        .map(|li| {
-            (0..h)
-                .map(|hi| {
-                    (0..q)
-                        .map(|qi| {
-                            let off = ((li * h + hi) * q + qi) * k;
-                            flat[off..off + k].to_vec()
-                        })
-                        .collect()
-                })
-                .collect()
-        })
-        .collect())
-}
-
-/// The compact form of the selected layers.
-pub fn to_packed(patterns: &[Tensor], spec: &Spec) -> Result<Packed> {
-    let t = select(patterns, spec)?;
-    let (_, heads, tokens, _) = t.dims4()?;
-    let flat = t.flatten_all()?.to_vec1::<f32>()?;
-    let mut bytes = Vec::with_capacity(flat.len() * 2);
-    for x in flat {
-        bytes.extend_from_slice(&half::f16::from_f32(x).to_le_bytes());
-    }
-    Ok(Packed {
-        layers: spec.layer_list(patterns.len()),
-        heads,
-        tokens,
-        reduce: spec.reduce,
-        data: base64::engine::general_purpose::STANDARD.encode(bytes),
+/// One selected layer as f32 `[H or 1, T, T]`.
+fn layer(patterns: &[Tensor], l: usize, reduce: Reduce) -> Result<Tensor> {
+    let p = patterns.get(l).ok_or_else(|| {
+        EngineError::InvalidRequest(format!(
+            "layer {l} does not exist; this run has {} layers",
+            patterns.len()
+        ))
+    })?;
+    let p = p.to_dtype(DType::F32)?;
+    Ok(match reduce {
+        Reduce::None => p,
+        Reduce::HeadMean => p.mean_keepdim(0)?,
     })
 }
 
-/// The attention of a run in the form a client asked for.
+/// Each selected layer's f32 numbers, `[H or 1][T][T]` flattened, one at a
+/// time: no more than one layer is ever held as numbers.
+fn for_each_layer(
+    patterns: &[Tensor],
+    spec: &Spec,
+    mut f: impl FnMut(usize, (usize, usize), &[f32]) -> Result<()>,
+) -> Result<()> {
+    for (i, &l) in spec.layer_list(patterns.len()).iter().enumerate() {
+        let t = layer(patterns, l, spec.reduce)?;
+        let (h, q, _) = t.dims3()?;
+        f(i, (h, q), &t.flatten_all()?.to_vec1::<f32>()?)?;
+    }
+    Ok(())
+}
+
+fn io(e: serde_json::Error) -> EngineError {
+    EngineError::Io(e.into())
+}
+
+/// Write the nested `[layer][head][query][key]` JSON array to `w`, a layer
+/// at a time (every layer and head of a long prompt is gigabytes of text).
+pub fn write_nested(patterns: &[Tensor], spec: &Spec, w: &mut dyn Write) -> Result<()> {
+    w.write_all(b"[")?;
+    for_each_layer(patterns, spec, |i, (h, q), flat| {
+        let k = q;
+        w.write_all(if i == 0 { b"[" } else { b",[" })?;
+        for hi in 0..h {
+            w.write_all(if hi == 0 { b"[" } else { b",[" })?;
+            for qi in 0..q {
+                if qi > 0 {
+                    w.write_all(b",")?;
+                }
+                let off = (hi * q + qi) * k;
+                serde_json::to_writer(&mut *w, &flat[off..off + k]).map_err(io)?;
+            }
+            w.write_all(b"]")?;
+        }
+        w.write_all(b"]")?;
+        Ok(())
+    })?;
+    w.write_all(b"]")?;
+    Ok(())
+}
+
+/// Write the compact form (a [`Packed`] object) to `w`, its base64 encoded
+/// as the layers come.
+pub fn write_packed(patterns: &[Tensor], spec: &Spec, w: &mut dyn Write) -> Result<()> {
+    let first = patterns
+        .first()
+        .ok_or_else(|| EngineError::InvalidRequest("this run kept no attention patterns".into()))?;
+    let (h, tokens, _) = first.dims3()?;
+    let heads = match spec.reduce {
+        Reduce::None => h,
+        Reduce::HeadMean => 1,
+    };
+    w.write_all(b"{\"layers\":")?;
+    serde_json::to_writer(&mut *w, &spec.layer_list(patterns.len())).map_err(io)?;
+    write!(w, ",\"heads\":{heads},\"tokens\":{tokens},\"reduce\":")?;
+    serde_json::to_writer(&mut *w, &spec.reduce).map_err(io)?;
+    w.write_all(b",\"data\":\"")?;
+    let mut enc =
+        base64::write::EncoderWriter::new(&mut *w, &base64::engine::general_purpose::STANDARD);
+    let mut bytes = Vec::new();
+    for_each_layer(patterns, spec, |_, _, flat| {
+        bytes.clear();
+        bytes.extend(
+            flat.iter()
+                .flat_map(|&x| half::f16::from_f32(x).to_le_bytes()),
+        );
+        enc.write_all(&bytes)?;
+        Ok(())
+    })?;
+    enc.finish()?;
+    drop(enc);
+    w.write_all(b"\"}")?;
+    Ok(())
+}
+
+/// Write the attention `spec` asks for: the nested array or the compact object.
+pub fn write(patterns: &[Tensor], spec: &Spec, w: &mut dyn Write) -> Result<()> {
+    match spec.format {
+        Format::Json => write_nested(patterns, spec, w),
+        Format::F16 => write_packed(patterns, spec, w),
+    }
+}
+
+/// Nested `[layer][head][query][key]` numbers, in memory.
+pub fn to_json(patterns: &[Tensor], spec: &Spec) -> Result<Vec<Vec<Vec<Vec<f32>>>>> {
+    let mut out = Vec::new();
+    for_each_layer(patterns, spec, |_, (h, q), flat| {
+        out.push(
+            (0..h)
+                .map(|hi| {
+                    (0..q)
+                        .map(|qi| flat[(hi * q + qi) * q..][..q].to_vec())
+                        .collect()
+                })
+                .collect(),
+        );
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// The compact form of the selected layers, in memory.
+pub fn to_packed(patterns: &[Tensor], spec: &Spec) -> Result<Packed> {
+    let mut text = Vec::new();
+    write_packed(patterns, spec, &mut text)?;
+    serde_json::from_slice(&text).map_err(io)
+}
+
+/// The attention of a run in the form a client asked for, in memory.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Attention {
     /// `[layer][head][query][key]` (the original's `attention` field).
@@ -212,7 +285,7 @@ impl Attention {
     }
 }
 
-/// The attention `spec` asks for, out of a run's patterns.
+/// The attention `spec` asks for, out of a run's patterns, in memory.
 pub fn render(patterns: &[Tensor], spec: &Spec) -> Result<Attention> {
     Ok(match spec.format {
         Format::F16 => Attention::Packed(to_packed(patterns, spec)?),

@@ -24,6 +24,9 @@ pub enum EngineError {
     Template(String),
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    /// The caller stopped the computation (its client went away).
+    #[error("the run was cancelled")]
+    Cancelled,
     #[error("tensor computation failed: {0}")]
     Candle(#[from] candle_core::Error),
     #[error("i/o: {0}")]

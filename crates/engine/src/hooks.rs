@@ -8,7 +8,7 @@
 //! (out-of-range layer or token, unknown type, scale without a value) is an
 //! [`EngineError::InvalidRequest`](crate::EngineError::InvalidRequest) here.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -50,6 +50,36 @@ pub struct InterventionConfig {
 /// Interventions by request key; request order is kept because operations
 /// reaching the same hook apply in that order.
 pub type Interventions = IndexMap<String, Vec<InterventionConfig>>;
+
+/// Deserialize [`Interventions`], refusing a key given twice: a JSON object
+/// with a repeated key would otherwise keep only its last list, silently.
+pub fn unique_keys<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Interventions, D::Error> {
+    struct Keys;
+    impl<'de> serde::de::Visitor<'de> for Keys {
+        type Value = Interventions;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object from intervention keys to lists of operations")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> std::result::Result<Interventions, A::Error> {
+            let mut out = Interventions::new();
+            while let Some((key, ops)) = map.next_entry::<String, Vec<InterventionConfig>>()? {
+                if out.contains_key(&key) {
+                    return Err(serde::de::Error::custom(format!(
+                        "intervention key {key:?} is given twice; put its operations in one list (they apply in order)"
+                    )));
+                }
+                out.insert(key, ops);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Keys)
+}
 
 /// The kinds of hook, without a layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -381,13 +411,16 @@ fn norm_index(i: i64, seq_len: usize, what: &str, key: &str) -> Result<usize> {
     Ok(j as usize)
 }
 
+/// The value as the f32 the forward pass uses; JSON numbers beyond f32's
+/// range (1e39) would become infinities there.
 fn finite(x: f64, what: &str, key: &str) -> Result<f32> {
-    if !x.is_finite() {
+    let y = x as f32;
+    if !y.is_finite() {
         return Err(invalid!(
-            "intervention {key:?}: {what} must be a finite number, got {x}"
+            "intervention {key:?}: {what} must be a finite 32-bit number (|x| < 3.4e38), got {x}"
         ));
     }
-    Ok(x as f32)
+    Ok(y)
 }
 
 fn stream_op(
@@ -465,7 +498,8 @@ fn block_op(cfg: &InterventionConfig, key: &str, seq_len: usize) -> Result<Vec<(
     // Sources are keys (attended to), targets are queries (attending).
     let sources = list(&cfg.source_tokens, "source_tokens")?;
     let targets = list(&cfg.target_tokens, "target_tokens")?;
-    let mut pairs = Vec::new();
+    let mut pairs = Vec::with_capacity(targets.len() * sources.len());
+    let mut seen = HashSet::with_capacity(pairs.capacity());
     for &q in &targets {
         for &k in &sources {
             if k > q {
@@ -474,7 +508,7 @@ fn block_op(cfg: &InterventionConfig, key: &str, seq_len: usize) -> Result<Vec<(
                      never reads later tokens, so there is nothing to block (need source <= target)"
                 ));
             }
-            if !pairs.contains(&(q, k)) {
+            if seen.insert((q, k)) {
                 pairs.push((q, k));
             }
         }

@@ -19,7 +19,9 @@ pub struct Capture {
     pub attn_out: Vec<Tensor>,
     /// `n` tensors `[T, D]`: what the MLP added (after its hook).
     pub mlp_out: Vec<Tensor>,
-    /// `n` tensors `[H, T, T]`, post-softmax, `[head][query][key]`.
+    /// `n` tensors `[H, T, T]`, post-softmax, `[head][query][key]`; empty
+    /// when the forward pass was asked not to keep them (they are the
+    /// largest part of a capture: `n·H·T²` numbers).
     pub patterns: Vec<Tensor>,
     /// What each intervention operation did, in the order applied.
     pub receipts: Vec<Receipt>,
@@ -45,7 +47,8 @@ impl Capture {
         c.post_attn.extend_from_slice(&self.post_attn[..r]);
         c.attn_out.extend_from_slice(&self.attn_out[..r]);
         c.mlp_out.extend_from_slice(&self.mlp_out[..r]);
-        c.patterns.extend_from_slice(&self.patterns[..r]);
+        c.patterns
+            .extend_from_slice(&self.patterns[..r.min(self.patterns.len())]);
         c.receipts = self
             .receipts
             .iter()
@@ -173,5 +176,39 @@ impl std::str::FromStr for ComputeDtype {
             "f64" => Ok(ComputeDtype::F64),
             _ => Err(format!("{s:?} is not one of {}", Self::NAMES)),
         }
+    }
+}
+
+/// What a long computation is doing, for progress displays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// The forward pass: `done` of `total` layers.
+    Forward,
+    /// The lens: `done` of `total` states projected.
+    Lens,
+}
+
+/// How a run reports progress and learns that nobody waits for it any more.
+/// Checked between layers and between lens chunks, so a cancelled run stops
+/// within one of those.
+pub trait Watch: Sync {
+    fn cancelled(&self) -> bool {
+        false
+    }
+    fn progress(&self, _stage: Stage, _done: usize, _total: usize) {}
+}
+
+/// A run nobody watches: never cancelled, progress unreported.
+pub struct Unwatched;
+
+impl Watch for Unwatched {}
+
+/// Fails with [`crate::EngineError::Cancelled`] once `watch` says so.
+pub(crate) fn check(watch: &dyn Watch) -> crate::Result<()> {
+    if watch.cancelled() {
+        Err(crate::EngineError::Cancelled)
+    } else {
+        Ok(())
     }
 }

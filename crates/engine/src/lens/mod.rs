@@ -14,12 +14,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::{EngineError, Result};
 use crate::model::Transformer;
 use crate::tokenizer::TokenizerBundle;
-use crate::types::{Capture, State};
+use crate::types::{check, Capture, Stage, State, Watch};
 
 pub use topk::{top_k_softmax, Top, TOP_K};
 
 /// Bound on the logits materialised at once (rows x positions x vocab f32).
-const MAX_CHUNK_BYTES: usize = 256 << 20;
+pub(crate) const MAX_CHUNK_BYTES: usize = 256 << 20;
 
 /// Which states the lens rows show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -176,6 +176,8 @@ pub struct Extras<'a> {
     /// The run without interventions, and the first layer this run differs
     /// from it at (states before it are the same tensors).
     pub baseline: Option<(&'a Capture, usize)>,
+    /// Told the progress after each chunk of states, and asked whether to stop.
+    pub watch: Option<&'a dyn Watch>,
 }
 
 impl Extras<'_> {
@@ -314,7 +316,11 @@ pub fn compute(
         reuse.logits.clone()
     };
     let (mut projection, mut topk_decode) = (Duration::ZERO, Duration::ZERO);
-    for group in todo.chunks(chunk) {
+    for (done, group) in todo.chunks(chunk).enumerate() {
+        if let Some(w) = extras.watch {
+            check(w)?;
+            w.progress(Stage::Lens, done * chunk, todo.len());
+        }
         // The baseline's own states, for the states it does not share.
         let base_states: Vec<State> = match extras.baseline {
             Some((_, r)) => group
@@ -384,6 +390,12 @@ pub fn compute(
                 })
                 .unzip()
         })?;
+        if let Some(i) = cells.iter().position(|t| !finite(t)) {
+            return Err(not_finite(&specs, group[i / t], i % t));
+        }
+        if let Some(i) = base_cells.iter().position(|c| !finite(&c.top)) {
+            return Err(not_finite(&specs, base_states[i / t], i % t));
+        }
         for (k, s) in base_states.iter().enumerate() {
             let cells = base_cells[k * t..(k + 1) * t]
                 .iter()
@@ -460,6 +472,24 @@ pub fn compute(
         projection,
         topk_decode,
     })
+}
+
+/// Whether a cell's distribution exists: logits that overflowed to
+/// infinity or NaN leave no top token (id `u32::MAX`) or NaN probabilities.
+fn finite(top: &Top) -> bool {
+    top[0].0 != u32::MAX && top.iter().all(|(_, p)| p.is_finite())
+}
+
+fn not_finite(specs: &[(String, State)], s: State, position: usize) -> EngineError {
+    let name = specs
+        .iter()
+        .find(|(_, k)| *k == s)
+        .map_or("a lens row", |(n, _)| n.as_str());
+    EngineError::InvalidRequest(format!(
+        "{name} at position {position} is not finite: the residual stream overflowed 32-bit \
+         floats (infinite or NaN logits), so it has no distribution to show; use smaller \
+         intervention values"
+    ))
 }
 
 /// The lens of two runs saved apart (two sessions, maybe two checkpoints):

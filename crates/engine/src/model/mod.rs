@@ -44,8 +44,15 @@ use candle_nn::VarBuilder;
 use crate::error::Result;
 use crate::hooks::{HookPoint, InterventionPlan};
 use crate::nn::{attend, repeat_kv, rope, AttnMask, HookRunner, Linear, Mlp, Norm};
-use crate::types::Capture;
+use crate::types::{check, Capture, Stage, Unwatched, Watch};
 use families::{Layout, MlpProj, Qkv};
+
+/// How [`Transformer::forward_with`] runs.
+pub struct ForwardOptions<'a> {
+    /// Keep every layer's attention pattern (`n·H·T²` numbers) in the capture.
+    pub keep_patterns: bool,
+    pub watch: &'a dyn Watch,
+}
 
 struct Attention {
     q: Linear,
@@ -281,12 +288,31 @@ impl Transformer {
     /// Run the model on `ids` with the plan's interventions applied. With
     /// `resume = Some((r, earlier))` layers before `r` are taken from an
     /// earlier capture of the same ids whose plan agrees up to layer `r`
-    /// (see [`InterventionPlan::first_difference`]).
+    /// (see [`InterventionPlan::first_difference`]). Keeps every attention
+    /// pattern; [`forward_with`](Self::forward_with) chooses.
     pub fn forward(
         &self,
         ids: &[u32],
         plan: &InterventionPlan,
         resume: Option<(usize, &Capture)>,
+    ) -> Result<Capture> {
+        let opts = ForwardOptions {
+            keep_patterns: true,
+            watch: &Unwatched,
+        };
+        self.forward_with(ids, plan, resume, &opts)
+    }
+
+    /// [`forward`](Self::forward), keeping the attention patterns only when
+    /// asked, reporting each layer to `opts.watch` and stopping between
+    /// layers when it says so. A resumed capture must have kept its patterns
+    /// if this one keeps them.
+    pub fn forward_with(
+        &self,
+        ids: &[u32],
+        plan: &InterventionPlan,
+        resume: Option<(usize, &Capture)>,
+        opts: &ForwardOptions,
     ) -> Result<Capture> {
         let cfg = &self.cfg;
         let t = ids.len();
@@ -318,7 +344,14 @@ impl Transformer {
                 (cap, x, 0)
             }
         };
+        if opts.keep_patterns && cap.patterns.len() != start {
+            return Err(crate::EngineError::Model(
+                "a run that keeps attention cannot resume from one that did not".into(),
+            ));
+        }
         for (l, block) in self.blocks.iter().enumerate().skip(start) {
+            check(opts.watch)?;
+            opts.watch.progress(Stage::Forward, l, n);
             hk.step = l;
             let mask = AttnMask::build(t, plan.blocked_at(l), &self.device, self.dtype)?;
             let h = block.ln1.forward(&x)?;
@@ -348,9 +381,12 @@ impl Transformer {
             cap.post_attn.push(x1);
             cap.attn_out.push(a);
             cap.mlp_out.push(m);
-            cap.patterns.push(pattern);
+            if opts.keep_patterns {
+                cap.patterns.push(pattern);
+            }
             cap.resid.push(x.clone());
         }
+        opts.watch.progress(Stage::Forward, n, n);
         cap.receipts.extend(hk.receipts);
         Ok(cap)
     }

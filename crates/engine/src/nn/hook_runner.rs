@@ -35,6 +35,13 @@ impl<'a> HookRunner<'a> {
                 None => (0..t).collect(),
             };
             let delta = l2((&x - &before)?)?;
+            if !delta.is_finite() {
+                return Err(crate::invalid!(
+                    "intervention {:?} at {at}: the result is not finite (it overflows the \
+                     forward pass's floats); use a smaller factor or vector",
+                    op.key
+                ));
+            }
             self.receipts.push(Receipt {
                 key: op.key.clone(),
                 hook: at.to_string(),

@@ -1,9 +1,11 @@
 //! One run: a checked request through the forward pass and the lens, to
 //! the answer a client gets and the state a later run or a save takes over.
 
+mod cost;
 mod resume;
 mod spec;
 
+pub use cost::{mib, Cost};
 pub use spec::{RunRequest, RunSpec, MAX_TRACKED};
 
 use std::time::{Duration, Instant};
@@ -16,7 +18,8 @@ use crate::error::Result;
 use crate::hooks::InterventionPlan;
 use crate::lens::{self, DiffCell, LensRow, LensType, StateEntropies, StateTops, TrackedCell};
 use crate::load::LoadedModel;
-use crate::types::{tensor_bytes, Capture, Receipt, State};
+use crate::model::ForwardOptions;
+use crate::types::{tensor_bytes, Capture, Receipt, State, Unwatched, Watch};
 use resume::{Earlier, Start};
 
 /// Where the time of one run went.
@@ -25,8 +28,6 @@ pub struct Timings {
     pub forward: Duration,
     pub lens_projection: Duration,
     pub topk_decode: Duration,
-    /// Attention patterns copied out for the response.
-    pub attention: Duration,
     /// Layers taken over from an earlier run instead of recomputed.
     pub reused_layers: usize,
 }
@@ -39,7 +40,9 @@ pub struct Answer {
     /// Each input token as `decode([id])` gives it.
     pub input_tokens: Vec<String>,
     pub logit_lens: Vec<LensRow>,
-    pub attention: Option<Attention>,
+    /// The attention asked for, written from the run's patterns when the
+    /// answer is written ([`crate::api::write_response`]): never held whole.
+    pub attention: Option<attention::Spec>,
     /// With `compare`: the same input without interventions.
     pub baseline_logit_lens: Option<Vec<LensRow>>,
     /// With `compare`: `[row][position]` how each cell changed.
@@ -86,6 +89,18 @@ pub struct RunOutput {
     pub timings: Timings,
 }
 
+impl RunOutput {
+    /// The attention the request asked for, in memory (the server writes
+    /// it layer by layer instead).
+    pub fn attention(&self) -> Result<Option<Attention>> {
+        self.answer
+            .attention
+            .as_ref()
+            .map(|spec| attention::render(&self.state.capture.patterns, spec))
+            .transpose()
+    }
+}
+
 impl LoadedModel {
     /// Tokenize a request's text (wrapped in the chat template when asked).
     pub fn tokenize(&self, text: &str, apply_chat_template: bool) -> Result<Vec<u32>> {
@@ -102,29 +117,50 @@ impl LoadedModel {
     /// model, on the same ids) whose interventions agree longest with it.
     /// The answer is identical to a cold run's.
     pub fn run_spec(&self, spec: RunSpec, earlier: &[&RunState]) -> Result<RunOutput> {
+        self.run_watched(spec, earlier, &Unwatched)
+    }
+
+    /// [`run_spec`](Self::run_spec), reporting progress to `watch` and
+    /// stopping between layers and lens chunks when it says so.
+    pub fn run_watched(
+        &self,
+        spec: RunSpec,
+        earlier: &[&RunState],
+        watch: &dyn Watch,
+    ) -> Result<RunOutput> {
         let n = self.model.n_layers();
-        let earlier = Earlier::new(earlier, self.id, &spec.ids, n);
+        // Patterns are kept only for a run that returns attention: they are
+        // n·H·T² numbers, most of a long prompt's memory.
+        let keep_patterns = spec.attention.is_some();
+        let earlier = Earlier::new(earlier, self.id, &spec.ids, n, keep_patterns);
         let started = Instant::now();
         // With `compare`, the same ids without interventions: itself taken
-        // over from an earlier run where possible.
+        // over from an earlier run where possible (and the intervened run
+        // may resume from it, so it keeps what that run keeps).
         let empty = InterventionPlan::default();
+        let opts = ForwardOptions {
+            keep_patterns,
+            watch,
+        };
         let baseline = if spec.compare {
             let from = earlier.best_for(&empty).map(|(r, e)| (r, &e.capture));
-            Some(self.model.forward(&spec.ids, &empty, from)?)
+            Some(self.model.forward_with(&spec.ids, &empty, from, &opts)?)
         } else {
             None
         };
         let first_op = empty.first_difference(&spec.plan, n);
         let start = Start::choose(earlier.best_for(&spec.plan), spec.compare, first_op);
+        let resume = start.resume(baseline.as_ref());
         let capture = self
             .model
-            .forward(&spec.ids, &spec.plan, start.resume(baseline.as_ref()))?;
+            .forward_with(&spec.ids, &spec.plan, resume, &opts)?;
         let forward = started.elapsed();
 
         let extras = lens::Extras {
             track: &spec.track,
             entropy: spec.entropy,
             baseline: baseline.as_ref().map(|b| (b, first_op)),
+            watch: Some(watch),
         };
         let lens = lens::compute(
             &self.model,
@@ -146,29 +182,22 @@ impl LoadedModel {
             Some(cells) => self.cell_extras(&spec, cells)?,
         };
 
-        let started = Instant::now();
         let input_tokens = spec
             .ids
             .iter()
             .map(|&i| self.tokenizer.decode_one(i))
             .collect::<Result<Vec<_>>>()?;
-        let attention = spec
-            .attention
-            .as_ref()
-            .map(|a| attention::render(&capture.patterns, a))
-            .transpose()?;
         let timings = Timings {
             forward,
             lens_projection: lens.projection,
             topk_decode: lens.topk_decode,
-            attention: started.elapsed(),
             reused_layers: start.reused_layers(),
         };
         let answer = Answer {
             text: spec.text,
             input_tokens,
             logit_lens: lens.rows,
-            attention,
+            attention: spec.attention,
             baseline_logit_lens: lens.baseline_rows,
             diff,
             tracked,

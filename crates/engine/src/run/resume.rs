@@ -18,13 +18,22 @@ pub(crate) struct Earlier<'a> {
 }
 
 impl<'a> Earlier<'a> {
-    /// Those of `runs` made by model `model_id` on `ids`.
-    pub(crate) fn new(runs: &[&'a RunState], model_id: u64, ids: &[u32], n_layers: usize) -> Self {
+    /// Those of `runs` made by model `model_id` on `ids` (and that kept
+    /// their attention patterns, when this run keeps its own).
+    pub(crate) fn new(
+        runs: &[&'a RunState],
+        model_id: u64,
+        ids: &[u32],
+        n_layers: usize,
+        need_patterns: bool,
+    ) -> Self {
+        let has_patterns = |e: &RunState| e.capture.patterns.len() == n_layers;
         Earlier {
             runs: runs
                 .iter()
                 .copied()
                 .filter(|e| e.model_id == model_id && e.ids == ids)
+                .filter(|e| !need_patterns || has_patterns(e))
                 .collect(),
             n_layers,
         }

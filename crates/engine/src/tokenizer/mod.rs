@@ -148,6 +148,8 @@ pub struct TokenizerBundle {
     /// transformers' `clean_up_tokenization_spaces` (" ," -> "," etc.).
     pub clean_up_spaces: bool,
     decoded: Mutex<HashMap<u32, String>>,
+    /// The longest token's text, in bytes (see [`Self::max_text_bytes`]).
+    longest_token: usize,
 }
 
 /// `tokenizer_config.json` values may be a string or an AddedToken object.
@@ -196,7 +198,15 @@ impl TokenizerBundle {
         clean_up_spaces: bool,
     ) -> Result<Self> {
         let chat_template = chat_template.map(|s| ChatTemplate::new(&s)).transpose()?;
+        let longest_token = tokenizer
+            .get_vocab(true)
+            .keys()
+            .map(String::len)
+            .max()
+            .unwrap_or(1)
+            .max(1);
         Ok(TokenizerBundle {
+            longest_token,
             tokenizer,
             chat_template,
             bos_token,
@@ -229,6 +239,15 @@ impl TokenizerBundle {
             .and_then(Value::as_bool)
             .unwrap_or(false);
         Self::new(tokenizer, template, bos, eos, clean)
+    }
+
+    /// The longest text that can encode to at most `tokens` tokens, in
+    /// bytes, so a text can be refused before tokenizing it. A token's
+    /// vocabulary string spends at least one byte per byte of text it covers
+    /// (byte-level and SentencePiece vocabularies alike); twice that leaves
+    /// room for normalisation that shortens text (NFC).
+    pub fn max_text_bytes(&self, tokens: usize) -> usize {
+        tokens.saturating_mul(self.longest_token).saturating_mul(2)
     }
 
     pub fn vocab_size(&self) -> usize {
