@@ -1,5 +1,8 @@
 //! `tensors.npz` as numpy's `np.savez` writes it: an uncompressed zip of
-//! `.npy` files, readable by `numpy.load` without `allow_pickle`.
+//! `.npy` files, readable by `numpy.load` without `allow_pickle`. The
+//! reader half, for session files from outside, is [`read`].
+
+pub mod read;
 
 use std::io::{Cursor, Write};
 

@@ -2,7 +2,7 @@
 //! projected through its own model's head. Two sessions of one prompt on
 //! two checkpoints give the diff between the checkpoints.
 
-use std::io::Cursor;
+use std::io::BufReader;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use candle_core::{Device, Tensor};
-use ndarray_npy::NpzReader;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -20,6 +19,7 @@ use logitlens_engine::LoadedModel;
 
 use crate::error::{ApiError, ApiResult, AppJson};
 use crate::lifecycle::{self, Then};
+use crate::npz::read::{Npz, ReadError};
 use crate::state::AppState;
 use crate::status::Backend;
 
@@ -63,6 +63,8 @@ struct Saved {
     id: String,
     config: Value,
     names: Vec<String>,
+    /// The token ids the run saw (`input_ids`).
+    ids: Vec<u64>,
     /// One `[T, D]` state per lens row.
     states: Vec<Tensor>,
     /// The tokens `T` and hidden size `D` of the states.
@@ -71,48 +73,53 @@ struct Saved {
 }
 
 impl Saved {
+    /// A session's config and its states, every file checked: the files
+    /// regular and bounded (`Sessions::open_file`), the npz read by
+    /// `npz::read` against the config's `input_ids` (shapes, sizes, finite
+    /// values), the config's lens rows as many as the states' rows.
     fn load(st: &AppState, id: &str) -> ApiResult<Self> {
-        let (config, npz) = st.sessions.load(id)?;
+        let config = st.sessions.config(id)?;
         let bad = |what: String| ApiError::bad_request(format!("session {id:?}: {what}"));
-        let npz =
-            npz.ok_or_else(|| bad("it has no tensors.npz, so there is nothing to compare".into()))?;
-        let mut z =
-            NpzReader::new(Cursor::new(npz)).map_err(|e| bad(format!("tensors.npz: {e}")))?;
-        let hidden: ndarray::ArrayD<f32> = z
-            .by_name("hidden_states.npy")
-            .map_err(|e| bad(format!("tensors.npz has no readable hidden_states: {e}")))?;
-        let [rows, 1, t, d] = *hidden.shape() else {
+        let file = st
+            .sessions
+            .tensors(id)?
+            .ok_or_else(|| bad("it has no tensors.npz, so there is nothing to compare".into()))?;
+        let ids = input_ids(&config).map_err(|e| bad(format!("config.json: {e}")))?;
+        // The lens projects every saved position through the head ([tokens,
+        // vocabulary] per row): a session longer than any prompt this server
+        // runs could make that arbitrarily large, so it is refused the same way.
+        let max = st.cfg.max_prompt_tokens;
+        if ids.len() > max {
             return Err(bad(format!(
-                "hidden_states has shape {:?}, not [rows, 1, tokens, hidden size]",
-                hidden.shape()
-            )));
-        };
-        if rows == 0 || t == 0 || d == 0 {
-            return Err(bad(format!(
-                "hidden_states is empty (shape {:?}): no states to compare",
-                hidden.shape()
+                "config.json's input_ids has {} tokens, over this server's limit of {max} \
+                 (logitlens serve --max-tokens)",
+                ids.len()
             )));
         }
-        let flat: Vec<f32> = hidden.iter().copied().collect();
-        let all = Tensor::from_vec(flat, (rows, t, d), &Device::Cpu).map_err(ApiError::internal)?;
+        let npz_error = |e: ReadError| match e {
+            ReadError::Invalid(m) => bad(format!("tensors.npz: {m}")),
+            ReadError::Io(e) => ApiError::internal(format!("session {id:?}: tensors.npz: {e}")),
+        };
+        let states = Npz::open(BufReader::new(file.file), file.len)
+            .and_then(|mut z| z.session_states(ids.len()))
+            .map_err(npz_error)?;
+        let (rows, t, d) = (states.rows, states.tokens, states.width);
+        let names = session_names(&config, states.names, rows).map_err(bad)?;
+        let all = Tensor::from_vec(states.data, (rows, t, d), &Device::Cpu)
+            .map_err(ApiError::internal)?;
         let states = (0..rows)
             .map(|i| all.get(i))
             .collect::<candle_core::Result<Vec<_>>>()
             .map_err(ApiError::internal)?;
         Ok(Saved {
             id: id.to_owned(),
-            names: session_names(&config, rows),
+            names,
             config,
+            ids,
             states,
             tokens: t,
             width: d,
         })
-    }
-
-    fn ids(&self) -> Option<Vec<u64>> {
-        self.config["input_ids"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_u64).collect())
     }
 
     fn str_field(&self, key: &str) -> Option<String> {
@@ -128,52 +135,81 @@ impl Saved {
     }
 }
 
-/// Row names from the saved lens results, else generic ones.
-fn session_names(config: &Value, rows: usize) -> Vec<String> {
-    let from_results: Option<Vec<String>> = config["results"]["logit_lens"].as_array().map(|rs| {
-        rs.iter()
-            .filter_map(|r| r["layer_name"].as_str().map(str::to_owned))
-            .collect()
-    });
+/// The token ids of a session's config: `input_ids`, a list of ids.
+fn input_ids(config: &Value) -> Result<Vec<u64>, String> {
+    let list = config["input_ids"].as_array().ok_or(
+        "it has no input_ids (saved by another tool?), so its states cannot be checked against its tokens",
+    )?;
+    list.iter()
+        .map(Value::as_u64)
+        .collect::<Option<Vec<u64>>>()
+        .ok_or_else(|| "input_ids is not a list of token ids".to_string())
+}
+
+/// Row names: from the saved lens results (what the client saw), else the
+/// npz's own layer_names, else generic ones. Saved results must have a row
+/// per saved state.
+fn session_names(
+    config: &Value,
+    from_npz: Option<Vec<String>>,
+    rows: usize,
+) -> Result<Vec<String>, String> {
+    let from_results: Option<Vec<String>> = match &config["results"]["logit_lens"] {
+        Value::Null => None,
+        Value::Array(rs) => Some(
+            rs.iter()
+                .map(|r| r["layer_name"].as_str().map(str::to_owned))
+                .collect::<Option<_>>()
+                .ok_or("config.json: results.logit_lens has a row without a layer_name")?,
+        ),
+        _ => return Err("config.json: results.logit_lens is not a list of rows".into()),
+    };
     match from_results {
-        Some(n) if n.len() == rows => n,
-        _ => (0..rows).map(|i| format!("Row {i}")).collect(),
+        Some(n) if n.len() != rows => Err(format!(
+            "config.json's results have {} lens rows, but tensors.npz's hidden_states has {rows}",
+            n.len()
+        )),
+        Some(n) => Ok(n),
+        None => Ok(from_npz.unwrap_or_else(|| (0..rows).map(|i| format!("Row {i}")).collect())),
     }
 }
 
-/// Why two sessions cannot be compared, if they cannot.
+/// Why two sessions cannot be compared, if they cannot. Each session's
+/// states were checked against its own input_ids when it was read.
 fn comparable(a: &Saved, b: &Saved) -> ApiResult<()> {
-    match (a.ids(), b.ids()) {
-        (Some(x), Some(y)) if x != y => {
-            let at = x
-                .iter()
-                .zip(&y)
-                .position(|(p, q)| p != q)
-                .unwrap_or(x.len().min(y.len()));
-            return Err(ApiError::bad_request(format!(
-                "the sessions ran different token ids ({} vs {} tokens, first difference at position {at}); compare runs of the same text with the same tokenizer",
-                x.len(),
-                y.len()
-            )));
-        }
-        (None, _) | (_, None) => return Err(ApiError::bad_request(
-            "a session lacks input_ids (saved by another tool?), so its tokens cannot be checked",
-        )),
-        _ => {}
+    if a.ids != b.ids {
+        let (x, y) = (&a.ids, &b.ids);
+        let at = x
+            .iter()
+            .zip(y)
+            .position(|(p, q)| p != q)
+            .unwrap_or(x.len().min(y.len()));
+        return Err(ApiError::bad_request(format!(
+            "the sessions ran different token ids: session {:?} has {} tokens and session {:?} {} in their config.json's input_ids, \
+             the first difference at position {at}; compare runs of the same text with the same tokenizer",
+            a.id,
+            x.len(),
+            b.id,
+            y.len()
+        )));
     }
     if a.tokens != b.tokens {
+        // Unreachable while each matches its own input_ids; kept as a guard.
         return Err(ApiError::bad_request(format!(
-            "the sessions saved states of {} and {} tokens; compare runs of the same text",
-            a.tokens, b.tokens
+            "session {:?} saved states of {} tokens and session {:?} of {}; compare runs of the same text",
+            a.id, a.tokens, b.id, b.tokens
         )));
     }
     if a.names != b.names {
         return Err(ApiError::bad_request(format!(
-            "the lens rows differ ({} rows of {} vs {} rows of {}); save both with the same lens type and the same number of layers",
+            "the lens rows differ ({} rows of {} in session {:?} vs {} rows of {} in session {:?}); \
+             save both with the same lens type and the same number of layers",
             a.names.len(),
             a.config["lens_type"].as_str().unwrap_or("?"),
+            a.id,
             b.names.len(),
-            b.config["lens_type"].as_str().unwrap_or("?")
+            b.config["lens_type"].as_str().unwrap_or("?"),
+            b.id
         )));
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! The sessions resource: save a run (or a loaded session), list, load and
 //! delete saved ones.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -11,7 +12,7 @@ use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult, AppJson};
 use crate::sessions::{SessionEntry, SESSIONS_DIR};
-use crate::state::{AppState, LastRun, Tensors, KEPT_RUNS};
+use crate::state::{AppState, LastRun, Tensors};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -51,7 +52,9 @@ pub async fn save_state(
     let last = match req.run_id {
         Some(id) => st.run(id).ok_or_else(|| {
             ApiError::not_found(format!(
-                "run {id} is no longer kept (the server keeps the last {KEPT_RUNS} runs); run it again, then save"
+                "run {id} is no longer kept: the server keeps recent runs within {} MiB \
+                 (logitlens serve --kept-runs-mib); save a run soon after making it, or run it again and save",
+                st.cfg.kept_run_bytes >> 20
             ))
         })?,
         None => st
@@ -63,12 +66,17 @@ pub async fn save_state(
     };
     let st2 = st.clone();
     let id = tokio::task::spawn_blocking(move || -> ApiResult<String> {
-        let npz = match &last.tensors {
+        // A loaded session's tensors.npz is re-saved from the bytes read (and
+        // checked: a regular file within its limit) by /load_session, never
+        // read again from its folder, whatever that holds by now.
+        let npz: Option<Cow<'_, [u8]>> = match &last.tensors {
             Tensors::Run {
                 run,
                 with_attention,
-            } => Some(crate::npz::run_npz(run, *with_attention).map_err(ApiError::internal)?),
-            Tensors::File(b) => Some(b.to_vec()),
+            } => Some(Cow::Owned(
+                crate::npz::run_npz(run, *with_attention).map_err(ApiError::internal)?,
+            )),
+            Tensors::File(b) => Some(Cow::Borrowed(b.as_slice())),
             Tensors::None => None,
         };
         let mut config = last.config.clone();
@@ -108,6 +116,10 @@ pub struct SessionRequest {
 #[schema(value_type = Object)]
 pub struct SessionConfig(#[allow(dead_code)] Value);
 
+// The session's files are checked as they are read (`Sessions::load`): a
+// symlinked, special or oversized config.json or tensors.npz is a 400 naming
+// the file, and nothing is loaded. (A plain comment: a doc comment would
+// become the operation's description in /openapi.json.)
 #[utoipa::path(post, path = "/load_session", request_body = SessionRequest,
     responses((status = 200, body = SessionConfig), (status = 400), (status = 404)))]
 pub async fn load_session(
