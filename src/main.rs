@@ -8,8 +8,8 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use logitlens_engine::default_model::{self, ensure_default_model};
 use logitlens_engine::{
-    BackendKind, ComputeDtype, InferenceResponse, Interventions, LensType, LoadOptions,
-    LoadedModel, RunRequest,
+    BackendKind, ComputeDtype, Interventions, LensRow, LensType, LoadOptions, LoadedModel,
+    RunRequest,
 };
 use logitlens_server::{AppState, ServerConfig};
 use utoipa::OpenApi as _;
@@ -74,6 +74,20 @@ enum Command {
         /// Run every request cold (no reuse of a recent run's layers), e.g. to measure.
         #[arg(long)]
         no_reuse: bool,
+        /// Memory one request may use at its peak, in MiB, estimated before it runs
+        /// (default: a quarter of this machine's memory).
+        #[arg(long)]
+        max_request_mib: Option<u64>,
+        /// Memory recent runs are kept in for /save_state and /runs/{id}/attention, in MiB.
+        #[arg(long, default_value_t = 1024)]
+        kept_runs_mib: usize,
+        /// Requests that may wait for a run at once; more get 503 with Retry-After.
+        #[arg(long, default_value_t = 4)]
+        max_queued: usize,
+        /// A host name or address to serve besides localhost, 127.0.0.1 and [::1]
+        /// (repeatable; needed when binding to another address).
+        #[arg(long = "allow-host")]
+        allow_hosts: Vec<String>,
     },
     /// Fetch the default model (SmolLM2-135M-Instruct Q4_1 GGUF) if missing and print its path.
     FetchModel,
@@ -133,9 +147,14 @@ fn run(cli: Cli) -> Result<()> {
             max_body_mib,
             dtype,
             no_reuse,
+            max_request_mib,
+            kept_runs_mib,
+            max_queued,
+            allow_hosts,
         } => {
             init_tracing();
             let frontend_dir = frontend_dir.or_else(default_frontend_dir);
+            let defaults = ServerConfig::default();
             let cfg = ServerConfig {
                 data_dir,
                 frontend_dir,
@@ -143,6 +162,11 @@ fn run(cli: Cli) -> Result<()> {
                 max_body_bytes: max_body_mib << 20,
                 compute_dtype: dtype,
                 reuse_runs: !no_reuse,
+                max_request_bytes: max_request_mib.map_or(defaults.max_request_bytes, |m| m << 20),
+                kept_run_bytes: kept_runs_mib << 20,
+                max_queued,
+                allowed_hosts: allow_hosts,
+                ..defaults
             };
             let state = AppState::new(cfg).context("creating the data folders")?;
             let model = Some(model.unwrap_or_else(|| default_model::FILE_NAME.to_string()));
@@ -199,14 +223,24 @@ fn run(cli: Cli) -> Result<()> {
                 return_attention: attention,
                 ..RunRequest::new(text)
             };
-            let response = InferenceResponse::from(loaded.run(&req)?.answer);
-            let mut stdout = std::io::stdout().lock();
+            let out = loaded.run(&req)?;
+            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
             if json {
-                serde_json::to_writer(&mut stdout, &response)?;
+                // Written as it goes: a long prompt's attention is never held whole.
+                logitlens_engine::api::write_response(
+                    &out.answer,
+                    &out.state.capture.patterns,
+                    &mut stdout,
+                )?;
                 writeln!(stdout)?;
             } else {
-                write!(stdout, "{}", render_table(&response))?;
+                write!(
+                    stdout,
+                    "{}",
+                    render_table(&out.answer.input_tokens, &out.answer.logit_lens)
+                )?;
             }
+            stdout.flush()?;
             Ok(())
         }
     }
@@ -245,10 +279,14 @@ fn parse_interventions(arg: Option<&str>) -> Result<Interventions> {
         Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?,
         None => arg.to_owned(),
     };
-    serde_json::from_str(&text).context(
-        "--interventions must be a JSON object mapping keys to lists of operations, \
-         e.g. '{\"layer_3_output\":[{\"type\":\"zero\"}]}'",
-    )
+    let mut de = serde_json::Deserializer::from_str(&text);
+    let interventions = logitlens_engine::hooks::unique_keys(&mut de)
+        .and_then(|iv| de.end().map(|()| iv))
+        .context(
+            "--interventions must be a JSON object mapping keys to lists of operations, \
+             e.g. '{\"layer_3_output\":[{\"type\":\"zero\"}]}'",
+        )?;
+    Ok(interventions)
 }
 
 /// Whitespace made visible, as the web app shows tokens.
@@ -276,10 +314,9 @@ fn clip(s: &str, w: usize) -> String {
 }
 
 /// Layers down, positions across: the top-1 token and its probability.
-fn render_table(r: &InferenceResponse) -> String {
+fn render_table(input_tokens: &[String], logit_lens: &[LensRow]) -> String {
     const CELL: usize = 12;
-    let name_w = r
-        .logit_lens
+    let name_w = logit_lens
         .iter()
         .map(|row| row.layer_name.chars().count())
         .max()
@@ -287,12 +324,12 @@ fn render_table(r: &InferenceResponse) -> String {
         .max(5);
     let mut out = String::new();
     out.push_str(&format!("{:<name_w$} ", "input"));
-    for (i, t) in r.input_tokens.iter().enumerate() {
+    for (i, t) in input_tokens.iter().enumerate() {
         out.push_str(&clip(&format!("{i}:{}", show(t)), CELL));
         out.push(' ');
     }
     out.push('\n');
-    for row in &r.logit_lens {
+    for row in logit_lens {
         out.push_str(&format!("{:<name_w$} ", row.layer_name));
         for preds in &row.predictions {
             let top = &preds[0];

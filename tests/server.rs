@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
+use common::server::{detail, server_with, TestServer};
 use common::*;
 use http_body_util::BodyExt;
 use logitlens_server::lifecycle::{self, Then};
@@ -17,89 +18,15 @@ use logitlens_server::{app, AppState, ServerConfig};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-struct Server {
-    state: AppState,
-    dir: tempfile::TempDir,
-}
-
-fn server_with(cfg: impl FnOnce(&mut ServerConfig)) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let mut c = ServerConfig {
-        data_dir: dir.path().to_path_buf(),
-        ..Default::default()
-    };
-    cfg(&mut c);
-    Server {
-        state: AppState::new(c).unwrap(),
-        dir,
-    }
-}
+type Server = TestServer;
 
 async fn loaded(family: &str) -> Server {
     let s = server_with(|_| {});
-    lifecycle::load(
-        &s.state,
-        tiny(family).display().to_string(),
-        Backend::Custom,
-        Then::Serve,
-    )
-    .await
-    .unwrap();
+    s.load(tiny(family)).await;
     s
 }
 
-impl Server {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let (status, bytes, _) = self
-            .raw(method, path, body.map(|b| b.to_string()), &[])
-            .await;
-        let v = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| panic!("{path}: not JSON: {}", String::from_utf8_lossy(&bytes)))
-        };
-        (status, v)
-    }
-
-    async fn raw(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<String>,
-        headers: &[(&str, &str)],
-    ) -> (StatusCode, Vec<u8>, axum::http::HeaderMap) {
-        let mut req = Request::builder().method(method).uri(path);
-        if body.is_some() {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-        }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let req = req
-            .body(body.map(Body::from).unwrap_or_else(Body::empty))
-            .unwrap();
-        let resp = app(self.state.clone()).oneshot(req).await.unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = resp
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec();
-        (status, bytes, headers)
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, Some(body)).await
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, None).await
-    }
-
+impl TestServer {
     fn tree(&self) -> BTreeSet<PathBuf> {
         fn walk(p: &Path, out: &mut BTreeSet<PathBuf>) {
             for e in std::fs::read_dir(p).unwrap().flatten() {
@@ -121,12 +48,6 @@ impl Server {
         );
         out
     }
-}
-
-fn detail(v: &Value) -> &str {
-    v["detail"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no detail in {v}"))
 }
 
 #[tokio::test]
@@ -490,13 +411,32 @@ async fn compact_attention_equals_the_json_form() {
         assert_eq!(st, status, "{path}: {v}");
         assert!(detail(&v).contains(needle), "{path}: {v}");
     }
+}
 
-    // Only recent runs are kept: the first of 17 later ones is gone.
-    for _ in 0..logitlens_server::state::KEPT_RUNS {
-        s.inference(json!({"text": "x"})).await;
-    }
-    let (st, _) = s.get(&format!("/runs/{id}/attention")).await;
+/// Runs are kept within a memory budget (the newest always): an older one
+/// is gone once newer ones fill it, and the 404 says how to keep more.
+#[tokio::test]
+async fn kept_runs_are_bounded_by_memory() {
+    let s = server_with(|c| c.kept_run_bytes = 1);
+    lifecycle::load(
+        &s.state,
+        tiny("llama").display().to_string(),
+        Backend::Custom,
+        Then::Serve,
+    )
+    .await
+    .unwrap();
+    let body = json!({"text": TEXT, "return_attention": true});
+    let (_, _, first) = s.inference(body.clone()).await;
+    let first = first.unwrap();
+    let (st, _) = s.get(&format!("/runs/{first}/attention")).await;
+    assert_eq!(st, StatusCode::OK, "the newest run is kept");
+    s.inference(body).await;
+    let (st, v) = s.get(&format!("/runs/{first}/attention")).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, v2) = s.post("/save_state", json!({"run_id": first})).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
+    assert!(detail(&v2).contains("--kept-runs-mib"), "{v2}");
 }
 
 /// POST /inference: (reused layers, body bytes).
@@ -1142,7 +1082,17 @@ fn concurrent_clients_on_a_real_port() {
         .unwrap();
     let addr = listener.local_addr().unwrap();
     let st = state.clone();
-    rt.spawn(async move { axum::serve(listener, app(st)).await.unwrap() });
+    rt.spawn(async move {
+        let forever = std::future::pending::<()>();
+        logitlens_server::serve::serve_on(
+            listener,
+            app(st),
+            std::time::Duration::from_secs(10),
+            forever,
+        )
+        .await
+        .unwrap()
+    });
     rt.block_on(lifecycle::load(
         &state,
         tiny("llama").display().to_string(),
@@ -1169,6 +1119,7 @@ fn concurrent_clients_on_a_real_port() {
                     };
                     let mut resp = agent.post(&format!("{base}{path}")).send_json(&body).unwrap();
                     let status = resp.status().as_u16();
+                    let retry_after = resp.headers().get("retry-after").is_some();
                     let v: Value = resp.body_mut().read_json().unwrap();
                     match (path, status) {
                         ("/inference", 200) => {
@@ -1178,6 +1129,8 @@ fn concurrent_clients_on_a_real_port() {
                             assert!(rows.iter().all(|r| r["predictions"].as_array().unwrap().len() == t));
                         }
                         ("/inference", 409) | ("/save_state", 400) => assert!(v["detail"].is_string()),
+                        // More clients than the queue holds: told when to come back.
+                        ("/inference", 503) => assert!(retry_after && v["detail"].is_string(), "{v}"),
                         (_, 200) => {}
                         (p, s) => panic!("{p}: unexpected {s}: {v}"),
                     }

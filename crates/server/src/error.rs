@@ -67,6 +67,11 @@ impl From<EngineError> for ApiError {
             EngineError::NotFound(_) => ApiError::not_found(e.to_string()),
             // A model whose files are inconsistent: the request named an unusable model.
             EngineError::Model(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+            // Nobody is left to read it: nginx's "client closed request".
+            EngineError::Cancelled => ApiError::new(
+                StatusCode::from_u16(499).expect("a valid status"),
+                "the client went away; the run was stopped",
+            ),
             _ => ApiError::internal(e),
         }
     }
@@ -122,10 +127,53 @@ impl From<QueryRejection> for ApiError {
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct AppQuery<T>(pub T);
 
-/// `Json` whose rejections use the API's error body.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON body, as axum's `Json` reads it, whose rejections use the API's
+/// error body, and which must be a JSON object: serde would also read a
+/// struct from an array of its fields in order.
 pub struct AppJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|m| {
+                let m = m.trim().to_ascii_lowercase();
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Expected request with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|r| match r.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => {
+                    ApiError::new(r.status(), "request body too large")
+                }
+                status => ApiError::new(status, r.body_text()),
+            })?;
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') => {}
+            // Not JSON at all is the parser's to say; anything else is the wrong shape.
+            Some(b'[' | b'"' | b't' | b'f' | b'n' | b'-' | b'0'..=b'9') => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "the request body must be a JSON object",
+                ))
+            }
+            _ => {}
+        }
+        Ok(AppJson(Json::<T>::from_bytes(&bytes)?.0))
+    }
+}
 
 pub type ApiResult<T> = Result<T, ApiError>;
 

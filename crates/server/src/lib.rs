@@ -1,26 +1,30 @@
 //! logitlens-server: the original tool's REST API (same paths and JSON) on
 //! axum, over logitlens-engine, plus the model lifecycle, /models, /events
 //! and /openapi.json. Modules import downward: `routes` (a router per
-//! resource) -> `lifecycle` (the one loading path, the status) -> `state`
-//! -> `status` (lifecycle wire types), `sessions`, `exports`, `npz`,
-//! `catalog` -> `error`.
+//! resource), `guard` (Host and origin checks) -> `lifecycle` (the one
+//! loading path, the status) -> `state` -> `status` (lifecycle wire types),
+//! `sessions`, `exports`, `npz`, `catalog` -> `error`; `serve` accepts
+//! connections.
 
 pub mod catalog;
 pub mod error;
 pub mod exports;
+pub mod guard;
 pub mod lifecycle;
 pub mod npz;
 pub mod routes;
+pub mod serve;
 pub mod sessions;
 pub mod state;
 pub mod status;
+pub mod stream;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -73,6 +77,8 @@ pub use state::{AppState, ServerConfig};
         status::LoadingStatus,
         status::ModelStatus,
         status::LoadModelResponse,
+        status::RunProgress,
+        status::RunStage,
         routes::model::LoadModelRequest,
         routes::sessions::SaveStateRequest,
         routes::sessions::SaveStateResponse,
@@ -90,20 +96,6 @@ pub use state::{AppState, ServerConfig};
 )]
 pub struct ApiDoc;
 
-/// Only pages served from this machine may call the API from a browser.
-fn local_origin(origin: &HeaderValue) -> bool {
-    let Ok(o) = origin.to_str() else { return false };
-    ["http://localhost", "http://127.0.0.1", "http://[::1]"]
-        .iter()
-        .any(|host| match o.strip_prefix(host) {
-            Some("") => true,
-            Some(rest) => rest.strip_prefix(':').is_some_and(|p| {
-                !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
-            }),
-            None => false,
-        })
-}
-
 const NOT_BUILT: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>logitlens</title></head>\
 <body style=\"font-family:system-ui;background:#0f172a;color:#f8fafc;padding:2rem\">\
 <h1>logitlens</h1><p>The server is running, but the web app has not been built.</p>\
@@ -112,9 +104,36 @@ const NOT_BUILT: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><tit
 <p>The API is up: <a href=\"/model_status\" style=\"color:#3b82f6\">/model_status</a>, \
 <a href=\"/openapi.json\" style=\"color:#3b82f6\">/openapi.json</a>.</p></body></html>";
 
-/// GET for anything else is the SPA (or the not-built page); other methods 404.
+/// The first path segments of the API: under them an unknown path is a
+/// JSON 404, never the web app's page.
+const API_ROOTS: [&str; 14] = [
+    "load_model",
+    "model_status",
+    "inference",
+    "save_state",
+    "sessions",
+    "load_session",
+    "delete_session",
+    "save_visualization",
+    "save_grid_visualization",
+    "runs",
+    "diff_sessions",
+    "models",
+    "events",
+    "openapi.json",
+];
+
+/// GET for anything else is the SPA (or the not-built page); other methods,
+/// and unknown paths under the API's, 404.
 async fn fallback(State(st): State<AppState>, req: Request) -> Response {
-    if req.method() != Method::GET && req.method() != Method::HEAD {
+    let root = req
+        .uri()
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("");
+    if (req.method() != Method::GET && req.method() != Method::HEAD) || API_ROOTS.contains(&root) {
         return routes::not_found().await.into_response();
     }
     match &st.cfg.frontend_dir {
@@ -140,7 +159,7 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 pub fn app(state: AppState) -> Router {
     let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::predicate(|o, _| local_origin(o)))
+        .allow_origin(AllowOrigin::predicate(|o, _| guard::local_origin(o)))
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
         .allow_headers([header::CONTENT_TYPE])
         .max_age(Duration::from_secs(600));
@@ -152,6 +171,10 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(cors)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::check_host,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -166,6 +189,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!("logitlens listening on http://{}", listener.local_addr()?);
+    if !addr.ip().is_loopback() && state.cfg.allowed_hosts.is_empty() {
+        tracing::warn!(
+            "bound to {addr}, but only requests for localhost are served; name this machine's \
+             host names or addresses with --allow-host to serve them"
+        );
+    }
     if let Some(name) = model {
         let st = state.clone();
         tokio::spawn(async move {
@@ -174,36 +203,9 @@ pub async fn serve(
             }
         });
     }
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_local_origins_pass_cors() {
-        for ok in [
-            "http://localhost:5173",
-            "http://127.0.0.1:8000",
-            "http://localhost",
-            "http://[::1]:3000",
-        ] {
-            assert!(local_origin(&HeaderValue::from_static(ok)), "{ok}");
-        }
-        for bad in [
-            "http://evil.com",
-            "http://localhost.evil.com",
-            "http://localhost:80x",
-            "https://localhost:1",
-            "null",
-            "http://127.0.0.1:123456",
-        ] {
-            assert!(!local_origin(&HeaderValue::from_static(bad)), "{bad}");
-        }
-    }
+    let timeout = state.cfg.header_read_timeout;
+    serve::serve_on(listener, app(state), timeout, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use logitlens_engine::{LoadOptions, LoadedModel};
 
 use crate::error::{ApiError, ApiResult};
-use crate::state::{Active, AppState};
+use crate::state::{Active, AppState, ServerEvent};
 use crate::status::{
     Backend, LoadingStatus, ModelDescription, ModelStatus, ServiceState, ServiceStatus,
     ServingStatus,
@@ -41,7 +41,7 @@ pub fn status(st: &AppState) -> ModelStatus {
 
 pub fn broadcast_status(st: &AppState) {
     // No subscribers is fine.
-    let _ = st.events.send(status(st));
+    let _ = st.events.send(ServerEvent::Status(status(st)));
 }
 
 /// Report a load starting (`Some`) or ending (`None`).

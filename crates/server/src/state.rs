@@ -13,13 +13,28 @@ use tokio::sync::broadcast;
 use logitlens_engine::{ComputeDtype, LoadedModel, RunState};
 
 use crate::sessions::Sessions;
-use crate::status::{Backend, LoadingStatus, ModelStatus};
+use crate::status::{Backend, LoadingStatus, ModelStatus, RunProgress};
 
-/// How many recent runs /save_state and /runs/{id}/attention can still
-/// reach by `run_id`...
-pub const KEPT_RUNS: usize = 16;
-/// ...within this much memory (the newest run is always kept).
-pub const KEPT_RUN_BYTES: usize = 1 << 30;
+/// Recent runs /save_state and /runs/{id}/attention can still reach by
+/// `run_id` are kept within [`ServerConfig::kept_run_bytes`] (the newest
+/// always); this many at most, however small.
+pub const MAX_KEPT_RUNS: usize = 4096;
+
+/// A quarter of this machine's memory: what one request may use unless the
+/// operator says otherwise (`--max-request-mib`). With one run at a time
+/// and the newest run kept, requests hold at most about half of it.
+pub fn default_request_budget() -> u64 {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kib| kib * 1024)
+        .unwrap_or(16 << 30);
+    total / 4
+}
 
 /// What the operator configured.
 #[derive(Debug, Clone)]
@@ -35,6 +50,18 @@ pub struct ServerConfig {
     /// Let re-runs take over layers of recent runs (off: every run is cold,
     /// for measuring).
     pub reuse_runs: bool,
+    /// What one request may use at its peak, estimated before it runs.
+    pub max_request_bytes: u64,
+    /// Memory the kept runs may hold (the newest run is always kept).
+    pub kept_run_bytes: usize,
+    /// Runs computed at once; more wait in a queue...
+    pub max_running: usize,
+    /// ...of at most this many; a request beyond it gets 503 + Retry-After.
+    pub max_queued: usize,
+    /// Host names served besides localhost, 127.0.0.1 and [::1].
+    pub allowed_hosts: Vec<String>,
+    /// How long a client may take to send its request headers.
+    pub header_read_timeout: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -46,7 +73,84 @@ impl Default for ServerConfig {
             max_body_bytes: 32 << 20,
             compute_dtype: ComputeDtype::Auto,
             reuse_runs: true,
+            max_request_bytes: default_request_budget(),
+            kept_run_bytes: 1 << 30,
+            max_running: 1,
+            max_queued: 4,
+            allowed_hosts: Vec::new(),
+            header_read_timeout: std::time::Duration::from_secs(10),
         }
+    }
+}
+
+/// Who may start a run: at most `max_running` at once, `max_queued` more
+/// waiting for their turn.
+pub struct RunGate {
+    running: Arc<tokio::sync::Semaphore>,
+    queued: std::sync::atomic::AtomicUsize,
+    max_queued: usize,
+    /// The last run's duration, for Retry-After.
+    last_secs: Mutex<f64>,
+}
+
+/// The queue was full: how long to wait before trying again.
+pub struct Busy {
+    pub retry_after_secs: u64,
+    pub queued: usize,
+}
+
+impl RunGate {
+    fn new(max_running: usize, max_queued: usize) -> Self {
+        RunGate {
+            running: Arc::new(tokio::sync::Semaphore::new(max_running.max(1))),
+            queued: Default::default(),
+            max_queued,
+            last_secs: Mutex::new(1.0),
+        }
+    }
+
+    /// A permit to run, after waiting in the queue if need be. The permit
+    /// is owned so the run holds it to its end, even when the request that
+    /// started it is gone.
+    pub async fn enter(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Busy> {
+        if let Ok(p) = self.running.clone().try_acquire_owned() {
+            return Ok(p);
+        }
+        let ahead = self.queued.fetch_add(1, Ordering::SeqCst);
+        struct Leave<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let _leave = Leave(&self.queued);
+        if ahead >= self.max_queued {
+            let last = *self.last_secs.lock().expect("gate lock");
+            return Err(Busy {
+                retry_after_secs: ((ahead + 1) as f64 * last).ceil().max(1.0) as u64,
+                queued: ahead,
+            });
+        }
+        Ok(self
+            .running
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed"))
+    }
+
+    /// Whether every run slot is taken.
+    pub fn running(&self) -> bool {
+        self.running.available_permits() == 0
+    }
+
+    /// Requests waiting for their turn.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::SeqCst)
+    }
+
+    pub fn record(&self, secs: f64) {
+        *self.last_secs.lock().expect("gate lock") = secs;
     }
 }
 
@@ -108,8 +212,16 @@ pub struct Inner {
     /// whatever ran last on the server (the original's global state).
     runs: Mutex<VecDeque<(u64, Arc<LastRun>)>>,
     next_run_id: AtomicU64,
-    /// /model_status bodies for /events, sent at every change.
-    pub events: broadcast::Sender<ModelStatus>,
+    /// /events messages: the model status at every change, run progress.
+    pub events: broadcast::Sender<ServerEvent>,
+    pub gate: RunGate,
+}
+
+/// A message of the /events stream.
+#[derive(Debug, Clone)]
+pub enum ServerEvent {
+    Status(ModelStatus),
+    Run(RunProgress),
 }
 
 #[derive(Clone)]
@@ -127,6 +239,7 @@ impl AppState {
         let sessions = Sessions::new(&cfg.data_dir)?;
         std::fs::create_dir_all(cfg.data_dir.join(crate::exports::VIZ_DIR))?;
         let (events, _) = broadcast::channel(256);
+        let (cfg_running, cfg_queued) = (cfg.max_running, cfg.max_queued);
         Ok(AppState(Arc::new(Inner {
             cfg,
             sessions,
@@ -138,6 +251,7 @@ impl AppState {
             runs: Mutex::new(VecDeque::new()),
             next_run_id: AtomicU64::new(1),
             events,
+            gate: RunGate::new(cfg_running, cfg_queued),
         })))
     }
 
@@ -160,7 +274,8 @@ impl AppState {
         let mut runs = self.runs.lock().expect("state lock");
         runs.push_back((id, run.clone()));
         let mut bytes: usize = runs.iter().map(|(_, r)| r.bytes()).sum();
-        while runs.len() > KEPT_RUNS || (runs.len() > 1 && bytes > KEPT_RUN_BYTES) {
+        let budget = self.cfg.kept_run_bytes;
+        while runs.len() > MAX_KEPT_RUNS || (runs.len() > 1 && bytes > budget) {
             if let Some((_, r)) = runs.pop_front() {
                 bytes -= r.bytes();
             }

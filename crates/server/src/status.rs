@@ -236,3 +236,26 @@ pub struct LoadModelResponse {
     #[serde(flatten)]
     pub model: ModelDescription,
 }
+
+/// What a run is doing, for progress displays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStage {
+    /// Waiting for its turn: `done` runs ahead of it... in `total` queued.
+    Queued,
+    /// The forward pass: `done` of `total` layers.
+    Forward,
+    /// The lens: `done` of `total` states projected.
+    Lens,
+}
+
+/// A `run` message of /events: the progress of the run of a request.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct RunProgress {
+    /// The request's `x-logitlens-request` header, when it sent one, so a
+    /// page shows only its own run.
+    pub request: Option<String>,
+    pub stage: RunStage,
+    pub done: usize,
+    pub total: usize,
+}

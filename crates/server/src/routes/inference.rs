@@ -1,26 +1,31 @@
 //! The inference resource: run the lens on a text (the original's
 //! `/inference`), and a recent run's attention fetched when a view needs it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use tokio::sync::broadcast;
 
 use logitlens_engine::attention::{self, Format, Packed, Reduce};
+use logitlens_engine::run::mib;
+use logitlens_engine::types::{Stage, Watch};
 use logitlens_engine::{
-    InferenceRequest, InferenceResponse, LoadedModel, RunOutput, RunRequest, RunSpec, RunState,
-    Timings,
+    api, Answer, EngineError, InferenceRequest, InferenceResponse, LoadedModel, RunOutput,
+    RunRequest, RunSpec, RunState, Timings,
 };
 
 use crate::error::{ApiError, ApiResult, AppJson, AppQuery};
-use crate::state::{AppState, LastRun, Tensors};
-use crate::status::{dtype_name, Backend};
+use crate::state::{AppState, Busy, LastRun, ServerEvent, Tensors};
+use crate::status::{dtype_name, Backend, RunProgress, RunStage};
+use crate::stream::blocking_body;
 
 pub const APP_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -37,14 +42,63 @@ pub fn router() -> Router<AppState> {
         .route("/runs/{run_id}/attention", get(run_attention))
 }
 
-/// Tokenize, check and run one request off the runtime: the response body,
-/// what /save_state and later runs keep of it, and where the time went.
+/// Request header naming a request, so its progress on /events can be told
+/// apart from other clients' runs.
+pub const REQUEST_HEADER: &str = "x-logitlens-request";
+
+/// How a run is watched from the server: cancelled when its request is
+/// dropped (the client went away), its progress sent to /events.
+struct RunWatch {
+    cancelled: AtomicBool,
+    events: broadcast::Sender<ServerEvent>,
+    request: Option<String>,
+}
+
+impl RunWatch {
+    fn send(&self, stage: RunStage, done: usize, total: usize) {
+        let _ = self.events.send(ServerEvent::Run(RunProgress {
+            request: self.request.clone(),
+            stage,
+            done,
+            total,
+        }));
+    }
+}
+
+impl Watch for RunWatch {
+    fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    fn progress(&self, stage: Stage, done: usize, total: usize) {
+        let stage = match stage {
+            Stage::Forward => RunStage::Forward,
+            Stage::Lens => RunStage::Lens,
+        };
+        self.send(stage, done, total);
+    }
+}
+
+/// Cancels the run when dropped: hyper drops a request's future when its
+/// client goes away, and with it this guard.
+struct CancelOnDrop(Arc<RunWatch>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancelled.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Tokenize, check (token limit, memory budget) and run one request off the
+/// runtime: the answer, what /save_state and later runs keep of it, and
+/// where the time went.
 fn run_blocking(
     st: &AppState,
     model: Arc<LoadedModel>,
     backend: Backend,
     req: InferenceRequest,
-) -> ApiResult<(Vec<u8>, LastRun, Timings)> {
+    watch: &RunWatch,
+) -> ApiResult<(Answer, LastRun, Timings)> {
     let max = st.cfg.max_prompt_tokens;
     let ids = model.tokenize(&req.text, req.apply_chat_template)?;
     if ids.len() > max {
@@ -63,6 +117,8 @@ fn run_blocking(
         "apply_chat_template": req.apply_chat_template,
     });
     let with_attention = req.return_attention;
+    let spec = RunSpec::new(&model, &RunRequest::from(req), ids)?;
+    check_budget(st, &model, &spec)?;
     // Recent runs: a re-run that changes only later interventions takes
     // over their earlier layers.
     let earlier = if st.cfg.reuse_runs {
@@ -71,19 +127,16 @@ fn run_blocking(
         Vec::new()
     };
     let earlier: Vec<&RunState> = earlier.iter().map(Arc::as_ref).collect();
-    let spec = RunSpec::new(&model, &RunRequest::from(req), ids)?;
     let RunOutput {
         answer,
         state,
         timings,
-    } = model.run_spec(spec, &earlier)?;
-    let response = InferenceResponse::from(answer);
-    let body = serde_json::to_vec(&response).map_err(ApiError::internal)?;
+    } = model.run_watched(spec, &earlier, watch)?;
     let more = json!({
-        "results": {"text": response.text, "logit_lens": response.logit_lens},
+        "results": {"text": answer.text, "logit_lens": answer.logit_lens},
         "return_attention": with_attention,
         "input_ids": state.ids,
-        "input_tokens": response.input_tokens,
+        "input_tokens": answer.input_tokens,
         "model_source": model.source,
         "compute_dtype": dtype_name(&model),
         "app": {"name": "logitlens", "version": APP_VERSION},
@@ -99,16 +152,49 @@ fn run_blocking(
         },
         model: Some(model),
     };
-    Ok((body, last, timings))
+    Ok((answer, last, timings))
+}
+
+/// Refuse a run whose estimated peak memory is over the server's
+/// per-request budget, with the numbers and what to change.
+fn check_budget(st: &AppState, model: &LoadedModel, spec: &RunSpec) -> ApiResult<()> {
+    let cost = spec.cost(model.config(), model.model.dtype().size_in_bytes());
+    let budget = st.cfg.max_request_bytes;
+    if cost.total() <= budget {
+        return Ok(());
+    }
+    let mut fixes = Vec::new();
+    if spec.attention.is_some() {
+        fixes.push(format!(
+            "leave out return_attention (this prompt's attention, every layer and head, is {} on its own)",
+            mib(cost.patterns)
+        ));
+    }
+    if spec.compare {
+        fixes.push("leave out compare (it runs the text twice)".into());
+    }
+    fixes.push(format!("a shorter text than its {} tokens", spec.ids.len()));
+    Err(ApiError::bad_request(format!(
+        "this request would need about {} ({}); this server allows {} per request \
+         (logitlens serve --max-request-mib). To fit: {}",
+        mib(cost.total()),
+        cost.describe(),
+        mib(budget),
+        fixes.join("; or ")
+    )))
 }
 
 #[utoipa::path(post, path = "/inference", request_body = InferenceRequest,
+    params(("x-logitlens-request" = Option<String>, Header, description = "Names the request in its `run` progress events on /events")),
     responses((status = 200, body = InferenceResponse,
         headers(("x-logitlens-run-id" = u64, description = "The run, for /save_state's run_id and /runs/{run_id}/attention"),
                 ("x-logitlens-reused-layers" = usize, description = "Layers taken over from an earlier run"))),
-        (status = 400, description = "A bad request, with what to fix"), (status = 409, description = "model is loading")))]
+        (status = 400, description = "A bad request, with what to fix (a prompt over the token limit or the memory budget included)"),
+        (status = 409, description = "model is loading"),
+        (status = 503, description = "Too many runs waiting; retry after the Retry-After header's seconds")))]
 pub async fn inference(
     State(st): State<AppState>,
+    headers: HeaderMap,
     AppJson(req): AppJson<InferenceRequest>,
 ) -> ApiResult<Response> {
     if st.is_loading() {
@@ -117,12 +203,46 @@ pub async fn inference(
     let (model, backend) = st
         .active()
         .ok_or_else(|| ApiError::bad_request("Model not loaded"))?;
-    let st2 = st.clone();
-    let (body, last, timings) =
-        tokio::task::spawn_blocking(move || run_blocking(&st2, model, backend, req))
-            .await
-            .map_err(ApiError::internal)??;
+    // Bounded before tokenizing: a text too long for the token limit is
+    // refused in microseconds, not after encoding megabytes.
+    let max_bytes = model.tokenizer.max_text_bytes(st.cfg.max_prompt_tokens);
+    if req.text.len() > max_bytes {
+        return Err(ApiError::bad_request(format!(
+            "the text is {} bytes; at most {max_bytes} bytes can fit this server's limit of {} tokens \
+             (logitlens serve --max-tokens)",
+            req.text.len(),
+            st.cfg.max_prompt_tokens
+        )));
+    }
+    let watch = Arc::new(RunWatch {
+        cancelled: AtomicBool::new(false),
+        events: st.events.clone(),
+        request: headers
+            .get(REQUEST_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(64).collect()),
+    });
+    let _cancel = CancelOnDrop(watch.clone());
+    if st.gate.queued() > 0 || st.gate.running() {
+        watch.send(RunStage::Queued, st.gate.queued(), st.gate.queued() + 1);
+    }
+    let permit = match st.gate.enter().await {
+        Ok(p) => p,
+        Err(busy) => return Ok(busy_response(&busy)),
+    };
+    let started = Instant::now();
+    let (st2, watch2) = (st.clone(), watch.clone());
+    let (answer, last, timings) = tokio::task::spawn_blocking(move || {
+        // Held to the end of the run, even if this request is gone.
+        let _permit = permit;
+        run_blocking(&st2, model, backend, req, &watch2)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    st.gate.record(started.elapsed().as_secs_f64());
+    let state = last.run().cloned().expect("a run keeps its state");
     let run_id = st.remember_run(Arc::new(last));
+    let body = blocking_body(move |w| api::write_response(&answer, &state.capture.patterns, w));
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     Ok((
         [
@@ -139,17 +259,30 @@ pub async fn inference(
             (
                 header::HeaderName::from_static("server-timing"),
                 format!(
-                    "forward;dur={:.1}, lens;dur={:.1}, topk;dur={:.1}, attention;dur={:.1}",
+                    "forward;dur={:.1}, lens;dur={:.1}, topk;dur={:.1}",
                     ms(timings.forward),
                     ms(timings.lens_projection),
                     ms(timings.topk_decode),
-                    ms(timings.attention)
                 ),
             ),
         ],
         body,
     )
         .into_response())
+}
+
+/// 503 with Retry-After: the queue of runs is full.
+fn busy_response(busy: &Busy) -> Response {
+    let detail = format!(
+        "the server is busy: {} runs are waiting for their turn; try again in {} s",
+        busy.queued, busy.retry_after_secs
+    );
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, busy.retry_after_secs.to_string())],
+        Json(json!({ "detail": detail })),
+    )
+        .into_response()
 }
 
 /// Query of GET /runs/{run_id}/attention.
@@ -219,25 +352,45 @@ pub async fn run_attention(
         ))
     };
     let run = st.run(id).and_then(|r| r.run().cloned()).ok_or_else(gone)?;
+    if run.capture.patterns.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "run {id} did not keep its attention (it was made without return_attention); \
+             run the request with return_attention: true"
+        )));
+    }
     let layers = q.layers.as_deref().map(parse_layers).transpose()?;
-    let body = tokio::task::spawn_blocking(move || -> ApiResult<Vec<u8>> {
+    let n_layers = run.capture.patterns.len();
+    let spec = attention::Spec::new(q.format, layers.as_deref(), q.reduce, n_layers)?;
+    let body = blocking_body(move |w| {
         let patterns = &run.capture.patterns;
-        let spec = attention::Spec::new(q.format, layers.as_deref(), q.reduce, patterns.len())?;
-        // Serialised from typed values, so f32s print as /inference prints them.
-        let body = match attention::render(patterns, &spec)? {
-            attention::Attention::Packed(packed) => RunAttention::Compact { run_id: id, packed },
-            attention::Attention::Nested(a) => RunAttention::Nested {
-                run_id: id,
-                layers: spec.layer_list(patterns.len()),
-                heads: a.first().map_or(0, |l| l.len()),
-                tokens: run.ids.len(),
-                reduce: spec.reduce,
-                attention: a,
-            },
-        };
-        serde_json::to_vec(&body).map_err(ApiError::internal)
-    })
-    .await
-    .map_err(ApiError::internal)??;
+        // As `RunAttention` serialises, with the attention written a layer at a time.
+        write!(w, "{{\"run_id\":{id}")?;
+        if spec.format == attention::Format::F16 {
+            // The packed object's fields, flattened beside run_id.
+            let mut packed = Vec::new();
+            attention::write_packed(patterns, &spec, &mut packed)?;
+            w.write_all(b",")?;
+            w.write_all(&packed[1..])?;
+        } else {
+            let heads = match spec.reduce {
+                Reduce::None => patterns[0].dim(0)?,
+                Reduce::HeadMean => 1,
+            };
+            write!(
+                w,
+                ",\"layers\":{},\"heads\":{heads},\"tokens\":{},\"reduce\":{},\"attention\":",
+                serde_json::to_string(&spec.layer_list(n_layers)).map_err(engine_io)?,
+                run.ids.len(),
+                serde_json::to_string(&spec.reduce).map_err(engine_io)?,
+            )?;
+            attention::write_nested(patterns, &spec, w)?;
+            w.write_all(b"}")?;
+        }
+        Ok(())
+    });
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+fn engine_io(e: serde_json::Error) -> EngineError {
+    EngineError::Io(e.into())
 }

@@ -16,7 +16,7 @@ use logitlens_engine::default_model;
 use crate::catalog::{self, ModelEntry};
 use crate::error::{ApiError, ApiResult, AppJson};
 use crate::lifecycle::{self, Then};
-use crate::state::AppState;
+use crate::state::{AppState, ServerEvent};
 use crate::status::{Backend, LoadModelResponse, LoadOutcome, ModelDescription, ModelStatus};
 
 pub fn router() -> Router<AppState> {
@@ -75,16 +75,23 @@ pub async fn model_status(State(st): State<AppState>) -> Json<ModelStatus> {
     Json(lifecycle::status(&st))
 }
 
-/// Server-Sent Events: the /model_status body now, then at every change.
-#[utoipa::path(get, path = "/events", responses((status = 200, description = "text/event-stream of `status` events whose data is a ModelStatus")))]
+/// Server-Sent Events: the /model_status body now and at every change
+/// (`status` events), and the progress of runs (`run` events).
+#[utoipa::path(get, path = "/events", responses((status = 200,
+    description = "text/event-stream: `status` events whose data is a ModelStatus, `run` events whose data is a RunProgress")))]
 pub async fn events(
     State(st): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let first = tokio_stream::once(lifecycle::status(&st));
+    let first = tokio_stream::once(ServerEvent::Status(lifecycle::status(&st)));
     let rest = BroadcastStream::new(st.events.subscribe()).filter_map(|r| r.ok());
-    let stream = first.chain(rest).map(|v| {
-        let data = serde_json::to_string(&v).expect("a status serialises");
-        Ok(Event::default().event("status").data(data))
+    let stream = first.chain(rest).map(|e| {
+        let (name, data) = match e {
+            ServerEvent::Status(s) => ("status", serde_json::to_string(&s)),
+            ServerEvent::Run(r) => ("run", serde_json::to_string(&r)),
+        };
+        Ok(Event::default()
+            .event(name)
+            .data(data.expect("events serialise")))
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }

@@ -1,0 +1,70 @@
+//! Response bodies written by blocking code a piece at a time, so a large
+//! answer (a long prompt's attention as nested JSON is gigabytes) is never
+//! held in memory whole: at most a few chunks wait for the socket.
+
+use std::io::Write;
+
+use axum::body::{Body, Bytes};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use logitlens_engine::EngineError;
+
+/// Bytes gathered before a chunk is handed to the connection.
+const CHUNK: usize = 256 << 10;
+/// Chunks waiting for the connection at most (the writer blocks beyond).
+const IN_FLIGHT: usize = 4;
+
+/// A body whose bytes `write` produces off the async runtime. An error
+/// after the first byte ends the body early (the status is already sent);
+/// a client that goes away stops the writer at its next chunk.
+pub fn blocking_body(
+    write: impl FnOnce(&mut dyn Write) -> Result<(), EngineError> + Send + 'static,
+) -> Body {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(IN_FLIGHT);
+    tokio::task::spawn_blocking(move || {
+        let mut w = ChannelWriter {
+            tx: tx.clone(),
+            buf: Vec::with_capacity(CHUNK),
+        };
+        let result = write(&mut w).and_then(|()| Ok(w.send()?));
+        if let Err(e) = result {
+            if !tx.is_closed() {
+                tracing::warn!("a response ended early: {e}");
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+            }
+        }
+    });
+    Body::from_stream(ReceiverStream::new(rx))
+}
+
+struct ChannelWriter {
+    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl ChannelWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+        })
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
