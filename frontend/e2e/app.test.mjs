@@ -155,6 +155,88 @@ describe('logitlens web app (tiny llama)', () => {
     assert.deepEqual((await colTokens(page))[0], '<s>');
   });
 
+  pageTest('a run shows its own progress and can be stopped; the page stays usable', env, async (page) => {
+    await openApp(page);
+    await run(page);
+    const before = await colTokens(page);
+    // The tiny model runs in milliseconds: hold its answer in the browser until the test has seen the
+    // run's progress. The server computes the run (sending its "run" events on /events) meanwhile.
+    let release;
+    const held = new Promise((r) => (release = r));
+    const ids = [];
+    await page.route('**/inference', async (route) => {
+      ids.push(route.request().headers()['x-logitlens-request']);
+      const response = await route.fetch();
+      await held;
+      await route.fulfill({ response }).catch(() => {});
+    });
+    // A text no earlier run had, so the server computes every layer and lens state afresh (it
+    // takes over the layers of a kept run of the same text).
+    await page.locator('#input-text').fill('Stop this run, please');
+    await page.locator('button.btn-run').click();
+    const stop = page.getByRole('button', { name: 'Stop' });
+    await stop.waitFor();
+    assert.match(ids[0], /^[0-9a-f]{32}$/);
+    // This run's events arrive: the forward pass over the 3 layers, then the lens over the 4 rows
+    // of the grid (its last event).
+    const bar = page.getByRole('progressbar', { name: 'Run progress' });
+    await page.waitForFunction(
+      () => /^Lens \d+ of 4$/.test(document.querySelector('[role=progressbar][aria-label="Run progress"]')?.getAttribute('aria-valuetext') ?? ''),
+      null,
+      { timeout: 30_000 },
+    );
+    assert.equal(await bar.getAttribute('aria-valuemax'), String(ROWS.length));
+    assert.match(await page.getByTestId('run-progress-text').textContent(), /^Lens \d+ of 4$/);
+    // Stop: the results on screen stay, said as stopped, not as an error.
+    await stop.click();
+    await page.getByTestId('running-indicator').waitFor({ state: 'detached' });
+    assert.equal(await page.getByTestId('run-stopped').textContent(), 'Run stopped. The results below are from the run before.');
+    assert.deepEqual(await colTokens(page), before);
+    assert.equal(await page.getByTestId('toast-error').count(), 0);
+    assert.equal(await stop.count(), 0);
+    release();
+    await page.unrouteAll({ behavior: 'ignoreErrors' });
+    // The next run goes through, with an id of its own.
+    const res = await run(page);
+    const id = res.request().headers()['x-logitlens-request'];
+    assert.match(id, /^[0-9a-f]{32}$/);
+    assert.notEqual(id, ids[0]);
+    assert.equal(await page.getByTestId('run-stopped').count(), 0);
+    const after = await colTokens(page);
+    assert.equal(after[0], '<s>');
+    assert.notDeepEqual(after, before);
+    assert.equal(await page.getByTestId('toast-error').count(), 0);
+  });
+
+  pageTest('a busy server and a refused request are said in words', env, async (page) => {
+    await openApp(page);
+    // At most one run computes and a few wait; beyond that the server answers 503 + Retry-After.
+    // The tiny model is too fast to fill the queue, so the answer is made in the browser.
+    const detail = 'the server is busy: 4 runs are waiting for their turn; try again in 20 s';
+    await page.route('**/inference', (route) =>
+      route.fulfill({ status: 503, headers: { 'retry-after': '20' }, contentType: 'application/json', body: JSON.stringify({ detail }) }),
+    );
+    await page.locator('button.btn-run').click();
+    const toast = page.getByTestId('toast-error').filter({ hasText: 'The server is busy' });
+    await toast.waitFor();
+    assert.match(await toast.textContent(), /try again in 20 s\. Run again after .+\./);
+    assert.match(await page.getByTestId('retry-countdown').textContent(), /^The server is busy: try again in (20|19|18) s\.$/);
+    assert.equal(await page.locator('button.btn-run').isEnabled(), true);
+    await page.unrouteAll({ behavior: 'ignoreErrors' });
+    await toast.getByRole('button', { name: 'Dismiss' }).click();
+    // A text over the token limit: the server's own words, as they are.
+    await page.locator('#input-text').fill('a '.repeat(5000));
+    const refused = page.waitForResponse((r) => r.url().endsWith('/inference'));
+    await page.locator('button.btn-run').click();
+    const res = await refused;
+    assert.equal(res.status(), 400);
+    const said = (await res.json()).detail;
+    assert.match(said, /limit/);
+    const t2 = page.getByTestId('toast-error').filter({ hasText: 'Inference failed' });
+    await t2.waitFor();
+    assert.ok((await t2.textContent()).includes(said), await t2.textContent());
+  });
+
   pageTest('a stream intervention (zero layer 1 block output) flattens the Layer 1 row', env, async (page) => {
     await openApp(page);
     await run(page);
@@ -297,7 +379,8 @@ describe('logitlens web app (tiny llama)', () => {
     assert.equal(await page.locator('[data-testid^=heatmap-panel-]').count(), 4);
     assert.equal(headRequests.length, 1, headRequests.join(' '));
 
-    // Once 16 newer runs have pushed this one out, its other layers are gone: the page says so.
+    // Once newer runs have pushed this one out of the kept runs' memory (the harness's server keeps
+    // 1 MiB of them: about 6 runs of this model), its other layers are gone: the page says so.
     for (let i = 0; i < 16; i++) {
       const r = await page.request.post(`${env.server.url}inference`, {
         data: { text: `${TEXT} ${i}`, interventions: {}, lens_type: 'block_output', apply_chat_template: false, return_attention: true, attention_format: 'f16', attention_reduce: 'head_mean' },

@@ -56,7 +56,9 @@ export async function startServer({ model = TINY_LLAMA, timeoutMs = 120_000 } = 
   }
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'logitlens-e2e-'));
-  const args = ['serve', '--model', model, '--port', String(port), '--data-dir', dataDir, '--frontend-dir', DIST];
+  // Recent runs are kept within --kept-runs-mib: 1 MiB holds about 6 runs of the tiny model, so a
+  // test can push a run out (its per-head attention is then gone) in a few requests.
+  const args = ['serve', '--model', model, '--port', String(port), '--data-dir', dataDir, '--frontend-dir', DIST, '--kept-runs-mib', '1'];
   const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   proc.stdout.on('data', (d) => (log += d));

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import App from './App';
 import type { ModelStatus } from './api/types';
 import { HEADS_GONE_MESSAGE } from './lib/runHeads';
@@ -20,7 +20,8 @@ import {
   TOKENS,
   trackedGrid,
 } from './test/fixtures';
-import { stubServer, type FakeServer, type Routes } from './test/server';
+import type { InferenceResponse } from './api/types';
+import { deferred, FakeEventSource, stubServer, type FakeServer, type Reply, type Routes } from './test/server';
 
 let routes: Routes;
 let calls: FakeServer['calls'];
@@ -370,5 +371,79 @@ describe('App', () => {
     fireEvent.change(screen.getByLabelText('Backend'), { target: { value: 'hooked' } });
     await waitFor(() => expect(calls.some((c) => c.url === 'load_model')).toBe(true));
     expect(calls.find((c) => c.url === 'load_model')!.body).toEqual({ backend: 'hooked' });
+  });
+});
+
+describe('App: a run in progress', () => {
+  beforeEach(() => {
+    FakeEventSource.instances = [];
+    vi.stubGlobal('EventSource', FakeEventSource);
+  });
+
+  it('shows its own progress, offers Stop, and a stopped run leaves the results as they were', async () => {
+    await ready();
+    // A first run, answered at once.
+    fireEvent.click(screen.getByRole('button', { name: /Run LogitLens/ }));
+    await screen.findByTestId('lens-grid');
+    const gridBefore = screen.getByTestId('lens-grid').textContent;
+    // The second is held until the test says.
+    const held = deferred<Reply<InferenceResponse>>();
+    routes.inference = () => held.promise;
+    fireEvent.change(screen.getByLabelText('Input text'), { target: { value: 'Something else' } });
+    fireEvent.click(screen.getByRole('button', { name: /Run LogitLens/ }));
+    const bar = await screen.findByRole('progressbar', { name: 'Run progress' });
+    expect(bar.getAttribute('aria-valuetext')).toBe('Running the model…');
+    expect(bar.getAttribute('aria-valuenow')).toBeNull();
+    const inference = calls.filter((c) => c.url === 'inference');
+    const id = inference[1].headers['x-logitlens-request'];
+    expect(id).toMatch(/^[0-9a-f]{32}$/);
+    expect(id).not.toBe(inference[0].headers['x-logitlens-request']);
+    act(() => FakeEventSource.run({ request: id, stage: 'queued', done: 2, total: 3 }));
+    expect(screen.getByTestId('run-progress-text').textContent).toBe('Waiting for 2 runs ahead…');
+    act(() => FakeEventSource.run({ request: id, stage: 'forward', done: 1, total: 2 }));
+    // Another page's run does not move this page's bar.
+    act(() => FakeEventSource.run({ request: 'another-page', stage: 'lens', done: 3, total: 3 }));
+    expect(screen.getByTestId('run-progress-text').textContent).toBe('Layer 1 of 2');
+    expect(bar.getAttribute('aria-valuenow')).toBe('1');
+    expect(bar.getAttribute('aria-valuemax')).toBe('2');
+    expect(bar.getAttribute('aria-valuetext')).toBe('Layer 1 of 2');
+    act(() => FakeEventSource.run({ request: id, stage: 'lens', done: 3, total: 4 }));
+    expect(screen.getByTestId('run-progress-text').textContent).toBe('Lens 3 of 4');
+
+    fireEvent.click(screen.getByRole('button', { name: 'Stop' }));
+    expect((await screen.findByTestId('run-stopped')).textContent).toBe('Run stopped. The results below are from the run before.');
+    expect(screen.queryByTestId('running-indicator')).toBeNull();
+    expect(screen.queryByRole('button', { name: 'Stop' })).toBeNull();
+    expect(screen.getByTestId('lens-grid').textContent).toBe(gridBefore);
+    expect(screen.queryByTestId('toast-error')).toBeNull();
+    const run = screen.getByRole('button', { name: /Run LogitLens/ }) as HTMLButtonElement;
+    expect(run.disabled).toBe(false);
+    expect(document.activeElement).toBe(run);
+    // Too late for the stopped run: nothing changes.
+    await act(async () => held.resolve({ json: { ...inferenceResponse(), text: 'late' }, headers: { 'x-logitlens-run-id': '77' } }));
+    expect(screen.getByTestId('lens-grid').textContent).toBe(gridBefore);
+    // The page is still usable: the next run replaces the note with its results.
+    routes.inference = () => ({ json: inferenceResponse(), headers: { 'x-logitlens-run-id': '43' } });
+    fireEvent.click(run);
+    await waitFor(() => expect(screen.queryByTestId('running-indicator')).toBeNull());
+    expect(screen.queryByTestId('run-stopped')).toBeNull();
+    expect(screen.getByTestId('lens-grid')).toBeTruthy();
+    // One event stream for the page.
+    expect(FakeEventSource.open()).toHaveLength(1);
+  });
+
+  it('a busy server: its detail and when to try again, without retrying by itself', async () => {
+    const detail = 'the server is busy: 4 runs are waiting for their turn; try again in 30 s';
+    routes.inference = () => ({ status: 503, json: { detail }, headers: { 'retry-after': '30' } });
+    await ready();
+    fireEvent.click(screen.getByRole('button', { name: /Run LogitLens/ }));
+    const toast = await screen.findByTestId('toast-error');
+    expect(toast.textContent).toContain('The server is busy');
+    expect(toast.textContent).toMatch(/try again in 30 s\. Run again after .+\./);
+    const results = screen.getByRole('region', { name: 'LogitLens visualization' });
+    expect(within(results).getByText('The server is busy.')).toBeTruthy();
+    expect(screen.getByTestId('retry-countdown').textContent).toMatch(/^The server is busy: try again in (30|29) s\.$/);
+    expect((screen.getByRole('button', { name: /Run LogitLens/ }) as HTMLButtonElement).disabled).toBe(false);
+    expect(calls.filter((c) => c.url === 'inference')).toHaveLength(1);
   });
 });

@@ -71,7 +71,9 @@ function Main() {
           tokens={run.tokens}
           onRun={() => void run.runInference()}
           running={run.running}
+          onStop={run.stop}
           runDisabledReason={run.runDisabledReason}
+          retryAt={run.retryAt}
           runOptions={run.runOptions}
           onRunOptionsChange={run.setRunOptions}
           receipts={run.receipts}

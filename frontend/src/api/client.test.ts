@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { api, ApiError, errorDetail, errorMessage, runAttentionPath } from './client';
+import { api, ApiError, errorDetail, errorMessage, isAbort, newRequestId, parseRetryAfter, runAttentionPath } from './client';
 
 describe('errorDetail', () => {
   it('takes the server\'s string detail', () => {
@@ -127,5 +127,69 @@ describe('request', () => {
     await api.loadModel('gpt2', 'hooked');
     const bodies = (fetchMock.mock.calls as unknown as [string, RequestInit][]).map(([, init]) => JSON.parse(init.body as string));
     expect(bodies).toEqual([{ backend: 'hooked' }, { model_name: 'gpt2', backend: 'hooked' }]);
+  });
+
+  it('names each inference in the x-logitlens-request header: a fresh id, or the one given', async () => {
+    const fetchMock = vi.fn(async () => new Response(JSON.stringify({ text: 'x', logit_lens: [] }), { status: 200 }));
+    vi.stubGlobal('fetch', fetchMock);
+    const req = { text: 'x', interventions: {}, lens_type: 'block_output' as const, apply_chat_template: false, return_attention: true };
+    await api.inference(req);
+    await api.inference(req);
+    await api.inference(req, { requestId: 'mine' });
+    const ids = (fetchMock.mock.calls as unknown as [string, RequestInit][]).map(([, init]) => new Headers(init.headers).get('x-logitlens-request'));
+    expect(ids[0]).toMatch(/^[0-9a-f]{32}$/);
+    expect(ids[1]).toMatch(/^[0-9a-f]{32}$/);
+    expect(ids[1]).not.toBe(ids[0]);
+    expect(ids[2]).toBe('mine');
+    // The JSON headers are still there.
+    const [, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
+    expect(new Headers(init.headers).get('content-type')).toBe('application/json');
+  });
+
+  it('an aborted inference rejects with the AbortError, not an ApiError', async () => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (_url: string, init?: RequestInit) => {
+        if (init?.signal?.aborted) throw new DOMException('The operation was aborted.', 'AbortError');
+        return new Response('{}', { status: 200 });
+      }),
+    );
+    const ctl = new AbortController();
+    ctl.abort();
+    const err = await api.inference({ text: 'x', interventions: {}, lens_type: 'block_output', apply_chat_template: false, return_attention: true }, { signal: ctl.signal }).catch((e) => e);
+    expect(err).not.toBeInstanceOf(ApiError);
+    expect(isAbort(err)).toBe(true);
+    expect(isAbort(new ApiError('x', 0))).toBe(false);
+  });
+
+  it('a busy server (503) is an ApiError with its detail and the Retry-After seconds', async () => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () => new Response('{"detail":"the server is busy: 4 runs are waiting for their turn; try again in 9 s"}', { status: 503, headers: { 'retry-after': '9' } })),
+    );
+    const err = await api.inference({ text: 'x', interventions: {}, lens_type: 'block_output', apply_chat_template: false, return_attention: true }).catch((e) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.status).toBe(503);
+    expect(err.message).toBe('the server is busy: 4 runs are waiting for their turn; try again in 9 s');
+    expect(err.retryAfter).toBe(9);
+  });
+});
+
+describe('parseRetryAfter and newRequestId', () => {
+  it('reads seconds or an HTTP date', () => {
+    expect(parseRetryAfter('12')).toBe(12);
+    expect(parseRetryAfter(' 0 ')).toBe(0);
+    const now = Date.parse('2025-01-01T00:00:00Z');
+    expect(parseRetryAfter('Wed, 01 Jan 2025 00:00:30 GMT', now)).toBe(30);
+    expect(parseRetryAfter('Tue, 31 Dec 2024 23:59:00 GMT', now)).toBe(0);
+    expect(parseRetryAfter(null)).toBeNull();
+    expect(parseRetryAfter('')).toBeNull();
+    expect(parseRetryAfter('soon')).toBeNull();
+  });
+
+  it('makes ids the server keeps whole (at most 64 characters), different each time', () => {
+    const ids = new Set(Array.from({ length: 50 }, () => newRequestId()));
+    expect(ids.size).toBe(50);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{32}$/);
   });
 });

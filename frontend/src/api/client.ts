@@ -27,11 +27,45 @@ import type {
 /** An HTTP or network failure, with the server's `detail` in words. */
 export class ApiError extends Error {
   readonly status: number;
-  constructor(message: string, status: number) {
+  /** Seconds to wait before trying again, from a `Retry-After` header (503 busy), else null. */
+  readonly retryAfter: number | null;
+  constructor(message: string, status: number, retryAfter: number | null = null) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
+    this.retryAfter = retryAfter;
   }
+}
+
+/**
+ * Seconds from a `Retry-After` header: a number of seconds, or an HTTP date (relative to `now`);
+ * null when absent or unreadable.
+ */
+export function parseRetryAfter(value: string | null | undefined, now: number = Date.now()): number | null {
+  const v = value?.trim();
+  if (!v) return null;
+  if (/^\d+$/.test(v)) return Number(v);
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - now) / 1000));
+}
+
+/** Whether `err` is the rejection of a fetch that was aborted (AbortController). */
+export function isAbort(err: unknown): boolean {
+  return err instanceof DOMException && err.name === 'AbortError';
+}
+
+/** The request header naming a run in its "run" progress events on /events. */
+export const REQUEST_HEADER = 'x-logitlens-request';
+
+/**
+ * A fresh id for `x-logitlens-request` (32 hex digits; the server keeps 64 characters).
+ * crypto.getRandomValues works on plain http too, unlike crypto.randomUUID.
+ */
+export function newRequestId(): string {
+  const bytes = new Uint8Array(16);
+  if (typeof crypto !== 'undefined' && typeof crypto.getRandomValues === 'function') crypto.getRandomValues(bytes);
+  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 /**
@@ -58,29 +92,36 @@ export function errorMessage(err: unknown): string {
   return String(err);
 }
 
-async function request<T>(
-  method: 'GET' | 'POST',
-  path: string,
-  body?: unknown,
-  signal?: AbortSignal,
-  onHeaders?: (h: Headers) => void,
-): Promise<T> {
+interface RequestOptions {
+  body?: unknown;
+  signal?: AbortSignal;
+  /** Headers besides content-type and accept. */
+  headers?: Record<string, string>;
+  /** Sees the response's headers (before the body is checked). */
+  onHeaders?: (h: Headers) => void;
+}
+
+async function request<T>(method: 'GET' | 'POST', path: string, { body, signal, headers, onHeaders }: RequestOptions = {}): Promise<T> {
   let res: Response;
   try {
     res = await fetch(path, {
       method,
-      headers: body === undefined ? { accept: 'application/json' } : { 'content-type': 'application/json', accept: 'application/json' },
+      headers: {
+        ...(body === undefined ? { accept: 'application/json' } : { 'content-type': 'application/json', accept: 'application/json' }),
+        ...headers,
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal,
     });
   } catch (err) {
-    if (err instanceof DOMException && err.name === 'AbortError') throw err;
+    if (isAbort(err)) throw err;
     throw new ApiError(`Cannot reach the server (${errorMessage(err)})`, 0);
   }
+  // An abort while the body is read rejects with the same AbortError.
   const text = await res.text();
   onHeaders?.(res.headers);
   if (!res.ok) {
-    throw new ApiError(errorDetail(text, res.status, res.statusText), res.status);
+    throw new ApiError(errorDetail(text, res.status, res.statusText), res.status, parseRetryAfter(res.headers.get('retry-after')));
   }
   if (!text) return undefined as T;
   try {
@@ -111,11 +152,21 @@ export const api = {
   models: () => request<ModelEntry[]>('GET', 'models'),
   /** Without a model name the server loads its default model. */
   loadModel: (model_name: string | undefined, backend: Backend) =>
-    request<LoadModelResponse>('POST', 'load_model', (model_name === undefined ? { backend } : { model_name, backend }) satisfies LoadModelRequest),
-  inference: async (req: InferenceRequest, signal?: AbortSignal): Promise<InferenceResult> => {
+    request<LoadModelResponse>('POST', 'load_model', { body: (model_name === undefined ? { backend } : { model_name, backend }) satisfies LoadModelRequest }),
+  /**
+   * Runs the model. `requestId` (a fresh one when absent) goes in the `x-logitlens-request`
+   * header, so the run's "run" events on /events can be told apart from other runs'. Aborting
+   * `signal` rejects with an AbortError (see `isAbort`), and the server stops the run.
+   */
+  inference: async (req: InferenceRequest, { signal, requestId = newRequestId() }: { signal?: AbortSignal; requestId?: string } = {}): Promise<InferenceResult> => {
     let runId: string | null = null;
-    const res = await request<InferenceResult>('POST', 'inference', req, signal, (h) => {
-      runId = h.get('x-logitlens-run-id');
+    const res = await request<InferenceResult>('POST', 'inference', {
+      body: req,
+      signal,
+      headers: { [REQUEST_HEADER]: requestId },
+      onHeaders: (h) => {
+        runId = h.get('x-logitlens-run-id');
+      },
     });
     return runId === null ? res : { ...res, run_id: Number(runId) };
   },
@@ -125,19 +176,19 @@ export const api = {
    * `format` asks (see `attentionOfRun`).
    */
   runAttention: (runId: number, query: RunAttentionQuery = {}, signal?: AbortSignal) =>
-    request<RunAttention>('GET', runAttentionPath(runId, query), undefined, signal),
+    request<RunAttention>('GET', runAttentionPath(runId, query), { signal }),
   /** Saves `runId` (the run on screen) when given, else the server's last run. */
   saveState: (name: string, runId?: number) =>
-    request<SaveStateResponse>('POST', 'save_state', (runId === undefined ? { name } : { name, run_id: runId }) satisfies SaveStateRequest),
+    request<SaveStateResponse>('POST', 'save_state', { body: (runId === undefined ? { name } : { name, run_id: runId }) satisfies SaveStateRequest }),
   sessions: () => request<SessionEntry[]>('GET', 'sessions'),
-  loadSession: (session_id: string) => request<SessionConfig>('POST', 'load_session', { session_id } satisfies SessionRequest),
+  loadSession: (session_id: string) => request<SessionConfig>('POST', 'load_session', { body: { session_id } satisfies SessionRequest }),
   /** The lens of session `b` against session `a` (the baseline): 400 with the reason when they do not compare. */
-  diffSessions: (a: string, b: string) => request<SessionDiffResponse>('POST', 'diff_sessions', { a, b } satisfies DiffSessionsRequest),
-  deleteSession: (session_id: string) => request<DeleteSessionResponse>('POST', 'delete_session', { session_id } satisfies SessionRequest),
+  diffSessions: (a: string, b: string) => request<SessionDiffResponse>('POST', 'diff_sessions', { body: { a, b } satisfies DiffSessionsRequest }),
+  deleteSession: (session_id: string) => request<DeleteSessionResponse>('POST', 'delete_session', { body: { session_id } satisfies SessionRequest }),
   saveVisualization: (attention_data: number[][], tokens: string[], title: string) =>
-    request<SavedFile>('POST', 'save_visualization', { attention_data, tokens, title } satisfies VisualizationRequest),
+    request<SavedFile>('POST', 'save_visualization', { body: { attention_data, tokens, title } satisfies VisualizationRequest }),
   saveGridVisualization: (grid_data: number[][][], tokens: string[], title: string, grid_type: 'layer_grid' | 'head_grid') =>
-    request<SavedFile>('POST', 'save_grid_visualization', { grid_data, tokens, title, grid_type } satisfies GridVisualizationRequest),
+    request<SavedFile>('POST', 'save_grid_visualization', { body: { grid_data, tokens, title, grid_type } satisfies GridVisualizationRequest }),
 };
 
 export const EVENTS_URL = 'events';

@@ -43,7 +43,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Server-Sent Events: the /model_status body now, then at every change. */
+        /**
+         * Server-Sent Events: the /model_status body now and at every change
+         *     (`status` events), and the progress of runs (`run` events).
+         */
         get: operations["events"];
         put?: never;
         post?: never;
@@ -584,6 +587,22 @@ export interface components {
             /** Format: int64 */
             run_id: number;
         });
+        /** @description A `run` message of /events: the progress of the run of a request. */
+        RunProgress: {
+            /**
+             * @description The request's `x-logitlens-request` header, when it sent one, so a
+             *     page shows only its own run.
+             */
+            request?: string | null;
+            stage: components["schemas"]["RunStage"];
+            done: number;
+            total: number;
+        };
+        /**
+         * @description What a run is doing, for progress displays.
+         * @enum {string}
+         */
+        RunStage: "queued" | "forward" | "lens";
         SaveStateRequest: {
             name?: string | null;
             /**
@@ -752,7 +771,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description text/event-stream of `status` events whose data is a ModelStatus */
+            /** @description text/event-stream: `status` events whose data is a ModelStatus, `run` events whose data is a RunProgress */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -764,7 +783,10 @@ export interface operations {
     inference: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Names the request in its `run` progress events on /events */
+                "x-logitlens-request"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -786,7 +808,7 @@ export interface operations {
                     "application/json": components["schemas"]["InferenceResponse"];
                 };
             };
-            /** @description A bad request, with what to fix */
+            /** @description A bad request, with what to fix (a prompt over the token limit or the memory budget included) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -795,6 +817,13 @@ export interface operations {
             };
             /** @description model is loading */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too many runs waiting; retry after the Retry-After header's seconds */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

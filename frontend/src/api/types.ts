@@ -24,6 +24,8 @@ export type LoadStage = Schemas['LoadStage'];
 export type ServiceState = Schemas['ServiceState'];
 /** /load_model: loaded now, or found already in service. */
 export type LoadOutcome = Schemas['LoadOutcome'];
+/** What a run is doing: waiting for its turn, the forward pass, the lens. */
+export type RunStage = Schemas['RunStage'];
 
 // ---------------------------------------------------------------------------------------------
 // POST /inference.
@@ -49,6 +51,12 @@ export type ActivationAnalysis = Schemas['Analysis'];
 export type Receipt = Schemas['Receipt'];
 /** Attention as base64 of little-endian half floats, [layers.length][heads][query][key]. (Schema: `Packed`.) */
 export type PackedAttention = Schemas['Packed'];
+/**
+ * A "run" event of GET /events: the progress of the run of the request whose
+ * `x-logitlens-request` header was `request`. `done` of `total` layers (forward), lens states
+ * (lens), or for `queued` the runs waiting ahead.
+ */
+export type RunProgress = Schemas['RunProgress'];
 
 // ---------------------------------------------------------------------------------------------
 // GET /runs/{run_id}/attention.

@@ -1,5 +1,5 @@
-import { describe, expect, it, vi } from 'vitest';
-import { fireEvent, render, screen } from '@testing-library/react';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { act, fireEvent, render, screen } from '@testing-library/react';
 import { useState } from 'react';
 import type { Interventions } from '../api/types';
 import { Controls } from './Controls';
@@ -114,5 +114,65 @@ describe('Controls', () => {
     expect(onRun).toHaveBeenCalledTimes(1);
     fireEvent.keyDown(screen.getByLabelText('Input text'), { key: 'Enter' });
     expect(onRun).toHaveBeenCalledTimes(1);
+  });
+
+  it('offers Stop while a run is in progress, and gives the focus back to Run after it', () => {
+    const onStop = vi.fn();
+    const props = {
+      text: 't',
+      onTextChange: () => {},
+      interventions: {},
+      onInterventionsChange: () => {},
+      ctx: {},
+      layerOptions: 2,
+      tokens: null,
+      onRun: () => {},
+      runDisabledReason: null,
+      onStop,
+    };
+    const { rerender } = render(<Controls {...props} running={false} />);
+    expect(screen.queryByRole('button', { name: 'Stop' })).toBeNull();
+    rerender(<Controls {...props} running />);
+    const run = screen.getByRole('button', { name: /Running/ }) as HTMLButtonElement;
+    expect(run.disabled).toBe(true);
+    expect(screen.getByText('Stop cancels the run on the server.')).toBeTruthy();
+    const stop = screen.getByRole('button', { name: 'Stop' });
+    stop.focus();
+    fireEvent.click(stop);
+    expect(onStop).toHaveBeenCalledTimes(1);
+    rerender(<Controls {...props} running={false} />);
+    expect(screen.queryByRole('button', { name: 'Stop' })).toBeNull();
+    expect(document.activeElement).toBe(screen.getByRole('button', { name: /Run LogitLens/ }));
+  });
+
+  describe('after a busy server said when to try again', () => {
+    afterEach(() => vi.useRealTimers());
+
+    it('counts down under Run, which stays available', () => {
+      vi.useFakeTimers();
+      const at = Date.now() + 3000;
+      render(
+        <Controls
+          text="t"
+          onTextChange={() => {}}
+          interventions={{}}
+          onInterventionsChange={() => {}}
+          ctx={{}}
+          layerOptions={2}
+          tokens={null}
+          onRun={() => {}}
+          running={false}
+          runDisabledReason={null}
+          retryAt={at}
+        />,
+      );
+      expect(screen.getByTestId('retry-countdown').textContent).toBe('The server is busy: try again in 3 s.');
+      expect((screen.getByRole('button', { name: /Run LogitLens/ }) as HTMLButtonElement).disabled).toBe(false);
+      act(() => vi.advanceTimersByTime(1000));
+      expect(screen.getByTestId('retry-countdown').textContent).toBe('The server is busy: try again in 2 s.');
+      act(() => vi.advanceTimersByTime(1000));
+      act(() => vi.advanceTimersByTime(1000));
+      expect(screen.getByTestId('retry-countdown').textContent).toBe('The server said it may have room now: Run again.');
+    });
   });
 });

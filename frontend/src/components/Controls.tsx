@@ -1,5 +1,6 @@
-// The Controls card: input text, stream and attention interventions, the active list, Run.
-import { useState } from 'react';
+// The Controls card: input text, stream and attention interventions, the active list, Run (and
+// Stop while a run is in progress).
+import { useEffect, useRef, useState } from 'react';
 import type { Interventions, Receipt } from '../api/types';
 import {
   STREAM_LOCATIONS,
@@ -33,7 +34,11 @@ interface ControlsProps {
   tokens: string[] | null;
   onRun: () => void;
   running: boolean;
+  /** Stops the run in progress; Stop is offered while running when given. */
+  onStop?: () => void;
   runDisabledReason: string | null;
+  /** When a busy server said to try again (ms since the epoch): the hint under Run counts down. */
+  retryAt?: number | null;
   /** Compare / track / analysis; the block is left out when not given. */
   runOptions?: RunOptionsValue;
   onRunOptionsChange?: (v: RunOptionsValue) => void;
@@ -270,8 +275,29 @@ export function InterventionList({ interventions, onChange, ctx }: { interventio
   );
 }
 
+/** "The server is busy: try again in 8 s", counting down to `at`. */
+function RetryCountdown({ at }: { at: number }) {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (now >= at) return;
+    const id = window.setTimeout(() => setNow(Date.now()), Math.min(1000, at - now));
+    return () => window.clearTimeout(id);
+  }, [now, at]);
+  const secs = Math.ceil((at - now) / 1000);
+  return <span data-testid="retry-countdown">{secs > 0 ? `The server is busy: try again in ${secs} s.` : 'The server said it may have room now: Run again.'}</span>;
+}
+
 export function Controls(p: ControlsProps) {
   const n = countInterventions(p.interventions);
+  const runRef = useRef<HTMLButtonElement>(null);
+  // Stop disappears with the run: focus goes back to Run rather than to the page.
+  const stopClicked = useRef(false);
+  useEffect(() => {
+    if (!p.running && stopClicked.current) {
+      stopClicked.current = false;
+      runRef.current?.focus();
+    }
+  }, [p.running]);
   return (
     <section className="card controls" aria-label="Controls">
       <h2>Controls</h2>
@@ -306,23 +332,48 @@ export function Controls(p: ControlsProps) {
         </div>
       )}
       {p.runOptions && p.onRunOptionsChange && <RunOptions value={p.runOptions} onChange={p.onRunOptionsChange} hasInterventions={n > 0} />}
-      <button
-        type="button"
-        className="btn btn-primary btn-run"
-        onClick={p.onRun}
-        disabled={!!p.runDisabledReason || p.running}
-        aria-busy={p.running}
-        title={p.runDisabledReason ?? 'Run (Ctrl+Enter in the text box)'}
-      >
-        {p.running ? (
-          <>
-            <span className="spinner" aria-hidden="true" /> Running…
-          </>
-        ) : (
-          <>Run LogitLens{n > 0 ? ` with ${n} intervention${n === 1 ? '' : 's'}` : ''}</>
+      <div className="run-row">
+        <button
+          ref={runRef}
+          type="button"
+          className="btn btn-primary btn-run"
+          onClick={p.onRun}
+          disabled={!!p.runDisabledReason || p.running}
+          aria-busy={p.running}
+          title={p.runDisabledReason ?? 'Run (Ctrl+Enter in the text box)'}
+        >
+          {p.running ? (
+            <>
+              <span className="spinner" aria-hidden="true" /> Running…
+            </>
+          ) : (
+            <>Run LogitLens{n > 0 ? ` with ${n} intervention${n === 1 ? '' : 's'}` : ''}</>
+          )}
+        </button>
+        {p.running && p.onStop && (
+          <button
+            type="button"
+            className="btn btn-danger btn-stop"
+            onClick={() => {
+              stopClicked.current = true;
+              p.onStop?.();
+            }}
+            title="Stop the run: the server stops it between layers, and the results on screen stay as they are"
+          >
+            Stop
+          </button>
         )}
-      </button>
-      <div className="run-hint muted small">{p.runDisabledReason ?? 'Ctrl+Enter in the text box runs too.'}</div>
+      </div>
+      <div className="run-hint muted small">
+        {p.runDisabledReason ??
+          (p.running && p.onStop ? (
+            'Stop cancels the run on the server.'
+          ) : p.retryAt ? (
+            <RetryCountdown at={p.retryAt} />
+          ) : (
+            'Ctrl+Enter in the text box runs too.'
+          ))}
+      </div>
       <InterventionList interventions={p.interventions} onChange={p.onInterventionsChange} ctx={p.ctx} />
       {p.receipts && <Receipts receipts={p.receipts.list} interventions={p.receipts.interventions} stale={p.receipts.stale} />}
       <StreamForm

@@ -1,16 +1,44 @@
-// What the page shows of a run: the LogitLens card (meta line, stale and error notes, the lens
-// grid with its diff view, or an empty state) beside the controls, and below them the activation
-// analysis and attention panels. The receipts are shown by the controls, next to the interventions.
-import type { RunState } from '../hooks/useRun';
+// What the page shows of a run: the LogitLens card (meta line, stale, error and stopped notes, the
+// run's progress while it computes, the lens grid with its diff view, or an empty state) beside the
+// controls, and below them the activation analysis and attention panels. The receipts are shown by
+// the controls, next to the interventions.
+import { useRunProgress, type RunProgressStore, type RunState } from '../hooks/useRun';
 import { countInterventions } from '../lib/interventions';
 import { lensLabel } from '../lib/lensTypes';
 import { shortModelName } from '../lib/models';
+import { describeRunProgress } from '../lib/progress';
 import { ActivationPanel } from './ActivationPanel';
 import { AttentionPanel } from './AttentionPanel';
 import { LensGrid } from './LensGrid';
 
+/** The run in progress: what it is doing ("Layer 12 of 30") and a bar; the only part re-rendered per event. */
+export function RunProgressIndicator({ progress }: { progress: RunProgressStore }) {
+  const p = useRunProgress(progress);
+  const { text, value } = describeRunProgress(p);
+  const pct = value ? Math.round((100 * value.now) / Math.max(1, value.max)) : null;
+  return (
+    <div className="running-overlay" data-testid="running-indicator">
+      <span className="spinner" aria-hidden="true" />
+      <span className="run-progress-text" data-testid="run-progress-text">
+        {text}
+      </span>
+      <div
+        className={`progress run-progress${value ? '' : ' progress-indeterminate'}`}
+        role="progressbar"
+        aria-label="Run progress"
+        aria-valuetext={text}
+        aria-valuemin={0}
+        aria-valuemax={value ? value.max : undefined}
+        aria-valuenow={value ? value.now : undefined}
+      >
+        <div className="progress-fill" style={pct === null ? undefined : { width: `${pct}%` }} />
+      </div>
+    </div>
+  );
+}
+
 export function ResultsPanel({ run }: { run: RunState }) {
-  const { view, running, runError, staleNote } = run;
+  const { view, running, runError, staleNote, stopped } = run;
   const interventions = view ? countInterventions(view.request.interventions) : 0;
   return (
     <section className="card results" aria-label="LogitLens visualization" aria-busy={running}>
@@ -39,22 +67,23 @@ export function ResultsPanel({ run }: { run: RunState }) {
           {staleNote}
         </div>
       )}
+      {stopped && !running && (
+        <div className="stopped-note small" role="status" data-testid="run-stopped">
+          Run stopped.{view ? ' The results below are from the run before.' : ''}
+        </div>
+      )}
       {runError && view && !running && (
         <div className="inline-error" role="alert">
           Last run failed: {runError}
         </div>
       )}
       <div className={`results-body${running ? ' is-running' : ''}`}>
-        {running && (
-          <div className="running-overlay" data-testid="running-indicator">
-            <span className="spinner" aria-hidden="true" /> Running the model…
-          </div>
-        )}
+        {running && <RunProgressIndicator progress={run.progress} />}
         {view ? (
           <LensGrid rows={view.rows} tokens={view.tokens} baselineRows={view.baselineRows} diff={view.diff} tracked={view.tracked} entropy={view.entropy} />
         ) : runError ? (
           <div className="empty-state error-state" role="alert">
-            <strong>The run failed.</strong>
+            <strong>{run.retryAt !== null ? 'The server is busy.' : 'The run failed.'}</strong>
             <p>{runError}</p>
           </div>
         ) : (

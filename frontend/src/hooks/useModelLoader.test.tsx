@@ -178,4 +178,23 @@ describe('useModelLoader', () => {
     push({ ...QWEN, model_name: 'meta-llama/Llama-3.2-1B-Instruct' });
     expect(loader().useChat).toBe(true);
   });
+
+  it('passes on the "run" events of its one /events stream to subscribers, skipping malformed ones', async () => {
+    const { loader } = await ready();
+    expect(FakeEventSource.open()).toHaveLength(1);
+    const seen: unknown[] = [];
+    const unsubscribe = loader().subscribeRunProgress((p) => seen.push(p));
+    act(() => FakeEventSource.run({ request: 'r1', stage: 'forward', done: 1, total: 2 }));
+    act(() => FakeEventSource.open()[0].emit('run', { request: 'r1', stage: 'sideways', done: 1, total: 2 }));
+    act(() => FakeEventSource.run({ request: null, stage: 'queued', done: 0, total: 1 }));
+    expect(seen).toEqual([
+      { request: 'r1', stage: 'forward', done: 1, total: 2 },
+      { request: null, stage: 'queued', done: 0, total: 1 },
+    ]);
+    // A run event is not a status: the model stays as it was.
+    expect(loader().loaded).toBe(true);
+    unsubscribe();
+    act(() => FakeEventSource.run({ request: 'r1', stage: 'lens', done: 0, total: 3 }));
+    expect(seen).toHaveLength(2);
+  });
 });

@@ -1,13 +1,14 @@
-// The model side of the page: the server's status (GET /model_status + /events), the backend and
-// model the header shows, loads this page asks for, and the chat-template checkbox, which turns on
-// by default for instruct models (the server says which are).
+// The model side of the page: the server's status (GET /model_status + /events, whose "run" events
+// it passes on to useRun), the backend and model the header shows, loads this page asks for, and
+// the chat-template checkbox, which turns on by default for instruct models (the server says which
+// are).
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { api, errorMessage } from '../api/client';
 import type { Backend, ModelStatus, ServingStatus } from '../api/types';
 import { backendLabel, normalizeBackend, shortModelName } from '../lib/models';
 import { servingModel } from '../lib/status';
 import { useNotify } from '../components/Notifications';
-import { useModelStatus } from './useModelStatus';
+import { useModelStatus, type RunProgressListener } from './useModelStatus';
 import type { ModelsState } from './useModels';
 
 export interface PendingLoad {
@@ -22,6 +23,8 @@ export interface ModelLoader {
   model: ServingStatus | null;
   /** Why the server cannot be reached, or null. */
   connectionError: string | null;
+  /** Every "run" event of the page's /events stream (any request's); returns the unsubscribe. Stable. */
+  subscribeRunProgress: (fn: RunProgressListener) => () => void;
   /** The latest status, for code that awaits past the render it started in. */
   currentStatus: () => ModelStatus | null;
   /** The header's backend: `custom` or `hooked` (a `transformerlens` status shows as `hooked`). */
@@ -57,7 +60,7 @@ const statusKey = (backend: Backend, model: string) => `${normalizeBackend(backe
 
 export function useModelLoader(models: ModelsState): ModelLoader {
   const { notify } = useNotify();
-  const { status, connectionError } = useModelStatus();
+  const { status, connectionError, subscribeRunProgress } = useModelStatus();
   const statusRef = useRef(status);
   statusRef.current = status;
   const model = servingModel(status);
@@ -170,6 +173,7 @@ export function useModelLoader(models: ModelsState): ModelLoader {
     status,
     model,
     connectionError,
+    subscribeRunProgress,
     currentStatus: () => statusRef.current,
     backend,
     selectedModel,

@@ -1,9 +1,14 @@
 // The server's model status: fetched once, then followed through Server-Sent Events (`GET
 // /events`, event "status"). If the stream drops, the browser reconnects by itself; meanwhile the
-// status is polled so progress keeps moving.
+// status is polled so progress keeps moving. The same stream (the page's only one) carries the
+// progress of runs (event "run", every client's): handed to subscribers, never kept as state, so a
+// run's layers re-render only what shows them.
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { api, errorMessage, EVENTS_URL } from '../api/client';
-import type { ModelStatus } from '../api/types';
+import type { ModelStatus, RunProgress } from '../api/types';
+import { parseRunProgress } from '../lib/progress';
+
+export type RunProgressListener = (p: RunProgress) => void;
 
 export interface ModelStatusState {
   status: ModelStatus | null;
@@ -12,6 +17,8 @@ export interface ModelStatusState {
   /** Whether the event stream is open. */
   live: boolean;
   refresh: () => Promise<void>;
+  /** Calls `fn` with every "run" event of /events (any request's); returns the unsubscribe. Stable. */
+  subscribeRunProgress: (fn: RunProgressListener) => () => void;
 }
 
 export function useModelStatus(pollMs = 1500): ModelStatusState {
@@ -19,6 +26,14 @@ export function useModelStatus(pollMs = 1500): ModelStatusState {
   const [connectionError, setConnectionError] = useState<string | null>(null);
   const [live, setLive] = useState(false);
   const mounted = useRef(true);
+  const runListeners = useRef(new Set<RunProgressListener>());
+
+  const subscribeRunProgress = useCallback((fn: RunProgressListener) => {
+    runListeners.current.add(fn);
+    return () => {
+      runListeners.current.delete(fn);
+    };
+  }, []);
 
   const refresh = useCallback(async () => {
     try {
@@ -49,6 +64,11 @@ export function useModelStatus(pollMs = 1500): ModelStatusState {
           /* a malformed event is skipped */
         }
       });
+      es.addEventListener('run', (ev) => {
+        const p = parseRunProgress((ev as MessageEvent<string>).data);
+        if (!p) return;
+        for (const fn of [...runListeners.current]) fn(p);
+      });
       es.addEventListener('error', () => setLive(false));
     }
     return () => {
@@ -65,5 +85,5 @@ export function useModelStatus(pollMs = 1500): ModelStatusState {
     return () => window.clearInterval(id);
   }, [live, loading, pollMs, refresh]);
 
-  return { status, connectionError, live, refresh };
+  return { status, connectionError, live, refresh, subscribeRunProgress };
 }

@@ -1,12 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { act, renderHook, screen, waitFor } from '@testing-library/react';
-import type { ModelStatus } from '../api/types';
+import type { InferenceResponse, ModelStatus } from '../api/types';
 import { NotificationProvider } from '../components/Notifications';
 import { inferenceResponse, lensRows, READY, RECEIPTS } from '../test/fixtures';
-import { stubServer, type FakeServer } from '../test/server';
+import { formatClock } from '../lib/time';
+import { deferred, FakeEventSource, stubServer, type FakeServer, type Reply } from '../test/server';
 import { useModelLoader } from './useModelLoader';
 import { useModels } from './useModels';
-import { DEFAULT_TEXT, useRun } from './useRun';
+import { DEFAULT_TEXT, useRun, useRunProgress } from './useRun';
 
 let server: FakeServer;
 
@@ -24,11 +25,12 @@ function renderRun() {
   const hook = renderHook(
     () => {
       const loader = useModelLoader(useModels());
-      return { loader, run: useRun(loader) };
+      const run = useRun(loader);
+      return { loader, run, progress: useRunProgress(run.progress) };
     },
     { wrapper: NotificationProvider },
   );
-  return { ...hook, run: () => hook.result.current.run };
+  return { ...hook, run: () => hook.result.current.run, progress: () => hook.result.current.progress };
 }
 
 async function ready() {
@@ -142,5 +144,219 @@ describe('useRun', () => {
       }),
     );
     expect(run().layerOptions).toBe(3);
+  });
+});
+
+describe('useRun: the run in progress', () => {
+  type Answer = Reply<InferenceResponse>;
+  /** Inference answers held until the test releases them, in the order asked. */
+  let pending: ReturnType<typeof deferred<Answer>>[];
+
+  beforeEach(() => {
+    FakeEventSource.instances = [];
+    vi.stubGlobal('EventSource', FakeEventSource);
+    pending = [];
+    server.routes.inference = () => {
+      const d = deferred<Answer>();
+      pending.push(d);
+      return d.promise;
+    };
+  });
+
+  const answer = (text: string, runId: string): Answer => ({ json: { ...inferenceResponse(), text }, headers: { 'x-logitlens-run-id': runId } });
+  /** The x-logitlens-request header of the n-th /inference call. */
+  const requestId = (n: number) => server.calls.filter((c) => c.url === 'inference')[n].headers['x-logitlens-request'];
+  const progressEvent = (request: string | null, stage: 'queued' | 'forward' | 'lens', done: number, total: number) =>
+    act(() => FakeEventSource.run({ request, stage, done, total }));
+
+  /**
+   * Starts the n-th run without awaiting it, once its request is at the fake server: `done` is
+   * what runInference resolves to (wrapped: an async function would wait for a returned promise).
+   */
+  async function start(r: ReturnType<typeof renderRun>, n: number): Promise<{ done: Promise<boolean> }> {
+    let done!: Promise<boolean>;
+    act(() => {
+      done = r.run().runInference();
+    });
+    await waitFor(() => expect(pending).toHaveLength(n + 1));
+    return { done };
+  }
+
+  it('sends a fresh request id with each run and follows only that run\'s progress, on the page\'s one event stream', async () => {
+    const r = await ready();
+    expect(FakeEventSource.open()).toHaveLength(1);
+    const { done: first } = await start(r, 0);
+    expect(r.run().running).toBe(true);
+    const id = requestId(0);
+    expect(id).toMatch(/^[0-9a-f]{32}$/);
+    expect(r.progress()).toBeNull();
+    // Another client's run, and a run without an id: not this page's.
+    progressEvent('someone-else', 'forward', 5, 30);
+    progressEvent(null, 'lens', 1, 31);
+    expect(r.progress()).toBeNull();
+    progressEvent(id, 'queued', 2, 3);
+    expect(r.progress()).toEqual({ request: id, stage: 'queued', done: 2, total: 3 });
+    progressEvent(id, 'forward', 1, 2);
+    progressEvent('someone-else', 'forward', 0, 30);
+    expect(r.progress()).toEqual({ request: id, stage: 'forward', done: 1, total: 2 });
+    await act(async () => {
+      pending[0].resolve(answer('first', '1'));
+      expect(await first).toBe(true);
+    });
+    expect(r.run().running).toBe(false);
+    expect(r.run().view?.runId).toBe(1);
+    // Done: the progress is gone, and a late event of that run does not bring it back.
+    expect(r.progress()).toBeNull();
+    progressEvent(id, 'lens', 3, 3);
+    expect(r.progress()).toBeNull();
+    // The next run has an id of its own.
+    const { done: second } = await start(r, 1);
+    expect(requestId(1)).toMatch(/^[0-9a-f]{32}$/);
+    expect(requestId(1)).not.toBe(id);
+    progressEvent(id, 'forward', 1, 2);
+    expect(r.progress()).toBeNull();
+    progressEvent(requestId(1), 'lens', 0, 4);
+    expect(r.progress()?.stage).toBe('lens');
+    await act(async () => {
+      pending[1].resolve(answer('second', '2'));
+      await second;
+    });
+    // Still one stream.
+    expect(FakeEventSource.open()).toHaveLength(1);
+  });
+
+  it('Stop aborts the request and keeps the results on screen, said as stopped rather than failed', async () => {
+    const r = await ready();
+    const { done: first } = await start(r, 0);
+    await act(async () => {
+      pending[0].resolve(answer('first', '1'));
+      await first;
+    });
+    const before = r.run().view;
+    const { done: second } = await start(r, 1);
+    const id = requestId(1);
+    progressEvent(id, 'forward', 1, 2);
+    expect(r.progress()?.done).toBe(1);
+    let ok: boolean | undefined;
+    await act(async () => {
+      r.run().stop();
+      ok = await second;
+    });
+    expect(ok).toBe(false);
+    expect(r.run().running).toBe(false);
+    expect(r.run().stopped).toBe(true);
+    expect(r.run().runError).toBeNull();
+    expect(r.run().view).toBe(before);
+    expect(r.progress()).toBeNull();
+    expect(screen.queryByTestId('toast-error')).toBeNull();
+    // The stopped run's progress, and its answer had it come anyway, change nothing.
+    progressEvent(id, 'lens', 3, 3);
+    expect(r.progress()).toBeNull();
+    await act(async () => pending[1].resolve(answer('too late', '2')));
+    expect(r.run().view).toBe(before);
+    // Stop with no run in progress does nothing; the next run clears the note.
+    act(() => r.run().stop());
+    const { done: third } = await start(r, 2);
+    expect(r.run().stopped).toBe(false);
+    await act(async () => {
+      pending[2].resolve(answer('third', '3'));
+      await third;
+    });
+    expect(r.run().view?.runId).toBe(3);
+  });
+
+  it('a stopped run\'s late answer and progress cannot overwrite the newer run', async () => {
+    // As if the answer were already on its way when Stop was pressed: fetch ignores the abort.
+    const fake = globalThis.fetch;
+    vi.stubGlobal('fetch', (url: string, init?: RequestInit) => fake(url, { ...init, signal: undefined }));
+    const r = await ready();
+    const { done: a } = await start(r, 0);
+    const idA = requestId(0);
+    act(() => r.run().stop());
+    const { done: b } = await start(r, 1);
+    const idB = requestId(1);
+    progressEvent(idB, 'forward', 1, 2);
+    progressEvent(idA, 'lens', 3, 3);
+    expect(r.progress()).toEqual({ request: idB, stage: 'forward', done: 1, total: 2 });
+    // A's answer arrives while B runs: ignored, B still running.
+    await act(async () => {
+      pending[0].resolve(answer('A', '1'));
+      expect(await a).toBe(false);
+    });
+    expect(r.run().view).toBeNull();
+    expect(r.run().running).toBe(true);
+    expect(r.progress()?.request).toBe(idB);
+    await act(async () => {
+      pending[1].resolve(answer('B', '2'));
+      expect(await b).toBe(true);
+    });
+    expect(r.run().view?.runId).toBe(2);
+    expect(r.run().stopped).toBe(false);
+  });
+
+  it('a run started while another is in progress replaces it', async () => {
+    const r = await ready();
+    const { done: a } = await start(r, 0);
+    const { done: b } = await start(r, 1);
+    await act(async () => {
+      // A's request was aborted: it ends as not done, without touching B's state.
+      expect(await a).toBe(false);
+    });
+    expect(r.run().running).toBe(true);
+    expect(r.run().stopped).toBe(false);
+    progressEvent(requestId(0), 'forward', 1, 2);
+    expect(r.progress()).toBeNull();
+    await act(async () => {
+      pending[1].resolve(answer('B', '2'));
+      await b;
+    });
+    expect(r.run().view?.runId).toBe(2);
+    expect(r.run().running).toBe(false);
+  });
+
+  it('a busy server (503): its detail, when to try again from Retry-After, in a toast and as the run error', async () => {
+    const detail = 'the server is busy: 3 runs are waiting for their turn; try again in 7 s';
+    server.routes.inference = () => ({ status: 503, json: { detail }, headers: { 'retry-after': '7' } });
+    const r = await ready();
+    const t0 = Date.now();
+    let ok: boolean | undefined;
+    await act(async () => {
+      ok = await r.run().runInference();
+    });
+    expect(ok).toBe(false);
+    const at = r.run().retryAt!;
+    expect(at).toBeGreaterThanOrEqual(t0 + 7000);
+    expect(at).toBeLessThanOrEqual(Date.now() + 7000);
+    expect(r.run().runError).toBe(`${detail}. Run again after ${formatClock(at)}.`);
+    expect(r.run().stopped).toBe(false);
+    const toast = await screen.findByTestId('toast-error');
+    expect(toast.textContent).toContain('The server is busy');
+    expect(toast.textContent).toContain(detail);
+    // No retry of its own: one request.
+    expect(inferenceBodies()).toHaveLength(1);
+    // The next run forgets it.
+    server.routes.inference = () => answer('ok', '9');
+    await act(() => r.run().runInference());
+    expect(r.run().retryAt).toBeNull();
+    expect(r.run().runError).toBeNull();
+  });
+
+  it('a 503 without Retry-After shows the detail alone', async () => {
+    server.routes.inference = () => ({ status: 503, json: null });
+    const r = await ready();
+    await act(() => r.run().runInference());
+    expect(r.run().runError).toBe('HTTP 503');
+    expect(r.run().retryAt).toBeNull();
+  });
+
+  it('a request over the memory budget (400) shows the server\'s detail as it is', async () => {
+    const detail =
+      'this request needs about 2400 MiB (attention 1900 MiB, lens 500 MiB); the per-request budget is 1024 MiB: leave out return_attention; or leave out compare; or use a shorter text';
+    server.routes.inference = () => ({ status: 400, json: { detail } });
+    const r = await ready();
+    await act(() => r.run().runInference());
+    expect(r.run().runError).toBe(detail);
+    expect(r.run().retryAt).toBeNull();
+    expect((await screen.findByTestId('toast-error')).textContent).toContain(detail);
   });
 });

@@ -1,13 +1,18 @@
 // The run side of the page: the controls' inputs (text, lens type, interventions, run options),
-// POST /inference, and the run on screen with what the page says about it (stale, failed).
-import { useMemo, useRef, useState } from 'react';
-import { api, ApiError, errorMessage } from '../api/client';
-import type { ActivationAnalysis, Backend, DiffCell, Interventions, LensRow, LensType, Receipt, RunRequest, TrackedProb } from '../api/types';
+// POST /inference, and the run on screen with what the page says about it (stale, failed,
+// stopped, busy). The run in progress is this hook's: its request id (sent as
+// `x-logitlens-request`), its AbortController (Stop), and its progress, which is the "run" events
+// of /events (useModelLoader's stream) that carry that id, kept in a small store so that only the
+// progress indicator re-renders at each layer (`useRunProgress`).
+import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
+import { api, ApiError, errorMessage, isAbort, newRequestId } from '../api/client';
+import type { ActivationAnalysis, Backend, DiffCell, Interventions, LensRow, LensType, Receipt, RunProgress, RunRequest, TrackedProb } from '../api/types';
 import { attentionOfResponse, type AttentionTensor } from '../lib/attention';
 import { countInterventions, type InterventionContext } from '../lib/interventions';
 import { inferLayers } from '../lib/lensTypes';
 import { shortModelName } from '../lib/models';
 import { servingModel } from '../lib/status';
+import { formatClock } from '../lib/time';
 import { useNotify } from '../components/Notifications';
 import type { RunOptionsValue } from '../components/RunOptions';
 import type { ModelLoader } from './useModelLoader';
@@ -46,6 +51,42 @@ export interface RunReceipts {
   stale: boolean;
 }
 
+/** The latest progress event of the page's run in progress (null: none yet, or no run). */
+export interface RunProgressStore {
+  get: () => RunProgress | null;
+  subscribe: (onChange: () => void) => () => void;
+}
+
+function createProgressStore(): RunProgressStore & { set: (p: RunProgress | null) => void } {
+  let current: RunProgress | null = null;
+  const listeners = new Set<() => void>();
+  return {
+    get: () => current,
+    set: (p) => {
+      if (p === current) return;
+      current = p;
+      for (const fn of [...listeners]) fn();
+    },
+    subscribe: (fn) => {
+      listeners.add(fn);
+      return () => {
+        listeners.delete(fn);
+      };
+    },
+  };
+}
+
+/** The progress of the run in progress, for the component that shows it. */
+export function useRunProgress(store: RunProgressStore): RunProgress | null {
+  return useSyncExternalStore(store.subscribe, store.get, store.get);
+}
+
+/** The run in progress: the id its progress events carry, and what stops it. */
+interface CurrentRun {
+  id: string;
+  controller: AbortController;
+}
+
 export interface RunState {
   text: string;
   setText: (t: string) => void;
@@ -60,9 +101,20 @@ export interface RunState {
   /** Puts a run on screen without running (a session's saved results). */
   show: (v: RunView) => void;
   running: boolean;
+  /** The progress of the run in progress (its own "run" events only). */
+  progress: RunProgressStore;
+  /** Stops the run in progress (aborts its request; the server stops between layers). */
+  stop: () => void;
+  /** The last run was stopped (until the next one starts); the run on screen is the one before. */
+  stopped: boolean;
   /** Why the last run failed, or null. */
   runError: string | null;
-  /** Runs the controls as they are, `override` replacing fields; false when it failed (said in a toast). */
+  /** When the server said to try again after refusing a run as busy (503, ms since the epoch), or null. */
+  retryAt: number | null;
+  /**
+   * Runs the controls as they are, `override` replacing fields; false when it failed (said in a
+   * toast) or was stopped. A run started while another is in progress replaces it.
+   */
   runInference: (override?: Partial<RunRequest>, source?: RunView['source']) => Promise<boolean>;
   /** Why Run is disabled, or null. */
   runDisabledReason: string | null;
@@ -103,9 +155,45 @@ export function useRun(loader: ModelLoader): RunState {
   const [view, setView] = useState<RunView | null>(null);
   const [running, setRunning] = useState(false);
   const [runError, setRunError] = useState<string | null>(null);
+  const [stopped, setStopped] = useState(false);
+  const [retryAt, setRetryAt] = useState<number | null>(null);
   const lastLayersRef = useRef<number | undefined>(undefined);
+  const currentRef = useRef<CurrentRun | null>(null);
+  const [progress] = useState(createProgressStore);
 
-  const { status, model, connectionError, loaded, modelBusy, effectiveChat } = loader;
+  const { status, model, connectionError, loaded, modelBusy, effectiveChat, subscribeRunProgress } = loader;
+
+  // Only the events of the run in progress count: other clients' runs, and a stopped or replaced
+  // run of this page (its id is no longer current), are ignored.
+  useEffect(
+    () =>
+      subscribeRunProgress((p) => {
+        const cur = currentRef.current;
+        if (cur && p.request === cur.id) progress.set(p);
+      }),
+    [subscribeRunProgress, progress],
+  );
+
+  // Leaving the page stops its run.
+  useEffect(
+    () => () => {
+      const cur = currentRef.current;
+      currentRef.current = null;
+      cur?.controller.abort();
+    },
+    [],
+  );
+
+  const stop = useCallback(() => {
+    const cur = currentRef.current;
+    if (!cur) return;
+    // No longer current first: whatever the aborted request still delivers is ignored.
+    currentRef.current = null;
+    cur.controller.abort();
+    progress.set(null);
+    setRunning(false);
+    setStopped(true);
+  }, [progress]);
 
   const runInference = async (override?: Partial<RunRequest>, source?: RunView['source']): Promise<boolean> => {
     const req: RunRequest = {
@@ -123,10 +211,20 @@ export function useRun(loader: ModelLoader): RunState {
       ...optionFields(runOptions),
       ...override,
     };
+    // A run started while another is in progress (a session's, Run again) replaces it.
+    currentRef.current?.controller.abort();
+    const run: CurrentRun = { id: newRequestId(), controller: new AbortController() };
+    currentRef.current = run;
+    const isCurrent = () => currentRef.current === run;
+    progress.set(null);
     setRunning(true);
     setRunError(null);
+    setStopped(false);
+    setRetryAt(null);
     try {
-      const res = await api.inference(req);
+      const res = await api.inference(req, { signal: run.controller.signal, requestId: run.id });
+      // Stopped or replaced meanwhile: this answer is not the page's any more.
+      if (!isCurrent()) return false;
       let tensor: AttentionTensor | null = null;
       try {
         tensor = attentionOfResponse(res);
@@ -153,14 +251,30 @@ export function useRun(loader: ModelLoader): RunState {
       });
       return true;
     } catch (err) {
+      if (!isCurrent() || isAbort(err)) return false;
       let msg = errorMessage(err);
+      let title = 'Inference failed';
       if (err instanceof ApiError && err.status === 409) msg = `${msg}. Run again when the model is ready.`;
       if (err instanceof ApiError && err.status === 400 && /model not loaded/i.test(msg)) msg = `${msg}: choose a model in the header to load one.`;
+      // Busy: too many runs wait for their turn. The detail says how many; Retry-After says when.
+      if (err instanceof ApiError && err.status === 503) {
+        title = 'The server is busy';
+        if (err.retryAfter !== null) {
+          const at = Date.now() + err.retryAfter * 1000;
+          setRetryAt(at);
+          msg = `${msg.replace(/[.\s]+$/, '')}. Run again after ${formatClock(at)}.`;
+        }
+      }
+      // Anything else (a memory budget or token limit refusal included) is the server's detail as it is.
       setRunError(msg);
-      notify('error', msg, 'Inference failed');
+      notify('error', msg, title);
       return false;
     } finally {
-      setRunning(false);
+      if (isCurrent()) {
+        currentRef.current = null;
+        progress.set(null);
+        setRunning(false);
+      }
     }
   };
 
@@ -222,7 +336,11 @@ export function useRun(loader: ModelLoader): RunState {
     view,
     show: setView,
     running,
+    progress,
+    stop,
+    stopped,
     runError,
+    retryAt,
     runInference,
     runDisabledReason,
     ctx,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeLoading } from './progress';
+import { describeLoading, describeRunProgress, parseRunProgress } from './progress';
 
 describe('describeLoading', () => {
   it('downloading: file, bytes and fraction', () => {
@@ -22,5 +22,28 @@ describe('describeLoading', () => {
   it('resolving has no fraction', () => {
     expect(describeLoading({ model_name: 'm', backend: 'custom', stage: 'resolving' })).toEqual({ stage: 'Resolving', detail: '', fraction: null });
     expect(describeLoading(null).fraction).toBeNull();
+  });
+});
+
+describe('run progress', () => {
+  it('reads a "run" event of /events, and skips what is not one', () => {
+    expect(parseRunProgress('{"request":"abc","stage":"forward","done":12,"total":30}')).toEqual({ request: 'abc', stage: 'forward', done: 12, total: 30 });
+    // A run of a client that sent no request id.
+    expect(parseRunProgress('{"stage":"lens","done":0,"total":4}')).toEqual({ request: null, stage: 'lens', done: 0, total: 4 });
+    for (const bad of ['', 'nope', 'null', '[]', '{"request":"a","stage":"backward","done":1,"total":2}', '{"request":"a","stage":"forward","done":"1","total":2}', '{"request":7,"stage":"forward","done":1,"total":2}']) {
+      expect(parseRunProgress(bad)).toBeNull();
+    }
+  });
+
+  it('says what the run is doing, with a bar for layers and lens states', () => {
+    expect(describeRunProgress({ request: 'a', stage: 'forward', done: 12, total: 30 })).toEqual({ text: 'Layer 12 of 30', value: { now: 12, max: 30 } });
+    expect(describeRunProgress({ request: 'a', stage: 'lens', done: 3, total: 31 })).toEqual({ text: 'Lens 3 of 31', value: { now: 3, max: 31 } });
+    expect(describeRunProgress({ request: 'a', stage: 'queued', done: 2, total: 3 })).toEqual({ text: 'Waiting for 2 runs ahead…', value: null });
+    expect(describeRunProgress({ request: 'a', stage: 'queued', done: 1, total: 2 }).text).toBe('Waiting for 1 run ahead…');
+    expect(describeRunProgress({ request: 'a', stage: 'queued', done: 0, total: 1 }).text).toBe('Waiting for the run in progress to finish…');
+    // Nothing heard yet (or no event stream): indeterminate.
+    expect(describeRunProgress(null)).toEqual({ text: 'Running the model…', value: null });
+    // Out-of-range counts are clamped for the bar.
+    expect(describeRunProgress({ request: 'a', stage: 'forward', done: 40, total: 30 }).value).toEqual({ now: 30, max: 30 });
   });
 });

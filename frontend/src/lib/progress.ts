@@ -1,5 +1,6 @@
-// What the progress indicator says about a model load.
-import type { LoadingStatus, LoadStage } from '../api/types';
+// What the progress indicators say: about a model load (the load bar), and about a run (the
+// "run" events of /events: queued, forward pass, lens).
+import type { LoadingStatus, LoadStage, RunProgress, RunStage } from '../api/types';
 import { formatBytes } from './models';
 
 export interface ProgressView {
@@ -37,4 +38,48 @@ export function describeLoading(l: LoadingStatus | null | undefined): ProgressVi
   // Tensors are all read but the model is still being assembled.
   if (l.stage === 'loading_tensors' && fraction === 1) return { stage: 'Preparing model', detail: parts.join(' · '), fraction: null };
   return { stage, detail: parts.join(' · '), fraction };
+}
+
+const RUN_STAGES: readonly RunStage[] = ['queued', 'forward', 'lens'];
+
+/** The data of a "run" event, or null when it is not a RunProgress (a malformed event is skipped). */
+export function parseRunProgress(data: string): RunProgress | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(data);
+  } catch {
+    return null;
+  }
+  if (!v || typeof v !== 'object') return null;
+  const o = v as Record<string, unknown>;
+  const request = o.request ?? null;
+  if (request !== null && typeof request !== 'string') return null;
+  if (typeof o.stage !== 'string' || !(RUN_STAGES as readonly string[]).includes(o.stage)) return null;
+  if (typeof o.done !== 'number' || typeof o.total !== 'number' || !Number.isFinite(o.done) || !Number.isFinite(o.total)) return null;
+  return { request, stage: o.stage as RunStage, done: o.done, total: o.total };
+}
+
+export interface RunProgressView {
+  /** "Waiting for 2 runs ahead…", "Layer 12 of 30", "Lens 3 of 31", "Running the model…" */
+  text: string;
+  /** For a progress bar: done of total, or null (indeterminate: waiting, or nothing heard yet). */
+  value: { now: number; max: number } | null;
+}
+
+/** What the page says about its run in progress; `p` is the run's latest event (null: none yet). */
+export function describeRunProgress(p: RunProgress | null): RunProgressView {
+  if (!p) return { text: 'Running the model…', value: null };
+  const max = Math.max(0, Math.round(p.total));
+  const now = Math.min(max, Math.max(0, Math.round(p.done)));
+  switch (p.stage) {
+    case 'queued':
+      // `done`: the runs waiting ahead of this one (0: only the one computing now).
+      return { text: now === 0 ? 'Waiting for the run in progress to finish…' : `Waiting for ${now} run${now === 1 ? '' : 's'} ahead…`, value: null };
+    case 'forward':
+      return { text: `Layer ${now} of ${max}`, value: max > 0 ? { now, max } : null };
+    case 'lens':
+      return { text: `Lens ${now} of ${max}`, value: max > 0 ? { now, max } : null };
+    default:
+      return { text: 'Running the model…', value: null };
+  }
 }

@@ -1,4 +1,5 @@
-// Session timestamps: the server sends "YYYYMMDD_HHMMSS" (local time of the server).
+// Session timestamps: the server sends "YYYYMMDD_HHMMSS" (local time of the server); and the clock
+// time a busy server says to try again at.
 
 const TS = /^(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})$/;
 
@@ -31,4 +32,9 @@ export function relativeSessionTime(ts: string | null | undefined, now: Date = n
   if (sec < 86400) return `${Math.floor(sec / 3600)} h ago`;
   const days = Math.floor(sec / 86400);
   return days === 1 ? '1 day ago' : `${days} days ago`;
+}
+
+/** A time of day on the user's clock, to the second ("14:03:25", or as the locale writes it). */
+export function formatClock(ms: number): string {
+  return new Date(ms).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }

@@ -1,6 +1,8 @@
 // A fake logitlens server for tests: `fetch` answers from per-route handlers (relative URLs, as
-// the app sends them) and every call is recorded. Handlers are typed by the API: each route's
-// request body and its 200 answer, or an error `{detail}` with another status.
+// the app sends them) and every call is recorded, with its headers. Handlers are typed by the API:
+// each route's request body and its 200 answer, or an error `{detail}` with another status; a
+// handler may answer later (a promise, e.g. a `deferred()`), and an aborted request rejects with
+// an AbortError as the browser's fetch does.
 import { vi } from 'vitest';
 import type {
   DeleteSessionResponse,
@@ -13,6 +15,7 @@ import type {
   ModelEntry,
   ModelStatus,
   RunAttention,
+  RunProgress,
   SavedFile,
   SaveStateRequest,
   SaveStateResponse,
@@ -63,13 +66,31 @@ export type Reply<T> =
   | { status?: 200; json: T; headers?: Record<string, string> }
   | { status: number; json: { detail: string } | null; headers?: Record<string, string> };
 
-export type Handler<R extends Route> = (body: Api[R][0], url: string) => Reply<Api[R][1]>;
+export type Handler<R extends Route> = (body: Api[R][0], url: string, headers: Record<string, string>) => Reply<Api[R][1]> | Promise<Reply<Api[R][1]>>;
 export type Routes = { [R in Route]?: Handler<R> };
 
 export interface FakeServer {
   /** Route → handler; replace entries to change answers. */
   routes: Routes;
-  calls: { url: string; body: unknown }[];
+  calls: { url: string; body: unknown; headers: Record<string, string> }[];
+}
+
+/** A promise with its resolve, for a handler that answers when the test says. */
+export function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+function abortError(): DOMException {
+  return new DOMException('The operation was aborted.', 'AbortError');
+}
+
+/** The request's headers as a plain object, names in lower case. */
+function headersOf(init?: RequestInit): Record<string, string> {
+  const out: Record<string, string> = {};
+  new Headers(init?.headers).forEach((v, k) => (out[k] = v));
+  return out;
 }
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}) {
@@ -81,8 +102,8 @@ function isRoute(r: string): r is Route {
 }
 
 /** The answer of `route`'s handler, if there is one. */
-function answer<R extends Route>(routes: Routes, route: R, body: Api[R][0], url: string): Reply<Api[R][1]> | undefined {
-  return routes[route]?.(body, url);
+function answer<R extends Route>(routes: Routes, route: R, body: Api[R][0], url: string, headers: Record<string, string>): Reply<Api[R][1]> | Promise<Reply<Api[R][1]>> | undefined {
+  return routes[route]?.(body, url, headers);
 }
 
 /** runs/42/attention?… → runs/{id}/attention */
@@ -90,16 +111,25 @@ function routeOf(url: string): string {
   return url.split('?')[0].replace(/^runs\/\d+\//, 'runs/{id}/');
 }
 
-/** Stubs the global fetch (undo with vi.unstubAllGlobals). Unknown routes are a 404 with a detail. */
+/**
+ * Stubs the global fetch (undo with vi.unstubAllGlobals). Unknown routes are a 404 with a detail.
+ * A request whose signal aborts before its handler answers rejects with an AbortError.
+ */
 export function stubServer(routes: Routes): FakeServer {
   const server: FakeServer = { routes, calls: [] };
   vi.stubGlobal(
     'fetch',
     vi.fn(async (url: string, init?: RequestInit) => {
       const body = typeof init?.body === 'string' ? JSON.parse(init.body) : undefined;
-      server.calls.push({ url, body });
+      const headers = headersOf(init);
+      server.calls.push({ url, body, headers });
+      const signal = init?.signal;
+      if (signal?.aborted) throw abortError();
       const route = routeOf(url);
-      const r = isRoute(route) ? answer(server.routes, route, body, url) : undefined;
+      const pending = isRoute(route) ? answer(server.routes, route, body, url, headers) : undefined;
+      const aborted = new Promise<never>((_, reject) => signal?.addEventListener('abort', () => reject(abortError())));
+      aborted.catch(() => {});
+      const r = await Promise.race([Promise.resolve(pending), aborted]);
       if (!r) return json(404, { detail: `no route ${url}` });
       return json(r.status ?? 200, r.json, r.headers);
     }),
@@ -109,7 +139,7 @@ export function stubServer(routes: Routes): FakeServer {
 
 /**
  * A stand-in for the browser's EventSource (jsdom has none), so tests can push /events "status"
- * events. Install with vi.stubGlobal('EventSource', FakeEventSource).
+ * and "run" events. Install with vi.stubGlobal('EventSource', FakeEventSource).
  */
 export class FakeEventSource {
   static instances: FakeEventSource[] = [];
@@ -139,5 +169,15 @@ export class FakeEventSource {
   /** Sends a status event (the body of /model_status) on every open source. */
   static status(s: ModelStatus) {
     for (const es of FakeEventSource.instances) if (!es.closed) es.emit('status', s);
+  }
+
+  /** Sends a run progress event on every open source. */
+  static run(p: RunProgress) {
+    for (const es of FakeEventSource.instances) if (!es.closed) es.emit('run', p);
+  }
+
+  /** The open sources: the page should have one. */
+  static open(): FakeEventSource[] {
+    return FakeEventSource.instances.filter((es) => !es.closed);
   }
 }
