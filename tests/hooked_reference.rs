@@ -12,6 +12,8 @@ use candle_core::{DType, Device, Tensor};
 use common::*;
 use logitlens_engine::hooks::{self, InterventionPlan};
 use logitlens_engine::lens;
+use logitlens_engine::load::transformer_from_safetensors;
+use logitlens_engine::nn::Form;
 use logitlens_engine::tokenizer::TokenizerBundle;
 use logitlens_engine::{
     BackendKind, Capture, ComputeDtype, EngineError, InferenceRequest, InterventionConfig,
@@ -61,7 +63,8 @@ fn load_with_config(family: &str, config_json: &str, dtype: Option<DType>) -> Ho
         .unwrap();
     let dtype = dtype.unwrap_or_else(|| cfg.resolve_dtype(ComputeDtype::Auto));
     let model =
-        Transformer::from_safetensors(cfg, &[dir.join("model.safetensors")], dtype).unwrap();
+        transformer_from_safetensors(cfg, &[dir.join("model.safetensors")], Form::Widened(dtype))
+            .unwrap();
     let tok = TokenizerBundle::from_hf_files(
         &std::fs::read(dir.join("tokenizer.json")).unwrap(),
         Some(&read(&dir.join("tokenizer_config.json"))),
@@ -607,7 +610,7 @@ fn missing_tensor_is_an_error() {
     let cfg = BackendKind::Hooked
         .config_from_hf_json(&read(&tiny("phi").join("config.json")))
         .unwrap();
-    let e = Transformer::from_safetensors(cfg, &[p], DType::F64)
+    let e = transformer_from_safetensors(cfg, &[p], Form::Widened(DType::F64))
         .err()
         .unwrap();
     assert!(e.to_string().contains("lm_head.bias"), "{e}");

@@ -10,7 +10,8 @@ use std::sync::OnceLock;
 
 use common::*;
 use logitlens_engine::{
-    InferenceRequest, InferenceResponse, LoadOptions, LoadedModel, RunRequest, RunSpec,
+    ComputeDtype, InferenceRequest, InferenceResponse, LensType, LoadOptions, LoadedModel,
+    RunRequest, RunSpec, WeightsMode,
 };
 
 fn model() -> &'static LoadedModel {
@@ -359,4 +360,43 @@ fn rerun_from_layer_20_is_identical_to_a_cold_run() {
         flat_all(&warm.state.capture.resid),
         flat_all(&cold.state.capture.resid)
     );
+}
+
+/// GGUF blocks kept as stored against the same file widened to f32: the
+/// lens agrees (the products see the same dequantized values; only the
+/// order of the sums differs).
+#[test]
+#[ignore = "needs the default GGUF: logitlens fetch-model"]
+fn quantized_blocks_kept_as_stored_agree_with_their_f32_run() {
+    let path = smollm2_gguf();
+    let load = |weights| {
+        let opts = LoadOptions {
+            dtype: ComputeDtype::F32,
+            weights,
+            ..Default::default()
+        };
+        LoadedModel::load_with(path.to_str().unwrap(), opts, &mut |_| {}).unwrap()
+    };
+    let (wide, stored) = (load(WeightsMode::F32), load(WeightsMode::Stored));
+    assert_eq!(stored.weights_info().form, "stored");
+    assert!(
+        stored.weights_info().kinds.contains("Q4_1"),
+        "{:?}",
+        stored.weights_info()
+    );
+    assert!(stored.weights_info().resident_bytes * 4 < wide.weights_info().resident_bytes);
+    let text = "The quick brown fox jumps over the lazy dog. The capital of France is Paris, \
+                and the capital of Germany is Berlin.";
+    let req = RunRequest {
+        lens_type: LensType::Combined,
+        ..RunRequest::new(text)
+    };
+    let a = wide.run(&req).unwrap().answer.logit_lens;
+    let b = stored.run(&req).unwrap().answer.logit_lens;
+    let (top1, overlap, worst) = agreement(&a, &b);
+    let cells: usize = a.iter().map(|r| r.predictions.len()).sum();
+    eprintln!(
+        "{cells} cells: top-1 equal {top1:.4}, top-5 overlap {overlap:.4}, max |Δprob| {worst:.2e}"
+    );
+    assert!(top1 >= 0.99 && overlap >= 0.95 && worst <= 0.01);
 }

@@ -2,6 +2,7 @@
 //! arrays, and tolerance comparisons.
 #![allow(dead_code)]
 
+pub mod gguf;
 pub mod server;
 
 use std::fs::File;
@@ -96,4 +97,30 @@ pub fn smollm2_gguf() -> PathBuf {
         p.display()
     );
     p
+}
+
+/// Top-1 agreement, mean top-5 overlap and the largest |Δprob| of a token
+/// in both top-5s, over every cell of two lens answers.
+pub fn agreement(
+    a: &[logitlens_engine::LensRow],
+    b: &[logitlens_engine::LensRow],
+) -> (f64, f64, f64) {
+    let (mut cells, mut top1, mut overlap, mut worst) = (0usize, 0usize, 0f64, 0f64);
+    for (ra, rb) in a.iter().zip(b) {
+        for (pa, pb) in ra.predictions.iter().zip(&rb.predictions) {
+            cells += 1;
+            top1 += usize::from(pa[0].id == pb[0].id);
+            let shared = pa
+                .iter()
+                .filter(|x| pb.iter().any(|y| y.id == x.id))
+                .count();
+            overlap += shared as f64 / pa.len() as f64;
+            for x in pa {
+                if let Some(y) = pb.iter().find(|y| y.id == x.id) {
+                    worst = worst.max((x.prob - y.prob).abs());
+                }
+            }
+        }
+    }
+    (top1 as f64 / cells as f64, overlap / cells as f64, worst)
 }

@@ -24,6 +24,10 @@ pub enum EngineError {
     Template(String),
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    /// Loading the model would take more memory than there is; the message
+    /// gives both numbers. Nothing was loaded.
+    #[error("{0}")]
+    TooLarge(String),
     /// The caller stopped the computation (its client went away).
     #[error("the run was cancelled")]
     Cancelled,

@@ -30,4 +30,4 @@ pub use lens::{LensRow, LensType, Prediction};
 pub use load::{default_model, LoadEvent, LoadOptions, LoadedModel, SourceInfo};
 pub use model::{BackendKind, Config, ModelInfo, Transformer};
 pub use run::{Answer, RunOutput, RunRequest, RunSpec, RunState, Timings};
-pub use types::{Capture, ComputeDtype, State};
+pub use types::{Capture, ComputeDtype, State, WeightsMode};

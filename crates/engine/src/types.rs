@@ -179,6 +179,45 @@ impl std::str::FromStr for ComputeDtype {
     }
 }
 
+/// How a model's weights are held once loaded.
+///
+/// `F32` widens every weight to the compute dtype (f32; f64 for tiny models
+/// under `ComputeDtype::Auto`), as logitlens always did: the small models'
+/// tolerances are measured that way. `Stored` keeps the big matrices as the
+/// checkpoint stores them (bf16, f16, GGUF's quantized blocks) and widens a
+/// slice at a time while multiplying, with activations and sums in f32: an
+/// 8B model in bf16 takes its 16 GB, not 32. `Auto` widens when the wide
+/// copy takes under 40% of the memory available, and keeps them stored
+/// otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum WeightsMode {
+    #[default]
+    Auto,
+    F32,
+    Stored,
+}
+
+impl WeightsMode {
+    pub const NAMES: &'static str = "auto, f32, stored";
+    /// `Auto` widens when the wide copy takes at most this share of the
+    /// memory available.
+    pub const AUTO_WIDEN_SHARE: f64 = 0.4;
+}
+
+impl std::str::FromStr for WeightsMode {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "auto" => Ok(WeightsMode::Auto),
+            "f32" => Ok(WeightsMode::F32),
+            "stored" => Ok(WeightsMode::Stored),
+            _ => Err(format!("{s:?} is not one of {}", Self::NAMES)),
+        }
+    }
+}
+
 /// What a long computation is doing, for progress displays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

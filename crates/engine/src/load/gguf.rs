@@ -1,18 +1,22 @@
 //! GGUF checkpoints: the metadata under the names a config.json uses (so
 //! the family descriptor resolves it as it resolves a config.json), and the
-//! tensors dequantized to f32 under the Hugging Face state-dict names, so
-//! one model code path serves safetensors and GGUF.
+//! tensors, still in their quantized blocks, under the Hugging Face
+//! state-dict names, so one model code path serves safetensors and GGUF
+//! (and widens them, or keeps them as stored).
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
 
+use std::sync::Arc;
+
 use candle_core::quantized::gguf_file::{Content, Value};
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use serde_json::{json, Map};
 
 use crate::error::{EngineError, Result};
 use crate::model::{Config, Family};
+use crate::nn::{Matrix, Stored};
 
 /// An opened GGUF file whose tensors are not read yet.
 pub struct GgufFile {
@@ -112,11 +116,27 @@ impl GgufFile {
         Ok(std::mem::take(fields.as_object_mut().expect("an object")))
     }
 
-    /// Read and dequantize every tensor, renamed to the HF state-dict names
-    /// of `cfg`'s family. `progress(done, total)` counts tensors.
+    /// Bytes of every tensor as stored and of the largest one, and how
+    /// many numbers they hold.
+    pub(crate) fn sizes(&self) -> super::Sizes {
+        let mut out = super::Sizes::default();
+        for info in self.content.tensor_infos.values() {
+            let elems = info.shape.elem_count() as u64;
+            let bytes =
+                elems / info.ggml_dtype.block_size() as u64 * info.ggml_dtype.type_size() as u64;
+            out.add(bytes, elems);
+        }
+        out
+    }
+
+    /// Read every tensor, renamed to the HF state-dict names of `cfg`'s
+    /// family: in its blocks with `keep_blocks`, else dequantized to f32 as
+    /// it is read (so a widened load never holds the blocks and the wide
+    /// copy at once). `progress(done, total)` counts tensors.
     pub fn read_tensors(
         mut self,
         cfg: &Config,
+        keep_blocks: bool,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<GgufTensors> {
         let dev = Device::Cpu;
@@ -131,17 +151,28 @@ impl GgufFile {
             if !kinds.contains(&kind) {
                 kinds.push(kind);
             }
-            let t = qt.dequantize(&dev)?;
             if name == "rope_freqs.weight" {
+                let t = qt.dequantize(&dev)?;
                 rope_freq_factors = Some(t.flatten_all()?.to_vec1::<f32>()?);
             } else if let Some(hf) = hf_name(name) {
                 let llama = cfg.family == Family::Llama;
-                let t = if llama && name.contains(".attn_q.") {
-                    unpermute(&t, cfg.n_heads)?
-                } else if llama && name.contains(".attn_k.") {
-                    unpermute(&t, cfg.n_kv_heads)?
+                let heads = if !llama {
+                    None
+                } else if name.contains(".attn_q.") {
+                    Some(cfg.n_heads)
+                } else if name.contains(".attn_k.") {
+                    Some(cfg.n_kv_heads)
                 } else {
-                    t
+                    None
+                };
+                let t = if keep_blocks {
+                    Stored::Blocks(Arc::new(qt))
+                } else {
+                    Stored::Tensor(qt.dequantize(&dev)?)
+                };
+                let t = match heads {
+                    Some(h) => unpermute(t, h)?,
+                    None => t,
                 };
                 tensors.insert(hf, t);
             } else {
@@ -163,8 +194,8 @@ impl GgufFile {
 
 /// What [`GgufFile::read_tensors`] gives back.
 pub struct GgufTensors {
-    /// f32, under HF state-dict names.
-    pub tensors: HashMap<String, Tensor>,
+    /// Under HF state-dict names, in their blocks or dequantized.
+    pub tensors: HashMap<String, Stored>,
     /// llama.cpp's `rope_freqs.weight`: per-frequency divisors (Llama 3.x).
     pub rope_freq_factors: Option<Vec<f32>>,
     /// The quantisation types found, e.g. "Q4_1, F32".
@@ -202,22 +233,38 @@ fn hf_name(gguf: &str) -> Option<String> {
     Some(format!("model.layers.{layer}.{hf}.{suffix}"))
 }
 
-/// Undo llama.cpp's q/k permutation (made for interleaved RoPE) so the
-/// weights fit the half-split RoPE the HF layout uses.
-fn unpermute(t: &Tensor, n_head: usize) -> Result<Tensor> {
-    let dims = t.dims().to_vec();
-    let out = dims[0];
-    let rest: usize = dims[1..].iter().product();
-    let half = out / n_head / 2;
-    Ok(t.reshape((n_head, half, 2, rest))?
-        .transpose(1, 2)?
-        .contiguous()?
-        .reshape(dims)?)
+/// The row order that undoes llama.cpp's q/k permutation (made for
+/// interleaved RoPE), so the weights fit the half-split RoPE the HF layout
+/// uses: llama.cpp's row `(h, i, j)` of shape `(heads, hd/2, 2)` is HF's
+/// row `(h, j, i)`.
+fn unpermuted_rows(rows: usize, n_head: usize) -> Vec<usize> {
+    let hd = rows / n_head.max(1);
+    let half = hd / 2;
+    (0..n_head)
+        .flat_map(|h| (0..2).flat_map(move |j| (0..half).map(move |i| h * hd + i * 2 + j)))
+        .collect()
+}
+
+/// Undo llama.cpp's q/k permutation on a weight (whole quantized rows move,
+/// so it stays in its blocks) or a bias.
+fn unpermute(t: Stored, n_head: usize) -> Result<Stored> {
+    let m = match t {
+        Stored::Blocks(q) if q.shape().rank() == 2 => Matrix::Blocks(q),
+        Stored::Blocks(q) => Matrix::Dense(q.dequantize(&q.device())?.reshape(((), 1))?),
+        Stored::Tensor(t) => Matrix::Dense(t.reshape((t.dim(0)?, ()))?),
+    };
+    let (rows, _) = m.dims();
+    Ok(match m.select_rows(&unpermuted_rows(rows, n_head))? {
+        Matrix::Blocks(q) => Stored::Blocks(q),
+        Matrix::Dense(t) if t.dim(1)? == 1 => Stored::Tensor(t.flatten_all()?),
+        Matrix::Dense(t) => Stored::Tensor(t),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::Tensor;
 
     #[test]
     fn maps_names() {
@@ -251,7 +298,33 @@ mod tests {
             .unwrap()
             .reshape((8, 3))
             .unwrap();
-        let back = unpermute(&permuted, 2).unwrap();
+        let Stored::Tensor(back) = unpermute(Stored::Tensor(permuted), 2).unwrap() else {
+            panic!("a tensor stays a tensor")
+        };
         assert_eq!(back.to_vec2::<f32>().unwrap(), w.to_vec2::<f32>().unwrap());
+    }
+
+    #[test]
+    fn unpermute_moves_quantized_rows_whole() {
+        use candle_core::quantized::{GgmlDType, QTensor};
+        let dev = Device::Cpu;
+        let w = (Tensor::arange(0f32, (8 * 64) as f32, &dev).unwrap() / 100.0)
+            .unwrap()
+            .sin()
+            .unwrap()
+            .reshape((8, 64))
+            .unwrap();
+        let q = Arc::new(QTensor::quantize(&w, GgmlDType::Q8_0).unwrap());
+        let wide = q.dequantize(&dev).unwrap();
+        let Stored::Tensor(want) = unpermute(Stored::Tensor(wide), 2).unwrap() else {
+            panic!("a tensor stays a tensor")
+        };
+        let Stored::Blocks(got) = unpermute(Stored::Blocks(q), 2).unwrap() else {
+            panic!("blocks stay blocks")
+        };
+        assert_eq!(
+            got.dequantize(&dev).unwrap().to_vec2::<f32>().unwrap(),
+            want.to_vec2::<f32>().unwrap()
+        );
     }
 }

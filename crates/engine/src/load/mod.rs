@@ -5,6 +5,7 @@
 
 pub mod default_model;
 pub mod gguf;
+pub mod memory;
 mod safetensors;
 pub mod source;
 
@@ -17,8 +18,9 @@ use serde::Serialize;
 
 use crate::error::{EngineError, Result};
 use crate::model::{BackendKind, Config, Fields, ModelInfo, Transformer};
+use crate::nn::{Form, Stored, TensorSource, Weights};
 use crate::tokenizer::TokenizerBundle;
-use crate::types::ComputeDtype;
+use crate::types::{ComputeDtype, WeightsMode};
 use source::{HubFiles, ModelSource};
 
 /// How to load a model.
@@ -26,9 +28,143 @@ use source::{HubFiles, ModelSource};
 pub struct LoadOptions {
     pub backend: BackendKind,
     pub dtype: ComputeDtype,
+    /// Widen the weights, keep them as stored, or choose by size.
+    pub weights: WeightsMode,
+    /// Bytes the load may take at its peak; `None`: the memory available
+    /// when it starts.
+    pub memory_budget: Option<u64>,
     /// Round every weight through float16 first, as the original tool's
     /// loader did (`torch_dtype=float16`). Only for reproducing its numbers.
     pub emulate_f16_load: bool,
+}
+
+/// What a checkpoint holds, from its headers, before any weight is read.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Sizes {
+    /// Bytes of every tensor as stored, and of the largest one.
+    pub stored: u64,
+    pub largest_stored: u64,
+    /// Numbers stored, in all and in the largest tensor.
+    pub elems: u64,
+    pub largest_elems: u64,
+}
+
+impl Sizes {
+    pub(crate) fn add(&mut self, bytes: u64, elems: u64) {
+        self.stored += bytes;
+        self.elems += elems;
+        if bytes > self.largest_stored {
+            self.largest_stored = bytes;
+        }
+        self.largest_elems = self.largest_elems.max(elems);
+    }
+}
+
+/// Memory the runtime, tokenizer and first buffers take beside the weights.
+const LOAD_OVERHEAD: u64 = 128 << 20;
+
+/// Whether `auto` widens a checkpoint of `elems` numbers to `wide_bytes`
+/// each, given the memory `available`.
+pub fn auto_widens(elems: u64, wide_bytes: u64, available: u64) -> bool {
+    (elems * wide_bytes) as f64 <= WeightsMode::AUTO_WIDEN_SHARE * available as f64
+}
+
+/// The form a model's weights will take, and the memory that needs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoadPlan {
+    pub form: Form,
+    /// Bytes of weights once loaded.
+    pub resident: u64,
+    /// Bytes at the load's peak (a tensor in flight, runtime overhead).
+    pub peak: u64,
+    /// Bytes the load may take.
+    pub budget: u64,
+}
+
+impl LoadPlan {
+    /// Decide the form (`opts.weights`) and refuse, with both numbers, a
+    /// load whose peak exceeds the budget.
+    pub(crate) fn new(cfg: &Config, sizes: Sizes, opts: &LoadOptions) -> Result<Self> {
+        let budget = opts
+            .memory_budget
+            .or_else(memory::available)
+            .unwrap_or(u64::MAX);
+        let wide_dtype = cfg.resolve_dtype(opts.dtype);
+        let wide = |d: DType| {
+            // A widened f64 model keeps an f32 copy of its head for the lens.
+            let head = if d == DType::F64 {
+                (cfg.vocab_size * cfg.d_model * 4) as u64
+            } else {
+                0
+            };
+            sizes.elems * d.size_in_bytes() as u64 + head
+        };
+        let form = match opts.weights {
+            WeightsMode::F32 => Form::Widened(wide_dtype),
+            WeightsMode::Stored => {
+                if opts.dtype == ComputeDtype::F64 {
+                    return Err(crate::invalid!(
+                        "weights kept as stored compute in f32; ask for f64 with widened weights (weights: f32)"
+                    ));
+                }
+                Form::Stored
+            }
+            WeightsMode::Auto => {
+                if auto_widens(
+                    wide(wide_dtype) / wide_dtype.size_in_bytes() as u64,
+                    wide_dtype.size_in_bytes() as u64,
+                    budget,
+                ) {
+                    Form::Widened(wide_dtype)
+                } else {
+                    Form::Stored
+                }
+            }
+        };
+        if opts.emulate_f16_load && form == Form::Stored {
+            return Err(crate::invalid!(
+                "rounding through float16 (the original's loader) needs widened weights"
+            ));
+        }
+        let (resident, in_flight) = match form {
+            Form::Widened(d) => (wide(d), sizes.largest_elems * d.size_in_bytes() as u64),
+            // Copied out of its file once; only vectors are widened.
+            Form::Stored => (sizes.stored, sizes.largest_stored),
+        };
+        let peak = resident + in_flight + LOAD_OVERHEAD;
+        if peak > budget {
+            let how = match form {
+                Form::Widened(d) => format!("widened to {d:?}"),
+                Form::Stored => "kept as stored".to_owned(),
+            };
+            return Err(EngineError::TooLarge(format!(
+                "this model needs about {} of memory to load ({} of weights, {how}) but {} is available; \
+                 free memory, keep the weights as stored (weights: stored), or pick a smaller or more \
+                 quantized checkpoint",
+                memory::gib(peak),
+                memory::gib(resident),
+                memory::gib(budget)
+            )));
+        }
+        Ok(LoadPlan {
+            form,
+            resident,
+            peak,
+            budget,
+        })
+    }
+}
+
+/// How a loaded model's weights are held, for status displays.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WeightsInfo {
+    /// "f32" or "f64" (widened), or "stored".
+    pub form: String,
+    /// How the big matrices are held: "F32", "BF16", "Q4K, Q6K"...
+    pub kinds: String,
+    /// Bytes the weights take in memory.
+    pub resident_bytes: u64,
 }
 
 /// Progress of a model load, for status displays.
@@ -101,6 +237,18 @@ fn round_f16(t: Tensor) -> Result<Tensor> {
     Ok(t.to_dtype(DType::F16)?.to_dtype(dt)?)
 }
 
+/// A transformer from safetensors files (one checkpoint, maybe sharded),
+/// memory-mapped, on the CPU, its weights in `form`.
+pub fn transformer_from_safetensors<P: AsRef<Path>>(
+    cfg: Config,
+    files: &[P],
+    form: Form,
+) -> Result<Transformer> {
+    let files: Vec<PathBuf> = files.iter().map(|p| p.as_ref().to_path_buf()).collect();
+    let src: std::sync::Arc<dyn TensorSource> = safetensors::mapped(&files)?;
+    Transformer::load(cfg, Weights::new(src, form, &Device::Cpu))
+}
+
 fn read_to_string(p: &Path) -> Result<String> {
     std::fs::read_to_string(p)
         .map_err(|e| EngineError::Model(format!("cannot read {}: {e}", p.display())))
@@ -132,22 +280,22 @@ fn load_hf_layout(
     let files = safetensors::checkpoint_files(dir, get)?;
     source.stored_dtype = safetensors::stored_dtypes(&files)?;
     source.files = files.clone();
+    let plan = LoadPlan::new(&cfg, safetensors::sizes(&files)?, &opts)?;
     let tokenizer =
         TokenizerBundle::from_hf_files(&std::fs::read(&tok_path)?, tok_cfg.as_deref(), jinja)?;
     progress(LoadEvent::LoadingTensors { done: 0, total: 1 });
-    let dtype = cfg.resolve_dtype(opts.dtype);
-    let vb = if opts.emulate_f16_load {
+    let src = if opts.emulate_f16_load {
         let mut all = HashMap::new();
         for f in &files {
             for (k, t) in candle_core::safetensors::load(f, &Device::Cpu)? {
-                all.insert(k, round_f16(t)?);
+                all.insert(k, Stored::Tensor(round_f16(t)?));
             }
         }
-        safetensors::from_tensors(all, dtype, &Device::Cpu)
+        safetensors::TakeTensors::source(all)
     } else {
-        safetensors::from_mmaped_safetensors(&files, dtype, &Device::Cpu)?
+        safetensors::mapped(&files)?
     };
-    let model = Transformer::load(cfg, vb)?;
+    let model = Transformer::load(cfg, Weights::new(src, plan.form, &Device::Cpu))?;
     progress(LoadEvent::LoadingTensors { done: 1, total: 1 });
     Ok((model, tokenizer))
 }
@@ -165,8 +313,10 @@ fn load_gguf(
     let mut cfg = opts
         .backend
         .resolve(family, &Fields(&file.config_fields(family)?))?;
+    let plan = LoadPlan::new(&cfg, file.sizes(), &opts)?;
     let tokenizer = TokenizerBundle::from_gguf(&file.content)?;
-    let read = file.read_tensors(&cfg, &mut |done, total| {
+    let keep_blocks = plan.form == Form::Stored;
+    let read = file.read_tensors(&cfg, keep_blocks, &mut |done, total| {
         progress(LoadEvent::LoadingTensors { done, total })
     })?;
     let (mut tensors, dtypes) = (read.tensors, read.dtypes);
@@ -176,14 +326,20 @@ fn load_gguf(
     if opts.emulate_f16_load {
         tensors = tensors
             .into_iter()
-            .map(|(k, t)| Ok((k, round_f16(t)?)))
+            .map(|(k, t)| {
+                let t = match t {
+                    Stored::Blocks(q) => q.dequantize(&Device::Cpu)?,
+                    Stored::Tensor(t) => t,
+                };
+                Ok((k, Stored::Tensor(round_f16(t)?)))
+            })
             .collect::<Result<_>>()?;
     }
     source.stored_dtype = dtypes;
     source.files = vec![path.to_path_buf()];
-    let dtype = cfg.resolve_dtype(opts.dtype);
-    let vb = safetensors::from_tensors(tensors, dtype, &Device::Cpu);
-    Ok((Transformer::load(cfg, vb)?, tokenizer))
+    let src = safetensors::TakeTensors::source(tensors);
+    let model = Transformer::load(cfg, Weights::new(src, plan.form, &Device::Cpu))?;
+    Ok((model, tokenizer))
 }
 
 impl LoadedModel {
@@ -275,6 +431,18 @@ impl LoadedModel {
 
     pub fn info(&self) -> ModelInfo {
         self.backend.info(self.model.config())
+    }
+
+    /// How the weights are held and what they take.
+    pub fn weights_info(&self) -> WeightsInfo {
+        WeightsInfo {
+            form: match self.model.form() {
+                Form::Widened(d) => format!("{d:?}").to_lowercase(),
+                Form::Stored => "stored".to_owned(),
+            },
+            kinds: self.model.weight_kinds(),
+            resident_bytes: self.model.weight_bytes() as u64,
+        }
     }
 
     /// SHA-256 over the weight files, in order (computed once).

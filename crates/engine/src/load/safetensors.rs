@@ -1,96 +1,43 @@
-//! Safetensors checkpoints (single or sharded), and where model code gets
-//! its weights from without holding two copies.
+//! Safetensors checkpoints (single or sharded), and the tensor sources
+//! model code reads its weights from without holding two copies.
 //!
-//! The models keep weights in their own layout (linear weights transposed,
-//! see `nn::Linear`), so every tensor is copied once while loading. With
-//! candle's stock backends the source stays alive until the load ends (a
-//! `HashMap` of dequantized GGUF tensors, or a memory map whose touched pages
-//! count as resident), which doubled peak memory. These backends release each
-//! tensor's source as soon as it has been handed out.
+//! The models keep widened weights in their own layout (linear weights
+//! transposed, see `nn::Linear`), so such tensors are copied once while
+//! loading. With candle's stock backends the source stays alive until the
+//! load ends (a `HashMap` of dequantized GGUF tensors, or a memory map whose
+//! touched pages count as resident), which doubled peak memory. These
+//! sources release each tensor as soon as it has been handed out.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use candle_core::{DType, Device, Shape, Tensor};
-use candle_nn::var_builder::SimpleBackend;
-use candle_nn::{Init, VarBuilder};
+use candle_core::{DType, Device, Tensor};
 
 use crate::error::{EngineError, Result};
+use crate::nn::{Stored, TensorSource};
 
-fn check_shape(name: &str, t: Tensor, want: &Shape) -> candle_core::Result<Tensor> {
-    if t.shape() != want {
-        return Err(candle_core::Error::Msg(format!(
-            "shape mismatch for {name}: the checkpoint has {:?}, the model expects {:?}",
-            t.dims(),
-            want.dims()
-        )));
-    }
-    Ok(t)
-}
+/// Tensors already in memory, each removed from the map when taken.
+pub(crate) struct TakeTensors(Mutex<HashMap<String, Stored>>);
 
-/// Tensors already in memory, each removed from the map when fetched.
-struct TakeTensors(Mutex<HashMap<String, Tensor>>);
-
-/// Where a backend gets a tensor by name.
-trait Source: Send + Sync + 'static {
-    fn fetch(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor>;
-    fn has(&self, name: &str) -> bool;
-}
-
-/// A `VarBuilder` backend over a [`Source`] that checks every shape.
-struct Checked<S>(S);
-
-impl<S: Source> SimpleBackend for Checked<S> {
-    fn get(
-        &self,
-        s: Shape,
-        name: &str,
-        _: Init,
-        dtype: DType,
-        dev: &Device,
-    ) -> candle_core::Result<Tensor> {
-        check_shape(name, self.0.fetch(name, dtype, dev)?, &s)
-    }
-
-    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
-        self.0.fetch(name, dtype, dev)
-    }
-
-    fn contains_tensor(&self, name: &str) -> bool {
-        self.0.has(name)
+impl TakeTensors {
+    pub(crate) fn source(tensors: HashMap<String, Stored>) -> Arc<dyn TensorSource> {
+        Arc::new(TakeTensors(Mutex::new(tensors)))
     }
 }
 
-impl Source for TakeTensors {
-    fn fetch(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
-        let t = self
-            .0
+impl TensorSource for TakeTensors {
+    fn take(&self, name: &str) -> Result<Stored> {
+        self.0
             .lock()
             .expect("weights lock")
             .remove(name)
-            .ok_or_else(|| candle_core::Error::CannotFindTensor {
-                path: name.to_owned(),
-            })?;
-        t.to_dtype(dtype)?.to_device(dev)
+            .ok_or_else(|| EngineError::Model(format!("the checkpoint has no tensor {name}")))
     }
 
     fn has(&self, name: &str) -> bool {
         self.0.lock().expect("weights lock").contains_key(name)
     }
-}
-
-/// A `VarBuilder` that hands out (and lets go of) the given tensors.
-pub(crate) fn from_tensors(
-    tensors: HashMap<String, Tensor>,
-    dtype: DType,
-    dev: &Device,
-) -> VarBuilder<'static> {
-    VarBuilder::from_backend(
-        Box::new(Checked(TakeTensors(Mutex::new(tensors)))),
-        dtype,
-        dev.clone(),
-    )
 }
 
 /// One memory-mapped safetensors file with its parsed header.
@@ -143,13 +90,13 @@ impl MappedSafetensors {
         Ok(MappedSafetensors(out))
     }
 
-    fn load(&self, name: &str, dev: &Device) -> candle_core::Result<Tensor> {
+    fn load(&self, name: &str, dev: &Device) -> Result<Tensor> {
         for f in &self.0 {
             let Some(info) = f.meta.info(name) else {
                 continue;
             };
             let dtype = candle_dtype(info.dtype).ok_or_else(|| {
-                candle_core::Error::Msg(format!(
+                EngineError::Model(format!(
                     "{name} in {} has dtype {:?}, which is not supported",
                     f.path.display(),
                     info.dtype
@@ -158,7 +105,7 @@ impl MappedSafetensors {
             let (a, b) = info.data_offsets;
             let (start, end) = (f.data_start + a, f.data_start + b);
             let bytes = f.map.get(start..end).ok_or_else(|| {
-                candle_core::Error::Msg(format!(
+                EngineError::Model(format!(
                     "{name} lies outside {} (truncated file?)",
                     f.path.display()
                 ))
@@ -167,9 +114,9 @@ impl MappedSafetensors {
             release(&f.map, start, end);
             return Ok(t);
         }
-        Err(candle_core::Error::CannotFindTensor {
-            path: name.to_owned(),
-        })
+        Err(EngineError::Model(format!(
+            "the checkpoint has no tensor {name}"
+        )))
     }
 }
 
@@ -194,9 +141,9 @@ fn release(map: &memmap2::Mmap, start: usize, end: usize) {
     let _ = (map, start, end);
 }
 
-impl Source for MappedSafetensors {
-    fn fetch(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
-        self.load(name, dev)?.to_dtype(dtype)
+impl TensorSource for MappedSafetensors {
+    fn take(&self, name: &str) -> Result<Stored> {
+        Ok(Stored::Tensor(self.load(name, &Device::Cpu)?))
     }
 
     fn has(&self, name: &str) -> bool {
@@ -204,17 +151,21 @@ impl Source for MappedSafetensors {
     }
 }
 
-/// A `VarBuilder` over memory-mapped safetensors files.
-pub(crate) fn from_mmaped_safetensors(
-    files: &[PathBuf],
-    dtype: DType,
-    dev: &Device,
-) -> Result<VarBuilder<'static>> {
-    Ok(VarBuilder::from_backend(
-        Box::new(Checked(MappedSafetensors::open(files)?)),
-        dtype,
-        dev.clone(),
-    ))
+/// Memory-mapped safetensors files as a tensor source.
+pub(crate) fn mapped(files: &[PathBuf]) -> Result<Arc<dyn TensorSource>> {
+    Ok(Arc::new(MappedSafetensors::open(files)?))
+}
+
+/// What a checkpoint's safetensors files hold, from their headers.
+pub(crate) fn sizes(files: &[PathBuf]) -> Result<super::Sizes> {
+    let mut out = super::Sizes::default();
+    for f in &MappedSafetensors::open(files)?.0 {
+        for info in f.meta.tensors().values() {
+            let (a, b) = info.data_offsets;
+            out.add((b - a) as u64, info.shape.iter().product::<usize>() as u64);
+        }
+    }
+    Ok(out)
 }
 
 /// The dtypes stored in safetensors files, e.g. "BF16" or "F16, F32".

@@ -39,11 +39,12 @@ pub use config::{Config, Family, Residual};
 pub use profile::{BackendKind, ModelInfo};
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
 
 use crate::error::Result;
 use crate::hooks::{HookPoint, InterventionPlan};
-use crate::nn::{attend, repeat_kv, rope, AttnMask, HookRunner, Linear, Mlp, Norm};
+use crate::nn::{
+    attend, repeat_kv, rope, AttnMask, Form, HookRunner, Linear, Matrix, Mlp, Norm, Weights,
+};
 use crate::types::{check, Capture, Stage, Unwatched, Watch};
 use families::{Layout, MlpProj, Qkv};
 
@@ -76,23 +77,25 @@ struct Block {
 
 pub struct Transformer {
     cfg: Config,
-    /// `[V, D]` in the compute dtype.
-    embed: Tensor,
+    /// `[V, D]`: in the compute dtype, or as stored.
+    embed: Matrix,
     /// `[n_positions, D]` learned positions (GPT-2).
     pos_embed: Option<Tensor>,
     blocks: Vec<Block>,
     final_norm: Norm,
-    /// `[V, D]` f32 unembedding (the lens projection always runs in f32).
-    lm_head: Tensor,
+    /// `[V, D]` unembedding: f32 or as stored (the lens projection always
+    /// runs in f32).
+    lm_head: Matrix,
     /// `[V]` f32 (Phi).
     lm_head_bias: Option<Tensor>,
     dtype: DType,
+    form: Form,
     inv_freq: Vec<f32>,
     device: Device,
 }
 
 impl Attention {
-    fn load(cfg: &Config, layout: &Layout, vb: &VarBuilder) -> Result<Self> {
+    fn load(cfg: &Config, layout: &Layout, vb: &Weights) -> Result<Self> {
         let b = &layout.block;
         let a = vb.pp(b.attn);
         let (d, hd) = (cfg.d_model, cfg.head_dim);
@@ -136,7 +139,7 @@ impl Attention {
     }
 }
 
-fn load_mlp(cfg: &Config, layout: &Layout, vb: &VarBuilder) -> Result<Mlp> {
+fn load_mlp(cfg: &Config, layout: &Layout, vb: &Weights) -> Result<Mlp> {
     let b = &layout.block;
     let m = vb.pp(b.mlp);
     let (d, f, bias) = (cfg.d_model, cfg.d_mlp, cfg.mlp_bias);
@@ -169,7 +172,7 @@ fn load_mlp(cfg: &Config, layout: &Layout, vb: &VarBuilder) -> Result<Mlp> {
 }
 
 impl Block {
-    fn load(cfg: &Config, layout: &Layout, vb: &VarBuilder) -> Result<Self> {
+    fn load(cfg: &Config, layout: &Layout, vb: &Weights) -> Result<Self> {
         let b = &layout.block;
         let norm = |name: &str| Norm::load(&vb.pp(name), cfg.norm, cfg.d_model, cfg.norm_eps);
         let opt_norm = |name: Option<&str>| name.map(norm).transpose();
@@ -185,23 +188,22 @@ impl Block {
 }
 
 impl Transformer {
-    /// Build from a `VarBuilder` whose names are the Hugging Face state-dict
-    /// names (as safetensors store them, or GGUF tensors renamed to them).
-    /// The VarBuilder's dtype is the compute dtype. A missing tensor is an
-    /// error, except an absent `lm_head` of a tied model.
-    pub fn load(cfg: Config, vb: VarBuilder) -> Result<Self> {
+    /// Build from [`Weights`] whose names are the Hugging Face state-dict
+    /// names (as safetensors store them, or GGUF tensors renamed to them),
+    /// in their form (widened to the compute dtype, or matrices as stored).
+    /// A missing tensor is an error, except an absent `lm_head` of a tied
+    /// model.
+    pub fn load(cfg: Config, vb: Weights) -> Result<Self> {
         let layout = families::descriptor(cfg.family).layout;
         let d = cfg.d_model;
         // A checkpoint saved without the decoder's prefix (the original `gpt2`).
         let embed_name = format!("{}.weight", layout.embed);
-        let base = if !vb.pp(layout.base).contains_tensor(&embed_name)
-            && vb.contains_tensor(&embed_name)
-        {
+        let base = if !vb.pp(layout.base).contains(&embed_name) && vb.contains(&embed_name) {
             vb.clone()
         } else {
             vb.pp(layout.base)
         };
-        let embed = base.get((cfg.vocab_size, d), &embed_name)?;
+        let embed = base.matrix((cfg.vocab_size, d), &embed_name)?;
         let pos_embed = match (cfg.n_positions, layout.pos_embed) {
             (Some(p), Some(name)) => Some(base.pp(name).get((p, d), "weight")?),
             _ => None,
@@ -211,49 +213,100 @@ impl Transformer {
             .collect::<Result<Vec<_>>>()?;
         let final_norm = Norm::load(&base.pp(layout.final_norm), cfg.norm, d, cfg.norm_eps)?;
         let head = vb.pp(layout.lm_head);
-        let lm_head = if cfg.tie_word_embeddings && !head.contains_tensor("weight") {
+        let lm_head = if cfg.tie_word_embeddings && !head.contains("weight") {
             embed.clone()
         } else {
-            head.get((cfg.vocab_size, d), "weight")?
+            head.matrix((cfg.vocab_size, d), "weight")?
+        };
+        // The lens projects in f32: a widened head in f64 gets its f32 copy.
+        let lm_head = match lm_head {
+            Matrix::Dense(t) if t.dtype() == DType::F64 => Matrix::Dense(t.to_dtype(DType::F32)?),
+            m => m,
         };
         let lm_head_bias = if cfg.lm_head_bias {
             Some(head.get(cfg.vocab_size, "bias")?.to_dtype(DType::F32)?)
         } else {
             None
         };
-        let dtype = embed.dtype();
+        let form = vb.form();
         let inv_freq = cfg.inv_freq();
         Ok(Transformer {
-            device: embed.device().clone(),
-            lm_head: lm_head.to_dtype(DType::F32)?,
+            device: vb.device().clone(),
+            lm_head,
             lm_head_bias,
             cfg,
             embed,
             pos_embed,
             blocks,
             final_norm,
-            dtype,
+            dtype: form.compute_dtype(),
+            form,
             inv_freq,
         })
     }
 
-    /// [`load`](Self::load) from safetensors files (one checkpoint, maybe
-    /// sharded) mapped read-only, on the CPU, computing in `dtype`.
-    pub fn from_safetensors<P: AsRef<std::path::Path>>(
-        cfg: Config,
-        files: &[P],
-        dtype: DType,
-    ) -> Result<Self> {
-        // SAFETY: the checkpoint files are mapped read-only and not modified while loaded.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(files, dtype, &Device::Cpu)? };
-        Self::load(cfg, vb)
+    /// How the weights are held.
+    pub fn form(&self) -> Form {
+        self.form
+    }
+
+    /// Bytes the weights take in memory, in the form they are held.
+    pub fn weight_bytes(&self) -> usize {
+        let t = |t: &Tensor| t.elem_count() * t.dtype().size_in_bytes();
+        let mut n = self.embed.bytes() + self.pos_embed.as_ref().map_or(0, t);
+        // A tied head shares the embedding's storage unless it was widened apart.
+        let shared = match (&self.embed, &self.lm_head) {
+            (Matrix::Dense(a), Matrix::Dense(b)) => a.id() == b.id(),
+            (Matrix::Blocks(a), Matrix::Blocks(b)) => std::sync::Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        if !shared {
+            n += self.lm_head.bytes();
+        }
+        n + self.lm_head_bias.as_ref().map_or(0, t) + self.final_norm.bytes() + self.block_bytes()
+    }
+
+    /// Bytes of the blocks' weights: what one forward pass reads besides
+    /// the embedding rows of its tokens.
+    pub fn block_bytes(&self) -> usize {
+        let norm = |n: &Option<Norm>| n.as_ref().map_or(0, Norm::bytes);
+        self.blocks
+            .iter()
+            .map(|b| {
+                b.ln1.bytes()
+                    + norm(&b.ln2)
+                    + norm(&b.post_attn_norm)
+                    + norm(&b.post_ff_norm)
+                    + b.attn.q.bytes()
+                    + b.attn.k.bytes()
+                    + b.attn.v.bytes()
+                    + b.attn.o.bytes()
+                    + b.attn
+                        .qk_norm
+                        .as_ref()
+                        .map_or(0, |(q, k)| q.bytes() + k.bytes())
+                    + b.mlp.bytes()
+            })
+            .sum()
+    }
+
+    /// How the big matrices are held, e.g. "F32" or "BF16" or "Q4K, Q6K".
+    pub fn weight_kinds(&self) -> String {
+        let mut kinds: Vec<String> = vec![self.embed.kind(), self.lm_head.kind()];
+        for b in &self.blocks {
+            kinds.push(b.attn.q.kind());
+            kinds.extend(b.mlp.kinds());
+        }
+        kinds.sort();
+        kinds.dedup();
+        kinds.join(", ")
     }
 
     pub fn config(&self) -> &Config {
         &self.cfg
     }
 
-    /// The dtype weights and activations use (f64 or f32).
+    /// The dtype activations use (f64 or f32), and widened weights.
     pub fn dtype(&self) -> DType {
         self.dtype
     }
@@ -275,7 +328,7 @@ impl Transformer {
     /// like HF's head.
     pub fn unembed(&self, x: &Tensor) -> Result<Tensor> {
         let normed = self.final_norm.forward(x)?.to_dtype(DType::F32)?;
-        let mut logits = normed.matmul(&self.lm_head.t()?)?;
+        let mut logits = self.lm_head.matmul_t(&normed)?;
         if let Some(b) = &self.lm_head_bias {
             logits = logits.broadcast_add(b)?;
         }
@@ -400,7 +453,9 @@ impl Transformer {
         plan: &InterventionPlan,
     ) -> Result<Tensor> {
         let t = ids.len();
-        let mut x = self.embed.embedding(&Tensor::new(ids, &self.device)?)?;
+        let mut x = self
+            .embed
+            .embedding(&Tensor::new(ids, &self.device)?, self.dtype)?;
         if self.cfg.embed_scale {
             // HF multiplies by sqrt(d) cast to the hidden dtype.
             let s = (self.cfg.d_model as f64).sqrt();

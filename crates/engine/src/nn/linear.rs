@@ -7,53 +7,88 @@
 //! Fused weights are split once at load, so the forward pass sees plain
 //! `[out, in]` linears for every family.
 
-use candle_core::Tensor;
-use candle_nn::VarBuilder;
+use candle_core::{DType, Tensor};
 
 use crate::error::Result;
+use crate::nn::weights::{Matrix, Weights};
 
-/// A linear layer whose weight is kept transposed (`[in, out]`, contiguous).
-/// candle's `Linear` multiplies by `w.t()`, which gemm repacks on every call:
-/// at a few dozen tokens that costs more than the product itself (measured
-/// 1.3-3x slower on SmolLM2's shapes).
+/// A linear layer. A widened weight is kept transposed (`[in, out]`,
+/// contiguous): candle's `Linear` multiplies by `w.t()`, which gemm repacks
+/// on every call, and at a few dozen tokens that costs more than the product
+/// itself (measured 1.3-3x slower on SmolLM2's shapes). A weight kept as
+/// stored (bf16, f16, GGUF blocks) stays `[out, in]` and is widened a slice
+/// at a time by [`Matrix::matmul_t`].
 pub(crate) struct Linear {
-    wt: Tensor,
+    w: LinearWeight,
     bias: Option<Tensor>,
 }
 
+enum LinearWeight {
+    /// `[in, out]` in the compute dtype.
+    Transposed(Tensor),
+    /// `[out, in]` as stored.
+    Stored(Matrix),
+}
+
 impl Linear {
-    /// From an `[out, in]` weight as checkpoints store it.
-    pub(crate) fn new(w: Tensor, bias: Option<Tensor>) -> Result<Self> {
-        Ok(Linear {
-            wt: w.t()?.contiguous()?,
-            bias,
-        })
+    /// From an `[out, in]` matrix as checkpoints store it.
+    pub(crate) fn new(w: Matrix, bias: Option<Tensor>) -> Result<Self> {
+        let w = match w {
+            Matrix::Dense(t) if matches!(t.dtype(), DType::F32 | DType::F64) => {
+                LinearWeight::Transposed(t.t()?.contiguous()?)
+            }
+            stored => LinearWeight::Stored(stored),
+        };
+        Ok(Linear { w, bias })
     }
 
-    /// `{name}.weight` `[out, in]` (+ `{name}.bias` `[out]`) from `vb`.
-    pub(crate) fn load(vb: &VarBuilder, out_dim: usize, in_dim: usize, bias: bool) -> Result<Self> {
-        let w = vb.get((out_dim, in_dim), "weight")?;
-        let b = bias.then(|| vb.get(out_dim, "bias")).transpose()?;
-        Linear::new(w, b)
+    /// `{name}.weight` `[out, in]` (+ `{name}.bias` `[out]`) from `w`.
+    pub(crate) fn load(w: &Weights, out_dim: usize, in_dim: usize, bias: bool) -> Result<Self> {
+        let m = w.matrix((out_dim, in_dim), "weight")?;
+        let b = bias.then(|| w.get(out_dim, "bias")).transpose()?;
+        Linear::new(m, b)
     }
 
     /// GPT-2's `Conv1D`: weight stored `[in, out]`, always with a bias.
-    pub(crate) fn load_conv1d(vb: &VarBuilder, out_dim: usize, in_dim: usize) -> Result<Self> {
-        let w = vb.get((in_dim, out_dim), "weight")?.t()?;
-        Linear::new(w, Some(vb.get(out_dim, "bias")?))
+    pub(crate) fn load_conv1d(w: &Weights, out_dim: usize, in_dim: usize) -> Result<Self> {
+        let m = w.matrix_transposed((out_dim, in_dim), "weight")?;
+        Linear::new(m, Some(w.get(out_dim, "bias")?))
     }
 
-    /// The `[out, in]` weight (a transposed view).
-    fn weight(&self) -> Result<Tensor> {
-        Ok(self.wt.t()?)
+    /// The `[out, in]` weight (a transposed view when widened).
+    fn weight(&self) -> Result<Matrix> {
+        Ok(match &self.w {
+            LinearWeight::Transposed(wt) => Matrix::Dense(wt.t()?),
+            LinearWeight::Stored(m) => m.clone(),
+        })
+    }
+
+    /// How its weight is held: "F32", "BF16", "Q4K"...
+    pub(crate) fn kind(&self) -> String {
+        match &self.w {
+            LinearWeight::Transposed(t) => format!("{:?}", t.dtype()).to_uppercase(),
+            LinearWeight::Stored(m) => m.kind(),
+        }
+    }
+
+    /// Bytes its weight and bias take.
+    pub(crate) fn bytes(&self) -> usize {
+        let w = match &self.w {
+            LinearWeight::Transposed(t) => t.elem_count() * t.dtype().size_in_bytes(),
+            LinearWeight::Stored(m) => m.bytes(),
+        };
+        w + self
+            .bias
+            .as_ref()
+            .map_or(0, |b| b.elem_count() * b.dtype().size_in_bytes())
     }
 
     /// `x · wᵀ + b` for `x` of shape `[.., in]`.
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = if x.rank() == 2 {
-            x.matmul(&self.wt)?
-        } else {
-            x.broadcast_matmul(&self.wt)?
+        let y = match &self.w {
+            LinearWeight::Transposed(wt) if x.rank() == 2 => x.matmul(wt)?,
+            LinearWeight::Transposed(wt) => x.broadcast_matmul(wt)?,
+            LinearWeight::Stored(m) => m.matmul_t(x)?,
         };
         Ok(match &self.bias {
             Some(b) => y.broadcast_add(b)?,
@@ -72,7 +107,7 @@ impl Linear {
                 .as_ref()
                 .map(|b| b.narrow(0, at, n)?.contiguous())
                 .transpose()?;
-            out.push(Linear::new(w.narrow(0, at, n)?.contiguous()?, b)?);
+            out.push(Linear::new(w.narrow_rows(at, n)?, b)?);
             at += n;
         }
         Ok(out
@@ -83,13 +118,10 @@ impl Linear {
     /// GPT-NeoX's `query_key_value`: rows grouped `[head][q, k, v][head_dim]`.
     pub(crate) fn split_per_head_qkv(&self, n_heads: usize, hd: usize) -> Result<[Linear; 3]> {
         let w = self.weight()?;
-        let d_in = w.dim(1)?;
         let part = |j: usize| -> Result<Linear> {
-            let wj = w
-                .reshape((n_heads, 3, hd, d_in))?
-                .narrow(1, j, 1)?
-                .reshape((n_heads * hd, d_in))?
-                .contiguous()?;
+            let rows: Vec<usize> = (0..n_heads)
+                .flat_map(|h| (0..hd).map(move |i| (h * 3 + j) * hd + i))
+                .collect();
             let bj = self
                 .bias
                 .as_ref()
@@ -100,7 +132,7 @@ impl Linear {
                         .contiguous()?)
                 })
                 .transpose()?;
-            Linear::new(wj, bj)
+            Linear::new(w.select_rows(&rows)?, bj)
         };
         Ok([part(0)?, part(1)?, part(2)?])
     }

@@ -59,6 +59,22 @@ pub(crate) enum Mlp {
 }
 
 impl Mlp {
+    fn linears(&self) -> Vec<&Linear> {
+        match self {
+            Mlp::Gated { gate, up, down } => vec![gate, up, down],
+            Mlp::Plain { fc_in, fc_out } => vec![fc_in, fc_out],
+        }
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.linears().iter().map(|l| l.bytes()).sum()
+    }
+
+    /// How its weights are held.
+    pub(crate) fn kinds(&self) -> Vec<String> {
+        self.linears().iter().map(|l| l.kind()).collect()
+    }
+
     pub(crate) fn forward(&self, act: Activation, x: &Tensor) -> Result<Tensor> {
         Ok(match self {
             Mlp::Gated { gate, up, down } => {

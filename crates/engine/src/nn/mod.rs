@@ -1,7 +1,8 @@
 //! The building blocks the transformer is made of, in the spirit of
 //! candle-nn: linear projections, norms, the MLP, rotary embeddings, the
-//! attention core with its blocking mask, and the hook runner that applies
-//! interventions to the streams between them.
+//! attention core with its blocking mask, the hook runner that applies
+//! interventions to the streams between them, and where weights come from
+//! (widened, or kept as stored).
 
 mod attention;
 mod hook_runner;
@@ -9,6 +10,7 @@ mod linear;
 mod mlp;
 mod norm;
 pub mod rope;
+pub mod weights;
 
 pub(crate) use attention::{attend, repeat_kv, AttnMask};
 pub(crate) use hook_runner::HookRunner;
@@ -18,3 +20,4 @@ pub(crate) use mlp::Mlp;
 pub(crate) use norm::Norm;
 pub use norm::NormKind;
 pub use rope::Llama3RopeScaling;
+pub use weights::{Form, Matrix, Stored, TensorSource, Weights};

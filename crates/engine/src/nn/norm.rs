@@ -2,9 +2,9 @@
 //! `(1 + w)` RMSNorm, and LayerNorm with bias (GPT-2, NeoX, Phi).
 
 use candle_core::{DType, Tensor, D};
-use candle_nn::VarBuilder;
 
 use crate::error::Result;
+use crate::nn::weights::Weights;
 
 /// How a hidden state is normalised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -28,7 +28,7 @@ pub(crate) struct Norm {
 
 impl Norm {
     /// `{name}.weight` (+ `.bias` for LayerNorm) of `dim` elements.
-    pub(crate) fn load(vb: &VarBuilder, kind: NormKind, dim: usize, eps: f64) -> Result<Self> {
+    pub(crate) fn load(vb: &Weights, kind: NormKind, dim: usize, eps: f64) -> Result<Self> {
         let weight = vb.get(dim, "weight")?;
         let (weight, bias) = match kind {
             // Gemma stores w and scales by 1 + w; adding 1 once here is the
@@ -38,6 +38,11 @@ impl Norm {
             NormKind::Layer => (weight, Some(vb.get(dim, "bias")?)),
         };
         Ok(Norm { weight, bias, eps })
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        let t = |t: &Tensor| t.elem_count() * t.dtype().size_in_bytes();
+        t(&self.weight) + self.bias.as_ref().map_or(0, t)
     }
 
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
