@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use logitlens_engine::default_model::{self, ensure_default_model};
 use logitlens_engine::{
     BackendKind, ComputeDtype, Interventions, LensRow, LensType, LoadOptions, LoadedModel,
-    RunRequest,
+    RunRequest, WeightsMode,
 };
 use logitlens_server::{AppState, ServerConfig};
 use utoipa::OpenApi as _;
@@ -71,6 +71,13 @@ enum Command {
         /// Forward-pass precision: auto (f64 for test-sized models, else f32), f32 or f64.
         #[arg(long, default_value = "auto")]
         dtype: ComputeDtype,
+        /// Weights widened to f32, kept as stored (bf16, f16, GGUF blocks; computed in f32),
+        /// or auto: widened when that takes under 40% of the memory available.
+        #[arg(long, default_value = "auto")]
+        weights: WeightsMode,
+        /// Memory a model load may take, in MiB (default: what is available); for tests.
+        #[arg(long, hide = true)]
+        memory_budget_mib: Option<u64>,
         /// Run every request cold (no reuse of a recent run's layers), e.g. to measure.
         #[arg(long)]
         no_reuse: bool,
@@ -121,6 +128,13 @@ enum Command {
         /// Forward-pass precision: auto (f64 for test-sized models, else f32), f32 or f64.
         #[arg(long, default_value = "auto")]
         dtype: ComputeDtype,
+        /// Weights widened to f32, kept as stored (bf16, f16, GGUF blocks; computed in f32),
+        /// or auto: widened when that takes under 40% of the memory available.
+        #[arg(long, default_value = "auto")]
+        weights: WeightsMode,
+        /// Memory a model load may take, in MiB (default: what is available); for tests.
+        #[arg(long, hide = true)]
+        memory_budget_mib: Option<u64>,
     },
 }
 
@@ -146,6 +160,8 @@ fn run(cli: Cli) -> Result<()> {
             max_tokens,
             max_body_mib,
             dtype,
+            weights,
+            memory_budget_mib,
             no_reuse,
             max_request_mib,
             kept_runs_mib,
@@ -161,6 +177,8 @@ fn run(cli: Cli) -> Result<()> {
                 max_prompt_tokens: max_tokens,
                 max_body_bytes: max_body_mib << 20,
                 compute_dtype: dtype,
+                weights,
+                memory_budget: memory_budget_mib.map(|m| m << 20),
                 reuse_runs: !no_reuse,
                 max_request_bytes: max_request_mib.map_or(defaults.max_request_bytes, |m| m << 20),
                 kept_run_bytes: kept_runs_mib << 20,
@@ -201,6 +219,8 @@ fn run(cli: Cli) -> Result<()> {
             attention,
             json,
             dtype,
+            weights,
+            memory_budget_mib,
         } => {
             let interventions = parse_interventions(interventions.as_deref())?;
             let spec = match model {
@@ -212,6 +232,8 @@ fn run(cli: Cli) -> Result<()> {
             let opts = LoadOptions {
                 backend: backend.kind(),
                 dtype,
+                weights,
+                memory_budget: memory_budget_mib.map(|m| m << 20),
                 ..Default::default()
             };
             let loaded = LoadedModel::load_with(&spec, opts, &mut |_| {})

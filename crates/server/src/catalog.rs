@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use logitlens_engine::default_model;
+use logitlens_engine::load::memory;
 use logitlens_engine::load::source::hub_cache_dir;
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
@@ -21,6 +22,12 @@ pub struct ModelEntry {
     pub params: Option<u64>,
     /// Bytes of weights on disk, for local files.
     pub bytes: Option<u64>,
+    /// About how much memory its weights take once loaded with `weights:
+    /// auto` (widened to f32 when that is under 40% of the memory
+    /// available, else as stored: bf16 as published, or the file's blocks).
+    pub memory_bytes: Option<u64>,
+    /// Whether that fits in the memory available now.
+    pub fits: Option<bool>,
     /// Present locally (Hub cache or models folder): loads without a download.
     pub cached: bool,
     /// "curated", "hub_cache" or "models_dir".
@@ -189,6 +196,18 @@ const CURATED: &[(&str, &str, &str, &str)] = &[
     ),
     ("mistralai/Mistral-7B-v0.1", "Mistral 7B", "Mistral", "7B"),
     (
+        "mistralai/Mistral-7B-v0.3",
+        "Mistral 7B v0.3",
+        "Mistral",
+        "7B",
+    ),
+    (
+        "mistralai/Mistral-7B-Instruct-v0.3",
+        "Mistral 7B Instruct v0.3",
+        "Mistral",
+        "7B",
+    ),
+    (
         "mistralai/Mistral-7B-Instruct-v0.1",
         "Mistral 7B Instruct",
         "Mistral",
@@ -330,6 +349,21 @@ fn dir_bytes(p: &Path) -> Option<u64> {
     Some(meta.len())
 }
 
+/// Memory beside the weights (runtime, tokenizer, first buffers).
+const OVERHEAD: u64 = 256 << 20;
+
+/// Bytes the weights take under `weights: auto`, and whether that fits in
+/// `available`: `params` widened to f32 when auto widens, else `stored`
+/// bytes (a file's size, or bf16 as checkpoints on the Hub are published).
+fn memory_need(params: Option<u64>, file: Option<u64>, available: u64) -> Option<(u64, bool)> {
+    let stored = file.or(params.map(|p| p * 2))?;
+    let need = match params {
+        Some(p) if logitlens_engine::load::auto_widens(p, 4, available) => p * 4,
+        _ => stored,
+    };
+    Some((need, need + OVERHEAD <= available))
+}
+
 pub fn list() -> Vec<ModelEntry> {
     let cache = hub_cache_dir();
     let cached = hub_cached(&cache);
@@ -342,19 +376,25 @@ pub fn list() -> Vec<ModelEntry> {
                 .collect()
         })
         .unwrap_or_default();
+    let available = memory::available().unwrap_or(u64::MAX);
     let entry = |id: &str, name: &str, family: &str, size: Option<&str>, source: &str| {
         let local_file = ggufs.contains(id);
+        let params = size.and_then(parse_params);
+        let bytes = if local_file {
+            dir_bytes(&models_dir.join(id))
+        } else {
+            None
+        };
+        let need = memory_need(params, bytes, available);
         ModelEntry {
             id: id.into(),
             name: name.into(),
             family: family.into(),
             size: size.map(Into::into),
-            params: size.and_then(parse_params),
-            bytes: if local_file {
-                dir_bytes(&models_dir.join(id))
-            } else {
-                None
-            },
+            params,
+            bytes,
+            memory_bytes: need.map(|n| n.0),
+            fits: need.map(|n| n.1),
             cached: local_file || cached.contains(id),
             source: source.into(),
             backends: backends_for(family),
@@ -404,6 +444,23 @@ mod tests {
             (gpt2.backends.clone(), gpt2.params),
             (vec!["hooked".to_string()], Some(124_000_000))
         );
+    }
+
+    #[test]
+    fn memory_need_follows_the_auto_rule() {
+        let gib = 1u64 << 30;
+        // 8B on a 24 GiB machine: the f32 copy (32 GB) is too big, bf16 fits.
+        let (need, fits) = memory_need(Some(8_000_000_000), None, 24 * gib).unwrap();
+        assert_eq!((need, fits), (16_000_000_000, true));
+        // ...and does not on 12 GiB.
+        assert!(!memory_need(Some(8_000_000_000), None, 12 * gib).unwrap().1);
+        // A small model is widened.
+        let (need, _) = memory_need(Some(135_000_000), Some(100 << 20), 24 * gib).unwrap();
+        assert_eq!(need, 540_000_000);
+        // A quantized file too big to widen takes its own size.
+        let (need, _) = memory_need(Some(8_000_000_000), Some(5 * gib), 24 * gib).unwrap();
+        assert_eq!(need, 5 * gib);
+        assert_eq!(memory_need(None, None, gib), None);
     }
 
     #[test]

@@ -65,6 +65,8 @@ impl From<EngineError> for ApiError {
             | EngineError::Unsupported(_)
             | EngineError::Template(_) => ApiError::bad_request(e.to_string()),
             EngineError::NotFound(_) => ApiError::not_found(e.to_string()),
+            // The machine cannot hold it now; the model in service stays.
+            EngineError::TooLarge(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()),
             // A model whose files are inconsistent: the request named an unusable model.
             EngineError::Model(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
             // Nobody is left to read it: nginx's "client closed request".

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use logitlens_engine::{LoadOptions, LoadedModel};
+use logitlens_engine::{LoadOptions, LoadedModel, WeightsMode};
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::{Active, AppState, ServerEvent};
@@ -51,10 +51,26 @@ pub fn set_loading(st: &AppState, s: Option<LoadingStatus>) {
 }
 
 /// The model in service, when it is `name` under `backend`.
-pub fn in_service(st: &AppState, name: &str, backend: Backend) -> Option<Arc<LoadedModel>> {
+pub fn in_service(
+    st: &AppState,
+    name: &str,
+    backend: Backend,
+    weights: WeightsMode,
+) -> Option<Arc<LoadedModel>> {
     st.active()
-        .filter(|(m, b)| m.name == name && b.kind() == backend.kind())
+        .filter(|(m, b)| m.name == name && b.kind() == backend.kind() && weights_match(m, weights))
         .map(|(m, _)| m)
+}
+
+/// Whether a loaded model's weights are held as `weights` asks (`auto`
+/// takes either form).
+pub fn weights_match(m: &LoadedModel, weights: WeightsMode) -> bool {
+    let stored = m.weights_info().form == "stored";
+    match weights {
+        WeightsMode::Auto => true,
+        WeightsMode::Stored => stored,
+        WeightsMode::F32 => !stored,
+    }
 }
 
 /// What a load does with the model once it is ready.
@@ -74,8 +90,19 @@ pub async fn load(
     backend: Backend,
     then: Then,
 ) -> ApiResult<Arc<LoadedModel>> {
+    load_as(st, name, backend, st.cfg.weights, then).await
+}
+
+/// [`load`] with its weights held as `weights` asks.
+pub async fn load_as(
+    st: &AppState,
+    name: String,
+    backend: Backend,
+    weights: WeightsMode,
+    then: Then,
+) -> ApiResult<Arc<LoadedModel>> {
     let _guard = st.load_lock.lock().await;
-    if let Some(m) = in_service(st, &name, backend) {
+    if let Some(m) = in_service(st, &name, backend, weights) {
         return Ok(m);
     }
     set_loading(st, Some(LoadingStatus::new(&name, backend)));
@@ -87,6 +114,8 @@ pub async fn load(
         let opts = LoadOptions {
             backend: backend.kind(),
             dtype: st2.cfg.compute_dtype,
+            weights,
+            memory_budget: st2.cfg.memory_budget,
             ..Default::default()
         };
         LoadedModel::load_with(&name2, opts, &mut |e| {

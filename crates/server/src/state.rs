@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use logitlens_engine::{ComputeDtype, LoadedModel, RunState};
+use logitlens_engine::{ComputeDtype, LoadedModel, RunState, WeightsMode};
 
 use crate::sessions::Sessions;
 use crate::status::{Backend, LoadingStatus, ModelStatus, RunProgress};
@@ -24,16 +24,7 @@ pub const MAX_KEPT_RUNS: usize = 4096;
 /// operator says otherwise (`--max-request-mib`). With one run at a time
 /// and the newest run kept, requests hold at most about half of it.
 pub fn default_request_budget() -> u64 {
-    let total = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map(|kib| kib * 1024)
-        .unwrap_or(16 << 30);
-    total / 4
+    logitlens_engine::load::memory::total().unwrap_or(16 << 30) / 4
 }
 
 /// What the operator configured.
@@ -47,6 +38,10 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// The forward pass's precision for every model this server loads.
     pub compute_dtype: ComputeDtype,
+    /// How loads hold weights unless /load_model says otherwise.
+    pub weights: WeightsMode,
+    /// Bytes a load may take at its peak (`None`: the memory available).
+    pub memory_budget: Option<u64>,
     /// Let re-runs take over layers of recent runs (off: every run is cold,
     /// for measuring).
     pub reuse_runs: bool,
@@ -72,6 +67,8 @@ impl Default for ServerConfig {
             max_prompt_tokens: 2048,
             max_body_bytes: 32 << 20,
             compute_dtype: ComputeDtype::Auto,
+            weights: WeightsMode::Auto,
+            memory_budget: None,
             reuse_runs: true,
             max_request_bytes: default_request_budget(),
             kept_run_bytes: 1 << 30,

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use logitlens_engine::load::WeightsInfo;
 use logitlens_engine::{BackendKind, LoadEvent, LoadedModel, SourceInfo};
 
 use crate::catalog;
@@ -148,6 +149,8 @@ pub struct ModelDescription {
     pub vocab_size: usize,
     /// The forward pass's precision: f32 or f64.
     pub compute_dtype: String,
+    /// How the weights are held (widened or as stored) and their size.
+    pub weights: WeightsInfo,
     pub source: ModelSource,
     pub has_chat_template: bool,
     /// The web app turns the chat template on for instruct models.
@@ -167,6 +170,7 @@ impl ModelDescription {
             num_heads: c.num_heads,
             vocab_size: c.vocab_size,
             compute_dtype: dtype_name(m),
+            weights: m.weights_info(),
             source: ModelSource::from(&m.source),
             has_chat_template: m.tokenizer.chat_template.is_some(),
             instruct: catalog::is_instruct(&m.name),

@@ -223,7 +223,7 @@ async fn model_of(st: &AppState, s: &Saved) -> ApiResult<Arc<LoadedModel>> {
         ApiError::bad_request(format!("session {:?} does not name its model", s.id))
     })?;
     let backend: Backend = serde_json::from_value(s.config["backend"].clone()).unwrap_or_default();
-    if let Some(m) = lifecycle::in_service(st, &name, backend) {
+    if let Some(m) = lifecycle::in_service(st, &name, backend, st.cfg.weights) {
         return Ok(m);
     }
     lifecycle::load(st, name.clone(), backend, Then::Return)

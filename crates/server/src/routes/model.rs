@@ -11,7 +11,7 @@ use serde::Deserialize;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::{Stream, StreamExt};
 
-use logitlens_engine::default_model;
+use logitlens_engine::{default_model, WeightsMode};
 
 use crate::catalog::{self, ModelEntry};
 use crate::error::{ApiError, ApiResult, AppJson};
@@ -39,26 +39,34 @@ pub struct LoadModelRequest {
     pub model_name: String,
     #[serde(default)]
     pub backend: Backend,
+    /// How to hold the weights: widened to f32, as stored (bf16, f16,
+    /// quantized blocks), or `auto` (widened when that takes under 40% of
+    /// the memory available). Default: the server's `--weights`.
+    pub weights: Option<WeightsMode>,
 }
 
 /// Load a model and put it in service; the previous model serves until the
 /// new one is ready, and stays if the load fails.
 #[utoipa::path(post, path = "/load_model", request_body = LoadModelRequest,
     responses((status = 200, body = LoadModelResponse), (status = 400, description = "Unknown backend or unsupported model"),
-        (status = 404, description = "No such model")))]
+        (status = 404, description = "No such model"),
+        (status = 409, description = "The model does not fit in the memory available; the model in service stays")))]
 pub async fn load_model(
     State(st): State<AppState>,
     AppJson(req): AppJson<LoadModelRequest>,
 ) -> ApiResult<Json<LoadModelResponse>> {
+    let weights = req.weights.unwrap_or(st.cfg.weights);
     // Already in service: answered with the backend name it was loaded under.
-    let serving = st
-        .active()
-        .filter(|(m, b)| m.name == req.model_name && b.kind() == req.backend.kind());
+    let serving = st.active().filter(|(m, b)| {
+        m.name == req.model_name
+            && b.kind() == req.backend.kind()
+            && lifecycle::weights_match(m, weights)
+    });
     let (status, model, backend) = match serving {
         Some((m, b)) => (LoadOutcome::AlreadyLoaded, m, b),
         None => (
             LoadOutcome::Loaded,
-            lifecycle::load(&st, req.model_name, req.backend, Then::Serve).await?,
+            lifecycle::load_as(&st, req.model_name, req.backend, weights, Then::Serve).await?,
             req.backend,
         ),
     };
