@@ -38,13 +38,18 @@ fn arg(name: &str) -> Option<String> {
         .and_then(|i| args.get(i + 1).cloned())
 }
 
-fn peak_rss_mib() -> f64 {
+/// A `/proc/self/status` figure (`VmHWM`, `VmRSS`) in MiB.
+fn status_mib(key: &str) -> f64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     s.lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
+}
+
+fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM")
 }
 
 /// A text of about `n` tokens for this tokenizer.
@@ -116,11 +121,11 @@ fn export_safetensors(gguf_path: &str, dir: &std::path::Path, dtype: DType) {
     let tok = logitlens_engine::tokenizer::gguf::tokenizer_from_gguf(&file.content).unwrap();
     std::fs::write(dir.join("tokenizer.json"), tok.to_string(false).unwrap()).unwrap();
     let tensors: std::collections::HashMap<String, Tensor> = file
-        .read_tensors(&cfg, &mut |_, _| {})
+        .read_tensors(&cfg, false, &mut |_, _| {})
         .unwrap()
         .tensors
         .into_iter()
-        .map(|(k, t)| (k, t.to_dtype(dtype).unwrap()))
+        .map(|(k, t)| (k, t.widen(dtype).unwrap()))
         .collect();
     candle_core::safetensors::save(&tensors, dir.join("model.safetensors")).unwrap();
 }
@@ -132,6 +137,14 @@ fn main() {
             .display()
             .to_string()
     });
+    if let Some(model) = arg("--scale-run") {
+        scale_run(&model);
+        return;
+    }
+    if let Some(dir) = arg("--scale") {
+        scale_section(std::path::Path::new(&dir));
+        return;
+    }
     if std::env::args().any(|a| a == "--load-only") {
         let t = Instant::now();
         let m = LoadedModel::load(&spec, &mut |_| {}).unwrap();
@@ -443,4 +456,151 @@ fn server(spec: &str, reuse_runs: bool) -> ((tokio::runtime::Runtime, tempfile::
     ))
     .unwrap();
     ((rt, dir), format!("http://{addr}/inference"))
+}
+
+/// In a child process: load `model` with its weights as stored, run the
+/// full lens on 12 tokens, then time the forward pass and the lens at 16
+/// and 64 tokens. Prints one JSON line.
+fn scale_run(model: &str) {
+    use logitlens_engine::{LoadOptions, WeightsMode};
+    let t = Instant::now();
+    let opts = LoadOptions {
+        weights: WeightsMode::Stored,
+        ..Default::default()
+    };
+    let m = LoadedModel::load_with(model, opts, &mut |_| {}).unwrap();
+    let load_s = t.elapsed().as_secs_f64();
+    let loaded_rss = status_mib("VmRSS");
+    let info = m.weights_info();
+    let t = Instant::now();
+    let out = m.run(&RunRequest::new(text_of(&m, 12))).unwrap();
+    let lens12_s = t.elapsed().as_secs_f64();
+    let rows12 = out.answer.logit_lens.len();
+    drop(out);
+    let peak12 = peak_rss_mib();
+    let mut times = serde_json::Map::new();
+    for n in [16usize, 64] {
+        let text = text_of(&m, n);
+        let (mut fwd, mut lens) = (vec![], vec![]);
+        for _ in 0..2 {
+            let out = m.run(&RunRequest::new(text.clone())).unwrap();
+            fwd.push(out.timings.forward);
+            lens.push(out.timings.lens_projection + out.timings.topk_decode);
+        }
+        times.insert(
+            n.to_string(),
+            serde_json::json!([median(fwd).as_secs_f64(), median(lens).as_secs_f64()]),
+        );
+    }
+    println!(
+        "{}",
+        serde_json::json!({
+            "load_s": load_s, "loaded_rss_mib": loaded_rss, "lens12_s": lens12_s,
+            "rows12": rows12, "peak12_mib": peak12, "peak_mib": peak_rss_mib(),
+            "kinds": info.kinds, "resident": info.resident_bytes,
+            "block_bytes": m.model.block_bytes(), "times": times,
+        })
+    );
+}
+
+/// Bytes copied per second between two 1 GiB buffers, both cores copying.
+fn copy_bandwidth() -> f64 {
+    use rayon::prelude::*;
+    let n = 1 << 30;
+    let src = vec![1u8; n];
+    let mut dst = vec![0u8; n];
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        dst.par_chunks_mut(1 << 22)
+            .zip(src.par_chunks(1 << 22))
+            .for_each(|(d, s)| d.copy_from_slice(s));
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    std::hint::black_box(&dst);
+    n as f64 / best
+}
+
+/// The scale section: 8B-shaped checkpoints written by
+/// `examples/scale_checkpoint.rs`, each loaded in a child process.
+fn scale_section(dir: &std::path::Path) {
+    let models = [
+        (
+            dir.join("llama-3.1-8b-shaped"),
+            "bf16 safetensors (4 shards)",
+        ),
+        (
+            dir.join("llama-3.1-8b-shaped-Q4_K.gguf"),
+            "GGUF Q4_K (output Q6_K)",
+        ),
+    ];
+    let bw = copy_bandwidth();
+    // The forward's own gemm shapes at 64 tokens, f32.
+    let (d, ff, kv) = (4096usize, 14336usize, 1024usize);
+    let rate = matmul_rate(64, d, ff, 3) * 1e9;
+    let matmul_params = 32 * (2 * d * d + 2 * kv * d + 3 * d * ff);
+    println!("## Scale: Llama-3.1-8B shapes, weights kept as stored\n");
+    println!(
+        "Random weights with Llama-3.1-8B's exact shapes (`cargo run --release --example scale_checkpoint`). This machine: copy bandwidth {:.1} GB/s, f32 gemm {:.0} GFLOP/s at 64 x 4096 x 14336. Floors for a 64-token forward: the blocks' weights read once (their bytes as held / copy bandwidth) and the gemm work (2 x 64 x {matmul_params} FLOP / gemm rate).\n",
+        bw / 1e9,
+        rate / 1e9,
+    );
+    println!("| checkpoint | on disk (GB) | load (s) | RSS loaded (GB) | peak RSS, 12-token lens (GB) | peak / stored | 12-token lens (s) | forward 16 (s) | lens 16 (s) | forward 64 (s) | lens 64 (s) | floor 64: bandwidth / gemm (s) | forward 64 / floor |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (path, what) in &models {
+        if !path.exists() {
+            println!(
+                "| {what} | missing: run the scale_checkpoint example | | | | | | | | | | | |"
+            );
+            continue;
+        }
+        let on_disk: u64 = if path.is_dir() {
+            std::fs::read_dir(path)
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".safetensors"))
+                .map(|e| e.metadata().unwrap().len())
+                .sum()
+        } else {
+            std::fs::metadata(path).unwrap().len()
+        };
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--scale-run", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let line = String::from_utf8_lossy(&out.stdout);
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line.trim()) else {
+            println!(
+                "| {what} | failed: {} | | | | | | | | | | | |",
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            );
+            continue;
+        };
+        let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+        let t = |n: &str, i: usize| v["times"][n][i].as_f64().unwrap_or(f64::NAN);
+        let floor_bw = f("block_bytes") / bw;
+        let floor_gemm = 2.0 * 64.0 * matmul_params as f64 / rate;
+        let mib_gb = 1048576.0 / 1e9;
+        println!(
+            "| {what} ({}) | {:.2} | {:.1} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} / {:.1} | {:.2} |",
+            v["kinds"].as_str().unwrap_or("?"),
+            on_disk as f64 / 1e9,
+            f("load_s"),
+            f("loaded_rss_mib") * mib_gb,
+            f("peak12_mib") * mib_gb,
+            f("peak12_mib") * 1048576.0 / on_disk as f64,
+            f("lens12_s"),
+            t("16", 0),
+            t("16", 1),
+            t("64", 0),
+            t("64", 1),
+            floor_bw,
+            floor_gemm,
+            t("64", 0) / floor_bw.max(floor_gemm),
+        );
+    }
+    println!();
 }
