@@ -13,11 +13,13 @@ import {
   intervenedRows,
   lensRows,
   LOADED,
+  MISTRAL_7B,
   MODEL_LIST,
   packAttention,
   READY,
   RECEIPTS,
   TOKENS,
+  TOO_BIG_DETAIL,
   trackedGrid,
 } from './test/fixtures';
 import type { InferenceResponse } from './api/types';
@@ -371,6 +373,95 @@ describe('App', () => {
     fireEvent.change(screen.getByLabelText('Backend'), { target: { value: 'hooked' } });
     await waitFor(() => expect(calls.some((c) => c.url === 'load_model')).toBe(true));
     expect(calls.find((c) => c.url === 'load_model')!.body).toEqual({ backend: 'hooked' });
+  });
+});
+
+describe('App: weights and memory', () => {
+  it('the header says how the loaded model holds its weights, and their size', async () => {
+    await ready();
+    const line = screen.getByTestId('model-weights');
+    expect(line.textContent).toBe('weights: f32 · 45 KiB');
+    expect(line.title).toContain('the forward pass computes in f32');
+    expect(screen.getByTestId('model-status').title).toContain('weights: f32 · 45 KiB');
+  });
+
+  it('a model kept as stored: its kinds and resident size', async () => {
+    routes.model_status = () => ({
+      json: { ...READY, model_name: 'meta-llama/Llama-3.1-8B', weights: { form: 'stored', kinds: 'BF16', resident_bytes: 16_106_127_360 }, source: { ...READY.source, stored_dtype: 'BF16' } },
+    });
+    await ready();
+    expect(screen.getByTestId('model-weights').textContent).toBe('weights: stored BF16 · 15.0 GiB');
+    expect(screen.getByTestId('model-weights').title).toContain('kept as stored (BF16)');
+  });
+
+  it('no weights line without a model in service', async () => {
+    routes.model_status = () => ({ json: IDLE });
+    render(<App />);
+    await screen.findByText('Status: Not loaded');
+    expect(screen.queryByTestId('model-weights')).toBeNull();
+  });
+
+  it('the weights chosen in the header go with the load; auto (the default) sends no field', async () => {
+    routes.models = () => ({ json: MODEL_LIST });
+    routes.load_model = () => ({ json: LOADED });
+    await ready();
+    const weights = screen.getByLabelText('Weights') as HTMLSelectElement;
+    expect(weights.value).toBe('auto');
+    const select = screen.getByLabelText('Model') as HTMLSelectElement;
+    await waitFor(() => expect(select.querySelectorAll('optgroup').length).toBeGreaterThan(2));
+    fireEvent.change(select, { target: { value: 'Qwen/Qwen3-0.6B' } });
+    await waitFor(() => expect(calls.filter((c) => c.url === 'load_model')).toHaveLength(1));
+    await waitFor(() => expect(weights.disabled).toBe(false));
+    fireEvent.change(weights, { target: { value: 'stored' } });
+    expect(weights.value).toBe('stored');
+    fireEvent.change(select, { target: { value: 'meta-llama/Llama-3.2-1B' } });
+    await waitFor(() => expect(calls.filter((c) => c.url === 'load_model')).toHaveLength(2));
+    expect(calls.filter((c) => c.url === 'load_model').map((c) => c.body)).toEqual([
+      { model_name: 'Qwen/Qwen3-0.6B', backend: 'custom' },
+      { model_name: 'meta-llama/Llama-3.2-1B', backend: 'custom', weights: 'stored' },
+    ]);
+  });
+
+  it('offers to reload the model in service when it holds its weights otherwise than chosen', async () => {
+    routes.load_model = () => ({ json: LOADED });
+    await ready();
+    expect(screen.queryByRole('button', { name: /^Reload as/ })).toBeNull();
+    fireEvent.change(screen.getByLabelText('Weights'), { target: { value: 'f32' } });
+    // Widened already: nothing to reload.
+    expect(screen.queryByRole('button', { name: /^Reload as/ })).toBeNull();
+    fireEvent.change(screen.getByLabelText('Weights'), { target: { value: 'stored' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Reload as stored' }));
+    await waitFor(() => expect(calls.some((c) => c.url === 'load_model')).toBe(true));
+    expect(calls.find((c) => c.url === 'load_model')!.body).toEqual({ model_name: '/fixtures/tiny/llama', backend: 'custom', weights: 'stored' });
+  });
+
+  it('a model too big for the free memory: marked in the browser and the select, its 409 said in words, the loaded model stays', async () => {
+    routes.models = () => ({ json: [...MODEL_LIST, MISTRAL_7B] });
+    routes.load_model = () => ({ status: 409, json: { detail: TOO_BIG_DETAIL } });
+    await ready();
+    const select = screen.getByLabelText('Model') as HTMLSelectElement;
+    await waitFor(() => expect(groupsOf(select).map(([label]) => label)).toContain('Mistral'));
+    expect(groupsOf(select).find(([label]) => label === 'Mistral')![1]).toEqual(['Mistral 7B v0.3 (too big for free memory)']);
+    fireEvent.click(screen.getByRole('button', { name: 'Browse…' }));
+    const browser = await screen.findByTestId('model-browser');
+    const item = within(browser).getByText('Mistral 7B v0.3').closest('.browser-item') as HTMLElement;
+    expect(within(item).getByTestId('model-memory').textContent).toContain('too big for this machine’s free memory');
+    fireEvent.change(within(browser).getByLabelText('Weights of the load'), { target: { value: 'stored' } });
+    fireEvent.click(item);
+    const toast = await screen.findByTestId('toast-warning');
+    expect(toast.textContent).toContain('Not enough memory to load “Mistral-7B-v0.3”');
+    expect(toast.textContent).toContain('needs about 13.3 GiB of memory to load');
+    expect(toast.textContent).toContain('llama stays loaded.');
+    expect(calls.find((c) => c.url === 'load_model')!.body).toEqual({ model_name: 'mistralai/Mistral-7B-v0.3', backend: 'custom', weights: 'stored' });
+    // Not a crash: no error toast or banner, the model in service still shown as loaded and selected.
+    expect(screen.queryByTestId('toast-error')).toBeNull();
+    expect(screen.queryByText(/The last model load failed/)).toBeNull();
+    await waitFor(() => expect(select.value).toBe('/fixtures/tiny/llama'));
+    expect(screen.getByText('Status: Ready')).toBeTruthy();
+    expect(screen.getByTestId('model-weights').textContent).toBe('weights: f32 · 45 KiB');
+    expect(screen.queryByTestId('load-progress')).toBeNull();
+    // The choice is kept for the next load, in the header too.
+    expect((screen.getByLabelText('Weights') as HTMLSelectElement).value).toBe('stored');
   });
 });
 

@@ -90,6 +90,8 @@ function Main() {
           onRetry={() => void models.refresh()}
           backend={loader.backend}
           selectedModel={loader.selectedModel}
+          weights={loader.weights}
+          onWeightsChange={loader.setWeights}
           onPick={pickModel}
           onClose={closeDialog}
         />

@@ -129,6 +129,25 @@ describe('request', () => {
     expect(bodies).toEqual([{ backend: 'hooked' }, { model_name: 'gpt2', backend: 'hooked' }]);
   });
 
+  it('sends the weights choice of a load only when one is given', async () => {
+    const fetchMock = vi.fn(async () => new Response(JSON.stringify({ loaded: true, status: 'loaded' }), { status: 200 }));
+    vi.stubGlobal('fetch', fetchMock);
+    await api.loadModel('gpt2', 'custom', 'stored');
+    await api.loadModel(undefined, 'custom', 'f32');
+    await api.loadModel('gpt2', 'custom', undefined);
+    const bodies = (fetchMock.mock.calls as unknown as [string, RequestInit][]).map(([, init]) => JSON.parse(init.body as string));
+    expect(bodies).toEqual([{ model_name: 'gpt2', backend: 'custom', weights: 'stored' }, { backend: 'custom', weights: 'f32' }, { model_name: 'gpt2', backend: 'custom' }]);
+  });
+
+  it('a 409 from /load_model (the model does not fit) is an ApiError carrying the server\'s words', async () => {
+    const detail = 'failed to load mistralai/Mistral-7B-v0.3: this model needs about 13.8 GiB of memory to load (13.5 GiB of weights, as stored) but 7.6 GiB is available; free memory';
+    vi.stubGlobal('fetch', vi.fn(async () => new Response(JSON.stringify({ detail }), { status: 409, statusText: 'Conflict' })));
+    const err = await api.loadModel('mistralai/Mistral-7B-v0.3', 'custom').catch((e) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.status).toBe(409);
+    expect(err.message).toBe(detail);
+  });
+
   it('names each inference in the x-logitlens-request header: a fresh id, or the one given', async () => {
     const fetchMock = vi.fn(async () => new Response(JSON.stringify({ text: 'x', logit_lens: [] }), { status: 200 }));
     vi.stubGlobal('fetch', fetchMock);

@@ -22,6 +22,7 @@ import type {
   SessionEntry,
   SessionRequest,
   VisualizationRequest,
+  WeightsMode,
 } from './types';
 
 /** An HTTP or network failure, with the server's `detail` in words. */
@@ -150,9 +151,19 @@ export function runAttentionPath(runId: number, query: RunAttentionQuery = {}): 
 export const api = {
   modelStatus: () => request<ModelStatus>('GET', 'model_status'),
   models: () => request<ModelEntry[]>('GET', 'models'),
-  /** Without a model name the server loads its default model. */
-  loadModel: (model_name: string | undefined, backend: Backend) =>
-    request<LoadModelResponse>('POST', 'load_model', { body: (model_name === undefined ? { backend } : { model_name, backend }) satisfies LoadModelRequest }),
+  /**
+   * Without a model name the server loads its default model; without `weights`, its default way
+   * of holding them (`auto` unless it was started with `--weights`). A model that does not fit in
+   * the memory available is refused with a 409 (the model in service stays).
+   */
+  loadModel: (model_name: string | undefined, backend: Backend, weights?: WeightsMode) =>
+    request<LoadModelResponse>('POST', 'load_model', {
+      body: {
+        ...(model_name === undefined ? {} : { model_name }),
+        backend,
+        ...(weights === undefined ? {} : { weights }),
+      } satisfies LoadModelRequest,
+    }),
   /**
    * Runs the model. `requestId` (a fresh one when absent) goes in the `x-logitlens-request`
    * header, so the run's "run" events on /events can be told apart from other runs'. Aborting

@@ -423,6 +423,7 @@ export interface components {
              */
             model_name?: string;
             backend?: components["schemas"]["Backend"];
+            weights?: null | components["schemas"]["WeightsMode"];
         };
         /** @description The body of POST /load_model. */
         LoadModelResponse: components["schemas"]["ModelDescription"] & {
@@ -476,6 +477,8 @@ export interface components {
             vocab_size: number;
             /** @description The forward pass's precision: f32 or f64. */
             compute_dtype: string;
+            /** @description How the weights are held (widened or as stored) and their size. */
+            weights: components["schemas"]["WeightsInfo"];
             source: components["schemas"]["ModelSource"];
             has_chat_template: boolean;
             /** @description The web app turns the chat template on for instruct models. */
@@ -498,6 +501,15 @@ export interface components {
              * @description Bytes of weights on disk, for local files.
              */
             bytes?: number | null;
+            /**
+             * Format: int64
+             * @description About how much memory its weights take once loaded with `weights:
+             *     auto` (widened to f32 when that is under 40% of the memory
+             *     available, else as stored: bf16 as published, or the file's blocks).
+             */
+            memory_bytes?: number | null;
+            /** @description Whether that fits in the memory available now. */
+            fits?: boolean | null;
             /** @description Present locally (Hub cache or models folder): loads without a download. */
             cached: boolean;
             /** @description "curated", "hub_cache" or "models_dir". */
@@ -681,6 +693,32 @@ export interface components {
             tokens: string[];
             title: string;
         };
+        /** @description How a loaded model's weights are held, for status displays. */
+        WeightsInfo: {
+            /** @description "f32" or "f64" (widened), or "stored". */
+            form: string;
+            /** @description How the big matrices are held: "F32", "BF16", "Q4K, Q6K"... */
+            kinds: string;
+            /**
+             * Format: int64
+             * @description Bytes the weights take in memory.
+             */
+            resident_bytes: number;
+        };
+        /**
+         * @description How a model's weights are held once loaded.
+         *
+         *     `F32` widens every weight to the compute dtype (f32; f64 for tiny models
+         *     under `ComputeDtype::Auto`), as logitlens always did: the small models'
+         *     tolerances are measured that way. `Stored` keeps the big matrices as the
+         *     checkpoint stores them (bf16, f16, GGUF's quantized blocks) and widens a
+         *     slice at a time while multiplying, with activations and sums in f32: an
+         *     8B model in bf16 takes its 16 GB, not 32. `Auto` widens when the wide
+         *     copy takes under 40% of the memory available, and keeps them stored
+         *     otherwise.
+         * @enum {string}
+         */
+        WeightsMode: "auto" | "f32" | "stored";
     };
     responses: never;
     parameters: never;
@@ -861,6 +899,13 @@ export interface operations {
             };
             /** @description No such model */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The model does not fit in the memory available; the model in service stays */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

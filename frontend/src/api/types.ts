@@ -74,6 +74,10 @@ export type ModelEntry = Schemas['ModelEntry'];
 /** A loaded model: its name, family, sizes, chat template, where its weights came from. */
 export type ModelDescription = Schemas['ModelDescription'];
 export type ModelSource = Schemas['ModelSource'];
+/** How a loaded model holds its weights: `form` "f32"/"f64" (widened) or "stored", `kinds`, `resident_bytes`. */
+export type WeightsInfo = Schemas['WeightsInfo'];
+/** /load_model's `weights`: `auto` widens to f32 when that takes under 40% of the memory available, else keeps them stored. */
+export type WeightsMode = Schemas['WeightsMode'];
 /** The load in progress, in /model_status and /events. */
 export type LoadingStatus = Schemas['LoadingStatus'];
 /** What every status says, a model in service or not: loaded, backend, state, load, last error. */

@@ -1,4 +1,5 @@
-// The header: backend, model (select + browser), chat template, lens type, status, sessions.
+// The header: backend, weights, model (select + browser), chat template, lens type, status,
+// sessions; under the model, the loaded model's sizes and how its weights are held.
 import type { LensType, ModelEntry, ModelStatus } from '../api/types';
 import type { ModelLoader } from '../hooks/useModelLoader';
 import type { ModelsState } from '../hooks/useModels';
@@ -6,11 +7,56 @@ import { isLensType, LENS_TYPES } from '../lib/lensTypes';
 import { BACKEND_OPTIONS, backendLabel, modelGroups, normalizeBackend, shortModelName } from '../lib/models';
 import { describeLoading } from '../lib/progress';
 import { servingModel } from '../lib/status';
+import { isWeightsMode, memoryNeed, WEIGHTS_MODES, weightsDetail, weightsForm, weightsLine } from '../lib/weights';
 
 export const BROWSE_VALUE = '__browse_models__';
 
-/** A /models entry in the select: its name, ✓ when it loads without a download. */
-const entryLabel = (m: ModelEntry) => (m.cached ? `${m.name} ✓` : m.name);
+/** A /models entry in the select: its name, ✓ when it loads without a download, and a word when it does not fit. */
+const entryLabel = (m: ModelEntry) => `${m.name}${m.cached ? ' ✓' : ''}${m.fits === false ? ' (too big for free memory)' : ''}`;
+
+/** A /models entry's tooltip in the select: its id and memory need. */
+const entryTitle = (m: ModelEntry) => {
+  const need = memoryNeed(m);
+  return need ? `${m.id} · ${need.title}` : m.id;
+};
+
+/** The weights select: a load's choice, and a reload when the model in service holds them otherwise. */
+function WeightsField({ loader }: { loader: ModelLoader }) {
+  const choice = WEIGHTS_MODES.find((w) => w.value === loader.weights);
+  return (
+    <div className="field field-weights">
+      <span>Weights</span>
+      <div className="model-row">
+        <select
+          aria-label="Weights"
+          value={loader.weights}
+          disabled={loader.modelBusy}
+          title={`How the next load holds the weights: ${choice?.title ?? loader.weights}`}
+          onChange={(e) => {
+            if (isWeightsMode(e.target.value)) loader.setWeights(e.target.value);
+          }}
+        >
+          {WEIGHTS_MODES.map((w) => (
+            <option key={w.value} value={w.value} title={w.title}>
+              {w.label}
+            </option>
+          ))}
+        </select>
+        {loader.weightsDiffer && loader.model && (
+          <button
+            type="button"
+            className="btn btn-small"
+            onClick={loader.reloadWeights}
+            disabled={loader.modelBusy}
+            title={`${loader.model.model_name} holds its weights as ${weightsForm(loader.model.weights)}: load it again with weights “${loader.weights}”`}
+          >
+            Reload as {loader.weights}
+          </button>
+        )}
+      </div>
+    </div>
+  );
+}
 
 interface HeaderProps {
   /** Status, backend, model and chat template, and the actions that change them. */
@@ -40,7 +86,8 @@ function StatusBadge({ status, connectionError, modelBusy }: { status: ModelStat
   } else if (model) {
     cls = 'status-ready';
     text = 'Ready';
-    title = `${model.model_name} · ${model.num_layers} layers · ${model.num_heads} heads · hidden ${model.hidden_size} · vocab ${model.vocab_size}`;
+    const weights = weightsLine(model.weights);
+    title = `${model.model_name} · ${model.num_layers} layers · ${model.num_heads} heads · hidden ${model.hidden_size} · vocab ${model.vocab_size}${weights ? ` · ${weights}` : ''}`;
   } else if (status.last_error) {
     cls = 'status-error';
     text = 'Load failed';
@@ -63,6 +110,7 @@ export function Header({ loader, models, lens, onOpenBrowser, session }: HeaderP
   const currentEntry = current ? models.models.find((m) => m.id === current) : undefined;
   const listMissing = models.models.length === 0 && (models.loading || models.error !== null);
   const loadedInfo = model ? `${model.num_layers} layers · ${model.num_heads} heads · d=${model.hidden_size}` : '';
+  const weightsInfo = model ? weightsLine(model.weights) : '';
 
   return (
     <header className="app-header">
@@ -100,6 +148,7 @@ export function Header({ loader, models, lens, onOpenBrowser, session }: HeaderP
             ))}
           </select>
         </label>
+        <WeightsField loader={loader} />
         <div className="field field-model">
           <span>Model</span>
           <div className="model-row">
@@ -127,7 +176,7 @@ export function Header({ loader, models, lens, onOpenBrowser, session }: HeaderP
               {groups.map((g) => (
                 <optgroup key={g.family} label={g.family}>
                   {g.models.map((m) => (
-                    <option key={m.id} value={m.id} title={m.id}>
+                    <option key={m.id} value={m.id} title={entryTitle(m)} className={m.fits === false ? 'option-too-big' : undefined}>
                       {entryLabel(m)}
                     </option>
                   ))}
@@ -156,6 +205,11 @@ export function Header({ loader, models, lens, onOpenBrowser, session }: HeaderP
             </span>
           )}
           {loadedInfo && <span className="field-note">{loadedInfo}</span>}
+          {model && weightsInfo && (
+            <span className="field-note weights-note" data-testid="model-weights" title={weightsDetail(model)}>
+              {weightsInfo}
+            </span>
+          )}
         </div>
         <label className={`field field-check${loader.chatAvailable ? '' : ' is-disabled'}`} title={loader.chatHint}>
           <input

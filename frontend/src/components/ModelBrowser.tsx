@@ -1,8 +1,11 @@
 // The searchable model browser: GET /models entries, family chips, a search over id, name,
-// family and size, cached models marked, and a free-text entry for any id, folder or .gguf path.
+// family and size, cached models marked, each model's memory need (those too big for the free
+// memory marked, never hidden: memory can be freed), the weights choice of the load, and a
+// free-text entry for any id, folder or .gguf path.
 import { useMemo, useState } from 'react';
-import type { Backend, ModelEntry } from '../api/types';
+import type { Backend, ModelEntry, WeightsMode } from '../api/types';
 import { familyCounts, filterModels, formatBytes } from '../lib/models';
+import { isWeightsMode, memoryNeed, WEIGHTS_MODES } from '../lib/weights';
 import { Dialog } from './Dialog';
 
 interface Props {
@@ -12,11 +15,14 @@ interface Props {
   onRetry: () => void;
   backend: Backend;
   selectedModel: string;
+  /** How the load holds the weights (the header's choice too). */
+  weights: WeightsMode;
+  onWeightsChange: (w: WeightsMode) => void;
   onPick: (id: string) => void;
   onClose: () => void;
 }
 
-export function ModelBrowser({ models, modelsError, modelsLoading, onRetry, backend, selectedModel, onPick, onClose }: Props) {
+export function ModelBrowser({ models, modelsError, modelsLoading, onRetry, backend, selectedModel, weights, onWeightsChange, onPick, onClose }: Props) {
   const [query, setQuery] = useState('');
   const [family, setFamily] = useState('All');
   const [cachedOnly, setCachedOnly] = useState(false);
@@ -27,6 +33,7 @@ export function ModelBrowser({ models, modelsError, modelsLoading, onRetry, back
     () => filterModels(models, query, family).filter((m) => !cachedOnly || m.cached),
     [models, query, family, cachedOnly],
   );
+  const tooBig = shown.filter((m) => m.fits === false).length;
 
   const submitCustom = () => {
     const id = custom.trim();
@@ -79,15 +86,17 @@ export function ModelBrowser({ models, modelsError, modelsLoading, onRetry, back
           )}
           {shown.map((m) => {
             const supported = m.backends.length === 0 || m.backends.includes(backend);
+            const need = memoryNeed(m);
+            const title = supported ? `Load ${m.id}` : `Listed for the ${m.backends.join(', ')} backend; the server will say whether ${backend} can run it`;
             return (
               <button
                 type="button"
                 role="option"
                 aria-selected={m.id === selectedModel}
                 key={m.id}
-                className={`browser-item${m.id === selectedModel ? ' is-selected' : ''}${supported ? '' : ' is-unsupported'}`}
+                className={`browser-item${m.id === selectedModel ? ' is-selected' : ''}${supported ? '' : ' is-unsupported'}${need?.tooBig ? ' is-too-big' : ''}`}
                 onClick={() => onPick(m.id)}
-                title={supported ? `Load ${m.id}` : `Listed for the ${m.backends.join(', ')} backend; the server will say whether ${backend} can run it`}
+                title={need ? `${title}. ${need.title}` : title}
               >
                 <span className="browser-item-main">
                   <span className="browser-item-name">{m.name}</span>
@@ -105,6 +114,12 @@ export function ModelBrowser({ models, modelsError, modelsLoading, onRetry, back
                       download
                     </span>
                   )}
+                  {need && (
+                    <span className={`tag ${need.tooBig ? 'tag-too-big' : 'tag-memory'}`} title={need.title} data-testid="model-memory">
+                      {need.tooBig && <span aria-hidden="true">⚠ </span>}
+                      {need.text}
+                    </span>
+                  )}
                   {!supported && <span className="tag tag-warn">{m.backends.join('/')} only</span>}
                   <span className="tag tag-family">{m.family}</span>
                 </span>
@@ -112,8 +127,32 @@ export function ModelBrowser({ models, modelsError, modelsLoading, onRetry, back
             );
           })}
         </div>
-        <div className="browser-footer muted">
-          Showing {shown.length} of {models.length} models
+        <div className="browser-footer">
+          <span className="muted">
+            Showing {shown.length} of {models.length} models
+            {tooBig > 0 && (
+              <span className="browser-too-big" data-testid="models-too-big">
+                {' '}
+                · {tooBig} too big for this machine’s free memory now
+              </span>
+            )}
+          </span>
+          <label className="browser-weights" title="How the load holds the weights; the header has the same choice">
+            <span>Load with weights</span>
+            <select
+              aria-label="Weights of the load"
+              value={weights}
+              onChange={(e) => {
+                if (isWeightsMode(e.target.value)) onWeightsChange(e.target.value);
+              }}
+            >
+              {WEIGHTS_MODES.map((w) => (
+                <option key={w.value} value={w.value} title={w.title}>
+                  {w.label}
+                </option>
+              ))}
+            </select>
+          </label>
         </div>
         <form
           className="browser-custom"

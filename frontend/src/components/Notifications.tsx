@@ -1,7 +1,8 @@
-// Toasts: errors stay until dismissed and carry the server's words; successes fade out.
+// Toasts: errors and warnings (a request refused for a reason the user can act on, such as a model
+// too big for the free memory) stay until dismissed and carry the server's words; successes fade out.
 import { createContext, useCallback, useContext, useMemo, useRef, useState, type ReactNode } from 'react';
 
-export type ToastKind = 'error' | 'success' | 'info';
+export type ToastKind = 'error' | 'warning' | 'success' | 'info';
 
 export interface Toast {
   id: number;
@@ -30,7 +31,7 @@ export function NotificationProvider({ children }: { children: ReactNode }) {
     (kind: ToastKind, message: string, title?: string) => {
       const id = next.current++;
       setToasts((ts) => [...ts.slice(-4), { id, kind, title, message }]);
-      if (kind !== 'error') window.setTimeout(() => dismiss(id), kind === 'success' ? 7000 : 5000);
+      if (kind !== 'error' && kind !== 'warning') window.setTimeout(() => dismiss(id), kind === 'success' ? 7000 : 5000);
     },
     [dismiss],
   );
@@ -41,7 +42,7 @@ export function NotificationProvider({ children }: { children: ReactNode }) {
       {children}
       <div className="toasts" aria-live="polite">
         {toasts.map((t) => (
-          <div key={t.id} className={`toast toast-${t.kind}`} role={t.kind === 'error' ? 'alert' : 'status'} data-testid={`toast-${t.kind}`}>
+          <div key={t.id} className={`toast toast-${t.kind}`} role={t.kind === 'error' || t.kind === 'warning' ? 'alert' : 'status'} data-testid={`toast-${t.kind}`}>
             <div className="toast-body">
               {t.title && <div className="toast-title">{t.title}</div>}
               <div className="toast-message">{t.message}</div>

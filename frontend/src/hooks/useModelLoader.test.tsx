@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { act, renderHook, screen, waitFor } from '@testing-library/react';
 import type { ModelStatus, ServingStatus } from '../api/types';
 import { NotificationProvider } from '../components/Notifications';
-import { IDLE, LOADED, MODEL_LIST, READY } from '../test/fixtures';
+import { IDLE, LOADED, MODEL_LIST, READY, TOO_BIG_DETAIL } from '../test/fixtures';
 import { FakeEventSource, stubServer, type FakeServer } from '../test/server';
 import { useModelLoader } from './useModelLoader';
 import { useModels } from './useModels';
@@ -196,5 +196,65 @@ describe('useModelLoader', () => {
     unsubscribe();
     act(() => FakeEventSource.run({ request: 'r1', stage: 'lens', done: 0, total: 3 }));
     expect(seen).toHaveLength(2);
+  });
+
+  it('loads with the weights chosen: auto is no field (the server\'s default), f32 and stored are sent', async () => {
+    const { loader } = await ready();
+    expect(loader().weights).toBe('auto');
+    await act(async () => {
+      await loader().loadModel('Qwen/Qwen3-0.6B', 'custom');
+    });
+    act(() => loader().setWeights('stored'));
+    await act(async () => {
+      await loader().loadModel('meta-llama/Llama-3.2-1B', 'custom');
+    });
+    act(() => loader().selectModel('Qwen/Qwen3-0.6B'));
+    await waitFor(() => expect(loader().pendingLoad).toBeNull());
+    act(() => loader().setWeights('f32'));
+    await act(async () => loader().selectBackend('hooked'));
+    await waitFor(() => expect(loader().pendingLoad).toBeNull());
+    expect(loadBodies()).toEqual([
+      { model_name: 'Qwen/Qwen3-0.6B', backend: 'custom' },
+      { model_name: 'meta-llama/Llama-3.2-1B', backend: 'custom', weights: 'stored' },
+      { model_name: 'Qwen/Qwen3-0.6B', backend: 'custom', weights: 'stored' },
+      { model_name: 'Qwen/Qwen3-0.6B', backend: 'hooked', weights: 'f32' },
+    ]);
+  });
+
+  it('offers to reload the model in service when it holds its weights otherwise than chosen', async () => {
+    const { loader } = await ready();
+    // The tiny llama is widened (f32): auto and f32 take it as it is.
+    expect(loader().weightsDiffer).toBe(false);
+    act(() => loader().setWeights('f32'));
+    expect(loader().weightsDiffer).toBe(false);
+    act(() => loader().setWeights('stored'));
+    expect(loader().weightsDiffer).toBe(true);
+    act(() => loader().reloadWeights());
+    await waitFor(() => expect(loader().pendingLoad).toBeNull());
+    expect(loadBodies()).toEqual([{ model_name: '/fixtures/tiny/llama', backend: 'custom', weights: 'stored' }]);
+    push({ ...READY, weights: { form: 'stored', kinds: 'F32', resident_bytes: 46_080 } });
+    expect(loader().weightsDiffer).toBe(false);
+  });
+
+  it('a model too big for the free memory (409) is a warning in the server\'s words; the model in service stays', async () => {
+    server.routes.load_model = () => ({ status: 409, json: { detail: TOO_BIG_DETAIL } });
+    const { loader } = await ready();
+    let ok: boolean | undefined;
+    await act(async () => {
+      ok = await loader().loadModel('mistralai/Mistral-7B-v0.3', 'custom');
+    });
+    expect(ok).toBe(false);
+    const toast = await screen.findByTestId('toast-warning');
+    expect(toast.getAttribute('role')).toBe('alert');
+    expect(toast.textContent).toContain('Not enough memory to load “Mistral-7B-v0.3”');
+    expect(toast.textContent).toContain(TOO_BIG_DETAIL);
+    expect(toast.textContent).toContain('llama stays loaded.');
+    expect(screen.queryByTestId('toast-error')).toBeNull();
+    expect(loader().loaded).toBe(true);
+    expect(loader().model?.model_name).toBe('/fixtures/tiny/llama');
+    expect(loader().selectedModel).toBe('/fixtures/tiny/llama');
+    // The server's last_error says the same: no banner repeats it.
+    push({ ...READY, last_error: TOO_BIG_DETAIL });
+    expect(loader().lastError).toBeNull();
   });
 });

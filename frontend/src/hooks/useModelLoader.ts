@@ -1,12 +1,13 @@
 // The model side of the page: the server's status (GET /model_status + /events, whose "run" events
 // it passes on to useRun), the backend and model the header shows, loads this page asks for, and
 // the chat-template checkbox, which turns on by default for instruct models (the server says which
-// are).
+// are), and how the next load holds the weights (auto, f32, stored).
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { api, errorMessage } from '../api/client';
-import type { Backend, ModelStatus, ServingStatus } from '../api/types';
+import { api, ApiError, errorMessage } from '../api/client';
+import type { Backend, ModelStatus, ServingStatus, WeightsMode } from '../api/types';
 import { backendLabel, normalizeBackend, shortModelName } from '../lib/models';
 import { servingModel } from '../lib/status';
+import { weightsDiffer } from '../lib/weights';
 import { useNotify } from '../components/Notifications';
 import { useModelStatus, type RunProgressListener } from './useModelStatus';
 import type { ModelsState } from './useModels';
@@ -46,7 +47,20 @@ export interface ModelLoader {
   /** The last failed load's error, while it is worth a banner (not this page's own, not dismissed). */
   lastError: string | null;
   dismissLastError: () => void;
-  /** Loads a model (the server's default when `model` is undefined); false when it failed, said in a toast. */
+  /**
+   * How loads hold the weights: `auto` (sent as no field: the server's default), `f32` or `stored`.
+   * It applies to the next load; the model in service stays as it is.
+   */
+  weights: WeightsMode;
+  setWeights: (w: WeightsMode) => void;
+  /** Whether the model in service holds its weights otherwise than `weights` asks (see `reloadWeights`). */
+  weightsDiffer: boolean;
+  /** Loads the model in service again with the chosen weights. */
+  reloadWeights: () => void;
+  /**
+   * Loads a model (the server's default when `model` is undefined) with the chosen weights; false
+   * when it failed, said in a toast (a model too big for the free memory, a 409, as a warning).
+   */
   loadModel: (model: string | undefined, backend: Backend) => Promise<boolean>;
   /** The header's backend select: the same model (or the server's default) on the other backend. */
   selectBackend: (b: Backend) => void;
@@ -70,6 +84,9 @@ export function useModelLoader(models: ModelsState): ModelLoader {
   const [pendingLoad, setPendingLoad] = useState<PendingLoad | null>(null);
   const loadingRef = useRef(false);
   const [useChat, setUseChat] = useState(false);
+  const [weights, setWeightsState] = useState<WeightsMode>('auto');
+  // Read by loadModel, which stays stable.
+  const weightsRef = useRef<WeightsMode>('auto');
   const [dismissedError, setDismissedError] = useState<string | null>(null);
   // Errors this page already showed in a toast: the status banner does not repeat them.
   const ownErrorsRef = useRef<Set<string>>(new Set());
@@ -109,15 +126,22 @@ export function useModelLoader(models: ModelsState): ModelLoader {
       }
       loadingRef.current = true;
       setPendingLoad({ model: model ?? '', backend: be });
+      const w = weightsRef.current;
       try {
-        await api.loadModel(model, be);
+        await api.loadModel(model, be, w === 'auto' ? undefined : w);
         return true;
       } catch (err) {
         const msg = errorMessage(err);
         ownErrorsRef.current.add(msg);
-        notify('error', msg, `Could not load “${shortModelName(model)}” with the ${backendLabel(be)} backend`);
-        // Back to what the server has.
         const s = servingModel(statusRef.current);
+        if (err instanceof ApiError && err.status === 409) {
+          // Refused before anything changed: not a failure of the app, and the model in service stays.
+          const kept = s ? ` ${shortModelName(s.model_name)} stays loaded.` : '';
+          notify('warning', `${msg}${kept}`, `Not enough memory to load “${shortModelName(model)}”`);
+        } else {
+          notify('error', msg, `Could not load “${shortModelName(model)}” with the ${backendLabel(be)} backend`);
+        }
+        // Back to what the server has.
         setSelectedModel(s ? s.model_name : '');
         setBackend(s ? normalizeBackend(s.backend) : 'custom');
         return false;
@@ -154,6 +178,15 @@ export function useModelLoader(models: ModelsState): ModelLoader {
     return ok;
   };
 
+  const setWeights = (w: WeightsMode) => {
+    weightsRef.current = w;
+    setWeightsState(w);
+  };
+
+  const reloadWeights = () => {
+    if (model) void loadModel(model.model_name, model.backend);
+  };
+
   const loaded = model !== null;
   const modelBusy = pendingLoad !== null || status?.status === 'loading';
   const chatAvailable = !!model?.has_chat_template;
@@ -188,6 +221,10 @@ export function useModelLoader(models: ModelsState): ModelLoader {
     chatHint,
     lastError: showLastError ? lastError : null,
     dismissLastError: () => setDismissedError(lastError),
+    weights,
+    setWeights,
+    weightsDiffer: weightsDiffer(model?.weights, weights),
+    reloadWeights,
     loadModel,
     selectBackend,
     selectModel,

@@ -100,6 +100,8 @@ export const TINY_LLAMA: ModelDescription = {
   num_heads: 2,
   vocab_size: 512,
   compute_dtype: 'f32',
+  // Widened, as `weights: auto` holds a model this small: a few tens of KiB.
+  weights: { form: 'f32', kinds: 'F32', resident_bytes: 46_080 },
   source: { kind: 'dir', location: '/fixtures/tiny/llama', revision: null, commit: null, stored_dtype: 'F32' },
   has_chat_template: true,
   instruct: false,
@@ -114,8 +116,32 @@ export const IDLE: ServiceStatus = { loaded: false, backend: 'custom', status: '
 /** POST /load_model: TINY_LLAMA loaded. */
 export const LOADED: LoadModelResponse = { ...TINY_LLAMA, status: 'loaded', loaded: true, backend: 'custom' };
 
+/** Parameters from a published size ("135M", "1B"), as the server reads them. */
+function paramsOf(size: string | null): number | null {
+  const m = size && /^([\d.]+)([MB])$/.exec(size);
+  return m ? Math.round(Number(m[1]) * (m[2] === 'B' ? 1e9 : 1e6)) : null;
+}
+
+/**
+ * A /models entry. Its memory need is what `weights: auto` takes: f32 (4 bytes a parameter) for
+ * these small models, which all fit; unknown (null) without a size.
+ */
 function modelEntry(id: string, name: string, family: string, size: string | null, backends: string[], instruct: boolean, cached = false): ModelEntry {
-  return { id, name, family, size, params: null, bytes: cached ? 98_362_432 : null, cached, source: cached && !size ? 'hub_cache' : 'curated', backends, instruct };
+  const params = paramsOf(size);
+  return {
+    id,
+    name,
+    family,
+    size,
+    params,
+    bytes: cached ? 98_362_432 : null,
+    memory_bytes: params === null ? null : params * 4,
+    fits: params === null ? null : true,
+    cached,
+    source: cached && !size ? 'hub_cache' : 'curated',
+    backends,
+    instruct,
+  };
 }
 
 /** GET /models as the server answers: its default GGUF first, cached extras last. */
@@ -128,6 +154,20 @@ export const MODEL_LIST: ModelEntry[] = [
   modelEntry('gpt2', 'GPT-2 (124M)', 'GPT-2', '124M', ['hooked'], false),
   modelEntry('HuggingFaceTB/SmolLM2-360M-Instruct', 'HuggingFaceTB/SmolLM2-360M-Instruct', 'SmolLM2', null, ['custom', 'hooked'], true, true),
 ];
+
+/**
+ * A curated 7B the machine cannot hold now: kept as stored (bf16, 2 bytes a parameter), it still
+ * needs more than the memory available.
+ */
+export const MISTRAL_7B: ModelEntry = {
+  ...modelEntry('mistralai/Mistral-7B-v0.3', 'Mistral 7B v0.3', 'Mistral', '7B', ['custom', 'hooked'], false),
+  memory_bytes: 14_000_000_000,
+  fits: false,
+};
+
+/** The 409 of /load_model for MISTRAL_7B: refused before loading, the model in service stays. */
+export const TOO_BIG_DETAIL =
+  'failed to load mistralai/Mistral-7B-v0.3: this model needs about 13.3 GiB of memory to load (13.0 GiB of weights, kept as stored) but 7.5 GiB is available; free memory, keep the weights as stored (weights: stored), or pick a smaller or more quantized checkpoint';
 
 /** `lensRows()` after an intervention that put " dog" (id 99) on top at row 1, position 1. */
 export function intervenedRows(): LensRow[] {
