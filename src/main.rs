@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use logitlens_engine::default_model::{self, ensure_default_model};
+use logitlens_engine::lens::LensKind;
 use logitlens_engine::{
     BackendKind, ComputeDtype, Interventions, LensRow, LensType, LoadOptions, LoadedModel,
     RunRequest, WeightsMode,
@@ -125,6 +126,10 @@ enum Command {
         /// Print exactly the JSON body POST /inference returns.
         #[arg(long)]
         json: bool,
+        /// Draw the rows with this tuned lens (a tuned-lens folder: config.json and
+        /// params.pt or params.safetensors) instead of the logit lens; block_output only.
+        #[arg(long)]
+        tuned_lens: Option<std::path::PathBuf>,
         /// Forward-pass precision: auto (f64 for test-sized models, else f32), f32 or f64.
         #[arg(long, default_value = "auto")]
         dtype: ComputeDtype,
@@ -218,6 +223,7 @@ fn run(cli: Cli) -> Result<()> {
             chat,
             attention,
             json,
+            tuned_lens,
             dtype,
             weights,
             memory_budget_mib,
@@ -236,13 +242,23 @@ fn run(cli: Cli) -> Result<()> {
                 memory_budget: memory_budget_mib.map(|m| m << 20),
                 ..Default::default()
             };
-            let loaded = LoadedModel::load_with(&spec, opts, &mut |_| {})
+            let mut loaded = LoadedModel::load_with(&spec, opts, &mut |_| {})
                 .with_context(|| format!("loading {spec}"))?;
+            if let Some(dir) = &tuned_lens {
+                loaded
+                    .attach_tuned_lens(dir)
+                    .with_context(|| format!("attaching the tuned lens in {}", dir.display()))?;
+            }
             let req = RunRequest {
                 interventions,
                 lens_type,
                 apply_chat_template: chat,
                 return_attention: attention,
+                lens: if tuned_lens.is_some() {
+                    LensKind::Tuned
+                } else {
+                    LensKind::Logit
+                },
                 ..RunRequest::new(text)
             };
             let out = loaded.run(&req)?;

@@ -142,3 +142,43 @@ fn errors_go_to_stderr_with_a_failing_exit() {
         "{e}"
     );
 }
+
+#[test]
+fn tuned_lens_rows_and_a_lens_that_does_not_fit() {
+    let model = tiny("qwen3");
+    let lens_dir = fixtures().join("research").join("tuned").join("qwen3");
+    let args = |dir: &std::path::Path| {
+        lens(&[
+            "--model",
+            model.to_str().unwrap(),
+            "--text",
+            "The capital of France is",
+            "--json",
+            "--tuned-lens",
+            dir.to_str().unwrap(),
+        ])
+    };
+    let o = args(&lens_dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let tuned: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let plain = lens(&[
+        "--model",
+        model.to_str().unwrap(),
+        "--text",
+        "The capital of France is",
+        "--json",
+    ]);
+    let plain: serde_json::Value = serde_json::from_slice(&plain.stdout).unwrap();
+    let (t, p) = (&tuned["logit_lens"], &plain["logit_lens"]);
+    assert_ne!(t[0], p[0], "row 0 is translated");
+    assert_eq!(t[3], p[3], "the final row is the model's own");
+    let o = args(
+        &fixtures()
+            .join("research")
+            .join("tuned_mismatch")
+            .join("d_model_32"),
+    );
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("32") && e.contains("64"), "{e}");
+}

@@ -99,6 +99,8 @@ impl From<InferenceRequest> for RunRequest {
             track_tokens: r.track_tokens,
             entropy: r.entropy,
             analysis: r.analysis,
+            // The wire has no tuned lens yet: /inference draws the logit lens.
+            lens: crate::lens::LensKind::Logit,
         }
     }
 }

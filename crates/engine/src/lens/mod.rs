@@ -16,7 +16,19 @@ use crate::model::Transformer;
 use crate::tokenizer::TokenizerBundle;
 use crate::types::{check, Capture, Stage, State, Watch};
 
+pub use crate::nn::TunedLens;
 pub use topk::{top_k_softmax, Top, TOP_K};
+
+/// Which lens draws the rows: the logit lens, or the tuned lens attached
+/// to the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum LensKind {
+    #[default]
+    Logit,
+    Tuned,
+}
 
 /// Bound on the logits materialised at once (rows x positions x vocab f32).
 pub(crate) const MAX_CHUNK_BYTES: usize = 256 << 20;
@@ -178,6 +190,8 @@ pub struct Extras<'a> {
     pub baseline: Option<(&'a Capture, usize)>,
     /// Told the progress after each chunk of states, and asked whether to stop.
     pub watch: Option<&'a dyn Watch>,
+    /// Translate block outputs through this tuned lens before the head.
+    pub tuned: Option<&'a TunedLens>,
 }
 
 impl Extras<'_> {
@@ -274,7 +288,8 @@ pub fn compute(
     let mut entropies: Vec<(State, StateEntropies)> = Vec::new();
     // Earlier results carry top 5s and entropies only: tracked tokens and
     // baselines are computed afresh for every state.
-    let reusable = extras.track.is_empty() && extras.baseline.is_none();
+    // Nor are a tuned lens's (the kept results are the logit lens's).
+    let reusable = extras.track.is_empty() && extras.baseline.is_none() && extras.tuned.is_none();
     for s in &states {
         let known = reuse.tops.iter().find(|(k, _)| k == s).filter(|_| reusable);
         let entropy = reuse.entropies.iter().find(|(k, _)| k == s);
@@ -330,10 +345,17 @@ pub fn compute(
                 .collect(),
             None => Vec::new(),
         };
-        let mut xs: Vec<&Tensor> = group.iter().map(|s| cap.state(*s)).collect();
+        let mut xs: Vec<(&Capture, State)> = group.iter().map(|s| (cap, *s)).collect();
         if let Some((base, _)) = extras.baseline {
-            xs.extend(base_states.iter().map(|s| base.state(*s)));
+            xs.extend(base_states.iter().map(|s| (base, *s)));
         }
+        let xs = xs
+            .into_iter()
+            .map(|(c, s)| match (extras.tuned, s) {
+                (Some(lens), State::Resid(i)) => lens.translate(i, c.state(s)),
+                _ => Ok(c.state(s).clone()),
+            })
+            .collect::<Result<Vec<Tensor>>>()?;
         // One projection for the whole group: [(S*T), D] x [D, V].
         let started = Instant::now();
         let x = Tensor::cat(&xs, 0)?;

@@ -225,6 +225,8 @@ pub struct LoadedModel {
     pub source: SourceInfo,
     pub model: Transformer,
     pub tokenizer: TokenizerBundle,
+    /// The tuned lens attached to it, if any (`lens: tuned` runs use it).
+    pub tuned_lens: Option<std::sync::Arc<crate::nn::TunedLens>>,
 }
 
 fn next_model_id() -> u64 {
@@ -421,6 +423,7 @@ impl LoadedModel {
             source,
             model,
             tokenizer,
+            tuned_lens: None,
         })
     }
 
@@ -431,6 +434,15 @@ impl LoadedModel {
 
     pub fn info(&self) -> ModelInfo {
         self.backend.info(self.model.config())
+    }
+
+    /// Read the tuned lens in `dir` and attach it (replacing any other);
+    /// a lens that does not fit this model is an error naming both sizes.
+    pub fn attach_tuned_lens(&mut self, dir: &Path) -> Result<()> {
+        let cfg = self.config();
+        let lens = crate::nn::TunedLens::load(dir, cfg.d_model, cfg.n_layers)?;
+        self.tuned_lens = Some(std::sync::Arc::new(lens));
+        Ok(())
     }
 
     /// How the weights are held and what they take.

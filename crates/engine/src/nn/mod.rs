@@ -10,6 +10,7 @@ mod linear;
 mod mlp;
 mod norm;
 pub mod rope;
+mod tuned_lens;
 pub mod weights;
 
 pub(crate) use attention::{attend, repeat_kv, AttnMask};
@@ -20,4 +21,5 @@ pub(crate) use mlp::Mlp;
 pub(crate) use norm::Norm;
 pub use norm::NormKind;
 pub use rope::Llama3RopeScaling;
+pub use tuned_lens::{TunedLens, TunedLensConfig};
 pub use weights::{Form, Matrix, Stored, TensorSource, Weights};

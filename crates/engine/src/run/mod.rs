@@ -16,7 +16,9 @@ use crate::analysis::{self, Analysis};
 use crate::attention::{self, Attention};
 use crate::error::Result;
 use crate::hooks::InterventionPlan;
-use crate::lens::{self, DiffCell, LensRow, LensType, StateEntropies, StateTops, TrackedCell};
+use crate::lens::{
+    self, DiffCell, LensKind, LensRow, LensType, StateEntropies, StateTops, TrackedCell,
+};
 use crate::load::LoadedModel;
 use crate::model::ForwardOptions;
 use crate::types::{tensor_bytes, Capture, Receipt, State, Unwatched, Watch};
@@ -73,6 +75,8 @@ pub struct RunState {
     pub lens_tops: Vec<(State, StateTops)>,
     /// Their entropies, when the run asked for them.
     pub lens_entropies: Vec<(State, StateEntropies)>,
+    /// Which lens drew them (a later logit-lens run reuses only its own).
+    pub lens: LensKind,
 }
 
 impl RunState {
@@ -161,6 +165,10 @@ impl LoadedModel {
             entropy: spec.entropy,
             baseline: baseline.as_ref().map(|b| (b, first_op)),
             watch: Some(watch),
+            tuned: match spec.lens {
+                LensKind::Tuned => self.tuned_lens.as_deref(),
+                LensKind::Logit => None,
+            },
         };
         let lens = lens::compute(
             &self.model,
@@ -215,6 +223,7 @@ impl LoadedModel {
             plan: spec.plan,
             lens_tops: lens.tops,
             lens_entropies: lens.entropies,
+            lens: spec.lens,
         };
         Ok(RunOutput {
             answer,

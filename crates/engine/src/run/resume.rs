@@ -101,6 +101,9 @@ impl<'a> Start<'a> {
         let Start::Earlier(r, e) = *self else {
             return Reuse::default();
         };
+        if e.lens != crate::lens::LensKind::Logit {
+            return Reuse::default();
+        }
         let before = |s: &State| s.computed_before(r);
         Reuse {
             tops: e

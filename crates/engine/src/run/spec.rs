@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::attention::{self, Format, Reduce};
 use crate::error::{EngineError, Result};
 use crate::hooks::{self, InterventionPlan, Interventions};
-use crate::lens::LensType;
+use crate::lens::{LensKind, LensType};
 use crate::load::LoadedModel;
 
 /// Most tokens one request may track.
@@ -36,6 +36,8 @@ pub struct RunRequest {
     pub entropy: bool,
     /// Norms and cosines of the captured states.
     pub analysis: bool,
+    /// The logit lens (default) or the model's attached tuned lens.
+    pub lens: LensKind,
 }
 
 impl RunRequest {
@@ -61,6 +63,7 @@ pub struct RunSpec {
     pub track: Vec<u32>,
     pub entropy: bool,
     pub analysis: bool,
+    pub lens: LensKind,
 }
 
 impl RunSpec {
@@ -80,7 +83,20 @@ impl RunSpec {
             )));
         }
         let plan = hooks::plan(&req.interventions, cfg.n_layers, cfg.d_model, ids.len())?;
+        if req.lens == LensKind::Tuned {
+            if model.tuned_lens.is_none() {
+                return Err(crate::invalid!(
+                    "lens: tuned, but no tuned lens is attached to this model; attach one (--tuned-lens DIR) or use lens: logit"
+                ));
+            }
+            if req.lens_type != LensType::BlockOutput {
+                return Err(crate::invalid!(
+                    "a tuned lens translates block outputs; use lens_type block_output with lens: tuned"
+                ));
+            }
+        }
         Ok(RunSpec {
+            lens: req.lens,
             text: req.text.clone(),
             lens_type: req.lens_type,
             plan,

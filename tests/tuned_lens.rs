@@ -1,0 +1,134 @@
+//! Tuned lenses as the tuned-lens package saves them (tests/fixtures/research,
+//! copied from the shared reference): its params.pt (bare `{i}.weight` keys)
+//! and the same lens as params.safetensors (`layer_translators.{i}.weight`)
+//! give the rows the package computes, top-5 ids equal and probabilities
+//! within 1e-5; lenses that do not fit are refused naming both sizes.
+
+mod common;
+
+use common::*;
+use logitlens_engine::lens::LensKind;
+use logitlens_engine::{LoadedModel, RunRequest};
+
+fn research() -> std::path::PathBuf {
+    fixtures().join("research")
+}
+
+fn check_against_reference(family: &str, lens_dir: &std::path::Path) {
+    let mut m = load_tiny(family);
+    m.attach_tuned_lens(lens_dir).unwrap();
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(research().join(family).join("tuned_reference.json")).unwrap(),
+    )
+    .unwrap();
+    let mut npz = Npz::open(&research().join(family).join("tuned_reference.npz"));
+    let mut worst = 0f64;
+    for (p, prompt) in json["prompts"].as_array().unwrap().iter().enumerate() {
+        let req = RunRequest {
+            lens: LensKind::Tuned,
+            ..RunRequest::new(prompt["text"].as_str().unwrap())
+        };
+        let out = m.run(&req).unwrap();
+        let want_ids: Vec<u32> = npz
+            .i64(&format!("p{p}_ids"))
+            .iter()
+            .map(|&i| i as u32)
+            .collect();
+        assert_eq!(out.state.ids, want_ids, "{family} p{p}: ids");
+        let ids = npz.i64(&format!("p{p}_tuned_top5_ids"));
+        let probs = npz.f32(&format!("p{p}_tuned_top5_probs"));
+        let rows = &out.answer.logit_lens;
+        assert_eq!(rows.len(), ids.shape()[0], "{family}: rows");
+        for (s, row) in rows.iter().enumerate() {
+            assert_eq!(row.layer_name, json["layers"][s].as_str().unwrap());
+            for (t, cell) in row.predictions.iter().enumerate() {
+                for (k, pred) in cell.iter().enumerate() {
+                    let (id, prob) = (ids[[s, t, k]] as u32, f64::from(probs[[s, t, k]]));
+                    worst = worst.max((pred.prob - prob).abs());
+                    if pred.id != id {
+                        // Near-equal probabilities may swap.
+                        let other = cell.iter().find(|c| c.id == id).map(|c| c.prob);
+                        assert!(
+                            other.is_some_and(|o| (o - prob).abs() < 1e-5),
+                            "{family} p{p} row {s} pos {t} rank {k}: {} vs {id}",
+                            pred.id
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(worst < 1e-5, "{family}: max |Δprob| {worst}");
+}
+
+#[test]
+fn the_packages_params_pt_gives_its_rows() {
+    for family in ["llama", "qwen3"] {
+        check_against_reference(family, &research().join("tuned").join(family));
+    }
+}
+
+#[test]
+fn the_same_lens_as_safetensors_gives_the_same_rows() {
+    for family in ["llama", "qwen3"] {
+        check_against_reference(family, &research().join("tuned_st").join(family));
+    }
+}
+
+#[test]
+fn the_logit_lens_is_unchanged_with_a_lens_attached() {
+    let mut m = load_tiny("llama");
+    let before = m.run(&RunRequest::new("The capital of France is")).unwrap();
+    m.attach_tuned_lens(&research().join("tuned").join("llama"))
+        .unwrap();
+    let after = m.run(&RunRequest::new("The capital of France is")).unwrap();
+    assert_eq!(before.answer.logit_lens, after.answer.logit_lens);
+    // The tuned rows differ but for the last, the model's own output.
+    let tuned = m
+        .run(&RunRequest {
+            lens: LensKind::Tuned,
+            ..RunRequest::new("The capital of France is")
+        })
+        .unwrap();
+    let (a, b) = (&before.answer.logit_lens, &tuned.answer.logit_lens);
+    assert_ne!(a[0], b[0]);
+    assert_eq!(a.last(), b.last());
+}
+
+#[test]
+fn lenses_that_do_not_fit_are_refused_with_both_sizes() {
+    let mut m = load_tiny("llama");
+    let e = m
+        .attach_tuned_lens(&research().join("tuned_mismatch").join("d_model_32"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("32") && e.contains("64"), "{e}");
+    let e = m
+        .attach_tuned_lens(&research().join("tuned_mismatch").join("layers_4"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains('4') && e.contains('3'), "{e}");
+    assert!(m.tuned_lens.is_none());
+}
+
+#[test]
+fn a_tuned_run_needs_a_lens_and_block_outputs() {
+    let mut m: LoadedModel = load_tiny("llama");
+    let req = RunRequest {
+        lens: LensKind::Tuned,
+        ..RunRequest::new("Hello")
+    };
+    let e = m.run(&req).err().unwrap().to_string();
+    assert!(e.contains("no tuned lens is attached"), "{e}");
+    m.attach_tuned_lens(&research().join("tuned").join("llama"))
+        .unwrap();
+    let e = m
+        .run(&RunRequest {
+            lens_type: logitlens_engine::LensType::Combined,
+            ..req
+        })
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("block_output"), "{e}");
+}
