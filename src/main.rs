@@ -99,6 +99,29 @@ enum Command {
     },
     /// Fetch the default model (SmolLM2-135M-Instruct Q4_1 GGUF) if missing and print its path.
     FetchModel,
+    /// Measure the logit lens (and a tuned lens) over a corpus: per row, KL to the model's
+    /// output, next-token cross-entropy, entropy and top-1 agreement, in nats.
+    EvalLens {
+        /// A Hugging Face model folder, a .gguf file, or a Hub repo id (default: the SmolLM2 GGUF).
+        #[arg(long)]
+        model: Option<String>,
+        /// One document per line (blank lines skipped).
+        #[arg(long)]
+        corpus: std::path::PathBuf,
+        /// Also measure this tuned lens.
+        #[arg(long)]
+        tuned_lens: Option<std::path::PathBuf>,
+        /// Keep each document's first N token ids.
+        #[arg(long, default_value_t = 128)]
+        max_tokens: usize,
+        /// Print the measures as JSON.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value = "custom")]
+        backend: Backend,
+        #[arg(long, default_value = "auto")]
+        dtype: ComputeDtype,
+    },
     /// Print the REST API's OpenAPI schema (what GET /openapi.json serves).
     Openapi,
     /// Run the logit lens on a text and print the prediction grid.
@@ -205,6 +228,79 @@ fn run(cli: Cli) -> Result<()> {
         Command::Openapi => {
             let doc = logitlens_server::ApiDoc::openapi();
             println!("{}", doc.to_pretty_json()?);
+            Ok(())
+        }
+        Command::EvalLens {
+            model,
+            corpus,
+            tuned_lens,
+            max_tokens,
+            json,
+            backend,
+            dtype,
+        } => {
+            let spec = match model {
+                Some(m) => m,
+                None => ensure_default_model(&mut |m| eprintln!("{m}"))?
+                    .display()
+                    .to_string(),
+            };
+            let opts = LoadOptions {
+                backend: backend.kind(),
+                dtype,
+                ..Default::default()
+            };
+            let mut loaded = LoadedModel::load_with(&spec, opts, &mut |_| {})
+                .with_context(|| format!("loading {spec}"))?;
+            if let Some(dir) = &tuned_lens {
+                loaded
+                    .attach_tuned_lens(dir)
+                    .with_context(|| format!("attaching the tuned lens in {}", dir.display()))?;
+            }
+            let text = std::fs::read_to_string(&corpus)
+                .with_context(|| format!("reading {}", corpus.display()))?;
+            let docs: Vec<String> = text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_owned)
+                .collect();
+            let eval = logitlens_engine::lens::eval::evaluate(
+                &loaded,
+                &docs,
+                max_tokens,
+                loaded.tuned_lens.as_deref(),
+                &Progress,
+            )?;
+            eprintln!();
+            let mut stdout = std::io::stdout().lock();
+            if json {
+                serde_json::to_writer_pretty(&mut stdout, &eval)?;
+                writeln!(stdout)?;
+            } else {
+                writeln!(
+                    stdout,
+                    "{} positions over {} documents (nats)",
+                    eval.tokens,
+                    docs.len()
+                )?;
+                writeln!(
+                    stdout,
+                    "{:<14} {:>8} {:>8} {:>8} {:>8}",
+                    "row", "KL", "CE", "H", "top-1"
+                )?;
+                let lenses = std::iter::once(("logit", &eval.logit))
+                    .chain(eval.tuned.as_ref().map(|t| ("tuned", t)));
+                for (name, m) in lenses {
+                    writeln!(stdout, "{name} lens")?;
+                    for (i, row) in eval.layers.iter().enumerate() {
+                        writeln!(
+                            stdout,
+                            "{row:<14} {:>8.4} {:>8.4} {:>8.4} {:>8.4}",
+                            m.kl[i], m.ce[i], m.entropy[i], m.top1_agree[i]
+                        )?;
+                    }
+                }
+            }
             Ok(())
         }
         Command::FetchModel => {
@@ -352,6 +448,15 @@ fn clip(s: &str, w: usize) -> String {
 }
 
 /// Layers down, positions across: the top-1 token and its probability.
+/// Progress of a long command on stderr: "documents 12/40".
+struct Progress;
+
+impl logitlens_engine::types::Watch for Progress {
+    fn progress(&self, _stage: logitlens_engine::types::Stage, done: usize, total: usize) {
+        eprint!("\rdocuments {done}/{total}");
+    }
+}
+
 fn render_table(input_tokens: &[String], logit_lens: &[LensRow]) -> String {
     const CELL: usize = 12;
     let name_w = logit_lens

@@ -182,3 +182,40 @@ fn tuned_lens_rows_and_a_lens_that_does_not_fit() {
     let e = stderr(&o);
     assert!(e.contains("32") && e.contains("64"), "{e}");
 }
+
+#[test]
+fn eval_lens_prints_the_measures_of_both_lenses() {
+    let research = fixtures().join("research");
+    let o = Command::new(env!("CARGO_BIN_EXE_logitlens"))
+        .args(["eval-lens", "--model"])
+        .arg(tiny("qwen3"))
+        .arg("--corpus")
+        .arg(research.join("corpus_eval.txt"))
+        .arg("--tuned-lens")
+        .arg(research.join("tuned").join("qwen3"))
+        .args(["--max-tokens", "16", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["layers"].as_array().unwrap().len(), 4);
+    for lens in ["logit", "tuned"] {
+        for k in ["kl", "ce", "entropy", "top1_agree"] {
+            assert_eq!(v[lens][k].as_array().unwrap().len(), 4, "{lens}.{k}");
+        }
+        // The last row is the model's own output.
+        assert_eq!(v[lens]["kl"][3], 0.0);
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_logitlens"))
+        .args(["eval-lens", "--model"])
+        .arg(tiny("qwen3"))
+        .args(["--corpus", "/nonexistent/corpus.txt"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("/nonexistent/corpus.txt"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -3,6 +3,7 @@
 //! position; and what a request asks beyond it (tracked tokens, entropy,
 //! the diff against a baseline run).
 
+pub mod eval;
 pub mod topk;
 
 use std::sync::Arc;
