@@ -99,6 +99,31 @@ enum Command {
     },
     /// Fetch the default model (SmolLM2-135M-Instruct Q4_1 GGUF) if missing and print its path.
     FetchModel,
+    /// Train a tuned lens for a model on a corpus (CPU; SGD with Nesterov momentum) and write
+    /// it as config.json + params.safetensors.
+    TrainLens {
+        /// A Hugging Face model folder, a .gguf file, or a Hub repo id (default: the SmolLM2 GGUF).
+        #[arg(long)]
+        model: Option<String>,
+        /// One document per line (blank lines skipped).
+        #[arg(long)]
+        corpus: std::path::PathBuf,
+        /// The folder to write the lens to.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        #[arg(long, default_value_t = 200)]
+        steps: usize,
+        /// Keep each document's first N token ids.
+        #[arg(long, default_value_t = 128)]
+        max_tokens: usize,
+        /// Peak learning rate, reached after a linear warm-up of a tenth of the steps.
+        #[arg(long, default_value_t = 1.0)]
+        lr: f64,
+        #[arg(long, value_enum, default_value = "custom")]
+        backend: Backend,
+        #[arg(long, default_value = "auto")]
+        dtype: ComputeDtype,
+    },
     /// Measure the logit lens (and a tuned lens) over a corpus: per row, KL to the model's
     /// output, next-token cross-entropy, entropy and top-1 agreement, in nats.
     EvalLens {
@@ -230,6 +255,38 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", doc.to_pretty_json()?);
             Ok(())
         }
+        Command::TrainLens {
+            model,
+            corpus,
+            out,
+            steps,
+            max_tokens,
+            lr,
+            backend,
+            dtype,
+        } => {
+            let opts = LoadOptions {
+                backend: backend.kind(),
+                dtype,
+                weights: WeightsMode::F32,
+                ..Default::default()
+            };
+            let loaded = load_model(model, opts, None)?;
+            let docs = read_corpus(&corpus)?;
+            let train = logitlens_engine::lens::train::TrainOptions {
+                steps,
+                max_tokens,
+                lr,
+                warmup: (steps / 10).max(1),
+                ..Default::default()
+            };
+            let lens = logitlens_engine::lens::train::train(&loaded, &docs, &train, &Progress)?;
+            eprintln!();
+            lens.save(&out)
+                .with_context(|| format!("writing the lens to {}", out.display()))?;
+            println!("{}", out.display());
+            Ok(())
+        }
         Command::EvalLens {
             model,
             corpus,
@@ -239,31 +296,13 @@ fn run(cli: Cli) -> Result<()> {
             backend,
             dtype,
         } => {
-            let spec = match model {
-                Some(m) => m,
-                None => ensure_default_model(&mut |m| eprintln!("{m}"))?
-                    .display()
-                    .to_string(),
-            };
             let opts = LoadOptions {
                 backend: backend.kind(),
                 dtype,
                 ..Default::default()
             };
-            let mut loaded = LoadedModel::load_with(&spec, opts, &mut |_| {})
-                .with_context(|| format!("loading {spec}"))?;
-            if let Some(dir) = &tuned_lens {
-                loaded
-                    .attach_tuned_lens(dir)
-                    .with_context(|| format!("attaching the tuned lens in {}", dir.display()))?;
-            }
-            let text = std::fs::read_to_string(&corpus)
-                .with_context(|| format!("reading {}", corpus.display()))?;
-            let docs: Vec<String> = text
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(str::to_owned)
-                .collect();
+            let loaded = load_model(model, opts, tuned_lens.as_deref())?;
+            let docs = read_corpus(&corpus)?;
             let eval = logitlens_engine::lens::eval::evaluate(
                 &loaded,
                 &docs,
@@ -325,12 +364,6 @@ fn run(cli: Cli) -> Result<()> {
             memory_budget_mib,
         } => {
             let interventions = parse_interventions(interventions.as_deref())?;
-            let spec = match model {
-                Some(m) => m,
-                None => ensure_default_model(&mut |m| eprintln!("{m}"))?
-                    .display()
-                    .to_string(),
-            };
             let opts = LoadOptions {
                 backend: backend.kind(),
                 dtype,
@@ -338,13 +371,7 @@ fn run(cli: Cli) -> Result<()> {
                 memory_budget: memory_budget_mib.map(|m| m << 20),
                 ..Default::default()
             };
-            let mut loaded = LoadedModel::load_with(&spec, opts, &mut |_| {})
-                .with_context(|| format!("loading {spec}"))?;
-            if let Some(dir) = &tuned_lens {
-                loaded
-                    .attach_tuned_lens(dir)
-                    .with_context(|| format!("attaching the tuned lens in {}", dir.display()))?;
-            }
+            let loaded = load_model(model, opts, tuned_lens.as_deref())?;
             let req = RunRequest {
                 interventions,
                 lens_type,
@@ -448,13 +475,60 @@ fn clip(s: &str, w: usize) -> String {
 }
 
 /// Layers down, positions across: the top-1 token and its probability.
-/// Progress of a long command on stderr: "documents 12/40".
+/// Progress of a long command on stderr: "documents 12/40", or a
+/// training step's loss.
 struct Progress;
 
 impl logitlens_engine::types::Watch for Progress {
     fn progress(&self, _stage: logitlens_engine::types::Stage, done: usize, total: usize) {
         eprint!("\rdocuments {done}/{total}");
     }
+}
+
+impl logitlens_engine::lens::train::TrainWatch for Progress {
+    fn step(&self, step: usize, steps: usize, loss: f64, lr: f64) {
+        let width = 30;
+        let filled = step * width / steps.max(1);
+        eprint!(
+            "\r[{}{}] step {step}/{steps}  loss {loss:.4}  lr {lr:.3}",
+            "#".repeat(filled),
+            ".".repeat(width - filled)
+        );
+    }
+}
+
+/// The model `model` names (default: the SmolLM2 GGUF, fetched if
+/// missing), with the tuned lens in `tuned_lens` attached.
+fn load_model(
+    model: Option<String>,
+    opts: LoadOptions,
+    tuned_lens: Option<&std::path::Path>,
+) -> Result<LoadedModel> {
+    let spec = match model {
+        Some(m) => m,
+        None => ensure_default_model(&mut |m| eprintln!("{m}"))?
+            .display()
+            .to_string(),
+    };
+    let mut loaded = LoadedModel::load_with(&spec, opts, &mut |_| {})
+        .with_context(|| format!("loading {spec}"))?;
+    if let Some(dir) = tuned_lens {
+        loaded
+            .attach_tuned_lens(dir)
+            .with_context(|| format!("attaching the tuned lens in {}", dir.display()))?;
+    }
+    Ok(loaded)
+}
+
+/// A corpus file: one document per line, blank lines skipped.
+fn read_corpus(path: &std::path::Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the corpus {}", path.display()))?;
+    Ok(text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect())
 }
 
 fn render_table(input_tokens: &[String], logit_lens: &[LensRow]) -> String {

@@ -219,3 +219,38 @@ fn eval_lens_prints_the_measures_of_both_lenses() {
         stderr(&o)
     );
 }
+
+#[test]
+fn train_lens_writes_a_lens_that_loads() {
+    let research = fixtures().join("research");
+    let out = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_logitlens"))
+        .args(["train-lens", "--model"])
+        .arg(tiny("qwen3"))
+        .arg("--corpus")
+        .arg(research.join("corpus_train.txt"))
+        .arg("--out")
+        .arg(out.path())
+        .args(["--steps", "10", "--max-tokens", "16"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("step 10/10"), "{}", stderr(&o));
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        (cfg["d_model"].as_u64(), cfg["num_hidden_layers"].as_u64()),
+        (Some(64), Some(3))
+    );
+    let o = lens(&[
+        "--model",
+        tiny("qwen3").to_str().unwrap(),
+        "--text",
+        "Hello",
+        "--json",
+        "--tuned-lens",
+        out.path().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -5,6 +5,7 @@
 
 pub mod eval;
 pub mod topk;
+pub mod train;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

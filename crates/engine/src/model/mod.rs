@@ -338,6 +338,28 @@ impl Transformer {
         Ok(logits)
     }
 
+    /// [`unembed`](Self::unembed) in differentiable tensor ops (training a
+    /// lens), for a dense head: f32 logits.
+    pub fn unembed_differentiable(&self, x: &Tensor) -> Result<Tensor> {
+        let normed = self
+            .final_norm
+            .forward_differentiable(x)?
+            .to_dtype(DType::F32)?;
+        let Some(head) = self.lm_head.dense() else {
+            return Err(crate::invalid!(
+                "training a lens needs the unembedding widened (weights: f32)"
+            ));
+        };
+        let mut logits = normed.matmul(&head.to_dtype(DType::F32)?.t()?)?;
+        if let Some(b) = &self.lm_head_bias {
+            logits = logits.broadcast_add(b)?;
+        }
+        if let Some(cap) = self.cfg.final_softcap {
+            logits = ((logits / cap)?.tanh()? * cap)?;
+        }
+        Ok(logits)
+    }
+
     /// Run the model on `ids` with the plan's interventions applied. With
     /// `resume = Some((r, earlier))` layers before `r` are taken from an
     /// earlier capture of the same ids whose plan agrees up to layer `r`

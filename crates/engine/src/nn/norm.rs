@@ -51,6 +51,16 @@ impl Norm {
             None => rms_norm(x, &self.weight, self.eps),
         }
     }
+
+    /// [`forward`](Self::forward) written out in tensor ops in every dtype,
+    /// so gradients flow through it (candle's fused f32 kernels have none).
+    pub(crate) fn forward_differentiable(&self, x: &Tensor) -> Result<Tensor> {
+        let w = self.weight.to_dtype(x.dtype())?;
+        match &self.bias {
+            Some(b) => layer_norm_ops(x, &w, &b.to_dtype(x.dtype())?, self.eps),
+            None => rms_norm_ops(x, &w, self.eps),
+        }
+    }
 }
 
 fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
@@ -58,6 +68,10 @@ fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
         return Ok(candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)?);
     }
     // candle's fused kernel has no f64 version.
+    rms_norm_ops(x, w, eps)
+}
+
+fn rms_norm_ops(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
     let var = x.sqr()?.mean_keepdim(D::Minus1)?;
     Ok(x.broadcast_mul(&(var + eps)?.sqrt()?.recip()?)?
         .broadcast_mul(w)?)
@@ -74,6 +88,10 @@ fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
         )?);
     }
     // candle's fused kernel has no f64 version.
+    layer_norm_ops(x, w, b, eps)
+}
+
+fn layer_norm_ops(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
     let xc = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
     let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
     Ok(xc

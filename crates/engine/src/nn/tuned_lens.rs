@@ -15,7 +15,7 @@ use serde::Deserialize;
 use crate::error::{EngineError, Result};
 
 /// `config.json` of a tuned lens, as the package writes it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 pub struct TunedLensConfig {
     #[serde(default)]
     pub base_model_name_or_path: Option<String>,
@@ -144,6 +144,43 @@ impl TunedLens {
             dir: dir.to_path_buf(),
             translators,
         })
+    }
+
+    /// A lens from its translators: `(W [d, d], b [d])` per row, `W` as
+    /// the package stores it (`h' = h + W h + b`).
+    pub fn from_translators(config: TunedLensConfig, ws: Vec<(Tensor, Tensor)>) -> Result<Self> {
+        let translators = ws
+            .into_iter()
+            .map(|(w, b)| -> Result<_> {
+                Ok((
+                    w.to_dtype(DType::F32)?.t()?.contiguous()?,
+                    Some(b.to_dtype(DType::F32)?),
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(TunedLens {
+            config,
+            dir: PathBuf::new(),
+            translators,
+        })
+    }
+
+    /// Write `config.json` and `params.safetensors` (keys `{i}.weight`,
+    /// `{i}.bias`, as the package's own save spells them) into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let config = serde_json::to_string_pretty(&self.config)
+            .map_err(|e| EngineError::Model(format!("tuned lens config: {e}")))?;
+        std::fs::write(dir.join("config.json"), config)?;
+        let mut tensors = HashMap::new();
+        for (i, (wt, b)) in self.translators.iter().enumerate() {
+            tensors.insert(format!("{i}.weight"), wt.t()?.contiguous()?);
+            if let Some(b) = b {
+                tensors.insert(format!("{i}.bias"), b.clone());
+            }
+        }
+        candle_core::safetensors::save(&tensors, dir.join("params.safetensors"))?;
+        Ok(())
     }
 
     /// How many rows it translates (the model's layer count).

@@ -1,0 +1,217 @@
+//! Training a tuned lens on CPU by the tuned-lens recipe: translators start
+//! at zero (the logit lens); the loss is the sum over rows 0..L-1 of the
+//! mean KL(p_final ‖ p_lens) over positions; SGD with Nesterov momentum
+//! 0.9, weight decay 1e-3 and a linear warm-up; candle's autograd. The
+//! frozen model's residuals and output distributions are computed once per
+//! batch, without gradients.
+
+use candle_core::{DType, Tensor, Var, D};
+
+use crate::error::Result;
+use crate::hooks::InterventionPlan;
+use crate::load::LoadedModel;
+use crate::nn::{TunedLens, TunedLensConfig};
+use crate::types::{check, Watch};
+
+/// How to train.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainOptions {
+    pub steps: usize,
+    /// Peak learning rate (after the warm-up).
+    pub lr: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    /// Steps of linear warm-up from 0 to `lr`.
+    pub warmup: usize,
+    /// Each document's first ids.
+    pub max_tokens: usize,
+    /// Token positions per batch (whole documents, at least one).
+    pub batch_tokens: usize,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            steps: 200,
+            lr: 1.0,
+            momentum: 0.9,
+            weight_decay: 1e-3,
+            warmup: 20,
+            max_tokens: 128,
+            batch_tokens: 4096,
+        }
+    }
+}
+
+/// One document's frozen states: block outputs 0..L-1 and the output's
+/// log-probabilities `[T, V]`.
+struct Frozen {
+    states: Vec<Tensor>,
+    final_lp: Tensor,
+}
+
+fn frozen(model: &LoadedModel, ids: &[u32]) -> Result<Frozen> {
+    let m = &model.model;
+    let cap = m.forward(ids, &InterventionPlan::default(), None)?;
+    let n = m.n_layers();
+    let final_lp = candle_nn::ops::log_softmax(&m.unembed(&cap.resid[n])?, D::Minus1)?;
+    Ok(Frozen {
+        states: cap.resid[..n].to_vec(),
+        final_lp,
+    })
+}
+
+/// The loss of `batch` under translators `params` (W, b per row): the sum
+/// over rows of the mean KL(p_final ‖ p_lens) over all positions.
+fn loss(model: &LoadedModel, batch: &[Frozen], params: &[(Var, Var)]) -> Result<Tensor> {
+    let mut total: Option<Tensor> = None;
+    let positions: usize = batch.iter().map(|f| f.final_lp.dim(0).unwrap_or(0)).sum();
+    for f in batch {
+        let p_final = f.final_lp.exp()?;
+        for (s, h) in f.states.iter().enumerate() {
+            let (w, b) = &params[s];
+            let h = h.to_dtype(w.dtype())?;
+            let x = (&h
+                + h.matmul(&w.as_tensor().t()?)?
+                    .broadcast_add(b.as_tensor())?)?;
+            let lp =
+                candle_nn::ops::log_softmax(&model.model.unembed_differentiable(&x)?, D::Minus1)?;
+            // Σ_t Σ_v p_final (log p_final − log p_lens)
+            let kl = (&p_final * (&f.final_lp - &lp)?)?.sum_all()?;
+            total = Some(match total {
+                Some(t) => (t + kl)?,
+                None => kl,
+            });
+        }
+    }
+    let total = total.unwrap_or(Tensor::new(0f32, model.model.device())?);
+    Ok((total / positions.max(1) as f64)?)
+}
+
+/// Reports each step's loss and learning rate; may stop the training.
+pub trait TrainWatch: Watch {
+    fn step(&self, _step: usize, _steps: usize, _loss: f64, _lr: f64) {}
+}
+
+/// Train a tuned lens for `model` on `docs` (tokenized as `lens --text`,
+/// cut to `opts.max_tokens`).
+pub fn train(
+    model: &LoadedModel,
+    docs: &[String],
+    opts: &TrainOptions,
+    watch: &dyn TrainWatch,
+) -> Result<TunedLens> {
+    let cfg = model.config();
+    let (d, n) = (cfg.d_model, cfg.n_layers);
+    let dev = model.model.device();
+    let dtype = model.model.dtype();
+    let mut ids: Vec<Vec<u32>> = Vec::new();
+    for doc in docs {
+        let mut i = model.tokenizer.encode(doc, true)?;
+        i.truncate(opts.max_tokens);
+        if !i.is_empty() {
+            ids.push(i);
+        }
+    }
+    if ids.is_empty() {
+        return Err(crate::invalid!("the corpus has no text to train on"));
+    }
+    // Batches of whole documents up to batch_tokens positions.
+    let mut batches: Vec<Vec<usize>> = vec![Vec::new()];
+    let mut in_batch = 0;
+    for (i, doc) in ids.iter().enumerate() {
+        if in_batch > 0 && in_batch + doc.len() > opts.batch_tokens {
+            batches.push(Vec::new());
+            in_batch = 0;
+        }
+        batches.last_mut().expect("a batch").push(i);
+        in_batch += doc.len();
+    }
+    let params: Vec<(Var, Var)> = (0..n)
+        .map(|_| -> Result<_> { Ok((Var::zeros((d, d), dtype, dev)?, Var::zeros(d, dtype, dev)?)) })
+        .collect::<Result<_>>()?;
+    let mut momentum: Vec<(Tensor, Tensor)> = params
+        .iter()
+        .map(|(w, b)| -> Result<_> { Ok((w.zeros_like()?, b.zeros_like()?)) })
+        .collect::<Result<_>>()?;
+    // One batch's frozen states at a time (all of them when there is one).
+    let mut cached: Option<(usize, Vec<Frozen>)> = None;
+    for step in 0..opts.steps {
+        check(watch)?;
+        let bi = step % batches.len();
+        if cached.as_ref().map(|(i, _)| *i) != Some(bi) {
+            let batch = batches[bi]
+                .iter()
+                .map(|&i| frozen(model, &ids[i]))
+                .collect::<Result<Vec<_>>>()?;
+            cached = Some((bi, batch));
+        }
+        let batch = &cached.as_ref().expect("cached above").1;
+        let l = loss(model, batch, &params)?;
+        let grads = l.backward()?;
+        let lr = opts.lr * ((step + 1) as f64 / opts.warmup.max(1) as f64).min(1.0);
+        for ((w, b), (mw, mb)) in params.iter().zip(momentum.iter_mut()) {
+            for (var, buf) in [(w, mw), (b, mb)] {
+                let Some(g) = grads.get(var.as_tensor()) else {
+                    continue;
+                };
+                // PyTorch's SGD: g += wd·w; buf = μ·buf + g; step = g + μ·buf.
+                let g = (g.to_dtype(var.dtype())? + (var.as_tensor() * opts.weight_decay)?)?;
+                *buf = ((&*buf * opts.momentum)? + &g)?;
+                let update = (&g + (&*buf * opts.momentum)?)?;
+                var.set(&(var.as_tensor() - (update * lr)?)?)?;
+            }
+        }
+        watch.step(
+            step + 1,
+            opts.steps,
+            l.to_dtype(DType::F64)?.to_scalar::<f64>()?,
+            lr,
+        );
+    }
+    let config = TunedLensConfig {
+        base_model_name_or_path: Some(model.name.clone()),
+        d_model: d,
+        num_hidden_layers: n,
+        bias: true,
+        unembed_hash: None,
+        lens_type: Some("linear_tuned_lens".into()),
+    };
+    let ws = params
+        .into_iter()
+        .map(|(w, b)| (w.as_tensor().clone(), b.as_tensor().clone()))
+        .collect();
+    TunedLens::from_translators(config, ws)
+}
+
+/// The training loss and its gradient for translators `ws` (W, b per row)
+/// on `docs`: what a gradient check compares with finite differences.
+pub fn loss_and_grads(
+    model: &LoadedModel,
+    docs: &[Vec<u32>],
+    ws: &[(Tensor, Tensor)],
+) -> Result<(f64, Vec<(Tensor, Tensor)>)> {
+    let params: Vec<(Var, Var)> = ws
+        .iter()
+        .map(|(w, b)| -> Result<_> { Ok((Var::from_tensor(w)?, Var::from_tensor(b)?)) })
+        .collect::<Result<_>>()?;
+    let batch = docs
+        .iter()
+        .map(|ids| frozen(model, ids))
+        .collect::<Result<Vec<_>>>()?;
+    let l = loss(model, &batch, &params)?;
+    let grads = l.backward()?;
+    let g = params
+        .iter()
+        .map(|(w, b)| -> Result<_> {
+            let z = |v: &Var| -> Result<Tensor> {
+                Ok(match grads.get(v.as_tensor()) {
+                    Some(g) => g.clone(),
+                    None => v.zeros_like()?,
+                })
+            };
+            Ok((z(w)?, z(b)?))
+        })
+        .collect::<Result<_>>()?;
+    Ok((l.to_dtype(DType::F64)?.to_scalar::<f64>()?, g))
+}
