@@ -96,6 +96,9 @@ enum Command {
         /// (repeatable; needed when binding to another address).
         #[arg(long = "allow-host")]
         allow_hosts: Vec<String>,
+        /// A tuned lens (tuned-lens folder) to attach to the model loaded at start.
+        #[arg(long)]
+        tuned_lens: Option<std::path::PathBuf>,
     },
     /// Fetch the default model (SmolLM2-135M-Instruct Q4_1 GGUF) if missing and print its path.
     FetchModel,
@@ -220,6 +223,7 @@ fn run(cli: Cli) -> Result<()> {
             kept_runs_mib,
             max_queued,
             allow_hosts,
+            tuned_lens,
         } => {
             init_tracing();
             let frontend_dir = frontend_dir.or_else(default_frontend_dir);
@@ -237,6 +241,7 @@ fn run(cli: Cli) -> Result<()> {
                 kept_run_bytes: kept_runs_mib << 20,
                 max_queued,
                 allowed_hosts: allow_hosts,
+                tuned_lens,
                 ..defaults
             };
             let state = AppState::new(cfg).context("creating the data folders")?;
@@ -307,7 +312,7 @@ fn run(cli: Cli) -> Result<()> {
                 &loaded,
                 &docs,
                 max_tokens,
-                loaded.tuned_lens.as_deref(),
+                loaded.tuned_lens().as_deref(),
                 &Progress,
             )?;
             eprintln!();
@@ -510,7 +515,7 @@ fn load_model(
             .display()
             .to_string(),
     };
-    let mut loaded = LoadedModel::load_with(&spec, opts, &mut |_| {})
+    let loaded = LoadedModel::load_with(&spec, opts, &mut |_| {})
         .with_context(|| format!("loading {spec}"))?;
     if let Some(dir) = tuned_lens {
         loaded

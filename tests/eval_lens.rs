@@ -56,7 +56,7 @@ fn close(family: &str, lens: &str, got: &LensMetrics, want: &serde_json::Value, 
 #[test]
 fn both_lenses_measure_as_the_reference() {
     for family in ["llama", "qwen3"] {
-        let mut m = load_tiny(family);
+        let m = load_tiny(family);
         m.attach_tuned_lens(&research().join("tuned").join(family))
             .unwrap();
         let want: serde_json::Value = serde_json::from_str(
@@ -67,7 +67,7 @@ fn both_lenses_measure_as_the_reference() {
             &m,
             &docs("corpus.txt"),
             128,
-            m.tuned_lens.as_deref(),
+            m.tuned_lens().as_deref(),
             &Unwatched,
         )
         .unwrap();

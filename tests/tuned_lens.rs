@@ -15,7 +15,7 @@ fn research() -> std::path::PathBuf {
 }
 
 fn check_against_reference(family: &str, lens_dir: &std::path::Path) {
-    let mut m = load_tiny(family);
+    let m = load_tiny(family);
     m.attach_tuned_lens(lens_dir).unwrap();
     let json: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(research().join(family).join("tuned_reference.json")).unwrap(),
@@ -77,7 +77,7 @@ fn the_same_lens_as_safetensors_gives_the_same_rows() {
 
 #[test]
 fn the_logit_lens_is_unchanged_with_a_lens_attached() {
-    let mut m = load_tiny("llama");
+    let m = load_tiny("llama");
     let before = m.run(&RunRequest::new("The capital of France is")).unwrap();
     m.attach_tuned_lens(&research().join("tuned").join("llama"))
         .unwrap();
@@ -97,7 +97,7 @@ fn the_logit_lens_is_unchanged_with_a_lens_attached() {
 
 #[test]
 fn lenses_that_do_not_fit_are_refused_with_both_sizes() {
-    let mut m = load_tiny("llama");
+    let m = load_tiny("llama");
     let e = m
         .attach_tuned_lens(&research().join("tuned_mismatch").join("d_model_32"))
         .unwrap_err()
@@ -108,12 +108,12 @@ fn lenses_that_do_not_fit_are_refused_with_both_sizes() {
         .unwrap_err()
         .to_string();
     assert!(e.contains('4') && e.contains('3'), "{e}");
-    assert!(m.tuned_lens.is_none());
+    assert!(m.tuned_lens().is_none());
 }
 
 #[test]
 fn a_tuned_run_needs_a_lens_and_block_outputs() {
-    let mut m: LoadedModel = load_tiny("llama");
+    let m: LoadedModel = load_tiny("llama");
     let req = RunRequest {
         lens: LensKind::Tuned,
         ..RunRequest::new("Hello")
@@ -131,4 +131,80 @@ fn a_tuned_run_needs_a_lens_and_block_outputs() {
         .unwrap()
         .to_string();
     assert!(e.contains("block_output"), "{e}");
+}
+
+/// The server: POST /load_lens attaches a lens to the model in service,
+/// `lens: "tuned"` draws with it (with compare, tracking and entropy), and
+/// every misuse is a 4xx saying why.
+#[tokio::test]
+async fn the_server_attaches_and_draws_with_a_tuned_lens() {
+    use common::server::{detail, server_with};
+    use serde_json::json;
+    let s = server_with(|_| {});
+    let lens_dir = research().join("tuned").join("llama");
+    let (st, v) = s.post("/load_lens", json!({"path": lens_dir})).await;
+    assert_eq!(st, 409, "no model yet: {v}");
+    s.load(tiny("llama")).await;
+    let body = json!({"text": "The capital of France is", "lens": "tuned"});
+    let (st, v) = s.post("/inference", body.clone()).await;
+    assert_eq!(st, 400, "{v}");
+    assert!(detail(&v).contains("no tuned lens is attached"), "{v}");
+    let (st, v) = s
+        .post(
+            "/load_lens",
+            json!({"path": research().join("tuned_mismatch").join("d_model_32")}),
+        )
+        .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(
+        detail(&v).contains("32") && detail(&v).contains("64"),
+        "{v}"
+    );
+    let (st, v) = s.post("/load_lens", json!({"path": lens_dir})).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["tuned_lens"], lens_dir.display().to_string());
+    let (_, status) = s.get("/model_status").await;
+    assert_eq!(status["tuned_lens"], lens_dir.display().to_string());
+    // The rows are the engine's tuned rows.
+    let m = load_tiny("llama");
+    m.attach_tuned_lens(&lens_dir).unwrap();
+    let want = m
+        .run(&RunRequest {
+            lens: LensKind::Tuned,
+            ..RunRequest::new("The capital of France is")
+        })
+        .unwrap()
+        .answer
+        .logit_lens;
+    let (st, v) = s.post("/inference", body).await;
+    assert_eq!(st, 200, "{v}");
+    let got: Vec<logitlens_engine::LensRow> =
+        serde_json::from_value(v["logit_lens"].clone()).unwrap();
+    assert_eq!(got, want);
+    // With compare, tracking and entropy: the baseline is drawn by the same lens.
+    let (st, v) = s
+        .post(
+            "/inference",
+            json!({"text": "The capital of France is", "lens": "tuned", "compare": true,
+                   "entropy": true, "track_tokens": [5],
+                   "interventions": {"layer_1_output": [{"type": "scale", "value": 0.5}]}}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let base: Vec<logitlens_engine::LensRow> =
+        serde_json::from_value(v["baseline_logit_lens"].clone()).unwrap();
+    assert_eq!(base, want);
+    assert!(v["entropy"].is_array() && v["tracked"].is_array() && v["diff"].is_array());
+    let (st, v) = s
+        .post(
+            "/inference",
+            json!({"text": "Hi", "lens": "tuned", "lens_type": "combined"}),
+        )
+        .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(detail(&v).contains("block_output"), "{v}");
+    let (st, _) = s
+        .post("/inference", json!({"text": "Hi", "lens": "sideways"}))
+        .await;
+    assert!(st.is_client_error());
 }

@@ -59,6 +59,14 @@ pub struct InferenceRequest {
     /// Norms and cosines of the captured states in `analysis`.
     #[serde(default, skip_serializing_if = "is_false")]
     pub analysis: bool,
+    /// `tuned`: draw the block-output rows with the tuned lens attached to
+    /// the model (POST /load_lens); default `logit`.
+    #[serde(default, skip_serializing_if = "is_logit")]
+    pub lens: crate::lens::LensKind,
+}
+
+fn is_logit(k: &crate::lens::LensKind) -> bool {
+    *k == crate::lens::LensKind::Logit
 }
 
 /// A tracked token: a string that is exactly one token, or a token id.
@@ -99,8 +107,7 @@ impl From<InferenceRequest> for RunRequest {
             track_tokens: r.track_tokens,
             entropy: r.entropy,
             analysis: r.analysis,
-            // The wire has no tuned lens yet: /inference draws the logit lens.
-            lens: crate::lens::LensKind::Logit,
+            lens: r.lens,
         }
     }
 }

@@ -48,6 +48,7 @@ pub use state::{AppState, ServerConfig};
     ),
     paths(
         routes::model::load_model,
+        routes::model::load_lens,
         routes::model::model_status,
         routes::model::events,
         routes::model::list_models,
@@ -106,8 +107,9 @@ const NOT_BUILT: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><tit
 
 /// The first path segments of the API: under them an unknown path is a
 /// JSON 404, never the web app's page.
-const API_ROOTS: [&str; 14] = [
+const API_ROOTS: [&str; 15] = [
     "load_model",
+    "load_lens",
     "model_status",
     "inference",
     "save_state",
@@ -198,8 +200,26 @@ pub async fn serve(
     if let Some(name) = model {
         let st = state.clone();
         tokio::spawn(async move {
-            if let Err(e) = lifecycle::load(&st, name, backend, lifecycle::Then::Serve).await {
-                tracing::error!("preloading the model failed: {}", e.detail);
+            match lifecycle::load(&st, name, backend, lifecycle::Then::Serve).await {
+                Err(e) => tracing::error!("preloading the model failed: {}", e.detail),
+                Ok(m) => {
+                    if let Some(dir) = st.cfg.tuned_lens.clone() {
+                        let attached = tokio::task::spawn_blocking(move || {
+                            m.attach_tuned_lens(&dir).map(|_| dir)
+                        })
+                        .await;
+                        match attached {
+                            Ok(Ok(dir)) => tracing::info!("tuned lens {} attached", dir.display()),
+                            Ok(Err(e)) => {
+                                let msg = format!("the tuned lens was not attached: {e}");
+                                tracing::error!("{msg}");
+                                *st.last_error.lock().expect("state lock") = Some(msg);
+                            }
+                            Err(e) => tracing::error!("attaching the tuned lens: {e}"),
+                        }
+                        lifecycle::broadcast_status(&st);
+                    }
+                }
             }
         });
     }

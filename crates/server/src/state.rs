@@ -42,6 +42,8 @@ pub struct ServerConfig {
     pub weights: WeightsMode,
     /// Bytes a load may take at its peak (`None`: the memory available).
     pub memory_budget: Option<u64>,
+    /// A tuned lens to attach to the model loaded at start.
+    pub tuned_lens: Option<PathBuf>,
     /// Let re-runs take over layers of recent runs (off: every run is cold,
     /// for measuring).
     pub reuse_runs: bool,
@@ -69,6 +71,7 @@ impl Default for ServerConfig {
             compute_dtype: ComputeDtype::Auto,
             weights: WeightsMode::Auto,
             memory_budget: None,
+            tuned_lens: None,
             reuse_runs: true,
             max_request_bytes: default_request_budget(),
             kept_run_bytes: 1 << 30,

@@ -151,6 +151,8 @@ pub struct ModelDescription {
     pub compute_dtype: String,
     /// How the weights are held (widened or as stored) and their size.
     pub weights: WeightsInfo,
+    /// The folder of the tuned lens attached (POST /load_lens), if any.
+    pub tuned_lens: Option<String>,
     pub source: ModelSource,
     pub has_chat_template: bool,
     /// The web app turns the chat template on for instruct models.
@@ -171,6 +173,7 @@ impl ModelDescription {
             vocab_size: c.vocab_size,
             compute_dtype: dtype_name(m),
             weights: m.weights_info(),
+            tuned_lens: m.tuned_lens().map(|l| l.dir.display().to_string()),
             source: ModelSource::from(&m.source),
             has_chat_template: m.tokenizer.chat_template.is_some(),
             instruct: catalog::is_instruct(&m.name),

@@ -72,6 +72,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/load_lens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Attach a tuned lens to the model in service; `/inference {"lens":
+         *     "tuned"}` then draws the block-output rows with it. A lens of another
+         *     width or depth is a 400 naming both sizes.
+         */
+        post: operations["load_lens"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/load_model": {
         parameters: {
             query?: never;
@@ -355,6 +376,11 @@ export interface components {
             entropy?: boolean;
             /** @description Norms and cosines of the captured states in `analysis`. */
             analysis?: boolean;
+            /**
+             * @description `tuned`: draw the block-output rows with the tuned lens attached to
+             *     the model (POST /load_lens); default `logit`.
+             */
+            lens?: components["schemas"]["LensKind"];
         };
         /** @description The body `POST /inference` answers with. */
         InferenceResponse: {
@@ -403,6 +429,12 @@ export interface components {
             /** @description Apply at every layer. */
             all_layers?: boolean | null;
         };
+        /**
+         * @description Which lens draws the rows: the logit lens, or the tuned lens attached
+         *     to the model.
+         * @enum {string}
+         */
+        LensKind: "logit" | "tuned";
         /** @description One lens row: a captured state's top 5 at every position. */
         LensRow: {
             /** @description Its place in the list of rows. */
@@ -416,6 +448,13 @@ export interface components {
          * @enum {string}
          */
         LensType: "block_output" | "post_attention" | "combined";
+        LoadLensRequest: {
+            /**
+             * @description A tuned-lens folder on this machine: config.json and params.pt or
+             *     params.safetensors, as the tuned-lens package saves them.
+             */
+            path: string;
+        };
         LoadModelRequest: {
             /**
              * @description A Hub repo id (org/name[@revision]), a local folder, a .gguf path or a
@@ -479,6 +518,8 @@ export interface components {
             compute_dtype: string;
             /** @description How the weights are held (widened or as stored) and their size. */
             weights: components["schemas"]["WeightsInfo"];
+            /** @description The folder of the tuned lens attached (POST /load_lens), if any. */
+            tuned_lens?: string | null;
             source: components["schemas"]["ModelSource"];
             has_chat_template: boolean;
             /** @description The web app turns the chat template on for instruct models. */
@@ -862,6 +903,43 @@ export interface operations {
             };
             /** @description Too many runs waiting; retry after the Retry-After header's seconds */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    load_lens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LoadLensRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelDescription"];
+                };
+            };
+            /** @description The lens cannot be read or does not fit the model */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No model is in service */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

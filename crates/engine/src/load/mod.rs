@@ -226,7 +226,8 @@ pub struct LoadedModel {
     pub model: Transformer,
     pub tokenizer: TokenizerBundle,
     /// The tuned lens attached to it, if any (`lens: tuned` runs use it).
-    pub tuned_lens: Option<std::sync::Arc<crate::nn::TunedLens>>,
+    /// Behind a lock so a model in service (shared) can take one.
+    tuned_lens: std::sync::RwLock<Option<std::sync::Arc<crate::nn::TunedLens>>>,
 }
 
 fn next_model_id() -> u64 {
@@ -423,7 +424,7 @@ impl LoadedModel {
             source,
             model,
             tokenizer,
-            tuned_lens: None,
+            tuned_lens: Default::default(),
         })
     }
 
@@ -438,11 +439,16 @@ impl LoadedModel {
 
     /// Read the tuned lens in `dir` and attach it (replacing any other);
     /// a lens that does not fit this model is an error naming both sizes.
-    pub fn attach_tuned_lens(&mut self, dir: &Path) -> Result<()> {
+    pub fn attach_tuned_lens(&self, dir: &Path) -> Result<std::sync::Arc<crate::nn::TunedLens>> {
         let cfg = self.config();
-        let lens = crate::nn::TunedLens::load(dir, cfg.d_model, cfg.n_layers)?;
-        self.tuned_lens = Some(std::sync::Arc::new(lens));
-        Ok(())
+        let lens = std::sync::Arc::new(crate::nn::TunedLens::load(dir, cfg.d_model, cfg.n_layers)?);
+        *self.tuned_lens.write().expect("lens lock") = Some(lens.clone());
+        Ok(lens)
+    }
+
+    /// The tuned lens attached now, if any.
+    pub fn tuned_lens(&self) -> Option<std::sync::Arc<crate::nn::TunedLens>> {
+        self.tuned_lens.read().expect("lens lock").clone()
     }
 
     /// How the weights are held and what they take.

@@ -160,15 +160,19 @@ impl LoadedModel {
             .forward_with(&spec.ids, &spec.plan, resume, &opts)?;
         let forward = started.elapsed();
 
+        // The lens attached when the run starts, whatever happens to it meanwhile.
+        let tuned = match spec.lens {
+            LensKind::Tuned => Some(self.tuned_lens().ok_or_else(|| {
+                crate::invalid!("lens: tuned, but no tuned lens is attached to this model")
+            })?),
+            LensKind::Logit => None,
+        };
         let extras = lens::Extras {
             track: &spec.track,
             entropy: spec.entropy,
             baseline: baseline.as_ref().map(|b| (b, first_op)),
             watch: Some(watch),
-            tuned: match spec.lens {
-                LensKind::Tuned => self.tuned_lens.as_deref(),
-                LensKind::Logit => None,
-            },
+            tuned: tuned.as_deref(),
         };
         let lens = lens::compute(
             &self.model,

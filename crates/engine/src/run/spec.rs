@@ -84,7 +84,7 @@ impl RunSpec {
         }
         let plan = hooks::plan(&req.interventions, cfg.n_layers, cfg.d_model, ids.len())?;
         if req.lens == LensKind::Tuned {
-            if model.tuned_lens.is_none() {
+            if model.tuned_lens().is_none() {
                 return Err(crate::invalid!(
                     "lens: tuned, but no tuned lens is attached to this model; attach one (--tuned-lens DIR) or use lens: logit"
                 ));

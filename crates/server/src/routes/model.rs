@@ -22,6 +22,7 @@ use crate::status::{Backend, LoadModelResponse, LoadOutcome, ModelDescription, M
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/load_model", post(load_model))
+        .route("/load_lens", post(load_lens))
         .route("/model_status", get(model_status))
         .route("/events", get(events))
         .route("/models", get(list_models))
@@ -43,6 +44,38 @@ pub struct LoadModelRequest {
     /// quantized blocks), or `auto` (widened when that takes under 40% of
     /// the memory available). Default: the server's `--weights`.
     pub weights: Option<WeightsMode>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct LoadLensRequest {
+    /// A tuned-lens folder on this machine: config.json and params.pt or
+    /// params.safetensors, as the tuned-lens package saves them.
+    pub path: String,
+}
+
+/// Attach a tuned lens to the model in service; `/inference {"lens":
+/// "tuned"}` then draws the block-output rows with it. A lens of another
+/// width or depth is a 400 naming both sizes.
+#[utoipa::path(post, path = "/load_lens", request_body = LoadLensRequest,
+    responses((status = 200, body = ModelDescription), (status = 400, description = "The lens cannot be read or does not fit the model"),
+        (status = 409, description = "No model is in service")))]
+pub async fn load_lens(
+    State(st): State<AppState>,
+    AppJson(req): AppJson<LoadLensRequest>,
+) -> ApiResult<Json<ModelDescription>> {
+    let Some((model, _)) = st.active() else {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "no model is in service: load one before attaching a lens",
+        ));
+    };
+    let m = model.clone();
+    let path = std::path::PathBuf::from(&req.path);
+    tokio::task::spawn_blocking(move || m.attach_tuned_lens(&path))
+        .await
+        .map_err(ApiError::internal)??;
+    lifecycle::broadcast_status(&st);
+    Ok(Json(ModelDescription::of(&model)))
 }
 
 /// Load a model and put it in service; the previous model serves until the
