@@ -208,3 +208,43 @@ async fn the_server_attaches_and_draws_with_a_tuned_lens() {
         .await;
     assert!(st.is_client_error());
 }
+
+/// A saved session records which lens drew its rows.
+#[tokio::test]
+async fn sessions_record_the_lens() {
+    use common::server::server_with;
+    use serde_json::json;
+    let s = server_with(|_| {});
+    s.load(tiny("llama")).await;
+    let lens_dir = research().join("tuned").join("llama");
+    let (st, _) = s.post("/load_lens", json!({"path": lens_dir})).await;
+    assert_eq!(st, 200);
+    for (lens, want_dir) in [
+        ("tuned", json!(lens_dir.display().to_string())),
+        ("logit", json!(null)),
+    ] {
+        let (st, v) = s
+            .post("/inference", json!({"text": "Hello", "lens": lens}))
+            .await;
+        assert_eq!(st, 200, "{v}");
+        let (st, v) = s.post("/save_state", json!({"name": lens})).await;
+        assert_eq!(st, 200, "{v}");
+        let id = v["session_id"].as_str().unwrap();
+        let cfg: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                s.dir
+                    .path()
+                    .join("saved_states")
+                    .join(id)
+                    .join("config.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            (&cfg["lens"], &cfg["tuned_lens"]),
+            (&json!(lens), &want_dir),
+            "{cfg}"
+        );
+    }
+}

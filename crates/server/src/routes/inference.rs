@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
 use logitlens_engine::attention::{self, Format, Packed, Reduce};
+use logitlens_engine::lens::LensKind;
 use logitlens_engine::run::mib;
 use logitlens_engine::types::{Stage, Watch};
 use logitlens_engine::{
@@ -139,6 +140,11 @@ fn run_blocking(
         "input_tokens": answer.input_tokens,
         "model_source": model.source,
         "compute_dtype": dtype_name(&model),
+        // Which lens drew the rows (and, for a tuned one, its folder).
+        "lens": state.lens,
+        "tuned_lens": (state.lens == LensKind::Tuned)
+            .then(|| model.tuned_lens().map(|l| l.dir.display().to_string()))
+            .flatten(),
         "app": {"name": "logitlens", "version": APP_VERSION},
     });
     if let (Value::Object(c), Value::Object(m)) = (&mut config, more) {
