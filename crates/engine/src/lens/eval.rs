@@ -85,6 +85,24 @@ fn argmax(v: &[f64]) -> usize {
         .0
 }
 
+/// The ids of each document as `lens --text` encodes it (BOS where the
+/// tokenizer adds one), cut to `max_tokens`; documents with none are left out.
+pub(crate) fn corpus_ids(
+    model: &LoadedModel,
+    docs: &[String],
+    max_tokens: usize,
+) -> Result<Vec<Vec<u32>>> {
+    let mut out = Vec::with_capacity(docs.len());
+    for doc in docs {
+        let mut ids = model.tokenizer.encode(doc, true)?;
+        ids.truncate(max_tokens);
+        if !ids.is_empty() {
+            out.push(ids);
+        }
+    }
+    Ok(out)
+}
+
 /// Evaluate the logit lens (and `tuned`, when given) over `docs`: each
 /// document tokenized as `lens --text` does (no chat template, BOS where the
 /// tokenizer adds one) and cut to its first `max_tokens` ids. `watch` hears
@@ -103,20 +121,16 @@ pub fn evaluate(
     let mut tuned_sums = tuned.map(|_| Sums::new(nrows));
     let (mut tokens, mut ce_tokens) = (0usize, 0usize);
     let plan = InterventionPlan::default();
-    for (d, doc) in docs.iter().enumerate() {
+    let corpus = corpus_ids(model, docs, max_tokens)?;
+    for (d, ids) in corpus.iter().enumerate() {
         check(watch)?;
-        watch.progress(crate::types::Stage::Lens, d, docs.len());
-        let mut ids = model.tokenizer.encode(doc, true)?;
-        ids.truncate(max_tokens);
-        if ids.is_empty() {
-            continue;
-        }
+        watch.progress(crate::types::Stage::Lens, d, corpus.len());
         let t = ids.len();
         let opts = crate::model::ForwardOptions {
             keep_patterns: false,
             watch,
         };
-        let cap = model.model.forward_with(&ids, &plan, None, &opts)?;
+        let cap = model.model.forward_with(ids, &plan, None, &opts)?;
         let final_lp: Vec<Vec<f64>> = {
             let logits = model.model.unembed(cap.state(State::Resid(n)))?;
             logits
@@ -126,16 +140,18 @@ pub fn evaluate(
                 .collect()
         };
         let final_top: Vec<usize> = final_lp.iter().map(|r| argmax(r)).collect();
+        let final_p: Vec<Vec<f64>> = final_lp
+            .iter()
+            .map(|r| r.iter().map(|x| x.exp()).collect())
+            .collect();
         let measure = |sums: &mut Sums, s: usize, x: &candle_core::Tensor| -> Result<()> {
             let logits = model.model.unembed(x)?.to_vec2::<f32>()?;
             for (pos, row) in logits.iter().enumerate() {
                 let lp = log_probs(row);
-                let fin = &final_lp[pos];
                 let (mut kl, mut h) = (0.0, 0.0);
-                for (a, b) in fin.iter().zip(&lp) {
-                    let (pa, pb) = (a.exp(), b.exp());
+                for ((a, pa), b) in final_lp[pos].iter().zip(&final_p[pos]).zip(&lp) {
                     kl += pa * (a - b);
-                    h -= pb * b;
+                    h -= b.exp() * b;
                 }
                 sums.kl[s] += kl;
                 sums.entropy[s] += h;
@@ -156,7 +172,7 @@ pub fn evaluate(
         tokens += t;
         ce_tokens += t - 1;
     }
-    watch.progress(crate::types::Stage::Lens, docs.len(), docs.len());
+    watch.progress(crate::types::Stage::Lens, corpus.len(), corpus.len());
     Ok(Evaluation {
         layers: specs.into_iter().map(|(name, _)| name).collect(),
         tokens,

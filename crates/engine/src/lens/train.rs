@@ -48,6 +48,8 @@ impl Default for TrainOptions {
 struct Frozen {
     states: Vec<Tensor>,
     final_lp: Tensor,
+    /// `exp(final_lp)`, kept: the batch is reused across steps.
+    final_p: Tensor,
 }
 
 fn frozen(model: &LoadedModel, ids: &[u32]) -> Result<Frozen> {
@@ -57,6 +59,7 @@ fn frozen(model: &LoadedModel, ids: &[u32]) -> Result<Frozen> {
     let final_lp = candle_nn::ops::log_softmax(&m.unembed(&cap.resid[n])?, D::Minus1)?;
     Ok(Frozen {
         states: cap.resid[..n].to_vec(),
+        final_p: final_lp.exp()?,
         final_lp,
     })
 }
@@ -67,7 +70,6 @@ fn loss(model: &LoadedModel, batch: &[Frozen], params: &[(Var, Var)]) -> Result<
     let mut total: Option<Tensor> = None;
     let positions: usize = batch.iter().map(|f| f.final_lp.dim(0).unwrap_or(0)).sum();
     for f in batch {
-        let p_final = f.final_lp.exp()?;
         for (s, h) in f.states.iter().enumerate() {
             let (w, b) = &params[s];
             let h = h.to_dtype(w.dtype())?;
@@ -77,7 +79,7 @@ fn loss(model: &LoadedModel, batch: &[Frozen], params: &[(Var, Var)]) -> Result<
             let lp =
                 candle_nn::ops::log_softmax(&model.model.unembed_differentiable(&x)?, D::Minus1)?;
             // Σ_t Σ_v p_final (log p_final − log p_lens)
-            let kl = (&p_final * (&f.final_lp - &lp)?)?.sum_all()?;
+            let kl = (&f.final_p * (&f.final_lp - &lp)?)?.sum_all()?;
             total = Some(match total {
                 Some(t) => (t + kl)?,
                 None => kl,
@@ -105,14 +107,7 @@ pub fn train(
     let (d, n) = (cfg.d_model, cfg.n_layers);
     let dev = model.model.device();
     let dtype = model.model.dtype();
-    let mut ids: Vec<Vec<u32>> = Vec::new();
-    for doc in docs {
-        let mut i = model.tokenizer.encode(doc, true)?;
-        i.truncate(opts.max_tokens);
-        if !i.is_empty() {
-            ids.push(i);
-        }
-    }
+    let ids = super::eval::corpus_ids(model, docs, opts.max_tokens)?;
     if ids.is_empty() {
         return Err(crate::invalid!("the corpus has no text to train on"));
     }
