@@ -65,7 +65,7 @@ pub fn in_service(
 /// Whether a loaded model's weights are held as `weights` asks (`auto`
 /// takes either form).
 pub fn weights_match(m: &LoadedModel, weights: WeightsMode) -> bool {
-    let stored = m.weights_info().form == "stored";
+    let stored = m.model.form() == logitlens_engine::nn::Form::Stored;
     match weights {
         WeightsMode::Auto => true,
         WeightsMode::Stored => stored,

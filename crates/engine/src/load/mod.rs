@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::error::{EngineError, Result};
 use crate::model::{BackendKind, Config, Fields, ModelInfo, Transformer};
-use crate::nn::{Form, Stored, TensorSource, Weights};
+use crate::nn::{Form, Stored, Weights};
 use crate::tokenizer::TokenizerBundle;
 use crate::types::{ComputeDtype, WeightsMode};
 use source::{HubFiles, ModelSource};
@@ -248,7 +248,7 @@ pub fn transformer_from_safetensors<P: AsRef<Path>>(
     form: Form,
 ) -> Result<Transformer> {
     let files: Vec<PathBuf> = files.iter().map(|p| p.as_ref().to_path_buf()).collect();
-    let src: std::sync::Arc<dyn TensorSource> = safetensors::mapped(&files)?;
+    let src = safetensors::Checkpoint::open(&files)?.into_source();
     Transformer::load(cfg, Weights::new(src, form, &Device::Cpu))
 }
 
@@ -281,9 +281,10 @@ fn load_hf_layout(
         .map(|p| read_to_string(&p))
         .transpose()?;
     let files = safetensors::checkpoint_files(dir, get)?;
-    source.stored_dtype = safetensors::stored_dtypes(&files)?;
+    let checkpoint = safetensors::Checkpoint::open(&files)?;
+    source.stored_dtype = checkpoint.stored_dtypes();
     source.files = files.clone();
-    let plan = LoadPlan::new(&cfg, safetensors::sizes(&files)?, &opts)?;
+    let plan = LoadPlan::new(&cfg, checkpoint.sizes(), &opts)?;
     let tokenizer =
         TokenizerBundle::from_hf_files(&std::fs::read(&tok_path)?, tok_cfg.as_deref(), jinja)?;
     progress(LoadEvent::LoadingTensors { done: 0, total: 1 });
@@ -296,7 +297,7 @@ fn load_hf_layout(
         }
         safetensors::TakeTensors::source(all)
     } else {
-        safetensors::mapped(&files)?
+        checkpoint.into_source()
     };
     let model = Transformer::load(cfg, Weights::new(src, plan.form, &Device::Cpu))?;
     progress(LoadEvent::LoadingTensors { done: 1, total: 1 });

@@ -151,37 +151,45 @@ impl TensorSource for MappedSafetensors {
     }
 }
 
-/// Memory-mapped safetensors files as a tensor source.
-pub(crate) fn mapped(files: &[PathBuf]) -> Result<Arc<dyn TensorSource>> {
-    Ok(Arc::new(MappedSafetensors::open(files)?))
-}
+/// A checkpoint's safetensors files, mapped and their headers read once:
+/// what they hold, then the tensor source the model loads from.
+pub(crate) struct Checkpoint(MappedSafetensors);
 
-/// What a checkpoint's safetensors files hold, from their headers.
-pub(crate) fn sizes(files: &[PathBuf]) -> Result<super::Sizes> {
-    let mut out = super::Sizes::default();
-    for f in &MappedSafetensors::open(files)?.0 {
-        for info in f.meta.tensors().values() {
-            let (a, b) = info.data_offsets;
-            out.add((b - a) as u64, info.shape.iter().product::<usize>() as u64);
-        }
+impl Checkpoint {
+    pub(crate) fn open(files: &[PathBuf]) -> Result<Self> {
+        Ok(Checkpoint(MappedSafetensors::open(files)?))
     }
-    Ok(out)
-}
 
-/// The dtypes stored in safetensors files, e.g. "BF16" or "F16, F32".
-pub(crate) fn stored_dtypes(files: &[PathBuf]) -> Result<String> {
-    let st = MappedSafetensors::open(files)?;
-    let mut kinds: Vec<String> = Vec::new();
-    for f in &st.0 {
-        for info in f.meta.tensors().values() {
-            let k = format!("{:?}", info.dtype);
-            if !kinds.contains(&k) {
-                kinds.push(k);
+    /// Bytes and numbers stored, in all and in the largest tensor.
+    pub(crate) fn sizes(&self) -> super::Sizes {
+        let mut out = super::Sizes::default();
+        for f in &self.0 .0 {
+            for info in f.meta.tensors().values() {
+                let (a, b) = info.data_offsets;
+                out.add((b - a) as u64, info.shape.iter().product::<usize>() as u64);
             }
         }
+        out
     }
-    kinds.sort();
-    Ok(kinds.join(", "))
+
+    /// The dtypes stored, e.g. "BF16" or "F16, F32".
+    pub(crate) fn stored_dtypes(&self) -> String {
+        let mut kinds: Vec<String> = Vec::new();
+        for f in &self.0 .0 {
+            for info in f.meta.tensors().values() {
+                let k = format!("{:?}", info.dtype);
+                if !kinds.contains(&k) {
+                    kinds.push(k);
+                }
+            }
+        }
+        kinds.sort();
+        kinds.join(", ")
+    }
+
+    pub(crate) fn into_source(self) -> Arc<dyn TensorSource> {
+        Arc::new(self.0)
+    }
 }
 
 fn read_to_string(p: &Path) -> Result<String> {
