@@ -278,14 +278,14 @@ fn run(cli: Cli) -> Result<()> {
             };
             let loaded = load_model(model, opts, None)?;
             let docs = read_corpus(&corpus)?;
+            let ids = logitlens_engine::lens::eval::corpus_ids(&loaded, &docs, max_tokens)?;
             let train = logitlens_engine::lens::train::TrainOptions {
                 steps,
-                max_tokens,
                 lr,
                 warmup: (steps / 10).max(1),
                 ..Default::default()
             };
-            let lens = logitlens_engine::lens::train::train(&loaded, &docs, &train, &Progress)?;
+            let lens = logitlens_engine::lens::train::train(&loaded, &ids, &train, &Progress)?;
             eprintln!();
             lens.save(&out)
                 .with_context(|| format!("writing the lens to {}", out.display()))?;
@@ -308,10 +308,10 @@ fn run(cli: Cli) -> Result<()> {
             };
             let loaded = load_model(model, opts, tuned_lens.as_deref())?;
             let docs = read_corpus(&corpus)?;
+            let ids = logitlens_engine::lens::eval::corpus_ids(&loaded, &docs, max_tokens)?;
             let eval = logitlens_engine::lens::eval::evaluate(
                 &loaded,
-                &docs,
-                max_tokens,
+                &ids,
                 loaded.tuned_lens().as_deref(),
                 &Progress,
             )?;

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use logitlens_engine::lens::eval::{evaluate, LensMetrics};
+use logitlens_engine::lens::eval::{corpus_ids, evaluate, LensMetrics};
 use logitlens_engine::types::Unwatched;
 
 fn research() -> std::path::PathBuf {
@@ -65,8 +65,7 @@ fn both_lenses_measure_as_the_reference() {
         .unwrap();
         let e = evaluate(
             &m,
-            &docs("corpus.txt"),
-            128,
+            &corpus_ids(&m, &docs("corpus.txt"), 128).unwrap(),
             m.tuned_lens().as_deref(),
             &Unwatched,
         )
@@ -98,7 +97,13 @@ fn the_held_out_half_measures_as_the_reference() {
                 .unwrap(),
         )
         .unwrap();
-        let e = evaluate(&m, &docs("corpus_eval.txt"), 128, None, &Unwatched).unwrap();
+        let e = evaluate(
+            &m,
+            &corpus_ids(&m, &docs("corpus_eval.txt"), 128).unwrap(),
+            None,
+            &Unwatched,
+        )
+        .unwrap();
         assert_eq!(
             e.tokens as u64,
             want["tokens"].as_u64().unwrap(),

@@ -5,7 +5,7 @@ mod common;
 
 use candle_core::{DType, Tensor};
 use common::*;
-use logitlens_engine::lens::eval::evaluate;
+use logitlens_engine::lens::eval::{corpus_ids, evaluate};
 use logitlens_engine::lens::train::{loss_and_grads, train, TrainOptions, TrainWatch};
 use logitlens_engine::types::{Unwatched, Watch};
 
@@ -89,12 +89,18 @@ fn two_hundred_steps_halve_the_held_out_kl() {
         let m = load_tiny(family);
         let lens = train(
             &m,
-            &docs("corpus_train.txt"),
+            &corpus_ids(&m, &docs("corpus_train.txt"), 128).unwrap(),
             &TrainOptions::default(),
             &Quiet,
         )
         .unwrap();
-        let e = evaluate(&m, &docs("corpus_eval.txt"), 128, Some(&lens), &Unwatched).unwrap();
+        let e = evaluate(
+            &m,
+            &corpus_ids(&m, &docs("corpus_eval.txt"), 128).unwrap(),
+            Some(&lens),
+            &Unwatched,
+        )
+        .unwrap();
         let (logit, tuned) = (mean_kl(&e.logit.kl), mean_kl(&e.tuned.unwrap().kl));
         eprintln!(
             "{family}: held-out mean KL rows 0..L-1: logit {logit:.4}, tuned {tuned:.4} ({:.2}x)",

@@ -87,7 +87,7 @@ fn argmax(v: &[f64]) -> usize {
 
 /// The ids of each document as `lens --text` encodes it (BOS where the
 /// tokenizer adds one), cut to `max_tokens`; documents with none are left out.
-pub(crate) fn corpus_ids(
+pub fn corpus_ids(
     model: &LoadedModel,
     docs: &[String],
     max_tokens: usize,
@@ -103,14 +103,12 @@ pub(crate) fn corpus_ids(
     Ok(out)
 }
 
-/// Evaluate the logit lens (and `tuned`, when given) over `docs`: each
-/// document tokenized as `lens --text` does (no chat template, BOS where the
-/// tokenizer adds one) and cut to its first `max_tokens` ids. `watch` hears
-/// of each document done and may stop the evaluation.
+/// Evaluate the logit lens (and `tuned`, when given) over `corpus`, one
+/// document's ids each (from [`corpus_ids`], or sampled from the model).
+/// `watch` hears of each document done and may stop the evaluation.
 pub fn evaluate(
     model: &LoadedModel,
-    docs: &[String],
-    max_tokens: usize,
+    corpus: &[Vec<u32>],
     tuned: Option<&TunedLens>,
     watch: &dyn Watch,
 ) -> Result<Evaluation> {
@@ -121,7 +119,9 @@ pub fn evaluate(
     let mut tuned_sums = tuned.map(|_| Sums::new(nrows));
     let (mut tokens, mut ce_tokens) = (0usize, 0usize);
     let plan = InterventionPlan::default();
-    let corpus = corpus_ids(model, docs, max_tokens)?;
+    if corpus.iter().all(Vec::is_empty) {
+        return Err(crate::invalid!("the corpus has no text to evaluate on"));
+    }
     for (d, ids) in corpus.iter().enumerate() {
         check(watch)?;
         watch.progress(crate::types::Stage::Lens, d, corpus.len());

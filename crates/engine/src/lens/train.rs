@@ -23,8 +23,6 @@ pub struct TrainOptions {
     pub weight_decay: f64,
     /// Steps of linear warm-up from 0 to `lr`.
     pub warmup: usize,
-    /// Each document's first ids.
-    pub max_tokens: usize,
     /// Token positions per batch (whole documents, at least one).
     pub batch_tokens: usize,
 }
@@ -37,7 +35,6 @@ impl Default for TrainOptions {
             momentum: 0.9,
             weight_decay: 1e-3,
             warmup: 20,
-            max_tokens: 128,
             batch_tokens: 4096,
         }
     }
@@ -95,11 +92,11 @@ pub trait TrainWatch: Watch {
     fn step(&self, _step: usize, _steps: usize, _loss: f64, _lr: f64) {}
 }
 
-/// Train a tuned lens for `model` on `docs` (tokenized as `lens --text`,
-/// cut to `opts.max_tokens`).
+/// Train a tuned lens for `model` on `corpus`, one document's ids each
+/// (from [`corpus_ids`](super::eval::corpus_ids), or sampled from the model).
 pub fn train(
     model: &LoadedModel,
-    docs: &[String],
+    corpus: &[Vec<u32>],
     opts: &TrainOptions,
     watch: &dyn TrainWatch,
 ) -> Result<TunedLens> {
@@ -107,7 +104,7 @@ pub fn train(
     let (d, n) = (cfg.d_model, cfg.n_layers);
     let dev = model.model.device();
     let dtype = model.model.dtype();
-    let ids = super::eval::corpus_ids(model, docs, opts.max_tokens)?;
+    let ids: Vec<&Vec<u32>> = corpus.iter().filter(|d| !d.is_empty()).collect();
     if ids.is_empty() {
         return Err(crate::invalid!("the corpus has no text to train on"));
     }
