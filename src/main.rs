@@ -529,11 +529,7 @@ fn load_model(
 fn read_corpus(path: &std::path::Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the corpus {}", path.display()))?;
-    Ok(text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_owned)
-        .collect())
+    Ok(logitlens_engine::lens::eval::documents(&text))
 }
 
 fn render_table(input_tokens: &[String], logit_lens: &[LensRow]) -> String {

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use logitlens_engine::lens::eval::{corpus_ids, evaluate, LensMetrics};
+use logitlens_engine::lens::eval::{corpus_ids, documents, evaluate, LensMetrics};
 use logitlens_engine::types::Unwatched;
 
 fn research() -> std::path::PathBuf {
@@ -13,12 +13,7 @@ fn research() -> std::path::PathBuf {
 }
 
 fn docs(file: &str) -> Vec<String> {
-    std::fs::read_to_string(research().join(file))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_owned)
-        .collect()
+    documents(&std::fs::read_to_string(research().join(file)).unwrap())
 }
 
 fn close(family: &str, lens: &str, got: &LensMetrics, want: &serde_json::Value, tokens: usize) {
@@ -112,4 +107,59 @@ fn the_held_out_half_measures_as_the_reference() {
         close(family, "logit", &e.logit, &want["logit"], e.tokens);
         assert!(e.tuned.is_none());
     }
+}
+
+/// POST /eval_lens measures the model in service (with its attached lens)
+/// as the reference does; GET /eval_lens gives it back until another model
+/// is in service; every misuse is a 4xx saying what to change.
+#[tokio::test]
+async fn the_server_evaluates_the_lenses_of_the_model_in_service() {
+    use common::server::{detail, server_with};
+    use serde_json::json;
+    let s = server_with(|c| c.max_prompt_tokens = 256);
+    let corpus = std::fs::read_to_string(research().join("corpus.txt")).unwrap();
+    let (st, v) = s.post("/eval_lens", json!({"corpus": corpus})).await;
+    assert_eq!(st, 400, "{v}");
+    assert!(detail(&v).contains("Model not loaded"), "{v}");
+    s.load(tiny("llama")).await;
+    let (st, v) = s.get("/eval_lens").await;
+    assert_eq!(st, 404, "{v}");
+    assert!(detail(&v).contains("POST /eval_lens"), "{v}");
+    for (body, says) in [
+        (json!({"corpus": "\n \n"}), "no text"),
+        (json!({"corpus": "a", "max_tokens": 0}), "between 1 and"),
+        (json!({"corpus": "a", "max_tokens": 257}), "256"),
+        (json!({"corpus": "a\n".repeat(5000)}), "4096"),
+        (json!({"corpus": "a", "sample": 3}), "sample"),
+    ] {
+        let (st, v) = s.post("/eval_lens", body.clone()).await;
+        assert!(st == 400 || st == 422, "{body}: {st} {v}");
+        assert!(detail(&v).contains(says), "{body}: {v}");
+    }
+    let lens_dir = research().join("tuned").join("llama");
+    let (st, _) = s.post("/load_lens", json!({"path": lens_dir})).await;
+    assert_eq!(st, 200);
+    let (st, v) = s
+        .post("/eval_lens", json!({"corpus": corpus, "max_tokens": 128}))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["documents"], 40);
+    assert_eq!(v["tuned_lens"], lens_dir.display().to_string());
+    let want: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(research().join("llama").join("eval_reference.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(v["tokens"], want["tokens"]);
+    let tokens = v["tokens"].as_u64().unwrap() as usize;
+    for lens in ["logit", "tuned"] {
+        let got: LensMetrics = serde_json::from_value(v[lens].clone()).unwrap();
+        close("llama", lens, &got, &want[lens], tokens);
+    }
+    let (st, kept) = s.get("/eval_lens").await;
+    assert_eq!(st, 200);
+    assert_eq!(kept, v);
+    // Another model in service: its evaluation has not been run.
+    s.load(tiny("qwen3")).await;
+    let (st, _) = s.get("/eval_lens").await;
+    assert_eq!(st, 404);
 }

@@ -18,6 +18,7 @@ pub mod sessions;
 pub mod state;
 pub mod status;
 pub mod stream;
+pub mod watch;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -61,6 +62,8 @@ pub use state::{AppState, ServerConfig};
         routes::viz::save_visualization,
         routes::viz::save_grid_visualization,
         routes::diff::diff_sessions,
+        routes::eval::eval_lens,
+        routes::eval::last_eval,
     ),
     components(schemas(
         logitlens_engine::InferenceRequest,
@@ -107,7 +110,7 @@ const NOT_BUILT: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><tit
 
 /// The first path segments of the API: under them an unknown path is a
 /// JSON 404, never the web app's page.
-const API_ROOTS: [&str; 15] = [
+const API_ROOTS: [&str; 16] = [
     "load_model",
     "load_lens",
     "model_status",
@@ -120,6 +123,7 @@ const API_ROOTS: [&str; 15] = [
     "save_grid_visualization",
     "runs",
     "diff_sessions",
+    "eval_lens",
     "models",
     "events",
     "openapi.json",

@@ -208,6 +208,8 @@ pub struct Inner {
     /// Serialises loads; inference never waits on it.
     pub load_lock: tokio::sync::Mutex<()>,
     pub last_run: Mutex<Option<Arc<LastRun>>>,
+    /// The last lens evaluation, for the model it was made with.
+    pub last_eval: Mutex<Option<crate::routes::eval::KeptEval>>,
     /// Recent runs by id, so a client saves the run it shows rather than
     /// whatever ran last on the server (the original's global state).
     runs: Mutex<VecDeque<(u64, Arc<LastRun>)>>,
@@ -248,6 +250,7 @@ impl AppState {
             last_error: Mutex::new(None),
             load_lock: tokio::sync::Mutex::new(()),
             last_run: Mutex::new(None),
+            last_eval: Mutex::new(None),
             runs: Mutex::new(VecDeque::new()),
             next_run_id: AtomicU64::new(1),
             events,

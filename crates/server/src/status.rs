@@ -254,6 +254,8 @@ pub enum RunStage {
     Forward,
     /// The lens: `done` of `total` states projected.
     Lens,
+    /// A lens evaluation: `done` of `total` documents.
+    Documents,
 }
 
 /// A `run` message of /events: the progress of the run of a request.

@@ -36,6 +36,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/eval_lens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The last evaluation made with the model in service. */
+        get: operations["last_eval"];
+        put?: never;
+        /**
+         * Evaluate the lenses of the model in service over a corpus: per
+         *     block-output row, KL to the model's output, cross-entropy of the next
+         *     token, entropy and top-1 agreement, for the logit lens and the attached
+         *     tuned lens. Progress goes to /events as `documents` run events; the
+         *     evaluation stops when its client goes away.
+         */
+        post: operations["eval_lens"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/events": {
         parameters: {
             query?: never;
@@ -336,6 +360,32 @@ export interface components {
             model_name?: string | null;
             lens_type?: string | null;
         };
+        EvalLensRequest: {
+            /**
+             * @description The corpus: one document per line (blank lines skipped), each
+             *     tokenized as /inference does without the chat template.
+             */
+            corpus: string;
+            /** @description Each document's first ids (default 128). */
+            max_tokens?: number;
+        };
+        /** @description An evaluation and what it was made of. */
+        EvalReport: components["schemas"]["Evaluation"] & {
+            model_name: string;
+            /** @description The tuned lens's folder, when one was attached (then `tuned` is set). */
+            tuned_lens?: string | null;
+            /** @description Documents evaluated. */
+            documents: number;
+            max_tokens: number;
+        };
+        /** @description What `logitlens eval-lens --json` prints. */
+        Evaluation: {
+            layers: string[];
+            /** @description Positions counted (every position of every document). */
+            tokens: number;
+            logit: components["schemas"]["LensMetrics"];
+            tuned?: null | components["schemas"]["LensMetrics"];
+        };
         /** @enum {string} */
         Format: "json" | "f16";
         GridVisualizationRequest: {
@@ -435,6 +485,13 @@ export interface components {
          * @enum {string}
          */
         LensKind: "logit" | "tuned";
+        /** @description One lens's measures, a value per row (natural logs). */
+        LensMetrics: {
+            kl: number[];
+            ce: number[];
+            entropy: number[];
+            top1_agree: number[];
+        };
         /** @description One lens row: a captured state's top 5 at every position. */
         LensRow: {
             /** @description Its place in the list of rows. */
@@ -655,7 +712,7 @@ export interface components {
          * @description What a run is doing, for progress displays.
          * @enum {string}
          */
-        RunStage: "queued" | "forward" | "lens";
+        RunStage: "queued" | "forward" | "lens" | "documents";
         SaveStateRequest: {
             name?: string | null;
             /**
@@ -834,6 +891,79 @@ export interface operations {
             };
             /** @description Unknown session */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    last_eval: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvalReport"];
+                };
+            };
+            /** @description No evaluation has been run with the model in service */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    eval_lens: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Names the request in its `run` progress events on /events */
+                "x-logitlens-request"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EvalLensRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvalReport"];
+                };
+            };
+            /** @description No model, an empty corpus, too many documents or a request over the memory budget, with what to change */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description model is loading */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too many runs waiting; retry after the Retry-After header's seconds */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

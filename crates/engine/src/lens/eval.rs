@@ -3,7 +3,7 @@
 //! document, KL(p_final ‖ p_row), the cross-entropy of the next token,
 //! the row's entropy, and how often its top-1 is the model's.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::hooks::InterventionPlan;
@@ -13,7 +13,8 @@ use crate::nn::TunedLens;
 use crate::types::{check, State, Watch};
 
 /// One lens's measures, a value per row (natural logs).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LensMetrics {
     pub kl: Vec<f64>,
     pub ce: Vec<f64>,
@@ -22,7 +23,8 @@ pub struct LensMetrics {
 }
 
 /// What `logitlens eval-lens --json` prints.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Evaluation {
     pub layers: Vec<String>,
     /// Positions counted (every position of every document).
@@ -83,6 +85,22 @@ fn argmax(v: &[f64]) -> usize {
             }
         })
         .0
+}
+
+/// A corpus file's documents: one per line, line endings stripped, blank
+/// lines skipped.
+pub fn documents(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Memory [`evaluate`] holds at most, for documents of `tokens` ids: the
+/// f32 logits of a row and, in f64, the final row's log-probabilities and
+/// probabilities and one row's log-probabilities.
+pub fn peak_bytes(model: &LoadedModel, tokens: usize) -> u64 {
+    (tokens as u64) * (model.model.vocab_size() as u64) * (4 + 4 + 8 + 8 + 8)
 }
 
 /// The ids of each document as `lens --text` encodes it (BOS where the

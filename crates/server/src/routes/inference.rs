@@ -1,32 +1,30 @@
 //! The inference resource: run the lens on a text (the original's
 //! `/inference`), and a recent run's attention fetched when a view needs it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tokio::sync::broadcast;
 
 use logitlens_engine::attention::{self, Format, Packed, Reduce};
 use logitlens_engine::lens::LensKind;
 use logitlens_engine::run::mib;
-use logitlens_engine::types::{Stage, Watch};
 use logitlens_engine::{
     api, Answer, EngineError, InferenceRequest, InferenceResponse, LoadedModel, RunOutput,
     RunRequest, RunSpec, RunState, Timings,
 };
 
 use crate::error::{ApiError, ApiResult, AppJson, AppQuery};
-use crate::state::{AppState, Busy, LastRun, ServerEvent, Tensors};
-use crate::status::{dtype_name, Backend, RunProgress, RunStage};
+use crate::state::{AppState, LastRun, Tensors};
+use crate::status::{dtype_name, Backend};
 use crate::stream::blocking_body;
+use crate::watch::{admit, run_stages, RunWatch};
 
 pub const APP_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -41,53 +39,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/inference", post(inference))
         .route("/runs/{run_id}/attention", get(run_attention))
-}
-
-/// Request header naming a request, so its progress on /events can be told
-/// apart from other clients' runs.
-pub const REQUEST_HEADER: &str = "x-logitlens-request";
-
-/// How a run is watched from the server: cancelled when its request is
-/// dropped (the client went away), its progress sent to /events.
-struct RunWatch {
-    cancelled: AtomicBool,
-    events: broadcast::Sender<ServerEvent>,
-    request: Option<String>,
-}
-
-impl RunWatch {
-    fn send(&self, stage: RunStage, done: usize, total: usize) {
-        let _ = self.events.send(ServerEvent::Run(RunProgress {
-            request: self.request.clone(),
-            stage,
-            done,
-            total,
-        }));
-    }
-}
-
-impl Watch for RunWatch {
-    fn cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Relaxed)
-    }
-
-    fn progress(&self, stage: Stage, done: usize, total: usize) {
-        let stage = match stage {
-            Stage::Forward => RunStage::Forward,
-            Stage::Lens => RunStage::Lens,
-        };
-        self.send(stage, done, total);
-    }
-}
-
-/// Cancels the run when dropped: hyper drops a request's future when its
-/// client goes away, and with it this guard.
-struct CancelOnDrop(Arc<RunWatch>);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.cancelled.store(true, Ordering::Relaxed);
-    }
 }
 
 /// Tokenize, check (token limit, memory budget) and run one request off the
@@ -220,22 +171,11 @@ pub async fn inference(
             st.cfg.max_prompt_tokens
         )));
     }
-    let watch = Arc::new(RunWatch {
-        cancelled: AtomicBool::new(false),
-        events: st.events.clone(),
-        request: headers
-            .get(REQUEST_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.chars().take(64).collect()),
-    });
-    let _cancel = CancelOnDrop(watch.clone());
-    if st.gate.queued() > 0 || st.gate.running() {
-        watch.send(RunStage::Queued, st.gate.queued(), st.gate.queued() + 1);
-    }
-    let permit = match st.gate.enter().await {
-        Ok(p) => p,
-        Err(busy) => return Ok(busy_response(&busy)),
+    let admitted = match admit(&st, &headers, run_stages).await {
+        Ok(a) => a,
+        Err(busy) => return Ok(busy),
     };
+    let (watch, permit, _cancel) = (admitted.watch, admitted.permit, admitted.cancel);
     let started = Instant::now();
     let (st2, watch2) = (st.clone(), watch.clone());
     let (answer, last, timings) = tokio::task::spawn_blocking(move || {
@@ -275,20 +215,6 @@ pub async fn inference(
         body,
     )
         .into_response())
-}
-
-/// 503 with Retry-After: the queue of runs is full.
-fn busy_response(busy: &Busy) -> Response {
-    let detail = format!(
-        "the server is busy: {} runs are waiting for their turn; try again in {} s",
-        busy.queued, busy.retry_after_secs
-    );
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [(header::RETRY_AFTER, busy.retry_after_secs.to_string())],
-        Json(json!({ "detail": detail })),
-    )
-        .into_response()
 }
 
 /// Query of GET /runs/{run_id}/attention.

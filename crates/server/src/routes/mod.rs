@@ -1,8 +1,9 @@
 //! The HTTP API, a router per resource: the model, inference, sessions,
-//! PNG exports and session diffs. Handlers are thin: they validate, run the
+//! PNG exports, session diffs and lens evaluations. Handlers are thin: they validate, run the
 //! engine off the async runtime, and shape the JSON.
 
 pub mod diff;
+pub mod eval;
 pub mod inference;
 pub mod model;
 pub mod sessions;
@@ -22,6 +23,7 @@ pub fn api() -> Router<AppState> {
         .merge(sessions::router())
         .merge(viz::router())
         .merge(diff::router())
+        .merge(eval::router())
 }
 
 pub async fn not_found() -> ApiError {

@@ -1,0 +1,167 @@
+//! The lens-quality resource: evaluate the logit lens (and the attached
+//! tuned lens) of the model in service over a corpus, the measures
+//! `logitlens eval-lens` prints, and the last evaluation kept for the
+//! web app's Lens quality view.
+
+use std::sync::{Arc, Weak};
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use logitlens_engine::lens::eval::{self, Evaluation};
+use logitlens_engine::run::mib;
+use logitlens_engine::types::Stage;
+use logitlens_engine::LoadedModel;
+
+use crate::error::{ApiError, ApiResult, AppJson};
+use crate::state::AppState;
+use crate::status::RunStage;
+use crate::watch::admit;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/eval_lens", get(last_eval).post(eval_lens))
+}
+
+/// Most documents one evaluation takes.
+pub const MAX_DOCUMENTS: usize = 4096;
+
+fn default_max_tokens() -> usize {
+    128
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvalLensRequest {
+    /// The corpus: one document per line (blank lines skipped), each
+    /// tokenized as /inference does without the chat template.
+    pub corpus: String,
+    /// Each document's first ids (default 128).
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: usize,
+}
+
+/// An evaluation and what it was made of.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EvalReport {
+    pub model_name: String,
+    /// The tuned lens's folder, when one was attached (then `tuned` is set).
+    pub tuned_lens: Option<String>,
+    /// Documents evaluated.
+    pub documents: usize,
+    pub max_tokens: usize,
+    #[serde(flatten)]
+    pub evaluation: Evaluation,
+}
+
+/// The last evaluation and the model it was made with.
+pub struct KeptEval {
+    model: Weak<LoadedModel>,
+    report: Arc<EvalReport>,
+}
+
+/// Evaluate the lenses of the model in service over a corpus: per
+/// block-output row, KL to the model's output, cross-entropy of the next
+/// token, entropy and top-1 agreement, for the logit lens and the attached
+/// tuned lens. Progress goes to /events as `documents` run events; the
+/// evaluation stops when its client goes away.
+#[utoipa::path(post, path = "/eval_lens", request_body = EvalLensRequest,
+    params(("x-logitlens-request" = Option<String>, Header, description = "Names the request in its `run` progress events on /events")),
+    responses((status = 200, body = EvalReport),
+        (status = 400, description = "No model, an empty corpus, too many documents or a request over the memory budget, with what to change"),
+        (status = 409, description = "model is loading"),
+        (status = 503, description = "Too many runs waiting; retry after the Retry-After header's seconds")))]
+pub async fn eval_lens(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    AppJson(req): AppJson<EvalLensRequest>,
+) -> ApiResult<Response> {
+    if st.is_loading() {
+        return Err(ApiError::conflict("model is loading"));
+    }
+    let (model, _) = st
+        .active()
+        .ok_or_else(|| ApiError::bad_request("Model not loaded"))?;
+    let max = st.cfg.max_prompt_tokens;
+    if req.max_tokens == 0 || req.max_tokens > max {
+        return Err(ApiError::bad_request(format!(
+            "max_tokens is {}; it must be between 1 and this server's limit of {max} tokens",
+            req.max_tokens
+        )));
+    }
+    let budget = st.cfg.max_request_bytes;
+    let need = eval::peak_bytes(&model, req.max_tokens);
+    if need > budget {
+        return Err(ApiError::bad_request(format!(
+            "evaluating documents of {} tokens needs about {} at a time; this server allows {} \
+             per request (logitlens serve --max-request-mib): use a smaller max_tokens",
+            req.max_tokens,
+            mib(need),
+            mib(budget)
+        )));
+    }
+    let docs = eval::documents(&req.corpus);
+    if docs.is_empty() {
+        return Err(ApiError::bad_request(
+            "the corpus has no text: give one document per line",
+        ));
+    }
+    if docs.len() > MAX_DOCUMENTS {
+        return Err(ApiError::bad_request(format!(
+            "the corpus has {} documents; one evaluation takes at most {MAX_DOCUMENTS}",
+            docs.len()
+        )));
+    }
+    let admitted = match admit(&st, &headers, |s| {
+        (s == Stage::Lens).then_some(RunStage::Documents)
+    })
+    .await
+    {
+        Ok(a) => a,
+        Err(busy) => return Ok(busy),
+    };
+    let (watch, permit, _cancel) = (admitted.watch, admitted.permit, admitted.cancel);
+    let m = model.clone();
+    let max_tokens = req.max_tokens;
+    let report = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let lens = m.tuned_lens();
+        let ids = eval::corpus_ids(&m, &docs, max_tokens)?;
+        let evaluation = eval::evaluate(&m, &ids, lens.as_deref(), watch.as_ref())?;
+        Ok::<_, ApiError>(EvalReport {
+            model_name: m.name.clone(),
+            tuned_lens: lens.map(|l| l.dir.display().to_string()),
+            documents: ids.len(),
+            max_tokens,
+            evaluation,
+        })
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let report = Arc::new(report);
+    *st.last_eval.lock().expect("eval lock") = Some(KeptEval {
+        model: Arc::downgrade(&model),
+        report: report.clone(),
+    });
+    Ok(Json(report.as_ref()).into_response())
+}
+
+/// The last evaluation made with the model in service.
+#[utoipa::path(get, path = "/eval_lens",
+    responses((status = 200, body = EvalReport),
+        (status = 404, description = "No evaluation has been run with the model in service")))]
+pub async fn last_eval(State(st): State<AppState>) -> ApiResult<Json<EvalReport>> {
+    let active = st.active().map(|(m, _)| m);
+    let kept = st.last_eval.lock().expect("eval lock");
+    match (kept.as_ref(), active) {
+        (Some(k), Some(m)) if k.model.upgrade().is_some_and(|km| Arc::ptr_eq(&km, &m)) => {
+            Ok(Json(k.report.as_ref().clone()))
+        }
+        _ => Err(ApiError::not_found(
+            "no lens evaluation has been run with the model in service: POST /eval_lens with a corpus",
+        )),
+    }
+}
