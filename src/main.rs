@@ -518,9 +518,12 @@ fn load_model(
     let loaded = LoadedModel::load_with(&spec, opts, &mut |_| {})
         .with_context(|| format!("loading {spec}"))?;
     if let Some(dir) = tuned_lens {
-        loaded
+        let lens = loaded
             .attach_tuned_lens(dir)
             .with_context(|| format!("attaching the tuned lens in {}", dir.display()))?;
+        if let Some(w) = &lens.warning {
+            eprintln!("warning: {w}");
+        }
     }
     Ok(loaded)
 }

@@ -172,6 +172,11 @@ fn tuned_lens_rows_and_a_lens_that_does_not_fit() {
     let (t, p) = (&tuned["logit_lens"], &plain["logit_lens"]);
     assert_ne!(t[0], p[0], "row 0 is translated");
     assert_eq!(t[3], p[3], "the final row is the model's own");
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+    // A lens of the same shape made for another model: used, with a warning.
+    let o = args(&fixtures().join("research").join("tuned").join("llama"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("unembed_hash"), "{}", stderr(&o));
     let o = args(
         &fixtures()
             .join("research")
@@ -243,6 +248,12 @@ fn train_lens_writes_a_lens_that_loads() {
         (cfg["d_model"].as_u64(), cfg["num_hidden_layers"].as_u64()),
         (Some(64), Some(3))
     );
+    // The model's hash, as the tuned-lens package records it for qwen3.
+    let package: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(research.join("tuned").join("qwen3").join("config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(cfg["unembed_hash"], package["unembed_hash"]);
     let o = lens(&[
         "--model",
         tiny("qwen3").to_str().unwrap(),
@@ -253,4 +264,5 @@ fn train_lens_writes_a_lens_that_loads() {
         out.path().to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
 }

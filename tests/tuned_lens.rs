@@ -111,6 +111,32 @@ fn lenses_that_do_not_fit_are_refused_with_both_sizes() {
     assert!(m.tuned_lens().is_none());
 }
 
+/// All tiny models share one shape, so the llama lens fits qwen3: it is
+/// attached, with the warning the tuned-lens package gives, because the
+/// unembed_hash it records (the package's own) is llama's, not qwen3's.
+#[test]
+fn a_lens_for_another_model_of_the_same_shape_is_attached_with_a_warning() {
+    let own = load_tiny("llama")
+        .attach_tuned_lens(&research().join("tuned").join("llama"))
+        .unwrap();
+    assert_eq!(own.warning, None);
+    let m = load_tiny("qwen3");
+    let lens = m
+        .attach_tuned_lens(&research().join("tuned").join("llama"))
+        .unwrap();
+    let w = lens.warning.clone().expect("a warning");
+    let recorded = lens.config.unembed_hash.clone().unwrap();
+    let ours = m.model.unembed_hash().unwrap();
+    assert!(w.contains(&recorded) && w.contains(&ours), "{w}");
+    assert!(m.tuned_lens().is_some());
+    // qwen3's own lens records qwen3's hash.
+    let own = m
+        .attach_tuned_lens(&research().join("tuned").join("qwen3"))
+        .unwrap();
+    assert_eq!(own.config.unembed_hash.as_deref(), Some(ours.as_str()));
+    assert_eq!(own.warning, None);
+}
+
 #[test]
 fn a_tuned_run_needs_a_lens_and_block_outputs() {
     let m: LoadedModel = load_tiny("llama");
@@ -163,6 +189,7 @@ async fn the_server_attaches_and_draws_with_a_tuned_lens() {
     let (st, v) = s.post("/load_lens", json!({"path": lens_dir})).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["tuned_lens"], lens_dir.display().to_string());
+    assert_eq!(v["tuned_lens_warning"], serde_json::Value::Null);
     let (_, status) = s.get("/model_status").await;
     assert_eq!(status["tuned_lens"], lens_dir.display().to_string());
     // The rows are the engine's tuned rows.

@@ -153,6 +153,9 @@ pub struct ModelDescription {
     pub weights: WeightsInfo,
     /// The folder of the tuned lens attached (POST /load_lens), if any.
     pub tuned_lens: Option<String>,
+    /// Why the attached lens may be for another model (its recorded
+    /// unembed_hash differs from this model's).
+    pub tuned_lens_warning: Option<String>,
     pub source: ModelSource,
     pub has_chat_template: bool,
     /// The web app turns the chat template on for instruct models.
@@ -174,6 +177,7 @@ impl ModelDescription {
             compute_dtype: dtype_name(m),
             weights: m.weights_info(),
             tuned_lens: m.tuned_lens().map(|l| l.dir.display().to_string()),
+            tuned_lens_warning: m.tuned_lens().and_then(|l| l.warning.clone()),
             source: ModelSource::from(&m.source),
             has_chat_template: m.tokenizer.chat_template.is_some(),
             instruct: catalog::is_instruct(&m.name),

@@ -577,6 +577,11 @@ export interface components {
             weights: components["schemas"]["WeightsInfo"];
             /** @description The folder of the tuned lens attached (POST /load_lens), if any. */
             tuned_lens?: string | null;
+            /**
+             * @description Why the attached lens may be for another model (its recorded
+             *     unembed_hash differs from this model's).
+             */
+            tuned_lens_warning?: string | null;
             source: components["schemas"]["ModelSource"];
             has_chat_template: boolean;
             /** @description The web app turns the chat template on for instruct models. */

@@ -166,7 +166,7 @@ pub fn train(
         d_model: d,
         num_hidden_layers: n,
         bias: true,
-        unembed_hash: None,
+        unembed_hash: Some(model.model.unembed_hash()?),
         lens_type: Some("linear_tuned_lens".into()),
     };
     let ws = params

@@ -440,9 +440,24 @@ impl LoadedModel {
 
     /// Read the tuned lens in `dir` and attach it (replacing any other);
     /// a lens that does not fit this model is an error naming both sizes.
+    /// A lens recording another unembedding (a model of the same shape) is
+    /// attached with a warning, as the tuned-lens package does.
     pub fn attach_tuned_lens(&self, dir: &Path) -> Result<std::sync::Arc<crate::nn::TunedLens>> {
         let cfg = self.config();
-        let lens = std::sync::Arc::new(crate::nn::TunedLens::load(dir, cfg.d_model, cfg.n_layers)?);
+        let mut lens = crate::nn::TunedLens::load(dir, cfg.d_model, cfg.n_layers)?;
+        if let Some(recorded) = lens.config.unembed_hash.clone() {
+            let ours = self.model.unembed_hash()?;
+            if recorded != ours {
+                let warning = format!(
+                    "the lens in {} records unembed_hash {recorded} but this model's unembedding \
+                     hashes to {ours}: the lens may have been trained for another model",
+                    dir.display()
+                );
+                tracing::warn!("{warning}");
+                lens.warning = Some(warning);
+            }
+        }
+        let lens = std::sync::Arc::new(lens);
         *self.tuned_lens.write().expect("lens lock") = Some(lens.clone());
         Ok(lens)
     }

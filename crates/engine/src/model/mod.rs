@@ -338,6 +338,19 @@ impl Transformer {
         Ok(logits)
     }
 
+    /// The tuned-lens package's hash of the unembedding, which a lens's
+    /// config.json records to name the model it was trained for. Reads only
+    /// the rows the hash prints (six of a real vocabulary).
+    pub fn unembed_hash(&self) -> Result<String> {
+        let (v, d) = (self.cfg.vocab_size, self.cfg.d_model);
+        crate::nn::unembed_hash_of_rows(v, d, |rows| {
+            let ids: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+            let ids = Tensor::new(ids.as_slice(), &self.device)?;
+            let picked = self.lm_head.embedding(&ids, DType::F32)?;
+            Ok(picked.flatten_all()?.to_vec1::<f32>()?)
+        })
+    }
+
     /// [`unembed`](Self::unembed) in differentiable tensor ops (training a
     /// lens), for a dense head: f32 logits.
     pub fn unembed_differentiable(&self, x: &Tensor) -> Result<Tensor> {

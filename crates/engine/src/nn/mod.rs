@@ -11,6 +11,7 @@ mod mlp;
 mod norm;
 pub mod rope;
 mod tuned_lens;
+mod unembed_hash;
 pub mod weights;
 
 pub(crate) use attention::{attend, repeat_kv, AttnMask};
@@ -22,4 +23,5 @@ pub(crate) use norm::Norm;
 pub use norm::NormKind;
 pub use rope::Llama3RopeScaling;
 pub use tuned_lens::{TunedLens, TunedLensConfig};
+pub use unembed_hash::{unembed_hash, unembed_hash_of_rows};
 pub use weights::{Form, Matrix, Stored, TensorSource, Weights};

@@ -38,6 +38,8 @@ fn yes() -> bool {
 pub struct TunedLens {
     pub config: TunedLensConfig,
     pub dir: PathBuf,
+    /// Why the lens may not be for this model (set when it is attached).
+    pub warning: Option<String>,
     /// `(W [d, d] as stored, transposed for `h Wᵀ`; b [d])`, in f32.
     translators: Vec<(Tensor, Option<Tensor>)>,
 }
@@ -142,6 +144,7 @@ impl TunedLens {
         Ok(TunedLens {
             config,
             dir: dir.to_path_buf(),
+            warning: None,
             translators,
         })
     }
@@ -161,6 +164,7 @@ impl TunedLens {
         Ok(TunedLens {
             config,
             dir: PathBuf::new(),
+            warning: None,
             translators,
         })
     }
