@@ -145,6 +145,9 @@ enum Command {
         /// Print the measures as JSON.
         #[arg(long)]
         json: bool,
+        /// Also draw the measures per row, a line per lens, into this PNG.
+        #[arg(long)]
+        plot: Option<std::path::PathBuf>,
         #[arg(long, value_enum, default_value = "custom")]
         backend: Backend,
         #[arg(long, default_value = "auto")]
@@ -298,6 +301,7 @@ fn run(cli: Cli) -> Result<()> {
             tuned_lens,
             max_tokens,
             json,
+            plot,
             backend,
             dtype,
         } => {
@@ -316,6 +320,18 @@ fn run(cli: Cli) -> Result<()> {
                 &Progress,
             )?;
             eprintln!();
+            if let Some(out) = &plot {
+                let title = format!(
+                    "{}: lens quality over {} positions of {} documents",
+                    loaded.name,
+                    eval.tokens,
+                    ids.len()
+                );
+                let png = logitlens_server::exports::lens_quality_png(&eval, &title)?;
+                std::fs::write(out, png)
+                    .with_context(|| format!("writing the plot to {}", out.display()))?;
+                eprintln!("plot written to {}", out.display());
+            }
             let mut stdout = std::io::stdout().lock();
             if json {
                 serde_json::to_writer_pretty(&mut stdout, &eval)?;
@@ -485,8 +501,12 @@ fn clip(s: &str, w: usize) -> String {
 struct Progress;
 
 impl logitlens_engine::types::Watch for Progress {
-    fn progress(&self, _stage: logitlens_engine::types::Stage, done: usize, total: usize) {
-        eprint!("\rdocuments {done}/{total}");
+    // Evaluation reports documents as its Lens stage; each document's own
+    // forward pass reports layers, which would only flicker here.
+    fn progress(&self, stage: logitlens_engine::types::Stage, done: usize, total: usize) {
+        if stage == logitlens_engine::types::Stage::Lens {
+            eprint!("\rdocuments {done}/{total}");
+        }
     }
 }
 

@@ -191,6 +191,8 @@ fn tuned_lens_rows_and_a_lens_that_does_not_fit() {
 #[test]
 fn eval_lens_prints_the_measures_of_both_lenses() {
     let research = fixtures().join("research");
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("quality.png");
     let o = Command::new(env!("CARGO_BIN_EXE_logitlens"))
         .args(["eval-lens", "--model"])
         .arg(tiny("qwen3"))
@@ -198,10 +200,22 @@ fn eval_lens_prints_the_measures_of_both_lenses() {
         .arg(research.join("corpus_eval.txt"))
         .arg("--tuned-lens")
         .arg(research.join("tuned").join("qwen3"))
-        .args(["--max-tokens", "16", "--json"])
+        .args(["--max-tokens", "16", "--json", "--plot"])
+        .arg(&plot)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("documents 20/20"), "{}", stderr(&o));
+    // Four panels, two by two, of a line per lens.
+    let png = std::fs::read(&plot).unwrap();
+    let info = png::Decoder::new(std::io::Cursor::new(png))
+        .read_info()
+        .unwrap()
+        .info()
+        .clone();
+    let (pw, ph) = logitlens_heatmap::CURVE_PANEL_SIZE;
+    assert_eq!(info.width, 2 * pw);
+    assert!(info.height > 2 * ph, "{}", info.height);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["layers"].as_array().unwrap().len(), 4);
     for lens in ["logit", "tuned"] {

@@ -1,14 +1,17 @@
 //! Attention heatmaps rendered to PNG bytes, in the look of the original tool's
-//! seaborn figures (viridis, token tick labels, colour bar), without Python,
-//! system fonts or C libraries: DejaVu Sans is embedded (see assets/LICENSE-DejaVu.txt).
+//! seaborn figures (viridis, token tick labels, colour bar), and line charts
+//! of a lens's quality per layer, without Python, system fonts or C libraries: DejaVu Sans is embedded (see assets/LICENSE-DejaVu.txt).
 
 mod colormap;
+mod curves;
 mod layout;
 mod render;
 mod text;
 
 use layout::{display_range, layout_panel, short_label, Rect, GRID, SINGLE};
 use render::{draw_panel, render_png, Panel};
+
+pub use curves::{render_curves, CurvePanel, Series, CURVE_COLUMNS, CURVE_PANEL_SIZE};
 
 /// Most tokens a heatmap accepts. Bounds memory and time; at this size a grid
 /// panel's cells are already narrower than a pixel.
@@ -66,6 +69,8 @@ pub enum HeatmapError {
     NoPanels,
     #[error("too many panels: {count} (a grid holds at most {max})")]
     TooManyPanels { count: usize, max: usize },
+    #[error("chart: {0}")]
+    Curve(String),
     #[error("rendering failed: {0}")]
     Render(String),
 }

@@ -1,6 +1,10 @@
-//! Attention heatmaps saved as PNG into attention_visualizations/.
+//! Pictures: attention heatmaps saved as PNG into attention_visualizations/,
+//! and the lens-quality chart of an evaluation.
 
 use std::path::Path;
+
+use logitlens_engine::lens::eval::{Evaluation, LensMetrics};
+use logitlens_heatmap::{render_curves, CurvePanel, HeatmapError, Series};
 
 use crate::error::{ApiError, ApiResult};
 
@@ -54,6 +58,55 @@ pub fn save_png(data_dir: &Path, title: &str, png: &[u8]) -> ApiResult<String> {
     Err(ApiError::conflict(
         "too many visualizations saved under this title this second",
     ))
+}
+
+/// The tuned-lens paper's picture of an evaluation: KL to the model's
+/// output, next-token cross-entropy, entropy and top-1 agreement per row,
+/// a line per lens. KL goes on a log axis when it spans two decades (the
+/// final row's 0 is then left out), as early layers' KL dwarfs late ones'.
+pub fn lens_quality_png(eval: &Evaluation, title: &str) -> Result<Vec<u8>, HeatmapError> {
+    let lenses: Vec<(&str, &LensMetrics)> = std::iter::once(("logit lens", &eval.logit))
+        .chain(eval.tuned.as_ref().map(|t| ("tuned lens", t)))
+        .collect();
+    let series = |pick: fn(&LensMetrics) -> &Vec<f64>| -> Vec<Series> {
+        lenses
+            .iter()
+            .map(|(name, m)| Series {
+                name,
+                values: pick(m),
+            })
+            .collect()
+    };
+    let kl: Vec<f64> = lenses
+        .iter()
+        .flat_map(|(_, m)| m.kl.iter().copied())
+        .filter(|v| *v > 0.0)
+        .collect();
+    let spread =
+        kl.iter().copied().fold(0.0, f64::max) / kl.iter().copied().fold(f64::INFINITY, f64::min);
+    let panels = [
+        CurvePanel {
+            title: "KL(final ‖ row), nats",
+            series: series(|m| &m.kl),
+            log_y: spread > 100.0,
+        },
+        CurvePanel {
+            title: "Next-token cross-entropy, nats",
+            series: series(|m| &m.ce),
+            log_y: false,
+        },
+        CurvePanel {
+            title: "Entropy, nats",
+            series: series(|m| &m.entropy),
+            log_y: false,
+        },
+        CurvePanel {
+            title: "Top-1 agreement with the output",
+            series: series(|m| &m.top1_agree),
+            log_y: false,
+        },
+    ];
+    render_curves(title, &eval.layers, &panels)
 }
 
 #[cfg(test)]
