@@ -122,6 +122,11 @@ enum Command {
         /// Peak learning rate, reached after a linear warm-up of a tenth of the steps.
         #[arg(long, default_value_t = 1.0)]
         lr: f64,
+        /// Token positions per step (whole documents). Each position keeps the model's
+        /// output distribution for the step (8 bytes per vocabulary entry): lower it to
+        /// bound memory, raise it for steadier steps.
+        #[arg(long, default_value_t = 4096)]
+        batch_tokens: usize,
         #[arg(long, value_enum, default_value = "custom")]
         backend: Backend,
         #[arg(long, default_value = "auto")]
@@ -270,6 +275,7 @@ fn run(cli: Cli) -> Result<()> {
             steps,
             max_tokens,
             lr,
+            batch_tokens,
             backend,
             dtype,
         } => {
@@ -285,6 +291,7 @@ fn run(cli: Cli) -> Result<()> {
             let train = logitlens_engine::lens::train::TrainOptions {
                 steps,
                 lr,
+                batch_tokens,
                 warmup: (steps / 10).max(1),
                 ..Default::default()
             };
@@ -515,10 +522,19 @@ impl logitlens_engine::lens::train::TrainWatch for Progress {
         let width = 30;
         let filled = step * width / steps.max(1);
         eprint!(
-            "\r[{}{}] step {step}/{steps}  loss {loss:.4}  lr {lr:.3}",
+            "\r[{}{}] step {step}/{steps}  loss {loss:.4}  lr {lr:.3}          ",
             "#".repeat(filled),
             ".".repeat(width - filled)
         );
+    }
+
+    fn within(&self, step: usize, done: usize, total: usize) {
+        if done < total {
+            eprint!(
+                "\r  step {step}: {:>3}% of its rows and documents",
+                done * 100 / total.max(1)
+            );
+        }
     }
 }
 

@@ -61,12 +61,28 @@ fn frozen(model: &LoadedModel, ids: &[u32]) -> Result<Frozen> {
     })
 }
 
-/// The loss of `batch` under translators `params` (W, b per row): the sum
-/// over rows of the mean KL(p_final ‖ p_lens) over all positions.
-fn loss(model: &LoadedModel, batch: &[Frozen], params: &[(Var, Var)]) -> Result<Tensor> {
-    let mut total: Option<Tensor> = None;
+/// The loss of `batch` under translators `params` (W, b per row), the sum
+/// over rows of the mean KL(p_final ‖ p_lens) over all positions, and its
+/// gradient. Row s's loss depends on translator s alone, so each document's
+/// row is differentiated on its own and the gradients summed: the graph
+/// held at a time is one `[T, V]` projection, not the batch's every row
+/// (SmolLM2: 30 rows of 64 x 49152 logits per document). `piece` hears of
+/// each (document, row) done.
+fn loss_and_grads_of(
+    model: &LoadedModel,
+    batch: &[Frozen],
+    params: &[(Var, Var)],
+    piece: &mut dyn FnMut(usize, usize) -> Result<()>,
+) -> Result<(f64, Vec<(Tensor, Tensor)>)> {
     let positions: usize = batch.iter().map(|f| f.final_lp.dim(0).unwrap_or(0)).sum();
-    for f in batch {
+    let scale = 1.0 / positions.max(1) as f64;
+    let mut total = 0.0;
+    let mut grads: Vec<(Tensor, Tensor)> = params
+        .iter()
+        .map(|(w, b)| -> Result<_> { Ok((w.zeros_like()?, b.zeros_like()?)) })
+        .collect::<Result<_>>()?;
+    let pieces = batch.len() * params.len();
+    for (k, f) in batch.iter().enumerate() {
         for (s, h) in f.states.iter().enumerate() {
             let (w, b) = &params[s];
             let h = h.to_dtype(w.dtype())?;
@@ -75,21 +91,29 @@ fn loss(model: &LoadedModel, batch: &[Frozen], params: &[(Var, Var)]) -> Result<
                     .broadcast_add(b.as_tensor())?)?;
             let lp =
                 candle_nn::ops::log_softmax(&model.model.unembed_differentiable(&x)?, D::Minus1)?;
-            // Σ_t Σ_v p_final (log p_final − log p_lens)
-            let kl = (&f.final_p * (&f.final_lp - &lp)?)?.sum_all()?;
-            total = Some(match total {
-                Some(t) => (t + kl)?,
-                None => kl,
-            });
+            // Σ_t Σ_v p_final (log p_final − log p_lens), over the batch's positions.
+            let kl = ((&f.final_p * (&f.final_lp - &lp)?)?.sum_all()? * scale)?;
+            let g = kl.backward()?;
+            total += kl.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            let (gw, gb) = &mut grads[s];
+            if let Some(d) = g.get(w.as_tensor()) {
+                *gw = (&*gw + d)?;
+            }
+            if let Some(d) = g.get(b.as_tensor()) {
+                *gb = (&*gb + d)?;
+            }
+            piece(k * params.len() + s + 1, pieces)?;
         }
     }
-    let total = total.unwrap_or(Tensor::new(0f32, model.model.device())?);
-    Ok((total / positions.max(1) as f64)?)
+    Ok((total, grads))
 }
 
-/// Reports each step's loss and learning rate; may stop the training.
+/// Reports each step's loss and learning rate, and how far the step in
+/// progress is (a step on a real model takes seconds); may stop the training.
 pub trait TrainWatch: Watch {
     fn step(&self, _step: usize, _steps: usize, _loss: f64, _lr: f64) {}
+    /// Step `step` (1-based) has `done` of its `total` pieces done.
+    fn within(&self, _step: usize, _done: usize, _total: usize) {}
 }
 
 /// Train a tuned lens for `model` on `corpus`, one document's ids each
@@ -139,14 +163,14 @@ pub fn train(
             cached = Some((bi, batch));
         }
         let batch = &cached.as_ref().expect("cached above").1;
-        let l = loss(model, batch, &params)?;
-        let grads = l.backward()?;
+        let (l, grads) = loss_and_grads_of(model, batch, &params, &mut |done, total| {
+            check(watch)?;
+            watch.within(step + 1, done, total);
+            Ok(())
+        })?;
         let lr = opts.lr * ((step + 1) as f64 / opts.warmup.max(1) as f64).min(1.0);
-        for ((w, b), (mw, mb)) in params.iter().zip(momentum.iter_mut()) {
-            for (var, buf) in [(w, mw), (b, mb)] {
-                let Some(g) = grads.get(var.as_tensor()) else {
-                    continue;
-                };
+        for (((w, b), (mw, mb)), (gw, gb)) in params.iter().zip(momentum.iter_mut()).zip(&grads) {
+            for (var, buf, g) in [(w, mw, gw), (b, mb, gb)] {
                 // PyTorch's SGD: g += wd·w; buf = μ·buf + g; step = g + μ·buf.
                 let g = (g.to_dtype(var.dtype())? + (var.as_tensor() * opts.weight_decay)?)?;
                 *buf = ((&*buf * opts.momentum)? + &g)?;
@@ -154,12 +178,7 @@ pub fn train(
                 var.set(&(var.as_tensor() - (update * lr)?)?)?;
             }
         }
-        watch.step(
-            step + 1,
-            opts.steps,
-            l.to_dtype(DType::F64)?.to_scalar::<f64>()?,
-            lr,
-        );
+        watch.step(step + 1, opts.steps, l, lr);
     }
     let config = TunedLensConfig {
         base_model_name_or_path: Some(model.name.clone()),
@@ -191,19 +210,5 @@ pub fn loss_and_grads(
         .iter()
         .map(|ids| frozen(model, ids))
         .collect::<Result<Vec<_>>>()?;
-    let l = loss(model, &batch, &params)?;
-    let grads = l.backward()?;
-    let g = params
-        .iter()
-        .map(|(w, b)| -> Result<_> {
-            let z = |v: &Var| -> Result<Tensor> {
-                Ok(match grads.get(v.as_tensor()) {
-                    Some(g) => g.clone(),
-                    None => v.zeros_like()?,
-                })
-            };
-            Ok((z(w)?, z(b)?))
-        })
-        .collect::<Result<_>>()?;
-    Ok((l.to_dtype(DType::F64)?.to_scalar::<f64>()?, g))
+    loss_and_grads_of(model, &batch, &params, &mut |_, _| Ok(()))
 }
