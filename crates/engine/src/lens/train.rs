@@ -134,7 +134,7 @@ pub fn train(
         if cached.as_ref().map(|(i, _)| *i) != Some(bi) {
             let batch = batches[bi]
                 .iter()
-                .map(|&i| frozen(model, &ids[i]))
+                .map(|&i| frozen(model, ids[i]))
                 .collect::<Result<Vec<_>>>()?;
             cached = Some((bi, batch));
         }
