@@ -28,6 +28,9 @@ pub use error::{EngineError, Result};
 pub use hooks::{InterventionConfig, Interventions};
 pub use lens::{LensRow, LensType, Prediction};
 pub use load::{default_model, LoadEvent, LoadOptions, LoadedModel, SourceInfo};
-pub use model::{BackendKind, Config, ModelInfo, Transformer};
-pub use run::{Answer, RunOutput, RunRequest, RunSpec, RunState, Timings};
+pub use model::{BackendKind, Config, KvCache, ModelInfo, Transformer};
+pub use run::{
+    generate, sample_corpus, Answer, GenerateOptions, Generated, RunOutput, RunRequest, RunSpec,
+    RunState, Sampling, Timings,
+};
 pub use types::{Capture, ComputeDtype, State, WeightsMode};

@@ -75,6 +75,18 @@ impl GgufFile {
         })
     }
 
+    /// `tokenizer.ggml.eos_token_id`, when the file names one (a negative
+    /// id is llama.cpp's "none"; the tokenizer has checked the range).
+    pub fn eos_id(&self) -> Result<Option<u32>> {
+        let key = "tokenizer.ggml.eos_token_id";
+        let Some(v) = self.content.metadata.get(key) else {
+            return Ok(None);
+        };
+        let id = crate::tokenizer::gguf::int_value(v)
+            .ok_or_else(|| EngineError::Model(format!("GGUF `{key}` is not an integer")))?;
+        Ok(u32::try_from(id).ok())
+    }
+
     /// The metadata as the config.json fields it came from.
     pub fn config_fields(&self, family: Family) -> Result<Map<String, serde_json::Value>> {
         let c = &self.content;

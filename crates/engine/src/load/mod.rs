@@ -225,6 +225,8 @@ pub struct LoadedModel {
     pub source: SourceInfo,
     pub model: Transformer,
     pub tokenizer: TokenizerBundle,
+    /// The ids generation stops at (see [`eos_ids`](Self::eos_ids)).
+    eos_ids: Vec<u32>,
     /// The tuned lens attached to it, if any (`lens: tuned` runs use it).
     /// Behind a lock so a model in service (shared) can take one.
     tuned_lens: std::sync::RwLock<Option<std::sync::Arc<crate::nn::TunedLens>>>,
@@ -252,6 +254,30 @@ pub fn transformer_from_safetensors<P: AsRef<Path>>(
     Transformer::load(cfg, Weights::new(src, form, &Device::Cpu))
 }
 
+/// A model as read from its files, before it becomes a [`LoadedModel`].
+struct Parts {
+    model: Transformer,
+    tokenizer: TokenizerBundle,
+    eos_ids: Vec<u32>,
+}
+
+/// `eos_token_id` of a config.json or generation_config.json (an id or a
+/// list of ids); `None` when the file names none.
+fn eos_from_json(text: &str, file: &str) -> Result<Option<Vec<u32>>> {
+    let bad = |e: String| EngineError::Model(format!("{file}: {e}"));
+    let obj: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+    let id = |v: &serde_json::Value| {
+        v.as_u64()
+            .and_then(|i| u32::try_from(i).ok())
+            .ok_or_else(|| bad(format!("eos_token_id {v} is not a token id")))
+    };
+    match obj.get("eos_token_id") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Array(ids)) => Ok(Some(ids.iter().map(id).collect::<Result<_>>()?)),
+        Some(v) => Ok(Some(vec![id(v)?])),
+    }
+}
+
 fn read_to_string(p: &Path) -> Result<String> {
     std::fs::read_to_string(p)
         .map_err(|e| EngineError::Model(format!("cannot read {}: {e}", p.display())))
@@ -265,13 +291,31 @@ fn load_hf_layout(
     source: &mut SourceInfo,
     opts: LoadOptions,
     progress: &mut dyn FnMut(LoadEvent),
-) -> Result<(Transformer, TokenizerBundle)> {
+) -> Result<Parts> {
     let config_path = get("config.json")?
         .ok_or_else(|| EngineError::NotFound(format!("{} has no config.json", dir.display())))?;
+    let config_text = read_to_string(&config_path)?;
     // The architecture is checked before any weights are read.
-    let cfg = opts
-        .backend
-        .config_from_hf_json(&read_to_string(&config_path)?)?;
+    let cfg = opts.backend.config_from_hf_json(&config_text)?;
+    // transformers' generate stops at the generation config's eos ids, which
+    // it takes from config.json when the checkpoint has no generation config.
+    // Only generation needs them: ids that cannot be read are warned about,
+    // not a reason to refuse the model.
+    let readable = |eos: Result<Option<Vec<u32>>>| {
+        eos.unwrap_or_else(|e| {
+            tracing::warn!("{e}; generation does not stop at it");
+            None
+        })
+    };
+    let generation_eos = match get("generation_config.json")? {
+        Some(p) => {
+            readable(read_to_string(&p).and_then(|t| eos_from_json(&t, "generation_config.json")))
+        }
+        None => None,
+    };
+    let eos_ids = generation_eos
+        .or_else(|| readable(eos_from_json(&config_text, "config.json")))
+        .unwrap_or_default();
     let tok_path = get("tokenizer.json")?
         .ok_or_else(|| EngineError::NotFound(format!("{} has no tokenizer.json", dir.display())))?;
     let tok_cfg = get("tokenizer_config.json")?
@@ -301,7 +345,11 @@ fn load_hf_layout(
     };
     let model = Transformer::load(cfg, Weights::new(src, plan.form, &Device::Cpu))?;
     progress(LoadEvent::LoadingTensors { done: 1, total: 1 });
-    Ok((model, tokenizer))
+    Ok(Parts {
+        model,
+        tokenizer,
+        eos_ids,
+    })
 }
 
 /// A GGUF file: its metadata resolves through the family descriptor as a
@@ -311,7 +359,7 @@ fn load_gguf(
     source: &mut SourceInfo,
     opts: LoadOptions,
     progress: &mut dyn FnMut(LoadEvent),
-) -> Result<(Transformer, TokenizerBundle)> {
+) -> Result<Parts> {
     let file = gguf::GgufFile::open(path)?;
     let family = opts.backend.check_family(file.family()?)?;
     let mut cfg = opts
@@ -319,6 +367,7 @@ fn load_gguf(
         .resolve(family, &Fields(&file.config_fields(family)?))?;
     let plan = LoadPlan::new(&cfg, file.sizes(), &opts)?;
     let tokenizer = TokenizerBundle::from_gguf(&file.content)?;
+    let eos_ids = file.eos_id()?.into_iter().collect();
     let keep_blocks = plan.form == Form::Stored;
     let read = file.read_tensors(&cfg, keep_blocks, &mut |done, total| {
         progress(LoadEvent::LoadingTensors { done, total })
@@ -343,7 +392,11 @@ fn load_gguf(
     source.files = vec![path.to_path_buf()];
     let src = safetensors::TakeTensors::source(tensors);
     let model = Transformer::load(cfg, Weights::new(src, plan.form, &Device::Cpu))?;
-    Ok((model, tokenizer))
+    Ok(Parts {
+        model,
+        tokenizer,
+        eos_ids,
+    })
 }
 
 impl LoadedModel {
@@ -372,11 +425,11 @@ impl LoadedModel {
         }
         let progress = RefCell::new(progress);
         let mut report = |e: LoadEvent| (progress.borrow_mut())(e);
-        let (source, model, tokenizer) = match ModelSource::parse(spec)? {
+        let (source, parts) = match ModelSource::parse(spec)? {
             ModelSource::Gguf(p) => {
                 let mut source = SourceInfo::new("gguf", p.display().to_string());
-                let (m, t) = load_gguf(&p, &mut source, opts, &mut report)?;
-                (source, m, t)
+                let parts = load_gguf(&p, &mut source, opts, &mut report)?;
+                (source, parts)
             }
             ModelSource::Dir(dir) => {
                 let mut source = SourceInfo::new("dir", dir.display().to_string());
@@ -384,8 +437,8 @@ impl LoadedModel {
                     let p = dir.join(f);
                     Ok(p.is_file().then_some(p))
                 };
-                let (m, t) = load_hf_layout(&dir, &mut get, &mut source, opts, &mut report)?;
-                (source, m, t)
+                let parts = load_hf_layout(&dir, &mut get, &mut source, opts, &mut report)?;
+                (source, parts)
             }
             ModelSource::Hub { repo, revision } => {
                 let mut hub = HubFiles::new(&repo, revision.as_deref());
@@ -408,12 +461,12 @@ impl LoadedModel {
                         hub.get_optional(f, &mut dl)
                     }
                 };
-                let (m, t) =
+                let parts =
                     load_hf_layout(Path::new(&repo), &mut get, &mut source, opts, &mut |e| {
                         (progress.borrow_mut())(e)
                     })?;
                 source.commit = HubFiles::new(&repo, revision.as_deref()).commit;
-                (source, m, t)
+                (source, parts)
             }
         };
         (progress.borrow_mut())(LoadEvent::Ready);
@@ -423,8 +476,9 @@ impl LoadedModel {
             backend: opts.backend,
             weights_sha256: Default::default(),
             source,
-            model,
-            tokenizer,
+            model: parts.model,
+            tokenizer: parts.tokenizer,
+            eos_ids: parts.eos_ids,
             tuned_lens: Default::default(),
         })
     }
@@ -436,6 +490,16 @@ impl LoadedModel {
 
     pub fn info(&self) -> ModelInfo {
         self.backend.info(self.model.config())
+    }
+
+    /// The ids generation stops at: a folder's `generation_config.json`
+    /// `eos_token_id` when it names one, else its `config.json`'s (an id or
+    /// a list, as transformers' generate reads them); a GGUF file's
+    /// `tokenizer.ggml.eos_token_id`. These may differ from the
+    /// tokenizer's own `eos_token` (a chat model's end of turn). Empty when
+    /// the model names none.
+    pub fn eos_ids(&self) -> &[u32] {
+        &self.eos_ids
     }
 
     /// Read the tuned lens in `dir` and attach it (replacing any other);

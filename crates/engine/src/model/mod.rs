@@ -1,7 +1,8 @@
 //! The transformer: one decoder for every family, driven by its resolved
 //! [`Config`] and loaded through its family's tensor [`Layout`]. Written
 //! out (scores, mask, softmax, weighted sum) so every hook point exists
-//! and blocking masks apply. Stateless (`&self`), all positions, batch 1.
+//! and blocking masks apply. Stateless (`&self`), batch 1: every position
+//! of the input, or, continuing a [`KvCache`], the positions after it.
 //!
 //! Follows transformers' `modeling_{llama,mistral,qwen2,qwen3,gemma,gemma2,
 //! phi3,phi,gpt2,gpt_neox}.py` (eager attention).
@@ -30,10 +31,12 @@
 //! `hook_resid_pre` of layer `l + 1`, then the state is recorded.
 //! `blocks.{l}.attn.hook_attn_scores` is where blocking masks apply.
 
+mod cache;
 mod config;
 mod families;
 mod profile;
 
+pub use cache::KvCache;
 pub(crate) use config::Fields;
 pub use config::{Config, Family, Residual};
 pub use profile::{BackendKind, ModelInfo};
@@ -402,6 +405,47 @@ impl Transformer {
         resume: Option<(usize, &Capture)>,
         opts: &ForwardOptions,
     ) -> Result<Capture> {
+        self.run_blocks(ids, plan, resume, None, opts)
+    }
+
+    /// Run `ids` as the positions that follow the `cache.len()` positions
+    /// `cache` holds (RoPE, learned positions and the causal mask at those
+    /// absolute positions), and append theirs to it. The capture holds the
+    /// new positions only (`[T, D]` states); kept patterns are `[H, T,
+    /// cache.len() + T]`, the new queries over every key.
+    ///
+    /// The plan's positions are absolute: an operation at one position
+    /// applies in the run that computes it, one on every position to each
+    /// run's positions, a blocked (query, key) pair in the run that computes
+    /// its query. So one plan over prefill and steps gives what it gives over
+    /// the whole sequence at once; receipts name absolute positions.
+    pub fn forward_cached(
+        &self,
+        ids: &[u32],
+        plan: &InterventionPlan,
+        cache: &mut KvCache,
+        opts: &ForwardOptions,
+    ) -> Result<Capture> {
+        self.run_blocks(ids, plan, None, Some(cache), opts)
+    }
+
+    /// The longest sequence the model runs: its learned positions, or its
+    /// sliding window (not implemented, so sequences must fit in one).
+    pub fn max_positions(&self) -> Option<usize> {
+        let learned = self.pos_embed.as_ref().map(|p| p.dims()[0]);
+        learned.into_iter().chain(self.cfg.sliding_window).min()
+    }
+
+    /// The one block loop of [`forward_with`](Self::forward_with) and
+    /// [`forward_cached`](Self::forward_cached).
+    fn run_blocks(
+        &self,
+        ids: &[u32],
+        plan: &InterventionPlan,
+        resume: Option<(usize, &Capture)>,
+        mut cache: Option<&mut KvCache>,
+        opts: &ForwardOptions,
+    ) -> Result<Capture> {
         let cfg = &self.cfg;
         let t = ids.len();
         let n = self.blocks.len();
@@ -414,19 +458,29 @@ impl Transformer {
                 cfg.vocab_size
             ));
         }
-        if let Some(w) = cfg.sliding_window.filter(|&w| t > w) {
+        if let Some(c) = &cache {
+            c.check_fits(self)?;
+        }
+        let offset = cache.as_ref().map_or(0, |c| c.len());
+        let total = offset + t;
+        if let Some(w) = cfg.sliding_window.filter(|&w| total > w) {
             return Err(crate::invalid!(
-                "the input has {t} tokens but this {} model's sliding attention window is {w}; \
+                "the input has {} but this {} model's sliding attention window is {w}; \
                  sliding windows are not implemented, so inputs must fit in one",
+                positions(offset, t),
                 cfg.family()
             ));
         }
-        let (cos, sin) = rope::tables(&self.inv_freq, &self.device, self.dtype, t)?;
-        let mut hk = HookRunner::new(plan);
+        let (cos, sin) = rope::tables(&self.inv_freq, &self.device, self.dtype, offset, t)?;
+        let mut hk = if cache.is_some() {
+            HookRunner::continuing(plan, offset)
+        } else {
+            HookRunner::new(plan)
+        };
         let (mut cap, mut x, start) = match resume {
             Some((r, earlier)) if r > 0 => (earlier.prefix(r), earlier.resid[r].clone(), r),
             _ => {
-                let x = self.embed_tokens(ids, &mut hk, plan)?;
+                let x = self.embed_tokens(ids, offset, &mut hk, plan)?;
                 let mut cap = Capture::with_layers(n);
                 cap.resid.push(x.clone());
                 (cap, x, 0)
@@ -441,11 +495,12 @@ impl Transformer {
             check(opts.watch)?;
             opts.watch.progress(Stage::Forward, l, n);
             hk.step = l;
-            let mask = AttnMask::build(t, plan.blocked_at(l), &self.device, self.dtype)?;
+            let mask = AttnMask::build(offset, t, plan.blocked_at(l), &self.device, self.dtype)?;
             let h = block.ln1.forward(&x)?;
+            let rope = (&cos, &sin);
             let (mut a, pattern, blocked_delta) =
-                self.attention(l, &block.attn, &h, &cos, &sin, &mask)?;
-            hk.blocked(l, pattern.dim(0)?, blocked_delta);
+                self.attention(l, &block.attn, &h, rope, &mask, cache.as_deref_mut())?;
+            hk.blocked(l, pattern.dim(0)?, t, blocked_delta);
             if let Some(norm) = &block.post_attn_norm {
                 a = norm.forward(&a)?;
             }
@@ -476,14 +531,18 @@ impl Transformer {
         }
         opts.watch.progress(Stage::Forward, n, n);
         cap.receipts.extend(hk.receipts);
+        if let Some(c) = cache {
+            c.commit(t);
+        }
         Ok(cap)
     }
 
-    /// Token embeddings (scaled for Gemma) plus learned positions, through
-    /// their hooks and `resid_pre[0]`'s.
+    /// Token embeddings (scaled for Gemma) plus learned positions (from
+    /// position `offset` on), through their hooks and `resid_pre[0]`'s.
     fn embed_tokens(
         &self,
         ids: &[u32],
+        offset: usize,
         hk: &mut HookRunner,
         plan: &InterventionPlan,
     ) -> Result<Tensor> {
@@ -505,12 +564,13 @@ impl Transformer {
         match &self.pos_embed {
             Some(wpe) => {
                 let p = wpe.dim(0)?;
-                if t > p {
+                if offset + t > p {
                     return Err(crate::invalid!(
-                        "the input has {t} tokens but this model has {p} learned positions"
+                        "the input has {} but this model has {p} learned positions",
+                        positions(offset, t)
                     ));
                 }
-                let pos = hk.apply(wpe.narrow(0, 0, t)?, HookPoint::PosEmbed)?;
+                let pos = hk.apply(wpe.narrow(0, offset, t)?, HookPoint::PosEmbed)?;
                 x = (x + pos)?;
             }
             None if !plan.ops_at(HookPoint::PosEmbed).is_empty() => {
@@ -523,14 +583,16 @@ impl Transformer {
         hk.apply(x, HookPoint::ResidPre(0))
     }
 
+    /// One layer's attention on `h: [T, D]`; with a cache, the new keys and
+    /// values join the cached ones (and stay in the cache).
     fn attention(
         &self,
         layer: usize,
         attn: &Attention,
         h: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
+        (cos, sin): (&Tensor, &Tensor),
         mask: &AttnMask,
+        cache: Option<&mut KvCache>,
     ) -> Result<(Tensor, Tensor, Option<f64>)> {
         let cfg = &self.cfg;
         let t = h.dim(0)?;
@@ -545,6 +607,10 @@ impl Transformer {
         let q = rope::rotate(&q.transpose(0, 1)?, cos, sin, cfg.rotary_dim)?;
         let k = rope::rotate(&k.transpose(0, 1)?, cos, sin, cfg.rotary_dim)?;
         let v = v.transpose(0, 1)?.contiguous()?;
+        let (k, v) = match cache {
+            Some(c) => c.extend(layer, k, v)?,
+            None => (k, v),
+        };
         let (k, v) = (repeat_kv(k, nh / nkv)?, repeat_kv(v, nh / nkv)?);
         let mut scale = cfg.attn_scale;
         if cfg.scale_by_inverse_layer {
@@ -552,5 +618,17 @@ impl Transformer {
         }
         let at = attend(&q, &k, &v, scale, cfg.attn_softcap, mask)?;
         Ok((attn.o.forward(&at.out)?, at.pattern, at.blocked_delta))
+    }
+}
+
+/// "N tokens", or "N tokens after M cached" for a run continuing a cache.
+fn positions(offset: usize, t: usize) -> String {
+    if offset == 0 {
+        format!("{t} tokens")
+    } else {
+        format!(
+            "{t} tokens after {offset} cached ({} positions)",
+            offset + t
+        )
     }
 }

@@ -6,13 +6,16 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::error::Result;
 
-/// The additive pre-softmax mask of one layer: causal plus blocked pairs.
+/// The additive pre-softmax mask of one layer: causal plus blocked pairs,
+/// for `T` queries at positions `offset..offset+T` over keys `0..offset+T`
+/// (a run continuing from a cache of `offset` positions; `offset` 0 is a
+/// whole input).
 ///
 /// A query row whose every key is blocked has no distribution to normalise.
 /// We define its attention output as zero (its pattern row is all zeros),
 /// the way TransformerLens zeroes NaN patterns, instead of propagating NaN.
 pub(crate) struct AttnMask {
-    /// `[T, T]`: 0 or -inf.
+    /// `[T, offset+T]`: 0 or -inf.
     additive: Tensor,
     /// `[T, 1]` of 1/0 when some row is fully blocked.
     keep_rows: Option<Tensor>,
@@ -22,28 +25,33 @@ pub(crate) struct AttnMask {
 }
 
 impl AttnMask {
+    /// `blocked` holds (query, key) pairs in absolute positions; those whose
+    /// query is not among this run's are someone else's (an earlier or a
+    /// later run over the same cache) and are left out.
     pub(crate) fn build(
+        offset: usize,
         t: usize,
         blocked: impl Iterator<Item = (usize, usize)>,
         dev: &Device,
         dtype: DType,
     ) -> Result<Self> {
-        let mut m = vec![0f32; t * t];
+        let total = offset + t;
+        let mut m = vec![0f32; t * total];
         for q in 0..t {
-            for k in q + 1..t {
-                m[q * t + k] = f32::NEG_INFINITY;
+            for k in offset + q + 1..total {
+                m[q * total + k] = f32::NEG_INFINITY;
             }
         }
         let causal = m.clone();
         let mut any_blocked = false;
-        for (q, k) in blocked {
-            m[q * t + k] = f32::NEG_INFINITY;
+        for (q, k) in blocked.filter(|&(q, _)| (offset..total).contains(&q)) {
+            m[(q - offset) * total + k] = f32::NEG_INFINITY;
             any_blocked = true;
         }
         let mut keep = vec![1f32; t];
         let mut any_dead = false;
         for q in 0..t {
-            let row = &mut m[q * t..(q + 1) * t];
+            let row = &mut m[q * total..(q + 1) * total];
             if row.iter().all(|v| v.is_infinite()) {
                 // A finite row keeps softmax free of NaN; `keep` zeroes it after.
                 row.iter_mut().for_each(|v| *v = 0.0);
@@ -52,14 +60,14 @@ impl AttnMask {
             }
         }
         Ok(AttnMask {
-            additive: Tensor::from_vec(m, (t, t), dev)?.to_dtype(dtype)?,
+            additive: Tensor::from_vec(m, (t, total), dev)?.to_dtype(dtype)?,
             keep_rows: if any_dead {
                 Some(Tensor::from_vec(keep, (t, 1), dev)?.to_dtype(dtype)?)
             } else {
                 None
             },
             causal: if any_blocked {
-                Some(Tensor::from_vec(causal, (t, t), dev)?.to_dtype(dtype)?)
+                Some(Tensor::from_vec(causal, (t, total), dev)?.to_dtype(dtype)?)
             } else {
                 None
             },
@@ -82,7 +90,7 @@ pub(crate) fn repeat_kv(x: Tensor, n_rep: usize) -> Result<Tensor> {
 pub(crate) struct Attended {
     /// `[T, H*hd]` before the output projection.
     pub(crate) out: Tensor,
-    /// `[H, T, T]` post-softmax.
+    /// `[H, T, S]` post-softmax.
     pub(crate) pattern: Tensor,
     /// L2 norm of the pattern change blocking made, when something is blocked.
     pub(crate) blocked_delta: Option<f64>,
@@ -91,8 +99,9 @@ pub(crate) struct Attended {
 /// Scaled dot-product attention.
 ///
 /// # Shapes
-/// `q`, `k`, `v`: `[H, T, hd]` (KV heads already repeated).
-/// Returns the output `[T, H*hd]` and the pattern `[H, T, T]`.
+/// `q`: `[H, T, hd]`; `k`, `v`: `[H, S, hd]` (KV heads already repeated;
+/// `S` = `T` plus the positions of a cache before them).
+/// Returns the output `[T, H*hd]` and the pattern `[H, T, S]`.
 pub(crate) fn attend(
     q: &Tensor,
     k: &Tensor,
@@ -146,8 +155,14 @@ mod tests {
     #[test]
     fn fully_blocked_row_is_zero_not_nan() {
         let dev = Device::Cpu;
-        let m =
-            AttnMask::build(3, [(0usize, 0usize), (2, 0)].into_iter(), &dev, DType::F32).unwrap();
+        let m = AttnMask::build(
+            0,
+            3,
+            [(0usize, 0usize), (2, 0)].into_iter(),
+            &dev,
+            DType::F32,
+        )
+        .unwrap();
         let keep = m
             .keep_rows
             .unwrap()
@@ -160,5 +175,30 @@ mod tests {
         assert!(add[0].iter().all(|v| v.is_finite()));
         assert_eq!(add[2][0], f32::NEG_INFINITY);
         assert_eq!(add[2][1], 0.0);
+    }
+
+    #[test]
+    fn a_run_after_a_cache_sees_every_earlier_key() {
+        let dev = Device::Cpu;
+        // Queries 2 and 3 over keys 0..4; (3, 1) blocked; (1, 0) is an
+        // earlier run's query and left out.
+        let m = AttnMask::build(
+            2,
+            2,
+            [(3usize, 1usize), (1, 0)].into_iter(),
+            &dev,
+            DType::F32,
+        )
+        .unwrap();
+        let ninf = f32::NEG_INFINITY;
+        assert_eq!(
+            m.additive.to_vec2::<f32>().unwrap(),
+            vec![vec![0.0, 0.0, 0.0, ninf], vec![0.0, ninf, 0.0, 0.0]]
+        );
+        assert_eq!(
+            m.causal.unwrap().to_vec2::<f32>().unwrap(),
+            vec![vec![0.0, 0.0, 0.0, ninf], vec![0.0; 4]]
+        );
+        assert!(m.keep_rows.is_none());
     }
 }

@@ -4,7 +4,7 @@
 use candle_core::Tensor;
 
 use crate::error::Result;
-use crate::hooks::{HookPoint, InterventionPlan, StreamOp, StreamOpKind};
+use crate::hooks::{HookPoint, InterventionPlan, StreamOpKind};
 use crate::nn::attention::l2;
 use crate::types::Receipt;
 
@@ -13,6 +13,10 @@ pub(crate) struct HookRunner<'a> {
     pub(crate) receipts: Vec<Receipt>,
     /// The layer being computed (0 before layer 0).
     pub(crate) step: usize,
+    /// Set when this run computes only the positions `offset..` after a
+    /// cache of earlier ones: the plan's positions are absolute, and those
+    /// outside the run belong to the runs that compute them.
+    cached: Option<usize>,
 }
 
 impl<'a> HookRunner<'a> {
@@ -21,18 +25,33 @@ impl<'a> HookRunner<'a> {
             plan,
             receipts: Vec::new(),
             step: 0,
+            cached: None,
+        }
+    }
+
+    /// For a run of the positions after the first `offset`, which a cache
+    /// holds.
+    pub(crate) fn continuing(plan: &'a InterventionPlan, offset: usize) -> Self {
+        HookRunner {
+            cached: Some(offset),
+            ..Self::new(plan)
         }
     }
 
     /// The operations at `at`, in request order, on `x: [T, D]`.
     pub(crate) fn apply(&mut self, mut x: Tensor, at: HookPoint) -> Result<Tensor> {
+        let offset = self.cached.unwrap_or(0);
         for op in self.plan.ops_at(at) {
+            let row = match (op.position, self.cached) {
+                (Some(p), Some(_)) if !(offset..offset + x.dim(0)?).contains(&p) => continue,
+                (p, _) => p.map(|p| p - offset),
+            };
             let before = x;
-            x = apply_op(&before, op)?;
+            x = apply_op(&before, &op.kind, row)?;
             let (t, d) = x.dims2()?;
             let positions: Vec<usize> = match op.position {
                 Some(p) => vec![p],
-                None => (0..t).collect(),
+                None => (offset..offset + t).collect(),
             };
             let delta = l2((&x - &before)?)?;
             if !delta.is_finite() {
@@ -55,16 +74,26 @@ impl<'a> HookRunner<'a> {
         Ok(x)
     }
 
-    /// Receipts of the blocking at `layer`: `delta` is the norm of the
-    /// pattern change that all of the layer's blocking made.
-    pub(crate) fn blocked(&mut self, layer: usize, n_heads: usize, delta: Option<f64>) {
+    /// Receipts of the blocking at `layer` in a run of `t` positions:
+    /// `delta` is the norm of the pattern change that all of the layer's
+    /// blocking made.
+    pub(crate) fn blocked(&mut self, layer: usize, n_heads: usize, t: usize, delta: Option<f64>) {
+        let offset = self.cached.unwrap_or(0);
         for b in self
             .plan
             .blocks
             .iter()
             .filter(|b| b.layers.contains(&layer))
         {
-            let mut positions: Vec<usize> = b.pairs.iter().map(|&(q, _)| q).collect();
+            let pairs: Vec<&(usize, usize)> = b
+                .pairs
+                .iter()
+                .filter(|(q, _)| self.cached.is_none() || (offset..offset + t).contains(q))
+                .collect();
+            if self.cached.is_some() && pairs.is_empty() {
+                continue;
+            }
+            let mut positions: Vec<usize> = pairs.iter().map(|&&(q, _)| q).collect();
             positions.sort_unstable();
             positions.dedup();
             self.receipts.push(Receipt {
@@ -72,7 +101,7 @@ impl<'a> HookRunner<'a> {
                 hook: HookPoint::AttnScores(layer).to_string(),
                 layer: Some(layer),
                 positions,
-                elements: b.pairs.len() * n_heads,
+                elements: pairs.len() * n_heads,
                 delta_norm: delta,
                 step: self.step,
             });
@@ -80,13 +109,14 @@ impl<'a> HookRunner<'a> {
     }
 }
 
-fn apply_op(x: &Tensor, op: &StreamOp) -> Result<Tensor> {
+/// `kind` on every row of `x`, or on row `row` alone.
+fn apply_op(x: &Tensor, kind: &StreamOpKind, row: Option<usize>) -> Result<Tensor> {
     let (t, d) = x.dims2()?;
     let dev = x.device();
     let add = |v: &[f32]| -> Result<Tensor> {
         Ok(Tensor::from_slice(v, (1, d), dev)?.to_dtype(x.dtype())?)
     };
-    Ok(match (&op.kind, op.position) {
+    Ok(match (kind, row) {
         (StreamOpKind::Zero, None) => x.zeros_like()?,
         (StreamOpKind::Scale(s), None) => x.affine(*s as f64, 0.0)?,
         (StreamOpKind::Add(v), None) => x.broadcast_add(&add(v)?)?,
@@ -123,26 +153,21 @@ mod tests {
             .unwrap()
             .reshape((3, 4))
             .unwrap();
-        let op = |kind, position| StreamOp {
-            kind,
-            position,
-            key: "k".into(),
-        };
-        let run = |o: StreamOp| apply_op(&x, &o).unwrap().to_vec2::<f32>().unwrap();
+        let run = |kind, row| apply_op(&x, &kind, row).unwrap().to_vec2::<f32>().unwrap();
         assert_eq!(
-            run(op(StreamOpKind::Scale(2.0), Some(1))),
+            run(StreamOpKind::Scale(2.0), Some(1)),
             vec![
                 vec![0., 1., 2., 3.],
                 vec![8., 10., 12., 14.],
                 vec![8., 9., 10., 11.]
             ]
         );
-        let y = run(op(StreamOpKind::Add(vec![1.0; 4]), Some(2)));
+        let y = run(StreamOpKind::Add(vec![1.0; 4]), Some(2));
         assert_eq!(
             (y[2].clone(), y[0].clone()),
             (vec![9., 10., 11., 12.], vec![0., 1., 2., 3.])
         );
-        let y = run(op(StreamOpKind::Zero, Some(0)));
+        let y = run(StreamOpKind::Zero, Some(0));
         assert_eq!(
             (y[0].clone(), y[1].clone()),
             (vec![0.; 4], vec![4., 5., 6., 7.])

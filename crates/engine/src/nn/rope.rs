@@ -1,7 +1,7 @@
 //! Rotary position embeddings: the inverse frequencies (with Llama 3's
 //! "NTK-by-parts" scaling and GGUF's per-frequency factors), the cos/sin
-//! tables for a prompt, and the half-split (`rotate_half`) rotation of the
-//! leading `rotary_dim` dims of each head.
+//! tables for a run of positions, and the half-split (`rotate_half`)
+//! rotation of the leading `rotary_dim` dims of each head.
 
 use candle_core::{DType, Device, Tensor, D};
 
@@ -50,19 +50,21 @@ pub fn inv_freq(dim: usize, theta: f64, scaling: Option<&Llama3RopeScaling>) -> 
     inv
 }
 
-/// `cos`, `sin` as `[T, len(inv_freq)]` for positions 0..T, in `dtype`.
-/// The angles are f32 products and cos/sin f32, as in HF (whose angles are
-/// an f32 matmul), then cast like HF's tables.
+/// `cos`, `sin` as `[T, len(inv_freq)]` for positions `start..start+T`, in
+/// `dtype`. The angles are f32 products and cos/sin f32, as in HF (whose
+/// angles are an f32 matmul), then cast like HF's tables: a position's row
+/// is the same whatever `start` is, so a cached run rotates as a full one.
 pub(crate) fn tables(
     inv_freq: &[f32],
     dev: &Device,
     dtype: DType,
+    start: usize,
     t: usize,
 ) -> Result<(Tensor, Tensor)> {
     let half = inv_freq.len();
     let mut cos = Vec::with_capacity(t * half);
     let mut sin = Vec::with_capacity(t * half);
-    for p in 0..t {
+    for p in start..start + t {
         for &f in inv_freq {
             let ang = p as f32 * f;
             cos.push(ang.cos());

@@ -1,11 +1,17 @@
 //! One run: a checked request through the forward pass and the lens, to
-//! the answer a client gets and the state a later run or a save takes over.
+//! the answer a client gets and the state a later run or a save takes over;
+//! and generation, which continues a prompt through a KV cache.
 
 mod cost;
+mod generate;
 mod resume;
 mod spec;
 
 pub use cost::{mib, Cost};
+pub use generate::{
+    document_start, generate, generate_with, sample_corpus, GenerateOptions, Generated, Sampling,
+    Step,
+};
 pub use spec::{RunRequest, RunSpec, MAX_TRACKED};
 
 use std::time::{Duration, Instant};

@@ -253,7 +253,7 @@ fn special_token(label: &str, id: u32, text: &str) -> Result<SpecialToken, Strin
 }
 
 /// GGUF integers may be stored with any width/sign; llama.cpp converters differ.
-fn int_value(v: &Value) -> Option<i64> {
+pub(crate) fn int_value(v: &Value) -> Option<i64> {
     match *v {
         Value::U8(x) => Some(x.into()),
         Value::I8(x) => Some(x.into()),

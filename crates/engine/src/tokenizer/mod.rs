@@ -263,6 +263,24 @@ impl TokenizerBundle {
             .to_vec())
     }
 
+    /// The ids `encode(text)` puts before a text's own (BOS for Llama,
+    /// nothing for GPT-2 or Qwen), found by encoding a probe with and
+    /// without special tokens.
+    pub fn leading_special_ids(&self) -> Result<Vec<u32>> {
+        const PROBE: &str = "a";
+        let with = self.encode(PROBE, true)?;
+        let without = self.encode(PROBE, false)?;
+        if without.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(
+            match with.windows(without.len()).position(|w| w == without) {
+                Some(i) => with[..i].to_vec(),
+                None => Vec::new(),
+            },
+        )
+    }
+
     /// The ids a request runs: plain `encode(text)` (with the tokenizer's
     /// own special tokens), or the chat template rendered then encoded
     /// without adding special tokens a second time.
