@@ -119,7 +119,8 @@ enum Command {
         /// Keep each document's first N token ids.
         #[arg(long, default_value_t = 128)]
         max_tokens: usize,
-        /// Peak learning rate, reached after a linear warm-up of a tenth of the steps.
+        /// The tuned-lens package's lr_scale: SGD's rate peaks at lr x (1 - momentum 0.9) after a
+        /// linear warm-up of a tenth of the steps, then falls linearly to 0.
         #[arg(long, default_value_t = 1.0)]
         lr: f64,
         /// Token positions per step (whole documents). Each position keeps the model's

@@ -13,15 +13,21 @@ use crate::load::LoadedModel;
 use crate::nn::{TunedLens, TunedLensConfig};
 use crate::types::{check, Watch};
 
-/// How to train.
+/// How to train: the tuned-lens package's recipe. SGD with Nesterov
+/// momentum at a learning rate of `lr · (1 − momentum)` (the package's
+/// `lr_scale`), weight decay, the gradient's global norm clipped to
+/// `clip`, and a linear schedule: up over `warmup` steps, then down to 0
+/// at the last step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrainOptions {
     pub steps: usize,
-    /// Peak learning rate (after the warm-up).
+    /// The package's `lr_scale`: the peak learning rate is `lr · (1 − momentum)`.
     pub lr: f64,
     pub momentum: f64,
     pub weight_decay: f64,
-    /// Steps of linear warm-up from 0 to `lr`.
+    /// Largest global norm of a step's gradient (the package clips at 1).
+    pub clip: f64,
+    /// Steps of linear warm-up to the peak rate.
     pub warmup: usize,
     /// Token positions per batch (whole documents, at least one).
     pub batch_tokens: usize,
@@ -34,6 +40,7 @@ impl Default for TrainOptions {
             lr: 1.0,
             momentum: 0.9,
             weight_decay: 1e-3,
+            clip: 1.0,
             warmup: 20,
             batch_tokens: 4096,
         }
@@ -168,11 +175,24 @@ pub fn train(
             watch.within(step + 1, done, total);
             Ok(())
         })?;
-        let lr = opts.lr * ((step + 1) as f64 / opts.warmup.max(1) as f64).min(1.0);
+        let lr = opts.lr * (1.0 - opts.momentum) * schedule(step, opts.steps, opts.warmup);
+        // clip_grad_norm_: one norm over every translator's gradient.
+        let mut sq = 0.0;
+        for (gw, gb) in &grads {
+            for g in [gw, gb] {
+                sq += g
+                    .sqr()?
+                    .sum_all()?
+                    .to_dtype(DType::F64)?
+                    .to_scalar::<f64>()?;
+            }
+        }
+        let shrink = (opts.clip / (sq.sqrt() + 1e-6)).min(1.0);
         for (((w, b), (mw, mb)), (gw, gb)) in params.iter().zip(momentum.iter_mut()).zip(&grads) {
             for (var, buf, g) in [(w, mw, gw), (b, mb, gb)] {
                 // PyTorch's SGD: g += wd·w; buf = μ·buf + g; step = g + μ·buf.
-                let g = (g.to_dtype(var.dtype())? + (var.as_tensor() * opts.weight_decay)?)?;
+                let g = ((g.to_dtype(var.dtype())? * shrink)?
+                    + (var.as_tensor() * opts.weight_decay)?)?;
                 *buf = ((&*buf * opts.momentum)? + &g)?;
                 let update = (&g + (&*buf * opts.momentum)?)?;
                 var.set(&(var.as_tensor() - (update * lr)?)?)?;
@@ -193,6 +213,15 @@ pub fn train(
         .map(|(w, b)| (w.as_tensor().clone(), b.as_tensor().clone()))
         .collect();
     TunedLens::from_translators(config, ws)
+}
+
+/// The learning rate's factor at 0-based `step` of `steps`: linear up to 1
+/// over `warmup` steps, then linear down, reaching 0 after the last step.
+fn schedule(step: usize, steps: usize, warmup: usize) -> f64 {
+    if step < warmup {
+        return (step + 1) as f64 / warmup as f64;
+    }
+    (steps - step) as f64 / (steps - warmup).max(1) as f64
 }
 
 /// The training loss and its gradient for translators `ws` (W, b per row)
