@@ -108,9 +108,13 @@ enum Command {
         /// A Hugging Face model folder, a .gguf file, or a Hub repo id (default: the SmolLM2 GGUF).
         #[arg(long)]
         model: Option<String>,
-        /// One document per line (blank lines skipped).
+        /// A text file, one document per line (blank lines skipped), or `sample:N`: N documents
+        /// of --max-tokens ids sampled from the model itself (temperature 1, from BOS).
         #[arg(long)]
-        corpus: std::path::PathBuf,
+        corpus: String,
+        /// Seed of a `sample:N` corpus.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
         /// The folder to write the lens to.
         #[arg(long)]
         out: std::path::PathBuf,
@@ -139,9 +143,13 @@ enum Command {
         /// A Hugging Face model folder, a .gguf file, or a Hub repo id (default: the SmolLM2 GGUF).
         #[arg(long)]
         model: Option<String>,
-        /// One document per line (blank lines skipped).
+        /// A text file, one document per line (blank lines skipped), or `sample:N`: N documents
+        /// of --max-tokens ids sampled from the model itself (temperature 1, from BOS).
         #[arg(long)]
-        corpus: std::path::PathBuf,
+        corpus: String,
+        /// Seed of a `sample:N` corpus.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
         /// Also measure this tuned lens.
         #[arg(long)]
         tuned_lens: Option<std::path::PathBuf>,
@@ -272,6 +280,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::TrainLens {
             model,
             corpus,
+            seed,
             out,
             steps,
             max_tokens,
@@ -287,8 +296,7 @@ fn run(cli: Cli) -> Result<()> {
                 ..Default::default()
             };
             let loaded = load_model(model, opts, None)?;
-            let docs = read_corpus(&corpus)?;
-            let ids = logitlens_engine::lens::eval::corpus_ids(&loaded, &docs, max_tokens)?;
+            let ids = corpus_of(&loaded, &corpus, max_tokens, seed)?;
             let train = logitlens_engine::lens::train::TrainOptions {
                 steps,
                 lr,
@@ -306,6 +314,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::EvalLens {
             model,
             corpus,
+            seed,
             tuned_lens,
             max_tokens,
             json,
@@ -319,8 +328,7 @@ fn run(cli: Cli) -> Result<()> {
                 ..Default::default()
             };
             let loaded = load_model(model, opts, tuned_lens.as_deref())?;
-            let docs = read_corpus(&corpus)?;
-            let ids = logitlens_engine::lens::eval::corpus_ids(&loaded, &docs, max_tokens)?;
+            let ids = corpus_of(&loaded, &corpus, max_tokens, seed)?;
             let eval = logitlens_engine::lens::eval::evaluate(
                 &loaded,
                 &ids,
@@ -349,7 +357,7 @@ fn run(cli: Cli) -> Result<()> {
                     stdout,
                     "{} positions over {} documents (nats)",
                     eval.tokens,
-                    docs.len()
+                    ids.len()
                 )?;
                 writeln!(
                     stdout,
@@ -565,11 +573,45 @@ fn load_model(
     Ok(loaded)
 }
 
-/// A corpus file: one document per line, blank lines skipped.
-fn read_corpus(path: &std::path::Path) -> Result<Vec<String>> {
+/// The documents `--corpus` names, as token ids: a file's lines (blank
+/// ones skipped) tokenized as `lens --text` does and cut to `max_tokens`,
+/// or `sample:N`, N documents of `max_tokens` ids sampled from the model.
+fn corpus_of(
+    model: &LoadedModel,
+    spec: &str,
+    max_tokens: usize,
+    seed: u64,
+) -> Result<Vec<Vec<u32>>> {
+    if let Some(n) = spec.strip_prefix("sample:") {
+        let n: usize = n.parse().ok().filter(|&n| n > 0).with_context(|| {
+            format!("--corpus {spec}: sample:N needs a number of documents N >= 1")
+        })?;
+        let started = std::time::Instant::now();
+        let docs = logitlens_engine::sample_corpus(model, n, max_tokens, seed, &Sampling)?;
+        eprintln!(
+            "\rsampled {n} documents of {max_tokens} tokens in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(docs);
+    }
+    let path = std::path::Path::new(spec);
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the corpus {}", path.display()))?;
-    Ok(logitlens_engine::lens::eval::documents(&text))
+    let docs = logitlens_engine::lens::eval::documents(&text);
+    Ok(logitlens_engine::lens::eval::corpus_ids(
+        model, &docs, max_tokens,
+    )?)
+}
+
+/// Progress of a sampled corpus: tokens written of all.
+struct Sampling;
+
+impl logitlens_engine::types::Watch for Sampling {
+    fn progress(&self, stage: logitlens_engine::types::Stage, done: usize, total: usize) {
+        if stage == logitlens_engine::types::Stage::Forward {
+            eprint!("\rsampling the corpus: {done}/{total} tokens");
+        }
+    }
 }
 
 fn render_table(input_tokens: &[String], logit_lens: &[LensRow]) -> String {

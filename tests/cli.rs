@@ -280,3 +280,33 @@ fn train_lens_writes_a_lens_that_loads() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
 }
+
+/// `--corpus sample:N`: N documents of --max-tokens ids written by the
+/// model, the same for the same seed.
+#[test]
+fn eval_lens_samples_its_corpus_from_the_model() {
+    let run = |seed: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_logitlens"))
+            .args(["eval-lens", "--model"])
+            .arg(tiny("llama"))
+            .args(["--corpus", "sample:3", "--max-tokens", "8", "--json"])
+            .args(["--seed", seed])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stderr(&o).contains("sampled 3 documents"), "{}", stderr(&o));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let (a, b, c) = (run("1"), run("1"), run("2"));
+    assert_eq!(a["tokens"], 24);
+    assert_eq!(a, b);
+    assert_ne!(a["logit"], c["logit"]);
+    let o = Command::new(env!("CARGO_BIN_EXE_logitlens"))
+        .args(["eval-lens", "--model"])
+        .arg(tiny("llama"))
+        .args(["--corpus", "sample:0"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("N >= 1"), "{}", stderr(&o));
+}

@@ -130,7 +130,10 @@ async fn the_server_evaluates_the_lenses_of_the_model_in_service() {
         (json!({"corpus": "a", "max_tokens": 0}), "between 1 and"),
         (json!({"corpus": "a", "max_tokens": 257}), "256"),
         (json!({"corpus": "a\n".repeat(5000)}), "4096"),
-        (json!({"corpus": "a", "sample": 3}), "sample"),
+        (json!({"corpus": "a", "sample": 3}), "not both"),
+        (json!({"max_tokens": 3}), "give corpus"),
+        (json!({"sample": 0}), "1 to 4096"),
+        (json!({"sample": 1000, "max_tokens": 128}), "65536 tokens"),
     ] {
         let (st, v) = s.post("/eval_lens", body.clone()).await;
         assert!(st == 400 || st == 422, "{body}: {st} {v}");
@@ -158,6 +161,24 @@ async fn the_server_evaluates_the_lenses_of_the_model_in_service() {
     let (st, kept) = s.get("/eval_lens").await;
     assert_eq!(st, 200);
     assert_eq!(kept, v);
+    // A corpus sampled from the model: reproducible from its seed.
+    let body = json!({"sample": 3, "max_tokens": 8, "seed": 7});
+    let (st, a) = s.post("/eval_lens", body.clone()).await;
+    assert_eq!(st, 200, "{a}");
+    assert_eq!(
+        (a["documents"].as_u64(), a["tokens"].as_u64()),
+        (Some(3), Some(24))
+    );
+    assert_eq!(a["sample_seed"], 7);
+    let (_, b) = s.post("/eval_lens", body).await;
+    assert_eq!(a, b);
+    let (_, c) = s
+        .post(
+            "/eval_lens",
+            json!({"sample": 3, "max_tokens": 8, "seed": 8}),
+        )
+        .await;
+    assert_ne!(a["logit"], c["logit"]);
     // Another model in service: its evaluation has not been run.
     s.load(tiny("qwen3")).await;
     let (st, _) = s.get("/eval_lens").await;

@@ -260,6 +260,8 @@ pub enum RunStage {
     Lens,
     /// A lens evaluation: `done` of `total` documents.
     Documents,
+    /// A corpus sampled from the model: `done` of `total` tokens written.
+    Sampling,
 }
 
 /// A `run` message of /events: the progress of the run of a request.

@@ -54,6 +54,22 @@ impl Watch for RunWatch {
     }
 }
 
+/// A request's watch reporting another part of its work as other stages
+/// (a lens evaluation samples its corpus, then measures it).
+pub struct Staged<'a>(pub &'a RunWatch, pub fn(Stage) -> Option<RunStage>);
+
+impl Watch for Staged<'_> {
+    fn cancelled(&self) -> bool {
+        self.0.cancelled()
+    }
+
+    fn progress(&self, stage: Stage, done: usize, total: usize) {
+        if let Some(stage) = (self.1)(stage) {
+            self.0.send(stage, done, total);
+        }
+    }
+}
+
 /// A run's own stages: layers of the forward pass, then states projected.
 pub fn run_stages(stage: Stage) -> Option<RunStage> {
     Some(match stage {

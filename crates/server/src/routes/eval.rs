@@ -20,7 +20,7 @@ use logitlens_engine::LoadedModel;
 use crate::error::{ApiError, ApiResult, AppJson};
 use crate::state::AppState;
 use crate::status::RunStage;
-use crate::watch::admit;
+use crate::watch::{admit, Staged};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/eval_lens", get(last_eval).post(eval_lens))
@@ -33,15 +33,31 @@ fn default_max_tokens() -> usize {
     128
 }
 
+/// Most tokens a sampled corpus may hold (documents x max_tokens): each is
+/// a step of generation.
+pub const MAX_SAMPLED_TOKENS: usize = 1 << 16;
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvalLensRequest {
     /// The corpus: one document per line (blank lines skipped), each
     /// tokenized as /inference does without the chat template.
-    pub corpus: String,
+    pub corpus: Option<String>,
+    /// Instead of `corpus`: this many documents of `max_tokens` ids sampled
+    /// from the model itself (temperature 1, from BOS or its eos token).
+    pub sample: Option<usize>,
+    /// Seed of a sampled corpus (default 0).
+    #[serde(default)]
+    pub seed: u64,
     /// Each document's first ids (default 128).
     #[serde(default = "default_max_tokens")]
     pub max_tokens: usize,
+}
+
+/// Where an evaluation's documents come from.
+enum Source {
+    Text(Vec<String>),
+    Sample { docs: usize, seed: u64 },
 }
 
 /// An evaluation and what it was made of.
@@ -52,6 +68,8 @@ pub struct EvalReport {
     pub tuned_lens: Option<String>,
     /// Documents evaluated.
     pub documents: usize,
+    /// The seed, when the documents were sampled from the model.
+    pub sample_seed: Option<u64>,
     pub max_tokens: usize,
     #[serde(flatten)]
     pub evaluation: Evaluation,
@@ -66,7 +84,8 @@ pub struct KeptEval {
 /// Evaluate the lenses of the model in service over a corpus: per
 /// block-output row, KL to the model's output, cross-entropy of the next
 /// token, entropy and top-1 agreement, for the logit lens and the attached
-/// tuned lens. Progress goes to /events as `documents` run events; the
+/// tuned lens. The corpus is text, or sampled from the model. Progress goes
+/// to /events as `sampling` (tokens) then `documents` run events; the
 /// evaluation stops when its client goes away.
 #[utoipa::path(post, path = "/eval_lens", request_body = EvalLensRequest,
     params(("x-logitlens-request" = Option<String>, Header, description = "Names the request in its `run` progress events on /events")),
@@ -103,18 +122,47 @@ pub async fn eval_lens(
             mib(budget)
         )));
     }
-    let docs = eval::documents(&req.corpus);
-    if docs.is_empty() {
-        return Err(ApiError::bad_request(
-            "the corpus has no text: give one document per line",
-        ));
-    }
-    if docs.len() > MAX_DOCUMENTS {
-        return Err(ApiError::bad_request(format!(
-            "the corpus has {} documents; one evaluation takes at most {MAX_DOCUMENTS}",
-            docs.len()
-        )));
-    }
+    let source = match (req.corpus, req.sample) {
+        (Some(text), None) => {
+            let docs = eval::documents(&text);
+            if docs.is_empty() {
+                return Err(ApiError::bad_request(
+                    "the corpus has no text: give one document per line",
+                ));
+            }
+            if docs.len() > MAX_DOCUMENTS {
+                return Err(ApiError::bad_request(format!(
+                    "the corpus has {} documents; one evaluation takes at most {MAX_DOCUMENTS}",
+                    docs.len()
+                )));
+            }
+            Source::Text(docs)
+        }
+        (None, Some(n)) => {
+            if n == 0 || n > MAX_DOCUMENTS || n.saturating_mul(req.max_tokens) > MAX_SAMPLED_TOKENS
+            {
+                return Err(ApiError::bad_request(format!(
+                    "sample: {n} documents of {} tokens; a sampled corpus holds 1 to \
+                     {MAX_DOCUMENTS} documents and at most {MAX_SAMPLED_TOKENS} tokens",
+                    req.max_tokens
+                )));
+            }
+            Source::Sample {
+                docs: n,
+                seed: req.seed,
+            }
+        }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "give either corpus (text) or sample (a number of documents), not both",
+            ))
+        }
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "give corpus (one document per line) or sample (documents sampled from the model)",
+            ))
+        }
+    };
     let admitted = match admit(&st, &headers, |s| {
         (s == Stage::Lens).then_some(RunStage::Documents)
     })
@@ -129,12 +177,25 @@ pub async fn eval_lens(
     let report = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let lens = m.tuned_lens();
-        let ids = eval::corpus_ids(&m, &docs, max_tokens)?;
+        let sample_seed = match source {
+            Source::Sample { seed, .. } => Some(seed),
+            Source::Text(_) => None,
+        };
+        let ids = match source {
+            Source::Text(docs) => eval::corpus_ids(&m, &docs, max_tokens)?,
+            Source::Sample { docs, seed } => {
+                let sampling = Staged(&watch, |s| {
+                    (s == Stage::Forward).then_some(RunStage::Sampling)
+                });
+                logitlens_engine::sample_corpus(&m, docs, max_tokens, seed, &sampling)?
+            }
+        };
         let evaluation = eval::evaluate(&m, &ids, lens.as_deref(), watch.as_ref())?;
         Ok::<_, ApiError>(EvalReport {
             model_name: m.name.clone(),
             tuned_lens: lens.map(|l| l.dir.display().to_string()),
             documents: ids.len(),
+            sample_seed,
             max_tokens,
             evaluation,
         })
