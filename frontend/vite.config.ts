@@ -8,6 +8,8 @@ import react from '@vitejs/plugin-react';
 const apiTarget = process.env.LOGITLENS_API ?? 'http://127.0.0.1:8000';
 const apiPaths = [
   '/load_model',
+  '/load_lens',
+  '/eval_lens',
   '/model_status',
   '/models',
   '/events',

@@ -852,3 +852,133 @@ describe('logitlens web app (tiny llama)', () => {
     assert.match(await page.getByTestId('run-meta').textContent(), /qwen3/);
   });
 });
+
+// A server of its own: attaching a lens and evaluating change what the tests above would see.
+describe('tuned lens and lens quality (tiny llama)', () => {
+  const own = { server: null, browser: null };
+  const RESEARCH = path.join(REPO, 'tests', 'fixtures', 'research');
+  const LENS = path.join(RESEARCH, 'tuned', 'llama');
+  const CORPUS = path.join(RESEARCH, 'corpus.txt');
+  before(async () => {
+    own.server = await startServer();
+    own.browser = await launchBrowser();
+  });
+  after(async () => {
+    await own.browser?.close();
+    await own.server?.stop();
+  });
+
+  const metricValues = (page, metric, lens) =>
+    page.getByTestId(`eval-chart-${metric}`).locator(`[data-lens="${lens}"] [data-point]`).evaluateAll((els) => els.map((e) => Number(e.dataset.value)));
+
+  pageTest('attaches a tuned lens, draws the grid with it, and evaluates both lenses over a corpus', own, async (page) => {
+    await page.goto(own.server.url);
+    await page.getByTestId('model-status').filter({ hasText: 'Ready' }).waitFor({ timeout: 30_000 });
+    assert.equal(await page.getByLabel('Lens (logit or tuned)').count(), 0);
+
+    // A lens of another width is refused, in the server's words.
+    await page.getByRole('button', { name: 'Attach…' }).click();
+    await page.getByLabel('Tuned lens folder').fill(path.join(REPO, 'tests', 'fixtures', 'research', 'tuned_mismatch', 'd_model_32'));
+    await page.getByRole('button', { name: 'Load lens' }).click();
+    assert.match(await page.getByTestId('tuned-lens-error').textContent(), /d_model is 32 but the model's is 64/);
+    assert.equal(await page.getByLabel('Lens (logit or tuned)').count(), 0);
+    // The tiny llama's own lens.
+    await page.getByLabel('Tuned lens folder').fill(LENS);
+    const attached = page.waitForResponse((r) => r.url().endsWith('/load_lens'));
+    await page.getByRole('button', { name: 'Load lens' }).click();
+    assert.equal((await attached).status(), 200);
+    await page.getByTestId('tuned-lens-attached').filter({ hasText: 'llama' }).waitFor();
+
+    // The grid drawn by it, and said so.
+    await page.getByLabel('Lens (logit or tuned)').selectOption('tuned');
+    const res = await run(page);
+    assert.equal(res.status(), 200);
+    assert.equal(JSON.parse(res.request().postData()).lens, 'tuned');
+    assert.deepEqual(await rowNames(page), ROWS);
+    assert.equal(await page.getByTestId('grid-lens').textContent(), 'Drawn by the tuned lens (llama)');
+
+    // Lens quality: nothing evaluated yet with this model.
+    await page.getByLabel('Show lens quality').check();
+    await page.getByTestId('eval-note').filter({ hasText: 'No lens evaluation has been made with llama yet' }).waitFor();
+    await page.getByLabel('Corpus file').setInputFiles(CORPUS);
+    await page.getByTestId('eval-documents').filter({ hasText: '40 documents · from corpus.txt' }).waitFor();
+    await page.getByLabel('Max tokens per document').fill('32');
+    // The tiny model evaluates 40 documents in a moment: hold the answer in the browser until the
+    // page has shown the evaluation's progress, which the server sends on /events meanwhile.
+    let release;
+    const held = new Promise((r) => (release = r));
+    await page.route('**/eval_lens', async (route) => {
+      if (route.request().method() !== 'POST') return route.fallback();
+      const response = await route.fetch();
+      await held;
+      await route.fulfill({ response }).catch(() => {});
+    });
+    const done = page.waitForResponse((r) => r.url().endsWith('/eval_lens') && r.request().method() === 'POST', { timeout: 60_000 });
+    await page.getByRole('button', { name: 'Run evaluation' }).click();
+    await page.waitForFunction(
+      () => /^\d+ of 40 documents$/.test(document.querySelector('[role=progressbar][aria-label="Evaluation progress"]')?.getAttribute('aria-valuetext') ?? ''),
+      null,
+      { timeout: 60_000 },
+    );
+    assert.equal(await page.getByRole('progressbar', { name: 'Evaluation progress' }).getAttribute('aria-valuemax'), '40');
+    assert.match(await page.getByRole('button', { name: 'Stop' }).textContent(), /Stop/);
+    release();
+    const answer = await done;
+    await page.unrouteAll({ behavior: 'ignoreErrors' });
+    assert.match(answer.request().headers()['x-logitlens-request'], /^[0-9a-f]{32}$/);
+    assert.deepEqual(JSON.parse(answer.request().postData()), { corpus: fs.readFileSync(CORPUS, 'utf8'), max_tokens: 32 });
+    const report = await answer.json();
+    assert.deepEqual(report.layers, ROWS);
+    assert.equal(report.documents, 40);
+    assert.equal(report.tuned_lens, LENS);
+    assert.ok(report.tuned, 'the tuned lens is measured too');
+
+    // Four charts, a line per lens, a point per row with the report's values.
+    await page.getByTestId('eval-figure').waitFor();
+    for (const metric of ['kl', 'ce', 'entropy', 'top1_agree']) {
+      assert.deepEqual(await metricValues(page, metric, 'logit'), report.logit[metric]);
+      assert.deepEqual(await metricValues(page, metric, 'tuned'), report.tuned[metric]);
+    }
+    assert.equal(await page.getByTestId('eval-legend').textContent(), 'logit lenstuned lens (llama)');
+    assert.match(await page.getByTestId('eval-meta').textContent(), /40 documents.*first 32 tokens of each.*evaluated now/);
+    // Values on hover.
+    const kl = page.getByTestId('eval-chart-kl');
+    const box = await kl.locator('rect[fill="transparent"]').boundingBox();
+    await page.mouse.move(box.x + 2, box.y + box.height / 2);
+    assert.match(await page.getByTestId('eval-tooltip').textContent(), new RegExp(`^KL to the output · Embeddingslogit lens: ${report.logit.kl[0].toPrecision(4).replace('.', '\\.')}`));
+
+    // Exports: the numbers as CSV, the chart as SVG and PNG.
+    const save = async (name) => {
+      const download = page.waitForEvent('download');
+      await page.getByRole('button', { name }).click();
+      const file = await download;
+      return { name: file.suggestedFilename(), bytes: fs.readFileSync(await file.path()) };
+    };
+    const csv = await save('Export CSV');
+    assert.match(csv.name, /^lens_quality_llama_llama_\d{8}_\d{6}\.csv$/);
+    const lines = csv.bytes.toString('utf8').split('\n');
+    assert.equal(lines[0], 'lens,row,name,kl,ce,entropy,top1_agree');
+    assert.equal(lines.length, 1 + 2 * ROWS.length + 1);
+    assert.ok(lines.includes(`tuned,2,Layer 1,${report.tuned.kl[2]},${report.tuned.ce[2]},${report.tuned.entropy[2]},${report.tuned.top1_agree[2]}`));
+    const svg = await save('Export SVG');
+    assert.match(svg.name, /\.svg$/);
+    assert.match(svg.bytes.toString('utf8'), /^<\?xml[^>]*>\n<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    // A file an XML parser reads, with the four charts in it.
+    const parsed = await page.evaluate((text) => {
+      const doc = new DOMParser().parseFromString(text, 'image/svg+xml');
+      return { error: doc.querySelector('parsererror')?.textContent ?? null, charts: doc.querySelectorAll('[data-testid^="eval-chart-"]').length };
+    }, svg.bytes.toString('utf8'));
+    assert.deepEqual(parsed, { error: null, charts: 4 });
+    const png = await save('Export PNG');
+    assert.match(png.name, /\.png$/);
+    assert.deepEqual([...png.bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+    // A new page finds it as the server's last evaluation for this model.
+    await page.reload();
+    await page.getByTestId('model-status').filter({ hasText: 'Ready' }).waitFor();
+    await page.getByLabel('Show lens quality').check();
+    await page.getByTestId('eval-meta').filter({ hasText: 'the server’s last evaluation' }).waitFor();
+    assert.deepEqual(await metricValues(page, 'kl', 'tuned'), report.tuned.kl);
+    assert.equal(await page.getByTestId('tuned-lens-attached').textContent(), 'llama');
+  });
+});

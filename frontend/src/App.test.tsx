@@ -6,6 +6,7 @@ import { HEADS_GONE_MESSAGE } from './lib/runHeads';
 import {
   analysisFixture,
   attention,
+  EVAL_REPORT,
   diffGrid,
   entropyGrid,
   IDLE,
@@ -19,8 +20,10 @@ import {
   READY,
   RECEIPTS,
   TOKENS,
+  TINY_LLAMA,
   TOO_BIG_DETAIL,
   trackedGrid,
+  TUNED_LENS_DIR,
 } from './test/fixtures';
 import type { InferenceResponse } from './api/types';
 import { deferred, FakeEventSource, stubServer, type FakeServer, type Reply, type Routes } from './test/server';
@@ -539,5 +542,89 @@ describe('App: a run in progress', () => {
     expect(screen.getByTestId('retry-countdown').textContent).toMatch(/^The server is busy: try again in (30|29) s\.$/);
     expect((screen.getByRole('button', { name: /Run LogitLens/ }) as HTMLButtonElement).disabled).toBe(false);
     expect(calls.filter((c) => c.url === 'inference')).toHaveLength(1);
+  });
+});
+
+describe('App: tuned lenses', () => {
+  beforeEach(() => {
+    FakeEventSource.instances = [];
+    vi.stubGlobal('EventSource', FakeEventSource);
+  });
+
+  it('offers the lens select once a lens is attached, sends lens: tuned, and the grid says which lens drew it', async () => {
+    let attached: string | null = null;
+    routes.model_status = () => ({ json: { ...READY, tuned_lens: attached } });
+    routes.load_lens = (body) => {
+      if (body.path !== TUNED_LENS_DIR) return { status: 400, json: { detail: `tuned lens: cannot read ${body.path}/config.json: No such file or directory (os error 2)` } };
+      attached = body.path;
+      return { json: { ...TINY_LLAMA, tuned_lens: body.path } };
+    };
+    await ready();
+    fireEvent.click(screen.getByRole('button', { name: /Run LogitLens/ }));
+    await screen.findByTestId('lens-grid');
+    expect(calls.find((c) => c.url === 'inference')!.body).not.toHaveProperty('lens');
+    expect(screen.getByTestId('grid-lens').textContent).toBe('Drawn by the logit lens');
+    // No lens attached: no lens select.
+    expect(screen.queryByLabelText('Lens (logit or tuned)')).toBeNull();
+
+    // Attach one in the header, a wrong folder first.
+    fireEvent.click(screen.getByRole('button', { name: 'Attach…' }));
+    fireEvent.change(screen.getByLabelText('Tuned lens folder'), { target: { value: '/nowhere' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Load lens' }));
+    expect((await screen.findByTestId('tuned-lens-error')).textContent).toBe('tuned lens: cannot read /nowhere/config.json: No such file or directory (os error 2)');
+    expect(screen.queryByLabelText('Lens (logit or tuned)')).toBeNull();
+    fireEvent.change(screen.getByLabelText('Tuned lens folder'), { target: { value: TUNED_LENS_DIR } });
+    fireEvent.click(screen.getByRole('button', { name: 'Load lens' }));
+    const select = (await screen.findByLabelText('Lens (logit or tuned)')) as HTMLSelectElement;
+    expect(screen.getByTestId('tuned-lens-attached').textContent).toBe('llama');
+    expect(select.value).toBe('logit');
+    fireEvent.change(select, { target: { value: 'tuned' } });
+    fireEvent.click(screen.getByRole('button', { name: /Run LogitLens/ }));
+    await waitFor(() => expect(calls.filter((c) => c.url === 'inference')).toHaveLength(2));
+    expect(calls.filter((c) => c.url === 'inference')[1].body).toMatchObject({ lens: 'tuned', lens_type: 'block_output' });
+    await waitFor(() => expect(screen.getByTestId('grid-lens').textContent).toBe('Drawn by the tuned lens (llama)'));
+    expect(screen.getByRole('table', { name: /^Tuned lens \(llama\): top-1 prediction/ })).toBeTruthy();
+
+    // Another lens type: the select says why it cannot be used, and the run asks for the logit lens.
+    fireEvent.change(screen.getByLabelText('Lens type'), { target: { value: 'combined' } });
+    expect(select.disabled).toBe(true);
+    expect(screen.getByTestId('lens-kind-hint').textContent).toMatch(/translates block outputs/);
+    fireEvent.click(screen.getByRole('button', { name: /Run LogitLens/ }));
+    await waitFor(() => expect(calls.filter((c) => c.url === 'inference')).toHaveLength(3));
+    expect(calls.filter((c) => c.url === 'inference')[2].body).not.toHaveProperty('lens');
+    await waitFor(() => expect(screen.getByTestId('grid-lens').textContent).toBe('Drawn by the logit lens'));
+  });
+
+  it('a reopened session drawn by the tuned lens says so', async () => {
+    window.localStorage.setItem('logitlens.vizOnly', '1');
+    routes.sessions = () => ({ json: [{ id: '20261130_101500_t', name: 'tuned run', timestamp: '20261130_101500' }] });
+    routes.load_session = () => ({
+      json: {
+        text: 'Saved text',
+        interventions: {},
+        lens_type: 'block_output',
+        model_name: '/fixtures/tiny/llama',
+        backend: 'custom',
+        apply_chat_template: false,
+        results: { text: 'Saved text', logit_lens: lensRows() },
+        lens: 'tuned',
+        tuned_lens: TUNED_LENS_DIR,
+      },
+    });
+    await ready();
+    fireEvent.click(screen.getByRole('button', { name: 'Load' }));
+    fireEvent.click(await screen.findByLabelText('Load session tuned run'));
+    expect((await screen.findByTestId('grid-lens')).textContent).toBe('Drawn by the tuned lens (llama)');
+    expect(screen.getByTestId('run-meta').textContent).toContain('session “tuned run” · saved results');
+  });
+
+  it('the Lens quality view: closed until asked for, then the server’s last evaluation', async () => {
+    routes.eval_lens = () => ({ json: EVAL_REPORT });
+    await ready();
+    expect(screen.getByTestId('lens-quality')).toBeTruthy();
+    expect(calls.some((c) => c.url === 'eval_lens')).toBe(false);
+    fireEvent.click(screen.getByLabelText('Show lens quality'));
+    await screen.findByTestId('eval-figure');
+    expect(screen.getByTestId('eval-meta').textContent).toContain('the server’s last evaluation');
   });
 });

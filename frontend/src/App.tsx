@@ -3,6 +3,7 @@ import { useModels } from './hooks/useModels';
 import { useModelLoader } from './hooks/useModelLoader';
 import { useRun } from './hooks/useRun';
 import { useSessions } from './hooks/useSessions';
+import { useLensEval } from './hooks/useLensEval';
 import { NotificationProvider } from './components/Notifications';
 import { Header } from './components/Header';
 import { LoadProgress } from './components/LoadProgress';
@@ -11,6 +12,7 @@ import { ResultsPanel, RunDetails } from './components/ResultsPanel';
 import { ModelBrowser } from './components/ModelBrowser';
 import { SaveSessionDialog, SessionsDialog } from './components/SessionDialogs';
 import { SessionDiffCard } from './components/SessionDiff';
+import { LensQualityCard } from './components/LensQuality';
 
 type DialogName = 'save' | 'sessions' | 'browser';
 
@@ -21,6 +23,7 @@ function Main() {
   const loader = useModelLoader(models);
   const run = useRun(loader);
   const sessions = useSessions(run, loader, { onShown: closeDialog });
+  const lensEval = useLensEval(loader);
 
   const openBrowser = () => {
     setDialog('browser');
@@ -76,12 +79,14 @@ function Main() {
           retryAt={run.retryAt}
           runOptions={run.runOptions}
           onRunOptionsChange={run.setRunOptions}
+          tunedLens={run.tunedLens}
           receipts={run.receipts}
         />
         <ResultsPanel run={run} />
       </main>
       {sessions.diff && <SessionDiffCard view={sessions.diff} onClose={sessions.closeDiff} />}
       <RunDetails run={run} />
+      <LensQualityCard ev={lensEval} />
       {dialog === 'browser' && (
         <ModelBrowser
           models={models.models}

@@ -192,6 +192,30 @@ describe('request', () => {
     expect(err.message).toBe('the server is busy: 4 runs are waiting for their turn; try again in 9 s');
     expect(err.retryAfter).toBe(9);
   });
+
+  it('tuned lenses and their evaluation: POST /load_lens, GET and POST /eval_lens with the request id', async () => {
+    const fetchMock = vi.fn(async () => new Response('{}', { status: 200 }));
+    vi.stubGlobal('fetch', fetchMock);
+    await api.loadLens('/lenses/llama');
+    await api.lastEval();
+    await api.evalLens({ corpus: 'a\nb', max_tokens: 16 }, { requestId: 'ev1' });
+    await api.evalLens({ corpus: 'a' });
+    const calls = fetchMock.mock.calls as unknown as [string, RequestInit][];
+    expect(calls.map(([url, init]) => `${init.method} ${url}`)).toEqual(['POST load_lens', 'GET eval_lens', 'POST eval_lens', 'POST eval_lens']);
+    expect(JSON.parse(calls[0][1].body as string)).toEqual({ path: '/lenses/llama' });
+    expect(calls[1][1].body).toBeUndefined();
+    expect(JSON.parse(calls[2][1].body as string)).toEqual({ corpus: 'a\nb', max_tokens: 16 });
+    expect(new Headers(calls[2][1].headers).get('x-logitlens-request')).toBe('ev1');
+    expect(new Headers(calls[3][1].headers).get('x-logitlens-request')).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it('no evaluation yet is a 404 ApiError with the server\'s words', async () => {
+    vi.stubGlobal('fetch', vi.fn(async () => new Response('{"detail":"no lens evaluation has been run with the model in service"}', { status: 404 })));
+    const err = await api.lastEval().catch((e) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.status).toBe(404);
+    expect(err.message).toBe('no lens evaluation has been run with the model in service');
+  });
 });
 
 describe('parseRetryAfter and newRequestId', () => {

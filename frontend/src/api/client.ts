@@ -4,11 +4,15 @@ import type {
   Backend,
   DeleteSessionResponse,
   DiffSessionsRequest,
+  EvalLensRequest,
+  EvalReport,
   GridVisualizationRequest,
   InferenceRequest,
   InferenceResult,
+  LoadLensRequest,
   LoadModelRequest,
   LoadModelResponse,
+  ModelDescription,
   ModelEntry,
   ModelStatus,
   RunAttention,
@@ -164,6 +168,21 @@ export const api = {
         ...(weights === undefined ? {} : { weights }),
       } satisfies LoadModelRequest,
     }),
+  /**
+   * Attaches the tuned lens in `path` (a folder on the server's machine) to the model in service:
+   * the model described, its `tuned_lens` set. A lens that cannot be read or does not fit the model
+   * is a 400 saying why; no model in service, a 409.
+   */
+  loadLens: (path: string) => request<ModelDescription>('POST', 'load_lens', { body: { path } satisfies LoadLensRequest }),
+  /** The last lens evaluation made with the model in service: an ApiError with status 404 when there is none. */
+  lastEval: (signal?: AbortSignal) => request<EvalReport>('GET', 'eval_lens', { signal }),
+  /**
+   * Evaluates the lenses of the model in service over a corpus. Like `inference`, `requestId` goes
+   * in `x-logitlens-request` (its "run" events are `documents` done of total), and aborting
+   * `signal` rejects with an AbortError and cancels the evaluation on the server.
+   */
+  evalLens: (req: EvalLensRequest, { signal, requestId = newRequestId() }: { signal?: AbortSignal; requestId?: string } = {}) =>
+    request<EvalReport>('POST', 'eval_lens', { body: req, signal, headers: { [REQUEST_HEADER]: requestId } }),
   /**
    * Runs the model. `requestId` (a fresh one when absent) goes in the `x-logitlens-request`
    * header, so the run's "run" events on /events can be told apart from other runs'. Aborting

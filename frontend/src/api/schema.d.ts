@@ -50,7 +50,8 @@ export interface paths {
          * Evaluate the lenses of the model in service over a corpus: per
          *     block-output row, KL to the model's output, cross-entropy of the next
          *     token, entropy and top-1 agreement, for the logit lens and the attached
-         *     tuned lens. Progress goes to /events as `documents` run events; the
+         *     tuned lens. The corpus is text, or sampled from the model. Progress goes
+         *     to /events as `sampling` (tokens) then `documents` run events; the
          *     evaluation stops when its client goes away.
          */
         post: operations["eval_lens"];
@@ -365,7 +366,17 @@ export interface components {
              * @description The corpus: one document per line (blank lines skipped), each
              *     tokenized as /inference does without the chat template.
              */
-            corpus: string;
+            corpus?: string | null;
+            /**
+             * @description Instead of `corpus`: this many documents of `max_tokens` ids sampled
+             *     from the model itself (temperature 1, from BOS or its eos token).
+             */
+            sample?: number | null;
+            /**
+             * Format: int64
+             * @description Seed of a sampled corpus (default 0).
+             */
+            seed?: number;
             /** @description Each document's first ids (default 128). */
             max_tokens?: number;
         };
@@ -376,6 +387,11 @@ export interface components {
             tuned_lens?: string | null;
             /** @description Documents evaluated. */
             documents: number;
+            /**
+             * Format: int64
+             * @description The seed, when the documents were sampled from the model.
+             */
+            sample_seed?: number | null;
             max_tokens: number;
         };
         /** @description What `logitlens eval-lens --json` prints. */
@@ -717,7 +733,7 @@ export interface components {
          * @description What a run is doing, for progress displays.
          * @enum {string}
          */
-        RunStage: "queued" | "forward" | "lens" | "documents";
+        RunStage: "queued" | "forward" | "lens" | "documents" | "sampling";
         SaveStateRequest: {
             name?: string | null;
             /**

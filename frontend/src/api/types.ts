@@ -24,8 +24,10 @@ export type LoadStage = Schemas['LoadStage'];
 export type ServiceState = Schemas['ServiceState'];
 /** /load_model: loaded now, or found already in service. */
 export type LoadOutcome = Schemas['LoadOutcome'];
-/** What a run is doing: waiting for its turn, the forward pass, the lens. */
+/** What a run is doing: waiting for its turn, the forward pass, the lens; an evaluation's documents. */
 export type RunStage = Schemas['RunStage'];
+/** Which lens draws the rows: the logit lens, or the tuned lens attached to the model. */
+export type LensKind = Schemas['LensKind'];
 
 // ---------------------------------------------------------------------------------------------
 // POST /inference.
@@ -90,8 +92,21 @@ export type ServingStatus = Schemas['ServingStatus'];
  */
 export type ModelStatus = Schemas['ModelStatus'];
 export type LoadModelRequest = Schemas['LoadModelRequest'];
+/** POST /load_lens body: a tuned-lens folder on the server's machine (the answer is a ModelDescription). */
+export type LoadLensRequest = Schemas['LoadLensRequest'];
 /** POST /load_model: the model in service, `status` "loaded" or "already_loaded". */
 export type LoadModelResponse = Schemas['LoadModelResponse'];
+
+// ---------------------------------------------------------------------------------------------
+// Lens quality: POST /eval_lens and GET /eval_lens.
+
+export type EvalLensRequest = Schemas['EvalLensRequest'];
+/** What `logitlens eval-lens --json` prints: per row, each lens's measures. */
+export type Evaluation = Schemas['Evaluation'];
+/** One lens's measures, a value per row: kl, ce, entropy (nats), top1_agree (a fraction). */
+export type LensMetrics = Schemas['LensMetrics'];
+/** /eval_lens's answer: an Evaluation with the model, tuned lens, documents and max_tokens it was made with. */
+export type EvalReport = Schemas['EvalReport'];
 
 // ---------------------------------------------------------------------------------------------
 // Sessions and PNG exports.
@@ -136,6 +151,10 @@ export interface SessionConfig extends SessionConfigObject {
   /** Sessions saved by logitlens: what reproduces the run. */
   model_source?: ModelSource;
   compute_dtype?: string;
+  /** Which lens drew the saved rows (`logit` or `tuned`); older sessions lack it (logit). */
+  lens?: string;
+  /** The tuned lens's folder, when `lens` is `tuned`. */
+  tuned_lens?: string | null;
 }
 
 // ---------------------------------------------------------------------------------------------

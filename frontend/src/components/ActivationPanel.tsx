@@ -3,7 +3,8 @@
 // keyboard focus; Export CSV writes all of them as one table.
 import { useEffect, useMemo, useRef, useState, type KeyboardEvent as ReactKeyboardEvent } from 'react';
 import type { ActivationAnalysis } from '../api/types';
-import { analysisCsv, analysisFileName, downloadText, METRICS, metricRange, metricRowNames, type MetricSpec } from '../lib/analysis';
+import { analysisCsv, analysisFileName, METRICS, metricRange, metricRowNames, type MetricSpec } from '../lib/analysis';
+import { downloadText } from '../lib/download';
 import { diverging, rgbString, textOn, viridis, type RGB } from '../lib/colors';
 import { shortModelName } from '../lib/models';
 import { formatToken } from '../lib/tokens';

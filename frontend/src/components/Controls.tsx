@@ -19,6 +19,7 @@ import {
   type AttentionFormValues,
 } from '../lib/interventions';
 import { formatToken } from '../lib/tokens';
+import type { TunedLensChoice } from '../hooks/useRun';
 import { Receipts } from './Receipts';
 import { RunOptions, type RunOptionsValue } from './RunOptions';
 
@@ -39,9 +40,11 @@ interface ControlsProps {
   runDisabledReason: string | null;
   /** When a busy server said to try again (ms since the epoch): the hint under Run counts down. */
   retryAt?: number | null;
-  /** Compare / track / analysis; the block is left out when not given. */
+  /** Compare / track / analysis (and the lens); the block is left out when not given. */
   runOptions?: RunOptionsValue;
   onRunOptionsChange?: (v: RunOptionsValue) => void;
+  /** The tuned lens attached to the model in service: the run options offer a lens select with one. */
+  tunedLens?: TunedLensChoice | null;
   /** What the displayed run applied, when the server said. */
   receipts?: { list: Receipt[]; interventions: number; stale: boolean } | null;
 }
@@ -331,7 +334,7 @@ export function Controls(p: ControlsProps) {
           )}
         </div>
       )}
-      {p.runOptions && p.onRunOptionsChange && <RunOptions value={p.runOptions} onChange={p.onRunOptionsChange} hasInterventions={n > 0} />}
+      {p.runOptions && p.onRunOptionsChange && <RunOptions value={p.runOptions} onChange={p.onRunOptionsChange} hasInterventions={n > 0} tunedLens={p.tunedLens} />}
       <div className="run-row">
         <button
           ref={runRef}

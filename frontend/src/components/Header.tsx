@@ -1,5 +1,6 @@
-// The header: backend, weights, model (select + browser), chat template, lens type, status,
-// sessions; under the model, the loaded model's sizes and how its weights are held.
+// The header: backend, weights, model (select + browser), the tuned lens attached to it, chat
+// template, lens type, status, sessions; under the model, the loaded model's sizes and how its
+// weights are held.
 import type { LensType, ModelEntry, ModelStatus } from '../api/types';
 import type { ModelLoader } from '../hooks/useModelLoader';
 import type { ModelsState } from '../hooks/useModels';
@@ -8,6 +9,7 @@ import { BACKEND_OPTIONS, backendLabel, modelGroups, normalizeBackend, shortMode
 import { describeLoading } from '../lib/progress';
 import { servingModel } from '../lib/status';
 import { isWeightsMode, memoryNeed, WEIGHTS_MODES, weightsDetail, weightsForm, weightsLine } from '../lib/weights';
+import { TunedLensField } from './TunedLensField';
 
 export const BROWSE_VALUE = '__browse_models__';
 
@@ -210,6 +212,7 @@ export function Header({ loader, models, lens, onOpenBrowser, session }: HeaderP
               {weightsInfo}
             </span>
           )}
+          <TunedLensField model={model} busy={modelBusy} onAttach={loader.attachLens} />
         </div>
         <label className={`field field-check${loader.chatAvailable ? '' : ' is-disabled'}`} title={loader.chatHint}>
           <input

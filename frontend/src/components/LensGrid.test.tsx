@@ -5,6 +5,15 @@ import { deltaColor, entropyColor, probColor, rgbString } from '../lib/colors';
 import { diffGrid, entropyGrid, intervenedRows, lensRows, trackedGrid, TOKENS } from '../test/fixtures';
 
 describe('LensGrid', () => {
+  it('says which lens drew it, beside the legend and in the table’s name', () => {
+    const { rerender } = render(<LensGrid rows={lensRows()} tokens={TOKENS} />);
+    expect(screen.getByTestId('grid-lens').textContent).toBe('Drawn by the logit lens');
+    expect(screen.getByRole('table').getAttribute('aria-label')).toMatch(/^Logit lens: top-1 prediction/);
+    rerender(<LensGrid rows={lensRows()} tokens={TOKENS} lens="tuned lens (llama)" />);
+    expect(screen.getByTestId('grid-lens').textContent).toBe('Drawn by the tuned lens (llama)');
+    expect(screen.getByRole('table').getAttribute('aria-label')).toMatch(/^Tuned lens \(llama\): top-1 prediction/);
+  });
+
   it('has a column per token (display-formatted, numbered) and a row per lens state', () => {
     const { container } = render(<LensGrid rows={lensRows()} tokens={TOKENS} />);
     const heads = Array.from(container.querySelectorAll('thead .col-token')).map((e) => e.textContent);

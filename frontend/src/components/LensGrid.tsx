@@ -240,10 +240,12 @@ interface LensGridProps extends GridData {
   defaultView?: GridView;
   /** Name of the diff view's toggle. */
   diffLabel?: string;
+  /** Which lens drew the rows, in words ("logit lens", "tuned lens (llama)"): said beside the legend. */
+  lens?: string;
   testId?: string;
 }
 
-export function LensGrid({ rows, tokens, baselineRows, diff, tracked, entropy, defaultView = 'normal', diffLabel = 'Diff vs baseline', testId = 'lens-grid' }: LensGridProps) {
+export function LensGrid({ rows, tokens, baselineRows, diff, tracked, entropy, defaultView = 'normal', diffLabel = 'Diff vs baseline', lens = 'logit lens', testId = 'lens-grid' }: LensGridProps) {
   const [tip, setTip] = useState<TipState | null>(null);
   const [compact, setCompact] = useState(false);
   const [viewState, setView] = useState<GridView>(defaultView);
@@ -259,10 +261,11 @@ export function LensGrid({ rows, tokens, baselineRows, diff, tracked, entropy, d
   const mode = resolveColorMode(modeState, data);
   const modeOptions = useMemo(() => colorModeOptions(data), [data]);
   const { cells, legend } = useMemo(() => gridCells(data, view, mode), [data, view, mode]);
+  const lensTitle = lens.charAt(0).toUpperCase() + lens.slice(1);
   const tableLabel =
     view === 'diff'
-      ? 'Logit lens diff: each cell coloured by the change of the baseline top-1 probability (arrow keys move between cells)'
-      : 'Logit lens: top-1 prediction per layer and position (arrow keys move between cells)';
+      ? `${lensTitle} diff: each cell coloured by the change of the baseline top-1 probability (arrow keys move between cells)`
+      : `${lensTitle}: top-1 prediction per layer and position (arrow keys move between cells)`;
 
   const tipEl = useRef<HTMLElement | null>(null);
   const show = useCallback((el: HTMLElement | null) => {
@@ -337,7 +340,12 @@ export function LensGrid({ rows, tokens, baselineRows, diff, tracked, entropy, d
   return (
     <div className="lens-grid">
       <div className="lens-toolbar">
-        <Legend spec={legend} />
+        <div className="lens-toolbar-left">
+          <span className="grid-lens small" data-testid="grid-lens" title="Which lens turned each state into the predictions of its row">
+            Drawn by the <strong>{lens}</strong>
+          </span>
+          <Legend spec={legend} />
+        </div>
         <div className="lens-toolbar-right">
           {diffAvailable && (
             <div className="segmented" role="radiogroup" aria-label="Grid view">

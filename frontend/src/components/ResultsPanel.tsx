@@ -4,6 +4,7 @@
 // the controls, next to the interventions.
 import { useRunProgress, type RunProgressStore, type RunState } from '../hooks/useRun';
 import { countInterventions } from '../lib/interventions';
+import { lensName } from '../lib/lensKinds';
 import { lensLabel } from '../lib/lensTypes';
 import { shortModelName } from '../lib/models';
 import { describeRunProgress } from '../lib/progress';
@@ -80,7 +81,15 @@ export function ResultsPanel({ run }: { run: RunState }) {
       <div className={`results-body${running ? ' is-running' : ''}`}>
         {running && <RunProgressIndicator progress={run.progress} />}
         {view ? (
-          <LensGrid rows={view.rows} tokens={view.tokens} baselineRows={view.baselineRows} diff={view.diff} tracked={view.tracked} entropy={view.entropy} />
+          <LensGrid
+            rows={view.rows}
+            tokens={view.tokens}
+            baselineRows={view.baselineRows}
+            diff={view.diff}
+            tracked={view.tracked}
+            entropy={view.entropy}
+            lens={lensName(view.request.lens ?? 'logit', view.tunedLens)}
+          />
         ) : runError ? (
           <div className="empty-state error-state" role="alert">
             <strong>{run.retryAt !== null ? 'The server is busy.' : 'The run failed.'}</strong>

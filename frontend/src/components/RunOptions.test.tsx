@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { fireEvent, render, screen } from '@testing-library/react';
 import { useState } from 'react';
 import type { TrackToken } from '../api/types';
+import { LensKindSelect } from './LensKindSelect';
 import { RunOptions, TrackTokensInput, type RunOptionsValue } from './RunOptions';
 
 function Harness({ initial = [] as TrackToken[] }) {
@@ -82,5 +83,37 @@ describe('RunOptions', () => {
     expect(onChange).toHaveBeenLastCalledWith({ ...v, analysis: true });
     rerender(<RunOptions value={{ ...v, compare: true }} onChange={onChange} hasInterventions={false} />);
     expect(screen.getByText(/without one the baseline is the same run/)).toBeTruthy();
+  });
+
+  it('offers the lens select only with a tuned lens attached', () => {
+    const onChange = vi.fn();
+    const v: RunOptionsValue = { compare: false, analysis: false, track: [] };
+    const { rerender } = render(<RunOptions value={v} onChange={onChange} hasInterventions={false} />);
+    expect(screen.queryByLabelText('Lens (logit or tuned)')).toBeNull();
+    rerender(<RunOptions value={v} onChange={onChange} hasInterventions={false} tunedLens={{ folder: '/lenses/llama', disabledReason: null }} />);
+    const select = screen.getByLabelText('Lens (logit or tuned)') as HTMLSelectElement;
+    expect(select.value).toBe('logit');
+    expect(Array.from(select.options).map((o) => o.textContent)).toEqual(['Logit lens', 'Tuned lens (llama)']);
+    fireEvent.change(select, { target: { value: 'tuned' } });
+    expect(onChange).toHaveBeenLastCalledWith({ ...v, lens: 'tuned' });
+  });
+});
+
+describe('LensKindSelect', () => {
+  it('says what each lens does', () => {
+    const { rerender } = render(<LensKindSelect value="logit" onChange={() => {}} choice={{ folder: '/lenses/llama', disabledReason: null }} />);
+    expect(screen.getByTestId('lens-kind-hint').textContent).toMatch(/model’s own final norm and head/);
+    rerender(<LensKindSelect value="tuned" onChange={() => {}} choice={{ folder: '/lenses/llama', disabledReason: null }} />);
+    expect((screen.getByLabelText('Lens (logit or tuned)') as HTMLSelectElement).value).toBe('tuned');
+    expect(screen.getByTestId('lens-kind-hint').textContent).toMatch(/tuned lens’s translator/);
+  });
+
+  it('a lens type the tuned lens cannot draw: disabled, showing the logit lens the run will use, and why', () => {
+    const reason = 'A tuned lens translates block outputs: choose the Block Output lens type in the header to use it.';
+    render(<LensKindSelect value="tuned" onChange={() => {}} choice={{ folder: '/lenses/llama', disabledReason: reason }} />);
+    const select = screen.getByLabelText('Lens (logit or tuned)') as HTMLSelectElement;
+    expect(select.disabled).toBe(true);
+    expect(select.value).toBe('logit');
+    expect(screen.getByTestId('lens-kind-hint').textContent).toBe(reason);
   });
 });

@@ -1,13 +1,17 @@
-// What a run asks for besides the lens: a baseline to compare with, tracked tokens, the
-// activation analysis.
+// What a run asks for besides the lens type: which lens draws the rows (when a tuned lens is
+// attached), a baseline to compare with, tracked tokens, the activation analysis.
 import { useId, useState } from 'react';
-import type { TrackToken } from '../api/types';
+import type { LensKind, TrackToken } from '../api/types';
+import type { TunedLensChoice } from '../hooks/useRun';
+import { LensKindSelect } from './LensKindSelect';
 import { addTrackTokens, hasSeparator, MAX_TRACK_TOKENS, parseTrackTokens, trackTokenLabel } from '../lib/track';
 
 export interface RunOptionsValue {
   compare: boolean;
   analysis: boolean;
   track: TrackToken[];
+  /** The lens chosen to draw the rows (absent: the logit lens); used when a tuned lens is attached. */
+  lens?: LensKind;
 }
 
 interface TrackInputProps {
@@ -129,13 +133,16 @@ interface RunOptionsProps {
   onChange: (v: RunOptionsValue) => void;
   /** Whether the current controls have interventions (a comparison needs some to differ). */
   hasInterventions: boolean;
+  /** The tuned lens attached to the model: the lens select is offered only with one. */
+  tunedLens?: TunedLensChoice | null;
 }
 
-export function RunOptions({ value, onChange, hasInterventions }: RunOptionsProps) {
+export function RunOptions({ value, onChange, hasInterventions, tunedLens }: RunOptionsProps) {
   const set = (patch: Partial<RunOptionsValue>) => onChange({ ...value, ...patch });
   return (
     <fieldset className="run-options" aria-label="Run options">
       <legend className="sr-only">Run options</legend>
+      {tunedLens && <LensKindSelect value={value.lens ?? 'logit'} onChange={(lens) => set({ lens })} choice={tunedLens} />}
       <label className="check-row">
         <input type="checkbox" checked={value.compare} onChange={(e) => set({ compare: e.target.checked })} />
         <span>

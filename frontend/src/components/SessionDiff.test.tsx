@@ -19,6 +19,8 @@ describe('SessionDiffCard', () => {
     render(<SessionDiffCard view={{ res: RES, aName: 'base', bName: 'ablate' }} onClose={() => {}} />);
     expect(screen.getByTestId('session-diff-a').textContent).toBe('A (baseline): “base” · llama · Block Output (standard)');
     expect(screen.getByTestId('session-diff-caption').textContent).not.toContain('two checkpoints');
+    // The server projects the saved states through each model's head, whichever lens drew them.
+    expect(screen.getByTestId('grid-lens').textContent).toBe('Drawn by the logit lens');
   });
 
   it('sessions that do not record their model, lens type or tokens (the original tool\'s, older ones)', () => {

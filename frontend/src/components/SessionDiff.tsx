@@ -42,6 +42,8 @@ export function SessionDiffCard({ view, onClose }: { view: SessionDiffView; onCl
         <Side letter="A" name={view.aName} side={res.a} baseline /> <span className="muted">vs</span> <Side letter="B" name={view.bName} side={res.b} />
         {twoModels && <span className="tag tag-session">two checkpoints</span>}
       </p>
+      {/* The server projects each session's saved states through its own model's head: the
+          comparison is the logit lens's, whichever lens drew the sessions. */}
       <LensGrid
         rows={res.b_logit_lens}
         baselineRows={res.a_logit_lens}
@@ -49,6 +51,7 @@ export function SessionDiffCard({ view, onClose }: { view: SessionDiffView; onCl
         tokens={res.input_tokens ?? null}
         defaultView="diff"
         diffLabel="Diff B vs A"
+        lens="logit lens"
         testId="session-diff-grid"
       />
     </section>

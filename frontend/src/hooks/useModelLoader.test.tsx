@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { act, renderHook, screen, waitFor } from '@testing-library/react';
 import type { ModelStatus, ServingStatus } from '../api/types';
 import { NotificationProvider } from '../components/Notifications';
-import { IDLE, LOADED, MODEL_LIST, READY, TOO_BIG_DETAIL } from '../test/fixtures';
+import { IDLE, LOADED, MODEL_LIST, READY, TINY_LLAMA, TOO_BIG_DETAIL, TUNED_LENS_DIR } from '../test/fixtures';
 import { FakeEventSource, stubServer, type FakeServer } from '../test/server';
 import { useModelLoader } from './useModelLoader';
 import { useModels } from './useModels';
@@ -256,5 +256,28 @@ describe('useModelLoader', () => {
     // The server's last_error says the same: no banner repeats it.
     push({ ...READY, last_error: TOO_BIG_DETAIL });
     expect(loader().lastError).toBeNull();
+  });
+
+  it('attaches a tuned lens to the model in service and follows the new status; a refusal is thrown in the server\'s words', async () => {
+    let attached: string | null = null;
+    server.routes.model_status = () => ({ json: { ...READY, tuned_lens: attached } });
+    server.routes.load_lens = (body) => {
+      attached = body.path;
+      return { json: { ...TINY_LLAMA, tuned_lens: body.path } };
+    };
+    // Without the event stream: the page asks for the status itself.
+    vi.stubGlobal('EventSource', undefined);
+    const { loader } = await ready();
+    expect(loader().model?.tuned_lens).toBeNull();
+    await act(async () => {
+      const res = await loader().attachLens(TUNED_LENS_DIR);
+      expect(res.tuned_lens).toBe(TUNED_LENS_DIR);
+    });
+    expect(server.calls.find((c) => c.url === 'load_lens')!.body).toEqual({ path: TUNED_LENS_DIR });
+    await waitFor(() => expect(loader().model?.tuned_lens).toBe(TUNED_LENS_DIR));
+    const detail = "tuned lens: its d_model is 32 but the model's is 8";
+    server.routes.load_lens = () => ({ status: 400, json: { detail } });
+    await expect(loader().attachLens('/lenses/small')).rejects.toThrow(detail);
+    expect(loader().model?.tuned_lens).toBe(TUNED_LENS_DIR);
   });
 });

@@ -1,10 +1,11 @@
 // The model side of the page: the server's status (GET /model_status + /events, whose "run" events
 // it passes on to useRun), the backend and model the header shows, loads this page asks for, and
 // the chat-template checkbox, which turns on by default for instruct models (the server says which
-// are), and how the next load holds the weights (auto, f32, stored).
+// are), how the next load holds the weights (auto, f32, stored), and the tuned lens attached to
+// the model in service.
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { api, ApiError, errorMessage } from '../api/client';
-import type { Backend, ModelStatus, ServingStatus, WeightsMode } from '../api/types';
+import type { Backend, ModelDescription, ModelStatus, ServingStatus, WeightsMode } from '../api/types';
 import { backendLabel, normalizeBackend, shortModelName } from '../lib/models';
 import { servingModel } from '../lib/status';
 import { weightsDiffer } from '../lib/weights';
@@ -68,13 +69,19 @@ export interface ModelLoader {
   selectModel: (id: string) => void;
   /** Loads a session's model, keeping the session's chat-template setting instead of the model's default. */
   switchTo: (model: string, backend: Backend, useChat: boolean) => Promise<boolean>;
+  /**
+   * Attaches the tuned lens in the folder `path` (on the server's machine) to the model in service,
+   * replacing any other, and follows the new status. Throws the server's reason (a lens that cannot
+   * be read or does not fit the model, no model in service). Stable.
+   */
+  attachLens: (path: string) => Promise<ModelDescription>;
 }
 
 const statusKey = (backend: Backend, model: string) => `${normalizeBackend(backend)}|${model}`;
 
 export function useModelLoader(models: ModelsState): ModelLoader {
   const { notify } = useNotify();
-  const { status, connectionError, subscribeRunProgress } = useModelStatus();
+  const { status, connectionError, subscribeRunProgress, refresh } = useModelStatus();
   const statusRef = useRef(status);
   statusRef.current = status;
   const model = servingModel(status);
@@ -183,6 +190,18 @@ export function useModelLoader(models: ModelsState): ModelLoader {
     setWeightsState(w);
   };
 
+  const attachLens = useCallback(
+    async (path: string) => {
+      const res = await api.loadLens(path);
+      // The server also says so on /events; asking keeps the page right when the stream is down,
+      // and code awaiting this (a session's re-run) reads the new status before the next render.
+      const s = await refresh();
+      if (s) statusRef.current = s;
+      return res;
+    },
+    [refresh],
+  );
+
   const reloadWeights = () => {
     if (model) void loadModel(model.model_name, model.backend);
   };
@@ -229,5 +248,6 @@ export function useModelLoader(models: ModelsState): ModelLoader {
     selectBackend,
     selectModel,
     switchTo,
+    attachLens,
   };
 }

@@ -16,7 +16,8 @@ export interface ModelStatusState {
   connectionError: string | null;
   /** Whether the event stream is open. */
   live: boolean;
-  refresh: () => Promise<void>;
+  /** Asks for the status now; resolves to it (null when the server could not be reached). */
+  refresh: () => Promise<ModelStatus | null>;
   /** Calls `fn` with every "run" event of /events (any request's); returns the unsubscribe. Stable. */
   subscribeRunProgress: (fn: RunProgressListener) => () => void;
 }
@@ -35,15 +36,17 @@ export function useModelStatus(pollMs = 1500): ModelStatusState {
     };
   }, []);
 
-  const refresh = useCallback(async () => {
+  const refresh = useCallback(async (): Promise<ModelStatus | null> => {
     try {
       const s = await api.modelStatus();
-      if (!mounted.current) return;
+      if (!mounted.current) return null;
       setStatus(s);
       setConnectionError(null);
+      return s;
     } catch (err) {
-      if (!mounted.current) return;
+      if (!mounted.current) return null;
       setConnectionError(errorMessage(err));
+      return null;
     }
   }, []);
 

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { act, renderHook, screen, waitFor } from '@testing-library/react';
 import type { InferenceResponse, ModelStatus } from '../api/types';
 import { NotificationProvider } from '../components/Notifications';
-import { inferenceResponse, lensRows, READY, RECEIPTS } from '../test/fixtures';
+import { inferenceResponse, lensRows, READY, RECEIPTS, TUNED_LENS_DIR } from '../test/fixtures';
 import { formatClock } from '../lib/time';
 import { deferred, FakeEventSource, stubServer, type FakeServer, type Reply } from '../test/server';
 import { useModelLoader } from './useModelLoader';
@@ -126,6 +126,40 @@ describe('useRun', () => {
     expect(run().view).toBeNull();
     expect(run().running).toBe(false);
     expect((await screen.findByTestId('toast-error')).textContent).toContain('Inference failed');
+  });
+
+  it('asks for the tuned lens only when one is attached and the lens type is block output; the view names it', async () => {
+    FakeEventSource.instances = [];
+    vi.stubGlobal('EventSource', FakeEventSource);
+    const { run } = await ready();
+    // Chosen before any lens is attached: not asked for.
+    act(() => run().setRunOptions({ ...run().runOptions, lens: 'tuned' }));
+    expect(run().tunedLens).toBeNull();
+    expect(run().lens).toBe('logit');
+    await act(() => run().runInference());
+    expect(inferenceBodies()[0]).not.toHaveProperty('lens');
+    expect(run().view?.tunedLens).toBeNull();
+
+    act(() => FakeEventSource.status({ ...READY, tuned_lens: TUNED_LENS_DIR }));
+    expect(run().tunedLens).toEqual({ folder: TUNED_LENS_DIR, disabledReason: null });
+    expect(run().lens).toBe('tuned');
+    // The controls now ask for another lens than the run on screen.
+    expect(run().staleNote).toBe('The controls changed since this run: Run to update the grid.');
+    await act(() => run().runInference());
+    expect(inferenceBodies()[1]).toMatchObject({ lens: 'tuned', lens_type: 'block_output' });
+    expect(run().view?.request.lens).toBe('tuned');
+    expect(run().view?.tunedLens).toBe(TUNED_LENS_DIR);
+    expect(run().staleNote).toBeNull();
+
+    // A lens type the tuned lens cannot draw: the request stays valid, with the logit lens.
+    act(() => run().setLensType('post_attention'));
+    expect(run().tunedLens?.disabledReason).toMatch(/translates block outputs/);
+    expect(run().lens).toBe('logit');
+    await act(() => run().runInference());
+    expect(inferenceBodies()[2]).not.toHaveProperty('lens');
+    expect(inferenceBodies()[2]).toMatchObject({ lens_type: 'post_attention' });
+    // The choice is kept for when the lens type allows it again.
+    expect(run().runOptions.lens).toBe('tuned');
   });
 
   it('a saved result shown without a model implies its layer count', async () => {

@@ -6,9 +6,10 @@
 // progress indicator re-renders at each layer (`useRunProgress`).
 import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import { api, ApiError, errorMessage, isAbort, newRequestId } from '../api/client';
-import type { ActivationAnalysis, Backend, DiffCell, Interventions, LensRow, LensType, Receipt, RunProgress, RunRequest, TrackedProb } from '../api/types';
+import type { ActivationAnalysis, Backend, DiffCell, Interventions, LensKind, LensRow, LensType, Receipt, RunProgress, RunRequest, TrackedProb } from '../api/types';
 import { attentionOfResponse, type AttentionTensor } from '../lib/attention';
 import { countInterventions, type InterventionContext } from '../lib/interventions';
+import { effectiveLens, tunedLensUnavailable } from '../lib/lensKinds';
 import { inferLayers } from '../lib/lensTypes';
 import { shortModelName } from '../lib/models';
 import { servingModel } from '../lib/status';
@@ -41,6 +42,14 @@ export interface RunView {
   analysis?: ActivationAnalysis | null;
   /** What the server applied; absent for saved results and older servers. */
   receipts?: Receipt[] | null;
+  /** The tuned lens's folder, when the tuned lens drew the rows (`request.lens` is `tuned`). */
+  tunedLens?: string | null;
+}
+
+/** The tuned lens the run options offer: the one attached to the model, and why it cannot be used now (else null). */
+export interface TunedLensChoice {
+  folder: string;
+  disabledReason: string | null;
 }
 
 export interface RunReceipts {
@@ -57,7 +66,8 @@ export interface RunProgressStore {
   subscribe: (onChange: () => void) => () => void;
 }
 
-function createProgressStore(): RunProgressStore & { set: (p: RunProgress | null) => void } {
+/** A progress store (the page's run's; the lens evaluation's). */
+export function createProgressStore(): RunProgressStore & { set: (p: RunProgress | null) => void } {
   let current: RunProgress | null = null;
   const listeners = new Set<() => void>();
   return {
@@ -96,6 +106,10 @@ export interface RunState {
   setInterventions: (i: Interventions) => void;
   runOptions: RunOptionsValue;
   setRunOptions: (o: RunOptionsValue) => void;
+  /** The tuned lens attached to the model in service, for the run options' lens select; null when none is. */
+  tunedLens: TunedLensChoice | null;
+  /** The lens the next run asks for: the choice when it can be used, else the logit lens. */
+  lens: LensKind;
   /** The run on screen. */
   view: RunView | null;
   /** Puts a run on screen without running (a session's saved results). */
@@ -151,7 +165,7 @@ export function useRun(loader: ModelLoader): RunState {
   const [text, setText] = useState(DEFAULT_TEXT);
   const [lensType, setLensType] = useState<LensType>('block_output');
   const [interventions, setInterventions] = useState<Interventions>({});
-  const [runOptions, setRunOptions] = useState<RunOptionsValue>({ compare: false, analysis: false, track: [] });
+  const [runOptions, setRunOptions] = useState<RunOptionsValue>({ compare: false, analysis: false, track: [], lens: 'logit' });
   const [view, setView] = useState<RunView | null>(null);
   const [running, setRunning] = useState(false);
   const [runError, setRunError] = useState<string | null>(null);
@@ -162,6 +176,10 @@ export function useRun(loader: ModelLoader): RunState {
   const [progress] = useState(createProgressStore);
 
   const { status, model, connectionError, loaded, modelBusy, effectiveChat, subscribeRunProgress } = loader;
+  const tunedFolder = model?.tuned_lens ?? null;
+  // Only a request the server accepts: the tuned lens when one is attached and the lens type allows it.
+  const lens = effectiveLens(runOptions.lens, tunedFolder, lensType);
+  const tunedLens = useMemo(() => (tunedFolder ? { folder: tunedFolder, disabledReason: tunedLensUnavailable(lensType) } : null), [tunedFolder, lensType]);
 
   // Only the events of the run in progress count: other clients' runs, and a stopped or replaced
   // run of this page (its id is no longer current), are ignored.
@@ -209,6 +227,8 @@ export function useRun(loader: ModelLoader): RunState {
       // Cheap next to the lens itself, and the grid's Entropy colour mode needs it.
       entropy: true,
       ...optionFields(runOptions),
+      // Absent for the logit lens, the server's default.
+      ...(lens === 'tuned' ? { lens } : {}),
       ...override,
     };
     // A run started while another is in progress (a session's, Run again) replaces it.
@@ -248,6 +268,7 @@ export function useRun(loader: ModelLoader): RunState {
         entropy: res.entropy ?? null,
         analysis: res.analysis ?? null,
         receipts: res.receipts ?? null,
+        tunedLens: req.lens === 'tuned' ? (s?.tuned_lens ?? null) : null,
       });
       return true;
     } catch (err) {
@@ -309,11 +330,12 @@ export function useRun(loader: ModelLoader): RunState {
     const changed =
       view.request.text !== text ||
       view.request.lens_type !== lensType ||
+      (view.request.lens ?? 'logit') !== lens ||
       view.request.apply_chat_template !== effectiveChat ||
       JSON.stringify(view.request.interventions) !== JSON.stringify(interventions) ||
       !sameOptions(view.request, runOptions);
     return changed ? 'The controls changed since this run: Run to update the grid.' : null;
-  }, [view, modelBusy, model, text, lensType, effectiveChat, interventions, runOptions]);
+  }, [view, modelBusy, model, text, lensType, lens, effectiveChat, interventions, runOptions]);
 
   const receipts = useMemo(() => {
     if (!view || !Array.isArray(view.receipts)) return null;
@@ -333,6 +355,8 @@ export function useRun(loader: ModelLoader): RunState {
     setInterventions,
     runOptions,
     setRunOptions,
+    tunedLens,
+    lens,
     view,
     show: setView,
     running,

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { act, renderHook, screen, waitFor } from '@testing-library/react';
 import type { SessionConfig, SessionEntry } from '../api/types';
 import { NotificationProvider } from '../components/Notifications';
-import { diffGrid, inferenceResponse, intervenedRows, lensRows, LOADED, READY, TOKENS } from '../test/fixtures';
+import { diffGrid, inferenceResponse, intervenedRows, lensRows, LOADED, READY, TINY_LLAMA, TOKENS, TUNED_LENS_DIR } from '../test/fixtures';
 import { stubServer, type FakeServer } from '../test/server';
 import { useModelLoader } from './useModelLoader';
 import { useModels } from './useModels';
@@ -163,5 +163,68 @@ describe('useSessions', () => {
     expect(current().run.view).toBeNull();
     expect((await screen.findByTestId('toast-error')).textContent).toContain('no session s1');
     expect(current().sessions.busy).toBe(false);
+  });
+});
+
+describe('useSessions: sessions drawn by a tuned lens', () => {
+  const TUNED: SessionConfig = { ...SAVED, lens_type: 'block_output', lens: 'tuned', tuned_lens: TUNED_LENS_DIR, results: { text: 'Saved text', logit_lens: lensRows() } };
+  let attached: string | null;
+
+  beforeEach(() => {
+    attached = null;
+    server.routes.load_session = () => ({ json: TUNED });
+    server.routes.model_status = () => ({ json: { ...READY, tuned_lens: attached } });
+    server.routes.load_lens = (body) => {
+      attached = body.path;
+      return { json: { ...TINY_LLAMA, tuned_lens: body.path } };
+    };
+  });
+
+  it('shows the saved results as the tuned lens’s, and re-runs with that lens, attached first', async () => {
+    const { current } = await ready();
+    await act(() => current().sessions.load(S1));
+    expect(urls()).toEqual(['load_session', 'load_lens', 'inference']);
+    expect(server.calls.find((c) => c.url === 'load_lens')!.body).toEqual({ path: TUNED_LENS_DIR });
+    expect(server.calls.find((c) => c.url === 'inference')!.body).toMatchObject({ text: 'Saved text', lens_type: 'block_output', lens: 'tuned' });
+    const { run } = current();
+    expect(run.view?.request.lens).toBe('tuned');
+    expect(run.view?.tunedLens).toBe(TUNED_LENS_DIR);
+    expect(run.view?.source).toEqual({ kind: 'session', name: 's1', savedOnly: false });
+    // The controls follow the session.
+    expect(run.runOptions.lens).toBe('tuned');
+    expect((await screen.findByTestId('toast-info')).textContent).toContain('Attached the tuned lens “llama” that drew the session');
+  });
+
+  it('the lens already attached: re-run without attaching it again', async () => {
+    attached = TUNED_LENS_DIR;
+    const { current } = await ready();
+    await act(() => current().sessions.load(S1));
+    expect(urls()).toEqual(['load_session', 'inference']);
+  });
+
+  it('visualization only: the saved rows are named the tuned lens’s, nothing attached or run', async () => {
+    const { current } = await ready();
+    act(() => current().sessions.setVizOnly(true));
+    await act(() => current().sessions.load(S1));
+    expect(urls()).toEqual(['load_session']);
+    expect(current().run.view).toMatchObject({ request: { lens: 'tuned' }, tunedLens: TUNED_LENS_DIR, source: { savedOnly: true } });
+  });
+
+  it('a lens that cannot be attached: the saved results stay, not redrawn by another lens', async () => {
+    server.routes.load_lens = () => ({ status: 400, json: { detail: `tuned lens: cannot read ${TUNED_LENS_DIR}/config.json: No such file or directory (os error 2)` } });
+    const { current } = await ready();
+    await act(() => current().sessions.load(S1));
+    expect(urls()).toEqual(['load_session', 'load_lens']);
+    expect(current().run.view).toMatchObject({ tunedLens: TUNED_LENS_DIR, source: { savedOnly: true } });
+    const toast = await screen.findByTestId('toast-error');
+    expect(toast.textContent).toContain('were not re-run: the session was drawn with the tuned lens /fixtures/research/tuned/llama, which could not be attached: tuned lens: cannot read');
+  });
+
+  it('older sessions record no lens: the logit lens drew them', async () => {
+    server.routes.load_session = () => ({ json: SAVED });
+    const { current } = await ready();
+    await act(() => current().sessions.load(S1));
+    expect(server.calls.find((c) => c.url === 'inference')!.body).toMatchObject({ lens: 'logit' });
+    expect(current().run.view?.tunedLens).toBeNull();
   });
 });

@@ -1,9 +1,11 @@
 // Saved sessions: the list, save, delete, load (restore the controls, show the saved results,
-// then re-run on the session's model unless only the visualization is wanted) and the diff of two.
+// then re-run on the session's model, and with its tuned lens when one drew it, unless only the
+// visualization is wanted) and the diff of two.
 import { useEffect, useState } from 'react';
 import { api, errorMessage } from '../api/client';
-import type { SessionConfig, SessionEntry } from '../api/types';
+import type { LensKind, SessionConfig, SessionEntry } from '../api/types';
 import { normalizeInterventions } from '../lib/interventions';
+import { isLensKind, lensFolderName } from '../lib/lensKinds';
 import { isLensType } from '../lib/lensTypes';
 import { backendLabel, normalizeBackend, shortModelName } from '../lib/models';
 import { servingModel } from '../lib/status';
@@ -113,20 +115,25 @@ export function useSessions(run: RunState, loader: ModelLoader, { onShown }: Ses
       const chat = !!cfg.apply_chat_template;
       const wantModel = typeof cfg.model_name === 'string' ? cfg.model_name : '';
       const wantBackend = normalizeBackend(cfg.backend);
+      // Sessions from before tuned lenses (and the original tool's) were drawn by the logit lens.
+      const lens: LensKind = isLensKind(cfg.lens) ? cfg.lens : 'logit';
+      const tunedFolder = lens === 'tuned' && typeof cfg.tuned_lens === 'string' && cfg.tuned_lens ? cfg.tuned_lens : null;
       run.setText(text);
       run.setInterventions(interventions);
       run.setLensType(lensType);
+      run.setRunOptions({ ...run.runOptions, lens });
       loader.setUseChat(chat);
       const savedRows = cfg.results?.logit_lens;
       if (Array.isArray(savedRows) && savedRows.length > 0) {
         run.show({
-          request: { text, interventions, lens_type: lensType, apply_chat_template: chat, return_attention: false },
+          request: { text, interventions, lens_type: lensType, apply_chat_template: chat, return_attention: false, lens },
           rows: savedRows,
           tokens: Array.isArray(cfg.input_tokens) ? cfg.input_tokens : null,
           tensor: null,
           modelName: wantModel,
           backend: wantBackend,
           source: { kind: 'session', name: s.name, savedOnly: true },
+          tunedLens: tunedFolder,
         });
       }
       onShown();
@@ -144,7 +151,8 @@ export function useSessions(run: RunState, loader: ModelLoader, { onShown }: Ses
         return;
       }
       const serving = servingModel(cur);
-      if (wantModel && (!serving || wantModel !== serving.model_name || wantBackend !== normalizeBackend(serving.backend))) {
+      const switching = !!wantModel && (!serving || wantModel !== serving.model_name || wantBackend !== normalizeBackend(serving.backend));
+      if (switching) {
         notify('info', `Switching to ${shortModelName(wantModel)} (${backendLabel(wantBackend)}) to re-run the session…`, `Session “${s.name}”`);
         const ok = await loader.switchTo(wantModel, wantBackend, chat);
         if (!ok) {
@@ -152,8 +160,29 @@ export function useSessions(run: RunState, loader: ModelLoader, { onShown }: Ses
           return;
         }
       }
+      // Drawn by a tuned lens: re-run with that lens, attached first unless it already is (a model
+      // just loaded has none), rather than redraw the session with another lens.
+      if (lens === 'tuned') {
+        const attached = switching ? null : (serving?.tuned_lens ?? null);
+        if (tunedFolder && attached !== tunedFolder) {
+          try {
+            await loader.attachLens(tunedFolder);
+            notify('info', `Attached the tuned lens “${lensFolderName(tunedFolder)}” that drew the session, to re-run it.`, `Session “${s.name}”`);
+          } catch (err) {
+            notify(
+              'error',
+              `The saved results are shown, but were not re-run: the session was drawn with the tuned lens ${tunedFolder}, which could not be attached: ${errorMessage(err)}`,
+              `Session “${s.name}”`,
+            );
+            return;
+          }
+        } else if (!tunedFolder && !attached) {
+          notify('error', 'The saved results are shown, but were not re-run: the session was drawn with a tuned lens it does not name. Attach that lens in the header, then Run.', `Session “${s.name}”`);
+          return;
+        }
+      }
       // The controls were set above but this render's closure predates them: pass them along.
-      await run.runInference({ text, interventions, lens_type: lensType, apply_chat_template: chat }, { kind: 'session', name: s.name, savedOnly: false });
+      await run.runInference({ text, interventions, lens_type: lensType, apply_chat_template: chat, lens }, { kind: 'session', name: s.name, savedOnly: false });
     } finally {
       setBusy(false);
     }

@@ -1,6 +1,7 @@
 // The activation analysis of a run: which matrices there are, how they are named and scaled, and
 // their CSV export.
 import type { ActivationAnalysis } from '../api/types';
+import { fileNamePart, fileStamp } from './download';
 
 export type MetricKey = keyof ActivationAnalysis;
 
@@ -70,22 +71,5 @@ export function analysisCsv(a: ActivationAnalysis, lensRowNames: string[], token
 
 /** `activation_analysis_<model>_<YYYYMMDD_HHMMSS>.csv`, safe as a file name. */
 export function analysisFileName(modelShortName: string, when: Date): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  const stamp = `${when.getFullYear()}${p(when.getMonth() + 1)}${p(when.getDate())}_${p(when.getHours())}${p(when.getMinutes())}${p(when.getSeconds())}`;
-  const model = modelShortName.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^_+|_+$/g, '') || 'model';
-  return `activation_analysis_${model}_${stamp}.csv`;
-}
-
-/** Offers `text` as a file download through a temporary Blob link. */
-export function downloadText(text: string, fileName: string, type = 'text/csv;charset=utf-8'): void {
-  const url = URL.createObjectURL(new Blob([text], { type }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = fileName;
-  a.style.display = 'none';
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  // The click has started the download; the URL goes a little later, as some browsers read it late.
-  window.setTimeout(() => URL.revokeObjectURL(url), 5000);
+  return `activation_analysis_${fileNamePart(modelShortName)}_${fileStamp(when)}.csv`;
 }

@@ -46,4 +46,11 @@ describe('run progress', () => {
     // Out-of-range counts are clamped for the bar.
     expect(describeRunProgress({ request: 'a', stage: 'forward', done: 40, total: 30 }).value).toEqual({ now: 30, max: 30 });
   });
+
+  it('an evaluation counts documents, and says what it waits for in its own words', () => {
+    expect(parseRunProgress('{"request":"e","stage":"documents","done":3,"total":40}')).toEqual({ request: 'e', stage: 'documents', done: 3, total: 40 });
+    expect(describeRunProgress({ request: 'e', stage: 'documents', done: 3, total: 40 })).toEqual({ text: '3 of 40 documents', value: { now: 3, max: 40 } });
+    expect(describeRunProgress({ request: 'e', stage: 'documents', done: 0, total: 1 }).text).toBe('0 of 1 document');
+    expect(describeRunProgress(null, 'Starting the evaluation…')).toEqual({ text: 'Starting the evaluation…', value: null });
+  });
 });

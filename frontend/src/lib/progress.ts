@@ -1,5 +1,5 @@
 // What the progress indicators say: about a model load (the load bar), and about a run (the
-// "run" events of /events: queued, forward pass, lens).
+// "run" events of /events: queued, forward pass, lens; an evaluation's documents).
 import type { LoadingStatus, LoadStage, RunProgress, RunStage } from '../api/types';
 import { formatBytes } from './models';
 
@@ -40,7 +40,7 @@ export function describeLoading(l: LoadingStatus | null | undefined): ProgressVi
   return { stage, detail: parts.join(' · '), fraction };
 }
 
-const RUN_STAGES: readonly RunStage[] = ['queued', 'forward', 'lens'];
+const RUN_STAGES: readonly RunStage[] = ['queued', 'forward', 'lens', 'documents'];
 
 /** The data of a "run" event, or null when it is not a RunProgress (a malformed event is skipped). */
 export function parseRunProgress(data: string): RunProgress | null {
@@ -60,15 +60,18 @@ export function parseRunProgress(data: string): RunProgress | null {
 }
 
 export interface RunProgressView {
-  /** "Waiting for 2 runs ahead…", "Layer 12 of 30", "Lens 3 of 31", "Running the model…" */
+  /** "Waiting for 2 runs ahead…", "Layer 12 of 30", "Lens 3 of 31", "12 of 40 documents", "Running the model…" */
   text: string;
   /** For a progress bar: done of total, or null (indeterminate: waiting, or nothing heard yet). */
   value: { now: number; max: number } | null;
 }
 
-/** What the page says about its run in progress; `p` is the run's latest event (null: none yet). */
-export function describeRunProgress(p: RunProgress | null): RunProgressView {
-  if (!p) return { text: 'Running the model…', value: null };
+/**
+ * What the page says about its run in progress; `p` is the run's latest event (null: none yet,
+ * when `idle` is said).
+ */
+export function describeRunProgress(p: RunProgress | null, idle = 'Running the model…'): RunProgressView {
+  if (!p) return { text: idle, value: null };
   const max = Math.max(0, Math.round(p.total));
   const now = Math.min(max, Math.max(0, Math.round(p.done)));
   switch (p.stage) {
@@ -79,7 +82,10 @@ export function describeRunProgress(p: RunProgress | null): RunProgressView {
       return { text: `Layer ${now} of ${max}`, value: max > 0 ? { now, max } : null };
     case 'lens':
       return { text: `Lens ${now} of ${max}`, value: max > 0 ? { now, max } : null };
+    case 'documents':
+      // An evaluation: `done` documents of the corpus measured.
+      return { text: `${now} of ${max} document${max === 1 ? '' : 's'}`, value: max > 0 ? { now, max } : null };
     default:
-      return { text: 'Running the model…', value: null };
+      return { text: idle, value: null };
   }
 }

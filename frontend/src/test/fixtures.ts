@@ -2,6 +2,8 @@ import type {
   ActivationAnalysis,
   AttentionReduce,
   DiffCell,
+  EvalReport,
+  Evaluation,
   InferenceResponse,
   LensRow,
   LoadModelResponse,
@@ -226,3 +228,27 @@ export const RECEIPTS: Receipt[] = [
   { key: 'layer_0_attention', hook: 'blocks.0.attn.hook_attn_scores', layer: 0, positions: [3], elements: 0, delta_norm: 0 },
   { key: 'embeddings', hook: 'hook_embed', layer: null, positions: [3], elements: 8, delta_norm: null },
 ];
+
+/** `logitlens eval-lens --json` of the tiny llama with its tuned lens over the research corpus (max 32 tokens). */
+export const EVALUATION: Evaluation = {
+  layers: ['Embeddings', 'Layer 0', 'Layer 1', 'Final Output'],
+  tokens: 1280,
+  logit: {
+    kl: [1.3741695648768284, 0.649009399839702, 0.2907895129416145, 0.0],
+    ce: [7.05549462888112, 6.971399430591947, 7.005777165560283, 6.9921168718177755],
+    entropy: [5.523645314640676, 5.517306214818968, 5.517693344460048, 5.510375392391771],
+    top1_agree: [0.00625, 0.0796875, 0.253125, 1.0],
+  },
+  tuned: {
+    kl: [1.3895315224403588, 0.7092026366210676, 0.3693602702461821, 0.0],
+    ce: [7.0673021573254395, 6.992062448244831, 6.964891293090939, 6.9921168718177755],
+    entropy: [5.516992177546502, 5.517666815131216, 5.532422015488899, 5.510375392391771],
+    top1_agree: [0.003125, 0.05703125, 0.18125, 1.0],
+  },
+};
+
+/** The tuned lens of the tiny llama, as /model_status names it once attached. */
+export const TUNED_LENS_DIR = '/fixtures/research/tuned/llama';
+
+/** POST/GET /eval_lens: EVALUATION, made by the server with TINY_LLAMA and its tuned lens. */
+export const EVAL_REPORT: EvalReport = { ...EVALUATION, model_name: '/fixtures/tiny/llama', tuned_lens: TUNED_LENS_DIR, documents: 40, max_tokens: 32 };

@@ -7,11 +7,15 @@ import { vi } from 'vitest';
 import type {
   DeleteSessionResponse,
   DiffSessionsRequest,
+  EvalLensRequest,
+  EvalReport,
   GridVisualizationRequest,
   InferenceRequest,
   InferenceResponse,
+  LoadLensRequest,
   LoadModelRequest,
   LoadModelResponse,
+  ModelDescription,
   ModelEntry,
   ModelStatus,
   RunAttention,
@@ -31,6 +35,9 @@ export interface Api {
   model_status: [undefined, ModelStatus];
   models: [undefined, ModelEntry[]];
   load_model: [LoadModelRequest, LoadModelResponse];
+  load_lens: [LoadLensRequest, ModelDescription];
+  /** GET (no body: the last evaluation) and POST (a corpus) share the path. */
+  eval_lens: [EvalLensRequest | undefined, EvalReport];
   inference: [InferenceRequest, InferenceResponse];
   'runs/{id}/attention': [undefined, RunAttention];
   sessions: [undefined, SessionEntry[]];
@@ -47,6 +54,8 @@ const ROUTES: readonly Route[] = [
   'model_status',
   'models',
   'load_model',
+  'load_lens',
+  'eval_lens',
   'inference',
   'runs/{id}/attention',
   'sessions',

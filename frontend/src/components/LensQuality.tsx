@@ -1,0 +1,255 @@
+// The Lens quality card: how well each row of the grid, read by the logit lens and by the tuned
+// lens, predicts what the model outputs, measured over a corpus (POST /eval_lens, or a file of
+// `logitlens eval-lens --json`). Four charts, exports (CSV numbers, SVG or PNG chart), and the
+// form that runs an evaluation with its progress and Stop.
+import { useRef, useState, type ReactNode } from 'react';
+import type { LensKind } from '../api/types';
+import type { LensEvalState, ShownEval } from '../hooks/useLensEval';
+import { useRunProgress, type RunProgressStore } from '../hooks/useRun';
+import { useWidth } from '../hooks/useWidth';
+import { downloadBlob, downloadText } from '../lib/download';
+import { lensFolderName, lensName } from '../lib/lensKinds';
+import { evalCsv, evalFileName } from '../lib/lensEval';
+import { shortModelName } from '../lib/models';
+import { describeRunProgress } from '../lib/progress';
+import { svgMarkup, svgToPng } from '../lib/svgExport';
+import { LensQualityChart } from './LensQualityChart';
+import { useNotify } from './Notifications';
+
+/** A button that opens the file picker of a hidden file input. */
+function FileButton({ label, accept, onFile, ariaLabel }: { label: string; accept: string; onFile: (f: File) => void; ariaLabel: string }) {
+  return (
+    <label className="btn btn-small btn-secondary file-btn">
+      {label}
+      <input
+        type="file"
+        accept={accept}
+        aria-label={ariaLabel}
+        className="sr-only"
+        onChange={(e) => {
+          const f = e.target.files?.[0];
+          // Cleared so that choosing the same file again reads it again.
+          e.target.value = '';
+          if (f) onFile(f);
+        }}
+      />
+    </label>
+  );
+}
+
+/** The evaluation in progress: "12 of 40 documents" and a bar; the only part re-rendered per event. */
+function EvalProgress({ progress }: { progress: RunProgressStore }) {
+  const p = useRunProgress(progress);
+  const { text, value } = describeRunProgress(p, 'Starting the evaluation…');
+  const pct = value ? Math.round((100 * value.now) / Math.max(1, value.max)) : null;
+  return (
+    <div className="eval-progress" data-testid="eval-progress">
+      <span className="spinner" aria-hidden="true" />
+      <span className="run-progress-text" data-testid="eval-progress-text">
+        {text}
+      </span>
+      <div
+        className={`progress${value ? '' : ' progress-indeterminate'}`}
+        role="progressbar"
+        aria-label="Evaluation progress"
+        aria-valuetext={text}
+        aria-valuemin={0}
+        aria-valuemax={value ? value.max : undefined}
+        aria-valuenow={value ? value.now : undefined}
+      >
+        <div className="progress-fill" style={pct === null ? undefined : { width: `${pct}%` }} />
+      </div>
+    </div>
+  );
+}
+
+/** What the evaluation on screen was made of, and where it came from. */
+function EvalMeta({ shown }: { shown: ShownEval }) {
+  const { data, source } = shown;
+  const parts: ReactNode[] = [];
+  if (data.model_name) parts.push(<span title={data.model_name}>{shortModelName(data.model_name)}</span>);
+  if (data.documents !== undefined) parts.push(`${data.documents} document${data.documents === 1 ? '' : 's'}`);
+  parts.push(`${data.tokens} positions`);
+  if (data.max_tokens !== undefined) parts.push(`first ${data.max_tokens} tokens of each`);
+  parts.push(data.tuned ? <span title={data.tuned_lens ?? undefined}>logit and {lensName('tuned', data.tuned_lens)}</span> : 'logit lens only (no tuned lens was attached)');
+  const from = source.kind === 'server' ? 'the server’s last evaluation' : source.kind === 'run' ? 'evaluated now' : `file ${source.name}`;
+  return (
+    <div className="run-meta small eval-meta" data-testid="eval-meta">
+      {parts.map((p, i) => (
+        <span key={i}>{p}</span>
+      ))}
+      <span className="tag tag-session">{from}</span>
+    </div>
+  );
+}
+
+function figureTitle(shown: ShownEval): string {
+  const { data, source } = shown;
+  const what = data.model_name ? shortModelName(data.model_name) : source.kind === 'file' ? source.name : 'evaluation';
+  return `Lens quality · ${what} · ${data.tokens} positions`;
+}
+
+/** The charts of the evaluation on screen, with the KL scale and the exports. */
+function EvalReportView({ shown }: { shown: ShownEval }) {
+  const { notify } = useNotify();
+  const [logKl, setLogKl] = useState(false);
+  const boxRef = useRef<HTMLDivElement>(null);
+  const svgRef = useRef<SVGSVGElement>(null);
+  const width = Math.max(280, useWidth(boxRef, 940));
+  const { data, source } = shown;
+  const lensNames: Record<LensKind, string> = { logit: 'logit lens', tuned: lensName('tuned', data.tuned_lens) };
+  const base = data.model_name ? shortModelName(data.model_name) : source.kind === 'file' ? source.name.replace(/\.json$/i, '') : 'evaluation';
+  const name = data.tuned_lens ? `${base}_${lensFolderName(data.tuned_lens)}` : base;
+
+  const exportSvg = (format: 'svg' | 'png') => {
+    const svg = svgRef.current;
+    if (!svg) return;
+    const markup = svgMarkup(svg);
+    const file = evalFileName(name, new Date(), format);
+    if (format === 'svg') {
+      downloadText(markup, file, 'image/svg+xml;charset=utf-8');
+      return;
+    }
+    svgToPng(markup, svg.width.baseVal.value, svg.height.baseVal.value)
+      .then((png) => downloadBlob(png, file))
+      .catch((err: unknown) => notify('error', err instanceof Error ? err.message : String(err), 'Could not export the chart as PNG'));
+  };
+
+  return (
+    <>
+      <div className="eval-toolbar">
+        <EvalMeta shown={shown} />
+        <div className="eval-actions">
+          <label className="check-row inline small" title="KL spans decades from the first rows to the output: a log scale shows the late rows apart (the output's 0 is then not drawn)">
+            <input type="checkbox" checked={logKl} onChange={(e) => setLogKl(e.target.checked)} />
+            <span>Log scale for KL</span>
+          </label>
+          <button type="button" className="btn btn-small btn-secondary" onClick={() => downloadText(evalCsv(data), evalFileName(name, new Date(), 'csv'))}>
+            Export CSV
+          </button>
+          <button type="button" className="btn btn-small btn-secondary" onClick={() => exportSvg('svg')}>
+            Export SVG
+          </button>
+          <button type="button" className="btn btn-small btn-secondary" onClick={() => exportSvg('png')}>
+            Export PNG
+          </button>
+        </div>
+      </div>
+      <div ref={boxRef} className="eval-figure-box">
+        <LensQualityChart data={data} width={width} logKl={logKl} lensNames={lensNames} title={figureTitle(shown)} svgRef={svgRef} />
+      </div>
+      <p className="muted small eval-help">
+        Per row of the grid, over every position of the corpus: <strong>KL</strong> from the model’s output to the row’s prediction and the{' '}
+        <strong>cross-entropy</strong> of the next token (lower is better), the row’s <strong>entropy</strong>, and how often its top-1 token is the output’s
+        (<strong>top-1 agreement</strong>, higher is better). All in nats. Hover a chart, or focus it and use the arrow keys, to read the values.
+      </p>
+    </>
+  );
+}
+
+/** Runs an evaluation: the corpus (typed, pasted or read from a .txt file), max tokens, Run and Stop. */
+function EvalForm({ ev }: { ev: LensEvalState }) {
+  return (
+    <fieldset className="form-block eval-form" aria-label="Run an evaluation">
+      <legend>Run an evaluation</legend>
+      <p className="hint">
+        One document per line (blank lines are skipped); the model in service reads the first tokens of each, and both lenses are measured against its output.
+      </p>
+      <textarea
+        className="input mono"
+        aria-label="Corpus"
+        rows={5}
+        placeholder={'The old lighthouse keeper climbed the spiral stairs…\nIn 1969 Apollo 11 landed on the Moon…'}
+        value={ev.corpus}
+        onChange={(e) => ev.setCorpus(e.target.value)}
+      />
+      <div className="eval-form-row">
+        <FileButton label="Choose a .txt file…" accept=".txt,text/plain" ariaLabel="Corpus file" onFile={(f) => void ev.readCorpusFile(f)} />
+        <span className="muted small" data-testid="eval-documents">
+          {ev.documents} document{ev.documents === 1 ? '' : 's'}
+          {ev.corpusFile ? ` · from ${ev.corpusFile}` : ''}
+        </span>
+        <label className="field field-inline">
+          <span>Max tokens</span>
+          <input
+            className="input input-narrow"
+            aria-label="Max tokens per document"
+            inputMode="numeric"
+            value={ev.maxTokens}
+            onChange={(e) => ev.setMaxTokens(e.target.value)}
+            title="Each document's first tokens; the server says when this is over its limit"
+          />
+        </label>
+      </div>
+      <div className="run-row">
+        <button type="button" className="btn btn-primary" onClick={() => void ev.run()} disabled={!!ev.runDisabledReason || ev.running} title={ev.runDisabledReason ?? undefined}>
+          {ev.running ? (
+            <>
+              <span className="spinner" aria-hidden="true" /> Evaluating…
+            </>
+          ) : (
+            'Run evaluation'
+          )}
+        </button>
+        {ev.running && (
+          <button type="button" className="btn btn-danger btn-stop" onClick={ev.stop} title="Stop the evaluation: the server cancels it, and what is on screen stays">
+            Stop
+          </button>
+        )}
+      </div>
+      {ev.runDisabledReason && !ev.running && <div className="muted small eval-hint">{ev.runDisabledReason}</div>}
+      {ev.running && <EvalProgress progress={ev.progress} />}
+      {ev.stopped && !ev.running && (
+        <div className="stopped-note small" role="status" data-testid="eval-stopped">
+          Evaluation stopped.
+        </div>
+      )}
+      {ev.runError && !ev.running && (
+        <div className="inline-error" role="alert" data-testid="eval-error">
+          {ev.runError}
+        </div>
+      )}
+    </fieldset>
+  );
+}
+
+export function LensQualityCard({ ev }: { ev: LensEvalState }) {
+  return (
+    <section className="card lens-quality-card" aria-label="Lens quality" data-testid="lens-quality">
+      <div className="section-head">
+        <h2>Lens quality</h2>
+        <label className="check-row inline">
+          <input type="checkbox" checked={ev.open} onChange={(e) => ev.setOpen(e.target.checked)} aria-label="Show lens quality" />
+          <span>Show lens quality</span>
+        </label>
+      </div>
+      {!ev.open ? (
+        <p className="muted small">How well each row, read by the logit lens and by a tuned lens, predicts the model’s output over a corpus. Tick “Show lens quality” to see it.</p>
+      ) : (
+        <>
+          <div className="eval-source">
+            <FileButton label="Open file…" accept=".json,application/json" ariaLabel="Evaluation file" onFile={(f) => void ev.openFile(f)} />
+            <span className="muted small">the JSON of “logitlens eval-lens --json”, or a report of the server</span>
+          </div>
+          {ev.fileError && (
+            <div className="inline-error" role="alert" data-testid="eval-file-error">
+              {ev.fileError}
+            </div>
+          )}
+          {ev.fetching && !ev.shown && (
+            <div className="empty-state small" role="status" data-testid="eval-fetching">
+              <span className="spinner" aria-hidden="true" /> Fetching the last evaluation…
+            </div>
+          )}
+          {ev.serverNote && !ev.shown && (
+            <div className="empty-state small" role="status" data-testid="eval-note">
+              {ev.serverNote}
+            </div>
+          )}
+          {ev.shown && <EvalReportView shown={ev.shown} />}
+          <EvalForm ev={ev} />
+        </>
+      )}
+    </section>
+  );
+}
