@@ -17,8 +17,7 @@ use logitlens_engine::run::{document_start, generate_with, Step};
 use logitlens_engine::types::{Stage, Unwatched, Watch};
 use logitlens_engine::{
     generate, sample_corpus, BackendKind, Capture, EngineError, GenerateOptions,
-    InterventionConfig, Interventions, KvCache, LoadOptions, LoadedModel, RunRequest, RunSpec,
-    Sampling,
+    InterventionConfig, Interventions, KvCache, LoadedModel, RunRequest, RunSpec, Sampling,
 };
 use serde_json::Value;
 
@@ -39,15 +38,6 @@ const FAMILIES: [&str; 11] = [
 ];
 
 const TEXT: &str = "The capital of France is Paris, and the capital of Italy is";
-
-/// A tiny fixture under the hooked backend, which runs every family.
-fn load_hooked(family: &str) -> LoadedModel {
-    let opts = LoadOptions {
-        backend: BackendKind::Hooked,
-        ..Default::default()
-    };
-    LoadedModel::load_with(tiny(family).to_str().unwrap(), opts, &mut |_| {}).unwrap()
-}
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
     assert_eq!(a.dims(), b.dims());

@@ -27,6 +27,16 @@ pub fn load_tiny(family: &str) -> LoadedModel {
     LoadedModel::load(tiny(family).to_str().unwrap(), &mut |_| {}).expect("load tiny fixture")
 }
 
+/// A tiny fixture under the hooked backend, which runs every family.
+pub fn load_hooked(family: &str) -> LoadedModel {
+    let opts = logitlens_engine::LoadOptions {
+        backend: logitlens_engine::BackendKind::Hooked,
+        ..Default::default()
+    };
+    LoadedModel::load_with(tiny(family).to_str().unwrap(), opts, &mut |_| {})
+        .expect("load tiny fixture")
+}
+
 pub struct Npz(NpzReader<File>);
 
 impl Npz {

@@ -96,12 +96,17 @@ fn loss_and_grads_of(
             let x = (&h
                 + h.matmul(&w.as_tensor().t()?)?
                     .broadcast_add(b.as_tensor())?)?;
-            let lp =
-                candle_nn::ops::log_softmax(&model.model.unembed_differentiable(&x)?, D::Minus1)?;
+            let (normed, logits) = model.model.head_for_training(&x)?;
+            let lp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
             // Σ_t Σ_v p_final (log p_final − log p_lens), over the batch's positions.
             let kl = ((&f.final_p * (&f.final_lp - &lp)?)?.sum_all()? * scale)?;
-            let g = kl.backward()?;
             total += kl.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            // dKL/dlogits = p_lens − p_final per position; taken through the
+            // head by hand, then autograd from `normed` to the translator:
+            // sum(normed · G) has the loss's gradient when G = dL/dnormed.
+            let d_logits = ((lp.exp()? - &f.final_p)? * scale)?;
+            let g_normed = model.model.head_grad(&normed, &d_logits)?;
+            let g = (&normed * g_normed.detach())?.sum_all()?.backward()?;
             let (gw, gb) = &mut grads[s];
             if let Some(d) = g.get(w.as_tensor()) {
                 *gw = (&*gw + d)?;

@@ -331,7 +331,12 @@ impl Transformer {
     /// like HF's head.
     pub fn unembed(&self, x: &Tensor) -> Result<Tensor> {
         let normed = self.final_norm.forward(x)?.to_dtype(DType::F32)?;
-        let mut logits = self.lm_head.matmul_t(&normed)?;
+        self.logits_of_normed(&normed)
+    }
+
+    /// The head after the final norm: unembedding (+ bias), soft-cap.
+    fn logits_of_normed(&self, normed: &Tensor) -> Result<Tensor> {
+        let mut logits = self.lm_head.matmul_t(normed)?;
         if let Some(b) = &self.lm_head_bias {
             logits = logits.broadcast_add(b)?;
         }
@@ -354,26 +359,45 @@ impl Transformer {
         })
     }
 
-    /// [`unembed`](Self::unembed) in differentiable tensor ops (training a
-    /// lens), for a dense head: f32 logits.
-    pub fn unembed_differentiable(&self, x: &Tensor) -> Result<Tensor> {
+    /// The head split for training a lens: the final norm of `x` in
+    /// differentiable ops (f32 `[N, D]`), and the logits it gives (f32
+    /// `[N, V]`, as [`unembed`](Self::unembed), not tracked). The
+    /// vocabulary-sized part is differentiated by hand in
+    /// [`head_grad`](Self::head_grad), so autograd never holds an
+    /// `[N, V]` graph nor computes the gradient of the frozen unembedding.
+    pub fn head_for_training(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        if self.lm_head.dense().is_none() {
+            return Err(crate::invalid!(
+                "training a lens needs the unembedding widened (weights: f32)"
+            ));
+        }
         let normed = self
             .final_norm
             .forward_differentiable(x)?
             .to_dtype(DType::F32)?;
+        let logits = self.logits_of_normed(&normed.detach())?;
+        Ok((normed, logits))
+    }
+
+    /// dL/d(normed) from dL/d(logits), for [`head_for_training`]'s
+    /// `normed`: back through the final soft-cap and the unembedding.
+    pub fn head_grad(&self, normed: &Tensor, d_logits: &Tensor) -> Result<Tensor> {
         let Some(head) = self.lm_head.dense() else {
             return Err(crate::invalid!(
                 "training a lens needs the unembedding widened (weights: f32)"
             ));
         };
-        let mut logits = normed.matmul(&head.to_dtype(DType::F32)?.t()?)?;
-        if let Some(b) = &self.lm_head_bias {
-            logits = logits.broadcast_add(b)?;
-        }
+        let mut g = d_logits.clone();
         if let Some(cap) = self.cfg.final_softcap {
-            logits = ((logits / cap)?.tanh()? * cap)?;
+            // z = cap·tanh(r/cap), so dz/dr = 1 − tanh²(r/cap).
+            let mut raw = self.lm_head.matmul_t(&normed.detach())?;
+            if let Some(b) = &self.lm_head_bias {
+                raw = raw.broadcast_add(b)?;
+            }
+            let t = (raw / cap)?.tanh()?;
+            g = (g * t.sqr()?.affine(-1.0, 1.0)?)?;
         }
-        Ok(logits)
+        Ok(g.matmul(&head.to_dtype(DType::F32)?)?)
     }
 
     /// Run the model on `ids` with the plan's interventions applied. With
