@@ -13,7 +13,7 @@ use tokio::sync::broadcast;
 use logitlens_engine::{ComputeDtype, LoadedModel, RunState, WeightsMode};
 
 use crate::sessions::Sessions;
-use crate::status::{Backend, LoadingStatus, ModelStatus, RunProgress};
+use crate::status::{Backend, EvalReport, LoadingStatus, ModelStatus, RunProgress};
 
 /// Recent runs /save_state and /runs/{id}/attention can still reach by
 /// `run_id` are kept within [`ServerConfig::kept_run_bytes`] (the newest
@@ -161,6 +161,12 @@ pub struct Active {
     pub backend: Backend,
 }
 
+/// The last lens evaluation (/eval_lens) and the model it was made with.
+pub struct KeptEval {
+    pub model: std::sync::Weak<LoadedModel>,
+    pub report: Arc<EvalReport>,
+}
+
 /// The last successful run (or loaded session): what /save_state writes.
 pub struct LastRun {
     pub config: Value,
@@ -209,7 +215,7 @@ pub struct Inner {
     pub load_lock: tokio::sync::Mutex<()>,
     pub last_run: Mutex<Option<Arc<LastRun>>>,
     /// The last lens evaluation, for the model it was made with.
-    pub last_eval: Mutex<Option<crate::routes::eval::KeptEval>>,
+    pub last_eval: Mutex<Option<KeptEval>>,
     /// Recent runs by id, so a client saves the run it shows rather than
     /// whatever ran last on the server (the original's global state).
     runs: Mutex<VecDeque<(u64, Arc<LastRun>)>>,

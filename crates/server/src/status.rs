@@ -274,3 +274,18 @@ pub struct RunProgress {
     pub done: usize,
     pub total: usize,
 }
+
+/// An evaluation and what it was made of.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EvalReport {
+    pub model_name: String,
+    /// The tuned lens's folder, when one was attached (then `tuned` is set).
+    pub tuned_lens: Option<String>,
+    /// Documents evaluated.
+    pub documents: usize,
+    /// The seed, when the documents were sampled from the model.
+    pub sample_seed: Option<u64>,
+    pub max_tokens: usize,
+    #[serde(flatten)]
+    pub evaluation: logitlens_engine::lens::eval::Evaluation,
+}

@@ -3,23 +3,23 @@
 //! `logitlens eval-lens` prints, and the last evaluation kept for the
 //! web app's Lens quality view.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use logitlens_engine::lens::eval::{self, Evaluation};
+use logitlens_engine::lens::eval;
 use logitlens_engine::run::mib;
 use logitlens_engine::types::Stage;
 use logitlens_engine::LoadedModel;
 
 use crate::error::{ApiError, ApiResult, AppJson};
-use crate::state::AppState;
-use crate::status::RunStage;
+use crate::state::{AppState, KeptEval};
+use crate::status::{EvalReport, RunStage};
 use crate::watch::{admit, Staged};
 
 pub fn router() -> Router<AppState> {
@@ -58,27 +58,6 @@ pub struct EvalLensRequest {
 enum Source {
     Text(Vec<String>),
     Sample { docs: usize, seed: u64 },
-}
-
-/// An evaluation and what it was made of.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct EvalReport {
-    pub model_name: String,
-    /// The tuned lens's folder, when one was attached (then `tuned` is set).
-    pub tuned_lens: Option<String>,
-    /// Documents evaluated.
-    pub documents: usize,
-    /// The seed, when the documents were sampled from the model.
-    pub sample_seed: Option<u64>,
-    pub max_tokens: usize,
-    #[serde(flatten)]
-    pub evaluation: Evaluation,
-}
-
-/// The last evaluation and the model it was made with.
-pub struct KeptEval {
-    model: Weak<LoadedModel>,
-    report: Arc<EvalReport>,
 }
 
 /// Evaluate the lenses of the model in service over a corpus: per
