@@ -15,7 +15,6 @@ use serde::Deserialize;
 use logitlens_engine::lens::eval;
 use logitlens_engine::run::mib;
 use logitlens_engine::types::Stage;
-use logitlens_engine::LoadedModel;
 
 use crate::error::{ApiError, ApiResult, AppJson};
 use crate::state::{AppState, KeptEval};
