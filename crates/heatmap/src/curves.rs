@@ -6,7 +6,7 @@
 use plotters::prelude::*;
 
 use crate::layout::{Rect, PT, TICK_LEN, TICK_PAD, TITLE_PAD, X_LABEL_ANGLE};
-use crate::render::{render_png, Area};
+use crate::render::{draw_err, fill, render_png, Area};
 use crate::text::{measure, HAlign, Label, VAlign};
 use crate::HeatmapError;
 
@@ -115,10 +115,6 @@ pub fn render_curves(
     })
 }
 
-fn draw_err<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> HeatmapError {
-    HeatmapError::Render(e.to_string())
-}
-
 /// A y axis: the data range mapped to pixels, linear or log10.
 struct YAxis {
     lo: f64,
@@ -218,17 +214,6 @@ fn format_decade(e: i32) -> String {
         }
         _ => format!("1e{e}"),
     }
-}
-
-fn fill(area: &Area, r: Rect, color: RGBColor) -> Result<(), HeatmapError> {
-    if r.x1 <= r.x0 || r.y1 <= r.y0 {
-        return Ok(());
-    }
-    area.draw(&Rectangle::new(
-        [(r.x0, r.y0), (r.x1, r.y1)],
-        color.filled(),
-    ))
-    .map_err(draw_err)
 }
 
 fn draw_curve_panel(

@@ -14,12 +14,14 @@ pub(crate) type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 /// matplotlib's tick width (0.8 pt) rounds to one pixel at 100 dpi.
 const TICK_WIDTH: i32 = 1;
 
-fn draw_err<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> HeatmapError {
+pub(crate) fn draw_err<E: std::error::Error + Send + Sync>(
+    e: DrawingAreaErrorKind<E>,
+) -> HeatmapError {
     HeatmapError::Render(e.to_string())
 }
 
 /// Fills `r` (exclusive right/bottom edges; plotters' bitmap fill is exclusive too).
-fn fill(area: &Area, r: Rect, color: RGBColor) -> Result<(), HeatmapError> {
+pub(crate) fn fill(area: &Area, r: Rect, color: RGBColor) -> Result<(), HeatmapError> {
     if r.x1 <= r.x0 || r.y1 <= r.y0 {
         return Ok(());
     }

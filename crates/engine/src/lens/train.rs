@@ -196,11 +196,14 @@ pub fn train(
         for (((w, b), (mw, mb)), (gw, gb)) in params.iter().zip(momentum.iter_mut()).zip(&grads) {
             for (var, buf, g) in [(w, mw, gw), (b, mb, gb)] {
                 // PyTorch's SGD: g += wd·w; buf = μ·buf + g; step = g + μ·buf.
-                let g = ((g.to_dtype(var.dtype())? * shrink)?
-                    + (var.as_tensor() * opts.weight_decay)?)?;
+                // The weights are read detached: an op on the Var itself
+                // is recorded, and `buf` would keep every earlier step's
+                // tensors alive through it (SmolLM2: +0.2 GB a step).
+                let w_now = var.as_tensor().detach();
+                let g = ((g.to_dtype(var.dtype())? * shrink)? + (&w_now * opts.weight_decay)?)?;
                 *buf = ((&*buf * opts.momentum)? + &g)?;
                 let update = (&g + (&*buf * opts.momentum)?)?;
-                var.set(&(var.as_tensor() - (update * lr)?)?)?;
+                var.set(&(w_now - (update * lr)?)?)?;
             }
         }
         watch.step(step + 1, opts.steps, l, lr);
