@@ -105,24 +105,13 @@ enum Command {
     /// Train a tuned lens for a model on a corpus (CPU; SGD with Nesterov momentum) and write
     /// it as config.json + params.safetensors.
     TrainLens {
-        /// A Hugging Face model folder, a .gguf file, or a Hub repo id (default: the SmolLM2 GGUF).
-        #[arg(long)]
-        model: Option<String>,
-        /// A text file, one document per line (blank lines skipped), or `sample:N`: N documents
-        /// of --max-tokens ids sampled from the model itself (temperature 1, from BOS).
-        #[arg(long)]
-        corpus: String,
-        /// Seed of a `sample:N` corpus.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
+        #[command(flatten)]
+        on: CorpusArgs,
         /// The folder to write the lens to.
         #[arg(long)]
         out: std::path::PathBuf,
         #[arg(long, default_value_t = 200)]
         steps: usize,
-        /// Keep each document's first N token ids.
-        #[arg(long, default_value_t = 128)]
-        max_tokens: usize,
         /// The tuned-lens package's lr_scale: SGD's rate peaks at lr x (1 - momentum 0.9) after a
         /// linear warm-up of a tenth of the steps, then falls linearly to 0.
         #[arg(long, default_value_t = 1.0)]
@@ -132,40 +121,21 @@ enum Command {
         /// bound memory, raise it for steadier steps.
         #[arg(long, default_value_t = 4096)]
         batch_tokens: usize,
-        #[arg(long, value_enum, default_value = "custom")]
-        backend: Backend,
-        #[arg(long, default_value = "auto")]
-        dtype: ComputeDtype,
     },
     /// Measure the logit lens (and a tuned lens) over a corpus: per row, KL to the model's
     /// output, next-token cross-entropy, entropy and top-1 agreement, in nats.
     EvalLens {
-        /// A Hugging Face model folder, a .gguf file, or a Hub repo id (default: the SmolLM2 GGUF).
-        #[arg(long)]
-        model: Option<String>,
-        /// A text file, one document per line (blank lines skipped), or `sample:N`: N documents
-        /// of --max-tokens ids sampled from the model itself (temperature 1, from BOS).
-        #[arg(long)]
-        corpus: String,
-        /// Seed of a `sample:N` corpus.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
+        #[command(flatten)]
+        on: CorpusArgs,
         /// Also measure this tuned lens.
         #[arg(long)]
         tuned_lens: Option<std::path::PathBuf>,
-        /// Keep each document's first N token ids.
-        #[arg(long, default_value_t = 128)]
-        max_tokens: usize,
         /// Print the measures as JSON.
         #[arg(long)]
         json: bool,
         /// Also draw the measures per row, a line per lens, into this PNG.
         #[arg(long)]
         plot: Option<std::path::PathBuf>,
-        #[arg(long, value_enum, default_value = "custom")]
-        backend: Backend,
-        #[arg(long, default_value = "auto")]
-        dtype: ComputeDtype,
     },
     /// Print the REST API's OpenAPI schema (what GET /openapi.json serves).
     Openapi,
@@ -278,25 +248,14 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::TrainLens {
-            model,
-            corpus,
-            seed,
+            on,
             out,
             steps,
-            max_tokens,
             lr,
             batch_tokens,
-            backend,
-            dtype,
         } => {
-            let opts = LoadOptions {
-                backend: backend.kind(),
-                dtype,
-                weights: WeightsMode::F32,
-                ..Default::default()
-            };
-            let loaded = load_model(model, opts, None)?;
-            let ids = corpus_of(&loaded, &corpus, max_tokens, seed)?;
+            let loaded = on.load(WeightsMode::F32, None)?;
+            let ids = on.documents(&loaded)?;
             let train = logitlens_engine::lens::train::TrainOptions {
                 steps,
                 lr,
@@ -312,23 +271,13 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::EvalLens {
-            model,
-            corpus,
-            seed,
+            on,
             tuned_lens,
-            max_tokens,
             json,
             plot,
-            backend,
-            dtype,
         } => {
-            let opts = LoadOptions {
-                backend: backend.kind(),
-                dtype,
-                ..Default::default()
-            };
-            let loaded = load_model(model, opts, tuned_lens.as_deref())?;
-            let ids = corpus_of(&loaded, &corpus, max_tokens, seed)?;
+            let loaded = on.load(WeightsMode::default(), tuned_lens.as_deref())?;
+            let ids = on.documents(&loaded)?;
             let eval = logitlens_engine::lens::eval::evaluate(
                 &loaded,
                 &ids,
@@ -573,34 +522,69 @@ fn load_model(
     Ok(loaded)
 }
 
-/// The documents `--corpus` names, as token ids: a file's lines (blank
-/// ones skipped) tokenized as `lens --text` does and cut to `max_tokens`,
-/// or `sample:N`, N documents of `max_tokens` ids sampled from the model.
-fn corpus_of(
-    model: &LoadedModel,
-    spec: &str,
-    max_tokens: usize,
+/// What eval-lens and train-lens read: a model and a corpus.
+#[derive(clap::Args)]
+struct CorpusArgs {
+    /// A Hugging Face model folder, a .gguf file, or a Hub repo id (default: the SmolLM2 GGUF).
+    #[arg(long)]
+    model: Option<String>,
+    /// A text file, one document per line (blank lines skipped), or `sample:N`: N documents
+    /// of --max-tokens ids sampled from the model itself (temperature 1, from BOS).
+    #[arg(long)]
+    corpus: String,
+    /// Seed of a `sample:N` corpus.
+    #[arg(long, default_value_t = 0)]
     seed: u64,
-) -> Result<Vec<Vec<u32>>> {
-    if let Some(n) = spec.strip_prefix("sample:") {
-        let n: usize = n.parse().ok().filter(|&n| n > 0).with_context(|| {
-            format!("--corpus {spec}: sample:N needs a number of documents N >= 1")
-        })?;
-        let started = std::time::Instant::now();
-        let docs = logitlens_engine::sample_corpus(model, n, max_tokens, seed, &Sampling)?;
-        eprintln!(
-            "\rsampled {n} documents of {max_tokens} tokens in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-        return Ok(docs);
+    /// Keep each document's first N token ids.
+    #[arg(long, default_value_t = 128)]
+    max_tokens: usize,
+    #[arg(long, value_enum, default_value = "custom")]
+    backend: Backend,
+    #[arg(long, default_value = "auto")]
+    dtype: ComputeDtype,
+}
+
+impl CorpusArgs {
+    fn load(
+        &self,
+        weights: WeightsMode,
+        tuned_lens: Option<&std::path::Path>,
+    ) -> Result<LoadedModel> {
+        let opts = LoadOptions {
+            backend: self.backend.kind(),
+            dtype: self.dtype,
+            weights,
+            ..Default::default()
+        };
+        load_model(self.model.clone(), opts, tuned_lens)
     }
-    let path = std::path::Path::new(spec);
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the corpus {}", path.display()))?;
-    let docs = logitlens_engine::lens::eval::documents(&text);
-    Ok(logitlens_engine::lens::eval::corpus_ids(
-        model, &docs, max_tokens,
-    )?)
+
+    /// The documents `--corpus` names, as token ids: a file's lines (blank
+    /// ones skipped) tokenized as `lens --text` does and cut to
+    /// `--max-tokens`, or `sample:N`, N documents of `--max-tokens` ids
+    /// sampled from the model.
+    fn documents(&self, model: &LoadedModel) -> Result<Vec<Vec<u32>>> {
+        let (spec, max_tokens) = (self.corpus.as_str(), self.max_tokens);
+        if let Some(n) = spec.strip_prefix("sample:") {
+            let n: usize = n.parse().ok().filter(|&n| n > 0).with_context(|| {
+                format!("--corpus {spec}: sample:N needs a number of documents N >= 1")
+            })?;
+            let started = std::time::Instant::now();
+            let docs = logitlens_engine::sample_corpus(model, n, max_tokens, self.seed, &Sampling)?;
+            eprintln!(
+                "\rsampled {n} documents of {max_tokens} tokens in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            return Ok(docs);
+        }
+        let path = std::path::Path::new(spec);
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the corpus {}", path.display()))?;
+        let docs = logitlens_engine::lens::eval::documents(&text);
+        Ok(logitlens_engine::lens::eval::corpus_ids(
+            model, &docs, max_tokens,
+        )?)
+    }
 }
 
 /// Progress of a sampled corpus: tokens written of all.
