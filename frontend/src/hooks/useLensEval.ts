@@ -3,12 +3,13 @@
 // evaluation in progress: its request id (sent as `x-logitlens-request`, so its "documents"
 // events on /events can be told apart), its AbortController (Stop cancels it on the server), and
 // its progress, kept in a store only the progress bar reads.
-import { useCallback, useEffect, useRef, useState } from 'react';
-import { api, ApiError, errorMessage, isAbort, newRequestId } from '../api/client';
+import { useCallback, useEffect, useState } from 'react';
+import { api, ApiError, errorMessage, isAbort } from '../api/client';
 import { countDocuments, parseEvalFile, parseMaxTokens, type EvalData } from '../lib/lensEval';
 import { shortModelName } from '../lib/models';
 import { formatClock } from '../lib/time';
-import { createProgressStore, type RunProgressStore } from './useRun';
+import type { RunProgressStore } from './useStoppableRequest';
+import { useStoppableRequest } from './useStoppableRequest';
 import type { ModelLoader } from './useModelLoader';
 
 /** Where the evaluation on screen came from. */
@@ -72,11 +73,6 @@ function readText(f: File): Promise<string> {
   });
 }
 
-interface CurrentEval {
-  id: string;
-  controller: AbortController;
-}
-
 export function useLensEval(loader: ModelLoader): LensEvalState {
   const { model, modelBusy, status, subscribeRunProgress } = loader;
   const [open, setOpen] = useState(false);
@@ -86,36 +82,15 @@ export function useLensEval(loader: ModelLoader): LensEvalState {
   const [corpus, setCorpusState] = useState('');
   const [corpusFile, setCorpusFile] = useState<string | null>(null);
   const [maxTokens, setMaxTokens] = useState(DEFAULT_MAX_TOKENS);
-  const [running, setRunning] = useState(false);
-  const [stopped, setStopped] = useState(false);
   const [runError, setRunError] = useState<string | null>(null);
   const [fileError, setFileError] = useState<string | null>(null);
-  const [progress] = useState(createProgressStore);
-  const currentRef = useRef<CurrentEval | null>(null);
+
+  const request = useStoppableRequest(subscribeRunProgress);
+  const { running, stopped, progress, stop } = request;
 
   const key = modelKey(model);
   const modelName = model?.model_name ?? null;
   const connected = status !== null;
-
-  // Only the events of this page's evaluation in progress count.
-  useEffect(
-    () =>
-      subscribeRunProgress((p) => {
-        const cur = currentRef.current;
-        if (cur && p.request === cur.id) progress.set(p);
-      }),
-    [subscribeRunProgress, progress],
-  );
-
-  // Leaving the page cancels its evaluation.
-  useEffect(
-    () => () => {
-      const cur = currentRef.current;
-      currentRef.current = null;
-      cur?.controller.abort();
-    },
-    [],
-  );
 
   // The server's last evaluation, when the view opens and whenever another model comes into
   // service. A file the user opened stays; what came from the server (or was run) with another
@@ -179,38 +154,21 @@ export function useLensEval(loader: ModelLoader): LensEvalState {
 
   const documents = countDocuments(corpus);
 
-  const stop = useCallback(() => {
-    const cur = currentRef.current;
-    if (!cur) return;
-    // No longer current first: whatever the aborted request still delivers is ignored.
-    currentRef.current = null;
-    cur.controller.abort();
-    progress.set(null);
-    setRunning(false);
-    setStopped(true);
-  }, [progress]);
-
   const run = async () => {
     const mt = parseMaxTokens(maxTokens);
     if (!mt.ok) {
       setRunError(mt.error);
       return;
     }
-    currentRef.current?.controller.abort();
-    const cur: CurrentEval = { id: newRequestId(), controller: new AbortController() };
-    currentRef.current = cur;
-    const isCurrent = () => currentRef.current === cur;
-    progress.set(null);
-    setRunning(true);
+    const t = request.begin();
     setRunError(null);
-    setStopped(false);
     try {
-      const res = await api.evalLens({ corpus, max_tokens: mt.value }, { signal: cur.controller.signal, requestId: cur.id });
-      if (!isCurrent()) return;
+      const res = await api.evalLens({ corpus, max_tokens: mt.value }, { signal: t.signal, requestId: t.id });
+      if (!t.isCurrent()) return;
       setShown({ data: res, source: { kind: 'run' } });
       setServerNote(null);
     } catch (err) {
-      if (!isCurrent() || isAbort(err)) return;
+      if (!t.isCurrent() || isAbort(err)) return;
       let msg = errorMessage(err);
       if (err instanceof ApiError && err.status === 409) msg = `${msg}: run the evaluation once the model is ready.`;
       if (err instanceof ApiError && err.status === 400 && /model not loaded/i.test(msg)) msg = `${msg}: choose a model in the header to load one.`;
@@ -220,11 +178,7 @@ export function useLensEval(loader: ModelLoader): LensEvalState {
       // Anything else (too many documents, max tokens over the limit, the memory budget) is the server's detail as it is.
       setRunError(msg);
     } finally {
-      if (isCurrent()) {
-        currentRef.current = null;
-        progress.set(null);
-        setRunning(false);
-      }
+      request.end(t);
     }
   };
 

@@ -4,9 +4,12 @@
 // `x-logitlens-request`), its AbortController (Stop), and its progress, which is the "run" events
 // of /events (useModelLoader's stream) that carry that id, kept in a small store so that only the
 // progress indicator re-renders at each layer (`useRunProgress`).
-import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
-import { api, ApiError, errorMessage, isAbort, newRequestId } from '../api/client';
-import type { ActivationAnalysis, Backend, DiffCell, Interventions, LensKind, LensRow, LensType, Receipt, RunProgress, RunRequest, TrackedProb } from '../api/types';
+import { useMemo, useRef, useState } from 'react';
+import { api, ApiError, errorMessage, isAbort } from '../api/client';
+import { useStoppableRequest, type RunProgressStore } from './useStoppableRequest';
+
+export { createProgressStore, useRunProgress, type RunProgressStore } from './useStoppableRequest';
+import type { ActivationAnalysis, Backend, DiffCell, Interventions, LensKind, LensRow, LensType, Receipt, RunRequest, TrackedProb } from '../api/types';
 import { attentionOfResponse, type AttentionTensor } from '../lib/attention';
 import { countInterventions, type InterventionContext } from '../lib/interventions';
 import { effectiveLens, tunedLensUnavailable } from '../lib/lensKinds';
@@ -60,42 +63,6 @@ export interface RunReceipts {
   stale: boolean;
 }
 
-/** The latest progress event of the page's run in progress (null: none yet, or no run). */
-export interface RunProgressStore {
-  get: () => RunProgress | null;
-  subscribe: (onChange: () => void) => () => void;
-}
-
-/** A progress store (the page's run's; the lens evaluation's). */
-export function createProgressStore(): RunProgressStore & { set: (p: RunProgress | null) => void } {
-  let current: RunProgress | null = null;
-  const listeners = new Set<() => void>();
-  return {
-    get: () => current,
-    set: (p) => {
-      if (p === current) return;
-      current = p;
-      for (const fn of [...listeners]) fn();
-    },
-    subscribe: (fn) => {
-      listeners.add(fn);
-      return () => {
-        listeners.delete(fn);
-      };
-    },
-  };
-}
-
-/** The progress of the run in progress, for the component that shows it. */
-export function useRunProgress(store: RunProgressStore): RunProgress | null {
-  return useSyncExternalStore(store.subscribe, store.get, store.get);
-}
-
-/** The run in progress: the id its progress events carry, and what stops it. */
-interface CurrentRun {
-  id: string;
-  controller: AbortController;
-}
 
 export interface RunState {
   text: string;
@@ -167,13 +134,9 @@ export function useRun(loader: ModelLoader): RunState {
   const [interventions, setInterventions] = useState<Interventions>({});
   const [runOptions, setRunOptions] = useState<RunOptionsValue>({ compare: false, analysis: false, track: [], lens: 'logit' });
   const [view, setView] = useState<RunView | null>(null);
-  const [running, setRunning] = useState(false);
   const [runError, setRunError] = useState<string | null>(null);
-  const [stopped, setStopped] = useState(false);
   const [retryAt, setRetryAt] = useState<number | null>(null);
   const lastLayersRef = useRef<number | undefined>(undefined);
-  const currentRef = useRef<CurrentRun | null>(null);
-  const [progress] = useState(createProgressStore);
 
   const { status, model, connectionError, loaded, modelBusy, effectiveChat, subscribeRunProgress } = loader;
   const tunedFolder = model?.tuned_lens ?? null;
@@ -182,36 +145,9 @@ export function useRun(loader: ModelLoader): RunState {
   const tunedLens = useMemo(() => (tunedFolder ? { folder: tunedFolder, disabledReason: tunedLensUnavailable(lensType) } : null), [tunedFolder, lensType]);
 
   // Only the events of the run in progress count: other clients' runs, and a stopped or replaced
-  // run of this page (its id is no longer current), are ignored.
-  useEffect(
-    () =>
-      subscribeRunProgress((p) => {
-        const cur = currentRef.current;
-        if (cur && p.request === cur.id) progress.set(p);
-      }),
-    [subscribeRunProgress, progress],
-  );
-
-  // Leaving the page stops its run.
-  useEffect(
-    () => () => {
-      const cur = currentRef.current;
-      currentRef.current = null;
-      cur?.controller.abort();
-    },
-    [],
-  );
-
-  const stop = useCallback(() => {
-    const cur = currentRef.current;
-    if (!cur) return;
-    // No longer current first: whatever the aborted request still delivers is ignored.
-    currentRef.current = null;
-    cur.controller.abort();
-    progress.set(null);
-    setRunning(false);
-    setStopped(true);
-  }, [progress]);
+  // run of this page, are ignored.
+  const request = useStoppableRequest(subscribeRunProgress);
+  const { running, stopped, progress, stop } = request;
 
   const runInference = async (override?: Partial<RunRequest>, source?: RunView['source']): Promise<boolean> => {
     const req: RunRequest = {
@@ -232,19 +168,13 @@ export function useRun(loader: ModelLoader): RunState {
       ...override,
     };
     // A run started while another is in progress (a session's, Run again) replaces it.
-    currentRef.current?.controller.abort();
-    const run: CurrentRun = { id: newRequestId(), controller: new AbortController() };
-    currentRef.current = run;
-    const isCurrent = () => currentRef.current === run;
-    progress.set(null);
-    setRunning(true);
+    const t = request.begin();
     setRunError(null);
-    setStopped(false);
     setRetryAt(null);
     try {
-      const res = await api.inference(req, { signal: run.controller.signal, requestId: run.id });
+      const res = await api.inference(req, { signal: t.signal, requestId: t.id });
       // Stopped or replaced meanwhile: this answer is not the page's any more.
-      if (!isCurrent()) return false;
+      if (!t.isCurrent()) return false;
       let tensor: AttentionTensor | null = null;
       try {
         tensor = attentionOfResponse(res);
@@ -272,7 +202,7 @@ export function useRun(loader: ModelLoader): RunState {
       });
       return true;
     } catch (err) {
-      if (!isCurrent() || isAbort(err)) return false;
+      if (!t.isCurrent() || isAbort(err)) return false;
       let msg = errorMessage(err);
       let title = 'Inference failed';
       if (err instanceof ApiError && err.status === 409) msg = `${msg}. Run again when the model is ready.`;
@@ -291,11 +221,7 @@ export function useRun(loader: ModelLoader): RunState {
       notify('error', msg, title);
       return false;
     } finally {
-      if (isCurrent()) {
-        currentRef.current = null;
-        progress.set(null);
-        setRunning(false);
-      }
+      request.end(t);
     }
   };
 
