@@ -23,20 +23,6 @@ use serde_json::Value;
 
 const TOL: f64 = 1e-5;
 
-const FAMILIES: [&str; 11] = [
-    "llama",
-    "llama3-rope-scaled",
-    "mistral",
-    "qwen2",
-    "qwen3",
-    "gemma",
-    "gemma2",
-    "phi3",
-    "phi",
-    "gpt2",
-    "gpt_neox",
-];
-
 const TEXT: &str = "The capital of France is Paris, and the capital of Italy is";
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f64 {

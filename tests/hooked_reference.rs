@@ -33,20 +33,6 @@ const REFERENCE_NOISE: [(&str, f32); 2] = [("qwen2", 1.5e-5), ("phi3", 1.5e-5)];
 /// An f32 forward adds its own rounding to transformers' f32 one.
 const F32_TOL: f32 = 5e-5;
 
-const FAMILIES: [&str; 11] = [
-    "llama",
-    "llama3-rope-scaled",
-    "mistral",
-    "qwen2",
-    "qwen3",
-    "gemma",
-    "gemma2",
-    "phi3",
-    "phi",
-    "gpt2",
-    "gpt_neox",
-];
-
 struct Hooked {
     model: Transformer,
     tok: TokenizerBundle,

@@ -9,25 +9,11 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{DType, Tensor};
-use common::tiny;
+use common::{tiny, FAMILIES};
 use logitlens_engine::{
     BackendKind, ComputeDtype, EngineError, LensRow, LoadOptions, LoadedModel, RunRequest,
     WeightsMode,
 };
-
-const FAMILIES: &[&str] = &[
-    "llama",
-    "llama3-rope-scaled",
-    "qwen3",
-    "mistral",
-    "qwen2",
-    "gemma",
-    "gemma2",
-    "phi",
-    "phi3",
-    "gpt2",
-    "gpt_neox",
-];
 
 /// The tiny fixture `family` with every float tensor stored as `dtype`.
 fn stored_as(family: &str, dtype: DType, dir: &Path) {
@@ -74,7 +60,7 @@ fn lens(dir: &Path, weights: WeightsMode) -> (LoadedModel, Vec<LensRow>) {
 
 #[test]
 fn bf16_and_f16_kept_as_stored_give_the_widened_lens() {
-    for &family in FAMILIES {
+    for family in FAMILIES {
         for dtype in [DType::BF16, DType::F16] {
             let dir = tempfile::tempdir().unwrap();
             stored_as(family, dtype, dir.path());

@@ -19,6 +19,21 @@ pub fn fixtures() -> PathBuf {
         .join("fixtures")
 }
 
+/// Every family with a tiny fixture in tests/fixtures/tiny.
+pub const FAMILIES: [&str; 11] = [
+    "llama",
+    "llama3-rope-scaled",
+    "mistral",
+    "qwen2",
+    "qwen3",
+    "gemma",
+    "gemma2",
+    "phi3",
+    "phi",
+    "gpt2",
+    "gpt_neox",
+];
+
 pub fn tiny(family: &str) -> PathBuf {
     fixtures().join("tiny").join(family)
 }
