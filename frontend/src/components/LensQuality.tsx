@@ -12,6 +12,7 @@ import { lensFolderName, lensName } from '../lib/lensKinds';
 import { evalCsv, evalFileName } from '../lib/lensEval';
 import { shortModelName } from '../lib/models';
 import { describeRunProgress } from '../lib/progress';
+import { ProgressBar } from './ProgressBar';
 import { svgMarkup, svgToPng } from '../lib/svgExport';
 import { LensQualityChart } from './LensQualityChart';
 import { useNotify } from './Notifications';
@@ -40,25 +41,14 @@ function FileButton({ label, accept, onFile, ariaLabel }: { label: string; accep
 /** The evaluation in progress: "12 of 40 documents" and a bar; the only part re-rendered per event. */
 function EvalProgress({ progress }: { progress: RunProgressStore }) {
   const p = useRunProgress(progress);
-  const { text, value } = describeRunProgress(p, 'Starting the evaluation…');
-  const pct = value ? Math.round((100 * value.now) / Math.max(1, value.max)) : null;
+  const view = describeRunProgress(p, 'Starting the evaluation…');
   return (
     <div className="eval-progress" data-testid="eval-progress">
       <span className="spinner" aria-hidden="true" />
       <span className="run-progress-text" data-testid="eval-progress-text">
-        {text}
+        {view.text}
       </span>
-      <div
-        className={`progress${value ? '' : ' progress-indeterminate'}`}
-        role="progressbar"
-        aria-label="Evaluation progress"
-        aria-valuetext={text}
-        aria-valuemin={0}
-        aria-valuemax={value ? value.max : undefined}
-        aria-valuenow={value ? value.now : undefined}
-      >
-        <div className="progress-fill" style={pct === null ? undefined : { width: `${pct}%` }} />
-      </div>
+      <ProgressBar label="Evaluation progress" view={view} />
     </div>
   );
 }

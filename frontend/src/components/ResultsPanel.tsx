@@ -8,6 +8,7 @@ import { lensName } from '../lib/lensKinds';
 import { lensLabel } from '../lib/lensTypes';
 import { shortModelName } from '../lib/models';
 import { describeRunProgress } from '../lib/progress';
+import { ProgressBar } from './ProgressBar';
 import { ActivationPanel } from './ActivationPanel';
 import { AttentionPanel } from './AttentionPanel';
 import { LensGrid } from './LensGrid';
@@ -15,25 +16,14 @@ import { LensGrid } from './LensGrid';
 /** The run in progress: what it is doing ("Layer 12 of 30") and a bar; the only part re-rendered per event. */
 export function RunProgressIndicator({ progress }: { progress: RunProgressStore }) {
   const p = useRunProgress(progress);
-  const { text, value } = describeRunProgress(p);
-  const pct = value ? Math.round((100 * value.now) / Math.max(1, value.max)) : null;
+  const view = describeRunProgress(p);
   return (
     <div className="running-overlay" data-testid="running-indicator">
       <span className="spinner" aria-hidden="true" />
       <span className="run-progress-text" data-testid="run-progress-text">
-        {text}
+        {view.text}
       </span>
-      <div
-        className={`progress run-progress${value ? '' : ' progress-indeterminate'}`}
-        role="progressbar"
-        aria-label="Run progress"
-        aria-valuetext={text}
-        aria-valuemin={0}
-        aria-valuemax={value ? value.max : undefined}
-        aria-valuenow={value ? value.now : undefined}
-      >
-        <div className="progress-fill" style={pct === null ? undefined : { width: `${pct}%` }} />
-      </div>
+      <ProgressBar label="Run progress" view={view} className="run-progress" />
     </div>
   );
 }
