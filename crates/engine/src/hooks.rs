@@ -319,6 +319,16 @@ impl InterventionPlan {
     }
 }
 
+/// One activation replaced in a forward pass (activation patching): row
+/// `position` of the stream at `at` becomes `row` (`[1, D]`), after any
+/// operation of the plan there.
+#[derive(Debug, Clone)]
+pub struct Patch {
+    pub at: HookPoint,
+    pub position: usize,
+    pub row: candle_core::Tensor,
+}
+
 /// What a request key designates: a stream hook at the given layers, or
 /// attention blocking at one layer (`None`: every layer).
 #[derive(Debug, Clone, PartialEq)]

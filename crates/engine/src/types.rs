@@ -226,6 +226,8 @@ pub enum Stage {
     Forward,
     /// The lens: `done` of `total` states projected.
     Lens,
+    /// An activation-patching sweep: `done` of `total` patched runs.
+    Patch,
 }
 
 /// How a run reports progress and learns that nobody waits for it any more.

@@ -262,6 +262,8 @@ pub enum RunStage {
     Documents,
     /// A corpus sampled from the model: `done` of `total` tokens written.
     Sampling,
+    /// An activation-patching sweep: `done` of `total` patched runs.
+    Patching,
 }
 
 /// A `run` message of /events: the progress of the run of a request.

@@ -75,6 +75,7 @@ pub fn run_stages(stage: Stage) -> Option<RunStage> {
     Some(match stage {
         Stage::Forward => RunStage::Forward,
         Stage::Lens => RunStage::Lens,
+        Stage::Patch => RunStage::Patching,
     })
 }
 

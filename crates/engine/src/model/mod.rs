@@ -31,11 +31,13 @@
 //! `hook_resid_pre` of layer `l + 1`, then the state is recorded.
 //! `blocks.{l}.attn.hook_attn_scores` is where blocking masks apply.
 
+mod attribution;
 mod cache;
 mod config;
 mod families;
 mod profile;
 
+pub use attribution::Attribution;
 pub use cache::KvCache;
 pub(crate) use config::Fields;
 pub use config::{Config, Family, Residual};
@@ -44,9 +46,10 @@ pub use profile::{BackendKind, ModelInfo};
 use candle_core::{DType, Device, Tensor};
 
 use crate::error::Result;
-use crate::hooks::{HookPoint, InterventionPlan};
+use crate::hooks::{HookPoint, InterventionPlan, Patch};
 use crate::nn::{
-    attend, repeat_kv, rope, AttnMask, Form, HookRunner, Linear, Matrix, Mlp, Norm, Weights,
+    attend, repeat_kv, rope, Attended, AttnMask, Form, HookRunner, Linear, Matrix, Mlp, Norm,
+    Weights,
 };
 use crate::types::{check, Capture, Stage, Unwatched, Watch};
 use families::{Layout, MlpProj, Qkv};
@@ -429,7 +432,22 @@ impl Transformer {
         resume: Option<(usize, &Capture)>,
         opts: &ForwardOptions,
     ) -> Result<Capture> {
-        self.run_blocks(ids, plan, resume, None, opts)
+        self.run_blocks(ids, plan, resume, None, None, opts)
+    }
+
+    /// A run on `ids` without interventions whose activation at
+    /// `patch.at` is replaced, resuming at layer `r` of `earlier` (a capture
+    /// of the same ids that agrees with this run before layer `r`, resid[r]
+    /// included; `r` may be 0: the embeddings are taken over).
+    pub fn forward_patched(
+        &self,
+        ids: &[u32],
+        (r, earlier): (usize, &Capture),
+        patch: Option<&Patch>,
+        opts: &ForwardOptions,
+    ) -> Result<Capture> {
+        let plan = InterventionPlan::default();
+        self.run_blocks(ids, &plan, Some((r, earlier)), None, patch, opts)
     }
 
     /// Run `ids` as the positions that follow the `cache.len()` positions
@@ -450,7 +468,7 @@ impl Transformer {
         cache: &mut KvCache,
         opts: &ForwardOptions,
     ) -> Result<Capture> {
-        self.run_blocks(ids, plan, None, Some(cache), opts)
+        self.run_blocks(ids, plan, None, Some(cache), None, opts)
     }
 
     /// The longest sequence the model runs: its learned positions, or its
@@ -468,6 +486,7 @@ impl Transformer {
         plan: &InterventionPlan,
         resume: Option<(usize, &Capture)>,
         mut cache: Option<&mut KvCache>,
+        patch: Option<&Patch>,
         opts: &ForwardOptions,
     ) -> Result<Capture> {
         let cfg = &self.cfg;
@@ -496,14 +515,14 @@ impl Transformer {
             ));
         }
         let (cos, sin) = rope::tables(&self.inv_freq, &self.device, self.dtype, offset, t)?;
-        let mut hk = if cache.is_some() {
-            HookRunner::continuing(plan, offset)
-        } else {
-            HookRunner::new(plan)
+        let mut hk = match (&cache, patch) {
+            (Some(_), _) => HookRunner::continuing(plan, offset),
+            (None, Some(patch)) => HookRunner::patching(plan, patch),
+            (None, None) => HookRunner::new(plan),
         };
         let (mut cap, mut x, start) = match resume {
-            Some((r, earlier)) if r > 0 => (earlier.prefix(r), earlier.resid[r].clone(), r),
-            _ => {
+            Some((r, earlier)) => (earlier.prefix(r), earlier.resid[r].clone(), r),
+            None => {
                 let x = self.embed_tokens(ids, offset, &mut hk, plan)?;
                 let mut cap = Capture::with_layers(n);
                 cap.resid.push(x.clone());
@@ -522,8 +541,9 @@ impl Transformer {
             let mask = AttnMask::build(offset, t, plan.blocked_at(l), &self.device, self.dtype)?;
             let h = block.ln1.forward(&x)?;
             let rope = (&cos, &sin);
-            let (mut a, pattern, blocked_delta) =
-                self.attention(l, &block.attn, &h, rope, &mask, cache.as_deref_mut())?;
+            let at = self.attention_mix(l, &block.attn, &h, rope, &mask, cache.as_deref_mut())?;
+            let (pattern, blocked_delta) = (at.pattern, at.blocked_delta);
+            let mut a = block.attn.o.forward(&at.out)?;
             hk.blocked(l, pattern.dim(0)?, t, blocked_delta);
             if let Some(norm) = &block.post_attn_norm {
                 a = norm.forward(&a)?;
@@ -571,20 +591,7 @@ impl Transformer {
         plan: &InterventionPlan,
     ) -> Result<Tensor> {
         let t = ids.len();
-        let mut x = self
-            .embed
-            .embedding(&Tensor::new(ids, &self.device)?, self.dtype)?;
-        if self.cfg.embed_scale {
-            // HF multiplies by sqrt(d) cast to the hidden dtype.
-            let s = (self.cfg.d_model as f64).sqrt();
-            let s = if self.dtype == DType::F32 {
-                f64::from(s as f32)
-            } else {
-                s
-            };
-            x = x.affine(s, 0.0)?;
-        }
-        x = hk.apply(x, HookPoint::Embed)?;
+        let mut x = hk.apply(self.token_embeddings(ids)?, HookPoint::Embed)?;
         match &self.pos_embed {
             Some(wpe) => {
                 let p = wpe.dim(0)?;
@@ -607,9 +614,29 @@ impl Transformer {
         hk.apply(x, HookPoint::ResidPre(0))
     }
 
-    /// One layer's attention on `h: [T, D]`; with a cache, the new keys and
-    /// values join the cached ones (and stay in the cache).
-    fn attention(
+    /// The token embeddings of `ids` as the forward pass reads them, `[T, D]`
+    /// (scaled by sqrt(d) for Gemma).
+    fn token_embeddings(&self, ids: &[u32]) -> Result<Tensor> {
+        let x = self
+            .embed
+            .embedding(&Tensor::new(ids, &self.device)?, self.dtype)?;
+        if !self.cfg.embed_scale {
+            return Ok(x);
+        }
+        // HF multiplies by sqrt(d) cast to the hidden dtype.
+        let s = (self.cfg.d_model as f64).sqrt();
+        let s = if self.dtype == DType::F32 {
+            f64::from(s as f32)
+        } else {
+            s
+        };
+        Ok(x.affine(s, 0.0)?)
+    }
+
+    /// One layer's attention on `h: [T, D]` up to the heads' mix (`out`:
+    /// `[T, H*hd]`, before the output projection); with a cache, the new
+    /// keys and values join the cached ones (and stay in the cache).
+    fn attention_mix(
         &self,
         layer: usize,
         attn: &Attention,
@@ -617,7 +644,7 @@ impl Transformer {
         (cos, sin): (&Tensor, &Tensor),
         mask: &AttnMask,
         cache: Option<&mut KvCache>,
-    ) -> Result<(Tensor, Tensor, Option<f64>)> {
+    ) -> Result<Attended> {
         let cfg = &self.cfg;
         let t = h.dim(0)?;
         let (nh, nkv, hd) = (cfg.n_heads, cfg.n_kv_heads, cfg.head_dim);
@@ -640,8 +667,7 @@ impl Transformer {
         if cfg.scale_by_inverse_layer {
             scale /= (layer + 1) as f64;
         }
-        let at = attend(&q, &k, &v, scale, cfg.attn_softcap, mask)?;
-        Ok((attn.o.forward(&at.out)?, at.pattern, at.blocked_delta))
+        attend(&q, &k, &v, scale, cfg.attn_softcap, mask)
     }
 }
 

@@ -4,12 +4,14 @@
 use candle_core::Tensor;
 
 use crate::error::Result;
-use crate::hooks::{HookPoint, InterventionPlan, StreamOpKind};
+use crate::hooks::{HookPoint, InterventionPlan, Patch, StreamOpKind};
 use crate::nn::attention::l2;
 use crate::types::Receipt;
 
 pub(crate) struct HookRunner<'a> {
     plan: &'a InterventionPlan,
+    /// An activation to replace after the plan's operations at its hook.
+    patch: Option<&'a Patch>,
     pub(crate) receipts: Vec<Receipt>,
     /// The layer being computed (0 before layer 0).
     pub(crate) step: usize,
@@ -23,6 +25,7 @@ impl<'a> HookRunner<'a> {
     pub(crate) fn new(plan: &'a InterventionPlan) -> Self {
         HookRunner {
             plan,
+            patch: None,
             receipts: Vec::new(),
             step: 0,
             cached: None,
@@ -38,7 +41,16 @@ impl<'a> HookRunner<'a> {
         }
     }
 
-    /// The operations at `at`, in request order, on `x: [T, D]`.
+    /// A run whose activation at `patch.at` is replaced (a full run).
+    pub(crate) fn patching(plan: &'a InterventionPlan, patch: &'a Patch) -> Self {
+        HookRunner {
+            patch: Some(patch),
+            ..Self::new(plan)
+        }
+    }
+
+    /// The operations at `at`, in request order, on `x: [T, D]`, then the
+    /// patch if it is at `at`.
     pub(crate) fn apply(&mut self, mut x: Tensor, at: HookPoint) -> Result<Tensor> {
         let offset = self.cached.unwrap_or(0);
         for op in self.plan.ops_at(at) {
@@ -71,7 +83,10 @@ impl<'a> HookRunner<'a> {
                 step: self.step,
             });
         }
-        Ok(x)
+        match self.patch {
+            Some(patch) if patch.at == at => with_row(&x, patch.position, &patch.row),
+            _ => Ok(x),
+        }
     }
 
     /// Receipts of the blocking at `layer` in a run of `t` positions:
@@ -111,7 +126,7 @@ impl<'a> HookRunner<'a> {
 
 /// `kind` on every row of `x`, or on row `row` alone.
 fn apply_op(x: &Tensor, kind: &StreamOpKind, row: Option<usize>) -> Result<Tensor> {
-    let (t, d) = x.dims2()?;
+    let d = x.dim(1)?;
     let dev = x.device();
     let add = |v: &[f32]| -> Result<Tensor> {
         Ok(Tensor::from_slice(v, (1, d), dev)?.to_dtype(x.dtype())?)
@@ -129,17 +144,24 @@ fn apply_op(x: &Tensor, kind: &StreamOpKind, row: Option<usize>) -> Result<Tenso
                 StreamOpKind::Scale(s) => row.affine(*s as f64, 0.0)?,
                 StreamOpKind::Add(v) => (row + add(v)?)?,
             };
-            let mut parts = Vec::with_capacity(3);
-            if p > 0 {
-                parts.push(x.narrow(0, 0, p)?);
-            }
-            parts.push(row);
-            if p + 1 < t {
-                parts.push(x.narrow(0, p + 1, t - p - 1)?);
-            }
-            Tensor::cat(&parts, 0)?
+            with_row(x, p, &row)?
         }
     })
+}
+
+/// `x: [T, D]` with row `p` replaced by `row: [1, D]`, the other rows
+/// bit-identical.
+pub(crate) fn with_row(x: &Tensor, p: usize, row: &Tensor) -> Result<Tensor> {
+    let t = x.dim(0)?;
+    let mut parts = Vec::with_capacity(3);
+    if p > 0 {
+        parts.push(x.narrow(0, 0, p)?);
+    }
+    parts.push(row.to_dtype(x.dtype())?);
+    if p + 1 < t {
+        parts.push(x.narrow(0, p + 1, t - p - 1)?);
+    }
+    Ok(Tensor::cat(&parts, 0)?)
 }
 
 #[cfg(test)]

@@ -96,6 +96,11 @@ impl Linear {
         })
     }
 
+    /// The bias added after the product, if any.
+    pub(crate) fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+
     /// Split a fused projection into row blocks of the given sizes.
     pub(crate) fn split_rows<const N: usize>(&self, sizes: [usize; N]) -> Result<[Linear; N]> {
         let w = self.weight()?;

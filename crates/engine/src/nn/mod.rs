@@ -14,8 +14,8 @@ mod tuned_lens;
 mod unembed_hash;
 pub mod weights;
 
-pub(crate) use attention::{attend, repeat_kv, AttnMask};
-pub(crate) use hook_runner::HookRunner;
+pub(crate) use attention::{attend, repeat_kv, Attended, AttnMask};
+pub(crate) use hook_runner::{with_row, HookRunner};
 pub(crate) use linear::Linear;
 pub use mlp::Activation;
 pub(crate) use mlp::Mlp;

@@ -99,3 +99,54 @@ fn layer_norm_ops(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor
         .broadcast_mul(w)?
         .broadcast_add(b)?)
 }
+
+/// A norm made linear by freezing its scale at one state (direct logit
+/// attribution): `apply` maps each part of that state to its share of the
+/// normalised output, so the shares of parts summing to the state sum to
+/// the norm's output minus its bias.
+pub(crate) struct FrozenNorm {
+    /// `w / rms(x)` or `w / std(x)`, `[D]` f64.
+    mul: Tensor,
+    /// LayerNorm: each part is centred first.
+    centre: bool,
+}
+
+impl Norm {
+    /// Freeze the scale at `x: [D]`.
+    pub(crate) fn frozen_at(&self, x: &Tensor) -> Result<FrozenNorm> {
+        let x = x.to_dtype(DType::F64)?;
+        let centre = self.bias.is_some();
+        let xc = if centre {
+            x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?
+        } else {
+            x
+        };
+        let scale = (xc.sqr()?.mean_keepdim(D::Minus1)? + self.eps)?
+            .sqrt()?
+            .recip()?;
+        let mul = self.weight.to_dtype(DType::F64)?.broadcast_mul(&scale)?;
+        Ok(FrozenNorm { mul, centre })
+    }
+
+    /// The bias added after normalising (LayerNorm), f64.
+    pub(crate) fn bias_f64(&self) -> Result<Option<Tensor>> {
+        Ok(self
+            .bias
+            .as_ref()
+            .map(|b| b.to_dtype(DType::F64))
+            .transpose()?)
+    }
+}
+
+impl FrozenNorm {
+    /// Each row of `parts: [K, D]` through the frozen norm, f64.
+    pub(crate) fn apply(&self, parts: &Tensor) -> Result<Tensor> {
+        let p = parts.to_dtype(DType::F64)?;
+        let p = if self.centre {
+            p.broadcast_sub(&p.mean_keepdim(D::Minus1)?)?
+        } else {
+            p
+        };
+        Ok(p.broadcast_mul(&self.mul)?)
+    }
+}

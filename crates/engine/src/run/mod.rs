@@ -4,6 +4,7 @@
 
 mod cost;
 mod generate;
+mod patch;
 mod resume;
 mod spec;
 
@@ -12,7 +13,8 @@ pub use generate::{
     document_start, generate, generate_with, sample_corpus, GenerateOptions, Generated, Sampling,
     Step,
 };
-pub use spec::{RunRequest, RunSpec, MAX_TRACKED};
+pub use patch::{Metric, MetricRequest, PatchRequest, PatchSpec, Patched, PATCH_HOOKS};
+pub use spec::{token_id, AttributionRequest, RunRequest, RunSpec, MAX_TRACKED};
 
 use std::time::{Duration, Instant};
 
@@ -26,7 +28,7 @@ use crate::lens::{
     self, DiffCell, LensKind, LensRow, LensType, StateEntropies, StateTops, TrackedCell,
 };
 use crate::load::LoadedModel;
-use crate::model::ForwardOptions;
+use crate::model::{Attribution, ForwardOptions};
 use crate::types::{tensor_bytes, Capture, Receipt, State, Unwatched, Watch};
 use resume::{Earlier, Start};
 
@@ -62,6 +64,8 @@ pub struct Answer {
     pub analysis: Option<Analysis>,
     /// One per applied operation, in the order applied.
     pub receipts: Vec<Receipt>,
+    /// With `attribution`: the shares of the asked logit, and its token.
+    pub attribution: Option<(Attribution, String)>,
 }
 
 /// What a run leaves for later: re-runs take over its layers and lens rows,
@@ -200,6 +204,14 @@ impl LoadedModel {
             Some(cells) => self.cell_extras(&spec, cells)?,
         };
 
+        let attribution = match spec.attribution {
+            Some((token, position)) => Some((
+                self.model
+                    .attribute(&spec.ids, &capture, &spec.plan, position, token)?,
+                self.tokenizer.decode_one(token)?,
+            )),
+            None => None,
+        };
         let input_tokens = spec
             .ids
             .iter()
@@ -222,6 +234,7 @@ impl LoadedModel {
             entropy,
             analysis,
             receipts: capture.receipts.clone(),
+            attribution,
         };
         let state = RunState {
             model_id: self.id,

@@ -38,6 +38,16 @@ pub struct RunRequest {
     pub analysis: bool,
     /// The logit lens (default) or the model's attached tuned lens.
     pub lens: LensKind,
+    /// Direct logit attribution of one token at one position.
+    pub attribution: Option<AttributionRequest>,
+}
+
+/// Which logit to attribute: a token (a single-token string or an id, as
+/// JSON states it) at a position (negative counts from the end).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttributionRequest {
+    pub token: Value,
+    pub position: i64,
 }
 
 impl RunRequest {
@@ -64,6 +74,8 @@ pub struct RunSpec {
     pub entropy: bool,
     pub analysis: bool,
     pub lens: LensKind,
+    /// (token, position) whose logit to attribute.
+    pub attribution: Option<(u32, usize)>,
 }
 
 impl RunSpec {
@@ -105,6 +117,11 @@ impl RunSpec {
             track: track_ids(model, req.track_tokens.as_deref())?,
             entropy: req.entropy,
             analysis: req.analysis,
+            attribution: req
+                .attribution
+                .as_ref()
+                .map(|a| attribution_target(model, a, ids.len()))
+                .transpose()?,
             ids,
         })
     }
@@ -137,46 +154,78 @@ fn track_ids(model: &LoadedModel, list: Option<&[Value]>) -> Result<Vec<u32>> {
     let Some(list) = list else {
         return Ok(Vec::new());
     };
-    let bad = |m: String| Err(EngineError::InvalidRequest(format!("track_tokens: {m}")));
     if list.is_empty() {
-        return bad("the list is empty; leave it out, or list tokens or ids".into());
+        return Err(crate::invalid!(
+            "track_tokens: the list is empty; leave it out, or list tokens or ids"
+        ));
     }
     if list.len() > MAX_TRACKED {
-        return bad(format!("{} entries; at most {MAX_TRACKED}", list.len()));
+        return Err(crate::invalid!(
+            "track_tokens: {} entries; at most {MAX_TRACKED}",
+            list.len()
+        ));
     }
+    list.iter()
+        .map(|v| token_id(model, v, "track_tokens"))
+        .collect()
+}
+
+/// The token and resolved position of an attribution request.
+fn attribution_target(
+    model: &LoadedModel,
+    a: &AttributionRequest,
+    seq_len: usize,
+) -> Result<(u32, usize)> {
+    let token = token_id(model, &a.token, "attribution.token")?;
+    let t = seq_len as i64;
+    let p = if a.position < 0 {
+        a.position + t
+    } else {
+        a.position
+    };
+    if !(0..t).contains(&p) {
+        return Err(crate::invalid!(
+            "attribution.position {} is out of range for a {seq_len}-token input (valid: {}..{})",
+            a.position,
+            -t,
+            t - 1
+        ));
+    }
+    Ok((token, p as usize))
+}
+
+/// One token named in a request: an id of this model's vocabulary, or a
+/// string that encodes (without special tokens) to exactly one token;
+/// `what` names the field in errors, which show a string's pieces.
+pub fn token_id(model: &LoadedModel, v: &Value, what: &str) -> Result<u32> {
     let vocab = model.config().vocab_size;
     let tok = &model.tokenizer;
-    let mut out = Vec::with_capacity(list.len());
-    for v in list {
-        let id = match v {
-            Value::Number(n) => match n.as_u64() {
-                Some(id) if (id as usize) < vocab => id as u32,
+    match v {
+        Value::Number(n) => match n.as_u64() {
+            Some(id) if (id as usize) < vocab => Ok(id as u32),
+            _ => Err(crate::invalid!(
+                "{what}: {n} is not a token id of this model (ids 0..{})",
+                vocab - 1
+            )),
+        },
+        Value::String(s) => {
+            let ids = tok.encode(s, false)?;
+            match ids.as_slice() {
+                [id] => Ok(*id),
                 _ => {
-                    return bad(format!(
-                        "{n} is not a token id of this model (ids 0..{})",
-                        vocab - 1
+                    let pieces = ids
+                        .iter()
+                        .map(|&i| tok.decode_one(i))
+                        .collect::<Result<Vec<_>>>()?;
+                    Err(crate::invalid!(
+                        "{what}: {s:?} is {} tokens for this tokenizer ({pieces:?}, ids {ids:?}); give a single token, e.g. one of those pieces or its id (a leading space is part of a token: \" Paris\" and \"Paris\" differ)",
+                        ids.len()
                     ))
                 }
-            },
-            Value::String(s) => {
-                let ids = tok.encode(s, false)?;
-                match ids.as_slice() {
-                    [id] => *id,
-                    _ => {
-                        let pieces = ids
-                            .iter()
-                            .map(|&i| tok.decode_one(i))
-                            .collect::<Result<Vec<_>>>()?;
-                        return bad(format!(
-                            "{s:?} is {} tokens for this tokenizer ({pieces:?}, ids {ids:?}); track a single token, e.g. one of those pieces or its id (a leading space is part of a token: \" Paris\" and \"Paris\" differ)",
-                            ids.len()
-                        ));
-                    }
-                }
             }
-            other => return bad(format!("{other} is neither a token string nor an id")),
-        };
-        out.push(id);
+        }
+        other => Err(crate::invalid!(
+            "{what}: {other} is neither a token string nor an id"
+        )),
     }
-    Ok(out)
 }

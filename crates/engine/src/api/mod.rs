@@ -15,7 +15,8 @@ use crate::attention::{self, Attention, Format, Packed, Reduce};
 use crate::error::Result;
 use crate::hooks::Interventions;
 use crate::lens::{DiffCell, LensRow, LensType, TrackedCell};
-use crate::run::{Answer, RunRequest};
+use crate::model::Attribution;
+use crate::run::{Answer, AttributionRequest, RunRequest};
 use crate::types::Receipt;
 
 /// The body of `POST /inference`.
@@ -63,6 +64,79 @@ pub struct InferenceRequest {
     /// the model (POST /load_lens); default `logit`.
     #[serde(default, skip_serializing_if = "is_logit")]
     pub lens: crate::lens::LensKind,
+    /// Direct logit attribution of one token at one position: `attribution`
+    /// in the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<AttributionQuery>,
+}
+
+/// Which logit to attribute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AttributionQuery {
+    /// A string that is exactly one token (encoded without BOS), or an id.
+    #[cfg_attr(feature = "openapi", schema(value_type = TrackToken))]
+    pub token: serde_json::Value,
+    /// The position; negative counts from the end (default -1, the last).
+    #[serde(default = "last_position")]
+    pub position: i64,
+}
+
+fn last_position() -> i64 {
+    -1
+}
+
+/// The shares of one logit: `embed + Σattn + Σmlp + rest = logit`, and
+/// `Σ_h heads[l][h] = attn[l]` minus the attention output projection's
+/// bias. Each share is the token's unembedding row dotted with the final
+/// norm applied to that part of the final residual state, the norm's scale
+/// frozen at that state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AttributionAnswer {
+    pub token_id: u32,
+    /// The token as `decode([token_id])` gives it.
+    pub token: String,
+    /// The position, resolved (non-negative).
+    pub position: usize,
+    pub logit: f64,
+    /// The token embedding's share.
+    pub embed: f64,
+    /// Per layer: the attention output's share.
+    pub attn: Vec<f64>,
+    /// Per layer: the MLP output's share.
+    pub mlp: Vec<f64>,
+    /// `[layer][head]`: each head's share.
+    pub heads: Vec<Vec<f64>>,
+    /// What is not a share of the embedding, attention or MLP: the sum of
+    /// `rest_parts`; 0 for Llama and Qwen3 without interventions.
+    pub rest: f64,
+    /// The rest by name: pos_embed (GPT-2), final_norm_bias (LayerNorm
+    /// families), lm_head_bias (Phi), final_softcap (Gemma 2),
+    /// interventions (the run's stream interventions).
+    pub rest_parts: std::collections::BTreeMap<String, f64>,
+}
+
+impl AttributionAnswer {
+    pub fn new((a, token): &(Attribution, String)) -> Self {
+        AttributionAnswer {
+            token_id: a.token_id,
+            token: token.clone(),
+            position: a.position,
+            logit: a.logit,
+            embed: a.embed,
+            attn: a.attn.clone(),
+            mlp: a.mlp.clone(),
+            heads: a.heads.clone(),
+            rest: a.rest,
+            rest_parts: a
+                .rest_parts
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), *v))
+                .collect(),
+        }
+    }
 }
 
 fn is_logit(k: &crate::lens::LensKind) -> bool {
@@ -108,6 +182,10 @@ impl From<InferenceRequest> for RunRequest {
             entropy: r.entropy,
             analysis: r.analysis,
             lens: r.lens,
+            attribution: r.attribution.map(|a| AttributionRequest {
+                token: a.token,
+                position: a.position,
+            }),
         }
     }
 }
@@ -143,6 +221,9 @@ pub struct InferenceResponse {
     /// One per applied operation, in the order applied.
     #[serde(default)]
     pub receipts: Vec<Receipt>,
+    /// With `attribution`: the shares of the asked logit.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub attribution: Option<AttributionAnswer>,
 }
 
 impl InferenceResponse {
@@ -167,6 +248,7 @@ impl InferenceResponse {
             tracked: a.tracked,
             entropy: a.entropy,
             analysis: a.analysis,
+            attribution: a.attribution.as_ref().map(AttributionAnswer::new),
             receipts: a.receipts,
         })
     }
@@ -225,6 +307,10 @@ pub fn write_response(a: &Answer, patterns: &[Tensor], w: &mut dyn Write) -> Res
     }
     field(w, "receipts")?;
     json(w, &a.receipts)?;
+    if let Some(v) = &a.attribution {
+        field(w, "attribution")?;
+        json(w, &AttributionAnswer::new(v))?;
+    }
     w.write_all(b"}")?;
     Ok(())
 }

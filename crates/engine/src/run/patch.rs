@@ -1,0 +1,296 @@
+//! Activation patching: which activation carries the answer. The corrupted
+//! prompt is run with one activation (a hook at one layer, one position)
+//! taken from the clean prompt's run, for every layer and position asked,
+//! and a metric of the last position's logits is read each time.
+//!
+//! Each patched run resumes from the corrupted run at the layer the patch
+//! enters (a residual-stream patch replaces the state entering its layer;
+//! an attention or MLP output, or the mid-layer stream, is replaced as that
+//! layer runs), and only the last position is projected through the head.
+
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::hooks::{HookKind, InterventionPlan, Patch};
+use crate::load::LoadedModel;
+use crate::model::ForwardOptions;
+use crate::nn::with_row;
+use crate::types::{check, Capture, Stage, Watch};
+
+use super::spec::token_id;
+
+/// The hooks a sweep can patch, by their short names.
+pub const PATCH_HOOKS: [(&str, HookKind); 5] = [
+    ("resid_pre", HookKind::ResidPre),
+    ("resid_mid", HookKind::ResidMid),
+    ("attn_out", HookKind::AttnOut),
+    ("mlp_out", HookKind::MlpOut),
+    ("resid_post", HookKind::ResidPost),
+];
+
+/// What is read from the last position's logits.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricRequest {
+    /// logit(correct) − logit(wrong).
+    LogitDiff { correct: Value, wrong: Value },
+    /// softmax probability of `token`.
+    Prob { token: Value },
+}
+
+/// The metric with its tokens resolved to ids.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Metric {
+    LogitDiff { correct: u32, wrong: u32 },
+    Prob { token: u32 },
+}
+
+impl Metric {
+    /// The metric of f32 logits `[V]`, in f64.
+    pub fn of(&self, logits: &[f32]) -> f64 {
+        match *self {
+            Metric::LogitDiff { correct, wrong } => {
+                f64::from(logits[correct as usize]) - f64::from(logits[wrong as usize])
+            }
+            Metric::Prob { token } => {
+                let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let z: f64 = logits.iter().map(|&x| f64::from(x - max).exp()).sum();
+                f64::from(logits[token as usize] - max).exp() / z
+            }
+        }
+    }
+}
+
+/// A patching sweep as asked, before it meets a model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatchRequest {
+    pub clean_text: String,
+    pub corrupted_text: String,
+    /// `resid_pre`, ... or TransformerLens's `blocks.{l}.hook_resid_pre`.
+    pub hook: String,
+    pub metric: MetricRequest,
+    /// Positions to patch (negative counts from the end); `None`: all.
+    pub positions: Option<Vec<i64>>,
+    pub apply_chat_template: bool,
+}
+
+/// A sweep checked against a model and its two inputs.
+#[derive(Debug, Clone)]
+pub struct PatchSpec {
+    pub clean: Vec<u32>,
+    pub corrupted: Vec<u32>,
+    pub hook: HookKind,
+    pub metric: Metric,
+    pub positions: Vec<usize>,
+}
+
+/// The hook a request names: a short name, `hook_` + it, or the
+/// TransformerLens name with the layer left open (`blocks.{l}.hook_…`).
+fn parse_hook(name: &str) -> Result<HookKind> {
+    let short = name
+        .strip_prefix("blocks.{l}.hook_")
+        .or_else(|| name.strip_prefix("hook_"))
+        .unwrap_or(name);
+    if let Some((_, kind)) = PATCH_HOOKS.iter().find(|(n, _)| *n == short) {
+        return Ok(*kind);
+    }
+    let names = PATCH_HOOKS.map(|(n, _)| n).join(", ");
+    if name.starts_with("blocks.") {
+        return Err(crate::invalid!(
+            "hook {name:?}: a sweep patches every layer, so name the hook with the layer left \
+             open (blocks.{{l}}.hook_resid_pre) or by its short name ({names})"
+        ));
+    }
+    Err(crate::invalid!(
+        "hook {name:?} cannot be patched; use one of {names} (or blocks.{{l}}.hook_<name>)"
+    ))
+}
+
+impl PatchSpec {
+    /// Tokenize and check `req` against `model`; every error says what to fix.
+    pub fn new(model: &LoadedModel, req: &PatchRequest) -> Result<Self> {
+        let hook = parse_hook(&req.hook)?;
+        let clean = model.tokenize(&req.clean_text, req.apply_chat_template)?;
+        let corrupted = model.tokenize(&req.corrupted_text, req.apply_chat_template)?;
+        if clean.len() != corrupted.len() {
+            return Err(crate::invalid!(
+                "the clean text is {} tokens and the corrupted text {}: patching replaces \
+                 activations position by position, so both must tokenize to the same number \
+                 of tokens",
+                clean.len(),
+                corrupted.len()
+            ));
+        }
+        if clean.is_empty() {
+            return Err(crate::invalid!(
+                "the texts encode to no tokens; nothing to patch"
+            ));
+        }
+        let metric = match &req.metric {
+            MetricRequest::LogitDiff { correct, wrong } => Metric::LogitDiff {
+                correct: token_id(model, correct, "metric.correct")?,
+                wrong: token_id(model, wrong, "metric.wrong")?,
+            },
+            MetricRequest::Prob { token } => Metric::Prob {
+                token: token_id(model, token, "metric.token")?,
+            },
+        };
+        let t = clean.len();
+        let positions = match &req.positions {
+            None => (0..t).collect(),
+            Some(list) => resolve_positions(list, t)?,
+        };
+        Ok(PatchSpec {
+            clean,
+            corrupted,
+            hook,
+            metric,
+            positions,
+        })
+    }
+
+    /// Patched runs the sweep makes.
+    pub fn runs(&self, n_layers: usize) -> usize {
+        n_layers * self.positions.len()
+    }
+}
+
+fn resolve_positions(list: &[i64], t: usize) -> Result<Vec<usize>> {
+    if list.is_empty() {
+        return Err(crate::invalid!(
+            "positions is an empty list; leave it out (or \"all\") to patch every position"
+        ));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for &i in list {
+        let j = if i < 0 { i + t as i64 } else { i };
+        if !(0..t as i64).contains(&j) {
+            return Err(crate::invalid!(
+                "position {i} is out of range for {t}-token inputs (valid: {}..{})",
+                -(t as i64),
+                t - 1
+            ));
+        }
+        if out.contains(&(j as usize)) {
+            return Err(crate::invalid!(
+                "position {i} is listed twice (as position {j})"
+            ));
+        }
+        out.push(j as usize);
+    }
+    Ok(out)
+}
+
+/// A sweep's result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Patched {
+    /// The metric of the clean and of the corrupted run.
+    pub clean: f64,
+    pub corrupted: f64,
+    /// `[layer][j]`: the corrupted run with the activation at that layer
+    /// and `positions[j]` taken from the clean run.
+    pub values: Vec<Vec<f64>>,
+    pub seconds: f64,
+}
+
+impl Patched {
+    /// (values − corrupted) / (clean − corrupted); `None` everywhere when
+    /// the two runs' metrics are equal.
+    pub fn normalized(&self) -> Vec<Vec<Option<f64>>> {
+        let span = self.clean - self.corrupted;
+        self.values
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|v| (span != 0.0).then(|| (v - self.corrupted) / span))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// Cancellation and the sweep's own progress, without the progress of the
+/// many forward passes inside it.
+struct Quiet<'a>(&'a dyn Watch);
+
+impl Watch for Quiet<'_> {
+    fn cancelled(&self) -> bool {
+        self.0.cancelled()
+    }
+}
+
+impl LoadedModel {
+    /// Run a patching sweep, reporting `Stage::Patch` progress (patched runs
+    /// done of all) and stopping between runs when `watch` says so.
+    pub fn patch(&self, spec: &PatchSpec, watch: &dyn Watch) -> Result<Patched> {
+        let started = Instant::now();
+        let model = &self.model;
+        let n = model.n_layers();
+        let quiet = Quiet(watch);
+        let opts = ForwardOptions {
+            keep_patterns: false,
+            watch: &quiet,
+        };
+        let plain = InterventionPlan::default();
+        let clean = model.forward_with(&spec.clean, &plain, None, &opts)?;
+        let corrupted = model.forward_with(&spec.corrupted, &plain, None, &opts)?;
+        let metric = |cap: &Capture| -> Result<f64> {
+            let last = cap.resid[n].narrow(0, cap.resid[n].dim(0)? - 1, 1)?;
+            let logits = model.unembed(&last)?.flatten_all()?.to_vec1::<f32>()?;
+            Ok(spec.metric.of(&logits))
+        };
+        let (m_clean, m_corrupted) = (metric(&clean)?, metric(&corrupted)?);
+
+        let total = spec.runs(n);
+        let mut values = vec![Vec::with_capacity(spec.positions.len()); n];
+        for (l, row) in values.iter_mut().enumerate() {
+            for &p in &spec.positions {
+                check(watch)?;
+                watch.progress(Stage::Patch, l * spec.positions.len() + row.len(), total);
+                let run = match spec.hook {
+                    // The residual stream entering layer r (resid_post of
+                    // layer l enters layer l + 1): replaced in the state the
+                    // run resumes from.
+                    HookKind::ResidPre | HookKind::ResidPost => {
+                        let r = if spec.hook == HookKind::ResidPre {
+                            l
+                        } else {
+                            l + 1
+                        };
+                        let mut from = corrupted.prefix(r);
+                        from.resid[r] =
+                            with_row(&corrupted.resid[r], p, &clean.resid[r].narrow(0, p, 1)?)?;
+                        model.forward_patched(&spec.corrupted, (r, &from), None, &opts)?
+                    }
+                    kind => {
+                        let source = match kind {
+                            HookKind::ResidMid => &clean.post_attn[l],
+                            HookKind::AttnOut => &clean.attn_out[l],
+                            _ => &clean.mlp_out[l],
+                        };
+                        let patch = Patch {
+                            at: kind.at(l),
+                            position: p,
+                            row: source.narrow(0, p, 1)?,
+                        };
+                        model.forward_patched(
+                            &spec.corrupted,
+                            (l, &corrupted),
+                            Some(&patch),
+                            &opts,
+                        )?
+                    }
+                };
+                row.push(metric(&run)?);
+            }
+        }
+        watch.progress(Stage::Patch, total, total);
+        Ok(Patched {
+            clean: m_clean,
+            corrupted: m_corrupted,
+            values,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+}

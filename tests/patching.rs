@@ -1,0 +1,321 @@
+//! Activation patching: sweeps match PyTorch hooks on HF transformers for
+//! every hook and both metrics on the tiny llama and qwen3
+//! (tests/fixtures/research/<family>/patch_reference.json, copied from the
+//! shared reference), on both backends; and the identities that hold
+//! whatever the weights: a prompt patched into itself changes nothing, and
+//! patching the one differing token's embedding restores the clean run.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::*;
+use logitlens_engine::run::{MetricRequest, PatchRequest, PatchSpec, PATCH_HOOKS};
+use logitlens_engine::types::{Stage, Unwatched, Watch};
+use logitlens_engine::{EngineError, LoadedModel};
+use serde_json::{json, Value};
+
+fn close(got: f64, want: f64, what: &str) {
+    let tol = 1e-4 * want.abs().max(1.0);
+    assert!(
+        (got - want).abs() <= tol,
+        "{what}: got {got}, want {want} (tolerance {tol})"
+    );
+}
+
+fn metric(v: &Value) -> MetricRequest {
+    match v["type"].as_str().unwrap() {
+        "logit_diff" => MetricRequest::LogitDiff {
+            correct: v["correct"].clone(),
+            wrong: v["wrong"].clone(),
+        },
+        "prob" => MetricRequest::Prob {
+            token: v["token"].clone(),
+        },
+        other => panic!("{other}"),
+    }
+}
+
+fn request(clean: &str, corrupted: &str, hook: &str, metric: MetricRequest) -> PatchRequest {
+    PatchRequest {
+        clean_text: clean.into(),
+        corrupted_text: corrupted.into(),
+        hook: hook.into(),
+        metric,
+        positions: None,
+        apply_chat_template: false,
+    }
+}
+
+#[test]
+fn sweeps_match_pytorch_on_both_backends() {
+    for family in ["llama", "qwen3"] {
+        let reference =
+            reference_json(&fixtures().join(format!("research/{family}/patch_reference.json")));
+        for m in [load_tiny(family), load_hooked(family)] {
+            for pair in reference["pairs"].as_array().unwrap() {
+                let (clean, corrupted) = (
+                    pair["clean"].as_str().unwrap(),
+                    pair["corrupted"].as_str().unwrap(),
+                );
+                for case in pair["metrics"].as_array().unwrap() {
+                    for (i, hook) in reference["hooks"].as_array().unwrap().iter().enumerate() {
+                        let hook = hook.as_str().unwrap();
+                        // Both spellings of the hook name the same sweep.
+                        let name = if i % 2 == 0 {
+                            hook.to_owned()
+                        } else {
+                            format!("blocks.{{l}}.hook_{hook}")
+                        };
+                        let req = request(clean, corrupted, &name, metric(&case["metric"]));
+                        let spec = PatchSpec::new(&m, &req).unwrap();
+                        assert_eq!(spec.clean, ids(&pair["ids_clean"]));
+                        assert_eq!(spec.corrupted, ids(&pair["ids_corrupted"]));
+                        assert_eq!(
+                            spec.positions,
+                            ids(&pair["positions"])
+                                .iter()
+                                .map(|&p| p as usize)
+                                .collect::<Vec<_>>()
+                        );
+                        let got = m.patch(&spec, &Unwatched).unwrap();
+                        let want = &case["results"][hook];
+                        let what = format!("{family} {clean:?} {} {hook}", case["metric"]);
+                        close(
+                            got.clean,
+                            want["clean"].as_f64().unwrap(),
+                            &format!("{what} clean"),
+                        );
+                        close(
+                            got.corrupted,
+                            want["corrupted"].as_f64().unwrap(),
+                            &format!("{what} corrupted"),
+                        );
+                        let normalized = got.normalized();
+                        for (l, row) in want["values"].as_array().unwrap().iter().enumerate() {
+                            for (j, w) in row.as_array().unwrap().iter().enumerate() {
+                                close(
+                                    got.values[l][j],
+                                    w.as_f64().unwrap(),
+                                    &format!("{what} values[{l}][{j}]"),
+                                );
+                                let wn = &want["normalized"][l][j];
+                                match (normalized[l][j], wn.as_f64()) {
+                                    (Some(g), Some(w)) => {
+                                        close(g, w, &format!("{what} normalized[{l}][{j}]"))
+                                    }
+                                    (g, w) => assert_eq!(
+                                        g.is_none(),
+                                        w.is_none(),
+                                        "{what} normalized[{l}][{j}]"
+                                    ),
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let unequal = &reference["unequal"];
+            let req = request(
+                unequal["clean"].as_str().unwrap(),
+                unequal["corrupted"].as_str().unwrap(),
+                "resid_pre",
+                MetricRequest::Prob { token: json!(1) },
+            );
+            let e = PatchSpec::new(&m, &req).unwrap_err().to_string();
+            let (a, b) = (
+                unequal["n_clean"].to_string(),
+                unequal["n_corrupted"].to_string(),
+            );
+            assert!(
+                e.contains(&a) && e.contains(&b) && e.contains("same number"),
+                "{e}"
+            );
+        }
+    }
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+
+fn spec_of(m: &LoadedModel, hook: &str) -> PatchSpec {
+    let metric = MetricRequest::LogitDiff {
+        correct: json!(5),
+        wrong: json!(9),
+    };
+    PatchSpec::new(
+        m,
+        &request(
+            "The capital of France is",
+            "The capital of Spain is",
+            hook,
+            metric,
+        ),
+    )
+    .unwrap()
+}
+
+/// Identities on every family: a prompt patched into itself gives the clean
+/// metric at every layer and position, bit for bit; and when the prompts
+/// differ in one token, patching that position's stream entering layer 0
+/// gives the clean metric exactly, while other positions do not.
+#[test]
+fn identities_hold_on_every_family() {
+    for family in FAMILIES {
+        let m = load_hooked(family);
+        for (hook, _) in PATCH_HOOKS {
+            let mut spec = spec_of(&m, hook);
+            spec.corrupted = spec.clean.clone();
+            let got = m.patch(&spec, &Unwatched).unwrap();
+            assert_eq!(got.clean, got.corrupted, "{family} {hook}");
+            for row in &got.values {
+                assert!(
+                    row.iter().all(|&v| v == got.clean),
+                    "{family} {hook}: {row:?}"
+                );
+            }
+            assert!(got.normalized().iter().flatten().all(Option::is_none));
+        }
+        let mut spec = spec_of(&m, "resid_pre");
+        let t = spec.clean.len();
+        let p = t - 2;
+        spec.corrupted = spec.clean.clone();
+        spec.corrupted[p] = (spec.clean[p] + 1) % m.config().vocab_size as u32;
+        let got = m.patch(&spec, &Unwatched).unwrap();
+        assert_ne!(
+            got.clean, got.corrupted,
+            "{family}: the changed token changes the metric"
+        );
+        assert_eq!(
+            got.values[0][p], got.clean,
+            "{family}: layer 0, position {p}"
+        );
+        assert_eq!(
+            got.values[0][0], got.corrupted,
+            "{family}: an unchanged position"
+        );
+    }
+}
+
+struct Counting {
+    runs: AtomicUsize,
+    total: AtomicUsize,
+    stop_after: usize,
+}
+
+impl Watch for Counting {
+    fn cancelled(&self) -> bool {
+        self.runs.load(Ordering::Relaxed) >= self.stop_after
+    }
+    fn progress(&self, stage: Stage, done: usize, total: usize) {
+        assert_eq!(
+            stage,
+            Stage::Patch,
+            "only the sweep's own progress is reported"
+        );
+        self.runs.store(done, Ordering::Relaxed);
+        self.total.store(total, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_sweep_reports_progress_and_stops_when_asked() {
+    let m = load_tiny("llama");
+    let mut spec = spec_of(&m, "mlp_out");
+    spec.positions = vec![1, 3];
+    let n = m.config().n_layers;
+    let all = Counting {
+        runs: AtomicUsize::new(0),
+        total: AtomicUsize::new(0),
+        stop_after: usize::MAX,
+    };
+    let got = m.patch(&spec, &all).unwrap();
+    assert_eq!(got.values.len(), n);
+    assert!(got.values.iter().all(|r| r.len() == 2));
+    assert_eq!(all.runs.load(Ordering::Relaxed), 2 * n);
+    assert_eq!(all.total.load(Ordering::Relaxed), 2 * n);
+    let stopping = Counting {
+        runs: AtomicUsize::new(0),
+        total: AtomicUsize::new(0),
+        stop_after: 3,
+    };
+    assert!(matches!(
+        m.patch(&spec, &stopping),
+        Err(EngineError::Cancelled)
+    ));
+}
+
+#[test]
+fn bad_requests_are_refused_in_words() {
+    let m = load_tiny("llama");
+    let metric = || MetricRequest::Prob { token: json!(1) };
+    let text = "The capital of France is";
+    for (req, needle) in [
+        (
+            request(text, text, "attn_scores", metric()),
+            "cannot be patched",
+        ),
+        (
+            request(text, text, "blocks.2.hook_resid_pre", metric()),
+            "layer left open",
+        ),
+        (
+            request(
+                text,
+                text,
+                "resid_pre",
+                MetricRequest::Prob {
+                    token: json!("capital"),
+                },
+            ),
+            "metric.token",
+        ),
+        (
+            request(
+                text,
+                text,
+                "resid_pre",
+                MetricRequest::LogitDiff {
+                    correct: json!(1),
+                    wrong: json!(99999),
+                },
+            ),
+            "metric.wrong",
+        ),
+        (
+            PatchRequest {
+                positions: Some(vec![]),
+                ..request(text, text, "resid_pre", metric())
+            },
+            "empty list",
+        ),
+        (
+            PatchRequest {
+                positions: Some(vec![40]),
+                ..request(text, text, "resid_pre", metric())
+            },
+            "out of range",
+        ),
+        (
+            PatchRequest {
+                positions: Some(vec![1, -12]),
+                ..request(text, text, "resid_pre", metric())
+            },
+            "listed twice",
+        ),
+    ] {
+        let e = PatchSpec::new(&m, &req).unwrap_err().to_string();
+        assert!(e.contains(needle), "{needle}: {e}");
+    }
+    let req = PatchRequest {
+        positions: Some(vec![-1, 0]),
+        ..request(text, text, "resid_pre", metric())
+    };
+    let spec = PatchSpec::new(&m, &req).unwrap();
+    assert_eq!(spec.positions, vec![spec.clean.len() - 1, 0]);
+}
