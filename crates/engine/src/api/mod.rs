@@ -1,8 +1,15 @@
 //! The JSON of `POST /inference`, shared by `logitlens lens --json` and the
 //! server: the original tool's request and response shapes plus the
-//! optional fields logitlens adds. These are wire types only; the engine
-//! works with [`RunRequest`] and [`Answer`], and nothing in the engine
+//! optional fields logitlens adds; and in `patch.rs`, of `POST /patch` and
+//! `logitlens patch --json`. These are wire types only; the engine works
+//! with [`RunRequest`], [`Answer`] and their kin, and nothing in the engine
 //! imports this module, so the JSON contract changes only here.
+
+mod patch;
+
+pub use patch::{MetricAnswer, MetricQuery, PatchQuery, PatchResponse};
+#[cfg(feature = "openapi")]
+pub use patch::PositionsQuery;
 
 use serde::{Deserialize, Serialize};
 

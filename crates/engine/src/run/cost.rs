@@ -59,19 +59,15 @@ impl RunSpec {
     pub fn cost(&self, cfg: &Config, dtype_bytes: usize) -> Cost {
         let (b, t) = (dtype_bytes as u64, self.ids.len() as u64);
         let (n, d, h) = (cfg.n_layers as u64, cfg.d_model as u64, cfg.n_heads as u64);
-        let (hd, f, v) = (cfg.head_dim as u64, cfg.d_mlp as u64, cfg.vocab_size as u64);
+        let v = cfg.vocab_size as u64;
         let passes = 1 + u64::from(self.compare);
-        // resid (n+1), post-attention, attention and MLP outputs (n each).
-        let states = (4 * n + 1) * t * d * b;
+        let states = capture_bytes(cfg, t, b);
         let patterns = if self.attention.is_some() {
             n * h * t * t * b
         } else {
             0
         };
-        // q, k, v (KV heads repeated) and their rotated copies; raw scores,
-        // masked scores, the pattern, and with blocking the unblocked pattern
-        // and the difference; the mask; gate, up, activation and product.
-        let layer = 6 * t * h * hd * b + 5 * h * t * t * b + t * t * (4 + b) + 4 * t * f * b;
+        let layer = layer_bytes(cfg, t, b);
         let rows = lens::rows(self.lens_type, cfg.n_layers).len() as u64;
         // As lens::compute chunks its states: as many as fit the chunk bound.
         let per_state = t * v * 4 * passes;
@@ -98,4 +94,19 @@ impl RunSpec {
             answer,
         }
     }
+}
+
+/// A capture of `t` positions: resid (n+1), post-attention, attention and
+/// MLP outputs (n each), in `b`-byte floats.
+pub(crate) fn capture_bytes(cfg: &Config, t: u64, b: u64) -> u64 {
+    (4 * cfg.n_layers as u64 + 1) * t * cfg.d_model as u64 * b
+}
+
+/// One layer's working tensors at `t` positions: q, k, v (KV heads
+/// repeated) and their rotated copies; raw scores, masked scores, the
+/// pattern, and with blocking the unblocked pattern and the difference; the
+/// mask; gate, up, activation and product.
+pub(crate) fn layer_bytes(cfg: &Config, t: u64, b: u64) -> u64 {
+    let (h, hd, f) = (cfg.n_heads as u64, cfg.head_dim as u64, cfg.d_mlp as u64);
+    6 * t * h * hd * b + 5 * h * t * t * b + t * t * (4 + b) + 4 * t * f * b
 }

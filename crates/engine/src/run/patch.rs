@@ -15,10 +15,11 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::hooks::{HookKind, InterventionPlan, Patch};
 use crate::load::LoadedModel;
-use crate::model::ForwardOptions;
+use crate::model::{Config, ForwardOptions};
 use crate::nn::with_row;
 use crate::types::{check, Capture, Stage, Watch};
 
+use super::cost::{capture_bytes, layer_bytes};
 use super::spec::token_id;
 
 /// The hooks a sweep can patch, by their short names.
@@ -153,6 +154,14 @@ impl PatchSpec {
     /// Patched runs the sweep makes.
     pub fn runs(&self, n_layers: usize) -> usize {
         n_layers * self.positions.len()
+    }
+
+    /// Peak memory of the sweep with `cfg`'s model computing in
+    /// `dtype_bytes`-byte floats: the clean, corrupted and patched captures,
+    /// one layer's work, one row of logits. An estimate erring high.
+    pub fn peak_bytes(&self, cfg: &Config, dtype_bytes: usize) -> u64 {
+        let (t, b) = (self.clean.len() as u64, dtype_bytes as u64);
+        3 * capture_bytes(cfg, t, b) + layer_bytes(cfg, t, b) + 8 * cfg.vocab_size as u64
     }
 }
 

@@ -1,11 +1,12 @@
 //! The HTTP API, a router per resource: the model, inference, sessions,
-//! PNG exports, session diffs and lens evaluations. Handlers are thin: they validate, run the
+//! PNG exports, session diffs, lens evaluations and patching sweeps. Handlers are thin: they validate, run the
 //! engine off the async runtime, and shape the JSON.
 
 pub mod diff;
 pub mod eval;
 pub mod inference;
 pub mod model;
+pub mod patch;
 pub mod sessions;
 pub mod viz;
 
@@ -24,6 +25,7 @@ pub fn api() -> Router<AppState> {
         .merge(viz::router())
         .merge(diff::router())
         .merge(eval::router())
+        .merge(patch::router())
 }
 
 pub async fn not_found() -> ApiError {

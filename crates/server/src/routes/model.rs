@@ -1,5 +1,5 @@
 //! The model resource: load one, its status (also as a Server-Sent Events
-//! stream), and the models one can pick.
+//! stream), the models one can pick, and its tokenizer.
 
 use std::convert::Infallible;
 
@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/model_status", get(model_status))
         .route("/events", get(events))
         .route("/models", get(list_models))
+        .route("/tokenize", post(tokenize))
 }
 
 fn default_model_name() -> String {
@@ -144,4 +145,75 @@ pub async fn list_models() -> ApiResult<Json<Vec<ModelEntry>>> {
             .await
             .map_err(ApiError::internal)?,
     ))
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenizeRequest {
+    pub text: String,
+    /// Wrap the text in the model's chat template first (as /inference does).
+    #[serde(default)]
+    pub apply_chat_template: bool,
+    /// Add the tokenizer's special tokens (BOS), as /inference does (default
+    /// true); false encodes a token as the metric and tracking fields do.
+    #[serde(default = "yes")]
+    pub add_special_tokens: bool,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct TokenizeResponse {
+    pub ids: Vec<u32>,
+    /// Each token as `decode([id])` gives it.
+    pub tokens: Vec<String>,
+}
+
+/// The model in service's tokens of a text, as /inference would run it:
+/// for showing token counts and checking that a string is one token.
+#[utoipa::path(post, path = "/tokenize", request_body = TokenizeRequest,
+    responses((status = 200, body = TokenizeResponse),
+        (status = 400, description = "No model, a text over the server's limit, or a template the model lacks"),
+        (status = 409, description = "model is loading")))]
+pub async fn tokenize(
+    State(st): State<AppState>,
+    AppJson(req): AppJson<TokenizeRequest>,
+) -> ApiResult<Json<TokenizeResponse>> {
+    if st.is_loading() {
+        return Err(ApiError::conflict("model is loading"));
+    }
+    let (model, _) = st
+        .active()
+        .ok_or_else(|| ApiError::bad_request("Model not loaded"))?;
+    let max = st.cfg.max_prompt_tokens;
+    let max_bytes = model.tokenizer.max_text_bytes(max);
+    if req.text.len() > max_bytes {
+        return Err(ApiError::bad_request(format!(
+            "the text is {} bytes; at most {max_bytes} bytes can fit this server's limit of {max} tokens",
+            req.text.len()
+        )));
+    }
+    let body = tokio::task::spawn_blocking(move || {
+        let tok = &model.tokenizer;
+        let ids = if req.apply_chat_template || req.add_special_tokens {
+            if !req.add_special_tokens {
+                return Err(ApiError::bad_request(
+                    "apply_chat_template needs add_special_tokens: the template writes them",
+                ));
+            }
+            model.tokenize(&req.text, req.apply_chat_template)?
+        } else {
+            tok.encode(&req.text, false)?
+        };
+        let tokens = ids
+            .iter()
+            .map(|&i| tok.decode_one(i))
+            .collect::<logitlens_engine::Result<Vec<_>>>()?;
+        Ok::<_, ApiError>(TokenizeResponse { ids, tokens })
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Json(body))
 }
