@@ -1,6 +1,8 @@
 //! `logitlens`: look inside an LLM from the command line (and, later, serve
 //! the web app). `logitlens lens --text "..."` runs the logit lens.
 
+mod causal;
+
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -137,6 +139,41 @@ enum Command {
         #[arg(long)]
         plot: Option<std::path::PathBuf>,
     },
+    /// Activation patching: run the corrupted text with one activation (the hook, at each layer
+    /// and position) taken from the clean text's run, and print the metric at the last position.
+    Patch {
+        /// A Hugging Face model folder, a .gguf file, or a Hub repo id (default: the SmolLM2 GGUF).
+        #[arg(long)]
+        model: Option<String>,
+        /// The text whose activations are patched in.
+        #[arg(long)]
+        clean: String,
+        /// The text run with them; it must tokenize to as many tokens as --clean.
+        #[arg(long)]
+        corrupted: String,
+        /// resid_pre, resid_mid, attn_out, mlp_out or resid_post (or blocks.{l}.hook_resid_pre).
+        #[arg(long, default_value = "resid_pre")]
+        hook: String,
+        /// The metric as JSON: {"type": "logit_diff", "correct": TOKEN, "wrong": TOKEN} or
+        /// {"type": "prob", "token": TOKEN}; a TOKEN is an id or a string that is one token.
+        #[arg(long)]
+        metric: String,
+        /// "all", or positions separated by commas (negative counts from the end).
+        #[arg(long, default_value = "all", allow_hyphen_values = true)]
+        positions: String,
+        /// Wrap both texts in the model's chat template.
+        #[arg(long)]
+        chat: bool,
+        /// Print exactly the JSON body POST /patch returns.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value = "custom")]
+        backend: Backend,
+        #[arg(long, default_value = "auto")]
+        dtype: ComputeDtype,
+        #[arg(long, default_value = "auto")]
+        weights: WeightsMode,
+    },
     /// Print the REST API's OpenAPI schema (what GET /openapi.json serves).
     Openapi,
     /// Run the logit lens on a text and print the prediction grid.
@@ -164,6 +201,10 @@ enum Command {
         /// Print exactly the JSON body POST /inference returns.
         #[arg(long)]
         json: bool,
+        /// Direct logit attribution of one logit, as JSON: {"token": TOKEN, "position": -1}
+        /// (a TOKEN is an id or a string that is one token; position defaults to the last).
+        #[arg(long)]
+        attribution: Option<String>,
         /// Draw the rows with this tuned lens (a tuned-lens folder: config.json and
         /// params.pt or params.safetensors) instead of the logit lens; block_output only.
         #[arg(long)]
@@ -328,6 +369,40 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Patch {
+            model,
+            clean,
+            corrupted,
+            hook,
+            metric,
+            positions,
+            chat,
+            json,
+            backend,
+            dtype,
+            weights,
+        } => {
+            let req = causal::patch_request(clean, corrupted, hook, &metric, &positions, chat)?;
+            let opts = LoadOptions {
+                backend: backend.kind(),
+                dtype,
+                weights,
+                ..Default::default()
+            };
+            let loaded = load_model(model, opts, None)?;
+            let spec = logitlens_engine::run::PatchSpec::new(&loaded, &req)?;
+            let patched = loaded.patch(&spec, &causal::PatchProgress)?;
+            eprintln!();
+            let body = logitlens_engine::api::PatchResponse::new(&loaded, &spec, patched)?;
+            let mut stdout = std::io::stdout().lock();
+            if json {
+                serde_json::to_writer(&mut stdout, &body)?;
+                writeln!(stdout)?;
+            } else {
+                write!(stdout, "{}", causal::patch_table(&body))?;
+            }
+            Ok(())
+        }
         Command::FetchModel => {
             println!(
                 "{}",
@@ -344,12 +419,17 @@ fn run(cli: Cli) -> Result<()> {
             chat,
             attention,
             json,
+            attribution,
             tuned_lens,
             dtype,
             weights,
             memory_budget_mib,
         } => {
             let interventions = parse_interventions(interventions.as_deref())?;
+            let attribution = attribution
+                .as_deref()
+                .map(causal::parse_attribution)
+                .transpose()?;
             let opts = LoadOptions {
                 backend: backend.kind(),
                 dtype,
@@ -368,6 +448,7 @@ fn run(cli: Cli) -> Result<()> {
                 } else {
                     LensKind::Logit
                 },
+                attribution,
                 ..RunRequest::new(text)
             };
             let out = loaded.run(&req)?;
@@ -386,6 +467,9 @@ fn run(cli: Cli) -> Result<()> {
                     "{}",
                     render_table(&out.answer.input_tokens, &out.answer.logit_lens)
                 )?;
+                if let Some(a) = &out.answer.attribution {
+                    write!(stdout, "\n{}", causal::attribution_table(a))?;
+                }
             }
             stdout.flush()?;
             Ok(())
@@ -437,7 +521,7 @@ fn parse_interventions(arg: Option<&str>) -> Result<Interventions> {
 }
 
 /// Whitespace made visible, as the web app shows tokens.
-fn show(tok: &str) -> String {
+pub(crate) fn show(tok: &str) -> String {
     let s = tok
         .replace('\n', "\\n")
         .replace('\t', "\\t")
@@ -460,7 +544,6 @@ fn clip(s: &str, w: usize) -> String {
     }
 }
 
-/// Layers down, positions across: the top-1 token and its probability.
 /// Progress of a long command on stderr: "documents 12/40", or a
 /// training step's loss.
 struct Progress;
@@ -598,6 +681,7 @@ impl logitlens_engine::types::Watch for Sampling {
     }
 }
 
+/// Layers down, positions across: the top-1 token and its probability.
 fn render_table(input_tokens: &[String], logit_lens: &[LensRow]) -> String {
     const CELL: usize = 12;
     let name_w = logit_lens

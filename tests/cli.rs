@@ -310,3 +310,147 @@ fn eval_lens_samples_its_corpus_from_the_model() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("N >= 1"), "{}", stderr(&o));
 }
+
+fn logitlens(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_logitlens"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `patch --json` prints POST /patch's body, equal to the reference's
+/// sweep; a table otherwise; texts of different lengths fail naming both.
+#[test]
+fn patch_prints_the_sweep() {
+    let reference = reference_json(&fixtures().join("research/llama/patch_reference.json"));
+    let pair = &reference["pairs"][1];
+    let case = &pair["metrics"][1];
+    let model = tiny("llama");
+    let args = |json: bool| {
+        let mut a = vec![
+            "patch".to_owned(),
+            "--model".into(),
+            model.display().to_string(),
+            "--clean".into(),
+            pair["clean"].as_str().unwrap().into(),
+            "--corrupted".into(),
+            pair["corrupted"].as_str().unwrap().into(),
+            "--hook".into(),
+            "attn_out".into(),
+            "--metric".into(),
+            case["metric"].to_string(),
+            "--positions".into(),
+            "-1,2".into(),
+        ];
+        if json {
+            a.push("--json".into());
+        }
+        a
+    };
+    let o = logitlens(&args(true).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let want = &case["results"]["attn_out"];
+    let t = pair["positions"].as_array().unwrap().len();
+    assert_eq!(v["positions"], serde_json::json!([t - 1, 2]));
+    for (l, row) in want["values"].as_array().unwrap().iter().enumerate() {
+        for (j, p) in [t - 1, 2].into_iter().enumerate() {
+            let (g, w) = (
+                v["values"][l][j].as_f64().unwrap(),
+                row[p].as_f64().unwrap(),
+            );
+            assert!(
+                (g - w).abs() <= 1e-4 * w.abs().max(1.0),
+                "[{l}][{p}] {g} vs {w}"
+            );
+        }
+    }
+    assert!(stderr(&o).contains("patched runs 6/6"), "{}", stderr(&o));
+    let o = logitlens(&args(false).iter().map(String::as_str).collect::<Vec<_>>());
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.contains("attn_out patched") && table.lines().count() == 4 + 3,
+        "{table}"
+    );
+
+    let o = logitlens(&[
+        "patch",
+        "--model",
+        model.to_str().unwrap(),
+        "--clean",
+        "The doctor said that he",
+        "--corrupted",
+        "The nurse said that she",
+        "--metric",
+        r#"{"type": "prob", "token": 3}"#,
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("14 tokens") && stderr(&o).contains("15"),
+        "{}",
+        stderr(&o)
+    );
+    let o = logitlens(&[
+        "patch",
+        "--model",
+        model.to_str().unwrap(),
+        "--clean",
+        "a",
+        "--corrupted",
+        "b",
+        "--metric",
+        "prob",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--metric must be JSON"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// `lens --attribution` adds the reference's shares to the JSON body, and
+/// a table with the sum check otherwise.
+#[test]
+fn lens_attributes_a_logit() {
+    let reference = reference_json(&fixtures().join("research/qwen3/dla_reference.json"));
+    let prompt = &reference["prompts"][1];
+    let want = &prompt["attributions"][1];
+    let model = tiny("qwen3");
+    let request = want["request"].to_string();
+    let text = prompt["text"].as_str().unwrap();
+    let base = [
+        "--model",
+        model.to_str().unwrap(),
+        "--text",
+        text,
+        "--attribution",
+        request.as_str(),
+    ];
+    let o = lens(&[&base[..], &["--json"]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let a = &v["attribution"];
+    assert_eq!(a["token_id"], want["token_id"]);
+    for k in ["logit", "embed"] {
+        let (g, w) = (a[k].as_f64().unwrap(), want[k].as_f64().unwrap());
+        assert!((g - w).abs() <= 1e-4 * w.abs().max(1.0), "{k}: {g} vs {w}");
+    }
+    let o = lens(&base);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("embed + attn + mlp + rest ="), "{out}");
+    let o = lens(&[
+        "--model",
+        model.to_str().unwrap(),
+        "--text",
+        text,
+        "--attribution",
+        "7",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--attribution must be"),
+        "{}",
+        stderr(&o)
+    );
+}
