@@ -5,8 +5,10 @@
 //! serialisation, end-to-end HTTP time and response bytes for ~16, ~50 and
 //! ~200 tokens, each lens type, with and without attention; candle's f32
 //! matmul rate on the lens's own shape and on a large square; and load time
-//! and peak RSS (in a child process). Options: `--model M` (default: the
-//! SmolLM2 GGUF), `--reps N` (default 5), `--quick` (fewer cases).
+//! and peak RSS (in a child process); an activation-patching sweep against
+//! the cold forward passes it replaces, and direct logit attribution. Options: `--model M` (default: the
+//! SmolLM2 GGUF), `--reps N` (default 5), `--quick` (fewer cases),
+//! `--causal-only` (only the patching and attribution section).
 
 use std::time::{Duration, Instant};
 
@@ -157,6 +159,10 @@ fn main() {
         return;
     }
     let reps: usize = arg("--reps").and_then(|r| r.parse().ok()).unwrap_or(5);
+    if std::env::args().any(|a| a == "--causal-only") {
+        causal_section(&LoadedModel::load(&spec, &mut |_| {}).unwrap(), reps);
+        return;
+    }
     let quick = std::env::args().any(|a| a == "--quick");
 
     // Each load in a fresh process, so peak RSS is the load's own: the
@@ -367,6 +373,8 @@ fn main() {
         );
     }
     drop(rt2);
+
+    causal_section(&m, reps);
 
     // /model_status while a long request runs.
     println!("\n## /model_status during a long request\n");
@@ -603,4 +611,107 @@ fn scale_section(dir: &std::path::Path) {
         );
     }
     println!();
+}
+
+/// An activation-patching sweep (every layer x every position of a 10-token
+/// pair, resid_pre, then mlp_out) against what it replaces: one cold
+/// forward pass per patched run, each projecting its last position (a
+/// sweep with no resuming); and direct logit attribution at the last
+/// position beside the run it is part of.
+fn causal_section(m: &LoadedModel, reps: usize) {
+    use logitlens_engine::hooks::InterventionPlan;
+    use logitlens_engine::model::ForwardOptions;
+    use logitlens_engine::run::{AttributionRequest, MetricRequest, PatchRequest, PatchSpec};
+    use logitlens_engine::types::Unwatched;
+
+    let (clean, corrupted) = (
+        "The Eiffel Tower is located in the city of",
+        "The Colosseum is located in the city of",
+    );
+    let metric = MetricRequest::LogitDiff {
+        correct: serde_json::json!(" Paris"),
+        wrong: serde_json::json!(" Rome"),
+    };
+    let n = m.config().n_layers;
+    println!("\n## Patching and attribution\n");
+    let mut rows = Vec::new();
+    for hook in ["resid_pre", "mlp_out"] {
+        let req = PatchRequest {
+            clean_text: clean.into(),
+            corrupted_text: corrupted.into(),
+            hook: hook.into(),
+            metric: metric.clone(),
+            positions: None,
+            apply_chat_template: false,
+        };
+        let spec = PatchSpec::new(m, &req).unwrap();
+        let t = spec.clean.len();
+        let runs = spec.runs(n);
+        let sweep = median(
+            (0..reps.min(3))
+                .map(|_| {
+                    let t0 = Instant::now();
+                    m.patch(&spec, &Unwatched).unwrap();
+                    t0.elapsed()
+                })
+                .collect(),
+        );
+        rows.push((hook, t, runs, sweep));
+    }
+    // What a sweep without resuming costs: a cold forward pass of the
+    // corrupted text and its last position's head, once per patched run.
+    let (_, t, runs, _) = rows[0];
+    let ids = m.tokenize(corrupted, false).unwrap();
+    let opts = ForwardOptions {
+        keep_patterns: false,
+        watch: &Unwatched,
+    };
+    let plain = InterventionPlan::default();
+    let t0 = Instant::now();
+    for _ in 0..runs {
+        let cap = m.model.forward_with(&ids, &plain, None, &opts).unwrap();
+        let last = cap.resid[n].narrow(0, t - 1, 1).unwrap();
+        m.model.unembed(&last).unwrap();
+    }
+    let cold = t0.elapsed();
+    println!("A {t}-token pair (\"{clean}\" / \"{corrupted}\", logit(\" Paris\") - logit(\" Rome\")), {n} layers x {t} positions = {runs} patched runs. Sweep: medians of {}, seconds; cold: {runs} cold forward passes with the last position's head, one after another.\n", reps.min(3));
+    println!("| hook | patched runs | sweep (s) | {runs} cold forwards (s) | speed-up | per patched run (ms) |");
+    println!("|---|---|---|---|---|---|");
+    for (hook, _, runs, sweep) in &rows {
+        println!(
+            "| {hook} | {runs} | {:.2} | {:.2} | {:.1}x | {:.1} |",
+            sweep.as_secs_f64(),
+            cold.as_secs_f64(),
+            cold.as_secs_f64() / sweep.as_secs_f64(),
+            sweep.as_secs_f64() * 1e3 / *runs as f64
+        );
+    }
+
+    let text = "The Eiffel Tower is located in the city of";
+    let base = RunRequest::new(text);
+    let with = RunRequest {
+        attribution: Some(AttributionRequest {
+            token: serde_json::json!(" Paris"),
+            position: -1,
+        }),
+        ..RunRequest::new(text)
+    };
+    let time = |r: &RunRequest| {
+        median(
+            (0..reps)
+                .map(|_| {
+                    let t0 = Instant::now();
+                    m.run(r).unwrap();
+                    t0.elapsed()
+                })
+                .collect(),
+        )
+    };
+    let (plain_run, attributed) = (time(&base), time(&with));
+    println!(
+        "\nDirect logit attribution of \" Paris\" at the last of {t} positions (every layer, head and MLP): \
+         a block_output run takes {} ms, the same run with `attribution` {} ms (medians of {reps}).",
+        ms(plain_run),
+        ms(attributed)
+    );
 }
