@@ -56,7 +56,7 @@ fn shares_match_pytorch_on_both_backends() {
                         r["position"].as_i64().unwrap(),
                     );
                     let what = format!("{family} {text:?} {r}");
-                    assert_eq!(ids, json_ids(&prompt["ids"]), "{what}");
+                    assert_eq!(ids, u32s(&prompt["ids"]), "{what}");
                     assert_eq!(got["token_id"], want["token_id"], "{what}");
                     assert_eq!(got["position"], want["position"], "{what}");
                     for key in ["logit", "embed", "rest"] {
@@ -87,14 +87,6 @@ fn shares_match_pytorch_on_both_backends() {
             }
         }
     }
-}
-
-fn json_ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
 }
 
 /// embed + Σattn + Σmlp + rest against the logit the model's own head

@@ -347,14 +347,6 @@ fn research(family: &str) -> Value {
     )
 }
 
-fn u32s(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
-}
-
 /// Greedy ids as transformers generates them (the eos stop included), and
 /// the logit lens over prompt and generated ids as it draws it.
 #[test]

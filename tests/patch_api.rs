@@ -15,7 +15,10 @@ use serde_json::{json, Value};
 
 fn close(got: &Value, want: &Value, what: &str) {
     let (g, w) = (got.as_f64().unwrap(), want.as_f64().unwrap());
-    assert!((g - w).abs() <= 1e-4 * w.abs().max(1.0), "{what}: {g} vs {w}");
+    assert!(
+        (g - w).abs() <= 1e-4 * w.abs().max(1.0),
+        "{what}: {g} vs {w}"
+    );
 }
 
 async fn llama_server() -> TestServer {
@@ -38,7 +41,12 @@ async fn a_sweep_over_http_matches_the_reference_and_reports_progress() {
         "metric": case["metric"],
     });
     let (status, bytes, _) = s
-        .raw(Method::POST, "/patch", Some(body.to_string()), &[("x-logitlens-request", "sweep-1")])
+        .raw(
+            Method::POST,
+            "/patch",
+            Some(body.to_string()),
+            &[("x-logitlens-request", "sweep-1")],
+        )
         .await;
     let got: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(status, StatusCode::OK, "{got}");
@@ -57,8 +65,16 @@ async fn a_sweep_over_http_matches_the_reference_and_reports_progress() {
     let positions = pair["positions"].as_array().unwrap().len();
     for l in 0..layers {
         for j in 0..positions {
-            close(&got["values"][l][j], &want["values"][l][j], &format!("values[{l}][{j}]"));
-            close(&got["normalized"][l][j], &want["normalized"][l][j], &format!("normalized[{l}][{j}]"));
+            close(
+                &got["values"][l][j],
+                &want["values"][l][j],
+                &format!("values[{l}][{j}]"),
+            );
+            close(
+                &got["normalized"][l][j],
+                &want["normalized"][l][j],
+                &format!("normalized[{l}][{j}]"),
+            );
         }
     }
     assert!(got["seconds"].as_f64().unwrap() >= 0.0);
@@ -97,7 +113,10 @@ async fn bad_sweeps_are_refused_in_words() {
     let ok = json!({"clean_text": "The capital of France is", "corrupted_text": "The capital of Spain is",
                     "hook": "resid_pre", "metric": {"type": "prob", "token": 7}});
     let (status, v) = s.post("/patch", ok.clone()).await;
-    assert_eq!((status, detail(&v)), (StatusCode::BAD_REQUEST, "Model not loaded"));
+    assert_eq!(
+        (status, detail(&v)),
+        (StatusCode::BAD_REQUEST, "Model not loaded")
+    );
     s.load(tiny("llama")).await;
     let with = |k: &str, v: Value| {
         let mut b = ok.clone();
@@ -105,10 +124,19 @@ async fn bad_sweeps_are_refused_in_words() {
         b
     };
     for (body, needle) in [
-        (with("corrupted_text", json!("The nurse said that she")), "13 tokens"),
-        (with("corrupted_text", json!("The nurse said that she")), "same number"),
+        (
+            with("corrupted_text", json!("The nurse said that she")),
+            "13 tokens",
+        ),
+        (
+            with("corrupted_text", json!("The nurse said that she")),
+            "same number",
+        ),
         (with("hook", json!("attn_scores")), "cannot be patched"),
-        (with("metric", json!({"type": "prob", "token": "capital"})), "metric.token"),
+        (
+            with("metric", json!({"type": "prob", "token": "capital"})),
+            "metric.token",
+        ),
         (with("metric", json!({"type": "kl"})), "metric"),
         (with("metric", json!({"type": "prob"})), "token"),
         (with("positions", json!("some")), "neither \"all\""),
@@ -118,7 +146,10 @@ async fn bad_sweeps_are_refused_in_words() {
     ] {
         let (status, v) = s.post("/patch", body.clone()).await;
         // Shapes serde refuses are 422, as the original's; checks, 400.
-        assert!(status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {v}"
+        );
         assert!(detail(&v).contains(needle), "{needle}: {}", detail(&v));
     }
     let (status, v) = s.post("/patch", with("positions", json!("all"))).await;
@@ -139,7 +170,10 @@ async fn attribution_over_http_matches_the_reference() {
     let prompt = &reference["prompts"][0];
     for want in prompt["attributions"].as_array().unwrap() {
         let (status, got) = s
-            .post("/inference", json!({"text": prompt["text"], "attribution": want["request"]}))
+            .post(
+                "/inference",
+                json!({"text": prompt["text"], "attribution": want["request"]}),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{got}");
         let a = &got["attribution"];
@@ -159,16 +193,31 @@ async fn attribution_over_http_matches_the_reference() {
         assert_eq!(a["rest_parts"], json!({}));
     }
     // The position defaults to the last; errors in words.
-    let (_, got) = s.post("/inference", json!({"text": "Hello there", "attribution": {"token": 7}})).await;
+    let (_, got) = s
+        .post(
+            "/inference",
+            json!({"text": "Hello there", "attribution": {"token": 7}}),
+        )
+        .await;
     let n = got["input_tokens"].as_array().unwrap().len();
     assert_eq!(got["attribution"]["position"], json!(n - 1));
     let (status, v) = s
-        .post("/inference", json!({"text": "Hello", "attribution": {"token": 7, "position": 50}}))
+        .post(
+            "/inference",
+            json!({"text": "Hello", "attribution": {"token": 7, "position": 50}}),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(detail(&v).contains("attribution.position 50"), "{}", detail(&v));
+    assert!(
+        detail(&v).contains("attribution.position 50"),
+        "{}",
+        detail(&v)
+    );
     let (status, _) = s
-        .post("/inference", json!({"text": "Hello", "attribution": {"token": 7, "layer": 1}}))
+        .post(
+            "/inference",
+            json!({"text": "Hello", "attribution": {"token": 7, "layer": 1}}),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
@@ -176,18 +225,34 @@ async fn attribution_over_http_matches_the_reference() {
 #[tokio::test]
 async fn tokenize_gives_the_ids_inference_runs() {
     let s = llama_server().await;
-    let (status, t) = s.post("/tokenize", json!({"text": "The capital of France is"})).await;
+    let (status, t) = s
+        .post("/tokenize", json!({"text": "The capital of France is"}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{t}");
-    let (_, run) = s.post("/inference", json!({"text": "The capital of France is"})).await;
+    let (_, run) = s
+        .post("/inference", json!({"text": "The capital of France is"}))
+        .await;
     assert_eq!(t["tokens"], run["input_tokens"]);
-    assert_eq!(t["ids"].as_array().unwrap().len(), t["tokens"].as_array().unwrap().len());
+    assert_eq!(
+        t["ids"].as_array().unwrap().len(),
+        t["tokens"].as_array().unwrap().len()
+    );
     // Without special tokens: what a metric or tracked token string encodes to.
     let (_, bare) = s
-        .post("/tokenize", json!({"text": "The capital of France is", "add_special_tokens": false}))
+        .post(
+            "/tokenize",
+            json!({"text": "The capital of France is", "add_special_tokens": false}),
+        )
         .await;
-    assert_eq!(bare["tokens"].as_array().unwrap()[..], t["tokens"].as_array().unwrap()[1..]);
+    assert_eq!(
+        bare["tokens"].as_array().unwrap()[..],
+        t["tokens"].as_array().unwrap()[1..]
+    );
     let (status, v) = s
-        .post("/tokenize", json!({"text": "x", "apply_chat_template": true, "add_special_tokens": false}))
+        .post(
+            "/tokenize",
+            json!({"text": "x", "apply_chat_template": true, "add_special_tokens": false}),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
 }

@@ -69,11 +69,11 @@ fn sweeps_match_pytorch_on_both_backends() {
                         };
                         let req = request(clean, corrupted, &name, metric(&case["metric"]));
                         let spec = PatchSpec::new(&m, &req).unwrap();
-                        assert_eq!(spec.clean, ids(&pair["ids_clean"]));
-                        assert_eq!(spec.corrupted, ids(&pair["ids_corrupted"]));
+                        assert_eq!(spec.clean, u32s(&pair["ids_clean"]));
+                        assert_eq!(spec.corrupted, u32s(&pair["ids_corrupted"]));
                         assert_eq!(
                             spec.positions,
-                            ids(&pair["positions"])
+                            u32s(&pair["positions"])
                                 .iter()
                                 .map(|&p| p as usize)
                                 .collect::<Vec<_>>()
@@ -133,14 +133,6 @@ fn sweeps_match_pytorch_on_both_backends() {
             );
         }
     }
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
 }
 
 fn spec_of(m: &LoadedModel, hook: &str) -> PatchSpec {

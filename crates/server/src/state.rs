@@ -12,6 +12,7 @@ use tokio::sync::broadcast;
 
 use logitlens_engine::{ComputeDtype, LoadedModel, RunState, WeightsMode};
 
+use crate::error::ApiError;
 use crate::sessions::Sessions;
 use crate::status::{Backend, EvalReport, LoadingStatus, ModelStatus, RunProgress};
 
@@ -275,6 +276,32 @@ impl AppState {
 
     pub fn is_loading(&self) -> bool {
         self.loading.lock().expect("state lock").is_some()
+    }
+
+    /// The model in service for a request that runs it: 409 while a load
+    /// is under way, 400 without a model.
+    pub fn serving(&self) -> Result<(Arc<LoadedModel>, Backend), ApiError> {
+        if self.is_loading() {
+            return Err(ApiError::conflict("model is loading"));
+        }
+        self.active()
+            .ok_or_else(|| ApiError::bad_request("Model not loaded"))
+    }
+
+    /// Refuse a text that cannot fit the token limit before tokenizing it:
+    /// refused in microseconds, not after encoding megabytes. `what` names
+    /// it in the message.
+    pub fn check_text(&self, model: &LoadedModel, what: &str, text: &str) -> Result<(), ApiError> {
+        let max = self.cfg.max_prompt_tokens;
+        let max_bytes = model.tokenizer.max_text_bytes(max);
+        if text.len() <= max_bytes {
+            return Ok(());
+        }
+        Err(ApiError::bad_request(format!(
+            "{what} is {} bytes; at most {max_bytes} bytes can fit this server's limit of {max} tokens \
+             (logitlens serve --max-tokens)",
+            text.len()
+        )))
     }
 
     /// Make `run` the last run and keep it under a new id.

@@ -7,9 +7,9 @@
 
 mod patch;
 
-pub use patch::{MetricAnswer, MetricQuery, PatchQuery, PatchResponse};
 #[cfg(feature = "openapi")]
 pub use patch::PositionsQuery;
+pub use patch::{MetricAnswer, MetricQuery, PatchQuery, PatchResponse};
 
 use serde::{Deserialize, Serialize};
 

@@ -70,9 +70,8 @@ impl TryFrom<PatchQuery> for PatchRequest {
             Some(Value::Array(list)) => Some(
                 list.iter()
                     .map(|v| {
-                        v.as_i64().ok_or_else(|| {
-                            crate::invalid!("positions: {v} is not a whole number")
-                        })
+                        v.as_i64()
+                            .ok_or_else(|| crate::invalid!("positions: {v} is not a whole number"))
                     })
                     .collect::<Result<Vec<_>>>()?,
             ),

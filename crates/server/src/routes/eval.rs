@@ -76,12 +76,7 @@ pub async fn eval_lens(
     headers: HeaderMap,
     AppJson(req): AppJson<EvalLensRequest>,
 ) -> ApiResult<Response> {
-    if st.is_loading() {
-        return Err(ApiError::conflict("model is loading"));
-    }
-    let (model, _) = st
-        .active()
-        .ok_or_else(|| ApiError::bad_request("Model not loaded"))?;
+    let (model, _) = st.serving()?;
     let max = st.cfg.max_prompt_tokens;
     if req.max_tokens == 0 || req.max_tokens > max {
         return Err(ApiError::bad_request(format!(

@@ -154,23 +154,8 @@ pub async fn inference(
     headers: HeaderMap,
     AppJson(req): AppJson<InferenceRequest>,
 ) -> ApiResult<Response> {
-    if st.is_loading() {
-        return Err(ApiError::conflict("model is loading"));
-    }
-    let (model, backend) = st
-        .active()
-        .ok_or_else(|| ApiError::bad_request("Model not loaded"))?;
-    // Bounded before tokenizing: a text too long for the token limit is
-    // refused in microseconds, not after encoding megabytes.
-    let max_bytes = model.tokenizer.max_text_bytes(st.cfg.max_prompt_tokens);
-    if req.text.len() > max_bytes {
-        return Err(ApiError::bad_request(format!(
-            "the text is {} bytes; at most {max_bytes} bytes can fit this server's limit of {} tokens \
-             (logitlens serve --max-tokens)",
-            req.text.len(),
-            st.cfg.max_prompt_tokens
-        )));
-    }
+    let (model, backend) = st.serving()?;
+    st.check_text(&model, "the text", &req.text)?;
     let admitted = match admit(&st, &headers, run_stages).await {
         Ok(a) => a,
         Err(busy) => return Ok(busy),

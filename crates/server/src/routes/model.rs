@@ -181,20 +181,8 @@ pub async fn tokenize(
     State(st): State<AppState>,
     AppJson(req): AppJson<TokenizeRequest>,
 ) -> ApiResult<Json<TokenizeResponse>> {
-    if st.is_loading() {
-        return Err(ApiError::conflict("model is loading"));
-    }
-    let (model, _) = st
-        .active()
-        .ok_or_else(|| ApiError::bad_request("Model not loaded"))?;
-    let max = st.cfg.max_prompt_tokens;
-    let max_bytes = model.tokenizer.max_text_bytes(max);
-    if req.text.len() > max_bytes {
-        return Err(ApiError::bad_request(format!(
-            "the text is {} bytes; at most {max_bytes} bytes can fit this server's limit of {max} tokens",
-            req.text.len()
-        )));
-    }
+    let (model, _) = st.serving()?;
+    st.check_text(&model, "the text", &req.text)?;
     let body = tokio::task::spawn_blocking(move || {
         let tok = &model.tokenizer;
         let ids = if req.apply_chat_template || req.add_special_tokens {

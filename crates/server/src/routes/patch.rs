@@ -40,26 +40,10 @@ pub async fn patch(
     headers: HeaderMap,
     AppJson(query): AppJson<PatchQuery>,
 ) -> ApiResult<Response> {
-    if st.is_loading() {
-        return Err(ApiError::conflict("model is loading"));
-    }
-    let (model, _) = st
-        .active()
-        .ok_or_else(|| ApiError::bad_request("Model not loaded"))?;
+    let (model, _) = st.serving()?;
+    st.check_text(&model, "clean_text", &query.clean_text)?;
+    st.check_text(&model, "corrupted_text", &query.corrupted_text)?;
     let max = st.cfg.max_prompt_tokens;
-    // Bounded before tokenizing, as /inference is.
-    let max_bytes = model.tokenizer.max_text_bytes(max);
-    for (name, text) in [
-        ("clean_text", &query.clean_text),
-        ("corrupted_text", &query.corrupted_text),
-    ] {
-        if text.len() > max_bytes {
-            return Err(ApiError::bad_request(format!(
-                "{name} is {} bytes; at most {max_bytes} bytes can fit this server's limit of {max} tokens",
-                text.len()
-            )));
-        }
-    }
     let req = PatchRequest::try_from(query)?;
     let admitted = match admit(&st, &headers, |s| {
         (s == Stage::Patch).then_some(RunStage::Patching)
