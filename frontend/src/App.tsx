@@ -4,6 +4,8 @@ import { useModelLoader } from './hooks/useModelLoader';
 import { useRun } from './hooks/useRun';
 import { useSessions } from './hooks/useSessions';
 import { useLensEval } from './hooks/useLensEval';
+import { usePatching } from './hooks/usePatching';
+import { useAttribution } from './hooks/useAttribution';
 import { NotificationProvider } from './components/Notifications';
 import { Header } from './components/Header';
 import { LoadProgress } from './components/LoadProgress';
@@ -13,6 +15,8 @@ import { ModelBrowser } from './components/ModelBrowser';
 import { SaveSessionDialog, SessionsDialog } from './components/SessionDialogs';
 import { SessionDiffCard } from './components/SessionDiff';
 import { LensQualityCard } from './components/LensQuality';
+import { PatchingCard } from './components/Patching';
+import { AttributionCard } from './components/Attribution';
 
 type DialogName = 'save' | 'sessions' | 'browser';
 
@@ -24,6 +28,8 @@ function Main() {
   const run = useRun(loader);
   const sessions = useSessions(run, loader, { onShown: closeDialog });
   const lensEval = useLensEval(loader);
+  const patching = usePatching(loader);
+  const attribution = useAttribution(run, loader);
 
   const openBrowser = () => {
     setDialog('browser');
@@ -82,11 +88,13 @@ function Main() {
           tunedLens={run.tunedLens}
           receipts={run.receipts}
         />
-        <ResultsPanel run={run} />
+        <ResultsPanel run={run} attribution={attribution} />
       </main>
       {sessions.diff && <SessionDiffCard view={sessions.diff} onClose={sessions.closeDiff} />}
+      <AttributionCard at={attribution} />
       <RunDetails run={run} />
       <LensQualityCard ev={lensEval} />
+      <PatchingCard p={patching} />
       {dialog === 'browser' && (
         <ModelBrowser
           models={models.models}

@@ -15,6 +15,8 @@ import type {
   ModelDescription,
   ModelEntry,
   ModelStatus,
+  PatchRequest,
+  PatchResponse,
   RunAttention,
   RunAttentionParams,
   RunAttentionQuery,
@@ -25,9 +27,12 @@ import type {
   SessionDiffResponse,
   SessionEntry,
   SessionRequest,
+  TokenizeRequest,
+  TokenizeResponse,
   VisualizationRequest,
   WeightsMode,
 } from './types';
+import { formatClock } from '../lib/time';
 
 /** An HTTP or network failure, with the server's `detail` in words. */
 export class ApiError extends Error {
@@ -95,6 +100,20 @@ export function errorMessage(err: unknown): string {
   if (err instanceof TypeError) return `Cannot reach the server: ${err.message}`;
   if (err instanceof Error) return err.message;
   return String(err);
+}
+
+/**
+ * The words for a refused evaluation or sweep (`what`: "the evaluation"): the server's detail,
+ * with what to do about a model still loading (409), no model (400) or a busy server (503).
+ */
+export function refusalMessage(err: unknown, what: string): string {
+  const msg = errorMessage(err);
+  if (!(err instanceof ApiError)) return msg;
+  if (err.status === 409) return `${msg}: run ${what} once the model is ready.`;
+  if (err.status === 400 && /model not loaded/i.test(msg)) return `${msg}: choose a model in the header to load one.`;
+  if (err.status === 503 && err.retryAfter !== null) return `${msg.replace(/[.\s]+$/, '')}. Run it again after ${formatClock(Date.now() + err.retryAfter * 1000)}.`;
+  // Anything else (a limit, the memory budget, texts that do not pair) is the server's detail as it is.
+  return msg;
 }
 
 interface RequestOptions {
@@ -183,6 +202,14 @@ export const api = {
    */
   evalLens: (req: EvalLensRequest, { signal, requestId = newRequestId() }: { signal?: AbortSignal; requestId?: string } = {}) =>
     request<EvalReport>('POST', 'eval_lens', { body: req, signal, headers: { [REQUEST_HEADER]: requestId } }),
+  /** The tokens of `text` as the model in service reads it. */
+  tokenize: (req: TokenizeRequest, signal?: AbortSignal) => request<TokenizeResponse>('POST', 'tokenize', { body: req, signal }),
+  /**
+   * An activation-patching sweep. Like `evalLens`, `requestId` goes in `x-logitlens-request` (its
+   * "run" events are `patching`: patched runs done of total), and aborting `signal` cancels it.
+   */
+  patch: (req: PatchRequest, { signal, requestId = newRequestId() }: { signal?: AbortSignal; requestId?: string } = {}) =>
+    request<PatchResponse>('POST', 'patch', { body: req, signal, headers: { [REQUEST_HEADER]: requestId } }),
   /**
    * Runs the model. `requestId` (a fresh one when absent) goes in the `x-logitlens-request`
    * header, so the run's "run" events on /events can be told apart from other runs'. Aborting

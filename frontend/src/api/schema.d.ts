@@ -186,6 +186,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/patch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Activation patching: the corrupted text is run with the hook's
+         *     activation at one layer and one position taken from the clean text's
+         *     run, for every layer and every position asked, and the metric read at
+         *     the last position each time. Progress goes to /events as `patching`
+         *     run events (patched runs done of all); the sweep stops when its client
+         *     goes away.
+         */
+        post: operations["patch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/runs/{run_id}/attention": {
         parameters: {
             query?: never;
@@ -270,6 +294,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/tokenize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The model in service's tokens of a text, as /inference would run it:
+         *     for showing token counts and checking that a string is one token.
+         */
+        post: operations["tokenize"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -288,6 +332,58 @@ export interface components {
             attn_out_norm: number[][];
             /** @description `[layer][position]` L2 norm of what the MLP adds. */
             mlp_out_norm: number[][];
+        };
+        /**
+         * @description The shares of one logit: `embed + Σattn + Σmlp + rest = logit`, and
+         *     `Σ_h heads[l][h] = attn[l]` minus the attention output projection's
+         *     bias. Each share is the token's unembedding row dotted with the final
+         *     norm applied to that part of the final residual state, the norm's scale
+         *     frozen at that state.
+         */
+        AttributionAnswer: {
+            /** Format: int32 */
+            token_id: number;
+            /** @description The token as `decode([token_id])` gives it. */
+            token: string;
+            /** @description The position, resolved (non-negative). */
+            position: number;
+            /** Format: double */
+            logit: number;
+            /**
+             * Format: double
+             * @description The token embedding's share.
+             */
+            embed: number;
+            /** @description Per layer: the attention output's share. */
+            attn: number[];
+            /** @description Per layer: the MLP output's share. */
+            mlp: number[];
+            /** @description `[layer][head]`: each head's share. */
+            heads: number[][];
+            /**
+             * Format: double
+             * @description What is not a share of the embedding, attention or MLP: the sum of
+             *     `rest_parts`; 0 for Llama and Qwen3 without interventions.
+             */
+            rest: number;
+            /**
+             * @description The rest by name: pos_embed (GPT-2), final_norm_bias (LayerNorm
+             *     families), lm_head_bias (Phi), final_softcap (Gemma 2),
+             *     interventions (the run's stream interventions).
+             */
+            rest_parts: {
+                [key: string]: number;
+            };
+        };
+        /** @description Which logit to attribute. */
+        AttributionQuery: {
+            /** @description A string that is exactly one token (encoded without BOS), or an id. */
+            token: components["schemas"]["TrackToken"];
+            /**
+             * Format: int64
+             * @description The position; negative counts from the end (default -1, the last).
+             */
+            position?: number;
         };
         /**
          * @description A backend as the API names it. `transformerlens` (the original's name)
@@ -447,6 +543,7 @@ export interface components {
              *     the model (POST /load_lens); default `logit`.
              */
             lens?: components["schemas"]["LensKind"];
+            attribution?: null | components["schemas"]["AttributionQuery"];
         };
         /** @description The body `POST /inference` answers with. */
         InferenceResponse: {
@@ -467,6 +564,7 @@ export interface components {
             analysis?: null | components["schemas"]["Analysis"];
             /** @description One per applied operation, in the order applied. */
             receipts?: components["schemas"]["Receipt"][];
+            attribution?: null | components["schemas"]["AttributionAnswer"];
         };
         /**
          * @description One intervention as a request states it (the original's
@@ -571,6 +669,37 @@ export interface components {
              */
             progress?: number | null;
         };
+        /** @description The metric as a sweep resolved it: its token ids and their text. */
+        MetricAnswer: {
+            /** Format: int32 */
+            correct: number;
+            /** Format: int32 */
+            wrong: number;
+            correct_text: string;
+            wrong_text: string;
+            /** @enum {string} */
+            type: "logit_diff";
+        } | {
+            /** Format: int32 */
+            token: number;
+            token_text: string;
+            /** @enum {string} */
+            type: "prob";
+        };
+        /**
+         * @description What is read from the last position's logits. A token is a string that
+         *     encodes (without BOS) to exactly one token, or an id.
+         */
+        MetricQuery: {
+            correct: components["schemas"]["TrackToken"];
+            wrong: components["schemas"]["TrackToken"];
+            /** @enum {string} */
+            type: "logit_diff";
+        } | {
+            token: components["schemas"]["TrackToken"];
+            /** @enum {string} */
+            type: "prob";
+        };
         /** @description A loaded model, as /model_status and /load_model describe it. */
         ModelDescription: {
             model_name: string;
@@ -666,6 +795,61 @@ export interface components {
             reduce: components["schemas"]["Reduce"];
             data: string;
         };
+        /** @description The body of `POST /patch`. */
+        PatchQuery: {
+            /** @description The prompt whose activations are patched in. */
+            clean_text: string;
+            /** @description The prompt that is run with them; it must tokenize to as many tokens. */
+            corrupted_text: string;
+            /**
+             * @description resid_pre, resid_mid, attn_out, mlp_out or resid_post (or
+             *     `blocks.{l}.hook_resid_pre`, the layer left open).
+             */
+            hook: string;
+            metric: components["schemas"]["MetricQuery"];
+            positions?: null | components["schemas"]["PositionsQuery"];
+            apply_chat_template?: boolean;
+        };
+        /** @description The body `POST /patch` answers with. */
+        PatchResponse: {
+            /** @description Each token of the clean text as `decode([id])` gives it. */
+            tokens_clean: string[];
+            tokens_corrupted: string[];
+            layers: number;
+            /** @description The hook's short name. */
+            hook: string;
+            /** @description The positions patched, resolved (non-negative), in request order. */
+            positions: number[];
+            metric: components["schemas"]["MetricAnswer"];
+            /**
+             * Format: double
+             * @description The metric of the clean run.
+             */
+            clean: number;
+            /**
+             * Format: double
+             * @description The metric of the corrupted run.
+             */
+            corrupted: number;
+            /**
+             * @description `[layer][j]`: the metric of the corrupted run with the hook's
+             *     activation at that layer and `positions[j]` replaced by the clean
+             *     run's.
+             */
+            values: number[][];
+            /**
+             * @description (values − corrupted) / (clean − corrupted); null where clean =
+             *     corrupted.
+             */
+            normalized: (number | null)[][];
+            /**
+             * Format: double
+             * @description Wall-clock time of the sweep.
+             */
+            seconds: number;
+        };
+        /** @description Which positions a sweep patches. */
+        PositionsQuery: string | number[];
         /** @description One of the top 5 of a cell. */
         Prediction: {
             /** @description The token as `decode([id])` gives it. */
@@ -733,7 +917,7 @@ export interface components {
          * @description What a run is doing, for progress displays.
          * @enum {string}
          */
-        RunStage: "queued" | "forward" | "lens" | "documents" | "sampling";
+        RunStage: "queued" | "forward" | "lens" | "documents" | "sampling" | "patching";
         SaveStateRequest: {
             name?: string | null;
             /**
@@ -790,6 +974,21 @@ export interface components {
         };
         SessionRequest: {
             session_id: string;
+        };
+        TokenizeRequest: {
+            text: string;
+            /** @description Wrap the text in the model's chat template first (as /inference does). */
+            apply_chat_template?: boolean;
+            /**
+             * @description Add the tokenizer's special tokens (BOS), as /inference does (default
+             *     true); false encodes a token as the metric and tracking fields do.
+             */
+            add_special_tokens?: boolean;
+        };
+        TokenizeResponse: {
+            ids: number[];
+            /** @description Each token as `decode([id])` gives it. */
+            tokens: string[];
         };
         /** @description A tracked token: a string that is exactly one token, or a token id. */
         TrackToken: string | number;
@@ -1215,6 +1414,53 @@ export interface operations {
             };
         };
     };
+    patch: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Names the request in its `run` progress events on /events */
+                "x-logitlens-request"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PatchQuery"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatchResponse"];
+                };
+            };
+            /** @description No model; texts of different token counts; a hook, metric token or position that does not apply; a sweep over the server's limits; each with what to change */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description model is loading */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too many runs waiting; retry after the Retry-After header's seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     run_attention: {
         parameters: {
             query?: {
@@ -1369,6 +1615,43 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["SessionEntry"][];
                 };
+            };
+        };
+    };
+    tokenize: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TokenizeRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenizeResponse"];
+                };
+            };
+            /** @description No model, a text over the server's limit, or a template the model lacks */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description model is loading */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

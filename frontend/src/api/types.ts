@@ -24,7 +24,7 @@ export type LoadStage = Schemas['LoadStage'];
 export type ServiceState = Schemas['ServiceState'];
 /** /load_model: loaded now, or found already in service. */
 export type LoadOutcome = Schemas['LoadOutcome'];
-/** What a run is doing: waiting for its turn, the forward pass, the lens; an evaluation's documents. */
+/** What a run is doing: waiting for its turn, the forward pass, the lens; an evaluation's documents; a sweep's patched runs. */
 export type RunStage = Schemas['RunStage'];
 /** Which lens draws the rows: the logit lens, or the tuned lens attached to the model. */
 export type LensKind = Schemas['LensKind'];
@@ -59,6 +59,38 @@ export type PackedAttention = Schemas['Packed'];
  * (lens), or for `queued` the runs waiting ahead.
  */
 export type RunProgress = Schemas['RunProgress'];
+
+// ---------------------------------------------------------------------------------------------
+// POST /tokenize, POST /patch, and /inference's direct logit attribution.
+
+/** POST /tokenize body: `add_special_tokens` (default true) adds the BOS; false reads a bare token string. */
+export type TokenizeRequest = Schemas['TokenizeRequest'];
+/** POST /tokenize answer: the ids and each token decoded on its own. */
+export type TokenizeResponse = Schemas['TokenizeResponse'];
+/**
+ * Where a sweep patches. The schema's `hook` is any string (the server also reads
+ * `blocks.{l}.hook_resid_pre`, and answers with the short name); these are the app's choices.
+ */
+export type PatchHook = 'resid_pre' | 'resid_mid' | 'attn_out' | 'mlp_out' | 'resid_post';
+/** What a sweep measures on the last position's logits; tokens are an id or a string of exactly one token. (Schema: `MetricQuery`.) */
+export type PatchMetric = Schemas['MetricQuery'];
+/** The metric as the server resolved it: ids, and their tokens decoded. (Schema: `MetricAnswer`.) */
+export type ResolvedPatchMetric = Schemas['MetricAnswer'];
+/** POST /patch body; `positions` "all" or a list, negative from the end. (Schema: `PatchQuery`.) */
+export type PatchRequest = Schemas['PatchQuery'];
+/**
+ * POST /patch answer. `values[l][j]`: the metric of the corrupted run with the hook's activation at
+ * layer l, position `positions[j]`, taken from the clean run; `normalized` is (values − corrupted) /
+ * (clean − corrupted), null when clean = corrupted.
+ */
+export type PatchResponse = Schemas['PatchResponse'];
+/** /inference's `attribution`: the logit of `token` at `position` (default -1, negative from the end). (Schema: `AttributionQuery`.) */
+export type AttributionRequest = Schemas['AttributionQuery'];
+/**
+ * Direct logit attribution: embed + Σ attn + Σ mlp + rest = logit; Σ_h heads[l][h] is attn[l]
+ * without the attention output bias. (Schema: `AttributionAnswer`.)
+ */
+export type Attribution = Schemas['AttributionAnswer'];
 
 // ---------------------------------------------------------------------------------------------
 // GET /runs/{run_id}/attention.

@@ -18,7 +18,7 @@ import {
   type StreamFormValues,
   type AttentionFormValues,
 } from '../lib/interventions';
-import { formatToken } from '../lib/tokens';
+import { TokenStrip } from './TokenStrip';
 import type { TunedLensChoice } from '../hooks/useRun';
 import { Receipts } from './Receipts';
 import { RunOptions, type RunOptionsValue } from './RunOptions';
@@ -320,20 +320,7 @@ export function Controls(p: ControlsProps) {
           }}
         />
       </label>
-      {p.tokens && p.tokens.length > 0 && (
-        <div className="token-strip" aria-label="Token positions">
-          {p.tokens.length <= 80 ? (
-            p.tokens.map((t, i) => (
-              <span key={i} className="token-chip" title={`Token ${i} (${i - p.tokens!.length}): ${JSON.stringify(t)}`}>
-                <span className="token-chip-pos">{i}</span>
-                {formatToken(t)}
-              </span>
-            ))
-          ) : (
-            <span className="muted small">{p.tokens.length} tokens (positions 0..{p.tokens.length - 1}, or -1 for the last)</span>
-          )}
-        </div>
-      )}
+      {p.tokens && <TokenStrip tokens={p.tokens} />}
       {p.runOptions && p.onRunOptionsChange && <RunOptions value={p.runOptions} onChange={p.onRunOptionsChange} hasInterventions={n > 0} tunedLens={p.tunedLens} />}
       <div className="run-row">
         <button

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { act, fireEvent, render, screen, within } from '@testing-library/react';
 import { LensGrid } from './LensGrid';
 import { deltaColor, entropyColor, probColor, rgbString } from '../lib/colors';
@@ -165,5 +165,24 @@ describe('LensGrid views and colour modes', () => {
     render(<LensGrid rows={lensRows()} tokens={TOKENS} />);
     expect(screen.queryByRole('radiogroup', { name: 'Grid view' })).toBeNull();
     expect(screen.queryByLabelText('Grid colour mode')).toBeNull();
+  });
+
+  it('a click offers Attribute for the cell’s top-1 only where the page can attribute', () => {
+    const rows = lensRows();
+    const { container, rerender } = render(<LensGrid rows={rows} tokens={TOKENS} />);
+    const cell = () => container.querySelector<HTMLElement>('[data-r="1"][data-c="2"]')!;
+    fireEvent.click(cell());
+    expect(screen.queryByTestId('cell-menu')).toBeNull();
+    const onAttribute = vi.fn();
+    rerender(<LensGrid rows={rows} tokens={TOKENS} onAttribute={onAttribute} attributeDisabledReason="A run is in progress" />);
+    fireEvent.click(cell());
+    const item = within(screen.getByTestId('cell-menu')).getByRole('menuitem') as HTMLButtonElement;
+    expect(item.textContent).toBe('Attribute x');
+    expect(item.disabled).toBe(true);
+    expect(screen.getByTestId('cell-menu').textContent).toContain('A run is in progress');
+    rerender(<LensGrid rows={rows} tokens={TOKENS} onAttribute={onAttribute} />);
+    fireEvent.click(within(screen.getByTestId('cell-menu')).getByRole('menuitem'));
+    expect(onAttribute).toHaveBeenCalledWith({ tokenId: 0, token: 'x', position: 2, rowName: 'Layer 0' });
+    expect(screen.queryByTestId('cell-menu')).toBeNull();
   });
 });

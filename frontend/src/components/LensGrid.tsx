@@ -1,8 +1,10 @@
 // The logit-lens grid: a column per input token, a row per lens state, each cell coloured by the
 // top-1 probability (or a tracked token's probability, or the entropy, or in the diff view by what
 // the interventions took from the baseline's top-1); hover or keyboard focus shows the details.
-import { memo, useCallback, useEffect, useId, useMemo, useRef, useState, type KeyboardEvent as ReactKeyboardEvent } from 'react';
+// Where the page can attribute a token, a click on a cell (or Enter) offers Attribute for its top-1.
+import { memo, useCallback, useEffect, useId, useMemo, useRef, useState, type KeyboardEvent as ReactKeyboardEvent, type RefObject } from 'react';
 import type { LensRow } from '../api/types';
+import type { AttributionTarget } from '../lib/attribution';
 import { deltaToScale, diverging, inferno, probToScale, rgbString, textOn, viridis } from '../lib/colors';
 import {
   colorModeOptions,
@@ -180,6 +182,55 @@ function Tooltip({ data, view, r, pos, rect, token }: { data: GridData; view: Gr
   );
 }
 
+/** The actions of a clicked cell: Attribute its top-1 token at its position. */
+interface CellMenuProps {
+  row: LensRow;
+  pos: number;
+  rect: DOMRect;
+  reason: string | null;
+  onAttribute: (t: AttributionTarget) => void;
+  onClose: () => void;
+  boxRef: RefObject<HTMLDivElement | null>;
+}
+
+function CellMenu({ row, pos, rect, reason, onAttribute, onClose, boxRef }: CellMenuProps) {
+  const top1 = row.predictions[pos]?.[0];
+  if (!top1) return null;
+  const W = 240;
+  const left = Math.min(Math.max(rect.left, 10), window.innerWidth - W - 10);
+  let top = rect.bottom + 6;
+  if (top + 90 > window.innerHeight) top = Math.max(6, rect.top - 90);
+  return (
+    <div
+      ref={boxRef}
+      className="cell-menu"
+      role="menu"
+      aria-label={`${row.layer_name} · Pos ${pos}`}
+      data-testid="cell-menu"
+      style={{ top, left, width: W }}
+      onKeyDown={(e) => {
+        if (e.key === 'Escape') onClose();
+      }}
+    >
+      <button
+        type="button"
+        role="menuitem"
+        className="btn btn-small btn-secondary"
+        autoFocus
+        disabled={!!reason}
+        title="How much each layer's attention and MLP, and each head, write to this token's logit at this position (direct logit attribution)"
+        onClick={() => {
+          onAttribute({ tokenId: top1.id, token: top1.token, position: pos, rowName: row.layer_name });
+          onClose();
+        }}
+      >
+        Attribute <span className="mono">{formatToken(top1.token)}</span>
+      </button>
+      <span className="muted small">{reason ?? `its logit at position ${pos}, layer by layer`}</span>
+    </div>
+  );
+}
+
 function ScaleBar({ title, gradient, ticks, note }: { title: string; gradient: string; ticks: { at: number; text: string }[]; note?: string }) {
   return (
     <div className="legend" role="img" aria-label={`Colour scale: ${title}${note ? `; ${note}` : ''}; from ${ticks[0]?.text} to ${ticks[ticks.length - 1]?.text}`}>
@@ -243,10 +294,32 @@ interface LensGridProps extends GridData {
   /** Which lens drew the rows, in words ("logit lens", "tuned lens (llama)"): said beside the legend. */
   lens?: string;
   testId?: string;
+  /** Offers Attribute on a clicked cell: the direct logit attribution of its top-1 token at its position. */
+  onAttribute?: (t: AttributionTarget) => void;
+  /** Why Attribute cannot run now, or null. */
+  attributeDisabledReason?: string | null;
 }
 
-export function LensGrid({ rows, tokens, baselineRows, diff, tracked, entropy, defaultView = 'normal', diffLabel = 'Diff vs baseline', lens = 'logit lens', testId = 'lens-grid' }: LensGridProps) {
+export function LensGrid({
+  rows,
+  tokens,
+  baselineRows,
+  diff,
+  tracked,
+  entropy,
+  defaultView = 'normal',
+  diffLabel = 'Diff vs baseline',
+  lens = 'logit lens',
+  testId = 'lens-grid',
+  onAttribute,
+  attributeDisabledReason = null,
+}: LensGridProps) {
   const [tip, setTip] = useState<TipState | null>(null);
+  // The menu belongs to the rows it was opened on: other rows close it.
+  const [menuState, setMenu] = useState<(TipState & { rows: LensRow[] }) | null>(null);
+  const menu = menuState?.rows === rows ? menuState : null;
+  const menuOpen = menu !== null;
+  const menuRef = useRef<HTMLDivElement>(null);
   const [compact, setCompact] = useState(false);
   const [viewState, setView] = useState<GridView>(defaultView);
   const [modeState, setMode] = useState<ColorMode>('top1');
@@ -292,6 +365,34 @@ export function LensGrid({ rows, tokens, baselineRows, diff, tracked, entropy, d
 
   useEffect(() => hide(), [rows, hide]);
 
+  const openMenu = (el: HTMLElement | null) => {
+    if (el && onAttribute) setMenu({ r: Number(el.dataset.r), c: Number(el.dataset.c), rect: el.getBoundingClientRect(), rows });
+  };
+  const closeMenu = () => {
+    // Back to the cell, where the keyboard was.
+    if (menu) scrollRef.current?.querySelector<HTMLElement>(`[data-cell][data-r="${menu.r}"][data-c="${menu.c}"]`)?.focus();
+    setMenu(null);
+  };
+
+  // The menu goes with a click elsewhere, and follows its cell when something scrolls.
+  useEffect(() => {
+    if (!menuOpen) return;
+    const away = (e: Event) => {
+      if (!(e.target instanceof Node) || !menuRef.current?.contains(e.target)) setMenu(null);
+    };
+    const scrolled = () =>
+      setMenu((m) => {
+        const el = m && scrollRef.current?.querySelector<HTMLElement>(`[data-cell][data-r="${m.r}"][data-c="${m.c}"]`);
+        return m && el ? { ...m, rect: el.getBoundingClientRect() } : null;
+      });
+    document.addEventListener('mousedown', away);
+    window.addEventListener('scroll', scrolled, true);
+    return () => {
+      document.removeEventListener('mousedown', away);
+      window.removeEventListener('scroll', scrolled, true);
+    };
+  }, [menuOpen]);
+
   useEffect(() => {
     if (!tip) return;
     window.addEventListener('scroll', reposition, true);
@@ -328,6 +429,9 @@ export function LensGrid({ rows, tokens, baselineRows, diff, tracked, entropy, d
         break;
       case 'Escape':
         hide();
+        return;
+      case 'Enter':
+        openMenu(el);
         return;
       default:
         return;
@@ -376,10 +480,11 @@ export function LensGrid({ rows, tokens, baselineRows, diff, tracked, entropy, d
         </div>
       </div>
       <div
-        className="lens-scroll"
+        className={`lens-scroll${onAttribute ? ' has-actions' : ''}`}
         ref={scrollRef}
         data-testid={testId}
         onMouseOver={(e) => show(cellOf(e.target))}
+        onClick={(e) => openMenu(cellOf(e.target))}
         onMouseLeave={hide}
         onFocus={(e) => {
           const el = cellOf(e.target);
@@ -398,7 +503,10 @@ export function LensGrid({ rows, tokens, baselineRows, diff, tracked, entropy, d
       >
         <GridTable rows={rows} tokens={tokens} compact={compact} cells={cells} view={view} label={tableLabel} />
       </div>
-      {tip && rows[tip.r] && <Tooltip data={data} view={view} r={tip.r} pos={tip.c} rect={tip.rect} token={tokens?.[tip.c]} />}
+      {tip && !menu && rows[tip.r] && <Tooltip data={data} view={view} r={tip.r} pos={tip.c} rect={tip.rect} token={tokens?.[tip.c]} />}
+      {menu && onAttribute && rows[menu.r] && (
+        <CellMenu row={rows[menu.r]} pos={menu.c} rect={menu.rect} reason={attributeDisabledReason} onAttribute={onAttribute} onClose={closeMenu} boxRef={menuRef} />
+      )}
     </div>
   );
 }

@@ -6,6 +6,7 @@ import { useModelLoader } from '../hooks/useModelLoader';
 import { useModels } from '../hooks/useModels';
 import { EVAL_CSV_HEADER } from '../lib/lensEval';
 import { EVAL_REPORT, EVALUATION, READY } from '../test/fixtures';
+import { captureDownloads } from '../test/downloads';
 import { deferred, FakeEventSource, stubServer, type FakeServer, type Reply } from '../test/server';
 import { LensQualityCard } from './LensQuality';
 import { NotificationProvider } from './Notifications';
@@ -46,24 +47,6 @@ const evalCalls = (method: 'GET' | 'POST') => server.calls.filter((c) => c.url =
 const meta = () => screen.getByTestId('eval-meta').textContent;
 const corpus = () => screen.getByLabelText('Corpus') as HTMLTextAreaElement;
 const runButton = () => screen.getByRole('button', { name: /Run evaluation|Evaluating/ }) as HTMLButtonElement;
-
-/** Captures the files offered for download: name, type and text. */
-function captureDownloads() {
-  const files: { name: string; type: string; text: Promise<string> }[] = [];
-  const blobs = new Map<string, Blob>();
-  let n = 0;
-  URL.createObjectURL = vi.fn((b: Blob) => {
-    const url = `blob:file${n++}`;
-    blobs.set(url, b);
-    return url;
-  });
-  URL.revokeObjectURL = vi.fn();
-  vi.spyOn(HTMLAnchorElement.prototype, 'click').mockImplementation(function (this: HTMLAnchorElement) {
-    const b = blobs.get(this.href)!;
-    files.push({ name: this.download, type: b.type, text: b.text() });
-  });
-  return files;
-}
 
 describe('LensQualityCard', () => {
   it('fetches the server’s last evaluation when opened, and draws it', async () => {

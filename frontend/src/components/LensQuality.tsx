@@ -7,15 +7,15 @@ import type { LensKind } from '../api/types';
 import type { LensEvalState, ShownEval } from '../hooks/useLensEval';
 import { useRunProgress, type RunProgressStore } from '../hooks/useRun';
 import { useWidth } from '../hooks/useWidth';
-import { downloadBlob, downloadText } from '../lib/download';
+import { downloadText } from '../lib/download';
 import { lensFolderName, lensName } from '../lib/lensKinds';
 import { evalCsv, evalFileName } from '../lib/lensEval';
 import { shortModelName } from '../lib/models';
 import { describeRunProgress } from '../lib/progress';
 import { ProgressBar } from './ProgressBar';
-import { svgMarkup, svgToPng } from '../lib/svgExport';
+import { svgMarkup } from '../lib/svgExport';
+import { usePngExport } from '../hooks/usePngExport';
 import { LensQualityChart } from './LensQualityChart';
-import { useNotify } from './Notifications';
 
 /** A button that opens the file picker of a hidden file input. */
 function FileButton({ label, accept, onFile, ariaLabel }: { label: string; accept: string; onFile: (f: File) => void; ariaLabel: string }) {
@@ -81,7 +81,6 @@ function figureTitle(shown: ShownEval): string {
 
 /** The charts of the evaluation on screen, with the KL scale and the exports. */
 function EvalReportView({ shown }: { shown: ShownEval }) {
-  const { notify } = useNotify();
   const [logKl, setLogKl] = useState(false);
   const boxRef = useRef<HTMLDivElement>(null);
   const svgRef = useRef<SVGSVGElement>(null);
@@ -91,18 +90,13 @@ function EvalReportView({ shown }: { shown: ShownEval }) {
   const base = data.model_name ? shortModelName(data.model_name) : source.kind === 'file' ? source.name.replace(/\.json$/i, '') : 'evaluation';
   const name = data.tuned_lens ? `${base}_${lensFolderName(data.tuned_lens)}` : base;
 
+  const exportPng = usePngExport();
   const exportSvg = (format: 'svg' | 'png') => {
     const svg = svgRef.current;
     if (!svg) return;
-    const markup = svgMarkup(svg);
     const file = evalFileName(name, new Date(), format);
-    if (format === 'svg') {
-      downloadText(markup, file, 'image/svg+xml;charset=utf-8');
-      return;
-    }
-    svgToPng(markup, svg.width.baseVal.value, svg.height.baseVal.value)
-      .then((png) => downloadBlob(png, file))
-      .catch((err: unknown) => notify('error', err instanceof Error ? err.message : String(err), 'Could not export the chart as PNG'));
+    if (format === 'png') exportPng(svg, file);
+    else downloadText(svgMarkup(svg), file, 'image/svg+xml;charset=utf-8');
   };
 
   return (

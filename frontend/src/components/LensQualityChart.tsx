@@ -17,7 +17,8 @@ export const CHART_COLORS = {
   lines: { logit: '#60a5fa', tuned: '#f59e0b' } satisfies Record<LensKind, string>,
 };
 
-const FONT = "Inter, system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif";
+/** The app's font stack, written out for the same reason. */
+export const CHART_FONT = "Inter, system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif";
 const PAD = 16;
 const GAP = 14;
 const HEAD_H = 50;
@@ -267,7 +268,7 @@ export function LensQualityChart({ data, width, logKl, lensNames, title, svgRef 
   let legendX = PAD;
   return (
     <div className="eval-figure" data-testid="eval-figure" onMouseLeave={() => setHover(null)}>
-      <svg ref={svgRef} xmlns="http://www.w3.org/2000/svg" width={W} height={H} viewBox={`0 0 ${W} ${H}`} fontFamily={FONT} aria-labelledby={titleId} role="group">
+      <svg ref={svgRef} xmlns="http://www.w3.org/2000/svg" width={W} height={H} viewBox={`0 0 ${W} ${H}`} fontFamily={CHART_FONT} aria-labelledby={titleId} role="group">
         <rect x={0} y={0} width={W} height={H} rx={10} fill={CHART_COLORS.background} />
         <text id={titleId} x={PAD} y={22} fill={CHART_COLORS.text} fontSize={14} fontWeight={650}>
           {title}

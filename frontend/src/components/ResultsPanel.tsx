@@ -2,6 +2,7 @@
 // run's progress while it computes, the lens grid with its diff view, or an empty state) beside the
 // controls, and below them the activation analysis and attention panels. The receipts are shown by
 // the controls, next to the interventions.
+import type { AttributionState } from '../hooks/useAttribution';
 import { useRunProgress, type RunProgressStore, type RunState } from '../hooks/useRun';
 import { countInterventions } from '../lib/interventions';
 import { lensName } from '../lib/lensKinds';
@@ -28,7 +29,8 @@ export function RunProgressIndicator({ progress }: { progress: RunProgressStore 
   );
 }
 
-export function ResultsPanel({ run }: { run: RunState }) {
+/** `attribution`: the grid's cells offer Attribute (see useAttribution). */
+export function ResultsPanel({ run, attribution }: { run: RunState; attribution?: Pick<AttributionState, 'attribute' | 'disabledReason'> }) {
   const { view, running, runError, staleNote, stopped } = run;
   const interventions = view ? countInterventions(view.request.interventions) : 0;
   return (
@@ -79,6 +81,8 @@ export function ResultsPanel({ run }: { run: RunState }) {
             tracked={view.tracked}
             entropy={view.entropy}
             lens={lensName(view.request.lens ?? 'logit', view.tunedLens)}
+            onAttribute={attribution && ((t) => void attribution.attribute(t))}
+            attributeDisabledReason={attribution?.disabledReason}
           />
         ) : runError ? (
           <div className="empty-state error-state" role="alert">

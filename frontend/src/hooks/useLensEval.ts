@@ -4,10 +4,10 @@
 // events on /events can be told apart), its AbortController (Stop cancels it on the server), and
 // its progress, kept in a store only the progress bar reads.
 import { useCallback, useEffect, useState } from 'react';
-import { api, ApiError, errorMessage, isAbort } from '../api/client';
+import { api, ApiError, errorMessage, isAbort, refusalMessage } from '../api/client';
 import { countDocuments, parseEvalFile, parseMaxTokens, type EvalData } from '../lib/lensEval';
 import { shortModelName } from '../lib/models';
-import { formatClock } from '../lib/time';
+import { modelKey } from '../lib/status';
 import type { RunProgressStore } from './useStoppableRequest';
 import { useStoppableRequest } from './useStoppableRequest';
 import type { ModelLoader } from './useModelLoader';
@@ -57,11 +57,6 @@ export interface LensEvalState {
   fileError: string | null;
 }
 
-/** Identifies the model in service: the server keeps its last evaluation per model loaded. */
-function modelKey(m: ModelLoader['model']): string | null {
-  return m ? `${m.backend}|${m.model_name}|${m.weights.form}|${m.weights.kinds}` : null;
-}
-
 /** A file's text (Blob.text where there is one; FileReader otherwise). */
 function readText(f: File): Promise<string> {
   if (typeof f.text === 'function') return f.text();
@@ -88,6 +83,7 @@ export function useLensEval(loader: ModelLoader): LensEvalState {
   const request = useStoppableRequest(subscribeRunProgress);
   const { running, stopped, progress, stop } = request;
 
+  // The server keeps its last evaluation per model loaded.
   const key = modelKey(model);
   const modelName = model?.model_name ?? null;
   const connected = status !== null;
@@ -169,14 +165,7 @@ export function useLensEval(loader: ModelLoader): LensEvalState {
       setServerNote(null);
     } catch (err) {
       if (!t.isCurrent() || isAbort(err)) return;
-      let msg = errorMessage(err);
-      if (err instanceof ApiError && err.status === 409) msg = `${msg}: run the evaluation once the model is ready.`;
-      if (err instanceof ApiError && err.status === 400 && /model not loaded/i.test(msg)) msg = `${msg}: choose a model in the header to load one.`;
-      if (err instanceof ApiError && err.status === 503 && err.retryAfter !== null) {
-        msg = `${msg.replace(/[.\s]+$/, '')}. Run it again after ${formatClock(Date.now() + err.retryAfter * 1000)}.`;
-      }
-      // Anything else (too many documents, max tokens over the limit, the memory budget) is the server's detail as it is.
-      setRunError(msg);
+      setRunError(refusalMessage(err, 'the evaluation'));
     } finally {
       request.end(t);
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatTick, formatValue, labelEvery, linearAxis, logAxis, niceStep } from './chart';
+import { formatTick, formatValue, labelEvery, linearAxis, logAxis, niceStep, textWidth } from './chart';
 
 describe('linear axis', () => {
   it('takes round steps', () => {
@@ -81,5 +81,13 @@ describe('labels', () => {
     expect(labelEvery(4, 80, 60)).toBe(1);
     expect(labelEvery(33, 10, 60)).toBe(6);
     expect(labelEvery(1, 0, 60)).toBe(1);
+  });
+});
+
+describe('textWidth', () => {
+  it('grows with the characters and the font size', () => {
+    expect(textWidth('', 12)).toBe(0);
+    expect(textWidth('abcd', 10)).toBe(24);
+    expect(textWidth('é…', 10)).toBe(12);
   });
 });

@@ -117,3 +117,8 @@ export function labelEvery(n: number, spacing: number, labelWidth: number): numb
   if (n <= 1 || spacing <= 0) return 1;
   return Math.max(1, Math.ceil(labelWidth / spacing));
 }
+
+/** About how wide `text` is drawn at `fontSize` px in the chart font (for room, not for layout to the pixel). */
+export function textWidth(text: string, fontSize: number): number {
+  return Math.ceil(Array.from(text).length * fontSize * 0.6);
+}

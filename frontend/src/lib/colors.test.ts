@@ -9,9 +9,11 @@ import {
   inferno,
   luminance,
   niceProbMax,
+  NO_VALUE_COLOR,
   probColor,
   probToScale,
   rgbString,
+  signedColor,
   textOn,
   viridis,
 } from './colors';
@@ -122,5 +124,16 @@ describe('entropy colours', () => {
     expect(entropyColor(6, 6)).toEqual(viridis(1));
     expect(entropyColor(3, 6)).toEqual(viridis(0.5));
     expect(entropyColor(9, 6)).toEqual(viridis(1));
+  });
+
+  it('a signed value: linear on the diverging scale −max..max, red up and blue down', () => {
+    expect(signedColor(0, 1)).toEqual(diverging(0));
+    expect(signedColor(1, 2)).toEqual(diverging(0.5));
+    expect(signedColor(-3, 2)).toEqual(diverging(-1));
+    expect(signedColor(0.5, 0)).toEqual(diverging(0.5));
+    expect(signedColor(null, 1)).toEqual(NO_VALUE_COLOR);
+    expect(signedColor(Number.NaN, 1)).toEqual(NO_VALUE_COLOR);
+    expect(signedColor(1, 1)[0]).toBeGreaterThan(signedColor(1, 1)[2]);
+    expect(signedColor(-1, 1)[2]).toBeGreaterThan(signedColor(-1, 1)[0]);
   });
 });

@@ -117,6 +117,14 @@ export function diverging(t: number): RGB {
 /** The neutral middle of the diverging scale. */
 export const DIVERGING_NEUTRAL: RGB = DIVERGING[4];
 
+/** What a signed matrix draws where there is no value (a normalized metric when clean = corrupted). */
+export const NO_VALUE_COLOR: RGB = [30, 41, 59];
+
+/** A signed value on the diverging scale from −max to max, linear (values beyond take its ends). */
+export function signedColor(v: number | null, max: number): RGB {
+  return v === null || !Number.isFinite(v) ? NO_VALUE_COLOR : diverging(v / (max > 0 && Number.isFinite(max) ? max : 1));
+}
+
 const NICE_STEPS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1];
 
 /**

@@ -47,10 +47,20 @@ describe('run progress', () => {
     expect(describeRunProgress({ request: 'a', stage: 'forward', done: 40, total: 30 }).value).toEqual({ now: 30, max: 30 });
   });
 
+  it('a sampled corpus counts the tokens the model writes', () => {
+    expect(parseRunProgress('{"request":"e","stage":"sampling","done":96,"total":256}')).toEqual({ request: 'e', stage: 'sampling', done: 96, total: 256 });
+    expect(describeRunProgress({ request: 'e', stage: 'sampling', done: 96, total: 256 })).toEqual({ text: 'Sampling the corpus: 96 of 256 tokens', value: { now: 96, max: 256 } });
+  });
+
   it('an evaluation counts documents, and says what it waits for in its own words', () => {
     expect(parseRunProgress('{"request":"e","stage":"documents","done":3,"total":40}')).toEqual({ request: 'e', stage: 'documents', done: 3, total: 40 });
     expect(describeRunProgress({ request: 'e', stage: 'documents', done: 3, total: 40 })).toEqual({ text: '3 of 40 documents', value: { now: 3, max: 40 } });
     expect(describeRunProgress({ request: 'e', stage: 'documents', done: 0, total: 1 }).text).toBe('0 of 1 document');
     expect(describeRunProgress(null, 'Starting the evaluation…')).toEqual({ text: 'Starting the evaluation…', value: null });
+  });
+
+  it('a patching sweep counts its patched runs', () => {
+    expect(parseRunProgress('{"request":"p","stage":"patching","done":5,"total":60}')).toEqual({ request: 'p', stage: 'patching', done: 5, total: 60 });
+    expect(describeRunProgress({ request: 'p', stage: 'patching', done: 5, total: 60 })).toEqual({ text: 'Patched run 5 of 60', value: { now: 5, max: 60 } });
   });
 });

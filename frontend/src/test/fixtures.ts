@@ -1,5 +1,6 @@
 import type {
   ActivationAnalysis,
+  Attribution,
   AttentionReduce,
   DiffCell,
   EvalReport,
@@ -10,6 +11,7 @@ import type {
   ModelDescription,
   ModelEntry,
   PackedAttention,
+  PatchResponse,
   Receipt,
   ServiceStatus,
   ServingStatus,
@@ -252,3 +254,44 @@ export const TUNED_LENS_DIR = '/fixtures/research/tuned/llama';
 
 /** POST/GET /eval_lens: EVALUATION, made by the server with TINY_LLAMA and its tuned lens. */
 export const EVAL_REPORT: EvalReport = { ...EVALUATION, model_name: '/fixtures/tiny/llama', tuned_lens: TUNED_LENS_DIR, documents: 40, max_tokens: 32 };
+
+/**
+ * POST /patch with TINY_LLAMA: " cat" → " dog" at position 2, the logit difference of " sat" over
+ * " ran" (clean 2, corrupted -1); patching position 2 restores it at layer 0, half of it at layer 1.
+ */
+export const PATCH_RESPONSE: PatchResponse = {
+  tokens_clean: ['<s>', 'The', ' cat', ' is'],
+  tokens_corrupted: ['<s>', 'The', ' dog', ' is'],
+  layers: 2,
+  hook: 'resid_pre',
+  positions: [0, 1, 2, 3],
+  metric: { type: 'logit_diff', correct: 11, wrong: 12, correct_text: ' sat', wrong_text: ' ran' },
+  clean: 2,
+  corrupted: -1,
+  values: [
+    [-1, -1, 2, -1],
+    [-1, -1, 0.5, 0.2],
+  ],
+  normalized: [
+    [0, 0, 1, 0],
+    [0, 0, 0.5, 0.4],
+  ],
+  seconds: 0.25,
+};
+
+/** /inference's `attribution` of " the" (id 7) at position 3 with TINY_LLAMA: the parts add up to 2.75. */
+export const ATTRIBUTION: Attribution = {
+  token_id: 7,
+  token: ' the',
+  position: 3,
+  logit: 2.75,
+  embed: 0.5,
+  attn: [1, -0.25],
+  mlp: [0.75, 0.5],
+  heads: [
+    [0.625, 0.375],
+    [-0.5, 0.25],
+  ],
+  rest: 0.25,
+  rest_parts: { final_norm_bias: 0.25 },
+};

@@ -18,6 +18,8 @@ import type {
   ModelDescription,
   ModelEntry,
   ModelStatus,
+  PatchRequest,
+  PatchResponse,
   RunAttention,
   RunProgress,
   SavedFile,
@@ -27,6 +29,8 @@ import type {
   SessionDiffResponse,
   SessionEntry,
   SessionRequest,
+  TokenizeRequest,
+  TokenizeResponse,
   VisualizationRequest,
 } from '../api/types';
 
@@ -39,6 +43,8 @@ export interface Api {
   /** GET (no body: the last evaluation) and POST (a corpus) share the path. */
   eval_lens: [EvalLensRequest | undefined, EvalReport];
   inference: [InferenceRequest, InferenceResponse];
+  tokenize: [TokenizeRequest, TokenizeResponse];
+  patch: [PatchRequest, PatchResponse];
   'runs/{id}/attention': [undefined, RunAttention];
   sessions: [undefined, SessionEntry[]];
   save_state: [SaveStateRequest, SaveStateResponse];
@@ -57,6 +63,8 @@ const ROUTES: readonly Route[] = [
   'load_lens',
   'eval_lens',
   'inference',
+  'tokenize',
+  'patch',
   'runs/{id}/attention',
   'sessions',
   'save_state',

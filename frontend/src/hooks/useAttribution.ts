@@ -1,0 +1,95 @@
+// Attribute, from a lens cell: the run on screen posted again with `attribution` (the cell's top-1
+// token at its position), which the server answers from the run's kept layers. One request at a
+// time that can be stopped, like a run; the attribution shown belongs to the run it was asked of,
+// and goes when another run is on screen.
+import { useState } from 'react';
+import { api, isAbort, refusalMessage } from '../api/client';
+import type { Attribution } from '../api/types';
+import type { AttributionTarget } from '../lib/attribution';
+import type { ModelLoader } from './useModelLoader';
+import type { RunState, RunView } from './useRun';
+import { useStoppableRequest, type RunProgressStore } from './useStoppableRequest';
+
+export interface ShownAttribution {
+  attribution: Attribution;
+  target: AttributionTarget;
+  modelName: string;
+  /** The run's input tokens. */
+  tokens: string[] | null;
+}
+
+export interface AttributionState {
+  /** The attribution on screen (of the run on screen), or null. */
+  shown: ShownAttribution | null;
+  /** What is being attributed, or was last (for the panel's head while it runs or after it failed). */
+  target: AttributionTarget | null;
+  attribute: (t: AttributionTarget) => Promise<void>;
+  /** Why Attribute cannot run now, or null. */
+  disabledReason: string | null;
+  running: boolean;
+  progress: RunProgressStore;
+  stop: () => void;
+  stopped: boolean;
+  error: string | null;
+  /** Closes the panel (and stops what it was doing). */
+  close: () => void;
+}
+
+export function useAttribution(run: RunState, loader: ModelLoader): AttributionState {
+  const request = useStoppableRequest(loader.subscribeRunProgress);
+  // Each belongs to the run it was asked of: another run on screen hides them.
+  const [shown, setShown] = useState<(ShownAttribution & { view: RunView }) | null>(null);
+  const [asked, setAsked] = useState<{ target: AttributionTarget; view: RunView } | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const { view } = run;
+
+  const disabledReason = run.running
+    ? 'A run is in progress'
+    : run.runDisabledReason
+      ? run.runDisabledReason
+      : view && loader.model && view.modelName !== loader.model.model_name
+        ? 'The grid was made with another model: run it again first'
+        : null;
+
+  const attribute = async (target: AttributionTarget) => {
+    if (!view || disabledReason) return;
+    const t = request.begin();
+    setAsked({ target, view });
+    setError(null);
+    try {
+      const res = await api.inference({ ...view.request, attribution: { token: target.tokenId, position: target.position } }, { signal: t.signal, requestId: t.id });
+      if (!t.isCurrent()) return;
+      if (!res.attribution) {
+        setError('The server answered without an attribution: it may be older than this page.');
+        return;
+      }
+      setShown({ attribution: res.attribution, target, modelName: view.modelName, tokens: res.input_tokens ?? view.tokens, view });
+    } catch (err) {
+      if (!t.isCurrent() || isAbort(err)) return;
+      setError(refusalMessage(err, 'the attribution'));
+    } finally {
+      request.end(t);
+    }
+  };
+
+  const close = () => {
+    request.stop();
+    setShown(null);
+    setAsked(null);
+    setError(null);
+  };
+
+  const current = asked?.view === view;
+  return {
+    shown: shown?.view === view ? shown : null,
+    target: current ? asked!.target : null,
+    attribute,
+    disabledReason,
+    running: request.running,
+    progress: request.progress,
+    stop: request.stop,
+    stopped: current && request.stopped,
+    error: current ? error : null,
+    close,
+  };
+}

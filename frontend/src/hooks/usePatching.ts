@@ -1,0 +1,193 @@
+// The Patching view's state: the two texts and their tokens (counted live: a sweep pairs them
+// position by position), the hook, the metric and its tokens (each checked to be one token), the
+// positions, and the sweep in progress (request id, Stop, its `patching` progress) or on screen.
+import { useState } from 'react';
+import { api, isAbort, refusalMessage } from '../api/client';
+import type { PatchHook, PatchRequest, PatchResponse, TrackToken } from '../api/types';
+import { countMismatch, parseMetricToken, parsePositions, positionsError, severalTokensError } from '../lib/patch';
+import { modelKey } from '../lib/status';
+import type { ModelLoader } from './useModelLoader';
+import { useStoppableRequest, type RunProgressStore } from './useStoppableRequest';
+import { useTokenize, type Tokenized } from './useTokenize';
+
+export type MetricType = PatchRequest['metric']['type'];
+
+/** A metric token field: what is typed, and what it reads as. */
+export interface MetricTokenField {
+  text: string;
+  set: (v: string) => void;
+  /** The token to send, or null while the field says why not. */
+  value: TrackToken | null;
+  error: string | null;
+  /** The token's id, once the server has read a token string as one token. */
+  id: number | null;
+}
+
+/** A sweep on screen, with the model and texts it was made with. */
+export interface ShownPatch {
+  res: PatchResponse;
+  request: PatchRequest;
+  modelName: string;
+}
+
+export interface PatchingState {
+  open: boolean;
+  setOpen: (v: boolean) => void;
+  clean: string;
+  setClean: (v: string) => void;
+  corrupted: string;
+  setCorrupted: (v: string) => void;
+  cleanTokens: Tokenized;
+  corruptedTokens: Tokenized;
+  /** Both texts are counted as they are now, and the counts differ: said in words. */
+  mismatch: string | null;
+  chat: boolean;
+  setChat: (v: boolean) => void;
+  /** Whether the model in service has a chat template to apply. */
+  chatAvailable: boolean;
+  hook: PatchHook;
+  setHook: (h: PatchHook) => void;
+  metricType: MetricType;
+  setMetricType: (m: MetricType) => void;
+  correct: MetricTokenField;
+  wrong: MetricTokenField;
+  token: MetricTokenField;
+  allPositions: boolean;
+  setAllPositions: (v: boolean) => void;
+  positions: string;
+  setPositions: (v: string) => void;
+  /** Why the positions typed cannot be sent, or null. */
+  positionsError: string | null;
+  runDisabledReason: string | null;
+  run: () => Promise<void>;
+  running: boolean;
+  progress: RunProgressStore;
+  stop: () => void;
+  stopped: boolean;
+  runError: string | null;
+  shown: ShownPatch | null;
+}
+
+export const DEFAULT_CLEAN = 'The capital of France is';
+export const DEFAULT_CORRUPTED = 'The capital of Spain is';
+
+/** A metric token field, read as it is typed and, for a token string, tokenized to check it is one token. */
+function useMetricToken(name: string, inUse: boolean, model: string | null): MetricTokenField {
+  const [text, set] = useState('');
+  const parsed = parseMetricToken(text, name);
+  const str = inUse && parsed.ok && typeof parsed.value === 'string' ? parsed.value : null;
+  const tok = useTokenize(str, { model, special: false });
+  const pieces = str !== null && tok.current ? tok.value?.tokens : undefined;
+  // Untouched, the field says nothing yet; Run says what is missing.
+  const error = !inUse || text === '' ? null : !parsed.ok ? parsed.error : pieces ? severalTokensError(str ?? '', pieces) : null;
+  const value = inUse && parsed.ok && !error ? parsed.value : null;
+  const id = typeof value === 'number' ? value : pieces?.length === 1 ? (tok.value?.ids[0] ?? null) : null;
+  return { text, set, value, error, id };
+}
+
+export function usePatching(loader: ModelLoader): PatchingState {
+  const { model, modelBusy, status, subscribeRunProgress } = loader;
+  const [open, setOpen] = useState(false);
+  const [clean, setClean] = useState(DEFAULT_CLEAN);
+  const [corrupted, setCorrupted] = useState(DEFAULT_CORRUPTED);
+  const [chat, setChat] = useState(false);
+  const [hook, setHook] = useState<PatchHook>('resid_pre');
+  const [metricType, setMetricType] = useState<MetricType>('logit_diff');
+  const [allPositions, setAllPositions] = useState(true);
+  const [positions, setPositions] = useState('');
+  const [shown, setShown] = useState<ShownPatch | null>(null);
+  const [runError, setRunError] = useState<string | null>(null);
+  const request = useStoppableRequest(subscribeRunProgress);
+
+  // Nothing is asked of the server while the view is closed.
+  const key = open ? modelKey(model) : null;
+  const chatOn = chat && loader.chatAvailable;
+  const cleanTokens = useTokenize(clean.trim() ? clean : null, { model: key, chat: chatOn });
+  const corruptedTokens = useTokenize(corrupted.trim() ? corrupted : null, { model: key, chat: chatOn });
+  const correct = useMetricToken('correct', metricType === 'logit_diff', key);
+  const wrong = useMetricToken('wrong', metricType === 'logit_diff', key);
+  const token = useMetricToken('metric', metricType === 'prob', key);
+
+  const cleanCount = cleanTokens.current ? cleanTokens.value?.ids.length : undefined;
+  const corruptedCount = corruptedTokens.current ? corruptedTokens.value?.ids.length : undefined;
+  const mismatch = cleanCount !== undefined && corruptedCount !== undefined ? countMismatch(cleanCount, corruptedCount) : null;
+
+  const parsedPositions = allPositions ? null : parsePositions(positions);
+  const positionsProblem = !parsedPositions ? null : !parsedPositions.ok ? parsedPositions.error : cleanCount !== undefined ? positionsError(parsedPositions.value, cleanCount) : null;
+
+  const metricFields = metricType === 'logit_diff' ? [correct, wrong] : [token];
+  const missing = metricFields.some((f) => f.value === null && !f.error);
+  const runDisabledReason = !status
+    ? 'Connecting to the server…'
+    : modelBusy
+      ? 'A model is loading: patch once it is ready'
+      : !model
+        ? 'No model is loaded: choose one in the header'
+        : !clean.trim() || !corrupted.trim()
+          ? 'Type a clean and a corrupted text'
+          : mismatch
+            ? 'The two texts need the same number of tokens'
+            : (metricFields.find((f) => f.error)?.error ??
+              (missing ? (metricType === 'logit_diff' ? 'Type the correct and the wrong token of the metric' : 'Type the token whose probability to measure') : positionsProblem));
+
+  const run = async () => {
+    if (runDisabledReason) return;
+    const metric: PatchRequest['metric'] =
+      metricType === 'logit_diff' ? { type: 'logit_diff', correct: correct.value!, wrong: wrong.value! } : { type: 'prob', token: token.value! };
+    const req: PatchRequest = {
+      clean_text: clean,
+      corrupted_text: corrupted,
+      hook,
+      metric,
+      positions: parsedPositions?.ok ? parsedPositions.value : 'all',
+      apply_chat_template: chatOn,
+    };
+    const t = request.begin();
+    setRunError(null);
+    try {
+      const res = await api.patch(req, { signal: t.signal, requestId: t.id });
+      if (!t.isCurrent()) return;
+      setShown({ res, request: req, modelName: model?.model_name ?? '' });
+    } catch (err) {
+      if (!t.isCurrent() || isAbort(err)) return;
+      setRunError(refusalMessage(err, 'the sweep'));
+    } finally {
+      request.end(t);
+    }
+  };
+
+  return {
+    open,
+    setOpen,
+    clean,
+    setClean,
+    corrupted,
+    setCorrupted,
+    cleanTokens,
+    corruptedTokens,
+    mismatch,
+    chat,
+    setChat,
+    chatAvailable: loader.chatAvailable,
+    hook,
+    setHook,
+    metricType,
+    setMetricType,
+    correct,
+    wrong,
+    token,
+    allPositions,
+    setAllPositions,
+    positions,
+    setPositions,
+    positionsError: positionsProblem,
+    runDisabledReason,
+    run,
+    running: request.running,
+    progress: request.progress,
+    stop: request.stop,
+    stopped: request.stopped,
+    runError,
+    shown,
+  };
+}
