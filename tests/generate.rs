@@ -414,6 +414,7 @@ fn each_step_shows_the_pass_that_chose_its_token() {
     let out = generate_with(
         &m,
         &prompt,
+        &InterventionPlan::default(),
         &GenerateOptions::greedy(5),
         &Unwatched,
         &mut |s: &Step| {
@@ -422,8 +423,12 @@ fn each_step_shows_the_pass_that_chose_its_token() {
                 .iter()
                 .enumerate()
                 .fold(0, |b, (i, &x)| if x > s.logits[b] { i } else { b });
-            assert_eq!(best as u32, s.token);
-            seen.push((s.index, s.token, s.capture.resid[0].dim(0).unwrap()));
+            assert_eq!(Some(best as u32), s.token);
+            seen.push((
+                s.index,
+                s.token.unwrap(),
+                s.capture.resid[0].dim(0).unwrap(),
+            ));
             Ok(())
         },
     )
@@ -436,6 +441,7 @@ fn each_step_shows_the_pass_that_chose_its_token() {
     let e = generate_with(
         &m,
         &prompt,
+        &InterventionPlan::default(),
         &GenerateOptions::greedy(5),
         &Unwatched,
         &mut |_| Err(EngineError::Cancelled),
@@ -448,6 +454,7 @@ fn sampled(m: &LoadedModel, prompt: &[u32], temperature: f64, seed: u64) -> Vec<
         max_new_tokens: 12,
         sampling: Sampling::Sample { temperature, seed },
         stop_at_eos: true,
+        ..GenerateOptions::greedy(0)
     };
     generate(m, prompt, &opts, &Unwatched).unwrap().ids
 }
@@ -475,7 +482,7 @@ fn sampling_is_seeded_and_cools_to_greedy() {
                     temperature: t,
                     seed: 0,
                 },
-                stop_at_eos: true,
+                ..GenerateOptions::greedy(3)
             };
             let e = generate(&m, &[5, 6], &opts, &Unwatched).unwrap_err();
             assert!(

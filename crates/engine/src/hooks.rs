@@ -407,15 +407,39 @@ fn parse_key(key: &str, n_layers: usize) -> Result<Target> {
     ))
 }
 
+/// The positions an intervention may name: `len` tokens now (negative
+/// indices count back from its end), growing to `max` (generation: an
+/// index past the prompt applies once that position exists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extent {
+    pub len: usize,
+    pub max: usize,
+}
+
+impl Extent {
+    /// A fixed input of `len` tokens.
+    pub fn fixed(len: usize) -> Self {
+        Extent { len, max: len }
+    }
+}
+
 /// Python-style index normalisation; out of range is an error, not a skip.
-fn norm_index(i: i64, seq_len: usize, what: &str, key: &str) -> Result<usize> {
-    let t = seq_len as i64;
-    let j = if i < 0 { i + t } else { i };
-    if j < 0 || j >= t {
+fn norm_index(i: i64, ext: Extent, what: &str, key: &str) -> Result<usize> {
+    let j = if i < 0 { i + ext.len as i64 } else { i };
+    if j < 0 || j >= ext.max as i64 {
+        let input = if ext.max == ext.len {
+            format!("a {}-token input", ext.len)
+        } else {
+            format!(
+                "a {}-token prompt and {} new tokens",
+                ext.len,
+                ext.max - ext.len
+            )
+        };
         return Err(invalid!(
-            "intervention {key:?}: {what} {i} is out of range for a {seq_len}-token input (valid: {}..{})",
-            -t,
-            t - 1
+            "intervention {key:?}: {what} {i} is out of range for {input} (valid: {}..{})",
+            -(ext.len as i64),
+            ext.max as i64 - 1
         ));
     }
     Ok(j as usize)
@@ -433,12 +457,7 @@ fn finite(x: f64, what: &str, key: &str) -> Result<f32> {
     Ok(y)
 }
 
-fn stream_op(
-    cfg: &InterventionConfig,
-    key: &str,
-    seq_len: usize,
-    d_model: usize,
-) -> Result<StreamOp> {
+fn stream_op(cfg: &InterventionConfig, key: &str, ext: Extent, d_model: usize) -> Result<StreamOp> {
     let kind = match cfg.kind.as_str() {
         "zero" => StreamOpKind::Zero,
         "scale" => {
@@ -473,7 +492,7 @@ fn stream_op(
     };
     let position = cfg
         .token_index
-        .map(|i| norm_index(i, seq_len, "token_index", key))
+        .map(|i| norm_index(i, ext, "token_index", key))
         .transpose()?;
     Ok(StreamOp {
         kind,
@@ -482,7 +501,7 @@ fn stream_op(
     })
 }
 
-fn block_op(cfg: &InterventionConfig, key: &str, seq_len: usize) -> Result<Vec<(usize, usize)>> {
+fn block_op(cfg: &InterventionConfig, key: &str, ext: Extent) -> Result<Vec<(usize, usize)>> {
     match cfg.kind.as_str() {
         "block_attention" => {}
         "zero" | "scale" | "add" => {
@@ -501,9 +520,7 @@ fn block_op(cfg: &InterventionConfig, key: &str, seq_len: usize) -> Result<Vec<(
         let v = v.as_ref().filter(|v| !v.is_empty()).ok_or_else(|| {
             invalid!("intervention {key:?}: block_attention needs a non-empty `{what}` list")
         })?;
-        v.iter()
-            .map(|&i| norm_index(i, seq_len, what, key))
-            .collect()
+        v.iter().map(|&i| norm_index(i, ext, what, key)).collect()
     };
     // Sources are keys (attended to), targets are queries (attending).
     let sources = list(&cfg.source_tokens, "source_tokens")?;
@@ -534,6 +551,17 @@ pub fn plan(
     d_model: usize,
     seq_len: usize,
 ) -> Result<InterventionPlan> {
+    plan_within(interventions, n_layers, d_model, Extent::fixed(seq_len))
+}
+
+/// [`plan`] for an input that grows: positions are checked against
+/// `ext.max`, negative ones count back from the end of `ext.len` tokens.
+pub fn plan_within(
+    interventions: &Interventions,
+    n_layers: usize,
+    d_model: usize,
+    ext: Extent,
+) -> Result<InterventionPlan> {
     let mut out = InterventionPlan::default();
     for (key, configs) in interventions {
         let target = parse_key(key, n_layers)?;
@@ -545,7 +573,7 @@ pub fn plan(
         for cfg in configs {
             match &target {
                 Target::Stream(loc, layers) => {
-                    let op = stream_op(cfg, key, seq_len, d_model)?;
+                    let op = stream_op(cfg, key, ext, d_model)?;
                     // `all_layers: true` widens a single-layer stream key, as it
                     // does for attention keys.
                     let layers: Vec<usize> = if cfg.all_layers == Some(true)
@@ -560,7 +588,7 @@ pub fn plan(
                     }
                 }
                 Target::Attention(layer) => {
-                    let pairs = block_op(cfg, key, seq_len)?;
+                    let pairs = block_op(cfg, key, ext)?;
                     let layers = match layer {
                         Some(l) if cfg.all_layers != Some(true) => vec![*l],
                         _ => (0..n_layers).collect(),

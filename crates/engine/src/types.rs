@@ -58,6 +58,51 @@ impl Capture {
         c
     }
 
+    /// The captures of consecutive passes over one sequence (a KV cache's
+    /// prefill, then its steps) as one capture of all its positions. A
+    /// pass's patterns (`[H, t, S]`: its queries over the keys so far) are
+    /// widened with zeros to every key (causal attention gives later keys
+    /// zero) and stacked; kept only if every pass kept them.
+    pub fn concat(parts: &[Capture]) -> crate::Result<Capture> {
+        let Some(first) = parts.first() else {
+            return Err(crate::EngineError::Model("no passes to join".into()));
+        };
+        let join = |pick: fn(&Capture) -> &Vec<Tensor>| -> crate::Result<Vec<Tensor>> {
+            (0..pick(first).len())
+                .map(|i| {
+                    let xs: Vec<&Tensor> = parts.iter().map(|p| &pick(p)[i]).collect();
+                    Ok(Tensor::cat(&xs, 0)?)
+                })
+                .collect()
+        };
+        let n = first.post_attn.len();
+        let total: usize = parts.iter().map(|p| p.resid[0].dims()[0]).sum();
+        let patterns = if parts.iter().all(|p| p.patterns.len() == n) {
+            (0..n)
+                .map(|l| {
+                    let rows = parts
+                        .iter()
+                        .map(|p| {
+                            let s = p.patterns[l].dims()[2];
+                            Ok(p.patterns[l].pad_with_zeros(2, 0, total - s)?)
+                        })
+                        .collect::<crate::Result<Vec<_>>>()?;
+                    Ok(Tensor::cat(&rows, 1)?)
+                })
+                .collect::<crate::Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        Ok(Capture {
+            resid: join(|c| &c.resid)?,
+            post_attn: join(|c| &c.post_attn)?,
+            attn_out: join(|c| &c.attn_out)?,
+            mlp_out: join(|c| &c.mlp_out)?,
+            patterns,
+            receipts: merge_receipts(parts),
+        })
+    }
+
     /// The `[T, D]` tensor a lens row shows.
     pub fn state(&self, s: State) -> &Tensor {
         match s {
@@ -102,6 +147,38 @@ impl State {
             State::PostAttn(i) => i < first_difference,
         }
     }
+}
+
+/// One receipt per operation over passes that each applied it to their own
+/// positions: positions and elements joined, the norms of the changes (on
+/// disjoint positions) combined as one L2 norm. Within a pass two
+/// operations may share a key and hook (a list of operations under one
+/// key); they stay apart, matched to their own across passes by order.
+fn merge_receipts(parts: &[Capture]) -> Vec<Receipt> {
+    let mut out: Vec<Receipt> = Vec::new();
+    for part in parts {
+        let mut taken = vec![false; out.len()];
+        for r in &part.receipts {
+            let same = |m: &Receipt| {
+                (m.key.as_str(), m.hook.as_str(), m.layer, m.step)
+                    == (r.key.as_str(), r.hook.as_str(), r.layer, r.step)
+            };
+            match (0..taken.len()).find(|&i| !taken[i] && same(&out[i])) {
+                Some(i) => {
+                    taken[i] = true;
+                    let m = &mut out[i];
+                    m.positions.extend_from_slice(&r.positions);
+                    m.elements += r.elements;
+                    m.delta_norm = match (m.delta_norm, r.delta_norm) {
+                        (Some(a), Some(b)) => Some(a.hypot(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+                None => out.push(r.clone()),
+            }
+        }
+    }
+    out
 }
 
 /// What one intervention operation did, as applied: every request key that

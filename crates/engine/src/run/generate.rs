@@ -30,6 +30,12 @@ pub struct GenerateOptions {
     pub sampling: Sampling,
     /// Stop after a token of [`LoadedModel::eos_ids`] (which is kept).
     pub stop_at_eos: bool,
+    /// Also run the last token chosen through the model (a last step that
+    /// chooses nothing), so every position of the result has its states:
+    /// for the lens over the whole sequence.
+    pub finish: bool,
+    /// Keep each pass's attention patterns in its capture.
+    pub keep_patterns: bool,
 }
 
 impl GenerateOptions {
@@ -39,6 +45,8 @@ impl GenerateOptions {
             max_new_tokens,
             sampling: Sampling::Greedy,
             stop_at_eos: true,
+            finish: false,
+            keep_patterns: false,
         }
     }
 }
@@ -59,14 +67,20 @@ impl Generated {
     }
 }
 
-/// One token chosen, as [`generate_with`] hands it over.
+/// One pass of generation, as [`generate_with`] hands it over.
 pub struct Step<'a> {
     /// 0 for the first token after the prompt.
     pub index: usize,
-    pub token: u32,
-    /// The forward pass that chose it: the prompt's positions at step 0,
-    /// the previous token's alone after that. Its last row's lens shows how
-    /// the choice formed.
+    /// The token this pass chose; `None` for the finishing pass
+    /// ([`GenerateOptions::finish`]), which runs the last token only for
+    /// its states.
+    pub token: Option<u32>,
+    /// The first position this pass ran: 0 at step 0 (the prompt), then
+    /// the previous token's.
+    pub start: usize,
+    /// The forward pass: the prompt's positions at step 0, the previous
+    /// token's alone after that. Its last row's lens shows how the choice
+    /// formed.
     pub capture: &'a Capture,
     /// `[V]` logits of the last position (f32, the model's head).
     pub logits: &'a [f32],
@@ -82,15 +96,20 @@ pub fn generate(
     opts: &GenerateOptions,
     watch: &dyn Watch,
 ) -> Result<Generated> {
-    generate_with(model, prompt_ids, opts, watch, &mut |_| Ok(()))
+    let plan = InterventionPlan::default();
+    generate_with(model, prompt_ids, &plan, opts, watch, &mut |_| Ok(()))
 }
 
-/// [`generate`], handing each step to `on_step` as it is chosen (to draw
-/// the lens of each new column, or to stream tokens); an error from it
-/// stops generation.
+/// [`generate`] with `plan`'s interventions applied at every step (its
+/// positions absolute over the whole sequence: an operation on a prompt
+/// position acts in the prompt's pass, and through the cache on every
+/// later token; one past the prompt once that position is run), handing
+/// each pass to `on_step` as it is made (to draw the lens of each new
+/// column, or to stream tokens); an error from it stops generation.
 pub fn generate_with(
     model: &LoadedModel,
     prompt_ids: &[u32],
+    plan: &InterventionPlan,
     opts: &GenerateOptions,
     watch: &dyn Watch,
     on_step: &mut dyn FnMut(&Step) -> Result<()>,
@@ -114,36 +133,45 @@ pub fn generate_with(
         ));
     }
     let mut cache = KvCache::new(t);
-    let plan = InterventionPlan::default();
     let quiet = StepsOnly(watch);
     let fopts = ForwardOptions {
-        keep_patterns: false,
+        keep_patterns: opts.keep_patterns,
         watch: &quiet,
     };
     let n = t.n_layers();
     let mut ids = prompt_ids.to_vec();
     let mut stopped_at_eos = false;
-    for index in 0..steps {
+    let mut index = 0;
+    loop {
+        let finishing = index == steps || stopped_at_eos;
+        if finishing && !opts.finish {
+            break;
+        }
         check(watch)?;
         watch.progress(Stage::Forward, index, steps);
-        let capture = t.forward_cached(&ids[cache.len()..], &plan, &mut cache, &fopts)?;
+        let start = cache.len();
+        let capture = t.forward_cached(&ids[start..], plan, &mut cache, &fopts)?;
         let last = capture.resid[n].dim(0)? - 1;
         let logits = t
             .unembed(&capture.resid[n].narrow(0, last, 1)?)?
             .squeeze(0)?
             .to_vec1::<f32>()?;
-        let token = sampler.next(&logits)?;
+        let token = if finishing {
+            None
+        } else {
+            Some(sampler.next(&logits)?)
+        };
         on_step(&Step {
             index,
             token,
+            start,
             capture: &capture,
             logits: &logits,
         })?;
+        let Some(token) = token else { break };
         ids.push(token);
-        if opts.stop_at_eos && model.eos_ids().contains(&token) {
-            stopped_at_eos = true;
-            break;
-        }
+        stopped_at_eos = opts.stop_at_eos && model.eos_ids().contains(&token);
+        index += 1;
     }
     watch.progress(Stage::Forward, steps, steps);
     Ok(Generated {
@@ -200,6 +228,8 @@ pub fn sample_corpus(
                 seed: document_seed(seed, i),
             },
             stop_at_eos: false,
+            finish: false,
+            keep_patterns: false,
         };
         let progress = Shifted {
             inner: watch,

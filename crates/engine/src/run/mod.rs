@@ -4,6 +4,7 @@
 
 mod cost;
 mod generate;
+mod generation;
 mod patch;
 mod resume;
 mod spec;
@@ -12,6 +13,9 @@ pub use cost::{mib, Cost};
 pub use generate::{
     document_start, generate, generate_with, sample_corpus, GenerateOptions, Generated, Sampling,
     Step,
+};
+pub use generation::{
+    BaselineGeneration, GenerationOutput, GenerationRequest, GenerationStep, MAX_NEW_TOKENS,
 };
 pub use patch::{Metric, MetricRequest, PatchRequest, PatchSpec, Patched, PATCH_HOOKS};
 pub use spec::{token_id, AttributionRequest, RunRequest, RunSpec, MAX_TRACKED};

@@ -299,6 +299,17 @@ impl TokenizerBundle {
         }
     }
 
+    /// A sequence's text as `tokenizer.decode(ids, skip_special_tokens=True)`
+    /// gives it (clean-up applied when configured): what a model wrote.
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        let s = self.tokenizer.decode(ids, true)?;
+        Ok(if self.clean_up_spaces {
+            clean_up_tokenization(&s)
+        } else {
+            s
+        })
+    }
+
     /// `decode([id])`: special tokens kept, clean-up applied when configured.
     /// Cached, since the same ids recur across every lens row.
     pub fn decode_one(&self, id: u32) -> Result<String> {
