@@ -675,7 +675,7 @@ struct Sampling;
 
 impl logitlens_engine::types::Watch for Sampling {
     fn progress(&self, stage: logitlens_engine::types::Stage, done: usize, total: usize) {
-        if stage == logitlens_engine::types::Stage::Forward {
+        if stage == logitlens_engine::types::Stage::Generate {
             eprint!("\rsampling the corpus: {done}/{total} tokens");
         }
     }

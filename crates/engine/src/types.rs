@@ -305,6 +305,8 @@ pub enum Stage {
     Lens,
     /// An activation-patching sweep: `done` of `total` patched runs.
     Patch,
+    /// Generation: `done` of at most `total` tokens written.
+    Generate,
 }
 
 /// How a run reports progress and learns that nobody waits for it any more.

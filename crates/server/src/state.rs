@@ -288,6 +288,16 @@ impl AppState {
             .ok_or_else(|| ApiError::bad_request("Model not loaded"))
     }
 
+    /// The kept runs a new run may take layers over from (none with
+    /// `--no-reuse`).
+    pub fn earlier_runs(&self) -> Vec<Arc<RunState>> {
+        if self.cfg.reuse_runs {
+            self.kept_runs()
+        } else {
+            Vec::new()
+        }
+    }
+
     /// Refuse a text that cannot fit the token limit before tokenizing it:
     /// refused in microseconds, not after encoding megabytes. `what` names
     /// it in the message.

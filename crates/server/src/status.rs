@@ -264,6 +264,8 @@ pub enum RunStage {
     Sampling,
     /// An activation-patching sweep: `done` of `total` patched runs.
     Patching,
+    /// A generation: `done` of at most `total` tokens written.
+    Generating,
 }
 
 /// A `run` message of /events: the progress of the run of a request.

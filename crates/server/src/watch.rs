@@ -76,6 +76,7 @@ pub fn run_stages(stage: Stage) -> Option<RunStage> {
         Stage::Forward => RunStage::Forward,
         Stage::Lens => RunStage::Lens,
         Stage::Patch => RunStage::Patching,
+        Stage::Generate => RunStage::Generating,
     })
 }
 

@@ -81,6 +81,35 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/generate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Greedy generation with the lens: the /inference body over the prompt and
+         *     the written tokens, plus `generated_ids`, `generated_text`,
+         *     `prompt_tokens`, `stopped_at_eos` and, with `compare` and interventions,
+         *     `baseline_generation` (what the model writes without them, and the
+         *     first step where the two differ). Interventions act at every step;
+         *     their positions count over the whole sequence (negative ones back from
+         *     the prompt's end). With `stream: true` the body is newline-delimited
+         *     JSON: a `step` line per pass (the token chosen and the lens columns of
+         *     the positions it ran), then `done` with the whole body (or `error`).
+         *     Progress also goes to /events (`generating`: tokens written); the
+         *     generation stops when its client goes away.
+         */
+        post: operations["generate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/inference": {
         parameters: {
             query?: never;
@@ -391,6 +420,16 @@ export interface components {
          * @enum {string}
          */
         Backend: "custom" | "hooked" | "transformerlens";
+        /** @description What the model wrote without the interventions (with `compare`). */
+        BaselineAnswer: {
+            generated_ids: number[];
+            generated_text: string;
+            /**
+             * @description The first written step at which the two continuations differ; null
+             *     when they are the same.
+             */
+            first_difference?: number | null;
+        };
         /** @description The body of POST /delete_session. */
         DeleteSessionResponse: {
             /** @description Always "deleted". */
@@ -500,6 +539,48 @@ export interface components {
         };
         /** @enum {string} */
         Format: "json" | "f16";
+        /** @description One line of a streamed `POST /generate`. */
+        GenerateEvent: {
+            index: number;
+            /** Format: int32 */
+            token_id?: number | null;
+            token?: string | null;
+            start: number;
+            tokens: string[];
+            columns: components["schemas"]["LensRow"][];
+            /** @enum {string} */
+            type: "step";
+        } | {
+            response: components["schemas"]["GenerateResponse"];
+            /** @enum {string} */
+            type: "done";
+        } | {
+            detail: string;
+            /** @enum {string} */
+            type: "error";
+        };
+        /**
+         * @description The body of `POST /generate`: /inference's fields (the text is the
+         *     prompt; interventions act at every step, their positions over the whole
+         *     sequence) and how far to write.
+         */
+        GenerateQuery: components["schemas"]["InferenceRequest"] & {
+            /** @description New tokens at most, 1 to 256 (greedy decoding). */
+            max_new_tokens: number;
+            /** @description Stop after the model's eos token, which is kept (default true). */
+            stop_at_eos?: boolean;
+            /**
+             * @description Answer with newline-delimited JSON as the tokens are written: a
+             *     `step` line per pass, then a `done` line with the whole body.
+             */
+            stream?: boolean;
+        };
+        /**
+         * @description The body `POST /generate` answers with: the /inference body over the
+         *     prompt and the written tokens (`input_tokens`, `logit_lens` ... cover
+         *     both), and what was written.
+         */
+        GenerateResponse: components["schemas"]["InferenceResponse"] & components["schemas"]["Written"];
         GridVisualizationRequest: {
             /** @description `[panel][query][key]` */
             grid_data: number[][][];
@@ -917,7 +998,7 @@ export interface components {
          * @description What a run is doing, for progress displays.
          * @enum {string}
          */
-        RunStage: "queued" | "forward" | "lens" | "documents" | "sampling" | "patching";
+        RunStage: "queued" | "forward" | "lens" | "documents" | "sampling" | "patching" | "generating";
         SaveStateRequest: {
             name?: string | null;
             /**
@@ -1037,6 +1118,16 @@ export interface components {
          * @enum {string}
          */
         WeightsMode: "auto" | "f32" | "stored";
+        /** @description What a generation wrote, beside the /inference fields. */
+        Written: {
+            /** @description The tokens written (the eos it stopped at included). */
+            generated_ids: number[];
+            generated_text: string;
+            /** @description The prompt's token count: positions from here on were written. */
+            prompt_tokens: number;
+            stopped_at_eos: boolean;
+            baseline_generation?: null | components["schemas"]["BaselineAnswer"];
+        };
     };
     responses: never;
     parameters: never;
@@ -1202,6 +1293,56 @@ export interface operations {
         responses: {
             /** @description text/event-stream: `status` events whose data is a ModelStatus, `run` events whose data is a RunProgress */
             200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    generate: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Names the request in its `run` progress events on /events */
+                "x-logitlens-request"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GenerateQuery"];
+            };
+        };
+        responses: {
+            /** @description The whole body; with stream: true, application/x-ndjson lines of GenerateEvent */
+            200: {
+                headers: {
+                    /** @description The run over prompt and written tokens, for /save_state's run_id */
+                    "x-logitlens-run-id"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GenerateResponse"];
+                };
+            };
+            /** @description A bad request, with what to fix: max_new_tokens, an intervention position past what will be written, a prompt and continuation over the token limit or the memory budget */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description model is loading */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too many runs waiting; retry after the Retry-After header's seconds */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

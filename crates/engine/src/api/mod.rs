@@ -1,12 +1,17 @@
 //! The JSON of `POST /inference`, shared by `logitlens lens --json` and the
 //! server: the original tool's request and response shapes plus the
-//! optional fields logitlens adds; and in `patch.rs`, of `POST /patch` and
-//! `logitlens patch --json`. These are wire types only; the engine works
-//! with [`RunRequest`], [`Answer`] and their kin, and nothing in the engine
-//! imports this module, so the JSON contract changes only here.
+//! optional fields logitlens adds; and, in `patch.rs` and `generate.rs`,
+//! of `POST /patch` and `POST /generate` and their commands' `--json`.
+//! These are wire types only; the engine works with [`RunRequest`],
+//! [`Answer`] and their kin, and nothing in the engine imports this
+//! module, so the JSON contract changes only here.
 
+mod generate;
 mod patch;
 
+pub use generate::{
+    write_generation, BaselineAnswer, GenerateEvent, GenerateQuery, GenerateResponse, Written,
+};
 #[cfg(feature = "openapi")]
 pub use patch::PositionsQuery;
 pub use patch::{MetricAnswer, MetricQuery, PatchQuery, PatchResponse};
@@ -266,6 +271,16 @@ impl InferenceResponse {
 /// the run's `patterns` a layer at a time, so a long prompt's attention
 /// (gigabytes as nested JSON) is never held in memory whole.
 pub fn write_response(a: &Answer, patterns: &[Tensor], w: &mut dyn Write) -> Result<()> {
+    write_response_with(a, patterns, &serde_json::Map::new(), w)
+}
+
+/// [`write_response`] with `extra` fields after the answer's own.
+pub fn write_response_with(
+    a: &Answer,
+    patterns: &[Tensor],
+    extra: &serde_json::Map<String, serde_json::Value>,
+    w: &mut dyn Write,
+) -> Result<()> {
     let mut first = true;
     let mut field = |w: &mut dyn Write, name: &str| -> std::io::Result<()> {
         w.write_all(if std::mem::take(&mut first) {
@@ -317,6 +332,10 @@ pub fn write_response(a: &Answer, patterns: &[Tensor], w: &mut dyn Write) -> Res
     if let Some(v) = &a.attribution {
         field(w, "attribution")?;
         json(w, &AttributionAnswer::new(v))?;
+    }
+    for (name, v) in extra {
+        field(w, name)?;
+        json(w, v)?;
     }
     w.write_all(b"}")?;
     Ok(())

@@ -88,7 +88,7 @@ pub struct Step<'a> {
 
 /// Continue `prompt_ids`: the prompt runs once, then each new token alone
 /// through a [`KvCache`]; only the last position goes through the head.
-/// `watch` hears `(Stage::Forward, step, max_new_tokens)` and may stop it
+/// `watch` hears `(Stage::Generate, step, max_new_tokens)` and may stop it
 /// between steps.
 pub fn generate(
     model: &LoadedModel,
@@ -148,7 +148,7 @@ pub fn generate_with(
             break;
         }
         check(watch)?;
-        watch.progress(Stage::Forward, index, steps);
+        watch.progress(Stage::Generate, index, steps);
         let start = cache.len();
         let capture = t.forward_cached(&ids[start..], plan, &mut cache, &fopts)?;
         let last = capture.resid[n].dim(0)? - 1;
@@ -173,7 +173,7 @@ pub fn generate_with(
         stopped_at_eos = opts.stop_at_eos && model.eos_ids().contains(&token);
         index += 1;
     }
-    watch.progress(Stage::Forward, steps, steps);
+    watch.progress(Stage::Generate, steps, steps);
     Ok(Generated {
         ids,
         prompt_len: prompt_ids.len(),
@@ -203,7 +203,7 @@ pub fn document_start(model: &LoadedModel) -> Result<Vec<u32>> {
 /// [`document_start`], sampled at temperature 1 without stopping at eos
 /// (documents run on past one, as in training data). Document `i` is drawn
 /// with a seed made of `seed` and `i`, so a corpus is reproducible and its
-/// documents differ. `watch` hears `(Stage::Forward, tokens done, tokens in
+/// documents differ. `watch` hears `(Stage::Generate, tokens done, tokens in
 /// all)` and may stop it between tokens.
 pub fn sample_corpus(
     model: &LoadedModel,
@@ -238,7 +238,7 @@ pub fn sample_corpus(
         };
         docs.push(generate(model, &start, &opts, &progress)?.ids);
     }
-    watch.progress(Stage::Forward, total, total);
+    watch.progress(Stage::Generate, total, total);
     Ok(docs)
 }
 

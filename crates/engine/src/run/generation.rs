@@ -68,6 +68,59 @@ pub struct GenerationOutput {
     pub baseline: Option<BaselineGeneration>,
 }
 
+/// A generation checked before it runs: its prompt and its plan.
+struct Checked {
+    prompt: Vec<u32>,
+    plan: crate::hooks::InterventionPlan,
+    /// The run's other fields, checked on the prompt.
+    pre: RunSpec,
+}
+
+impl GenerationRequest {
+    /// Check everything that can be checked before generating: the length,
+    /// the prompt's tokens, the interventions over the whole sequence, the
+    /// run's other fields on the prompt. Gives the prompt's token count.
+    pub fn check(&self, model: &LoadedModel) -> Result<usize> {
+        Ok(self.checked(model)?.prompt.len())
+    }
+
+    fn checked(&self, model: &LoadedModel) -> Result<Checked> {
+        if !(1..=MAX_NEW_TOKENS).contains(&self.max_new_tokens) {
+            return Err(crate::invalid!(
+                "max_new_tokens is {}; it must be between 1 and {MAX_NEW_TOKENS}",
+                self.max_new_tokens
+            ));
+        }
+        let cfg = model.config();
+        let prompt = model.tokenize(&self.run.text, self.run.apply_chat_template)?;
+        let ext = Extent {
+            len: prompt.len(),
+            max: prompt.len() + self.max_new_tokens,
+        };
+        let plan = hooks::plan_within(&self.run.interventions, cfg.n_layers, cfg.d_model, ext)?;
+        // The run at the end checks the rest again on all the ids (an
+        // attribution position counts back from the end of those).
+        let others = RunRequest {
+            interventions: Default::default(),
+            attribution: None,
+            ..self.run.clone()
+        };
+        let pre = RunSpec::new(model, &others, prompt.clone())?;
+        Ok(Checked { prompt, plan, pre })
+    }
+
+    /// The run at the end as the memory estimate sees it: this request's
+    /// fields over the longest sequence it can write.
+    pub fn longest_run(&self, model: &LoadedModel, prompt_tokens: usize) -> Result<RunSpec> {
+        let others = RunRequest {
+            interventions: Default::default(),
+            attribution: None,
+            ..self.run.clone()
+        };
+        RunSpec::new(model, &others, vec![0; prompt_tokens + self.max_new_tokens])
+    }
+}
+
 impl LoadedModel {
     /// Generate greedily from `req`'s text with its interventions (positions
     /// over the whole sequence: negative ones count back from the prompt's
@@ -82,28 +135,8 @@ impl LoadedModel {
         watch: &dyn Watch,
         on_step: &mut dyn FnMut(&GenerationStep) -> Result<()>,
     ) -> Result<GenerationOutput> {
-        if !(1..=MAX_NEW_TOKENS).contains(&req.max_new_tokens) {
-            return Err(crate::invalid!(
-                "max_new_tokens is {}; it must be between 1 and {MAX_NEW_TOKENS}",
-                req.max_new_tokens
-            ));
-        }
+        let Checked { prompt, plan, pre } = req.checked(self)?;
         let cfg = self.config();
-        let prompt = self.tokenize(&req.run.text, req.run.apply_chat_template)?;
-        let ext = Extent {
-            len: prompt.len(),
-            max: prompt.len() + req.max_new_tokens,
-        };
-        let plan = hooks::plan_within(&req.run.interventions, cfg.n_layers, cfg.d_model, ext)?;
-        // Everything else checked on the prompt before anything runs; the
-        // run at the end checks it again on all the ids (an attribution
-        // position counts back from the end of those).
-        let others = RunRequest {
-            interventions: Default::default(),
-            attribution: None,
-            ..req.run.clone()
-        };
-        let pre = RunSpec::new(self, &others, prompt.clone())?;
         let tuned = match pre.lens {
             LensKind::Tuned => self.tuned_lens(),
             LensKind::Logit => None,

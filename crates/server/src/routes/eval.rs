@@ -158,7 +158,7 @@ pub async fn eval_lens(
             Source::Text(docs) => eval::corpus_ids(&m, &docs, max_tokens)?,
             Source::Sample { docs, seed } => {
                 let sampling = Staged(&watch, |s| {
-                    (s == Stage::Forward).then_some(RunStage::Sampling)
+                    (s == Stage::Generate).then_some(RunStage::Sampling)
                 });
                 logitlens_engine::sample_corpus(&m, docs, max_tokens, seed, &sampling)?
             }

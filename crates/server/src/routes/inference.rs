@@ -59,7 +59,31 @@ fn run_blocking(
             ids.len()
         )));
     }
-    // The session config the original wrote, then what reproduces the run.
+    let spec = RunSpec::new(&model, &RunRequest::from(req.clone()), ids)?;
+    check_budget(st, &model, &spec)?;
+    // Recent runs: a re-run that changes only later interventions takes
+    // over their earlier layers.
+    let earlier = st.earlier_runs();
+    let earlier: Vec<&RunState> = earlier.iter().map(Arc::as_ref).collect();
+    let RunOutput {
+        answer,
+        state,
+        timings,
+    } = model.run_watched(spec, &earlier, watch)?;
+    let last = kept_run(model, backend, &req, &answer, state, json!({}));
+    Ok((answer, last, timings))
+}
+
+/// What /save_state and later runs keep of a run of `req`: the session
+/// config the original wrote, then what reproduces the run (and `more`).
+pub(crate) fn kept_run(
+    model: Arc<LoadedModel>,
+    backend: Backend,
+    req: &InferenceRequest,
+    answer: &Answer,
+    state: RunState,
+    more: Value,
+) -> LastRun {
     let mut config = json!({
         "text": req.text,
         "interventions": req.interventions,
@@ -67,26 +91,8 @@ fn run_blocking(
         "model_name": model.name,
         "backend": backend,
         "apply_chat_template": req.apply_chat_template,
-    });
-    let with_attention = req.return_attention;
-    let spec = RunSpec::new(&model, &RunRequest::from(req), ids)?;
-    check_budget(st, &model, &spec)?;
-    // Recent runs: a re-run that changes only later interventions takes
-    // over their earlier layers.
-    let earlier = if st.cfg.reuse_runs {
-        st.kept_runs()
-    } else {
-        Vec::new()
-    };
-    let earlier: Vec<&RunState> = earlier.iter().map(Arc::as_ref).collect();
-    let RunOutput {
-        answer,
-        state,
-        timings,
-    } = model.run_watched(spec, &earlier, watch)?;
-    let more = json!({
         "results": {"text": answer.text, "logit_lens": answer.logit_lens},
-        "return_attention": with_attention,
+        "return_attention": req.return_attention,
         "input_ids": state.ids,
         "input_tokens": answer.input_tokens,
         "model_source": model.source,
@@ -101,20 +107,19 @@ fn run_blocking(
     if let (Value::Object(c), Value::Object(m)) = (&mut config, more) {
         c.extend(m);
     }
-    let last = LastRun {
+    LastRun {
         config,
         tensors: Tensors::Run {
             run: Arc::new(state),
-            with_attention,
+            with_attention: req.return_attention,
         },
         model: Some(model),
-    };
-    Ok((answer, last, timings))
+    }
 }
 
 /// Refuse a run whose estimated peak memory is over the server's
 /// per-request budget, with the numbers and what to change.
-fn check_budget(st: &AppState, model: &LoadedModel, spec: &RunSpec) -> ApiResult<()> {
+pub(crate) fn check_budget(st: &AppState, model: &LoadedModel, spec: &RunSpec) -> ApiResult<()> {
     let cost = spec.cost(model.config(), model.model.dtype().size_in_bytes());
     let budget = st.cfg.max_request_bytes;
     if cost.total() <= budget {

@@ -1,9 +1,10 @@
 //! The HTTP API, a router per resource: the model, inference, sessions,
-//! PNG exports, session diffs, lens evaluations and patching sweeps. Handlers are thin: they validate, run the
+//! PNG exports, session diffs, lens evaluations, patching sweeps and generation. Handlers are thin: they validate, run the
 //! engine off the async runtime, and shape the JSON.
 
 pub mod diff;
 pub mod eval;
+pub mod generate;
 pub mod inference;
 pub mod model;
 pub mod patch;
@@ -26,6 +27,7 @@ pub fn api() -> Router<AppState> {
         .merge(diff::router())
         .merge(eval::router())
         .merge(patch::router())
+        .merge(generate::router())
 }
 
 pub async fn not_found() -> ApiError {
