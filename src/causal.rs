@@ -1,5 +1,6 @@
-//! The causal tools at the terminal: `logitlens patch` and
-//! `logitlens lens --attribution`: their arguments, progress and tables.
+//! The causal tools at the terminal: `logitlens patch`,
+//! `logitlens lens --attribution` and `logitlens generate`: their
+//! arguments, progress and output.
 
 use std::fmt::Write as _;
 
@@ -156,4 +157,61 @@ pub fn attribution_table((a, token): &(Attribution, String)) -> String {
         a.logit
     );
     out
+}
+
+/// `logitlens generate`: the continuation printed as it is written (or the
+/// /generate body with `json`), then the lens over the whole sequence.
+pub fn generate(
+    model: &logitlens_engine::LoadedModel,
+    req: &logitlens_engine::run::GenerationRequest,
+    json: bool,
+) -> Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let out = model.generate_run(req, &[], &logitlens_engine::types::Unwatched, &mut |s| {
+        if !json {
+            if let Some((_, token)) = &s.token {
+                let _ = write!(stdout, "{token}");
+                let _ = stdout.flush();
+            }
+        }
+        Ok(())
+    })?;
+    if json {
+        let written = logitlens_engine::api::Written::new(&out);
+        logitlens_engine::api::write_generation(
+            &out.run.answer,
+            &out.run.state.capture.patterns,
+            &written,
+            &mut stdout,
+        )?;
+        writeln!(stdout)?;
+        return Ok(());
+    }
+    writeln!(stdout)?;
+    if out.stopped_at_eos {
+        writeln!(stdout, "(stopped at the eos token)")?;
+    }
+    if let Some(b) = &out.baseline {
+        writeln!(stdout, "without the interventions: {}", b.text)?;
+        match b.first_difference {
+            Some(i) => writeln!(
+                stdout,
+                "the interventions change what is written from token {i} on"
+            )?,
+            None => writeln!(stdout, "the interventions do not change what is written")?,
+        }
+    }
+    writeln!(
+        stdout,
+        "\nthe lens over the {} prompt and {} written tokens:",
+        out.prompt_tokens,
+        out.generated_ids.len()
+    )?;
+    write!(
+        stdout,
+        "{}",
+        crate::render_table(&out.run.answer.input_tokens, &out.run.answer.logit_lens)
+    )?;
+    Ok(())
 }

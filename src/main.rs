@@ -174,6 +174,40 @@ enum Command {
         #[arg(long, default_value = "auto")]
         weights: WeightsMode,
     },
+    /// Write a continuation greedily, the interventions acting at every step, and print it
+    /// as it is written, then the lens over prompt and written tokens.
+    Generate {
+        /// A Hugging Face model folder, a .gguf file, or a Hub repo id (default: the SmolLM2 GGUF).
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long)]
+        text: String,
+        /// New tokens at most (1 to 256); fewer when the model writes its eos token.
+        #[arg(long, default_value_t = 20)]
+        max_new_tokens: usize,
+        /// Interventions as JSON (the /inference `interventions` object), or @file; token_index
+        /// counts over the whole sequence (negative: back from the prompt's end).
+        #[arg(long)]
+        interventions: Option<String>,
+        /// Also write the continuation without the interventions, and say where they part.
+        #[arg(long)]
+        compare: bool,
+        /// Wrap the text in the model's chat template.
+        #[arg(long)]
+        chat: bool,
+        /// Keep writing after the eos token.
+        #[arg(long)]
+        no_stop: bool,
+        /// Print exactly the JSON body POST /generate returns.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value = "custom")]
+        backend: Backend,
+        #[arg(long, default_value = "auto")]
+        dtype: ComputeDtype,
+        #[arg(long, default_value = "auto")]
+        weights: WeightsMode,
+    },
     /// Print the REST API's OpenAPI schema (what GET /openapi.json serves).
     Openapi,
     /// Run the logit lens on a text and print the prediction grid.
@@ -402,6 +436,39 @@ fn run(cli: Cli) -> Result<()> {
                 write!(stdout, "{}", causal::patch_table(&body))?;
             }
             Ok(())
+        }
+        Command::Generate {
+            model,
+            text,
+            max_new_tokens,
+            interventions,
+            compare,
+            chat,
+            no_stop,
+            json,
+            backend,
+            dtype,
+            weights,
+        } => {
+            let interventions = parse_interventions(interventions.as_deref())?;
+            let opts = LoadOptions {
+                backend: backend.kind(),
+                dtype,
+                weights,
+                ..Default::default()
+            };
+            let loaded = load_model(model, opts, None)?;
+            let req = logitlens_engine::run::GenerationRequest {
+                run: RunRequest {
+                    interventions,
+                    apply_chat_template: chat,
+                    compare,
+                    ..RunRequest::new(text)
+                },
+                max_new_tokens,
+                stop_at_eos: !no_stop,
+            };
+            causal::generate(&loaded, &req, json)
         }
         Command::FetchModel => {
             println!(
@@ -682,7 +749,7 @@ impl logitlens_engine::types::Watch for Sampling {
 }
 
 /// Layers down, positions across: the top-1 token and its probability.
-fn render_table(input_tokens: &[String], logit_lens: &[LensRow]) -> String {
+pub(crate) fn render_table(input_tokens: &[String], logit_lens: &[LensRow]) -> String {
     const CELL: usize = 12;
     let name_w = logit_lens
         .iter()

@@ -454,3 +454,57 @@ fn lens_attributes_a_logit() {
         stderr(&o)
     );
 }
+
+/// `generate --json` prints POST /generate's body: transformers' greedy ids
+/// for the reference prompt; without --json the text as written, then the
+/// lens table; a bad length fails in words.
+#[test]
+fn generate_writes_and_draws_the_lens() {
+    let reference = reference_json(&fixtures().join("research/qwen3/generate_reference.json"));
+    let prompt = &reference["prompts"][0];
+    let model = tiny("qwen3");
+    let steps = reference["max_new_tokens"].to_string();
+    let base = [
+        "generate",
+        "--model",
+        model.to_str().unwrap(),
+        "--text",
+        prompt["text"].as_str().unwrap(),
+        "--max-new-tokens",
+        steps.as_str(),
+    ];
+    let o = logitlens(&[&base[..], &["--json"]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["generated_ids"], prompt["generated_ids"]);
+    assert_eq!(
+        v["prompt_tokens"],
+        serde_json::json!(u32s(&prompt["prompt_ids"]).len())
+    );
+    let o = logitlens(&base);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.starts_with(
+            v["generated_text"]
+                .as_str()
+                .unwrap()
+                .trim_end_matches('\n')
+                .lines()
+                .next()
+                .unwrap_or("")
+        ),
+        "{out}"
+    );
+    assert!(out.contains("the lens over the"), "{out}");
+    let o = logitlens(&[
+        "generate",
+        "--model",
+        model.to_str().unwrap(),
+        "--text",
+        "Hi",
+        "--max-new-tokens",
+        "0",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("between 1 and 256"), "{}", stderr(&o));
+}

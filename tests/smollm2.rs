@@ -400,3 +400,71 @@ fn quantized_blocks_kept_as_stored_agree_with_their_f32_run() {
     );
     assert!(top1 >= 0.99 && overlap >= 0.95 && worst <= 0.01);
 }
+
+/// Generation with the chat template answers "What is the capital of
+/// France?" with Paris; zeroing every layer's MLP output at the last prompt
+/// token changes what it writes (and compare says from where).
+#[test]
+#[ignore = "needs the default GGUF: logitlens fetch-model"]
+fn generation_answers_paris_and_an_mlp_ablation_changes_it() {
+    use logitlens_engine::run::GenerationRequest;
+    use logitlens_engine::types::Unwatched;
+    use logitlens_engine::{InterventionConfig, Interventions};
+
+    let m = model();
+    let ask = |interventions: Interventions, compare: bool| {
+        let req = GenerationRequest {
+            run: RunRequest {
+                apply_chat_template: true,
+                interventions,
+                compare,
+                ..RunRequest::new("What is the capital of France?")
+            },
+            max_new_tokens: 16,
+            stop_at_eos: true,
+        };
+        m.generate_run(&req, &[], &Unwatched, &mut |_| Ok(()))
+            .unwrap()
+    };
+    let plain = ask(Interventions::new(), false);
+    assert!(
+        plain.generated_text.contains("Paris"),
+        "{:?}",
+        plain.generated_text
+    );
+    assert!(plain.stopped_at_eos, "{:?}", plain.generated_text);
+    assert_eq!(
+        m.eos_ids().last(),
+        plain.generated_ids.last(),
+        "the eos token is kept"
+    );
+
+    let mut zero_mlps = Interventions::new();
+    zero_mlps.insert(
+        "all_layers_mlp_output".into(),
+        vec![InterventionConfig {
+            kind: "zero".into(),
+            token_index: Some(-1),
+            ..Default::default()
+        }],
+    );
+    let ablated = ask(zero_mlps, true);
+    assert_ne!(ablated.generated_ids, plain.generated_ids);
+    let base = ablated.baseline.expect("compare writes the baseline");
+    assert_eq!(base.ids, plain.generated_ids);
+    assert_eq!(
+        base.first_difference,
+        Some(0),
+        "{:?}",
+        ablated.generated_text
+    );
+    // One receipt per layer, at the last prompt token only.
+    let last = ablated.prompt_tokens - 1;
+    assert_eq!(ablated.run.answer.receipts.len(), m.config().n_layers);
+    assert!(ablated
+        .run
+        .answer
+        .receipts
+        .iter()
+        .all(|r| r.positions == [last]));
+}
