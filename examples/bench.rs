@@ -8,7 +8,8 @@
 //! and peak RSS (in a child process); an activation-patching sweep against
 //! the cold forward passes it replaces, and direct logit attribution. Options: `--model M` (default: the
 //! SmolLM2 GGUF), `--reps N` (default 5), `--quick` (fewer cases),
-//! `--causal-only` (only the patching and attribution section).
+//! `--causal-only` (only the patching, attribution and generation sections),
+//! `--generation-only`.
 
 use std::time::{Duration, Instant};
 
@@ -159,8 +160,14 @@ fn main() {
         return;
     }
     let reps: usize = arg("--reps").and_then(|r| r.parse().ok()).unwrap_or(5);
+    if std::env::args().any(|a| a == "--generation-only") {
+        generation_section(&LoadedModel::load(&spec, &mut |_| {}).unwrap(), reps);
+        return;
+    }
     if std::env::args().any(|a| a == "--causal-only") {
-        causal_section(&LoadedModel::load(&spec, &mut |_| {}).unwrap(), reps);
+        let m = LoadedModel::load(&spec, &mut |_| {}).unwrap();
+        causal_section(&m, reps);
+        generation_section(&m, reps);
         return;
     }
     let quick = std::env::args().any(|a| a == "--quick");
@@ -375,6 +382,7 @@ fn main() {
     drop(rt2);
 
     causal_section(&m, reps);
+    generation_section(&m, reps);
 
     // /model_status while a long request runs.
     println!("\n## /model_status during a long request\n");
@@ -713,5 +721,67 @@ fn causal_section(m: &LoadedModel, reps: usize) {
          a block_output run takes {} ms, the same run with `attribution` {} ms (medians of {reps}).",
         ms(plain_run),
         ms(attributed)
+    );
+}
+
+/// Generation with the lens at 64 prompt + 64 new tokens: the time of each
+/// pass (one token's forward through the KV cache, its head and its lens
+/// column), against a full /inference-style run over all 128 tokens (what
+/// each step would cost without the cache).
+fn generation_section(m: &LoadedModel, reps: usize) {
+    use logitlens_engine::run::GenerationRequest;
+    use logitlens_engine::types::Unwatched;
+
+    let text = text_of(m, 64);
+    let prompt = m.tokenize(&text, false).unwrap().len();
+    let req = GenerationRequest {
+        run: RunRequest::new(text.clone()),
+        max_new_tokens: 64,
+        stop_at_eos: false,
+    };
+    let mut prefill = vec![];
+    let mut steps = vec![];
+    let mut totals = vec![];
+    let mut full = vec![];
+    for _ in 0..reps.min(3) {
+        let t0 = Instant::now();
+        let mut last = t0;
+        let mut marks = vec![];
+        let out = m
+            .generate_run(&req, &[], &Unwatched, &mut |_| {
+                let now = Instant::now();
+                marks.push(now - last);
+                last = now;
+                Ok(())
+            })
+            .unwrap();
+        totals.push(t0.elapsed());
+        prefill.push(marks[0]);
+        steps.extend(marks[1..].iter().copied());
+        // The same ids run at once, cold, as /inference runs them.
+        let spec = RunSpec::new(m, &RunRequest::new(text.clone()), out.run.state.ids.clone()).unwrap();
+        let t0 = Instant::now();
+        m.run_spec(spec, &[]).unwrap();
+        full.push(t0.elapsed());
+    }
+    let (prefill, step, total, full) = (median(prefill), median(steps), median(totals), median(full));
+    println!("\n## Generation with the lens\n");
+    println!(
+        "A {prompt}-token prompt and 64 new tokens (greedy, block_output lens of every pass), medians of {} runs, milliseconds. A pass = one token through the KV cache, its head, and its lens column (every row); the whole = the prompt's pass, 64 passes, and the answer over all 128 positions assembled from them.\n",
+        reps.min(3)
+    );
+    println!("| prompt's pass ({prompt} tokens) | per new token | whole generation | one full run over all {} tokens |", prompt + 64);
+    println!("|---|---|---|---|");
+    println!(
+        "| {} | {} | {} | {} |",
+        ms(prefill),
+        ms(step),
+        ms(total),
+        ms(full)
+    );
+    println!(
+        "\nWithout the cache each new token would cost a full run over the sequence so far (up to the last column's {} ms); with it a token costs {:.1}x less than that full run.",
+        ms(full),
+        full.as_secs_f64() / step.as_secs_f64()
     );
 }
