@@ -551,6 +551,8 @@ export interface components {
             /** @enum {string} */
             type: "step";
         } | {
+            /** Format: int64 */
+            run_id: number;
             response: components["schemas"]["GenerateResponse"];
             /** @enum {string} */
             type: "done";

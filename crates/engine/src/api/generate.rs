@@ -117,8 +117,12 @@ pub enum GenerateEvent {
         tokens: Vec<String>,
         columns: Vec<LensRow>,
     },
-    /// The whole body, as without `stream`.
-    Done { response: Box<GenerateResponse> },
+    /// The whole body, as without `stream`, and the kept run's id (for
+    /// /save_state's `run_id`).
+    Done {
+        run_id: u64,
+        response: Box<GenerateResponse>,
+    },
     /// The generation stopped with this error after the stream began.
     Error { detail: String },
 }
