@@ -298,3 +298,18 @@ fn each_pass_hands_over_its_new_columns() {
     assert_eq!(seen.last().unwrap().1, None);
     assert!(seen.iter().all(|s| s.4 == out.run.answer.logit_lens.len()));
 }
+
+#[test]
+fn compare_without_interventions_writes_the_same() {
+    let m = load_tiny("llama");
+    let run = RunRequest {
+        compare: true,
+        ..RunRequest::new("Once upon a time there was")
+    };
+    let out = written(&m, run, 6);
+    let base = out
+        .baseline
+        .expect("compare always says what the baseline writes");
+    assert_eq!(base.ids, out.generated_ids);
+    assert_eq!(base.first_difference, None);
+}

@@ -93,7 +93,7 @@ export interface paths {
         /**
          * Greedy generation with the lens: the /inference body over the prompt and
          *     the written tokens, plus `generated_ids`, `generated_text`,
-         *     `prompt_tokens`, `stopped_at_eos` and, with `compare` and interventions,
+         *     `prompt_tokens`, `stopped_at_eos` and, with `compare`,
          *     `baseline_generation` (what the model writes without them, and the
          *     first step where the two differ). Interventions act at every step;
          *     their positions count over the whole sequence (negative ones back from
@@ -420,7 +420,7 @@ export interface components {
          * @enum {string}
          */
         Backend: "custom" | "hooked" | "transformerlens";
-        /** @description What the model wrote without the interventions (with `compare`). */
+        /** @description What the model writes without the interventions (with `compare`). */
         BaselineAnswer: {
             generated_ids: number[];
             generated_text: string;

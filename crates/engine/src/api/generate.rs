@@ -47,7 +47,7 @@ impl From<GenerateQuery> for GenerationRequest {
     }
 }
 
-/// What the model wrote without the interventions (with `compare`).
+/// What the model writes without the interventions (with `compare`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BaselineAnswer {
@@ -68,7 +68,7 @@ pub struct Written {
     /// The prompt's token count: positions from here on were written.
     pub prompt_tokens: usize,
     pub stopped_at_eos: bool,
-    /// With `compare` and interventions.
+    /// With `compare`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub baseline_generation: Option<BaselineAnswer>,
 }

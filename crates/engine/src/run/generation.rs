@@ -64,7 +64,7 @@ pub struct GenerationOutput {
     pub generated_ids: Vec<u32>,
     pub generated_text: String,
     pub stopped_at_eos: bool,
-    /// With `compare` and interventions: what the model writes without them.
+    /// With `compare`: what the model writes without the interventions.
     pub baseline: Option<BaselineGeneration>,
 }
 
@@ -224,12 +224,17 @@ impl LoadedModel {
             .collect();
         let run = self.run_watched(spec, &with_passes, watch)?;
 
-        let baseline = if req.run.compare && !run.state.plan.is_empty() {
-            let opts = GenerateOptions {
-                stop_at_eos: req.stop_at_eos,
-                ..GenerateOptions::greedy(req.max_new_tokens)
+        let baseline = if req.run.compare {
+            // Without interventions the baseline is this very generation.
+            let base = if run.state.plan.is_empty() {
+                generated.clone()
+            } else {
+                let opts = GenerateOptions {
+                    stop_at_eos: req.stop_at_eos,
+                    ..GenerateOptions::greedy(req.max_new_tokens)
+                };
+                generate(self, &prompt, &opts, watch)?
             };
-            let base = generate(self, &prompt, &opts, watch)?;
             let (a, b) = (generated.new_ids(), base.new_ids());
             let first_difference = (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i));
             Some(BaselineGeneration {

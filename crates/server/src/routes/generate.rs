@@ -29,7 +29,7 @@ pub fn router() -> Router<AppState> {
 
 /// Greedy generation with the lens: the /inference body over the prompt and
 /// the written tokens, plus `generated_ids`, `generated_text`,
-/// `prompt_tokens`, `stopped_at_eos` and, with `compare` and interventions,
+/// `prompt_tokens`, `stopped_at_eos` and, with `compare`,
 /// `baseline_generation` (what the model writes without them, and the
 /// first step where the two differ). Interventions act at every step;
 /// their positions count over the whole sequence (negative ones back from
