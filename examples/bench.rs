@@ -759,12 +759,14 @@ fn generation_section(m: &LoadedModel, reps: usize) {
         prefill.push(marks[0]);
         steps.extend(marks[1..].iter().copied());
         // The same ids run at once, cold, as /inference runs them.
-        let spec = RunSpec::new(m, &RunRequest::new(text.clone()), out.run.state.ids.clone()).unwrap();
+        let spec =
+            RunSpec::new(m, &RunRequest::new(text.clone()), out.run.state.ids.clone()).unwrap();
         let t0 = Instant::now();
         m.run_spec(spec, &[]).unwrap();
         full.push(t0.elapsed());
     }
-    let (prefill, step, total, full) = (median(prefill), median(steps), median(totals), median(full));
+    let (prefill, step, total, full) =
+        (median(prefill), median(steps), median(totals), median(full));
     println!("\n## Generation with the lens\n");
     println!(
         "A {prompt}-token prompt and 64 new tokens (greedy, block_output lens of every pass), medians of {} runs, milliseconds. A pass = one token through the KV cache, its head, and its lens column (every row); the whole = the prompt's pass, 64 passes, and the answer over all 128 positions assembled from them.\n",
