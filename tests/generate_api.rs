@@ -163,6 +163,11 @@ async fn interventions_and_compare_over_http() {
     let base = &got["baseline_generation"];
     assert_eq!(base["generated_ids"], plain["generated_ids"]);
     assert_eq!(base["generated_text"], plain["generated_text"]);
+    let t0 = plain["prompt_tokens"].as_u64().unwrap() as usize;
+    assert_eq!(
+        base["generated_tokens"].as_array().unwrap()[..],
+        plain["input_tokens"].as_array().unwrap()[t0..]
+    );
     assert_ne!(got["generated_ids"], plain["generated_ids"]);
     let first = base["first_difference"].as_u64().unwrap() as usize;
     let (a, b) = (u32s(&got["generated_ids"]), u32s(&plain["generated_ids"]));

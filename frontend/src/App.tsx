@@ -87,6 +87,14 @@ function Main() {
           onRunOptionsChange={run.setRunOptions}
           tunedLens={run.tunedLens}
           receipts={run.receipts}
+          generate={{
+            onGenerate: () => void run.generate(),
+            disabledReason: run.generateDisabledReason,
+            maxNewTokens: run.maxNewTokens,
+            onMaxNewTokensChange: run.setMaxNewTokens,
+            maxNewTokensError: run.maxNewTokensError,
+            generating: run.requestKind === 'generate',
+          }}
         />
         <ResultsPanel run={run} attribution={attribution} />
       </main>

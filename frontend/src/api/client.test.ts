@@ -229,6 +229,65 @@ describe('request', () => {
   });
 });
 
+describe('generate', () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  /** A response whose body comes in these chunks. */
+  function chunked(chunks: string[], headers: Record<string, string> = { 'content-type': 'application/x-ndjson' }) {
+    const enc = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        for (const ch of chunks) c.enqueue(enc.encode(ch));
+        c.close();
+      },
+    });
+    return new Response(body, { status: 200, headers });
+  }
+
+  const step = (index: number, start: number, token: string | null) =>
+    JSON.stringify({ type: 'step', index, start, tokens: ['a'], columns: [{ layer_index: 0, layer_name: 'E', predictions: [[{ token: 'a', prob: 1, id: 1 }]] }], token_id: token === null ? null : 5, token });
+  const response = { text: 'a', input_tokens: ['a', 'b'], logit_lens: [], generated_ids: [5], generated_text: 'b', prompt_tokens: 1, stopped_at_eos: false };
+
+  it('reads the stream whatever its chunks: a line split across them, several in one; the answer is the done line’s, with its run id', async () => {
+    const lines = [step(0, 0, 'b'), step(1, 1, null), JSON.stringify({ type: 'done', run_id: 9, response })];
+    const all = `${lines.join('\n')}\n`;
+    // Cut mid-line, and two lines in one chunk.
+    const fetchMock = vi.fn(async () => chunked([all.slice(0, 30), all.slice(30, lines[0].length + lines[1].length + 10), all.slice(lines[0].length + lines[1].length + 10)]));
+    vi.stubGlobal('fetch', fetchMock);
+    const steps: number[] = [];
+    const res = await api.generateStream({ text: 'a', max_new_tokens: 1 }, { requestId: 'r1', onStep: (s) => steps.push(s.index) });
+    expect(steps).toEqual([0, 1]);
+    expect(res).toEqual({ ...response, run_id: 9 });
+    const [url, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toBe('generate');
+    expect(JSON.parse(init.body as string)).toEqual({ text: 'a', max_new_tokens: 1, stream: true });
+    expect(new Headers(init.headers).get('x-logitlens-request')).toBe('r1');
+    expect(new Headers(init.headers).get('accept')).toBe('application/x-ndjson');
+  });
+
+  it('a last line without its newline still counts', async () => {
+    vi.stubGlobal('fetch', async () => chunked([`${step(0, 0, null)}\n`, JSON.stringify({ type: 'done', response })]));
+    expect(await api.generateStream({ text: 'a', max_new_tokens: 1 }, { onStep: () => {} })).toEqual(response);
+  });
+
+  it('an error line, a malformed line, a refusal: each an error in words', async () => {
+    vi.stubGlobal('fetch', async () => chunked([`${step(0, 0, 'b')}\n{"type":"error","detail":"out of memory"}\n`]));
+    await expect(api.generateStream({ text: 'a', max_new_tokens: 1 }, { onStep: () => {} })).rejects.toThrow('The generation failed: out of memory');
+    vi.stubGlobal('fetch', async () => chunked(['{"type":"step"\n']));
+    await expect(api.generateStream({ text: 'a', max_new_tokens: 1 }, { onStep: () => {} })).rejects.toThrow('The server sent a line that is not JSON: {"type":"step"');
+    vi.stubGlobal('fetch', async () => new Response('{"detail":"max_new_tokens is 0; it must be between 1 and 256"}', { status: 400 }));
+    const err = await api.generateStream({ text: 'a', max_new_tokens: 0 }, { onStep: () => {} }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).message).toBe('max_new_tokens is 0; it must be between 1 and 256');
+  });
+
+  it('without stream: the whole body and the run id header; a server that did not stream is read the same way', async () => {
+    vi.stubGlobal('fetch', async () => new Response(JSON.stringify(response), { status: 200, headers: { 'content-type': 'application/json', 'x-logitlens-run-id': '4' } }));
+    expect(await api.generate({ text: 'a', max_new_tokens: 1 })).toEqual({ ...response, run_id: 4 });
+    expect(await api.generateStream({ text: 'a', max_new_tokens: 1 }, { onStep: () => {} })).toEqual({ ...response, run_id: 4 });
+  });
+});
+
 describe('parseRetryAfter and newRequestId', () => {
   it('reads seconds or an HTTP date', () => {
     expect(parseRetryAfter('12')).toBe(12);

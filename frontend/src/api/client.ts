@@ -6,6 +6,10 @@ import type {
   DiffSessionsRequest,
   EvalLensRequest,
   EvalReport,
+  GenerateRequest,
+  GenerateResponse,
+  GenerateResult,
+  GenerateStep,
   GridVisualizationRequest,
   InferenceRequest,
   InferenceResult,
@@ -32,6 +36,7 @@ import type {
   VisualizationRequest,
   WeightsMode,
 } from './types';
+import { parseStreamLine, splitLines } from '../lib/generate';
 import { formatClock } from '../lib/time';
 
 /** An HTTP or network failure, with the server's `detail` in words. */
@@ -125,13 +130,12 @@ interface RequestOptions {
   onHeaders?: (h: Headers) => void;
 }
 
-async function request<T>(method: 'GET' | 'POST', path: string, { body, signal, headers, onHeaders }: RequestOptions = {}): Promise<T> {
-  let res: Response;
+async function send(method: 'GET' | 'POST', path: string, { body, signal, headers }: RequestOptions, accept = 'application/json'): Promise<Response> {
   try {
-    res = await fetch(path, {
+    return await fetch(path, {
       method,
       headers: {
-        ...(body === undefined ? { accept: 'application/json' } : { 'content-type': 'application/json', accept: 'application/json' }),
+        ...(body === undefined ? { accept } : { 'content-type': 'application/json', accept }),
         ...headers,
       },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -141,12 +145,18 @@ async function request<T>(method: 'GET' | 'POST', path: string, { body, signal, 
     if (isAbort(err)) throw err;
     throw new ApiError(`Cannot reach the server (${errorMessage(err)})`, 0);
   }
+}
+
+function refused(res: Response, text: string): ApiError {
+  return new ApiError(errorDetail(text, res.status, res.statusText), res.status, parseRetryAfter(res.headers.get('retry-after')));
+}
+
+async function request<T>(method: 'GET' | 'POST', path: string, options: RequestOptions = {}): Promise<T> {
+  const res = await send(method, path, options);
   // An abort while the body is read rejects with the same AbortError.
   const text = await res.text();
-  onHeaders?.(res.headers);
-  if (!res.ok) {
-    throw new ApiError(errorDetail(text, res.status, res.statusText), res.status, parseRetryAfter(res.headers.get('retry-after')));
-  }
+  options.onHeaders?.(res.headers);
+  if (!res.ok) throw refused(res, text);
   if (!text) return undefined as T;
   try {
     return JSON.parse(text) as T;
@@ -226,6 +236,68 @@ export const api = {
       },
     });
     return runId === null ? res : { ...res, run_id: Number(runId) };
+  },
+  /**
+   * A generation's whole answer at once (no stream). Attribute asks a generation's cell this way:
+   * /inference would read the prompt alone, without the written tokens.
+   */
+  generate: async (req: GenerateRequest, { signal, requestId = newRequestId() }: { signal?: AbortSignal; requestId?: string } = {}): Promise<GenerateResult> => {
+    let runId: string | null = null;
+    const res = await request<GenerateResponse>('POST', 'generate', {
+      body: { ...req, stream: false },
+      signal,
+      headers: { [REQUEST_HEADER]: requestId },
+      onHeaders: (h) => {
+        runId = h.get('x-logitlens-run-id');
+      },
+    });
+    return runId === null ? res : { ...res, run_id: Number(runId) };
+  },
+  /**
+   * A generation as it is written: `onStep` gets each pass as its line arrives (a throw from it
+   * ends the generation with that error), and the answer is the `done` line's, with its run id. A
+   * refusal before the start is an ApiError, as for /inference; an `error` line, a line that cannot
+   * be read, or a stream that ends before `done` rejects with an Error saying so. Aborting `signal`
+   * rejects with an AbortError and stops the generation on the server.
+   */
+  generateStream: async (
+    req: GenerateRequest,
+    { signal, requestId = newRequestId(), onStep }: { signal?: AbortSignal; requestId?: string; onStep: (s: GenerateStep) => void },
+  ): Promise<GenerateResult> => {
+    const res = await send('POST', 'generate', { body: { ...req, stream: true }, signal, headers: { [REQUEST_HEADER]: requestId } }, 'application/x-ndjson');
+    if (!res.ok) throw refused(res, await res.text());
+    // A server that does not stream answers the whole body as JSON.
+    if (!res.body || (res.headers.get('content-type') ?? '').startsWith('application/json')) {
+      const run = res.headers.get('x-logitlens-run-id');
+      const whole = JSON.parse(await res.text()) as GenerateResponse;
+      return run === null ? whole : { ...whole, run_id: Number(run) };
+    }
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let rest = '';
+    const read = (lines: string[]): GenerateResult | null => {
+      for (const line of lines) {
+        const l = parseStreamLine(line);
+        if (l.kind === 'step') onStep(l.step);
+        else if (l.kind === 'done') return l.runId === null ? l.response : { ...l.response, run_id: l.runId };
+        else if (l.kind === 'error') throw new Error(`The generation failed: ${l.detail}`);
+        else if (l.kind === 'malformed') throw new Error(l.error);
+      }
+      return null;
+    };
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        const cut = splitLines(rest, done ? decoder.decode() : decoder.decode(value, { stream: true }));
+        rest = cut.rest;
+        const answer = read(done ? [...cut.lines, ...(rest.trim() ? [rest] : [])] : cut.lines);
+        if (answer) return answer;
+        if (done) throw new Error('The server ended the stream before the generation was done');
+      }
+    } finally {
+      // Done, or ended by an error line or a throw from onStep: dropping the body stops the server.
+      reader.cancel().catch(() => {});
+    }
   },
   /**
    * The attention of a run the server still keeps (it keeps only its most recent runs): an

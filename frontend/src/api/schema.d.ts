@@ -423,6 +423,8 @@ export interface components {
         /** @description What the model writes without the interventions (with `compare`). */
         BaselineAnswer: {
             generated_ids: number[];
+            /** @description Each token as `decode([id])` gives it. */
+            generated_tokens: string[];
             generated_text: string;
             /**
              * @description The first written step at which the two continuations differ; null

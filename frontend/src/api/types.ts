@@ -24,7 +24,7 @@ export type LoadStage = Schemas['LoadStage'];
 export type ServiceState = Schemas['ServiceState'];
 /** /load_model: loaded now, or found already in service. */
 export type LoadOutcome = Schemas['LoadOutcome'];
-/** What a run is doing: waiting for its turn, the forward pass, the lens; an evaluation's documents; a sweep's patched runs. */
+/** What a run is doing: waiting for its turn, the forward pass, the lens; an evaluation's documents; a sweep's patched runs; a generation's tokens written. */
 export type RunStage = Schemas['RunStage'];
 /** Which lens draws the rows: the logit lens, or the tuned lens attached to the model. */
 export type LensKind = Schemas['LensKind'];
@@ -59,6 +59,26 @@ export type PackedAttention = Schemas['Packed'];
  * (lens), or for `queued` the runs waiting ahead.
  */
 export type RunProgress = Schemas['RunProgress'];
+
+// ---------------------------------------------------------------------------------------------
+// POST /generate.
+
+/**
+ * POST /generate body: /inference's fields (the text is the prompt) and how far to write. Token
+ * indices of interventions count over the whole sequence, negative ones back from the prompt's
+ * end. (Schema: `GenerateQuery`.)
+ */
+export type GenerateRequest = Schemas['GenerateQuery'];
+/** POST /generate answer: the /inference body over prompt and written tokens, and what was written. */
+export type GenerateResponse = Schemas['GenerateResponse'];
+/** What a generation wrote: ids, text, the prompt's token count, whether it stopped at eos, the baseline's own. */
+export type Written = Schemas['Written'];
+/** With `compare` and interventions: what the model writes without them, and where the two part. (Schema: `BaselineAnswer`.) */
+export type BaselineGeneration = Schemas['BaselineAnswer'];
+/** One line of a streamed /generate: a pass (`step`), the whole answer (`done`), or a failure (`error`). */
+export type GenerateEvent = Schemas['GenerateEvent'];
+/** A pass: the token it chose (null on the last), and the lens rows over the positions it ran from `start`. */
+export type GenerateStep = Extract<GenerateEvent, { type: 'step' }>;
 
 // ---------------------------------------------------------------------------------------------
 // POST /tokenize, POST /patch, and /inference's direct logit attribution.
@@ -187,6 +207,9 @@ export interface SessionConfig extends SessionConfigObject {
   lens?: string;
   /** The tuned lens's folder, when `lens` is `tuned`. */
   tuned_lens?: string | null;
+  /** A generation's session: the tokens written after the prompt's `prompt_tokens`. */
+  generated_ids?: number[];
+  prompt_tokens?: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -203,6 +226,9 @@ export interface RunRequest extends InferenceRequest {
 
 /** /inference's answer with the `x-logitlens-run-id` header, which lets /save_state save that very run. */
 export type InferenceResult = InferenceResponse & { run_id?: number };
+
+/** /generate's answer with its run id (the header, or the `done` line of a stream), for /save_state and /runs/{id}/attention. */
+export type GenerateResult = GenerateResponse & { run_id?: number };
 
 /** The query of GET /runs/{run_id}/attention before it is written out; absent options take the server's defaults. */
 export interface RunAttentionQuery extends Omit<RunAttentionParams, 'layers'> {

@@ -31,6 +31,8 @@ interface Props {
   tokens: string[] | null;
   /** the interventions the displayed run was computed with */
   interventions: Interventions;
+  /** A generation's prompt token count: its negative token indices count back from the prompt's end. */
+  promptTokens?: number;
   /** The server's id of the displayed run: single heads of a head-mean tensor are fetched by it. */
   runId?: number;
   /** Where fetched heads are kept; the panel makes its own when not given. */
@@ -46,7 +48,7 @@ export function saveTitlePrefix(modelName: string, text: string): string {
   return `${shortModelName(modelName)}_${text.slice(0, 10).replace(/\s+/g, '_')}`;
 }
 
-export function AttentionPanel({ tensor, tokens, interventions, runId, headsCache, modelName, text, onRerun, canRerun }: Props) {
+export function AttentionPanel({ tensor, tokens, interventions, promptTokens, runId, headsCache, modelName, text, onRerun, canRerun }: Props) {
   const [show, setShow] = useState(false);
   const [mode, setMode] = useState<AttentionMode>('all_average');
   const [layerState, setLayer] = useState(0);
@@ -73,7 +75,7 @@ export function AttentionPanel({ tensor, tokens, interventions, runId, headsCach
     const raw = tokens && tokens.length === T ? tokens : Array.from({ length: T }, (_, i) => String(i));
     return raw.map((t) => formatToken(t));
   }, [tokens, T]);
-  const masks = useMemo(() => (tensor ? blockedMasks(interventions, tensor.layers, T) : []), [tensor, interventions, T]);
+  const masks = useMemo(() => (tensor ? blockedMasks(interventions, tensor.layers, T, promptTokens) : []), [tensor, interventions, T, promptTokens]);
   const allLayers = useMemo(() => (tensor ? Array.from({ length: tensor.layers }, (_, i) => i) : []), [tensor]);
 
   const view = useMemo(() => {

@@ -145,6 +145,53 @@ describe('Controls', () => {
     expect(document.activeElement).toBe(screen.getByRole('button', { name: /Run LogitLens/ }));
   });
 
+  it('Generate sits under Run with its new-tokens field; the field’s error is said; Stop gives the focus back to Generate', () => {
+    const onGenerate = vi.fn();
+    const onStop = vi.fn();
+    const onMax = vi.fn();
+    const props = {
+      text: 't',
+      onTextChange: () => {},
+      interventions: {},
+      onInterventionsChange: () => {},
+      ctx: {},
+      layerOptions: 2,
+      tokens: null,
+      onRun: () => {},
+      runDisabledReason: null,
+      onStop,
+    };
+    const gen = { onGenerate, disabledReason: null, maxNewTokens: '20', onMaxNewTokensChange: onMax, maxNewTokensError: null, generating: false };
+    const { rerender } = render(<Controls {...props} running={false} generate={gen} />);
+    const field = screen.getByLabelText('New tokens') as HTMLInputElement;
+    expect(field.value).toBe('20');
+    expect([field.min, field.max]).toEqual(['1', '256']);
+    fireEvent.change(field, { target: { value: '64' } });
+    expect(onMax).toHaveBeenCalledWith('64');
+    fireEvent.click(screen.getByRole('button', { name: 'Generate' }));
+    expect(onGenerate).toHaveBeenCalledTimes(1);
+
+    const error = 'New tokens: 300 is not a whole number from 1 to 256';
+    rerender(<Controls {...props} running={false} generate={{ ...gen, maxNewTokens: '300', maxNewTokensError: error, disabledReason: error }} />);
+    expect(screen.getByTestId('max-new-tokens-error').textContent).toBe(error);
+    expect((screen.getByRole('button', { name: 'Generate' }) as HTMLButtonElement).disabled).toBe(true);
+    expect(screen.getByRole('button', { name: 'Generate' }).title).toBe(error);
+    expect(screen.getByLabelText('New tokens').getAttribute('aria-invalid')).toBe('true');
+    // Run does not need the field.
+    expect((screen.getByRole('button', { name: /Run LogitLens/ }) as HTMLButtonElement).disabled).toBe(false);
+
+    // Generating: Generate says so, Run is disabled but says nothing of its own, Stop stops the generation.
+    rerender(<Controls {...props} running generate={{ ...gen, generating: true }} />);
+    expect(screen.getByRole('button', { name: /Generating/ })).toBeTruthy();
+    expect(screen.queryByRole('button', { name: /Running/ })).toBeNull();
+    expect((screen.getByRole('button', { name: /Run LogitLens/ }) as HTMLButtonElement).disabled).toBe(true);
+    expect(screen.getByText('Stop cancels the generation on the server.')).toBeTruthy();
+    fireEvent.click(screen.getByRole('button', { name: 'Stop' }));
+    expect(onStop).toHaveBeenCalledTimes(1);
+    rerender(<Controls {...props} running={false} generate={gen} />);
+    expect(document.activeElement).toBe(screen.getByRole('button', { name: 'Generate' }));
+  });
+
   describe('after a busy server said when to try again', () => {
     afterEach(() => vi.useRealTimers());
 

@@ -1,7 +1,8 @@
-// The Controls card: input text, stream and attention interventions, the active list, Run (and
-// Stop while a run is in progress).
+// The Controls card: input text, stream and attention interventions, the active list, Run and
+// Generate (with how many tokens to write), and Stop while either is in progress.
 import { useEffect, useRef, useState } from 'react';
 import type { Interventions, Receipt } from '../api/types';
+import { MAX_NEW_TOKENS } from '../lib/generate';
 import {
   STREAM_LOCATIONS,
   STREAM_OPS,
@@ -47,6 +48,19 @@ interface ControlsProps {
   tunedLens?: TunedLensChoice | null;
   /** What the displayed run applied, when the server said. */
   receipts?: { list: Receipt[]; interventions: number; stale: boolean } | null;
+  /** Generate: the same request as Run, written on token by token; left out when not given. */
+  generate?: GenerateControls;
+}
+
+export interface GenerateControls {
+  onGenerate: () => void;
+  disabledReason: string | null;
+  /** The max-new-tokens field as typed, and what is wrong with it. */
+  maxNewTokens: string;
+  onMaxNewTokensChange: (v: string) => void;
+  maxNewTokensError: string | null;
+  /** The request in progress is a generation. */
+  generating: boolean;
 }
 
 function LayerOptions({ n }: { n: number }) {
@@ -292,13 +306,16 @@ function RetryCountdown({ at }: { at: number }) {
 
 export function Controls(p: ControlsProps) {
   const n = countInterventions(p.interventions);
+  const g = p.generate;
+  const generating = p.running && !!g?.generating;
   const runRef = useRef<HTMLButtonElement>(null);
-  // Stop disappears with the run: focus goes back to Run rather than to the page.
-  const stopClicked = useRef(false);
+  const generateRef = useRef<HTMLButtonElement>(null);
+  // Stop disappears with the run: focus goes back to the button that started it rather than to the page.
+  const stopClicked = useRef<HTMLButtonElement | null>(null);
   useEffect(() => {
     if (!p.running && stopClicked.current) {
-      stopClicked.current = false;
-      runRef.current?.focus();
+      stopClicked.current.focus();
+      stopClicked.current = null;
     }
   }, [p.running]);
   return (
@@ -332,7 +349,7 @@ export function Controls(p: ControlsProps) {
           aria-busy={p.running}
           title={p.runDisabledReason ?? 'Run (Ctrl+Enter in the text box)'}
         >
-          {p.running ? (
+          {p.running && !generating ? (
             <>
               <span className="spinner" aria-hidden="true" /> Running…
             </>
@@ -345,19 +362,64 @@ export function Controls(p: ControlsProps) {
             type="button"
             className="btn btn-danger btn-stop"
             onClick={() => {
-              stopClicked.current = true;
+              stopClicked.current = generating ? generateRef.current : runRef.current;
               p.onStop?.();
             }}
-            title="Stop the run: the server stops it between layers, and the results on screen stay as they are"
+            title={
+              generating
+                ? 'Stop the generation: the server stops writing, and the results on screen stay as they are'
+                : 'Stop the run: the server stops it between layers, and the results on screen stay as they are'
+            }
           >
             Stop
           </button>
         )}
       </div>
+      {g && (
+        <div className="run-row generate-row">
+          <button
+            ref={generateRef}
+            type="button"
+            className="btn btn-secondary btn-generate"
+            onClick={g.onGenerate}
+            disabled={!!g.disabledReason || p.running}
+            aria-busy={generating}
+            title={g.disabledReason ?? 'Write on from the text, token by token (greedy), with the interventions applied at every step; the grid grows as it writes'}
+          >
+            {generating ? (
+              <>
+                <span className="spinner" aria-hidden="true" /> Generating…
+              </>
+            ) : (
+              'Generate'
+            )}
+          </button>
+          <label className="field field-inline gen-count">
+            <span>New tokens</span>
+            <input
+              aria-label="New tokens"
+              className="input input-narrow"
+              type="number"
+              inputMode="numeric"
+              min={1}
+              max={MAX_NEW_TOKENS}
+              step={1}
+              value={g.maxNewTokens}
+              aria-invalid={!!g.maxNewTokensError}
+              onChange={(e) => g.onMaxNewTokensChange(e.target.value)}
+            />
+          </label>
+        </div>
+      )}
+      {g?.maxNewTokensError && (
+        <div className="inline-error small" role="alert" data-testid="max-new-tokens-error">
+          {g.maxNewTokensError}
+        </div>
+      )}
       <div className="run-hint muted small">
         {p.runDisabledReason ??
           (p.running && p.onStop ? (
-            'Stop cancels the run on the server.'
+            `Stop cancels the ${generating ? 'generation' : 'run'} on the server.`
           ) : p.retryAt ? (
             <RetryCountdown at={p.retryAt} />
           ) : (

@@ -69,6 +69,37 @@ describe('LensGrid', () => {
     expect(first.tabIndex).toBe(-1);
   });
 
+  it('marks the positions a generation wrote: their heads, the line where writing starts, the legend', () => {
+    const tokens = [...TOKENS, ' sat', ' down'];
+    const { container, rerender } = render(<LensGrid rows={lensRows(undefined, 6)} tokens={tokens} promptTokens={4} />);
+    const heads = Array.from(container.querySelectorAll<HTMLElement>('thead th.lens-col-head'));
+    expect(heads.map((h) => h.dataset.written ?? '')).toEqual(['', '', '', '', '1', '1']);
+    expect(heads[4].className).toContain('is-boundary');
+    expect(heads[5].className).not.toContain('is-boundary');
+    expect(heads[4].title).toBe('Token 4, written by the model: " sat"');
+    expect(heads[3].title).toBe('Token 3: "\\n"');
+    // The line runs down through every row.
+    expect(container.querySelectorAll('td.is-boundary')).toHaveLength(3);
+    expect(screen.getByTestId('written-legend').textContent).toBe(' written by the model (from position 4)');
+    // A plain run has neither.
+    rerender(<LensGrid rows={lensRows()} tokens={TOKENS} />);
+    expect(container.querySelectorAll('[data-written]')).toHaveLength(0);
+    expect(screen.queryByTestId('written-legend')).toBeNull();
+  });
+
+  it('while a generation is written, the token chosen last heads a column still without cells', () => {
+    const { container } = render(<LensGrid rows={lensRows()} tokens={TOKENS} promptTokens={4} pendingToken=" sat" />);
+    const pending = container.querySelector<HTMLElement>('thead th[data-pending]')!;
+    expect(pending.querySelector('.col-token')!.textContent).toBe('␣sat');
+    expect(pending.querySelector('.col-pos')!.textContent).toBe('4');
+    expect(pending.className).toContain('is-boundary');
+    expect(container.querySelectorAll('thead th.lens-col-head')).toHaveLength(5);
+    expect(container.querySelectorAll('[data-cell]')).toHaveLength(12);
+    expect(container.querySelectorAll('td.is-pending')).toHaveLength(3);
+    // The prompt's columns alone already say what is coming.
+    expect(screen.getByTestId('written-legend')).toBeTruthy();
+  });
+
   it('works without input tokens (a visualization-only session)', () => {
     const { container } = render(<LensGrid rows={lensRows()} tokens={null} />);
     expect(Array.from(container.querySelectorAll('thead .col-pos')).map((e) => e.textContent)).toEqual(['0', '1', '2', '3']);

@@ -2,6 +2,8 @@
 // top-1 probability (or a tracked token's probability, or the entropy, or in the diff view by what
 // the interventions took from the baseline's top-1); hover or keyboard focus shows the details.
 // Where the page can attribute a token, a click on a cell (or Enter) offers Attribute for its top-1.
+// A generation's grid marks the positions the model wrote (from `promptTokens` on), and while it
+// is written, the token chosen last heads a column whose cells have not come yet.
 import { memo, useCallback, useEffect, useId, useMemo, useRef, useState, type KeyboardEvent as ReactKeyboardEvent, type RefObject } from 'react';
 import type { LensRow } from '../api/types';
 import type { AttributionTarget } from '../lib/attribution';
@@ -31,6 +33,8 @@ interface GridProps {
   cells: CellSpec[][];
   view: GridView;
   label: string;
+  promptTokens: number | null;
+  pendingToken: string | null;
 }
 
 interface TipState {
@@ -39,9 +43,16 @@ interface TipState {
   rect: DOMRect;
 }
 
-const GridTable = memo(function GridTable({ rows, tokens, compact, cells, view, label }: GridProps) {
+/** The classes that set written positions apart, and the line where writing starts. */
+function writtenClass(i: number, promptTokens: number | null): string {
+  if (promptTokens === null || i < promptTokens) return '';
+  return i === promptTokens ? ' is-written is-boundary' : ' is-written';
+}
+
+const GridTable = memo(function GridTable({ rows, tokens, compact, cells, view, label, promptTokens, pendingToken }: GridProps) {
   const T = rows[0]?.predictions.length ?? 0;
   const last = rows.length - 1;
+  const pending = pendingToken !== null;
   return (
     <table className={`lens-table${compact ? ' is-compact' : ''}`} aria-label={label} data-view={view}>
       <thead>
@@ -51,13 +62,34 @@ const GridTable = memo(function GridTable({ rows, tokens, compact, cells, view, 
           </th>
           {Array.from({ length: T }, (_, i) => {
             const raw = tokens?.[i];
+            const written = promptTokens !== null && i >= promptTokens;
             return (
-              <th key={i} scope="col" className="lens-col-head" data-col={i} title={raw !== undefined ? `Token ${i}: ${JSON.stringify(raw)}` : `Position ${i}`}>
+              <th
+                key={i}
+                scope="col"
+                className={`lens-col-head${writtenClass(i, promptTokens)}`}
+                data-col={i}
+                data-written={written ? '1' : undefined}
+                title={raw !== undefined ? `Token ${i}${written ? ', written by the model' : ''}: ${JSON.stringify(raw)}` : `Position ${i}`}
+              >
                 <span className="col-token">{raw !== undefined ? formatToken(raw) : ''}</span>
                 <span className="col-pos">{i}</span>
               </th>
             );
           })}
+          {pending && (
+            <th
+              scope="col"
+              className={`lens-col-head is-pending${writtenClass(T, promptTokens)}`}
+              data-col={T}
+              data-written="1"
+              data-pending="1"
+              title={`Token ${T}, just written by the model: its column comes with the next step: ${JSON.stringify(pendingToken)}`}
+            >
+              <span className="col-token">{formatToken(pendingToken)}</span>
+              <span className="col-pos">{T}</span>
+            </th>
+          )}
         </tr>
       </thead>
       <tbody>
@@ -73,9 +105,10 @@ const GridTable = memo(function GridTable({ rows, tokens, compact, cells, view, 
             </th>
             {row.predictions.map((preds, c) => {
               const cell = cells[r]?.[c];
-              if (!cell) return <td key={c} className="lens-td" />;
+              const cls = `lens-td${writtenClass(c, promptTokens)}`;
+              if (!cell) return <td key={c} className={cls} />;
               return (
-                <td key={c} className="lens-td">
+                <td key={c} className={cls}>
                   <div
                     className={`lens-cell${cell.flip ? ' is-flip' : ''}`}
                     tabIndex={r === 0 && c === 0 ? 0 : -1}
@@ -95,6 +128,7 @@ const GridTable = memo(function GridTable({ rows, tokens, compact, cells, view, 
                 </td>
               );
             })}
+            {pending && <td className={`lens-td is-pending${writtenClass(T, promptTokens)}`} />}
           </tr>
         ))}
       </tbody>
@@ -298,6 +332,10 @@ interface LensGridProps extends GridData {
   onAttribute?: (t: AttributionTarget) => void;
   /** Why Attribute cannot run now, or null. */
   attributeDisabledReason?: string | null;
+  /** A generation's: the prompt's token count (later positions were written by the model). */
+  promptTokens?: number | null;
+  /** While a generation is written: the token chosen last, before its column comes. */
+  pendingToken?: string | null;
 }
 
 export function LensGrid({
@@ -313,6 +351,8 @@ export function LensGrid({
   testId = 'lens-grid',
   onAttribute,
   attributeDisabledReason = null,
+  promptTokens = null,
+  pendingToken = null,
 }: LensGridProps) {
   const [tip, setTip] = useState<TipState | null>(null);
   // The menu belongs to the rows it was opened on: other rows close it.
@@ -364,6 +404,12 @@ export function LensGrid({
   }, [hide]);
 
   useEffect(() => hide(), [rows, hide]);
+
+  // While a generation is written, its newest column is the one to watch.
+  useEffect(() => {
+    const el = scrollRef.current;
+    if (pendingToken !== null && el) el.scrollLeft = el.scrollWidth;
+  }, [pendingToken, T]);
 
   const openMenu = (el: HTMLElement | null) => {
     if (el && onAttribute) setMenu({ r: Number(el.dataset.r), c: Number(el.dataset.c), rect: el.getBoundingClientRect(), rows });
@@ -449,6 +495,11 @@ export function LensGrid({
             Drawn by the <strong>{lens}</strong>
           </span>
           <Legend spec={legend} />
+          {promptTokens !== null && (promptTokens < T || pendingToken !== null) && (
+            <span className="legend-written small" data-testid="written-legend">
+              <span className="written-swatch" aria-hidden="true" /> written by the model (from position {promptTokens})
+            </span>
+          )}
         </div>
         <div className="lens-toolbar-right">
           {diffAvailable && (
@@ -501,7 +552,7 @@ export function LensGrid({
         }}
         onKeyDown={onKeyDown}
       >
-        <GridTable rows={rows} tokens={tokens} compact={compact} cells={cells} view={view} label={tableLabel} />
+        <GridTable rows={rows} tokens={tokens} compact={compact} cells={cells} view={view} label={tableLabel} promptTokens={promptTokens} pendingToken={pendingToken} />
       </div>
       {tip && !menu && rows[tip.r] && <Tooltip data={data} view={view} r={tip.r} pos={tip.c} rect={tip.rect} token={tokens?.[tip.c]} />}
       {menu && onAttribute && rows[menu.r] && (

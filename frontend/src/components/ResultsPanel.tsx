@@ -1,7 +1,8 @@
 // What the page shows of a run: the LogitLens card (meta line, stale, error and stopped notes, the
-// run's progress while it computes, the lens grid with its diff view, or an empty state) beside the
-// controls, and below them the activation analysis and attention panels. The receipts are shown by
-// the controls, next to the interventions.
+// run's progress while it computes, a generation's text, the lens grid with its diff view, or an
+// empty state) beside the controls, and below them the activation analysis and attention panels.
+// While a generation is written its grid grows in place of the run on screen. The receipts are
+// shown by the controls, next to the interventions.
 import type { AttributionState } from '../hooks/useAttribution';
 import { useRunProgress, type RunProgressStore, type RunState } from '../hooks/useRun';
 import { countInterventions } from '../lib/interventions';
@@ -12,14 +13,15 @@ import { describeRunProgress } from '../lib/progress';
 import { ProgressBar } from './ProgressBar';
 import { ActivationPanel } from './ActivationPanel';
 import { AttentionPanel } from './AttentionPanel';
+import { GeneratedText, LiveText } from './Generation';
 import { LensGrid } from './LensGrid';
 
 /** The run in progress: what it is doing ("Layer 12 of 30") and a bar; the only part re-rendered per event. */
-export function RunProgressIndicator({ progress }: { progress: RunProgressStore }) {
+export function RunProgressIndicator({ progress, inline = false }: { progress: RunProgressStore; inline?: boolean }) {
   const p = useRunProgress(progress);
   const view = describeRunProgress(p);
   return (
-    <div className="running-overlay" data-testid="running-indicator">
+    <div className={inline ? 'running-overlay is-inline' : 'running-overlay'} data-testid="running-indicator">
       <span className="spinner" aria-hidden="true" />
       <span className="run-progress-text" data-testid="run-progress-text">
         {view.text}
@@ -31,8 +33,10 @@ export function RunProgressIndicator({ progress }: { progress: RunProgressStore 
 
 /** `attribution`: the grid's cells offer Attribute (see useAttribution). */
 export function ResultsPanel({ run, attribution }: { run: RunState; attribution?: Pick<AttributionState, 'attribute' | 'disabledReason'> }) {
-  const { view, running, runError, staleNote, stopped } = run;
+  const { view, running, runError, staleNote, stopped, live } = run;
   const interventions = view ? countInterventions(view.request.interventions) : 0;
+  const gen = view?.generation ?? null;
+  const what = run.requestKind === 'generate' ? 'Generation' : 'Run';
   return (
     <section className="card results" aria-label="LogitLens visualization" aria-busy={running}>
       <div className="section-head">
@@ -42,6 +46,7 @@ export function ResultsPanel({ run, attribution }: { run: RunState; attribution?
             <span title={view.modelName}>{shortModelName(view.modelName)}</span>
             <span>{lensLabel(view.request.lens_type)}</span>
             <span>{view.rows[0]?.predictions.length ?? 0} tokens</span>
+            {gen && <span title="Positions from the prompt's end on were written by the model">{gen.ids.length} written</span>}
             <span>
               {interventions} intervention{interventions === 1 ? '' : 's'}
             </span>
@@ -62,31 +67,52 @@ export function ResultsPanel({ run, attribution }: { run: RunState; attribution?
       )}
       {stopped && !running && (
         <div className="stopped-note small" role="status" data-testid="run-stopped">
-          Run stopped.{view ? ' The results below are from the run before.' : ''}
+          {what} stopped.{view ? ' The results below are from the run before.' : ''}
         </div>
       )}
       {runError && view && !running && (
         <div className="inline-error" role="alert">
-          Last run failed: {runError}
+          Last {what.toLowerCase()} failed: {runError}
         </div>
       )}
-      <div className={`results-body${running ? ' is-running' : ''}`}>
-        {running && <RunProgressIndicator progress={run.progress} />}
-        {view ? (
-          <LensGrid
-            rows={view.rows}
-            tokens={view.tokens}
-            baselineRows={view.baselineRows}
-            diff={view.diff}
-            tracked={view.tracked}
-            entropy={view.entropy}
-            lens={lensName(view.request.lens ?? 'logit', view.tunedLens)}
-            onAttribute={attribution && ((t) => void attribution.attribute(t))}
-            attributeDisabledReason={attribution?.disabledReason}
-          />
+      <div className={`results-body${running ? (live ? ' is-live' : ' is-running') : ''}`}>
+        {running && <RunProgressIndicator progress={run.progress} inline={!!live} />}
+        {live ? (
+          <>
+            <LiveText
+              prompt={live.request.text}
+              written={live.grid.promptTokens === null ? [] : live.grid.tokens.slice(live.grid.promptTokens)}
+              pending={live.grid.pending?.token ?? null}
+            />
+            <LensGrid
+              rows={live.grid.rows}
+              tokens={live.grid.tokens}
+              lens={lensName(live.request.lens ?? 'logit', run.tunedLens?.folder)}
+              promptTokens={live.grid.promptTokens}
+              pendingToken={live.grid.pending?.token ?? null}
+            />
+          </>
+        ) : view ? (
+          <>
+            {gen && view.tokens && (
+              <GeneratedText prompt={view.request.text} generation={gen} written={view.tokens.slice(gen.promptTokens)} interventions={interventions} />
+            )}
+            <LensGrid
+              rows={view.rows}
+              tokens={view.tokens}
+              baselineRows={view.baselineRows}
+              diff={view.diff}
+              tracked={view.tracked}
+              entropy={view.entropy}
+              lens={lensName(view.request.lens ?? 'logit', view.tunedLens)}
+              onAttribute={attribution && ((t) => void attribution.attribute(t))}
+              attributeDisabledReason={attribution?.disabledReason}
+              promptTokens={gen?.promptTokens ?? null}
+            />
+          </>
         ) : runError ? (
           <div className="empty-state error-state" role="alert">
-            <strong>{run.retryAt !== null ? 'The server is busy.' : 'The run failed.'}</strong>
+            <strong>{run.retryAt !== null ? 'The server is busy.' : `The ${what.toLowerCase()} failed.`}</strong>
             <p>{runError}</p>
           </div>
         ) : (
@@ -108,8 +134,11 @@ export function ResultsPanel({ run, attribution }: { run: RunState; attribution?
 export function RunDetails({ run }: { run: RunState }) {
   const { view } = run;
   if (!view) return null;
-  // Run again re-runs the text on screen, even if the text box has changed since.
-  const rerun = () => void run.runInference(view.request.text === run.text ? undefined : { text: view.request.text });
+  // Run again re-runs the text on screen, even if the text box has changed since; a generation is
+  // generated again, as far as it was asked to write.
+  const override = view.request.text === run.text ? undefined : { text: view.request.text };
+  const gen = view.generation;
+  const rerun = () => void (gen ? run.generate(override, { maxNewTokens: gen.maxNewTokens }) : run.runInference(override));
   return (
     <>
       {view.request.analysis && (
@@ -119,6 +148,7 @@ export function RunDetails({ run }: { run: RunState }) {
         tensor={view.tensor}
         tokens={view.tokens}
         interventions={view.request.interventions}
+        promptTokens={view.generation?.promptTokens}
         runId={view.runId}
         modelName={view.modelName}
         text={view.request.text}

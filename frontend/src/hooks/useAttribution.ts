@@ -1,7 +1,9 @@
 // Attribute, from a lens cell: the run on screen posted again with `attribution` (the cell's top-1
 // token at its position), which the server answers from the run's kept layers. One request at a
 // time that can be stopped, like a run; the attribution shown belongs to the run it was asked of,
-// and goes when another run is on screen.
+// and goes when another run is on screen. A generation's is asked of /generate (with as many new
+// tokens as it was asked for: greedy decoding writes the same ones), since /inference would read
+// the prompt alone.
 import { useState } from 'react';
 import { api, isAbort, refusalMessage } from '../api/client';
 import type { Attribution } from '../api/types';
@@ -57,7 +59,10 @@ export function useAttribution(run: RunState, loader: ModelLoader): AttributionS
     setAsked({ target, view });
     setError(null);
     try {
-      const res = await api.inference({ ...view.request, attribution: { token: target.tokenId, position: target.position } }, { signal: t.signal, requestId: t.id });
+      const asked = { ...view.request, attribution: { token: target.tokenId, position: target.position } };
+      const options = { signal: t.signal, requestId: t.id };
+      const gen = view.generation;
+      const res = gen ? await api.generate({ ...asked, max_new_tokens: gen.maxNewTokens }, options) : await api.inference(asked, options);
       if (!t.isCurrent()) return;
       if (!res.attribution) {
         setError('The server answered without an attribution: it may be older than this page.');

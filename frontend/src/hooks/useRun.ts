@@ -1,16 +1,20 @@
-// The run side of the page: the controls' inputs (text, lens type, interventions, run options),
-// POST /inference, and the run on screen with what the page says about it (stale, failed,
-// stopped, busy). The run in progress is this hook's: its request id (sent as
-// `x-logitlens-request`), its AbortController (Stop), and its progress, which is the "run" events
-// of /events (useModelLoader's stream) that carry that id, kept in a small store so that only the
-// progress indicator re-renders at each layer (`useRunProgress`).
+// The run side of the page: the controls' inputs (text, lens type, interventions, run options,
+// how many tokens to generate), POST /inference and POST /generate, and the run on screen with
+// what the page says about it (stale, failed, stopped, busy). The run in progress (a run or a
+// generation: one at a time) is this hook's: its request id (sent as `x-logitlens-request`), its
+// AbortController (Stop), and its progress, which is the "run" events of /events
+// (useModelLoader's stream) that carry that id, or a generation's own steps, kept in a small store
+// so that only the progress indicator re-renders at each layer (`useRunProgress`). A generation's
+// grid grows column by column as its steps arrive (`live`); its whole answer then becomes the run
+// on screen, as an /inference answer does.
 import { useMemo, useRef, useState } from 'react';
-import { api, ApiError, errorMessage, isAbort } from '../api/client';
+import { api, ApiError, errorMessage, isAbort, refusalMessage } from '../api/client';
 import { useStoppableRequest, type RunProgressStore } from './useStoppableRequest';
 
 export { createProgressStore, useRunProgress, type RunProgressStore } from './useStoppableRequest';
-import type { ActivationAnalysis, Backend, DiffCell, Interventions, LensKind, LensRow, LensType, Receipt, RunRequest, TrackedProb } from '../api/types';
+import type { ActivationAnalysis, Backend, DiffCell, InferenceResult, Interventions, LensKind, LensRow, LensType, Receipt, RunRequest, TrackedProb } from '../api/types';
 import { attentionOfResponse, type AttentionTensor } from '../lib/attention';
+import { addStep, DEFAULT_MAX_NEW_TOKENS, EMPTY_STREAM, generationOf, parseMaxNewTokens, type Generation, type StreamGrid } from '../lib/generate';
 import { countInterventions, type InterventionContext } from '../lib/interventions';
 import { effectiveLens, tunedLensUnavailable } from '../lib/lensKinds';
 import { inferLayers } from '../lib/lensTypes';
@@ -47,6 +51,15 @@ export interface RunView {
   receipts?: Receipt[] | null;
   /** The tuned lens's folder, when the tuned lens drew the rows (`request.lens` is `tuned`). */
   tunedLens?: string | null;
+  /** A generation's: what was written after the prompt (the rows and tokens cover both). */
+  generation?: Generation | null;
+}
+
+/** A generation in progress: what was asked, and the grid of the steps so far. */
+export interface LiveGeneration {
+  request: RunRequest;
+  maxNewTokens: number;
+  grid: StreamGrid;
 }
 
 /** The tuned lens the run options offer: the one attached to the model, and why it cannot be used now (else null). */
@@ -99,6 +112,24 @@ export interface RunState {
   runInference: (override?: Partial<RunRequest>, source?: RunView['source']) => Promise<boolean>;
   /** Why Run is disabled, or null. */
   runDisabledReason: string | null;
+  /** The max-new-tokens field, as typed. */
+  maxNewTokens: string;
+  setMaxNewTokens: (v: string) => void;
+  /** What is wrong with the field, or null. */
+  maxNewTokensError: string | null;
+  /** Why Generate is disabled (Run's reasons, or the field), or null. */
+  generateDisabledReason: string | null;
+  /**
+   * Generates from the controls as they are (`override` replacing fields; `maxNewTokens` the
+   * field's when absent), streaming: `live` grows as the tokens are written, and the whole answer
+   * becomes the run on screen. Like runInference: false when it failed or was stopped, and it
+   * replaces a run in progress.
+   */
+  generate: (override?: Partial<RunRequest>, options?: { maxNewTokens?: number; source?: RunView['source'] }) => Promise<boolean>;
+  /** What the request in progress, or the last one, is: a run or a generation. */
+  requestKind: 'run' | 'generate';
+  /** The generation in progress as its steps arrive, once its first has; else null. */
+  live: LiveGeneration | null;
   /** What the interventions are checked against (layers, width, tokens of the text as it was run). */
   ctx: InterventionContext;
   /** Layers the controls offer: the model's, else the last known, else what the run implies (0: unknown). */
@@ -136,6 +167,9 @@ export function useRun(loader: ModelLoader): RunState {
   const [view, setView] = useState<RunView | null>(null);
   const [runError, setRunError] = useState<string | null>(null);
   const [retryAt, setRetryAt] = useState<number | null>(null);
+  const [maxNewTokens, setMaxNewTokens] = useState(String(DEFAULT_MAX_NEW_TOKENS));
+  const [requestKind, setRequestKind] = useState<'run' | 'generate'>('run');
+  const [live, setLive] = useState<LiveGeneration | null>(null);
   const lastLayersRef = useRef<number | undefined>(undefined);
 
   const { status, model, connectionError, loaded, modelBusy, effectiveChat, subscribeRunProgress } = loader;
@@ -147,59 +181,82 @@ export function useRun(loader: ModelLoader): RunState {
   // Only the events of the run in progress count: other clients' runs, and a stopped or replaced
   // run of this page, are ignored.
   const request = useStoppableRequest(subscribeRunProgress);
-  const { running, stopped, progress, stop } = request;
+  const { running, stopped, progress } = request;
+  const stop = () => {
+    request.stop();
+    // A generation stopped midway is not a run the page can keep: the one before stays.
+    setLive(null);
+  };
+
+  const buildRequest = (override?: Partial<RunRequest>): RunRequest => ({
+    text,
+    interventions,
+    lens_type: lensType,
+    apply_chat_template: effectiveChat,
+    return_attention: true,
+    // Half floats averaged over heads: about 1/30 of the nested JSON of every head (3 MB instead
+    // of 96 MB for 200 tokens × 30 layers × 9 heads); a per-head view fetches its layer's heads.
+    attention_format: 'f16',
+    attention_reduce: 'head_mean',
+    // Cheap next to the lens itself, and the grid's Entropy colour mode needs it.
+    entropy: true,
+    ...optionFields(runOptions),
+    // Absent for the logit lens, the server's default.
+    ...(lens === 'tuned' ? { lens } : {}),
+    ...override,
+  });
+
+  /** Puts an answer on screen as the run, with what was asked and where it came from. */
+  const showAnswer = (req: RunRequest, res: InferenceResult, source: RunView['source'] | undefined, generation: Generation | null) => {
+    let tensor: AttentionTensor | null = null;
+    try {
+      tensor = attentionOfResponse(res);
+    } catch (err) {
+      // The lens results are still good: show them without attention.
+      notify('error', errorMessage(err), 'Could not read the attention of this run');
+    }
+    const s = servingModel(loader.currentStatus());
+    setView({
+      request: req,
+      rows: res.logit_lens,
+      tokens: res.input_tokens ?? null,
+      tensor,
+      modelName: s?.model_name ?? loader.selectedModel,
+      backend: s?.backend ?? loader.backend,
+      source: source ?? { kind: 'inference' },
+      runId: res.run_id,
+      baselineRows: res.baseline_logit_lens ?? null,
+      diff: res.diff ?? null,
+      tracked: res.tracked ?? null,
+      entropy: res.entropy ?? null,
+      analysis: res.analysis ?? null,
+      receipts: res.receipts ?? null,
+      tunedLens: req.lens === 'tuned' ? (s?.tuned_lens ?? null) : null,
+      generation,
+    });
+  };
+
+  /** A 503 says when to try again: kept for the countdown under Run. */
+  const noteRetry = (err: unknown): number | null => {
+    if (!(err instanceof ApiError) || err.status !== 503 || err.retryAfter === null) return null;
+    const at = Date.now() + err.retryAfter * 1000;
+    setRetryAt(at);
+    return at;
+  };
 
   const runInference = async (override?: Partial<RunRequest>, source?: RunView['source']): Promise<boolean> => {
-    const req: RunRequest = {
-      text,
-      interventions,
-      lens_type: lensType,
-      apply_chat_template: effectiveChat,
-      return_attention: true,
-      // Half floats averaged over heads: about 1/30 of the nested JSON of every head (3 MB instead
-      // of 96 MB for 200 tokens × 30 layers × 9 heads); a per-head view fetches its layer's heads.
-      attention_format: 'f16',
-      attention_reduce: 'head_mean',
-      // Cheap next to the lens itself, and the grid's Entropy colour mode needs it.
-      entropy: true,
-      ...optionFields(runOptions),
-      // Absent for the logit lens, the server's default.
-      ...(lens === 'tuned' ? { lens } : {}),
-      ...override,
-    };
+    const req = buildRequest(override);
     // A run started while another is in progress (a session's, Run again) replaces it.
     const t = request.begin();
+    setRequestKind('run');
+    setLive(null);
     setRunError(null);
     setRetryAt(null);
     try {
       const res = await api.inference(req, { signal: t.signal, requestId: t.id });
       // Stopped or replaced meanwhile: this answer is not the page's any more.
       if (!t.isCurrent()) return false;
-      let tensor: AttentionTensor | null = null;
-      try {
-        tensor = attentionOfResponse(res);
-      } catch (err) {
-        // The lens results are still good: show them without attention.
-        notify('error', errorMessage(err), 'Could not read the attention of this run');
-      }
-      const s = servingModel(loader.currentStatus());
-      setView({
-        request: req,
-        rows: res.logit_lens,
-        tokens: res.input_tokens ?? null,
-        tensor,
-        modelName: s?.model_name ?? loader.selectedModel,
-        backend: s?.backend ?? loader.backend,
-        source: source ?? { kind: 'inference' },
-        runId: res.run_id,
-        baselineRows: res.baseline_logit_lens ?? null,
-        diff: res.diff ?? null,
-        tracked: res.tracked ?? null,
-        entropy: res.entropy ?? null,
-        analysis: res.analysis ?? null,
-        receipts: res.receipts ?? null,
-        tunedLens: req.lens === 'tuned' ? (s?.tuned_lens ?? null) : null,
-      });
+      showAnswer(req, res, source, null);
       return true;
     } catch (err) {
       if (!t.isCurrent() || isAbort(err)) return false;
@@ -210,15 +267,61 @@ export function useRun(loader: ModelLoader): RunState {
       // Busy: too many runs wait for their turn. The detail says how many; Retry-After says when.
       if (err instanceof ApiError && err.status === 503) {
         title = 'The server is busy';
-        if (err.retryAfter !== null) {
-          const at = Date.now() + err.retryAfter * 1000;
-          setRetryAt(at);
-          msg = `${msg.replace(/[.\s]+$/, '')}. Run again after ${formatClock(at)}.`;
-        }
+        const at = noteRetry(err);
+        if (at !== null) msg = `${msg.replace(/[.\s]+$/, '')}. Run again after ${formatClock(at)}.`;
       }
       // Anything else (a memory budget or token limit refusal included) is the server's detail as it is.
       setRunError(msg);
       notify('error', msg, title);
+      return false;
+    } finally {
+      request.end(t);
+    }
+  };
+
+  const parsedMax = parseMaxNewTokens(maxNewTokens);
+  const maxNewTokensError = parsedMax.ok ? null : parsedMax.error;
+
+  const generate = async (override?: Partial<RunRequest>, options: { maxNewTokens?: number; source?: RunView['source'] } = {}): Promise<boolean> => {
+    const max = options.maxNewTokens ?? (parsedMax.ok ? parsedMax.value : null);
+    if (max === null) return false;
+    const req = buildRequest(override);
+    // Its bar counts the tokens written: the layers of each pass would only make it flicker.
+    const t = request.begin(['queued', 'generating']);
+    setRequestKind('generate');
+    setLive(null);
+    setRunError(null);
+    setRetryAt(null);
+    let grid = EMPTY_STREAM;
+    try {
+      const res = await api.generateStream(
+        { ...req, max_new_tokens: max },
+        {
+          signal: t.signal,
+          requestId: t.id,
+          onStep: (step) => {
+            if (!t.isCurrent()) return;
+            const next = addStep(grid, step);
+            // A grid with a hole in it would show tokens at the wrong positions: stop there.
+            if (!next.ok) throw new Error(next.error);
+            grid = next.value;
+            setLive({ request: req, maxNewTokens: max, grid });
+            request.report(t, { request: t.id, stage: 'generating', done: grid.written, total: max });
+          },
+        },
+      );
+      if (!t.isCurrent()) return false;
+      showAnswer(req, res, options.source, generationOf(res, max));
+      setLive(null);
+      return true;
+    } catch (err) {
+      if (!t.isCurrent() || isAbort(err)) return false;
+      const busy = err instanceof ApiError && err.status === 503;
+      noteRetry(err);
+      const msg = refusalMessage(err, 'the generation');
+      setLive(null);
+      setRunError(msg);
+      notify('error', msg, busy ? 'The server is busy' : 'Generation failed');
       return false;
     } finally {
       request.end(t);
@@ -234,8 +337,11 @@ export function useRun(loader: ModelLoader): RunState {
     view.request.text === text &&
     view.request.apply_chat_template === effectiveChat &&
     (!model || view.modelName === model.model_name);
-  const tokens = runMatchesInput ? view.tokens : null;
-  const ctx: InterventionContext = { numLayers, hiddenSize: model?.hidden_size, seqLen: tokens ? tokens.length : undefined };
+  // A generation's tokens go on past the text: the controls' are the prompt's.
+  const tokens = runMatchesInput ? (view.generation && view.tokens ? view.tokens.slice(0, view.generation.promptTokens) : view.tokens) : null;
+  // After a generation, positions it would write are offered too: the next Generate may use them.
+  const newTokens = tokens && view?.generation ? (parsedMax.ok ? parsedMax.value : view.generation.maxNewTokens) : undefined;
+  const ctx: InterventionContext = { numLayers, hiddenSize: model?.hidden_size, seqLen: tokens ? tokens.length : undefined, ...(newTokens ? { newTokens } : {}) };
 
   const runDisabledReason = !status
     ? connectionError
@@ -260,7 +366,8 @@ export function useRun(loader: ModelLoader): RunState {
       view.request.apply_chat_template !== effectiveChat ||
       JSON.stringify(view.request.interventions) !== JSON.stringify(interventions) ||
       !sameOptions(view.request, runOptions);
-    return changed ? 'The controls changed since this run: Run to update the grid.' : null;
+    if (!changed) return null;
+    return view.generation ? 'The controls changed since this generation: Generate to update it.' : 'The controls changed since this run: Run to update the grid.';
   }, [view, modelBusy, model, text, lensType, lens, effectiveChat, interventions, runOptions]);
 
   const receipts = useMemo(() => {
@@ -293,6 +400,13 @@ export function useRun(loader: ModelLoader): RunState {
     retryAt,
     runInference,
     runDisabledReason,
+    maxNewTokens,
+    setMaxNewTokens,
+    maxNewTokensError,
+    generateDisabledReason: runDisabledReason ?? maxNewTokensError,
+    generate,
+    requestKind,
+    live,
     ctx,
     layerOptions,
     tokens,

@@ -145,6 +145,28 @@ describe('useSessions', () => {
     expect(current().run.view?.source).toEqual({ kind: 'session', name: 's1', savedOnly: false });
   });
 
+  it('a generation’s session: its written positions shown as such, then generated again, as many tokens as it wrote', async () => {
+    const tokens = [...TOKENS, ' sat', ' down'];
+    server.routes.load_session = () => ({
+      json: { ...SAVED, results: { text: 'Saved text', logit_lens: lensRows(undefined, 6) }, input_tokens: tokens, generated_ids: [11, 12], prompt_tokens: 4 },
+    });
+    let started = false;
+    server.routes.generate = () => {
+      started = true;
+      return { status: 503, json: { detail: 'busy' } };
+    };
+    const { current } = await ready();
+    act(() => current().sessions.setVizOnly(true));
+    await act(() => current().sessions.load(S1));
+    expect(current().run.view?.generation).toEqual({ promptTokens: 4, maxNewTokens: 2, ids: [11, 12], text: ' sat down', stoppedAtEos: false, baseline: null });
+    expect(current().run.tokens).toEqual(TOKENS);
+    expect(started).toBe(false);
+    act(() => current().sessions.setVizOnly(false));
+    await act(() => current().sessions.load(S1));
+    expect(urls()).toEqual(['load_session', 'load_session', 'generate']);
+    expect(server.calls.find((c) => c.url === 'generate')!.body).toMatchObject({ text: 'Saved text', lens_type: 'post_attention', max_new_tokens: 2, stream: true });
+  });
+
   it('a session whose model does not load keeps its saved results on screen and says so', async () => {
     server.routes.load_session = () => ({ json: { ...SAVED, model_name: 'gone/model' } });
     server.routes.load_model = () => ({ status: 404, json: { detail: 'gone/model: not found on the Hub' } });

@@ -1,9 +1,11 @@
 // Saved sessions: the list, save, delete, load (restore the controls, show the saved results,
 // then re-run on the session's model, and with its tuned lens when one drew it, unless only the
-// visualization is wanted) and the diff of two.
+// visualization is wanted; a generation's is generated again, as many tokens as it wrote) and the
+// diff of two.
 import { useEffect, useState } from 'react';
 import { api, errorMessage } from '../api/client';
 import type { LensKind, SessionConfig, SessionEntry } from '../api/types';
+import { MAX_NEW_TOKENS, type Generation } from '../lib/generate';
 import { normalizeInterventions } from '../lib/interventions';
 import { isLensKind, lensFolderName } from '../lib/lensKinds';
 import { isLensType } from '../lib/lensTypes';
@@ -49,6 +51,18 @@ function readVizOnly(): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A generation's session (it records the ids written and the prompt's token count), as the run on
+ * screen keeps it; null for a run's. The text is the saved tokens' (the session keeps no other).
+ */
+function generationOfSession(cfg: SessionConfig, tokens: string[] | null): Generation | null {
+  const ids = cfg.generated_ids;
+  const prompt = cfg.prompt_tokens;
+  if (!Array.isArray(ids) || ids.length === 0 || !ids.every((id) => Number.isInteger(id)) || typeof prompt !== 'number' || !Number.isInteger(prompt) || prompt < 0) return null;
+  const written = tokens?.slice(prompt, prompt + ids.length) ?? [];
+  return { promptTokens: prompt, maxNewTokens: Math.min(ids.length, MAX_NEW_TOKENS), ids, text: written.join(''), stoppedAtEos: false, baseline: null };
 }
 
 export function useSessions(run: RunState, loader: ModelLoader, { onShown }: SessionsOptions): SessionsState {
@@ -124,16 +138,19 @@ export function useSessions(run: RunState, loader: ModelLoader, { onShown }: Ses
       run.setRunOptions({ ...run.runOptions, lens });
       loader.setUseChat(chat);
       const savedRows = cfg.results?.logit_lens;
+      const savedTokens = Array.isArray(cfg.input_tokens) ? cfg.input_tokens : null;
+      const generation = generationOfSession(cfg, savedTokens);
       if (Array.isArray(savedRows) && savedRows.length > 0) {
         run.show({
           request: { text, interventions, lens_type: lensType, apply_chat_template: chat, return_attention: false, lens },
           rows: savedRows,
-          tokens: Array.isArray(cfg.input_tokens) ? cfg.input_tokens : null,
+          tokens: savedTokens,
           tensor: null,
           modelName: wantModel,
           backend: wantBackend,
           source: { kind: 'session', name: s.name, savedOnly: true },
           tunedLens: tunedFolder,
+          generation,
         });
       }
       onShown();
@@ -182,7 +199,10 @@ export function useSessions(run: RunState, loader: ModelLoader, { onShown }: Ses
         }
       }
       // The controls were set above but this render's closure predates them: pass them along.
-      await run.runInference({ text, interventions, lens_type: lensType, apply_chat_template: chat, lens }, { kind: 'session', name: s.name, savedOnly: false });
+      const asked = { text, interventions, lens_type: lensType, apply_chat_template: chat, lens };
+      const source = { kind: 'session', name: s.name, savedOnly: false } as const;
+      if (generation) await run.generate(asked, { maxNewTokens: generation.maxNewTokens, source });
+      else await run.runInference(asked, source);
     } finally {
       setBusy(false);
     }

@@ -1,11 +1,11 @@
-// One request at a time that the server reports on /events and the user can stop: a run, a lens
-// evaluation. Its id is sent as `x-logitlens-request`, so only its own progress events count;
+// One request at a time that the server reports on /events and the user can stop: a run (or a
+// generation), a lens evaluation. Its id is sent as `x-logitlens-request`, so only its own progress events count;
 // its AbortController is what Stop (and leaving the page) uses, which cancels it on the server.
 // Starting another replaces it, and whatever a replaced or stopped request still delivers is not
 // the page's any more (`isCurrent`).
 import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import { newRequestId } from '../api/client';
-import type { RunProgress } from '../api/types';
+import type { RunProgress, RunStage } from '../api/types';
 import type { RunProgressListener } from './useModelStatus';
 
 /** The latest progress event of the page's run in progress (null: none yet, or no run). */
@@ -51,16 +51,25 @@ export interface StoppableRequest {
   /** The last request was stopped (until the next begins). */
   stopped: boolean;
   progress: RunProgressStore;
-  /** Replaces any request in progress. */
-  begin: () => Ticket;
+  /**
+   * Replaces any request in progress. `stages`: the progress events that count (a generation's
+   * bar counts tokens, not the layers of each pass); all when absent.
+   */
+  begin: (stages?: readonly RunStage[]) => Ticket;
   /** The request settled (answer or error): done, unless another replaced it. */
   end: (t: Ticket) => void;
+  /**
+   * Progress the request's own answer told (a generation's steps), unless another replaced it or
+   * the events have already said more of the same stage.
+   */
+  report: (t: Ticket, p: RunProgress) => void;
   stop: () => void;
 }
 
 interface Current {
   id: string;
   controller: AbortController;
+  stages?: readonly RunStage[];
 }
 
 export function useStoppableRequest(subscribeRunProgress: (fn: RunProgressListener) => () => void): StoppableRequest {
@@ -73,7 +82,7 @@ export function useStoppableRequest(subscribeRunProgress: (fn: RunProgressListen
     () =>
       subscribeRunProgress((p) => {
         const cur = currentRef.current;
-        if (cur && p.request === cur.id) progress.set(p);
+        if (cur && p.request === cur.id && (!cur.stages || cur.stages.includes(p.stage))) progress.set(p);
       }),
     [subscribeRunProgress, progress],
   );
@@ -99,15 +108,18 @@ export function useStoppableRequest(subscribeRunProgress: (fn: RunProgressListen
     setStopped(true);
   }, [progress]);
 
-  const begin = useCallback((): Ticket => {
-    currentRef.current?.controller.abort();
-    const cur: Current = { id: newRequestId(), controller: new AbortController() };
-    currentRef.current = cur;
-    progress.set(null);
-    setRunning(true);
-    setStopped(false);
-    return { id: cur.id, signal: cur.controller.signal, isCurrent: () => currentRef.current === cur };
-  }, [progress]);
+  const begin = useCallback(
+    (stages?: readonly RunStage[]): Ticket => {
+      currentRef.current?.controller.abort();
+      const cur: Current = { id: newRequestId(), controller: new AbortController(), stages };
+      currentRef.current = cur;
+      progress.set(null);
+      setRunning(true);
+      setStopped(false);
+      return { id: cur.id, signal: cur.controller.signal, isCurrent: () => currentRef.current === cur };
+    },
+    [progress],
+  );
 
   const end = useCallback(
     (t: Ticket) => {
@@ -119,5 +131,16 @@ export function useStoppableRequest(subscribeRunProgress: (fn: RunProgressListen
     [progress],
   );
 
-  return { running, stopped, progress, begin, end, stop };
+  const report = useCallback(
+    (t: Ticket, p: RunProgress) => {
+      if (!t.isCurrent()) return;
+      const now = progress.get();
+      // The events (the server's own count) may run ahead of the lines read so far.
+      if (now && now.stage === p.stage && now.done > p.done) return;
+      progress.set(p);
+    },
+    [progress],
+  );
+
+  return { running, stopped, progress, begin, end, stop, report };
 }

@@ -81,6 +81,13 @@ describe('buildStreamIntervention', () => {
     expect(buildStreamIntervention(form({ op: 'add', vector: '' }), { hiddenSize: 4 }).ok).toBe(false);
     expect(buildStreamIntervention(form({ op: 'add', vector: '1, x' }), { hiddenSize: 4 })).toEqual({ ok: false, error: expect.stringMatching(/"x"/) });
   });
+  it('after a generation, the positions it writes are valid too; negative ones still count from the prompt’s end', () => {
+    const ctx = { seqLen: 13, newTokens: 8 };
+    expect(buildStreamIntervention(form({ tokenIndex: '20' }), ctx).ok).toBe(true);
+    expect(buildStreamIntervention(form({ tokenIndex: '21' }), ctx)).toEqual({ ok: false, error: 'Token index 21 is out of range for a 13-token prompt and 8 new tokens (valid: -13..20)' });
+    expect(buildStreamIntervention(form({ tokenIndex: '-14' }), ctx).ok).toBe(false);
+    expect(interventionWarning('layer_1_output', { type: 'zero', token_index: 15 }, { numLayers: 3, ...ctx })).toBeNull();
+  });
   it('a single number needs the hidden size', () => {
     expect(parseVector('0.5').ok).toBe(false);
     expect(parseVector('[1, 2]', 2)).toEqual({ ok: true, value: [1, 2] });
@@ -229,5 +236,13 @@ describe('blocked masks', () => {
     const partial = unionMasks([masks[0], null], [0, 1])!;
     expect(partial[4 * 5 + 1]).toBe(1);
     expect(unionMasks([null, null], [0, 1])).toBeNull();
+  });
+  it('a generation’s negative indices count back from its prompt’s end, not from the last written token', () => {
+    const iv: Interventions = { layer_0_attention: [{ type: 'block_attention', source_tokens: [0], target_tokens: [-1, 5] }] };
+    // A 4-token prompt and 3 written: -1 is position 3; 5, a written one, is blocked once written.
+    const masks = blockedMasks(iv, 1, 7, 4);
+    expect(masks[0]![3 * 7 + 0]).toBe(1);
+    expect(masks[0]![5 * 7 + 0]).toBe(1);
+    expect(masks[0]![6 * 7 + 0]).toBe(0);
   });
 });

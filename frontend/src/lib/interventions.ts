@@ -24,6 +24,11 @@ export interface InterventionContext {
   hiddenSize?: number;
   /** Number of tokens of the current input, when known (the text was run as it is now). */
   seqLen?: number;
+  /**
+   * A generation's new tokens, when the run on screen is one: positions past the input up to
+   * these are valid too (they apply once written), negative ones still count from the input's end.
+   */
+  newTokens?: number;
 }
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -49,11 +54,16 @@ export function parseNumber(text: string): number | null {
   return Number.isFinite(n) ? n : null;
 }
 
-/** Checks a token position against the input length; negative counts from the end. */
-export function checkTokenIndex(index: number, seqLen: number | undefined, what = 'Token index'): string | null {
+/**
+ * Checks a token position against the input length; negative counts from the end. With a
+ * generation's `newTokens`, the positions it will write are valid too.
+ */
+export function checkTokenIndex(index: number, seqLen: number | undefined, what = 'Token index', newTokens = 0): string | null {
   if (seqLen === undefined || seqLen <= 0) return null;
-  if (index < -seqLen || index >= seqLen) {
-    return `${what} ${index} is out of range for a ${seqLen}-token input (valid: ${-seqLen}..${seqLen - 1})`;
+  const end = seqLen + Math.max(0, newTokens);
+  if (index < -seqLen || index >= end) {
+    const input = newTokens > 0 ? `a ${seqLen}-token prompt and ${newTokens} new token${newTokens === 1 ? '' : 's'}` : `a ${seqLen}-token input`;
+    return `${what} ${index} is out of range for ${input} (valid: ${-seqLen}..${end - 1})`;
   }
   return null;
 }
@@ -137,7 +147,7 @@ export function buildStreamIntervention(
   if (form.tokenIndex.trim() !== '') {
     const ti = parseInteger(form.tokenIndex);
     if (ti === null) return fail(`Token index "${form.tokenIndex.trim()}" is not an integer (negative counts from the end)`);
-    const err = checkTokenIndex(ti, ctx.seqLen);
+    const err = checkTokenIndex(ti, ctx.seqLen, undefined, ctx.newTokens);
     if (err) return fail(err);
     config.token_index = ti;
   }
@@ -212,11 +222,11 @@ export function buildAttentionIntervention(
   const tgt = parseTokenList(form.target, 'target tokens');
   if (!tgt.ok) return fail(tgt.error);
   for (const s of src.value) {
-    const e = checkTokenIndex(s, ctx.seqLen, 'Source token');
+    const e = checkTokenIndex(s, ctx.seqLen, 'Source token', ctx.newTokens);
     if (e) return fail(e);
   }
   for (const t of tgt.value) {
-    const e = checkTokenIndex(t, ctx.seqLen, 'Target token');
+    const e = checkTokenIndex(t, ctx.seqLen, 'Target token', ctx.newTokens);
     if (e) return fail(e);
   }
   // Causality: a query (target) only reads keys (sources) at or before it.
@@ -335,11 +345,11 @@ export function interventionWarning(key: string, c: InterventionConfig, ctx: Int
     return `layer ${l} does not exist in this model (${ctx.numLayers} layers)`;
   }
   if (c.token_index != null) {
-    const e = checkTokenIndex(c.token_index, ctx.seqLen);
+    const e = checkTokenIndex(c.token_index, ctx.seqLen, undefined, ctx.newTokens);
     if (e) return e.replace(/^Token index/, 'token index');
   }
   for (const t of [...(c.source_tokens ?? []), ...(c.target_tokens ?? [])]) {
-    const e = checkTokenIndex(t, ctx.seqLen, 'token');
+    const e = checkTokenIndex(t, ctx.seqLen, 'token', ctx.newTokens);
     if (e) return e;
   }
   if (c.type === 'add' && ctx.hiddenSize !== undefined && Array.isArray(c.vector) && c.vector.length !== ctx.hiddenSize) {
@@ -362,8 +372,9 @@ function blockLayers(key: string, c: InterventionConfig, numLayers: number): num
 /**
  * Which (query, key) entries of each layer are blocked by the attention interventions:
  * `masks[layer]` has 1 at `query * seqLen + key`, or is null when nothing is blocked there.
+ * Negative indices count back from `end`: the sequence's end, or a generation's prompt's end.
  */
-export function blockedMasks(all: Interventions, numLayers: number, seqLen: number): (Uint8Array | null)[] {
+export function blockedMasks(all: Interventions, numLayers: number, seqLen: number, end: number = seqLen): (Uint8Array | null)[] {
   const masks: (Uint8Array | null)[] = new Array(numLayers).fill(null);
   for (const [key, list] of Object.entries(all)) {
     for (const c of list) {
@@ -372,10 +383,10 @@ export function blockedMasks(all: Interventions, numLayers: number, seqLen: numb
       for (const l of layers) {
         let mask = masks[l];
         for (const t of c.target_tokens) {
-          const q = resolveIndex(t, seqLen);
+          const q = resolveIndex(t, end);
           if (q < 0 || q >= seqLen) continue;
           for (const s of c.source_tokens) {
-            const k = resolveIndex(s, seqLen);
+            const k = resolveIndex(s, end);
             if (k < 0 || k >= seqLen) continue;
             if (!mask) mask = masks[l] = new Uint8Array(seqLen * seqLen);
             mask[q * seqLen + k] = 1;

@@ -52,6 +52,14 @@ describe('run progress', () => {
     expect(describeRunProgress({ request: 'e', stage: 'sampling', done: 96, total: 256 })).toEqual({ text: 'Sampling the corpus: 96 of 256 tokens', value: { now: 96, max: 256 } });
   });
 
+  it('a generation counts the tokens written: the one being written, then the answer put together', () => {
+    expect(parseRunProgress('{"request":"g","stage":"generating","done":4,"total":64}')).toEqual({ request: 'g', stage: 'generating', done: 4, total: 64 });
+    expect(describeRunProgress({ request: 'g', stage: 'generating', done: 4, total: 64 })).toEqual({ text: 'Writing token 5 of 64', value: { now: 4, max: 64 } });
+    expect(describeRunProgress({ request: 'g', stage: 'generating', done: 0, total: 64 }).text).toBe('Writing token 1 of 64');
+    expect(describeRunProgress({ request: 'g', stage: 'generating', done: 64, total: 64 })).toEqual({ text: 'Wrote 64 tokens: finishing…', value: { now: 64, max: 64 } });
+    expect(describeRunProgress({ request: 'g', stage: 'generating', done: 1, total: 1 }).text).toBe('Wrote 1 token: finishing…');
+  });
+
   it('an evaluation counts documents, and says what it waits for in its own words', () => {
     expect(parseRunProgress('{"request":"e","stage":"documents","done":3,"total":40}')).toEqual({ request: 'e', stage: 'documents', done: 3, total: 40 });
     expect(describeRunProgress({ request: 'e', stage: 'documents', done: 3, total: 40 })).toEqual({ text: '3 of 40 documents', value: { now: 3, max: 40 } });

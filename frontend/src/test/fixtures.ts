@@ -5,6 +5,8 @@ import type {
   DiffCell,
   EvalReport,
   Evaluation,
+  GenerateResponse,
+  GenerateStep,
   InferenceResponse,
   LensRow,
   LoadModelResponse,
@@ -91,6 +93,42 @@ export function packAttention(att: number[][][][], reduce: AttentionReduce = 'no
 /** What the app's /inference gets now: head means as half floats, no nested `attention`. */
 export function inferenceResponse(text = 'The cat'): InferenceResponse {
   return { text, input_tokens: TOKENS, logit_lens: lensRows(), attention_f16: packAttention(attention(2, 2, TOKENS.length), 'head_mean') };
+}
+
+/** What the model writes after TOKENS in the generation fixtures: ids 11 and 12. */
+export const WRITTEN = [' sat', ' down'];
+
+/**
+ * POST /generate after TOKENS: WRITTEN, the rows and head-mean attention over all six positions;
+ * `baseline` as the server sends it with compare and interventions.
+ */
+export function generateResponse(baseline: GenerateResponse['baseline_generation'] = undefined): GenerateResponse {
+  const T = TOKENS.length + WRITTEN.length;
+  return {
+    text: 'The cat',
+    input_tokens: [...TOKENS, ...WRITTEN],
+    logit_lens: lensRows(undefined, T),
+    attention_f16: packAttention(attention(2, 2, T), 'head_mean'),
+    generated_ids: [11, 12],
+    generated_text: WRITTEN.join(''),
+    prompt_tokens: TOKENS.length,
+    stopped_at_eos: false,
+    receipts: [],
+    ...(baseline === undefined ? {} : { baseline_generation: baseline }),
+  };
+}
+
+/** The step lines of a generation answer: the prompt's columns at once, then a column per written token; the last pass chooses nothing. */
+export function generateSteps(res: GenerateResponse = generateResponse()): GenerateStep[] {
+  const P = res.prompt_tokens;
+  const ids = res.generated_ids;
+  const columns = (from: number, to: number) => res.logit_lens.map((r) => ({ ...r, predictions: r.predictions.slice(from, to) }));
+  const chosen = (i: number) => (i < ids.length ? { token_id: ids[i], token: res.input_tokens[P + i] } : { token_id: null, token: null });
+  const steps: GenerateStep[] = [{ type: 'step', index: 0, start: 0, tokens: res.input_tokens.slice(0, P), columns: columns(0, P), ...chosen(0) }];
+  for (let i = 1; i <= ids.length; i++) {
+    steps.push({ type: 'step', index: i, start: P + i - 1, tokens: [res.input_tokens[P + i - 1]], columns: columns(P + i - 1, P + i), ...chosen(i) });
+  }
+  return steps;
 }
 
 /** The tiny llama of the server's tests, as /model_status and /load_model describe it. */

@@ -2,13 +2,16 @@
 // the app sends them) and every call is recorded, with its headers. Handlers are typed by the API:
 // each route's request body and its 200 answer, or an error `{detail}` with another status; a
 // handler may answer later (a promise, e.g. a `deferred()`), and an aborted request rejects with
-// an AbortError as the browser's fetch does.
+// an AbortError as the browser's fetch does. A streamed answer (`ndjson()`) is written line by line
+// by the test; aborting the request errors its body with an AbortError and cancels it.
 import { vi } from 'vitest';
 import type {
   DeleteSessionResponse,
   DiffSessionsRequest,
   EvalLensRequest,
   EvalReport,
+  GenerateRequest,
+  GenerateResponse,
   GridVisualizationRequest,
   InferenceRequest,
   InferenceResponse,
@@ -43,6 +46,8 @@ export interface Api {
   /** GET (no body: the last evaluation) and POST (a corpus) share the path. */
   eval_lens: [EvalLensRequest | undefined, EvalReport];
   inference: [InferenceRequest, InferenceResponse];
+  /** `stream: true` is answered with an `ndjson()` body. */
+  generate: [GenerateRequest, GenerateResponse];
   tokenize: [TokenizeRequest, TokenizeResponse];
   patch: [PatchRequest, PatchResponse];
   'runs/{id}/attention': [undefined, RunAttention];
@@ -63,6 +68,7 @@ const ROUTES: readonly Route[] = [
   'load_lens',
   'eval_lens',
   'inference',
+  'generate',
   'tokenize',
   'patch',
   'runs/{id}/attention',
@@ -81,7 +87,76 @@ const ROUTES: readonly Route[] = [
  */
 export type Reply<T> =
   | { status?: 200; json: T; headers?: Record<string, string> }
-  | { status: number; json: { detail: string } | null; headers?: Record<string, string> };
+  | { status: number; json: { detail: string } | null; headers?: Record<string, string> }
+  | { status?: 200; stream: NdjsonBody; headers?: Record<string, string> };
+
+/** A streamed body the test writes: JSON lines or raw text (a line split across chunks), then the end. */
+export interface NdjsonBody {
+  readonly stream: ReadableStream<Uint8Array>;
+  /** One JSON line, as a chunk of its own. */
+  send: (line: unknown) => void;
+  /** Raw text, as a chunk. */
+  write: (text: string) => void;
+  close: () => void;
+  /** The page dropped the body (Stop, an abort, an error it read): the server would stop. */
+  readonly cancelled: boolean;
+}
+
+export function ndjson(): NdjsonBody {
+  const encoder = new TextEncoder();
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let cancelled = false;
+  const stream = new ReadableStream<Uint8Array>({
+    start: (c) => {
+      controller = c;
+    },
+    cancel: () => {
+      cancelled = true;
+    },
+  });
+  const write = (text: string) => {
+    if (!cancelled) controller.enqueue(encoder.encode(text));
+  };
+  return {
+    stream,
+    send: (line) => write(`${JSON.stringify(line)}\n`),
+    write,
+    close: () => {
+      if (!cancelled) controller.close();
+    },
+    get cancelled() {
+      return cancelled;
+    },
+  };
+}
+
+/** `body` as the browser's fetch hands it over: an abort errors it with an AbortError and drops it. */
+function abortable(body: ReadableStream<Uint8Array>, signal: AbortSignal | null | undefined): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let ended = false;
+  return new ReadableStream<Uint8Array>({
+    start(c) {
+      signal?.addEventListener('abort', () => {
+        if (ended) return;
+        ended = true;
+        c.error(abortError());
+        reader.cancel().catch(() => {});
+      });
+    },
+    async pull(c) {
+      const { done, value } = await reader.read();
+      if (ended) return;
+      if (done) {
+        ended = true;
+        c.close();
+      } else c.enqueue(value);
+    },
+    cancel(reason) {
+      ended = true;
+      return reader.cancel(reason);
+    },
+  });
+}
 
 export type Handler<R extends Route> = (body: Api[R][0], url: string, headers: Record<string, string>) => Reply<Api[R][1]> | Promise<Reply<Api[R][1]>>;
 export type Routes = { [R in Route]?: Handler<R> };
@@ -148,6 +223,7 @@ export function stubServer(routes: Routes): FakeServer {
       aborted.catch(() => {});
       const r = await Promise.race([Promise.resolve(pending), aborted]);
       if (!r) return json(404, { detail: `no route ${url}` });
+      if ('stream' in r) return new Response(abortable(r.stream.stream, signal), { status: r.status ?? 200, headers: { 'content-type': 'application/x-ndjson', ...r.headers } });
       return json(r.status ?? 200, r.json, r.headers);
     }),
   );

@@ -52,6 +52,8 @@ impl From<GenerateQuery> for GenerationRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BaselineAnswer {
     pub generated_ids: Vec<u32>,
+    /// Each token as `decode([id])` gives it.
+    pub generated_tokens: Vec<String>,
     pub generated_text: String,
     /// The first written step at which the two continuations differ; null
     /// when they are the same.
@@ -82,6 +84,7 @@ impl Written {
             stopped_at_eos: out.stopped_at_eos,
             baseline_generation: out.baseline.as_ref().map(|b| BaselineAnswer {
                 generated_ids: b.ids.clone(),
+                generated_tokens: b.tokens.clone(),
                 generated_text: b.text.clone(),
                 first_difference: b.first_difference,
             }),

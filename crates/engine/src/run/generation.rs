@@ -50,6 +50,8 @@ pub struct GenerationStep<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BaselineGeneration {
     pub ids: Vec<u32>,
+    /// Each token as `decode([id])` gives it.
+    pub tokens: Vec<String>,
     pub text: String,
     /// The first generated step at which the two differ; `None` when they
     /// are the same.
@@ -239,6 +241,11 @@ impl LoadedModel {
             let first_difference = (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i));
             Some(BaselineGeneration {
                 text: self.tokenizer.decode(base.new_ids())?,
+                tokens: base
+                    .new_ids()
+                    .iter()
+                    .map(|&i| self.tokenizer.decode_one(i))
+                    .collect::<Result<_>>()?,
                 ids: base.new_ids().to_vec(),
                 first_difference,
             })
