@@ -4,30 +4,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe } from 'node:test';
-import { launchBrowser, pageTest, REPO, startServer, TINY_LLAMA } from './harness.mjs';
+import { REPO, TINY_LLAMA, formatToken, launchBrowser, pageTest, startServer } from './harness.mjs';
 
 const env = { server: null, browser: null };
 
 const TEXT = 'The capital of France is';
 const COLUMNS = ['<s>', 'T', 'he', '␣c', 'ap', 'it', 'al', '␣of', '␣F', 'ran', 'c', 'e', '␣is'];
 const ROWS = ['Embeddings', 'Layer 0', 'Layer 1', 'Final Output'];
-
-// The same display rule as src/lib/tokens.ts.
-function formatToken(t) {
-  if (t == null || t === '') return '∅';
-  let out = '';
-  for (const ch of t) {
-    if (ch === ' ') out += '␣';
-    else if (ch === '\n') out += '\\n';
-    else if (ch === '\t') out += '\\t';
-    else if (ch === '\r') out += '\\r';
-    else {
-      const c = ch.codePointAt(0);
-      out += c < 0x20 || c === 0x7f || (c >= 0x80 && c < 0xa0) ? `\\x${c.toString(16).padStart(2, '0')}` : ch;
-    }
-  }
-  return out;
-}
 
 // IEEE-754 half float bits → value (independent of src/lib/attention.ts).
 function halfToFloat(bits) {

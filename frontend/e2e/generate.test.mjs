@@ -4,28 +4,11 @@
 // `npm run e2e`.
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
-import { launchBrowser, pageTest, startServer } from './harness.mjs';
+import { formatToken, launchBrowser, pageTest, startServer } from './harness.mjs';
 
 const env = { server: null, browser: null };
 
 const PROMPT = 'Once upon a time there was';
-
-// The same display rule as src/lib/tokens.ts.
-function formatToken(t) {
-  if (t == null || t === '') return '∅';
-  let out = '';
-  for (const ch of t) {
-    if (ch === ' ') out += '␣';
-    else if (ch === '\n') out += '\\n';
-    else if (ch === '\t') out += '\\t';
-    else if (ch === '\r') out += '\\r';
-    else {
-      const c = ch.codePointAt(0);
-      out += c < 0x20 || c === 0x7f || (c >= 0x80 && c < 0xa0) ? `\\x${c.toString(16).padStart(2, '0')}` : ch;
-    }
-  }
-  return out;
-}
 
 /**
  * Runs in the page before the app: a streamed /generate is held back in the browser. The server's

@@ -32,6 +32,23 @@ export const CHROMIUM_ARGS = [
   '--disable-quic',
 ];
 
+// The same display rule as src/lib/tokens.ts.
+export function formatToken(t) {
+  if (t == null || t === '') return '∅';
+  let out = '';
+  for (const ch of t) {
+    if (ch === ' ') out += '␣';
+    else if (ch === '\n') out += '\\n';
+    else if (ch === '\t') out += '\\t';
+    else if (ch === '\r') out += '\\r';
+    else {
+      const c = ch.codePointAt(0);
+      out += c < 0x20 || c === 0x7f || (c >= 0x80 && c < 0xa0) ? `\\x${c.toString(16).padStart(2, '0')}` : ch;
+    }
+  }
+  return out;
+}
+
 export function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
