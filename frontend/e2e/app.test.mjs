@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe } from 'node:test';
-import { REPO, TINY_LLAMA, formatToken, launchBrowser, pageTest, startServer } from './harness.mjs';
+import { describe } from 'node:test';
+import { REPO, TINY_LLAMA, formatToken, openApp as openAppOf, pageTest, serverAndBrowser } from './harness.mjs';
 
 const env = { server: null, browser: null };
 
@@ -35,8 +35,7 @@ function upstreamCase(name) {
 }
 
 async function openApp(page) {
-  await page.goto(env.server.url);
-  await page.getByTestId('model-status').filter({ hasText: 'Ready' }).waitFor({ timeout: 30_000 });
+  await openAppOf(page, env);
 }
 
 async function run(page) {
@@ -65,14 +64,7 @@ async function showAttention(page, view) {
 }
 
 describe('logitlens web app (tiny llama)', () => {
-  before(async () => {
-    env.server = await startServer();
-    env.browser = await launchBrowser();
-  });
-  after(async () => {
-    await env.browser?.close();
-    await env.server?.stop();
-  });
+  serverAndBrowser(env);
 
   pageTest('loads the page with the model ready', env, async (page) => {
     await openApp(page);
@@ -842,14 +834,7 @@ describe('tuned lens and lens quality (tiny llama)', () => {
   const RESEARCH = path.join(REPO, 'tests', 'fixtures', 'research');
   const LENS = path.join(RESEARCH, 'tuned', 'llama');
   const CORPUS = path.join(RESEARCH, 'corpus.txt');
-  before(async () => {
-    own.server = await startServer();
-    own.browser = await launchBrowser();
-  });
-  after(async () => {
-    await own.browser?.close();
-    await own.server?.stop();
-  });
+  serverAndBrowser(own);
 
   const metricValues = (page, metric, lens) =>
     page.getByTestId(`eval-chart-${metric}`).locator(`[data-lens="${lens}"] [data-point]`).evaluateAll((els) => els.map((e) => Number(e.dataset.value)));

@@ -3,8 +3,8 @@
 // continuations with and without an intervention, Attribute, Save), and Stop stops it. Run with
 // `npm run e2e`.
 import assert from 'node:assert/strict';
-import { after, before, describe } from 'node:test';
-import { formatToken, launchBrowser, pageTest, startServer } from './harness.mjs';
+import { describe } from 'node:test';
+import { formatToken, openApp as openAppOf, pageTest, serverAndBrowser } from './harness.mjs';
 
 const env = { server: null, browser: null };
 
@@ -111,8 +111,7 @@ async function waitColumns(page, n, pending) {
 
 async function openApp(page) {
   await page.addInitScript(holdGenerateStream);
-  await page.goto(env.server.url);
-  await page.getByTestId('model-status').filter({ hasText: 'Ready' }).waitFor({ timeout: 30_000 });
+  await openAppOf(page, env);
 }
 
 /** What the Generate button asks: Run's request, the count and the stream. */
@@ -143,14 +142,7 @@ async function promptTokens(page) {
 }
 
 describe('generate (tiny llama)', () => {
-  before(async () => {
-    env.server = await startServer();
-    env.browser = await launchBrowser();
-  });
-  after(async () => {
-    await env.browser?.close();
-    await env.server?.stop();
-  });
+  serverAndBrowser(env);
 
   pageTest('Generate: the grid grows a column per step, the written columns are marked, the top-1s are the server’s', env, async (page) => {
     await openApp(page);

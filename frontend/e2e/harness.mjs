@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -115,6 +115,27 @@ export async function startServer({ model = TINY_LLAMA, timeoutMs = 120_000 } = 
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Inside a describe: a server with the tiny llama and a browser for its tests, in `env.server` and
+ * `env.browser`, started before them and stopped after.
+ */
+export function serverAndBrowser(env) {
+  before(async () => {
+    env.server = await startServer();
+    env.browser = await launchBrowser();
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.server?.stop();
+  });
+}
+
+/** Opens the app of `env.server` and waits until it says the model is ready. */
+export async function openApp(page, env) {
+  await page.goto(env.server.url);
+  await page.getByTestId('model-status').filter({ hasText: 'Ready' }).waitFor({ timeout: 30_000 });
 }
 
 export async function launchBrowser() {

@@ -2,8 +2,8 @@
 // with the tiny random Llama. Run with `npm run e2e`.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { after, before, describe } from 'node:test';
-import { launchBrowser, pageTest, startServer } from './harness.mjs';
+import { describe } from 'node:test';
+import { openApp as openAppOf, pageTest, serverAndBrowser } from './harness.mjs';
 
 const env = { server: null, browser: null };
 
@@ -18,8 +18,7 @@ function formatValue(v) {
 }
 
 async function openApp(page) {
-  await page.goto(env.server.url);
-  await page.getByTestId('model-status').filter({ hasText: 'Ready' }).waitFor({ timeout: 30_000 });
+  await openAppOf(page, env);
 }
 
 async function tokenize(page, text, addSpecial = true) {
@@ -39,14 +38,7 @@ async function save(page, scope, name) {
 const PNG = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 describe('patching and attribution (tiny llama)', () => {
-  before(async () => {
-    env.server = await startServer();
-    env.browser = await launchBrowser();
-  });
-  after(async () => {
-    await env.browser?.close();
-    await env.server?.stop();
-  });
+  serverAndBrowser(env);
 
   pageTest('runs a patching sweep: its progress, a cell per layer and position, the server’s values on hover, the exports', env, async (page) => {
     await openApp(page);
