@@ -7,7 +7,7 @@ import type { Attribution } from '../api/types';
 import { attnBias, headsMax } from '../lib/attribution';
 import { formatTick, formatValue, labelEvery, linearAxis, textWidth } from '../lib/chart';
 import { formatToken } from '../lib/tokens';
-import { CHART_COLORS, CHART_FONT } from './LensQualityChart';
+import { CHART_COLORS, ChartSvg } from './LensQualityChart';
 import { colLabelsHeight, DivergingLegend, rowLabelsWidth, SignedMatrix, type Cell } from './SignedMatrix';
 
 interface Props {
@@ -106,14 +106,7 @@ export function AttributionChart({ a, width, svgRef }: Props) {
 
   return (
     <div className="eval-figure" data-testid="attribution-figure">
-      <svg ref={svgRef} xmlns="http://www.w3.org/2000/svg" width={W} height={Htotal} viewBox={`0 0 ${W} ${Htotal}`} fontFamily={CHART_FONT} aria-labelledby={titleId} role="group">
-        <rect x={0} y={0} width={W} height={Htotal} rx={10} fill={CHART_COLORS.background} />
-        <text id={titleId} x={PAD} y={22} fill={CHART_COLORS.text} fontSize={14} fontWeight={650}>
-          {title}
-        </text>
-        <text x={PAD} y={42} fill={CHART_COLORS.muted} fontSize={11}>
-          {subtitle}
-        </text>
+      <ChartSvg svgRef={svgRef} width={W} height={Htotal} pad={PAD} titleId={titleId} title={title} subtitle={subtitle}>
         {(['attn', 'mlp'] as const).map((k, i) => (
           <g key={k}>
             <rect x={keyX + i * 90} y={33} width={10} height={10} fill={PART_COLORS[k]} />
@@ -201,7 +194,7 @@ export function AttributionChart({ a, width, svgRef }: Props) {
           testId="attribution-heads"
         />
         <DivergingLegend x={PAD + labelW} y={legendY} width={Math.min(240, W - 2 * PAD - labelW)} max={max} title="head’s part of the logit" />
-      </svg>
+      </ChartSvg>
       {active && tipAt && <Tooltip a={a} active={active} at={tipAt} />}
     </div>
   );

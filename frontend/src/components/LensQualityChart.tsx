@@ -2,7 +2,7 @@
 // the output, cross-entropy, entropy, top-1 agreement) with the lens rows on x and a line per
 // lens. Hover, or focus a chart and use the arrow keys, to read the values of a row. Drawn with
 // presentation attributes only (no CSS classes), so the element exports as a standalone SVG.
-import { useId, useState, type KeyboardEvent as ReactKeyboardEvent, type Ref } from 'react';
+import { useId, useState, type KeyboardEvent as ReactKeyboardEvent, type ReactNode, type Ref } from 'react';
 import type { LensKind } from '../api/types';
 import { formatTick, formatValue, labelEvery, linearAxis, logAxis, type Axis } from '../lib/chart';
 import { EVAL_METRICS, evalLines, type EvalData, type EvalLine, type EvalMetricSpec } from '../lib/lensEval';
@@ -249,6 +249,37 @@ function Tooltip({ data, lines, hover, lensNames, at }: TooltipProps) {
   );
 }
 
+/**
+ * The frame every chart of the app draws in: an SVG of `width` x `height` on the chart background,
+ * titled (and subtitled) at the top left, the title naming the figure for assistive technology.
+ */
+export function ChartSvg(props: {
+  svgRef?: Ref<SVGSVGElement>;
+  width: number;
+  height: number;
+  pad: number;
+  titleId: string;
+  title: ReactNode;
+  subtitle?: ReactNode;
+  children: ReactNode;
+}) {
+  const { svgRef, width: W, height: H, pad, titleId, title, subtitle, children } = props;
+  return (
+    <svg ref={svgRef} xmlns="http://www.w3.org/2000/svg" width={W} height={H} viewBox={`0 0 ${W} ${H}`} fontFamily={CHART_FONT} aria-labelledby={titleId} role="group">
+      <rect x={0} y={0} width={W} height={H} rx={10} fill={CHART_COLORS.background} />
+      <text id={titleId} x={pad} y={22} fill={CHART_COLORS.text} fontSize={14} fontWeight={650}>
+        {title}
+      </text>
+      {subtitle !== undefined && (
+        <text x={pad} y={42} fill={CHART_COLORS.muted} fontSize={11}>
+          {subtitle}
+        </text>
+      )}
+      {children}
+    </svg>
+  );
+}
+
 export function LensQualityChart({ data, width, logKl, lensNames, title, svgRef }: Props) {
   const [hover, setHover] = useState<Hover | null>(null);
   const titleId = useId();
@@ -268,11 +299,7 @@ export function LensQualityChart({ data, width, logKl, lensNames, title, svgRef 
   let legendX = PAD;
   return (
     <div className="eval-figure" data-testid="eval-figure" onMouseLeave={() => setHover(null)}>
-      <svg ref={svgRef} xmlns="http://www.w3.org/2000/svg" width={W} height={H} viewBox={`0 0 ${W} ${H}`} fontFamily={CHART_FONT} aria-labelledby={titleId} role="group">
-        <rect x={0} y={0} width={W} height={H} rx={10} fill={CHART_COLORS.background} />
-        <text id={titleId} x={PAD} y={22} fill={CHART_COLORS.text} fontSize={14} fontWeight={650}>
-          {title}
-        </text>
+      <ChartSvg svgRef={svgRef} width={W} height={H} pad={PAD} titleId={titleId} title={title}>
         <g data-testid="eval-legend">
           {lines.map((l) => {
             const x = legendX;
@@ -307,7 +334,7 @@ export function LensQualityChart({ data, width, logKl, lensNames, title, svgRef 
             />
           );
         })}
-      </svg>
+      </ChartSvg>
       {hover && hoverAt && <Tooltip data={data} lines={lines} hover={hover} lensNames={lensNames} at={hoverAt} />}
     </div>
   );

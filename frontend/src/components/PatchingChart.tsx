@@ -7,7 +7,7 @@ import type { PatchResponse } from '../api/types';
 import { formatValue, textWidth } from '../lib/chart';
 import { bestCell, columnLabel, columnTokens, metricLabel, PATCH_HOOKS, scaleMax, type PatchScale } from '../lib/patch';
 import { formatToken } from '../lib/tokens';
-import { CHART_COLORS, CHART_FONT } from './LensQualityChart';
+import { ChartSvg } from './LensQualityChart';
 import { colLabelsHeight, DivergingLegend, rowLabelsWidth, SignedMatrix, type Cell } from './SignedMatrix';
 
 interface Props {
@@ -78,14 +78,7 @@ export function PatchingChart({ res, scale, width, svgRef }: Props) {
 
   return (
     <div className="eval-figure" data-testid="patch-figure">
-      <svg ref={svgRef} xmlns="http://www.w3.org/2000/svg" width={W} height={H} viewBox={`0 0 ${W} ${H}`} fontFamily={CHART_FONT} aria-labelledby={titleId} role="group">
-        <rect x={0} y={0} width={W} height={H} rx={10} fill={CHART_COLORS.background} />
-        <text id={titleId} x={PAD} y={22} fill={CHART_COLORS.text} fontSize={14} fontWeight={650}>
-          {title}
-        </text>
-        <text x={PAD} y={42} fill={CHART_COLORS.muted} fontSize={11}>
-          {subtitle}
-        </text>
+      <ChartSvg svgRef={svgRef} width={W} height={H} pad={PAD} titleId={titleId} title={title} subtitle={subtitle}>
         <SignedMatrix
           x={PAD}
           y={TOP}
@@ -103,7 +96,7 @@ export function PatchingChart({ res, scale, width, svgRef }: Props) {
           testId="patch-heatmap"
         />
         <DivergingLegend x={PAD + labelW} y={legendY} width={Math.min(240, W - 2 * PAD - labelW)} max={max} title={legendTitle} />
-      </svg>
+      </ChartSvg>
       {active && tipAt && <Tooltip res={res} cell={active} at={tipAt} />}
     </div>
   );
