@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use logitlens_engine::default_model::{self, ensure_default_model};
-use logitlens_engine::lens::LensKind;
+use logitlens_engine::lens::Lens;
 use logitlens_engine::{
     BackendKind, ComputeDtype, Interventions, LensRow, LensType, LoadOptions, LoadedModel,
     RunRequest, WeightsMode,
@@ -454,9 +454,9 @@ fn run(cli: Cli) -> Result<()> {
                 apply_chat_template: chat,
                 return_attention: attention,
                 lens: if tuned_lens.is_some() {
-                    LensKind::Tuned
+                    Lens::Tuned
                 } else {
-                    LensKind::Logit
+                    Lens::Logit
                 },
                 attribution,
                 ..RunRequest::new(text)

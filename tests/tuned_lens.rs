@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use logitlens_engine::lens::LensKind;
+use logitlens_engine::lens::Lens;
 use logitlens_engine::{LoadedModel, RunRequest};
 
 fn research() -> std::path::PathBuf {
@@ -25,7 +25,7 @@ fn check_against_reference(family: &str, lens_dir: &std::path::Path) {
     let mut worst = 0f64;
     for (p, prompt) in json["prompts"].as_array().unwrap().iter().enumerate() {
         let req = RunRequest {
-            lens: LensKind::Tuned,
+            lens: Lens::Tuned,
             ..RunRequest::new(prompt["text"].as_str().unwrap())
         };
         let out = m.run(&req).unwrap();
@@ -86,7 +86,7 @@ fn the_logit_lens_is_unchanged_with_a_lens_attached() {
     // The tuned rows differ but for the last, the model's own output.
     let tuned = m
         .run(&RunRequest {
-            lens: LensKind::Tuned,
+            lens: Lens::Tuned,
             ..RunRequest::new("The capital of France is")
         })
         .unwrap();
@@ -141,7 +141,7 @@ fn a_lens_for_another_model_of_the_same_shape_is_attached_with_a_warning() {
 fn a_tuned_run_needs_a_lens_and_block_outputs() {
     let m: LoadedModel = load_tiny("llama");
     let req = RunRequest {
-        lens: LensKind::Tuned,
+        lens: Lens::Tuned,
         ..RunRequest::new("Hello")
     };
     let e = m.run(&req).err().unwrap().to_string();
@@ -197,7 +197,7 @@ async fn the_server_attaches_and_draws_with_a_tuned_lens() {
     m.attach_tuned_lens(&lens_dir).unwrap();
     let want = m
         .run(&RunRequest {
-            lens: LensKind::Tuned,
+            lens: Lens::Tuned,
             ..RunRequest::new("The capital of France is")
         })
         .unwrap()

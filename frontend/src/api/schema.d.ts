@@ -43,7 +43,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The last evaluation made with the model in service. */
+        /**
+         * The last evaluation made with the model in service, or `null` when
+         *     there is none yet (an empty state, not an error: the web app asks each
+         *     time its Lens quality view opens).
+         */
         get: operations["last_eval"];
         put?: never;
         /**
@@ -627,7 +631,7 @@ export interface components {
              * @description `tuned`: draw the block-output rows with the tuned lens attached to
              *     the model (POST /load_lens); default `logit`.
              */
-            lens?: components["schemas"]["LensKind"];
+            lens?: components["schemas"]["Lens"];
             attribution?: null | components["schemas"]["AttributionQuery"];
         };
         /** @description The body `POST /inference` answers with. */
@@ -683,7 +687,7 @@ export interface components {
          *     to the model.
          * @enum {string}
          */
-        LensKind: "logit" | "tuned";
+        Lens: "logit" | "tuned";
         /** @description One lens's measures, a value per row (natural logs). */
         LensMetrics: {
             kl: number[];
@@ -1222,20 +1226,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The last evaluation with the model in service; null when none has been run */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["EvalReport"];
+                    "application/json": null | components["schemas"]["EvalReport"];
                 };
-            };
-            /** @description No evaluation has been run with the model in service */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
             };
         };
     };

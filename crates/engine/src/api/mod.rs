@@ -75,7 +75,7 @@ pub struct InferenceRequest {
     /// `tuned`: draw the block-output rows with the tuned lens attached to
     /// the model (POST /load_lens); default `logit`.
     #[serde(default, skip_serializing_if = "is_logit")]
-    pub lens: crate::lens::LensKind,
+    pub lens: crate::lens::Lens,
     /// Direct logit attribution of one token at one position: `attribution`
     /// in the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -151,8 +151,8 @@ impl AttributionAnswer {
     }
 }
 
-fn is_logit(k: &crate::lens::LensKind) -> bool {
-    *k == crate::lens::LensKind::Logit
+fn is_logit(k: &crate::lens::Lens) -> bool {
+    *k == crate::lens::Lens::Logit
 }
 
 /// A tracked token: a string that is exactly one token, or a token id.

@@ -26,7 +26,7 @@ pub use topk::{top_k_softmax, Top, TOP_K};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
-pub enum LensKind {
+pub enum Lens {
     #[default]
     Logit,
     Tuned,
@@ -137,7 +137,7 @@ pub type StateTops = std::sync::Arc<Vec<Top>>;
 pub type StateEntropies = std::sync::Arc<Vec<f64>>;
 
 /// The lens of one run.
-pub struct Lens {
+pub struct Projection {
     pub rows: Vec<LensRow>,
     /// `[T, V]` the model's own logits (the last row's projection).
     pub logits: Tensor,
@@ -270,7 +270,7 @@ pub fn compute(
     lens: LensType,
     reuse: &Reuse,
     extras: &Extras,
-) -> Result<Lens> {
+) -> Result<Projection> {
     use rayon::prelude::*;
     let n = model.n_layers();
     let specs = rows(lens, n);
@@ -486,7 +486,7 @@ pub fn compute(
             .collect()
     });
     topk_decode += started.elapsed();
-    Ok(Lens {
+    Ok(Projection {
         rows: out,
         logits: final_logits,
         tops,

@@ -10,7 +10,7 @@ use candle_core::Tensor;
 
 use crate::error::Result;
 use crate::hooks::{self, Extent};
-use crate::lens::{self, LensKind, LensRow, Reuse, StateEntropies, StateTops};
+use crate::lens::{self, Lens, LensRow, Reuse, StateEntropies, StateTops};
 use crate::load::LoadedModel;
 use crate::types::{Capture, State, Watch};
 
@@ -140,8 +140,8 @@ impl LoadedModel {
         let Checked { prompt, plan, pre } = req.checked(self)?;
         let cfg = self.config();
         let tuned = match pre.lens {
-            LensKind::Tuned => self.tuned_lens(),
-            LensKind::Logit => None,
+            Lens::Tuned => self.tuned_lens(),
+            Lens::Logit => None,
         };
         let opts = GenerateOptions {
             stop_at_eos: req.stop_at_eos,

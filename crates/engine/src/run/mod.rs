@@ -29,7 +29,7 @@ use crate::attention::{self, Attention};
 use crate::error::Result;
 use crate::hooks::InterventionPlan;
 use crate::lens::{
-    self, DiffCell, LensKind, LensRow, LensType, StateEntropies, StateTops, TrackedCell,
+    self, DiffCell, Lens, LensRow, LensType, StateEntropies, StateTops, TrackedCell,
 };
 use crate::load::LoadedModel;
 use crate::model::{Attribution, ForwardOptions};
@@ -90,7 +90,7 @@ pub struct RunState {
     /// Their entropies, when the run asked for them.
     pub lens_entropies: Vec<(State, StateEntropies)>,
     /// Which lens drew them (a later logit-lens run reuses only its own).
-    pub lens: LensKind,
+    pub lens: Lens,
 }
 
 impl RunState {
@@ -176,10 +176,10 @@ impl LoadedModel {
 
         // The lens attached when the run starts, whatever happens to it meanwhile.
         let tuned = match spec.lens {
-            LensKind::Tuned => Some(self.tuned_lens().ok_or_else(|| {
+            Lens::Tuned => Some(self.tuned_lens().ok_or_else(|| {
                 crate::invalid!("lens: tuned, but no tuned lens is attached to this model")
             })?),
-            LensKind::Logit => None,
+            Lens::Logit => None,
         };
         let extras = lens::Extras {
             track: &spec.track,

@@ -101,7 +101,7 @@ impl<'a> Start<'a> {
         let Start::Earlier(r, e) = *self else {
             return Reuse::default();
         };
-        if e.lens != crate::lens::LensKind::Logit {
+        if e.lens != crate::lens::Lens::Logit {
             return Reuse::default();
         }
         let before = |s: &State| s.computed_before(r);

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::attention::{self, Format, Reduce};
 use crate::error::{EngineError, Result};
 use crate::hooks::{self, InterventionPlan, Interventions};
-use crate::lens::{LensKind, LensType};
+use crate::lens::{Lens, LensType};
 use crate::load::LoadedModel;
 
 /// Most tokens one request may track.
@@ -37,7 +37,7 @@ pub struct RunRequest {
     /// Norms and cosines of the captured states.
     pub analysis: bool,
     /// The logit lens (default) or the model's attached tuned lens.
-    pub lens: LensKind,
+    pub lens: Lens,
     /// Direct logit attribution of one token at one position.
     pub attribution: Option<AttributionRequest>,
 }
@@ -73,7 +73,7 @@ pub struct RunSpec {
     pub track: Vec<u32>,
     pub entropy: bool,
     pub analysis: bool,
-    pub lens: LensKind,
+    pub lens: Lens,
     /// (token, position) whose logit to attribute.
     pub attribution: Option<(u32, usize)>,
 }
@@ -95,7 +95,7 @@ impl RunSpec {
             )));
         }
         let plan = hooks::plan(&req.interventions, cfg.n_layers, cfg.d_model, ids.len())?;
-        if req.lens == LensKind::Tuned {
+        if req.lens == Lens::Tuned {
             if model.tuned_lens().is_none() {
                 return Err(crate::invalid!(
                     "lens: tuned, but no tuned lens is attached to this model; attach one (--tuned-lens DIR) or use lens: logit"

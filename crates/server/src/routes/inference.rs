@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use logitlens_engine::attention::{self, Format, Packed, Reduce};
-use logitlens_engine::lens::LensKind;
+use logitlens_engine::lens::Lens;
 use logitlens_engine::run::mib;
 use logitlens_engine::{
     api, Answer, EngineError, InferenceRequest, InferenceResponse, LoadedModel, RunOutput,
@@ -99,7 +99,7 @@ pub(crate) fn kept_run(
         "compute_dtype": dtype_name(&model),
         // Which lens drew the rows (and, for a tuned one, its folder).
         "lens": state.lens,
-        "tuned_lens": (state.lens == LensKind::Tuned)
+        "tuned_lens": (state.lens == Lens::Tuned)
             .then(|| model.tuned_lens().map(|l| l.dir.display().to_string()))
             .flatten(),
         "app": {"name": "logitlens", "version": APP_VERSION},
