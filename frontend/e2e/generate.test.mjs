@@ -4,91 +4,12 @@
 // `npm run e2e`.
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
-import { formatToken, openApp as openAppOf, pageTest, serverAndBrowser } from './harness.mjs';
+import { allow, clickGenerate, holdGenerateStream, streamLines } from './generateGate.mjs';
+import { formatToken, openApp as openAppOf, pageTest, serverAndBrowser, startCpuLoad } from './harness.mjs';
 
 const env = { server: null, browser: null };
 
 const PROMPT = 'Once upon a time there was';
-
-/**
- * Runs in the page before the app: a streamed /generate is held back in the browser. The server's
- * lines are read as they come but handed to the app only as the test allows (`__gen.allow(n)`),
- * so the test sees the grid between two steps; every line read is kept (`__gen.lines`). Aborting
- * the request (Stop) errors the held body as the browser's own would.
- */
-function holdGenerateStream() {
-  const realFetch = window.fetch.bind(window);
-  const gate = {
-    lines: [],
-    given: 0,
-    allowed: 0,
-    aborted: false,
-    wake: null,
-    allow(n) {
-      this.allowed += n;
-      this.wake?.();
-    },
-  };
-  window.__gen = gate;
-  window.fetch = async (input, init) => {
-    const res = await realFetch(input, init);
-    const url = typeof input === 'string' ? input : input.url;
-    if (!/(^|\/)generate$/.test(url) || !(res.headers.get('content-type') ?? '').includes('ndjson')) return res;
-    Object.assign(gate, { lines: [], given: 0, allowed: 0, aborted: false, wake: null });
-    const reader = res.body.getReader();
-    const decoder = new TextDecoder();
-    const encoder = new TextEncoder();
-    const queue = [];
-    let rest = '';
-    let upstreamDone = false;
-    let aborted = false;
-    const take = (line) => {
-      if (line.trim()) {
-        queue.push(line);
-        gate.lines.push(line);
-      }
-    };
-    const fill = async () => {
-      while (queue.length === 0 && !upstreamDone) {
-        const { done, value } = await reader.read();
-        if (done) {
-          upstreamDone = true;
-          take(rest + decoder.decode());
-          return;
-        }
-        const parts = (rest + decoder.decode(value, { stream: true })).split('\n');
-        rest = parts.pop();
-        parts.forEach(take);
-      }
-    };
-    const held = new ReadableStream({
-      start(c) {
-        init?.signal?.addEventListener('abort', () => {
-          aborted = true;
-          gate.aborted = true;
-          c.error(new DOMException('The operation was aborted.', 'AbortError'));
-          gate.wake?.();
-        });
-      },
-      async pull(c) {
-        while (gate.given >= gate.allowed && !aborted) await new Promise((r) => (gate.wake = r));
-        if (aborted) return;
-        await fill();
-        if (aborted) return;
-        if (queue.length === 0) return c.close();
-        c.enqueue(encoder.encode(`${queue.shift()}\n`));
-        gate.given++;
-      },
-      cancel() {
-        reader.cancel().catch(() => {});
-      },
-    });
-    return new Response(held, { status: res.status, statusText: res.statusText, headers: res.headers });
-  };
-}
-
-const allow = (page, n) => page.evaluate((k) => window.__gen.allow(k), n);
-const streamLines = async (page) => (await page.evaluate(() => window.__gen.lines)).map((l) => JSON.parse(l));
 
 const grid = (page) => page.getByTestId('lens-grid');
 const heads = (page) => grid(page).locator('thead th.lens-col-head');
@@ -155,9 +76,7 @@ describe('generate (tiny llama)', () => {
 
     await page.locator('#input-text').fill(PROMPT);
     await page.getByLabel('New tokens').fill(String(N));
-    const asked = page.waitForRequest((r) => r.url().endsWith('/generate'));
-    await page.getByRole('button', { name: 'Generate' }).click();
-    const req = await asked;
+    const req = await clickGenerate(page);
     assert.deepEqual(JSON.parse(req.postData()), { ...runRequest(), max_new_tokens: N, stream: true });
     assert.match(req.headers()['x-logitlens-request'], /^[0-9a-f]{32}$/);
     await page.getByRole('button', { name: 'Stop' }).waitFor();
@@ -258,9 +177,8 @@ describe('generate (tiny llama)', () => {
     await page.getByRole('button', { name: 'Add stream intervention' }).click();
     await page.getByLabel(/Compare with baseline/).check();
     await page.getByLabel('New tokens').fill(String(N));
-    const asked = page.waitForRequest((r) => r.url().endsWith('/generate'));
-    await page.getByRole('button', { name: 'Generate' }).click();
-    assert.deepEqual(JSON.parse((await asked).postData()), { ...runRequest({ interventions, compare: true }), max_new_tokens: N, stream: true });
+    const asked = await clickGenerate(page);
+    assert.deepEqual(JSON.parse(asked.postData()), { ...runRequest({ interventions, compare: true }), max_new_tokens: N, stream: true });
     await allow(page, 1000);
     await page.getByTestId('running-indicator').waitFor({ state: 'detached' });
 
@@ -314,7 +232,7 @@ describe('generate (tiny llama)', () => {
     await openApp(page);
     await page.locator('#input-text').fill(PROMPT);
     await page.getByLabel('New tokens').fill('64');
-    await page.getByRole('button', { name: 'Generate' }).click();
+    await clickGenerate(page);
     await allow(page, 2);
     await waitColumns(page, (await promptTokens(page)) + 1, true);
     await page.getByRole('button', { name: 'Stop' }).click();
@@ -330,11 +248,64 @@ describe('generate (tiny llama)', () => {
 
     // The page and the server are still usable: a short generation goes through.
     await page.getByLabel('New tokens').fill('2');
-    await page.getByRole('button', { name: 'Generate' }).click();
+    await clickGenerate(page);
     await allow(page, 1000);
     await page.getByTestId('running-indicator').waitFor({ state: 'detached' });
     await page.getByTestId('generated-text').waitFor();
     assert.equal(await page.getByTestId('run-stopped').count(), 0);
+  });
+
+  pageTest('an allowance given before the streamed answer arrives is that stream’s: the generation goes through', env, async (page) => {
+    await openApp(page);
+    // The answer held back until the lines are allowed, as a busy server sends it late.
+    let release;
+    const released = new Promise((r) => (release = r));
+    await page.route(/\/generate$/, async (route) => {
+      await released;
+      await route.continue();
+    });
+    await page.locator('#input-text').fill(PROMPT);
+    await page.getByLabel('New tokens').fill('2');
+    await clickGenerate(page);
+    await allow(page, 1000);
+    release();
+    await page.getByTestId('generated-text').waitFor();
+    await page.getByTestId('running-indicator').waitFor({ state: 'detached' });
+    const types = (await streamLines(page)).map((l) => l.type);
+    assert.equal(types.at(-1), 'done');
+    assert.ok(types.length > 1 && types.slice(0, -1).every((x) => x === 'step'), types.join(' '));
+  });
+
+  pageTest('Generate, Stop, Generate: 20 times in a row with every core busy, each stopped one said, each next one through', env, async (page, t) => {
+    await openApp(page);
+    const P = await promptTokens(page);
+    await page.locator('#input-text').fill(PROMPT);
+    const load = startCpuLoad();
+    const t0 = Date.now();
+    try {
+      for (let i = 0; i < 20; i++) {
+        await page.getByLabel('New tokens').fill('64');
+        await clickGenerate(page);
+        await allow(page, 1);
+        await waitColumns(page, P, true);
+        await page.getByRole('button', { name: 'Stop' }).click();
+        await page.getByTestId('run-stopped').filter({ hasText: 'Generation stopped.' }).waitFor();
+        assert.equal(await page.evaluate(() => window.__gen.aborted), true);
+        assert.equal(await page.getByTestId('running-indicator').count(), 0);
+
+        await page.getByLabel('New tokens').fill('2');
+        await clickGenerate(page);
+        await allow(page, 1000);
+        await page.getByTestId('running-indicator').waitFor({ state: 'detached' });
+        await page.getByTestId('generated-text').waitFor();
+        assert.equal(await page.getByTestId('run-stopped').count(), 0, `round ${i}`);
+        assert.equal(await page.getByTestId('toast-error').count(), 0, `round ${i}`);
+        assert.equal((await streamLines(page)).at(-1).type, 'done', `round ${i}`);
+      }
+    } finally {
+      await load.stop();
+    }
+    t.diagnostic(`20 rounds under load in ${Date.now() - t0} ms`);
   });
 
   pageTest('a refused generation is said in words', env, async (page) => {

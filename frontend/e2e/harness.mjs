@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { chromium } from 'playwright-core';
 
 export const FRONTEND = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -113,6 +114,19 @@ export async function startServer({ model = TINY_LLAMA, timeoutMs = 120_000 } = 
         if (!exited) proc.kill('SIGKILL');
       }
       fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Keeps every core busy (a thread spinning on each) until `stop`: the machine as loaded as CI's
+ * 2 cores are while the server, the browser and the test share them.
+ */
+export function startCpuLoad(threads = os.availableParallelism()) {
+  const workers = Array.from({ length: threads }, () => new Worker('for (;;) {}', { eval: true }));
+  return {
+    async stop() {
+      await Promise.all(workers.map((w) => w.terminate()));
     },
   };
 }

@@ -235,6 +235,54 @@ describe('useRun: generate', () => {
     expect(screen.queryByTestId('toast-error')).toBeNull();
   });
 
+  it('a stopped generation’s late lines, events and answer change nothing of the next one', async () => {
+    // As if A's lines were already on their way when Stop was pressed: fetch ignores the abort.
+    const fake = globalThis.fetch;
+    vi.stubGlobal('fetch', (url: string, init?: RequestInit) => fake(url, { ...init, signal: undefined }));
+    const r = await ready();
+    const res = generateResponse();
+    const steps = generateSteps(res);
+    const a = await start(r);
+    const idA = generateCalls()[0].headers['x-logitlens-request'];
+    await send(a.body, steps[0]);
+    act(() => r.run().stop());
+    const b = await start(r);
+    const idB = generateCalls()[1].headers['x-logitlens-request'];
+    expect(r.run().running).toBe(true);
+    expect(r.run().stopped).toBe(false);
+    act(() => FakeEventSource.run({ request: idB, stage: 'generating', done: 1, total: 20 }));
+    // A goes on writing after the Stop, and its events still come.
+    await send(a.body, steps[1], steps[2]);
+    act(() => FakeEventSource.run({ request: idA, stage: 'generating', done: 2, total: 20 }));
+    expect(r.run().live).toBeNull();
+    expect(r.progress()).toEqual({ request: idB, stage: 'generating', done: 1, total: 20 });
+    let okA: boolean | undefined;
+    await act(async () => {
+      a.body.send({ type: 'done', run_id: 1, response: res });
+      a.body.close();
+      okA = await a.done;
+    });
+    expect(okA).toBe(false);
+    expect(r.run().view).toBeNull();
+    expect(r.run().running).toBe(true);
+    expect(r.progress()?.request).toBe(idB);
+    // B goes through as if A had never been.
+    await send(b.body, steps[0]);
+    expect(r.run().live?.grid.tokens).toEqual(TOKENS);
+    let okB: boolean | undefined;
+    await act(async () => {
+      for (const s of steps.slice(1)) b.body.send(s);
+      b.body.send({ type: 'done', run_id: 2, response: res });
+      b.body.close();
+      okB = await b.done;
+    });
+    expect(okB).toBe(true);
+    expect(r.run().view?.runId).toBe(2);
+    expect(r.run().running).toBe(false);
+    expect(r.run().stopped).toBe(false);
+    expect(r.run().runError).toBeNull();
+  });
+
   it('a run started meanwhile replaces the generation', async () => {
     const r = await ready();
     const { done, body } = await start(r);
