@@ -839,6 +839,32 @@ describe('tuned lens and lens quality (tiny llama)', () => {
   const metricValues = (page, metric, lens) =>
     page.getByTestId(`eval-chart-${metric}`).locator(`[data-lens="${lens}"] [data-point]`).evaluateAll((els) => els.map((e) => Number(e.dataset.value)));
 
+  pageTest('a fresh server’s empty states are answers, not failures: no request fails as the views open', own, async (page) => {
+    const failed = [];
+    page.on('requestfailed', (r) => failed.push(`${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
+    page.on('response', (r) => {
+      if (r.status() >= 400) failed.push(`${r.request().method()} ${r.url()}: ${r.status()}`);
+    });
+    page.on('console', (m) => {
+      if (m.type() === 'error') failed.push(`console: ${m.text()}`);
+    });
+    await page.goto(own.server.url);
+    await page.getByTestId('model-status').filter({ hasText: 'Ready' }).waitFor({ timeout: 30_000 });
+    // Lens quality: nothing evaluated yet with this model (GET /eval_lens answers null).
+    const asked = page.waitForResponse((r) => r.url().endsWith('/eval_lens') && r.request().method() === 'GET');
+    await page.getByLabel('Show lens quality').check();
+    const last = await asked;
+    assert.equal(last.status(), 200);
+    assert.equal(await last.text(), 'null');
+    await page.getByTestId('eval-note').filter({ hasText: 'No lens evaluation has been made with llama yet' }).waitFor();
+    // Patching counts the tokens of its default texts; no session saved yet.
+    await page.getByLabel('Show activation patching').check();
+    await page.getByTestId('patch-clean-count').filter({ hasText: /^\d+ tokens$/ }).waitFor();
+    await page.getByRole('button', { name: 'Load', exact: true }).click();
+    await page.getByTestId('sessions-dialog').getByText('No saved sessions yet.').waitFor();
+    assert.deepEqual(failed, []);
+  });
+
   pageTest('attaches a tuned lens, draws the grid with it, and evaluates both lenses over a corpus', own, async (page) => {
     await page.goto(own.server.url);
     await page.getByTestId('model-status').filter({ hasText: 'Ready' }).waitFor({ timeout: 30_000 });

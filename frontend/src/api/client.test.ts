@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { api, ApiError, errorDetail, errorMessage, isAbort, newRequestId, parseRetryAfter, refusalMessage, runAttentionPath } from './client';
+import { EVAL_REPORT } from '../test/fixtures';
 
 describe('errorDetail', () => {
   it('takes the server\'s string detail', () => {
@@ -220,12 +221,11 @@ describe('request', () => {
     expect(new Headers(calls[3][1].headers).get('x-logitlens-request')).toMatch(/^[0-9a-f]{32}$/);
   });
 
-  it('no evaluation yet is a 404 ApiError with the server\'s words', async () => {
-    vi.stubGlobal('fetch', vi.fn(async () => new Response('{"detail":"no lens evaluation has been run with the model in service"}', { status: 404 })));
-    const err = await api.lastEval().catch((e) => e);
-    expect(err).toBeInstanceOf(ApiError);
-    expect(err.status).toBe(404);
-    expect(err.message).toBe('no lens evaluation has been run with the model in service');
+  it('no evaluation yet is a 200 with null: an answer, not an error', async () => {
+    vi.stubGlobal('fetch', vi.fn(async () => new Response('null', { status: 200, headers: { 'content-type': 'application/json' } })));
+    expect(await api.lastEval()).toBeNull();
+    vi.stubGlobal('fetch', vi.fn(async () => new Response(JSON.stringify(EVAL_REPORT), { status: 200 })));
+    expect(await api.lastEval()).toEqual(EVAL_REPORT);
   });
 });
 

@@ -203,8 +203,8 @@ export const api = {
    * is a 400 saying why; no model in service, a 409.
    */
   loadLens: (path: string) => request<ModelDescription>('POST', 'load_lens', { body: { path } satisfies LoadLensRequest }),
-  /** The last lens evaluation made with the model in service: an ApiError with status 404 when there is none. */
-  lastEval: (signal?: AbortSignal) => request<EvalReport>('GET', 'eval_lens', { signal }),
+  /** The last lens evaluation made with the model in service; null when none has been made with it yet. */
+  lastEval: (signal?: AbortSignal) => request<EvalReport | null>('GET', 'eval_lens', { signal }),
   /**
    * Evaluates the lenses of the model in service over a corpus. Like `inference`, `requestId` goes
    * in `x-logitlens-request` (its "run" events are `documents` done of total), and aborting

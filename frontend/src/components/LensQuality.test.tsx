@@ -69,7 +69,7 @@ describe('LensQualityCard', () => {
   });
 
   it('none made yet with this model: says so, and how to make one', async () => {
-    server.routes.eval_lens = () => ({ status: 404, json: { detail: 'no lens evaluation has been run with the model in service: POST /eval_lens with a corpus' } });
+    server.routes.eval_lens = () => ({ json: null });
     await openCard();
     expect((await screen.findByTestId('eval-note')).textContent).toBe(
       'No lens evaluation has been made with llama yet: run one below over a corpus (one document per line), or open the output of “logitlens eval-lens --json”.',
@@ -114,7 +114,7 @@ describe('LensQualityCard', () => {
   it('shows an evaluation it ran, and the server’s refusals in words', async () => {
     server.routes.eval_lens = (body) =>
       body === undefined
-        ? { status: 404, json: { detail: 'none' } }
+        ? { json: null }
         : (body.max_tokens ?? 128) > 2048
           ? { status: 400, json: { detail: "max_tokens is 5000; it must be between 1 and this server's limit of 2048 tokens" } }
           : { json: { ...EVAL_REPORT, documents: 1, max_tokens: body.max_tokens ?? 128, tokens: 9 } };
@@ -198,7 +198,7 @@ describe('LensQualityCard', () => {
   it('another model in service: the server’s evaluation for it replaces the last model’s; an opened file stays', async () => {
     await openCard();
     await screen.findByTestId('eval-figure');
-    server.routes.eval_lens = () => ({ status: 404, json: { detail: 'none' } });
+    server.routes.eval_lens = () => ({ json: null });
     act(() => FakeEventSource.status({ ...READY, model_name: '/fixtures/tiny/qwen3' }));
     expect((await screen.findByTestId('eval-note')).textContent).toContain('No lens evaluation has been made with qwen3 yet');
     expect(screen.queryByTestId('eval-figure')).toBeNull();

@@ -58,6 +58,26 @@ describe('useLensEval', () => {
     expect(server.calls.some((c) => c.url === 'eval_lens')).toBe(false);
   });
 
+  it('opened: the server’s last evaluation; none yet (null) is a note, not an error; a failed fetch says so', async () => {
+    server.routes.eval_lens = () => ({ json: null });
+    const { ev } = await ready();
+    act(() => ev().setOpen(true));
+    await waitFor(() => expect(ev().fetching).toBe(false));
+    expect(ev().shown).toBeNull();
+    expect(ev().serverNote).toBe(
+      'No lens evaluation has been made with llama yet: run one below over a corpus (one document per line), or open the output of “logitlens eval-lens --json”.',
+    );
+    act(() => ev().setOpen(false));
+    server.routes.eval_lens = () => ({ status: 500, json: { detail: 'the disk is full' } });
+    act(() => ev().setOpen(true));
+    await waitFor(() => expect(ev().serverNote).toBe('Could not fetch the last evaluation: the disk is full'));
+    act(() => ev().setOpen(false));
+    server.routes.eval_lens = () => ({ json: EVAL_REPORT });
+    act(() => ev().setOpen(true));
+    await waitFor(() => expect(ev().shown).toEqual({ data: EVAL_REPORT, source: { kind: 'server' } }));
+    expect(ev().serverNote).toBeNull();
+  });
+
   it('a model loading (409) and no model (400) are said with what to do', async () => {
     const { ev } = await ready();
     act(() => ev().setCorpus('a'));

@@ -4,7 +4,7 @@
 // events on /events can be told apart), its AbortController (Stop cancels it on the server), and
 // its progress, kept in a store only the progress bar reads.
 import { useCallback, useEffect, useState } from 'react';
-import { api, ApiError, errorMessage, isAbort, refusalMessage } from '../api/client';
+import { api, errorMessage, isAbort, refusalMessage } from '../api/client';
 import { countDocuments, parseEvalFile, parseMaxTokens, type EvalData } from '../lib/lensEval';
 import { shortModelName } from '../lib/models';
 import { modelKey } from '../lib/status';
@@ -105,20 +105,20 @@ export function useLensEval(loader: ModelLoader): LensEvalState {
       .lastEval(controller.signal)
       .then((res) => {
         if (controller.signal.aborted) return;
+        if (res === null) {
+          // None yet with this model: what the server showed before was another model's.
+          setShown((s) => (s?.source.kind === 'server' ? null : s));
+          setServerNote(
+            `No lens evaluation has been made with ${shortModelName(modelName ?? '')} yet: run one below over a corpus (one document per line), or open the output of “logitlens eval-lens --json”.`,
+          );
+          return;
+        }
         // An evaluation run or opened meanwhile is newer than the server's last.
         setShown((s) => (s && s.source.kind !== 'server' && (s.source.kind === 'file' || s.data.model_name === res.model_name) ? s : { data: res, source: { kind: 'server' } }));
       })
       .catch((err: unknown) => {
         if (controller.signal.aborted || isAbort(err)) return;
-        if (err instanceof ApiError && err.status === 404) {
-          // What the server showed before was another model's.
-          setShown((s) => (s?.source.kind === 'server' ? null : s));
-          setServerNote(
-            `No lens evaluation has been made with ${shortModelName(modelName ?? '')} yet: run one below over a corpus (one document per line), or open the output of “logitlens eval-lens --json”.`,
-          );
-        } else {
-          setServerNote(`Could not fetch the last evaluation: ${errorMessage(err)}`);
-        }
+        setServerNote(`Could not fetch the last evaluation: ${errorMessage(err)}`);
       })
       .finally(() => {
         if (!controller.signal.aborted) setFetching(false);

@@ -43,8 +43,8 @@ export interface Api {
   models: [undefined, ModelEntry[]];
   load_model: [LoadModelRequest, LoadModelResponse];
   load_lens: [LoadLensRequest, ModelDescription];
-  /** GET (no body: the last evaluation) and POST (a corpus) share the path. */
-  eval_lens: [EvalLensRequest | undefined, EvalReport];
+  /** GET (no body: the last evaluation, null when none) and POST (a corpus) share the path. */
+  eval_lens: [EvalLensRequest | undefined, EvalReport | null];
   inference: [InferenceRequest, InferenceResponse];
   /** `stream: true` is answered with an `ndjson()` body. */
   generate: [GenerateRequest, GenerateResponse];
