@@ -588,7 +588,7 @@ describe('App: tuned lenses', () => {
     // Another lens type: the select says why it cannot be used, and the run asks for the logit lens.
     fireEvent.change(screen.getByLabelText('Lens type'), { target: { value: 'combined' } });
     expect(select.disabled).toBe(true);
-    expect(screen.getByTestId('lens-kind-hint').textContent).toMatch(/translates block outputs/);
+    expect(screen.getByTestId('lens-hint').textContent).toMatch(/translates block outputs/);
     fireEvent.click(screen.getByRole('button', { name: /Run LogitLens/ }));
     await waitFor(() => expect(calls.filter((c) => c.url === 'inference')).toHaveLength(3));
     expect(calls.filter((c) => c.url === 'inference')[2].body).not.toHaveProperty('lens');

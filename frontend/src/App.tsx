@@ -50,7 +50,7 @@ function Main() {
       <Header
         loader={loader}
         models={models}
-        lens={{ value: run.lensType, onChange: run.setLensType }}
+        lensType={{ value: run.lensType, onChange: run.setLensType }}
         onOpenBrowser={openBrowser}
         session={{ canSave: !!run.view, onSave: () => setDialog('save'), onLoad: openSessions }}
       />

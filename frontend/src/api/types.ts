@@ -27,7 +27,7 @@ export type LoadOutcome = Schemas['LoadOutcome'];
 /** What a run is doing: waiting for its turn, the forward pass, the lens; an evaluation's documents; a sweep's patched runs; a generation's tokens written. */
 export type RunStage = Schemas['RunStage'];
 /** Which lens draws the rows: the logit lens, or the tuned lens attached to the model. */
-export type LensKind = Schemas['Lens'];
+export type Lens = Schemas['Lens'];
 
 // ---------------------------------------------------------------------------------------------
 // POST /inference.

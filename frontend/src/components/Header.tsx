@@ -65,7 +65,8 @@ interface HeaderProps {
   loader: ModelLoader;
   /** GET /models: the model select's entries. */
   models: ModelsState;
-  lens: { value: LensType; onChange: (l: LensType) => void };
+  /** Which states of each layer become rows of the grid. */
+  lensType: { value: LensType; onChange: (l: LensType) => void };
   onOpenBrowser: () => void;
   session: { canSave: boolean; onSave: () => void; onLoad: () => void };
 }
@@ -103,7 +104,7 @@ function StatusBadge({ status, connectionError, modelBusy }: { status: ModelStat
   );
 }
 
-export function Header({ loader, models, lens, onOpenBrowser, session }: HeaderProps) {
+export function Header({ loader, models, lensType, onOpenBrowser, session }: HeaderProps) {
   const { status, model, backend, selectedModel, modelBusy } = loader;
   const groups = modelGroups(models.models, backend);
   const listed = new Set(groups.flatMap((g) => g.models.map((m) => m.id)));
@@ -224,12 +225,12 @@ export function Header({ loader, models, lens, onOpenBrowser, session }: HeaderP
           <span>Use chat template</span>
         </label>
         <label className="field">
-          <span>Lens</span>
+          <span>Lens type</span>
           <select
             aria-label="Lens type"
-            value={lens.value}
+            value={lensType.value}
             onChange={(e) => {
-              if (isLensType(e.target.value)) lens.onChange(e.target.value);
+              if (isLensType(e.target.value)) lensType.onChange(e.target.value);
             }}
           >
             {LENS_TYPES.map((l) => (

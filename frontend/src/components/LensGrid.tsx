@@ -23,7 +23,7 @@ import {
   type GridData,
   type GridView,
   type LegendSpec,
-} from '../lib/lensModes';
+} from '../lib/colorModes';
 import { formatPercent, formatProb, formatToken } from '../lib/tokens';
 
 interface GridProps {

@@ -3,12 +3,12 @@
 // `logitlens eval-lens --json`). Four charts, exports (CSV numbers, SVG or PNG chart), and the
 // form that runs an evaluation with its progress and Stop.
 import { useRef, useState, type ReactNode } from 'react';
-import type { LensKind } from '../api/types';
+import type { Lens } from '../api/types';
 import type { LensEvalState, ShownEval } from '../hooks/useLensEval';
 import { useRunProgress, type RunProgressStore } from '../hooks/useRun';
 import { useWidth } from '../hooks/useWidth';
 import { downloadText } from '../lib/download';
-import { lensFolderName, lensName } from '../lib/lensKinds';
+import { lensFolderName, lensName } from '../lib/lenses';
 import { evalCsv, evalFileName } from '../lib/lensEval';
 import { shortModelName } from '../lib/models';
 import { describeRunProgress } from '../lib/progress';
@@ -86,7 +86,7 @@ function EvalReportView({ shown }: { shown: ShownEval }) {
   const svgRef = useRef<SVGSVGElement>(null);
   const width = Math.max(280, useWidth(boxRef, 940));
   const { data, source } = shown;
-  const lensNames: Record<LensKind, string> = { logit: 'logit lens', tuned: lensName('tuned', data.tuned_lens) };
+  const lensNames: Record<Lens, string> = { logit: 'logit lens', tuned: lensName('tuned', data.tuned_lens) };
   const base = data.model_name ? shortModelName(data.model_name) : source.kind === 'file' ? source.name.replace(/\.json$/i, '') : 'evaluation';
   const name = data.tuned_lens ? `${base}_${lensFolderName(data.tuned_lens)}` : base;
 

@@ -1,17 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { fireEvent, render, screen, within } from '@testing-library/react';
-import type { LensKind } from '../api/types';
+import type { Lens } from '../api/types';
 import { EVALUATION } from '../test/fixtures';
 import { chartColumns, LensQualityChart } from './LensQualityChart';
 
-const NAMES: Record<LensKind, string> = { logit: 'logit lens', tuned: 'tuned lens (llama)' };
+const NAMES: Record<Lens, string> = { logit: 'logit lens', tuned: 'tuned lens (llama)' };
 
 function chart(logKl = false, data = EVALUATION) {
   return render(<LensQualityChart data={data} width={1200} logKl={logKl} lensNames={NAMES} title="Lens quality · llama" />);
 }
 
 /** The values drawn by `lens` in the chart of `metric`, by row. */
-function drawn(metric: string, lens: LensKind): Record<number, number> {
+function drawn(metric: string, lens: Lens): Record<number, number> {
   const points = screen.getByTestId(`eval-chart-${metric}`).querySelectorAll<SVGElement>(`[data-lens="${lens}"] [data-point]`);
   return Object.fromEntries(Array.from(points, (p) => [Number(p.dataset.row), Number(p.dataset.value)]));
 }

@@ -3,7 +3,7 @@
 // lens. Hover, or focus a chart and use the arrow keys, to read the values of a row. Drawn with
 // presentation attributes only (no CSS classes), so the element exports as a standalone SVG.
 import { useId, useState, type KeyboardEvent as ReactKeyboardEvent, type ReactNode, type Ref } from 'react';
-import type { LensKind } from '../api/types';
+import type { Lens } from '../api/types';
 import { formatTick, formatValue, labelEvery, linearAxis, logAxis, type Axis } from '../lib/chart';
 import { EVAL_METRICS, evalLines, type EvalData, type EvalLine, type EvalMetricSpec } from '../lib/lensEval';
 
@@ -14,7 +14,7 @@ export const CHART_COLORS = {
   grid: '#334155',
   text: '#f8fafc',
   muted: '#94a3b8',
-  lines: { logit: '#60a5fa', tuned: '#f59e0b' } satisfies Record<LensKind, string>,
+  lines: { logit: '#60a5fa', tuned: '#f59e0b' } satisfies Record<Lens, string>,
 };
 
 /** The app's font stack, written out for the same reason. */
@@ -33,7 +33,7 @@ interface Props {
   /** KL on a log scale (the output row's 0 is then not drawn). */
   logKl: boolean;
   /** Each lens's name in the legend and tooltips ("logit lens", "tuned lens (llama)"). */
-  lensNames: Record<LensKind, string>;
+  lensNames: Record<Lens, string>;
   title: string;
   svgRef?: Ref<SVGSVGElement>;
 }
@@ -86,7 +86,7 @@ interface PanelProps {
   y0: number;
   w: number;
   log: boolean;
-  lensNames: Record<LensKind, string>;
+  lensNames: Record<Lens, string>;
   hover: Hover | null;
   setHover: (h: Hover | null) => void;
 }
@@ -112,7 +112,7 @@ function Panel({ spec, lines, layers, x0, y0, w, log, lensNames, hover, setHover
   const summary = lines
     .map((l) => {
       const vs = l.metrics[spec.key];
-      return `${lensNames[l.kind]} from ${formatValue(vs[0], spec.percent)} at ${layers[0]} to ${formatValue(vs[n - 1], spec.percent)} at ${layers[n - 1]}`;
+      return `${lensNames[l.lens]} from ${formatValue(vs[0], spec.percent)} at ${layers[0]} to ${formatValue(vs[n - 1], spec.percent)} at ${layers[n - 1]}`;
     })
     .join('; ');
 
@@ -186,22 +186,22 @@ function Panel({ spec, lines, layers, x0, y0, w, log, lensNames, hover, setHover
         </text>
       )}
       {row !== null && <line data-hover="" x1={xOf(row)} x2={xOf(row)} y1={top} y2={top + plotH} stroke={CHART_COLORS.muted} strokeDasharray="3 3" />}
-      {lines.map(({ kind, metrics }) => {
+      {lines.map(({ lens, metrics }) => {
         const values = metrics[spec.key];
         const pts = values.map((v, i) => {
           const at = axis.at(v);
           return at === null ? null : { x: xOf(i), y: yOf(at) };
         });
-        const color = CHART_COLORS.lines[kind];
+        const color = CHART_COLORS.lines[lens];
         return (
-          <g key={kind} data-lens={kind}>
-            <path d={linePath(pts)} fill="none" stroke={color} strokeWidth={2} strokeLinejoin="round" strokeDasharray={kind === 'tuned' ? '6 3' : undefined} />
+          <g key={lens} data-lens={lens}>
+            <path d={linePath(pts)} fill="none" stroke={color} strokeWidth={2} strokeLinejoin="round" strokeDasharray={lens === 'tuned' ? '6 3' : undefined} />
             {pts.map((p, i) => {
               if (!p) return null;
               const r = i === row ? 4.5 : 3;
               const common = { 'data-point': '', 'data-row': i, 'data-value': values[i], fill: color, stroke: CHART_COLORS.panel, strokeWidth: 1 };
               // Circles for the logit lens, squares for the tuned lens: told apart without colour too.
-              return kind === 'tuned' ? <rect key={i} {...common} x={p.x - r} y={p.y - r} width={2 * r} height={2 * r} /> : <circle key={i} {...common} cx={p.x} cy={p.y} r={r} />;
+              return lens === 'tuned' ? <rect key={i} {...common} x={p.x - r} y={p.y - r} width={2 * r} height={2 * r} /> : <circle key={i} {...common} cx={p.x} cy={p.y} r={r} />;
             })}
           </g>
         );
@@ -223,7 +223,7 @@ interface TooltipProps {
   data: EvalData;
   lines: EvalLine[];
   hover: Hover;
-  lensNames: Record<LensKind, string>;
+  lensNames: Record<Lens, string>;
   /** The hovered row's place in the figure (CSS pixels: the SVG is drawn 1:1), and which side of it the box goes. */
   at: { x: number; y: number; right: boolean };
 }
@@ -238,9 +238,9 @@ function Tooltip({ data, lines, hover, lensNames, at }: TooltipProps) {
       </div>
       <ul>
         {lines.map((l) => (
-          <li key={l.kind}>
-            <span className="eval-swatch" style={{ background: CHART_COLORS.lines[l.kind] }} aria-hidden="true" />
-            {lensNames[l.kind]}: <strong>{formatValue(l.metrics[hover.metric][hover.row], spec.percent)}</strong>
+          <li key={l.lens}>
+            <span className="eval-swatch" style={{ background: CHART_COLORS.lines[l.lens] }} aria-hidden="true" />
+            {lensNames[l.lens]}: <strong>{formatValue(l.metrics[hover.metric][hover.row], spec.percent)}</strong>
             {!spec.percent && spec.unit ? ` ${spec.unit}` : ''}
           </li>
         ))}
@@ -303,14 +303,14 @@ export function LensQualityChart({ data, width, logKl, lensNames, title, svgRef 
         <g data-testid="eval-legend">
           {lines.map((l) => {
             const x = legendX;
-            legendX += 40 + lensNames[l.kind].length * 7;
-            const color = CHART_COLORS.lines[l.kind];
+            legendX += 40 + lensNames[l.lens].length * 7;
+            const color = CHART_COLORS.lines[l.lens];
             return (
-              <g key={l.kind} data-lens={l.kind}>
-                <line x1={x} x2={x + 24} y1={38} y2={38} stroke={color} strokeWidth={2} strokeDasharray={l.kind === 'tuned' ? '6 3' : undefined} />
-                {l.kind === 'tuned' ? <rect x={x + 9} y={35} width={6} height={6} fill={color} /> : <circle cx={x + 12} cy={38} r={3} fill={color} />}
+              <g key={l.lens} data-lens={l.lens}>
+                <line x1={x} x2={x + 24} y1={38} y2={38} stroke={color} strokeWidth={2} strokeDasharray={l.lens === 'tuned' ? '6 3' : undefined} />
+                {l.lens === 'tuned' ? <rect x={x + 9} y={35} width={6} height={6} fill={color} /> : <circle cx={x + 12} cy={38} r={3} fill={color} />}
                 <text x={x + 30} y={42} fill={CHART_COLORS.text} fontSize={12}>
-                  {lensNames[l.kind]}
+                  {lensNames[l.lens]}
                 </text>
               </g>
             );

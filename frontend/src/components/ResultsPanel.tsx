@@ -6,8 +6,8 @@
 import type { AttributionState } from '../hooks/useAttribution';
 import { useRunProgress, type RunProgressStore, type RunState } from '../hooks/useRun';
 import { countInterventions } from '../lib/interventions';
-import { lensName } from '../lib/lensKinds';
-import { lensLabel } from '../lib/lensTypes';
+import { lensName } from '../lib/lenses';
+import { lensTypeLabel } from '../lib/lensTypes';
 import { shortModelName } from '../lib/models';
 import { describeRunProgress } from '../lib/progress';
 import { ProgressBar } from './ProgressBar';
@@ -44,7 +44,7 @@ export function ResultsPanel({ run, attribution }: { run: RunState; attribution?
         {view && (
           <div className="run-meta small" data-testid="run-meta">
             <span title={view.modelName}>{shortModelName(view.modelName)}</span>
-            <span>{lensLabel(view.request.lens_type)}</span>
+            <span>{lensTypeLabel(view.request.lens_type)}</span>
             <span>{view.rows[0]?.predictions.length ?? 0} tokens</span>
             {gen && <span title="Positions from the prompt's end on were written by the model">{gen.ids.length} written</span>}
             <span>

@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { fireEvent, render, screen } from '@testing-library/react';
 import { useState } from 'react';
 import type { TrackToken } from '../api/types';
-import { LensKindSelect } from './LensKindSelect';
+import { LensSelect } from './LensSelect';
 import { RunOptions, TrackTokensInput, type RunOptionsValue } from './RunOptions';
 
 function Harness({ initial = [] as TrackToken[] }) {
@@ -99,21 +99,21 @@ describe('RunOptions', () => {
   });
 });
 
-describe('LensKindSelect', () => {
+describe('LensSelect', () => {
   it('says what each lens does', () => {
-    const { rerender } = render(<LensKindSelect value="logit" onChange={() => {}} choice={{ folder: '/lenses/llama', disabledReason: null }} />);
-    expect(screen.getByTestId('lens-kind-hint').textContent).toMatch(/model’s own final norm and head/);
-    rerender(<LensKindSelect value="tuned" onChange={() => {}} choice={{ folder: '/lenses/llama', disabledReason: null }} />);
+    const { rerender } = render(<LensSelect value="logit" onChange={() => {}} choice={{ folder: '/lenses/llama', disabledReason: null }} />);
+    expect(screen.getByTestId('lens-hint').textContent).toMatch(/model’s own final norm and head/);
+    rerender(<LensSelect value="tuned" onChange={() => {}} choice={{ folder: '/lenses/llama', disabledReason: null }} />);
     expect((screen.getByLabelText('Lens (logit or tuned)') as HTMLSelectElement).value).toBe('tuned');
-    expect(screen.getByTestId('lens-kind-hint').textContent).toMatch(/tuned lens’s translator/);
+    expect(screen.getByTestId('lens-hint').textContent).toMatch(/tuned lens’s translator/);
   });
 
   it('a lens type the tuned lens cannot draw: disabled, showing the logit lens the run will use, and why', () => {
     const reason = 'A tuned lens translates block outputs: choose the Block Output lens type in the header to use it.';
-    render(<LensKindSelect value="tuned" onChange={() => {}} choice={{ folder: '/lenses/llama', disabledReason: reason }} />);
+    render(<LensSelect value="tuned" onChange={() => {}} choice={{ folder: '/lenses/llama', disabledReason: reason }} />);
     const select = screen.getByLabelText('Lens (logit or tuned)') as HTMLSelectElement;
     expect(select.disabled).toBe(true);
     expect(select.value).toBe('logit');
-    expect(screen.getByTestId('lens-kind-hint').textContent).toBe(reason);
+    expect(screen.getByTestId('lens-hint').textContent).toBe(reason);
   });
 });

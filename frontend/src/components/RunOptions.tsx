@@ -1,9 +1,9 @@
 // What a run asks for besides the lens type: which lens draws the rows (when a tuned lens is
 // attached), a baseline to compare with, tracked tokens, the activation analysis.
 import { useId, useState } from 'react';
-import type { LensKind, TrackToken } from '../api/types';
+import type { Lens, TrackToken } from '../api/types';
 import type { TunedLensChoice } from '../hooks/useRun';
-import { LensKindSelect } from './LensKindSelect';
+import { LensSelect } from './LensSelect';
 import { addTrackTokens, hasSeparator, MAX_TRACK_TOKENS, parseTrackTokens, trackTokenLabel } from '../lib/track';
 
 export interface RunOptionsValue {
@@ -11,7 +11,7 @@ export interface RunOptionsValue {
   analysis: boolean;
   track: TrackToken[];
   /** The lens chosen to draw the rows (absent: the logit lens); used when a tuned lens is attached. */
-  lens?: LensKind;
+  lens?: Lens;
 }
 
 interface TrackInputProps {
@@ -142,7 +142,7 @@ export function RunOptions({ value, onChange, hasInterventions, tunedLens }: Run
   return (
     <fieldset className="run-options" aria-label="Run options">
       <legend className="sr-only">Run options</legend>
-      {tunedLens && <LensKindSelect value={value.lens ?? 'logit'} onChange={(lens) => set({ lens })} choice={tunedLens} />}
+      {tunedLens && <LensSelect value={value.lens ?? 'logit'} onChange={(lens) => set({ lens })} choice={tunedLens} />}
       <label className="check-row">
         <input type="checkbox" checked={value.compare} onChange={(e) => set({ compare: e.target.checked })} />
         <span>

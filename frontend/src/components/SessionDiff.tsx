@@ -1,7 +1,7 @@
 // The diff of two saved sessions (or of two checkpoints run on the same prompt and saved): B's
 // lens against A's as the baseline, in the same grid as a run.
 import type { SessionDiffResponse, SessionDiffSide } from '../api/types';
-import { lensLabel } from '../lib/lensTypes';
+import { lensTypeLabel } from '../lib/lensTypes';
 import { shortModelName } from '../lib/models';
 import { LensGrid } from './LensGrid';
 
@@ -13,7 +13,7 @@ export interface SessionDiffView {
 
 function Side({ letter, name, side, baseline }: { letter: string; name: string; side: SessionDiffSide; baseline?: boolean }) {
   // A session may not record its model or lens type (the original tool's, older ones).
-  const lens = side.lens_type ? lensLabel(side.lens_type) : 'lens type not recorded';
+  const lens = side.lens_type ? lensTypeLabel(side.lens_type) : 'lens type not recorded';
   const model = side.model_name ? <span title={side.model_name}>{shortModelName(side.model_name)}</span> : 'model not recorded';
   return (
     <span className="diff-side" data-testid={`session-diff-${letter.toLowerCase()}`}>

@@ -5,7 +5,7 @@
 import { useId, useState } from 'react';
 import { errorMessage } from '../api/client';
 import type { ModelDescription, ServingStatus } from '../api/types';
-import { lensFolderName } from '../lib/lensKinds';
+import { lensFolderName } from '../lib/lenses';
 import { shortModelName } from '../lib/models';
 import { useNotify } from './Notifications';
 

@@ -12,11 +12,11 @@ import { api, ApiError, errorMessage, isAbort, refusalMessage } from '../api/cli
 import { useStoppableRequest, type RunProgressStore } from './useStoppableRequest';
 
 export { createProgressStore, useRunProgress, type RunProgressStore } from './useStoppableRequest';
-import type { ActivationAnalysis, Backend, DiffCell, InferenceResult, Interventions, LensKind, LensRow, LensType, Receipt, RunRequest, TrackedProb } from '../api/types';
+import type { ActivationAnalysis, Backend, DiffCell, InferenceResult, Interventions, Lens, LensRow, LensType, Receipt, RunRequest, TrackedProb } from '../api/types';
 import { attentionOfResponse, type AttentionTensor } from '../lib/attention';
 import { addStep, DEFAULT_MAX_NEW_TOKENS, EMPTY_STREAM, generationOf, parseMaxNewTokens, type Generation, type StreamGrid } from '../lib/generate';
 import { countInterventions, type InterventionContext } from '../lib/interventions';
-import { effectiveLens, tunedLensUnavailable } from '../lib/lensKinds';
+import { effectiveLens, tunedLensUnavailable } from '../lib/lenses';
 import { inferLayers } from '../lib/lensTypes';
 import { shortModelName } from '../lib/models';
 import { servingModel } from '../lib/status';
@@ -89,7 +89,7 @@ export interface RunState {
   /** The tuned lens attached to the model in service, for the run options' lens select; null when none is. */
   tunedLens: TunedLensChoice | null;
   /** The lens the next run asks for: the choice when it can be used, else the logit lens. */
-  lens: LensKind;
+  lens: Lens;
   /** The run on screen. */
   view: RunView | null;
   /** Puts a run on screen without running (a session's saved results). */

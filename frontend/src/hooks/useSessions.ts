@@ -4,10 +4,10 @@
 // diff of two.
 import { useEffect, useState } from 'react';
 import { api, errorMessage } from '../api/client';
-import type { LensKind, SessionConfig, SessionEntry } from '../api/types';
+import type { Lens, SessionConfig, SessionEntry } from '../api/types';
 import { MAX_NEW_TOKENS, type Generation } from '../lib/generate';
 import { normalizeInterventions } from '../lib/interventions';
-import { isLensKind, lensFolderName } from '../lib/lensKinds';
+import { isLens, lensFolderName } from '../lib/lenses';
 import { isLensType } from '../lib/lensTypes';
 import { backendLabel, normalizeBackend, shortModelName } from '../lib/models';
 import { servingModel } from '../lib/status';
@@ -130,7 +130,7 @@ export function useSessions(run: RunState, loader: ModelLoader, { onShown }: Ses
       const wantModel = typeof cfg.model_name === 'string' ? cfg.model_name : '';
       const wantBackend = normalizeBackend(cfg.backend);
       // Sessions from before tuned lenses (and the original tool's) were drawn by the logit lens.
-      const lens: LensKind = isLensKind(cfg.lens) ? cfg.lens : 'logit';
+      const lens: Lens = isLens(cfg.lens) ? cfg.lens : 'logit';
       const tunedFolder = lens === 'tuned' && typeof cfg.tuned_lens === 'string' && cfg.tuned_lens ? cfg.tuned_lens : null;
       run.setText(text);
       run.setInterventions(interventions);

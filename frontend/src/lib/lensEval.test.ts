@@ -14,8 +14,8 @@ describe('lens evaluation files', () => {
     const { tuned: _tuned, ...logitOnly } = EVALUATION;
     const r = checkEvaluation({ ...logitOnly, tuned: null, extra: 1 });
     expect(r.ok && r.value).toEqual(logitOnly);
-    expect(r.ok && evalLines(r.value).map((l) => l.kind)).toEqual(['logit']);
-    expect(evalLines(EVALUATION).map((l) => l.kind)).toEqual(['logit', 'tuned']);
+    expect(r.ok && evalLines(r.value).map((l) => l.lens)).toEqual(['logit']);
+    expect(evalLines(EVALUATION).map((l) => l.lens)).toEqual(['logit', 'tuned']);
   });
 
   it('a value the server wrote as null (NaN) is a gap', () => {

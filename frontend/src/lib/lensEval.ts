@@ -1,7 +1,7 @@
 // Lens quality: the measures of POST /eval_lens (and of `logitlens eval-lens --json`, the same
 // without what the evaluation was made of), checked when they come from a file, named for the
 // charts, and written out as CSV.
-import type { EvalReport, Evaluation, LensKind, LensMetrics } from '../api/types';
+import type { EvalReport, Evaluation, Lens, LensMetrics } from '../api/types';
 import { csvField } from './analysis';
 import { fileNamePart, fileStamp } from './download';
 
@@ -120,13 +120,13 @@ export function parseEvalFile(text: string, fileName: string): ParseResult<EvalD
 }
 
 export interface EvalLine {
-  kind: LensKind;
+  lens: Lens;
   metrics: LensMetrics;
 }
 
 /** The lines of each chart: the logit lens, then the tuned lens when the evaluation has one. */
 export function evalLines(e: EvalData): EvalLine[] {
-  return e.tuned ? [{ kind: 'logit', metrics: e.logit }, { kind: 'tuned', metrics: e.tuned }] : [{ kind: 'logit', metrics: e.logit }];
+  return e.tuned ? [{ lens: 'logit', metrics: e.logit }, { lens: 'tuned', metrics: e.tuned }] : [{ lens: 'logit', metrics: e.logit }];
 }
 
 export const EVAL_CSV_HEADER = 'lens,row,name,kl,ce,entropy,top1_agree';
@@ -134,13 +134,13 @@ export const EVAL_CSV_HEADER = 'lens,row,name,kl,ce,entropy,top1_agree';
 /** One line per lens and row (nats; top1_agree a fraction); an empty field where there is no value. Lines end with \n. */
 export function evalCsv(e: EvalData): string {
   const lines = [EVAL_CSV_HEADER];
-  for (const { kind, metrics } of evalLines(e)) {
+  for (const { lens, metrics } of evalLines(e)) {
     e.layers.forEach((name, row) => {
       const values = METRIC_KEYS.map((k) => {
         const v = metrics[k][row];
         return Number.isFinite(v) ? String(v) : '';
       });
-      lines.push([kind, String(row), csvField(name), ...values].join(','));
+      lines.push([lens, String(row), csvField(name), ...values].join(','));
     });
   }
   return `${lines.join('\n')}\n`;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { inferLayers, isLensType, lensLabel } from './lensTypes';
+import { inferLayers, isLensType, lensTypeLabel } from './lensTypes';
 
 describe('lens types', () => {
   it('inferLayers from the lens rows of each lens type', () => {
@@ -13,7 +13,7 @@ describe('lens types', () => {
     expect(isLensType('post_attention')).toBe(true);
     expect(isLensType('logit')).toBe(false);
     expect(isLensType(undefined)).toBe(false);
-    expect(lensLabel('combined')).toBe('Combined (most detailed)');
-    expect(lensLabel('tuned')).toBe('tuned');
+    expect(lensTypeLabel('combined')).toBe('Combined (most detailed)');
+    expect(lensTypeLabel('tuned')).toBe('tuned');
   });
 });

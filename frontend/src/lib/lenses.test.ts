@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { effectiveLens, isLensKind, LENS_KINDS, lensFolderName, lensName, tunedLensUnavailable } from './lensKinds';
+import { effectiveLens, isLens, LENSES, lensFolderName, lensName, tunedLensUnavailable } from './lenses';
 
-describe('lens kinds', () => {
+describe('lenses', () => {
   it('lists the two lenses and checks values read from files', () => {
-    expect(LENS_KINDS.map((l) => l.value)).toEqual(['logit', 'tuned']);
-    expect(isLensKind('tuned')).toBe(true);
-    expect(isLensKind('Tuned')).toBe(false);
-    expect(isLensKind(null)).toBe(false);
+    expect(LENSES.map((l) => l.value)).toEqual(['logit', 'tuned']);
+    expect(isLens('tuned')).toBe(true);
+    expect(isLens('Tuned')).toBe(false);
+    expect(isLens(null)).toBe(false);
   });
 
   it('names a tuned lens by its folder, whatever the separators', () => {

@@ -1,18 +1,18 @@
 // The two lenses that draw a grid's rows: the logit lens (each state through the model's own
 // head) and a tuned lens (a learned translator per layer, attached with POST /load_lens). Their
 // labels, a check for values read from files, and what a run may ask for.
-import type { LensKind, LensType } from '../api/types';
+import type { Lens, LensType } from '../api/types';
 
-const LABELS: Record<LensKind, string> = {
+const LABELS: Record<Lens, string> = {
   logit: 'Logit lens',
   tuned: 'Tuned lens',
 };
 
 /** The lens select's options, in this order. */
-export const LENS_KINDS: { value: LensKind; label: string }[] = (['logit', 'tuned'] as const).map((value) => ({ value, label: LABELS[value] }));
+export const LENSES: { value: Lens; label: string }[] = (['logit', 'tuned'] as const).map((value) => ({ value, label: LABELS[value] }));
 
-export function isLensKind(v: unknown): v is LensKind {
-  return LENS_KINDS.some((l) => l.value === v);
+export function isLens(v: unknown): v is Lens {
+  return LENSES.some((l) => l.value === v);
 }
 
 /** The last part of a folder path (either separator, trailing ones ignored): what names a tuned lens. */
@@ -22,8 +22,8 @@ export function lensFolderName(path: string): string {
 }
 
 /** What drew a grid, in words: "logit lens", "tuned lens (llama)", or "tuned lens" when its folder is unknown. */
-export function lensName(kind: LensKind, folder?: string | null): string {
-  if (kind === 'logit') return 'logit lens';
+export function lensName(lens: Lens, folder?: string | null): string {
+  if (lens === 'logit') return 'logit lens';
   return folder ? `tuned lens (${lensFolderName(folder)})` : 'tuned lens';
 }
 
@@ -39,6 +39,6 @@ export function tunedLensUnavailable(lensType: LensType): string | null {
  * The lens a run asks for: the choice when the model has a tuned lens attached and the lens type
  * allows it, else the logit lens (so the request is always one the server accepts).
  */
-export function effectiveLens(choice: LensKind | undefined, attached: string | null | undefined, lensType: LensType): LensKind {
+export function effectiveLens(choice: Lens | undefined, attached: string | null | undefined, lensType: LensType): Lens {
   return choice === 'tuned' && !!attached && tunedLensUnavailable(lensType) === null ? 'tuned' : 'logit';
 }

@@ -11,7 +11,7 @@ import {
   resolveColorMode,
   trackedTokens,
   type GridData,
-} from './lensModes';
+} from './colorModes';
 import { diffGrid, entropyGrid, intervenedRows, lensRows, trackedGrid } from '../test/fixtures';
 
 const full = (): GridData => ({ rows: intervenedRows(), baselineRows: lensRows(), diff: diffGrid(), tracked: trackedGrid(), entropy: entropyGrid() });
