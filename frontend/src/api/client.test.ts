@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { api, ApiError, errorDetail, errorMessage, isAbort, newRequestId, parseRetryAfter, refusalMessage, runAttentionPath } from './client';
+import { api, ApiError, errorDetail, errorMessage, isAbort, newRequestId, parseRetryAfter, runAttentionPath } from './client';
 import { EVAL_REPORT } from '../test/fixtures';
 
 describe('errorDetail', () => {
@@ -17,17 +17,6 @@ describe('errorDetail', () => {
     expect(errorDetail('null', 500)).toBe('HTTP 500');
     expect(errorDetail('{"detail":""}', 400, 'Bad Request')).toBe('HTTP 400 Bad Request');
     expect(errorDetail('{"detail":[{"loc":["body","text"],"msg":"Field required"}]}', 422, 'Unprocessable Entity')).toBe('HTTP 422 Unprocessable Entity');
-  });
-});
-
-describe('refusalMessage', () => {
-  it('says what to do about a loading model, no model or a busy server; anything else as the server said it', () => {
-    expect(refusalMessage(new ApiError('model is loading', 409), 'the sweep')).toBe('model is loading: run the sweep once the model is ready.');
-    expect(refusalMessage(new ApiError('Model not loaded', 400), 'the sweep')).toBe('Model not loaded: choose a model in the header to load one.');
-    expect(refusalMessage(new ApiError('the server is busy; try again in 5 s.', 503, 5), 'the sweep')).toMatch(/^the server is busy; try again in 5 s\. Run it again after .+\.$/);
-    expect(refusalMessage(new ApiError('too many tokens', 400), 'the sweep')).toBe('too many tokens');
-    expect(refusalMessage(new ApiError('busy', 503), 'the sweep')).toBe('busy');
-    expect(refusalMessage(new Error('odd'), 'the sweep')).toBe('odd');
   });
 });
 

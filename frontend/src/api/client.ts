@@ -36,8 +36,7 @@ import type {
   VisualizationRequest,
   WeightsMode,
 } from './types';
-import { parseStreamLine, splitLines } from '../lib/generate';
-import { formatClock } from '../lib/time';
+import { parseStreamLine, splitLines } from './stream';
 
 /** An HTTP or network failure, with the server's `detail` in words. */
 export class ApiError extends Error {
@@ -105,20 +104,6 @@ export function errorMessage(err: unknown): string {
   if (err instanceof TypeError) return `Cannot reach the server: ${err.message}`;
   if (err instanceof Error) return err.message;
   return String(err);
-}
-
-/**
- * The words for a refused evaluation or sweep (`what`: "the evaluation"): the server's detail,
- * with what to do about a model still loading (409), no model (400) or a busy server (503).
- */
-export function refusalMessage(err: unknown, what: string): string {
-  const msg = errorMessage(err);
-  if (!(err instanceof ApiError)) return msg;
-  if (err.status === 409) return `${msg}: run ${what} once the model is ready.`;
-  if (err.status === 400 && /model not loaded/i.test(msg)) return `${msg}: choose a model in the header to load one.`;
-  if (err.status === 503 && err.retryAfter !== null) return `${msg.replace(/[.\s]+$/, '')}. Run it again after ${formatClock(Date.now() + err.retryAfter * 1000)}.`;
-  // Anything else (a limit, the memory budget, texts that do not pair) is the server's detail as it is.
-  return msg;
 }
 
 interface RequestOptions {

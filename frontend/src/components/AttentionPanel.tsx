@@ -23,7 +23,7 @@ import { formatToken } from '../lib/tokens';
 import { useRunHeads } from '../hooks/useRunHeads';
 import { useWidth } from '../hooks/useWidth';
 import { Heatmap } from './Heatmap';
-import { useNotify } from './Notifications';
+import { useNotify } from '../hooks/useNotify';
 
 interface Props {
   tensor: AttentionTensor | null;

@@ -22,7 +22,8 @@ import {
 import { TokenStrip } from './TokenStrip';
 import type { TunedLensChoice } from '../hooks/useRun';
 import { Receipts } from './Receipts';
-import { RunOptions, type RunOptionsValue } from './RunOptions';
+import type { RunOptionsValue } from '../lib/runOptions';
+import { RunOptions } from './RunOptions';
 
 interface ControlsProps {
   text: string;

@@ -3,7 +3,8 @@ import { fireEvent, render, screen } from '@testing-library/react';
 import { useState } from 'react';
 import type { TrackToken } from '../api/types';
 import { LensSelect } from './LensSelect';
-import { RunOptions, TrackTokensInput, type RunOptionsValue } from './RunOptions';
+import type { RunOptionsValue } from '../lib/runOptions';
+import { RunOptions, TrackTokensInput } from './RunOptions';
 
 function Harness({ initial = [] as TrackToken[] }) {
   const [v, setV] = useState<TrackToken[]>(initial);

@@ -1,18 +1,11 @@
 // What a run asks for besides the lens type: which lens draws the rows (when a tuned lens is
 // attached), a baseline to compare with, tracked tokens, the activation analysis.
 import { useId, useState } from 'react';
-import type { Lens, TrackToken } from '../api/types';
+import type { TrackToken } from '../api/types';
 import type { TunedLensChoice } from '../hooks/useRun';
 import { LensSelect } from './LensSelect';
+import type { RunOptionsValue } from '../lib/runOptions';
 import { addTrackTokens, hasSeparator, MAX_TRACK_TOKENS, parseTrackTokens, trackTokenLabel } from '../lib/track';
-
-export interface RunOptionsValue {
-  compare: boolean;
-  analysis: boolean;
-  track: TrackToken[];
-  /** The lens chosen to draw the rows (absent: the logit lens); used when a tuned lens is attached. */
-  lens?: Lens;
-}
 
 interface TrackInputProps {
   value: TrackToken[];

@@ -1,15 +1,10 @@
 // The diff of two saved sessions (or of two checkpoints run on the same prompt and saved): B's
 // lens against A's as the baseline, in the same grid as a run.
-import type { SessionDiffResponse, SessionDiffSide } from '../api/types';
+import type { SessionDiffSide } from '../api/types';
+import type { SessionDiffView } from '../hooks/useSessions';
 import { lensTypeLabel } from '../lib/lensTypes';
 import { shortModelName } from '../lib/models';
 import { LensGrid } from './LensGrid';
-
-export interface SessionDiffView {
-  res: SessionDiffResponse;
-  aName: string;
-  bName: string;
-}
 
 function Side({ letter, name, side, baseline }: { letter: string; name: string; side: SessionDiffSide; baseline?: boolean }) {
   // A session may not record its model or lens type (the original tool's, older ones).

@@ -7,7 +7,7 @@ import { errorMessage } from '../api/client';
 import type { ModelDescription, ServingStatus } from '../api/types';
 import { lensFolderName } from '../lib/lenses';
 import { shortModelName } from '../lib/models';
-import { useNotify } from './Notifications';
+import { useNotify } from '../hooks/useNotify';
 
 interface Props {
   /** The model in service (a lens is attached to it); nothing is shown without one. */

@@ -5,7 +5,8 @@
 // tokens as it was asked for: greedy decoding writes the same ones), since /inference would read
 // the prompt alone.
 import { useState } from 'react';
-import { api, isAbort, refusalMessage } from '../api/client';
+import { api, isAbort } from '../api/client';
+import { refusalMessage } from '../lib/refusals';
 import type { Attribution } from '../api/types';
 import type { AttributionTarget } from '../lib/attribution';
 import type { ModelLoader } from './useModelLoader';

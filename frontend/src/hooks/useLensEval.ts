@@ -4,7 +4,8 @@
 // events on /events can be told apart), its AbortController (Stop cancels it on the server), and
 // its progress, kept in a store only the progress bar reads.
 import { useCallback, useEffect, useState } from 'react';
-import { api, errorMessage, isAbort, refusalMessage } from '../api/client';
+import { api, errorMessage, isAbort } from '../api/client';
+import { refusalMessage } from '../lib/refusals';
 import { countDocuments, parseEvalFile, parseMaxTokens, type EvalData } from '../lib/lensEval';
 import { shortModelName } from '../lib/models';
 import { modelKey } from '../lib/status';

@@ -9,7 +9,7 @@ import type { Backend, ModelDescription, ModelStatus, ServingStatus, WeightsMode
 import { backendLabel, normalizeBackend, shortModelName } from '../lib/models';
 import { servingModel } from '../lib/status';
 import { weightsDiffer } from '../lib/weights';
-import { useNotify } from '../components/Notifications';
+import { useNotify } from './useNotify';
 import { useModelStatus, type RunProgressListener } from './useModelStatus';
 import type { ModelsState } from './useModels';
 

@@ -2,7 +2,8 @@
 // position by position), the hook, the metric and its tokens (each checked to be one token), the
 // positions, and the sweep in progress (request id, Stop, its `patching` progress) or on screen.
 import { useState } from 'react';
-import { api, isAbort, refusalMessage } from '../api/client';
+import { api, isAbort } from '../api/client';
+import { refusalMessage } from '../lib/refusals';
 import type { PatchHook, PatchRequest, PatchResponse, TrackToken } from '../api/types';
 import { countMismatch, parseMetricToken, parsePositions, positionsError, severalTokensError } from '../lib/patch';
 import { modelKey } from '../lib/status';

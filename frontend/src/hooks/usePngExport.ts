@@ -1,7 +1,7 @@
 // Export PNG of a chart drawn as an SVG element: the browser renders it, and a failure (a browser
 // that cannot draw it) is said in a toast.
 import { useCallback } from 'react';
-import { useNotify } from '../components/Notifications';
+import { useNotify } from './useNotify';
 import { downloadBlob } from '../lib/download';
 import { svgMarkup, svgToPng } from '../lib/svgExport';
 

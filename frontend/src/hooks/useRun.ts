@@ -8,7 +8,8 @@
 // grid grows column by column as its steps arrive (`live`); its whole answer then becomes the run
 // on screen, as an /inference answer does.
 import { useMemo, useRef, useState } from 'react';
-import { api, ApiError, errorMessage, isAbort, refusalMessage } from '../api/client';
+import { api, ApiError, errorMessage, isAbort } from '../api/client';
+import { refusalMessage } from '../lib/refusals';
 import { useStoppableRequest, type RunProgressStore } from './useStoppableRequest';
 
 export { createProgressStore, useRunProgress, type RunProgressStore } from './useStoppableRequest';
@@ -21,8 +22,8 @@ import { inferLayers } from '../lib/lensTypes';
 import { shortModelName } from '../lib/models';
 import { servingModel } from '../lib/status';
 import { formatClock } from '../lib/time';
-import { useNotify } from '../components/Notifications';
-import type { RunOptionsValue } from '../components/RunOptions';
+import { useNotify } from './useNotify';
+import { optionFields, sameOptions, type RunOptionsValue } from '../lib/runOptions';
 import type { ModelLoader } from './useModelLoader';
 
 export const DEFAULT_TEXT = 'The capital of France is';
@@ -139,23 +140,6 @@ export interface RunState {
   /** Why the run on screen may not match the controls or the model, or null. */
   staleNote: string | null;
   receipts: RunReceipts | null;
-}
-
-/** The run-option fields of a request, as they were sent (absent when off). */
-function optionFields(o: RunOptionsValue): Pick<RunRequest, 'compare' | 'track_tokens' | 'analysis'> {
-  return {
-    ...(o.compare ? { compare: true } : {}),
-    ...(o.track.length > 0 ? { track_tokens: o.track } : {}),
-    ...(o.analysis ? { analysis: true } : {}),
-  };
-}
-
-function sameOptions(req: RunRequest, o: RunOptionsValue): boolean {
-  return (
-    !!req.compare === o.compare &&
-    !!req.analysis === o.analysis &&
-    JSON.stringify(req.track_tokens ?? []) === JSON.stringify(o.track)
-  );
 }
 
 export function useRun(loader: ModelLoader): RunState {

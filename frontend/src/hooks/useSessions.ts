@@ -4,17 +4,23 @@
 // diff of two.
 import { useEffect, useState } from 'react';
 import { api, errorMessage } from '../api/client';
-import type { Lens, SessionConfig, SessionEntry } from '../api/types';
+import type { Lens, SessionConfig, SessionDiffResponse, SessionEntry } from '../api/types';
 import { MAX_NEW_TOKENS, type Generation } from '../lib/generate';
 import { normalizeInterventions } from '../lib/interventions';
 import { isLens, lensFolderName } from '../lib/lenses';
 import { isLensType } from '../lib/lensTypes';
 import { backendLabel, normalizeBackend, shortModelName } from '../lib/models';
 import { servingModel } from '../lib/status';
-import { useNotify } from '../components/Notifications';
-import type { SessionDiffView } from '../components/SessionDiff';
+import { useNotify } from './useNotify';
 import type { ModelLoader } from './useModelLoader';
 import type { RunState } from './useRun';
+
+/** Two sessions compared: the server's diff of B against A, and their names. */
+export interface SessionDiffView {
+  res: SessionDiffResponse;
+  aName: string;
+  bName: string;
+}
 
 export interface SessionsState {
   /** null until first listed */
