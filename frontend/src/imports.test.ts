@@ -151,6 +151,15 @@ const x = 'import y from "./not-an-import"';`),
     expect(bad).toEqual([]);
   });
 
+  it('no component asks the server itself: requests go through hooks', () => {
+    const fetching = [...graph.keys()].filter((f) => {
+      if (layerOf(f) !== 'components') return false;
+      const code = fs.readFileSync(path.join(SRC, f), 'utf8');
+      return /^\s*import\s*\{[^}]*\bapi\b[^}]*\}\s*from\s*['"][./]*api\/client['"]/m.test(code) || /\bfetch\(/.test(code);
+    });
+    expect(fetching).toEqual([]);
+  });
+
   it('goes components → hooks → lib → api only: nothing imports from a layer above its own', () => {
     expect(upward(graph)).toEqual([]);
   });

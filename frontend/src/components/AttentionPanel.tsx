@@ -1,10 +1,9 @@
 // The attention card: five views of attention[layer][head][query][key], layer/head sliders
 // clamped to the displayed run, PNG export through the server, blocked entries marked. A run
 // usually arrives with the mean over heads of each layer only; the single heads of a layer are
-// then fetched from the server when a per-head view shows them.
+// then fetched from the server (useRunAttention) when a per-head view shows them.
 import { useMemo, useRef, useState } from 'react';
 import type { Interventions } from '../api/types';
-import { api, errorMessage } from '../api/client';
 import {
   ATTENTION_MODES,
   averageAll,
@@ -12,18 +11,16 @@ import {
   hasHeads,
   layerMean,
   perLayerMeans,
-  toNested,
   type AttentionMode,
   type AttentionTensor,
 } from '../lib/attention';
 import { blockedMasks, unionMasks } from '../lib/interventions';
-import { RunHeadsCache, type LayerHeads } from '../lib/runHeads';
+import type { LayerHeads } from '../lib/runHeads';
 import { shortModelName } from '../lib/models';
 import { formatToken } from '../lib/tokens';
-import { useRunHeads } from '../hooks/useRunHeads';
+import { useHeatmapSaving, useRunAttention } from '../hooks/useRunAttention';
 import { useWidth } from '../hooks/useWidth';
 import { Heatmap } from './Heatmap';
-import { useNotify } from '../hooks/useNotify';
 
 interface Props {
   tensor: AttentionTensor | null;
@@ -35,8 +32,6 @@ interface Props {
   promptTokens?: number;
   /** The server's id of the displayed run: single heads of a head-mean tensor are fetched by it. */
   runId?: number;
-  /** Where fetched heads are kept; the panel makes its own when not given. */
-  headsCache?: RunHeadsCache;
   modelName: string;
   text: string;
   onRerun: () => void;
@@ -48,17 +43,12 @@ export function saveTitlePrefix(modelName: string, text: string): string {
   return `${shortModelName(modelName)}_${text.slice(0, 10).replace(/\s+/g, '_')}`;
 }
 
-export function AttentionPanel({ tensor, tokens, interventions, promptTokens, runId, headsCache, modelName, text, onRerun, canRerun }: Props) {
+export function AttentionPanel({ tensor, tokens, interventions, promptTokens, runId, modelName, text, onRerun, canRerun }: Props) {
   const [show, setShow] = useState(false);
   const [mode, setMode] = useState<AttentionMode>('all_average');
   const [layerState, setLayer] = useState(0);
   const [headState, setHead] = useState(0);
-  const [saving, setSaving] = useState<string | null>(null);
-  const [lastSaved, setLastSaved] = useState<string | null>(null);
   const [contrast, setContrast] = useState<'linear' | 'sqrt'>('linear');
-  const { notify } = useNotify();
-  const [ownCache] = useState(() => new RunHeadsCache());
-  const cache = headsCache ?? ownCache;
   const cardRef = useRef<HTMLElement>(null);
   // The card is always mounted; its content box is the room the heatmaps have.
   const width = Math.max(280, useWidth(cardRef, 940));
@@ -67,7 +57,7 @@ export function AttentionPanel({ tensor, tokens, interventions, promptTokens, ru
   const layer = tensor ? clampIndex(layerState, tensor.layers) : 0;
   const perHead = mode === 'specific' || mode === 'specific_grid';
   const localHeads = !tensor || hasHeads(tensor);
-  const remote = useRunHeads(cache, runId, tensor?.layerIds[layer] ?? layer, show && !localHeads && perHead);
+  const { heads: remote, retry } = useRunAttention(runId, tensor?.layerIds[layer] ?? layer, show && !localHeads && perHead);
   // The tensor holding the single heads of `layer`, and that layer's index in it.
   const headSource = !tensor ? null : localHeads ? { t: tensor, l: layer } : remote?.status === 'ready' ? { t: remote.tensor, l: 0 } : null;
   const head = headSource ? clampIndex(headState, headSource.t.heads) : 0;
@@ -111,36 +101,7 @@ export function AttentionPanel({ tensor, tokens, interventions, promptTokens, ru
   }, [tensor, show, mode, layer, head, headSource?.t, headSource?.l, masks, allLayers]);
 
   const prefix = saveTitlePrefix(modelName, text);
-
-  const saveSingle = async (id: string, m: Float32Array, title: string) => {
-    setSaving(id);
-    try {
-      const res = await api.saveVisualization(toNested(m, T), display, title);
-      setLastSaved(res.filepath);
-      notify('success', res.filepath, 'Heatmap saved');
-    } catch (err) {
-      notify('error', errorMessage(err), 'Could not save the heatmap');
-    } finally {
-      setSaving(null);
-    }
-  };
-  const saveGrid = async (panels: Float32Array[], title: string, gridType: 'layer_grid' | 'head_grid') => {
-    setSaving('grid');
-    try {
-      const res = await api.saveGridVisualization(
-        panels.map((m) => toNested(m, T)),
-        display,
-        title,
-        gridType,
-      );
-      setLastSaved(res.filepath);
-      notify('success', res.filepath, 'Grid saved');
-    } catch (err) {
-      notify('error', errorMessage(err), 'Could not save the grid');
-    } finally {
-      setSaving(null);
-    }
-  };
+  const { saving, lastSaved, saveOne, saveGrid } = useHeatmapSaving(display, T);
 
   const usesLayer = mode === 'layer_mean' || mode === 'specific' || mode === 'specific_grid';
   const columns = Math.max(1, Math.floor((width + 14) / 330));
@@ -242,9 +203,7 @@ export function AttentionPanel({ tensor, tokens, interventions, promptTokens, ru
                 state={remote}
                 onRerun={onRerun}
                 canRerun={canRerun}
-                onRetry={() => {
-                  if (runId !== undefined) cache.retry(runId, tensor.layerIds[layer] ?? layer);
-                }}
+                onRetry={retry}
               />
             )}
             {view?.kind === 'single' && (
@@ -259,7 +218,7 @@ export function AttentionPanel({ tensor, tokens, interventions, promptTokens, ru
                 gamma={gamma}
                 testId="heatmap-main"
                 saving={saving === 'single'}
-                onSave={() => void saveSingle('single', view.m, `${prefix}${view.suffix}`)}
+                onSave={() => void saveOne('single', view.m, `${prefix}${view.suffix}`)}
               />
             )}
             {view?.kind === 'grid' && (
@@ -288,7 +247,7 @@ export function AttentionPanel({ tensor, tokens, interventions, promptTokens, ru
                       }}
                       testId={`heatmap-panel-${i}`}
                       saving={saving === `panel${i}`}
-                      onSave={() => void saveSingle(`panel${i}`, p.m, `${prefix}${p.suffix}`)}
+                      onSave={() => void saveOne(`panel${i}`, p.m, `${prefix}${p.suffix}`)}
                     />
                   ))}
                 </div>

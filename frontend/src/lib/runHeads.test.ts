@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { api, ApiError } from '../api/client';
 import type { PackedAttention, RunAttention } from '../api/types';
 import { attention, packAttention } from '../test/fixtures';
-import { fetchLayerHeads, HEADS_GONE_MESSAGE, RunHeadsCache, type HeadsFetcher } from './runHeads';
+import { fetchLayerHeads } from '../hooks/useRunAttention';
+import { HEADS_GONE_MESSAGE, RunHeadsCache, type HeadsFetcher } from './runHeads';
 
 const ATT = attention(3, 2, 4);
 
@@ -27,7 +28,7 @@ describe('RunHeadsCache', () => {
 
   it('fetches the heads of one layer once, as f16, and tells listeners', async () => {
     const spy = mockClient();
-    const cache = new RunHeadsCache();
+    const cache = new RunHeadsCache(fetchLayerHeads);
     const listener = vi.fn();
     cache.subscribe(listener);
     expect(cache.get(7, 1)).toBeUndefined();
@@ -57,7 +58,7 @@ describe('RunHeadsCache', () => {
 
   it('a run the server no longer keeps (404) says so and is not fetched again', async () => {
     const spy = mockClient([]);
-    const cache = new RunHeadsCache();
+    const cache = new RunHeadsCache(fetchLayerHeads);
     cache.request(3, 0);
     await flush();
     expect(cache.get(3, 0)).toEqual({ status: 'error', message: HEADS_GONE_MESSAGE, gone: true });

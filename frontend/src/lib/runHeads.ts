@@ -1,8 +1,9 @@
-// Single heads of a run, fetched when shown. The inference response only carries the mean over
-// heads of each layer (a 30-layer, 9-head model sends 9× less); the per-head matrices of one
-// layer come from GET /runs/{id}/attention while the server still keeps that run.
-import { api, ApiError, errorMessage } from '../api/client';
-import { attentionOfRun, type AttentionTensor } from './attention';
+// Single heads of a run, kept as they are fetched. The inference response only carries the mean
+// over heads of each layer (a 30-layer, 9-head model sends 9× less); the per-head matrices of one
+// layer come from GET /runs/{id}/attention while the server still keeps that run (the fetcher:
+// useRunAttention's).
+import { ApiError, errorMessage } from '../api/client';
+import type { AttentionTensor } from './attention';
 
 export const HEADS_GONE_MESSAGE = "This run's per-head attention is no longer kept on the server; run again to see heads";
 
@@ -13,16 +14,6 @@ export type LayerHeads =
   | { status: 'error'; message: string; gone: boolean };
 
 export type HeadsFetcher = (runId: number, layer: number) => Promise<AttentionTensor>;
-
-/** Fetches every head of one layer of a kept run as half floats. */
-export const fetchLayerHeads: HeadsFetcher = async (runId, layer) => {
-  const res = await api.runAttention(runId, { layers: [layer], format: 'f16' });
-  const t = attentionOfRun(res);
-  if (!t || t.layerIds[0] !== layer || t.reduce !== 'none') {
-    throw new Error(`The server sent attention for layers ${JSON.stringify(res.layers)} (${res.reduce}) instead of the heads of layer ${layer}`);
-  }
-  return t;
-};
 
 function key(runId: number, layer: number): string {
   return `${runId}:${layer}`;
@@ -40,7 +31,7 @@ export class RunHeadsCache {
   private runId: number | null = null;
 
   constructor(
-    private readonly fetcher: HeadsFetcher = fetchLayerHeads,
+    private readonly fetcher: HeadsFetcher,
     private readonly capacity = 8,
   ) {}
 
