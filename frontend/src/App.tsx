@@ -50,7 +50,7 @@ function Main() {
       <Header
         loader={loader}
         models={models}
-        lensType={{ value: run.lensType, onChange: run.setLensType }}
+        lensType={{ value: run.inputs.lensType, onChange: run.inputs.setLensType }}
         onOpenBrowser={openBrowser}
         session={{ canSave: !!run.view, onSave: () => setDialog('save'), onLoad: openSessions }}
       />
@@ -70,31 +70,11 @@ function Main() {
       )}
       <main className="main-grid">
         <Controls
-          text={run.text}
-          onTextChange={run.setText}
-          interventions={run.interventions}
-          onInterventionsChange={run.setInterventions}
-          ctx={run.ctx}
-          // Before any model is known, offer 32 layers; interventions that do not fit get flagged later.
-          layerOptions={run.layerOptions || 32}
-          tokens={run.tokens}
-          onRun={() => void run.runInference()}
-          running={run.running}
-          onStop={run.stop}
-          runDisabledReason={run.runDisabledReason}
-          retryAt={run.retryAt}
-          runOptions={run.runOptions}
-          onRunOptionsChange={run.setRunOptions}
-          tunedLens={run.tunedLens}
-          receipts={run.receipts}
-          generate={{
-            onGenerate: () => void run.generate(),
-            disabledReason: run.generateDisabledReason,
-            maxNewTokens: run.maxNewTokens,
-            onMaxNewTokensChange: run.setMaxNewTokens,
-            maxNewTokensError: run.maxNewTokensError,
-            generating: run.requestKind === 'generate',
-          }}
+          inputs={run.inputs}
+          scope={run.scope}
+          task={run.task}
+          actions={{ run: () => void run.runInference(), generate: () => void run.generate(), disabled: run.disabled }}
+          receipts={run.notes.receipts}
         />
         <ResultsPanel run={run} attribution={attribution} />
       </main>

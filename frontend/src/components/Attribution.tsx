@@ -5,27 +5,14 @@
 import { useRef } from 'react';
 import type { AttributionState, ShownAttribution } from '../hooks/useAttribution';
 import { usePngExport } from '../hooks/usePngExport';
-import { useRunProgress, type RunProgressStore } from '../hooks/useStoppableRequest';
 import { useWidth } from '../hooks/useWidth';
 import { attributionCsv, attributionFileName, sumChecks, sumCheckText, type AttributionTarget } from '../lib/attribution';
 import { formatValue } from '../lib/chart';
 import { downloadText } from '../lib/download';
 import { shortModelName } from '../lib/models';
-import { describeRunProgress } from '../lib/progress';
 import { formatToken } from '../lib/tokens';
 import { AttributionChart } from './AttributionChart';
-import { ProgressBar } from './ProgressBar';
-
-function AttributionProgress({ progress }: { progress: RunProgressStore }) {
-  const view = describeRunProgress(useRunProgress(progress), 'Attributing…');
-  return (
-    <div className="eval-progress" data-testid="attribution-progress">
-      <span className="spinner" aria-hidden="true" />
-      <span className="run-progress-text">{view.text}</span>
-      <ProgressBar label="Attribution progress" view={view} />
-    </div>
-  );
-}
+import { RunControl } from './RunControl';
 
 function TargetLine({ target, tokens }: { target: AttributionTarget; tokens: string[] | null }) {
   const at = tokens?.[target.position];
@@ -104,24 +91,15 @@ export function AttributionCard({ at }: { at: AttributionState }) {
       <p className="small attribution-head">
         <TargetLine target={target} tokens={at.shown?.tokens ?? null} />
       </p>
-      {at.running && (
-        <div className="run-row">
-          <AttributionProgress progress={at.progress} />
-          <button type="button" className="btn btn-danger btn-small" onClick={at.stop}>
-            Stop
-          </button>
-        </div>
-      )}
-      {at.stopped && !at.running && (
-        <div className="stopped-note small" role="status" data-testid="attribution-stopped">
-          Attribution stopped.
-        </div>
-      )}
-      {at.error && !at.running && (
-        <div className="inline-error" role="alert" data-testid="attribution-error">
-          Could not attribute: {at.error}
-        </div>
-      )}
+      <RunControl
+        name="attribution"
+        request={at.request}
+        // Asked from a cell of the grid.
+        buttons={[]}
+        stopTitle="Stop the attribution: the server cancels it"
+        progress={{ label: 'Attribution progress', idle: 'Attributing…' }}
+        notes={{ stopped: 'Attribution stopped.', error: (e) => `Could not attribute: ${e}` }}
+      />
       {at.shown && <AttributionView shown={at.shown} />}
     </section>
   );

@@ -1,26 +1,56 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { act, fireEvent, render, screen } from '@testing-library/react';
-import { useState } from 'react';
+import { useState, type ComponentProps } from 'react';
 import type { Interventions } from '../api/types';
+import type { RunInputs } from '../hooks/useRunInputs';
+import type { RunKind } from '../hooks/useRunTask';
+import { createProgressStore } from '../hooks/useStoppableRequest';
 import { Controls } from './Controls';
+
+type Props = ComponentProps<typeof Controls>;
+
+/** The controls' inputs: `over` replacing fields; nothing is sent from here. */
+function inputsOf(over: Partial<RunInputs> = {}): RunInputs {
+  return {
+    text: 't',
+    setText: () => {},
+    lensType: 'block_output',
+    setLensType: () => {},
+    interventions: {},
+    setInterventions: () => {},
+    options: { compare: false, analysis: false, track: [] },
+    setOptions: () => {},
+    newTokens: { text: '20', set: () => {}, value: 20, error: null },
+    tunedLens: null,
+    lens: 'logit',
+    request: () => {
+      throw new Error('the controls send nothing themselves');
+    },
+    ...over,
+  };
+}
+
+/** The run side's request: idle unless `running` (a run, or a generation when `kind` says so). */
+function taskOf(over: Partial<Props['task']> & { kind?: RunKind } = {}): Props['task'] {
+  return { kind: 'run', running: false, stopped: false, progress: createProgressStore(), stop: () => {}, error: null, retryAt: null, ...over };
+}
+
+function props(over: { inputs?: Partial<RunInputs>; task?: Partial<Props['task']>; actions?: Partial<Props['actions']>; seqLen?: number } = {}): Props {
+  return {
+    inputs: inputsOf(over.inputs),
+    scope: { ctx: { numLayers: 3, hiddenSize: 4, seqLen: over.seqLen }, layerOptions: 3, tokens: null },
+    task: taskOf(over.task),
+    actions: { run: () => {}, generate: () => {}, disabled: { run: null, generate: null }, ...over.actions },
+    receipts: null,
+  };
+}
 
 function Harness({ onRun = () => {}, seqLen, initial = {} }: { onRun?: () => void; seqLen?: number; initial?: Interventions }) {
   const [iv, setIv] = useState<Interventions>(initial);
   const [text, setText] = useState('The capital of France is');
   return (
     <>
-      <Controls
-        text={text}
-        onTextChange={setText}
-        interventions={iv}
-        onInterventionsChange={setIv}
-        ctx={{ numLayers: 3, hiddenSize: 4, seqLen }}
-        layerOptions={3}
-        tokens={null}
-        onRun={onRun}
-        running={false}
-        runDisabledReason={null}
-      />
+      <Controls {...props({ inputs: { text, setText, interventions: iv, setInterventions: setIv }, actions: { run: onRun }, seqLen })} />
       <pre data-testid="payload">{JSON.stringify(iv)}</pre>
     </>
   );
@@ -117,62 +147,40 @@ describe('Controls', () => {
   });
 
   it('offers Stop while a run is in progress, and gives the focus back to Run after it', () => {
-    const onStop = vi.fn();
-    const props = {
-      text: 't',
-      onTextChange: () => {},
-      interventions: {},
-      onInterventionsChange: () => {},
-      ctx: {},
-      layerOptions: 2,
-      tokens: null,
-      onRun: () => {},
-      runDisabledReason: null,
-      onStop,
-    };
-    const { rerender } = render(<Controls {...props} running={false} />);
+    const stop = vi.fn();
+    const { rerender } = render(<Controls {...props({ task: { stop } })} />);
     expect(screen.queryByRole('button', { name: 'Stop' })).toBeNull();
-    rerender(<Controls {...props} running />);
+    rerender(<Controls {...props({ task: { stop, running: true } })} />);
     const run = screen.getByRole('button', { name: /Running/ }) as HTMLButtonElement;
     expect(run.disabled).toBe(true);
     expect(screen.getByText('Stop cancels the run on the server.')).toBeTruthy();
-    const stop = screen.getByRole('button', { name: 'Stop' });
-    stop.focus();
-    fireEvent.click(stop);
-    expect(onStop).toHaveBeenCalledTimes(1);
-    rerender(<Controls {...props} running={false} />);
+    const stopButton = screen.getByRole('button', { name: 'Stop' });
+    stopButton.focus();
+    fireEvent.click(stopButton);
+    expect(stop).toHaveBeenCalledTimes(1);
+    rerender(<Controls {...props({ task: { stop } })} />);
     expect(screen.queryByRole('button', { name: 'Stop' })).toBeNull();
     expect(document.activeElement).toBe(screen.getByRole('button', { name: /Run LogitLens/ }));
   });
 
   it('Generate sits under Run with its new-tokens field; the field’s error is said; Stop gives the focus back to Generate', () => {
-    const onGenerate = vi.fn();
-    const onStop = vi.fn();
-    const onMax = vi.fn();
-    const props = {
-      text: 't',
-      onTextChange: () => {},
-      interventions: {},
-      onInterventionsChange: () => {},
-      ctx: {},
-      layerOptions: 2,
-      tokens: null,
-      onRun: () => {},
-      runDisabledReason: null,
-      onStop,
-    };
-    const gen = { onGenerate, disabledReason: null, maxNewTokens: '20', onMaxNewTokensChange: onMax, maxNewTokensError: null, generating: false };
-    const { rerender } = render(<Controls {...props} running={false} generate={gen} />);
+    const generate = vi.fn();
+    const stop = vi.fn();
+    const set = vi.fn();
+    const newTokens = { text: '20', set, value: 20, error: null };
+    const { rerender } = render(<Controls {...props({ inputs: { newTokens }, task: { stop }, actions: { generate } })} />);
     const field = screen.getByLabelText('New tokens') as HTMLInputElement;
     expect(field.value).toBe('20');
     expect([field.min, field.max]).toEqual(['1', '256']);
     fireEvent.change(field, { target: { value: '64' } });
-    expect(onMax).toHaveBeenCalledWith('64');
+    expect(set).toHaveBeenCalledWith('64');
     fireEvent.click(screen.getByRole('button', { name: 'Generate' }));
-    expect(onGenerate).toHaveBeenCalledTimes(1);
+    expect(generate).toHaveBeenCalledTimes(1);
 
     const error = 'New tokens: 300 is not a whole number from 1 to 256';
-    rerender(<Controls {...props} running={false} generate={{ ...gen, maxNewTokens: '300', maxNewTokensError: error, disabledReason: error }} />);
+    rerender(
+      <Controls {...props({ inputs: { newTokens: { text: '300', set, value: null, error } }, task: { stop }, actions: { generate, disabled: { run: null, generate: error } } })} />,
+    );
     expect(screen.getByTestId('max-new-tokens-error').textContent).toBe(error);
     expect((screen.getByRole('button', { name: 'Generate' }) as HTMLButtonElement).disabled).toBe(true);
     expect(screen.getByRole('button', { name: 'Generate' }).title).toBe(error);
@@ -181,14 +189,14 @@ describe('Controls', () => {
     expect((screen.getByRole('button', { name: /Run LogitLens/ }) as HTMLButtonElement).disabled).toBe(false);
 
     // Generating: Generate says so, Run is disabled but says nothing of its own, Stop stops the generation.
-    rerender(<Controls {...props} running generate={{ ...gen, generating: true }} />);
+    rerender(<Controls {...props({ inputs: { newTokens }, task: { stop, running: true, kind: 'generate' }, actions: { generate } })} />);
     expect(screen.getByRole('button', { name: /Generating/ })).toBeTruthy();
     expect(screen.queryByRole('button', { name: /Running/ })).toBeNull();
     expect((screen.getByRole('button', { name: /Run LogitLens/ }) as HTMLButtonElement).disabled).toBe(true);
     expect(screen.getByText('Stop cancels the generation on the server.')).toBeTruthy();
     fireEvent.click(screen.getByRole('button', { name: 'Stop' }));
-    expect(onStop).toHaveBeenCalledTimes(1);
-    rerender(<Controls {...props} running={false} generate={gen} />);
+    expect(stop).toHaveBeenCalledTimes(1);
+    rerender(<Controls {...props({ inputs: { newTokens }, task: { stop, kind: 'generate' }, actions: { generate } })} />);
     expect(document.activeElement).toBe(screen.getByRole('button', { name: 'Generate' }));
   });
 
@@ -198,21 +206,7 @@ describe('Controls', () => {
     it('counts down under Run, which stays available', () => {
       vi.useFakeTimers();
       const at = Date.now() + 3000;
-      render(
-        <Controls
-          text="t"
-          onTextChange={() => {}}
-          interventions={{}}
-          onInterventionsChange={() => {}}
-          ctx={{}}
-          layerOptions={2}
-          tokens={null}
-          onRun={() => {}}
-          running={false}
-          runDisabledReason={null}
-          retryAt={at}
-        />,
-      );
+      render(<Controls {...props({ task: { retryAt: at } })} />);
       expect(screen.getByTestId('retry-countdown').textContent).toBe('The server is busy: try again in 3 s.');
       expect((screen.getByRole('button', { name: /Run LogitLens/ }) as HTMLButtonElement).disabled).toBe(false);
       act(() => vi.advanceTimersByTime(1000));

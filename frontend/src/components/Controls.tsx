@@ -1,7 +1,8 @@
-// The Controls card: input text, stream and attention interventions, the active list, Run and
-// Generate (with how many tokens to write), and Stop while either is in progress.
-import { useEffect, useRef, useState } from 'react';
-import type { Interventions, Receipt } from '../api/types';
+// The Controls card: input text, run options, Run and Generate (with how many tokens to write) and
+// Stop while either is in progress, the active interventions with the receipts of the run on
+// screen, and the stream and attention intervention forms.
+import { useEffect, useState } from 'react';
+import type { Interventions } from '../api/types';
 import { MAX_NEW_TOKENS } from '../lib/generate';
 import {
   STREAM_LOCATIONS,
@@ -20,48 +21,25 @@ import {
   type AttentionFormValues,
 } from '../lib/interventions';
 import { TokenStrip } from './TokenStrip';
-import type { TunedLensChoice } from '../hooks/useRun';
+import type { RunDisabled } from '../hooks/useRun';
+import type { RunInputs } from '../hooks/useRunInputs';
+import type { InterventionScope, RunReceipts } from '../hooks/useRunNotes';
+import type { RunTask } from '../hooks/useRunTask';
 import { Receipts } from './Receipts';
-import type { RunOptionsValue } from '../lib/runOptions';
 import { RunOptions } from './RunOptions';
+import { RunControl } from './RunControl';
 
 interface ControlsProps {
-  text: string;
-  onTextChange: (t: string) => void;
-  interventions: Interventions;
-  onInterventionsChange: (i: Interventions) => void;
-  ctx: InterventionContext;
-  /** Layer count to offer in the selects (the model's, or a fallback before one is loaded). */
-  layerOptions: number;
-  /** The tokens of the current text, when it was run as it is. */
-  tokens: string[] | null;
-  onRun: () => void;
-  running: boolean;
-  /** Stops the run in progress; Stop is offered while running when given. */
-  onStop?: () => void;
-  runDisabledReason: string | null;
-  /** When a busy server said to try again (ms since the epoch): the hint under Run counts down. */
-  retryAt?: number | null;
-  /** Compare / track / analysis (and the lens); the block is left out when not given. */
-  runOptions?: RunOptionsValue;
-  onRunOptionsChange?: (v: RunOptionsValue) => void;
-  /** The tuned lens attached to the model in service: the run options offer a lens select with one. */
-  tunedLens?: TunedLensChoice | null;
+  /** The text, the interventions, the run options and the new-tokens field. */
+  inputs: RunInputs;
+  /** What interventions are checked against, the layers offered, the tokens of the text as run. */
+  scope: InterventionScope;
+  /** The run side's request: which button spins, Stop, and when a busy server said to try again. */
+  task: Pick<RunTask, 'kind' | 'running' | 'stopped' | 'progress' | 'stop' | 'error' | 'retryAt'>;
+  /** Run and Generate (the same request, written on token by token), and why each is disabled. */
+  actions: { run: () => void; generate: () => void; disabled: RunDisabled };
   /** What the displayed run applied, when the server said. */
-  receipts?: { list: Receipt[]; interventions: number; stale: boolean } | null;
-  /** Generate: the same request as Run, written on token by token; left out when not given. */
-  generate?: GenerateControls;
-}
-
-export interface GenerateControls {
-  onGenerate: () => void;
-  disabledReason: string | null;
-  /** The max-new-tokens field as typed, and what is wrong with it. */
-  maxNewTokens: string;
-  onMaxNewTokensChange: (v: string) => void;
-  maxNewTokensError: string | null;
-  /** The request in progress is a generation. */
-  generating: boolean;
+  receipts: RunReceipts | null;
 }
 
 function LayerOptions({ n }: { n: number }) {
@@ -305,20 +283,14 @@ function RetryCountdown({ at }: { at: number }) {
   return <span data-testid="retry-countdown">{secs > 0 ? `The server is busy: try again in ${secs} s.` : 'The server said it may have room now: Run again.'}</span>;
 }
 
-export function Controls(p: ControlsProps) {
-  const n = countInterventions(p.interventions);
-  const g = p.generate;
-  const generating = p.running && !!g?.generating;
-  const runRef = useRef<HTMLButtonElement>(null);
-  const generateRef = useRef<HTMLButtonElement>(null);
-  // Stop disappears with the run: focus goes back to the button that started it rather than to the page.
-  const stopClicked = useRef<HTMLButtonElement | null>(null);
-  useEffect(() => {
-    if (!p.running && stopClicked.current) {
-      stopClicked.current.focus();
-      stopClicked.current = null;
-    }
-  }, [p.running]);
+export function Controls({ inputs, scope, task, actions, receipts }: ControlsProps) {
+  const n = countInterventions(inputs.interventions);
+  const { running, kind } = task;
+  const generating = running && kind === 'generate';
+  const { disabled } = actions;
+  // Before any model is known, offer 32 layers; interventions that do not fit get flagged later.
+  const layerOptions = scope.layerOptions || 32;
+  const { ctx } = scope;
   return (
     <section className="card controls" aria-label="Controls">
       <h2>Controls</h2>
@@ -328,119 +300,100 @@ export function Controls(p: ControlsProps) {
           id="input-text"
           className="input"
           rows={4}
-          value={p.text}
-          onChange={(e) => p.onTextChange(e.target.value)}
+          value={inputs.text}
+          onChange={(e) => inputs.setText(e.target.value)}
           onKeyDown={(e) => {
             if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
               e.preventDefault();
-              if (!p.runDisabledReason && !p.running) p.onRun();
+              if (!disabled.run && !running) actions.run();
             }
           }}
         />
       </label>
-      {p.tokens && <TokenStrip tokens={p.tokens} />}
-      {p.runOptions && p.onRunOptionsChange && <RunOptions value={p.runOptions} onChange={p.onRunOptionsChange} hasInterventions={n > 0} tunedLens={p.tunedLens} />}
-      <div className="run-row">
-        <button
-          ref={runRef}
-          type="button"
-          className="btn btn-primary btn-run"
-          onClick={p.onRun}
-          disabled={!!p.runDisabledReason || p.running}
-          aria-busy={p.running}
-          title={p.runDisabledReason ?? 'Run (Ctrl+Enter in the text box)'}
-        >
-          {p.running && !generating ? (
-            <>
-              <span className="spinner" aria-hidden="true" /> Running…
-            </>
-          ) : (
-            <>Run LogitLens{n > 0 ? ` with ${n} intervention${n === 1 ? '' : 's'}` : ''}</>
-          )}
-        </button>
-        {p.running && p.onStop && (
-          <button
-            type="button"
-            className="btn btn-danger btn-stop"
-            onClick={() => {
-              stopClicked.current = generating ? generateRef.current : runRef.current;
-              p.onStop?.();
-            }}
-            title={
-              generating
-                ? 'Stop the generation: the server stops writing, and the results on screen stay as they are'
-                : 'Stop the run: the server stops it between layers, and the results on screen stay as they are'
-            }
-          >
-            Stop
-          </button>
+      {scope.tokens && <TokenStrip tokens={scope.tokens} />}
+      <RunOptions value={inputs.options} onChange={inputs.setOptions} hasInterventions={n > 0} tunedLens={inputs.tunedLens} />
+      <RunControl
+        name="run"
+        request={task}
+        buttons={[
+          {
+            label: `Run LogitLens${n > 0 ? ` with ${n} intervention${n === 1 ? '' : 's'}` : ''}`,
+            busyLabel: 'Running…',
+            onClick: actions.run,
+            disabledReason: disabled.run,
+            busy: kind === 'run',
+            className: 'btn-primary btn-run',
+            title: 'Run (Ctrl+Enter in the text box)',
+          },
+          {
+            label: 'Generate',
+            busyLabel: 'Generating…',
+            onClick: actions.generate,
+            disabledReason: disabled.generate,
+            busy: kind === 'generate',
+            className: 'btn-secondary btn-generate',
+            title: 'Write on from the text, token by token (greedy), with the interventions applied at every step; the grid grows as it writes',
+            rowClassName: 'generate-row',
+            beside: (
+              <label className="field field-inline gen-count">
+                <span>New tokens</span>
+                <input
+                  aria-label="New tokens"
+                  className="input input-narrow"
+                  type="number"
+                  inputMode="numeric"
+                  min={1}
+                  max={MAX_NEW_TOKENS}
+                  step={1}
+                  value={inputs.newTokens.text}
+                  aria-invalid={!!inputs.newTokens.error}
+                  onChange={(e) => inputs.newTokens.set(e.target.value)}
+                />
+              </label>
+            ),
+          },
+        ]}
+        stopTitle={
+          generating
+            ? 'Stop the generation: the server stops writing, and the results on screen stay as they are'
+            : 'Stop the run: the server stops it between layers, and the results on screen stay as they are'
+        }
+        hint={
+          <div className="run-hint muted small">
+            {disabled.run ??
+              (running ? (
+                `Stop cancels the ${generating ? 'generation' : 'run'} on the server.`
+              ) : task.retryAt ? (
+                <RetryCountdown at={task.retryAt} />
+              ) : (
+                'Ctrl+Enter in the text box runs too.'
+              ))}
+          </div>
+        }
+        // Shown over the grid, where the results are.
+        progress={null}
+        notes={null}
+      >
+        {inputs.newTokens.error && (
+          <div className="inline-error small" role="alert" data-testid="max-new-tokens-error">
+            {inputs.newTokens.error}
+          </div>
         )}
-      </div>
-      {g && (
-        <div className="run-row generate-row">
-          <button
-            ref={generateRef}
-            type="button"
-            className="btn btn-secondary btn-generate"
-            onClick={g.onGenerate}
-            disabled={!!g.disabledReason || p.running}
-            aria-busy={generating}
-            title={g.disabledReason ?? 'Write on from the text, token by token (greedy), with the interventions applied at every step; the grid grows as it writes'}
-          >
-            {generating ? (
-              <>
-                <span className="spinner" aria-hidden="true" /> Generating…
-              </>
-            ) : (
-              'Generate'
-            )}
-          </button>
-          <label className="field field-inline gen-count">
-            <span>New tokens</span>
-            <input
-              aria-label="New tokens"
-              className="input input-narrow"
-              type="number"
-              inputMode="numeric"
-              min={1}
-              max={MAX_NEW_TOKENS}
-              step={1}
-              value={g.maxNewTokens}
-              aria-invalid={!!g.maxNewTokensError}
-              onChange={(e) => g.onMaxNewTokensChange(e.target.value)}
-            />
-          </label>
-        </div>
-      )}
-      {g?.maxNewTokensError && (
-        <div className="inline-error small" role="alert" data-testid="max-new-tokens-error">
-          {g.maxNewTokensError}
-        </div>
-      )}
-      <div className="run-hint muted small">
-        {p.runDisabledReason ??
-          (p.running && p.onStop ? (
-            `Stop cancels the ${generating ? 'generation' : 'run'} on the server.`
-          ) : p.retryAt ? (
-            <RetryCountdown at={p.retryAt} />
-          ) : (
-            'Ctrl+Enter in the text box runs too.'
-          ))}
-      </div>
-      <InterventionList interventions={p.interventions} onChange={p.onInterventionsChange} ctx={p.ctx} />
-      {p.receipts && <Receipts receipts={p.receipts.list} interventions={p.receipts.interventions} stale={p.receipts.stale} />}
+      </RunControl>
+      <InterventionList interventions={inputs.interventions} onChange={inputs.setInterventions} ctx={ctx} />
+      {receipts && <Receipts receipts={receipts.list} interventions={receipts.interventions} stale={receipts.stale} />}
       <StreamForm
-        ctx={p.ctx}
-        layerOptions={p.layerOptions}
+        ctx={ctx}
+        layerOptions={layerOptions}
         onAdd={(_key, r) => {
-          if (r.ok) p.onInterventionsChange(addStreamIntervention(p.interventions, r.value.key, r.value.config));
+          if (r.ok) inputs.setInterventions(addStreamIntervention(inputs.interventions, r.value.key, r.value.config));
         }}
       />
       <AttentionForm
-        ctx={p.ctx}
-        layerOptions={p.layerOptions}
+        ctx={ctx}
+        layerOptions={layerOptions}
         onAdd={(r) => {
-          if (r.ok) p.onInterventionsChange(appendIntervention(p.interventions, r.value.key, r.value.config));
+          if (r.ok) inputs.setInterventions(appendIntervention(inputs.interventions, r.value.key, r.value.config));
         }}
       />
     </section>

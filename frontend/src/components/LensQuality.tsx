@@ -5,17 +5,15 @@
 import { useRef, useState, type ReactNode } from 'react';
 import type { Lens } from '../api/types';
 import type { LensEvalState, ShownEval } from '../hooks/useLensEval';
-import { useRunProgress, type RunProgressStore } from '../hooks/useRun';
 import { useWidth } from '../hooks/useWidth';
 import { downloadText } from '../lib/download';
 import { lensFolderName, lensName } from '../lib/lenses';
 import { evalCsv, evalFileName } from '../lib/lensEval';
 import { shortModelName } from '../lib/models';
-import { describeRunProgress } from '../lib/progress';
-import { ProgressBar } from './ProgressBar';
 import { svgMarkup } from '../lib/svgExport';
 import { usePngExport } from '../hooks/usePngExport';
 import { LensQualityChart } from './LensQualityChart';
+import { RunControl } from './RunControl';
 
 /** A button that opens the file picker of a hidden file input. */
 function FileButton({ label, accept, onFile, ariaLabel }: { label: string; accept: string; onFile: (f: File) => void; ariaLabel: string }) {
@@ -35,21 +33,6 @@ function FileButton({ label, accept, onFile, ariaLabel }: { label: string; accep
         }}
       />
     </label>
-  );
-}
-
-/** The evaluation in progress: "12 of 40 documents" and a bar; the only part re-rendered per event. */
-function EvalProgress({ progress }: { progress: RunProgressStore }) {
-  const p = useRunProgress(progress);
-  const view = describeRunProgress(p, 'Starting the evaluation…');
-  return (
-    <div className="eval-progress" data-testid="eval-progress">
-      <span className="spinner" aria-hidden="true" />
-      <span className="run-progress-text" data-testid="eval-progress-text">
-        {view.text}
-      </span>
-      <ProgressBar label="Evaluation progress" view={view} />
-    </div>
   );
 }
 
@@ -165,34 +148,14 @@ function EvalForm({ ev }: { ev: LensEvalState }) {
           />
         </label>
       </div>
-      <div className="run-row">
-        <button type="button" className="btn btn-primary" onClick={() => void ev.run()} disabled={!!ev.runDisabledReason || ev.running} title={ev.runDisabledReason ?? undefined}>
-          {ev.running ? (
-            <>
-              <span className="spinner" aria-hidden="true" /> Evaluating…
-            </>
-          ) : (
-            'Run evaluation'
-          )}
-        </button>
-        {ev.running && (
-          <button type="button" className="btn btn-danger btn-stop" onClick={ev.stop} title="Stop the evaluation: the server cancels it, and what is on screen stays">
-            Stop
-          </button>
-        )}
-      </div>
-      {ev.runDisabledReason && !ev.running && <div className="muted small eval-hint">{ev.runDisabledReason}</div>}
-      {ev.running && <EvalProgress progress={ev.progress} />}
-      {ev.stopped && !ev.running && (
-        <div className="stopped-note small" role="status" data-testid="eval-stopped">
-          Evaluation stopped.
-        </div>
-      )}
-      {ev.runError && !ev.running && (
-        <div className="inline-error" role="alert" data-testid="eval-error">
-          {ev.runError}
-        </div>
-      )}
+      <RunControl
+        name="eval"
+        request={ev.request}
+        buttons={[{ label: 'Run evaluation', busyLabel: 'Evaluating…', onClick: () => void ev.run(), disabledReason: ev.runDisabledReason, busy: true }]}
+        stopTitle="Stop the evaluation: the server cancels it, and what is on screen stays"
+        progress={{ label: 'Evaluation progress', idle: 'Starting the evaluation…' }}
+        notes={{ stopped: 'Evaluation stopped.', error: (e) => e }}
+      />
     </fieldset>
   );
 }

@@ -2,7 +2,7 @@
 // only with a tuned lens attached; disabled, with the reason, for a lens type the tuned lens cannot
 // draw (it then shows what the run will use: the logit lens).
 import type { Lens } from '../api/types';
-import type { TunedLensChoice } from '../hooks/useRun';
+import type { TunedLensChoice } from '../hooks/useRunInputs';
 import { isLens, LENSES, lensFolderName } from '../lib/lenses';
 
 interface Props {

@@ -7,15 +7,13 @@ import { useId, useRef, useState } from 'react';
 import type { Tokenized } from '../hooks/useTokenize';
 import type { MetricTokenField, PatchingState, ShownPatch } from '../hooks/usePatching';
 import { usePngExport } from '../hooks/usePngExport';
-import { useRunProgress, type RunProgressStore } from '../hooks/useStoppableRequest';
 import { useWidth } from '../hooks/useWidth';
 import { formatValue } from '../lib/chart';
 import { downloadText } from '../lib/download';
 import { shortModelName } from '../lib/models';
 import { PATCH_HOOKS, patchCsv, patchFileName, type PatchScale } from '../lib/patch';
-import { describeRunProgress } from '../lib/progress';
 import { PatchingChart } from './PatchingChart';
-import { ProgressBar } from './ProgressBar';
+import { RunControl } from './RunControl';
 import { TokenStrip } from './TokenStrip';
 
 /** What the count line under a text says: its tokens, or that they are being counted, or why not. */
@@ -61,20 +59,6 @@ function TokenField({ label, field, placeholder, testId }: { label: string; fiel
           </div>
         )
       )}
-    </div>
-  );
-}
-
-/** The sweep in progress: "Patched run 12 of 60" and a bar; the only part re-rendered per event. */
-function PatchProgress({ progress }: { progress: RunProgressStore }) {
-  const view = describeRunProgress(useRunProgress(progress), 'Starting the sweep…');
-  return (
-    <div className="eval-progress" data-testid="patch-progress">
-      <span className="spinner" aria-hidden="true" />
-      <span className="run-progress-text" data-testid="patch-progress-text">
-        {view.text}
-      </span>
-      <ProgressBar label="Patching progress" view={view} />
     </div>
   );
 }
@@ -180,38 +164,14 @@ function PatchForm({ p }: { p: PatchingState }) {
           </fieldset>
         </div>
       </div>
-      <div className="run-row">
-        <button type="button" className="btn btn-primary" onClick={() => void p.run()} disabled={!!p.runDisabledReason || p.running} title={p.runDisabledReason ?? undefined}>
-          {p.running ? (
-            <>
-              <span className="spinner" aria-hidden="true" /> Patching…
-            </>
-          ) : (
-            'Run patching'
-          )}
-        </button>
-        {p.running && (
-          <button type="button" className="btn btn-danger btn-stop" onClick={p.stop} title="Stop the sweep: the server cancels it, and what is on screen stays">
-            Stop
-          </button>
-        )}
-      </div>
-      {p.runDisabledReason && !p.running && (
-        <div className="muted small eval-hint" data-testid="patch-disabled-reason">
-          {p.runDisabledReason}
-        </div>
-      )}
-      {p.running && <PatchProgress progress={p.progress} />}
-      {p.stopped && !p.running && (
-        <div className="stopped-note small" role="status" data-testid="patch-stopped">
-          Sweep stopped.
-        </div>
-      )}
-      {p.runError && !p.running && (
-        <div className="inline-error" role="alert" data-testid="patch-error">
-          {p.runError}
-        </div>
-      )}
+      <RunControl
+        name="patch"
+        request={p.request}
+        buttons={[{ label: 'Run patching', busyLabel: 'Patching…', onClick: () => void p.run(), disabledReason: p.runDisabledReason, busy: true }]}
+        stopTitle="Stop the sweep: the server cancels it, and what is on screen stays"
+        progress={{ label: 'Patching progress', idle: 'Starting the sweep…' }}
+        notes={{ stopped: 'Sweep stopped.', error: (e) => e }}
+      />
     </fieldset>
   );
 }

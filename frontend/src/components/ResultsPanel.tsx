@@ -4,39 +4,31 @@
 // While a generation is written its grid grows in place of the run on screen. The receipts are
 // shown by the controls, next to the interventions.
 import type { AttributionState } from '../hooks/useAttribution';
-import { useRunProgress, type RunProgressStore, type RunState } from '../hooks/useRun';
+import type { RunState } from '../hooks/useRun';
 import { countInterventions } from '../lib/interventions';
 import { lensName } from '../lib/lenses';
 import { lensTypeLabel } from '../lib/lensTypes';
 import { shortModelName } from '../lib/models';
-import { describeRunProgress } from '../lib/progress';
-import { ProgressBar } from './ProgressBar';
 import { ActivationPanel } from './ActivationPanel';
 import { AttentionPanel } from './AttentionPanel';
 import { GeneratedText, LiveText } from './Generation';
 import { LensGrid } from './LensGrid';
-
-/** The run in progress: what it is doing ("Layer 12 of 30") and a bar; the only part re-rendered per event. */
-export function RunProgressIndicator({ progress, inline = false }: { progress: RunProgressStore; inline?: boolean }) {
-  const p = useRunProgress(progress);
-  const view = describeRunProgress(p);
-  return (
-    <div className={inline ? 'running-overlay is-inline' : 'running-overlay'} data-testid="running-indicator">
-      <span className="spinner" aria-hidden="true" />
-      <span className="run-progress-text" data-testid="run-progress-text">
-        {view.text}
-      </span>
-      <ProgressBar label="Run progress" view={view} className="run-progress" />
-    </div>
-  );
-}
+import { RequestNotes, RequestProgress } from './RunControl';
 
 /** `attribution`: the grid's cells offer Attribute (see useAttribution). */
-export function ResultsPanel({ run, attribution }: { run: RunState; attribution?: Pick<AttributionState, 'attribute' | 'disabledReason'> }) {
-  const { view, running, runError, staleNote, stopped, live } = run;
+export function ResultsPanel({
+  run,
+  attribution,
+}: {
+  run: Pick<RunState, 'view' | 'task' | 'live' | 'notes' | 'inputs'>;
+  attribution?: Pick<AttributionState, 'attribute' | 'disabledReason'>;
+}) {
+  const { view, task, live } = run;
+  const { running, error: runError } = task;
+  const { staleNote } = run.notes;
   const interventions = view ? countInterventions(view.request.interventions) : 0;
   const gen = view?.generation ?? null;
-  const what = run.requestKind === 'generate' ? 'Generation' : 'Run';
+  const what = task.kind === 'generate' ? 'Generation' : 'Run';
   return (
     <section className="card results" aria-label="LogitLens visualization" aria-busy={running}>
       <div className="section-head">
@@ -65,18 +57,15 @@ export function ResultsPanel({ run, attribution }: { run: RunState; attribution?
           {staleNote}
         </div>
       )}
-      {stopped && !running && (
-        <div className="stopped-note small" role="status" data-testid="run-stopped">
-          {what} stopped.{view ? ' The results below are from the run before.' : ''}
-        </div>
-      )}
-      {runError && view && !running && (
-        <div className="inline-error" role="alert">
-          Last {what.toLowerCase()} failed: {runError}
-        </div>
-      )}
+      <RequestNotes
+        request={task}
+        name="run"
+        stopped={`${what} stopped.${view ? ' The results below are from the run before.' : ''}`}
+        // Without a run on screen the failure takes the grid's place, below.
+        error={view ? `Last ${what.toLowerCase()} failed: ${runError}` : null}
+      />
       <div className={`results-body${running ? (live ? ' is-live' : ' is-running') : ''}`}>
-        {running && <RunProgressIndicator progress={run.progress} inline={!!live} />}
+        {running && <RequestProgress progress={task.progress} label="Run progress" testId="running-indicator" textTestId="run-progress-text" overlay={live ? 'inline' : 'over'} />}
         {live ? (
           <>
             <LiveText
@@ -87,7 +76,7 @@ export function ResultsPanel({ run, attribution }: { run: RunState; attribution?
             <LensGrid
               rows={live.grid.rows}
               tokens={live.grid.tokens}
-              lens={lensName(live.request.lens ?? 'logit', run.tunedLens?.folder)}
+              lens={lensName(live.request.lens ?? 'logit', run.inputs.tunedLens?.folder)}
               promptTokens={live.grid.promptTokens}
               pendingToken={live.grid.pending?.token ?? null}
             />
@@ -112,7 +101,7 @@ export function ResultsPanel({ run, attribution }: { run: RunState; attribution?
           </>
         ) : runError ? (
           <div className="empty-state error-state" role="alert">
-            <strong>{run.retryAt !== null ? 'The server is busy.' : `The ${what.toLowerCase()} failed.`}</strong>
+            <strong>{task.retryAt !== null ? 'The server is busy.' : `The ${what.toLowerCase()} failed.`}</strong>
             <p>{runError}</p>
           </div>
         ) : (
@@ -131,12 +120,12 @@ export function ResultsPanel({ run, attribution }: { run: RunState; attribution?
 }
 
 /** The panels below the grid: activation analysis (when asked for) and attention. */
-export function RunDetails({ run }: { run: RunState }) {
+export function RunDetails({ run }: { run: Pick<RunState, 'view' | 'inputs' | 'task' | 'disabled' | 'runInference' | 'generate'> }) {
   const { view } = run;
   if (!view) return null;
   // Run again re-runs the text on screen, even if the text box has changed since; a generation is
   // generated again, as far as it was asked to write.
-  const override = view.request.text === run.text ? undefined : { text: view.request.text };
+  const override = view.request.text === run.inputs.text ? undefined : { text: view.request.text };
   const gen = view.generation;
   const rerun = () => void (gen ? run.generate(override, { maxNewTokens: gen.maxNewTokens }) : run.runInference(override));
   return (
@@ -153,7 +142,7 @@ export function RunDetails({ run }: { run: RunState }) {
         modelName={view.modelName}
         text={view.request.text}
         onRerun={rerun}
-        canRerun={!run.runDisabledReason && !run.running}
+        canRerun={!run.disabled.run && !run.task.running}
       />
     </>
   );

@@ -2,7 +2,7 @@
 // attached), a baseline to compare with, tracked tokens, the activation analysis.
 import { useId, useState } from 'react';
 import type { TrackToken } from '../api/types';
-import type { TunedLensChoice } from '../hooks/useRun';
+import type { TunedLensChoice } from '../hooks/useRunInputs';
 import { LensSelect } from './LensSelect';
 import type { RunOptionsValue } from '../lib/runOptions';
 import { addTrackTokens, hasSeparator, MAX_TRACK_TOKENS, parseTrackTokens, trackTokenLabel } from '../lib/track';

@@ -10,8 +10,9 @@ import { refusalMessage } from '../lib/refusals';
 import type { Attribution } from '../api/types';
 import type { AttributionTarget } from '../lib/attribution';
 import type { ModelLoader } from './useModelLoader';
-import type { RunState, RunView } from './useRun';
-import { useStoppableRequest, type RunProgressStore } from './useStoppableRequest';
+import type { RunState } from './useRun';
+import type { RunView } from './useShownRun';
+import { useStoppableRequest, type RequestStatus } from './useStoppableRequest';
 
 export interface ShownAttribution {
   attribution: Attribution;
@@ -29,16 +30,13 @@ export interface AttributionState {
   attribute: (t: AttributionTarget) => Promise<void>;
   /** Why Attribute cannot run now, or null. */
   disabledReason: string | null;
-  running: boolean;
-  progress: RunProgressStore;
-  stop: () => void;
-  stopped: boolean;
-  error: string | null;
+  /** The attribution in progress, or the last one asked of the run on screen (stopped, or why it failed). */
+  request: RequestStatus;
   /** Closes the panel (and stops what it was doing). */
   close: () => void;
 }
 
-export function useAttribution(run: RunState, loader: ModelLoader): AttributionState {
+export function useAttribution(run: Pick<RunState, 'view' | 'task' | 'disabled'>, loader: ModelLoader): AttributionState {
   const request = useStoppableRequest(loader.subscribeRunProgress);
   // Each belongs to the run it was asked of: another run on screen hides them.
   const [shown, setShown] = useState<(ShownAttribution & { view: RunView }) | null>(null);
@@ -46,10 +44,10 @@ export function useAttribution(run: RunState, loader: ModelLoader): AttributionS
   const [error, setError] = useState<string | null>(null);
   const { view } = run;
 
-  const disabledReason = run.running
+  const disabledReason = run.task.running
     ? 'A run is in progress'
-    : run.runDisabledReason
-      ? run.runDisabledReason
+    : run.disabled.run
+      ? run.disabled.run
       : view && loader.model && view.modelName !== loader.model.model_name
         ? 'The grid was made with another model: run it again first'
         : null;
@@ -91,11 +89,7 @@ export function useAttribution(run: RunState, loader: ModelLoader): AttributionS
     target: current ? asked!.target : null,
     attribute,
     disabledReason,
-    running: request.running,
-    progress: request.progress,
-    stop: request.stop,
-    stopped: current && request.stopped,
-    error: current ? error : null,
+    request: { running: request.running, progress: request.progress, stop: request.stop, stopped: current && request.stopped, error: current ? error : null },
     close,
   };
 }

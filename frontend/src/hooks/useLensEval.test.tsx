@@ -83,14 +83,14 @@ describe('useLensEval', () => {
     act(() => ev().setCorpus('a'));
     server.routes.eval_lens = () => ({ status: 409, json: { detail: 'model is loading' } });
     await act(() => ev().run());
-    expect(ev().runError).toBe('model is loading: run the evaluation once the model is ready.');
+    expect(ev().request.error).toBe('model is loading: run the evaluation once the model is ready.');
     server.routes.eval_lens = () => ({ status: 400, json: { detail: 'Model not loaded' } });
     await act(() => ev().run());
-    expect(ev().runError).toBe('Model not loaded: choose a model in the header to load one.');
+    expect(ev().request.error).toBe('Model not loaded: choose a model in the header to load one.');
     server.routes.eval_lens = () => ({ status: 400, json: { detail: 'the corpus has 5000 documents; one evaluation takes at most 4096' } });
     await act(() => ev().run());
-    expect(ev().runError).toBe('the corpus has 5000 documents; one evaluation takes at most 4096');
-    expect(ev().running).toBe(false);
+    expect(ev().request.error).toBe('the corpus has 5000 documents; one evaluation takes at most 4096');
+    expect(ev().request.running).toBe(false);
   });
 
   it('a second run replaces the first: only the second’s answer is shown', async () => {
@@ -110,7 +110,7 @@ describe('useLensEval', () => {
       await p1;
     });
     expect(ev().shown?.data.documents).toBe(2);
-    expect(ev().stopped).toBe(false);
+    expect(ev().request.stopped).toBe(false);
     expect(posts()).toHaveLength(2);
     expect(posts()[0].headers['x-logitlens-request']).not.toBe(posts()[1].headers['x-logitlens-request']);
   });

@@ -9,8 +9,7 @@ import { refusalMessage } from '../lib/refusals';
 import { countDocuments, parseEvalFile, parseMaxTokens, type EvalData } from '../lib/lensEval';
 import { shortModelName } from '../lib/models';
 import { modelKey } from '../lib/status';
-import type { RunProgressStore } from './useStoppableRequest';
-import { useStoppableRequest } from './useStoppableRequest';
+import { useStoppableRequest, type RequestStatus } from './useStoppableRequest';
 import type { ModelLoader } from './useModelLoader';
 
 /** Where the evaluation on screen came from. */
@@ -44,15 +43,10 @@ export interface LensEvalState {
   setMaxTokens: (v: string) => void;
   /** Why Run evaluation is disabled, or null. */
   runDisabledReason: string | null;
-  /** Evaluates the corpus with the model in service; failures are kept in `runError`. */
+  /** Evaluates the corpus with the model in service; failures are kept in `request.error`. */
   run: () => Promise<void>;
-  running: boolean;
-  progress: RunProgressStore;
-  /** Cancels the evaluation in progress; what was on screen stays. */
-  stop: () => void;
-  /** The last evaluation was stopped (until the next starts). */
-  stopped: boolean;
-  runError: string | null;
+  /** The evaluation in progress (Stop cancels it; what was on screen stays), or the last one. */
+  request: RequestStatus;
   /** Opens an evaluation file (`eval-lens --json`, or a report); a file that is not one is said in `fileError`. */
   openFile: (f: File) => Promise<void>;
   fileError: string | null;
@@ -82,7 +76,6 @@ export function useLensEval(loader: ModelLoader): LensEvalState {
   const [fileError, setFileError] = useState<string | null>(null);
 
   const request = useStoppableRequest(subscribeRunProgress);
-  const { running, stopped, progress, stop } = request;
 
   // The server keeps its last evaluation per model loaded.
   const key = modelKey(model);
@@ -214,11 +207,7 @@ export function useLensEval(loader: ModelLoader): LensEvalState {
     setMaxTokens,
     runDisabledReason,
     run,
-    running,
-    progress,
-    stop,
-    stopped,
-    runError,
+    request: { running: request.running, stopped: request.stopped, progress: request.progress, stop: request.stop, error: runError },
     openFile,
     fileError,
   };

@@ -8,7 +8,7 @@ import type { PatchHook, PatchRequest, PatchResponse, TrackToken } from '../api/
 import { countMismatch, parseMetricToken, parsePositions, positionsError, severalTokensError } from '../lib/patch';
 import { modelKey } from '../lib/status';
 import type { ModelLoader } from './useModelLoader';
-import { useStoppableRequest, type RunProgressStore } from './useStoppableRequest';
+import { useStoppableRequest, type RequestStatus } from './useStoppableRequest';
 import { useTokenize, type Tokenized } from './useTokenize';
 
 export type MetricType = PatchRequest['metric']['type'];
@@ -61,11 +61,8 @@ export interface PatchingState {
   positionsError: string | null;
   runDisabledReason: string | null;
   run: () => Promise<void>;
-  running: boolean;
-  progress: RunProgressStore;
-  stop: () => void;
-  stopped: boolean;
-  runError: string | null;
+  /** The sweep in progress (Stop cancels it; what was on screen stays), or the last one. */
+  request: RequestStatus;
   shown: ShownPatch | null;
 }
 
@@ -184,11 +181,7 @@ export function usePatching(loader: ModelLoader): PatchingState {
     positionsError: positionsProblem,
     runDisabledReason,
     run,
-    running: request.running,
-    progress: request.progress,
-    stop: request.stop,
-    stopped: request.stopped,
-    runError,
+    request: { running: request.running, stopped: request.stopped, progress: request.progress, stop: request.stop, error: runError },
     shown,
   };
 }

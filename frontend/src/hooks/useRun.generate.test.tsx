@@ -5,7 +5,9 @@ import { generateResponse, generateSteps, inferenceResponse, READY, TOKENS, WRIT
 import { FakeEventSource, ndjson, stubServer, type FakeServer, type NdjsonBody } from '../test/server';
 import { useModelLoader } from './useModelLoader';
 import { useModels } from './useModels';
-import { DEFAULT_TEXT, useRun, useRunProgress } from './useRun';
+import { useRun } from './useRun';
+import { DEFAULT_TEXT } from './useRunInputs';
+import { useRunProgress } from './useStoppableRequest';
 
 let server: FakeServer;
 /** The streamed bodies of /generate, in the order asked. */
@@ -33,11 +35,11 @@ async function ready() {
   const hook = renderHook(
     () => {
       const run = useRun(useModelLoader(useModels()));
-      return { run, progress: useRunProgress(run.progress) };
+      return { run, progress: useRunProgress(run.task.progress) };
     },
     { wrapper: NotificationProvider },
   );
-  await waitFor(() => expect(hook.result.current.run.runDisabledReason).toBeNull());
+  await waitFor(() => expect(hook.result.current.run.disabled.run).toBeNull());
   return { run: () => hook.result.current.run, progress: () => hook.result.current.progress };
 }
 
@@ -68,9 +70,9 @@ describe('useRun: generate', () => {
   it('sends Run’s request with max_new_tokens and stream, grows the grid step by step, then shows the whole answer as the run', async () => {
     const r = await ready();
     act(() => {
-      r.run().setInterventions({ layer_1_output: [{ type: 'zero', all_layers: false, token_index: -1 }] });
-      r.run().setRunOptions({ ...r.run().runOptions, compare: true });
-      r.run().setMaxNewTokens('2');
+      r.run().inputs.setInterventions({ layer_1_output: [{ type: 'zero', all_layers: false, token_index: -1 }] });
+      r.run().inputs.setOptions({ ...r.run().inputs.options, compare: true });
+      r.run().inputs.newTokens.set('2');
     });
     const { done, body } = await start(r);
     const call = generateCalls()[0];
@@ -89,8 +91,8 @@ describe('useRun: generate', () => {
     });
     expect(call.headers['x-logitlens-request']).toMatch(/^[0-9a-f]{32}$/);
     expect(call.headers.accept).toBe('application/x-ndjson');
-    expect(r.run().running).toBe(true);
-    expect(r.run().requestKind).toBe('generate');
+    expect(r.run().task.running).toBe(true);
+    expect(r.run().task.kind).toBe('generate');
     expect(r.run().live).toBeNull();
 
     const res = generateResponse({ generated_ids: [11, 13], generated_tokens: [' sat', ' up'], generated_text: ' sat up', first_difference: 1 });
@@ -134,14 +136,14 @@ describe('useRun: generate', () => {
       baseline: { ids: [11, 13], text: ' sat up', tokens: [' sat', ' up'], firstDifference: 1 },
     });
     expect(r.run().live).toBeNull();
-    expect(r.run().running).toBe(false);
+    expect(r.run().task.running).toBe(false);
     expect(r.progress()).toBeNull();
     // The controls' tokens are the prompt's, not the written ones.
-    expect(r.run().tokens).toEqual(TOKENS);
-    expect(r.run().ctx).toMatchObject({ seqLen: TOKENS.length, newTokens: 2 });
-    expect(r.run().staleNote).toBeNull();
-    act(() => r.run().setText('Another prompt'));
-    expect(r.run().staleNote).toBe('The controls changed since this generation: Generate to update it.');
+    expect(r.run().scope.tokens).toEqual(TOKENS);
+    expect(r.run().scope.ctx).toMatchObject({ seqLen: TOKENS.length, newTokens: 2 });
+    expect(r.run().notes.staleNote).toBeNull();
+    act(() => r.run().inputs.setText('Another prompt'));
+    expect(r.run().notes.staleNote).toBe('The controls changed since this generation: Generate to update it.');
   });
 
   it('progress from /events counts too, only this generation’s', async () => {
@@ -158,7 +160,7 @@ describe('useRun: generate', () => {
     // The lines read so far do not take back what the server has already said.
     await send(body, generateSteps()[0]);
     expect(r.progress()?.done).toBe(3);
-    act(() => r.run().stop());
+    act(() => r.run().task.stop());
     expect(body.cancelled).toBe(true);
   });
 
@@ -175,10 +177,10 @@ describe('useRun: generate', () => {
       ok = await done;
     });
     expect(ok).toBe(false);
-    expect(r.run().runError).toBe('The generation failed: the model could not run: out of memory');
+    expect(r.run().task.error).toBe('The generation failed: the model could not run: out of memory');
     expect(r.run().view).toBe(before);
     expect(r.run().live).toBeNull();
-    expect(r.run().running).toBe(false);
+    expect(r.run().task.running).toBe(false);
     expect((await screen.findByTestId('toast-error')).textContent).toContain('Generation failed');
   });
 
@@ -190,7 +192,7 @@ describe('useRun: generate', () => {
       g.body.write('rt":0}\n');
       await g.done;
     });
-    expect(r.run().runError).toBe('The server sent a step line that cannot be read (its tokens are not strings)');
+    expect(r.run().task.error).toBe('The server sent a step line that cannot be read (its tokens are not strings)');
     expect(g.body.cancelled).toBe(true);
     g = await start(r);
     await send(g.body, generateSteps()[0]);
@@ -198,7 +200,7 @@ describe('useRun: generate', () => {
       g.body.close();
       await g.done;
     });
-    expect(r.run().runError).toBe('The server ended the stream before the generation was done');
+    expect(r.run().task.error).toBe('The server ended the stream before the generation was done');
     expect(r.run().view).toBeNull();
   });
 
@@ -206,11 +208,11 @@ describe('useRun: generate', () => {
     server.routes.generate = () => ({ status: 409, json: { detail: 'model is loading' } });
     const r = await ready();
     await act(() => r.run().generate());
-    expect(r.run().runError).toBe('model is loading: run the generation once the model is ready.');
+    expect(r.run().task.error).toBe('model is loading: run the generation once the model is ready.');
     server.routes.generate = () => ({ status: 503, json: { detail: 'the server is busy' }, headers: { 'retry-after': '5' } });
     await act(() => r.run().generate());
-    expect(r.run().retryAt).not.toBeNull();
-    expect(r.run().runError).toMatch(/^the server is busy\. Run it again after .+\.$/);
+    expect(r.run().task.retryAt).not.toBeNull();
+    expect(r.run().task.error).toMatch(/^the server is busy\. Run it again after .+\.$/);
     expect((await screen.findAllByTestId('toast-error')).some((t) => t.textContent?.includes('The server is busy'))).toBe(true);
   });
 
@@ -223,13 +225,13 @@ describe('useRun: generate', () => {
     expect(r.run().live?.grid.tokens).toHaveLength(5);
     let ok: boolean | undefined;
     await act(async () => {
-      r.run().stop();
+      r.run().task.stop();
       ok = await done;
     });
     expect(ok).toBe(false);
     expect(body.cancelled).toBe(true);
-    expect(r.run().stopped).toBe(true);
-    expect(r.run().runError).toBeNull();
+    expect(r.run().task.stopped).toBe(true);
+    expect(r.run().task.error).toBeNull();
     expect(r.run().live).toBeNull();
     expect(r.run().view).toBe(before);
     expect(screen.queryByTestId('toast-error')).toBeNull();
@@ -245,11 +247,11 @@ describe('useRun: generate', () => {
     const a = await start(r);
     const idA = generateCalls()[0].headers['x-logitlens-request'];
     await send(a.body, steps[0]);
-    act(() => r.run().stop());
+    act(() => r.run().task.stop());
     const b = await start(r);
     const idB = generateCalls()[1].headers['x-logitlens-request'];
-    expect(r.run().running).toBe(true);
-    expect(r.run().stopped).toBe(false);
+    expect(r.run().task.running).toBe(true);
+    expect(r.run().task.stopped).toBe(false);
     act(() => FakeEventSource.run({ request: idB, stage: 'generating', done: 1, total: 20 }));
     // A goes on writing after the Stop, and its events still come.
     await send(a.body, steps[1], steps[2]);
@@ -264,7 +266,7 @@ describe('useRun: generate', () => {
     });
     expect(okA).toBe(false);
     expect(r.run().view).toBeNull();
-    expect(r.run().running).toBe(true);
+    expect(r.run().task.running).toBe(true);
     expect(r.progress()?.request).toBe(idB);
     // B goes through as if A had never been.
     await send(b.body, steps[0]);
@@ -278,9 +280,9 @@ describe('useRun: generate', () => {
     });
     expect(okB).toBe(true);
     expect(r.run().view?.runId).toBe(2);
-    expect(r.run().running).toBe(false);
-    expect(r.run().stopped).toBe(false);
-    expect(r.run().runError).toBeNull();
+    expect(r.run().task.running).toBe(false);
+    expect(r.run().task.stopped).toBe(false);
+    expect(r.run().task.error).toBeNull();
   });
 
   it('a run started meanwhile replaces the generation', async () => {
@@ -296,19 +298,19 @@ describe('useRun: generate', () => {
     expect(body.cancelled).toBe(true);
     await waitFor(() => expect(r.run().view?.runId).toBe(42));
     expect(r.run().live).toBeNull();
-    expect(r.run().requestKind).toBe('run');
+    expect(r.run().task.kind).toBe('run');
     expect(r.run().view?.generation).toBeNull();
   });
 
   it('the new-tokens field: Generate waits for a whole number from 1 to 256', async () => {
     const r = await ready();
-    expect(r.run().maxNewTokens).toBe('20');
-    expect(r.run().generateDisabledReason).toBeNull();
-    act(() => r.run().setMaxNewTokens('300'));
-    expect(r.run().maxNewTokensError).toBe('New tokens: 300 is not a whole number from 1 to 256');
-    expect(r.run().generateDisabledReason).toBe(r.run().maxNewTokensError);
+    expect(r.run().inputs.newTokens.text).toBe('20');
+    expect(r.run().disabled.generate).toBeNull();
+    act(() => r.run().inputs.newTokens.set('300'));
+    expect(r.run().inputs.newTokens.error).toBe('New tokens: 300 is not a whole number from 1 to 256');
+    expect(r.run().disabled.generate).toBe(r.run().inputs.newTokens.error);
     // Run does not care.
-    expect(r.run().runDisabledReason).toBeNull();
+    expect(r.run().disabled.run).toBeNull();
     let ok: boolean | undefined;
     await act(async () => {
       ok = await r.run().generate();
@@ -321,7 +323,7 @@ describe('useRun: generate', () => {
     });
     await waitFor(() => expect(bodies).toHaveLength(1));
     expect(generateCalls()[0].body).toMatchObject({ max_new_tokens: 3, stream: true });
-    act(() => r.run().stop());
+    act(() => r.run().task.stop());
     expect(bodies[0].cancelled).toBe(true);
   });
 });

@@ -7,7 +7,9 @@ import { formatClock } from '../lib/time';
 import { deferred, FakeEventSource, stubServer, type FakeServer, type Reply } from '../test/server';
 import { useModelLoader } from './useModelLoader';
 import { useModels } from './useModels';
-import { DEFAULT_TEXT, useRun, useRunProgress } from './useRun';
+import { useRun } from './useRun';
+import { DEFAULT_TEXT } from './useRunInputs';
+import { useRunProgress } from './useStoppableRequest';
 
 let server: FakeServer;
 
@@ -26,7 +28,7 @@ function renderRun() {
     () => {
       const loader = useModelLoader(useModels());
       const run = useRun(loader);
-      return { loader, run, progress: useRunProgress(run.progress) };
+      return { loader, run, progress: useRunProgress(run.task.progress) };
     },
     { wrapper: NotificationProvider },
   );
@@ -45,20 +47,20 @@ describe('useRun', () => {
   it('Run waits for the server and a loaded model, and says why', async () => {
     server.routes.model_status = () => ({ json: { loaded: false, backend: 'custom', status: 'idle' } satisfies ModelStatus });
     const { run } = renderRun();
-    expect(run().runDisabledReason).toBe('Connecting to the server…');
-    await waitFor(() => expect(run().runDisabledReason).toBe('No model is loaded: choose one in the header'));
+    expect(run().disabled.run).toBe('Connecting to the server…');
+    await waitFor(() => expect(run().disabled.run).toBe('No model is loaded: choose one in the header'));
     // No model known: the controls offer no layer count of their own.
-    expect(run().layerOptions).toBe(0);
+    expect(run().scope.layerOptions).toBe(0);
   });
 
   it('runs the controls as they are, with compact attention and entropy, and shows the run', async () => {
     const { run } = await ready();
-    expect(run().runDisabledReason).toBeNull();
-    expect(run().layerOptions).toBe(2);
+    expect(run().disabled.run).toBeNull();
+    expect(run().scope.layerOptions).toBe(2);
     act(() => {
-      run().setLensType('post_attention');
-      run().setInterventions({ layer_1_output: [{ type: 'zero', all_layers: false }] });
-      run().setRunOptions({ compare: true, analysis: false, track: [' Paris', 7] });
+      run().inputs.setLensType('post_attention');
+      run().inputs.setInterventions({ layer_1_output: [{ type: 'zero', all_layers: false }] });
+      run().inputs.setOptions({ compare: true, analysis: false, track: [' Paris', 7] });
     });
     let ok: boolean | undefined;
     await act(async () => {
@@ -85,24 +87,24 @@ describe('useRun', () => {
     expect(view.rows).toHaveLength(3);
     expect(view.tensor?.reduce).toBe('head_mean');
     expect(view.source).toEqual({ kind: 'inference' });
-    expect(run().receipts).toEqual({ list: RECEIPTS.slice(0, 1), interventions: 1, stale: false });
+    expect(run().notes.receipts).toEqual({ list: RECEIPTS.slice(0, 1), interventions: 1, stale: false });
     // The tokens of the text as run bound the token indices of interventions.
-    expect(run().tokens).toHaveLength(4);
-    expect(run().ctx).toEqual({ numLayers: 2, hiddenSize: 8, seqLen: 4 });
-    expect(run().staleNote).toBeNull();
+    expect(run().scope.tokens).toHaveLength(4);
+    expect(run().scope.ctx).toEqual({ numLayers: 2, hiddenSize: 8, seqLen: 4 });
+    expect(run().notes.staleNote).toBeNull();
   });
 
   it('the run on screen goes stale when the controls change, and back when they match again', async () => {
     const { run } = await ready();
     await act(() => run().runInference());
-    act(() => run().setText('Something else'));
-    expect(run().staleNote).toBe('The controls changed since this run: Run to update the grid.');
-    expect(run().tokens).toBeNull();
-    act(() => run().setText(DEFAULT_TEXT));
-    expect(run().staleNote).toBeNull();
-    act(() => run().setInterventions({ embeddings: [{ type: 'scale', value: 2 }] }));
-    expect(run().staleNote).not.toBeNull();
-    expect(run().receipts?.stale).toBe(true);
+    act(() => run().inputs.setText('Something else'));
+    expect(run().notes.staleNote).toBe('The controls changed since this run: Run to update the grid.');
+    expect(run().scope.tokens).toBeNull();
+    act(() => run().inputs.setText(DEFAULT_TEXT));
+    expect(run().notes.staleNote).toBeNull();
+    act(() => run().inputs.setInterventions({ embeddings: [{ type: 'scale', value: 2 }] }));
+    expect(run().notes.staleNote).not.toBeNull();
+    expect(run().notes.receipts?.stale).toBe(true);
   });
 
   it('override replaces the controls\' fields for one run', async () => {
@@ -111,7 +113,7 @@ describe('useRun', () => {
     expect(inferenceBodies()[0]).toMatchObject({ text: 'Saved text', lens_type: 'combined', apply_chat_template: true });
     expect(run().view?.source).toEqual({ kind: 'session', name: 's', savedOnly: false });
     // A session's run is not compared with the controls.
-    expect(run().staleNote).toBeNull();
+    expect(run().notes.staleNote).toBeNull();
   });
 
   it('a run refused while the model loads says to run again, in a toast and as the run error', async () => {
@@ -122,9 +124,9 @@ describe('useRun', () => {
       ok = await run().runInference();
     });
     expect(ok).toBe(false);
-    expect(run().runError).toBe('model is loading. Run again when the model is ready.');
+    expect(run().task.error).toBe('model is loading. Run again when the model is ready.');
     expect(run().view).toBeNull();
-    expect(run().running).toBe(false);
+    expect(run().task.running).toBe(false);
     expect((await screen.findByTestId('toast-error')).textContent).toContain('Inference failed');
   });
 
@@ -133,39 +135,39 @@ describe('useRun', () => {
     vi.stubGlobal('EventSource', FakeEventSource);
     const { run } = await ready();
     // Chosen before any lens is attached: not asked for.
-    act(() => run().setRunOptions({ ...run().runOptions, lens: 'tuned' }));
-    expect(run().tunedLens).toBeNull();
-    expect(run().lens).toBe('logit');
+    act(() => run().inputs.setOptions({ ...run().inputs.options, lens: 'tuned' }));
+    expect(run().inputs.tunedLens).toBeNull();
+    expect(run().inputs.lens).toBe('logit');
     await act(() => run().runInference());
     expect(inferenceBodies()[0]).not.toHaveProperty('lens');
     expect(run().view?.tunedLens).toBeNull();
 
     act(() => FakeEventSource.status({ ...READY, tuned_lens: TUNED_LENS_DIR }));
-    expect(run().tunedLens).toEqual({ folder: TUNED_LENS_DIR, disabledReason: null });
-    expect(run().lens).toBe('tuned');
+    expect(run().inputs.tunedLens).toEqual({ folder: TUNED_LENS_DIR, disabledReason: null });
+    expect(run().inputs.lens).toBe('tuned');
     // The controls now ask for another lens than the run on screen.
-    expect(run().staleNote).toBe('The controls changed since this run: Run to update the grid.');
+    expect(run().notes.staleNote).toBe('The controls changed since this run: Run to update the grid.');
     await act(() => run().runInference());
     expect(inferenceBodies()[1]).toMatchObject({ lens: 'tuned', lens_type: 'block_output' });
     expect(run().view?.request.lens).toBe('tuned');
     expect(run().view?.tunedLens).toBe(TUNED_LENS_DIR);
-    expect(run().staleNote).toBeNull();
+    expect(run().notes.staleNote).toBeNull();
 
     // A lens type the tuned lens cannot draw: the request stays valid, with the logit lens.
-    act(() => run().setLensType('post_attention'));
-    expect(run().tunedLens?.disabledReason).toMatch(/translates block outputs/);
-    expect(run().lens).toBe('logit');
+    act(() => run().inputs.setLensType('post_attention'));
+    expect(run().inputs.tunedLens?.disabledReason).toMatch(/translates block outputs/);
+    expect(run().inputs.lens).toBe('logit');
     await act(() => run().runInference());
     expect(inferenceBodies()[2]).not.toHaveProperty('lens');
     expect(inferenceBodies()[2]).toMatchObject({ lens_type: 'post_attention' });
     // The choice is kept for when the lens type allows it again.
-    expect(run().runOptions.lens).toBe('tuned');
+    expect(run().inputs.options.lens).toBe('tuned');
   });
 
   it('a saved result shown without a model implies its layer count', async () => {
     server.routes.model_status = () => ({ json: { loaded: false, backend: 'custom', status: 'idle' } satisfies ModelStatus });
     const { run } = renderRun();
-    await waitFor(() => expect(run().runDisabledReason).toMatch(/No model is loaded/));
+    await waitFor(() => expect(run().disabled.run).toMatch(/No model is loaded/));
     act(() =>
       run().show({
         request: { text: 't', interventions: {}, lens_type: 'post_attention', apply_chat_template: false, return_attention: false },
@@ -177,7 +179,7 @@ describe('useRun', () => {
         source: { kind: 'session', name: 's', savedOnly: true },
       }),
     );
-    expect(run().layerOptions).toBe(3);
+    expect(run().scope.layerOptions).toBe(3);
   });
 });
 
@@ -220,7 +222,7 @@ describe('useRun: the run in progress', () => {
     const r = await ready();
     expect(FakeEventSource.open()).toHaveLength(1);
     const { done: first } = await start(r, 0);
-    expect(r.run().running).toBe(true);
+    expect(r.run().task.running).toBe(true);
     const id = requestId(0);
     expect(id).toMatch(/^[0-9a-f]{32}$/);
     expect(r.progress()).toBeNull();
@@ -237,7 +239,7 @@ describe('useRun: the run in progress', () => {
       pending[0].resolve(answer('first', '1'));
       expect(await first).toBe(true);
     });
-    expect(r.run().running).toBe(false);
+    expect(r.run().task.running).toBe(false);
     expect(r.run().view?.runId).toBe(1);
     // Done: the progress is gone, and a late event of that run does not bring it back.
     expect(r.progress()).toBeNull();
@@ -273,13 +275,13 @@ describe('useRun: the run in progress', () => {
     expect(r.progress()?.done).toBe(1);
     let ok: boolean | undefined;
     await act(async () => {
-      r.run().stop();
+      r.run().task.stop();
       ok = await second;
     });
     expect(ok).toBe(false);
-    expect(r.run().running).toBe(false);
-    expect(r.run().stopped).toBe(true);
-    expect(r.run().runError).toBeNull();
+    expect(r.run().task.running).toBe(false);
+    expect(r.run().task.stopped).toBe(true);
+    expect(r.run().task.error).toBeNull();
     expect(r.run().view).toBe(before);
     expect(r.progress()).toBeNull();
     expect(screen.queryByTestId('toast-error')).toBeNull();
@@ -289,9 +291,9 @@ describe('useRun: the run in progress', () => {
     await act(async () => pending[1].resolve(answer('too late', '2')));
     expect(r.run().view).toBe(before);
     // Stop with no run in progress does nothing; the next run clears the note.
-    act(() => r.run().stop());
+    act(() => r.run().task.stop());
     const { done: third } = await start(r, 2);
-    expect(r.run().stopped).toBe(false);
+    expect(r.run().task.stopped).toBe(false);
     await act(async () => {
       pending[2].resolve(answer('third', '3'));
       await third;
@@ -306,7 +308,7 @@ describe('useRun: the run in progress', () => {
     const r = await ready();
     const { done: a } = await start(r, 0);
     const idA = requestId(0);
-    act(() => r.run().stop());
+    act(() => r.run().task.stop());
     const { done: b } = await start(r, 1);
     const idB = requestId(1);
     progressEvent(idB, 'forward', 1, 2);
@@ -318,14 +320,14 @@ describe('useRun: the run in progress', () => {
       expect(await a).toBe(false);
     });
     expect(r.run().view).toBeNull();
-    expect(r.run().running).toBe(true);
+    expect(r.run().task.running).toBe(true);
     expect(r.progress()?.request).toBe(idB);
     await act(async () => {
       pending[1].resolve(answer('B', '2'));
       expect(await b).toBe(true);
     });
     expect(r.run().view?.runId).toBe(2);
-    expect(r.run().stopped).toBe(false);
+    expect(r.run().task.stopped).toBe(false);
   });
 
   it('a run started while another is in progress replaces it', async () => {
@@ -336,8 +338,8 @@ describe('useRun: the run in progress', () => {
       // A's request was aborted: it ends as not done, without touching B's state.
       expect(await a).toBe(false);
     });
-    expect(r.run().running).toBe(true);
-    expect(r.run().stopped).toBe(false);
+    expect(r.run().task.running).toBe(true);
+    expect(r.run().task.stopped).toBe(false);
     progressEvent(requestId(0), 'forward', 1, 2);
     expect(r.progress()).toBeNull();
     await act(async () => {
@@ -345,7 +347,7 @@ describe('useRun: the run in progress', () => {
       await b;
     });
     expect(r.run().view?.runId).toBe(2);
-    expect(r.run().running).toBe(false);
+    expect(r.run().task.running).toBe(false);
   });
 
   it('a busy server (503): its detail, when to try again from Retry-After, in a toast and as the run error', async () => {
@@ -358,11 +360,11 @@ describe('useRun: the run in progress', () => {
       ok = await r.run().runInference();
     });
     expect(ok).toBe(false);
-    const at = r.run().retryAt!;
+    const at = r.run().task.retryAt!;
     expect(at).toBeGreaterThanOrEqual(t0 + 7000);
     expect(at).toBeLessThanOrEqual(Date.now() + 7000);
-    expect(r.run().runError).toBe(`${detail}. Run again after ${formatClock(at)}.`);
-    expect(r.run().stopped).toBe(false);
+    expect(r.run().task.error).toBe(`${detail}. Run again after ${formatClock(at)}.`);
+    expect(r.run().task.stopped).toBe(false);
     const toast = await screen.findByTestId('toast-error');
     expect(toast.textContent).toContain('The server is busy');
     expect(toast.textContent).toContain(detail);
@@ -371,16 +373,16 @@ describe('useRun: the run in progress', () => {
     // The next run forgets it.
     server.routes.inference = () => answer('ok', '9');
     await act(() => r.run().runInference());
-    expect(r.run().retryAt).toBeNull();
-    expect(r.run().runError).toBeNull();
+    expect(r.run().task.retryAt).toBeNull();
+    expect(r.run().task.error).toBeNull();
   });
 
   it('a 503 without Retry-After shows the detail alone', async () => {
     server.routes.inference = () => ({ status: 503, json: null });
     const r = await ready();
     await act(() => r.run().runInference());
-    expect(r.run().runError).toBe('HTTP 503');
-    expect(r.run().retryAt).toBeNull();
+    expect(r.run().task.error).toBe('HTTP 503');
+    expect(r.run().task.retryAt).toBeNull();
   });
 
   it('a request over the memory budget (400) shows the server\'s detail as it is', async () => {
@@ -389,8 +391,8 @@ describe('useRun: the run in progress', () => {
     server.routes.inference = () => ({ status: 400, json: { detail } });
     const r = await ready();
     await act(() => r.run().runInference());
-    expect(r.run().runError).toBe(detail);
-    expect(r.run().retryAt).toBeNull();
+    expect(r.run().task.error).toBe(detail);
+    expect(r.run().task.retryAt).toBeNull();
     expect((await screen.findByTestId('toast-error')).textContent).toContain(detail);
   });
 });

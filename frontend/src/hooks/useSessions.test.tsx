@@ -124,9 +124,9 @@ describe('useSessions', () => {
     expect(urls()).toEqual(['load_session']);
     expect(onShown).toHaveBeenCalledTimes(1);
     const { run, loader } = current();
-    expect(run.text).toBe('Saved text');
-    expect(run.lensType).toBe('post_attention');
-    expect(run.interventions).toEqual({ layer_1_output: [{ type: 'scale', value: 0.5, token_index: -1, all_layers: false }] });
+    expect(run.inputs.text).toBe('Saved text');
+    expect(run.inputs.lensType).toBe('post_attention');
+    expect(run.inputs.interventions).toEqual({ layer_1_output: [{ type: 'scale', value: 0.5, token_index: -1, all_layers: false }] });
     expect(loader.useChat).toBe(true);
     expect(run.view).toMatchObject({ modelName: 'another/model', tokens: TOKENS, source: { kind: 'session', name: 's1', savedOnly: true } });
     expect(run.view?.rows).toHaveLength(4);
@@ -159,7 +159,7 @@ describe('useSessions', () => {
     act(() => current().sessions.setVizOnly(true));
     await act(() => current().sessions.load(S1));
     expect(current().run.view?.generation).toEqual({ promptTokens: 4, maxNewTokens: 2, ids: [11, 12], text: ' sat down', stoppedAtEos: false, baseline: null });
-    expect(current().run.tokens).toEqual(TOKENS);
+    expect(current().run.scope.tokens).toEqual(TOKENS);
     expect(started).toBe(false);
     act(() => current().sessions.setVizOnly(false));
     await act(() => current().sessions.load(S1));
@@ -213,7 +213,7 @@ describe('useSessions: sessions drawn by a tuned lens', () => {
     expect(run.view?.tunedLens).toBe(TUNED_LENS_DIR);
     expect(run.view?.source).toEqual({ kind: 'session', name: 's1', savedOnly: false });
     // The controls follow the session.
-    expect(run.runOptions.lens).toBe('tuned');
+    expect(run.inputs.options.lens).toBe('tuned');
     expect((await screen.findByTestId('toast-info')).textContent).toContain('Attached the tuned lens “llama” that drew the session');
   });
 

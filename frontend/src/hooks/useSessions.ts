@@ -71,7 +71,7 @@ function generationOfSession(cfg: SessionConfig, tokens: string[] | null): Gener
   return { promptTokens: prompt, maxNewTokens: Math.min(ids.length, MAX_NEW_TOKENS), ids, text: written.join(''), stoppedAtEos: false, baseline: null };
 }
 
-export function useSessions(run: RunState, loader: ModelLoader, { onShown }: SessionsOptions): SessionsState {
+export function useSessions(run: Pick<RunState, 'inputs' | 'view' | 'show' | 'runInference' | 'generate'>, loader: ModelLoader, { onShown }: SessionsOptions): SessionsState {
   const { notify } = useNotify();
   const [list, setList] = useState<SessionEntry[] | null>(null);
   const [loading, setLoading] = useState(false);
@@ -138,10 +138,10 @@ export function useSessions(run: RunState, loader: ModelLoader, { onShown }: Ses
       // Sessions from before tuned lenses (and the original tool's) were drawn by the logit lens.
       const lens: Lens = isLens(cfg.lens) ? cfg.lens : 'logit';
       const tunedFolder = lens === 'tuned' && typeof cfg.tuned_lens === 'string' && cfg.tuned_lens ? cfg.tuned_lens : null;
-      run.setText(text);
-      run.setInterventions(interventions);
-      run.setLensType(lensType);
-      run.setRunOptions({ ...run.runOptions, lens });
+      run.inputs.setText(text);
+      run.inputs.setInterventions(interventions);
+      run.inputs.setLensType(lensType);
+      run.inputs.setOptions({ ...run.inputs.options, lens });
       loader.setUseChat(chat);
       const savedRows = cfg.results?.logit_lens;
       const savedTokens = Array.isArray(cfg.input_tokens) ? cfg.input_tokens : null;

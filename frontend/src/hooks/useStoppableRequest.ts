@@ -39,6 +39,20 @@ export function useRunProgress(store: RunProgressStore): RunProgress | null {
   return useSyncExternalStore(store.subscribe, store.get, store.get);
 }
 
+/**
+ * What a view shows of its request (the run's, an evaluation's, a sweep's, an attribution's): its
+ * progress and Stop while it runs, and after it whether it was stopped or why it failed.
+ */
+export interface RequestStatus {
+  running: boolean;
+  /** The last one was stopped (until the next begins). */
+  stopped: boolean;
+  progress: RunProgressStore;
+  stop: () => void;
+  /** Why the last one failed, or null. */
+  error: string | null;
+}
+
 /** The request begun: its id, its abort signal, and whether it is still the page's. */
 export interface Ticket {
   id: string;
