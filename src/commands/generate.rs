@@ -1,0 +1,101 @@
+//! `logitlens generate`: the generation POST /generate makes, its tokens
+//! printed as they are written, then the lens over prompt and continuation;
+//! or its JSON body.
+
+use std::io::Write as _;
+
+use anyhow::Result;
+use logitlens_engine::api::GenerateResponse;
+use logitlens_engine::ops::generate::{GenerationOutput, GenerationRequest, GenerationStep};
+use logitlens_engine::watch::Unwatched;
+use logitlens_engine::RunRequest;
+
+use crate::model_args::PromptArgs;
+use crate::table::lens_grid;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    on: PromptArgs,
+    /// New tokens at most (1 to 256); fewer when the model writes its eos token.
+    #[arg(long, default_value_t = 20)]
+    max_new_tokens: usize,
+    /// Interventions as JSON (the /inference `interventions` object), or @file; token_index
+    /// counts over the whole sequence (negative: back from the prompt's end).
+    #[arg(long)]
+    interventions: Option<String>,
+    /// Also write the continuation without the interventions, and say where they part.
+    #[arg(long)]
+    compare: bool,
+    /// Wrap the text in the model's chat template.
+    #[arg(long)]
+    chat: bool,
+    /// Keep writing after the eos token.
+    #[arg(long)]
+    no_stop: bool,
+    /// Print exactly the JSON body POST /generate returns.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Args {
+    /// The generation the flags ask for, as POST /generate would take it.
+    fn request(&self) -> Result<GenerationRequest> {
+        Ok(GenerationRequest {
+            run: RunRequest {
+                interventions: crate::interventions::parse(self.interventions.as_deref())?,
+                apply_chat_template: self.chat,
+                compare: self.compare,
+                ..RunRequest::new(self.on.text.clone())
+            },
+            max_new_tokens: self.max_new_tokens,
+            stop_at_eos: !self.no_stop,
+        })
+    }
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let req = args.request()?;
+    let model = args.on.model.load(None)?;
+    let mut stdout = std::io::stdout();
+    let out = super::execute(&model, &req, &Unwatched, &mut |step: GenerationStep| {
+        // The continuation as it is written; the JSON body comes whole.
+        if let (false, Some((_, token))) = (args.json, &step.token) {
+            let _ = write!(stdout, "{token}");
+            let _ = stdout.flush();
+        }
+        Ok(())
+    })?;
+    if args.json {
+        let (body, _) = GenerateResponse::new(out)?;
+        return super::print_json(|w| serde_json::to_writer(w, &body));
+    }
+    write!(stdout.lock(), "{}", summary(&out))?;
+    Ok(())
+}
+
+/// What follows the written text: how it stopped, what the model writes
+/// without the interventions, and the lens over the whole sequence.
+fn summary(out: &GenerationOutput) -> String {
+    let mut s = String::from("\n");
+    if out.stopped_at_eos {
+        s.push_str("(stopped at the eos token)\n");
+    }
+    if let Some(b) = &out.baseline {
+        s.push_str(&format!("without the interventions: {}\n", b.text));
+        s.push_str(&match b.first_difference {
+            Some(i) => format!("the interventions change what is written from token {i} on\n"),
+            None => "the interventions do not change what is written\n".to_owned(),
+        });
+    }
+    s.push_str(&format!(
+        "\nthe lens over the {} prompt and {} written tokens:\n",
+        out.prompt_tokens,
+        out.generated_ids.len()
+    ));
+    s.push_str(&lens_grid(
+        &out.run.answer.input_tokens,
+        &out.run.answer.logit_lens,
+    ));
+    s
+}

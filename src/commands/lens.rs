@@ -1,0 +1,134 @@
+//! `logitlens lens`: the lens run POST /inference makes, printed as a
+//! grid (and an attributed logit's shares), or as its JSON body.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use logitlens_engine::api::{AttributionQuery, InferenceResponse};
+use logitlens_engine::model::Attribution;
+use logitlens_engine::ops::AttributionRequest;
+use logitlens_engine::watch::Unwatched;
+use logitlens_engine::{Lens, LensType, RunRequest};
+
+use crate::model_args::PromptArgs;
+use crate::table::{lens_grid, show};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    on: PromptArgs,
+    /// block_output, post_attention or combined.
+    #[arg(long, default_value = "block_output")]
+    lens_type: LensType,
+    /// Interventions as JSON (the /inference `interventions` object), or @file.
+    #[arg(long)]
+    interventions: Option<String>,
+    /// Wrap the text in the model's chat template.
+    #[arg(long)]
+    chat: bool,
+    /// Include attention patterns (in --json output).
+    #[arg(long)]
+    attention: bool,
+    /// Print exactly the JSON body POST /inference returns.
+    #[arg(long)]
+    json: bool,
+    /// Direct logit attribution of one logit, as JSON: {"token": TOKEN, "position": -1}
+    /// (a TOKEN is an id or a string that is one token; position defaults to the last).
+    #[arg(long)]
+    attribution: Option<String>,
+    /// Draw the rows with this tuned lens (a tuned-lens folder: config.json and
+    /// params.pt or params.safetensors) instead of the logit lens; block_output only.
+    #[arg(long)]
+    tuned_lens: Option<PathBuf>,
+}
+
+impl Args {
+    /// The run the flags ask for, as POST /inference would take it.
+    fn request(&self) -> Result<RunRequest> {
+        Ok(RunRequest {
+            interventions: crate::interventions::parse(self.interventions.as_deref())?,
+            lens_type: self.lens_type,
+            apply_chat_template: self.chat,
+            return_attention: self.attention,
+            lens: if self.tuned_lens.is_some() {
+                Lens::Tuned
+            } else {
+                Lens::Logit
+            },
+            attribution: self
+                .attribution
+                .as_deref()
+                .map(parse_attribution)
+                .transpose()?,
+            ..RunRequest::new(self.on.text.clone())
+        })
+    }
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let req = args.request()?;
+    let model = args.on.model.load(args.tuned_lens.as_deref())?;
+    let out = super::execute(&model, &req, &Unwatched, &mut |never| match never {})?;
+    if args.json {
+        // Written as it goes: a long prompt's attention is never held whole.
+        let body = InferenceResponse::new(out.answer, &out.state.capture.patterns)?;
+        return super::print_json(|w| serde_json::to_writer(w, &body));
+    }
+    let a = &out.answer;
+    let mut stdout = std::io::stdout().lock();
+    write!(stdout, "{}", lens_grid(&a.input_tokens, &a.logit_lens))?;
+    if let Some(attribution) = &a.attribution {
+        write!(stdout, "\n{}", attribution_table(attribution))?;
+    }
+    stdout.flush()?;
+    Ok(())
+}
+
+/// `--attribution '{"token": " Paris", "position": -1}'`.
+fn parse_attribution(arg: &str) -> Result<AttributionRequest> {
+    let q: AttributionQuery = serde_json::from_str(arg).context(
+        "--attribution must be a JSON object {\"token\": TOKEN, \"position\": -1}, \
+         a TOKEN being an id or a string that is one token",
+    )?;
+    Ok(AttributionRequest {
+        token: q.token,
+        position: q.position,
+    })
+}
+
+/// The shares of an attributed logit, a layer a line, and their sum.
+fn attribution_table(a: &Attribution) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "logit of {} (id {}) at position {}: {:.4}",
+        show(&a.token),
+        a.token_id,
+        a.position,
+        a.logit
+    );
+    let _ = writeln!(out, "{:<8} {:>10} {:>10}  heads", "layer", "attn", "mlp");
+    let _ = writeln!(out, "{:<8} {:>10.4}", "embed", a.embed);
+    for (l, heads) in a.heads.iter().enumerate() {
+        let heads: Vec<String> = heads.iter().map(|h| format!("{h:.3}")).collect();
+        let _ = writeln!(
+            out,
+            "{l:<8} {:>10.4} {:>10.4}  {}",
+            a.attn[l],
+            a.mlp[l],
+            heads.join(" ")
+        );
+    }
+    for (name, v) in &a.rest_parts {
+        let _ = writeln!(out, "rest: {name} {v:.4}");
+    }
+    let sum = a.embed + a.attn.iter().sum::<f64>() + a.mlp.iter().sum::<f64>() + a.rest;
+    let _ = writeln!(
+        out,
+        "embed + attn + mlp + rest = {sum:.4} (the logit: {:.4})",
+        a.logit
+    );
+    out
+}

