@@ -45,8 +45,12 @@ pub struct Args {
     #[arg(long, default_value_t = 1024)]
     kept_runs_mib: usize,
     /// Requests that may wait for a run at once; more get 503 with Retry-After.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 1024)]
     max_queued: usize,
+    /// Request bodies the waiting requests may hold in all, in MiB; a request beyond it
+    /// gets 503 with Retry-After.
+    #[arg(long, default_value_t = 256)]
+    max_waiting_mib: usize,
     /// A host name or address to serve besides localhost, 127.0.0.1 and [::1]
     /// (repeatable; needed when binding to another address).
     #[arg(long = "allow-host")]
@@ -73,6 +77,7 @@ impl Args {
                 .map_or(defaults.max_request_bytes, |m| m << 20),
             kept_run_bytes: self.kept_runs_mib << 20,
             max_queued: self.max_queued,
+            max_waiting_bytes: self.max_waiting_mib << 20,
             allowed_hosts: self.allow_hosts,
             tuned_lens: self.tuned_lens,
             ..defaults
