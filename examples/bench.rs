@@ -16,7 +16,11 @@ use std::time::{Duration, Instant};
 use candle_core::{DType, Device, Tensor};
 use logitlens_engine::attention::{Format, Reduce};
 use logitlens_engine::default_model::ensure_default_model;
-use logitlens_engine::{api, InferenceRequest, LensType, LoadedModel, RunRequest, RunSpec};
+use logitlens_engine::ops::{self, Context, Operation};
+use logitlens_engine::watch::Unwatched;
+use logitlens_engine::{
+    api, InferenceRequest, LensType, LoadedModel, RunOutput, RunRequest, RunSpec, RunState,
+};
 use logitlens_server::lifecycle::{self, Then};
 use logitlens_server::status::Backend;
 use logitlens_server::{app, AppState, ServerConfig};
@@ -24,6 +28,15 @@ use logitlens_server::{app, AppState, ServerConfig};
 const BASE_TEXT: &str =
     "The quick brown fox jumps over the lazy dog while the capital of France, Paris, \
 sits on the Seine and hosts museums, cafes and gardens that visitors from every country admire. ";
+
+/// A checked run, taking over from `earlier` runs.
+fn run_spec(m: &LoadedModel, spec: RunSpec, earlier: &[&RunState]) -> RunOutput {
+    let cx = Context {
+        watch: &Unwatched,
+        earlier,
+    };
+    spec.run(m, &cx, &mut |e| match e {}).unwrap()
+}
 
 fn median(mut xs: Vec<Duration>) -> Duration {
     xs.sort();
@@ -259,17 +272,23 @@ fn main() {
                 let mut total = vec![];
                 for _ in 0..reps {
                     let t0 = Instant::now();
-                    let out = m.run(&req).unwrap();
+                    let out = ops::execute(&m, &req).unwrap();
                     let t1 = Instant::now();
                     let mut body = Vec::new();
-                    api::write_response(&out.answer, &out.state.capture.patterns, &mut body)
-                        .unwrap();
+                    let RunOutput {
+                        answer,
+                        state,
+                        timings,
+                    } = out;
+                    let wire_body =
+                        api::InferenceResponse::new(answer, &state.capture.patterns).unwrap();
+                    serde_json::to_writer(&mut body, &wire_body).unwrap();
                     ser.push(t1.elapsed());
                     total.push(t0.elapsed());
                     let _ = body.len();
-                    fwd.push(out.timings.forward);
-                    proj.push(out.timings.lens_projection);
-                    topk.push(out.timings.topk_decode);
+                    fwd.push(timings.forward);
+                    proj.push(timings.lens_projection);
+                    topk.push(timings.topk_decode);
                 }
                 let (http, bytes) =
                     post_median(&agent, &url, &serde_json::to_value(&wire).unwrap(), reps);
@@ -321,16 +340,16 @@ fn main() {
         );
         let ids = m.tokenize(&req.text, false).unwrap();
         let spec = |r: &RunRequest| RunSpec::new(&m, r, ids.clone()).unwrap();
-        let first = m.run_spec(spec(&base), &[]).unwrap();
+        let first = run_spec(&m, spec(&base), &[]);
         let mut cold = vec![];
         let mut warm = vec![];
         let mut reused = 0;
         for _ in 0..reps {
             let t0 = Instant::now();
-            let c = m.run_spec(spec(&req), &[]).unwrap();
+            let c = run_spec(&m, spec(&req), &[]);
             cold.push(t0.elapsed());
             let t0 = Instant::now();
-            let w = m.run_spec(spec(&req), &[&first.state]).unwrap();
+            let w = run_spec(&m, spec(&req), &[&first.state]);
             warm.push(t0.elapsed());
             reused = w.timings.reused_layers;
             assert_eq!(w.answer, c.answer, "warm and cold runs must agree");
@@ -489,7 +508,7 @@ fn scale_run(model: &str) {
     let loaded_rss = status_mib("VmRSS");
     let info = m.weights_info();
     let t = Instant::now();
-    let out = m.run(&RunRequest::new(text_of(&m, 12))).unwrap();
+    let out = ops::execute(&m, &RunRequest::new(text_of(&m, 12))).unwrap();
     let lens12_s = t.elapsed().as_secs_f64();
     let rows12 = out.answer.logit_lens.len();
     drop(out);
@@ -499,7 +518,7 @@ fn scale_run(model: &str) {
         let text = text_of(&m, n);
         let (mut fwd, mut lens) = (vec![], vec![]);
         for _ in 0..2 {
-            let out = m.run(&RunRequest::new(text.clone())).unwrap();
+            let out = ops::execute(&m, &RunRequest::new(text.clone())).unwrap();
             fwd.push(out.timings.forward);
             lens.push(out.timings.lens_projection + out.timings.topk_decode);
         }
@@ -629,8 +648,8 @@ fn scale_section(dir: &std::path::Path) {
 fn causal_section(m: &LoadedModel, reps: usize) {
     use logitlens_engine::hooks::InterventionPlan;
     use logitlens_engine::model::ForwardOptions;
-    use logitlens_engine::run::{AttributionRequest, MetricRequest, PatchRequest, PatchSpec};
-    use logitlens_engine::types::Unwatched;
+    use logitlens_engine::ops::patch::{MetricRequest, PatchRequest, PatchSpec};
+    use logitlens_engine::ops::AttributionRequest;
 
     let (clean, corrupted) = (
         "The Eiffel Tower is located in the city of",
@@ -652,14 +671,16 @@ fn causal_section(m: &LoadedModel, reps: usize) {
             positions: None,
             apply_chat_template: false,
         };
-        let spec = PatchSpec::new(m, &req).unwrap();
+        let spec = PatchSpec::check(m, &req).unwrap();
         let t = spec.clean.len();
         let runs = spec.runs(n);
         let sweep = median(
             (0..reps.min(3))
                 .map(|_| {
                     let t0 = Instant::now();
-                    m.patch(&spec, &Unwatched).unwrap();
+                    spec.clone()
+                        .run(m, &Context::default(), &mut |e| match e {})
+                        .unwrap();
                     t0.elapsed()
                 })
                 .collect(),
@@ -709,7 +730,7 @@ fn causal_section(m: &LoadedModel, reps: usize) {
             (0..reps)
                 .map(|_| {
                     let t0 = Instant::now();
-                    m.run(r).unwrap();
+                    ops::execute(m, r).unwrap();
                     t0.elapsed()
                 })
                 .collect(),
@@ -729,8 +750,7 @@ fn causal_section(m: &LoadedModel, reps: usize) {
 /// column), against a full /inference-style run over all 128 tokens (what
 /// each step would cost without the cache).
 fn generation_section(m: &LoadedModel, reps: usize) {
-    use logitlens_engine::run::GenerationRequest;
-    use logitlens_engine::types::Unwatched;
+    use logitlens_engine::ops::generate::{GenerationRequest, GenerationSpec};
 
     let text = text_of(m, 64);
     let prompt = m.tokenize(&text, false).unwrap().len();
@@ -747,8 +767,9 @@ fn generation_section(m: &LoadedModel, reps: usize) {
         let t0 = Instant::now();
         let mut last = t0;
         let mut marks = vec![];
-        let out = m
-            .generate_run(&req, &[], &Unwatched, &mut |_| {
+        let out = GenerationSpec::check(m, &req)
+            .unwrap()
+            .run(m, &Context::default(), &mut |_| {
                 let now = Instant::now();
                 marks.push(now - last);
                 last = now;
@@ -762,7 +783,7 @@ fn generation_section(m: &LoadedModel, reps: usize) {
         let spec =
             RunSpec::new(m, &RunRequest::new(text.clone()), out.run.state.ids.clone()).unwrap();
         let t0 = Instant::now();
-        m.run_spec(spec, &[]).unwrap();
+        run_spec(m, spec, &[]);
         full.push(t0.elapsed());
     }
     let (prefill, step, total, full) =

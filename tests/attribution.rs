@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use logitlens_engine::hooks::InterventionPlan;
-use logitlens_engine::run::AttributionRequest;
+use logitlens_engine::ops::AttributionRequest;
 use logitlens_engine::{InterventionConfig, Interventions, LoadedModel, RunRequest};
 use serde_json::{json, Value};
 
@@ -187,7 +187,7 @@ fn interventions_are_accounted_for() {
         ..RunRequest::new("The capital of France is")
     };
     let out = m.run(&req).unwrap();
-    let (a, _) = out.answer.attribution.unwrap();
+    let a = out.answer.attribution.unwrap();
     let changed = a
         .rest_parts
         .iter()

@@ -5,8 +5,9 @@
 mod common;
 
 use common::*;
-use logitlens_engine::lens::eval::{corpus_ids, documents, evaluate, LensMetrics};
-use logitlens_engine::types::Unwatched;
+use logitlens_engine::ops::corpus::{corpus_ids, documents};
+use logitlens_engine::ops::eval::{evaluate, LensMetrics};
+use logitlens_engine::watch::Unwatched;
 
 fn research() -> std::path::PathBuf {
     fixtures().join("research")

@@ -13,11 +13,13 @@ use candle_core::Tensor;
 use common::*;
 use logitlens_engine::hooks::{self, InterventionPlan};
 use logitlens_engine::model::ForwardOptions;
-use logitlens_engine::run::{document_start, generate_with, Step};
-use logitlens_engine::types::{Stage, Unwatched, Watch};
+use logitlens_engine::ops::decode::{
+    document_start, generate, generate_with, sample_corpus, GenerateOptions, Sampling, Step,
+};
+use logitlens_engine::watch::{Stage, Unwatched, Watch};
 use logitlens_engine::{
-    generate, sample_corpus, BackendKind, Capture, EngineError, GenerateOptions,
-    InterventionConfig, Interventions, KvCache, LoadedModel, RunRequest, RunSpec, Sampling,
+    BackendKind, Capture, EngineError, InterventionConfig, Interventions, KvCache, LoadedModel,
+    RunRequest, RunSpec,
 };
 use serde_json::Value;
 

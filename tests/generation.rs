@@ -10,8 +10,8 @@ mod common;
 
 use common::*;
 use logitlens_engine::lens::LensRow;
-use logitlens_engine::run::{GenerationOutput, GenerationRequest, GenerationStep};
-use logitlens_engine::types::Unwatched;
+use logitlens_engine::ops::generate::{GenerationOutput, GenerationRequest, GenerationStep};
+use logitlens_engine::watch::Unwatched;
 use logitlens_engine::{
     InterventionConfig, Interventions, LensType, LoadedModel, RunRequest, RunSpec,
 };

@@ -124,7 +124,8 @@ fn replay(file: &Path, model_spec: &str) -> (usize, usize) {
         // attention a layer at a time.
         let out = model.run(&req).expect(name);
         let mut text_body = Vec::new();
-        api::write_response(&out.answer, &out.state.capture.patterns, &mut text_body).unwrap();
+        let body = api::InferenceResponse::new(out.answer, &out.state.capture.patterns).unwrap();
+        serde_json::to_writer(&mut text_body, &body).unwrap();
         let text_body = String::from_utf8(text_body).unwrap();
         let got: Value = serde_json::from_str(&text_body).unwrap();
         let want = &case["response"];

@@ -277,7 +277,7 @@ async fn a_full_queue_answers_503_with_retry_after() {
     });
     s.load(tiny("llama")).await;
     // Hold the only run slot, as a long run would.
-    let held = s.state.gate.enter().await.ok().unwrap();
+    let held = s.state.gate.enter(0).await.ok().unwrap();
     let (st, bytes, h) = s
         .raw(
             Method::POST,

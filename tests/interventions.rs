@@ -392,7 +392,7 @@ fn chat_template_is_rendered_and_encoded_without_extra_specials() {
 /// to: the server cancels a run whose client went away this way.
 #[test]
 fn a_watched_run_reports_progress_and_stops_when_cancelled() {
-    use logitlens_engine::types::{Stage, Watch};
+    use logitlens_engine::watch::{Stage, Watch};
     use std::sync::Mutex;
     struct Stop {
         after: usize,

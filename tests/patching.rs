@@ -10,8 +10,9 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
-use logitlens_engine::run::{MetricRequest, PatchRequest, PatchSpec, PATCH_HOOKS};
-use logitlens_engine::types::{Stage, Unwatched, Watch};
+use logitlens_engine::ops::patch::{MetricRequest, PatchRequest, PatchSpec, PATCH_HOOKS};
+use logitlens_engine::ops::Operation;
+use logitlens_engine::watch::{Stage, Unwatched, Watch};
 use logitlens_engine::{EngineError, LoadedModel};
 use serde_json::{json, Value};
 
@@ -68,7 +69,7 @@ fn sweeps_match_pytorch_on_both_backends() {
                             format!("blocks.{{l}}.hook_{hook}")
                         };
                         let req = request(clean, corrupted, &name, metric(&case["metric"]));
-                        let spec = PatchSpec::new(&m, &req).unwrap();
+                        let spec = PatchSpec::check(&m, &req).unwrap();
                         assert_eq!(spec.clean, u32s(&pair["ids_clean"]));
                         assert_eq!(spec.corrupted, u32s(&pair["ids_corrupted"]));
                         assert_eq!(
@@ -122,7 +123,7 @@ fn sweeps_match_pytorch_on_both_backends() {
                 "resid_pre",
                 MetricRequest::Prob { token: json!(1) },
             );
-            let e = PatchSpec::new(&m, &req).unwrap_err().to_string();
+            let e = PatchSpec::check(&m, &req).unwrap_err().to_string();
             let (a, b) = (
                 unequal["n_clean"].to_string(),
                 unequal["n_corrupted"].to_string(),
@@ -140,7 +141,7 @@ fn spec_of(m: &LoadedModel, hook: &str) -> PatchSpec {
         correct: json!(5),
         wrong: json!(9),
     };
-    PatchSpec::new(
+    PatchSpec::check(
         m,
         &request(
             "The capital of France is",
@@ -301,13 +302,13 @@ fn bad_requests_are_refused_in_words() {
             "listed twice",
         ),
     ] {
-        let e = PatchSpec::new(&m, &req).unwrap_err().to_string();
+        let e = PatchSpec::check(&m, &req).unwrap_err().to_string();
         assert!(e.contains(needle), "{needle}: {e}");
     }
     let req = PatchRequest {
         positions: Some(vec![-1, 0]),
         ..request(text, text, "resid_pre", metric())
     };
-    let spec = PatchSpec::new(&m, &req).unwrap();
+    let spec = PatchSpec::check(&m, &req).unwrap();
     assert_eq!(spec.positions, vec![spec.clean.len() - 1, 0]);
 }

@@ -134,27 +134,14 @@ fn check_model(m: &LoadedModel) {
             assert_identical(&warm, &cold, &what);
             // The embeddings' lens row is taken over, not recomputed, when
             // nothing but top 5s and entropies are asked for.
-            let first = |r: &RunOutput| {
-                r.state
-                    .lens_tops
-                    .iter()
-                    .find(|(s, _)| *s == State::Resid(0))
-                    .map(|(_, t)| t.clone())
-            };
+            let first = |r: &RunOutput| r.state.lens_tops.get(&State::Resid(0)).cloned();
             if reused > 0 && (extra.is_empty() || extra == "entropy") {
                 assert!(
                     std::sync::Arc::ptr_eq(&first(&warm).unwrap(), &first(earlier).unwrap()),
                     "{what}: lens row reused"
                 );
                 if req.entropy {
-                    let e = |r: &RunOutput| {
-                        r.state
-                            .lens_entropies
-                            .iter()
-                            .find(|(s, _)| *s == State::Resid(0))
-                            .map(|(_, t)| t.clone())
-                            .unwrap()
-                    };
+                    let e = |r: &RunOutput| r.state.lens_entropies[&State::Resid(0)].clone();
                     assert!(
                         std::sync::Arc::ptr_eq(&e(&warm), &e(earlier)),
                         "{what}: entropies reused"

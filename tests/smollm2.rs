@@ -310,7 +310,7 @@ fn hooked_backend_agrees_with_custom_on_the_gguf() {
                     }
                 }
                 let nested = |r: &logitlens_engine::RunOutput| {
-                    r.attention().unwrap().and_then(|a| a.as_nested().cloned())
+                    r.attention().unwrap().and_then(|a| a.as_nested())
                 };
                 if let (Some(x), Some(y)) = (nested(&a), nested(&b)) {
                     let fx: Vec<f32> = x.iter().flatten().flatten().flatten().copied().collect();
@@ -407,8 +407,8 @@ fn quantized_blocks_kept_as_stored_agree_with_their_f32_run() {
 #[test]
 #[ignore = "needs the default GGUF: logitlens fetch-model"]
 fn generation_answers_paris_and_an_mlp_ablation_changes_it() {
-    use logitlens_engine::run::GenerationRequest;
-    use logitlens_engine::types::Unwatched;
+    use logitlens_engine::ops::generate::GenerationRequest;
+    use logitlens_engine::watch::Unwatched;
     use logitlens_engine::{InterventionConfig, Interventions};
 
     let m = model();

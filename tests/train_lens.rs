@@ -5,13 +5,10 @@ mod common;
 
 use candle_core::{DType, Tensor};
 use common::*;
-use logitlens_engine::lens::eval::{corpus_ids, evaluate};
-use logitlens_engine::lens::train::{loss_and_grads, train, TrainOptions, TrainWatch};
-use logitlens_engine::types::{Unwatched, Watch};
-
-struct Quiet;
-impl Watch for Quiet {}
-impl TrainWatch for Quiet {}
+use logitlens_engine::ops::corpus::corpus_ids;
+use logitlens_engine::ops::eval::evaluate;
+use logitlens_engine::ops::fit::{loss_and_grads, train, TrainOptions};
+use logitlens_engine::watch::Unwatched;
 
 fn docs(file: &str) -> Vec<String> {
     std::fs::read_to_string(fixtures().join("research").join(file))
@@ -101,7 +98,8 @@ fn two_hundred_steps_halve_the_held_out_kl() {
             &m,
             &corpus_ids(&m, &docs("corpus_train.txt"), 128).unwrap(),
             &TrainOptions::default(),
-            &Quiet,
+            &Unwatched,
+            &mut |_| Ok(()),
         )
         .unwrap();
         let e = evaluate(

@@ -126,7 +126,7 @@ fn a_lens_for_another_model_of_the_same_shape_is_attached_with_a_warning() {
         .unwrap();
     let w = lens.warning.clone().expect("a warning");
     let recorded = lens.config.unembed_hash.clone().unwrap();
-    let ours = m.model.unembed_hash().unwrap();
+    let ours = logitlens_engine::lens::tuned::unembed_hash(&m.model).unwrap();
     assert!(w.contains(&recorded) && w.contains(&ours), "{w}");
     assert!(m.tuned_lens().is_some());
     // qwen3's own lens records qwen3's hash.

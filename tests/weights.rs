@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{DType, Tensor};
-use common::{tiny, FAMILIES};
+use common::{tiny, Ops, FAMILIES};
 use logitlens_engine::{
     BackendKind, ComputeDtype, EngineError, LensRow, LoadOptions, LoadedModel, RunRequest,
     WeightsMode,

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod gguf;
+mod ops;
 pub mod server;
 
 use std::fs::File;
@@ -12,6 +13,8 @@ use candle_core::Tensor;
 use logitlens_engine::LoadedModel;
 use ndarray::ArrayD;
 use ndarray_npy::NpzReader;
+#[allow(unused_imports)]
+pub use ops::Ops;
 
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

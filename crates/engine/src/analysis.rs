@@ -5,8 +5,8 @@
 use candle_core::{DType, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::capture::{Capture, State};
 use crate::error::Result;
-use crate::types::{Capture, State};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -3,7 +3,7 @@
 //! base64 little-endian float16. At 200 tokens on SmolLM2 the nested JSON of
 //! every layer and head is ~96 MB; one layer's heads in f16 is ~1 MB.
 
-use std::io::Write;
+use std::io::Write as _;
 
 use base64::Engine as _;
 use candle_core::{DType, Tensor};
@@ -127,6 +127,117 @@ impl Spec {
     }
 }
 
+/// A run's attention patterns and what a client asked of them: rendered
+/// when the answer is written, a layer at a time, so the nested JSON of a
+/// long prompt (gigabytes) or its base64 is never held whole.
+#[derive(Debug, Clone)]
+pub struct Patterns {
+    /// `n` tensors `[H, T, T]`, a layer each.
+    pub tensors: Vec<Tensor>,
+    pub spec: Spec,
+}
+
+impl Patterns {
+    /// Each selected layer's f32 numbers, `[H or 1][T][T]` flattened, one
+    /// at a time, with its (heads, tokens).
+    fn layers(&self) -> impl Iterator<Item = Result<(usize, usize, Vec<f32>)>> + '_ {
+        self.spec
+            .layer_list(self.tensors.len())
+            .into_iter()
+            .map(|l| {
+                let t = layer(&self.tensors, l, self.spec.reduce)?;
+                let (h, q, _) = t.dims3()?;
+                Ok((h, q, t.flatten_all()?.to_vec1::<f32>()?))
+            })
+    }
+}
+
+/// The nested `[layer][head][query][key]` numbers (the original's
+/// `attention` field): in memory, or rendered from a run's patterns as they
+/// are written.
+#[derive(Debug, Clone)]
+pub enum Nested {
+    Numbers(Vec<Vec<Vec<Vec<f32>>>>),
+    Patterns(Patterns),
+}
+
+impl Nested {
+    /// The numbers, rendered if need be.
+    pub fn numbers(&self) -> Result<Vec<Vec<Vec<Vec<f32>>>>> {
+        match self {
+            Nested::Numbers(n) => Ok(n.clone()),
+            Nested::Patterns(p) => p
+                .layers()
+                .map(|layer| {
+                    let (h, q, flat) = layer?;
+                    Ok((0..h)
+                        .map(|hi| {
+                            (0..q)
+                                .map(|qi| flat[(hi * q + qi) * q..][..q].to_vec())
+                                .collect()
+                        })
+                        .collect())
+                })
+                .collect(),
+        }
+    }
+}
+
+impl PartialEq for Nested {
+    fn eq(&self, other: &Self) -> bool {
+        matches!((self.numbers(), other.numbers()), (Ok(a), Ok(b)) if a == b)
+    }
+}
+
+/// One layer's numbers as nested arrays `[head][query][key]`.
+struct LayerView<'a> {
+    heads: usize,
+    tokens: usize,
+    flat: &'a [f32],
+}
+
+impl Serialize for LayerView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let q = self.tokens;
+        let mut heads = s.serialize_seq(Some(self.heads))?;
+        for hi in 0..self.heads {
+            let rows: Vec<&[f32]> = (0..q)
+                .map(|qi| &self.flat[(hi * q + qi) * q..][..q])
+                .collect();
+            heads.serialize_element(&rows)?;
+        }
+        heads.end()
+    }
+}
+
+impl Serialize for Nested {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        match self {
+            Nested::Numbers(n) => n.serialize(s),
+            Nested::Patterns(p) => {
+                let mut seq = s.serialize_seq(None)?;
+                for layer in p.layers() {
+                    let (heads, tokens, flat) = layer.map_err(S::Error::custom)?;
+                    seq.serialize_element(&LayerView {
+                        heads,
+                        tokens,
+                        flat: &flat,
+                    })?;
+                }
+                seq.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Nested {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Vec::deserialize(d).map(Nested::Numbers)
+    }
+}
+
 /// The compact form: `data` is base64 (standard, padded) of little-endian
 /// IEEE float16 laid out `[layers.len()][heads][tokens][tokens]`, query-major.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -137,7 +248,130 @@ pub struct Packed {
     pub heads: usize,
     pub tokens: usize,
     pub reduce: Reduce,
-    pub data: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub data: PackedData,
+}
+
+/// [`Packed::data`]: the base64 text, or a run's patterns encoded as the
+/// text is written (serde_json writes a `collect_str` value as it comes).
+#[derive(Debug, Clone)]
+pub enum PackedData {
+    Base64(String),
+    Patterns(Patterns),
+}
+
+impl PackedData {
+    /// The base64 text, encoded if need be.
+    pub fn text(&self) -> Result<String> {
+        match self {
+            PackedData::Base64(s) => Ok(s.clone()),
+            PackedData::Patterns(p) => {
+                let mut out = String::new();
+                encode_f16(p, &mut out)?;
+                Ok(out)
+            }
+        }
+    }
+}
+
+impl PartialEq for PackedData {
+    fn eq(&self, other: &Self) -> bool {
+        matches!((self.text(), other.text()), (Ok(a), Ok(b)) if a == b)
+    }
+}
+
+/// Base64 of the selected layers' f16 numbers, written to `out` as they
+/// are encoded, a layer at a time.
+fn encode_f16(p: &Patterns, out: &mut dyn std::fmt::Write) -> Result<()> {
+    let mut enc = base64::write::EncoderWriter::new(
+        FmtWriter(out),
+        &base64::engine::general_purpose::STANDARD,
+    );
+    let mut bytes = Vec::new();
+    for layer in p.layers() {
+        let (_, _, flat) = layer?;
+        bytes.clear();
+        bytes.extend(
+            flat.iter()
+                .flat_map(|&x| half::f16::from_f32(x).to_le_bytes()),
+        );
+        enc.write_all(&bytes)?;
+    }
+    enc.finish()?;
+    Ok(())
+}
+
+/// A text sink as an `io::Write` of the ASCII base64 writes.
+struct FmtWriter<'a>(&'a mut dyn std::fmt::Write);
+
+impl std::io::Write for FmtWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = std::str::from_utf8(buf).map_err(std::io::Error::other)?;
+        self.0
+            .write_str(text)
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes [`encode_f16`]'s text through a formatter. serde_json's
+/// `collect_str` expects a formatting error only when its writer failed, so
+/// an error of the encoding itself is kept here and the text cut short.
+struct Encoded<'a>(&'a Patterns, std::cell::RefCell<Option<EngineError>>);
+
+/// A formatter that remembers whether writing to it failed.
+struct Tracked<'a, 'f> {
+    f: &'a mut std::fmt::Formatter<'f>,
+    failed: bool,
+}
+
+impl std::fmt::Write for Tracked<'_, '_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let r = self.f.write_str(s);
+        self.failed |= r.is_err();
+        r
+    }
+}
+
+impl std::fmt::Display for Encoded<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = Tracked { f, failed: false };
+        match encode_f16(self.0, &mut out) {
+            Ok(()) => Ok(()),
+            Err(_) if out.failed => Err(std::fmt::Error),
+            Err(e) => {
+                *self.1.borrow_mut() = Some(e);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Serialize for PackedData {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            PackedData::Base64(text) => s.serialize_str(text),
+            PackedData::Patterns(p) => {
+                use serde::ser::Error;
+                let encoded = Encoded(p, Default::default());
+                let written = s.collect_str(&encoded)?;
+                match encoded.1.take() {
+                    Some(cause) => Err(S::Error::custom(cause)),
+                    None => Ok(written),
+                }
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PackedData {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d).map(PackedData::Base64)
+    }
 }
 
 /// One selected layer as f32 `[H or 1, T, T]`.
@@ -155,131 +389,48 @@ fn layer(patterns: &[Tensor], l: usize, reduce: Reduce) -> Result<Tensor> {
     })
 }
 
-/// Each selected layer's f32 numbers, `[H or 1][T][T]` flattened, one at a
-/// time: no more than one layer is ever held as numbers.
-fn for_each_layer(
-    patterns: &[Tensor],
-    spec: &Spec,
-    mut f: impl FnMut(usize, (usize, usize), &[f32]) -> Result<()>,
-) -> Result<()> {
-    for (i, &l) in spec.layer_list(patterns.len()).iter().enumerate() {
-        let t = layer(patterns, l, spec.reduce)?;
-        let (h, q, _) = t.dims3()?;
-        f(i, (h, q), &t.flatten_all()?.to_vec1::<f32>()?)?;
-    }
-    Ok(())
-}
-
-fn io(e: serde_json::Error) -> EngineError {
-    EngineError::Io(e.into())
-}
-
-/// Write the nested `[layer][head][query][key]` JSON array to `w`, a layer
-/// at a time (every layer and head of a long prompt is gigabytes of text).
-pub fn write_nested(patterns: &[Tensor], spec: &Spec, w: &mut dyn Write) -> Result<()> {
-    w.write_all(b"[")?;
-    for_each_layer(patterns, spec, |i, (h, q), flat| {
-        let k = q;
-        w.write_all(if i == 0 { b"[" } else { b",[" })?;
-        for hi in 0..h {
-            w.write_all(if hi == 0 { b"[" } else { b",[" })?;
-            for qi in 0..q {
-                if qi > 0 {
-                    w.write_all(b",")?;
-                }
-                let off = (hi * q + qi) * k;
-                serde_json::to_writer(&mut *w, &flat[off..off + k]).map_err(io)?;
-            }
-            w.write_all(b"]")?;
-        }
-        w.write_all(b"]")?;
-        Ok(())
-    })?;
-    w.write_all(b"]")?;
-    Ok(())
-}
-
-/// Write the compact form (a [`Packed`] object) to `w`, its base64 encoded
-/// as the layers come.
-pub fn write_packed(patterns: &[Tensor], spec: &Spec, w: &mut dyn Write) -> Result<()> {
-    let first = patterns
-        .first()
-        .ok_or_else(|| EngineError::InvalidRequest("this run kept no attention patterns".into()))?;
-    let (h, tokens, _) = first.dims3()?;
-    let heads = match spec.reduce {
-        Reduce::None => h,
-        Reduce::HeadMean => 1,
-    };
-    w.write_all(b"{\"layers\":")?;
-    serde_json::to_writer(&mut *w, &spec.layer_list(patterns.len())).map_err(io)?;
-    write!(w, ",\"heads\":{heads},\"tokens\":{tokens},\"reduce\":")?;
-    serde_json::to_writer(&mut *w, &spec.reduce).map_err(io)?;
-    w.write_all(b",\"data\":\"")?;
-    let mut enc =
-        base64::write::EncoderWriter::new(&mut *w, &base64::engine::general_purpose::STANDARD);
-    let mut bytes = Vec::new();
-    for_each_layer(patterns, spec, |_, _, flat| {
-        bytes.clear();
-        bytes.extend(
-            flat.iter()
-                .flat_map(|&x| half::f16::from_f32(x).to_le_bytes()),
-        );
-        enc.write_all(&bytes)?;
-        Ok(())
-    })?;
-    enc.finish()?;
-    drop(enc);
-    w.write_all(b"\"}")?;
-    Ok(())
-}
-
-/// Write the attention `spec` asks for: the nested array or the compact object.
-pub fn write(patterns: &[Tensor], spec: &Spec, w: &mut dyn Write) -> Result<()> {
-    match spec.format {
-        Format::Json => write_nested(patterns, spec, w),
-        Format::F16 => write_packed(patterns, spec, w),
-    }
-}
-
-/// Nested `[layer][head][query][key]` numbers, in memory.
-pub fn to_json(patterns: &[Tensor], spec: &Spec) -> Result<Vec<Vec<Vec<Vec<f32>>>>> {
-    let mut out = Vec::new();
-    for_each_layer(patterns, spec, |_, (h, q), flat| {
-        out.push(
-            (0..h)
-                .map(|hi| {
-                    (0..q)
-                        .map(|qi| flat[(hi * q + qi) * q..][..q].to_vec())
-                        .collect()
-                })
-                .collect(),
-        );
-        Ok(())
-    })?;
-    Ok(out)
-}
-
-/// The compact form of the selected layers, in memory.
-pub fn to_packed(patterns: &[Tensor], spec: &Spec) -> Result<Packed> {
-    let mut text = Vec::new();
-    write_packed(patterns, spec, &mut text)?;
-    serde_json::from_slice(&text).map_err(io)
-}
-
-/// The attention of a run in the form a client asked for, in memory.
+/// The attention of a run in the form a client asked for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Attention {
     /// `[layer][head][query][key]` (the original's `attention` field).
-    Nested(Vec<Vec<Vec<Vec<f32>>>>),
+    Nested(Nested),
     /// The compact form (`attention_f16`).
     Packed(Packed),
 }
 
 impl Attention {
+    /// The attention `spec` asks of a run's `patterns`, rendered only as it
+    /// is written.
+    pub fn of(patterns: &[Tensor], spec: &Spec) -> Result<Self> {
+        let p = Patterns {
+            tensors: patterns.to_vec(),
+            spec: spec.clone(),
+        };
+        Ok(match spec.format {
+            Format::Json => Attention::Nested(Nested::Patterns(p)),
+            Format::F16 => {
+                let first = patterns.first().ok_or_else(|| {
+                    EngineError::InvalidRequest("this run kept no attention patterns".into())
+                })?;
+                let (h, tokens, _) = first.dims3()?;
+                Attention::Packed(Packed {
+                    layers: spec.layer_list(patterns.len()),
+                    heads: match spec.reduce {
+                        Reduce::None => h,
+                        Reduce::HeadMean => 1,
+                    },
+                    tokens,
+                    reduce: spec.reduce,
+                    data: PackedData::Patterns(p),
+                })
+            }
+        })
+    }
+
     /// The nested numbers, when that is the form asked for.
-    pub fn as_nested(&self) -> Option<&Vec<Vec<Vec<Vec<f32>>>>> {
+    pub fn as_nested(&self) -> Option<Vec<Vec<Vec<Vec<f32>>>>> {
         match self {
-            Attention::Nested(n) => Some(n),
+            Attention::Nested(n) => n.numbers().ok(),
             Attention::Packed(_) => None,
         }
     }
@@ -287,16 +438,28 @@ impl Attention {
 
 /// The attention `spec` asks for, out of a run's patterns, in memory.
 pub fn render(patterns: &[Tensor], spec: &Spec) -> Result<Attention> {
-    Ok(match spec.format {
-        Format::F16 => Attention::Packed(to_packed(patterns, spec)?),
-        Format::Json => Attention::Nested(to_json(patterns, spec)?),
+    Ok(match Attention::of(patterns, spec)? {
+        Attention::Nested(n) => Attention::Nested(Nested::Numbers(n.numbers()?)),
+        Attention::Packed(p) => Attention::Packed(Packed {
+            data: PackedData::Base64(p.data.text()?),
+            ..p
+        }),
     })
+}
+
+/// Nested `[layer][head][query][key]` numbers, in memory.
+pub fn to_json(patterns: &[Tensor], spec: &Spec) -> Result<Vec<Vec<Vec<Vec<f32>>>>> {
+    Nested::Patterns(Patterns {
+        tensors: patterns.to_vec(),
+        spec: spec.clone(),
+    })
+    .numbers()
 }
 
 /// Decode [`Packed::data`] back to f32 (for tests and Rust clients).
 pub fn unpack(p: &Packed) -> Result<Vec<f32>> {
     let bytes = base64::engine::general_purpose::STANDARD
-        .decode(&p.data)
+        .decode(p.data.text()?)
         .map_err(|e| EngineError::InvalidRequest(format!("attention data is not base64: {e}")))?;
     Ok(bytes
         .chunks_exact(2)
@@ -324,7 +487,9 @@ mod tests {
     fn packed_round_trips_within_f16_precision() {
         let ps = patterns();
         let spec = Spec::new(Some(Format::F16), Some(&[2, 0]), None, 3).unwrap();
-        let p = to_packed(&ps, &spec).unwrap();
+        let Attention::Packed(p) = render(&ps, &spec).unwrap() else {
+            panic!("f16 asked")
+        };
         assert_eq!((p.layers.clone(), p.heads, p.tokens), (vec![2, 0], 2, 4));
         let got = unpack(&p).unwrap();
         let want: Vec<f32> = [2usize, 0]

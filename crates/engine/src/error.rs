@@ -28,6 +28,11 @@ pub enum EngineError {
     /// gives both numbers. Nothing was loaded.
     #[error("{0}")]
     TooLarge(String),
+    /// The request is within what the engine can do, but over a limit the
+    /// caller set (tokens, memory, counts); the message gives the numbers
+    /// and what to change.
+    #[error("{0}")]
+    OverLimit(String),
     /// The caller stopped the computation (its client went away).
     #[error("the run was cancelled")]
     Cancelled,
@@ -40,7 +45,10 @@ pub enum EngineError {
 impl EngineError {
     /// True when the error was caused by what the client sent.
     pub fn is_client_error(&self) -> bool {
-        matches!(self, EngineError::InvalidRequest(_))
+        matches!(
+            self,
+            EngineError::InvalidRequest(_) | EngineError::OverLimit(_)
+        )
     }
 }
 

@@ -1,36 +1,43 @@
 //! logitlens-engine: one hooked transformer on candle for the families
-//! researchers study, with the logit lens, stream interventions and
-//! attention blocking. No HTTP here: the CLI and the server both drive
-//! [`LoadedModel::run_spec`].
+//! researchers study, with the logit and tuned lenses, stream interventions
+//! and attention blocking. No HTTP here: the CLI and the server both drive
+//! the same operations ([`ops::Operation`]: check, cost, run).
 //!
 //! Layers, each importing only those above it in this list:
-//! `error`, `types` (capture, state, receipt, dtype) -> `hooks` (hook
-//! points, intervention plan) -> `nn` (linear, norms, MLP, RoPE, attention,
+//! `error`, `capture`, `precision`, `watch` (what a forward pass records,
+//! its numbers, progress and cancellation) -> `hooks` (hook points, the
+//! intervention plan) -> `nn` (linear, norms, MLP, RoPE, attention core,
 //! hook runner) -> `model` (config, family descriptors, profiles, the
-//! transformer) -> `tokenizer` -> `load` -> `lens`, `analysis`, `attention`
-//! -> `run` (checked request, resume, answer) -> `api` (wire types).
+//! transformer) -> `tokenizer` -> `lens` (rows, the projection in steps,
+//! tuned lenses) -> `load` (the loaded model and its attached lenses) ->
+//! `analysis`, `attention` -> `ops` (the heavy operations: a run, a
+//! generation, a patching sweep, a lens evaluation, a lens fit) -> `api`
+//! (wire types).
 
 pub mod analysis;
 pub mod api;
 pub mod attention;
+pub mod capture;
 pub mod error;
 pub mod hooks;
 pub mod lens;
 pub mod load;
 pub mod model;
 pub mod nn;
-pub mod run;
+pub mod ops;
+pub mod precision;
 pub mod tokenizer;
-pub mod types;
+pub mod watch;
 
 pub use api::{InferenceRequest, InferenceResponse};
+pub use capture::{Capture, State};
 pub use error::{EngineError, Result};
 pub use hooks::{InterventionConfig, Interventions};
-pub use lens::{LensRow, LensType, Prediction};
+pub use lens::{Lens, LensRow, LensType, Prediction};
 pub use load::{default_model, LoadEvent, LoadOptions, LoadedModel, SourceInfo};
 pub use model::{BackendKind, Config, KvCache, ModelInfo, Transformer};
-pub use run::{
-    generate, sample_corpus, Answer, GenerateOptions, Generated, RunOutput, RunRequest, RunSpec,
-    RunState, Sampling, Timings,
+pub use ops::{
+    execute, execute_with, Answer, Context, Cost, Limits, Operation, RunOutput, RunRequest,
+    RunSpec, RunState, Timings,
 };
-pub use types::{Capture, ComputeDtype, State, WeightsMode};
+pub use precision::{ComputeDtype, WeightsMode};

@@ -13,6 +13,8 @@ use serde::Serialize;
 pub struct ApiError {
     pub status: StatusCode,
     pub detail: String,
+    /// Seconds to wait before trying again (a 503's Retry-After).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -20,6 +22,14 @@ impl ApiError {
         ApiError {
             status,
             detail: detail.into(),
+            retry_after: None,
+        }
+    }
+    /// 503: too busy now; come back in `retry_after_secs`.
+    pub fn busy(detail: impl Into<String>, retry_after_secs: u64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after_secs),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, detail)
         }
     }
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -48,13 +58,18 @@ struct Body<'a> {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(Body {
-                detail: &self.detail,
-            }),
-        )
-            .into_response()
+        let body = Json(Body {
+            detail: &self.detail,
+        });
+        match self.retry_after {
+            Some(secs) => (
+                self.status,
+                [(axum::http::header::RETRY_AFTER, secs.to_string())],
+                body,
+            )
+                .into_response(),
+            None => (self.status, body).into_response(),
+        }
     }
 }
 
@@ -62,6 +77,7 @@ impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match &e {
             EngineError::InvalidRequest(_)
+            | EngineError::OverLimit(_)
             | EngineError::Unsupported(_)
             | EngineError::Template(_) => ApiError::bad_request(e.to_string()),
             EngineError::NotFound(_) => ApiError::not_found(e.to_string()),

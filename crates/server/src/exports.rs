@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use logitlens_engine::lens::eval::{Evaluation, LensMetrics};
+use logitlens_engine::ops::eval::{Evaluation, LensMetrics};
 use logitlens_heatmap::{render_curves, CurvePanel, HeatmapError, Series};
 
 use crate::error::{ApiError, ApiResult};

@@ -6,6 +6,7 @@
 //! `sessions`, `exports`, `npz`, `catalog` -> `error`; `serve` accepts
 //! connections.
 
+pub mod admission;
 pub mod catalog;
 pub mod error;
 pub mod exports;
@@ -18,9 +19,9 @@ pub mod sessions;
 pub mod state;
 pub mod status;
 pub mod stream;
-pub mod watch;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -35,10 +36,13 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 pub use error::ApiError;
 pub use state::{AppState, ServerConfig};
 
+/// The schema's description and the schemas no route names directly (the
+/// routes' own are collected as they are registered: [`openapi`]).
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -47,72 +51,20 @@ pub use state::{AppState, ServerConfig};
         Paths and JSON shapes are those of the original Logit Lens Llama Advanced server. \
         Every error is JSON {\"detail\": \"...\"}."
     ),
-    paths(
-        routes::model::load_model,
-        routes::model::load_lens,
-        routes::model::model_status,
-        routes::model::events,
-        routes::model::list_models,
-        routes::inference::inference,
-        routes::inference::run_attention,
-        routes::sessions::save_state,
-        routes::sessions::sessions,
-        routes::sessions::load_session,
-        routes::sessions::delete_session,
-        routes::viz::save_visualization,
-        routes::viz::save_grid_visualization,
-        routes::diff::diff_sessions,
-        routes::eval::eval_lens,
-        routes::eval::last_eval,
-        routes::patch::patch,
-        routes::generate::generate,
-        routes::model::tokenize,
-    ),
     components(schemas(
-        logitlens_engine::InferenceRequest,
-        logitlens_engine::InferenceResponse,
-        logitlens_engine::api::AttributionQuery,
-        logitlens_engine::api::AttributionAnswer,
-        logitlens_engine::api::PatchQuery,
-        logitlens_engine::api::GenerateQuery,
-        logitlens_engine::api::GenerateResponse,
         logitlens_engine::api::GenerateEvent,
         logitlens_engine::api::Written,
         logitlens_engine::api::BaselineAnswer,
-        logitlens_engine::api::PatchResponse,
-        logitlens_engine::api::MetricQuery,
-        logitlens_engine::api::MetricAnswer,
         logitlens_engine::api::PositionsQuery,
-        routes::model::TokenizeRequest,
-        routes::model::TokenizeResponse,
         logitlens_engine::InterventionConfig,
-        logitlens_engine::LensRow,
-        logitlens_engine::Prediction,
         logitlens_engine::LensType,
-        logitlens_engine::types::Receipt,
+        logitlens_engine::capture::Receipt,
         logitlens_engine::attention::Format,
         logitlens_engine::attention::Reduce,
-        logitlens_engine::attention::Packed,
-        status::Backend,
-        status::LoadStage,
-        status::LoadingStatus,
-        status::ModelStatus,
-        status::LoadModelResponse,
         status::RunProgress,
         status::RunStage,
-        routes::model::LoadModelRequest,
-        routes::sessions::SaveStateRequest,
-        routes::sessions::SaveStateResponse,
-        routes::sessions::SessionRequest,
-        routes::sessions::DeleteSessionResponse,
-        routes::viz::VisualizationRequest,
-        routes::viz::GridVisualizationRequest,
-        routes::viz::SavedFile,
-        routes::inference::RunAttention,
-        routes::diff::DiffSessionsRequest,
-        routes::diff::DiffSessionsResponse,
-        sessions::SessionEntry,
-        catalog::ModelEntry,
+        status::LoadStage,
+        status::LoadingStatus,
     ))
 )]
 pub struct ApiDoc;
@@ -125,38 +77,49 @@ const NOT_BUILT: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><tit
 <p>The API is up: <a href=\"/model_status\" style=\"color:#3b82f6\">/model_status</a>, \
 <a href=\"/openapi.json\" style=\"color:#3b82f6\">/openapi.json</a>.</p></body></html>";
 
-/// The first path segments of the API: under them an unknown path is a
-/// JSON 404, never the web app's page.
-const API_ROOTS: [&str; 16] = [
-    "load_model",
-    "load_lens",
-    "model_status",
-    "inference",
-    "save_state",
-    "sessions",
-    "load_session",
-    "delete_session",
-    "save_visualization",
-    "save_grid_visualization",
-    "runs",
-    "diff_sessions",
-    "eval_lens",
-    "models",
-    "events",
-    "openapi.json",
-];
+/// The OpenAPI document of every route served (and of the schemas they
+/// use): what `GET /openapi.json` answers and the web app's types are
+/// generated from.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().1
+}
+
+/// The routes and, built from the same registrations, their document.
+fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::api())
+        .split_for_parts()
+}
+
+/// The path served for the schema itself.
+const OPENAPI_PATH: &str = "/openapi.json";
+
+/// The first segment of a path (`inference` of `/inference/x`).
+fn first_segment(path: &str) -> &str {
+    path.trim_start_matches('/').split('/').next().unwrap_or("")
+}
+
+/// The first path segments of the API, from its routes: under them an
+/// unknown path is a JSON 404, never the web app's page.
+fn api_roots(doc: &utoipa::openapi::OpenApi) -> Vec<String> {
+    let mut roots: Vec<String> = doc
+        .paths
+        .paths
+        .keys()
+        .map(|p| first_segment(p).to_owned())
+        .chain(std::iter::once(first_segment(OPENAPI_PATH).to_owned()))
+        .collect();
+    roots.sort();
+    roots.dedup();
+    roots
+}
 
 /// GET for anything else is the SPA (or the not-built page); other methods,
 /// and unknown paths under the API's, 404.
-async fn fallback(State(st): State<AppState>, req: Request) -> Response {
-    let root = req
-        .uri()
-        .path()
-        .trim_start_matches('/')
-        .split('/')
-        .next()
-        .unwrap_or("");
-    if (req.method() != Method::GET && req.method() != Method::HEAD) || API_ROOTS.contains(&root) {
+async fn fallback(st: AppState, roots: Arc<Vec<String>>, req: Request) -> Response {
+    let root = first_segment(req.uri().path());
+    let under_api = roots.iter().any(|r| r == root);
+    if (req.method() != Method::GET && req.method() != Method::HEAD) || under_api {
         return routes::not_found().await.into_response();
     }
     match &st.cfg.frontend_dir {
@@ -187,10 +150,16 @@ pub fn app(state: AppState) -> Router {
         .allow_headers([header::CONTENT_TYPE])
         .max_age(Duration::from_secs(600));
     let limit = state.cfg.max_body_bytes;
-    routes::api()
-        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+    let (router, doc) = api_router();
+    let roots = Arc::new(api_roots(&doc));
+    let doc = Arc::new(doc);
+    router
+        .route(
+            OPENAPI_PATH,
+            get(move || async move { Json(doc.as_ref().clone()) }),
+        )
         .method_not_allowed_fallback(routes::method_not_allowed)
-        .fallback(fallback)
+        .fallback(move |State(st): State<AppState>, req: Request| fallback(st, roots.clone(), req))
         .layer(DefaultBodyLimit::max(limit))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(cors)
@@ -225,20 +194,14 @@ pub async fn serve(
                 Err(e) => tracing::error!("preloading the model failed: {}", e.detail),
                 Ok(m) => {
                     if let Some(dir) = st.cfg.tuned_lens.clone() {
-                        let attached = tokio::task::spawn_blocking(move || {
-                            m.attach_tuned_lens(&dir).map(|_| dir)
-                        })
-                        .await;
-                        match attached {
-                            Ok(Ok(dir)) => tracing::info!("tuned lens {} attached", dir.display()),
-                            Ok(Err(e)) => {
-                                let msg = format!("the tuned lens was not attached: {e}");
-                                tracing::error!("{msg}");
-                                *st.last_error.lock().expect("state lock") = Some(msg);
-                            }
-                            Err(e) => tracing::error!("attaching the tuned lens: {e}"),
+                        // As /load_lens attaches one; a lens that cannot be
+                        // attached is said on /model_status.
+                        if let Err(e) = lifecycle::attach_tuned_lens(&st, m, dir).await {
+                            let msg = format!("the tuned lens was not attached: {}", e.detail);
+                            tracing::error!("{msg}");
+                            *st.last_error.lock().expect("state lock") = Some(msg);
+                            lifecycle::broadcast_status(&st);
                         }
-                        lifecycle::broadcast_status(&st);
                     }
                 }
             }

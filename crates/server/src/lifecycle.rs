@@ -161,3 +161,19 @@ pub async fn load_as(
         }
     }
 }
+
+/// Attach the tuned lens in `dir` to `model` (off the runtime), and tell
+/// /events: the one way a lens is attached, by /load_lens or at start.
+pub async fn attach_tuned_lens(
+    st: &AppState,
+    model: Arc<LoadedModel>,
+    dir: std::path::PathBuf,
+) -> ApiResult<()> {
+    let shown = dir.display().to_string();
+    tokio::task::spawn_blocking(move || model.attach_tuned_lens(&dir))
+        .await
+        .map_err(ApiError::internal)??;
+    tracing::info!("tuned lens {shown} attached");
+    broadcast_status(st);
+    Ok(())
+}

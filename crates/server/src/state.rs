@@ -7,14 +7,15 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use serde_json::Value;
 use tokio::sync::broadcast;
 
-use logitlens_engine::{ComputeDtype, LoadedModel, RunState, WeightsMode};
+use logitlens_engine::{ComputeDtype, Limits, LoadedModel, RunState, WeightsMode};
 
 use crate::error::ApiError;
-use crate::sessions::Sessions;
-use crate::status::{Backend, EvalReport, LoadingStatus, ModelStatus, RunProgress};
+use crate::sessions::{SessionConfig, Sessions};
+use logitlens_engine::ops::eval::EvalReport;
+
+use crate::status::{Backend, LoadingStatus, ModelStatus, RunProgress};
 
 /// Recent runs /save_state and /runs/{id}/attention can still reach by
 /// `run_id` are kept within [`ServerConfig::kept_run_bytes`] (the newest
@@ -54,8 +55,10 @@ pub struct ServerConfig {
     pub kept_run_bytes: usize,
     /// Runs computed at once; more wait in a queue...
     pub max_running: usize,
-    /// ...of at most this many; a request beyond it gets 503 + Retry-After.
+    /// ...of at most this many, holding at most `max_waiting_bytes` of
+    /// request bodies; a request beyond either gets 503 + Retry-After.
     pub max_queued: usize,
+    pub max_waiting_bytes: usize,
     /// Host names served besides localhost, 127.0.0.1 and [::1].
     pub allowed_hosts: Vec<String>,
     /// How long a client may take to send its request headers.
@@ -77,61 +80,82 @@ impl Default for ServerConfig {
             max_request_bytes: default_request_budget(),
             kept_run_bytes: 1 << 30,
             max_running: 1,
-            max_queued: 4,
+            max_queued: 1024,
+            max_waiting_bytes: 256 << 20,
             allowed_hosts: Vec::new(),
             header_read_timeout: std::time::Duration::from_secs(10),
         }
     }
 }
 
-/// Who may start a run: at most `max_running` at once, `max_queued` more
-/// waiting for their turn.
+/// Who may start a run: at most `max_running` at once; more wait their
+/// turn, as many as `max_queued` holding at most `max_waiting_bytes` of
+/// request bodies (waiting costs little else: a request is checked before
+/// it waits, and holds only its checked spec).
 pub struct RunGate {
     running: Arc<tokio::sync::Semaphore>,
-    queued: std::sync::atomic::AtomicUsize,
+    waiting: Mutex<Waiting>,
     max_queued: usize,
+    max_waiting_bytes: usize,
     /// The last run's duration, for Retry-After.
     last_secs: Mutex<f64>,
+}
+
+#[derive(Default)]
+struct Waiting {
+    count: usize,
+    bytes: usize,
 }
 
 /// The queue was full: how long to wait before trying again.
 pub struct Busy {
     pub retry_after_secs: u64,
     pub queued: usize,
+    pub waiting_bytes: usize,
 }
 
 impl RunGate {
-    fn new(max_running: usize, max_queued: usize) -> Self {
+    fn new(max_running: usize, max_queued: usize, max_waiting_bytes: usize) -> Self {
         RunGate {
             running: Arc::new(tokio::sync::Semaphore::new(max_running.max(1))),
-            queued: Default::default(),
+            waiting: Mutex::default(),
             max_queued,
+            max_waiting_bytes,
             last_secs: Mutex::new(1.0),
         }
     }
 
-    /// A permit to run, after waiting in the queue if need be. The permit
-    /// is owned so the run holds it to its end, even when the request that
-    /// started it is gone.
-    pub async fn enter(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Busy> {
+    /// A permit to run, after waiting in the queue if need be; `bytes` is
+    /// what the request holds while it waits. The permit is owned so the
+    /// run holds it to its end, even when the request that started it is
+    /// gone. A waiting request whose future is dropped (its client left)
+    /// leaves the queue at once.
+    pub async fn enter(&self, bytes: usize) -> Result<tokio::sync::OwnedSemaphorePermit, Busy> {
         if let Ok(p) = self.running.clone().try_acquire_owned() {
             return Ok(p);
         }
-        let ahead = self.queued.fetch_add(1, Ordering::SeqCst);
-        struct Leave<'a>(&'a std::sync::atomic::AtomicUsize);
+        {
+            let mut w = self.waiting.lock().expect("gate lock");
+            if w.count >= self.max_queued || w.bytes + bytes > self.max_waiting_bytes {
+                let last = *self.last_secs.lock().expect("gate lock");
+                return Err(Busy {
+                    retry_after_secs: ((w.count + 1) as f64 * last).ceil().max(1.0) as u64,
+                    queued: w.count,
+                    waiting_bytes: w.bytes,
+                });
+            }
+            w.count += 1;
+            w.bytes += bytes;
+        }
+        struct Leave<'a>(&'a Mutex<Waiting>, usize);
         impl Drop for Leave<'_> {
             fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::SeqCst);
+                let mut w = self.0.lock().expect("gate lock");
+                w.count -= 1;
+                w.bytes -= self.1;
             }
         }
-        let _leave = Leave(&self.queued);
-        if ahead >= self.max_queued {
-            let last = *self.last_secs.lock().expect("gate lock");
-            return Err(Busy {
-                retry_after_secs: ((ahead + 1) as f64 * last).ceil().max(1.0) as u64,
-                queued: ahead,
-            });
-        }
+        let _leave = Leave(&self.waiting, bytes);
         Ok(self
             .running
             .clone()
@@ -147,7 +171,7 @@ impl RunGate {
 
     /// Requests waiting for their turn.
     pub fn queued(&self) -> usize {
-        self.queued.load(Ordering::SeqCst)
+        self.waiting.lock().expect("gate lock").count
     }
 
     pub fn record(&self, secs: f64) {
@@ -170,13 +194,31 @@ pub struct KeptEval {
 
 /// The last successful run (or loaded session): what /save_state writes.
 pub struct LastRun {
-    pub config: Value,
+    pub config: SessionConfig,
     pub tensors: Tensors,
     /// The model that produced it, to hash its weights when saved.
     pub model: Option<Arc<LoadedModel>>,
 }
 
 impl LastRun {
+    /// A run of this server, kept with its config (for /save_state) and
+    /// its state (for re-runs, saves and its attention on demand).
+    pub fn of_run(
+        model: Arc<LoadedModel>,
+        config: SessionConfig,
+        state: Arc<RunState>,
+        with_attention: bool,
+    ) -> Self {
+        LastRun {
+            config,
+            tensors: Tensors::Run {
+                run: state,
+                with_attention,
+            },
+            model: Some(model),
+        }
+    }
+
     /// Memory this entry keeps alive.
     pub fn bytes(&self) -> usize {
         match &self.tensors {
@@ -248,7 +290,7 @@ impl AppState {
         let sessions = Sessions::new(&cfg.data_dir)?;
         std::fs::create_dir_all(cfg.data_dir.join(crate::exports::VIZ_DIR))?;
         let (events, _) = broadcast::channel(256);
-        let (cfg_running, cfg_queued) = (cfg.max_running, cfg.max_queued);
+        let gate = RunGate::new(cfg.max_running, cfg.max_queued, cfg.max_waiting_bytes);
         Ok(AppState(Arc::new(Inner {
             cfg,
             sessions,
@@ -261,7 +303,7 @@ impl AppState {
             runs: Mutex::new(VecDeque::new()),
             next_run_id: AtomicU64::new(1),
             events,
-            gate: RunGate::new(cfg_running, cfg_queued),
+            gate,
         })))
     }
 
@@ -298,20 +340,9 @@ impl AppState {
         }
     }
 
-    /// Refuse a text that cannot fit the token limit before tokenizing it:
-    /// refused in microseconds, not after encoding megabytes. `what` names
-    /// it in the message.
-    pub fn check_text(&self, model: &LoadedModel, what: &str, text: &str) -> Result<(), ApiError> {
-        let max = self.cfg.max_prompt_tokens;
-        let max_bytes = model.tokenizer.max_text_bytes(max);
-        if text.len() <= max_bytes {
-            return Ok(());
-        }
-        Err(ApiError::bad_request(format!(
-            "{what} is {} bytes; at most {max_bytes} bytes can fit this server's limit of {max} tokens \
-             (logitlens serve --max-tokens)",
-            text.len()
-        )))
+    /// What one request may take on this server.
+    pub fn limits(&self) -> Limits {
+        Limits::server(self.cfg.max_prompt_tokens, self.cfg.max_request_bytes)
     }
 
     /// Make `run` the last run and keep it under a new id.

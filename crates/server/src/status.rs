@@ -266,6 +266,8 @@ pub enum RunStage {
     Patching,
     /// A generation: `done` of at most `total` tokens written.
     Generating,
+    /// A lens fit: `done` of `total` pieces of its steps.
+    Fitting,
 }
 
 /// A `run` message of /events: the progress of the run of a request.
@@ -277,19 +279,4 @@ pub struct RunProgress {
     pub stage: RunStage,
     pub done: usize,
     pub total: usize,
-}
-
-/// An evaluation and what it was made of.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct EvalReport {
-    pub model_name: String,
-    /// The tuned lens's folder, when one was attached (then `tuned` is set).
-    pub tuned_lens: Option<String>,
-    /// Documents evaluated.
-    pub documents: usize,
-    /// The seed, when the documents were sampled from the model.
-    pub sample_seed: Option<u64>,
-    pub max_tokens: usize,
-    #[serde(flatten)]
-    pub evaluation: logitlens_engine::lens::eval::Evaluation,
 }

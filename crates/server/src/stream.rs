@@ -3,10 +3,13 @@
 //! held in memory whole: at most a few chunks wait for the socket.
 
 use std::io::Write;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::Stream;
 
 use logitlens_engine::EngineError;
 
@@ -17,8 +20,11 @@ const IN_FLIGHT: usize = 4;
 
 /// A body whose bytes `write` produces off the async runtime. An error
 /// after the first byte ends the body early (the status is already sent);
-/// a client that goes away stops the writer at its next chunk.
-pub fn blocking_body(
+/// a client that goes away stops the writer at its next chunk. `guard`
+/// lives as long as the body is read: dropped with it when the client goes
+/// away, so it can stop work that writes nothing for a while.
+pub fn blocking_body<G: Send + Unpin + 'static>(
+    guard: G,
     write: impl FnOnce(&mut dyn Write) -> Result<(), EngineError> + Send + 'static,
 ) -> Body {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(IN_FLIGHT);
@@ -35,7 +41,24 @@ pub fn blocking_body(
             }
         }
     });
-    Body::from_stream(ReceiverStream::new(rx))
+    Body::from_stream(Guarded {
+        chunks: ReceiverStream::new(rx),
+        _guard: guard,
+    })
+}
+
+/// The body's chunks, and what lives as long as they are read.
+struct Guarded<G> {
+    chunks: ReceiverStream<Result<Bytes, std::io::Error>>,
+    _guard: G,
+}
+
+impl<G: Unpin> Stream for Guarded<G> {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.chunks).poll_next(cx)
+    }
 }
 
 struct ChannelWriter {
@@ -67,4 +90,13 @@ impl Write for ChannelWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         self.send()
     }
+}
+
+/// A JSON body serialized off the async runtime as it is sent: a value
+/// whose parts render as they are written (a run's attention, a layer at a
+/// time) is never held whole.
+pub fn json_body<T: serde::Serialize + Send + 'static>(value: T) -> Body {
+    blocking_body((), move |w| {
+        serde_json::to_writer(w, &value).map_err(|e| EngineError::Io(e.into()))
+    })
 }

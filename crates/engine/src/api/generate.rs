@@ -2,17 +2,14 @@
 //! /inference body over prompt and written tokens, what was written, and
 //! the lines of a streamed generation.
 
-use std::io::Write;
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::lens::LensRow;
-use candle_core::Tensor;
+use crate::ops::generate::{GenerationOutput, GenerationRequest, GenerationStep};
+use crate::ops::{RunRequest, RunState};
 
-use crate::run::{Answer, GenerationOutput, GenerationRequest, GenerationStep, RunRequest};
-
-use super::{write_response_with, InferenceRequest, InferenceResponse};
+use super::{InferenceRequest, InferenceResponse};
 
 fn yes() -> bool {
     true
@@ -130,31 +127,27 @@ pub enum GenerateEvent {
     Error { detail: String },
 }
 
-impl GenerateEvent {
-    pub fn step(s: &GenerationStep) -> Self {
+impl From<GenerationStep> for GenerateEvent {
+    fn from(s: GenerationStep) -> Self {
+        let (token_id, token) = s.token.unzip();
         GenerateEvent::Step {
             index: s.index,
-            token_id: s.token.as_ref().map(|t| t.0),
-            token: s.token.as_ref().map(|t| t.1.clone()),
+            token_id,
+            token,
             start: s.start,
-            tokens: s.tokens.clone(),
-            columns: s.columns.to_vec(),
+            tokens: s.tokens,
+            columns: s.columns,
         }
     }
 }
 
-/// Write the /generate body: the /inference body for `answer` (the
-/// attention a layer at a time from `patterns`) with `written`'s fields
-/// after it.
-pub fn write_generation(
-    answer: &Answer,
-    patterns: &[Tensor],
-    written: &Written,
-    w: &mut dyn Write,
-) -> Result<()> {
-    let extra = match serde_json::to_value(written) {
-        Ok(serde_json::Value::Object(m)) => m,
-        _ => serde_json::Map::new(),
-    };
-    write_response_with(answer, patterns, &extra, w)
+impl GenerateResponse {
+    /// The body of a generation, and the run over what it wrote (kept by
+    /// the server for /save_state); the attention is rendered as the body
+    /// is written.
+    pub fn new(out: GenerationOutput) -> Result<(Self, RunState)> {
+        let written = Written::new(&out);
+        let inference = InferenceResponse::new(out.run.answer, &out.run.state.capture.patterns)?;
+        Ok((GenerateResponse { inference, written }, out.run.state))
+    }
 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::error::Result;
 use crate::load::LoadedModel;
-use crate::run::{Metric, MetricRequest, PatchRequest, PatchSpec, Patched, PATCH_HOOKS};
+use crate::ops::patch::{Metric, MetricRequest, PatchRequest, Patched, PATCH_HOOKS};
 
 /// The body of `POST /patch`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,7 +143,8 @@ pub struct PatchResponse {
 }
 
 impl PatchResponse {
-    pub fn new(model: &LoadedModel, spec: &PatchSpec, p: Patched) -> Result<Self> {
+    pub fn new(model: &LoadedModel, p: Patched) -> Result<Self> {
+        let spec = &p.spec;
         let tok = &model.tokenizer;
         let decode = |ids: &[u32]| -> Result<Vec<String>> {
             ids.iter().map(|&i| tok.decode_one(i)).collect()

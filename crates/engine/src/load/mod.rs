@@ -17,10 +17,11 @@ use candle_core::{DType, Device, Tensor};
 use serde::Serialize;
 
 use crate::error::{EngineError, Result};
+use crate::lens::tuned::{self, TunedLens};
 use crate::model::{BackendKind, Config, Fields, ModelInfo, Transformer};
 use crate::nn::{Form, Stored, Weights};
+use crate::precision::{ComputeDtype, WeightsMode};
 use crate::tokenizer::TokenizerBundle;
-use crate::types::{ComputeDtype, WeightsMode};
 use source::{HubFiles, ModelSource};
 
 /// How to load a model.
@@ -229,7 +230,7 @@ pub struct LoadedModel {
     eos_ids: Vec<u32>,
     /// The tuned lens attached to it, if any (`lens: tuned` runs use it).
     /// Behind a lock so a model in service (shared) can take one.
-    tuned_lens: std::sync::RwLock<Option<std::sync::Arc<crate::nn::TunedLens>>>,
+    tuned_lens: std::sync::RwLock<Option<std::sync::Arc<TunedLens>>>,
 }
 
 fn next_model_id() -> u64 {
@@ -483,6 +484,12 @@ impl LoadedModel {
         })
     }
 
+    /// A request's text as the model reads it (wrapped in the chat template
+    /// when asked).
+    pub fn tokenize(&self, text: &str, apply_chat_template: bool) -> Result<Vec<u32>> {
+        self.tokenizer.encode_prompt(text, apply_chat_template)
+    }
+
     /// The resolved configuration.
     pub fn config(&self) -> &Config {
         self.model.config()
@@ -506,11 +513,11 @@ impl LoadedModel {
     /// a lens that does not fit this model is an error naming both sizes.
     /// A lens recording another unembedding (a model of the same shape) is
     /// attached with a warning, as the tuned-lens package does.
-    pub fn attach_tuned_lens(&self, dir: &Path) -> Result<std::sync::Arc<crate::nn::TunedLens>> {
+    pub fn attach_tuned_lens(&self, dir: &Path) -> Result<std::sync::Arc<TunedLens>> {
         let cfg = self.config();
-        let mut lens = crate::nn::TunedLens::load(dir, cfg.d_model, cfg.n_layers)?;
+        let mut lens = TunedLens::load(dir, cfg.d_model, cfg.n_layers)?;
         if let Some(recorded) = lens.config.unembed_hash.clone() {
-            let ours = self.model.unembed_hash()?;
+            let ours = tuned::unembed_hash(&self.model)?;
             if recorded != ours {
                 let warning = format!(
                     "the lens in {} records unembed_hash {recorded} but this model's unembedding \
@@ -527,7 +534,7 @@ impl LoadedModel {
     }
 
     /// The tuned lens attached now, if any.
-    pub fn tuned_lens(&self) -> Option<std::sync::Arc<crate::nn::TunedLens>> {
+    pub fn tuned_lens(&self) -> Option<std::sync::Arc<TunedLens>> {
         self.tuned_lens.read().expect("lens lock").clone()
     }
 

@@ -28,20 +28,31 @@
 
 use candle_core::{DType, Tensor};
 
+use crate::capture::Capture;
 use crate::error::Result;
 use crate::hooks::InterventionPlan;
 use crate::nn::{rope, AttnMask};
-use crate::types::Capture;
 
 use super::Transformer;
 
-/// The shares of one token's logit at one position.
-#[derive(Debug, Clone, PartialEq)]
+/// The shares of one token's logit at one position: `embed + Σattn + Σmlp
+/// + rest = logit`, and `Σ_h heads[l][h] = attn[l]` minus the attention
+/// output projection's bias. Each share is the token's unembedding row
+/// dotted with the final norm applied to that part of the final residual
+/// state, the norm's scale frozen at that state. (The answer's
+/// `attribution` field, as it is.)
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = AttributionAnswer))]
 pub struct Attribution {
     pub token_id: u32,
+    /// The token as `decode([token_id])` gives it.
+    pub token: String,
+    /// The position, resolved (non-negative).
     pub position: usize,
     /// The logit itself, computed in f64 from the final state.
     pub logit: f64,
+    /// The token embedding's share.
     pub embed: f64,
     /// Per layer: the attention output's share (its bias included).
     pub attn: Vec<f64>,
@@ -49,14 +60,18 @@ pub struct Attribution {
     pub mlp: Vec<f64>,
     /// `[layer][head]`: each head's share (without the output bias).
     pub heads: Vec<Vec<f64>>,
-    /// The sum of `rest_parts`.
+    /// What is not a share of the embedding, attention or MLP: the sum of
+    /// `rest_parts`; 0 for Llama and Qwen3 without interventions.
     pub rest: f64,
-    /// The rest by name (see the module's table); empty when there is none.
-    pub rest_parts: Vec<(&'static str, f64)>,
+    /// The rest by name: pos_embed (GPT-2), final_norm_bias (LayerNorm
+    /// families), lm_head_bias (Phi), final_softcap (Gemma 2),
+    /// interventions (the run's stream interventions).
+    pub rest_parts: std::collections::BTreeMap<String, f64>,
 }
 
 impl Transformer {
-    /// Attribute the logit of `token` at `position` in the run that made
+    /// Attribute the logit of `token` (its id, and its text for the
+    /// answer) at `position` in the run that made
     /// `cap` on `ids` under `plan` (a full run, not a cached continuation).
     pub fn attribute(
         &self,
@@ -64,7 +79,7 @@ impl Transformer {
         cap: &Capture,
         plan: &InterventionPlan,
         position: usize,
-        token: u32,
+        (token, text): (u32, String),
     ) -> Result<Attribution> {
         let n = self.n_layers();
         let t = ids.len();
@@ -141,6 +156,7 @@ impl Transformer {
             .collect::<Result<Vec<_>>>()?;
         Ok(Attribution {
             token_id: token,
+            token: text,
             position: p,
             logit,
             embed: shares(&embed)?[0],
@@ -148,7 +164,10 @@ impl Transformer {
             mlp: shares(&mlp)?,
             heads,
             rest: rest_parts.iter().map(|(_, v)| v).sum(),
-            rest_parts,
+            rest_parts: rest_parts
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
         })
     }
 

@@ -61,7 +61,7 @@ impl KvCache {
         self.layers
             .iter()
             .flatten()
-            .map(|(k, v)| crate::types::tensor_bytes(k) + crate::types::tensor_bytes(v))
+            .map(|(k, v)| crate::capture::tensor_bytes(k) + crate::capture::tensor_bytes(v))
             .sum()
     }
 

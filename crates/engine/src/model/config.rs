@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{EngineError, Result};
 use crate::nn::{rope, Activation, Llama3RopeScaling, NormKind};
-use crate::types::ComputeDtype;
+use crate::precision::ComputeDtype;
 
 /// The model families, named by their `model_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

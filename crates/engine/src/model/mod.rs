@@ -45,13 +45,14 @@ pub use profile::{BackendKind, ModelInfo};
 
 use candle_core::{DType, Device, Tensor};
 
+use crate::capture::Capture;
 use crate::error::Result;
 use crate::hooks::{HookPoint, InterventionPlan, Patch};
 use crate::nn::{
     attend, repeat_kv, rope, Attended, AttnMask, Form, HookRunner, Linear, Matrix, Mlp, Norm,
     Weights,
 };
-use crate::types::{check, Capture, Stage, Unwatched, Watch};
+use crate::watch::{check, Stage, Unwatched, Watch};
 use families::{Layout, MlpProj, Qkv};
 
 /// How [`Transformer::forward_with`] runs.
@@ -349,17 +350,11 @@ impl Transformer {
         Ok(logits)
     }
 
-    /// The tuned-lens package's hash of the unembedding, which a lens's
-    /// config.json records to name the model it was trained for. Reads only
-    /// the rows the hash prints (six of a real vocabulary).
-    pub fn unembed_hash(&self) -> Result<String> {
-        let (v, d) = (self.cfg.vocab_size, self.cfg.d_model);
-        crate::nn::unembed_hash_of_rows(v, d, |rows| {
-            let ids: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
-            let ids = Tensor::new(ids.as_slice(), &self.device)?;
-            let picked = self.lm_head.embedding(&ids, DType::F32)?;
-            Ok(picked.flatten_all()?.to_vec1::<f32>()?)
-        })
+    /// Rows `ids` of the unembedding, f32 `[k, D]`: reads only those rows
+    /// of a matrix kept as stored.
+    pub fn unembedding_rows(&self, ids: &[u32]) -> Result<Tensor> {
+        let ids = Tensor::new(ids, &self.device)?;
+        self.lm_head.embedding(&ids, DType::F32)
     }
 
     /// The head split for training a lens: the final norm of `x` in

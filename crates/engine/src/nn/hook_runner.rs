@@ -3,10 +3,10 @@
 
 use candle_core::Tensor;
 
+use crate::capture::Receipt;
 use crate::error::Result;
 use crate::hooks::{HookPoint, InterventionPlan, Patch, StreamOpKind};
-use crate::nn::attention::l2;
-use crate::types::Receipt;
+use crate::nn::attend::l2;
 
 pub(crate) struct HookRunner<'a> {
     plan: &'a InterventionPlan,

@@ -4,17 +4,15 @@
 //! interventions to the streams between them, and where weights come from
 //! (widened, or kept as stored).
 
-mod attention;
+mod attend;
 mod hook_runner;
 mod linear;
 mod mlp;
 mod norm;
 pub mod rope;
-mod tuned_lens;
-mod unembed_hash;
 pub mod weights;
 
-pub(crate) use attention::{attend, repeat_kv, Attended, AttnMask};
+pub(crate) use attend::{attend, repeat_kv, Attended, AttnMask};
 pub(crate) use hook_runner::{with_row, HookRunner};
 pub(crate) use linear::Linear;
 pub use mlp::Activation;
@@ -22,6 +20,4 @@ pub(crate) use mlp::Mlp;
 pub(crate) use norm::Norm;
 pub use norm::NormKind;
 pub use rope::Llama3RopeScaling;
-pub use tuned_lens::{TunedLens, TunedLensConfig};
-pub use unembed_hash::{unembed_hash, unembed_hash_of_rows};
 pub use weights::{Form, Matrix, Stored, TensorSource, Weights};

@@ -8,11 +8,9 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::Router;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use logitlens_engine::lens::{self, DiffCell, LensRow};
 use logitlens_engine::LoadedModel;
@@ -20,11 +18,11 @@ use logitlens_engine::LoadedModel;
 use crate::error::{ApiError, ApiResult, AppJson};
 use crate::lifecycle::{self, Then};
 use crate::npz::read::{Npz, ReadError};
+use crate::sessions::SessionConfig;
 use crate::state::AppState;
-use crate::status::Backend;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/diff_sessions", post(diff_sessions))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(diff_sessions))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -61,10 +59,10 @@ pub struct DiffSessionsResponse {
 /// What a diff needs of one saved session.
 struct Saved {
     id: String,
-    config: Value,
+    config: SessionConfig,
     names: Vec<String>,
     /// The token ids the run saw (`input_ids`).
-    ids: Vec<u64>,
+    ids: Vec<u32>,
     /// One `[T, D]` state per lens row.
     states: Vec<Tensor>,
     /// The tokens `T` and hidden size `D` of the states.
@@ -84,7 +82,11 @@ impl Saved {
             .sessions
             .tensors(id)?
             .ok_or_else(|| bad("it has no tensors.npz, so there is nothing to compare".into()))?;
-        let ids = input_ids(&config).map_err(|e| bad(format!("config.json: {e}")))?;
+        let ids = config.input_ids.clone().ok_or_else(|| {
+            bad("config.json: it has no input_ids (saved by another tool?), so its states cannot be \
+                 checked against its tokens"
+                .into())
+        })?;
         // The lens projects every saved position through the head ([tokens,
         // vocabulary] per row): a session longer than any prompt this server
         // runs could make that arbitrarily large, so it is refused the same way.
@@ -122,49 +124,24 @@ impl Saved {
         })
     }
 
-    fn str_field(&self, key: &str) -> Option<String> {
-        self.config[key].as_str().map(str::to_owned)
-    }
-
     fn side(&self) -> DiffSide {
         DiffSide {
             session_id: self.id.clone(),
-            model_name: self.str_field("model_name"),
-            lens_type: self.str_field("lens_type"),
+            model_name: self.config.model_name.clone(),
+            lens_type: Some(self.config.lens_type.as_str().to_owned()),
         }
     }
-}
-
-/// The token ids of a session's config: `input_ids`, a list of ids.
-fn input_ids(config: &Value) -> Result<Vec<u64>, String> {
-    let list = config["input_ids"].as_array().ok_or(
-        "it has no input_ids (saved by another tool?), so its states cannot be checked against its tokens",
-    )?;
-    list.iter()
-        .map(Value::as_u64)
-        .collect::<Option<Vec<u64>>>()
-        .ok_or_else(|| "input_ids is not a list of token ids".to_string())
 }
 
 /// Row names: from the saved lens results (what the client saw), else the
 /// npz's own layer_names, else generic ones. Saved results must have a row
 /// per saved state.
 fn session_names(
-    config: &Value,
+    config: &SessionConfig,
     from_npz: Option<Vec<String>>,
     rows: usize,
 ) -> Result<Vec<String>, String> {
-    let from_results: Option<Vec<String>> = match &config["results"]["logit_lens"] {
-        Value::Null => None,
-        Value::Array(rs) => Some(
-            rs.iter()
-                .map(|r| r["layer_name"].as_str().map(str::to_owned))
-                .collect::<Option<_>>()
-                .ok_or("config.json: results.logit_lens has a row without a layer_name")?,
-        ),
-        _ => return Err("config.json: results.logit_lens is not a list of rows".into()),
-    };
-    match from_results {
+    match config.row_names() {
         Some(n) if n.len() != rows => Err(format!(
             "config.json's results have {} lens rows, but tensors.npz's hidden_states has {rows}",
             n.len()
@@ -205,10 +182,10 @@ fn comparable(a: &Saved, b: &Saved) -> ApiResult<()> {
             "the lens rows differ ({} rows of {} in session {:?} vs {} rows of {} in session {:?}); \
              save both with the same lens type and the same number of layers",
             a.names.len(),
-            a.config["lens_type"].as_str().unwrap_or("?"),
+            a.config.lens_type.as_str(),
             a.id,
             b.names.len(),
-            b.config["lens_type"].as_str().unwrap_or("?"),
+            b.config.lens_type.as_str(),
             b.id
         )));
     }
@@ -219,10 +196,10 @@ fn comparable(a: &Saved, b: &Saved) -> ApiResult<()> {
 /// model, else loaded for this comparison through the server's one loading
 /// path (the load lock, progress on /events), without taking it into service.
 async fn model_of(st: &AppState, s: &Saved) -> ApiResult<Arc<LoadedModel>> {
-    let name = s.str_field("model_name").ok_or_else(|| {
+    let name = s.config.model_name.clone().ok_or_else(|| {
         ApiError::bad_request(format!("session {:?} does not name its model", s.id))
     })?;
-    let backend: Backend = serde_json::from_value(s.config["backend"].clone()).unwrap_or_default();
+    let backend = s.config.backend;
     if let Some(m) = lifecycle::in_service(st, &name, backend, st.cfg.weights) {
         return Ok(m);
     }
@@ -267,7 +244,7 @@ pub async fn diff_sessions(
             let tops: Vec<&[lens::Top]> = tops.iter().map(Vec::as_slice).collect();
             lens::rows_from_tops(&m.tokenizer, &s.names, &tops)
         };
-        let input_tokens = serde_json::from_value(a.config["input_tokens"].clone()).ok();
+        let input_tokens = a.config.input_tokens.clone();
         let body = DiffSessionsResponse {
             a_logit_lens: rows(&ma, &a, &ta)?,
             b_logit_lens: rows(&mb, &b, &tb)?,

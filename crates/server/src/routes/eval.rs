@@ -7,56 +7,19 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde::Deserialize;
+use axum::Json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use logitlens_engine::lens::eval;
-use logitlens_engine::run::mib;
-use logitlens_engine::types::Stage;
+use logitlens_engine::api::EvalLensRequest;
+use logitlens_engine::ops::eval::{EvalReport, EvalRequest, EvalSpec};
 
-use crate::error::{ApiError, ApiResult, AppJson};
+use crate::admission::admit;
+use crate::error::{ApiResult, AppJson};
+use crate::routes::inference::no_events;
 use crate::state::{AppState, KeptEval};
-use crate::status::{EvalReport, RunStage};
-use crate::watch::{admit, Staged};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/eval_lens", get(last_eval).post(eval_lens))
-}
-
-/// Most documents one evaluation takes.
-pub const MAX_DOCUMENTS: usize = 4096;
-
-fn default_max_tokens() -> usize {
-    128
-}
-
-/// Most tokens a sampled corpus may hold (documents x max_tokens): each is
-/// a step of generation.
-pub const MAX_SAMPLED_TOKENS: usize = 1 << 16;
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EvalLensRequest {
-    /// The corpus: one document per line (blank lines skipped), each
-    /// tokenized as /inference does without the chat template.
-    pub corpus: Option<String>,
-    /// Instead of `corpus`: this many documents of `max_tokens` ids sampled
-    /// from the model itself (temperature 1, from BOS or its eos token).
-    pub sample: Option<usize>,
-    /// Seed of a sampled corpus (default 0).
-    #[serde(default)]
-    pub seed: u64,
-    /// Each document's first ids (default 128).
-    #[serde(default = "default_max_tokens")]
-    pub max_tokens: usize,
-}
-
-/// Where an evaluation's documents come from.
-enum Source {
-    Text(Vec<String>),
-    Sample { docs: usize, seed: u64 },
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(last_eval, eval_lens))
 }
 
 /// Evaluate the lenses of the model in service over a corpus: per
@@ -74,113 +37,19 @@ enum Source {
 pub async fn eval_lens(
     State(st): State<AppState>,
     headers: HeaderMap,
-    AppJson(req): AppJson<EvalLensRequest>,
-) -> ApiResult<Response> {
-    let (model, _) = st.serving()?;
-    let max = st.cfg.max_prompt_tokens;
-    if req.max_tokens == 0 || req.max_tokens > max {
-        return Err(ApiError::bad_request(format!(
-            "max_tokens is {}; it must be between 1 and this server's limit of {max} tokens",
-            req.max_tokens
-        )));
-    }
-    let budget = st.cfg.max_request_bytes;
-    let need = eval::peak_bytes(&model, req.max_tokens);
-    if need > budget {
-        return Err(ApiError::bad_request(format!(
-            "evaluating documents of {} tokens needs about {} at a time; this server allows {} \
-             per request (logitlens serve --max-request-mib): use a smaller max_tokens",
-            req.max_tokens,
-            mib(need),
-            mib(budget)
-        )));
-    }
-    let source = match (req.corpus, req.sample) {
-        (Some(text), None) => {
-            let docs = eval::documents(&text);
-            if docs.is_empty() {
-                return Err(ApiError::bad_request(
-                    "the corpus has no text: give one document per line",
-                ));
-            }
-            if docs.len() > MAX_DOCUMENTS {
-                return Err(ApiError::bad_request(format!(
-                    "the corpus has {} documents; one evaluation takes at most {MAX_DOCUMENTS}",
-                    docs.len()
-                )));
-            }
-            Source::Text(docs)
-        }
-        (None, Some(n)) => {
-            if n == 0 || n > MAX_DOCUMENTS || n.saturating_mul(req.max_tokens) > MAX_SAMPLED_TOKENS
-            {
-                return Err(ApiError::bad_request(format!(
-                    "sample: {n} documents of {} tokens; a sampled corpus holds 1 to \
-                     {MAX_DOCUMENTS} documents and at most {MAX_SAMPLED_TOKENS} tokens",
-                    req.max_tokens
-                )));
-            }
-            Source::Sample {
-                docs: n,
-                seed: req.seed,
-            }
-        }
-        (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request(
-                "give either corpus (text) or sample (a number of documents), not both",
-            ))
-        }
-        (None, None) => {
-            return Err(ApiError::bad_request(
-                "give corpus (one document per line) or sample (documents sampled from the model)",
-            ))
-        }
-    };
-    let admitted = match admit(&st, &headers, |s| {
-        (s == Stage::Lens).then_some(RunStage::Documents)
-    })
-    .await
-    {
-        Ok(a) => a,
-        Err(busy) => return Ok(busy),
-    };
-    let (watch, permit, _cancel) = (admitted.watch, admitted.permit, admitted.cancel);
-    let m = model.clone();
-    let max_tokens = req.max_tokens;
-    let report = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let lens = m.tuned_lens();
-        let sample_seed = match source {
-            Source::Sample { seed, .. } => Some(seed),
-            Source::Text(_) => None,
-        };
-        let ids = match source {
-            Source::Text(docs) => eval::corpus_ids(&m, &docs, max_tokens)?,
-            Source::Sample { docs, seed } => {
-                let sampling = Staged(&watch, |s| {
-                    (s == Stage::Generate).then_some(RunStage::Sampling)
-                });
-                logitlens_engine::sample_corpus(&m, docs, max_tokens, seed, &sampling)?
-            }
-        };
-        let evaluation = eval::evaluate(&m, &ids, lens.as_deref(), watch.as_ref())?;
-        Ok::<_, ApiError>(EvalReport {
-            model_name: m.name.clone(),
-            tuned_lens: lens.map(|l| l.dir.display().to_string()),
-            documents: ids.len(),
-            sample_seed,
-            max_tokens,
-            evaluation,
-        })
-    })
-    .await
-    .map_err(ApiError::internal)??;
-    let report = Arc::new(report);
+    AppJson(query): AppJson<EvalLensRequest>,
+) -> ApiResult<Json<EvalReport>> {
+    let req = EvalRequest::try_from(query)?;
+    let served = admit::<EvalSpec>(&st, &headers, req)
+        .await?
+        .run(no_events)
+        .await?;
+    let report = Arc::new(served.value);
     *st.last_eval.lock().expect("eval lock") = Some(KeptEval {
-        model: Arc::downgrade(&model),
+        model: Arc::downgrade(&served.model),
         report: report.clone(),
     });
-    Ok(Json(report.as_ref()).into_response())
+    Ok(Json(report.as_ref().clone()))
 }
 
 /// The last evaluation made with the model in service, or `null` when

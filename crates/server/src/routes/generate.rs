@@ -8,23 +8,22 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::Router;
-use serde_json::json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use logitlens_engine::api::{self, GenerateEvent, GenerateQuery, Written};
-use logitlens_engine::run::{GenerationOutput, GenerationRequest};
-use logitlens_engine::{Answer, EngineError, InferenceRequest, LoadedModel, RunState};
+use logitlens_engine::api::{GenerateEvent, GenerateQuery, GenerateResponse};
+use logitlens_engine::ops::generate::{GenerationOutput, GenerationRequest, GenerationSpec};
+use logitlens_engine::ops::Operation;
+use logitlens_engine::{EngineError, InferenceRequest};
 
+use crate::admission::{admit, Served};
 use crate::error::{ApiError, ApiResult, AppJson};
-use crate::routes::inference::{check_budget, kept_run, RUN_ID_HEADER};
-use crate::state::AppState;
-use crate::status::Backend;
-use crate::stream::blocking_body;
-use crate::watch::{admit, run_stages, RunWatch};
+use crate::routes::inference::RUN_ID_HEADER;
+use crate::sessions::SessionConfig;
+use crate::state::{AppState, LastRun};
+use crate::stream::json_body;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/generate", post(generate))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(generate))
 }
 
 /// Greedy generation with the lens: the /inference body over the prompt and
@@ -51,40 +50,14 @@ pub async fn generate(
     headers: HeaderMap,
     AppJson(query): AppJson<GenerateQuery>,
 ) -> ApiResult<Response> {
-    let (model, backend) = st.serving()?;
-    st.check_text(&model, "the text", &query.inference.text)?;
     let stream = query.stream;
     let inference = query.inference.clone();
-    let req = GenerationRequest::from(query);
-    let admitted = match admit(&st, &headers, run_stages).await {
-        Ok(a) => a,
-        Err(busy) => return Ok(busy),
-    };
-    let (watch, permit, cancel) = (admitted.watch, admitted.permit, admitted.cancel);
     // Checked before anything is written, so a bad request is a 400 even
     // when the answer would be streamed.
-    let (st2, m2, req2) = (st.clone(), model.clone(), req.clone());
-    tokio::task::spawn_blocking(move || check(&st2, &m2, &req2))
-        .await
-        .map_err(ApiError::internal)??;
-    let job = Job {
-        st: st.clone(),
-        model,
-        backend,
-        inference,
-        req,
-        watch,
-    };
+    let admitted = admit::<GenerationSpec>(&st, &headers, GenerationRequest::from(query)).await?;
     if !stream {
-        let (answer, state, written, run_id) = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            Ok::<_, ApiError>(job.keep(job.run(&mut |_| Ok(()))?))
-        })
-        .await
-        .map_err(ApiError::internal)??;
-        let body = blocking_body(move |w| {
-            api::write_generation(&answer, &state.capture.patterns, &written, w)
-        });
+        let served = admitted.run(|_| Ok(())).await?;
+        let (response, run_id) = keep(served, &inference)?;
         return Ok((
             [
                 (header::CONTENT_TYPE, "application/json".to_string()),
@@ -93,102 +66,69 @@ pub async fn generate(
                     run_id.to_string(),
                 ),
             ],
-            body,
+            json_body(response),
         )
             .into_response());
     }
-    let body = blocking_body(move |w| {
-        // Held by the body: the generation goes on while it is read, and
-        // stops when the client goes away (the next line cannot be sent).
-        let (_permit, _cancel) = (permit, cancel);
-        let result = job.run(&mut |event| {
+    let body = admitted.stream(move |job, cx, w| {
+        let mut line = |event: &GenerateEvent| -> std::io::Result<()> {
             serde_json::to_writer(&mut *w, event)?;
             w.write_all(b"\n")?;
             w.flush()
+        };
+        let Served {
+            st,
+            model,
+            backend,
+            value: op,
+        } = job;
+        let result = op.run(&model, cx, &mut |step| {
+            line(&GenerateEvent::from(step)).map_err(|_| EngineError::Cancelled)
         });
-        // A client that went away gets nothing more.
-        if matches!(result, Err(EngineError::Cancelled)) {
-            return Ok(());
-        }
-        match result {
+        let event = match result {
+            // A client that went away gets nothing more.
+            Err(EngineError::Cancelled) => return Ok(()),
+            Err(e) => GenerateEvent::Error {
+                detail: e.to_string(),
+            },
             Ok(out) => {
-                let (answer, state, written, run_id) = job.keep(out);
-                write!(w, "{{\"type\":\"done\",\"run_id\":{run_id},\"response\":")?;
-                api::write_generation(&answer, &state.capture.patterns, &written, w)?;
-                w.write_all(b"}\n")?;
-            }
-            Err(e) => {
-                let event = GenerateEvent::Error {
-                    detail: e.to_string(),
+                let served = Served {
+                    st,
+                    model,
+                    backend,
+                    value: out,
                 };
-                let line = serde_json::to_string(&event).unwrap_or_default();
-                writeln!(w, "{line}")?;
+                match keep(served, &inference) {
+                    Ok((response, run_id)) => GenerateEvent::Done {
+                        run_id,
+                        response: Box::new(response),
+                    },
+                    Err(e) => GenerateEvent::Error { detail: e.detail },
+                }
             }
-        }
-        Ok(())
+        };
+        Ok(line(&event)?)
     });
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
 }
 
-/// The request against the server's limits: the prompt and everything it
-/// may write within the token limit, the run at the end within the memory
-/// budget.
-fn check(st: &AppState, model: &LoadedModel, req: &GenerationRequest) -> ApiResult<()> {
-    let prompt = req.check(model)?;
-    let max = st.cfg.max_prompt_tokens;
-    if prompt + req.max_new_tokens > max {
-        return Err(ApiError::bad_request(format!(
-            "a prompt of {prompt} tokens and {} new ones make {}; this server's limit is {max} tokens \
-             (logitlens serve --max-tokens)",
-            req.max_new_tokens,
-            prompt + req.max_new_tokens
-        )));
-    }
-    check_budget(st, model, &req.longest_run(model, prompt)?)
-}
-
-/// A generation admitted: what it runs and where its run is kept.
-struct Job {
-    st: AppState,
-    model: Arc<LoadedModel>,
-    backend: Backend,
-    inference: InferenceRequest,
-    req: GenerationRequest,
-    watch: Arc<RunWatch>,
-}
-
-impl Job {
-    /// Generate, handing each pass to `on_event` as a `step` event.
-    fn run(
-        &self,
-        on_event: &mut dyn FnMut(&GenerateEvent) -> std::io::Result<()>,
-    ) -> Result<GenerationOutput, EngineError> {
-        let earlier = self.st.earlier_runs();
-        let earlier: Vec<&RunState> = earlier.iter().map(Arc::as_ref).collect();
-        let out = self
-            .model
-            .generate_run(&self.req, &earlier, self.watch.as_ref(), &mut |s| {
-                on_event(&GenerateEvent::step(s)).map_err(|_| EngineError::Cancelled)
-            })?;
-        Ok(out)
-    }
-
-    /// Keep the generation's run (for /save_state and later runs): the
-    /// answer, the kept state, what was written and the run's id.
-    fn keep(&self, out: GenerationOutput) -> (Answer, Arc<RunState>, Written, u64) {
-        let written = Written::new(&out);
-        let more =
-            json!({"generated_ids": written.generated_ids, "prompt_tokens": written.prompt_tokens});
-        let last = kept_run(
-            self.model.clone(),
-            self.backend,
-            &self.inference,
-            &out.run.answer,
-            out.run.state,
-            more,
-        );
-        let state = last.run().cloned().expect("a run keeps its state");
-        let id = self.st.remember_run(Arc::new(last));
-        (out.run.answer, state, written, id)
-    }
+/// Keep a generation's run (for /save_state and later runs): its body and
+/// the kept run's id.
+fn keep(
+    served: Served<GenerationOutput>,
+    inference: &InferenceRequest,
+) -> ApiResult<(GenerateResponse, u64)> {
+    let Served {
+        st,
+        model,
+        backend,
+        value: out,
+    } = served;
+    let (response, state) = GenerateResponse::new(out).map_err(ApiError::from)?;
+    let mut config = SessionConfig::of_run(&model, backend, inference, &response.inference, &state);
+    config.generated_ids = Some(response.written.generated_ids.clone());
+    config.prompt_tokens = Some(response.written.prompt_tokens);
+    let kept = LastRun::of_run(model, config, Arc::new(state), inference.return_attention);
+    let run_id = st.remember_run(Arc::new(kept));
+    Ok((response, run_id))
 }

@@ -2,31 +2,23 @@
 //! `/inference`), and a recent run's attention fetched when a view needs it.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use logitlens_engine::attention::{self, Format, Packed, Reduce};
-use logitlens_engine::lens::Lens;
-use logitlens_engine::run::mib;
-use logitlens_engine::{
-    api, Answer, EngineError, InferenceRequest, InferenceResponse, LoadedModel, RunOutput,
-    RunRequest, RunSpec, RunState, Timings,
-};
+use logitlens_engine::attention::{self, Attention, Format, Nested, Packed, Reduce};
+use logitlens_engine::ops::Never;
+use logitlens_engine::{InferenceRequest, InferenceResponse, RunOutput, RunRequest, RunSpec};
 
+use crate::admission::{admit, Served};
 use crate::error::{ApiError, ApiResult, AppJson, AppQuery};
-use crate::state::{AppState, LastRun, Tensors};
-use crate::status::{dtype_name, Backend};
-use crate::stream::blocking_body;
-use crate::watch::{admit, run_stages, RunWatch};
-
-pub const APP_VERSION: &str = env!("CARGO_PKG_VERSION");
+use crate::sessions::SessionConfig;
+use crate::state::{AppState, LastRun};
+use crate::stream::json_body;
 
 /// Response header of /inference naming the run, for /save_state's `run_id`.
 pub const RUN_ID_HEADER: &str = "x-logitlens-run-id";
@@ -35,115 +27,15 @@ pub const RUN_ID_HEADER: &str = "x-logitlens-run-id";
 /// earlier run instead of recomputed (0 for a cold run).
 pub const REUSED_LAYERS_HEADER: &str = "x-logitlens-reused-layers";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/inference", post(inference))
-        .route("/runs/{run_id}/attention", get(run_attention))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(inference))
+        .routes(routes!(run_attention))
 }
 
-/// Tokenize, check (token limit, memory budget) and run one request off the
-/// runtime: the answer, what /save_state and later runs keep of it, and
-/// where the time went.
-fn run_blocking(
-    st: &AppState,
-    model: Arc<LoadedModel>,
-    backend: Backend,
-    req: InferenceRequest,
-    watch: &RunWatch,
-) -> ApiResult<(Answer, LastRun, Timings)> {
-    let max = st.cfg.max_prompt_tokens;
-    let ids = model.tokenize(&req.text, req.apply_chat_template)?;
-    if ids.len() > max {
-        return Err(ApiError::bad_request(format!(
-            "the prompt is {} tokens long; this server's limit is {max} tokens (logitlens serve --max-tokens)",
-            ids.len()
-        )));
-    }
-    let spec = RunSpec::new(&model, &RunRequest::from(req.clone()), ids)?;
-    check_budget(st, &model, &spec)?;
-    // Recent runs: a re-run that changes only later interventions takes
-    // over their earlier layers.
-    let earlier = st.earlier_runs();
-    let earlier: Vec<&RunState> = earlier.iter().map(Arc::as_ref).collect();
-    let RunOutput {
-        answer,
-        state,
-        timings,
-    } = model.run_watched(spec, &earlier, watch)?;
-    let last = kept_run(model, backend, &req, &answer, state, json!({}));
-    Ok((answer, last, timings))
-}
-
-/// What /save_state and later runs keep of a run of `req`: the session
-/// config the original wrote, then what reproduces the run (and `more`).
-pub(crate) fn kept_run(
-    model: Arc<LoadedModel>,
-    backend: Backend,
-    req: &InferenceRequest,
-    answer: &Answer,
-    state: RunState,
-    more: Value,
-) -> LastRun {
-    let mut config = json!({
-        "text": req.text,
-        "interventions": req.interventions,
-        "lens_type": req.lens_type,
-        "model_name": model.name,
-        "backend": backend,
-        "apply_chat_template": req.apply_chat_template,
-        "results": {"text": answer.text, "logit_lens": answer.logit_lens},
-        "return_attention": req.return_attention,
-        "input_ids": state.ids,
-        "input_tokens": answer.input_tokens,
-        "model_source": model.source,
-        "compute_dtype": dtype_name(&model),
-        // Which lens drew the rows (and, for a tuned one, its folder).
-        "lens": state.lens,
-        "tuned_lens": (state.lens == Lens::Tuned)
-            .then(|| model.tuned_lens().map(|l| l.dir.display().to_string()))
-            .flatten(),
-        "app": {"name": "logitlens", "version": APP_VERSION},
-    });
-    if let (Value::Object(c), Value::Object(m)) = (&mut config, more) {
-        c.extend(m);
-    }
-    LastRun {
-        config,
-        tensors: Tensors::Run {
-            run: Arc::new(state),
-            with_attention: req.return_attention,
-        },
-        model: Some(model),
-    }
-}
-
-/// Refuse a run whose estimated peak memory is over the server's
-/// per-request budget, with the numbers and what to change.
-pub(crate) fn check_budget(st: &AppState, model: &LoadedModel, spec: &RunSpec) -> ApiResult<()> {
-    let cost = spec.cost(model.config(), model.model.dtype().size_in_bytes());
-    let budget = st.cfg.max_request_bytes;
-    if cost.total() <= budget {
-        return Ok(());
-    }
-    let mut fixes = Vec::new();
-    if spec.attention.is_some() {
-        fixes.push(format!(
-            "leave out return_attention (this prompt's attention, every layer and head, is {} on its own)",
-            mib(cost.patterns)
-        ));
-    }
-    if spec.compare {
-        fixes.push("leave out compare (it runs the text twice)".into());
-    }
-    fixes.push(format!("a shorter text than its {} tokens", spec.ids.len()));
-    Err(ApiError::bad_request(format!(
-        "this request would need about {} ({}); this server allows {} per request \
-         (logitlens serve --max-request-mib). To fit: {}",
-        mib(cost.total()),
-        cost.describe(),
-        mib(budget),
-        fixes.join("; or ")
-    )))
+/// An operation that hands nothing over while it runs.
+pub(crate) fn no_events(e: Never) -> logitlens_engine::Result<()> {
+    match e {}
 }
 
 #[utoipa::path(post, path = "/inference", request_body = InferenceRequest,
@@ -159,26 +51,27 @@ pub async fn inference(
     headers: HeaderMap,
     AppJson(req): AppJson<InferenceRequest>,
 ) -> ApiResult<Response> {
-    let (model, backend) = st.serving()?;
-    st.check_text(&model, "the text", &req.text)?;
-    let admitted = match admit(&st, &headers, run_stages).await {
-        Ok(a) => a,
-        Err(busy) => return Ok(busy),
-    };
-    let (watch, permit, _cancel) = (admitted.watch, admitted.permit, admitted.cancel);
-    let started = Instant::now();
-    let (st2, watch2) = (st.clone(), watch.clone());
-    let (answer, last, timings) = tokio::task::spawn_blocking(move || {
-        // Held to the end of the run, even if this request is gone.
-        let _permit = permit;
-        run_blocking(&st2, model, backend, req, &watch2)
-    })
-    .await
-    .map_err(ApiError::internal)??;
-    st.gate.record(started.elapsed().as_secs_f64());
-    let state = last.run().cloned().expect("a run keeps its state");
-    let run_id = st.remember_run(Arc::new(last));
-    let body = blocking_body(move |w| api::write_response(&answer, &state.capture.patterns, w));
+    let admitted = admit::<RunSpec>(&st, &headers, RunRequest::from(req.clone())).await?;
+    let Served {
+        model,
+        backend,
+        value: out,
+        ..
+    } = admitted.run(no_events).await?;
+    let RunOutput {
+        answer,
+        state,
+        timings,
+    } = out;
+    let body = InferenceResponse::new(answer, &state.capture.patterns)?;
+    let config = SessionConfig::of_run(&model, backend, &req, &body, &state);
+    let state = Arc::new(state);
+    let run_id = st.remember_run(Arc::new(LastRun::of_run(
+        model,
+        config,
+        state,
+        req.return_attention,
+    )));
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     Ok((
         [
@@ -202,7 +95,7 @@ pub async fn inference(
                 ),
             ),
         ],
-        body,
+        json_body(body),
     )
         .into_response())
 }
@@ -231,7 +124,8 @@ pub enum RunAttention {
         /// none or head_mean.
         reduce: Reduce,
         /// `[layer][head][query][key]`.
-        attention: Vec<Vec<Vec<Vec<f32>>>>,
+        #[schema(value_type = Vec<Vec<Vec<Vec<f32>>>>)]
+        attention: Nested,
     },
     Compact {
         run_id: u64,
@@ -274,45 +168,32 @@ pub async fn run_attention(
         ))
     };
     let run = st.run(id).and_then(|r| r.run().cloned()).ok_or_else(gone)?;
-    if run.capture.patterns.is_empty() {
+    let patterns = &run.capture.patterns;
+    if patterns.is_empty() {
         return Err(ApiError::bad_request(format!(
             "run {id} did not keep its attention (it was made without return_attention); \
              run the request with return_attention: true"
         )));
     }
     let layers = q.layers.as_deref().map(parse_layers).transpose()?;
-    let n_layers = run.capture.patterns.len();
-    let spec = attention::Spec::new(q.format, layers.as_deref(), q.reduce, n_layers)?;
-    let body = blocking_body(move |w| {
-        let patterns = &run.capture.patterns;
-        // As `RunAttention` serialises, with the attention written a layer at a time.
-        write!(w, "{{\"run_id\":{id}")?;
-        if spec.format == attention::Format::F16 {
-            // The packed object's fields, flattened beside run_id.
-            let mut packed = Vec::new();
-            attention::write_packed(patterns, &spec, &mut packed)?;
-            w.write_all(b",")?;
-            w.write_all(&packed[1..])?;
-        } else {
-            let heads = match spec.reduce {
-                Reduce::None => patterns[0].dim(0)?,
+    let spec = attention::Spec::new(q.format, layers.as_deref(), q.reduce, patterns.len())?;
+    let body = match Attention::of(patterns, &spec)? {
+        Attention::Packed(packed) => RunAttention::Compact { run_id: id, packed },
+        Attention::Nested(attention) => RunAttention::Nested {
+            run_id: id,
+            layers: spec.layer_list(patterns.len()),
+            heads: match spec.reduce {
+                Reduce::None => patterns[0].dim(0).map_err(ApiError::internal)?,
                 Reduce::HeadMean => 1,
-            };
-            write!(
-                w,
-                ",\"layers\":{},\"heads\":{heads},\"tokens\":{},\"reduce\":{},\"attention\":",
-                serde_json::to_string(&spec.layer_list(n_layers)).map_err(engine_io)?,
-                run.ids.len(),
-                serde_json::to_string(&spec.reduce).map_err(engine_io)?,
-            )?;
-            attention::write_nested(patterns, &spec, w)?;
-            w.write_all(b"}")?;
-        }
-        Ok(())
-    });
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
-}
-
-fn engine_io(e: serde_json::Error) -> EngineError {
-    EngineError::Io(e.into())
+            },
+            tokens: run.ids.len(),
+            reduce: spec.reduce,
+            attention,
+        },
+    };
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        json_body(body),
+    )
+        .into_response())
 }

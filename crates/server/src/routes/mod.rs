@@ -1,6 +1,9 @@
 //! The HTTP API, a router per resource: the model, inference, sessions,
-//! PNG exports, session diffs, lens evaluations, patching sweeps and generation. Handlers are thin: they validate, run the
-//! engine off the async runtime, and shape the JSON.
+//! PNG exports, session diffs, lens evaluations, patching sweeps and
+//! generation. Each route is registered once, with its OpenAPI description
+//! (utoipa-axum's `OpenApiRouter`), so /openapi.json lists exactly the
+//! routes served. Handlers are thin: heavy work goes through `admission`,
+//! the rest validates, runs off the async runtime and shapes the JSON.
 
 pub mod diff;
 pub mod eval;
@@ -12,14 +15,14 @@ pub mod sessions;
 pub mod viz;
 
 use axum::http::StatusCode;
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Every resource's routes.
-pub fn api() -> Router<AppState> {
-    Router::new()
+/// Every resource's routes, with their OpenAPI paths.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(model::router())
         .merge(inference::router())
         .merge(sessions::router())

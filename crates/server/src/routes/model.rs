@@ -5,11 +5,11 @@ use std::convert::Infallible;
 
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::{Stream, StreamExt};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use logitlens_engine::{default_model, WeightsMode};
 
@@ -19,14 +19,14 @@ use crate::lifecycle::{self, Then};
 use crate::state::{AppState, ServerEvent};
 use crate::status::{Backend, LoadModelResponse, LoadOutcome, ModelDescription, ModelStatus};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/load_model", post(load_model))
-        .route("/load_lens", post(load_lens))
-        .route("/model_status", get(model_status))
-        .route("/events", get(events))
-        .route("/models", get(list_models))
-        .route("/tokenize", post(tokenize))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(load_model))
+        .routes(routes!(load_lens))
+        .routes(routes!(model_status))
+        .routes(routes!(events))
+        .routes(routes!(list_models))
+        .routes(routes!(tokenize))
 }
 
 fn default_model_name() -> String {
@@ -70,12 +70,8 @@ pub async fn load_lens(
             "no model is in service: load one before attaching a lens",
         ));
     };
-    let m = model.clone();
-    let path = std::path::PathBuf::from(&req.path);
-    tokio::task::spawn_blocking(move || m.attach_tuned_lens(&path))
-        .await
-        .map_err(ApiError::internal)??;
-    lifecycle::broadcast_status(&st);
+    let dir = std::path::PathBuf::from(&req.path);
+    lifecycle::attach_tuned_lens(&st, model.clone(), dir).await?;
     Ok(Json(ModelDescription::of(&model)))
 }
 
@@ -182,7 +178,8 @@ pub async fn tokenize(
     AppJson(req): AppJson<TokenizeRequest>,
 ) -> ApiResult<Json<TokenizeResponse>> {
     let (model, _) = st.serving()?;
-    st.check_text(&model, "the text", &req.text)?;
+    st.limits()
+        .check_texts(&model, &[("the text", &req.text)])?;
     let body = tokio::task::spawn_blocking(move || {
         let tok = &model.tokenizer;
         let ids = if req.apply_chat_template || req.add_special_tokens {

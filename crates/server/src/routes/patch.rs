@@ -3,25 +3,20 @@
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use logitlens_engine::api::{PatchQuery, PatchResponse};
-use logitlens_engine::run::{mib, PatchRequest, PatchSpec};
-use logitlens_engine::types::Stage;
+use logitlens_engine::ops::patch::{PatchRequest, PatchSpec};
 
-use crate::error::{ApiError, ApiResult, AppJson};
+use crate::admission::admit;
+use crate::error::{ApiResult, AppJson};
+use crate::routes::inference::no_events;
 use crate::state::AppState;
-use crate::status::RunStage;
-use crate::watch::admit;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/patch", post(patch))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(patch))
 }
-
-/// Most patched runs (layers × positions) one sweep makes.
-pub const MAX_PATCH_RUNS: usize = 16_384;
 
 /// Activation patching: the corrupted text is run with the hook's
 /// activation at one layer and one position taken from the clean text's
@@ -39,54 +34,11 @@ pub async fn patch(
     State(st): State<AppState>,
     headers: HeaderMap,
     AppJson(query): AppJson<PatchQuery>,
-) -> ApiResult<Response> {
-    let (model, _) = st.serving()?;
-    st.check_text(&model, "clean_text", &query.clean_text)?;
-    st.check_text(&model, "corrupted_text", &query.corrupted_text)?;
-    let max = st.cfg.max_prompt_tokens;
+) -> ApiResult<Json<PatchResponse>> {
     let req = PatchRequest::try_from(query)?;
-    let admitted = match admit(&st, &headers, |s| {
-        (s == Stage::Patch).then_some(RunStage::Patching)
-    })
-    .await
-    {
-        Ok(a) => a,
-        Err(busy) => return Ok(busy),
-    };
-    let (watch, permit, _cancel) = (admitted.watch, admitted.permit, admitted.cancel);
-    let budget = st.cfg.max_request_bytes;
-    let body = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let spec = PatchSpec::new(&model, &req)?;
-        let t = spec.clean.len();
-        if t > max {
-            return Err(ApiError::bad_request(format!(
-                "the texts are {t} tokens long; this server's limit is {max} tokens (logitlens serve --max-tokens)"
-            )));
-        }
-        let cfg = model.config();
-        let runs = spec.runs(cfg.n_layers);
-        if runs > MAX_PATCH_RUNS {
-            return Err(ApiError::bad_request(format!(
-                "this sweep makes {} layers × {} positions = {runs} patched runs; one sweep makes \
-                 at most {MAX_PATCH_RUNS}: list fewer positions",
-                cfg.n_layers,
-                spec.positions.len()
-            )));
-        }
-        let need = spec.peak_bytes(cfg, model.model.dtype().size_in_bytes());
-        if need > budget {
-            return Err(ApiError::bad_request(format!(
-                "this sweep needs about {} at a time (three runs' captured states of {t} tokens); \
-                 this server allows {} per request (logitlens serve --max-request-mib): use shorter texts",
-                mib(need),
-                mib(budget)
-            )));
-        }
-        let patched = model.patch(&spec, watch.as_ref())?;
-        Ok(PatchResponse::new(&model, &spec, patched)?)
-    })
-    .await
-    .map_err(ApiError::internal)??;
-    Ok(Json(body).into_response())
+    let served = admit::<PatchSpec>(&st, &headers, req)
+        .await?
+        .run(no_events)
+        .await?;
+    Ok(Json(PatchResponse::new(&served.model, served.value)?))
 }

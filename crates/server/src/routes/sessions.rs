@@ -5,21 +5,20 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::error::{ApiError, ApiResult, AppJson};
-use crate::sessions::{SessionEntry, SESSIONS_DIR};
+use crate::sessions::{SessionConfig, SessionEntry, SESSIONS_DIR};
 use crate::state::{AppState, LastRun, Tensors};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/save_state", post(save_state))
-        .route("/sessions", get(sessions))
-        .route("/load_session", post(load_session))
-        .route("/delete_session", post(delete_session))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(save_state))
+        .routes(routes!(sessions))
+        .routes(routes!(load_session))
+        .routes(routes!(delete_session))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -80,10 +79,9 @@ pub async fn save_state(
             Tensors::None => None,
         };
         let mut config = last.config.clone();
-        if let Some(m) = &last.model {
+        if let (Some(m), Some(source)) = (&last.model, config.model_source.as_mut()) {
             // Hashed at save time, once per model: the first run stays fast.
-            let sha = m.weights_sha256().map_err(ApiError::internal)?;
-            config["model_source"]["weights_sha256"] = Value::String(sha);
+            source.weights_sha256 = Some(m.weights_sha256().map_err(ApiError::internal)?);
         }
         st2.sessions
             .save(req.name.as_deref(), &config, npz.as_deref())
@@ -107,15 +105,6 @@ pub struct SessionRequest {
     pub session_id: String,
 }
 
-/// A saved session's config.json: the original's fields (text,
-/// interventions, lens_type, model_name, backend, apply_chat_template,
-/// results) and, for sessions saved by logitlens, what reproduces the run
-/// (input_ids, input_tokens, model_source, compute_dtype, app). Older
-/// sessions may lack any of the latter, so it is described as an object.
-#[derive(utoipa::ToSchema)]
-#[schema(value_type = Object)]
-pub struct SessionConfig(#[allow(dead_code)] Value);
-
 // The session's files are checked as they are read (`Sessions::load`): a
 // symlinked, special or oversized config.json or tensors.npz is a 400 naming
 // the file, and nothing is loaded. (A plain comment: a doc comment would
@@ -125,7 +114,7 @@ pub struct SessionConfig(#[allow(dead_code)] Value);
 pub async fn load_session(
     State(st): State<AppState>,
     AppJson(req): AppJson<SessionRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SessionConfig>> {
     let st2 = st.clone();
     let (config, npz) = tokio::task::spawn_blocking(move || st2.sessions.load(&req.session_id))
         .await

@@ -2,18 +2,18 @@
 //! under attention_visualizations/.
 
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::error::{ApiError, ApiResult, AppJson};
 use crate::exports;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/save_visualization", post(save_visualization))
-        .route("/save_grid_visualization", post(save_grid_visualization))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(save_visualization))
+        .routes(routes!(save_grid_visualization))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -1,8 +1,8 @@
-//! The types every layer of the engine shares: what one forward pass
-//! captures, which captured state a lens row shows, what an intervention
-//! did, and the precision the forward pass runs in.
+//! What one forward pass captures, which captured state a lens row shows,
+//! and what an intervention did: the records every layer above the model
+//! reads.
 
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
 
 /// Everything captured by one forward pass, after interventions.
 ///
@@ -129,7 +129,7 @@ pub(crate) fn tensor_bytes(t: &Tensor) -> usize {
 }
 
 /// Which captured state a lens row shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum State {
     /// `Capture::resid[i]`: 0 = embeddings, i = output of block i-1.
     Resid(usize),
@@ -205,130 +205,4 @@ pub struct Receipt {
     /// layer 0), so re-runs can take over earlier steps' receipts.
     #[serde(skip)]
     pub step: usize,
-}
-
-/// The precision the forward pass runs in.
-///
-/// transformers' float32 results carry their own rounding error of about
-/// 1e-5 on the tiny test models; an f32 forward of ours adds as much again
-/// (another summation order) and misses a 1e-5 bar by a hair, an f64 one
-/// adds almost nothing. So under `Auto` test-sized models (at most
-/// [`F64_MAX_PARAMS`] parameters, where f64 costs nothing noticeable) run
-/// in f64, and real models run in f32: SmolLM2-135M in f32 is within 2e-5
-/// of transformers (its bar is 1e-4), at half the memory and forward time of
-/// f64. `F64` is there for anyone who wants it. The lens projection is f32
-/// either way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ComputeDtype {
-    #[default]
-    Auto,
-    F32,
-    F64,
-}
-
-/// The largest model `ComputeDtype::Auto` runs in f64.
-pub const F64_MAX_PARAMS: usize = 20_000_000;
-
-impl ComputeDtype {
-    pub const NAMES: &'static str = "auto, f32, f64";
-
-    /// The dtype this choice means for a model of `params` parameters.
-    pub fn resolve(self, params: usize) -> DType {
-        match self {
-            ComputeDtype::F32 => DType::F32,
-            ComputeDtype::F64 => DType::F64,
-            ComputeDtype::Auto if params <= F64_MAX_PARAMS => DType::F64,
-            ComputeDtype::Auto => DType::F32,
-        }
-    }
-}
-
-impl std::str::FromStr for ComputeDtype {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "auto" => Ok(ComputeDtype::Auto),
-            "f32" => Ok(ComputeDtype::F32),
-            "f64" => Ok(ComputeDtype::F64),
-            _ => Err(format!("{s:?} is not one of {}", Self::NAMES)),
-        }
-    }
-}
-
-/// How a model's weights are held once loaded.
-///
-/// `F32` widens every weight to the compute dtype (f32; f64 for tiny models
-/// under `ComputeDtype::Auto`), as logitlens always did: the small models'
-/// tolerances are measured that way. `Stored` keeps the big matrices as the
-/// checkpoint stores them (bf16, f16, GGUF's quantized blocks) and widens a
-/// slice at a time while multiplying, with activations and sums in f32: an
-/// 8B model in bf16 takes its 16 GB, not 32. `Auto` widens when the wide
-/// copy takes under 40% of the memory available, and keeps them stored
-/// otherwise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "lowercase")]
-pub enum WeightsMode {
-    #[default]
-    Auto,
-    F32,
-    Stored,
-}
-
-impl WeightsMode {
-    pub const NAMES: &'static str = "auto, f32, stored";
-    /// `Auto` widens when the wide copy takes at most this share of the
-    /// memory available.
-    pub const AUTO_WIDEN_SHARE: f64 = 0.4;
-}
-
-impl std::str::FromStr for WeightsMode {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "auto" => Ok(WeightsMode::Auto),
-            "f32" => Ok(WeightsMode::F32),
-            "stored" => Ok(WeightsMode::Stored),
-            _ => Err(format!("{s:?} is not one of {}", Self::NAMES)),
-        }
-    }
-}
-
-/// What a long computation is doing, for progress displays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stage {
-    /// The forward pass: `done` of `total` layers.
-    Forward,
-    /// The lens: `done` of `total` states projected.
-    Lens,
-    /// An activation-patching sweep: `done` of `total` patched runs.
-    Patch,
-    /// Generation: `done` of at most `total` tokens written.
-    Generate,
-}
-
-/// How a run reports progress and learns that nobody waits for it any more.
-/// Checked between layers and between lens chunks, so a cancelled run stops
-/// within one of those.
-pub trait Watch: Sync {
-    fn cancelled(&self) -> bool {
-        false
-    }
-    fn progress(&self, _stage: Stage, _done: usize, _total: usize) {}
-}
-
-/// A run nobody watches: never cancelled, progress unreported.
-pub struct Unwatched;
-
-impl Watch for Unwatched {}
-
-/// Fails with [`crate::EngineError::Cancelled`] once `watch` says so.
-pub(crate) fn check(watch: &dyn Watch) -> crate::Result<()> {
-    if watch.cancelled() {
-        Err(crate::EngineError::Cancelled)
-    } else {
-        Ok(())
-    }
 }

@@ -6,11 +6,12 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::capture::Capture;
 use crate::error::Result;
 use crate::hooks::InterventionPlan;
 use crate::load::LoadedModel;
 use crate::model::{ForwardOptions, KvCache};
-use crate::types::{check, Capture, Stage, Watch};
+use crate::watch::{check, Quiet, Stage, Watch};
 
 /// How each next token is chosen.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -133,7 +134,7 @@ pub fn generate_with(
         ));
     }
     let mut cache = KvCache::new(t);
-    let quiet = StepsOnly(watch);
+    let quiet = Quiet(watch);
     let fopts = ForwardOptions {
         keep_patterns: opts.keep_patterns,
         watch: &quiet,
@@ -182,7 +183,7 @@ pub fn generate_with(
 }
 
 /// The ids a document starts with: what the tokenizer puts before a text
-/// (BOS for Llama: the ids [`crate::lens::eval::corpus_ids`]'s documents
+/// (BOS for Llama: the ids [`super::corpus::corpus_ids`]'s documents
 /// start with), else the model's first eos id, which separates documents
 /// in the training data of models without a BOS (GPT-2, Qwen).
 pub fn document_start(model: &LoadedModel) -> Result<Vec<u32>> {
@@ -203,7 +204,7 @@ pub fn document_start(model: &LoadedModel) -> Result<Vec<u32>> {
 /// [`document_start`], sampled at temperature 1 without stopping at eos
 /// (documents run on past one, as in training data). Document `i` is drawn
 /// with a seed made of `seed` and `i`, so a corpus is reproducible and its
-/// documents differ. `watch` hears `(Stage::Generate, tokens done, tokens in
+/// documents differ. `watch` hears `(Stage::Sample, tokens done, tokens in
 /// all)` and may stop it between tokens.
 pub fn sample_corpus(
     model: &LoadedModel,
@@ -238,7 +239,7 @@ pub fn sample_corpus(
         };
         docs.push(generate(model, &start, &opts, &progress)?.ids);
     }
-    watch.progress(Stage::Generate, total, total);
+    watch.progress(Stage::Sample, total, total);
     Ok(docs)
 }
 
@@ -326,16 +327,6 @@ fn argmax(v: &[f32]) -> u32 {
     best as u32
 }
 
-/// Passes cancellation on, keeps the forward pass's per-layer progress
-/// back: generation reports steps.
-struct StepsOnly<'a>(&'a dyn Watch);
-
-impl Watch for StepsOnly<'_> {
-    fn cancelled(&self) -> bool {
-        self.0.cancelled()
-    }
-}
-
 /// One document's steps as progress over the whole corpus.
 struct Shifted<'a> {
     inner: &'a dyn Watch,
@@ -348,7 +339,10 @@ impl Watch for Shifted<'_> {
         self.inner.cancelled()
     }
     fn progress(&self, stage: Stage, done: usize, _total: usize) {
-        self.inner.progress(stage, self.before + done, self.total);
+        if stage == Stage::Generate {
+            self.inner
+                .progress(Stage::Sample, self.before + done, self.total);
+        }
     }
 }
 

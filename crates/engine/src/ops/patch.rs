@@ -12,15 +12,16 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use crate::capture::Capture;
 use crate::error::Result;
 use crate::hooks::{HookKind, InterventionPlan, Patch};
 use crate::load::LoadedModel;
-use crate::model::{Config, ForwardOptions};
+use crate::model::ForwardOptions;
 use crate::nn::with_row;
-use crate::types::{check, Capture, Stage, Watch};
+use crate::watch::{check, Quiet, Stage, Watch};
 
-use super::cost::{capture_bytes, layer_bytes};
-use super::spec::token_id;
+use super::run::{capture_bytes, float_bytes, layer_bytes, token_id};
+use super::{Context, Cost, Count, Never, Operation, Request};
 
 /// The hooks a sweep can patch, by their short names.
 pub const PATCH_HOOKS: [(&str, HookKind); 5] = [
@@ -108,9 +109,24 @@ fn parse_hook(name: &str) -> Result<HookKind> {
     ))
 }
 
-impl PatchSpec {
+impl Request for PatchRequest {
+    type Op = PatchSpec;
+}
+
+impl Operation for PatchSpec {
+    type Request = PatchRequest;
+    type Output = Patched;
+    type Event = Never;
+
+    fn texts(req: &PatchRequest) -> Vec<(&'static str, &str)> {
+        vec![
+            ("clean_text", req.clean_text.as_str()),
+            ("corrupted_text", req.corrupted_text.as_str()),
+        ]
+    }
+
     /// Tokenize and check `req` against `model`; every error says what to fix.
-    pub fn new(model: &LoadedModel, req: &PatchRequest) -> Result<Self> {
+    fn check(model: &LoadedModel, req: &PatchRequest) -> Result<Self> {
         let hook = parse_hook(&req.hook)?;
         let clean = model.tokenize(&req.clean_text, req.apply_chat_template)?;
         let corrupted = model.tokenize(&req.corrupted_text, req.apply_chat_template)?;
@@ -151,17 +167,43 @@ impl PatchSpec {
         })
     }
 
+    /// The clean, corrupted and patched captures, one layer's work, one row
+    /// of logits; a patched run per layer and position.
+    fn cost(&self, model: &LoadedModel) -> Cost {
+        let cfg = model.config();
+        let (t, b) = (self.clean.len() as u64, float_bytes(model));
+        Cost {
+            memory: vec![
+                ("three runs' captured states", 3 * capture_bytes(cfg, t, b)),
+                ("one layer's work", layer_bytes(cfg, t, b)),
+                ("a row of logits", 8 * cfg.vocab_size as u64),
+            ],
+            tokens: self.clean.len(),
+            tokens_said: format!("the texts are {t} tokens long"),
+            counts: vec![(Count::PatchedRuns, self.runs(cfg.n_layers))],
+            fixes: vec![
+                format!("shorter texts than their {t} tokens"),
+                format!("fewer positions than {}", self.positions.len()),
+            ],
+        }
+    }
+
+    /// The sweep, reporting `Stage::Patch` progress (patched runs done of
+    /// all) and stopping between runs when `cx.watch` says so.
+    fn run(
+        self,
+        model: &LoadedModel,
+        cx: &Context,
+        _: &mut dyn FnMut(Never) -> Result<()>,
+    ) -> Result<Patched> {
+        self.sweep(model, cx.watch)
+    }
+}
+
+impl PatchSpec {
     /// Patched runs the sweep makes.
     pub fn runs(&self, n_layers: usize) -> usize {
         n_layers * self.positions.len()
-    }
-
-    /// Peak memory of the sweep with `cfg`'s model computing in
-    /// `dtype_bytes`-byte floats: the clean, corrupted and patched captures,
-    /// one layer's work, one row of logits. An estimate erring high.
-    pub fn peak_bytes(&self, cfg: &Config, dtype_bytes: usize) -> u64 {
-        let (t, b) = (self.clean.len() as u64, dtype_bytes as u64);
-        3 * capture_bytes(cfg, t, b) + layer_bytes(cfg, t, b) + 8 * cfg.vocab_size as u64
     }
 }
 
@@ -192,8 +234,10 @@ fn resolve_positions(list: &[i64], t: usize) -> Result<Vec<usize>> {
 }
 
 /// A sweep's result.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Patched {
+    /// What was swept.
+    pub spec: PatchSpec,
     /// The metric of the clean and of the corrupted run.
     pub clean: f64,
     pub corrupted: f64,
@@ -219,22 +263,11 @@ impl Patched {
     }
 }
 
-/// Cancellation and the sweep's own progress, without the progress of the
-/// many forward passes inside it.
-struct Quiet<'a>(&'a dyn Watch);
-
-impl Watch for Quiet<'_> {
-    fn cancelled(&self) -> bool {
-        self.0.cancelled()
-    }
-}
-
-impl LoadedModel {
-    /// Run a patching sweep, reporting `Stage::Patch` progress (patched runs
-    /// done of all) and stopping between runs when `watch` says so.
-    pub fn patch(&self, spec: &PatchSpec, watch: &dyn Watch) -> Result<Patched> {
+impl PatchSpec {
+    fn sweep(self, loaded: &LoadedModel, watch: &dyn Watch) -> Result<Patched> {
+        let spec = &self;
         let started = Instant::now();
-        let model = &self.model;
+        let model = &loaded.model;
         let n = model.n_layers();
         let quiet = Quiet(watch);
         let opts = ForwardOptions {
@@ -296,6 +329,7 @@ impl LoadedModel {
         }
         watch.progress(Stage::Patch, total, total);
         Ok(Patched {
+            spec: self,
             clean: m_clean,
             corrupted: m_corrupted,
             values,

@@ -15,8 +15,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+mod config;
+
+pub use config::{AppInfo, SavedResults, SavedSource, SessionConfig, CONFIG_VERSION};
+
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ApiResult};
 
@@ -163,7 +166,7 @@ impl Sessions {
     pub fn save(
         &self,
         name: Option<&str>,
-        config: &Value,
+        config: &SessionConfig,
         npz: Option<&[u8]>,
     ) -> ApiResult<String> {
         let stamp = chrono::Local::now().format("%Y%m%d_%H%M%S").to_string();
@@ -305,36 +308,25 @@ impl Sessions {
         self.open_file(id, "tensors.npz", MAX_TENSORS_BYTES)
     }
 
-    /// A session's config.json, legacy keys back-filled.
-    pub fn config(&self, id: &str) -> ApiResult<Value> {
+    /// A session's config.json, read as its layout (any version; fields
+    /// older layouts lack take their defaults).
+    pub fn config(&self, id: &str) -> ApiResult<SessionConfig> {
         let text = self
             .open_file(id, "config.json", MAX_CONFIG_BYTES)?
             .ok_or_else(|| ApiError::not_found("Config file not found"))?
             .read_all(id, "config.json")?;
-        let mut cfg: Map<String, Value> = match serde_json::from_slice(&text) {
-            Ok(Value::Object(m)) => m,
-            Ok(_) => {
-                return Err(ApiError::bad_request(format!(
-                    "session {id}: config.json is not a JSON object"
-                )))
-            }
-            Err(e) => {
-                return Err(ApiError::bad_request(format!(
-                    "session {id}: config.json is not valid JSON: {e}"
-                )))
-            }
-        };
-        // Sessions written before these fields existed lack them; clients
-        // may rely on both being present.
-        cfg.entry("apply_chat_template")
-            .or_insert(Value::Bool(false));
-        cfg.entry("backend")
-            .or_insert(Value::String("custom".into()));
-        Ok(Value::Object(cfg))
+        serde_json::from_slice(&text).map_err(|e| {
+            let what = if e.is_syntax() || e.is_eof() {
+                "is not valid JSON"
+            } else {
+                "is not a session's config"
+            };
+            ApiError::bad_request(format!("session {id}: config.json {what}: {e}"))
+        })
     }
 
-    /// The config (legacy keys back-filled) and the tensors file's bytes.
-    pub fn load(&self, id: &str) -> ApiResult<(Value, Option<Vec<u8>>)> {
+    /// The config and the tensors file's bytes.
+    pub fn load(&self, id: &str) -> ApiResult<(SessionConfig, Option<Vec<u8>>)> {
         let cfg = self.config(id)?;
         let npz = match self.tensors(id)? {
             Some(f) => Some(f.read_all(id, "tensors.npz")?),

@@ -9,9 +9,14 @@ use candle_core::{DType, Tensor, Var, D};
 
 use crate::error::Result;
 use crate::hooks::InterventionPlan;
+use crate::lens::tuned::{self, TunedLens, TunedLensConfig};
 use crate::load::LoadedModel;
-use crate::nn::{TunedLens, TunedLensConfig};
-use crate::types::{check, Watch};
+use crate::nn::Form;
+use crate::watch::{check, Stage, Watch};
+
+use super::corpus::{Corpus, CorpusSpec};
+use super::run::float_bytes;
+use super::{Context, Cost, Operation, Request};
 
 /// How to train: the tuned-lens package's recipe. SGD with Nesterov
 /// momentum at a learning rate of `lr · (1 − momentum)` (the package's
@@ -120,21 +125,125 @@ fn loss_and_grads_of(
     Ok((total, grads))
 }
 
-/// Reports each step's loss and learning rate, and how far the step in
-/// progress is (a step on a real model takes seconds); may stop the training.
-pub trait TrainWatch: Watch {
-    fn step(&self, _step: usize, _steps: usize, _loss: f64, _lr: f64) {}
-    /// Step `step` (1-based) has `done` of its `total` pieces done.
-    fn within(&self, _step: usize, _done: usize, _total: usize) {}
+/// A tuned lens fit asked for: a corpus, each document's first ids, how
+/// to train.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitRequest {
+    pub corpus: Corpus,
+    pub max_tokens: usize,
+    pub options: TrainOptions,
 }
 
-/// Train a tuned lens for `model` on `corpus`, one document's ids each
-/// (from [`corpus_ids`](super::eval::corpus_ids), or sampled from the model).
+/// A fit checked: its corpus and its options.
+pub struct FitSpec {
+    corpus: CorpusSpec,
+    options: TrainOptions,
+}
+
+/// One optimisation step done: the loss before it, the rate it took.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FitStep {
+    /// 1-based.
+    pub step: usize,
+    pub steps: usize,
+    pub loss: f64,
+    pub lr: f64,
+}
+
+impl Request for FitRequest {
+    type Op = FitSpec;
+}
+
+impl Operation for FitSpec {
+    type Request = FitRequest;
+    type Output = TunedLens;
+    type Event = FitStep;
+
+    fn texts(_: &FitRequest) -> Vec<(&'static str, &str)> {
+        // Its documents are cut to max_tokens: a corpus may be long.
+        Vec::new()
+    }
+
+    fn check(model: &LoadedModel, req: &FitRequest) -> Result<Self> {
+        if model.model.form() == Form::Stored {
+            return Err(crate::invalid!(
+                "training a lens needs the unembedding widened: load the model with weights f32"
+            ));
+        }
+        let o = &req.options;
+        if o.steps == 0 || o.batch_tokens == 0 || !(o.lr.is_finite() && o.lr > 0.0) {
+            return Err(crate::invalid!(
+                "a fit needs at least 1 step, 1 token per batch and a positive learning rate \
+                 (steps {}, batch_tokens {}, lr {})",
+                o.steps,
+                o.batch_tokens,
+                o.lr
+            ));
+        }
+        Ok(FitSpec {
+            corpus: CorpusSpec::check(model, &req.corpus, req.max_tokens)?,
+            options: req.options,
+        })
+    }
+
+    /// A batch's frozen states and output distributions (kept across the
+    /// steps that reuse it), the translators with their gradients and
+    /// momenta, and one row's differentiated projection.
+    fn cost(&self, model: &LoadedModel) -> Cost {
+        let cfg = model.config();
+        let (n, d, v) = (
+            cfg.n_layers as u64,
+            cfg.d_model as u64,
+            cfg.vocab_size as u64,
+        );
+        let b = float_bytes(model);
+        let batch = (self.options.batch_tokens.max(self.corpus.max_tokens)) as u64;
+        let t = self.corpus.max_tokens as u64;
+        Cost {
+            memory: vec![
+                (
+                    "a batch's states and distributions",
+                    batch * (n * d + 2 * v) * b,
+                ),
+                (
+                    "translators, gradients and momenta",
+                    3 * n * (d * d + d) * b,
+                ),
+                ("one row's projection", 4 * t * v * 4),
+            ],
+            tokens: self.corpus.max_tokens,
+            tokens_said: format!("documents of {t} tokens (max_tokens)"),
+            counts: self.corpus.counts(),
+            fixes: vec![format!(
+                "fewer tokens per batch than {}",
+                self.options.batch_tokens
+            )],
+        }
+    }
+
+    /// Sample the corpus if asked (`Stage::Sample`), then train
+    /// (`Stage::Fit`: the pieces of every step done), each step handed to
+    /// `emit`.
+    fn run(
+        self,
+        model: &LoadedModel,
+        cx: &Context,
+        emit: &mut dyn FnMut(FitStep) -> Result<()>,
+    ) -> Result<TunedLens> {
+        let ids = self.corpus.ids(model, cx.watch)?;
+        train(model, &ids, &self.options, cx.watch, emit)
+    }
+}
+
+/// Train a tuned lens for `model` on `corpus`, one document's ids each.
+/// `watch` hears `Stage::Fit` (pieces of all steps done: a step on a real
+/// model takes seconds) and may stop it; each step is handed to `on_step`.
 pub fn train(
     model: &LoadedModel,
     corpus: &[Vec<u32>],
     opts: &TrainOptions,
-    watch: &dyn TrainWatch,
+    watch: &dyn Watch,
+    on_step: &mut dyn FnMut(FitStep) -> Result<()>,
 ) -> Result<TunedLens> {
     let cfg = model.config();
     let (d, n) = (cfg.d_model, cfg.n_layers);
@@ -177,7 +286,7 @@ pub fn train(
         let batch = &cached.as_ref().expect("cached above").1;
         let (l, grads) = loss_and_grads_of(model, batch, &params, &mut |done, total| {
             check(watch)?;
-            watch.within(step + 1, done, total);
+            watch.progress(Stage::Fit, step * total + done, opts.steps * total);
             Ok(())
         })?;
         let lr = opts.lr * (1.0 - opts.momentum) * schedule(step, opts.steps, opts.warmup);
@@ -206,14 +315,19 @@ pub fn train(
                 var.set(&(w_now - (update * lr)?)?)?;
             }
         }
-        watch.step(step + 1, opts.steps, l, lr);
+        on_step(FitStep {
+            step: step + 1,
+            steps: opts.steps,
+            loss: l,
+            lr,
+        })?;
     }
     let config = TunedLensConfig {
         base_model_name_or_path: Some(model.name.clone()),
         d_model: d,
         num_hidden_layers: n,
         bias: true,
-        unembed_hash: Some(model.model.unembed_hash()?),
+        unembed_hash: Some(tuned::unembed_hash(&model.model)?),
         lens_type: Some("linear_tuned_lens".into()),
     };
     let ws = params

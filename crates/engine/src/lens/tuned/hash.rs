@@ -30,7 +30,7 @@ const PRECISION: i32 = 1;
 /// The tuned-lens package's `unembed_hash` of a `[rows, cols]` row-major f32 matrix.
 ///
 /// Panics if `data.len() != rows * cols`.
-pub fn unembed_hash(data: &[f32], rows: usize, cols: usize) -> String {
+pub fn unembed_hash_of_matrix(data: &[f32], rows: usize, cols: usize) -> String {
     assert_eq!(
         data.len(),
         rows * cols,
@@ -50,7 +50,7 @@ pub fn unembed_hash(data: &[f32], rows: usize, cols: usize) -> String {
     }
 }
 
-/// [`unembed_hash`] of a `[rows, cols]` matrix too big to hold in f32 (a
+/// [`unembed_hash_of_matrix`] of a `[rows, cols]` matrix too big to hold in f32 (a
 /// quantized or 16-bit unembedding): `fetch` is given the rows numpy prints
 /// (six of a large matrix) and returns them in f32, row-major.
 pub fn unembed_hash_of_rows<E>(
@@ -672,7 +672,7 @@ impl Big {
 mod tests {
     use super::*;
 
-    const CASES: &str = include_str!("../../../../tests/fixtures/unembed_hash_cases.json");
+    const CASES: &str = include_str!("../../../../../tests/fixtures/unembed_hash_cases.json");
 
     fn fixtures() -> std::path::PathBuf {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
@@ -734,7 +734,7 @@ mod tests {
             let want_hash = case["hash"].as_str().unwrap();
             if text != want_text {
                 failures.push(format!("{name}: {}", first_difference(&text, want_text)));
-            } else if unembed_hash(&data, rows, cols) != want_hash {
+            } else if unembed_hash_of_matrix(&data, rows, cols) != want_hash {
                 failures.push(format!("{name}: same text, different hash"));
             }
         }
@@ -784,7 +784,7 @@ mod tests {
                     .collect(),
                 other => panic!("{model}: unembedding stored as {other:?}"),
             };
-            assert_eq!(unembed_hash(&data, rows, cols), want, "{model}");
+            assert_eq!(unembed_hash_of_matrix(&data, rows, cols), want, "{model}");
         }
     }
 

@@ -3,7 +3,9 @@
 //! numbers instead of taking the machine down.
 
 use crate::lens;
+use crate::load::LoadedModel;
 use crate::model::Config;
+use crate::ops::Cost;
 
 use super::RunSpec;
 
@@ -12,66 +14,36 @@ use super::RunSpec;
 const CELL_BYTES: u64 = 320;
 const EXTRA_CELL_BYTES: u64 = 160;
 
-/// A run's peak memory by part, in bytes (the model's weights not counted).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Cost {
-    /// The captured states of the run and of its baseline (`compare`).
-    pub capture: u64,
-    /// The attention patterns kept for the answer (every layer and head).
-    pub patterns: u64,
-    /// The largest layer's working tensors (scores, softmax, MLP).
-    pub layer: u64,
-    /// One chunk of lens logits and the final logits.
-    pub lens: u64,
-    /// The attention while it is written out: one layer's numbers.
-    pub attention: u64,
-    /// The answer besides attention (lens rows, baseline, extras).
-    pub answer: u64,
-}
-
-impl Cost {
-    pub fn total(&self) -> u64 {
-        self.capture + self.patterns + self.layer + self.lens + self.attention + self.answer
-    }
-
-    /// "capture 4.2 GiB, layer 700 MiB, ..." for messages.
-    pub fn describe(&self) -> String {
-        format!(
-            "captured states {}, attention patterns {}, one layer's work {}, lens logits {}, attention output {}, answer {}",
-            mib(self.capture),
-            mib(self.patterns),
-            mib(self.layer),
-            mib(self.lens),
-            mib(self.attention),
-            mib(self.answer)
-        )
-    }
-}
-
 /// Bytes as MiB, for messages.
 pub fn mib(bytes: u64) -> String {
     format!("{:.0} MiB", bytes as f64 / (1 << 20) as f64)
 }
 
+/// The bytes of the floats `model` computes in.
+pub(crate) fn float_bytes(model: &LoadedModel) -> u64 {
+    model.model.dtype().size_in_bytes() as u64
+}
+
 impl RunSpec {
-    /// The memory this run will need with `cfg`'s model computing in
-    /// `dtype_bytes`-byte floats. An estimate from the shapes, erring high.
-    pub fn cost(&self, cfg: &Config, dtype_bytes: usize) -> Cost {
-        let (b, t) = (dtype_bytes as u64, self.ids.len() as u64);
+    /// The memory this run will need: the captured states of the run and
+    /// of its baseline, the attention patterns kept for the answer, the
+    /// largest layer's working tensors, a chunk of lens logits and the
+    /// final logits, one layer's attention as it is written, the answer.
+    pub(crate) fn estimate(&self, model: &LoadedModel) -> Cost {
+        let cfg = model.config();
+        let (b, t) = (float_bytes(model), self.ids.len() as u64);
         let (n, d, h) = (cfg.n_layers as u64, cfg.d_model as u64, cfg.n_heads as u64);
         let v = cfg.vocab_size as u64;
         let passes = 1 + u64::from(self.compare);
-        let states = capture_bytes(cfg, t, b);
-        let patterns = if self.attention.is_some() {
-            n * h * t * t * b
-        } else {
-            0
+        let patterns = match self.attention {
+            Some(_) => n * h * t * t * b,
+            None => 0,
         };
-        let layer = layer_bytes(cfg, t, b);
         let rows = lens::rows(self.lens_type, cfg.n_layers).len() as u64;
-        // As lens::compute chunks its states: as many as fit the chunk bound.
+        // As the lens projects its states: as many as fit the chunk bound.
         let per_state = t * v * 4 * passes;
-        let states_in_chunk = (lens::MAX_CHUNK_BYTES as u64 / per_state.max(1)).clamp(1, rows);
+        let states_in_chunk =
+            (lens::project::MAX_CHUNK_BYTES as u64 / per_state.max(1)).clamp(1, rows);
         let lens = states_in_chunk * (per_state + t * d * 4) + t * v * 4;
         let attention = match &self.attention {
             None => 0,
@@ -80,18 +52,35 @@ impl RunSpec {
                 h * t * t * (4 + 2 * u64::from(spec.format == crate::attention::Format::F16))
             }
         };
-        let extras = u64::from(!self.track.is_empty()) * self.track.len() as u64
+        let extras = self.track.len() as u64
             + u64::from(self.entropy)
             + 2 * u64::from(self.compare)
             + u64::from(self.analysis);
         let answer = rows * t * (CELL_BYTES * passes + EXTRA_CELL_BYTES * extras);
+        let mut fixes = Vec::new();
+        if self.attention.is_some() {
+            fixes.push(format!(
+                "leave out return_attention (this prompt's attention, every layer and head, is {} on its own)",
+                mib(passes * patterns)
+            ));
+        }
+        if self.compare {
+            fixes.push("leave out compare (it runs the text twice)".into());
+        }
+        fixes.push(format!("a shorter text than its {t} tokens"));
         Cost {
-            capture: passes * states,
-            patterns: passes * patterns,
-            layer,
-            lens,
-            attention,
-            answer,
+            memory: vec![
+                ("captured states", passes * capture_bytes(cfg, t, b)),
+                ("attention patterns", passes * patterns),
+                ("one layer's work", layer_bytes(cfg, t, b)),
+                ("lens logits", lens),
+                ("attention output", attention),
+                ("answer", answer),
+            ],
+            tokens: self.ids.len(),
+            tokens_said: format!("the prompt is {t} tokens long"),
+            counts: Vec::new(),
+            fixes,
         }
     }
 }

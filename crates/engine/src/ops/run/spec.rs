@@ -4,10 +4,12 @@
 
 use serde_json::Value;
 
+use std::sync::Arc;
+
 use crate::attention::{self, Format, Reduce};
 use crate::error::{EngineError, Result};
 use crate::hooks::{self, InterventionPlan, Interventions};
-use crate::lens::{Lens, LensType};
+use crate::lens::{Lens, LensType, TunedLens};
 use crate::load::LoadedModel;
 
 /// Most tokens one request may track.
@@ -74,6 +76,9 @@ pub struct RunSpec {
     pub entropy: bool,
     pub analysis: bool,
     pub lens: Lens,
+    /// With `lens: tuned`, the tuned lens attached when the request was
+    /// checked: the run reads with it whatever is attached meanwhile.
+    pub tuned: Option<Arc<TunedLens>>,
     /// (token, position) whose logit to attribute.
     pub attribution: Option<(u32, usize)>,
 }
@@ -83,32 +88,25 @@ impl RunSpec {
     /// what to fix.
     pub fn new(model: &LoadedModel, req: &RunRequest, ids: Vec<u32>) -> Result<Self> {
         let cfg = model.config();
-        if ids.is_empty() {
-            return Err(EngineError::InvalidRequest(
-                "the text encodes to no tokens (it is empty and this tokenizer adds no BOS); nothing to run".into(),
-            ));
-        }
-        if let Some(&bad) = ids.iter().find(|&&i| i as usize >= cfg.vocab_size) {
-            return Err(EngineError::InvalidRequest(format!(
-                "token id {bad} is outside this model's vocabulary of {}",
-                cfg.vocab_size
-            )));
-        }
+        check_ids(model, &ids)?;
         let plan = hooks::plan(&req.interventions, cfg.n_layers, cfg.d_model, ids.len())?;
-        if req.lens == Lens::Tuned {
-            if model.tuned_lens().is_none() {
-                return Err(crate::invalid!(
-                    "lens: tuned, but no tuned lens is attached to this model; attach one (--tuned-lens DIR) or use lens: logit"
-                ));
-            }
-            if req.lens_type != LensType::BlockOutput {
-                return Err(crate::invalid!(
-                    "a tuned lens translates block outputs; use lens_type block_output with lens: tuned"
-                ));
-            }
-        }
+        Self::with_plan(model, req, ids, plan)
+    }
+
+    /// [`new`](Self::new) with the interventions already checked into
+    /// `plan` (a generation checks them over the whole sequence it may
+    /// write); `req.interventions` is not read.
+    pub(crate) fn with_plan(
+        model: &LoadedModel,
+        req: &RunRequest,
+        ids: Vec<u32>,
+        plan: InterventionPlan,
+    ) -> Result<Self> {
+        let cfg = model.config();
+        check_ids(model, &ids)?;
         Ok(RunSpec {
             lens: req.lens,
+            tuned: tuned_lens(model, req)?,
             text: req.text.clone(),
             lens_type: req.lens_type,
             plan,
@@ -124,6 +122,43 @@ impl RunSpec {
                 .transpose()?,
             ids,
         })
+    }
+}
+
+/// An input the model can run: at least one token, every id in its vocabulary.
+fn check_ids(model: &LoadedModel, ids: &[u32]) -> Result<()> {
+    let vocab = model.config().vocab_size;
+    if ids.is_empty() {
+        return Err(EngineError::InvalidRequest(
+            "the text encodes to no tokens (it is empty and this tokenizer adds no BOS); nothing to run".into(),
+        ));
+    }
+    match ids.iter().find(|&&i| i as usize >= vocab) {
+        Some(&bad) => Err(EngineError::InvalidRequest(format!(
+            "token id {bad} is outside this model's vocabulary of {vocab}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The tuned lens a `lens: tuned` request reads with: the one attached to
+/// the model, for block outputs only.
+fn tuned_lens(model: &LoadedModel, req: &RunRequest) -> Result<Option<Arc<TunedLens>>> {
+    match req.lens {
+        Lens::Logit => Ok(None),
+        Lens::Tuned => {
+            let Some(lens) = model.tuned_lens() else {
+                return Err(crate::invalid!(
+                    "lens: tuned, but no tuned lens is attached to this model; attach one (--tuned-lens DIR) or use lens: logit"
+                ));
+            };
+            if req.lens_type != LensType::BlockOutput {
+                return Err(crate::invalid!(
+                    "a tuned lens translates block outputs; use lens_type block_output with lens: tuned"
+                ));
+            }
+            Ok(Some(lens))
+        }
     }
 }
 

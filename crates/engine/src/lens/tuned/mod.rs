@@ -13,6 +13,11 @@ use candle_core::{DType, Tensor};
 use serde::Deserialize;
 
 use crate::error::{EngineError, Result};
+use crate::model::Transformer;
+
+mod hash;
+
+pub use hash::{unembed_hash_of_matrix, unembed_hash_of_rows};
 
 /// `config.json` of a tuned lens, as the package writes it.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -209,4 +214,18 @@ impl TunedLens {
         }
         Ok((h + y)?)
     }
+}
+
+/// The tuned-lens package's hash of `model`'s unembedding, which a lens's
+/// config.json records to name the model it was trained for. Reads only
+/// the rows the hash prints (six of a real vocabulary).
+pub fn unembed_hash(model: &Transformer) -> Result<String> {
+    let cfg = model.config();
+    unembed_hash_of_rows(cfg.vocab_size, cfg.d_model, |rows| {
+        let ids: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+        Ok(model
+            .unembedding_rows(&ids)?
+            .flatten_all()?
+            .to_vec1::<f32>()?)
+    })
 }

@@ -5,12 +5,18 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
+use crate::capture::State;
 use crate::error::Result;
 use crate::hooks::InterventionPlan;
-use crate::lens::{rows, LensType};
+use crate::lens::{rows, LensType, TunedLens};
 use crate::load::LoadedModel;
-use crate::nn::TunedLens;
-use crate::types::{check, State, Watch};
+use crate::watch::{check, Quiet, Stage, Watch};
+
+use super::corpus::{Corpus, CorpusSpec};
+use super::run::float_bytes;
+use super::{Context, Cost, Never, Operation, Request};
 
 /// One lens's measures, a value per row (natural logs).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -87,43 +93,106 @@ fn argmax(v: &[f64]) -> usize {
         .0
 }
 
-/// A corpus file's documents: one per line, line endings stripped, blank
-/// lines skipped.
-pub fn documents(text: &str) -> Vec<String> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_owned)
-        .collect()
+/// A lens evaluation asked for: a corpus, each document's first ids.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalRequest {
+    pub corpus: Corpus,
+    pub max_tokens: usize,
 }
 
-/// Memory [`evaluate`] holds at most, for documents of `tokens` ids: the
-/// f32 logits of a row and, in f64, the final row's log-probabilities and
-/// probabilities and one row's log-probabilities.
-pub fn peak_bytes(model: &LoadedModel, tokens: usize) -> u64 {
-    (tokens as u64) * (model.model.vocab_size() as u64) * (4 + 4 + 8 + 8 + 8)
+/// An evaluation checked: its corpus, and the tuned lens attached when it
+/// was checked (measured beside the logit lens).
+pub struct EvalSpec {
+    corpus: CorpusSpec,
+    tuned: Option<Arc<TunedLens>>,
 }
 
-/// The ids of each document as `lens --text` encodes it (BOS where the
-/// tokenizer adds one), cut to `max_tokens`; documents with none are left out.
-pub fn corpus_ids(
-    model: &LoadedModel,
-    docs: &[String],
-    max_tokens: usize,
-) -> Result<Vec<Vec<u32>>> {
-    let mut out = Vec::with_capacity(docs.len());
-    for doc in docs {
-        let mut ids = model.tokenizer.encode(doc, true)?;
-        ids.truncate(max_tokens);
-        if !ids.is_empty() {
-            out.push(ids);
+/// An evaluation and what it was made of: what `POST /eval_lens` and
+/// `logitlens eval-lens --json` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EvalReport {
+    pub model_name: String,
+    /// The tuned lens's folder, when one was attached (then `tuned` is set).
+    pub tuned_lens: Option<String>,
+    /// Documents evaluated.
+    pub documents: usize,
+    /// The seed, when the documents were sampled from the model.
+    pub sample_seed: Option<u64>,
+    pub max_tokens: usize,
+    #[serde(flatten)]
+    pub evaluation: Evaluation,
+}
+
+impl Request for EvalRequest {
+    type Op = EvalSpec;
+}
+
+impl Operation for EvalSpec {
+    type Request = EvalRequest;
+    type Output = EvalReport;
+    type Event = Never;
+
+    fn texts(req: &EvalRequest) -> Vec<(&'static str, &str)> {
+        // Its documents are cut to max_tokens: a corpus may be long.
+        let _ = req;
+        Vec::new()
+    }
+
+    fn check(model: &LoadedModel, req: &EvalRequest) -> Result<Self> {
+        Ok(EvalSpec {
+            corpus: CorpusSpec::check(model, &req.corpus, req.max_tokens)?,
+            tuned: model.tuned_lens(),
+        })
+    }
+
+    /// At most, for documents of `max_tokens` ids: the f32 logits of a row
+    /// and, in f64, the final row's log-probabilities and probabilities and
+    /// one row's log-probabilities.
+    fn cost(&self, model: &LoadedModel) -> Cost {
+        let t = self.corpus.max_tokens;
+        let v = model.model.vocab_size() as u64;
+        let activations = super::run::capture_bytes(model.config(), t as u64, float_bytes(model));
+        Cost {
+            memory: vec![
+                (
+                    "a document's distributions",
+                    t as u64 * v * (4 + 4 + 8 + 8 + 8),
+                ),
+                ("a document's states", activations),
+            ],
+            tokens: t,
+            tokens_said: format!("documents of {t} tokens (max_tokens)"),
+            counts: self.corpus.counts(),
+            fixes: vec![format!("a smaller max_tokens than {t}")],
         }
     }
-    Ok(out)
+
+    /// Sample the corpus if asked (`Stage::Sample`: tokens written), then
+    /// measure each document (`Stage::Documents`).
+    fn run(
+        self,
+        model: &LoadedModel,
+        cx: &Context,
+        _: &mut dyn FnMut(Never) -> Result<()>,
+    ) -> Result<EvalReport> {
+        let (max_tokens, sample_seed) = (self.corpus.max_tokens, self.corpus.sample_seed());
+        let ids = self.corpus.ids(model, cx.watch)?;
+        let evaluation = evaluate(model, &ids, self.tuned.as_deref(), cx.watch)?;
+        Ok(EvalReport {
+            model_name: model.name.clone(),
+            tuned_lens: self.tuned.map(|l| l.dir.display().to_string()),
+            documents: ids.len(),
+            sample_seed,
+            max_tokens,
+            evaluation,
+        })
+    }
 }
 
 /// Evaluate the logit lens (and `tuned`, when given) over `corpus`, one
-/// document's ids each (from [`corpus_ids`], or sampled from the model).
-/// `watch` hears of each document done and may stop the evaluation.
+/// document's ids each. `watch` hears of each document done
+/// (`Stage::Documents`) and may stop the evaluation.
 pub fn evaluate(
     model: &LoadedModel,
     corpus: &[Vec<u32>],
@@ -142,11 +211,11 @@ pub fn evaluate(
     }
     for (d, ids) in corpus.iter().enumerate() {
         check(watch)?;
-        watch.progress(crate::types::Stage::Lens, d, corpus.len());
+        watch.progress(Stage::Documents, d, corpus.len());
         let t = ids.len();
         let opts = crate::model::ForwardOptions {
             keep_patterns: false,
-            watch,
+            watch: &Quiet(watch),
         };
         let cap = model.model.forward_with(ids, &plan, None, &opts)?;
         let final_lp: Vec<Vec<f64>> = {
@@ -190,7 +259,7 @@ pub fn evaluate(
         tokens += t;
         ce_tokens += t - 1;
     }
-    watch.progress(crate::types::Stage::Lens, corpus.len(), corpus.len());
+    watch.progress(Stage::Documents, corpus.len(), corpus.len());
     Ok(Evaluation {
         layers: specs.into_iter().map(|(name, _)| name).collect(),
         tokens,
