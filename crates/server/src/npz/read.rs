@@ -72,6 +72,12 @@ impl Dtype {
             _ => '|',
         };
         let kind = chars.next().ok_or("an empty dtype")?;
+        if kind == 'O' {
+            // numpy writes '|O', without a size.
+            return Err(
+                "object arrays (pickled Python objects) are not read; save plain arrays".into(),
+            );
+        }
         let digits: String = chars.collect();
         let size: u64 = match (digits.len(), digits.parse()) {
             (1..=9, Ok(n)) if digits.bytes().all(|b| b.is_ascii_digit()) => n,
@@ -85,11 +91,6 @@ impl Dtype {
             // Strings of `size` characters; none of zero width, where any
             // number of elements would fit in no bytes.
             'U' | 'S' => size >= 1,
-            'O' => {
-                return Err(
-                    "object arrays (pickled Python objects) are not read; save plain arrays".into(),
-                )
-            }
             _ => false,
         };
         if !known {
@@ -902,6 +903,7 @@ mod tests {
         for bad in ["|O", "<U0", "<f3", "<V8", "<M8", "", "<"] {
             assert!(Dtype::parse(bad).is_err(), "{bad}");
         }
+        assert!(Dtype::parse("|O").unwrap_err().contains("object arrays"));
     }
 
     #[test]
