@@ -408,6 +408,11 @@ impl<R: Seek> Seek for Masked<'_, R> {
         self.pos = self.inner.seek(to)?;
         Ok(self.pos)
     }
+
+    /// Without a seek, which would drop a `BufReader`'s buffer.
+    fn stream_position(&mut self) -> io::Result<u64> {
+        Ok(self.pos)
+    }
 }
 
 /// A `zip` error in words, `what` saying what was being read: a fault of
@@ -453,7 +458,8 @@ fn entries<R: Read + Seek>(r: &mut R, end: &End) -> Result<Vec<Entry>> {
     }
     let mut entries: Vec<Entry> = Vec::with_capacity(zip.len());
     for i in 0..zip.len() {
-        let label = zip.name_for_index(i).unwrap_or_default().to_owned();
+        // Quoted: not yet checked to be a name.
+        let label = format!("{:?}", zip.name_for_index(i).unwrap_or_default());
         // Reads the local header, for where the data starts.
         let f = zip
             .by_index_raw(i)
