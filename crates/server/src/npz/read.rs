@@ -1,24 +1,55 @@
 //! The reader half of `tensors.npz`, for files that come from outside: a
-//! session folder unpacked from someone else is untrusted input. The zip's
-//! central directory and every array's `.npy` header are parsed here, and
-//! each claim they make (entry count, offsets, sizes, dtype, shape) is
-//! checked against the bytes the file holds before anything is allocated:
-//! no allocation depends on a number the file's size does not back.
+//! session folder unpacked from someone else is untrusted input. Read with
+//! the crates that write it: `zip` reads the central directory and finds
+//! each entry's data through its local header, `ndarray-npy` parses every
+//! array's `.npy` header and reads the float data. Each claim the file
+//! makes (entry count, offsets, sizes, dtype, shape) is checked against the
+//! bytes the file holds before anything is allocated from it: no
+//! allocation depends on a number the file's size does not back.
+//!
+//! The crates do not bound everything, so a few checks stay here, each
+//! where the crate would otherwise act on an unchecked number:
+//! - `end_records`: `zip` reads as many directory entries as the end
+//!   record claims (a zip64 one may claim one per 46 bytes of the file) and
+//!   has no setting to limit them; when a directory does not parse it
+//!   retries with any earlier end record signature in the file. So the end
+//!   record is read here first (entry count, directory size, no second
+//!   signature), and `Masked` shows the crate nothing before the checked
+//!   directory while it reads it.
+//! - `entries`: the crate does not compare an entry's local header name
+//!   with the directory's, nor check sizes and offsets against the file.
+//! - `array_header`: `ndarray-npy` allocates the header length an npy
+//!   file claims (up to 4 GiB in format 2.0 and 3.0) before reading it, and
+//!   the element count its shape claims before reading the data. The
+//!   12-byte prefix is read here and the shape checked against the entry's
+//!   size; the crate parses the checked header and reads the data.
+//! - String arrays (`<U`, `layer_names`): the crate reads no string dtype
+//!   (and `npz::unicode_npy` writes them by hand for the same reason), so
+//!   [`Npz::read_unicode`] decodes them.
 //!
 //! Read: what `np.savez` and this server write — a zip (zip64 or not) of at
 //! most [`MAX_ENTRIES`] uncompressed `.npy` entries, npy format 1.0 to 3.0,
 //! numeric, bool and string dtypes; the session arrays in their layout
 //! ([`Npz::session_states`]). Anything else is refused with the reason.
+//! Header dicts are Python literals as `ndarray-npy` reads them: a repeated
+//! key keeps its last value (as in Python), Python 2's `1L` is not read.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::cell::Cell;
+use std::io::{self, Read, Seek, SeekFrom};
+
+use ndarray_npy::npy::header::Header;
+use ndarray_npy::{ReadDataError, ReadableElement};
+use zip::result::ZipError;
+use zip::{CompressionMethod, ZipArchive};
 
 /// A session's file has 4 or 5 arrays; a zip claiming more than this is not
 /// one, and its directory is refused before it is read.
 pub const MAX_ENTRIES: u64 = 64;
 /// An array name longer than this is not one of a session's.
 const MAX_NAME: usize = 255;
-/// The central directory of [`MAX_ENTRIES`] entries is a few KiB; this
-/// leaves room for large extra fields and comments.
+/// The central directory of [`MAX_ENTRIES`] entries (with the zip64 end
+/// records after it) is a few KiB; this leaves room for large extra fields
+/// and comments.
 const MAX_DIRECTORY: u64 = 1 << 20;
 /// numpy writes headers of a few hundred bytes (and by default refuses to
 /// read headers over 10000 bytes).
@@ -62,6 +93,9 @@ pub struct Dtype {
 }
 
 impl Dtype {
+    /// `ndarray-npy` knows a descr only as the one of the Rust type it is
+    /// asked to read, after allocating for it; the size of an element of
+    /// any descr, needed to check a shape against the bytes, is found here.
     fn parse(descr: &str) -> std::result::Result<Self, String> {
         let mut chars = descr.chars().peekable();
         let order = match chars.peek() {
@@ -72,6 +106,12 @@ impl Dtype {
             _ => '|',
         };
         let kind = chars.next().ok_or("an empty dtype")?;
+        if kind == 'O' {
+            // numpy writes '|O', without a size.
+            return Err(
+                "object arrays (pickled Python objects) are not read; save plain arrays".into(),
+            );
+        }
         let digits: String = chars.collect();
         let size: u64 = match (digits.len(), digits.parse()) {
             (1..=9, Ok(n)) if digits.bytes().all(|b| b.is_ascii_digit()) => n,
@@ -85,11 +125,6 @@ impl Dtype {
             // Strings of `size` characters; none of zero width, where any
             // number of elements would fit in no bytes.
             'U' | 'S' => size >= 1,
-            'O' => {
-                return Err(
-                    "object arrays (pickled Python objects) are not read; save plain arrays".into(),
-                )
-            }
             _ => false,
         };
         if !known {
@@ -127,6 +162,8 @@ pub struct Array {
     pub dtype: Dtype,
     pub fortran_order: bool,
     pub shape: Vec<u64>,
+    /// The header as `ndarray-npy` parsed it, for it to read the data by.
+    header: Header,
     data_start: u64,
     data_len: u64,
 }
@@ -150,7 +187,8 @@ pub struct Npz<R> {
 impl<R: Read + Seek> Npz<R> {
     /// Read the directory and the headers of the `len`-byte file `reader`.
     pub fn open(mut reader: R, len: u64) -> Result<Self> {
-        let entries = directory(&mut reader, len)?;
+        let end = end_records(&mut reader, len)?;
+        let entries = entries(&mut reader, &end)?;
         let arrays = entries
             .into_iter()
             .map(|e| array_header(&mut reader, e))
@@ -183,23 +221,15 @@ impl<R: Read + Seek> Npz<R> {
         }
         let n = usize::try_from(a.data_len / 4)
             .map_err(|_| invalid(format!("{} is too large for this machine", a.name)))?;
-        // Backed by the file: the entry's bytes lie inside it (checked when
-        // the directory was read), and there are exactly 4 per value.
-        let mut out = Vec::with_capacity(n);
+        // `n` is backed by the file: the entry's bytes lie inside it (checked
+        // when the directory was read), and there are exactly 4 per value.
         self.reader.seek(SeekFrom::Start(a.data_start))?;
-        let mut buf = vec![0u8; 1 << 16];
-        let mut left = a.data_len;
-        while left > 0 {
-            let k = left.min(buf.len() as u64) as usize;
-            self.reader.read_exact(&mut buf[..k])?;
-            out.extend(
-                buf[..k]
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-            );
-            left -= k as u64;
-        }
-        Ok(out)
+        let data = Read::take(&mut self.reader, a.data_len);
+        f32::read_to_end_exact_vec(data, &a.header.type_descriptor, n).map_err(|e| match e {
+            ReadDataError::Io(e) => e.into(),
+            ReadDataError::MissingData => io::Error::from(io::ErrorKind::UnexpectedEof).into(),
+            e => invalid(format!("{}: {e}", a.name)),
+        })
     }
 
     /// A 1-d numpy unicode array (`<U{n}`) as strings, trailing NULs dropped.
@@ -213,9 +243,7 @@ impl<R: Read + Seek> Npz<R> {
         }
         let len = usize::try_from(a.data_len)
             .map_err(|_| invalid(format!("{} is too large for this machine", a.name)))?;
-        let mut bytes = vec![0u8; len];
-        self.reader.seek(SeekFrom::Start(a.data_start))?;
-        self.reader.read_exact(&mut bytes)?;
+        let bytes = read_at(&mut self.reader, a.data_start, len)?;
         let width = 4 * a.dtype.size as usize;
         bytes
             .chunks_exact(width)
@@ -255,24 +283,36 @@ fn read_at<R: Read + Seek>(r: &mut R, at: u64, n: usize) -> Result<Vec<u8>> {
 }
 
 const EOCD_LEN: usize = 22;
-const CENTRAL_LEN: usize = 46;
-const LOCAL_LEN: u64 = 30;
+const EOCD_SIG: &[u8] = b"PK\x05\x06";
 
-/// The entries of a zip of `len` bytes, from its end record and central
-/// directory; every offset and size checked to lie inside the file.
-fn directory<R: Read + Seek>(r: &mut R, len: u64) -> Result<Vec<Entry>> {
+/// What the end record says, checked: the central directory starts at
+/// `cd_at` and lists `entries` entries.
+struct End {
+    cd_at: u64,
+    entries: u64,
+}
+
+/// The end record of a zip of `len` bytes (and its zip64 record, when it
+/// has one), read before the `zip` crate reads the directory it points to:
+/// at most [`MAX_ENTRIES`] entries in at most [`MAX_DIRECTORY`] bytes, all
+/// inside the file, and no other end record signature after the start of
+/// the directory (with [`Masked`], the crate then sees no end record but
+/// this one).
+fn end_records<R: Read + Seek>(r: &mut R, len: u64) -> Result<End> {
     if len < EOCD_LEN as u64 {
         return Err(invalid(format!("not a zip file ({len} bytes)")));
     }
     // The end record is the last 22 bytes before a comment of at most 64 KiB.
+    // It is the last end record signature in the file, which the crate tries
+    // first.
     let tail_len = len.min(EOCD_LEN as u64 + 0xFFFF) as usize;
     let tail_at = len - tail_len as u64;
     let tail = read_at(r, tail_at, tail_len)?;
-    let pos = (0..=tail_len - EOCD_LEN)
-        .rev()
-        .find(|&i| {
-            tail[i..i + 4] == *b"PK\x05\x06"
-                && i + EOCD_LEN + u16le(&tail, i + 20) as usize == tail_len
+    let pos = tail
+        .windows(4)
+        .rposition(|w| w == EOCD_SIG)
+        .filter(|&i| {
+            i + EOCD_LEN <= tail_len && i + EOCD_LEN + usize::from(u16le(&tail, i + 20)) == tail_len
         })
         .ok_or_else(|| invalid("not a zip file (no end of central directory record)"))?;
     let eocd_at = tail_at + pos as u64;
@@ -282,7 +322,9 @@ fn directory<R: Read + Seek>(r: &mut R, len: u64) -> Result<Vec<Entry>> {
     let (mut cd_size, mut cd_at) = (u64::from(u32le(e, 12)), u64::from(u32le(e, 16)));
     // The central directory lies before this.
     let mut end = eocd_at;
-    if n == 0xFFFF || n_here == 0xFFFF || cd_size == 0xFFFF_FFFF || cd_at == 0xFFFF_FFFF {
+    // When the crate looks for zip64 records (and it finds the locator by
+    // its signature alone, so one must be there).
+    if n == 0xFFFF || cd_at == 0xFFFF_FFFF {
         // zip64: a locator just before the end record points at the zip64 end record.
         let loc_at = eocd_at
             .checked_sub(20)
@@ -314,84 +356,131 @@ fn directory<R: Read + Seek>(r: &mut R, len: u64) -> Result<Vec<Entry>> {
             "the zip claims {n} entries; a session's tensors.npz holds at most {MAX_ENTRIES} arrays"
         )));
     }
-    if cd_size > MAX_DIRECTORY || cd_at.checked_add(cd_size).is_none_or(|x| x > end) {
+    if cd_at.checked_add(cd_size).is_none_or(|x| x > end) || eocd_at - cd_at > MAX_DIRECTORY {
         return Err(invalid(format!(
-            "the zip's central directory ({cd_size} bytes at {cd_at}) does not fit the file"
+            "the zip's central directory ({cd_size} bytes at {cd_at}) does not fit the file, \
+             or is over {MAX_DIRECTORY} bytes before its end record"
         )));
     }
-    let cd = read_at(r, cd_at, cd_size as usize)?;
-    let short = || invalid("the zip's central directory is cut short");
-    let mut entries: Vec<Entry> = Vec::with_capacity(n as usize);
-    let mut p = 0usize;
-    for _ in 0..n {
-        let fixed = cd.get(p..p + CENTRAL_LEN).ok_or_else(short)?;
-        if fixed[..4] != *b"PK\x01\x02" {
-            return Err(invalid("a zip central directory entry is damaged"));
-        }
-        let flags = u16le(fixed, 8);
-        let method = u16le(fixed, 10);
-        let mut csize = u64::from(u32le(fixed, 20));
-        let mut size = u64::from(u32le(fixed, 24));
-        let name_len = usize::from(u16le(fixed, 28));
-        let extra_len = usize::from(u16le(fixed, 30));
-        let comment_len = usize::from(u16le(fixed, 32));
-        let mut disk_start = u32::from(u16le(fixed, 34));
-        let mut offset = u64::from(u32le(fixed, 42));
-        let name_at = p + CENTRAL_LEN;
-        let name_raw = cd.get(name_at..name_at + name_len).ok_or_else(short)?;
-        let mut extra = cd
-            .get(name_at + name_len..name_at + name_len + extra_len)
-            .ok_or_else(short)?;
-        p = name_at + name_len + extra_len + comment_len;
-        if p > cd.len() {
-            return Err(short());
-        }
-        let name = std::str::from_utf8(name_raw)
+    let directory = read_at(r, cd_at, (eocd_at - cd_at) as usize)?;
+    if directory.windows(4).any(|w| w == EOCD_SIG) {
+        return Err(invalid(
+            "the zip's central directory holds a second end record signature (PK\\x05\\x06)",
+        ));
+    }
+    Ok(End { cd_at, entries: n })
+}
+
+/// The file as the `zip` crate sees it while it reads the central
+/// directory: zeros before `hide_before` (the checked directory's start),
+/// and an error for a read that lies wholly there. So if the checked
+/// directory does not parse, the crate finds no earlier end record to try
+/// instead (whose claims were not checked), and gives up.
+struct Masked<'a, R> {
+    inner: &'a mut R,
+    pos: u64,
+    hide_before: &'a Cell<u64>,
+}
+
+impl<R: Read + Seek> Read for Masked<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let hide = self.hide_before.get();
+        let n = if self.pos >= hide || buf.is_empty() {
+            self.inner.read(buf)?
+        } else if self.pos + buf.len() as u64 <= hide {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "no valid central directory where the end record points",
+            ));
+        } else {
+            let k = (hide - self.pos) as usize;
+            buf[..k].fill(0);
+            self.inner.seek(SeekFrom::Start(hide))?;
+            k
+        };
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Seek> Seek for Masked<'_, R> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        self.pos = self.inner.seek(to)?;
+        Ok(self.pos)
+    }
+
+    /// Without a seek, which would drop a `BufReader`'s buffer.
+    fn stream_position(&mut self) -> io::Result<u64> {
+        Ok(self.pos)
+    }
+}
+
+/// A `zip` error in words, `what` saying what was being read: a fault of
+/// the file, unless it is an i/o error other than the file ending early or
+/// holding what the crate or [`Masked`] refuses.
+fn zip_error(what: &str, e: ZipError) -> ReadError {
+    match e {
+        ZipError::Io(e) => match e.kind() {
+            io::ErrorKind::UnexpectedEof => invalid(format!("{what}: the file ends early")),
+            io::ErrorKind::InvalidData => invalid(format!("{what}: {e}")),
+            _ => ReadError::Io(e),
+        },
+        e => invalid(format!("{what}: {e}")),
+    }
+}
+
+/// The entries of the zip whose end record is `end`, read by the `zip`
+/// crate, each checked here where the crate does not: a short UTF-8 `.npy`
+/// name, stored (not compressed, not encrypted), its bytes inside the file
+/// before the directory, its local header naming it, no two sharing bytes.
+fn entries<R: Read + Seek>(r: &mut R, end: &End) -> Result<Vec<Entry>> {
+    let hide_before = Cell::new(end.cd_at);
+    let masked = Masked {
+        pos: r.stream_position()?,
+        inner: &mut *r,
+        hide_before: &hide_before,
+    };
+    let mut zip = ZipArchive::new(masked).map_err(|e| zip_error("not a readable zip", e))?;
+    // The directory read; local headers and data lie before it.
+    hide_before.set(0);
+    if zip.offset() != 0 || zip.central_directory_start() != end.cd_at {
+        return Err(invalid(
+            "the zip's central directory is not where its end record says",
+        ));
+    }
+    // The crate keeps one entry per name.
+    if zip.len() as u64 != end.entries {
+        return Err(invalid(format!(
+            "the zip lists {} entries under {} names: an array appears twice",
+            end.entries,
+            zip.len()
+        )));
+    }
+    let mut entries: Vec<Entry> = Vec::with_capacity(zip.len());
+    for i in 0..zip.len() {
+        // Quoted: not yet checked to be a name.
+        let label = format!("{:?}", zip.name_for_index(i).unwrap_or_default());
+        // Reads the local header, for where the data starts.
+        let f = zip
+            .by_index_raw(i)
+            .map_err(|e| zip_error(&format!("{label}: its local header is damaged"), e))?;
+        let name = std::str::from_utf8(f.name_raw())
             .ok()
             .filter(|s| s.len() <= MAX_NAME)
             .ok_or_else(|| invalid("an entry's name is not a short UTF-8 name"))?
             .to_owned();
-        // The zip64 extra field holds, in this order, the values whose
-        // 32-bit fields are saturated.
-        while extra.len() >= 4 {
-            let (id, n) = (u16le(extra, 0), usize::from(u16le(extra, 2)));
-            let body = extra
-                .get(4..4 + n)
-                .ok_or_else(|| invalid(format!("{name}: its extra field is cut short")))?;
-            if id == 1 {
-                let mut q = 0;
-                let mut take = |field: &mut u64| -> Result<()> {
-                    if *field == 0xFFFF_FFFF {
-                        *field = body
-                            .get(q..q + 8)
-                            .map(|b| u64le(b, 0))
-                            .ok_or_else(|| invalid(format!("{name}: zip64 field cut short")))?;
-                        q += 8;
-                    }
-                    Ok(())
-                };
-                take(&mut size)?;
-                take(&mut csize)?;
-                take(&mut offset)?;
-                if disk_start == 0xFFFF {
-                    disk_start = body
-                        .get(q..q + 4)
-                        .map(|b| u32le(b, 0))
-                        .ok_or_else(|| invalid(format!("{name}: zip64 field cut short")))?;
-                }
-            }
-            extra = &extra[4 + n..];
-        }
-        if flags & 1 != 0 {
+        if f.encrypted() {
             return Err(invalid(format!("{name} is encrypted")));
         }
-        if method != 0 {
+        if f.compression() != CompressionMethod::Stored {
             return Err(invalid(format!(
-                "{name} is compressed (zip method {method}); only uncompressed arrays are read, \
-                 as np.savez writes them (not np.savez_compressed)"
+                "{name} is compressed (zip compression {}); only uncompressed arrays are \
+                 read, as np.savez writes them (not np.savez_compressed)",
+                f.compression()
             )));
         }
-        if csize != size || disk_start != 0 {
+        let size = f.size();
+        if f.compressed_size() != size {
             return Err(invalid(format!("{name}: its zip sizes disagree")));
         }
         if !name.ends_with(".npy") || name.len() == 4 {
@@ -399,40 +488,35 @@ fn directory<R: Read + Seek>(r: &mut R, len: u64) -> Result<Vec<Entry>> {
                 "{name:?} is not an array: an npz holds only .npy entries"
             )));
         }
-        if entries.iter().any(|e| e.name == name) {
-            return Err(invalid(format!("{name} appears twice")));
-        }
-        // The local header, then the data, all before the central directory.
-        if offset.checked_add(LOCAL_LEN).is_none_or(|x| x > cd_at) {
-            return Err(invalid(format!(
-                "{name}: its local header lies outside the file"
-            )));
-        }
-        let local = read_at(r, offset, LOCAL_LEN as usize)?;
-        let (local_name_len, local_extra_len) = (u16le(&local, 26), u16le(&local, 28));
-        if local[..4] != *b"PK\x03\x04" || usize::from(local_name_len) != name_len {
-            return Err(invalid(format!("{name}: its local header is damaged")));
-        }
-        if read_at(r, offset + LOCAL_LEN, name_len)? != name_raw {
-            return Err(invalid(format!(
-                "{name}: its local header names another file"
-            )));
-        }
-        let data_start =
-            offset + LOCAL_LEN + u64::from(local_name_len) + u64::from(local_extra_len);
-        if data_start.checked_add(size).is_none_or(|x| x > cd_at) {
+        let (header_start, data_start) = (f.header_start(), f.data_start());
+        if data_start.checked_add(size).is_none_or(|x| x > end.cd_at) {
             return Err(invalid(format!(
                 "{name} claims {size} bytes, more than the file holds"
             )));
         }
         entries.push(Entry {
             name,
-            header_start: offset,
+            header_start,
             data_start,
             size,
         });
     }
-    // No two entries share bytes.
+    drop(zip);
+    // The crate finds the data past the local header by the lengths in it,
+    // but does not compare the name there with the directory's.
+    for e in &entries {
+        let local_name_len = u16le(&read_at(r, e.header_start + 26, 2)?, 0);
+        if usize::from(local_name_len) != e.name.len()
+            || read_at(r, e.header_start + 30, e.name.len())? != e.name.as_bytes()
+        {
+            return Err(invalid(format!(
+                "{}: its local header names another file",
+                e.name
+            )));
+        }
+    }
+    // No two entries share bytes, local headers included (the crate's
+    // `has_overlapping_files` compares only the data of non-empty entries).
     let mut order: Vec<&Entry> = entries.iter().collect();
     order.sort_by_key(|e| e.header_start);
     if let Some(w) = order
@@ -444,7 +528,10 @@ fn directory<R: Read + Seek>(r: &mut R, len: u64) -> Result<Vec<Entry>> {
     Ok(entries)
 }
 
-/// An entry's npy header, checked against the entry's size.
+/// An entry's npy header, checked against the entry's size. The prefix
+/// (magic, version, header length) is read here: `ndarray-npy` would
+/// allocate the claimed header length before reading it. The header itself
+/// is parsed by the crate.
 fn array_header<R: Read + Seek>(r: &mut R, e: Entry) -> Result<Array> {
     let bad = |m: String| invalid(format!("{}: {m}", e.name));
     let pre = read_at(r, e.data_start, e.size.min(12) as usize)?;
@@ -465,11 +552,23 @@ fn array_header<R: Read + Seek>(r: &mut R, e: Entry) -> Result<Array> {
             "its header claims {header_len} bytes, more than the entry or an npy header holds"
         )));
     }
-    let header = read_at(r, e.data_start + prefix, header_len as usize)?;
-    let text = std::str::from_utf8(&header).map_err(|_| bad("its header is not text".into()))?;
-    let (descr, fortran_order, shape) = parse_header(text).map_err(&bad)?;
-    let dtype = Dtype::parse(&descr).map_err(&bad)?;
+    let bytes = read_at(r, e.data_start, (prefix + header_len) as usize)?;
+    let header = Header::from_reader(&mut bytes.as_slice())
+        .map_err(|err| bad(format!("its npy header is not read ({err})")))?;
+    let descr = header
+        .type_descriptor
+        .as_string()
+        .ok_or_else(|| bad("structured dtypes are not read".into()))?;
+    let dtype = Dtype::parse(descr).map_err(&bad)?;
+    if header.shape.len() > MAX_DIMS {
+        return Err(bad(format!(
+            "its header's shape has over {MAX_DIMS} dimensions"
+        )));
+    }
+    let shape: Vec<u64> = header.shape.iter().map(|&d| d as u64).collect();
     let data_len = e.size - prefix - header_len;
+    // `ndarray-npy` allocates as many elements as the shape claims before
+    // reading them: the claim must be exactly the entry's bytes.
     let claimed = shape
         .iter()
         .try_fold(dtype.item_bytes(), |acc, &d| acc.checked_mul(d));
@@ -490,157 +589,12 @@ fn array_header<R: Read + Seek>(r: &mut R, e: Entry) -> Result<Array> {
     Ok(Array {
         name: e.name.trim_end_matches(".npy").to_owned(),
         dtype,
-        fortran_order,
+        fortran_order: header.layout.is_fortran(),
         shape,
+        header,
         data_start: e.data_start + prefix + header_len,
         data_len,
     })
-}
-
-/// The header dict numpy writes: `{'descr': '<f4', 'fortran_order': False,
-/// 'shape': (5, 1, 13, 64), }` (any key order, padded with spaces and a
-/// newline). Exactly these three keys, each once; a structured dtype (a
-/// list as `descr`) is refused.
-fn parse_header(text: &str) -> std::result::Result<(String, bool, Vec<u64>), String> {
-    let mut p = Cursor {
-        s: text.as_bytes(),
-        i: 0,
-    };
-    let (mut descr, mut fortran, mut shape) = (None, None, None);
-    p.ws();
-    p.expect(b'{')?;
-    loop {
-        p.ws();
-        if p.eat(b'}') {
-            break;
-        }
-        let key = p.string()?;
-        p.ws();
-        p.expect(b':')?;
-        p.ws();
-        let dup = match key.as_str() {
-            "descr" => {
-                if p.peek() == Some(b'[') {
-                    return Err("structured dtypes are not read".into());
-                }
-                descr.replace(p.string()?).is_some()
-            }
-            "fortran_order" => fortran.replace(p.boolean()?).is_some(),
-            "shape" => shape.replace(p.tuple()?).is_some(),
-            other => return Err(format!("its header has an unknown key {other:?}")),
-        };
-        if dup {
-            return Err(format!("its header repeats {key:?}"));
-        }
-        p.ws();
-        if !p.eat(b',') {
-            p.ws();
-            p.expect(b'}')?;
-            break;
-        }
-    }
-    p.ws();
-    if p.i != p.s.len() {
-        return Err("its header has text after the dict".into());
-    }
-    match (descr, fortran, shape) {
-        (Some(d), Some(f), Some(s)) => Ok((d, f, s)),
-        _ => Err("its header lacks descr, fortran_order or shape".into()),
-    }
-}
-
-struct Cursor<'a> {
-    s: &'a [u8],
-    i: usize,
-}
-
-impl Cursor<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.s.get(self.i).copied()
-    }
-    fn ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\n' | b'\t' | b'\r')) {
-            self.i += 1;
-        }
-    }
-    fn eat(&mut self, c: u8) -> bool {
-        let hit = self.peek() == Some(c);
-        if hit {
-            self.i += 1;
-        }
-        hit
-    }
-    fn expect(&mut self, c: u8) -> std::result::Result<(), String> {
-        if self.eat(c) {
-            Ok(())
-        } else {
-            Err(format!(
-                "its header is not a Python dict (expected {:?} at byte {})",
-                c as char, self.i
-            ))
-        }
-    }
-    /// A quoted string without escapes.
-    fn string(&mut self) -> std::result::Result<String, String> {
-        let q = match self.peek() {
-            Some(q @ (b'\'' | b'"')) => q,
-            _ => return Err(format!("its header has no string at byte {}", self.i)),
-        };
-        self.i += 1;
-        let start = self.i;
-        while let Some(c) = self.peek() {
-            if c == q {
-                let s = &self.s[start..self.i];
-                self.i += 1;
-                return String::from_utf8(s.to_vec()).map_err(|_| "its header is not text".into());
-            }
-            if c == b'\\' {
-                return Err("its header has an escaped string".into());
-            }
-            self.i += 1;
-        }
-        Err("its header has an unterminated string".into())
-    }
-    fn boolean(&mut self) -> std::result::Result<bool, String> {
-        for (word, v) in [(&b"True"[..], true), (b"False", false)] {
-            if self.s[self.i..].starts_with(word) {
-                self.i += word.len();
-                return Ok(v);
-            }
-        }
-        Err("its header's fortran_order is not True or False".into())
-    }
-    /// `()`, `(3,)`, `(5, 1, 13, 64)`.
-    fn tuple(&mut self) -> std::result::Result<Vec<u64>, String> {
-        self.expect(b'(')?;
-        let mut dims = Vec::new();
-        loop {
-            self.ws();
-            if self.eat(b')') {
-                break;
-            }
-            let start = self.i;
-            while self.peek().is_some_and(|c| c.is_ascii_digit()) {
-                self.i += 1;
-            }
-            let digits = std::str::from_utf8(&self.s[start..self.i]).unwrap_or("");
-            let d: u64 = digits.parse().map_err(|_| {
-                format!("its header's shape is not a tuple of sizes (byte {start})")
-            })?;
-            self.eat(b'L'); // Python 2's long integers
-            dims.push(d);
-            if dims.len() > MAX_DIMS {
-                return Err(format!("its header's shape has over {MAX_DIMS} dimensions"));
-            }
-            self.ws();
-            if !self.eat(b',') {
-                self.ws();
-                self.expect(b')')?;
-                break;
-            }
-        }
-        Ok(dims)
-    }
 }
 
 /// The states of a session's lens rows: `hidden_states` `[rows, 1, tokens,
@@ -864,44 +818,101 @@ mod tests {
         assert!(err(open(bytes)).contains("entries"));
     }
 
+    /// The header `text` (a newline added) over `data`, opened.
+    fn with_header(text: &str, data: &[u8]) -> Result<Array> {
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        b.extend_from_slice(&(text.len() as u16 + 1).to_le_bytes());
+        b.extend_from_slice(text.as_bytes());
+        b.push(b'\n');
+        b.extend_from_slice(data);
+        open(zip_of(&[("x.npy", b)], false)).map(|z| z.arrays()[0].clone())
+    }
+
     #[test]
     fn headers_in_other_spellings_parse() {
-        for (h, shape) in [
+        for (h, shape, fortran) in [
             (
                 "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
                 vec![2, 3],
+                false,
             ),
             (
                 "{\"shape\": (6,), \"fortran_order\": False, \"descr\": \"<f4\"}",
                 vec![6],
+                false,
             ),
             (
-                "{'descr':'<f4','fortran_order':False,'shape':(1L, 6L)}   \n",
+                "{'descr':'<f4','fortran_order':False,'shape':(1, 6)}   ",
                 vec![1, 6],
+                false,
             ),
             (
                 "{'descr': '<f4', 'fortran_order': True, 'shape': (), }",
                 vec![],
+                true,
             ),
         ] {
-            let (d, _, s) = parse_header(h).unwrap_or_else(|e| panic!("{h}: {e}"));
-            assert_eq!((d.as_str(), s), ("<f4", shape), "{h}");
+            let n: u64 = shape.iter().product();
+            let a = with_header(h, &vec![0; 4 * n as usize]).unwrap_or_else(|e| panic!("{h}: {e}"));
+            assert_eq!(
+                (a.dtype.to_string(), a.shape, a.fortran_order),
+                ("'<f4'".into(), shape, fortran),
+                "{h}"
+            );
         }
-        for bad in [
-            "{'descr': '<f4', 'shape': (2,), }",
-            "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'x': 1}",
-            "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (2,)}",
-            "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,)}",
-            "{'descr': '<f4', 'fortran_order': False, 'shape': (-2,)}",
-            "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,)}",
-            "{'descr': '<f4', 'fortran_order': False, 'shape': (2,)} x",
-            "{'descr': '<f4', 'fortran_order': 0, 'shape': (2,)}",
+        for (bad, why) in [
+            ("{'descr': '<f4', 'shape': (2,), }", "fortran_order"),
+            (
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'x': 1}",
+                "unknown key",
+            ),
+            (
+                "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,)}",
+                "structured",
+            ),
+            (
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (-2,)}",
+                "shape",
+            ),
+            (
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,)}",
+                "shape",
+            ),
+            (
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (2,)} x",
+                "dict",
+            ),
+            (
+                "{'descr': '<f4', 'fortran_order': 0, 'shape': (2,)}",
+                "fortran_order",
+            ),
+            (
+                "{'descr': '|O', 'fortran_order': False, 'shape': (2,)}",
+                "object arrays",
+            ),
         ] {
-            assert!(parse_header(bad).is_err(), "{bad}");
+            let m = err(with_header(bad, &[0; 8]));
+            assert!(m.starts_with("x.npy: ") && m.contains(why), "{bad}: {m}");
         }
         for bad in ["|O", "<U0", "<f3", "<V8", "<M8", "", "<"] {
             assert!(Dtype::parse(bad).is_err(), "{bad}");
         }
+        assert!(Dtype::parse("|O").unwrap_err().contains("object arrays"));
+    }
+
+    /// A header claiming more bytes than numpy ever writes (npy 2.0 and 3.0
+    /// have 32-bit header lengths) is refused before it is read; so are
+    /// other npy versions.
+    #[test]
+    fn header_lengths_are_bounded() {
+        let mut v2 = b"\x93NUMPY\x02\x00".to_vec();
+        v2.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+        v2.extend_from_slice(&[b' '; 100]);
+        let m = err(open(zip_of(&[("x.npy", v2.clone())], false)));
+        assert!(m.contains("header claims 4294967280 bytes"), "{m}");
+        v2[6] = 4;
+        let m = err(open(zip_of(&[("x.npy", v2)], false)));
+        assert!(m.contains("version 4.0 is not read"), "{m}");
     }
 
     #[test]
@@ -968,6 +979,58 @@ mod tests {
         assert!(
             err(open(zip_of(&[("x.npy", b"0123456789abc".to_vec())], false)))
                 .contains("no \\x93NUMPY")
+        );
+    }
+
+    /// The `zip` crate, when a directory does not parse, tries any earlier
+    /// end record in the file; it is shown none, so it reads only the
+    /// directory checked here.
+    #[test]
+    fn only_the_checked_directory_is_read() {
+        let inner = zip_of(&session(f32_npy(&[2, 1, 3, 4], |_| 0.0)), false);
+        for pad in [0, 10_000] {
+            let mut outer = zip_of(&[("x.npy", inner.clone()), ("y.npy", vec![0; pad])], false);
+            let cd = outer.windows(4).rposition(|w| w == b"PK\x01\x02").unwrap();
+            outer[cd + 3] = 3;
+            let fallback = zip::ZipArchive::new(IoCursor::new(outer.clone())).unwrap();
+            assert_eq!(fallback.len(), 4, "unmasked, the crate reads the inner zip");
+            let m = err(open(outer));
+            assert!(m.contains("not a readable zip"), "{m}");
+        }
+        // A second end record signature inside the directory.
+        let one = npy("<f4", "(1,)", &[0; 4]);
+        let m = err(open(zip_of(&[("PK\x05\x06.npy", one.clone())], false)));
+        assert!(m.contains("second end record"), "{m}");
+        // Data before the archive: the crate would read it at an offset.
+        let good = zip_of(&[("a.npy", one.clone())], false);
+        let mut prefixed = b"junk".to_vec();
+        prefixed.extend_from_slice(&good);
+        let m = err(open(prefixed));
+        assert!(m.contains("central directory"), "{m}");
+        // A local header naming another file than the directory does.
+        let mut renamed = good.clone();
+        let at = renamed.windows(5).position(|w| w == b"a.npy").unwrap();
+        renamed[at] = b'c';
+        let m = err(open(renamed));
+        assert!(
+            m.contains("a.npy: its local header names another file"),
+            "{m}"
+        );
+        // Two entries over the same bytes.
+        let two = zip_of(&[("a.npy", one.clone()), ("b.npy", one)], false);
+        let cds: Vec<usize> = two
+            .windows(4)
+            .enumerate()
+            .filter(|(_, w)| *w == b"PK\x01\x02")
+            .map(|(i, _)| i)
+            .collect();
+        let mut shared = two.clone();
+        let first_offset = shared[cds[0] + 42..cds[0] + 46].to_vec();
+        shared[cds[1] + 42..cds[1] + 46].copy_from_slice(&first_offset);
+        let m = err(open(shared));
+        assert!(
+            m.contains("local header names another file") || m.contains("overlap"),
+            "{m}"
         );
     }
 
