@@ -366,12 +366,18 @@ export interface components {
             /** @description `[layer][position]` L2 norm of what the MLP adds. */
             mlp_out_norm: number[][];
         };
+        /** @description The app that saved it. */
+        AppInfo: {
+            name: string;
+            version: string;
+        };
         /**
-         * @description The shares of one logit: `embed + Σattn + Σmlp + rest = logit`, and
-         *     `Σ_h heads[l][h] = attn[l]` minus the attention output projection's
-         *     bias. Each share is the token's unembedding row dotted with the final
-         *     norm applied to that part of the final residual state, the norm's scale
-         *     frozen at that state.
+         * @description The shares of one token's logit at one position: `embed + Σattn + Σmlp
+         *     + rest = logit`, and `Σ_h heads[l][h] = attn[l]` minus the attention
+         *     output projection's bias. Each share is the token's unembedding row
+         *     dotted with the final norm applied to that part of the final residual
+         *     state, the norm's scale frozen at that state. (The answer's
+         *     `attribution` field, as it is.)
          */
         AttributionAnswer: {
             /** Format: int32 */
@@ -380,18 +386,21 @@ export interface components {
             token: string;
             /** @description The position, resolved (non-negative). */
             position: number;
-            /** Format: double */
+            /**
+             * Format: double
+             * @description The logit itself, computed in f64 from the final state.
+             */
             logit: number;
             /**
              * Format: double
              * @description The token embedding's share.
              */
             embed: number;
-            /** @description Per layer: the attention output's share. */
+            /** @description Per layer: the attention output's share (its bias included). */
             attn: number[];
             /** @description Per layer: the MLP output's share. */
             mlp: number[];
-            /** @description `[layer][head]`: each head's share. */
+            /** @description `[layer][head]`: each head's share (without the output bias). */
             heads: number[][];
             /**
              * Format: double
@@ -502,6 +511,7 @@ export interface components {
             model_name?: string | null;
             lens_type?: string | null;
         };
+        /** @description The body of `POST /eval_lens`. */
         EvalLensRequest: {
             /**
              * @description The corpus: one document per line (blank lines skipped), each
@@ -521,7 +531,10 @@ export interface components {
             /** @description Each document's first ids (default 128). */
             max_tokens?: number;
         };
-        /** @description An evaluation and what it was made of. */
+        /**
+         * @description An evaluation and what it was made of: what `POST /eval_lens` and
+         *     `logitlens eval-lens --json` answer.
+         */
         EvalReport: components["schemas"]["Evaluation"] & {
             model_name: string;
             /** @description The tuned lens's folder, when one was attached (then `tuned` is set). */
@@ -1006,7 +1019,7 @@ export interface components {
          * @description What a run is doing, for progress displays.
          * @enum {string}
          */
-        RunStage: "queued" | "forward" | "lens" | "documents" | "sampling" | "patching" | "generating";
+        RunStage: "queued" | "forward" | "lens" | "documents" | "sampling" | "patching" | "generating" | "fitting";
         SaveStateRequest: {
             name?: string | null;
             /**
@@ -1031,6 +1044,22 @@ export interface components {
             /** @description `attention_visualizations/<YYYYMMDD_HHMMSS>_<title>.png`. */
             filepath: string;
         };
+        /** @description The lens rows of the run, as its answer gave them. */
+        SavedResults: {
+            text?: string;
+            logit_lens?: components["schemas"]["LensRow"][];
+        };
+        /** @description Where the model's weights came from, and their hash at save time. */
+        SavedSource: {
+            /** @description dir, gguf or hub. */
+            kind: string;
+            location: string;
+            revision?: string | null;
+            commit?: string | null;
+            stored_dtype?: string;
+            /** @description SHA-256 over the weight files, in order. */
+            weights_sha256?: string | null;
+        };
         /**
          * @description Whether a model is in service, loading, or neither.
          * @enum {string}
@@ -1048,14 +1077,40 @@ export interface components {
         };
         /** @description A model in service, described, with the service status. */
         ServingStatus: components["schemas"]["ModelDescription"] & components["schemas"]["ServiceStatus"];
-        /**
-         * @description A saved session's config.json: the original's fields (text,
-         *     interventions, lens_type, model_name, backend, apply_chat_template,
-         *     results) and, for sessions saved by logitlens, what reproduces the run
-         *     (input_ids, input_tokens, model_source, compute_dtype, app). Older
-         *     sessions may lack any of the latter, so it is described as an object.
-         */
-        SessionConfig: Record<string, unknown>;
+        /** @description What a saved session's config.json holds. */
+        SessionConfig: Record<string, unknown> & {
+            /**
+             * Format: int32
+             * @description The layout's version (1 when absent: written before versions).
+             */
+            version?: number;
+            text: string;
+            /**
+             * @description The request's operations by key, as written: a list per key (the
+             *     original's older web app wrote a single operation), each read as
+             *     /inference reads it when the session is run again.
+             */
+            interventions?: Record<string, unknown>;
+            lens_type?: components["schemas"]["LensType"];
+            model_name?: string | null;
+            backend?: components["schemas"]["Backend"];
+            apply_chat_template?: boolean;
+            results?: null | components["schemas"]["SavedResults"];
+            return_attention?: boolean;
+            /** @description The token ids the run saw (the states in tensors.npz are theirs). */
+            input_ids?: number[] | null;
+            input_tokens?: string[] | null;
+            model_source?: null | components["schemas"]["SavedSource"];
+            /** @description f32 or f64. */
+            compute_dtype?: string | null;
+            lens?: null | components["schemas"]["Lens"];
+            /** @description The tuned lens's folder, when a tuned lens drew them. */
+            tuned_lens?: string | null;
+            /** @description A generation's: the tokens it wrote after the prompt's. */
+            generated_ids?: number[] | null;
+            prompt_tokens?: number | null;
+            app?: null | components["schemas"]["AppInfo"];
+        };
         SessionEntry: {
             id: string;
             name: string;

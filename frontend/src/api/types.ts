@@ -179,38 +179,13 @@ export type GridVisualizationRequest = Schemas['GridVisualizationRequest'];
 /** POST /save_visualization and /save_grid_visualization. */
 export type SavedFile = Schemas['SavedFile'];
 
-type SessionConfigObject = Schemas['SessionConfig'];
-
 /**
- * POST /load_session: a saved session's config.json. The schema describes it as any JSON object
- * (`Record<string, unknown>`): the original tool's sessions, and older ones, may lack any field, and
- * the file may hold others. This is the app's reading of the fields it uses, each optional; the
- * values come from a file, so useSessions checks them before use (an unknown lens type, a backend
- * under the original's name).
+ * POST /load_session: a saved session's config.json, as the server reads it (any version of its
+ * layout: the original tool's sessions and older logitlens ones lack the newer fields). The
+ * interventions are as the file holds them (the original's older frontend saved one operation per
+ * key): see `normalizeInterventions`.
  */
-export interface SessionConfig extends SessionConfigObject {
-  text?: string;
-  /** The original saves one operation per key, logitlens a list: see `normalizeInterventions`. */
-  interventions?: Record<string, InterventionConfig[] | InterventionConfig>;
-  lens_type?: string;
-  model_name?: string;
-  backend?: string;
-  apply_chat_template?: boolean;
-  results?: { text?: string; logit_lens?: LensRow[] } | null;
-  input_tokens?: string[];
-  input_ids?: number[];
-  return_attention?: boolean;
-  /** Sessions saved by logitlens: what reproduces the run. */
-  model_source?: ModelSource;
-  compute_dtype?: string;
-  /** Which lens drew the saved rows (`logit` or `tuned`); older sessions lack it (logit). */
-  lens?: string;
-  /** The tuned lens's folder, when `lens` is `tuned`. */
-  tuned_lens?: string | null;
-  /** A generation's session: the tokens written after the prompt's `prompt_tokens`. */
-  generated_ids?: number[];
-  prompt_tokens?: number;
-}
+export type SessionConfig = Schemas['SessionConfig'];
 
 // ---------------------------------------------------------------------------------------------
 // The client's own types: never a body as such (the app's narrowing of a request, a header

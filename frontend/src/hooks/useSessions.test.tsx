@@ -135,12 +135,11 @@ describe('useSessions', () => {
   });
 
   it('re-runs a session on its own model, switching to it first', async () => {
-    server.routes.load_session = () => ({ json: { ...SAVED, model_name: 'gpt2', backend: 'transformerlens', lens_type: 'logit' } });
+    server.routes.load_session = () => ({ json: { ...SAVED, model_name: 'gpt2', backend: 'transformerlens', lens_type: 'block_output' } });
     const { current } = await ready();
     await act(() => current().sessions.load(S1));
     expect(urls()).toEqual(['load_session', 'load_model', 'inference']);
     expect(server.calls.find((c) => c.url === 'load_model')!.body).toEqual({ model_name: 'gpt2', backend: 'hooked' });
-    // An unknown lens type falls back to the standard one.
     expect(server.calls.find((c) => c.url === 'inference')!.body).toMatchObject({ text: 'Saved text', lens_type: 'block_output', apply_chat_template: true });
     expect(current().run.view?.source).toEqual({ kind: 'session', name: 's1', savedOnly: false });
   });

@@ -17,6 +17,14 @@ use logitlens_engine::{
     InferenceRequest, InferenceResponse, Interventions, LoadedModel, RunState, SourceInfo,
 };
 
+/// A request's interventions as config.json holds them.
+fn interventions_json(iv: &Interventions) -> Map<String, Value> {
+    match serde_json::to_value(iv) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    }
+}
+
 use crate::status::{dtype_name, Backend};
 
 /// The layout written now.
@@ -37,9 +45,12 @@ pub struct SessionConfig {
     #[serde(default = "version_1")]
     pub version: u32,
     pub text: String,
-    #[serde(default, deserialize_with = "logitlens_engine::hooks::unique_keys")]
-    #[schema(value_type = std::collections::HashMap<String, Vec<logitlens_engine::InterventionConfig>>)]
-    pub interventions: Interventions,
+    /// The request's operations by key, as written: a list per key (the
+    /// original's older web app wrote a single operation), each read as
+    /// /inference reads it when the session is run again.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub interventions: Map<String, Value>,
     #[serde(default)]
     pub lens_type: LensType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,7 +152,7 @@ impl SessionConfig {
         SessionConfig {
             version: CONFIG_VERSION,
             text: req.text.clone(),
-            interventions: req.interventions.clone(),
+            interventions: interventions_json(&req.interventions),
             lens_type: req.lens_type,
             model_name: Some(model.name.clone()),
             backend,
