@@ -216,65 +216,128 @@ fn format_decade(e: i32) -> String {
     }
 }
 
+/// Text sizes and spacing of a panel, in pixels.
+const TICK_EM: f32 = 9.0 * PT;
+const TITLE_EM: f32 = 11.0 * PT;
+const LEGEND_EM: f32 = 9.0 * PT;
+/// The legend's one line, between the title and the axes.
+const LEGEND_H: f32 = LEGEND_EM * 1.6;
+/// Blank border inside each panel's region.
+const PANEL_PAD: f32 = 10.0 * PT;
+/// Lines and their dots; the legend draws its samples the same way.
+const LINE_WIDTH: u32 = 2;
+const DOT_RADIUS: i32 = 3;
+
+/// One panel in `region`. Later steps paint over earlier ones (lines over the
+/// grid, dots over lines), so the order of the steps is part of the picture.
 fn draw_curve_panel(
     area: &Area,
     region: Rect,
     x_labels: &[String],
     panel: &CurvePanel,
 ) -> Result<(), HeatmapError> {
-    let tick_em = 9.0 * PT;
-    let title_em = 11.0 * PT;
     let y = YAxis::fit(panel);
     let ticks = y.ticks();
+    let axes = axes_rect(region, x_labels, &ticks, panel.title)?;
+    let plot = Plot {
+        axes,
+        points: x_labels.len(),
+        y,
+    };
+    draw_y_grid_and_ticks(area, &plot, &ticks)?;
+    draw_x_ticks(area, &plot, x_labels)?;
+    draw_frame(area, axes)?;
+    for (series, color) in panel.series.iter().zip(LINE_COLORS) {
+        draw_series(area, &plot, series, color)?;
+    }
+    draw_title(area, axes, panel.title, plot.y.log)?;
+    draw_legend(area, axes, &panel.series)
+}
+
+/// The axes inside `region`, leaving room for what is drawn around them: tick
+/// labels left and below, title and legend above.
+fn axes_rect(
+    region: Rect,
+    x_labels: &[String],
+    ticks: &[(f64, String)],
+    title: &str,
+) -> Result<Rect, HeatmapError> {
     let y_label_w = ticks
         .iter()
-        .map(|(_, t)| measure(t, tick_em).0)
+        .map(|(_, t)| measure(t, TICK_EM).0)
         .fold(0.0f32, f32::max);
-    // Rotated x labels hang below the axes by their rotated height.
-    let (s, c) = X_LABEL_ANGLE.to_radians().sin_cos();
-    let x_label_h = x_labels
-        .iter()
-        .map(|t| {
-            let (w, a, d) = measure(t, tick_em);
-            w * s + (a + d) * c
-        })
-        .fold(0.0f32, f32::max);
-    let pad = 10.0 * PT;
-    let legend_em = 9.0 * PT;
-    let legend_h = legend_em * 1.6;
-    // The first x label hangs left of its tick by its rotated width.
-    let first_hang = {
-        let (w, a, d) = measure(&x_labels[0], tick_em);
-        w * c + (a + d) * s * 0.5
-    };
-    let left = (y_label_w + TICK_LEN + TICK_PAD).max(first_hang - 0.03 * CURVE_PANEL_SIZE.0 as f32);
+    // The x margin inside the axes absorbs part of the first label's overhang.
+    let left = (y_label_w + TICK_LEN + TICK_PAD)
+        .max(first_x_label_hang(&x_labels[0]) - 0.03 * CURVE_PANEL_SIZE.0 as f32);
     let axes = Rect {
-        x0: region.x0 + (pad + left).ceil() as i32,
-        y0: region.y0 + (pad + title_em * 1.4 + TITLE_PAD + legend_h).ceil() as i32,
-        x1: region.x1 - pad.ceil() as i32,
-        y1: region.y1 - (pad + x_label_h + TICK_LEN + TICK_PAD).ceil() as i32,
+        x0: region.x0 + (PANEL_PAD + left).ceil() as i32,
+        y0: region.y0 + (PANEL_PAD + TITLE_EM * 1.4 + TITLE_PAD + LEGEND_H).ceil() as i32,
+        x1: region.x1 - PANEL_PAD.ceil() as i32,
+        y1: region.y1 - (PANEL_PAD + x_labels_height(x_labels) + TICK_LEN + TICK_PAD).ceil() as i32,
     };
     if axes.width() < 20 || axes.height() < 20 {
         return Err(HeatmapError::Render(format!(
-            "{}: the labels leave no room for the chart",
-            panel.title
+            "{title}: the labels leave no room for the chart"
         )));
     }
-    let n = x_labels.len();
-    let px = |i: usize| -> i32 {
+    Ok(axes)
+}
+
+/// Rotated x labels hang below the axes by their rotated height.
+fn x_labels_height(x_labels: &[String]) -> f32 {
+    let (s, c) = X_LABEL_ANGLE.to_radians().sin_cos();
+    x_labels
+        .iter()
+        .map(|t| {
+            let (w, a, d) = measure(t, TICK_EM);
+            w * s + (a + d) * c
+        })
+        .fold(0.0f32, f32::max)
+}
+
+/// The first x label hangs left of its tick by its rotated width.
+fn first_x_label_hang(label: &str) -> f32 {
+    let (s, c) = X_LABEL_ANGLE.to_radians().sin_cos();
+    let (w, a, d) = measure(label, TICK_EM);
+    w * c + (a + d) * s * 0.5
+}
+
+/// A panel's axes and how data positions map to their pixels.
+struct Plot {
+    axes: Rect,
+    /// How many x positions the axes spread over.
+    points: usize,
+    y: YAxis,
+}
+
+impl Plot {
+    /// Pixel column of x position `i`. A margin keeps the end dots off the frame.
+    fn x_px(&self, i: usize) -> i32 {
+        let (axes, n) = (self.axes, self.points);
         if n == 1 {
             return (axes.x0 + axes.x1) / 2;
         }
         let margin = 0.03 * f64::from(axes.width());
         let span = f64::from(axes.width()) - 2.0 * margin;
         (f64::from(axes.x0) + margin + span * i as f64 / (n - 1) as f64).round() as i32
-    };
-    let py = |f: f64| -> i32 { (f64::from(axes.y1) - f * f64::from(axes.height())).round() as i32 };
+    }
 
-    // Horizontal grid lines and y ticks.
-    for (v, text) in &ticks {
-        let Some(f) = y.frac(*v) else { continue };
-        let yy = py(f);
+    /// Pixel row of a y axis fraction (0 at the bottom, 1 at the top).
+    fn y_px(&self, f: f64) -> i32 {
+        (f64::from(self.axes.y1) - f * f64::from(self.axes.height())).round() as i32
+    }
+}
+
+/// Horizontal grid lines, each with its y tick and label.
+fn draw_y_grid_and_ticks(
+    area: &Area,
+    plot: &Plot,
+    ticks: &[(f64, String)],
+) -> Result<(), HeatmapError> {
+    let axes = plot.axes;
+    for (v, text) in ticks {
+        let Some(f) = plot.y.frac(*v) else { continue };
+        let yy = plot.y_px(f);
         fill(
             area,
             Rect {
@@ -298,18 +361,24 @@ fn draw_curve_panel(
         let at = (axes.x0 as f32 - TICK_LEN - TICK_PAD, yy as f32 + 0.5);
         area.draw(&Label::new(
             text,
-            tick_em,
+            TICK_EM,
             at,
             HAlign::Right,
             VAlign::Center,
         ))
         .map_err(draw_err)?;
     }
-    // x ticks: every label while they fit, else every k-th.
+    Ok(())
+}
+
+/// x ticks: every label while they fit, else every k-th, so labels never overlap.
+fn draw_x_ticks(area: &Area, plot: &Plot, x_labels: &[String]) -> Result<(), HeatmapError> {
+    let axes = plot.axes;
+    let n = x_labels.len();
     let room = (axes.width() as f32 / n as f32).max(1.0);
-    let step = ((tick_em * 1.3) / room).ceil().max(1.0) as usize;
+    let step = ((TICK_EM * 1.3) / room).ceil().max(1.0) as usize;
     for i in (0..n).step_by(step) {
-        let x = px(i);
+        let x = plot.x_px(i);
         fill(
             area,
             Rect {
@@ -321,11 +390,15 @@ fn draw_curve_panel(
             BLACK,
         )?;
         let at = (x as f32 + 0.5, axes.y1 as f32 + TICK_LEN + TICK_PAD);
-        let label = Label::new(&x_labels[i], tick_em, at, HAlign::Right, VAlign::Top)
+        let label = Label::new(&x_labels[i], TICK_EM, at, HAlign::Right, VAlign::Top)
             .rotated(X_LABEL_ANGLE);
         area.draw(&label).map_err(draw_err)?;
     }
-    // Axes frame.
+    Ok(())
+}
+
+/// The left and bottom edges of the axes, meeting at the corner.
+fn draw_frame(area: &Area, axes: Rect) -> Result<(), HeatmapError> {
     for r in [
         Rect {
             x0: axes.x0,
@@ -342,76 +415,108 @@ fn draw_curve_panel(
     ] {
         fill(area, r, BLACK)?;
     }
-    // Lines with a dot at each row; a gap where a log axis cannot show a value.
-    for (k, s) in panel.series.iter().enumerate() {
-        let color = LINE_COLORS[k];
-        let mut run: Vec<(i32, i32)> = Vec::new();
-        let mut runs = Vec::new();
-        for (i, &v) in s.values.iter().enumerate() {
-            match y.frac(v) {
-                Some(f) => run.push((px(i), py(f))),
-                None => runs.push(std::mem::take(&mut run)),
-            }
-        }
-        runs.push(run);
-        for run in runs.iter().filter(|r| !r.is_empty()) {
-            area.draw(&PathElement::new(run.clone(), color.stroke_width(2)))
+    Ok(())
+}
+
+/// One series: a line with a dot at each row.
+fn draw_series(
+    area: &Area,
+    plot: &Plot,
+    series: &Series,
+    color: RGBColor,
+) -> Result<(), HeatmapError> {
+    for run in visible_runs(plot, series.values) {
+        area.draw(&PathElement::new(
+            run.clone(),
+            color.stroke_width(LINE_WIDTH),
+        ))
+        .map_err(draw_err)?;
+        for p in run {
+            area.draw(&Circle::new(p, DOT_RADIUS, color.filled()))
                 .map_err(draw_err)?;
-            for &p in run {
-                area.draw(&Circle::new(p, 3, color.filled()))
-                    .map_err(draw_err)?;
-            }
         }
     }
-    // Title, with the scale when logarithmic.
-    let title = if y.log {
-        format!("{} (log scale)", panel.title)
+    Ok(())
+}
+
+/// The pixels of `values` in unbroken runs: a log axis cannot show a value
+/// ≤ 0, and joining its neighbours across it would draw data that is not there.
+fn visible_runs(plot: &Plot, values: &[f64]) -> Vec<Vec<(i32, i32)>> {
+    let mut run: Vec<(i32, i32)> = Vec::new();
+    let mut runs = Vec::new();
+    for (i, &v) in values.iter().enumerate() {
+        match plot.y.frac(v) {
+            Some(f) => run.push((plot.x_px(i), plot.y_px(f))),
+            None => runs.push(std::mem::take(&mut run)),
+        }
+    }
+    runs.push(run);
+    runs.retain(|r| !r.is_empty());
+    runs
+}
+
+/// The panel's title above the legend, naming the scale when it is logarithmic.
+fn draw_title(area: &Area, axes: Rect, title: &str, log: bool) -> Result<(), HeatmapError> {
+    let title = if log {
+        format!("{title} (log scale)")
     } else {
-        panel.title.to_string()
+        title.to_string()
     };
     let at = (
         (axes.x0 + axes.x1) as f32 / 2.0,
-        axes.y0 as f32 - TITLE_PAD - legend_h,
+        axes.y0 as f32 - TITLE_PAD - LEGEND_H,
     );
     area.draw(&Label::new(
         &title,
-        title_em,
+        TITLE_EM,
         at,
         HAlign::Center,
         VAlign::Bottom,
     ))
-    .map_err(draw_err)?;
-    // Legend in one line between the title and the axes, so it hides no data.
-    let entries: Vec<f32> = panel
-        .series
-        .iter()
-        .map(|s| 30.0 + measure(s.name, legend_em).0 + 16.0)
-        .collect();
-    let total: f32 = entries.iter().sum();
+    .map_err(draw_err)
+}
+
+/// Legend in one line, centred between the title and the axes, so it hides no data.
+fn draw_legend(area: &Area, axes: Rect, series: &[Series]) -> Result<(), HeatmapError> {
+    let widths: Vec<f32> = series.iter().map(|s| legend_entry_width(s.name)).collect();
+    let total: f32 = widths.iter().sum();
     let mut x = ((axes.x0 + axes.x1) as f32 - total) / 2.0;
-    let mid = (axes.y0 as f32 - legend_h / 2.0 - 2.0).round() as i32;
-    for (k, (s, w)) in panel.series.iter().zip(&entries).enumerate() {
-        let color = LINE_COLORS[k];
-        let x0 = x.round() as i32;
-        area.draw(&PathElement::new(
-            vec![(x0, mid), (x0 + 24, mid)],
-            color.stroke_width(2),
-        ))
-        .map_err(draw_err)?;
-        area.draw(&Circle::new((x0 + 12, mid), 3, color.filled()))
-            .map_err(draw_err)?;
-        let at = ((x0 + 30) as f32, mid as f32 + 0.5);
-        area.draw(&Label::new(
-            s.name,
-            legend_em,
-            at,
-            HAlign::Left,
-            VAlign::Center,
-        ))
-        .map_err(draw_err)?;
+    let mid = (axes.y0 as f32 - LEGEND_H / 2.0 - 2.0).round() as i32;
+    for ((s, w), color) in series.iter().zip(&widths).zip(LINE_COLORS) {
+        draw_legend_entry(area, (x.round() as i32, mid), s.name, color)?;
         x += w;
     }
     Ok(())
+}
+
+/// An entry's sample and name (see [`draw_legend_entry`]) and the gap to the next.
+fn legend_entry_width(name: &str) -> f32 {
+    30.0 + measure(name, LEGEND_EM).0 + 16.0
+}
+
+/// A 24 px sample of the line with its dot, then the name 30 px from `x0`.
+fn draw_legend_entry(
+    area: &Area,
+    (x0, mid): (i32, i32),
+    name: &str,
+    color: RGBColor,
+) -> Result<(), HeatmapError> {
+    area.draw(&PathElement::new(
+        vec![(x0, mid), (x0 + 24, mid)],
+        color.stroke_width(LINE_WIDTH),
+    ))
+    .map_err(draw_err)?;
+    area.draw(&Circle::new((x0 + 12, mid), DOT_RADIUS, color.filled()))
+        .map_err(draw_err)?;
+    let at = ((x0 + 30) as f32, mid as f32 + 0.5);
+    area.draw(&Label::new(
+        name,
+        LEGEND_EM,
+        at,
+        HAlign::Left,
+        VAlign::Center,
+    ))
+    .map_err(draw_err)
 }
 
 #[cfg(test)]

@@ -393,166 +393,279 @@ enum Cutoff {
     Total,
 }
 
+impl Cutoff {
+    /// The decimal exponent of the last digit kept when `digits` digits are
+    /// counted this way from a first digit just below `digit_exponent`.
+    fn last_exponent(self, digit_exponent: i32, digits: i32) -> i32 {
+        match self {
+            Cutoff::Total => digit_exponent - digits,
+            Cutoff::Fraction => -digits,
+        }
+    }
+}
+
 /// numpy's Dragon4 in unique mode for the magnitude of a finite float32:
 /// the shortest digits that read back as `x`, but cut at `cutoff_max`
 /// digits (rounding the exact binary value, ties to even) and continued to
 /// at least `cutoff_min` digits (`-1`: no limit). Returns the digits and the
 /// decimal exponent of the first one.
 fn dragon4_f32(x: f32, cutoff_mode: Cutoff, cutoff_max: i32, cutoff_min: i32) -> (String, i32) {
-    let bits = x.to_bits();
-    let float_mantissa = bits & 0x7f_ffff;
-    let float_exponent = (bits >> 23) & 0xff;
-    let (mantissa, exponent, mantissa_bit, unequal_margins) = if float_exponent != 0 {
-        (
-            (1u32 << 23) | float_mantissa,
-            float_exponent as i32 - 127 - 23,
-            23i32,
-            float_exponent != 1 && float_mantissa == 0,
-        )
-    } else {
-        (
-            float_mantissa,
-            1 - 127 - 23,
-            31 - float_mantissa.leading_zeros() as i32,
-            false,
-        )
-    };
-    if mantissa == 0 {
+    let parts = Float32Parts::of(x);
+    if parts.mantissa == 0 {
         return ("0".to_string(), 0);
     }
-    let is_even = mantissa % 2 == 0;
-
-    // value = scaled_value / scale; the margins are half the distances to the
-    // neighbouring floats (the high one twice the low one at a power of two).
-    let mut scaled_value = Big::from_u32(mantissa);
-    let mut scale;
-    let mut margin_low;
-    if unequal_margins {
-        if exponent > 0 {
-            scaled_value.shl(exponent as u32 + 2);
-            scale = Big::from_u32(4);
-            margin_low = Big::pow2(exponent as u32);
-        } else {
-            scaled_value.shl(2);
-            scale = Big::pow2((-exponent + 2) as u32);
-            margin_low = Big::from_u32(1);
-        }
-    } else if exponent > 0 {
-        scaled_value.shl(exponent as u32 + 1);
-        scale = Big::from_u32(2);
-        margin_low = Big::pow2(exponent as u32);
-    } else {
-        scaled_value.shl(1);
-        scale = Big::pow2((-exponent + 1) as u32);
-        margin_low = Big::from_u32(1);
-    }
-    let margin_high = |low: &Big| -> Big {
-        let mut h = low.clone();
-        if unequal_margins {
-            h.shl(1);
-        }
-        h
-    };
-
-    // Estimate of floor(log10(v)) + 1, exact or one too low.
-    let mut digit_exponent =
-        (((mantissa_bit + exponent) as f64) * std::f64::consts::LOG10_2 - 0.69).ceil() as i32;
-    // Fractional cut-off: start no lower than the first digit that can be printed.
-    if cutoff_max >= 0 && cutoff_mode == Cutoff::Fraction && digit_exponent <= -cutoff_max {
-        digit_exponent = -cutoff_max + 1;
-    }
-    if digit_exponent > 0 {
-        scale.mul_pow10(digit_exponent as u32);
-    } else if digit_exponent < 0 {
-        scaled_value.mul_pow10((-digit_exponent) as u32);
-        margin_low.mul_pow10((-digit_exponent) as u32);
-    }
-    if scaled_value.cmp(&scale) != Ordering::Less {
-        digit_exponent += 1;
-    } else {
-        scaled_value.mul_small(10);
-        margin_low.mul_small(10);
-    }
-
-    // numpy's output buffer never binds for a float32.
-    let mut cutoff_max_exp = digit_exponent - 16384;
-    if cutoff_max >= 0 {
-        let desired = match cutoff_mode {
-            Cutoff::Total => digit_exponent - cutoff_max,
-            Cutoff::Fraction => -cutoff_max,
-        };
-        cutoff_max_exp = cutoff_max_exp.max(desired);
-    }
-    let mut cutoff_min_exp = digit_exponent;
-    if cutoff_min >= 0 {
-        let desired = match cutoff_mode {
-            Cutoff::Total => digit_exponent - cutoff_min,
-            Cutoff::Fraction => -cutoff_min,
-        };
-        cutoff_min_exp = cutoff_min_exp.min(desired);
-    }
+    let mut scaled = Scaled::new(&parts);
+    let digit_exponent = scaled.scale_to_first_digit(&parts, cutoff_mode, cutoff_max);
+    let stops = DigitStops::new(digit_exponent, cutoff_mode, cutoff_max, cutoff_min);
+    let (mut digits, last) = scaled.generate_digits(digit_exponent, stops);
     let mut out_exponent = digit_exponent - 1;
-
-    let mut digits: Vec<u8> = Vec::new();
-    let (low, high, output_digit) = loop {
-        digit_exponent -= 1;
-        let digit = scaled_value.div_small_quotient(&scale);
-        let value_high = scaled_value.add(&margin_high(&margin_low));
-        let c = scaled_value.cmp(&margin_low);
-        let low = if is_even {
-            c != Ordering::Greater
-        } else {
-            c == Ordering::Less
-        };
-        let c = value_high.cmp(&scale);
-        let high = if is_even {
-            c != Ordering::Less
-        } else {
-            c == Ordering::Greater
-        };
-        if ((low || high) && digit_exponent <= cutoff_min_exp) || digit_exponent == cutoff_max_exp {
-            break (low, high, digit);
-        }
-        digits.push(b'0' + digit as u8);
-        scaled_value.mul_small(10);
-        margin_low.mul_small(10);
-    };
-
-    // Round the last digit: down when only that keeps us inside the interval,
-    // otherwise to the nearer of the two, ties to even.
-    let mut round_down = low;
-    if low == high {
-        scaled_value.shl(1);
-        round_down = match scaled_value.cmp(&scale) {
-            Ordering::Less => true,
-            Ordering::Greater => false,
-            Ordering::Equal => output_digit % 2 == 0,
-        };
-    }
-    if round_down {
-        digits.push(b'0' + output_digit as u8);
-    } else if output_digit == 9 {
-        loop {
-            match digits.pop() {
-                None => {
-                    digits.push(b'1');
-                    out_exponent += 1;
-                    break;
-                }
-                Some(b'9') => {}
-                Some(d) => {
-                    digits.push(d + 1);
-                    break;
-                }
-            }
-        }
+    if scaled.rounds_down(last) {
+        digits.push(b'0' + last.digit as u8);
     } else {
-        digits.push(b'0' + output_digit as u8 + 1);
+        out_exponent += push_rounded_up(&mut digits, last.digit);
     }
     (
         String::from_utf8(digits).expect("ASCII digits"),
         out_exponent,
     )
+}
+
+/// A float32's magnitude as `mantissa * 2^exponent`, with what Dragon4 needs
+/// to know about its neighbours.
+struct Float32Parts {
+    mantissa: u32,
+    exponent: i32,
+    /// The index of the mantissa's highest set bit.
+    mantissa_bit: i32,
+    /// At a power of two (above the smallest normal) the float below is half
+    /// as far away as the float above.
+    unequal_margins: bool,
+}
+
+impl Float32Parts {
+    fn of(x: f32) -> Self {
+        let bits = x.to_bits();
+        let float_mantissa = bits & 0x7f_ffff;
+        let float_exponent = (bits >> 23) & 0xff;
+        if float_exponent != 0 {
+            Float32Parts {
+                mantissa: (1u32 << 23) | float_mantissa,
+                exponent: float_exponent as i32 - 127 - 23,
+                mantissa_bit: 23,
+                unequal_margins: float_exponent != 1 && float_mantissa == 0,
+            }
+        } else {
+            // Subnormal: no implicit bit, so the mantissa's own top bit counts.
+            Float32Parts {
+                mantissa: float_mantissa,
+                exponent: 1 - 127 - 23,
+                mantissa_bit: 31 - float_mantissa.leading_zeros() as i32,
+                unequal_margins: false,
+            }
+        }
+    }
+
+    /// Estimate of floor(log10(v)) + 1, exact or one too low.
+    fn digit_exponent_estimate(&self) -> i32 {
+        (((self.mantissa_bit + self.exponent) as f64) * std::f64::consts::LOG10_2 - 0.69).ceil()
+            as i32
+    }
+}
+
+/// The float and its rounding interval as exact big-integer ratios: the
+/// magnitude is `value / scale`, and `margin_low / scale` is half the
+/// distance to the float below (the margin above is the same, or twice it at
+/// unequal margins). Anything in the interval reads back as the float.
+struct Scaled {
+    value: Big,
+    scale: Big,
+    margin_low: Big,
+    unequal_margins: bool,
+    /// An even mantissa wins ties when read back, so the interval's ends
+    /// belong to it.
+    ends_inclusive: bool,
+}
+
+/// The digit the generation loop stopped at, before rounding, and whether
+/// the digits rounded down (`low`) or up (`high`) at it would read back as
+/// the float.
+#[derive(Clone, Copy)]
+struct LastDigit {
+    digit: u32,
+    low: bool,
+    high: bool,
+}
+
+impl Scaled {
+    /// numpy's four cases in one: the value is doubled (quadrupled at unequal
+    /// margins) so that both half-distances are whole numbers.
+    fn new(parts: &Float32Parts) -> Self {
+        let extra = if parts.unequal_margins { 2 } else { 1 };
+        let mut value = Big::from_u32(parts.mantissa);
+        let (scale, margin_low) = if parts.exponent > 0 {
+            value.shl(parts.exponent as u32 + extra);
+            (Big::pow2(extra), Big::pow2(parts.exponent as u32))
+        } else {
+            value.shl(extra);
+            (
+                Big::pow2((-parts.exponent) as u32 + extra),
+                Big::from_u32(1),
+            )
+        };
+        Scaled {
+            value,
+            scale,
+            margin_low,
+            unequal_margins: parts.unequal_margins,
+            ends_inclusive: parts.mantissa % 2 == 0,
+        }
+    }
+
+    fn margin_high(&self) -> Big {
+        let mut h = self.margin_low.clone();
+        if self.unequal_margins {
+            h.shl(1);
+        }
+        h
+    }
+
+    /// Move to the next decimal digit.
+    fn times_ten(&mut self) {
+        self.value.mul_small(10);
+        self.margin_low.mul_small(10);
+    }
+
+    /// Divides out the power of ten so that `value / scale` is below 10 and
+    /// its integer part is the first digit to print; returns the decimal
+    /// exponent just above that digit.
+    fn scale_to_first_digit(
+        &mut self,
+        parts: &Float32Parts,
+        cutoff_mode: Cutoff,
+        cutoff_max: i32,
+    ) -> i32 {
+        let mut digit_exponent = parts.digit_exponent_estimate();
+        // Fractional cut-off: start no lower than the first digit that can be printed.
+        if cutoff_max >= 0 && cutoff_mode == Cutoff::Fraction && digit_exponent <= -cutoff_max {
+            digit_exponent = -cutoff_max + 1;
+        }
+        if digit_exponent > 0 {
+            self.scale.mul_pow10(digit_exponent as u32);
+        } else if digit_exponent < 0 {
+            self.value.mul_pow10((-digit_exponent) as u32);
+            self.margin_low.mul_pow10((-digit_exponent) as u32);
+        }
+        // Correct the estimate when it was one too low.
+        if self.value.cmp(&self.scale) != Ordering::Less {
+            digit_exponent += 1;
+        } else {
+            self.times_ten();
+        }
+        digit_exponent
+    }
+
+    /// Digits from the first until one, at or below `stops.min_exp`, lands in
+    /// the float's interval, or until `stops.max_exp`. That last digit comes
+    /// back on its own, not yet rounded, with the remainder below it left in
+    /// `value` for the rounding to read.
+    fn generate_digits(
+        &mut self,
+        mut digit_exponent: i32,
+        stops: DigitStops,
+    ) -> (Vec<u8>, LastDigit) {
+        let mut digits: Vec<u8> = Vec::new();
+        loop {
+            digit_exponent -= 1;
+            let digit = self.value.div_small_quotient(&self.scale);
+            let (low, high) = self.interval_reached();
+            if ((low || high) && digit_exponent <= stops.min_exp) || digit_exponent == stops.max_exp
+            {
+                return (digits, LastDigit { digit, low, high });
+            }
+            digits.push(b'0' + digit as u8);
+            self.times_ten();
+        }
+    }
+
+    /// Whether the digits so far, ending in the current digit as it stands
+    /// (low) or raised by one (high), lie within the float's interval.
+    fn interval_reached(&self) -> (bool, bool) {
+        let value_high = self.value.add(&self.margin_high());
+        let c = self.value.cmp(&self.margin_low);
+        let low = if self.ends_inclusive {
+            c != Ordering::Greater
+        } else {
+            c == Ordering::Less
+        };
+        let c = value_high.cmp(&self.scale);
+        let high = if self.ends_inclusive {
+            c != Ordering::Less
+        } else {
+            c == Ordering::Greater
+        };
+        (low, high)
+    }
+
+    /// Round the last digit: down when only that keeps us inside the interval,
+    /// otherwise to the nearer of the two, ties to even.
+    fn rounds_down(self, last: LastDigit) -> bool {
+        if last.low != last.high {
+            return last.low;
+        }
+        let mut twice_remainder = self.value;
+        twice_remainder.shl(1);
+        match twice_remainder.cmp(&self.scale) {
+            Ordering::Less => true,
+            Ordering::Greater => false,
+            Ordering::Equal => last.digit % 2 == 0,
+        }
+    }
+}
+
+/// The decimal exponents where digit generation stops: at `max_exp` in any
+/// case, at `min_exp` or below as soon as the digits read back as the float.
+#[derive(Clone, Copy)]
+struct DigitStops {
+    max_exp: i32,
+    min_exp: i32,
+}
+
+impl DigitStops {
+    fn new(digit_exponent: i32, cutoff_mode: Cutoff, cutoff_max: i32, cutoff_min: i32) -> Self {
+        // numpy's output buffer never binds for a float32.
+        let mut max_exp = digit_exponent - 16384;
+        if cutoff_max >= 0 {
+            max_exp = max_exp.max(cutoff_mode.last_exponent(digit_exponent, cutoff_max));
+        }
+        let mut min_exp = digit_exponent;
+        if cutoff_min >= 0 {
+            min_exp = min_exp.min(cutoff_mode.last_exponent(digit_exponent, cutoff_min));
+        }
+        DigitStops { max_exp, min_exp }
+    }
+}
+
+/// Appends `digit + 1`, carrying through the nines before it (which, as
+/// trailing zeros, are dropped). Returns 1 when the carry runs off the front
+/// and the digits become "1" a decade up, else 0.
+fn push_rounded_up(digits: &mut Vec<u8>, digit: u32) -> i32 {
+    if digit != 9 {
+        digits.push(b'0' + digit as u8 + 1);
+        return 0;
+    }
+    loop {
+        match digits.pop() {
+            None => {
+                digits.push(b'1');
+                return 1;
+            }
+            Some(b'9') => {}
+            Some(d) => {
+                digits.push(d + 1);
+                return 0;
+            }
+        }
+    }
 }
 
 /// Just enough unsigned big-integer arithmetic for Dragon4 on a float32
