@@ -541,7 +541,7 @@ fn sampled_corpora_start_where_documents_start() {
         let seen = rec.seen.lock().unwrap();
         assert!(seen
             .iter()
-            .all(|&(s, _, total)| s == Stage::Generate && total == 27));
+            .all(|&(s, _, total)| s == Stage::Sample && total == 27));
         assert!(seen.windows(2).all(|w| w[0].1 <= w[1].1));
         assert_eq!(seen.last().unwrap().1, 27);
     }

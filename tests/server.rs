@@ -807,6 +807,54 @@ async fn sessions_save_list_load_delete_with_tensors() {
         (v["backend"].clone(), v["apply_chat_template"].clone()),
         (json!("custom"), json!(false))
     );
+    // Written before configs had versions: version 1, read as such.
+    assert_eq!(v["version"], 1);
+    // A config of a later version: the fields this one does not know are
+    // kept through a re-save, which writes this version's layout.
+    let later = s.dir.path().join("saved_states/20250101_000002_later");
+    std::fs::create_dir_all(&later).unwrap();
+    let fields = r#"{"version":9,"text":"new","lens_type":"combined","model_name":"m","interventions":{"layer_0_output":{"type":"zero"}},"future":{"kept":[1,2]}}"#;
+    std::fs::write(later.join("config.json"), fields).unwrap();
+    let (st, v) = s
+        .post(
+            "/load_session",
+            json!({"session_id": "20250101_000002_later"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["future"], json!({"kept": [1, 2]}));
+    // The original's older web app saved one operation per key: kept as written.
+    assert_eq!(v["interventions"]["layer_0_output"]["type"], "zero");
+    let (_, saved) = s.post("/save_state", json!({"name": "later"})).await;
+    let id_later = saved["session_id"].as_str().unwrap();
+    let resaved: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            s.dir
+                .path()
+                .join("saved_states")
+                .join(id_later)
+                .join("config.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (resaved["version"].clone(), resaved["future"].clone()),
+        (json!(2), json!({"kept": [1, 2]}))
+    );
+    // What is not a session's config is refused, naming the file.
+    std::fs::write(later.join("config.json"), r#"{"text": 5}"#).unwrap();
+    let (st, v) = s
+        .post(
+            "/load_session",
+            json!({"session_id": "20250101_000002_later"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(
+        detail(&v).contains("config.json is not a session's config"),
+        "{v}"
+    );
 
     // Delete.
     let (st, v) = s.post("/delete_session", json!({"session_id": id})).await;

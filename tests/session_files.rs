@@ -464,7 +464,7 @@ async fn sessions_longer_than_the_token_limit_are_refused() {
         &v,
         &good,
         "config.json",
-        &["input_ids", "13 tokens", "limit of 12"],
+        &["input_ids", "13 tokens", "limit is 12 tokens"],
     );
 }
 

@@ -174,13 +174,7 @@ where
         let (st2, m2) = (st.clone(), model.clone());
         let output = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let earlier = st2.earlier_runs();
-            let earlier: Vec<&RunState> = earlier.iter().map(Arc::as_ref).collect();
-            let cx = Context {
-                watch: watch.as_ref(),
-                earlier: &earlier,
-            };
-            op.run(&m2, &cx, &mut emit)
+            in_context(&st2, &watch, |cx| op.run(&m2, cx, &mut emit))
         })
         .await
         .map_err(ApiError::internal)??;
@@ -215,21 +209,26 @@ where
         } = self;
         blocking_body(cancel, move |w| {
             let _permit = permit;
-            let earlier = st.earlier_runs();
-            let earlier: Vec<&RunState> = earlier.iter().map(Arc::as_ref).collect();
-            let cx = Context {
-                watch: watch.as_ref(),
-                earlier: &earlier,
-            };
             let job = Served {
                 st: st.clone(),
                 model,
                 backend,
                 value: op,
             };
-            write(job, &cx, w)
+            in_context(&st, &watch, |cx| write(job, cx, w))
         })
     }
+}
+
+/// `f` with the context an admitted request runs in: its watch, and the
+/// kept runs it may take layers over from.
+fn in_context<R>(st: &AppState, watch: &RunWatch, f: impl FnOnce(&Context) -> R) -> R {
+    let earlier = st.earlier_runs();
+    let earlier: Vec<&RunState> = earlier.iter().map(Arc::as_ref).collect();
+    f(&Context {
+        watch,
+        earlier: &earlier,
+    })
 }
 
 /// What an admitted request works with: the server, the model it was

@@ -100,3 +100,48 @@ pub fn json_body<T: serde::Serialize + Send + 'static>(value: T) -> Body {
         serde_json::to_writer(w, &value).map_err(|e| EngineError::Io(e.into()))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    /// Sets its flag when dropped.
+    struct Flag(Arc<AtomicBool>);
+
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// A body dropped while its writer is busy writing nothing (a stopped
+    /// generation computing its final run) drops its guard at once: the
+    /// guard is what cancels the work, so the work does not go on holding
+    /// the run slot until it next writes. (A streamed generation used to
+    /// keep its guard inside the writer: Stop then left the slot taken.)
+    #[tokio::test]
+    async fn dropping_the_body_drops_its_guard_while_the_writer_is_silent() {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let (started, running) = std::sync::mpsc::channel();
+        let seen = dropped.clone();
+        let body = blocking_body(Flag(dropped.clone()), move |_| {
+            started.send(()).unwrap();
+            // Busy without writing, until the guard says the client left.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !seen.load(Ordering::SeqCst) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Ok(())
+        });
+        running.recv().unwrap();
+        assert!(!dropped.load(Ordering::SeqCst));
+        drop(body);
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "the guard lives on with the writer"
+        );
+    }
+}

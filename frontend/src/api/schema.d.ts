@@ -1079,11 +1079,6 @@ export interface components {
         ServingStatus: components["schemas"]["ModelDescription"] & components["schemas"]["ServiceStatus"];
         /** @description What a saved session's config.json holds. */
         SessionConfig: Record<string, unknown> & {
-            /**
-             * Format: int32
-             * @description The layout's version (1 when absent: written before versions).
-             */
-            version?: number;
             text: string;
             /**
              * @description The request's operations by key, as written: a list per key (the
@@ -1096,6 +1091,12 @@ export interface components {
             backend?: components["schemas"]["Backend"];
             apply_chat_template?: boolean;
             results?: null | components["schemas"]["SavedResults"];
+            /**
+             * Format: int32
+             * @description The layout's version (1 when absent: written before versions).
+             *     After the original's fields, which keep their order.
+             */
+            version?: number;
             return_attention?: boolean;
             /** @description The token ids the run saw (the states in tensors.npz are theirs). */
             input_ids?: number[] | null;

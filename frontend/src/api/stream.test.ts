@@ -1,24 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { GenerateResponse, GenerateStep, LensRow } from './types';
+import type { GenerateResponse } from './types';
 import { parseStreamLine, splitLines } from './stream';
-
-/** Rows named like the tiny llama's over `n` positions; top-1 ids `base + position`. */
-function rows(n: number, base = 100): LensRow[] {
-  return ['Embeddings', 'Layer 0', 'Final Output'].map((layer_name, layer_index) => ({
-    layer_index,
-    layer_name,
-    predictions: Array.from({ length: n }, (_, p) => [{ token: `t${base + p}`, prob: 0.5, id: base + p }]),
-  }));
-}
-
-function step(index: number, start: number, tokens: string[], chosen: [number, string] | null): GenerateStep {
-  return { type: 'step', index, start, tokens, columns: rows(tokens.length, 100 + start), token_id: chosen?.[0] ?? null, token: chosen?.[1] ?? null };
-}
-
-const PROMPT = ['<s>', 'Once', ' upon'];
-
-/** Pass 0 over the prompt choosing " a", pass 1 choosing " time", the last pass (nothing chosen). */
-const STEPS: GenerateStep[] = [step(0, 0, PROMPT, [7, ' a']), step(1, 3, [' a'], [8, ' time']), step(2, 4, [' time'], null)];
+import { STREAM_STEPS as STEPS } from '../test/fixtures';
 
 describe('splitLines', () => {
   it('keeps a line split across chunks until it ends', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { GenerateResponse, GenerateStep, LensRow } from '../api/types';
+import type { GenerateResponse, GenerateStep } from '../api/types';
 import {
   addStep,
   alignContinuations,
@@ -9,24 +9,8 @@ import {
   parseMaxNewTokens,
   type StreamGrid,
 } from './generate';
+import { STREAM_PROMPT as PROMPT, STREAM_STEPS as STEPS, streamRows as rows } from '../test/fixtures';
 
-/** Rows named like the tiny llama's over `n` positions; top-1 ids `base + position`. */
-function rows(n: number, base = 100): LensRow[] {
-  return ['Embeddings', 'Layer 0', 'Final Output'].map((layer_name, layer_index) => ({
-    layer_index,
-    layer_name,
-    predictions: Array.from({ length: n }, (_, p) => [{ token: `t${base + p}`, prob: 0.5, id: base + p }]),
-  }));
-}
-
-function step(index: number, start: number, tokens: string[], chosen: [number, string] | null): GenerateStep {
-  return { type: 'step', index, start, tokens, columns: rows(tokens.length, 100 + start), token_id: chosen?.[0] ?? null, token: chosen?.[1] ?? null };
-}
-
-const PROMPT = ['<s>', 'Once', ' upon'];
-
-/** Pass 0 over the prompt choosing " a", pass 1 choosing " time", the last pass (nothing chosen). */
-const STEPS: GenerateStep[] = [step(0, 0, PROMPT, [7, ' a']), step(1, 3, [' a'], [8, ' time']), step(2, 4, [' time'], null)];
 
 function feed(steps: GenerateStep[]): StreamGrid {
   let g = EMPTY_STREAM;
@@ -37,7 +21,6 @@ function feed(steps: GenerateStep[]): StreamGrid {
   }
   return g;
 }
-
 describe('parseMaxNewTokens', () => {
   it('a whole number from 1 to 256', () => {
     expect(parseMaxNewTokens('20')).toEqual({ ok: true, value: 20 });

@@ -333,3 +333,21 @@ export const ATTRIBUTION: Attribution = {
   rest: 0.25,
   rest_parts: { final_norm_bias: 0.25 },
 };
+
+/** Rows named like the tiny llama's over `n` positions; top-1 ids `base + position`. */
+export function streamRows(n: number, base = 100): LensRow[] {
+  return ['Embeddings', 'Layer 0', 'Final Output'].map((layer_name, layer_index) => ({
+    layer_index,
+    layer_name,
+    predictions: Array.from({ length: n }, (_, p) => [{ token: `t${base + p}`, prob: 0.5, id: base + p }]),
+  }));
+}
+
+export function streamStep(index: number, start: number, tokens: string[], chosen: [number, string] | null): GenerateStep {
+  return { type: 'step', index, start, tokens, columns: streamRows(tokens.length, 100 + start), token_id: chosen?.[0] ?? null, token: chosen?.[1] ?? null };
+}
+
+export const STREAM_PROMPT = ['<s>', 'Once', ' upon'];
+
+/** Pass 0 over the prompt choosing " a", pass 1 choosing " time", the last pass (nothing chosen). */
+export const STREAM_STEPS: GenerateStep[] = [streamStep(0, 0, STREAM_PROMPT, [7, ' a']), streamStep(1, 3, [' a'], [8, ' time']), streamStep(2, 4, [' time'], null)];

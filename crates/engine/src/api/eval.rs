@@ -48,9 +48,11 @@ impl TryFrom<EvalLensRequest> for EvalRequest {
                     "give either corpus (text) or sample (a number of documents), not both"
                 ))
             }
-            (None, None) => return Err(crate::invalid!(
+            (None, None) => {
+                return Err(crate::invalid!(
                 "give corpus (one document per line) or sample (documents sampled from the model)"
-            )),
+            ))
+            }
         };
         Ok(EvalRequest {
             corpus,

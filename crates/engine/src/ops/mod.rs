@@ -282,7 +282,7 @@ impl Limits {
         for &(c, n) in &cost.counts {
             if let Some(max) = self.max_count(c).filter(|&m| n > m) {
                 return Err(EngineError::OverLimit(format!(
-                    "this request makes {n} {}; this server takes at most {max} per request",
+                    "this request has {n} {}; this server takes at most {max} per request",
                     c.what()
                 )));
             }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use logitlens_engine::lens::{self, DiffCell, LensRow};
-use logitlens_engine::LoadedModel;
+use logitlens_engine::{Cost, LoadedModel};
 
 use crate::error::{ApiError, ApiResult, AppJson};
 use crate::lifecycle::{self, Then};
@@ -90,14 +90,14 @@ impl Saved {
         // The lens projects every saved position through the head ([tokens,
         // vocabulary] per row): a session longer than any prompt this server
         // runs could make that arbitrarily large, so it is refused the same way.
-        let max = st.cfg.max_prompt_tokens;
-        if ids.len() > max {
-            return Err(bad(format!(
-                "config.json's input_ids has {} tokens, over this server's limit of {max} \
-                 (logitlens serve --max-tokens)",
+        st.limits().admit(&Cost {
+            tokens: ids.len(),
+            tokens_said: format!(
+                "session {id:?}: config.json's input_ids has {} tokens",
                 ids.len()
-            )));
-        }
+            ),
+            ..Cost::default()
+        })?;
         let npz_error = |e: ReadError| match e {
             ReadError::Invalid(m) => bad(format!("tensors.npz: {m}")),
             ReadError::Io(e) => ApiError::internal(format!("session {id:?}: tensors.npz: {e}")),

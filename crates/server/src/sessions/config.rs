@@ -41,9 +41,6 @@ fn is_false(b: &bool) -> bool {
 /// What a saved session's config.json holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SessionConfig {
-    /// The layout's version (1 when absent: written before versions).
-    #[serde(default = "version_1")]
-    pub version: u32,
     pub text: String,
     /// The request's operations by key, as written: a list per key (the
     /// original's older web app wrote a single operation), each read as
@@ -62,6 +59,10 @@ pub struct SessionConfig {
     /// The lens rows as the client saw them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub results: Option<SavedResults>,
+    /// The layout's version (1 when absent: written before versions).
+    /// After the original's fields, which keep their order.
+    #[serde(default = "version_1")]
+    pub version: u32,
     #[serde(default, skip_serializing_if = "is_false")]
     pub return_attention: bool,
     /// The token ids the run saw (the states in tensors.npz are theirs).

@@ -179,8 +179,13 @@ impl Sessions {
             .root
             .join(format!(".tmp-{}-{}", std::process::id(), unique()));
         std::fs::create_dir(&tmp).map_err(ApiError::internal)?;
+        // Written in this version's layout, whichever version it was read in.
+        let config = SessionConfig {
+            version: CONFIG_VERSION,
+            ..config.clone()
+        };
         let write = || -> std::io::Result<()> {
-            let mut text = serde_json::to_vec_pretty(config).map_err(std::io::Error::other)?;
+            let mut text = serde_json::to_vec_pretty(&config).map_err(std::io::Error::other)?;
             text.push(b'\n');
             std::fs::write(tmp.join("config.json"), text)?;
             if let Some(bytes) = npz {

@@ -7,7 +7,7 @@
 
 use candle_core::Tensor;
 
-use crate::capture::{Capture, State};
+use crate::capture::Capture;
 use crate::hooks::InterventionPlan;
 use crate::lens::{Lens, Reuse, StateEntropies, StateMap, StateTops};
 
@@ -147,21 +147,18 @@ impl<'a> Start<'a> {
         else {
             return Reuse::default();
         };
-        let before = |s: &&State| s.computed_before(r);
         Reuse {
-            tops: lens
-                .tops
-                .iter()
-                .filter(|(s, _)| before(s))
-                .map(|(s, t)| (*s, t.clone()))
-                .collect(),
-            entropies: lens
-                .entropies
-                .iter()
-                .filter(|(s, _)| before(s))
-                .map(|(s, e)| (*s, e.clone()))
-                .collect(),
+            tops: computed_before(lens.tops, r),
+            entropies: computed_before(lens.entropies, r),
             logits: (r == capture.post_attn.len()).then(|| lens.logits.clone()),
         }
     }
+}
+
+/// The entries of `map` for states computed before layer `r`.
+fn computed_before<T: Clone>(map: &StateMap<T>, r: usize) -> StateMap<T> {
+    map.iter()
+        .filter(|(s, _)| s.computed_before(r))
+        .map(|(s, v)| (*s, v.clone()))
+        .collect()
 }
