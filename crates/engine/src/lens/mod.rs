@@ -5,6 +5,7 @@
 //! baseline run). `project.rs` computes a run's lens in named steps;
 //! `tuned/` reads, writes and applies tuned lenses.
 
+pub mod jacobian;
 pub mod project;
 pub mod topk;
 pub mod tuned;
@@ -17,6 +18,7 @@ use crate::capture::State;
 
 pub use project::{compute, diff_states, rows_from_tops, CellExtras, Extras, Projection, Reuse};
 pub use topk::{top_k_softmax, Top, TOP_K};
+pub use jacobian::JacobianLens;
 pub use tuned::{TunedLens, TunedLensConfig};
 
 /// Which lens draws the rows: the logit lens, or the tuned lens attached
