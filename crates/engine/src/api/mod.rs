@@ -73,7 +73,9 @@ pub struct InferenceRequest {
     #[serde(default, skip_serializing_if = "is_false")]
     pub analysis: bool,
     /// `tuned`: draw the block-output rows with the tuned lens attached to
-    /// the model (POST /load_lens); default `logit`.
+    /// the model (POST /load_lens); `jacobian`: with the Jacobian lens
+    /// attached to it (the rows it covers transported, named in
+    /// `transported_rows`); default `logit`.
     #[serde(default, skip_serializing_if = "is_logit")]
     pub lens: crate::lens::Lens,
     /// Direct logit attribution of one token at one position: `attribution`
@@ -185,6 +187,11 @@ pub struct InferenceResponse {
     /// With `attribution`: the shares of the asked logit.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub attribution: Option<Attribution>,
+    /// With `lens: jacobian`: the rows the lens's matrices transported
+    /// (`Layer 0`.. for the layers it covers); the other rows (the
+    /// embeddings, the final output) are read as the logit lens reads them.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub transported_rows: Option<Vec<String>>,
 }
 
 impl InferenceResponse {
@@ -213,6 +220,7 @@ impl InferenceResponse {
             analysis: a.analysis,
             receipts: a.receipts,
             attribution: a.attribution,
+            transported_rows: a.transported_rows,
         })
     }
 }

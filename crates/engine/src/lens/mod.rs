@@ -1,9 +1,10 @@
 //! The lens: every chosen residual state read through the model's own head
 //! (the logit lens), or translated first (the tuned lens attached to the
-//! model), softmax over the whole vocabulary, top 5 per position; and what a
-//! request asks beyond it (tracked tokens, entropy, the diff against a
-//! baseline run). `project.rs` computes a run's lens in named steps;
-//! `tuned/` reads, writes and applies tuned lenses.
+//! model) or transported (the Jacobian lens attached to it), softmax over
+//! the whole vocabulary, top 5 per position; and what a request asks
+//! beyond it (tracked tokens, entropy, the diff against a baseline run).
+//! `project.rs` computes a run's lens in named steps; `tuned/` reads,
+//! writes and applies tuned lenses, `jacobian/` Jacobian lenses.
 
 pub mod jacobian;
 pub mod project;
@@ -16,13 +17,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::capture::State;
 
+pub use jacobian::JacobianLens;
 pub use project::{compute, diff_states, rows_from_tops, CellExtras, Extras, Projection, Reuse};
 pub use topk::{top_k_softmax, Top, TOP_K};
-pub use jacobian::JacobianLens;
 pub use tuned::{TunedLens, TunedLensConfig};
 
-/// Which lens draws the rows: the logit lens, or the tuned lens attached
-/// to the model.
+/// Which lens draws the rows: the logit lens, or the tuned or Jacobian
+/// lens attached to the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
@@ -30,6 +31,8 @@ pub enum Lens {
     #[default]
     Logit,
     Tuned,
+    /// Block outputs transported by the attached Jacobian lens's matrices.
+    Jacobian,
 }
 
 impl Lens {
@@ -37,6 +40,7 @@ impl Lens {
         match self {
             Lens::Logit => "logit",
             Lens::Tuned => "tuned",
+            Lens::Jacobian => "jacobian",
         }
     }
 }

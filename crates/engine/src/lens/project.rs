@@ -20,7 +20,8 @@ use crate::watch::{check, Stage, Watch};
 
 use super::topk::{self, Top};
 use super::{
-    rows, DiffCell, LensRow, LensType, Prediction, StateEntropies, StateMap, StateTops, TunedLens,
+    rows, DiffCell, JacobianLens, LensRow, LensType, Prediction, StateEntropies, StateMap,
+    StateTops, TunedLens,
 };
 
 /// Bound on the logits materialised at once (states x positions x vocab f32).
@@ -68,6 +69,9 @@ pub struct Extras<'a> {
     pub watch: Option<&'a dyn Watch>,
     /// Translate block outputs through this tuned lens before the head.
     pub tuned: Option<&'a TunedLens>,
+    /// Transport the block outputs this Jacobian lens covers before the
+    /// head (the embeddings and the final output are read as they are).
+    pub jacobian: Option<&'a JacobianLens>,
 }
 
 impl Extras<'_> {
@@ -77,9 +81,12 @@ impl Extras<'_> {
 
     /// Whether earlier results may stand in for a projection: they carry
     /// top 5s and entropies of the logit lens only, so tracked tokens,
-    /// baselines and a tuned lens are computed afresh.
+    /// baselines and a tuned or Jacobian lens are computed afresh.
     fn takes_over(&self) -> bool {
-        self.track.is_empty() && self.baseline.is_none() && self.tuned.is_none()
+        self.track.is_empty()
+            && self.baseline.is_none()
+            && self.tuned.is_none()
+            && self.jacobian.is_none()
     }
 
     /// The baseline's own states among `group`: those it does not share.
@@ -251,7 +258,7 @@ impl Plan {
 
 /// The states of a chunk as the head reads them: the run's, then the
 /// baseline's own, each through the tuned lens when one reads block
-/// outputs.
+/// outputs, or transported by the Jacobian lens where it has a matrix.
 fn inputs(
     cap: &Capture,
     group: &[State],
@@ -263,8 +270,12 @@ fn inputs(
         xs.extend(base_states.iter().map(|s| (base, *s)));
     }
     xs.into_iter()
-        .map(|(c, s)| match (extras.tuned, s) {
-            (Some(lens), State::Resid(i)) => lens.translate(i, c.state(s)),
+        .map(|(c, s)| match (extras.tuned, extras.jacobian, s) {
+            (Some(lens), _, State::Resid(i)) => lens.translate(i, c.state(s)),
+            (_, Some(lens), s) => match lens.layer_of(s) {
+                Some(l) => lens.transport(l, c.state(s)),
+                None => Ok(c.state(s).clone()),
+            },
             _ => Ok(c.state(s).clone()),
         })
         .collect()

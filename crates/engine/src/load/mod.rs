@@ -17,6 +17,7 @@ use candle_core::{DType, Device, Tensor};
 use serde::Serialize;
 
 use crate::error::{EngineError, Result};
+use crate::lens::jacobian::{self, JacobianLens};
 use crate::lens::tuned::{self, TunedLens};
 use crate::model::{BackendKind, Config, Fields, ModelInfo, Transformer};
 use crate::nn::{Form, Stored, Weights};
@@ -231,6 +232,9 @@ pub struct LoadedModel {
     /// The tuned lens attached to it, if any (`lens: tuned` runs use it).
     /// Behind a lock so a model in service (shared) can take one.
     tuned_lens: std::sync::RwLock<Option<std::sync::Arc<TunedLens>>>,
+    /// The Jacobian lens attached to it, if any (`lens: jacobian` runs
+    /// and the `jlens_*` interventions use it).
+    jacobian_lens: std::sync::RwLock<Option<std::sync::Arc<JacobianLens>>>,
 }
 
 fn next_model_id() -> u64 {
@@ -481,6 +485,7 @@ impl LoadedModel {
             tokenizer: parts.tokenizer,
             eos_ids: parts.eos_ids,
             tuned_lens: Default::default(),
+            jacobian_lens: Default::default(),
         })
     }
 
@@ -536,6 +541,51 @@ impl LoadedModel {
     /// The tuned lens attached now, if any.
     pub fn tuned_lens(&self) -> Option<std::sync::Arc<TunedLens>> {
         self.tuned_lens.read().expect("lens lock").clone()
+    }
+
+    /// Read the Jacobian lens in `path` (`.pt` or `.safetensors`) and
+    /// attach it (replacing any other); a lens that does not fit this model
+    /// is an error naming both sizes. A lens whose metadata names another
+    /// model (or revision) is attached with a warning, as a tuned lens
+    /// recording another unembedding is.
+    pub fn attach_jacobian_lens(&self, path: &Path) -> Result<std::sync::Arc<JacobianLens>> {
+        let cfg = self.config();
+        let mut lens = JacobianLens::load(path)?;
+        lens.check_fits(cfg.d_model, cfg.n_layers)?;
+        let mut warnings = Vec::new();
+        if let Some(name) = lens
+            .model_name()
+            .filter(|n| !jacobian::names_model(n, &self.name))
+        {
+            warnings.push(format!(
+                "the lens in {} was fitted for model {name:?} but this model was loaded as {:?}: \
+                 it may belong to another model",
+                path.display(),
+                self.name
+            ));
+        }
+        let revision = lens.metadata.get("model_revision").and_then(|r| r.as_str());
+        if let (Some(theirs), Some(ours)) = (revision, self.source.commit.as_deref()) {
+            if theirs != ours {
+                warnings.push(format!(
+                    "the lens in {} was fitted for revision {theirs} but this model is at {ours}",
+                    path.display()
+                ));
+            }
+        }
+        if !warnings.is_empty() {
+            let warning = warnings.join("; ");
+            tracing::warn!("{warning}");
+            lens.warning = Some(warning);
+        }
+        let lens = std::sync::Arc::new(lens);
+        *self.jacobian_lens.write().expect("lens lock") = Some(lens.clone());
+        Ok(lens)
+    }
+
+    /// The Jacobian lens attached now, if any.
+    pub fn jacobian_lens(&self) -> Option<std::sync::Arc<JacobianLens>> {
+        self.jacobian_lens.read().expect("lens lock").clone()
     }
 
     /// How the weights are held and what they take.

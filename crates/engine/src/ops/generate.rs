@@ -223,6 +223,7 @@ impl GenerationSpec {
                 baseline: None,
                 watch: None,
                 tuned: pre.tuned.as_deref(),
+                jacobian: pre.jacobian.as_deref(),
             };
             let lens = lens::compute(
                 &model.model,

@@ -68,6 +68,9 @@ pub struct Answer {
     pub receipts: Vec<Receipt>,
     /// With `attribution`: the shares of the asked logit.
     pub attribution: Option<Attribution>,
+    /// With `lens: jacobian`: the rows its matrices transported (the others
+    /// are read as the logit lens reads them).
+    pub transported_rows: Option<Vec<String>>,
 }
 
 /// What a run leaves for later: re-runs take over its layers and lens rows,
@@ -256,6 +259,7 @@ impl RunSpec {
             baseline: fwd.baseline.as_ref().map(|b| (b, fwd.first_op)),
             watch: Some(watch),
             tuned: self.tuned.as_deref(),
+            jacobian: self.jacobian.as_deref(),
         };
         let projection = lens::compute(
             &model.model,
@@ -345,6 +349,10 @@ impl RunSpec {
             analysis,
             receipts: capture.receipts.clone(),
             attribution,
+            transported_rows: self
+                .jacobian
+                .as_ref()
+                .map(|j| j.transported_rows(&lens::rows(self.lens_type, model.config().n_layers))),
         })
     }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::attention::{self, Format, Reduce};
 use crate::error::{EngineError, Result};
 use crate::hooks::{self, InterventionPlan, Interventions};
-use crate::lens::{Lens, LensType, TunedLens};
+use crate::lens::{JacobianLens, Lens, LensType, TunedLens};
 use crate::load::LoadedModel;
 
 /// Most tokens one request may track.
@@ -38,7 +38,8 @@ pub struct RunRequest {
     pub entropy: bool,
     /// Norms and cosines of the captured states.
     pub analysis: bool,
-    /// The logit lens (default) or the model's attached tuned lens.
+    /// The logit lens (default) or the model's attached tuned or Jacobian
+    /// lens.
     pub lens: Lens,
     /// Direct logit attribution of one token at one position.
     pub attribution: Option<AttributionRequest>,
@@ -79,6 +80,9 @@ pub struct RunSpec {
     /// With `lens: tuned`, the tuned lens attached when the request was
     /// checked: the run reads with it whatever is attached meanwhile.
     pub tuned: Option<Arc<TunedLens>>,
+    /// With `lens: jacobian`, the Jacobian lens attached when the request
+    /// was checked.
+    pub jacobian: Option<Arc<JacobianLens>>,
     /// (token, position) whose logit to attribute.
     pub attribution: Option<(u32, usize)>,
 }
@@ -104,9 +108,11 @@ impl RunSpec {
     ) -> Result<Self> {
         let cfg = model.config();
         check_ids(model, &ids)?;
+        let (tuned, jacobian) = reading_lens(model, req)?;
         Ok(RunSpec {
             lens: req.lens,
-            tuned: tuned_lens(model, req)?,
+            tuned,
+            jacobian,
             text: req.text.clone(),
             lens_type: req.lens_type,
             plan,
@@ -141,23 +147,46 @@ fn check_ids(model: &LoadedModel, ids: &[u32]) -> Result<()> {
     }
 }
 
-/// The tuned lens a `lens: tuned` request reads with: the one attached to
-/// the model, for block outputs only.
-fn tuned_lens(model: &LoadedModel, req: &RunRequest) -> Result<Option<Arc<TunedLens>>> {
+/// The lens a `lens: tuned` or `lens: jacobian` request reads with: the
+/// one attached to the model, for block outputs only. A tuned lens's
+/// translators were trained on block outputs; a Jacobian lens's matrices
+/// are the Jacobians of the final block's output with respect to a block's
+/// output, and a post-attention state has none (its Jacobian would pass
+/// through that block's MLP too), so neither reads `post_attention` or
+/// `combined` rows.
+#[allow(clippy::type_complexity)]
+fn reading_lens(
+    model: &LoadedModel,
+    req: &RunRequest,
+) -> Result<(Option<Arc<TunedLens>>, Option<Arc<JacobianLens>>)> {
+    let block_outputs = |what: &str, does: &str| {
+        if req.lens_type == LensType::BlockOutput {
+            return Ok(());
+        }
+        Err(crate::invalid!(
+            "a {what} lens {does} block outputs only; use lens_type block_output with lens: {}",
+            req.lens.as_str()
+        ))
+    };
     match req.lens {
-        Lens::Logit => Ok(None),
+        Lens::Logit => Ok((None, None)),
         Lens::Tuned => {
             let Some(lens) = model.tuned_lens() else {
                 return Err(crate::invalid!(
                     "lens: tuned, but no tuned lens is attached to this model; attach one (--tuned-lens DIR) or use lens: logit"
                 ));
             };
-            if req.lens_type != LensType::BlockOutput {
+            block_outputs("tuned", "translates")?;
+            Ok((Some(lens), None))
+        }
+        Lens::Jacobian => {
+            let Some(lens) = model.jacobian_lens() else {
                 return Err(crate::invalid!(
-                    "a tuned lens translates block outputs; use lens_type block_output with lens: tuned"
+                    "lens: jacobian, but no Jacobian lens is attached to this model; attach one or use lens: logit"
                 ));
-            }
-            Ok(Some(lens))
+            };
+            block_outputs("Jacobian", "transports")?;
+            Ok((None, Some(lens)))
         }
     }
 }
