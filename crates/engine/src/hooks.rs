@@ -7,6 +7,11 @@
 //! TransformerLens's. Every rule the original applied silently
 //! (out-of-range layer or token, unknown type, scale without a value) is an
 //! [`EngineError::InvalidRequest`](crate::EngineError::InvalidRequest) here.
+//! Operations read from a Jacobian lens (`jlens_steer`, `jlens_ablate`,
+//! `jlens_swap`) are built in `hooks/jlens.rs` from the vectors a
+//! [`LensVectors`] gives.
+
+mod jlens;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -18,13 +23,16 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::invalid;
 
+pub use jlens::{JlensOp, LensVectors, MAX_ABLATED};
+
 /// One intervention as a request states it (the original's
 /// `InterventionConfig`): an operation `type` and the fields it uses.
 /// [`plan`] checks every field against the model and the input.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InterventionConfig {
-    /// zero, scale, add or block_attention.
+    /// zero, scale, add, block_attention, jlens_steer, jlens_ablate or
+    /// jlens_swap.
     #[serde(rename = "type")]
     pub kind: String,
     /// The factor of `scale`.
@@ -42,9 +50,42 @@ pub struct InterventionConfig {
     /// block_attention: the queries that can no longer read them.
     #[serde(default)]
     pub target_tokens: Option<Vec<i64>>,
-    /// Apply at every layer.
+    /// Apply at every layer (a J-lens operation: every layer the lens covers).
     #[serde(default)]
     pub all_layers: Option<bool>,
+    /// jlens_steer: the token whose lens vector to steer along (a string
+    /// that is exactly one token, or an id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<ConceptToken>))]
+    pub token: Option<serde_json::Value>,
+    /// jlens_ablate: the tokens whose lens vectors' span is projected out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<ConceptToken>>))]
+    pub tokens: Option<Vec<serde_json::Value>>,
+    /// jlens_swap: the concept whose lens coordinate is exchanged with
+    /// `target`'s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<ConceptToken>))]
+    pub source: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<ConceptToken>))]
+    pub target: Option<serde_json::Value>,
+    /// jlens_steer and jlens_swap: the strength (steering adds alpha times
+    /// the median norm of the stream; a swap of alpha 1 exchanges the two
+    /// coordinates, 2 is the paper's double strength).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
+}
+
+/// A token an operation names: a string that is exactly one token, or a
+/// token id.
+#[cfg(feature = "openapi")]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum ConceptToken {
+    Text(String),
+    Id(u32),
 }
 
 /// Interventions by request key; request order is kept because operations
@@ -227,6 +268,8 @@ pub enum StreamOpKind {
     Zero,
     Scale(f32),
     Add(Vec<f32>),
+    /// Read from the Jacobian lens at this op's layer.
+    Jlens(JlensOp),
 }
 
 /// One operation at one hook, for one position or all.
@@ -486,25 +529,32 @@ fn stream_op(cfg: &InterventionConfig, key: &str, ext: Extent, d_model: usize) -
         }
         other => {
             return Err(invalid!(
-                "intervention {key:?}: unknown type {other:?} (known: zero, scale, add, block_attention)"
+                "intervention {key:?}: unknown type {other:?} (known: {KNOWN_TYPES})"
             ))
         }
     };
-    let position = cfg
-        .token_index
-        .map(|i| norm_index(i, ext, "token_index", key))
-        .transpose()?;
     Ok(StreamOp {
         kind,
-        position,
+        position: position(cfg, key, ext)?,
         key: key.to_owned(),
     })
+}
+
+/// Every operation type.
+const KNOWN_TYPES: &str =
+    "zero, scale, add, block_attention, jlens_steer, jlens_ablate, jlens_swap";
+
+/// The position an operation names with `token_index` (`None`: all).
+fn position(cfg: &InterventionConfig, key: &str, ext: Extent) -> Result<Option<usize>> {
+    cfg.token_index
+        .map(|i| norm_index(i, ext, "token_index", key))
+        .transpose()
 }
 
 fn block_op(cfg: &InterventionConfig, key: &str, ext: Extent) -> Result<Vec<(usize, usize)>> {
     match cfg.kind.as_str() {
         "block_attention" => {}
-        "zero" | "scale" | "add" => {
+        "zero" | "scale" | "add" | "jlens_steer" | "jlens_ablate" | "jlens_swap" => {
             return Err(invalid!(
                 "intervention {key:?}: `{}` is a stream operation; attention keys take only block_attention",
                 cfg.kind
@@ -512,7 +562,7 @@ fn block_op(cfg: &InterventionConfig, key: &str, ext: Extent) -> Result<Vec<(usi
         }
         other => {
             return Err(invalid!(
-                "intervention {key:?}: unknown type {other:?} (known: zero, scale, add, block_attention)"
+                "intervention {key:?}: unknown type {other:?} (known: {KNOWN_TYPES})"
             ))
         }
     }
@@ -544,23 +594,33 @@ fn block_op(cfg: &InterventionConfig, key: &str, ext: Extent) -> Result<Vec<(usi
 }
 
 /// Validate a request's interventions against a model with `n_layers` layers
-/// and hidden size `d_model`, for an input of `seq_len` tokens.
+/// and hidden size `d_model`, for an input of `seq_len` tokens (without a
+/// Jacobian lens: its operations are refused).
 pub fn plan(
     interventions: &Interventions,
     n_layers: usize,
     d_model: usize,
     seq_len: usize,
 ) -> Result<InterventionPlan> {
-    plan_within(interventions, n_layers, d_model, Extent::fixed(seq_len))
+    plan_within(
+        interventions,
+        n_layers,
+        d_model,
+        Extent::fixed(seq_len),
+        None,
+    )
 }
 
-/// [`plan`] for an input that grows: positions are checked against
-/// `ext.max`, negative ones count back from the end of `ext.len` tokens.
+/// [`plan`] for an input that grows (positions are checked against
+/// `ext.max`, negative ones count back from the end of `ext.len` tokens),
+/// with the Jacobian lens's vectors, when one is attached, for its
+/// operations.
 pub fn plan_within(
     interventions: &Interventions,
     n_layers: usize,
     d_model: usize,
     ext: Extent,
+    lens: Option<&dyn LensVectors>,
 ) -> Result<InterventionPlan> {
     let mut out = InterventionPlan::default();
     for (key, configs) in interventions {
@@ -572,6 +632,25 @@ pub fn plan_within(
         }
         for cfg in configs {
             match &target {
+                Target::Stream(loc, layers) if jlens::KINDS.contains(&cfg.kind.as_str()) => {
+                    if *loc != HookKind::ResidPost {
+                        return Err(invalid!(
+                            "intervention {key:?}: {} acts on block outputs (layer_{{l}}_output, \
+                             blocks.{{l}}.hook_resid_post or all_layers_output), the states a \
+                             Jacobian lens's matrices read",
+                            cfg.kind
+                        ));
+                    }
+                    let all = key.starts_with("all_layers_") || cfg.all_layers == Some(true);
+                    let position = position(cfg, key, ext)?;
+                    for (l, op) in jlens::ops(cfg, key, layers, all, lens)? {
+                        out.stream.entry(loc.at(l)).or_default().push(StreamOp {
+                            kind: StreamOpKind::Jlens(op),
+                            position,
+                            key: key.clone(),
+                        });
+                    }
+                }
                 Target::Stream(loc, layers) => {
                     let op = stream_op(cfg, key, ext, d_model)?;
                     // `all_layers: true` widens a single-layer stream key, as it

@@ -11,6 +11,7 @@ mod spec;
 pub use cost::mib;
 pub(crate) use cost::{capture_bytes, float_bytes, layer_bytes};
 pub(crate) use resume::{Earlier, Prior, PriorLens};
+pub(crate) use spec::AttachedVectors;
 pub use spec::{token_id, AttributionRequest, RunRequest, RunSpec, MAX_TRACKED};
 
 use std::time::{Duration, Instant};

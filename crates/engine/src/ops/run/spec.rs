@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::attention::{self, Format, Reduce};
 use crate::error::{EngineError, Result};
-use crate::hooks::{self, InterventionPlan, Interventions};
+use crate::hooks::{self, Extent, InterventionPlan, Interventions, LensVectors};
 use crate::lens::{JacobianLens, Lens, LensType, TunedLens};
 use crate::load::LoadedModel;
 
@@ -93,7 +93,14 @@ impl RunSpec {
     pub fn new(model: &LoadedModel, req: &RunRequest, ids: Vec<u32>) -> Result<Self> {
         let cfg = model.config();
         check_ids(model, &ids)?;
-        let plan = hooks::plan(&req.interventions, cfg.n_layers, cfg.d_model, ids.len())?;
+        let vectors = AttachedVectors::of(model);
+        let plan = hooks::plan_within(
+            &req.interventions,
+            cfg.n_layers,
+            cfg.d_model,
+            Extent::fixed(ids.len()),
+            vectors.as_ref().map(|v| v as &dyn LensVectors),
+        )?;
         Self::with_plan(model, req, ids, plan)
     }
 
@@ -188,6 +195,37 @@ fn reading_lens(
             block_outputs("Jacobian", "transports")?;
             Ok((None, Some(lens)))
         }
+    }
+}
+
+/// The Jacobian lens attached to a model as the vectors its interventions
+/// read (`jlens_steer`, `jlens_ablate`, `jlens_swap`).
+pub(crate) struct AttachedVectors<'a> {
+    model: &'a LoadedModel,
+    lens: Arc<JacobianLens>,
+}
+
+impl<'a> AttachedVectors<'a> {
+    /// `None` when no Jacobian lens is attached.
+    pub(crate) fn of(model: &'a LoadedModel) -> Option<Self> {
+        model
+            .jacobian_lens()
+            .map(|lens| AttachedVectors { model, lens })
+    }
+}
+
+impl LensVectors for AttachedVectors<'_> {
+    fn token_id(&self, token: &Value, what: &str) -> Result<u32> {
+        token_id(self.model, token, what)
+    }
+
+    fn layers(&self) -> Vec<usize> {
+        self.lens.source_layers.clone()
+    }
+
+    fn vectors(&self, layer: usize, tokens: &[u32]) -> Result<Vec<Vec<f32>>> {
+        let rows = self.model.model.unembedding_rows(tokens)?;
+        Ok(self.lens.lens_vectors(layer, &rows)?.to_vec2::<f32>()?)
     }
 }
 
