@@ -13,6 +13,7 @@
 //! weights_only=True)` allows.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 /// A value of a pickle as read, containers resolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,15 +105,17 @@ enum Global {
 }
 
 /// An item on the machine's stack: containers by index into the arena, so
-/// one filled after it was memoized is the same container when fetched.
+/// one filled after it was memoized is the same container when fetched;
+/// tuples shared, so fetching one from the memo copies nothing (a small
+/// pickle cannot make us copy a tuple of tuples exponentially).
 #[derive(Debug, Clone)]
 enum Item {
     None,
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(String),
-    Tuple(Vec<Item>),
+    Str(Rc<str>),
+    Tuple(Rc<Vec<Item>>),
     List(usize),
     Dict(usize),
     Global(Global),
@@ -126,7 +129,8 @@ enum Container {
 }
 
 /// Items a file may resolve to in all (shared containers count each time
-/// they are reached), bounding what a small file can make us build.
+/// they are reached, strings by their length as well), bounding what a
+/// small file can make us build.
 const MAX_ITEMS: usize = 1 << 20;
 /// Nesting deeper than this is refused (a container inside itself).
 const MAX_DEPTH: usize = 64;
@@ -282,7 +286,7 @@ impl Machine<'_> {
             return Err("a tuple of more items than the stack holds".into());
         }
         let items = self.stack.split_off(self.stack.len() - n);
-        self.stack.push(Item::Tuple(items));
+        self.stack.push(Item::Tuple(Rc::new(items)));
         Ok(())
     }
 
@@ -348,7 +352,7 @@ impl Machine<'_> {
                     _ => 8,
                 };
                 let n = self.uint(width)?;
-                Item::Str(self.text(n)?)
+                Item::Str(self.text(n)?.into())
             }
             _ => return Ok(false),
         };
@@ -376,10 +380,10 @@ impl Machine<'_> {
                 let items = self.pop_mark()?;
                 self.append(items)?
             }
-            b')' => self.stack.push(Item::Tuple(Vec::new())),
+            b')' => self.stack.push(Item::Tuple(Rc::new(Vec::new()))),
             b't' => {
                 let items = self.pop_mark()?;
-                self.stack.push(Item::Tuple(items))
+                self.stack.push(Item::Tuple(Rc::new(items)))
             }
             0x85..=0x87 => self.tuple(usize::from(op - 0x84))?,
             b'}' | b'd' => {
@@ -460,7 +464,7 @@ impl Machine<'_> {
                 let i = self.new_container(Container::Dict(Vec::new()))?;
                 Ok(Item::Dict(i))
             }
-            Item::Global(Global::RebuildTensor) => rebuild_tensor(args),
+            Item::Global(Global::RebuildTensor) => rebuild_tensor(&args),
             Item::Global(g) => Err(format!("a call of {g:?} with {} arguments", args.len())),
             other => Err(format!("a call of {}", describe(&other))),
         }
@@ -473,8 +477,14 @@ impl Machine<'_> {
                 "containers nested more than {MAX_DEPTH} deep (or inside themselves)"
             ));
         }
+        // Strings count by their length too: one fetched from the memo
+        // many times is copied each time.
+        let cost = match item {
+            Item::Str(s) => 1 + s.len() / 16,
+            _ => 1,
+        };
         *budget = budget
-            .checked_sub(1)
+            .checked_sub(cost)
             .ok_or("more items than a lens file holds")?;
         let mut all = |items: &[Item]| -> Res<Vec<Value>> {
             items
@@ -487,7 +497,7 @@ impl Machine<'_> {
             Item::Bool(b) => Value::Bool(*b),
             Item::Int(i) => Value::Int(*i),
             Item::Float(f) => Value::Float(*f),
-            Item::Str(s) => Value::Str(s.clone()),
+            Item::Str(s) => Value::Str(s.to_string()),
             Item::Tuple(items) => Value::Tuple(all(items)?),
             Item::List(i) => match &self.arena[*i] {
                 Container::List(items) => Value::List(all(items)?),
@@ -571,9 +581,9 @@ fn persistent(pid: Item) -> Res<Item> {
     };
     match parts.as_slice() {
         [Item::Str(tag), Item::Global(Global::Storage(s)), Item::Str(key), Item::Str(_), Item::Int(n)]
-            if tag == "storage" && *n >= 0 =>
+            if &**tag == "storage" && *n >= 0 =>
         {
-            Ok(Item::StorageId(*s, key.clone(), *n as usize))
+            Ok(Item::StorageId(*s, key.to_string(), *n as usize))
         }
         _ => Err("a persistent id other than a tensor storage".into()),
     }
@@ -596,7 +606,7 @@ fn ints(item: &Item, what: &str) -> Res<Vec<usize>> {
 
 /// `_rebuild_tensor_v2(storage, offset, size, stride, requires_grad,
 /// backward_hooks[, metadata])`.
-fn rebuild_tensor(args: Vec<Item>) -> Res<Item> {
+fn rebuild_tensor(args: &[Item]) -> Res<Item> {
     if !(6..=7).contains(&args.len()) {
         return Err(format!(
             "_rebuild_tensor_v2 with {} arguments (torch writes 6 or 7)",

@@ -27,6 +27,8 @@ pub(crate) struct Archive {
     prefix: String,
     /// For messages.
     path: String,
+    /// The file's bytes: no record can hold more.
+    len: u64,
     storages: HashMap<String, Vec<u8>>,
 }
 
@@ -34,6 +36,7 @@ pub(crate) struct Archive {
 pub(crate) fn open(path: &Path) -> Result<(Value, Archive)> {
     let shown = path.display().to_string();
     let file = File::open(path).map_err(|e| crate::invalid!("cannot open {shown}: {e}"))?;
+    let len = file.metadata()?.len();
     let zip = ZipArchive::new(file).map_err(|e| {
         crate::invalid!(
             "{shown} is not a zip archive as torch.save writes ({e}); files of torch's legacy \
@@ -56,6 +59,7 @@ pub(crate) fn open(path: &Path) -> Result<(Value, Archive)> {
         zip,
         prefix,
         path: shown,
+        len,
         storages: HashMap::new(),
     };
     if let Some(order) = archive.record("byteorder", 16)? {
@@ -89,14 +93,14 @@ impl Archive {
                 self.path
             ));
         }
-        if entry.size() > max {
+        if entry.size() > max.min(self.len) {
             return Err(crate::invalid!(
                 "{}: record {full} has {} bytes, more than the {max} such a record may have",
                 self.path,
                 entry.size()
             ));
         }
-        let mut out = Vec::with_capacity(entry.size() as usize);
+        let mut out = Vec::new();
         entry
             .read_to_end(&mut out)
             .map_err(|e| crate::invalid!("{}: record {full}: {e}", self.path))?;
@@ -128,8 +132,14 @@ impl Archive {
             self.storages.insert(t.key.clone(), bytes);
         }
         let bytes = &self.storages[&t.key];
-        let index = view_indices(t)
-            .ok_or_else(|| crate::invalid!("{}: a tensor reaches past its storage", self.path))?;
+        let index = view_indices(t).ok_or_else(|| {
+            crate::invalid!(
+                "{}: a tensor of size {:?} reaches past its storage of {} elements",
+                self.path,
+                t.size,
+                t.numel
+            )
+        })?;
         let values: Vec<f32> = index
             .into_iter()
             .map(|k| element(bytes, t.storage, k))
@@ -139,9 +149,13 @@ impl Archive {
 }
 
 /// The storage index of every element of the view, in row-major order;
-/// `None` when one falls outside the storage.
+/// `None` when one falls outside the storage, or when the view has more
+/// elements than the storage (a broadcast view, which a lens never saves).
 fn view_indices(t: &TensorRef) -> Option<Vec<usize>> {
     let n = t.size.iter().try_fold(1usize, |a, &s| a.checked_mul(s))?;
+    if n > t.numel {
+        return None;
+    }
     if n == 0 {
         return Some(Vec::new());
     }
