@@ -1,7 +1,8 @@
 //! logitlens-engine: one hooked transformer on candle for the families
-//! researchers study, with the logit and tuned lenses, stream interventions
-//! and attention blocking. No HTTP here: the CLI and the server both drive
-//! the same operations ([`ops::Operation`]: check, cost, run).
+//! researchers study, with the logit, tuned and Jacobian lenses, stream
+//! interventions (the Jacobian lens's among them) and attention blocking.
+//! No HTTP here: the CLI and the server both drive the same operations
+//! ([`ops::Operation`]: check, cost, run).
 //!
 //! Layers, each importing only those above it in this list:
 //! `error`, `capture`, `precision`, `watch` (what a forward pass records,
@@ -9,10 +10,10 @@
 //! intervention plan) -> `nn` (linear, norms, MLP, RoPE, attention core,
 //! hook runner) -> `model` (config, family descriptors, profiles, the
 //! transformer) -> `tokenizer` -> `lens` (rows, the projection in steps,
-//! tuned lenses) -> `load` (the loaded model and its attached lenses) ->
-//! `analysis`, `attention` -> `ops` (the heavy operations: a run, a
-//! generation, a patching sweep, a lens evaluation, a lens fit) -> `api`
-//! (wire types).
+//! tuned and Jacobian lenses) -> `load` (the loaded model and its attached
+//! lenses) -> `analysis`, `attention` -> `ops` (the heavy operations: a
+//! run, a generation, a patching sweep, a lens evaluation, a lens fit) ->
+//! `api` (wire types).
 
 pub mod analysis;
 pub mod api;
