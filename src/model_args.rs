@@ -4,13 +4,13 @@
 //! asked.
 
 use std::num::NonZeroUsize;
-use std::path::Path;
+use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 use clap::ValueEnum;
 use logitlens_engine::default_model::ensure_default_model;
 use logitlens_engine::ops::corpus::Corpus;
-use logitlens_engine::{BackendKind, ComputeDtype, LoadOptions, LoadedModel, WeightsMode};
+use logitlens_engine::{BackendKind, ComputeDtype, Lens, LoadOptions, LoadedModel, WeightsMode};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
@@ -44,8 +44,8 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
-    /// The model, with the tuned lens in `tuned_lens` attached.
-    pub fn load(&self, tuned_lens: Option<&Path>) -> Result<LoadedModel> {
+    /// The model, with `lenses` attached.
+    pub fn load(&self, lenses: &LensArgs) -> Result<LoadedModel> {
         let opts = LoadOptions {
             backend: self.backend.kind(),
             dtype: self.held.dtype,
@@ -53,7 +53,59 @@ impl ModelArgs {
             memory_budget: self.held.memory_budget(),
             ..Default::default()
         };
-        load_model(self.model.as_deref(), opts, tuned_lens)
+        load_model(self.model.as_deref(), opts, lenses)
+    }
+}
+
+/// The lenses a command attaches to the model it loads.
+#[derive(clap::Args, Default)]
+pub struct LensArgs {
+    /// A tuned lens: a tuned-lens folder (config.json and params.pt or params.safetensors).
+    #[arg(long)]
+    pub tuned_lens: Option<PathBuf>,
+    /// A Jacobian lens: a .pt as TransformerLens saves it (or a fit checkpoint), or a
+    /// .safetensors as fit-jlens writes it.
+    #[arg(long)]
+    pub jacobian_lens: Option<PathBuf>,
+}
+
+impl LensArgs {
+    /// No lens.
+    pub fn none() -> Self {
+        LensArgs::default()
+    }
+
+    /// The lens that draws a run's rows: the one given (refused when both are).
+    pub fn reading(&self) -> Result<Lens> {
+        match (&self.tuned_lens, &self.jacobian_lens) {
+            (Some(_), Some(_)) => anyhow::bail!(
+                "give one lens to draw the rows with: --tuned-lens or --jacobian-lens, not both"
+            ),
+            (Some(_), None) => Ok(Lens::Tuned),
+            (None, Some(_)) => Ok(Lens::Jacobian),
+            (None, None) => Ok(Lens::Logit),
+        }
+    }
+
+    /// Attach them to `model`, saying a lens's warning (made for another model).
+    fn attach(&self, model: &LoadedModel) -> Result<()> {
+        if let Some(dir) = &self.tuned_lens {
+            let lens = model
+                .attach_tuned_lens(dir)
+                .with_context(|| format!("attaching the tuned lens in {}", dir.display()))?;
+            if let Some(w) = &lens.warning {
+                eprintln!("warning: {w}");
+            }
+        }
+        if let Some(file) = &self.jacobian_lens {
+            let lens = model
+                .attach_jacobian_lens(file)
+                .with_context(|| format!("attaching the Jacobian lens in {}", file.display()))?;
+            if let Some(w) = &lens.warning {
+                eprintln!("warning: {w}");
+            }
+        }
+        Ok(())
     }
 }
 
@@ -112,16 +164,15 @@ pub struct CorpusArgs {
 }
 
 impl CorpusArgs {
-    /// The model, held as `weights`, with the tuned lens in `tuned_lens`
-    /// attached.
-    pub fn load(&self, weights: WeightsMode, tuned_lens: Option<&Path>) -> Result<LoadedModel> {
+    /// The model, held as `weights`, with `lenses` attached.
+    pub fn load(&self, weights: WeightsMode, lenses: &LensArgs) -> Result<LoadedModel> {
         let opts = LoadOptions {
             backend: self.backend.kind(),
             dtype: self.dtype,
             weights,
             ..Default::default()
         };
-        load_model(self.model.as_deref(), opts, tuned_lens)
+        load_model(self.model.as_deref(), opts, lenses)
     }
 
     /// The corpus `--corpus` names, as POST /eval_lens takes one: the
@@ -146,12 +197,8 @@ impl CorpusArgs {
 }
 
 /// The model `model` names (default: the SmolLM2 GGUF, fetched if
-/// missing), with the tuned lens in `tuned_lens` attached.
-fn load_model(
-    model: Option<&str>,
-    opts: LoadOptions,
-    tuned_lens: Option<&Path>,
-) -> Result<LoadedModel> {
+/// missing), with `lenses` attached.
+fn load_model(model: Option<&str>, opts: LoadOptions, lenses: &LensArgs) -> Result<LoadedModel> {
     let spec = match model {
         Some(m) => m.to_owned(),
         None => ensure_default_model(&mut |m| eprintln!("{m}"))?
@@ -160,13 +207,6 @@ fn load_model(
     };
     let loaded = LoadedModel::load_with(&spec, opts, &mut |_| {})
         .with_context(|| format!("loading {spec}"))?;
-    if let Some(dir) = tuned_lens {
-        let lens = loaded
-            .attach_tuned_lens(dir)
-            .with_context(|| format!("attaching the tuned lens in {}", dir.display()))?;
-        if let Some(w) = &lens.warning {
-            eprintln!("warning: {w}");
-        }
-    }
+    lenses.attach(&loaded)?;
     Ok(loaded)
 }

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use logitlens_engine::ops::corpus::{corpus_ids, documents};
-use logitlens_engine::ops::eval::{evaluate, LensMetrics};
+use logitlens_engine::ops::eval::{evaluate, LensMetrics, Lenses};
 use logitlens_engine::watch::Unwatched;
 
 fn research() -> std::path::PathBuf {
@@ -62,7 +62,10 @@ fn both_lenses_measure_as_the_reference() {
         let e = evaluate(
             &m,
             &corpus_ids(&m, &docs("corpus.txt"), 128).unwrap(),
-            m.tuned_lens().as_deref(),
+            Lenses {
+                tuned: m.tuned_lens().as_deref(),
+                jacobian: None,
+            },
             &Unwatched,
         )
         .unwrap();
@@ -96,7 +99,7 @@ fn the_held_out_half_measures_as_the_reference() {
         let e = evaluate(
             &m,
             &corpus_ids(&m, &docs("corpus_eval.txt"), 128).unwrap(),
-            None,
+            Lenses::default(),
             &Unwatched,
         )
         .unwrap();

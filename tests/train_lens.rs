@@ -6,7 +6,7 @@ mod common;
 use candle_core::{DType, Tensor};
 use common::*;
 use logitlens_engine::ops::corpus::corpus_ids;
-use logitlens_engine::ops::eval::evaluate;
+use logitlens_engine::ops::eval::{evaluate, Lenses};
 use logitlens_engine::ops::fit::{loss_and_grads, train, TrainOptions};
 use logitlens_engine::watch::Unwatched;
 
@@ -105,7 +105,10 @@ fn two_hundred_steps_halve_the_held_out_kl() {
         let e = evaluate(
             &m,
             &corpus_ids(&m, &docs("corpus_eval.txt"), 128).unwrap(),
-            Some(&lens),
+            Lenses {
+                tuned: Some(&lens),
+                jacobian: None,
+            },
             &Unwatched,
         )
         .unwrap();

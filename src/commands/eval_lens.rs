@@ -9,16 +9,16 @@ use anyhow::{Context as _, Result};
 use logitlens_engine::ops::eval::{EvalReport, EvalRequest};
 use logitlens_engine::WeightsMode;
 
-use crate::model_args::CorpusArgs;
+use crate::model_args::{CorpusArgs, LensArgs};
 use crate::progress::Progress;
 
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
     on: CorpusArgs,
-    /// Also measure this tuned lens.
-    #[arg(long)]
-    tuned_lens: Option<PathBuf>,
+    /// Also measure these lenses.
+    #[command(flatten)]
+    lenses: LensArgs,
     /// Print the measures as JSON (the body POST /eval_lens returns).
     #[arg(long)]
     json: bool,
@@ -32,9 +32,7 @@ pub fn run(args: Args) -> Result<()> {
         corpus: args.on.corpus()?,
         max_tokens: args.on.max_tokens,
     };
-    let model = args
-        .on
-        .load(WeightsMode::default(), args.tuned_lens.as_deref())?;
+    let model = args.on.load(WeightsMode::default(), &args.lenses)?;
     let progress = Progress::corpus(&req.corpus, req.max_tokens);
     let report = super::execute(&model, &req, &progress, &mut |never| match never {});
     progress.finish();

@@ -10,7 +10,7 @@ use logitlens_engine::ops::generate::{GenerationOutput, GenerationRequest, Gener
 use logitlens_engine::watch::Unwatched;
 use logitlens_engine::RunRequest;
 
-use crate::model_args::PromptArgs;
+use crate::model_args::{LensArgs, PromptArgs};
 use crate::table::lens_grid;
 
 #[derive(clap::Args)]
@@ -36,6 +36,10 @@ pub struct Args {
     /// Print exactly the JSON body POST /generate returns.
     #[arg(long)]
     json: bool,
+    /// Draw the rows with a tuned or a Jacobian lens; a Jacobian lens also enables the
+    /// jlens_* interventions.
+    #[command(flatten)]
+    lenses: LensArgs,
 }
 
 impl Args {
@@ -46,6 +50,7 @@ impl Args {
                 interventions: crate::interventions::parse(self.interventions.as_deref())?,
                 apply_chat_template: self.chat,
                 compare: self.compare,
+                lens: self.lenses.reading()?,
                 ..RunRequest::new(self.on.text.clone())
             },
             max_new_tokens: self.max_new_tokens,
@@ -56,7 +61,7 @@ impl Args {
 
 pub fn run(args: Args) -> Result<()> {
     let req = args.request()?;
-    let model = args.on.model.load(None)?;
+    let model = args.on.model.load(&args.lenses)?;
     let mut stdout = std::io::stdout();
     let out = super::execute(&model, &req, &Unwatched, &mut |step: GenerationStep| {
         // The continuation as it is written; the JSON body comes whole.

@@ -3,16 +3,15 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 use logitlens_engine::api::{AttributionQuery, InferenceResponse};
 use logitlens_engine::model::Attribution;
 use logitlens_engine::ops::AttributionRequest;
 use logitlens_engine::watch::Unwatched;
-use logitlens_engine::{Lens, LensType, RunRequest};
+use logitlens_engine::{LensType, RunRequest};
 
-use crate::model_args::PromptArgs;
+use crate::model_args::{LensArgs, PromptArgs};
 use crate::table::{lens_grid, show};
 
 #[derive(clap::Args)]
@@ -38,10 +37,10 @@ pub struct Args {
     /// (a TOKEN is an id or a string that is one token; position defaults to the last).
     #[arg(long)]
     attribution: Option<String>,
-    /// Draw the rows with this tuned lens (a tuned-lens folder: config.json and
-    /// params.pt or params.safetensors) instead of the logit lens; block_output only.
-    #[arg(long)]
-    tuned_lens: Option<PathBuf>,
+    /// Draw the rows with a tuned or a Jacobian lens instead of the logit lens
+    /// (block_output only); a Jacobian lens also enables the jlens_* interventions.
+    #[command(flatten)]
+    lenses: LensArgs,
 }
 
 impl Args {
@@ -52,11 +51,7 @@ impl Args {
             lens_type: self.lens_type,
             apply_chat_template: self.chat,
             return_attention: self.attention,
-            lens: if self.tuned_lens.is_some() {
-                Lens::Tuned
-            } else {
-                Lens::Logit
-            },
+            lens: self.lenses.reading()?,
             attribution: self
                 .attribution
                 .as_deref()
@@ -69,7 +64,7 @@ impl Args {
 
 pub fn run(args: Args) -> Result<()> {
     let req = args.request()?;
-    let model = args.on.model.load(args.tuned_lens.as_deref())?;
+    let model = args.on.model.load(&args.lenses)?;
     let out = super::execute(&model, &req, &Unwatched, &mut |never| match never {})?;
     if args.json {
         // Written as it goes: a long prompt's attention is never held whole.

@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result};
 use logitlens_engine::api::{MetricQuery, PatchQuery, PatchResponse};
 use logitlens_engine::ops::patch::PatchRequest;
 
-use crate::model_args::ModelArgs;
+use crate::model_args::{LensArgs, ModelArgs};
 use crate::progress::Progress;
 use crate::table::show;
 
@@ -74,7 +74,7 @@ impl Args {
 
 pub fn run(args: Args) -> Result<()> {
     let req = args.request()?;
-    let model = args.on.load(None)?;
+    let model = args.on.load(&LensArgs::none())?;
     let progress = Progress::new();
     let patched = super::execute(&model, &req, &progress, &mut |never| match never {});
     progress.finish();

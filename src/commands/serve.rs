@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result};
 use logitlens_engine::default_model;
 use logitlens_server::{AppState, ServerConfig};
 
-use crate::model_args::{Backend, HeldArgs};
+use crate::model_args::{Backend, HeldArgs, LensArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -55,9 +55,9 @@ pub struct Args {
     /// (repeatable; needed when binding to another address).
     #[arg(long = "allow-host")]
     allow_hosts: Vec<String>,
-    /// A tuned lens (tuned-lens folder) to attach to the model loaded at start.
-    #[arg(long)]
-    tuned_lens: Option<PathBuf>,
+    /// Lenses to attach to the model loaded at start.
+    #[command(flatten)]
+    lenses: LensArgs,
 }
 
 impl Args {
@@ -79,7 +79,8 @@ impl Args {
             max_queued: self.max_queued,
             max_waiting_bytes: self.max_waiting_mib << 20,
             allowed_hosts: self.allow_hosts,
-            tuned_lens: self.tuned_lens,
+            tuned_lens: self.lenses.tuned_lens,
+            jacobian_lens: self.lenses.jacobian_lens,
             ..defaults
         }
     }

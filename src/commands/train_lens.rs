@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result};
 use logitlens_engine::ops::fit::{FitRequest, TrainOptions};
 use logitlens_engine::WeightsMode;
 
-use crate::model_args::CorpusArgs;
+use crate::model_args::{CorpusArgs, LensArgs};
 use crate::progress::Progress;
 
 #[derive(clap::Args)]
@@ -43,7 +43,7 @@ pub fn run(args: Args) -> Result<()> {
         },
     };
     // The fit differentiates through the unembedding, held widened.
-    let model = args.on.load(WeightsMode::F32, None)?;
+    let model = args.on.load(WeightsMode::F32, &LensArgs::none())?;
     let progress = Progress::corpus(&req.corpus, req.max_tokens).steps(args.steps);
     let lens = super::execute(&model, &req, &progress, &mut |step| {
         progress.fit_step(&step);

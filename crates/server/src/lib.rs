@@ -193,11 +193,12 @@ pub async fn serve(
             match lifecycle::load(&st, name, backend, lifecycle::Then::Serve).await {
                 Err(e) => tracing::error!("preloading the model failed: {}", e.detail),
                 Ok(m) => {
-                    if let Some(dir) = st.cfg.tuned_lens.clone() {
-                        // As /load_lens attaches one; a lens that cannot be
-                        // attached is said on /model_status.
-                        if let Err(e) = lifecycle::attach_tuned_lens(&st, m, dir).await {
-                            let msg = format!("the tuned lens was not attached: {}", e.detail);
+                    // As /load_lens attaches them; a lens that cannot be
+                    // attached is said on /model_status.
+                    let lenses = [st.cfg.tuned_lens.clone(), st.cfg.jacobian_lens.clone()];
+                    for path in lenses.into_iter().flatten() {
+                        if let Err(e) = lifecycle::attach_lens(&st, m.clone(), path).await {
+                            let msg = format!("the lens was not attached: {}", e.detail);
                             tracing::error!("{msg}");
                             *st.last_error.lock().expect("state lock") = Some(msg);
                             lifecycle::broadcast_status(&st);

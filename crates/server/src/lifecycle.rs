@@ -162,18 +162,26 @@ pub async fn load_as(
     }
 }
 
-/// Attach the tuned lens in `dir` to `model` (off the runtime), and tell
-/// /events: the one way a lens is attached, by /load_lens or at start.
-pub async fn attach_tuned_lens(
+/// Attach the lens at `path` to `model` (off the runtime), and tell
+/// /events: a folder is a tuned lens (tuned-lens's layout), a file a
+/// Jacobian lens (`.pt` or `.safetensors`). The one way a lens is attached,
+/// by /load_lens or at start.
+pub async fn attach_lens(
     st: &AppState,
     model: Arc<LoadedModel>,
-    dir: std::path::PathBuf,
+    path: std::path::PathBuf,
 ) -> ApiResult<()> {
-    let shown = dir.display().to_string();
-    tokio::task::spawn_blocking(move || model.attach_tuned_lens(&dir))
-        .await
-        .map_err(ApiError::internal)??;
-    tracing::info!("tuned lens {shown} attached");
+    let shown = path.display().to_string();
+    let kind = tokio::task::spawn_blocking(move || -> logitlens_engine::Result<&str> {
+        if path.is_dir() {
+            model.attach_tuned_lens(&path).map(|_| "tuned")
+        } else {
+            model.attach_jacobian_lens(&path).map(|_| "Jacobian")
+        }
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    tracing::info!("{kind} lens {shown} attached");
     broadcast_status(st);
     Ok(())
 }

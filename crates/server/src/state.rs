@@ -46,6 +46,9 @@ pub struct ServerConfig {
     pub memory_budget: Option<u64>,
     /// A tuned lens to attach to the model loaded at start.
     pub tuned_lens: Option<PathBuf>,
+    /// A Jacobian lens (`.pt` or `.safetensors`) to attach to the model
+    /// loaded at start.
+    pub jacobian_lens: Option<PathBuf>,
     /// Let re-runs take over layers of recent runs (off: every run is cold,
     /// for measuring).
     pub reuse_runs: bool,
@@ -76,6 +79,7 @@ impl Default for ServerConfig {
             weights: WeightsMode::Auto,
             memory_budget: None,
             tuned_lens: None,
+            jacobian_lens: None,
             reuse_runs: true,
             max_request_bytes: default_request_budget(),
             kept_run_bytes: 1 << 30,

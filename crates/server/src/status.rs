@@ -156,10 +156,26 @@ pub struct ModelDescription {
     /// Why the attached lens may be for another model (its recorded
     /// unembed_hash differs from this model's).
     pub tuned_lens_warning: Option<String>,
+    /// The Jacobian lens attached (POST /load_lens with a file), if any.
+    pub jacobian_lens: Option<AttachedJacobianLens>,
     pub source: ModelSource,
     pub has_chat_template: bool,
     /// The web app turns the chat template on for instruct models.
     pub instruct: bool,
+}
+
+/// A Jacobian lens attached to the model in service.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AttachedJacobianLens {
+    /// The file it was read from (empty for one fitted by this server and
+    /// not yet saved).
+    pub path: String,
+    /// Prompts its matrices average over.
+    pub n_prompts: u64,
+    /// The block outputs it transports ("Layer ℓ" rows).
+    pub source_layers: Vec<usize>,
+    /// Why it may be for another model (its metadata names another).
+    pub warning: Option<String>,
 }
 
 impl ModelDescription {
@@ -178,6 +194,12 @@ impl ModelDescription {
             weights: m.weights_info(),
             tuned_lens: m.tuned_lens().map(|l| l.dir.display().to_string()),
             tuned_lens_warning: m.tuned_lens().and_then(|l| l.warning.clone()),
+            jacobian_lens: m.jacobian_lens().map(|l| AttachedJacobianLens {
+                path: l.path.display().to_string(),
+                n_prompts: l.n_prompts,
+                source_layers: l.source_layers.clone(),
+                warning: l.warning.clone(),
+            }),
             source: ModelSource::from(&m.source),
             has_chat_template: m.tokenizer.chat_template.is_some(),
             instruct: catalog::is_instruct(&m.name),

@@ -130,6 +130,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/lens_vector": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * What a token's Jacobian-lens vector says at each layer the attached lens
+         *     covers: v = J_ℓᵀ W_U[:, token] read through the model's own head (its
+         *     top tokens), and its norm. The direction `jlens_steer` pushes along.
+         */
+        post: operations["lens_vector"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/load_lens": {
         parameters: {
             query?: never;
@@ -140,9 +161,11 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Attach a tuned lens to the model in service; `/inference {"lens":
-         *     "tuned"}` then draws the block-output rows with it. A lens of another
-         *     width or depth is a 400 naming both sizes.
+         * Attach a lens to the model in service: a tuned lens (`/inference
+         *     {"lens": "tuned"}`) or a Jacobian lens (`{"lens": "jacobian"}`, and the
+         *     `jlens_*` interventions). A lens of another width or depth is a 400
+         *     naming both sizes; one made for another model is attached with a
+         *     warning (in the answer's `tuned_lens_warning` or `jacobian_lens.warning`).
          */
         post: operations["load_lens"];
         delete?: never;
@@ -371,6 +394,23 @@ export interface components {
             name: string;
             version: string;
         };
+        /** @description A Jacobian lens attached to the model in service. */
+        AttachedJacobianLens: {
+            /**
+             * @description The file it was read from (empty for one fitted by this server and
+             *     not yet saved).
+             */
+            path: string;
+            /**
+             * Format: int64
+             * @description Prompts its matrices average over.
+             */
+            n_prompts: number;
+            /** @description The block outputs it transports ("Layer ℓ" rows). */
+            source_layers: number[];
+            /** @description Why it may be for another model (its metadata names another). */
+            warning?: string | null;
+        };
         /**
          * @description The shares of one token's logit at one position: `embed + Σattn + Σmlp
          *     + rest = logit`, and `Σ_h heads[l][h] = attn[l]` minus the attention
@@ -445,6 +485,11 @@ export interface components {
              */
             first_difference?: number | null;
         };
+        /**
+         * @description A token an operation names: a string that is exactly one token, or a
+         *     token id.
+         */
+        ConceptToken: string | number;
         /** @description The body of POST /delete_session. */
         DeleteSessionResponse: {
             /** @description Always "deleted". */
@@ -539,6 +584,8 @@ export interface components {
             model_name: string;
             /** @description The tuned lens's folder, when one was attached (then `tuned` is set). */
             tuned_lens?: string | null;
+            /** @description The Jacobian lens's file, when one was attached (then `jacobian` is set). */
+            jacobian_lens?: string | null;
             /** @description Documents evaluated. */
             documents: number;
             /**
@@ -555,6 +602,7 @@ export interface components {
             tokens: number;
             logit: components["schemas"]["LensMetrics"];
             tuned?: null | components["schemas"]["LensMetrics"];
+            jacobian?: null | components["schemas"]["LensMetrics"];
         };
         /** @enum {string} */
         Format: "json" | "f16";
@@ -642,7 +690,9 @@ export interface components {
             analysis?: boolean;
             /**
              * @description `tuned`: draw the block-output rows with the tuned lens attached to
-             *     the model (POST /load_lens); default `logit`.
+             *     the model (POST /load_lens); `jacobian`: with the Jacobian lens
+             *     attached to it (the rows it covers transported, named in
+             *     `transported_rows`); default `logit`.
              */
             lens?: components["schemas"]["Lens"];
             attribution?: null | components["schemas"]["AttributionQuery"];
@@ -667,6 +717,12 @@ export interface components {
             /** @description One per applied operation, in the order applied. */
             receipts?: components["schemas"]["Receipt"][];
             attribution?: null | components["schemas"]["AttributionAnswer"];
+            /**
+             * @description With `lens: jacobian`: the rows the lens's matrices transported
+             *     (`Layer 0`.. for the layers it covers); the other rows (the
+             *     embeddings, the final output) are read as the logit lens reads them.
+             */
+            transported_rows?: string[] | null;
         };
         /**
          * @description One intervention as a request states it (the original's
@@ -674,7 +730,10 @@ export interface components {
          *     [`plan`] checks every field against the model and the input.
          */
         InterventionConfig: {
-            /** @description zero, scale, add or block_attention. */
+            /**
+             * @description zero, scale, add, block_attention, jlens_steer, jlens_ablate or
+             *     jlens_swap.
+             */
             type: string;
             /**
              * Format: double
@@ -692,15 +751,27 @@ export interface components {
             source_tokens?: number[] | null;
             /** @description block_attention: the queries that can no longer read them. */
             target_tokens?: number[] | null;
-            /** @description Apply at every layer. */
+            /** @description Apply at every layer (a J-lens operation: every layer the lens covers). */
             all_layers?: boolean | null;
+            token?: null | components["schemas"]["ConceptToken"];
+            /** @description jlens_ablate: the tokens whose lens vectors' span is projected out. */
+            tokens?: components["schemas"]["ConceptToken"][] | null;
+            source?: null | components["schemas"]["ConceptToken"];
+            target?: null | components["schemas"]["ConceptToken"];
+            /**
+             * Format: double
+             * @description jlens_steer and jlens_swap: the strength (steering adds alpha times
+             *     the median norm of the stream; a swap of alpha 1 exchanges the two
+             *     coordinates, 2 is the paper's double strength).
+             */
+            alpha?: number | null;
         };
         /**
-         * @description Which lens draws the rows: the logit lens, or the tuned lens attached
-         *     to the model.
+         * @description Which lens draws the rows: the logit lens, or the tuned or Jacobian
+         *     lens attached to the model.
          * @enum {string}
          */
-        Lens: "logit" | "tuned";
+        Lens: "logit" | "tuned" | "jacobian";
         /** @description One lens's measures, a value per row (natural logs). */
         LensMetrics: {
             kl: number[];
@@ -721,10 +792,46 @@ export interface components {
          * @enum {string}
          */
         LensType: "block_output" | "post_attention" | "combined";
+        /** @description One layer's lens vector of the token, read through the logit lens. */
+        LensVectorLayer: {
+            layer: number;
+            /** @description The lens row it belongs to ("Layer ℓ"). */
+            layer_name: string;
+            /**
+             * Format: double
+             * @description ‖v‖: how strongly the layer's state must point along it to move
+             *     the token's logit.
+             */
+            norm: number;
+            /**
+             * @description The top tokens of the model's own head on the vector (final norm,
+             *     unembedding, soft-cap): what the direction says.
+             */
+            top: components["schemas"]["Prediction"][];
+        };
+        /** @description The body of `POST /lens_vector`. */
+        LensVectorQuery: {
+            /** @description A string that is exactly one token (encoded without BOS), or an id. */
+            token: components["schemas"]["TrackToken"];
+            /** @description How many tokens to list per layer (1 to 50, default 10). */
+            k?: number;
+        };
+        /** @description The body `POST /lens_vector` answers with. */
+        LensVectorResponse: {
+            /** Format: int32 */
+            token_id: number;
+            /** @description The token as `decode([token_id])` gives it. */
+            token: string;
+            /** @description One per layer the lens covers, ascending. */
+            layers: components["schemas"]["LensVectorLayer"][];
+        };
         LoadLensRequest: {
             /**
-             * @description A tuned-lens folder on this machine: config.json and params.pt or
-             *     params.safetensors, as the tuned-lens package saves them.
+             * @description A lens on this machine: a tuned-lens folder (config.json and
+             *     params.pt or params.safetensors, as the tuned-lens package saves
+             *     them), or a Jacobian-lens file (`.pt` as TransformerLens or the
+             *     reference implementation saves it, a fit checkpoint, or logitlens's
+             *     `.safetensors`).
              */
             path: string;
         };
@@ -829,6 +936,7 @@ export interface components {
              *     unembed_hash differs from this model's).
              */
             tuned_lens_warning?: string | null;
+            jacobian_lens?: null | components["schemas"]["AttachedJacobianLens"];
             source: components["schemas"]["ModelSource"];
             has_chat_template: boolean;
             /** @description The web app turns the chat template on for instruct models. */
@@ -1452,6 +1560,43 @@ export interface operations {
             };
             /** @description Too many runs waiting; retry after the Retry-After header's seconds */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    lens_vector: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LensVectorQuery"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LensVectorResponse"];
+                };
+            };
+            /** @description No Jacobian lens attached, or a token that is not one token */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No model is in service */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

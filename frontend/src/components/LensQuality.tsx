@@ -69,7 +69,7 @@ function EvalReportView({ shown }: { shown: ShownEval }) {
   const svgRef = useRef<SVGSVGElement>(null);
   const width = Math.max(280, useWidth(boxRef, 940));
   const { data, source } = shown;
-  const lensNames: Record<Lens, string> = { logit: 'logit lens', tuned: lensName('tuned', data.tuned_lens) };
+  const lensNames: Record<Lens, string> = { logit: 'logit lens', tuned: lensName('tuned', data.tuned_lens), jacobian: lensName('jacobian', data.jacobian_lens) };
   const base = data.model_name ? shortModelName(data.model_name) : source.kind === 'file' ? source.name.replace(/\.json$/i, '') : 'evaluation';
   const name = data.tuned_lens ? `${base}_${lensFolderName(data.tuned_lens)}` : base;
 

@@ -4,7 +4,7 @@ import type { Lens } from '../api/types';
 import { EVALUATION } from '../test/fixtures';
 import { chartColumns, LensQualityChart } from './LensQualityChart';
 
-const NAMES: Record<Lens, string> = { logit: 'logit lens', tuned: 'tuned lens (llama)' };
+const NAMES: Record<Lens, string> = { logit: 'logit lens', tuned: 'tuned lens (llama)', jacobian: 'Jacobian lens' };
 
 function chart(logKl = false, data = EVALUATION) {
   return render(<LensQualityChart data={data} width={1200} logKl={logKl} lensNames={NAMES} title="Lens quality · llama" />);

@@ -14,7 +14,7 @@ export const CHART_COLORS = {
   grid: '#334155',
   text: '#f8fafc',
   muted: '#94a3b8',
-  lines: { logit: '#60a5fa', tuned: '#f59e0b' } satisfies Record<Lens, string>,
+  lines: { logit: '#60a5fa', tuned: '#f59e0b', jacobian: '#34d399' } satisfies Record<Lens, string>,
 };
 
 /** The app's font stack, written out for the same reason. */

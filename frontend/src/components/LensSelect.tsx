@@ -14,6 +14,7 @@ interface Props {
 const HINTS: Record<Lens, string> = {
   logit: 'Each row’s state through the model’s own final norm and head',
   tuned: 'Each block output through the tuned lens’s translator for its layer, then the head',
+  jacobian: 'Each block output moved by the Jacobian lens’s matrix for its layer (the average Jacobian of the output), then the head',
 };
 
 export function LensSelect({ value, onChange, choice }: Props) {

@@ -6,7 +6,7 @@ import { csvField } from './analysis';
 import { fileNamePart, fileStamp } from './download';
 
 /** An evaluation on screen: the server's report, or a file's (the CLI's has no model or documents). */
-export type EvalData = Evaluation & Partial<Pick<EvalReport, 'model_name' | 'tuned_lens' | 'documents' | 'max_tokens'>>;
+export type EvalData = Evaluation & Partial<Pick<EvalReport, 'model_name' | 'tuned_lens' | 'jacobian_lens' | 'documents' | 'max_tokens'>>;
 
 export type MetricKey = keyof LensMetrics;
 

@@ -6,6 +6,7 @@ import type { Lens, LensType } from '../api/types';
 const LABELS: Record<Lens, string> = {
   logit: 'Logit lens',
   tuned: 'Tuned lens',
+  jacobian: 'Jacobian lens',
 };
 
 /** The lens select's options, in this order. */

@@ -10,10 +10,12 @@
 
 mod eval;
 mod generate;
+mod jlens;
 mod patch;
 
 pub use eval::EvalLensRequest;
 pub use generate::{BaselineAnswer, GenerateEvent, GenerateQuery, GenerateResponse, Written};
+pub use jlens::{LensVectorLayer, LensVectorQuery, LensVectorResponse};
 #[cfg(feature = "openapi")]
 pub use patch::PositionsQuery;
 pub use patch::{MetricAnswer, MetricQuery, PatchQuery, PatchResponse};

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::capture::State;
 use crate::error::Result;
 use crate::hooks::InterventionPlan;
+use crate::lens::jacobian::JacobianLens;
 use crate::lens::{rows, LensType, TunedLens};
 use crate::load::LoadedModel;
 use crate::watch::{check, Quiet, Stage, Watch};
@@ -38,6 +39,9 @@ pub struct Evaluation {
     pub logit: LensMetrics,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tuned: Option<LensMetrics>,
+    /// The attached Jacobian lens's, when one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jacobian: Option<LensMetrics>,
 }
 
 /// Sums over positions, turned into means at the end.
@@ -105,6 +109,7 @@ pub struct EvalRequest {
 pub struct EvalSpec {
     corpus: CorpusSpec,
     tuned: Option<Arc<TunedLens>>,
+    jacobian: Option<Arc<JacobianLens>>,
 }
 
 /// An evaluation and what it was made of: what `POST /eval_lens` and
@@ -115,6 +120,9 @@ pub struct EvalReport {
     pub model_name: String,
     /// The tuned lens's folder, when one was attached (then `tuned` is set).
     pub tuned_lens: Option<String>,
+    /// The Jacobian lens's file, when one was attached (then `jacobian` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jacobian_lens: Option<String>,
     /// Documents evaluated.
     pub documents: usize,
     /// The seed, when the documents were sampled from the model.
@@ -143,6 +151,7 @@ impl Operation for EvalSpec {
         Ok(EvalSpec {
             corpus: CorpusSpec::check(model, &req.corpus, req.max_tokens)?,
             tuned: model.tuned_lens(),
+            jacobian: model.jacobian_lens(),
         })
     }
 
@@ -178,10 +187,15 @@ impl Operation for EvalSpec {
     ) -> Result<EvalReport> {
         let (max_tokens, sample_seed) = (self.corpus.max_tokens, self.corpus.sample_seed());
         let ids = self.corpus.ids(model, cx.watch)?;
-        let evaluation = evaluate(model, &ids, self.tuned.as_deref(), cx.watch)?;
+        let lenses = Lenses {
+            tuned: self.tuned.as_deref(),
+            jacobian: self.jacobian.as_deref(),
+        };
+        let evaluation = evaluate(model, &ids, lenses, cx.watch)?;
         Ok(EvalReport {
             model_name: model.name.clone(),
             tuned_lens: self.tuned.map(|l| l.dir.display().to_string()),
+            jacobian_lens: self.jacobian.map(|l| l.path.display().to_string()),
             documents: ids.len(),
             sample_seed,
             max_tokens,
@@ -190,20 +204,85 @@ impl Operation for EvalSpec {
     }
 }
 
-/// Evaluate the logit lens (and `tuned`, when given) over `corpus`, one
-/// document's ids each. `watch` hears of each document done
-/// (`Stage::Documents`) and may stop the evaluation.
+/// The lenses an evaluation measures beside the logit lens.
+#[derive(Default, Clone, Copy)]
+pub struct Lenses<'a> {
+    pub tuned: Option<&'a TunedLens>,
+    pub jacobian: Option<&'a JacobianLens>,
+}
+
+/// One document's output distributions: what every row is measured against.
+struct Reference {
+    log_probs: Vec<Vec<f64>>,
+    probs: Vec<Vec<f64>>,
+    top: Vec<usize>,
+}
+
+impl Reference {
+    fn of(model: &LoadedModel, final_state: &candle_core::Tensor) -> Result<Self> {
+        let log_probs: Vec<Vec<f64>> = model
+            .model
+            .unembed(final_state)?
+            .to_vec2::<f32>()?
+            .iter()
+            .map(|r| log_probs(r))
+            .collect();
+        Ok(Reference {
+            top: log_probs.iter().map(|r| argmax(r)).collect(),
+            probs: log_probs
+                .iter()
+                .map(|r| r.iter().map(|x| x.exp()).collect())
+                .collect(),
+            log_probs,
+        })
+    }
+
+    /// Row `s`'s measures of the states `x` (`[T, D]`) of document `ids`,
+    /// added to `sums`.
+    fn measure(
+        &self,
+        model: &LoadedModel,
+        ids: &[u32],
+        sums: &mut Sums,
+        s: usize,
+        x: &candle_core::Tensor,
+    ) -> Result<()> {
+        let logits = model.model.unembed(x)?.to_vec2::<f32>()?;
+        for (pos, row) in logits.iter().enumerate() {
+            let lp = log_probs(row);
+            let (mut kl, mut h) = (0.0, 0.0);
+            for ((a, pa), b) in self.log_probs[pos].iter().zip(&self.probs[pos]).zip(&lp) {
+                kl += pa * (a - b);
+                h -= b.exp() * b;
+            }
+            sums.kl[s] += kl;
+            sums.entropy[s] += h;
+            sums.agree[s] += f64::from(u8::from(argmax(&lp) == self.top[pos]));
+            if pos + 1 < ids.len() {
+                sums.ce[s] -= lp[ids[pos + 1] as usize];
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Evaluate the logit lens (and the `lenses` given) over `corpus`, one
+/// document's ids each. A J-lens is measured on the rows it transports and
+/// read as the logit lens reads the others, as its readout does. `watch`
+/// hears of each document done (`Stage::Documents`) and may stop the
+/// evaluation.
 pub fn evaluate(
     model: &LoadedModel,
     corpus: &[Vec<u32>],
-    tuned: Option<&TunedLens>,
+    lenses: Lenses,
     watch: &dyn Watch,
 ) -> Result<Evaluation> {
     let n = model.model.n_layers();
     let specs = rows(LensType::BlockOutput, n);
     let nrows = specs.len();
     let mut logit = Sums::new(nrows);
-    let mut tuned_sums = tuned.map(|_| Sums::new(nrows));
+    let mut tuned_sums = lenses.tuned.map(|_| Sums::new(nrows));
+    let mut jacobian_sums = lenses.jacobian.map(|_| Sums::new(nrows));
     let (mut tokens, mut ce_tokens) = (0usize, 0usize);
     let plan = InterventionPlan::default();
     if corpus.iter().all(Vec::is_empty) {
@@ -212,58 +291,38 @@ pub fn evaluate(
     for (d, ids) in corpus.iter().enumerate() {
         check(watch)?;
         watch.progress(Stage::Documents, d, corpus.len());
-        let t = ids.len();
         let opts = crate::model::ForwardOptions {
             keep_patterns: false,
             watch: &Quiet(watch),
         };
         let cap = model.model.forward_with(ids, &plan, None, &opts)?;
-        let final_lp: Vec<Vec<f64>> = {
-            let logits = model.model.unembed(cap.state(State::Resid(n)))?;
-            logits
-                .to_vec2::<f32>()?
-                .iter()
-                .map(|r| log_probs(r))
-                .collect()
-        };
-        let final_top: Vec<usize> = final_lp.iter().map(|r| argmax(r)).collect();
-        let final_p: Vec<Vec<f64>> = final_lp
-            .iter()
-            .map(|r| r.iter().map(|x| x.exp()).collect())
-            .collect();
-        let measure = |sums: &mut Sums, s: usize, x: &candle_core::Tensor| -> Result<()> {
-            let logits = model.model.unembed(x)?.to_vec2::<f32>()?;
-            for (pos, row) in logits.iter().enumerate() {
-                let lp = log_probs(row);
-                let (mut kl, mut h) = (0.0, 0.0);
-                for ((a, pa), b) in final_lp[pos].iter().zip(&final_p[pos]).zip(&lp) {
-                    kl += pa * (a - b);
-                    h -= b.exp() * b;
-                }
-                sums.kl[s] += kl;
-                sums.entropy[s] += h;
-                sums.agree[s] += f64::from(u8::from(argmax(&lp) == final_top[pos]));
-                if pos + 1 < t {
-                    sums.ce[s] -= lp[ids[pos + 1] as usize];
-                }
-            }
-            Ok(())
-        };
+        let reference = Reference::of(model, cap.state(State::Resid(n)))?;
         for (s, (_, state)) in specs.iter().enumerate() {
             let h = cap.state(*state);
-            measure(&mut logit, s, h)?;
-            if let (Some(lens), Some(sums), State::Resid(i)) = (tuned, tuned_sums.as_mut(), state) {
-                measure(sums, s, &lens.translate(*i, h)?)?;
+            reference.measure(model, ids, &mut logit, s, h)?;
+            if let (Some(lens), Some(sums), State::Resid(i)) =
+                (lenses.tuned, tuned_sums.as_mut(), state)
+            {
+                reference.measure(model, ids, sums, s, &lens.translate(*i, h)?)?;
+            }
+            if let (Some(lens), Some(sums)) = (lenses.jacobian, jacobian_sums.as_mut()) {
+                let x = match lens.layer_of(*state) {
+                    Some(l) => lens.transport(l, h)?,
+                    None => h.clone(),
+                };
+                reference.measure(model, ids, sums, s, &x)?;
             }
         }
-        tokens += t;
-        ce_tokens += t - 1;
+        tokens += ids.len();
+        ce_tokens += ids.len() - 1;
     }
     watch.progress(Stage::Documents, corpus.len(), corpus.len());
+    let means = |s: Sums| s.means(tokens, ce_tokens);
     Ok(Evaluation {
         layers: specs.into_iter().map(|(name, _)| name).collect(),
         tokens,
-        logit: logit.means(tokens, ce_tokens),
-        tuned: tuned_sums.map(|s| s.means(tokens, ce_tokens)),
+        logit: means(logit),
+        tuned: tuned_sums.map(means),
+        jacobian: jacobian_sums.map(means),
     })
 }

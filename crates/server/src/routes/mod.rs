@@ -9,6 +9,7 @@ pub mod diff;
 pub mod eval;
 pub mod generate;
 pub mod inference;
+pub mod lens;
 pub mod model;
 pub mod patch;
 pub mod sessions;
@@ -24,6 +25,7 @@ use crate::state::AppState;
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(model::router())
+        .merge(lens::router())
         .merge(inference::router())
         .merge(sessions::router())
         .merge(viz::router())

@@ -22,7 +22,6 @@ use crate::status::{Backend, LoadModelResponse, LoadOutcome, ModelDescription, M
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(load_model))
-        .routes(routes!(load_lens))
         .routes(routes!(model_status))
         .routes(routes!(events))
         .routes(routes!(list_models))
@@ -45,34 +44,6 @@ pub struct LoadModelRequest {
     /// quantized blocks), or `auto` (widened when that takes under 40% of
     /// the memory available). Default: the server's `--weights`.
     pub weights: Option<WeightsMode>,
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct LoadLensRequest {
-    /// A tuned-lens folder on this machine: config.json and params.pt or
-    /// params.safetensors, as the tuned-lens package saves them.
-    pub path: String,
-}
-
-/// Attach a tuned lens to the model in service; `/inference {"lens":
-/// "tuned"}` then draws the block-output rows with it. A lens of another
-/// width or depth is a 400 naming both sizes.
-#[utoipa::path(post, path = "/load_lens", request_body = LoadLensRequest,
-    responses((status = 200, body = ModelDescription), (status = 400, description = "The lens cannot be read or does not fit the model"),
-        (status = 409, description = "No model is in service")))]
-pub async fn load_lens(
-    State(st): State<AppState>,
-    AppJson(req): AppJson<LoadLensRequest>,
-) -> ApiResult<Json<ModelDescription>> {
-    let Some((model, _)) = st.active() else {
-        return Err(ApiError::new(
-            axum::http::StatusCode::CONFLICT,
-            "no model is in service: load one before attaching a lens",
-        ));
-    };
-    let dir = std::path::PathBuf::from(&req.path);
-    lifecycle::attach_tuned_lens(&st, model.clone(), dir).await?;
-    Ok(Json(ModelDescription::of(&model)))
 }
 
 /// Load a model and put it in service; the previous model serves until the
