@@ -868,14 +868,14 @@ describe('tuned lens and lens quality (tiny llama)', () => {
   pageTest('attaches a tuned lens, draws the grid with it, and evaluates both lenses over a corpus', own, async (page) => {
     await page.goto(own.server.url);
     await page.getByTestId('model-status').filter({ hasText: 'Ready' }).waitFor({ timeout: 30_000 });
-    assert.equal(await page.getByLabel('Lens (logit or tuned)').count(), 0);
+    assert.equal(await page.getByLabel('Lens (logit, tuned or Jacobian)').count(), 0);
 
     // A lens of another width is refused, in the server's words.
     await page.getByRole('button', { name: 'Attach…' }).click();
     await page.getByLabel('Tuned lens folder').fill(path.join(REPO, 'tests', 'fixtures', 'research', 'tuned_mismatch', 'd_model_32'));
     await page.getByRole('button', { name: 'Load lens' }).click();
     assert.match(await page.getByTestId('tuned-lens-error').textContent(), /d_model is 32 but the model's is 64/);
-    assert.equal(await page.getByLabel('Lens (logit or tuned)').count(), 0);
+    assert.equal(await page.getByLabel('Lens (logit, tuned or Jacobian)').count(), 0);
     // The tiny llama's own lens.
     await page.getByLabel('Tuned lens folder').fill(LENS);
     const attached = page.waitForResponse((r) => r.url().endsWith('/load_lens'));
@@ -884,7 +884,7 @@ describe('tuned lens and lens quality (tiny llama)', () => {
     await page.getByTestId('tuned-lens-attached').filter({ hasText: 'llama' }).waitFor();
 
     // The grid drawn by it, and said so.
-    await page.getByLabel('Lens (logit or tuned)').selectOption('tuned');
+    await page.getByLabel('Lens (logit, tuned or Jacobian)').selectOption('tuned');
     const res = await run(page);
     assert.equal(res.status(), 200);
     assert.equal(JSON.parse(res.request().postData()).lens, 'tuned');

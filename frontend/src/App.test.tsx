@@ -565,17 +565,17 @@ describe('App: tuned lenses', () => {
     expect(calls.find((c) => c.url === 'inference')!.body).not.toHaveProperty('lens');
     expect(screen.getByTestId('grid-lens').textContent).toBe('Drawn by the logit lens');
     // No lens attached: no lens select.
-    expect(screen.queryByLabelText('Lens (logit or tuned)')).toBeNull();
+    expect(screen.queryByLabelText('Lens (logit, tuned or Jacobian)')).toBeNull();
 
     // Attach one in the header, a wrong folder first.
     fireEvent.click(screen.getByRole('button', { name: 'Attach…' }));
     fireEvent.change(screen.getByLabelText('Tuned lens folder'), { target: { value: '/nowhere' } });
     fireEvent.click(screen.getByRole('button', { name: 'Load lens' }));
     expect((await screen.findByTestId('tuned-lens-error')).textContent).toBe('tuned lens: cannot read /nowhere/config.json: No such file or directory (os error 2)');
-    expect(screen.queryByLabelText('Lens (logit or tuned)')).toBeNull();
+    expect(screen.queryByLabelText('Lens (logit, tuned or Jacobian)')).toBeNull();
     fireEvent.change(screen.getByLabelText('Tuned lens folder'), { target: { value: TUNED_LENS_DIR } });
     fireEvent.click(screen.getByRole('button', { name: 'Load lens' }));
-    const select = (await screen.findByLabelText('Lens (logit or tuned)')) as HTMLSelectElement;
+    const select = (await screen.findByLabelText('Lens (logit, tuned or Jacobian)')) as HTMLSelectElement;
     expect(screen.getByTestId('tuned-lens-attached').textContent).toBe('llama');
     expect(select.value).toBe('logit');
     fireEvent.change(select, { target: { value: 'tuned' } });
@@ -588,7 +588,7 @@ describe('App: tuned lenses', () => {
     // Another lens type: the select says why it cannot be used, and the run asks for the logit lens.
     fireEvent.change(screen.getByLabelText('Lens type'), { target: { value: 'combined' } });
     expect(select.disabled).toBe(true);
-    expect(screen.getByTestId('lens-hint').textContent).toMatch(/translates block outputs/);
+    expect(screen.getByTestId('lens-hint').textContent).toMatch(/read block outputs/);
     fireEvent.click(screen.getByRole('button', { name: /Run LogitLens/ }));
     await waitFor(() => expect(calls.filter((c) => c.url === 'inference')).toHaveLength(3));
     expect(calls.filter((c) => c.url === 'inference')[2].body).not.toHaveProperty('lens');

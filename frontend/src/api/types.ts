@@ -26,7 +26,7 @@ export type ServiceState = Schemas['ServiceState'];
 export type LoadOutcome = Schemas['LoadOutcome'];
 /** What a run is doing: waiting for its turn, the forward pass, the lens; an evaluation's documents; a sweep's patched runs; a generation's tokens written. */
 export type RunStage = Schemas['RunStage'];
-/** Which lens draws the rows: the logit lens, or the tuned lens attached to the model. */
+/** Which lens draws the rows: the logit lens, or the tuned or Jacobian lens attached to the model. */
 export type Lens = Schemas['Lens'];
 
 // ---------------------------------------------------------------------------------------------
@@ -144,10 +144,27 @@ export type ServingStatus = Schemas['ServingStatus'];
  */
 export type ModelStatus = Schemas['ModelStatus'];
 export type LoadModelRequest = Schemas['LoadModelRequest'];
-/** POST /load_lens body: a tuned-lens folder on the server's machine (the answer is a ModelDescription). */
+/**
+ * POST /load_lens body: a lens on the server's machine, a tuned-lens folder or a Jacobian-lens file
+ * (the server tells them apart; the answer is a ModelDescription).
+ */
 export type LoadLensRequest = Schemas['LoadLensRequest'];
+/** The Jacobian lens attached to the model in service: its file, prompts, the layers it transports, a warning. */
+export type AttachedJacobianLens = Schemas['AttachedJacobianLens'];
 /** POST /load_model: the model in service, `status` "loaded" or "already_loaded". */
 export type LoadModelResponse = Schemas['LoadModelResponse'];
+
+// ---------------------------------------------------------------------------------------------
+// The Jacobian lens: POST /lens_vector.
+
+/** A token named by an intervention of the Jacobian lens: a string that is exactly one token, or an id. */
+export type ConceptToken = Schemas['ConceptToken'];
+/** POST /lens_vector body: the token, and how many tokens to list per layer (k). (Schema: `LensVectorQuery`.) */
+export type LensVectorRequest = Schemas['LensVectorQuery'];
+/** POST /lens_vector answer: the token, and at each layer the lens covers what its lens vector says. */
+export type LensVectorResponse = Schemas['LensVectorResponse'];
+/** One layer's lens vector: its norm and the top tokens of the model's head on it. */
+export type LensVectorLayer = Schemas['LensVectorLayer'];
 
 // ---------------------------------------------------------------------------------------------
 // Lens quality: POST /eval_lens and GET /eval_lens.

@@ -21,7 +21,7 @@ function inputsOf(over: Partial<RunInputs> = {}): RunInputs {
     options: { compare: false, analysis: false, track: [] },
     setOptions: () => {},
     newTokens: { text: '20', set: () => {}, value: 20, error: null },
-    tunedLens: null,
+    lenses: null,
     lens: 'logit',
     request: () => {
       throw new Error('the controls send nothing themselves');

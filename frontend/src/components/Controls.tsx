@@ -311,7 +311,7 @@ export function Controls({ inputs, scope, task, actions, receipts }: ControlsPro
         />
       </label>
       {scope.tokens && <TokenStrip tokens={scope.tokens} />}
-      <RunOptions value={inputs.options} onChange={inputs.setOptions} hasInterventions={n > 0} tunedLens={inputs.tunedLens} />
+      <RunOptions value={inputs.options} onChange={inputs.setOptions} hasInterventions={n > 0} lenses={{ choices: inputs.lenses, effective: inputs.lens }} />
       <RunControl
         name="run"
         request={task}

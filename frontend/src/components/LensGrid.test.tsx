@@ -14,6 +14,26 @@ describe('LensGrid', () => {
     expect(screen.getByRole('table').getAttribute('aria-label')).toMatch(/^Tuned lens \(llama\): top-1 prediction/);
   });
 
+  it('a Jacobian lens’s grid marks the rows it transported, and says which beside the legend', () => {
+    const rows = lensRows(['Embeddings', 'Layer 0', 'Layer 1', 'Final Output']);
+    const { container, rerender } = render(<LensGrid rows={rows} tokens={TOKENS} lens="Jacobian lens (jlens.pt)" transported={['Layer 0', 'Layer 1']} />);
+    expect(screen.getByTestId('grid-lens').textContent).toBe('Drawn by the Jacobian lens (jlens.pt)');
+    const marked = Array.from(container.querySelectorAll('tbody tr')).map((tr) => [tr.getAttribute('data-row-name'), tr.getAttribute('data-transported'), tr.querySelector('.transported-tag')?.textContent ?? null]);
+    expect(marked).toEqual([
+      ['Embeddings', null, null],
+      ['Layer 0', '1', 'J'],
+      ['Layer 1', '1', 'J'],
+      ['Final Output', null, null],
+    ]);
+    expect(screen.getByTestId('transported-legend').textContent).toBe('J transported by its matrices: Layer 0, Layer 1; the other rows read as the logit lens reads them');
+    // Another lens: no marks, nothing said.
+    rerender(<LensGrid rows={rows} tokens={TOKENS} lens="logit lens" />);
+    expect(container.querySelectorAll('.transported-tag')).toHaveLength(0);
+    expect(screen.queryByTestId('transported-legend')).toBeNull();
+    rerender(<LensGrid rows={rows} tokens={TOKENS} lens="Jacobian lens" transported={[]} />);
+    expect(screen.getByTestId('transported-legend').textContent).toContain('no row transported');
+  });
+
   it('has a column per token (display-formatted, numbered) and a row per lens state', () => {
     const { container } = render(<LensGrid rows={lensRows()} tokens={TOKENS} />);
     const heads = Array.from(container.querySelectorAll('thead .col-token')).map((e) => e.textContent);

@@ -28,6 +28,8 @@ import { formatPercent, formatProb, formatToken } from '../lib/tokens';
 
 interface GridProps {
   rows: LensRow[];
+  /** The rows a Jacobian lens transported (by name), marked J at their heads. */
+  transported: ReadonlySet<string>;
   tokens: string[] | null;
   compact: boolean;
   cells: CellSpec[][];
@@ -49,7 +51,7 @@ function writtenClass(i: number, promptTokens: number | null): string {
   return i === promptTokens ? ' is-written is-boundary' : ' is-written';
 }
 
-const GridTable = memo(function GridTable({ rows, tokens, compact, cells, view, label, promptTokens, pendingToken }: GridProps) {
+const GridTable = memo(function GridTable({ rows, transported, tokens, compact, cells, view, label, promptTokens, pendingToken }: GridProps) {
   const T = rows[0]?.predictions.length ?? 0;
   const last = rows.length - 1;
   const pending = pendingToken !== null;
@@ -94,9 +96,14 @@ const GridTable = memo(function GridTable({ rows, tokens, compact, cells, view, 
       </thead>
       <tbody>
         {rows.map((row, r) => (
-          <tr key={r} className={`lens-row${r === last ? ' is-final' : ''}`} data-row-name={row.layer_name}>
+          <tr key={r} className={`lens-row${r === last ? ' is-final' : ''}`} data-row-name={row.layer_name} data-transported={transported.has(row.layer_name) ? '1' : undefined}>
             <th scope="row" className="sticky-col row-name">
               <span>{row.layer_name}</span>
+              {transported.has(row.layer_name) && (
+                <span className="transported-tag" title="Transported by the Jacobian lens’s matrix for this layer, then read through the model’s head">
+                  J
+                </span>
+              )}
               {r === last && (
                 <span className="final-tag" title="The model's actual next-token prediction">
                   output
@@ -327,6 +334,11 @@ interface LensGridProps extends GridData {
   diffLabel?: string;
   /** Which lens drew the rows, in words ("logit lens", "tuned lens (llama)"): said beside the legend. */
   lens?: string;
+  /**
+   * A Jacobian lens's grid: the rows it transported (the others are read as the logit lens reads
+   * them), marked at their heads and named beside the legend; null otherwise.
+   */
+  transported?: readonly string[] | null;
   testId?: string;
   /** Offers Attribute on a clicked cell: the direct logit attribution of its top-1 token at its position. */
   onAttribute?: (t: AttributionTarget) => void;
@@ -348,6 +360,7 @@ export function LensGrid({
   defaultView = 'normal',
   diffLabel = 'Diff vs baseline',
   lens = 'logit lens',
+  transported = null,
   testId = 'lens-grid',
   onAttribute,
   attributeDisabledReason = null,
@@ -375,6 +388,9 @@ export function LensGrid({
   const modeOptions = useMemo(() => colorModeOptions(data), [data]);
   const { cells, legend } = useMemo(() => gridCells(data, view, mode), [data, view, mode]);
   const lensTitle = lens.charAt(0).toUpperCase() + lens.slice(1);
+  // A set whose identity follows the names, so the memoized table re-renders only when they change.
+  const transportedKey = transported ? transported.join('\n') : null;
+  const transportedSet = useMemo(() => new Set(transportedKey ? transportedKey.split('\n') : []), [transportedKey]);
   const tableLabel =
     view === 'diff'
       ? `${lensTitle} diff: each cell coloured by the change of the baseline top-1 probability (arrow keys move between cells)`
@@ -494,6 +510,16 @@ export function LensGrid({
           <span className="grid-lens small" data-testid="grid-lens" title="Which lens turned each state into the predictions of its row">
             Drawn by the <strong>{lens}</strong>
           </span>
+          {transported && (
+            <span className="legend-transported small" data-testid="transported-legend">
+              <span className="transported-tag" aria-hidden="true">
+                J
+              </span>{' '}
+              {transported.length > 0
+                ? `transported by its matrices: ${transported.join(', ')}; the other rows read as the logit lens reads them`
+                : 'no row transported: every row read as the logit lens reads it'}
+            </span>
+          )}
           <Legend spec={legend} />
           {promptTokens !== null && (promptTokens < T || pendingToken !== null) && (
             <span className="legend-written small" data-testid="written-legend">
@@ -552,7 +578,7 @@ export function LensGrid({
         }}
         onKeyDown={onKeyDown}
       >
-        <GridTable rows={rows} tokens={tokens} compact={compact} cells={cells} view={view} label={tableLabel} promptTokens={promptTokens} pendingToken={pendingToken} />
+        <GridTable rows={rows} transported={transportedSet} tokens={tokens} compact={compact} cells={cells} view={view} label={tableLabel} promptTokens={promptTokens} pendingToken={pendingToken} />
       </div>
       {tip && !menu && rows[tip.r] && <Tooltip data={data} view={view} r={tip.r} pos={tip.c} rect={tip.rect} token={tokens?.[tip.c]} />}
       {menu && onAttribute && rows[menu.r] && (

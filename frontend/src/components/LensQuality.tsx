@@ -7,7 +7,7 @@ import type { Lens } from '../api/types';
 import type { LensEvalState, ShownEval } from '../hooks/useLensEval';
 import { useWidth } from '../hooks/useWidth';
 import { downloadText } from '../lib/download';
-import { lensFolderName, lensName } from '../lib/lenses';
+import { lensPathName, lensName } from '../lib/lenses';
 import { evalCsv, evalFileName } from '../lib/lensEval';
 import { shortModelName } from '../lib/models';
 import { svgMarkup } from '../lib/svgExport';
@@ -71,7 +71,7 @@ function EvalReportView({ shown }: { shown: ShownEval }) {
   const { data, source } = shown;
   const lensNames: Record<Lens, string> = { logit: 'logit lens', tuned: lensName('tuned', data.tuned_lens), jacobian: lensName('jacobian', data.jacobian_lens) };
   const base = data.model_name ? shortModelName(data.model_name) : source.kind === 'file' ? source.name.replace(/\.json$/i, '') : 'evaluation';
-  const name = data.tuned_lens ? `${base}_${lensFolderName(data.tuned_lens)}` : base;
+  const name = data.tuned_lens ? `${base}_${lensPathName(data.tuned_lens)}` : base;
 
   const exportPng = usePngExport();
   const exportSvg = (format: 'svg' | 'png') => {

@@ -6,7 +6,7 @@
 import type { AttributionState } from '../hooks/useAttribution';
 import type { RunState } from '../hooks/useRun';
 import { countInterventions } from '../lib/interventions';
-import { lensName } from '../lib/lenses';
+import { attachedPath, lensName, NO_LENSES, transportedRowNames } from '../lib/lenses';
 import { lensTypeLabel } from '../lib/lensTypes';
 import { shortModelName } from '../lib/models';
 import { ActivationPanel } from './ActivationPanel';
@@ -76,7 +76,9 @@ export function ResultsPanel({
             <LensGrid
               rows={live.grid.rows}
               tokens={live.grid.tokens}
-              lens={lensName(live.request.lens ?? 'logit', run.inputs.tunedLens?.folder)}
+              lens={lensName(live.request.lens ?? 'logit', live.request.lens ? attachedPath(live.request.lens, run.inputs.lenses?.attached ?? NO_LENSES) : null)}
+              // The steps do not name the rows the lens transports; the lens drawing them does.
+              transported={live.request.lens === 'jacobian' ? transportedRowNames(run.inputs.lenses?.attached.jacobian ?? null) : null}
               promptTokens={live.grid.promptTokens}
               pendingToken={live.grid.pending?.token ?? null}
             />
@@ -93,7 +95,8 @@ export function ResultsPanel({
               diff={view.diff}
               tracked={view.tracked}
               entropy={view.entropy}
-              lens={lensName(view.request.lens ?? 'logit', view.tunedLens)}
+              lens={lensName(view.request.lens ?? 'logit', view.lensPath)}
+              transported={view.request.lens === 'jacobian' ? (view.transportedRows ?? null) : null}
               onAttribute={attribution && ((t) => void attribution.attribute(t))}
               attributeDisabledReason={attribution?.disabledReason}
               promptTokens={gen?.promptTokens ?? null}

@@ -2,6 +2,8 @@ import { describe, expect, it, vi } from 'vitest';
 import { fireEvent, render, screen } from '@testing-library/react';
 import { useState } from 'react';
 import type { TrackToken } from '../api/types';
+import { lensChoices, type AttachedLenses } from '../lib/lenses';
+import { JACOBIAN } from '../test/fixtures';
 import { LensSelect } from './LensSelect';
 import type { RunOptionsValue } from '../lib/runOptions';
 import { RunOptions, TrackTokensInput } from './RunOptions';
@@ -86,35 +88,56 @@ describe('RunOptions', () => {
     expect(screen.getByText(/without one the baseline is the same run/)).toBeTruthy();
   });
 
-  it('offers the lens select only with a tuned lens attached', () => {
+  it('offers the lens select only with a learned lens attached', () => {
     const onChange = vi.fn();
     const v: RunOptionsValue = { compare: false, analysis: false, track: [] };
     const { rerender } = render(<RunOptions value={v} onChange={onChange} hasInterventions={false} />);
-    expect(screen.queryByLabelText('Lens (logit or tuned)')).toBeNull();
-    rerender(<RunOptions value={v} onChange={onChange} hasInterventions={false} tunedLens={{ folder: '/lenses/llama', disabledReason: null }} />);
-    const select = screen.getByLabelText('Lens (logit or tuned)') as HTMLSelectElement;
+    expect(screen.queryByLabelText(LABEL)).toBeNull();
+    rerender(<RunOptions value={v} onChange={onChange} hasInterventions={false} lenses={{ choices: null, effective: 'logit' }} />);
+    expect(screen.queryByLabelText(LABEL)).toBeNull();
+    rerender(<RunOptions value={v} onChange={onChange} hasInterventions={false} lenses={{ choices: lensChoices(TUNED, 'block_output'), effective: 'logit' }} />);
+    const select = screen.getByLabelText(LABEL) as HTMLSelectElement;
     expect(select.value).toBe('logit');
-    expect(Array.from(select.options).map((o) => o.textContent)).toEqual(['Logit lens', 'Tuned lens (llama)']);
+    expect(Array.from(select.options).map((o) => o.textContent)).toEqual(['Logit lens', 'Tuned lens (llama)', 'Jacobian lens (none attached)']);
     fireEvent.change(select, { target: { value: 'tuned' } });
     expect(onChange).toHaveBeenLastCalledWith({ ...v, lens: 'tuned' });
   });
 });
 
+const LABEL = 'Lens (logit, tuned or Jacobian)';
+const TUNED: AttachedLenses = { tuned: '/lenses/llama', jacobian: null };
+const BOTH: AttachedLenses = { tuned: '/lenses/llama', jacobian: JACOBIAN };
+
 describe('LensSelect', () => {
   it('says what each lens does', () => {
-    const { rerender } = render(<LensSelect value="logit" onChange={() => {}} choice={{ folder: '/lenses/llama', disabledReason: null }} />);
+    const choices = lensChoices(BOTH, 'block_output')!;
+    const { rerender } = render(<LensSelect value="logit" onChange={() => {}} choices={choices} />);
     expect(screen.getByTestId('lens-hint').textContent).toMatch(/model’s own final norm and head/);
-    rerender(<LensSelect value="tuned" onChange={() => {}} choice={{ folder: '/lenses/llama', disabledReason: null }} />);
-    expect((screen.getByLabelText('Lens (logit or tuned)') as HTMLSelectElement).value).toBe('tuned');
+    rerender(<LensSelect value="tuned" onChange={() => {}} choices={choices} />);
+    expect((screen.getByLabelText(LABEL) as HTMLSelectElement).value).toBe('tuned');
     expect(screen.getByTestId('lens-hint').textContent).toMatch(/tuned lens’s translator/);
+    rerender(<LensSelect value="jacobian" onChange={() => {}} choices={choices} />);
+    expect((screen.getByLabelText(LABEL) as HTMLSelectElement).value).toBe('jacobian');
+    expect(screen.getByTestId('lens-hint').textContent).toMatch(/Jacobian lens’s matrix for its layer.*marked J/);
+    expect(screen.getByLabelText(LABEL).closest('label')!.title).toBe(JACOBIAN.path);
   });
 
-  it('a lens type the tuned lens cannot draw: disabled, showing the logit lens the run will use, and why', () => {
-    const reason = 'A tuned lens translates block outputs: choose the Block Output lens type in the header to use it.';
-    render(<LensSelect value="tuned" onChange={() => {}} choice={{ folder: '/lenses/llama', disabledReason: reason }} />);
-    const select = screen.getByLabelText('Lens (logit or tuned)') as HTMLSelectElement;
+  it('a lens that is not attached cannot be chosen, and says why', () => {
+    const onChange = vi.fn();
+    render(<LensSelect value="logit" onChange={onChange} choices={lensChoices(TUNED, 'block_output')!} />);
+    const jac = screen.getByRole('option', { name: 'Jacobian lens (none attached)' }) as HTMLOptionElement;
+    expect(jac.disabled).toBe(true);
+    expect(jac.title).toMatch(/^No Jacobian lens is attached: attach its file under Lenses in the header, or fit one/);
+    expect((screen.getByRole('option', { name: 'Tuned lens (llama)' }) as HTMLOptionElement).disabled).toBe(false);
+  });
+
+  it('a lens type the learned lenses cannot draw: disabled, showing the logit lens the run will use, and why', () => {
+    const choices = lensChoices(BOTH, 'post_attention')!;
+    render(<LensSelect value="jacobian" onChange={() => {}} choices={choices} />);
+    const select = screen.getByLabelText(LABEL) as HTMLSelectElement;
     expect(select.disabled).toBe(true);
     expect(select.value).toBe('logit');
-    expect(screen.getByTestId('lens-hint').textContent).toBe(reason);
+    expect(screen.getByTestId('lens-hint').textContent).toBe(choices.disabledReason);
+    expect(choices.disabledReason).toMatch(/read block outputs: choose the Block Output lens type/);
   });
 });

@@ -1,8 +1,8 @@
-// What a run asks for besides the lens type: which lens draws the rows (when a tuned lens is
-// attached), a baseline to compare with, tracked tokens, the activation analysis.
+// What a run asks for besides the lens type: which lens draws the rows (when a tuned or Jacobian
+// lens is attached), a baseline to compare with, tracked tokens, the activation analysis.
 import { useId, useState } from 'react';
-import type { TrackToken } from '../api/types';
-import type { TunedLensChoice } from '../hooks/useRunInputs';
+import type { Lens, TrackToken } from '../api/types';
+import type { LensChoices } from '../lib/lenses';
 import { LensSelect } from './LensSelect';
 import type { RunOptionsValue } from '../lib/runOptions';
 import { addTrackTokens, hasSeparator, MAX_TRACK_TOKENS, parseTrackTokens, trackTokenLabel } from '../lib/track';
@@ -126,16 +126,16 @@ interface RunOptionsProps {
   onChange: (v: RunOptionsValue) => void;
   /** Whether the current controls have interventions (a comparison needs some to differ). */
   hasInterventions: boolean;
-  /** The tuned lens attached to the model: the lens select is offered only with one. */
-  tunedLens?: TunedLensChoice | null;
+  /** The lens select, offered once a lens is attached to the model, and the lens the next run asks for. */
+  lenses?: { choices: LensChoices | null; effective: Lens } | null;
 }
 
-export function RunOptions({ value, onChange, hasInterventions, tunedLens }: RunOptionsProps) {
+export function RunOptions({ value, onChange, hasInterventions, lenses }: RunOptionsProps) {
   const set = (patch: Partial<RunOptionsValue>) => onChange({ ...value, ...patch });
   return (
     <fieldset className="run-options" aria-label="Run options">
       <legend className="sr-only">Run options</legend>
-      {tunedLens && <LensSelect value={value.lens ?? 'logit'} onChange={(lens) => set({ lens })} choice={tunedLens} />}
+      {lenses?.choices && <LensSelect value={lenses.effective} onChange={(lens) => set({ lens })} choices={lenses.choices} />}
       <label className="check-row">
         <input type="checkbox" checked={value.compare} onChange={(e) => set({ compare: e.target.checked })} />
         <span>

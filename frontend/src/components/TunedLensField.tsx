@@ -5,7 +5,7 @@
 import { useId, useState } from 'react';
 import { errorMessage } from '../api/client';
 import type { ModelDescription, ServingStatus } from '../api/types';
-import { lensFolderName } from '../lib/lenses';
+import { lensPathName } from '../lib/lenses';
 import { shortModelName } from '../lib/models';
 import { useNotify } from '../hooks/useNotify';
 
@@ -38,7 +38,7 @@ export function TunedLensField({ model, busy, onAttach }: Props) {
       notify(
         'success',
         'Choose it under Lens in the run options to draw the grid with it; Lens quality compares it with the logit lens.',
-        `Tuned lens “${lensFolderName(res.tuned_lens ?? folder)}” attached to ${shortModelName(res.model_name)}`,
+        `Tuned lens “${lensPathName(res.tuned_lens ?? folder)}” attached to ${shortModelName(res.model_name)}`,
       );
     } catch (err) {
       setError(errorMessage(err));
@@ -53,7 +53,7 @@ export function TunedLensField({ model, busy, onAttach }: Props) {
         Tuned lens:{' '}
         {attached ? (
           <strong data-testid="tuned-lens-attached" title={attached}>
-            {lensFolderName(attached)}
+            {lensPathName(attached)}
           </strong>
         ) : (
           'none'

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { act, renderHook, screen, waitFor } from '@testing-library/react';
 import type { InferenceResponse, ModelStatus } from '../api/types';
 import { NotificationProvider } from '../components/Notifications';
-import { inferenceResponse, lensRows, READY, RECEIPTS, TUNED_LENS_DIR } from '../test/fixtures';
+import { inferenceResponse, JACOBIAN, JLENS_FILE, lensRows, READY, RECEIPTS, TUNED_LENS_DIR } from '../test/fixtures';
 import { formatClock } from '../lib/time';
 import { deferred, FakeEventSource, stubServer, type FakeServer, type Reply } from '../test/server';
 import { useModelLoader } from './useModelLoader';
@@ -136,32 +136,63 @@ describe('useRun', () => {
     const { run } = await ready();
     // Chosen before any lens is attached: not asked for.
     act(() => run().inputs.setOptions({ ...run().inputs.options, lens: 'tuned' }));
-    expect(run().inputs.tunedLens).toBeNull();
+    expect(run().inputs.lenses).toBeNull();
     expect(run().inputs.lens).toBe('logit');
     await act(() => run().runInference());
     expect(inferenceBodies()[0]).not.toHaveProperty('lens');
-    expect(run().view?.tunedLens).toBeNull();
+    expect(run().view?.lensPath).toBeNull();
 
     act(() => FakeEventSource.status({ ...READY, tuned_lens: TUNED_LENS_DIR }));
-    expect(run().inputs.tunedLens).toEqual({ folder: TUNED_LENS_DIR, disabledReason: null });
+    expect(run().inputs.lenses?.attached).toEqual({ tuned: TUNED_LENS_DIR, jacobian: null });
+    expect(run().inputs.lenses?.disabledReason).toBeNull();
     expect(run().inputs.lens).toBe('tuned');
     // The controls now ask for another lens than the run on screen.
     expect(run().notes.staleNote).toBe('The controls changed since this run: Run to update the grid.');
     await act(() => run().runInference());
     expect(inferenceBodies()[1]).toMatchObject({ lens: 'tuned', lens_type: 'block_output' });
     expect(run().view?.request.lens).toBe('tuned');
-    expect(run().view?.tunedLens).toBe(TUNED_LENS_DIR);
+    expect(run().view?.lensPath).toBe(TUNED_LENS_DIR);
     expect(run().notes.staleNote).toBeNull();
 
     // A lens type the tuned lens cannot draw: the request stays valid, with the logit lens.
     act(() => run().inputs.setLensType('post_attention'));
-    expect(run().inputs.tunedLens?.disabledReason).toMatch(/translates block outputs/);
+    expect(run().inputs.lenses?.disabledReason).toMatch(/read block outputs/);
     expect(run().inputs.lens).toBe('logit');
     await act(() => run().runInference());
     expect(inferenceBodies()[2]).not.toHaveProperty('lens');
     expect(inferenceBodies()[2]).toMatchObject({ lens_type: 'post_attention' });
     // The choice is kept for when the lens type allows it again.
     expect(run().inputs.options.lens).toBe('tuned');
+  });
+
+  it('asks for the Jacobian lens once one is attached; the view keeps its file and the rows it transported', async () => {
+    FakeEventSource.instances = [];
+    vi.stubGlobal('EventSource', FakeEventSource);
+    server.routes.inference = (body) => ({ json: { ...inferenceResponse(), ...(body.lens === 'jacobian' ? { transported_rows: ['Layer 0'] } : {}) } });
+    const { run } = await ready();
+    act(() => run().inputs.setOptions({ ...run().inputs.options, lens: 'jacobian' }));
+    // Only a tuned lens attached: the choice waits for a Jacobian lens.
+    act(() => FakeEventSource.status({ ...READY, tuned_lens: TUNED_LENS_DIR }));
+    expect(run().inputs.lens).toBe('logit');
+    expect(run().inputs.lenses?.options.find((o) => o.value === 'jacobian')?.disabledReason).toMatch(/No Jacobian lens is attached/);
+
+    act(() => FakeEventSource.status({ ...READY, tuned_lens: TUNED_LENS_DIR, jacobian_lens: JACOBIAN }));
+    expect(run().inputs.lens).toBe('jacobian');
+    // A status event that changes nothing keeps the same choices (the select does not re-render for it).
+    const choices = run().inputs.lenses;
+    act(() => FakeEventSource.status({ ...READY, tuned_lens: TUNED_LENS_DIR, jacobian_lens: { ...JACOBIAN } }));
+    expect(run().inputs.lenses).toBe(choices);
+    await act(() => run().runInference());
+    expect(inferenceBodies()[0]).toMatchObject({ lens: 'jacobian', lens_type: 'block_output' });
+    expect(run().view).toMatchObject({ request: { lens: 'jacobian' }, lensPath: JLENS_FILE, transportedRows: ['Layer 0'] });
+
+    // The lens goes (another model, or a reload): the logit lens again.
+    act(() => FakeEventSource.status(READY));
+    expect(run().inputs.lens).toBe('logit');
+    expect(run().inputs.lenses).toBeNull();
+    await act(() => run().runInference());
+    expect(inferenceBodies()[1]).not.toHaveProperty('lens');
+    expect(run().view?.transportedRows).toBeNull();
   });
 
   it('a saved result shown without a model implies its layer count', async () => {

@@ -1,20 +1,14 @@
 // The controls' inputs: the text, the lens type, the interventions, the run options, how many
-// tokens to generate; the lens the next run asks for (the tuned lens only when it can draw it),
-// and the request they make together.
+// tokens to generate; the lens the next run asks for (a tuned or Jacobian lens only when it can
+// draw it), and the request they make together.
 import { useMemo, useState } from 'react';
 import type { Interventions, Lens, LensType, RunRequest } from '../api/types';
 import { DEFAULT_MAX_NEW_TOKENS, parseMaxNewTokens } from '../lib/generate';
-import { effectiveLens, tunedLensUnavailable } from '../lib/lenses';
+import { attachedLenses, effectiveLens, lensChoices, type LensChoices } from '../lib/lenses';
 import { optionFields, type RunOptionsValue } from '../lib/runOptions';
 import type { ModelLoader } from './useModelLoader';
 
 export const DEFAULT_TEXT = 'The capital of France is';
-
-/** The tuned lens the run options offer: the one attached to the model, and why it cannot be used now (else null). */
-export interface TunedLensChoice {
-  folder: string;
-  disabledReason: string | null;
-}
 
 /** The new-tokens field of Generate: as typed, and what it reads as. */
 export interface NewTokensField {
@@ -35,8 +29,8 @@ export interface RunInputs {
   options: RunOptionsValue;
   setOptions: (o: RunOptionsValue) => void;
   newTokens: NewTokensField;
-  /** The tuned lens attached to the model in service, for the run options' lens select; null when none is. */
-  tunedLens: TunedLensChoice | null;
+  /** The run options' lens select: the lenses attached to the model in service; null when none is. */
+  lenses: LensChoices | null;
   /** The lens the next run asks for: the choice when it can be used, else the logit lens. */
   lens: Lens;
   /** The request the controls make as they are, `override` replacing fields. */
@@ -50,10 +44,14 @@ export function useRunInputs(loader: Pick<ModelLoader, 'model' | 'effectiveChat'
   const [options, setOptions] = useState<RunOptionsValue>({ compare: false, analysis: false, track: [], lens: 'logit' });
   const [newTokensText, setNewTokensText] = useState(String(DEFAULT_MAX_NEW_TOKENS));
 
-  const tunedFolder = loader.model?.tuned_lens ?? null;
-  // Only a request the server accepts: the tuned lens when one is attached and the lens type allows it.
-  const lens = effectiveLens(options.lens, tunedFolder, lensType);
-  const tunedLens = useMemo(() => (tunedFolder ? { folder: tunedFolder, disabledReason: tunedLensUnavailable(lensType) } : null), [tunedFolder, lensType]);
+  const tuned = loader.model?.tuned_lens ?? null;
+  const jacobian = loader.model?.jacobian_lens ?? null;
+  // Each status event brings a new description: the choices change only when the lenses do.
+  const jacobianKey = jacobian ? JSON.stringify(jacobian) : null;
+  const attached = useMemo(() => attachedLenses({ tuned_lens: tuned, jacobian_lens: jacobian }), [tuned, jacobianKey]);
+  // Only a request the server accepts: a learned lens when it is attached and the lens type allows it.
+  const lens = effectiveLens(options.lens, attached, lensType);
+  const lenses = useMemo(() => lensChoices(attached, lensType), [attached, lensType]);
   const parsed = parseMaxNewTokens(newTokensText);
 
   const request = (override?: Partial<RunRequest>): RunRequest => ({
@@ -70,7 +68,7 @@ export function useRunInputs(loader: Pick<ModelLoader, 'model' | 'effectiveChat'
     entropy: true,
     ...optionFields(options),
     // Absent for the logit lens, the server's default.
-    ...(lens === 'tuned' ? { lens } : {}),
+    ...(lens !== 'logit' ? { lens } : {}),
     ...override,
   });
 
@@ -84,7 +82,7 @@ export function useRunInputs(loader: Pick<ModelLoader, 'model' | 'effectiveChat'
     options,
     setOptions,
     newTokens: { text: newTokensText, set: setNewTokensText, value: parsed.ok ? parsed.value : null, error: parsed.ok ? null : parsed.error },
-    tunedLens,
+    lenses,
     lens,
     request,
   };

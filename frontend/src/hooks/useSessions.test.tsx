@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { act, renderHook, screen, waitFor } from '@testing-library/react';
 import type { SessionConfig, SessionEntry } from '../api/types';
 import { NotificationProvider } from '../components/Notifications';
-import { diffGrid, inferenceResponse, intervenedRows, lensRows, LOADED, READY, TINY_LLAMA, TOKENS, TUNED_LENS_DIR } from '../test/fixtures';
+import { diffGrid, inferenceResponse, intervenedRows, lensRows, LOADED, READY, TINY_LLAMA, TOKENS, TUNED_LENS_DIR, JACOBIAN } from '../test/fixtures';
 import { stubServer, type FakeServer } from '../test/server';
 import { useModelLoader } from './useModelLoader';
 import { useModels } from './useModels';
@@ -209,7 +209,7 @@ describe('useSessions: sessions drawn by a tuned lens', () => {
     expect(server.calls.find((c) => c.url === 'inference')!.body).toMatchObject({ text: 'Saved text', lens_type: 'block_output', lens: 'tuned' });
     const { run } = current();
     expect(run.view?.request.lens).toBe('tuned');
-    expect(run.view?.tunedLens).toBe(TUNED_LENS_DIR);
+    expect(run.view?.lensPath).toBe(TUNED_LENS_DIR);
     expect(run.view?.source).toEqual({ kind: 'session', name: 's1', savedOnly: false });
     // The controls follow the session.
     expect(run.inputs.options.lens).toBe('tuned');
@@ -228,7 +228,7 @@ describe('useSessions: sessions drawn by a tuned lens', () => {
     act(() => current().sessions.setVizOnly(true));
     await act(() => current().sessions.load(S1));
     expect(urls()).toEqual(['load_session']);
-    expect(current().run.view).toMatchObject({ request: { lens: 'tuned' }, tunedLens: TUNED_LENS_DIR, source: { savedOnly: true } });
+    expect(current().run.view).toMatchObject({ request: { lens: 'tuned' }, lensPath: TUNED_LENS_DIR, source: { savedOnly: true } });
   });
 
   it('a lens that cannot be attached: the saved results stay, not redrawn by another lens', async () => {
@@ -236,7 +236,7 @@ describe('useSessions: sessions drawn by a tuned lens', () => {
     const { current } = await ready();
     await act(() => current().sessions.load(S1));
     expect(urls()).toEqual(['load_session', 'load_lens']);
-    expect(current().run.view).toMatchObject({ tunedLens: TUNED_LENS_DIR, source: { savedOnly: true } });
+    expect(current().run.view).toMatchObject({ lensPath: TUNED_LENS_DIR, source: { savedOnly: true } });
     const toast = await screen.findByTestId('toast-error');
     expect(toast.textContent).toContain('were not re-run: the session was drawn with the tuned lens /fixtures/research/tuned/llama, which could not be attached: tuned lens: cannot read');
   });
@@ -246,6 +246,34 @@ describe('useSessions: sessions drawn by a tuned lens', () => {
     const { current } = await ready();
     await act(() => current().sessions.load(S1));
     expect(server.calls.find((c) => c.url === 'inference')!.body).toMatchObject({ lens: 'logit' });
-    expect(current().run.view?.tunedLens).toBeNull();
+    expect(current().run.view?.lensPath).toBeNull();
+  });
+});
+
+describe('useSessions: sessions drawn by a Jacobian lens', () => {
+  const JAC: SessionConfig = { ...SAVED, lens_type: 'block_output', lens: 'jacobian', results: { text: 'Saved text', logit_lens: lensRows() } };
+
+  beforeEach(() => {
+    server.routes.load_session = () => ({ json: JAC });
+  });
+
+  it('re-runs with the Jacobian lens attached, and says the session does not name its file', async () => {
+    server.routes.model_status = () => ({ json: { ...READY, jacobian_lens: JACOBIAN } });
+    const { current } = await ready();
+    await act(() => current().sessions.load(S1));
+    expect(urls()).toEqual(['load_session', 'inference']);
+    expect(server.calls.find((c) => c.url === 'inference')!.body).toMatchObject({ text: 'Saved text', lens: 'jacobian' });
+    expect(current().run.inputs.options.lens).toBe('jacobian');
+    expect((await screen.findByTestId('toast-info')).textContent).toContain('Re-run with the Jacobian lens attached now (jlens.pt · 12 prompts · layers 0–1)');
+  });
+
+  it('without a Jacobian lens attached: the saved results stay, not redrawn by another lens, and what to do is said', async () => {
+    const { current } = await ready();
+    await act(() => current().sessions.load(S1));
+    expect(urls()).toEqual(['load_session']);
+    expect(current().run.view).toMatchObject({ request: { lens: 'jacobian' }, lensPath: null, source: { savedOnly: true } });
+    expect((await screen.findByTestId('toast-error')).textContent).toContain(
+      'the session was drawn with a Jacobian lens, and none is attached to this model (a session does not record its file). Attach it under Lenses in the header, then Run.',
+    );
   });
 });

@@ -1,5 +1,6 @@
 // Saved sessions: the list, save, delete, load (restore the controls, show the saved results,
-// then re-run on the session's model, and with its tuned lens when one drew it, unless only the
+// then re-run on the session's model, and with its tuned lens when one drew it (with the Jacobian
+// lens attached when one drew it: a session does not name its file), unless only the
 // visualization is wanted; a generation's is generated again, as many tokens as it wrote) and the
 // diff of two.
 import { useEffect, useState } from 'react';
@@ -7,7 +8,7 @@ import { api, errorMessage } from '../api/client';
 import type { Lens, SessionConfig, SessionDiffResponse, SessionEntry } from '../api/types';
 import { MAX_NEW_TOKENS, type Generation } from '../lib/generate';
 import { normalizeInterventions } from '../lib/interventions';
-import { isLens, lensFolderName } from '../lib/lenses';
+import { isLens, jacobianSummary, lensPathName } from '../lib/lenses';
 import { isLensType } from '../lib/lensTypes';
 import { backendLabel, normalizeBackend, shortModelName } from '../lib/models';
 import { servingModel } from '../lib/status';
@@ -155,7 +156,7 @@ export function useSessions(run: Pick<RunState, 'inputs' | 'view' | 'show' | 'ru
           modelName: wantModel,
           backend: wantBackend,
           source: { kind: 'session', name: s.name, savedOnly: true },
-          tunedLens: tunedFolder,
+          lensPath: tunedFolder,
           generation,
         });
       }
@@ -190,7 +191,7 @@ export function useSessions(run: Pick<RunState, 'inputs' | 'view' | 'show' | 'ru
         if (tunedFolder && attached !== tunedFolder) {
           try {
             await loader.attachLens(tunedFolder);
-            notify('info', `Attached the tuned lens “${lensFolderName(tunedFolder)}” that drew the session, to re-run it.`, `Session “${s.name}”`);
+            notify('info', `Attached the tuned lens “${lensPathName(tunedFolder)}” that drew the session, to re-run it.`, `Session “${s.name}”`);
           } catch (err) {
             notify(
               'error',
@@ -203,6 +204,20 @@ export function useSessions(run: Pick<RunState, 'inputs' | 'view' | 'show' | 'ru
           notify('error', 'The saved results are shown, but were not re-run: the session was drawn with a tuned lens it does not name. Attach that lens in the header, then Run.', `Session “${s.name}”`);
           return;
         }
+      }
+      // Drawn by a Jacobian lens: the session does not record its file, so it is re-run with the
+      // one attached, said so; without one it is not re-run at all rather than redrawn otherwise.
+      if (lens === 'jacobian') {
+        const jacobian = switching ? null : (serving?.jacobian_lens ?? null);
+        if (!jacobian) {
+          notify(
+            'error',
+            'The saved results are shown, but were not re-run: the session was drawn with a Jacobian lens, and none is attached to this model (a session does not record its file). Attach it under Lenses in the header, then Run.',
+            `Session “${s.name}”`,
+          );
+          return;
+        }
+        notify('info', `Re-run with the Jacobian lens attached now (${jacobianSummary(jacobian)}): the session does not record which file drew it.`, `Session “${s.name}”`);
       }
       // The controls were set above but this render's closure predates them: pass them along.
       const asked = { text, interventions, lens_type: lensType, apply_chat_template: chat, lens };

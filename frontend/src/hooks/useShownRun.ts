@@ -5,6 +5,7 @@ import { errorMessage } from '../api/client';
 import type { ActivationAnalysis, Backend, DiffCell, InferenceResult, LensRow, Receipt, RunRequest, TrackedProb } from '../api/types';
 import { attentionOfResponse, type AttentionTensor } from '../lib/attention';
 import type { Generation } from '../lib/generate';
+import { attachedLenses, attachedPath } from '../lib/lenses';
 import { servingModel } from '../lib/status';
 import type { ModelLoader } from './useModelLoader';
 import { useNotify } from './useNotify';
@@ -31,8 +32,13 @@ export interface RunView {
   analysis?: ActivationAnalysis | null;
   /** What the server applied; absent for saved results and older servers. */
   receipts?: Receipt[] | null;
-  /** The tuned lens's folder, when the tuned lens drew the rows (`request.lens` is `tuned`). */
-  tunedLens?: string | null;
+  /**
+   * The tuned lens's folder or the Jacobian lens's file, when one of them drew the rows
+   * (`request.lens`); null when unknown (a session records a tuned lens's folder only).
+   */
+  lensPath?: string | null;
+  /** The rows the Jacobian lens transported (`Layer ℓ`); the others were read as the logit lens reads them. */
+  transportedRows?: string[] | null;
   /** A generation's: what was written after the prompt (the rows and tokens cover both). */
   generation?: Generation | null;
 }
@@ -73,7 +79,8 @@ export function useShownRun(loader: Pick<ModelLoader, 'currentStatus' | 'selecte
       entropy: res.entropy ?? null,
       analysis: res.analysis ?? null,
       receipts: res.receipts ?? null,
-      tunedLens: req.lens === 'tuned' ? (s?.tuned_lens ?? null) : null,
+      lensPath: req.lens ? attachedPath(req.lens, attachedLenses(s)) : null,
+      transportedRows: res.transported_rows ?? null,
       generation,
     });
   };

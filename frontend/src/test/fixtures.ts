@@ -1,5 +1,6 @@
 import type {
   ActivationAnalysis,
+  AttachedJacobianLens,
   Attribution,
   AttentionReduce,
   DiffCell,
@@ -9,6 +10,7 @@ import type {
   GenerateStep,
   InferenceResponse,
   LensRow,
+  LensVectorResponse,
   LoadModelResponse,
   ModelDescription,
   ModelEntry,
@@ -289,6 +291,20 @@ export const EVALUATION: Evaluation = {
 
 /** The tuned lens of the tiny llama, as /model_status names it once attached. */
 export const TUNED_LENS_DIR = '/fixtures/research/tuned/llama';
+
+/** The Jacobian lens of the tiny llama, as /model_status describes it once attached (it covers the first two block outputs). */
+export const JLENS_FILE = '/fixtures/research/jlens/llama/jlens.pt';
+export const JACOBIAN: AttachedJacobianLens = { path: JLENS_FILE, n_prompts: 12, source_layers: [0, 1], warning: null };
+
+/** POST /lens_vector for " is" (k = 3) with JACOBIAN attached. */
+export const LENS_VECTOR: LensVectorResponse = {
+  token_id: 464,
+  token: ' is',
+  layers: [
+    { layer: 0, layer_name: 'Layer 0', norm: 1.7035237550735474, top: [{ token: ' is', prob: 0.2785658742468702, id: 464 }, { token: '\u0005', prob: 0.0694528060436576, id: 197 }, { token: '\t', prob: 0.015812722269364546, id: 201 }] },
+    { layer: 1, layer_name: 'Layer 1', norm: 1.180363655090332, top: [{ token: ' is', prob: 0.7717058574008501, id: 464 }, { token: '\u0005', prob: 0.011573528674397348, id: 197 }, { token: 'cking', prob: 0.00672997809917023, id: 472 }] },
+  ],
+};
 
 /** POST/GET /eval_lens: EVALUATION, made by the server with TINY_LLAMA and its tuned lens. */
 export const EVAL_REPORT: EvalReport = { ...EVALUATION, model_name: '/fixtures/tiny/llama', tuned_lens: TUNED_LENS_DIR, documents: 40, max_tokens: 32 };
