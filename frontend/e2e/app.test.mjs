@@ -872,12 +872,12 @@ describe('tuned lens and lens quality (tiny llama)', () => {
 
     // A lens of another width is refused, in the server's words.
     await page.getByRole('button', { name: 'Attach…' }).click();
-    await page.getByLabel('Tuned lens folder').fill(path.join(REPO, 'tests', 'fixtures', 'research', 'tuned_mismatch', 'd_model_32'));
+    await page.getByLabel('Lens folder or file').fill(path.join(REPO, 'tests', 'fixtures', 'research', 'tuned_mismatch', 'd_model_32'));
     await page.getByRole('button', { name: 'Load lens' }).click();
-    assert.match(await page.getByTestId('tuned-lens-error').textContent(), /d_model is 32 but the model's is 64/);
+    assert.match(await page.getByTestId('lens-file-error').textContent(), /d_model is 32 but the model's is 64/);
     assert.equal(await page.getByLabel('Lens (logit, tuned or Jacobian)').count(), 0);
     // The tiny llama's own lens.
-    await page.getByLabel('Tuned lens folder').fill(LENS);
+    await page.getByLabel('Lens folder or file').fill(LENS);
     const attached = page.waitForResponse((r) => r.url().endsWith('/load_lens'));
     await page.getByRole('button', { name: 'Load lens' }).click();
     assert.equal((await attached).status(), 200);

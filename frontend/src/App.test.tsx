@@ -11,6 +11,8 @@ import {
   entropyGrid,
   IDLE,
   inferenceResponse,
+  JACOBIAN,
+  JLENS_FILE,
   intervenedRows,
   lensRows,
   LOADED,
@@ -545,7 +547,7 @@ describe('App: a run in progress', () => {
   });
 });
 
-describe('App: tuned lenses', () => {
+describe('App: tuned and Jacobian lenses', () => {
   beforeEach(() => {
     FakeEventSource.instances = [];
     vi.stubGlobal('EventSource', FakeEventSource);
@@ -569,11 +571,11 @@ describe('App: tuned lenses', () => {
 
     // Attach one in the header, a wrong folder first.
     fireEvent.click(screen.getByRole('button', { name: 'Attach…' }));
-    fireEvent.change(screen.getByLabelText('Tuned lens folder'), { target: { value: '/nowhere' } });
+    fireEvent.change(screen.getByLabelText('Lens folder or file'), { target: { value: '/nowhere' } });
     fireEvent.click(screen.getByRole('button', { name: 'Load lens' }));
-    expect((await screen.findByTestId('tuned-lens-error')).textContent).toBe('tuned lens: cannot read /nowhere/config.json: No such file or directory (os error 2)');
+    expect((await screen.findByTestId('lens-file-error')).textContent).toBe('tuned lens: cannot read /nowhere/config.json: No such file or directory (os error 2)');
     expect(screen.queryByLabelText('Lens (logit, tuned or Jacobian)')).toBeNull();
-    fireEvent.change(screen.getByLabelText('Tuned lens folder'), { target: { value: TUNED_LENS_DIR } });
+    fireEvent.change(screen.getByLabelText('Lens folder or file'), { target: { value: TUNED_LENS_DIR } });
     fireEvent.click(screen.getByRole('button', { name: 'Load lens' }));
     const select = (await screen.findByLabelText('Lens (logit, tuned or Jacobian)')) as HTMLSelectElement;
     expect(screen.getByTestId('tuned-lens-attached').textContent).toBe('llama');
@@ -593,6 +595,34 @@ describe('App: tuned lenses', () => {
     await waitFor(() => expect(calls.filter((c) => c.url === 'inference')).toHaveLength(3));
     expect(calls.filter((c) => c.url === 'inference')[2].body).not.toHaveProperty('lens');
     await waitFor(() => expect(screen.getByTestId('grid-lens').textContent).toBe('Drawn by the logit lens'));
+  });
+
+  it('attaches a Jacobian lens’s file in the same field; the grid drawn by it marks the rows it transported', async () => {
+    let jacobian: typeof JACOBIAN | null = null;
+    routes.model_status = () => ({ json: { ...READY, jacobian_lens: jacobian } });
+    routes.load_lens = (body) => {
+      jacobian = { ...JACOBIAN, path: body.path };
+      return { json: { ...TINY_LLAMA, jacobian_lens: jacobian } };
+    };
+    routes.inference = (body) => ({
+      json: { ...inferenceResponse(), logit_lens: lensRows(['Embeddings', 'Layer 0', 'Layer 1', 'Final Output']), ...(body.lens === 'jacobian' ? { transported_rows: ['Layer 0', 'Layer 1'] } : {}) },
+    });
+    await ready();
+    fireEvent.click(screen.getByRole('button', { name: 'Attach…' }));
+    fireEvent.change(screen.getByLabelText('Lens folder or file'), { target: { value: JLENS_FILE } });
+    fireEvent.click(screen.getByRole('button', { name: 'Load lens' }));
+    const select = (await screen.findByLabelText('Lens (logit, tuned or Jacobian)')) as HTMLSelectElement;
+    expect(calls.find((c) => c.url === 'load_lens')!.body).toEqual({ path: JLENS_FILE });
+    expect(screen.getByTestId('jacobian-lens-attached').textContent).toBe('jlens.pt · 12 prompts · layers 0–1');
+    expect((screen.getByRole('option', { name: 'Tuned lens (none attached)' }) as HTMLOptionElement).disabled).toBe(true);
+    fireEvent.change(select, { target: { value: 'jacobian' } });
+    fireEvent.click(screen.getByRole('button', { name: /Run LogitLens/ }));
+    await screen.findByTestId('lens-grid');
+    expect(calls.find((c) => c.url === 'inference')!.body).toMatchObject({ lens: 'jacobian', lens_type: 'block_output' });
+    expect(screen.getByTestId('grid-lens').textContent).toBe('Drawn by the Jacobian lens (jlens.pt)');
+    const marked = Array.from(document.querySelectorAll('[data-testid=lens-grid] tr[data-transported]')).map((tr) => tr.getAttribute('data-row-name'));
+    expect(marked).toEqual(['Layer 0', 'Layer 1']);
+    expect(screen.getByTestId('transported-legend').textContent).toContain('transported by its matrices: Layer 0, Layer 1');
   });
 
   it('a reopened session drawn by the tuned lens says so', async () => {

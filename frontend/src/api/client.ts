@@ -183,9 +183,9 @@ export const api = {
       } satisfies LoadModelRequest,
     }),
   /**
-   * Attaches the tuned lens in `path` (a folder on the server's machine) to the model in service:
-   * the model described, its `tuned_lens` set. A lens that cannot be read or does not fit the model
-   * is a 400 saying why; no model in service, a 409.
+   * Attaches the lens at `path` on the server's machine to the model in service: a folder is a
+   * tuned lens (the answer's `tuned_lens`), a file a Jacobian lens (`jacobian_lens`). A lens that
+   * cannot be read or does not fit the model is a 400 saying why; no model in service, a 409.
    */
   loadLens: (path: string) => request<ModelDescription>('POST', 'load_lens', { body: { path } satisfies LoadLensRequest }),
   /** The last lens evaluation made with the model in service; null when none has been made with it yet. */

@@ -1,4 +1,4 @@
-// The header: backend, weights, model (select + browser), the tuned lens attached to it, chat
+// The header: backend, weights, model (select + browser), the lenses attached to it, chat
 // template, lens type, status, sessions; under the model, the loaded model's sizes and how its
 // weights are held.
 import type { LensType, ModelEntry, ModelStatus } from '../api/types';
@@ -9,7 +9,7 @@ import { BACKEND_OPTIONS, backendLabel, modelGroups, normalizeBackend, shortMode
 import { describeLoading } from '../lib/progress';
 import { servingModel } from '../lib/status';
 import { isWeightsMode, memoryNeed, WEIGHTS_MODES, weightsDetail, weightsForm, weightsLine } from '../lib/weights';
-import { TunedLensField } from './TunedLensField';
+import { LensFileField } from './LensFileField';
 
 export const BROWSE_VALUE = '__browse_models__';
 
@@ -213,7 +213,7 @@ export function Header({ loader, models, lensType, onOpenBrowser, session }: Hea
               {weightsInfo}
             </span>
           )}
-          <TunedLensField model={model} busy={modelBusy} onAttach={loader.attachLens} />
+          <LensFileField model={model} busy={modelBusy} onAttach={loader.attachLens} />
         </div>
         <label className={`field field-check${loader.chatAvailable ? '' : ' is-disabled'}`} title={loader.chatHint}>
           <input

@@ -1,8 +1,8 @@
 // The model side of the page: the server's status (GET /model_status + /events, whose "run" events
 // it passes on to useRun), the backend and model the header shows, loads this page asks for, and
 // the chat-template checkbox, which turns on by default for instruct models (the server says which
-// are), how the next load holds the weights (auto, f32, stored), and the tuned lens attached to
-// the model in service.
+// are), how the next load holds the weights (auto, f32, stored), and the lenses attached to the
+// model in service.
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { api, ApiError, errorMessage } from '../api/client';
 import type { Backend, ModelDescription, ModelStatus, ServingStatus, WeightsMode } from '../api/types';
@@ -70,9 +70,10 @@ export interface ModelLoader {
   /** Loads a session's model, keeping the session's chat-template setting instead of the model's default. */
   switchTo: (model: string, backend: Backend, useChat: boolean) => Promise<boolean>;
   /**
-   * Attaches the tuned lens in the folder `path` (on the server's machine) to the model in service,
-   * replacing any other, and follows the new status. Throws the server's reason (a lens that cannot
-   * be read or does not fit the model, no model in service). Stable.
+   * Attaches the lens at `path` (on the server's machine: a tuned lens's folder, or a Jacobian
+   * lens's file) to the model in service, replacing any other of its kind, and follows the new
+   * status. Throws the server's reason (a lens that cannot be read or does not fit the model, no
+   * model in service). Stable.
    */
   attachLens: (path: string) => Promise<ModelDescription>;
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { JACOBIAN, JLENS_FILE, TINY_LLAMA } from '../test/fixtures';
 import {
+  attachedKind,
   attachedLenses,
   attachedPath,
   effectiveLens,
@@ -95,5 +96,20 @@ describe('lenses', () => {
     expect(jacobianSummary({ ...JACOBIAN, path: '', n_prompts: 1, source_layers: [3] })).toBe('fitted here, not saved · 1 prompt · layer 3');
     expect(transportedRowNames(JACOBIAN)).toEqual(['Layer 0', 'Layer 1']);
     expect(transportedRowNames(null)).toEqual([]);
+  });
+});
+
+describe('attachedKind', () => {
+  it('tells which lens a path attached: the one named by it, else the one that changed', () => {
+    expect(attachedKind(JLENS_FILE, NO_LENSES, JAC)).toBe('jacobian');
+    expect(attachedKind('/x/llama/', NO_LENSES, TUNED)).toBe('tuned');
+    // Given relative, answered absolute.
+    expect(attachedKind('lenses/jlens.pt', TUNED, { tuned: '/x/llama', jacobian: { ...JACOBIAN, path: '/srv/lenses/jlens.pt' } })).toBe('jacobian');
+    // The same file again: still the Jacobian lens.
+    expect(attachedKind(JLENS_FILE, BOTH, BOTH)).toBe('jacobian');
+    // A path the answer does not echo: the lens that changed.
+    expect(attachedKind('~/j.pt', TUNED, BOTH)).toBe('jacobian');
+    expect(attachedKind('~/t', JAC, BOTH)).toBe('tuned');
+    expect(attachedKind('~/t', BOTH, BOTH)).toBeNull();
   });
 });

@@ -138,3 +138,18 @@ export function lensChoices(attached: AttachedLenses, lensType: LensType): LensC
   });
   return { options, disabledReason: lensTypeUnavailable(lensType), attached };
 }
+
+/**
+ * Which lens POST /load_lens attached for `path` (the server tells a folder from a file): the one
+ * whose folder or file is now `path` (or ends with it, when it was given relative), else the one
+ * that changed; null when neither can be told.
+ */
+export function attachedKind(path: string, before: AttachedLenses, after: AttachedLenses): Exclude<Lens, 'logit'> | null {
+  const trimmed = path.replace(/[\\/]+$/, '');
+  const names = (p: string | null | undefined) => !!p && (p === trimmed || p.replace(/[\\/]+$/, '').endsWith(`/${trimmed.replace(/^\.\//, '')}`));
+  if (names(after.jacobian?.path)) return 'jacobian';
+  if (names(after.tuned)) return 'tuned';
+  if (JSON.stringify(after.jacobian) !== JSON.stringify(before.jacobian)) return 'jacobian';
+  if (after.tuned !== before.tuned) return 'tuned';
+  return null;
+}
