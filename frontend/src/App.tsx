@@ -6,6 +6,7 @@ import { useSessions } from './hooks/useSessions';
 import { useLensEval } from './hooks/useLensEval';
 import { usePatching } from './hooks/usePatching';
 import { useAttribution } from './hooks/useAttribution';
+import { useJlensForm } from './hooks/useJlensForm';
 import { NotificationProvider } from './components/Notifications';
 import { Header } from './components/Header';
 import { LoadProgress } from './components/LoadProgress';
@@ -30,6 +31,7 @@ function Main() {
   const lensEval = useLensEval(loader);
   const patching = usePatching(loader);
   const attribution = useAttribution(run, loader);
+  const jlensForm = useJlensForm(loader);
 
   const openBrowser = () => {
     setDialog('browser');
@@ -75,6 +77,7 @@ function Main() {
           task={run.task}
           actions={{ run: () => void run.runInference(), generate: () => void run.generate(), disabled: run.disabled }}
           receipts={run.notes.receipts}
+          jlens={jlensForm}
         />
         <ResultsPanel run={run} attribution={attribution} />
       </main>

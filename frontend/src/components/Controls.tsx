@@ -1,6 +1,6 @@
 // The Controls card: input text, run options, Run and Generate (with how many tokens to write) and
 // Stop while either is in progress, the active interventions with the receipts of the run on
-// screen, and the stream and attention intervention forms.
+// screen, and the stream, Jacobian-lens and attention intervention forms.
 import { useEffect, useState } from 'react';
 import type { Interventions } from '../api/types';
 import { MAX_NEW_TOKENS } from '../lib/generate';
@@ -25,6 +25,8 @@ import type { RunDisabled } from '../hooks/useRun';
 import type { RunInputs } from '../hooks/useRunInputs';
 import type { InterventionScope, RunReceipts } from '../hooks/useRunNotes';
 import type { RunTask } from '../hooks/useRunTask';
+import type { JlensForm } from '../hooks/useJlensForm';
+import { JlensInterventionForm } from './JlensInterventionForm';
 import { Receipts } from './Receipts';
 import { RunOptions } from './RunOptions';
 import { RunControl } from './RunControl';
@@ -40,6 +42,8 @@ interface ControlsProps {
   actions: { run: () => void; generate: () => void; disabled: RunDisabled };
   /** What the displayed run applied, when the server said. */
   receipts: RunReceipts | null;
+  /** The Jacobian lens's operations (steer, ablate, swap), when the page offers them. */
+  jlens?: JlensForm;
 }
 
 function LayerOptions({ n }: { n: number }) {
@@ -283,7 +287,7 @@ function RetryCountdown({ at }: { at: number }) {
   return <span data-testid="retry-countdown">{secs > 0 ? `The server is busy: try again in ${secs} s.` : 'The server said it may have room now: Run again.'}</span>;
 }
 
-export function Controls({ inputs, scope, task, actions, receipts }: ControlsProps) {
+export function Controls({ inputs, scope, task, actions, receipts, jlens }: ControlsProps) {
   const n = countInterventions(inputs.interventions);
   const { running, kind } = task;
   const generating = running && kind === 'generate';
@@ -389,6 +393,7 @@ export function Controls({ inputs, scope, task, actions, receipts }: ControlsPro
           if (r.ok) inputs.setInterventions(addStreamIntervention(inputs.interventions, r.value.key, r.value.config));
         }}
       />
+      {jlens && <JlensInterventionForm form={jlens} ctx={ctx} onAdd={(key, config) => inputs.setInterventions(appendIntervention(inputs.interventions, key, config))} />}
       <AttentionForm
         ctx={ctx}
         layerOptions={layerOptions}

@@ -1,28 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
-import type { PatchResponse, TokenizeRequest, TokenizeResponse } from '../api/types';
+import type { PatchResponse, TokenizeRequest } from '../api/types';
 import { useModelLoader } from '../hooks/useModelLoader';
 import { useModels } from '../hooks/useModels';
 import { usePatching } from '../hooks/usePatching';
 import { PATCH_CSV_HEADER } from '../lib/patch';
-import { PATCH_RESPONSE, READY } from '../test/fixtures';
+import { PATCH_RESPONSE, READY, toyTokenize as tokenize } from '../test/fixtures';
 import { captureDownloads } from '../test/downloads';
 import { deferred, FakeEventSource, stubServer, type FakeServer, type Reply } from '../test/server';
 import { NotificationProvider } from './Notifications';
 import { PatchingCard } from './Patching';
-
-/**
- * A toy tokenizer: a word with its leading space is a token, and a word of over 7 letters is two
- * (its first 4 characters, then the rest); a BOS first unless `add_special_tokens` is false.
- */
-function tokenize({ text, add_special_tokens = true }: TokenizeRequest): TokenizeResponse {
-  const tokens: string[] = add_special_tokens ? ['<s>'] : [];
-  for (const w of text.match(/ ?[^ ]+/g) ?? []) {
-    if (w.trim().length > 7) tokens.push(w.slice(0, 4), w.slice(4));
-    else tokens.push(w);
-  }
-  return { ids: tokens.map((t) => 100 + Array.from(t).reduce((a, ch) => a + ch.charCodeAt(0), 0)), tokens };
-}
 
 let server: FakeServer;
 

@@ -5,7 +5,7 @@
 // its exports.
 import { useId, useRef, useState } from 'react';
 import type { Tokenized } from '../hooks/useTokenize';
-import type { MetricTokenField, PatchingState, ShownPatch } from '../hooks/usePatching';
+import type { PatchingState, ShownPatch } from '../hooks/usePatching';
 import { usePngExport } from '../hooks/usePngExport';
 import { useWidth } from '../hooks/useWidth';
 import { formatValue } from '../lib/chart';
@@ -14,6 +14,7 @@ import { shortModelName } from '../lib/models';
 import { PATCH_HOOKS, patchCsv, patchFileName, type PatchScale } from '../lib/patch';
 import { PatchingChart } from './PatchingChart';
 import { RunControl } from './RunControl';
+import { TokenInput } from './TokenInput';
 import { TokenStrip } from './TokenStrip';
 
 /** What the count line under a text says: its tokens, or that they are being counted, or why not. */
@@ -37,28 +38,6 @@ function PromptField({ label, value, onChange, tok, marked, testId }: { label: s
         {countText(tok)}
       </div>
       {tok.value && <TokenStrip tokens={tok.value.tokens} label={`${label}: tokens`} marked={marked} testId={`${testId}-tokens`} />}
-    </div>
-  );
-}
-
-function TokenField({ label, field, placeholder, testId }: { label: string; field: MetricTokenField; placeholder: string; testId: string }) {
-  return (
-    <div className="patch-token">
-      <label className="stack">
-        <span className="label">{label}</span>
-        <input className="input mono" value={field.text} placeholder={placeholder} onChange={(e) => field.set(e.target.value)} />
-      </label>
-      {field.error ? (
-        <div className="inline-error" role="alert" data-testid={`${testId}-error`}>
-          {field.error}
-        </div>
-      ) : (
-        field.id !== null && (
-          <div className="muted small" data-testid={`${testId}-id`}>
-            token id {field.id}
-          </div>
-        )
-      )}
     </div>
   );
 }
@@ -128,11 +107,11 @@ function PatchForm({ p }: { p: PatchingState }) {
             </p>
             {p.metricType === 'logit_diff' ? (
               <div className="patch-tokens">
-                <TokenField label="Correct token" field={p.correct} placeholder="e.g.  Paris" testId="patch-correct" />
-                <TokenField label="Wrong token" field={p.wrong} placeholder="e.g.  Madrid" testId="patch-wrong" />
+                <TokenInput label="Correct token" field={p.correct} placeholder="e.g.  Paris" testId="patch-correct" />
+                <TokenInput label="Wrong token" field={p.wrong} placeholder="e.g.  Madrid" testId="patch-wrong" />
               </div>
             ) : (
-              <TokenField label="Token" field={p.token} placeholder="e.g.  Paris" testId="patch-token" />
+              <TokenInput label="Token" field={p.token} placeholder="e.g.  Paris" testId="patch-token" />
             )}
           </fieldset>
           <fieldset className="patch-group" aria-label="Positions">

@@ -4,25 +4,18 @@
 import { useState } from 'react';
 import { api, isAbort } from '../api/client';
 import { refusalMessage } from '../lib/refusals';
-import type { PatchHook, PatchRequest, PatchResponse, TrackToken } from '../api/types';
-import { countMismatch, parseMetricToken, parsePositions, positionsError, severalTokensError } from '../lib/patch';
+import type { PatchHook, PatchRequest, PatchResponse } from '../api/types';
+import { countMismatch, parsePositions, positionsError } from '../lib/patch';
 import { modelKey } from '../lib/status';
 import type { ModelLoader } from './useModelLoader';
 import { useStoppableRequest, type RequestStatus } from './useStoppableRequest';
+import { useTokenField, type TokenField } from './useTokenField';
 import { useTokenize, type Tokenized } from './useTokenize';
 
 export type MetricType = PatchRequest['metric']['type'];
 
 /** A metric token field: what is typed, and what it reads as. */
-export interface MetricTokenField {
-  text: string;
-  set: (v: string) => void;
-  /** The token to send, or null while the field says why not. */
-  value: TrackToken | null;
-  error: string | null;
-  /** The token's id, once the server has read a token string as one token. */
-  id: number | null;
-}
+export type MetricTokenField = TokenField;
 
 /** A sweep on screen, with the model and texts it was made with. */
 export interface ShownPatch {
@@ -69,20 +62,6 @@ export interface PatchingState {
 export const DEFAULT_CLEAN = 'The capital of France is';
 export const DEFAULT_CORRUPTED = 'The capital of Spain is';
 
-/** A metric token field, read as it is typed and, for a token string, tokenized to check it is one token. */
-function useMetricToken(name: string, inUse: boolean, model: string | null): MetricTokenField {
-  const [text, set] = useState('');
-  const parsed = parseMetricToken(text, name);
-  const str = inUse && parsed.ok && typeof parsed.value === 'string' ? parsed.value : null;
-  const tok = useTokenize(str, { model, special: false });
-  const pieces = str !== null && tok.current ? tok.value?.tokens : undefined;
-  // Untouched, the field says nothing yet; Run says what is missing.
-  const error = !inUse || text === '' ? null : !parsed.ok ? parsed.error : pieces ? severalTokensError(str ?? '', pieces) : null;
-  const value = inUse && parsed.ok && !error ? parsed.value : null;
-  const id = typeof value === 'number' ? value : pieces?.length === 1 ? (tok.value?.ids[0] ?? null) : null;
-  return { text, set, value, error, id };
-}
-
 export function usePatching(loader: ModelLoader): PatchingState {
   const { model, modelBusy, status, subscribeRunProgress } = loader;
   const [open, setOpen] = useState(false);
@@ -102,9 +81,9 @@ export function usePatching(loader: ModelLoader): PatchingState {
   const chatOn = chat && loader.chatAvailable;
   const cleanTokens = useTokenize(clean.trim() ? clean : null, { model: key, chat: chatOn });
   const corruptedTokens = useTokenize(corrupted.trim() ? corrupted : null, { model: key, chat: chatOn });
-  const correct = useMetricToken('correct', metricType === 'logit_diff', key);
-  const wrong = useMetricToken('wrong', metricType === 'logit_diff', key);
-  const token = useMetricToken('metric', metricType === 'prob', key);
+  const correct = useTokenField('correct', { inUse: metricType === 'logit_diff', model: key });
+  const wrong = useTokenField('wrong', { inUse: metricType === 'logit_diff', model: key });
+  const token = useTokenField('metric', { inUse: metricType === 'prob', model: key });
 
   const cleanCount = cleanTokens.current ? cleanTokens.value?.ids.length : undefined;
   const corruptedCount = corruptedTokens.current ? corruptedTokens.value?.ids.length : undefined;

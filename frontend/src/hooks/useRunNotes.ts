@@ -81,6 +81,14 @@ export function useInterventionScope(loader: Pick<ModelLoader, 'model' | 'effect
   const tokens = runMatchesInput ? (view.generation && view.tokens ? view.tokens.slice(0, view.generation.promptTokens) : view.tokens) : null;
   // After a generation, positions it would write are offered too: the next Generate may use them.
   const newTokens = tokens && view?.generation ? (inputs.newTokens.value ?? view.generation.maxNewTokens) : undefined;
-  const ctx: InterventionContext = { numLayers, hiddenSize: model?.hidden_size, seqLen: tokens ? tokens.length : undefined, ...(newTokens ? { newTokens } : {}) };
+  // The Jacobian lens's layers once a model is known (null: none attached to it).
+  const jlensLayers = model ? (model.jacobian_lens?.source_layers ?? null) : undefined;
+  const ctx: InterventionContext = {
+    numLayers,
+    hiddenSize: model?.hidden_size,
+    seqLen: tokens ? tokens.length : undefined,
+    ...(newTokens ? { newTokens } : {}),
+    ...(jlensLayers !== undefined ? { jlensLayers } : {}),
+  };
   return { ctx, layerOptions, tokens };
 }

@@ -173,6 +173,11 @@ describe('display', () => {
     expect(describeIntervention({ type: 'add', vector: [0.5, 0.5, 0.5] })).toBe('add(0.5 ×3)');
     expect(describeIntervention({ type: 'add', vector: [1, 2, 3, 4] })).toBe('add([1, 2, 3, …] d=4)');
   });
+  it('renders the Jacobian lens’s operations with their tokens and α', () => {
+    expect(describeIntervention({ type: 'jlens_steer', token: ' is', alpha: 2, all_layers: false })).toBe('jlens_steer(␣is, α 2)');
+    expect(describeIntervention({ type: 'jlens_ablate', tokens: [' Paris', 428], token_index: -1 })).toBe('jlens_ablate(␣Paris, #428) @ Token -1');
+    expect(describeIntervention({ type: 'jlens_swap', source: 428, target: ' is', alpha: 1.5, all_layers: true })).toBe('jlens_swap(#428 ⇄ ␣is, α 1.5) [EVERY LAYER THE LENS COVERS]');
+  });
   it('describes keys', () => {
     expect(describeKey('layer_3_mlp_output')).toBe('Layer 3 · MLP output');
     expect(describeKey('all_layers_output')).toBe('All layers · block output');
@@ -187,9 +192,37 @@ describe('display', () => {
     expect(interventionWarning('layer_1_output', { type: 'add', vector: [1, 2] }, { hiddenSize: 64 })).toMatch(/64/);
     expect(interventionWarning('layer_1_output', { type: 'zero' }, { numLayers: 3 })).toBeNull();
   });
+  it('warns about a Jacobian lens operation without the lens, or at a layer it does not cover', () => {
+    const steer = { type: 'jlens_steer', token: ' is', alpha: 2 };
+    expect(interventionWarning('layer_1_output', steer, { numLayers: 3, jlensLayers: null })).toBe('it reads its directions from a Jacobian lens, and none is attached');
+    expect(interventionWarning('layer_2_output', steer, { numLayers: 3, jlensLayers: [0, 1] })).toBe('the Jacobian lens attached has no matrix for layer 2 (it covers 0, 1)');
+    expect(interventionWarning('layer_1_output', steer, { numLayers: 3, jlensLayers: [0, 1] })).toBeNull();
+    expect(interventionWarning('all_layers_output', steer, { numLayers: 3, jlensLayers: [0, 1] })).toBeNull();
+    // Not known yet (no model): nothing said.
+    expect(interventionWarning('layer_1_output', steer, {})).toBeNull();
+    // Other operations do not need the lens.
+    expect(interventionWarning('layer_2_output', { type: 'zero' }, { numLayers: 3, jlensLayers: null })).toBeNull();
+  });
 });
 
 describe('normalizeInterventions (session configs)', () => {
+  it('keeps the Jacobian lens’s tokens and α', () => {
+    const raw = {
+      layer_1_output: [
+        { type: 'jlens_steer', token: ' is', alpha: 2, value: null, vector: null, token_index: null, all_layers: false },
+        { type: 'jlens_ablate', tokens: [' is', 428, null], all_layers: false },
+        { type: 'jlens_swap', source: 428, target: ' is', alpha: 1, token_index: -1 },
+      ],
+    };
+    expect(normalizeInterventions(raw)).toEqual({
+      layer_1_output: [
+        { type: 'jlens_steer', token: ' is', alpha: 2, all_layers: false },
+        { type: 'jlens_ablate', tokens: [' is', 428], all_layers: false },
+        { type: 'jlens_swap', source: 428, target: ' is', alpha: 1, token_index: -1 },
+      ],
+    });
+  });
+
   it('wraps single objects, drops nulls and junk', () => {
     const raw = {
       layer_3_output: { type: 'zero', value: 0, vector: null, token_index: null, source_tokens: null, target_tokens: null, all_layers: false },

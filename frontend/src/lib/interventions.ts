@@ -1,6 +1,7 @@
 // Building, validating, listing and reading back interventions, as the original UI does (§6.4)
 // with the checks it lacked.
 import type { InterventionConfig, Interventions } from '../api/types';
+import { formatToken } from './tokens';
 
 export type StreamLocation = 'output' | 'attn_output' | 'mlp_output' | 'embeddings';
 export type StreamOp = 'zero' | 'scale' | 'add';
@@ -29,6 +30,11 @@ export interface InterventionContext {
    * these are valid too (they apply once written), negative ones still count from the input's end.
    */
   newTokens?: number;
+  /**
+   * The layers the attached Jacobian lens covers, for its operations (jlens_steer, jlens_ablate,
+   * jlens_swap): null when none is attached, absent when not known.
+   */
+  jlensLayers?: readonly number[] | null;
 }
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -274,9 +280,26 @@ function fmtNum(n: number): string {
   return Number.isInteger(n) ? String(n) : String(Number(n.toPrecision(6)));
 }
 
+/** A token an operation of the Jacobian lens names: spaces shown as ␣, ids as #id. */
+function conceptLabel(t: unknown): string {
+  if (typeof t === 'number') return `#${t}`;
+  return typeof t === 'string' ? formatToken(t) : '?';
+}
+
+const JLENS_TYPES = new Set(['jlens_steer', 'jlens_ablate', 'jlens_swap']);
+
+/** Whether an operation reads its directions from the Jacobian lens. */
+export function isJlensConfig(c: InterventionConfig): boolean {
+  return JLENS_TYPES.has(c.type);
+}
+
 /** One line of the active-interventions list, as the original renders it. */
 export function describeIntervention(c: InterventionConfig): string {
   let s = c.type;
+  const alpha = c.alpha == null ? '' : `, α ${fmtNum(c.alpha)}`;
+  if (c.type === 'jlens_steer') s += `(${conceptLabel(c.token)}${alpha})`;
+  if (c.type === 'jlens_ablate') s += `(${(c.tokens ?? []).map(conceptLabel).join(', ')})`;
+  if (c.type === 'jlens_swap') s += `(${conceptLabel(c.source)} ⇄ ${conceptLabel(c.target)}${alpha})`;
   if (c.type === 'scale') s += `(${c.value == null ? '?' : fmtNum(c.value)})`;
   if (c.type === 'add' && Array.isArray(c.vector)) {
     const v = c.vector;
@@ -287,7 +310,7 @@ export function describeIntervention(c: InterventionConfig): string {
     s += ` (${c.source_tokens.join(',')} → ${c.target_tokens.join(',')})`;
   }
   if (c.token_index != null) s += ` @ Token ${c.token_index}`;
-  if (c.all_layers) s += ' [ALL LAYERS]';
+  if (c.all_layers) s += isJlensConfig(c) ? ' [EVERY LAYER THE LENS COVERS]' : ' [ALL LAYERS]';
   return s;
 }
 
@@ -323,6 +346,13 @@ export function normalizeInterventions(raw: unknown): Interventions {
       if (Array.isArray(c.source_tokens)) cfg.source_tokens = c.source_tokens.filter((x): x is number => typeof x === 'number');
       if (Array.isArray(c.target_tokens)) cfg.target_tokens = c.target_tokens.filter((x): x is number => typeof x === 'number');
       if (typeof c.all_layers === 'boolean') cfg.all_layers = c.all_layers;
+      // The Jacobian lens's operations: their tokens (a string or an id) and strength.
+      const concept = (v: unknown) => typeof v === 'string' || typeof v === 'number';
+      if (concept(c.token)) cfg.token = c.token as string | number;
+      if (Array.isArray(c.tokens)) cfg.tokens = c.tokens.filter((x): x is string | number => concept(x));
+      if (concept(c.source)) cfg.source = c.source as string | number;
+      if (concept(c.target)) cfg.target = c.target as string | number;
+      if (typeof c.alpha === 'number') cfg.alpha = c.alpha;
       // A zero/block saved with the original's meaningless value 0 stays without it.
       if (cfg.type !== 'scale' && cfg.value === 0) delete cfg.value;
       configs.push(cfg);
@@ -343,6 +373,10 @@ export function interventionWarning(key: string, c: InterventionConfig, ctx: Int
   const l = keyLayer(key);
   if (l !== null && ctx.numLayers !== undefined && l >= ctx.numLayers) {
     return `layer ${l} does not exist in this model (${ctx.numLayers} layers)`;
+  }
+  if (isJlensConfig(c) && ctx.jlensLayers !== undefined) {
+    if (ctx.jlensLayers === null) return 'it reads its directions from a Jacobian lens, and none is attached';
+    if (l !== null && !ctx.jlensLayers.includes(l)) return `the Jacobian lens attached has no matrix for layer ${l} (it covers ${ctx.jlensLayers.length ? ctx.jlensLayers.join(', ') : 'none'})`;
   }
   if (c.token_index != null) {
     const e = checkTokenIndex(c.token_index, ctx.seqLen, undefined, ctx.newTokens);

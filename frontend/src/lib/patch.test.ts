@@ -5,7 +5,6 @@ import {
   columnLabel,
   countMismatch,
   metricLabel,
-  parseMetricToken,
   parsePositions,
   PATCH_CSV_HEADER,
   PATCH_HOOKS,
@@ -13,8 +12,8 @@ import {
   patchFileName,
   positionsError,
   scaleMax,
-  severalTokensError,
 } from './patch';
+import { parseOneToken, severalTokensError } from './track';
 
 describe('the patching form', () => {
   it('offers the five hooks, each explained', () => {
@@ -23,14 +22,14 @@ describe('the patching form', () => {
   });
 
   it('reads a metric token as a tracked token is read, but only one', () => {
-    expect(parseMetricToken(' Paris', 'correct')).toEqual({ ok: true, value: ' Paris' });
-    expect(parseMetricToken(' 1234 ', 'correct')).toEqual({ ok: true, value: 1234 });
-    expect(parseMetricToken('"\\n"', 'correct')).toEqual({ ok: true, value: '\n' });
-    expect(parseMetricToken('a\\,b', 'correct')).toEqual({ ok: true, value: 'a,b' });
-    expect(parseMetricToken('  ', 'wrong')).toEqual({ ok: false, error: 'Type the wrong token: a token string (␣Paris is " Paris") or a token id.' });
-    expect(parseMetricToken(' Paris, Rome', 'correct')).toEqual({ ok: false, error: 'The correct token is one token: drop the comma (\\, is a comma inside a token).' });
-    expect(parseMetricToken('"unclosed', 'correct').ok).toBe(true);
-    expect(parseMetricToken('"\\x"', 'correct')).toMatchObject({ ok: false, error: expect.stringMatching(/not a valid quoted string/) });
+    expect(parseOneToken(' Paris', 'correct')).toEqual({ ok: true, value: ' Paris' });
+    expect(parseOneToken(' 1234 ', 'correct')).toEqual({ ok: true, value: 1234 });
+    expect(parseOneToken('"\\n"', 'correct')).toEqual({ ok: true, value: '\n' });
+    expect(parseOneToken('a\\,b', 'correct')).toEqual({ ok: true, value: 'a,b' });
+    expect(parseOneToken('  ', 'wrong')).toEqual({ ok: false, error: 'Type the wrong token: a token string (␣Paris is " Paris") or a token id.' });
+    expect(parseOneToken(' Paris, Rome', 'correct')).toEqual({ ok: false, error: 'The correct token is one token: drop the comma (\\, is a comma inside a token).' });
+    expect(parseOneToken('"unclosed', 'correct').ok).toBe(true);
+    expect(parseOneToken('"\\x"', 'correct')).toMatchObject({ ok: false, error: expect.stringMatching(/not a valid quoted string/) });
   });
 
   it('says the pieces of a string that is several tokens', () => {

@@ -1,11 +1,10 @@
-// Activation patching (POST /patch): the hooks a sweep can patch, the form's fields read (a metric
-// token, a list of positions), and a sweep's result coloured, labelled and written out as CSV.
-import type { PatchHook, PatchResponse, ResolvedPatchMetric, TrackToken } from '../api/types';
+// Activation patching (POST /patch): the hooks a sweep can patch, the form's fields read (a list of
+// positions; its metric tokens are read by track.ts's parseOneToken), and a sweep's result coloured, labelled and written out as CSV.
+import type { PatchHook, PatchResponse, ResolvedPatchMetric } from '../api/types';
 import { csvField } from './analysis';
 import { fileNamePart, fileStamp } from './download';
 import type { Result } from './interventions';
 import { formatToken } from './tokens';
-import { parseTrackTokens } from './track';
 
 export interface HookSpec {
   value: PatchHook;
@@ -20,25 +19,6 @@ export const PATCH_HOOKS: HookSpec[] = [
   { value: 'mlp_out', label: 'MLP output', help: 'What the layer’s MLP adds to the residual stream.' },
   { value: 'resid_post', label: 'Residual stream, after the layer', help: 'The state the layer hands on (the next layer’s input).' },
 ];
-
-/**
- * A metric token as typed, read as a tracked token is (a number is an id, quotes for exact text,
- * leading spaces kept), but exactly one of it. `name` says which field ("correct").
- */
-export function parseMetricToken(text: string, name: string): Result<TrackToken> {
-  const parsed = parseTrackTokens(text);
-  if (!parsed.ok) return parsed;
-  if (parsed.value.length === 0) return { ok: false, error: `Type the ${name} token: a token string (␣Paris is " Paris") or a token id.` };
-  if (parsed.value.length > 1) return { ok: false, error: `The ${name} token is one token: drop the comma (\\, is a comma inside a token).` };
-  return { ok: true, value: parsed.value[0] };
-}
-
-/** Why a token string that the tokenizer cut into `pieces` cannot be a metric token, or null when it is one token. */
-export function severalTokensError(text: string, pieces: string[]): string | null {
-  if (pieces.length === 1) return null;
-  if (pieces.length === 0) return `“${formatToken(text)}” is no token at all.`;
-  return `“${formatToken(text)}” is ${pieces.length} tokens (${pieces.map(formatToken).join(' · ')}): the metric needs a single token.`;
-}
 
 /** The positions list as typed: whole numbers separated by commas or spaces, negative from the end. */
 export function parsePositions(text: string): Result<number[]> {

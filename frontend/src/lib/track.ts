@@ -80,3 +80,26 @@ export function addTrackTokens(list: TrackToken[], items: TrackToken[]): Result<
 export function trackTokenLabel(t: TrackToken): string {
   return typeof t === 'number' ? `#${t}` : formatToken(t);
 }
+
+/**
+ * A token typed in a field that takes exactly one (a metric's, the Jacobian lens's), read as a
+ * tracked token is (a number is an id, quotes for exact text, leading spaces kept). `name` says
+ * which field ("correct").
+ */
+export function parseOneToken(text: string, name: string): Result<TrackToken> {
+  const parsed = parseTrackTokens(text);
+  if (!parsed.ok) return parsed;
+  if (parsed.value.length === 0) return { ok: false, error: `Type the ${name} token: a token string (␣Paris is " Paris") or a token id.` };
+  if (parsed.value.length > 1) return { ok: false, error: `The ${name} token is one token: drop the comma (\\, is a comma inside a token).` };
+  return { ok: true, value: parsed.value[0] };
+}
+
+/**
+ * Why a token string that the tokenizer cut into `pieces` cannot be taken as one token, or null
+ * when it is one; `need` says what needs one ("the metric needs a single token").
+ */
+export function severalTokensError(text: string, pieces: string[], need = 'the metric needs a single token'): string | null {
+  if (pieces.length === 1) return null;
+  if (pieces.length === 0) return `“${formatToken(text)}” is no token at all.`;
+  return `“${formatToken(text)}” is ${pieces.length} tokens (${pieces.map(formatToken).join(' · ')}): ${need}.`;
+}

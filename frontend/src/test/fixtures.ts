@@ -19,6 +19,8 @@ import type {
   Receipt,
   ServiceStatus,
   ServingStatus,
+  TokenizeRequest,
+  TokenizeResponse,
   TrackedProb,
 } from '../api/types';
 
@@ -367,3 +369,16 @@ export const STREAM_PROMPT = ['<s>', 'Once', ' upon'];
 
 /** Pass 0 over the prompt choosing " a", pass 1 choosing " time", the last pass (nothing chosen). */
 export const STREAM_STEPS: GenerateStep[] = [streamStep(0, 0, STREAM_PROMPT, [7, ' a']), streamStep(1, 3, [' a'], [8, ' time']), streamStep(2, 4, [' time'], null)];
+
+/**
+ * A toy tokenizer: a word with its leading space is a token, and a word of over 7 letters is two
+ * (its first 4 characters, then the rest); a BOS first unless `add_special_tokens` is false.
+ */
+export function toyTokenize({ text, add_special_tokens = true }: TokenizeRequest): TokenizeResponse {
+  const tokens: string[] = add_special_tokens ? ['<s>'] : [];
+  for (const w of text.match(/ ?[^ ]+/g) ?? []) {
+    if (w.trim().length > 7) tokens.push(w.slice(0, 4), w.slice(4));
+    else tokens.push(w);
+  }
+  return { ids: tokens.map((t) => 100 + Array.from(t).reduce((a, ch) => a + ch.charCodeAt(0), 0)), tokens };
+}
