@@ -5,7 +5,7 @@ import { useLensEval } from '../hooks/useLensEval';
 import { useModelLoader } from '../hooks/useModelLoader';
 import { useModels } from '../hooks/useModels';
 import { EVAL_CSV_HEADER } from '../lib/lensEval';
-import { EVAL_REPORT, EVALUATION, READY } from '../test/fixtures';
+import { EVAL_REPORT, EVAL_REPORT_JACOBIAN, EVALUATION, READY } from '../test/fixtures';
 import { captureDownloads } from '../test/downloads';
 import { deferred, FakeEventSource, stubServer, type FakeServer, type Reply } from '../test/server';
 import { LensQualityCard } from './LensQuality';
@@ -61,11 +61,28 @@ describe('LensQualityCard', () => {
     fireEvent.click(screen.getByLabelText('Show lens quality'));
     await screen.findByTestId('eval-figure');
     expect(evalCalls('GET')).toHaveLength(1);
-    expect(meta()).toBe('llama40 documents1280 positionsfirst 32 tokens of eachlogit and tuned lens (llama)the server’s last evaluation');
+    expect(meta()).toBe('llama40 documents1280 positionsfirst 32 tokens of eachlogit lens and tuned lens (llama)the server’s last evaluation');
     const kl = screen.getByTestId('eval-chart-kl');
     expect(kl.querySelectorAll('[data-lens="logit"] [data-point]')).toHaveLength(4);
     expect(kl.querySelectorAll('[data-lens="tuned"] [data-point]')).toHaveLength(4);
     expect(screen.getByTestId('eval-legend').textContent).toBe('logit lenstuned lens (llama)');
+  });
+
+  it('the Jacobian lens’s line beside the logit and tuned lenses’, its file named', async () => {
+    server.routes.eval_lens = () => ({ json: EVAL_REPORT_JACOBIAN });
+    await openCard();
+    await screen.findByTestId('eval-figure');
+    expect(screen.getByTestId('eval-lenses').textContent).toBe('logit lens, tuned lens (llama) and Jacobian lens (jlens.pt)');
+    expect(screen.getByTestId('eval-lenses').querySelectorAll('[title]')[1].getAttribute('title')).toBe(EVAL_REPORT_JACOBIAN.jacobian_lens);
+    expect(screen.getByTestId('eval-legend').textContent).toBe('logit lenstuned lens (llama)Jacobian lens (jlens.pt)');
+    const kl = screen.getByTestId('eval-chart-kl');
+    const line = kl.querySelector('[data-lens="jacobian"]')!;
+    // Its own colour, dotted, diamonds: told apart without colour too.
+    expect(line.querySelector('path')!.getAttribute('stroke')).toBe('#34d399');
+    expect(line.querySelector('path')!.getAttribute('stroke-dasharray')).toBe('2 3');
+    const points = Array.from(line.querySelectorAll('[data-point]'));
+    expect(points.map((p) => p.tagName)).toEqual(['polygon', 'polygon', 'polygon', 'polygon']);
+    expect(points.map((p) => Number(p.getAttribute('data-value')))).toEqual(EVAL_REPORT_JACOBIAN.jacobian!.kl);
   });
 
   it('none made yet with this model: says so, and how to make one', async () => {
@@ -131,7 +148,7 @@ describe('LensQualityCard', () => {
     fireEvent.change(screen.getByLabelText('Max tokens per document'), { target: { value: '64' } });
     fireEvent.click(runButton());
     await screen.findByTestId('eval-figure');
-    expect(meta()).toBe('llama1 document9 positionsfirst 64 tokens of eachlogit and tuned lens (llama)evaluated now');
+    expect(meta()).toBe('llama1 document9 positionsfirst 64 tokens of eachlogit lens and tuned lens (llama)evaluated now');
     expect(screen.queryByTestId('eval-error')).toBeNull();
     expect(screen.queryByTestId('eval-note')).toBeNull();
   });
@@ -169,7 +186,7 @@ describe('LensQualityCard', () => {
     expect(meta()).toContain('the server’s last evaluation');
     const good = new File([JSON.stringify({ ...EVALUATION, tuned: undefined })], 'eval.json', { type: 'application/json' });
     fireEvent.change(screen.getByLabelText('Evaluation file'), { target: { files: [good] } });
-    await waitFor(() => expect(meta()).toBe('1280 positionslogit lens only (no tuned lens was attached)file eval.json'));
+    await waitFor(() => expect(meta()).toBe('1280 positionslogit lens only (no tuned or Jacobian lens was attached)file eval.json'));
     expect(screen.queryByTestId('eval-file-error')).toBeNull();
     expect(screen.getByTestId('eval-chart-kl').querySelector('[data-lens="tuned"]')).toBeNull();
     expect(screen.getByRole('group', { name: 'Lens quality · eval.json · 1280 positions' })).toBeTruthy();

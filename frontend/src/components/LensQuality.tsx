@@ -1,10 +1,11 @@
-// The Lens quality card: how well each row of the grid, read by the logit lens and by the tuned
-// lens, predicts what the model outputs, measured over a corpus (POST /eval_lens, or a file of
-// `logitlens eval-lens --json`). Four charts, exports (CSV numbers, SVG or PNG chart), and the
-// form that runs an evaluation with its progress and Stop.
+// The Lens quality card: how well each row of the grid, read by the logit lens and by the tuned and
+// Jacobian lenses attached, predicts what the model outputs, measured over a corpus (POST
+// /eval_lens, or a file of `logitlens eval-lens --json`). Four charts with a line per lens, exports
+// (CSV numbers, SVG or PNG chart), and the form that runs an evaluation with its progress and Stop.
 import { useRef, useState, type ReactNode } from 'react';
 import type { Lens } from '../api/types';
 import type { LensEvalState, ShownEval } from '../hooks/useLensEval';
+import type { EvalData } from '../lib/lensEval';
 import { useWidth } from '../hooks/useWidth';
 import { downloadText } from '../lib/download';
 import { lensPathName, lensName } from '../lib/lenses';
@@ -36,6 +37,26 @@ function FileButton({ label, accept, onFile, ariaLabel }: { label: string; accep
   );
 }
 
+/** The lenses measured, each named by its folder or file: "logit lens, tuned lens (llama) and Jacobian lens (jlens.pt)". */
+function EvalLenses({ data }: { data: EvalData }) {
+  const learned = [
+    data.tuned ? { lens: 'tuned' as const, path: data.tuned_lens } : null,
+    data.jacobian ? { lens: 'jacobian' as const, path: data.jacobian_lens } : null,
+  ].filter((l) => l !== null);
+  if (learned.length === 0) return <span data-testid="eval-lenses">logit lens only (no tuned or Jacobian lens was attached)</span>;
+  return (
+    <span data-testid="eval-lenses">
+      logit lens{learned.length === 1 ? ' and ' : ', '}
+      {learned.map((l, i) => (
+        <span key={l.lens} title={l.path ?? undefined}>
+          {i > 0 ? ' and ' : ''}
+          {lensName(l.lens, l.path)}
+        </span>
+      ))}
+    </span>
+  );
+}
+
 /** What the evaluation on screen was made of, and where it came from. */
 function EvalMeta({ shown }: { shown: ShownEval }) {
   const { data, source } = shown;
@@ -44,7 +65,7 @@ function EvalMeta({ shown }: { shown: ShownEval }) {
   if (data.documents !== undefined) parts.push(`${data.documents} document${data.documents === 1 ? '' : 's'}`);
   parts.push(`${data.tokens} positions`);
   if (data.max_tokens !== undefined) parts.push(`first ${data.max_tokens} tokens of each`);
-  parts.push(data.tuned ? <span title={data.tuned_lens ?? undefined}>logit and {lensName('tuned', data.tuned_lens)}</span> : 'logit lens only (no tuned lens was attached)');
+  parts.push(<EvalLenses data={data} />);
   const from = source.kind === 'server' ? 'the server’s last evaluation' : source.kind === 'run' ? 'evaluated now' : `file ${source.name}`;
   return (
     <div className="run-meta small eval-meta" data-testid="eval-meta">
@@ -71,7 +92,10 @@ function EvalReportView({ shown }: { shown: ShownEval }) {
   const { data, source } = shown;
   const lensNames: Record<Lens, string> = { logit: 'logit lens', tuned: lensName('tuned', data.tuned_lens), jacobian: lensName('jacobian', data.jacobian_lens) };
   const base = data.model_name ? shortModelName(data.model_name) : source.kind === 'file' ? source.name.replace(/\.json$/i, '') : 'evaluation';
-  const name = data.tuned_lens ? `${base}_${lensPathName(data.tuned_lens)}` : base;
+  // Named by the lenses measured, a Jacobian lens by its file without the extension.
+  const name = [base, data.tuned && data.tuned_lens ? lensPathName(data.tuned_lens) : null, data.jacobian && data.jacobian_lens ? lensPathName(data.jacobian_lens).replace(/\.[^.]+$/, '') : null]
+    .filter((p) => p)
+    .join('_');
 
   const exportPng = usePngExport();
   const exportSvg = (format: 'svg' | 'png') => {
@@ -120,7 +144,8 @@ function EvalForm({ ev }: { ev: LensEvalState }) {
     <fieldset className="form-block eval-form" aria-label="Run an evaluation">
       <legend>Run an evaluation</legend>
       <p className="hint">
-        One document per line (blank lines are skipped); the model in service reads the first tokens of each, and both lenses are measured against its output.
+        One document per line (blank lines are skipped); the model in service reads the first tokens of each, and the logit lens and every lens attached to it
+        (tuned, Jacobian) are measured against its output.
       </p>
       <textarea
         className="input mono"
@@ -171,7 +196,9 @@ export function LensQualityCard({ ev }: { ev: LensEvalState }) {
         </label>
       </div>
       {!ev.open ? (
-        <p className="muted small">How well each row, read by the logit lens and by a tuned lens, predicts the model’s output over a corpus. Tick “Show lens quality” to see it.</p>
+        <p className="muted small">
+          How well each row, read by the logit lens and by a tuned or Jacobian lens, predicts the model’s output over a corpus. Tick “Show lens quality” to see it.
+        </p>
       ) : (
         <>
           <div className="eval-source">

@@ -195,13 +195,11 @@ function Panel({ spec, lines, layers, x0, y0, w, log, lensNames, hover, setHover
         const color = CHART_COLORS.lines[lens];
         return (
           <g key={lens} data-lens={lens}>
-            <path d={linePath(pts)} fill="none" stroke={color} strokeWidth={2} strokeLinejoin="round" strokeDasharray={lens === 'tuned' ? '6 3' : undefined} />
+            <path d={linePath(pts)} fill="none" stroke={color} strokeWidth={2} strokeLinejoin="round" strokeDasharray={DASHES[lens]} />
             {pts.map((p, i) => {
               if (!p) return null;
               const r = i === row ? 4.5 : 3;
-              const common = { 'data-point': '', 'data-row': i, 'data-value': values[i], fill: color, stroke: CHART_COLORS.panel, strokeWidth: 1 };
-              // Circles for the logit lens, squares for the tuned lens: told apart without colour too.
-              return lens === 'tuned' ? <rect key={i} {...common} x={p.x - r} y={p.y - r} width={2 * r} height={2 * r} /> : <circle key={i} {...common} cx={p.x} cy={p.y} r={r} />;
+              return <Marker key={i} lens={lens} x={p.x} y={p.y} r={r} fill={color} extra={{ 'data-point': '', 'data-row': i, 'data-value': values[i], stroke: CHART_COLORS.panel, strokeWidth: 1 }} />;
             })}
           </g>
         );
@@ -217,6 +215,22 @@ function Panel({ spec, lines, layers, x0, y0, w, log, lensNames, hover, setHover
       />
     </g>
   );
+}
+
+/** Each lens's line: solid for the logit lens, dashed for the tuned lens, dotted for the Jacobian lens. */
+const DASHES: Record<Lens, string | undefined> = { logit: undefined, tuned: '6 3', jacobian: '2 3' };
+
+/**
+ * A point of a lens's line: a circle for the logit lens, a square for the tuned lens, a diamond for
+ * the Jacobian lens, so the lines are told apart without colour too.
+ */
+function Marker({ lens, x, y, r, fill, extra }: { lens: Lens; x: number; y: number; r: number; fill: string; extra?: Record<string, string | number> }) {
+  if (lens === 'tuned') return <rect {...extra} x={x - r} y={y - r} width={2 * r} height={2 * r} fill={fill} />;
+  if (lens === 'jacobian') {
+    const d = r * 1.35;
+    return <polygon {...extra} points={`${x},${y - d} ${x + d},${y} ${x},${y + d} ${x - d},${y}`} fill={fill} />;
+  }
+  return <circle {...extra} cx={x} cy={y} r={r} fill={fill} />;
 }
 
 interface TooltipProps {
@@ -307,8 +321,8 @@ export function LensQualityChart({ data, width, logKl, lensNames, title, svgRef 
             const color = CHART_COLORS.lines[l.lens];
             return (
               <g key={l.lens} data-lens={l.lens}>
-                <line x1={x} x2={x + 24} y1={38} y2={38} stroke={color} strokeWidth={2} strokeDasharray={l.lens === 'tuned' ? '6 3' : undefined} />
-                {l.lens === 'tuned' ? <rect x={x + 9} y={35} width={6} height={6} fill={color} /> : <circle cx={x + 12} cy={38} r={3} fill={color} />}
+                <line x1={x} x2={x + 24} y1={38} y2={38} stroke={color} strokeWidth={2} strokeDasharray={DASHES[l.lens]} />
+                <Marker lens={l.lens} x={x + 12} y={38} r={3} fill={color} />
                 <text x={x + 30} y={42} fill={CHART_COLORS.text} fontSize={12}>
                   {lensNames[l.lens]}
                 </text>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EVAL_REPORT, EVALUATION } from '../test/fixtures';
+import { EVAL_REPORT, EVAL_REPORT_JACOBIAN, EVALUATION } from '../test/fixtures';
 import { checkEvaluation, countDocuments, EVAL_CSV_HEADER, EVAL_METRICS, evalCsv, evalFileName, evalLines, parseEvalFile, parseMaxTokens } from './lensEval';
 
 describe('lens evaluation files', () => {
@@ -16,6 +16,18 @@ describe('lens evaluation files', () => {
     expect(r.ok && r.value).toEqual(logitOnly);
     expect(r.ok && evalLines(r.value).map((l) => l.lens)).toEqual(['logit']);
     expect(evalLines(EVALUATION).map((l) => l.lens)).toEqual(['logit', 'tuned']);
+  });
+
+  it('reads the Jacobian lens’s measures and file: a third line', () => {
+    expect(parseEvalFile(JSON.stringify(EVAL_REPORT_JACOBIAN), 'report.json')).toEqual({ ok: true, value: EVAL_REPORT_JACOBIAN });
+    expect(evalLines(EVAL_REPORT_JACOBIAN).map((l) => l.lens)).toEqual(['logit', 'tuned', 'jacobian']);
+    // Without the tuned lens, the Jacobian lens's line follows the logit lens's.
+    expect(evalLines({ ...EVAL_REPORT_JACOBIAN, tuned: null }).map((l) => l.lens)).toEqual(['logit', 'jacobian']);
+    const bad = checkEvaluation({ ...EVAL_REPORT_JACOBIAN, jacobian: { ...EVAL_REPORT_JACOBIAN.jacobian, ce: [1] } });
+    expect(bad.ok ? 'ok' : bad.error).toBe('“jacobian.ce” has 1 value, but there are 4 rows');
+    const lines = evalCsv(EVAL_REPORT_JACOBIAN).split('\n');
+    expect(lines).toHaveLength(1 + 3 * 4 + 1);
+    expect(lines[10]).toBe('jacobian,1,Layer 0,0.4127,6.9512,5.4981,0.2109375');
   });
 
   it('a value the server wrote as null (NaN) is a gap', () => {

@@ -73,8 +73,8 @@ function checkMetrics(v: unknown, name: string, rows: number): ParseResult<LensM
 
 /**
  * Checks that `v` is an evaluation: `layers` (row names), `tokens`, `logit` and optionally `tuned`
- * measures with a value per row, and, when present, the report's `model_name`, `tuned_lens`,
- * `documents` and `max_tokens`. Fields it does not know are left out.
+ * and `jacobian` measures with a value per row, and, when present, the report's `model_name`,
+ * `tuned_lens`, `jacobian_lens`, `documents` and `max_tokens`. Fields it does not know are left out.
  */
 export function checkEvaluation(v: unknown): ParseResult<EvalData> {
   if (!isObject(v)) return { ok: false, error: 'it is not a JSON object' };
@@ -86,12 +86,13 @@ export function checkEvaluation(v: unknown): ParseResult<EvalData> {
   const logit = checkMetrics(v.logit, 'logit', layers.length);
   if (!logit.ok) return logit;
   const out: EvalData = { layers: layers as string[], tokens: v.tokens, logit: logit.value };
-  if (v.tuned !== undefined && v.tuned !== null) {
-    const tuned = checkMetrics(v.tuned, 'tuned', layers.length);
-    if (!tuned.ok) return tuned;
-    out.tuned = tuned.value;
+  for (const lens of ['tuned', 'jacobian'] as const) {
+    if (v[lens] === undefined || v[lens] === null) continue;
+    const m = checkMetrics(v[lens], lens, layers.length);
+    if (!m.ok) return m;
+    out[lens] = m.value;
   }
-  for (const key of ['model_name', 'tuned_lens'] as const) {
+  for (const key of ['model_name', 'tuned_lens', 'jacobian_lens'] as const) {
     const x = v[key];
     if (x === undefined || x === null) continue;
     if (typeof x !== 'string') return { ok: false, error: `“${key}” is not a string` };
@@ -124,9 +125,12 @@ export interface EvalLine {
   metrics: LensMetrics;
 }
 
-/** The lines of each chart: the logit lens, then the tuned lens when the evaluation has one. */
+/** The lines of each chart: the logit lens, then the tuned and the Jacobian lens when the evaluation has them. */
 export function evalLines(e: EvalData): EvalLine[] {
-  return e.tuned ? [{ lens: 'logit', metrics: e.logit }, { lens: 'tuned', metrics: e.tuned }] : [{ lens: 'logit', metrics: e.logit }];
+  const lines: EvalLine[] = [{ lens: 'logit', metrics: e.logit }];
+  if (e.tuned) lines.push({ lens: 'tuned', metrics: e.tuned });
+  if (e.jacobian) lines.push({ lens: 'jacobian', metrics: e.jacobian });
+  return lines;
 }
 
 export const EVAL_CSV_HEADER = 'lens,row,name,kl,ce,entropy,top1_agree';

@@ -311,6 +311,18 @@ export const LENS_VECTOR: LensVectorResponse = {
 /** POST/GET /eval_lens: EVALUATION, made by the server with TINY_LLAMA and its tuned lens. */
 export const EVAL_REPORT: EvalReport = { ...EVALUATION, model_name: '/fixtures/tiny/llama', tuned_lens: TUNED_LENS_DIR, documents: 40, max_tokens: 32 };
 
+/** EVAL_REPORT with the Jacobian lens attached too: its line beside the logit and tuned lenses' (the embeddings and the output are the logit lens's). */
+export const EVAL_REPORT_JACOBIAN: EvalReport = {
+  ...EVAL_REPORT,
+  jacobian_lens: JLENS_FILE,
+  jacobian: {
+    kl: [1.3741695648768284, 0.4127, 0.1208, 0.0],
+    ce: [7.05549462888112, 6.9512, 6.9803, 6.9921168718177755],
+    entropy: [5.523645314640676, 5.4981, 5.5077, 5.510375392391771],
+    top1_agree: [0.00625, 0.2109375, 0.5203125, 1.0],
+  },
+};
+
 /**
  * POST /patch with TINY_LLAMA: " cat" → " dog" at position 2, the logit difference of " sat" over
  * " ran" (clean 2, corrupted -1); patching position 2 restores it at layer 0, half of it at layer 1.
