@@ -13,6 +13,7 @@ import {
   inferenceResponse,
   JACOBIAN,
   JLENS_FILE,
+  LENS_VECTOR,
   intervenedRows,
   lensRows,
   LOADED,
@@ -623,6 +624,20 @@ describe('App: tuned and Jacobian lenses', () => {
     const marked = Array.from(document.querySelectorAll('[data-testid=lens-grid] tr[data-transported]')).map((tr) => tr.getAttribute('data-row-name'));
     expect(marked).toEqual(['Layer 0', 'Layer 1']);
     expect(screen.getByTestId('transported-legend').textContent).toContain('transported by its matrices: Layer 0, Layer 1');
+  });
+
+  it('a lens cell’s top token opens the Jacobian lens view on its lens vector', async () => {
+    routes.model_status = () => ({ json: { ...READY, jacobian_lens: JACOBIAN } });
+    routes.lens_vector = () => ({ json: LENS_VECTOR });
+    routes.fit_jlens = () => ({ json: null });
+    await ready();
+    fireEvent.click(screen.getByRole('button', { name: /Run LogitLens/ }));
+    const grid = await screen.findByTestId('lens-grid');
+    fireEvent.click(grid.querySelector('[data-cell][data-r="1"][data-c="2"]')!);
+    fireEvent.click(within(screen.getByTestId('cell-menu')).getByRole('menuitem', { name: /^Lens vector of/ }));
+    await screen.findByTestId('lens-vector-table');
+    expect(calls.find((c) => c.url === 'lens_vector')!.body).toEqual({ token: 0, k: 10 });
+    expect((screen.getByLabelText('Show the Jacobian lens') as HTMLInputElement).checked).toBe(true);
   });
 
   it('a reopened session drawn by the tuned lens says so', async () => {

@@ -6,6 +6,7 @@ import { useSessions } from './hooks/useSessions';
 import { useLensEval } from './hooks/useLensEval';
 import { usePatching } from './hooks/usePatching';
 import { useAttribution } from './hooks/useAttribution';
+import { useJacobianLens } from './hooks/useJacobianLens';
 import { useJlensForm } from './hooks/useJlensForm';
 import { NotificationProvider } from './components/Notifications';
 import { Header } from './components/Header';
@@ -16,6 +17,7 @@ import { ModelBrowser } from './components/ModelBrowser';
 import { SaveSessionDialog, SessionsDialog } from './components/SessionDialogs';
 import { SessionDiffCard } from './components/SessionDiff';
 import { LensQualityCard } from './components/LensQuality';
+import { JacobianLensCard } from './components/JacobianLens';
 import { PatchingCard } from './components/Patching';
 import { AttributionCard } from './components/Attribution';
 
@@ -32,6 +34,7 @@ function Main() {
   const patching = usePatching(loader);
   const attribution = useAttribution(run, loader);
   const jlensForm = useJlensForm(loader);
+  const jacobianLens = useJacobianLens(loader);
 
   const openBrowser = () => {
     setDialog('browser');
@@ -79,12 +82,13 @@ function Main() {
           receipts={run.notes.receipts}
           jlens={jlensForm}
         />
-        <ResultsPanel run={run} attribution={attribution} />
+        <ResultsPanel run={run} attribution={attribution} lensVector={jacobianLens.attached ? jacobianLens.showVector : undefined} />
       </main>
       {sessions.diff && <SessionDiffCard view={sessions.diff} onClose={sessions.closeDiff} />}
       <AttributionCard at={attribution} />
       <RunDetails run={run} />
       <LensQualityCard ev={lensEval} />
+      <JacobianLensCard jl={jacobianLens} />
       <PatchingCard p={patching} />
       {dialog === 'browser' && (
         <ModelBrowser

@@ -6,6 +6,9 @@ import type {
   DiffSessionsRequest,
   EvalLensRequest,
   EvalReport,
+  FitJlensCheckpoint,
+  FitJlensRequest,
+  FitJlensResponse,
   GenerateRequest,
   GenerateResponse,
   GenerateResult,
@@ -13,6 +16,8 @@ import type {
   GridVisualizationRequest,
   InferenceRequest,
   InferenceResult,
+  LensVectorRequest,
+  LensVectorResponse,
   LoadLensRequest,
   LoadModelRequest,
   LoadModelResponse,
@@ -188,6 +193,21 @@ export const api = {
    * cannot be read or does not fit the model is a 400 saying why; no model in service, a 409.
    */
   loadLens: (path: string) => request<ModelDescription>('POST', 'load_lens', { body: { path } satisfies LoadLensRequest }),
+  /**
+   * What the lens vector of `token` (an id, or a string that is exactly one token) says at each
+   * layer the attached Jacobian lens covers: its norm and the top `k` tokens of the model's head on
+   * it. Without a Jacobian lens, or for a string of several tokens, a 400 saying why.
+   */
+  lensVector: (req: LensVectorRequest, signal?: AbortSignal) => request<LensVectorResponse>('POST', 'lens_vector', { body: req, signal }),
+  /**
+   * Fits a Jacobian lens on the model in service and attaches it. Like `evalLens`, `requestId` goes
+   * in `x-logitlens-request` (its "run" events are `fitting`: done of total), and aborting `signal`
+   * stops the fit on the server, which keeps a checkpoint that `resume: true` continues.
+   */
+  fitJlens: (req: FitJlensRequest, { signal, requestId = newRequestId() }: { signal?: AbortSignal; requestId?: string } = {}) =>
+    request<FitJlensResponse>('POST', 'fit_jlens', { body: req, signal, headers: { [REQUEST_HEADER]: requestId } }),
+  /** The checkpoint a stopped fit left on the server (prompts done of all, its settings), or null when there is none. */
+  fitCheckpoint: (signal?: AbortSignal) => request<FitJlensCheckpoint | null>('GET', 'fit_jlens', { signal }),
   /** The last lens evaluation made with the model in service; null when none has been made with it yet. */
   lastEval: (signal?: AbortSignal) => request<EvalReport | null>('GET', 'eval_lens', { signal }),
   /**

@@ -218,6 +218,24 @@ describe('LensGrid views and colour modes', () => {
     expect(screen.queryByLabelText('Grid colour mode')).toBeNull();
   });
 
+  it('with a Jacobian lens, a click offers the top-1 token’s lens vector too', () => {
+    const rows = lensRows();
+    const onLensVector = vi.fn();
+    const onAttribute = vi.fn();
+    const { container, rerender } = render(<LensGrid rows={rows} tokens={TOKENS} onLensVector={onLensVector} />);
+    const cell = () => container.querySelector<HTMLElement>('[data-r="1"][data-c="2"]')!;
+    fireEvent.click(cell());
+    // Alone in the menu (no Attribute where the page cannot attribute).
+    expect(within(screen.getByTestId('cell-menu')).getAllByRole('menuitem').map((b) => b.textContent)).toEqual(['Lens vector of x']);
+    rerender(<LensGrid rows={rows} tokens={TOKENS} onLensVector={onLensVector} onAttribute={onAttribute} />);
+    const items = within(screen.getByTestId('cell-menu')).getAllByRole('menuitem');
+    expect(items.map((b) => b.textContent)).toEqual(['Attribute x', 'Lens vector of x']);
+    fireEvent.click(items[1]);
+    expect(onLensVector).toHaveBeenCalledWith({ tokenId: 0, token: 'x' });
+    expect(onAttribute).not.toHaveBeenCalled();
+    expect(screen.queryByTestId('cell-menu')).toBeNull();
+  });
+
   it('a click offers Attribute for the cell’s top-1 only where the page can attribute', () => {
     const rows = lensRows();
     const { container, rerender } = render(<LensGrid rows={rows} tokens={TOKENS} />);

@@ -1,7 +1,8 @@
 // The logit-lens grid: a column per input token, a row per lens state, each cell coloured by the
 // top-1 probability (or a tracked token's probability, or the entropy, or in the diff view by what
 // the interventions took from the baseline's top-1); hover or keyboard focus shows the details.
-// Where the page can attribute a token, a click on a cell (or Enter) offers Attribute for its top-1.
+// Where the page can attribute a token, a click on a cell (or Enter) offers Attribute for its top-1,
+// and with a Jacobian lens attached, that token's lens vector.
 // A generation's grid marks the positions the model wrote (from `promptTokens` on), and while it
 // is written, the token chosen last heads a column whose cells have not come yet.
 import { memo, useCallback, useEffect, useId, useMemo, useRef, useState, type KeyboardEvent as ReactKeyboardEvent, type RefObject } from 'react';
@@ -223,24 +224,26 @@ function Tooltip({ data, view, r, pos, rect, token }: { data: GridData; view: Gr
   );
 }
 
-/** The actions of a clicked cell: Attribute its top-1 token at its position. */
+/** What a clicked cell offers for its top-1 token: Attribute it at its position, read its lens vector. */
 interface CellMenuProps {
   row: LensRow;
   pos: number;
   rect: DOMRect;
   reason: string | null;
-  onAttribute: (t: AttributionTarget) => void;
+  onAttribute?: (t: AttributionTarget) => void;
+  onLensVector?: (t: { tokenId: number; token: string }) => void;
   onClose: () => void;
   boxRef: RefObject<HTMLDivElement | null>;
 }
 
-function CellMenu({ row, pos, rect, reason, onAttribute, onClose, boxRef }: CellMenuProps) {
+function CellMenu({ row, pos, rect, reason, onAttribute, onLensVector, onClose, boxRef }: CellMenuProps) {
   const top1 = row.predictions[pos]?.[0];
   if (!top1) return null;
   const W = 240;
+  const H = (onAttribute ? 90 : 0) + (onLensVector ? 80 : 0);
   const left = Math.min(Math.max(rect.left, 10), window.innerWidth - W - 10);
   let top = rect.bottom + 6;
-  if (top + 90 > window.innerHeight) top = Math.max(6, rect.top - 90);
+  if (top + H > window.innerHeight) top = Math.max(6, rect.top - H);
   return (
     <div
       ref={boxRef}
@@ -253,21 +256,43 @@ function CellMenu({ row, pos, rect, reason, onAttribute, onClose, boxRef }: Cell
         if (e.key === 'Escape') onClose();
       }}
     >
-      <button
-        type="button"
-        role="menuitem"
-        className="btn btn-small btn-secondary"
-        autoFocus
-        disabled={!!reason}
-        title="How much each layer's attention and MLP, and each head, write to this token's logit at this position (direct logit attribution)"
-        onClick={() => {
-          onAttribute({ tokenId: top1.id, token: top1.token, position: pos, rowName: row.layer_name });
-          onClose();
-        }}
-      >
-        Attribute <span className="mono">{formatToken(top1.token)}</span>
-      </button>
-      <span className="muted small">{reason ?? `its logit at position ${pos}, layer by layer`}</span>
+      {onAttribute && (
+        <>
+          <button
+            type="button"
+            role="menuitem"
+            className="btn btn-small btn-secondary"
+            autoFocus
+            disabled={!!reason}
+            title="How much each layer's attention and MLP, and each head, write to this token's logit at this position (direct logit attribution)"
+            onClick={() => {
+              onAttribute({ tokenId: top1.id, token: top1.token, position: pos, rowName: row.layer_name });
+              onClose();
+            }}
+          >
+            Attribute <span className="mono">{formatToken(top1.token)}</span>
+          </button>
+          <span className="muted small">{reason ?? `its logit at position ${pos}, layer by layer`}</span>
+        </>
+      )}
+      {onLensVector && (
+        <>
+          <button
+            type="button"
+            role="menuitem"
+            className="btn btn-small btn-secondary"
+            autoFocus={!onAttribute}
+            title="What this token's direction in the Jacobian lens says at each layer it covers, read back through the model's head"
+            onClick={() => {
+              onLensVector({ tokenId: top1.id, token: top1.token });
+              onClose();
+            }}
+          >
+            Lens vector of <span className="mono">{formatToken(top1.token)}</span>
+          </button>
+          <span className="muted small">its Jacobian-lens direction, layer by layer</span>
+        </>
+      )}
     </div>
   );
 }
@@ -344,6 +369,8 @@ interface LensGridProps extends GridData {
   onAttribute?: (t: AttributionTarget) => void;
   /** Why Attribute cannot run now, or null. */
   attributeDisabledReason?: string | null;
+  /** Offers a clicked cell's top-1 token's lens vector (with a Jacobian lens attached). */
+  onLensVector?: (t: { tokenId: number; token: string }) => void;
   /** A generation's: the prompt's token count (later positions were written by the model). */
   promptTokens?: number | null;
   /** While a generation is written: the token chosen last, before its column comes. */
@@ -364,6 +391,7 @@ export function LensGrid({
   testId = 'lens-grid',
   onAttribute,
   attributeDisabledReason = null,
+  onLensVector,
   promptTokens = null,
   pendingToken = null,
 }: LensGridProps) {
@@ -427,8 +455,9 @@ export function LensGrid({
     if (pendingToken !== null && el) el.scrollLeft = el.scrollWidth;
   }, [pendingToken, T]);
 
+  const hasActions = !!onAttribute || !!onLensVector;
   const openMenu = (el: HTMLElement | null) => {
-    if (el && onAttribute) setMenu({ r: Number(el.dataset.r), c: Number(el.dataset.c), rect: el.getBoundingClientRect(), rows });
+    if (el && hasActions) setMenu({ r: Number(el.dataset.r), c: Number(el.dataset.c), rect: el.getBoundingClientRect(), rows });
   };
   const closeMenu = () => {
     // Back to the cell, where the keyboard was.
@@ -557,7 +586,7 @@ export function LensGrid({
         </div>
       </div>
       <div
-        className={`lens-scroll${onAttribute ? ' has-actions' : ''}`}
+        className={`lens-scroll${hasActions ? ' has-actions' : ''}`}
         ref={scrollRef}
         data-testid={testId}
         onMouseOver={(e) => show(cellOf(e.target))}
@@ -581,8 +610,17 @@ export function LensGrid({
         <GridTable rows={rows} transported={transportedSet} tokens={tokens} compact={compact} cells={cells} view={view} label={tableLabel} promptTokens={promptTokens} pendingToken={pendingToken} />
       </div>
       {tip && !menu && rows[tip.r] && <Tooltip data={data} view={view} r={tip.r} pos={tip.c} rect={tip.rect} token={tokens?.[tip.c]} />}
-      {menu && onAttribute && rows[menu.r] && (
-        <CellMenu row={rows[menu.r]} pos={menu.c} rect={menu.rect} reason={attributeDisabledReason} onAttribute={onAttribute} onClose={closeMenu} boxRef={menuRef} />
+      {menu && hasActions && rows[menu.r] && (
+        <CellMenu
+          row={rows[menu.r]}
+          pos={menu.c}
+          rect={menu.rect}
+          reason={attributeDisabledReason}
+          onAttribute={onAttribute}
+          onLensVector={onLensVector}
+          onClose={closeMenu}
+          boxRef={menuRef}
+        />
       )}
     </div>
   );

@@ -13,29 +13,9 @@ import { evalCsv, evalFileName } from '../lib/lensEval';
 import { shortModelName } from '../lib/models';
 import { svgMarkup } from '../lib/svgExport';
 import { usePngExport } from '../hooks/usePngExport';
+import { FileButton } from './FileButton';
 import { LensQualityChart } from './LensQualityChart';
 import { RunControl } from './RunControl';
-
-/** A button that opens the file picker of a hidden file input. */
-function FileButton({ label, accept, onFile, ariaLabel }: { label: string; accept: string; onFile: (f: File) => void; ariaLabel: string }) {
-  return (
-    <label className="btn btn-small btn-secondary file-btn">
-      {label}
-      <input
-        type="file"
-        accept={accept}
-        aria-label={ariaLabel}
-        className="sr-only"
-        onChange={(e) => {
-          const f = e.target.files?.[0];
-          // Cleared so that choosing the same file again reads it again.
-          e.target.value = '';
-          if (f) onFile(f);
-        }}
-      />
-    </label>
-  );
-}
 
 /** The lenses measured, each named by its folder or file: "logit lens, tuned lens (llama) and Jacobian lens (jlens.pt)". */
 function EvalLenses({ data }: { data: EvalData }) {

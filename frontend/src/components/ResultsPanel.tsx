@@ -15,13 +15,18 @@ import { GeneratedText, LiveText } from './Generation';
 import { LensGrid } from './LensGrid';
 import { RequestNotes, RequestProgress } from './RunControl';
 
-/** `attribution`: the grid's cells offer Attribute (see useAttribution). */
+/**
+ * `attribution`: the grid's cells offer Attribute (see useAttribution); `lensVector`: they offer
+ * their top-1 token's lens vector (with a Jacobian lens attached).
+ */
 export function ResultsPanel({
   run,
   attribution,
+  lensVector,
 }: {
   run: Pick<RunState, 'view' | 'task' | 'live' | 'notes' | 'inputs'>;
   attribution?: Pick<AttributionState, 'attribute' | 'disabledReason'>;
+  lensVector?: (t: { tokenId: number; token: string }) => void;
 }) {
   const { view, task, live } = run;
   const { running, error: runError } = task;
@@ -99,6 +104,7 @@ export function ResultsPanel({
               transported={view.request.lens === 'jacobian' ? (view.transportedRows ?? null) : null}
               onAttribute={attribution && ((t) => void attribution.attribute(t))}
               attributeDisabledReason={attribution?.disabledReason}
+              onLensVector={lensVector}
               promptTokens={gen?.promptTokens ?? null}
             />
           </>

@@ -5,6 +5,7 @@
 // its progress, kept in a store only the progress bar reads.
 import { useCallback, useEffect, useState } from 'react';
 import { api, errorMessage, isAbort } from '../api/client';
+import { readFileText } from '../lib/download';
 import { refusalMessage } from '../lib/refusals';
 import { countDocuments, parseEvalFile, parseMaxTokens, type EvalData } from '../lib/lensEval';
 import { shortModelName } from '../lib/models';
@@ -50,17 +51,6 @@ export interface LensEvalState {
   /** Opens an evaluation file (`eval-lens --json`, or a report); a file that is not one is said in `fileError`. */
   openFile: (f: File) => Promise<void>;
   fileError: string | null;
-}
-
-/** A file's text (Blob.text where there is one; FileReader otherwise). */
-function readText(f: File): Promise<string> {
-  if (typeof f.text === 'function') return f.text();
-  return new Promise((resolve, reject) => {
-    const r = new FileReader();
-    r.onload = () => resolve(String(r.result ?? ''));
-    r.onerror = () => reject(r.error ?? new Error('the file could not be read'));
-    r.readAsText(f);
-  });
 }
 
 export function useLensEval(loader: ModelLoader): LensEvalState {
@@ -133,7 +123,7 @@ export function useLensEval(loader: ModelLoader): LensEvalState {
 
   const readCorpusFile = async (f: File) => {
     try {
-      const text = await readText(f);
+      const text = await readFileText(f);
       setCorpusState(text);
       setCorpusFile(f.name);
       setRunError(null);
@@ -168,7 +158,7 @@ export function useLensEval(loader: ModelLoader): LensEvalState {
   const openFile = async (f: File) => {
     let text: string;
     try {
-      text = await readText(f);
+      text = await readFileText(f);
     } catch (err) {
       setFileError(`Could not read ${f.name}: ${errorMessage(err)}`);
       return;

@@ -76,6 +76,11 @@ export interface ModelLoader {
    * model in service). Stable.
    */
   attachLens: (path: string) => Promise<ModelDescription>;
+  /**
+   * Asks GET /model_status now (the server also says so on /events): after something changed the
+   * model in service's lenses (a fitted Jacobian lens attached). Stable.
+   */
+  refreshStatus: () => Promise<ModelStatus | null>;
 }
 
 const statusKey = (backend: Backend, model: string) => `${normalizeBackend(backend)}|${model}`;
@@ -203,6 +208,12 @@ export function useModelLoader(models: ModelsState): ModelLoader {
     [refresh],
   );
 
+  const refreshStatus = useCallback(async () => {
+    const s = await refresh();
+    if (s) statusRef.current = s;
+    return s;
+  }, [refresh]);
+
   const reloadWeights = () => {
     if (model) void loadModel(model.model_name, model.backend);
   };
@@ -250,5 +261,6 @@ export function useModelLoader(models: ModelsState): ModelLoader {
     selectModel,
     switchTo,
     attachLens,
+    refreshStatus,
   };
 }

@@ -1,5 +1,5 @@
 // Files the app offers for download (CSV tables, charts): a Blob through a temporary link, and
-// the parts of their names.
+// the parts of their names; and the text of a file the user chose (a corpus, an evaluation).
 
 /** Offers `blob` as a file download through a temporary link. */
 export function downloadBlob(blob: Blob, fileName: string): void {
@@ -29,4 +29,15 @@ export function fileStamp(when: Date): string {
 /** `name` safe in a file name (letters, digits, `._-`), or `fallback` when nothing is left. */
 export function fileNamePart(name: string, fallback = 'model'): string {
   return name.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^_+|_+$/g, '') || fallback;
+}
+
+/** A file's text (Blob.text where there is one; FileReader otherwise). */
+export function readFileText(f: File): Promise<string> {
+  if (typeof f.text === 'function') return f.text();
+  return new Promise((resolve, reject) => {
+    const r = new FileReader();
+    r.onload = () => resolve(String(r.result ?? ''));
+    r.onerror = () => reject(r.error ?? new Error('the file could not be read'));
+    r.readAsText(f);
+  });
 }

@@ -67,6 +67,12 @@ describe('run progress', () => {
     expect(describeRunProgress(null, 'Starting the evaluation…')).toEqual({ text: 'Starting the evaluation…', value: null });
   });
 
+  it('a Jacobian lens’s fit counts its prompts', () => {
+    expect(parseRunProgress('{"request":"f","stage":"fitting","done":3,"total":12}')).toEqual({ request: 'f', stage: 'fitting', done: 3, total: 12 });
+    expect(describeRunProgress({ request: 'f', stage: 'fitting', done: 3, total: 12 })).toEqual({ text: 'Fitting: 3 of 12 prompts', value: { now: 3, max: 12 } });
+    expect(describeRunProgress({ request: 'f', stage: 'fitting', done: 0, total: 1 }).text).toBe('Fitting: 0 of 1 prompt');
+  });
+
   it('a patching sweep counts its patched runs', () => {
     expect(parseRunProgress('{"request":"p","stage":"patching","done":5,"total":60}')).toEqual({ request: 'p', stage: 'patching', done: 5, total: 60 });
     expect(describeRunProgress({ request: 'p', stage: 'patching', done: 5, total: 60 })).toEqual({ text: 'Patched run 5 of 60', value: { now: 5, max: 60 } });

@@ -41,7 +41,7 @@ export function describeLoading(l: LoadingStatus | null | undefined): ProgressVi
   return { stage, detail: parts.join(' · '), fraction };
 }
 
-const RUN_STAGES: readonly RunStage[] = ['queued', 'forward', 'lens', 'documents', 'sampling', 'patching', 'generating'];
+const RUN_STAGES: readonly RunStage[] = ['queued', 'forward', 'lens', 'documents', 'sampling', 'patching', 'generating', 'fitting'];
 
 /** The data of a "run" event, or null when it is not a RunProgress (a malformed event is skipped). */
 export function parseRunProgress(data: string): RunProgress | null {
@@ -61,7 +61,7 @@ export function parseRunProgress(data: string): RunProgress | null {
 }
 
 export interface RunProgressView {
-  /** "Waiting for 2 runs ahead…", "Layer 12 of 30", "Lens 3 of 31", "12 of 40 documents", "Sampling the corpus: 96 of 256 tokens", "Patched run 5 of 60", "Writing token 5 of 64", "Running the model…" */
+  /** "Waiting for 2 runs ahead…", "Layer 12 of 30", "Lens 3 of 31", "12 of 40 documents", "Sampling the corpus: 96 of 256 tokens", "Patched run 5 of 60", "Writing token 5 of 64", "Fitting: 12 of 40 prompts", "Running the model…" */
   text: string;
   /** For a progress bar: done of total, or null (indeterminate: waiting, or nothing heard yet). */
   value: { now: number; max: number } | null;
@@ -96,6 +96,9 @@ export function describeRunProgress(p: RunProgress | null, idle = 'Running the m
       // `done` tokens written of at most `total`: the next one is being written, until all are
       // (the answer is then put together, and the baseline's continuation written with compare).
       return { text: now < max ? `Writing token ${now + 1} of ${max}` : `Wrote ${max} token${max === 1 ? '' : 's'}: finishing…`, value: max > 0 ? { now, max } : null };
+    case 'fitting':
+      // A Jacobian lens's fit: `done` of its prompts averaged in.
+      return { text: `Fitting: ${now} of ${max} prompt${max === 1 ? '' : 's'}`, value: max > 0 ? { now, max } : null };
     default:
       return { text: idle, value: null };
   }

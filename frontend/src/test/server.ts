@@ -10,11 +10,16 @@ import type {
   DiffSessionsRequest,
   EvalLensRequest,
   EvalReport,
+  FitJlensCheckpoint,
+  FitJlensRequest,
+  FitJlensResponse,
   GenerateRequest,
   GenerateResponse,
   GridVisualizationRequest,
   InferenceRequest,
   InferenceResponse,
+  LensVectorRequest,
+  LensVectorResponse,
   LoadLensRequest,
   LoadModelRequest,
   LoadModelResponse,
@@ -45,6 +50,9 @@ export interface Api {
   load_lens: [LoadLensRequest, ModelDescription];
   /** GET (no body: the last evaluation, null when none) and POST (a corpus) share the path. */
   eval_lens: [EvalLensRequest | undefined, EvalReport | null];
+  lens_vector: [LensVectorRequest, LensVectorResponse];
+  /** GET (no body: the kept checkpoint, null when none) and POST (a fit) share the path. */
+  fit_jlens: [FitJlensRequest | undefined, FitJlensResponse | FitJlensCheckpoint | null];
   inference: [InferenceRequest, InferenceResponse];
   /** `stream: true` is answered with an `ndjson()` body. */
   generate: [GenerateRequest, GenerateResponse];
@@ -67,6 +75,8 @@ const ROUTES: readonly Route[] = [
   'load_model',
   'load_lens',
   'eval_lens',
+  'lens_vector',
+  'fit_jlens',
   'inference',
   'generate',
   'tokenize',

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { checkpointText, FIT_DEFAULTS, fitRequest, formatSeconds } from './jlensFit';
+
+const error = (patch: Partial<typeof FIT_DEFAULTS>) => {
+  const r = fitRequest({ ...FIT_DEFAULTS, ...patch });
+  return r.ok ? null : r.error;
+};
+
+describe('the fit form', () => {
+  it('a corpus, with the server’s defaults', () => {
+    expect(fitRequest({ ...FIT_DEFAULTS, corpus: 'one\n\ntwo\n' })).toEqual({ ok: true, value: { corpus: 'one\n\ntwo\n', max_seq_len: 128, skip_first: 16, dim_batch: 8 } });
+  });
+
+  it('sampled documents with their seed; max prompts when given', () => {
+    expect(fitRequest({ ...FIT_DEFAULTS, source: 'sample', sample: '32', seed: '7', maxPrompts: '20', maxSeqLen: '64', skipFirst: '4', dimBatch: '16' })).toEqual({
+      ok: true,
+      value: { sample: 32, seed: 7, max_prompts: 20, max_seq_len: 64, skip_first: 4, dim_batch: 16 },
+    });
+  });
+
+  it('says what is wrong', () => {
+    expect(error({ corpus: '  \n ' })).toBe('Type or choose a corpus first: one document per line.');
+    expect(error({ source: 'sample', sample: '0' })).toBe('The number of sampled documents must be a whole number of at least 1.');
+    expect(error({ source: 'sample', seed: '-1' })).toBe('The seed must be a whole number of at least 0.');
+    expect(error({ corpus: 'x', maxPrompts: '1.5' })).toBe('Max prompts must be a whole number of at least 1.');
+    expect(error({ corpus: 'x', maxSeqLen: '1' })).toBe('Max sequence length must be a whole number of at least 2.');
+    expect(error({ corpus: 'x', skipFirst: 'a' })).toBe('Skip first must be a whole number of at least 0.');
+    expect(error({ corpus: 'x', maxSeqLen: '16', skipFirst: '16' })).toBe('Skip first (16) must be below the max sequence length (16): the positions after it are what the fit averages.');
+    expect(error({ corpus: 'x', dimBatch: '0' })).toBe('Dim batch must be a whole number of at least 1.');
+  });
+
+  it('a checkpoint and a fit’s time in words', () => {
+    expect(checkpointText({ n_done: 5, total: 12, settings: {} })).toBe('5 of 12 prompts done');
+    expect(checkpointText({ n_done: 0, total: 1, settings: {} })).toBe('0 of 1 prompt done');
+    expect(formatSeconds(3.21)).toBe('3.2 s');
+    expect(formatSeconds(42.4)).toBe('42 s');
+    expect(formatSeconds(125)).toBe('2 min 5 s');
+    expect(formatSeconds(NaN)).toBe('—');
+  });
+});
