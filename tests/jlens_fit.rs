@@ -356,6 +356,11 @@ fn requests_that_cannot_fit_are_refused_in_words() {
         ..request(2)
     });
     assert!(e.contains("shard"), "{e}");
+    let e = refuse(JlensFitRequest {
+        shard: Some((5, 10)),
+        ..request(2)
+    });
+    assert!(e.contains("no prompt to fit"), "{e}");
     let other = fit(
         &model,
         &JlensFitRequest {

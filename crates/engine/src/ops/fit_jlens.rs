@@ -364,6 +364,16 @@ impl Operation for JlensFitSpec {
         if let Some(lengths) = spec.corpus.lengths() {
             let need = req.skip_first + 1;
             let todo = spec.todo(lengths.len());
+            if spec.start.n_done == 0 && todo.is_empty() {
+                return Err(crate::invalid!(
+                    "no prompt to fit: the corpus has {} documents, and none is in this fit's \
+                     first max_prompts ({:?}), its shard ({:?}) and after the sums' next ({})",
+                    lengths.len(),
+                    req.max_prompts,
+                    req.shard,
+                    spec.start.next
+                ));
+            }
             if spec.start.n_done == 0 && todo.iter().all(|&j| lengths[j] <= need) {
                 return Err(crate::invalid!(
                     "no prompt has a valid position: each of the {} to fit has at most {need} \
