@@ -17,7 +17,9 @@ pub enum Stage {
     Sample,
     /// A corpus measured: `done` of `total` documents.
     Documents,
-    /// A lens fitted: `done` of `total` optimisation steps.
+    /// A lens fitted: `done` of `total` pieces of work (a tuned lens: the
+    /// (document, row) pieces of its steps; a Jacobian lens: each prompt's
+    /// forward pass and its backward passes).
     Fit,
 }
 

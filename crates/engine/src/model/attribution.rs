@@ -187,7 +187,16 @@ impl Transformer {
         let (cos, sin) = rope::tables(&self.inv_freq, &self.device, self.dtype, 0, t)?;
         let mask = AttnMask::build(0, t, plan.blocked_at(l), &self.device, self.dtype)?;
         let h = block.ln1.forward(&cap.resid[l])?;
-        let mix = self.attention_mix(l, &block.attn, &h, (&cos, &sin), &mask, None)?;
+        let step = super::Step {
+            l,
+            b: 1,
+            t,
+            offset: 0,
+            plan,
+            rope: (&cos, &sin),
+            mode: crate::nn::Mode::Plain,
+        };
+        let mix = self.attention_mix(&block.attn, &h, &step, &mask, None)?;
         let z = mix.out.get(p)?.unsqueeze(0)?;
         // Row h keeps head h's slice of the mixed values.
         let (nh, hd) = (cfg.n_heads, cfg.head_dim);

@@ -1,8 +1,10 @@
 //! The transformer: one decoder for every family, driven by its resolved
 //! [`Config`] and loaded through its family's tensor [`Layout`]. Written
 //! out (scores, mask, softmax, weighted sum) so every hook point exists
-//! and blocking masks apply. Stateless (`&self`), batch 1: every position
-//! of the input, or, continuing a [`KvCache`], the positions after it.
+//! and blocking masks apply. Stateless (`&self`): every position of the
+//! input, or, continuing a [`KvCache`], the positions after it; one
+//! sequence, or (`batch.rs`) several of one length at once, plain or
+//! recorded for candle's autograd. One block loop runs them all.
 //!
 //! Follows transformers' `modeling_{llama,mistral,qwen2,qwen3,gemma,gemma2,
 //! phi3,phi,gpt2,gpt_neox}.py` (eager attention).
@@ -32,24 +34,26 @@
 //! `blocks.{l}.attn.hook_attn_scores` is where blocking masks apply.
 
 mod attribution;
+mod batch;
 mod cache;
 mod config;
 mod families;
 mod profile;
 
 pub use attribution::Attribution;
+pub use batch::DifferentiableRun;
 pub use cache::KvCache;
 pub(crate) use config::Fields;
 pub use config::{Config, Family, Residual};
 pub use profile::{BackendKind, ModelInfo};
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor, Var};
 
 use crate::capture::Capture;
 use crate::error::Result;
 use crate::hooks::{HookPoint, InterventionPlan, Patch};
 use crate::nn::{
-    attend, repeat_kv, rope, Attended, AttnMask, Form, HookRunner, Linear, Matrix, Mlp, Norm,
+    attend, repeat_kv, rope, Attended, AttnMask, Form, HookRunner, Linear, Matrix, Mlp, Mode, Norm,
     Weights,
 };
 use crate::watch::{check, Stage, Unwatched, Watch};
@@ -427,7 +431,11 @@ impl Transformer {
         resume: Option<(usize, &Capture)>,
         opts: &ForwardOptions,
     ) -> Result<Capture> {
-        self.run_blocks(ids, plan, resume, None, None, opts)
+        let pass = Pass {
+            resume,
+            ..Pass::one(ids, plan)
+        };
+        Ok(self.run_blocks(pass, None, opts)?.0)
     }
 
     /// A run on `ids` without interventions whose activation at
@@ -442,7 +450,12 @@ impl Transformer {
         opts: &ForwardOptions,
     ) -> Result<Capture> {
         let plan = InterventionPlan::default();
-        self.run_blocks(ids, &plan, Some((r, earlier)), None, patch, opts)
+        let pass = Pass {
+            resume: Some((r, earlier)),
+            patch,
+            ..Pass::one(ids, &plan)
+        };
+        Ok(self.run_blocks(pass, None, opts)?.0)
     }
 
     /// Run `ids` as the positions that follow the `cache.len()` positions
@@ -463,7 +476,7 @@ impl Transformer {
         cache: &mut KvCache,
         opts: &ForwardOptions,
     ) -> Result<Capture> {
-        self.run_blocks(ids, plan, None, Some(cache), None, opts)
+        Ok(self.run_blocks(Pass::one(ids, plan), Some(cache), opts)?.0)
     }
 
     /// The longest sequence the model runs: its learned positions, or its
@@ -473,52 +486,37 @@ impl Transformer {
         learned.into_iter().chain(self.cfg.sliding_window).min()
     }
 
-    /// The one block loop of [`forward_with`](Self::forward_with) and
-    /// [`forward_cached`](Self::forward_cached).
+    /// The one block loop of every forward pass: [`forward_with`]
+    /// (Self::forward_with), [`forward_patched`](Self::forward_patched),
+    /// [`forward_cached`](Self::forward_cached) and the batched and recorded
+    /// runs ([`forward_batch`](Self::forward_batch),
+    /// [`forward_differentiable`](Self::forward_differentiable)). The stream
+    /// is `[B*T, D]` (`[T, D]` for one sequence); from the first block that
+    /// reads a state in `pass.wrt` on, the ops are recorded for autograd
+    /// ([`Mode::Recorded`]: the same values) and each such state gets a zero
+    /// variable added, returned beside the capture.
     fn run_blocks(
         &self,
-        ids: &[u32],
-        plan: &InterventionPlan,
-        resume: Option<(usize, &Capture)>,
+        pass: Pass,
         mut cache: Option<&mut KvCache>,
-        patch: Option<&Patch>,
         opts: &ForwardOptions,
-    ) -> Result<Capture> {
-        let cfg = &self.cfg;
-        let t = ids.len();
+    ) -> Result<(Capture, Vec<(usize, Var)>)> {
         let n = self.blocks.len();
-        if t == 0 {
-            return Err(crate::invalid!("no tokens to run"));
-        }
-        if let Some(&bad) = ids.iter().find(|&&i| i as usize >= cfg.vocab_size) {
-            return Err(crate::invalid!(
-                "token id {bad} is outside this model's vocabulary of {}",
-                cfg.vocab_size
-            ));
-        }
-        if let Some(c) = &cache {
-            c.check_fits(self)?;
-        }
+        let (b, t) = self.check_pass(&pass, cache.as_deref())?;
+        let plan = pass.plan;
         let offset = cache.as_ref().map_or(0, |c| c.len());
-        let total = offset + t;
-        if let Some(w) = cfg.sliding_window.filter(|&w| total > w) {
-            return Err(crate::invalid!(
-                "the input has {} but this {} model's sliding attention window is {w}; \
-                 sliding windows are not implemented, so inputs must fit in one",
-                positions(offset, t),
-                cfg.family()
-            ));
-        }
         let (cos, sin) = rope::tables(&self.inv_freq, &self.device, self.dtype, offset, t)?;
-        let mut hk = match (&cache, patch) {
+        let mut hk = match (&cache, pass.patch) {
             (Some(_), _) => HookRunner::continuing(plan, offset),
             (None, Some(patch)) => HookRunner::patching(plan, patch),
             (None, None) => HookRunner::new(plan),
         };
-        let (mut cap, mut x, start) = match resume {
+        let mut vars = Vec::new();
+        let (mut cap, mut x, start) = match pass.resume {
             Some((r, earlier)) => (earlier.prefix(r), earlier.resid[r].clone(), r),
             None => {
-                let x = self.embed_tokens(ids, offset, &mut hk, plan)?;
+                let x = self.embed_tokens(pass.ids, b, offset, &mut hk, plan)?;
+                let x = with_variable(x, 0, b, pass.wrt, &mut vars)?;
                 let mut cap = Capture::with_layers(n);
                 cap.resid.push(x.clone());
                 (cap, x, 0)
@@ -529,42 +527,31 @@ impl Transformer {
                 "a run that keeps attention cannot resume from one that did not".into(),
             ));
         }
+        let first_recorded = pass.wrt.iter().min().copied().unwrap_or(usize::MAX);
         for (l, block) in self.blocks.iter().enumerate().skip(start) {
             check(opts.watch)?;
             opts.watch.progress(Stage::Forward, l, n);
             hk.step = l;
-            let mask = AttnMask::build(offset, t, plan.blocked_at(l), &self.device, self.dtype)?;
-            let h = block.ln1.forward(&x)?;
-            let rope = (&cos, &sin);
-            let at = self.attention_mix(l, &block.attn, &h, rope, &mask, cache.as_deref_mut())?;
-            let (pattern, blocked_delta) = (at.pattern, at.blocked_delta);
-            let mut a = block.attn.o.forward(&at.out)?;
-            hk.blocked(l, pattern.dim(0)?, t, blocked_delta);
-            if let Some(norm) = &block.post_attn_norm {
-                a = norm.forward(&a)?;
-            }
-            let a = hk.apply(a, HookPoint::AttnOut(l))?;
-            let x1 = hk.apply((&x + &a)?, HookPoint::ResidMid(l))?;
-            let mlp_in = match (cfg.residual, &block.ln2) {
-                (Residual::ParallelSharedNorm, _) | (_, None) => h,
-                (Residual::Parallel, Some(ln2)) => ln2.forward(&x)?,
-                (Residual::Sequential | Residual::Sandwich, Some(ln2)) => ln2.forward(&x1)?,
+            let step = Step {
+                l,
+                b,
+                t,
+                offset,
+                plan,
+                rope: (&cos, &sin),
+                mode: if l >= first_recorded {
+                    Mode::Recorded
+                } else {
+                    Mode::Plain
+                },
             };
-            let mut m = block.mlp.forward(cfg.act, &mlp_in)?;
-            if let Some(norm) = &block.post_ff_norm {
-                m = norm.forward(&m)?;
-            }
-            let m = hk.apply(m, HookPoint::MlpOut(l))?;
-            let x2 = (&x1 + &m)?;
-            // resid_pre of layer l+1 is resid_post of layer l: both hooks apply
-            // before the state is recorded, so the lens shows what the next layer reads.
-            x = hk.apply(x2, HookPoint::ResidPost(l))?;
-            x = hk.apply(x, HookPoint::ResidPre(l + 1))?;
-            cap.post_attn.push(x1);
-            cap.attn_out.push(a);
-            cap.mlp_out.push(m);
+            let out = self.block_step(block, &x, &step, &mut hk, cache.as_deref_mut())?;
+            x = with_variable(out.resid, l + 1, b, pass.wrt, &mut vars)?;
+            cap.post_attn.push(out.resid_mid);
+            cap.attn_out.push(out.attn_out);
+            cap.mlp_out.push(out.mlp_out);
             if opts.keep_patterns {
-                cap.patterns.push(pattern);
+                cap.patterns.push(out.pattern);
             }
             cap.resid.push(x.clone());
         }
@@ -573,19 +560,120 @@ impl Transformer {
         if let Some(c) = cache {
             c.commit(t);
         }
-        Ok(cap)
+        Ok((cap, vars))
+    }
+
+    /// A pass's input checked against the model (and the cache it
+    /// continues): its batch size and sequence length.
+    fn check_pass(&self, pass: &Pass, cache: Option<&KvCache>) -> Result<(usize, usize)> {
+        let cfg = &self.cfg;
+        let b = pass.b.max(1);
+        let t = pass.ids.len() / b;
+        if t == 0 {
+            return Err(crate::invalid!("no tokens to run"));
+        }
+        if let Some(&bad) = pass.ids.iter().find(|&&i| i as usize >= cfg.vocab_size) {
+            return Err(crate::invalid!(
+                "token id {bad} is outside this model's vocabulary of {}",
+                cfg.vocab_size
+            ));
+        }
+        let continues = pass.resume.is_some() || cache.is_some();
+        if b > 1 && (continues || pass.patch.is_some() || !pass.plan.is_empty()) {
+            return Err(crate::invalid!(
+                "a batched run takes no interventions, patch, cache or earlier run (not implemented)"
+            ));
+        }
+        if let Some(&i) = pass.wrt.iter().find(|&&i| i > self.blocks.len()) {
+            return Err(crate::invalid!(
+                "resid[{i}] does not exist: this model has {} residual states",
+                self.blocks.len() + 1
+            ));
+        }
+        if !pass.wrt.is_empty() && continues {
+            return Err(crate::invalid!(
+                "a differentiated run starts from the embeddings (no cache, no earlier run)"
+            ));
+        }
+        if let Some(c) = cache {
+            c.check_fits(self)?;
+        }
+        let offset = cache.map_or(0, |c| c.len());
+        if let Some(w) = cfg.sliding_window.filter(|&w| offset + t > w) {
+            return Err(crate::invalid!(
+                "the input has {} but this {} model's sliding attention window is {w}; \
+                 sliding windows are not implemented, so inputs must fit in one",
+                positions(offset, t),
+                cfg.family()
+            ));
+        }
+        Ok((b, t))
+    }
+
+    /// One block on the stream `x: [B*T, D]`, every hook in place.
+    fn block_step(
+        &self,
+        block: &Block,
+        x: &Tensor,
+        s: &Step,
+        hk: &mut HookRunner,
+        cache: Option<&mut KvCache>,
+    ) -> Result<BlockOut> {
+        let cfg = &self.cfg;
+        let (l, mode) = (s.l, s.mode);
+        let mask = AttnMask::build(
+            s.offset,
+            s.t,
+            s.plan.blocked_at(l),
+            &self.device,
+            self.dtype,
+        )?;
+        let h = block.ln1.forward_in(x, mode)?;
+        let at = self.attention_mix(&block.attn, &h, s, &mask, cache)?;
+        let (pattern, blocked_delta) = (at.pattern, at.blocked_delta);
+        let mut a = block.attn.o.forward_in(&at.out, mode)?;
+        hk.blocked(l, pattern.dim(0)? / s.b, s.t, blocked_delta);
+        if let Some(norm) = &block.post_attn_norm {
+            a = norm.forward_in(&a, mode)?;
+        }
+        let a = hk.apply(a, HookPoint::AttnOut(l))?;
+        let x1 = hk.apply((x + &a)?, HookPoint::ResidMid(l))?;
+        let mlp_in = match (cfg.residual, &block.ln2) {
+            (Residual::ParallelSharedNorm, _) | (_, None) => h,
+            (Residual::Parallel, Some(ln2)) => ln2.forward_in(x, mode)?,
+            (Residual::Sequential | Residual::Sandwich, Some(ln2)) => ln2.forward_in(&x1, mode)?,
+        };
+        let mut m = block.mlp.forward(cfg.act, &mlp_in, mode)?;
+        if let Some(norm) = &block.post_ff_norm {
+            m = norm.forward_in(&m, mode)?;
+        }
+        let m = hk.apply(m, HookPoint::MlpOut(l))?;
+        let x2 = (&x1 + &m)?;
+        // resid_pre of layer l+1 is resid_post of layer l: both hooks apply
+        // before the state is recorded, so the lens shows what the next layer reads.
+        let out = hk.apply(x2, HookPoint::ResidPost(l))?;
+        let resid = hk.apply(out, HookPoint::ResidPre(l + 1))?;
+        Ok(BlockOut {
+            resid_mid: x1,
+            attn_out: a,
+            mlp_out: m,
+            resid,
+            pattern,
+        })
     }
 
     /// Token embeddings (scaled for Gemma) plus learned positions (from
-    /// position `offset` on), through their hooks and `resid_pre[0]`'s.
+    /// position `offset` on), through their hooks and `resid_pre[0]`'s;
+    /// `ids` are `b` sequences of one length, back to back.
     fn embed_tokens(
         &self,
         ids: &[u32],
+        b: usize,
         offset: usize,
         hk: &mut HookRunner,
         plan: &InterventionPlan,
     ) -> Result<Tensor> {
-        let t = ids.len();
+        let t = ids.len() / b;
         let mut x = hk.apply(self.token_embeddings(ids)?, HookPoint::Embed)?;
         match &self.pos_embed {
             Some(wpe) => {
@@ -597,7 +685,14 @@ impl Transformer {
                     ));
                 }
                 let pos = hk.apply(wpe.narrow(0, offset, t)?, HookPoint::PosEmbed)?;
-                x = (x + pos)?;
+                x = if b == 1 {
+                    (x + pos)?
+                } else {
+                    let d = self.cfg.d_model;
+                    x.reshape((b, t, d))?
+                        .broadcast_add(&pos)?
+                        .reshape((b * t, d))?
+                };
             }
             None if !plan.ops_at(HookPoint::PosEmbed).is_empty() => {
                 return Err(crate::invalid!(
@@ -628,42 +723,120 @@ impl Transformer {
         Ok(x.affine(s, 0.0)?)
     }
 
-    /// One layer's attention on `h: [T, D]` up to the heads' mix (`out`:
-    /// `[T, H*hd]`, before the output projection); with a cache, the new
+    /// One layer's attention on `h: [B*T, D]` up to the heads' mix (`out`:
+    /// `[B*T, H*hd]`, before the output projection); with a cache, the new
     /// keys and values join the cached ones (and stay in the cache).
     fn attention_mix(
         &self,
-        layer: usize,
         attn: &Attention,
         h: &Tensor,
-        (cos, sin): (&Tensor, &Tensor),
+        s: &Step,
         mask: &AttnMask,
         cache: Option<&mut KvCache>,
     ) -> Result<Attended> {
         let cfg = &self.cfg;
-        let t = h.dim(0)?;
+        let (b, t, mode) = (s.b, s.t, s.mode);
         let (nh, nkv, hd) = (cfg.n_heads, cfg.n_kv_heads, cfg.head_dim);
-        let mut q = attn.q.forward(h)?.reshape((t, nh, hd))?;
-        let mut k = attn.k.forward(h)?.reshape((t, nkv, hd))?;
-        let v = attn.v.forward(h)?.reshape((t, nkv, hd))?;
+        let mut q = attn.q.forward_in(h, mode)?.reshape((b, t, nh, hd))?;
+        let mut k = attn.k.forward_in(h, mode)?.reshape((b, t, nkv, hd))?;
+        let v = attn.v.forward_in(h, mode)?.reshape((b, t, nkv, hd))?;
         if let Some((qn, kn)) = &attn.qk_norm {
-            q = qn.forward(&q)?;
-            k = kn.forward(&k)?;
+            q = qn.forward_in(&q, mode)?;
+            k = kn.forward_in(&k, mode)?;
         }
-        let q = rope::rotate(&q.transpose(0, 1)?, cos, sin, cfg.rotary_dim)?;
-        let k = rope::rotate(&k.transpose(0, 1)?, cos, sin, cfg.rotary_dim)?;
-        let v = v.transpose(0, 1)?.contiguous()?;
+        let (cos, sin) = s.rope;
+        let rotate = |x: &Tensor, heads: usize| -> Result<Tensor> {
+            let x = rope::rotate(&x.transpose(1, 2)?, cos, sin, cfg.rotary_dim, mode)?;
+            // One sequence keeps the rotated layout (a partial rotation's
+            // concatenation is strided): the scores' product sums as it did.
+            Ok(if b == 1 {
+                x.squeeze(0)?
+            } else {
+                x.reshape((b * heads, t, hd))?
+            })
+        };
+        let (q, k) = (rotate(&q, nh)?, rotate(&k, nkv)?);
+        let v = v.transpose(1, 2)?.contiguous()?.reshape((b * nkv, t, hd))?;
         let (k, v) = match cache {
-            Some(c) => c.extend(layer, k, v)?,
+            Some(c) => c.extend(s.l, k, v)?,
             None => (k, v),
         };
         let (k, v) = (repeat_kv(k, nh / nkv)?, repeat_kv(v, nh / nkv)?);
         let mut scale = cfg.attn_scale;
         if cfg.scale_by_inverse_layer {
-            scale /= (layer + 1) as f64;
+            scale /= (s.l + 1) as f64;
         }
-        attend(&q, &k, &v, scale, cfg.attn_softcap, mask)
+        attend(&q, &k, &v, b, (scale, cfg.attn_softcap), mask, mode)
     }
+}
+
+/// What one run of the block loop computes and from where.
+struct Pass<'a> {
+    /// `b` sequences of one length, back to back.
+    ids: &'a [u32],
+    b: usize,
+    plan: &'a InterventionPlan,
+    /// Layers before `r` taken from an earlier capture.
+    resume: Option<(usize, &'a Capture)>,
+    patch: Option<&'a Patch>,
+    /// Residual states (indices into `Capture::resid`) to differentiate
+    /// against; empty for a plain run.
+    wrt: &'a [usize],
+}
+
+impl<'a> Pass<'a> {
+    /// One sequence under `plan`, from the embeddings, plain.
+    fn one(ids: &'a [u32], plan: &'a InterventionPlan) -> Self {
+        Pass {
+            ids,
+            b: 1,
+            plan,
+            resume: None,
+            patch: None,
+            wrt: &[],
+        }
+    }
+}
+
+/// What a block's step reads besides its input and the hooks.
+struct Step<'a> {
+    l: usize,
+    b: usize,
+    t: usize,
+    offset: usize,
+    plan: &'a InterventionPlan,
+    rope: (&'a Tensor, &'a Tensor),
+    mode: Mode,
+}
+
+/// What a block computes, as the capture records it.
+struct BlockOut {
+    resid_mid: Tensor,
+    attn_out: Tensor,
+    mlp_out: Tensor,
+    /// The block's output after its hooks (`resid_pre` of the next).
+    resid: Tensor,
+    pattern: Tensor,
+}
+
+/// `x`, the residual state `i` (`[B*T, D]`), plus a zero variable `[B, T,
+/// D]` when `wrt` holds `i`: the same values, and the variable's gradient
+/// is the state's.
+fn with_variable(
+    x: Tensor,
+    i: usize,
+    b: usize,
+    wrt: &[usize],
+    vars: &mut Vec<(usize, Var)>,
+) -> Result<Tensor> {
+    if !wrt.contains(&i) {
+        return Ok(x);
+    }
+    let (n, d) = x.dims2()?;
+    let v = Var::zeros((b, n / b, d), x.dtype(), x.device())?;
+    let x = (x + v.as_tensor().reshape((n, d))?)?;
+    vars.push((i, v));
+    Ok(x)
 }
 
 /// "N tokens", or "N tokens after M cached" for a run continuing a cache.

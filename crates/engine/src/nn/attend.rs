@@ -5,6 +5,7 @@
 use candle_core::{DType, Device, Tensor};
 
 use crate::error::Result;
+use crate::nn::record::{record, softmax_backward, Mode};
 
 /// The additive pre-softmax mask of one layer: causal plus blocked pairs,
 /// for `T` queries at positions `offset..offset+T` over keys `0..offset+T`
@@ -88,50 +89,59 @@ pub(crate) fn repeat_kv(x: Tensor, n_rep: usize) -> Result<Tensor> {
 
 /// What [`attend`] gives back.
 pub(crate) struct Attended {
-    /// `[T, H*hd]` before the output projection.
+    /// `[B*T, H*hd]` before the output projection.
     pub(crate) out: Tensor,
-    /// `[H, T, S]` post-softmax.
+    /// `[B*H, T, S]` post-softmax.
     pub(crate) pattern: Tensor,
     /// L2 norm of the pattern change blocking made, when something is blocked.
     pub(crate) blocked_delta: Option<f64>,
 }
 
-/// Scaled dot-product attention.
+/// Scaled dot-product attention over `b` sequences, recorded for autograd
+/// when asked. `scores` is the scale and Gemma 2's soft-cap.
 ///
 /// # Shapes
-/// `q`: `[H, T, hd]`; `k`, `v`: `[H, S, hd]` (KV heads already repeated;
-/// `S` = `T` plus the positions of a cache before them).
-/// Returns the output `[T, H*hd]` and the pattern `[H, T, S]`.
+/// `q`: `[B*H, T, hd]`; `k`, `v`: `[B*H, S, hd]` (KV heads already
+/// repeated; `S` = `T` plus the positions of a cache before them).
+/// Returns the output `[B*T, H*hd]` and the pattern `[B*H, T, S]`.
 pub(crate) fn attend(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
-    scale: f64,
-    softcap: Option<f64>,
+    b: usize,
+    (scale, softcap): (f64, Option<f64>),
     mask: &AttnMask,
+    mode: Mode,
 ) -> Result<Attended> {
-    let (h, t, hd) = q.dims3()?;
+    let (bh, t, hd) = q.dims3()?;
+    let h = bh / b.max(1);
     let mut raw = (q.matmul(&k.t()?)? * scale)?;
     if let Some(cap) = softcap {
         // Gemma 2: cap * tanh(scores / cap), before the mask.
         raw = ((raw / cap)?.tanh()? * cap)?;
     }
     let scores = raw.broadcast_add(&mask.additive)?;
-    let mut pattern = candle_nn::ops::softmax_last_dim(&scores)?;
+    let mut pattern = candle_nn::ops::softmax_last_dim(&scores.detach())?;
+    if mode == Mode::Recorded {
+        pattern = record(&scores, pattern, "softmax", |_, y, g| {
+            softmax_backward(y, g)
+        })?;
+    }
     if let Some(keep) = &mask.keep_rows {
         pattern = pattern.broadcast_mul(keep)?;
     }
     let blocked_delta = match &mask.causal {
         Some(causal) => {
-            let unblocked = candle_nn::ops::softmax_last_dim(&raw.broadcast_add(causal)?)?;
-            Some(l2((&pattern - &unblocked)?)?)
+            let unblocked = candle_nn::ops::softmax_last_dim(&raw.detach().broadcast_add(causal)?)?;
+            Some(l2((pattern.detach() - &unblocked)?)?)
         }
         None => None,
     };
     let out = pattern
         .matmul(&v.contiguous()?)?
-        .transpose(0, 1)?
-        .reshape((t, h * hd))?;
+        .reshape((b, h, t, hd))?
+        .transpose(1, 2)?
+        .reshape((b * t, h * hd))?;
     Ok(Attended {
         out,
         pattern,

@@ -10,6 +10,7 @@
 use candle_core::{DType, Tensor};
 
 use crate::error::Result;
+use crate::nn::record::{record, Mode};
 use crate::nn::weights::{Matrix, Weights};
 
 /// A linear layer. A widened weight is kept transposed (`[in, out]`,
@@ -23,11 +24,32 @@ pub(crate) struct Linear {
     bias: Option<Tensor>,
 }
 
+#[derive(Clone)]
 enum LinearWeight {
     /// `[in, out]` in the compute dtype.
     Transposed(Tensor),
     /// `[out, in]` as stored.
     Stored(Matrix),
+}
+
+impl LinearWeight {
+    /// `x · wᵀ`.
+    fn product(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            LinearWeight::Transposed(wt) if x.rank() == 2 => x.matmul(wt)?,
+            LinearWeight::Transposed(wt) => x.broadcast_matmul(wt)?,
+            LinearWeight::Stored(m) => m.matmul_t(x)?,
+        })
+    }
+
+    /// `g · w`: the input gradient of [`product`](Self::product).
+    fn input_grad(&self, g: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            LinearWeight::Transposed(wt) if g.rank() == 2 => g.matmul(&wt.t()?)?,
+            LinearWeight::Transposed(wt) => g.broadcast_matmul(&wt.t()?)?,
+            LinearWeight::Stored(m) => m.left_matmul(g)?,
+        })
+    }
 }
 
 impl Linear {
@@ -85,10 +107,23 @@ impl Linear {
 
     /// `x · wᵀ + b` for `x` of shape `[.., in]`.
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = match &self.w {
-            LinearWeight::Transposed(wt) if x.rank() == 2 => x.matmul(wt)?,
-            LinearWeight::Transposed(wt) => x.broadcast_matmul(wt)?,
-            LinearWeight::Stored(m) => m.matmul_t(x)?,
+        self.forward_in(x, Mode::Plain)
+    }
+
+    /// [`forward`](Self::forward), recorded for autograd when asked: the
+    /// product is the plain one, entered into the graph with its input
+    /// gradient `g · w` (through the matrix as stored, a slice at a time);
+    /// the frozen weight gets none.
+    pub(crate) fn forward_in(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        let y = match mode {
+            Mode::Plain => self.w.product(x)?,
+            Mode::Recorded => {
+                let y = self.w.product(&x.detach())?;
+                let w = self.w.clone();
+                record(x, y, "linear", move |_, _, g| {
+                    w.input_grad(g).map_err(candle_core::Error::wrap)
+                })?
+            }
         };
         Ok(match &self.bias {
             Some(b) => y.broadcast_add(b)?,

@@ -4,6 +4,7 @@
 use candle_core::Tensor;
 
 use crate::error::{EngineError, Result};
+use crate::nn::record::Mode;
 use crate::nn::Linear;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -75,12 +76,17 @@ impl Mlp {
         self.linears().iter().map(|l| l.kind()).collect()
     }
 
-    pub(crate) fn forward(&self, act: Activation, x: &Tensor) -> Result<Tensor> {
+    /// The MLP on `x`, recorded for autograd when asked (the activations
+    /// are candle ops, which have their backward).
+    pub(crate) fn forward(&self, act: Activation, x: &Tensor, mode: Mode) -> Result<Tensor> {
         Ok(match self {
-            Mlp::Gated { gate, up, down } => {
-                down.forward(&(act.apply(&gate.forward(x)?)? * up.forward(x)?)?)?
+            Mlp::Gated { gate, up, down } => down.forward_in(
+                &(act.apply(&gate.forward_in(x, mode)?)? * up.forward_in(x, mode)?)?,
+                mode,
+            )?,
+            Mlp::Plain { fc_in, fc_out } => {
+                fc_out.forward_in(&act.apply(&fc_in.forward_in(x, mode)?)?, mode)?
             }
-            Mlp::Plain { fc_in, fc_out } => fc_out.forward(&act.apply(&fc_in.forward(x)?)?)?,
         })
     }
 }

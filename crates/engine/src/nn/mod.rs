@@ -9,6 +9,7 @@ mod hook_runner;
 mod linear;
 mod mlp;
 mod norm;
+mod record;
 pub mod rope;
 pub mod weights;
 
@@ -19,5 +20,6 @@ pub use mlp::Activation;
 pub(crate) use mlp::Mlp;
 pub(crate) use norm::Norm;
 pub use norm::NormKind;
+pub(crate) use record::Mode;
 pub use rope::Llama3RopeScaling;
 pub use weights::{Form, Matrix, Stored, TensorSource, Weights};

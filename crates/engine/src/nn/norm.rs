@@ -4,6 +4,7 @@
 use candle_core::{DType, Tensor, D};
 
 use crate::error::Result;
+use crate::nn::record::{layer_norm_backward, record, rms_norm_backward, Mode};
 use crate::nn::weights::Weights;
 
 /// How a hidden state is normalised.
@@ -49,6 +50,26 @@ impl Norm {
         match &self.bias {
             Some(b) => layer_norm(x, &self.weight, b, self.eps),
             None => rms_norm(x, &self.weight, self.eps),
+        }
+    }
+
+    /// [`forward`](Self::forward), recorded for autograd when asked: the
+    /// plain value (the fused kernel in f32) with its input gradient
+    /// written by hand; the frozen weight and bias get none.
+    pub(crate) fn forward_in(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        if mode == Mode::Plain {
+            return self.forward(x);
+        }
+        let y = self.forward(&x.detach())?;
+        let (w, eps) = (self.weight.clone(), self.eps);
+        if self.bias.is_some() {
+            record(x, y, "layer_norm", move |x, _, g| {
+                layer_norm_backward(x, &w.to_dtype(x.dtype())?, eps, g)
+            })
+        } else {
+            record(x, y, "rms_norm", move |x, _, g| {
+                rms_norm_backward(x, &w.to_dtype(x.dtype())?, eps, g)
+            })
         }
     }
 

@@ -6,6 +6,7 @@
 use candle_core::{DType, Device, Tensor, D};
 
 use crate::error::Result;
+use crate::nn::record::{record, Mode};
 
 /// Llama 3 "NTK-by-parts" RoPE scaling (`rope_scaling.rope_type == "llama3"`).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -78,27 +79,38 @@ pub(crate) fn tables(
 }
 
 /// Half-split (rotate_half) RoPE on the first `rotary_dim` dims of each
-/// head of `x: [H, T, hd]`; the rest pass through (partial rotary). Without
-/// rotary dims, `x` is returned contiguous.
-pub(crate) fn rotate(x: &Tensor, cos: &Tensor, sin: &Tensor, rotary_dim: usize) -> Result<Tensor> {
+/// head of `x: [B, H, T, hd]`; the rest pass through (partial rotary).
+/// Without rotary dims, `x` is returned contiguous. Recorded for autograd
+/// when asked: a rotation's input gradient is the rotation back (`sin`
+/// negated), by the same kernel.
+pub(crate) fn rotate(
+    x: &Tensor,
+    cos: &Tensor,
+    sin: &Tensor,
+    rotary_dim: usize,
+    mode: Mode,
+) -> Result<Tensor> {
     let hd = x.dim(D::Minus1)?;
     if rotary_dim == 0 {
         return Ok(x.contiguous()?);
     }
-    // candle's kernel takes [batch, heads, T, hd].
-    let x = x.unsqueeze(0)?;
-    let out = if rotary_dim == hd {
-        candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)?
+    let rope = |x: &Tensor| -> Result<Tensor> {
+        let y = candle_nn::rotary_emb::rope(&x.detach().contiguous()?, cos, sin)?;
+        if mode == Mode::Plain {
+            return Ok(y);
+        }
+        let (cos, sin) = (cos.clone(), sin.clone());
+        record(x, y, "rope", move |_, _, g| {
+            candle_nn::rotary_emb::rope(&g.contiguous()?, &cos, &sin.neg()?)
+        })
+    };
+    Ok(if rotary_dim == hd {
+        rope(x)?
     } else {
-        let rot = candle_nn::rotary_emb::rope(
-            &x.narrow(D::Minus1, 0, rotary_dim)?.contiguous()?,
-            cos,
-            sin,
-        )?;
+        let rot = rope(&x.narrow(D::Minus1, 0, rotary_dim)?)?;
         Tensor::cat(
             &[&rot, &x.narrow(D::Minus1, rotary_dim, hd - rotary_dim)?],
             D::Minus1,
         )?
-    };
-    Ok(out.squeeze(0)?)
+    })
 }

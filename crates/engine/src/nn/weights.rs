@@ -298,6 +298,60 @@ impl Matrix {
         Ok(out.reshape(out_dims)?)
     }
 
+    /// `g · self` for `g` of shape `[.., rows]` in f32 or f64: the input
+    /// gradient of [`matmul_t`](Self::matmul_t) from its output's. A matrix
+    /// in another form is widened a slice of rows at a time as there, each
+    /// slice's product (`g`'s columns of those rows times the slice) summed
+    /// into the result: a few slices in parallel, so at most one slice and
+    /// one partial product per thread exist beside it.
+    pub fn left_matmul(&self, g: &Tensor) -> Result<Tensor> {
+        let dtype = g.dtype();
+        if let Matrix::Dense(w) = self {
+            if w.dtype() == dtype {
+                return Ok(if g.rank() == 2 {
+                    g.matmul(w)?
+                } else {
+                    g.broadcast_matmul(w)?
+                });
+            }
+        }
+        use rayon::prelude::*;
+        let (rows, cols) = self.dims();
+        let mut out_dims = g.dims().to_vec();
+        let k = out_dims.pop().unwrap_or(0);
+        if k != rows {
+            return Err(EngineError::Model(format!(
+                "a [{rows}, {cols}] matrix cannot take gradients of width {k}"
+            )));
+        }
+        out_dims.push(cols);
+        let g2 = g.reshape((g.elem_count() / k.max(1), k))?;
+        let step = (SLICE_BYTES / (cols.max(1) * dtype.size_in_bytes())).clamp(1, rows.max(1));
+        let starts: Vec<usize> = (0..rows).step_by(step).collect();
+        let mut acc: Option<Tensor> = None;
+        for group in starts.chunks(rayon::current_num_threads().max(1)) {
+            let parts = group
+                .par_iter()
+                .map(|&r| -> Result<Tensor> {
+                    let n = step.min(rows - r);
+                    let w = self.rows(r, n, dtype)?;
+                    Ok(g2.narrow(1, r, n)?.contiguous()?.matmul(&w)?)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            for p in parts {
+                acc = Some(match acc {
+                    Some(a) => (a + p)?,
+                    None => p,
+                });
+            }
+        }
+        let out = match acc {
+            Some(a) => a,
+            None => Tensor::zeros((g2.dim(0)?, cols), dtype, g.device())?,
+        };
+        Ok(out.reshape(out_dims)?)
+    }
+
     /// Rows `[start, start + n)` as a matrix of the same form (a fused
     /// projection split in parts).
     pub fn narrow_rows(&self, start: usize, n: usize) -> Result<Matrix> {
@@ -375,6 +429,22 @@ mod tests {
         let want = x.matmul(&wide.t().unwrap()).unwrap();
         let got = Matrix::Blocks(Arc::new(q)).matmul_t(&x).unwrap();
         assert!(max_diff(&want, &got) < 1e-4);
+    }
+
+    #[test]
+    fn stored_left_products_equal_the_widened_ones() {
+        let (rows, cols) = (3000, 1536);
+        let g = noise(7, rows);
+        for dtype in [DType::BF16, DType::F16] {
+            let w = noise(rows, cols).to_dtype(dtype).unwrap();
+            let want = g.matmul(&w.to_dtype(DType::F32).unwrap()).unwrap();
+            let got = Matrix::Dense(w).left_matmul(&g).unwrap();
+            assert!(max_diff(&want, &got) < 1e-3, "{dtype:?}");
+        }
+        let q = QTensor::quantize(&noise(rows, cols), GgmlDType::Q8_0).unwrap();
+        let want = g.matmul(&q.dequantize(&Device::Cpu).unwrap()).unwrap();
+        let got = Matrix::Blocks(Arc::new(q)).left_matmul(&g).unwrap();
+        assert!(max_diff(&want, &got) < 1e-3);
     }
 
     #[test]

@@ -107,6 +107,15 @@ impl CorpusSpec {
         }
     }
 
+    /// Each document's length in ids, when they are known before the run
+    /// (a text's; a sample's are written when it runs).
+    pub fn lengths(&self) -> Option<Vec<usize>> {
+        match &self.source {
+            Source::Ids(ids) => Some(ids.iter().map(Vec::len).collect()),
+            Source::Sample { .. } => None,
+        }
+    }
+
     /// The seed, when the documents are sampled.
     pub fn sample_seed(&self) -> Option<u64> {
         match self.source {

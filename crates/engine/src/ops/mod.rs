@@ -10,7 +10,8 @@
 //! Operations: a lens run ([`RunSpec`]), a generation with the lens
 //! ([`generate::GenerationSpec`]), an activation-patching sweep
 //! ([`patch::PatchSpec`]), a lens evaluation over a corpus
-//! ([`eval::EvalSpec`]) and a tuned-lens fit ([`fit::FitSpec`]).
+//! ([`eval::EvalSpec`]), a tuned-lens fit ([`fit::FitSpec`]) and a
+//! Jacobian-lens fit ([`fit_jlens::JlensFitSpec`]).
 //! `decode.rs` writes through the KV cache for them, `corpus.rs` reads and
 //! samples corpora.
 
@@ -18,6 +19,7 @@ pub mod corpus;
 pub mod decode;
 pub mod eval;
 pub mod fit;
+pub mod fit_jlens;
 pub mod generate;
 pub mod patch;
 pub mod run;
