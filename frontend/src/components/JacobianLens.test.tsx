@@ -140,12 +140,13 @@ describe('JacobianLensCard: fitting a lens', () => {
     const id = post.headers['x-logitlens-request'];
     expect(id).toMatch(/^[0-9a-f]{32}$/);
     expect(screen.getByTestId('fit-progress-text').textContent).toBe('Starting the fit…');
-    act(() => FakeEventSource.run({ request: id, stage: 'fitting', done: 1, total: 2 }));
-    expect(screen.getByTestId('fit-progress-text').textContent).toBe('Fitting: 1 of 2 prompts');
-    expect(screen.getByRole('progressbar', { name: 'Fit progress' }).getAttribute('aria-valuenow')).toBe('1');
+    // Its events count passes: per prompt a forward pass and ⌈8 / 8⌉ backward passes on this model.
+    act(() => FakeEventSource.run({ request: id, stage: 'fitting', done: 3, total: 4 }));
+    expect(screen.getByTestId('fit-progress-text').textContent).toBe('Fitting prompt 2 of 2 (pass 3 of 4)');
+    expect(screen.getByRole('progressbar', { name: 'Fit progress' }).getAttribute('aria-valuenow')).toBe('3');
     // Another request's events are not this fit's.
     act(() => FakeEventSource.run({ request: 'other', stage: 'fitting', done: 9, total: 9 }));
-    expect(screen.getByTestId('fit-progress-text').textContent).toBe('Fitting: 1 of 2 prompts');
+    expect(screen.getByTestId('fit-progress-text').textContent).toBe('Fitting prompt 2 of 2 (pass 3 of 4)');
     status = { ...READY, jacobian_lens: FITTED.jacobian_lens };
     const statusAsked = server.calls.filter((c) => c.url === 'model_status').length;
     answer.resolve({ json: FITTED });
@@ -187,12 +188,15 @@ describe('JacobianLensCard: fitting a lens', () => {
     await waitFor(() => expect(fitPosts()).toHaveLength(1));
     expect(screen.queryByRole('button', { name: /^Resume/ })).toBeNull();
     // The server writes its checkpoint as it stops.
-    checkpoint = { n_done: 2, total: 3, settings: { max_seq_len: 128 } };
+    checkpoint = { n_done: 2, total: 3, settings: { max_seq_len: 128, skip_first: 16, dim_batch: 8, corpus: 'text of 3 documents, sha256 0011223344556677' } };
     const asked = fitGets().length;
     fireEvent.click(screen.getByRole('button', { name: 'Stop' }));
     await waitFor(() => expect(fitGets().length).toBeGreaterThan(asked));
     const resume = (await screen.findByRole('button', { name: 'Resume (2 of 3 prompts done)' })) as HTMLButtonElement;
     expect(screen.getByTestId('fit-stopped').textContent).toBe('Fit stopped: the server kept 2 of 3 prompts done; Resume continues it.');
+    expect(screen.getByTestId('fit-checkpoint').textContent).toBe(
+      'Kept on the server: 2 of 3 prompts done · text of 3 documents, sha256 0011223344556677 · max_seq_len 128 · skip_first 16 · dim_batch 8',
+    );
     server.routes.fit_jlens = (body) => (body === undefined ? { json: checkpoint } : { json: FITTED });
     fireEvent.click(resume);
     await waitFor(() => expect(fitPosts()).toHaveLength(2));
@@ -201,10 +205,25 @@ describe('JacobianLensCard: fitting a lens', () => {
     expect(screen.queryByRole('button', { name: /^Resume/ })).toBeNull();
   });
 
-  it('a checkpoint kept from before is offered when the view opens', async () => {
-    checkpoint = { n_done: 5, total: 40, settings: {} };
+  it('a checkpoint kept from before is offered when the view opens, and resumed with its own settings', async () => {
+    checkpoint = { n_done: 5, total: 40, settings: { max_seq_len: 64, skip_first: 4, dim_batch: 16, corpus: 'text of 40 documents, sha256 aabbccddeeff0011' } };
     await openCard();
-    expect((await screen.findByRole('button', { name: 'Resume (5 of 40 prompts done)' })) as HTMLButtonElement).toBeTruthy();
+    const resume = (await screen.findByRole('button', { name: 'Resume (5 of 40 prompts done)' })) as HTMLButtonElement;
+    // Its corpus was a text: it must be typed (or chosen) again, the same.
+    expect(resume.disabled).toBe(true);
+    expect(screen.getByTestId('fit-checkpoint').textContent).toContain('Resume continues the fit on the same corpus (text of 40 documents, sha256 aabbccddeeff0011): type or choose it again.');
+    fireEvent.change(screen.getByLabelText('Fit corpus'), { target: { value: 'the same\ncorpus' } });
+    fireEvent.click(resume);
+    await waitFor(() => expect(fitPosts()).toHaveLength(1));
+    expect(fitPosts()[0].body).toEqual({ corpus: 'the same\ncorpus', max_seq_len: 64, skip_first: 4, dim_batch: 16, resume: true });
+  });
+
+  it('a sampled checkpoint resumes on the same sample, whatever the form says', async () => {
+    checkpoint = { n_done: 1, total: 8, settings: { max_seq_len: 128, skip_first: 16, dim_batch: 8, corpus: '8 documents sampled from the model, seed 3' } };
+    await openCard();
+    fireEvent.click(await screen.findByRole('button', { name: 'Resume (1 of 8 prompts done)' }));
+    await waitFor(() => expect(fitPosts()).toHaveLength(1));
+    expect(fitPosts()[0].body).toEqual({ sample: 8, seed: 3, max_seq_len: 128, skip_first: 16, dim_batch: 8, resume: true });
   });
 
   it('a busy server and a refusal are said in words', async () => {

@@ -9,7 +9,7 @@ import type { JacobianLensState } from '../hooks/useJacobianLens';
 import type { JlensFitState } from '../hooks/useJlensFit';
 import type { LensVectorState, ShownLensVector } from '../hooks/useLensVector';
 import { probColor, rgbString, textOn } from '../lib/colors';
-import { checkpointText, formatSeconds } from '../lib/jlensFit';
+import { checkpointSettingsText, checkpointText, formatSeconds } from '../lib/jlensFit';
 import { jacobianSummary, lensPathName } from '../lib/lenses';
 import { shortModelName } from '../lib/models';
 import { formatNorm } from '../lib/receipts';
@@ -135,7 +135,6 @@ function LensVectorView({ lv, available }: { lv: LensVectorState; available: boo
 function FitForm({ fit }: { fit: JlensFitState }) {
   const { form, set, checkpoint, result } = fit;
   const running = fit.request.running;
-  const resumeReason = fit.runDisabledReason;
   return (
     <fieldset className="form-block eval-form jlens-fit" aria-label="Fit a Jacobian lens">
       <legend>Fit a Jacobian lens</legend>
@@ -211,10 +210,10 @@ function FitForm({ fit }: { fit: JlensFitState }) {
                   label: `Resume (${checkpointText(checkpoint)})`,
                   busyLabel: 'Resuming…',
                   onClick: () => void fit.run(true),
-                  disabledReason: resumeReason,
+                  disabledReason: fit.resumeDisabledReason,
                   busy: fit.resuming,
                   className: 'btn-secondary',
-                  title: 'Continue the fit the server kept when it was stopped, with the settings above',
+                  title: 'Continue the fit the server kept when it was stopped, with its own settings (the corpus must be the same)',
                 },
               ]
             : running && fit.resuming
@@ -222,9 +221,16 @@ function FitForm({ fit }: { fit: JlensFitState }) {
               : []),
         ]}
         stopTitle="Stop the fit: the server keeps what it has fitted so far, which Resume continues"
-        progress={{ label: 'Fit progress', idle: 'Starting the fit…' }}
+        progress={{ label: 'Fit progress', idle: 'Starting the fit…', describe: fit.describeProgress }}
         notes={{ stopped: checkpoint ? `Fit stopped: the server kept ${checkpointText(checkpoint)}; Resume continues it.` : 'Fit stopped.', error: (e) => e }}
       />
+      {checkpoint && !running && (
+        <div className="muted small fit-checkpoint" data-testid="fit-checkpoint">
+          Kept on the server: {checkpointText(checkpoint)}
+          {checkpointSettingsText(checkpoint) ? ` · ${checkpointSettingsText(checkpoint)}` : ''}
+          {fit.resumeDisabledReason ? <span className="lens-warn"> · {fit.resumeDisabledReason}</span> : null}
+        </div>
+      )}
       {fit.checkpointError && (
         <div className="muted small" role="note" data-testid="fit-checkpoint-error">
           {fit.checkpointError}

@@ -4,7 +4,8 @@
 // (the run's, over the grid) shows them with RequestProgress and RequestNotes there.
 import { useEffect, useRef, type ReactNode } from 'react';
 import { useRunProgress, type RequestStatus, type RunProgressStore } from '../hooks/useStoppableRequest';
-import { describeRunProgress } from '../lib/progress';
+import type { RunProgress } from '../api/types';
+import { describeRunProgress, type RunProgressView } from '../lib/progress';
 import { ProgressBar } from './ProgressBar';
 
 export interface RunButton {
@@ -32,6 +33,7 @@ export function RequestProgress({
   testId,
   textTestId,
   overlay,
+  describe,
 }: {
   progress: RunProgressStore;
   /** The bar's accessible name. */
@@ -42,8 +44,11 @@ export function RequestProgress({
   textTestId: string;
   /** Over the grid (the run's), or in line above it (a generation's growing grid); in the form's flow when absent. */
   overlay?: 'over' | 'inline';
+  /** What the view says of an event, when it knows more than the event (a fit's prompts); else the app's words for every stage. */
+  describe?: (p: RunProgress | null) => RunProgressView;
 }) {
-  const view = describeRunProgress(useRunProgress(progress), idle);
+  const p = useRunProgress(progress);
+  const view = describe ? describe(p) : describeRunProgress(p, idle);
   const className = overlay === undefined ? 'request-progress' : overlay === 'inline' ? 'running-overlay is-inline' : 'running-overlay';
   return (
     <div className={className} data-testid={testId}>
@@ -84,8 +89,11 @@ interface RunControlProps {
   stopTitle: string;
   /** Under the buttons (after `children`); by default why the first button is disabled, while nothing runs. */
   hint?: ReactNode;
-  /** The bar's accessible name and what it says before the first event; null: the view shows the progress elsewhere. */
-  progress: { label: string; idle: string } | null;
+  /**
+   * The bar's accessible name and what it says before the first event (and, optionally, its own
+   * words for the events); null: the view shows the progress elsewhere.
+   */
+  progress: { label: string; idle: string; describe?: (p: RunProgress | null) => RunProgressView } | null;
   /** The stopped note, and the failed note's words; null: the view says them elsewhere. */
   notes: { stopped: string; error: (message: string) => ReactNode } | null;
   /** Between the buttons and the hint. */
@@ -157,7 +165,16 @@ export function RunControl({ name, request, buttons, stopTitle, hint, progress, 
             {shownHint}
           </div>
         ))}
-      {running && progress && <RequestProgress progress={request.progress} label={progress.label} idle={progress.idle} testId={`${name}-progress`} textTestId={`${name}-progress-text`} />}
+      {running && progress && (
+        <RequestProgress
+          progress={request.progress}
+          label={progress.label}
+          idle={progress.idle}
+          describe={progress.describe}
+          testId={`${name}-progress`}
+          textTestId={`${name}-progress-text`}
+        />
+      )}
       {notes && <RequestNotes request={request} name={name} stopped={notes.stopped} error={request.error ? notes.error(request.error) : null} />}
     </>
   );

@@ -6,9 +6,10 @@
 // attached to the model in service.
 import { useCallback, useEffect, useState } from 'react';
 import { api, errorMessage, isAbort } from '../api/client';
-import type { FitJlensCheckpoint, FitJlensResponse } from '../api/types';
+import type { FitJlensCheckpoint, FitJlensRequest, FitJlensResponse, RunProgress } from '../api/types';
 import { readFileText } from '../lib/download';
-import { FIT_DEFAULTS, fitRequest, type FitFormValues } from '../lib/jlensFit';
+import { describeFitProgress, FIT_DEFAULTS, fitRequest, resumeRequest, type FitFormValues } from '../lib/jlensFit';
+import type { RunProgressView } from '../lib/progress';
 import { countDocuments } from '../lib/lensEval';
 import { refusalMessage } from '../lib/refusals';
 import { modelKey } from '../lib/status';
@@ -33,8 +34,15 @@ export interface JlensFitState {
   documents: number;
   /** Why Fit cannot start, or null. */
   runDisabledReason: string | null;
-  /** Fits (or, with `resume`, continues the checkpoint kept on the server); failures are kept in `request.error`. */
+  /**
+   * Fits (or, with `resume`, continues the checkpoint kept on the server, with its settings);
+   * failures are kept in `request.error`.
+   */
   run: (resume?: boolean) => Promise<void>;
+  /** Why Resume cannot continue the checkpoint (its corpus not typed again), or null. */
+  resumeDisabledReason: string | null;
+  /** The fit's progress in words: which prompt, from the passes its events count. */
+  describeProgress: (p: RunProgress | null) => RunProgressView;
   /** Which button started the fit in progress. */
   resuming: boolean;
   request: RequestStatus;
@@ -48,6 +56,9 @@ export interface JlensFitState {
 /** The stages of a fit's progress: waiting its turn, sampling a corpus, fitting. */
 const FIT_STAGES = ['queued', 'sampling', 'fitting'] as const;
 
+/** The server's dim batch when a request leaves it out. */
+const FIT_DEFAULT_DIM_BATCH = 8;
+
 /** After a Stop, the waits (ms) before asking again for the checkpoint the server writes as it stops. */
 const STOP_POLLS = [300, 700, 1500, 3000];
 
@@ -60,6 +71,8 @@ export function useJlensFit(loader: Pick<ModelLoader, 'model' | 'modelBusy' | 's
   const [result, setResult] = useState<FitResult | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [resuming, setResuming] = useState(false);
+  // The passes per prompt of the fit in progress: the model's width and the request's dim batch.
+  const [shape, setShape] = useState<{ hiddenSize: number; dimBatch: number } | null>(null);
   const request = useStoppableRequest(loader.subscribeRunProgress);
   const key = modelKey(model);
 
@@ -138,13 +151,26 @@ export function useJlensFit(loader: Pick<ModelLoader, 'model' | 'modelBusy' | 's
           ? null
           : checked.error;
 
+  const resumed = checkpoint ? resumeRequest(form, checkpoint) : null;
+  const serverReason = !status ? 'Connecting to the server…' : modelBusy ? 'A model is loading: fit once it is ready' : !model ? 'No model is loaded: choose one in the header' : null;
+  const resumeDisabledReason = serverReason ?? (resumed && !resumed.ok ? resumed.error : null);
+
   const run = async (resume = false) => {
-    if (runDisabledReason || !checked.ok || !model) return;
+    let req: FitJlensRequest;
+    if (resume) {
+      if (resumeDisabledReason || !resumed?.ok) return;
+      req = resumed.value;
+    } else {
+      if (runDisabledReason || !checked.ok) return;
+      req = { ...checked.value, resume: false };
+    }
+    if (!model) return;
     const t = request.begin(FIT_STAGES);
     setResuming(resume);
+    setShape({ hiddenSize: model.hidden_size, dimBatch: req.dim_batch ?? FIT_DEFAULT_DIM_BATCH });
     setError(null);
     try {
-      const res = await api.fitJlens({ ...checked.value, resume }, { signal: t.signal, requestId: t.id });
+      const res = await api.fitJlens(req, { signal: t.signal, requestId: t.id });
       if (!t.isCurrent()) return;
       setResult({ res, modelName: model.model_name, resumed: resume });
       setCheckpoint(null);
@@ -166,6 +192,8 @@ export function useJlensFit(loader: Pick<ModelLoader, 'model' | 'modelBusy' | 's
     documents: countDocuments(form.corpus),
     runDisabledReason,
     run,
+    resumeDisabledReason,
+    describeProgress: (p) => describeFitProgress(p, shape, 'Starting the fit…'),
     resuming,
     request: { running: request.running, stopped: request.stopped, progress: request.progress, stop: request.stop, error },
     checkpoint,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkpointText, FIT_DEFAULTS, fitRequest, formatSeconds } from './jlensFit';
+import { checkpointSettingsText, checkpointText, describeFitProgress, FIT_DEFAULTS, fitRequest, formatSeconds, resumeRequest } from './jlensFit';
 
 const error = (patch: Partial<typeof FIT_DEFAULTS>) => {
   const r = fitRequest({ ...FIT_DEFAULTS, ...patch });
@@ -36,5 +36,37 @@ describe('the fit form', () => {
     expect(formatSeconds(42.4)).toBe('42 s');
     expect(formatSeconds(125)).toBe('2 min 5 s');
     expect(formatSeconds(NaN)).toBe('—');
+  });
+});
+
+describe('resuming a checkpoint', () => {
+  const TEXT = { n_done: 5, total: 40, settings: { max_seq_len: 64, skip_first: 4, dim_batch: 16, corpus: 'text of 40 documents, sha256 aabb' } };
+  it('with its own settings, on the form’s corpus', () => {
+    expect(resumeRequest({ ...FIT_DEFAULTS, corpus: 'x\ny', maxPrompts: '40' }, TEXT)).toEqual({
+      ok: true,
+      value: { corpus: 'x\ny', max_prompts: 40, max_seq_len: 64, skip_first: 4, dim_batch: 16, resume: true },
+    });
+    expect(resumeRequest(FIT_DEFAULTS, TEXT)).toEqual({ ok: false, error: 'Resume continues the fit on the same corpus (text of 40 documents, sha256 aabb): type or choose it again.' });
+    expect(checkpointSettingsText(TEXT)).toBe('text of 40 documents, sha256 aabb · max_seq_len 64 · skip_first 4 · dim_batch 16');
+  });
+  it('a sampled one on its sample; settings it lacks from the form', () => {
+    expect(resumeRequest(FIT_DEFAULTS, { n_done: 1, total: 2, settings: { corpus: '2 documents sampled from the model, seed 9', junk: 'x', dim_batch: 'many' } })).toEqual({
+      ok: true,
+      value: { sample: 2, seed: 9, max_seq_len: 128, skip_first: 16, dim_batch: 8, resume: true },
+    });
+  });
+});
+
+describe('a fit’s progress', () => {
+  const shape = { hiddenSize: 64, dimBatch: 8 };
+  const at = (done: number, total: number) => describeFitProgress({ request: 'f', stage: 'fitting', done, total }, shape, 'Starting…').text;
+  it('says which prompt, from the passes per prompt (a forward and ⌈64 / 8⌉ backward)', () => {
+    expect(at(0, 27)).toBe('Fitting prompt 1 of 3 (pass 0 of 27)');
+    expect(at(10, 27)).toBe('Fitting prompt 2 of 3 (pass 10 of 27)');
+    expect(at(27, 27)).toBe('Fitted 3 prompts: saving the lens…');
+    // Counts that do not divide: passes only.
+    expect(at(5, 26)).toBe('Fitting: pass 5 of 26');
+    expect(describeFitProgress(null, shape, 'Starting…').text).toBe('Starting…');
+    expect(describeFitProgress({ request: 'f', stage: 'sampling', done: 4, total: 16 }, shape, 'Starting…').text).toBe('Sampling the corpus: 4 of 16 tokens');
   });
 });

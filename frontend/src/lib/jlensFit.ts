@@ -1,8 +1,9 @@
 // Fitting a Jacobian lens (POST /fit_jlens): the form's fields read and checked (a corpus or a
 // number of sampled documents, the prompts, sequence length, positions skipped and dimensions per
 // backward pass), the request they make, and a kept checkpoint in words.
-import type { FitJlensCheckpoint, FitJlensRequest } from '../api/types';
+import type { FitJlensCheckpoint, FitJlensRequest, RunProgress } from '../api/types';
 import { countDocuments } from './lensEval';
+import { describeRunProgress, type RunProgressView } from './progress';
 
 export type FitSource = 'corpus' | 'sample';
 
@@ -70,6 +71,72 @@ export function fitRequest(f: FitFormValues): Result<FitJlensRequest> {
 /** "12 of 40 prompts done": a kept checkpoint in words. */
 export function checkpointText(c: FitJlensCheckpoint): string {
   return `${c.n_done} of ${c.total} prompt${c.total === 1 ? '' : 's'} done`;
+}
+
+/** A checkpoint's settings as the server records them (any of them may be missing from an older one). */
+export interface CheckpointSettings {
+  max_seq_len?: number;
+  skip_first?: number;
+  dim_batch?: number;
+  /** Where its prompts came from: "text of 40 documents, sha256 …" or "64 documents sampled from the model, seed 0". */
+  corpus?: string;
+}
+
+/** The settings of a checkpoint, each checked. */
+export function checkpointSettings(c: FitJlensCheckpoint): CheckpointSettings {
+  const s = c.settings ?? {};
+  const out: CheckpointSettings = {};
+  for (const key of ['max_seq_len', 'skip_first', 'dim_batch'] as const) {
+    const v = s[key];
+    if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) out[key] = v;
+  }
+  if (typeof s.corpus === 'string') out.corpus = s.corpus;
+  return out;
+}
+
+/** A checkpoint's settings in words: "text of 40 documents, sha256 … · max_seq_len 128 · skip_first 16 · dim_batch 8". */
+export function checkpointSettingsText(c: FitJlensCheckpoint): string {
+  const s = checkpointSettings(c);
+  return [s.corpus, ...(['max_seq_len', 'skip_first', 'dim_batch'] as const).filter((k) => s[k] !== undefined).map((k) => `${k} ${s[k]}`)].filter((x) => x).join(' · ');
+}
+
+const SAMPLED = /^(\d+) documents? sampled from the model, seed (\d+)$/;
+
+/**
+ * The request that continues `c`: its own settings (a fit resumes only with the settings it was
+ * made with), its sampled corpus when it was sampled, else the corpus of the form (the server
+ * checks it is the same text); max prompts from the form.
+ */
+export function resumeRequest(f: FitFormValues, c: FitJlensCheckpoint): Result<FitJlensRequest> {
+  const s = checkpointSettings(c);
+  const sampled = s.corpus ? SAMPLED.exec(s.corpus) : null;
+  const form: FitFormValues = {
+    ...f,
+    ...(sampled ? { source: 'sample' as const, sample: sampled[1], seed: sampled[2] } : {}),
+    ...(s.max_seq_len !== undefined ? { maxSeqLen: String(s.max_seq_len) } : {}),
+    ...(s.skip_first !== undefined ? { skipFirst: String(s.skip_first) } : {}),
+    ...(s.dim_batch !== undefined ? { dimBatch: String(s.dim_batch) } : {}),
+  };
+  if (!sampled && form.source === 'corpus' && countDocuments(form.corpus) === 0) {
+    return { ok: false, error: `Resume continues the fit on the same corpus${s.corpus ? ` (${s.corpus})` : ''}: type or choose it again.` };
+  }
+  const r = fitRequest(form);
+  return r.ok ? { ok: true, value: { ...r.value, resume: true } } : r;
+}
+
+/**
+ * A fit's progress in words. Its `fitting` events count passes: per prompt one forward pass and
+ * ⌈hidden size / dim batch⌉ backward passes, so with those known the prompt is said too
+ * ("Fitting prompt 3 of 12 (pass 40 of 204)").
+ */
+export function describeFitProgress(p: RunProgress | null, shape: { hiddenSize: number; dimBatch: number } | null, idle: string): RunProgressView {
+  const view = describeRunProgress(p, idle);
+  if (!p || p.stage !== 'fitting' || !shape || shape.hiddenSize <= 0 || shape.dimBatch <= 0) return view;
+  const per = Math.ceil(shape.hiddenSize / shape.dimBatch) + 1;
+  const total = Math.round(p.total / per);
+  if (total < 1 || total * per !== Math.round(p.total)) return view;
+  const done = Math.min(total, Math.floor(p.done / per));
+  return { ...view, text: done < total ? `Fitting prompt ${done + 1} of ${total} (pass ${view.value?.now ?? 0} of ${view.value?.max ?? 0})` : `Fitted ${total} prompt${total === 1 ? '' : 's'}: saving the lens…` };
 }
 
 /** "3.2 s", "2 min 5 s": how long a fit took. */

@@ -67,10 +67,9 @@ describe('run progress', () => {
     expect(describeRunProgress(null, 'Starting the evaluation…')).toEqual({ text: 'Starting the evaluation…', value: null });
   });
 
-  it('a Jacobian lens’s fit counts its prompts', () => {
+  it('a fit counts its passes', () => {
     expect(parseRunProgress('{"request":"f","stage":"fitting","done":3,"total":12}')).toEqual({ request: 'f', stage: 'fitting', done: 3, total: 12 });
-    expect(describeRunProgress({ request: 'f', stage: 'fitting', done: 3, total: 12 })).toEqual({ text: 'Fitting: 3 of 12 prompts', value: { now: 3, max: 12 } });
-    expect(describeRunProgress({ request: 'f', stage: 'fitting', done: 0, total: 1 }).text).toBe('Fitting: 0 of 1 prompt');
+    expect(describeRunProgress({ request: 'f', stage: 'fitting', done: 3, total: 12 })).toEqual({ text: 'Fitting: pass 3 of 12', value: { now: 3, max: 12 } });
   });
 
   it('a patching sweep counts its patched runs', () => {

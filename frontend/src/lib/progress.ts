@@ -61,7 +61,7 @@ export function parseRunProgress(data: string): RunProgress | null {
 }
 
 export interface RunProgressView {
-  /** "Waiting for 2 runs ahead…", "Layer 12 of 30", "Lens 3 of 31", "12 of 40 documents", "Sampling the corpus: 96 of 256 tokens", "Patched run 5 of 60", "Writing token 5 of 64", "Fitting: 12 of 40 prompts", "Running the model…" */
+  /** "Waiting for 2 runs ahead…", "Layer 12 of 30", "Lens 3 of 31", "12 of 40 documents", "Sampling the corpus: 96 of 256 tokens", "Patched run 5 of 60", "Writing token 5 of 64", "Fitting: pass 12 of 40", "Running the model…" */
   text: string;
   /** For a progress bar: done of total, or null (indeterminate: waiting, or nothing heard yet). */
   value: { now: number; max: number } | null;
@@ -97,8 +97,9 @@ export function describeRunProgress(p: RunProgress | null, idle = 'Running the m
       // (the answer is then put together, and the baseline's continuation written with compare).
       return { text: now < max ? `Writing token ${now + 1} of ${max}` : `Wrote ${max} token${max === 1 ? '' : 's'}: finishing…`, value: max > 0 ? { now, max } : null };
     case 'fitting':
-      // A Jacobian lens's fit: `done` of its prompts averaged in.
-      return { text: `Fitting: ${now} of ${max} prompt${max === 1 ? '' : 's'}`, value: max > 0 ? { now, max } : null };
+      // A lens's fit: `done` of its passes (a Jacobian lens's: per prompt a forward pass and its
+      // backward passes; the fit's view says which prompt when it knows the passes per prompt).
+      return { text: `Fitting: pass ${now} of ${max}`, value: max > 0 ? { now, max } : null };
     default:
       return { text: idle, value: null };
   }
