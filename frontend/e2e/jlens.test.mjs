@@ -22,7 +22,8 @@ const LENS_SELECT = 'Lens (logit, tuned or Jacobian)';
 async function shot(page, name, locator) {
   if (!process.env.LOGITLENS_E2E_SHOTS) return;
   // Toasts float over the page: not in the picture.
-  for (const b of await page.locator('.toasts').getByRole('button', { name: 'Dismiss' }).all()) await b.click();
+  const dismiss = page.locator('.toasts').getByRole('button', { name: 'Dismiss' });
+  while ((await dismiss.count()) > 0) await dismiss.first().click();
   await page.mouse.move(0, 0);
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const file = path.join(ARTIFACTS, `${name}.png`);
