@@ -12,7 +12,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{eval_lens, fetch_model, generate, lens, openapi, patch, serve, train_lens};
+use commands::{
+    eval_lens, fetch_model, fit_jlens, generate, lens, merge_jlens, openapi, patch, serve,
+    train_lens,
+};
 
 #[derive(Parser)]
 #[command(
@@ -34,6 +37,11 @@ enum Command {
     /// Train a tuned lens for a model on a corpus (CPU; SGD with Nesterov momentum) and write
     /// it as config.json + params.safetensors.
     TrainLens(train_lens::Args),
+    /// Fit a Jacobian lens on a corpus (the average Jacobian of the last block's output with
+    /// respect to each block's; CPU) and write it as .safetensors or .pt.
+    FitJlens(fit_jlens::Args),
+    /// Combine Jacobian lenses fitted on disjoint prompts (the shards of one fit).
+    MergeJlens(merge_jlens::Args),
     /// Measure the logit lens (and a tuned lens) over a corpus: per row, KL to the model's
     /// output, next-token cross-entropy, entropy and top-1 agreement, in nats.
     EvalLens(eval_lens::Args),
@@ -55,6 +63,8 @@ fn main() -> ExitCode {
         Command::FetchModel(args) => fetch_model::run(args),
         Command::TrainLens(args) => train_lens::run(args),
         Command::EvalLens(args) => eval_lens::run(args),
+        Command::FitJlens(args) => fit_jlens::run(args),
+        Command::MergeJlens(args) => merge_jlens::run(args),
         Command::Patch(args) => patch::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Openapi(args) => openapi::run(args),

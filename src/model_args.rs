@@ -147,13 +147,8 @@ pub struct CorpusArgs {
     /// A Hugging Face model folder, a .gguf file, or a Hub repo id (default: the SmolLM2 GGUF).
     #[arg(long)]
     model: Option<String>,
-    /// A text file, one document per line (blank lines skipped), or `sample:N`: N documents
-    /// of --max-tokens ids sampled from the model itself (temperature 1, from BOS).
-    #[arg(long)]
-    corpus: String,
-    /// Seed of a `sample:N` corpus.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    #[command(flatten)]
+    pub source: CorpusSource,
     /// Keep each document's first N token ids.
     #[arg(long, default_value_t = 128)]
     pub max_tokens: usize,
@@ -175,6 +170,25 @@ impl CorpusArgs {
         load_model(self.model.as_deref(), opts, lenses)
     }
 
+    /// The corpus `--corpus` names.
+    pub fn corpus(&self) -> Result<Corpus> {
+        self.source.corpus()
+    }
+}
+
+/// Where a command's documents come from.
+#[derive(clap::Args)]
+pub struct CorpusSource {
+    /// A text file, one document per line (blank lines skipped), or `sample:N`: N documents
+    /// sampled from the model itself (temperature 1, from BOS).
+    #[arg(long)]
+    corpus: String,
+    /// Seed of a `sample:N` corpus.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+impl CorpusSource {
     /// The corpus `--corpus` names, as POST /eval_lens takes one: the
     /// file's text (the engine splits it into documents), or `sample:N`
     /// with `--seed`. Read before the model is loaded, so a wrong name

@@ -20,9 +20,15 @@ pub struct Progress {
     line: Mutex<Line>,
     /// A sampled corpus's documents and their length, said once sampled.
     sampled: Option<(usize, usize)>,
-    /// A fit's steps: `Stage::Fit` counts the pieces of all of them.
+    /// A fit's steps: `Stage::Fit` counts the pieces of all of them (0: a
+    /// fit without steps, a Jacobian lens's, shown as a bar).
     steps: usize,
+    /// Ctrl-C stops the work (between its pieces) instead of the process.
+    stoppable: bool,
 }
+
+/// Set by Ctrl-C once a stoppable command has asked for it.
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 #[derive(Default)]
 struct Line {
@@ -32,6 +38,10 @@ struct Line {
     last: Option<(Stage, usize)>,
     /// The stage reported last and when it began.
     stage: Option<(Stage, Instant)>,
+    /// What was written last and when: a line is rewritten at most ten
+    /// times a second, and not when it would read the same (a log file
+    /// or a pipe gets every write).
+    shown: Option<(String, Instant)>,
 }
 
 impl Progress {
@@ -49,6 +59,22 @@ impl Progress {
         Progress {
             sampled,
             ..Self::default()
+        }
+    }
+
+    /// Ctrl-C stops the work at its next check (the command then says what
+    /// is left of it) rather than killing the process; a second Ctrl-C
+    /// kills it.
+    pub fn stoppable(self) -> Self {
+        let installed = ctrlc::set_handler(|| {
+            if STOP.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!("\nstopping at the next check (Ctrl-C again to quit now)");
+        });
+        Progress {
+            stoppable: installed.is_ok(),
+            ..self
         }
     }
 
@@ -101,6 +127,7 @@ impl Progress {
                 ),
                 _ => format!("sampling the corpus: {done}/{total} tokens"),
             }),
+            Stage::Fit if self.steps == 0 => Some(bar("fitting", done, total, began)),
             Stage::Fit => self.within_step(done, total),
             Stage::Forward | Stage::Lens | Stage::Generate => None,
         }
@@ -123,6 +150,29 @@ impl Progress {
     }
 }
 
+/// "fitting [#####.....] 47%  3 min left", the time left from the pace so far.
+fn bar(what: &str, done: usize, total: usize, began: Instant) -> String {
+    const WIDTH: usize = 30;
+    let filled = done * WIDTH / total.max(1);
+    let elapsed = began.elapsed().as_secs_f64();
+    let left = if done > 0 && done < total {
+        let secs = elapsed * (total - done) as f64 / done as f64;
+        if secs >= 90.0 {
+            format!("  {:.0} min left", secs / 60.0)
+        } else {
+            format!("  {secs:.0} s left")
+        }
+    } else {
+        String::new()
+    };
+    format!(
+        "{what} [{}{}] {:>3}%{left}",
+        "#".repeat(filled),
+        ".".repeat(WIDTH - filled),
+        done * 100 / total.max(1)
+    )
+}
+
 /// Writes `text` over what `line` holds, padded to hide a longer one.
 fn write_over(line: &mut Line, text: &str) {
     let width = text.chars().count();
@@ -134,6 +184,10 @@ fn write_over(line: &mut Line, text: &str) {
 }
 
 impl Watch for Progress {
+    fn cancelled(&self) -> bool {
+        self.stoppable && STOP.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     fn progress(&self, stage: Stage, done: usize, total: usize) {
         let mut line = self.line.lock().expect("progress lock");
         if line.last == Some((stage, done)) {
@@ -151,7 +205,15 @@ impl Watch for Progress {
         let Some(text) = self.text(stage, done, total, began) else {
             return;
         };
+        let now = Instant::now();
+        let soon = std::time::Duration::from_millis(100);
+        if let Some((shown, at)) = &line.shown {
+            if *shown == text || (done < total && now.duration_since(*at) < soon) {
+                return;
+            }
+        }
         write_over(&mut line, &text);
+        line.shown = Some((text, now));
         // A sampled corpus is said on a line of its own: what follows
         // (the documents measured, a fit's steps) has its own.
         if stage == Stage::Sample && done == total && self.sampled.is_some() {

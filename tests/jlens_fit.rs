@@ -296,17 +296,45 @@ fn a_stopped_fit_leaves_a_checkpoint_that_resumes() {
     )
     .unwrap_err();
     assert!(matches!(err, EngineError::Cancelled), "{err}");
-    let checkpoint = last.unwrap().sums;
+    let last = last.unwrap();
+    // The checkpoint is taken before the progress that says its prompt is
+    // done: a stop never keeps less than was shown.
+    assert_eq!(last.total, 5);
+    let checkpoint = last.sums;
     assert_eq!((checkpoint.n_done, checkpoint.next), (2, 2));
-    let resumed = fit(
+    let seen = Seen::default();
+    let resumed = execute_with(
         &model,
         &JlensFitRequest {
             resume: Some(checkpoint),
             ..request(5)
         },
-    );
+        &Limits::none(),
+        &Context::watched(&seen),
+        &mut |step| {
+            assert_eq!(step.total, 5);
+            Ok(())
+        },
+    )
+    .unwrap();
     let d = max_diff(&resumed.mean().unwrap(), &whole.mean().unwrap());
     assert!(d < 1e-12, "{d:e}");
+    // Its progress goes on from the checkpoint's prompts, of the whole fit's.
+    let seen = seen.0.lock().unwrap();
+    assert_eq!(seen.first(), Some(&(2 * 9 + 1, 5 * 9)), "{seen:?}");
+    assert_eq!(seen.last(), Some(&(5 * 9, 5 * 9)));
+}
+
+/// The fit's progress reports, `(done, total)`.
+#[derive(Default)]
+struct Seen(std::sync::Mutex<Vec<(usize, usize)>>);
+
+impl Watch for Seen {
+    fn progress(&self, stage: Stage, done: usize, total: usize) {
+        if stage == Stage::Fit {
+            self.0.lock().unwrap().push((done, total));
+        }
+    }
 }
 
 #[test]

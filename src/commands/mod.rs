@@ -4,8 +4,10 @@
 
 pub mod eval_lens;
 pub mod fetch_model;
+pub mod fit_jlens;
 pub mod generate;
 pub mod lens;
+pub mod merge_jlens;
 pub mod openapi;
 pub mod patch;
 pub mod serve;

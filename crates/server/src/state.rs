@@ -14,6 +14,7 @@ use logitlens_engine::{ComputeDtype, Limits, LoadedModel, RunState, WeightsMode}
 use crate::error::ApiError;
 use crate::sessions::{SessionConfig, Sessions};
 use logitlens_engine::ops::eval::EvalReport;
+use logitlens_engine::ops::fit_jlens::JacobianSums;
 
 use crate::status::{Backend, LoadingStatus, ModelStatus, RunProgress};
 
@@ -196,6 +197,15 @@ pub struct KeptEval {
     pub report: Arc<EvalReport>,
 }
 
+/// The sums of a stopped Jacobian-lens fit, for the model it was made with:
+/// what a fit with `resume` continues (GET /fit_jlens describes it).
+pub struct KeptFit {
+    pub model: std::sync::Weak<LoadedModel>,
+    pub sums: JacobianSums,
+    /// Prompts the fit was to consider in all.
+    pub total: usize,
+}
+
 /// The last successful run (or loaded session): what /save_state writes.
 pub struct LastRun {
     pub config: SessionConfig,
@@ -263,6 +273,8 @@ pub struct Inner {
     pub last_run: Mutex<Option<Arc<LastRun>>>,
     /// The last lens evaluation, for the model it was made with.
     pub last_eval: Mutex<Option<KeptEval>>,
+    /// The last Jacobian-lens fit's sums while it is unfinished.
+    pub kept_fit: Mutex<Option<KeptFit>>,
     /// Recent runs by id, so a client saves the run it shows rather than
     /// whatever ran last on the server (the original's global state).
     runs: Mutex<VecDeque<(u64, Arc<LastRun>)>>,
@@ -304,6 +316,7 @@ impl AppState {
             load_lock: tokio::sync::Mutex::new(()),
             last_run: Mutex::new(None),
             last_eval: Mutex::new(None),
+            kept_fit: Mutex::new(None),
             runs: Mutex::new(VecDeque::new()),
             next_run_id: AtomicU64::new(1),
             events,

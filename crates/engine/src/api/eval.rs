@@ -37,26 +37,24 @@ impl TryFrom<EvalLensRequest> for EvalRequest {
     type Error = EngineError;
 
     fn try_from(q: EvalLensRequest) -> Result<Self> {
-        let corpus = match (q.corpus, q.sample) {
-            (Some(text), None) => Corpus::Text(text),
-            (None, Some(documents)) => Corpus::Sample {
-                documents,
-                seed: q.seed,
-            },
-            (Some(_), Some(_)) => {
-                return Err(crate::invalid!(
-                    "give either corpus (text) or sample (a number of documents), not both"
-                ))
-            }
-            (None, None) => {
-                return Err(crate::invalid!(
-                "give corpus (one document per line) or sample (documents sampled from the model)"
-            ))
-            }
-        };
         Ok(EvalRequest {
-            corpus,
+            corpus: corpus_of(q.corpus, q.sample, q.seed)?,
             max_tokens: q.max_tokens,
         })
+    }
+}
+
+/// The corpus a body names: its text (`corpus`) or a number of documents
+/// to sample (`sample`, seeded), one of the two.
+pub(super) fn corpus_of(text: Option<String>, sample: Option<usize>, seed: u64) -> Result<Corpus> {
+    match (text, sample) {
+        (Some(text), None) => Ok(Corpus::Text(text)),
+        (None, Some(documents)) => Ok(Corpus::Sample { documents, seed }),
+        (Some(_), Some(_)) => Err(crate::invalid!(
+            "give either corpus (text) or sample (a number of documents), not both"
+        )),
+        (None, None) => Err(crate::invalid!(
+            "give corpus (one document per line) or sample (documents sampled from the model)"
+        )),
     }
 }

@@ -1,5 +1,6 @@
-//! The JSON of `POST /lens_vector`: what a token's Jacobian-lens vector
-//! says at each layer the lens covers.
+//! The JSON of the Jacobian lens's routes: `POST /fit_jlens` (a fit on the
+//! model in service) and `POST /lens_vector` (what a token's lens vector
+//! says at each layer the lens covers).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -8,10 +9,107 @@ use crate::error::Result;
 use crate::lens::jacobian::JacobianLens;
 use crate::lens::Prediction;
 use crate::load::LoadedModel;
+use crate::ops::fit_jlens::{
+    JacobianSums, JlensFitRequest, DEFAULT_DIM_BATCH, DEFAULT_MAX_SEQ_LEN, DEFAULT_SKIP_FIRST,
+};
 use crate::ops::token_id;
 
 fn ten() -> usize {
     10
+}
+
+fn max_seq_len() -> usize {
+    DEFAULT_MAX_SEQ_LEN
+}
+
+fn skip_first() -> usize {
+    DEFAULT_SKIP_FIRST
+}
+
+fn dim_batch() -> usize {
+    DEFAULT_DIM_BATCH
+}
+
+/// The body of `POST /fit_jlens`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct FitJlensQuery {
+    /// The prompts: one document per line (blank lines skipped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corpus: Option<String>,
+    /// Instead of `corpus`: this many documents sampled from the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<usize>,
+    /// Seed of a sampled corpus (default 0).
+    #[serde(default)]
+    pub seed: u64,
+    /// Fit on the corpus's first this many documents (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_prompts: Option<usize>,
+    /// Each prompt's first ids (default 128).
+    #[serde(default = "max_seq_len")]
+    pub max_seq_len: usize,
+    /// Leading positions left out of each prompt's average (default 16).
+    #[serde(default = "skip_first")]
+    pub skip_first: usize,
+    /// Output dimensions per backward pass (default 8).
+    #[serde(default = "dim_batch")]
+    pub dim_batch: usize,
+    /// Continue the fit this server keeps from a stopped one (GET
+    /// /fit_jlens) instead of starting afresh; the same corpus and settings.
+    #[serde(default)]
+    pub resume: bool,
+}
+
+impl TryFrom<FitJlensQuery> for JlensFitRequest {
+    type Error = crate::EngineError;
+
+    /// The fit asked for (a resumed one's sums are the server's to give).
+    fn try_from(q: FitJlensQuery) -> Result<Self> {
+        Ok(JlensFitRequest {
+            corpus: super::eval::corpus_of(q.corpus, q.sample, q.seed)?,
+            max_prompts: q.max_prompts,
+            max_seq_len: q.max_seq_len,
+            skip_first: q.skip_first,
+            dim_batch: q.dim_batch,
+            resume: None,
+            shard: None,
+        })
+    }
+}
+
+/// A fit this server keeps: the sums of a stopped one, which a fit with
+/// `resume` continues.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FitCheckpoint {
+    /// Prompts in its sums.
+    pub n_done: usize,
+    /// Prompts the stopped fit was to consider in all.
+    pub total: usize,
+    /// The corpus index it continues at.
+    pub next: usize,
+    pub max_seq_len: usize,
+    pub skip_first: usize,
+    pub dim_batch: usize,
+    /// What its corpus was.
+    pub corpus: String,
+}
+
+impl FitCheckpoint {
+    /// The sums a stopped fit of `total` prompts left.
+    pub fn of(s: &JacobianSums, total: usize) -> Self {
+        FitCheckpoint {
+            n_done: s.n_done,
+            total,
+            next: s.next,
+            max_seq_len: s.settings.max_seq_len,
+            skip_first: s.settings.skip_first,
+            dim_batch: s.settings.dim_batch,
+            corpus: s.settings.corpus.clone(),
+        }
+    }
 }
 
 /// The body of `POST /lens_vector`.

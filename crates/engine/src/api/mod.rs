@@ -15,7 +15,9 @@ mod patch;
 
 pub use eval::EvalLensRequest;
 pub use generate::{BaselineAnswer, GenerateEvent, GenerateQuery, GenerateResponse, Written};
-pub use jlens::{LensVectorLayer, LensVectorQuery, LensVectorResponse};
+pub use jlens::{
+    FitCheckpoint, FitJlensQuery, LensVectorLayer, LensVectorQuery, LensVectorResponse,
+};
 #[cfg(feature = "openapi")]
 pub use patch::PositionsQuery;
 pub use patch::{MetricAnswer, MetricQuery, PatchQuery, PatchResponse};

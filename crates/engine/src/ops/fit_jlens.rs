@@ -229,6 +229,9 @@ pub struct JlensFitStep {
     pub tokens: usize,
     /// False when it was skipped: it has at most `skip_first + 1` ids.
     pub fitted: bool,
+    /// Prompts the whole fit considers (a resumed one's earlier ones
+    /// included).
+    pub total: usize,
     pub sums: JacobianSums,
 }
 
@@ -315,10 +318,20 @@ impl JlensFitSpec {
 /// The corpus indices a fit from `start` considers, of a corpus of `len`
 /// documents: the first `max_prompts`, in its shard, from `start.next` on.
 fn todo(start: &JacobianSums, max_prompts: Option<usize>, len: usize) -> Vec<usize> {
-    let end = max_prompts.map_or(len, |m| m.min(len));
-    (start.next..end)
-        .filter(|j| start.shard.is_none_or(|(i, n)| j % n == i))
+    considered(start.shard, max_prompts, len)
+        .filter(|&j| j >= start.next)
         .collect()
+}
+
+/// The corpus indices the whole fit considers, those a resumed one took
+/// over included: its progress counts them all.
+fn considered(
+    shard: Option<(usize, usize)>,
+    max_prompts: Option<usize>,
+    len: usize,
+) -> impl Iterator<Item = usize> {
+    let end = max_prompts.map_or(len, |m| m.min(len));
+    (0..end).filter(move |j| shard.is_none_or(|(i, n)| j % n == i))
 }
 
 impl Operation for JlensFitSpec {
@@ -443,8 +456,10 @@ impl Operation for JlensFitSpec {
         } = self;
         let ids = corpus.ids(model, cx.watch)?;
         let todo = todo(&sums, max_prompts, ids.len());
+        // A resumed fit's progress goes on from where its checkpoint stopped.
+        let before = considered(sums.shard, max_prompts, ids.len()).count() - todo.len();
         let per = sums.d_model.div_ceil(sums.settings.dim_batch) + 1;
-        let total = todo.len() * per;
+        let total = (before + todo.len()) * per;
         let need = sums.settings.skip_first + 1;
         for (k, &j) in todo.iter().enumerate() {
             check(cx.watch)?;
@@ -453,7 +468,8 @@ impl Operation for JlensFitSpec {
             if fitted {
                 let jac =
                     prompt_jacobians(&model.model, doc, &sums.settings, cx.watch, &mut |done| {
-                        cx.watch.progress(Stage::Fit, k * per + done, total)
+                        cx.watch
+                            .progress(Stage::Fit, (before + k) * per + done, total)
                     })?;
                 sums.add(&jac)?;
             } else {
@@ -464,13 +480,16 @@ impl Operation for JlensFitSpec {
                 );
             }
             sums.next = j + 1;
-            cx.watch.progress(Stage::Fit, (k + 1) * per, total);
+            // The step (a checkpoint) before the progress that says the
+            // prompt is done: what a stop keeps is never behind what was shown.
             emit(JlensFitStep {
                 prompt: j,
                 tokens: doc.len(),
                 fitted,
+                total: before + todo.len(),
                 sums: sums.clone(),
             })?;
+            cx.watch.progress(Stage::Fit, (before + k + 1) * per, total);
         }
         if sums.n_done == 0 {
             return Err(crate::invalid!(

@@ -21,6 +21,7 @@ pub mod eval;
 pub mod fit;
 pub mod fit_jlens;
 pub mod generate;
+pub mod jlens_files;
 pub mod patch;
 pub mod run;
 

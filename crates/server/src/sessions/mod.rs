@@ -224,6 +224,28 @@ impl Sessions {
         ))
     }
 
+    /// A new file's path directly in saved_states/ (files there are not
+    /// sessions: only folders are), named for its save time, `what` and
+    /// `name` (sanitized), e.g. `20261206_120000_jlens_SmolLM2.safetensors`.
+    pub fn new_file(&self, what: &str, name: &str, ext: &str) -> PathBuf {
+        let stamp = chrono::Local::now().format("%Y%m%d_%H%M%S");
+        let name = sanitize_name(name);
+        for n in 1.. {
+            let suffix = if n == 1 {
+                String::new()
+            } else {
+                format!("_{n}")
+            };
+            let p = self
+                .root
+                .join(format!("{stamp}_{what}_{name}{suffix}.{ext}"));
+            if !p.exists() {
+                return p;
+            }
+        }
+        unreachable!("some suffix is free")
+    }
+
     /// Newest first: ids begin with their save time, so this sorts by name, descending.
     pub fn list(&self) -> ApiResult<Vec<SessionEntry>> {
         let mut ids: Vec<String> = std::fs::read_dir(&self.root)

@@ -135,11 +135,14 @@ impl JacobianLens {
                 "every lens merged must have a positive n_prompts; lenses {empty:?} have none"
             ));
         }
+        // Shards of one fit differ only in their shard and their counts.
         let provenance = |l: &JacobianLens| {
             let mut m = l.metadata.clone();
             m.remove("n_prompts");
+            m.remove("shard");
             m
         };
+        let shards = merged_shards(lenses)?;
         for (i, other) in lenses.iter().enumerate().skip(1) {
             if other.source_layers != first.source_layers || other.d_model != first.d_model {
                 return Err(crate::invalid!(
@@ -171,6 +174,10 @@ impl JacobianLens {
         if !metadata.is_empty() {
             metadata.insert("n_prompts".into(), total.into());
         }
+        match shards {
+            Some(s) => metadata.insert("shard".into(), s.into()),
+            None => metadata.remove("shard"),
+        };
         JacobianLens::new(merged, total, first.d_model, metadata)
     }
 
@@ -291,6 +298,45 @@ pub fn names_model(recorded: &str, loaded: &str) -> bool {
     let (a, b) = (parts(recorded), parts(loaded));
     let n = a.len().min(b.len());
     n > 0 && a[a.len() - n..] == b[b.len() - n..]
+}
+
+
+/// The shards `lenses` hold (their metadata's `shard`, `i/n`), refusing a
+/// shard given twice (its prompts would count twice): `None` when none is a
+/// shard or they are every shard of their fit, else the shards merged.
+fn merged_shards(lenses: &[&JacobianLens]) -> Result<Option<String>> {
+    let named: Vec<&str> = lenses
+        .iter()
+        .filter_map(|l| l.metadata.get("shard").and_then(Json::as_str))
+        .collect();
+    if named.is_empty() {
+        return Ok(None);
+    }
+    let mut parts: Vec<(usize, usize)> = Vec::new();
+    for s in &named {
+        let part = s
+            .split_once('/')
+            .and_then(|(i, n)| Some((i.parse().ok()?, n.parse().ok()?)))
+            .ok_or_else(|| crate::invalid!("a lens's shard {s:?} is not of the form i/n"))?;
+        if parts.contains(&part) {
+            return Err(crate::invalid!(
+                "shard {s} is given twice: its prompts would count twice"
+            ));
+        }
+        parts.push(part);
+    }
+    parts.sort_unstable();
+    let n = parts[0].1;
+    let complete = named.len() == lenses.len()
+        && parts.iter().all(|&(_, m)| m == n)
+        && parts.iter().map(|&(i, _)| i).eq(0..n);
+    Ok((!complete).then(|| {
+        parts
+            .iter()
+            .map(|(i, n)| format!("{i}/{n}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }))
 }
 
 #[cfg(test)]
