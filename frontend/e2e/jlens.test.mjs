@@ -7,6 +7,7 @@
 // (jlens-grid.png, jlens-intervention.png, jlens-lens-vector.png, jlens-quality.png, jlens-fit.png).
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe } from 'node:test';
 import { ARTIFACTS, REPO, formatToken, pageTest, serverAndBrowser } from './harness.mjs';
@@ -194,5 +195,76 @@ describe('the Jacobian lens (tiny llama)', () => {
     const csv = fs.readFileSync(await (await download).path(), 'utf8').split('\n');
     assert.ok(csv.includes(`jacobian,2,Layer 1,${report.jacobian.kl[2]},${report.jacobian.ce[2]},${report.jacobian.entropy[2]},${report.jacobian.top1_agree[2]}`));
     await shot(page, 'jlens-quality', page.getByTestId('eval-figure'));
+  });
+
+  pageTest('fits a Jacobian lens from the page: its progress, Stop, Resume of the kept checkpoint, and a fit run to its end attached', env, async (page) => {
+    await openApp(page);
+    await page.getByLabel('Show the Jacobian lens').check();
+    // A fit far longer than this test: 4000 prompts at one dimension per backward pass (65 passes
+    // a prompt on this model) take many minutes, so each Stop lands midway whatever the machine's pace.
+    const lines = fs.readFileSync(CORPUS, 'utf8').split('\n').filter((l) => l.trim());
+    const long = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'logitlens-e2e-')), 'long.txt');
+    const longText = Array.from({ length: 4000 }, (_, i) => lines[i % lines.length]).join('\n');
+    fs.writeFileSync(long, longText);
+    await page.getByLabel('Fit corpus file').setInputFiles(long);
+    await page.getByTestId('fit-documents').filter({ hasText: '4000 documents · from long.txt' }).waitFor();
+    await page.getByLabel('Max prompts').fill('4000');
+    await page.getByLabel('Max sequence length').fill('64');
+    await page.getByLabel('Skip first positions').fill('4');
+    await page.getByLabel('Dim batch').fill('1');
+    const posted = page.waitForRequest((r) => r.url().endsWith('/fit_jlens') && r.method() === 'POST');
+    await page.getByRole('button', { name: 'Fit a Jacobian lens' }).click();
+    const first = await posted;
+    assert.deepEqual(JSON.parse(first.postData()), { corpus: longText, max_prompts: 4000, max_seq_len: 64, skip_first: 4, dim_batch: 1, resume: false });
+    assert.match(first.headers()['x-logitlens-request'], /^[0-9a-f]{32}$/);
+    // Its progress, from the server's events: which prompt, and the passes.
+    const prompt = () => Number(/^Fitting prompt (\d+) of 4000 \(pass \d+ of 260000\)$/.exec(document.querySelector('[data-testid=fit-progress-text]')?.textContent ?? '')?.[1] ?? 0);
+    await page.waitForFunction(`(${prompt})() >= 2`, null, { timeout: 60_000 });
+    assert.equal(await page.getByRole('progressbar', { name: 'Fit progress' }).getAttribute('aria-valuemax'), '260000');
+    await shot(page, 'jlens-fit', page.getByTestId('jacobian-lens').locator('fieldset.jlens-fit'));
+
+    // Stop: the server keeps what it fitted, which the page offers to resume.
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await page.getByTestId('fit-stopped').waitFor();
+    const resume = page.getByRole('button', { name: /^Resume \(\d+ of 4000 prompts done\)$/ });
+    await resume.waitFor({ timeout: 15_000 });
+    const kept = await (await page.request.get(`${env.server.url}fit_jlens`)).json();
+    assert.ok(kept && kept.n_done >= 1 && kept.n_done < 4000, JSON.stringify(kept));
+    // The page asked for it as the stop was answered; a prompt finishing meanwhile is kept too.
+    const shown = /^Kept on the server: (\d+) of 4000 prompts done · text of 4000 documents/.exec(await page.getByTestId('fit-checkpoint').textContent());
+    assert.ok(shown && Number(shown[1]) >= 1 && Number(shown[1]) <= kept.n_done, shown?.[0]);
+
+    // Resume continues it: the request says so, and its progress starts past what was kept.
+    const resumed = page.waitForRequest((r) => r.url().endsWith('/fit_jlens') && r.method() === 'POST');
+    await resume.click();
+    assert.equal(JSON.parse((await resumed).postData()).resume, true);
+    await page.waitForFunction(`(${prompt})() > ${kept.n_done + 1}`, null, { timeout: 60_000 });
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await page.getByTestId('fit-stopped').waitFor();
+    const again = await (await page.request.get(`${env.server.url}fit_jlens`)).json();
+    assert.ok(again.n_done > kept.n_done && again.n_done < 4000, JSON.stringify(again));
+
+    // A fit run to its end (12 prompts of the short corpus) is saved and attached, and the server keeps nothing.
+    await page.getByLabel('Fit corpus file').setInputFiles(CORPUS);
+    await page.getByTestId('fit-documents').filter({ hasText: '40 documents · from corpus.txt' }).waitFor();
+    await page.getByLabel('Max prompts').fill('12');
+    const done = page.waitForResponse((r) => r.url().endsWith('/fit_jlens') && r.request().method() === 'POST', { timeout: 120_000 });
+    await page.getByRole('button', { name: 'Fit a Jacobian lens' }).click();
+    const res = await done;
+    assert.equal(res.status(), 200);
+    assert.equal(JSON.parse(res.request().postData()).resume, false);
+    const answer = await res.json();
+    assert.equal(answer.n_prompts + answer.skipped, 12);
+    assert.deepEqual(answer.jacobian_lens.source_layers, [0, 1]);
+    const result = page.getByTestId('fit-result');
+    await result.waitFor();
+    assert.match(await result.textContent(), new RegExp(`^Fitted on ${answer.n_prompts} prompts`));
+    assert.ok((await result.textContent()).includes(answer.saved));
+    // Attached: the header and the card name its file; no checkpoint is left.
+    const name = path.basename(answer.saved);
+    await page.getByTestId('jacobian-lens-attached').filter({ hasText: name }).waitFor();
+    assert.match(await page.getByTestId('jlens-attached').textContent(), new RegExp(name.replace(/\./g, '\\.')));
+    assert.equal(await page.getByRole('button', { name: /^Resume/ }).count(), 0);
+    assert.equal(await (await page.request.get(`${env.server.url}fit_jlens`)).text(), 'null');
   });
 });

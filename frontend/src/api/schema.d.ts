@@ -85,6 +85,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/fit_jlens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The kept sums of a stopped fit of the model in service, or `null`. */
+        get: operations["kept_fit"];
+        put?: never;
+        /**
+         * Fit a Jacobian lens on the model in service over a corpus (text, or
+         *     sampled from the model), save it under saved_states/ and attach it. As
+         *     /eval_lens is: admitted and watched (`fitting` run events on /events:
+         *     pieces of the fit done of all), stopped when its client goes away. A
+         *     stopped fit's sums are kept (GET /fit_jlens): a fit with `resume: true`
+         *     continues them.
+         */
+        post: operations["fit_jlens"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/generate": {
         parameters: {
             query?: never;
@@ -603,6 +628,64 @@ export interface components {
             logit: components["schemas"]["LensMetrics"];
             tuned?: null | components["schemas"]["LensMetrics"];
             jacobian?: null | components["schemas"]["LensMetrics"];
+        };
+        /**
+         * @description A fit this server keeps: the sums of a stopped one, which a fit with
+         *     `resume` continues.
+         */
+        FitCheckpoint: {
+            /** @description Prompts in its sums. */
+            n_done: number;
+            /** @description Prompts the stopped fit was to consider in all. */
+            total: number;
+            /** @description The corpus index it continues at. */
+            next: number;
+            max_seq_len: number;
+            skip_first: number;
+            dim_batch: number;
+            /** @description What its corpus was. */
+            corpus: string;
+        };
+        /** @description The body of `POST /fit_jlens`. */
+        FitJlensQuery: {
+            /** @description The prompts: one document per line (blank lines skipped). */
+            corpus?: string | null;
+            /** @description Instead of `corpus`: this many documents sampled from the model. */
+            sample?: number | null;
+            /**
+             * Format: int64
+             * @description Seed of a sampled corpus (default 0).
+             */
+            seed?: number;
+            /** @description Fit on the corpus's first this many documents (default: all). */
+            max_prompts?: number | null;
+            /** @description Each prompt's first ids (default 128). */
+            max_seq_len?: number;
+            /** @description Leading positions left out of each prompt's average (default 16). */
+            skip_first?: number;
+            /** @description Output dimensions per backward pass (default 8). */
+            dim_batch?: number;
+            /**
+             * @description Continue the fit this server keeps from a stopped one (GET
+             *     /fit_jlens) instead of starting afresh; the same corpus and settings.
+             */
+            resume?: boolean;
+        };
+        /** @description What a fit answers. */
+        FitJlensResponse: {
+            /**
+             * Format: int64
+             * @description Prompts in the lens (a resumed fit's earlier ones included).
+             */
+            n_prompts: number;
+            /** @description Prompts skipped this time: too short for a valid position. */
+            skipped: number;
+            /** Format: double */
+            seconds: number;
+            /** @description Where it was saved: `saved_states/<time>_jlens_<model>.safetensors`. */
+            saved: string;
+            /** @description The lens, now attached. */
+            jacobian_lens: components["schemas"]["AttachedJacobianLens"];
         };
         /** @enum {string} */
         Format: "json" | "f16";
@@ -1459,6 +1542,73 @@ export interface operations {
         responses: {
             /** @description text/event-stream: `status` events whose data is a ModelStatus, `run` events whose data is a RunProgress */
             200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    kept_fit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The sums a fit with resume: true continues; null when there are none */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": null | components["schemas"]["FitCheckpoint"];
+                };
+            };
+        };
+    };
+    fit_jlens: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Names the request in its `run` progress events on /events */
+                "x-logitlens-request"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FitJlensQuery"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FitJlensResponse"];
+                };
+            };
+            /** @description No model, no prompt to fit, settings that cannot fit, nothing to resume, or a fit over the server's limits; each with what to change */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description model is loading */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too many runs waiting; retry after the Retry-After header's seconds */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

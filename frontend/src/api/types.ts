@@ -167,39 +167,17 @@ export type LensVectorResponse = Schemas['LensVectorResponse'];
 export type LensVectorLayer = Schemas['LensVectorLayer'];
 
 // ---------------------------------------------------------------------------------------------
-// Fitting a Jacobian lens: POST /fit_jlens and GET /fit_jlens. Written here from the route's
-// contract until the server's schema has it; each becomes an alias of the generated type then.
+// Fitting a Jacobian lens: POST /fit_jlens and GET /fit_jlens.
 
-/**
- * POST /fit_jlens body: a corpus (one document per line) or `sample` documents the model writes
+/** POST /fit_jlens body: a corpus (one document per line) or `sample` documents the model writes
  * (from `seed`), at most `max_prompts` of them, each cut to `max_seq_len` tokens, its first
  * `skip_first` positions left out, `dim_batch` dimensions per backward pass; `resume` continues the
- * checkpoint a stopped fit left.
- */
-export interface FitJlensRequest {
-  corpus?: string;
-  sample?: number;
-  seed?: number;
-  max_prompts?: number;
-  max_seq_len?: number;
-  skip_first?: number;
-  dim_batch?: number;
-  resume?: boolean;
-}
+ * checkpoint a stopped fit left. */
+export type FitJlensRequest = Schemas['FitJlensQuery'];
 /** POST /fit_jlens answer: the prompts fitted and skipped, the time, the file it was saved to, and the lens now attached. */
-export interface FitJlensResponse {
-  n_prompts: number;
-  skipped: number;
-  seconds: number;
-  saved: string;
-  jacobian_lens: AttachedJacobianLens;
-}
-/** GET /fit_jlens: the checkpoint a stopped fit left (prompts done of all, with its settings), or null. */
-export interface FitJlensCheckpoint {
-  n_done: number;
-  total: number;
-  settings: Record<string, unknown>;
-}
+export type FitJlensResponse = Schemas['FitJlensResponse'];
+/** GET /fit_jlens: the checkpoint a stopped fit left (prompts done of all, where it goes on, its settings), or null. */
+export type FitJlensCheckpoint = Schemas['FitCheckpoint'];
 
 // ---------------------------------------------------------------------------------------------
 // Lens quality: POST /eval_lens and GET /eval_lens.

@@ -188,7 +188,7 @@ describe('JacobianLensCard: fitting a lens', () => {
     await waitFor(() => expect(fitPosts()).toHaveLength(1));
     expect(screen.queryByRole('button', { name: /^Resume/ })).toBeNull();
     // The server writes its checkpoint as it stops.
-    checkpoint = { n_done: 2, total: 3, settings: { max_seq_len: 128, skip_first: 16, dim_batch: 8, corpus: 'text of 3 documents, sha256 0011223344556677' } };
+    checkpoint = { n_done: 2, total: 3, next: 2, max_seq_len: 128, skip_first: 16, dim_batch: 8, corpus: 'text of 3 documents, sha256 0011223344556677' };
     const asked = fitGets().length;
     fireEvent.click(screen.getByRole('button', { name: 'Stop' }));
     await waitFor(() => expect(fitGets().length).toBeGreaterThan(asked));
@@ -206,7 +206,7 @@ describe('JacobianLensCard: fitting a lens', () => {
   });
 
   it('a checkpoint kept from before is offered when the view opens, and resumed with its own settings', async () => {
-    checkpoint = { n_done: 5, total: 40, settings: { max_seq_len: 64, skip_first: 4, dim_batch: 16, corpus: 'text of 40 documents, sha256 aabbccddeeff0011' } };
+    checkpoint = { n_done: 5, total: 40, next: 5, max_seq_len: 64, skip_first: 4, dim_batch: 16, corpus: 'text of 40 documents, sha256 aabbccddeeff0011' };
     await openCard();
     const resume = (await screen.findByRole('button', { name: 'Resume (5 of 40 prompts done)' })) as HTMLButtonElement;
     // Its corpus was a text: it must be typed (or chosen) again, the same.
@@ -219,7 +219,7 @@ describe('JacobianLensCard: fitting a lens', () => {
   });
 
   it('a sampled checkpoint resumes on the same sample, whatever the form says', async () => {
-    checkpoint = { n_done: 1, total: 8, settings: { max_seq_len: 128, skip_first: 16, dim_batch: 8, corpus: '8 documents sampled from the model, seed 3' } };
+    checkpoint = { n_done: 1, total: 8, next: 1, max_seq_len: 128, skip_first: 16, dim_batch: 8, corpus: '8 documents sampled from the model, seed 3' };
     await openCard();
     fireEvent.click(await screen.findByRole('button', { name: 'Resume (1 of 8 prompts done)' }));
     await waitFor(() => expect(fitPosts()).toHaveLength(1));

@@ -30,8 +30,8 @@ describe('the fit form', () => {
   });
 
   it('a checkpoint and a fit’s time in words', () => {
-    expect(checkpointText({ n_done: 5, total: 12, settings: {} })).toBe('5 of 12 prompts done');
-    expect(checkpointText({ n_done: 0, total: 1, settings: {} })).toBe('0 of 1 prompt done');
+    expect(checkpointText({ n_done: 5, total: 12, next: 5, max_seq_len: 128, skip_first: 16, dim_batch: 8, corpus: '' })).toBe('5 of 12 prompts done');
+    expect(checkpointText({ n_done: 0, total: 1, next: 0, max_seq_len: 128, skip_first: 16, dim_batch: 8, corpus: '' })).toBe('0 of 1 prompt done');
     expect(formatSeconds(3.21)).toBe('3.2 s');
     expect(formatSeconds(42.4)).toBe('42 s');
     expect(formatSeconds(125)).toBe('2 min 5 s');
@@ -40,7 +40,7 @@ describe('the fit form', () => {
 });
 
 describe('resuming a checkpoint', () => {
-  const TEXT = { n_done: 5, total: 40, settings: { max_seq_len: 64, skip_first: 4, dim_batch: 16, corpus: 'text of 40 documents, sha256 aabb' } };
+  const TEXT = { n_done: 5, total: 40, next: 5, max_seq_len: 64, skip_first: 4, dim_batch: 16, corpus: 'text of 40 documents, sha256 aabb' };
   it('with its own settings, on the form’s corpus', () => {
     expect(resumeRequest({ ...FIT_DEFAULTS, corpus: 'x\ny', maxPrompts: '40' }, TEXT)).toEqual({
       ok: true,
@@ -49,10 +49,10 @@ describe('resuming a checkpoint', () => {
     expect(resumeRequest(FIT_DEFAULTS, TEXT)).toEqual({ ok: false, error: 'Resume continues the fit on the same corpus (text of 40 documents, sha256 aabb): type or choose it again.' });
     expect(checkpointSettingsText(TEXT)).toBe('text of 40 documents, sha256 aabb · max_seq_len 64 · skip_first 4 · dim_batch 16');
   });
-  it('a sampled one on its sample; settings it lacks from the form', () => {
-    expect(resumeRequest(FIT_DEFAULTS, { n_done: 1, total: 2, settings: { corpus: '2 documents sampled from the model, seed 9', junk: 'x', dim_batch: 'many' } })).toEqual({
+  it('a sampled one on its sample, with its settings whatever the form says', () => {
+    expect(resumeRequest({ ...FIT_DEFAULTS, dimBatch: '32' }, { n_done: 1, total: 2, next: 1, max_seq_len: 96, skip_first: 8, dim_batch: 4, corpus: '2 documents sampled from the model, seed 9' })).toEqual({
       ok: true,
-      value: { sample: 2, seed: 9, max_seq_len: 128, skip_first: 16, dim_batch: 8, resume: true },
+      value: { sample: 2, seed: 9, max_seq_len: 96, skip_first: 8, dim_batch: 4, resume: true },
     });
   });
 });

@@ -73,31 +73,23 @@ export function checkpointText(c: FitJlensCheckpoint): string {
   return `${c.n_done} of ${c.total} prompt${c.total === 1 ? '' : 's'} done`;
 }
 
-/** A checkpoint's settings as the server records them (any of them may be missing from an older one). */
+/** A checkpoint's settings: a fit resumes only with those it was made with. */
 export interface CheckpointSettings {
-  max_seq_len?: number;
-  skip_first?: number;
-  dim_batch?: number;
+  max_seq_len: number;
+  skip_first: number;
+  dim_batch: number;
   /** Where its prompts came from: "text of 40 documents, sha256 …" or "64 documents sampled from the model, seed 0". */
-  corpus?: string;
+  corpus: string;
 }
 
-/** The settings of a checkpoint, each checked. */
 export function checkpointSettings(c: FitJlensCheckpoint): CheckpointSettings {
-  const s = c.settings ?? {};
-  const out: CheckpointSettings = {};
-  for (const key of ['max_seq_len', 'skip_first', 'dim_batch'] as const) {
-    const v = s[key];
-    if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) out[key] = v;
-  }
-  if (typeof s.corpus === 'string') out.corpus = s.corpus;
-  return out;
+  return { max_seq_len: c.max_seq_len, skip_first: c.skip_first, dim_batch: c.dim_batch, corpus: c.corpus };
 }
 
 /** A checkpoint's settings in words: "text of 40 documents, sha256 … · max_seq_len 128 · skip_first 16 · dim_batch 8". */
 export function checkpointSettingsText(c: FitJlensCheckpoint): string {
   const s = checkpointSettings(c);
-  return [s.corpus, ...(['max_seq_len', 'skip_first', 'dim_batch'] as const).filter((k) => s[k] !== undefined).map((k) => `${k} ${s[k]}`)].filter((x) => x).join(' · ');
+  return [s.corpus, ...(['max_seq_len', 'skip_first', 'dim_batch'] as const).map((k) => `${k} ${s[k]}`)].filter((x) => x).join(' · ');
 }
 
 const SAMPLED = /^(\d+) documents? sampled from the model, seed (\d+)$/;
@@ -113,9 +105,9 @@ export function resumeRequest(f: FitFormValues, c: FitJlensCheckpoint): Result<F
   const form: FitFormValues = {
     ...f,
     ...(sampled ? { source: 'sample' as const, sample: sampled[1], seed: sampled[2] } : {}),
-    ...(s.max_seq_len !== undefined ? { maxSeqLen: String(s.max_seq_len) } : {}),
-    ...(s.skip_first !== undefined ? { skipFirst: String(s.skip_first) } : {}),
-    ...(s.dim_batch !== undefined ? { dimBatch: String(s.dim_batch) } : {}),
+    maxSeqLen: String(s.max_seq_len),
+    skipFirst: String(s.skip_first),
+    dimBatch: String(s.dim_batch),
   };
   if (!sampled && form.source === 'corpus' && countDocuments(form.corpus) === 0) {
     return { ok: false, error: `Resume continues the fit on the same corpus${s.corpus ? ` (${s.corpus})` : ''}: type or choose it again.` };
