@@ -9,7 +9,8 @@
 //! the cold forward passes it replaces, and direct logit attribution. Options: `--model M` (default: the
 //! SmolLM2 GGUF), `--reps N` (default 5), `--quick` (fewer cases),
 //! `--causal-only` (only the patching, attribution and generation sections),
-//! `--generation-only`.
+//! `--generation-only`, `--jlens-only` (a Jacobian-lens fit's cost per prompt against a
+//! forward pass, and its readout against the logit lens's).
 
 use std::time::{Duration, Instant};
 
@@ -175,6 +176,10 @@ fn main() {
     let reps: usize = arg("--reps").and_then(|r| r.parse().ok()).unwrap_or(5);
     if std::env::args().any(|a| a == "--generation-only") {
         generation_section(&LoadedModel::load(&spec, &mut |_| {}).unwrap(), reps);
+        return;
+    }
+    if std::env::args().any(|a| a == "--jlens-only") {
+        jlens_section(&LoadedModel::load(&spec, &mut |_| {}).unwrap(), reps);
         return;
     }
     if std::env::args().any(|a| a == "--causal-only") {
@@ -806,5 +811,86 @@ fn generation_section(m: &LoadedModel, reps: usize) {
         "\nWithout the cache each new token would cost a full run over the sequence so far (up to the last column's {} ms); with it a token costs {:.1}x less than that full run.",
         ms(full),
         full.as_secs_f64() / step.as_secs_f64()
+    );
+}
+
+/// The Jacobian lens: a fit's cost per prompt (one recorded forward, then
+/// ⌈d/dim_batch⌉ backward passes of `dim_batch` replicas) against a plain
+/// forward pass of the same prompt, and a run read through the lens it
+/// fitted against the same run through the logit lens.
+fn jlens_section(m: &LoadedModel, reps: usize) {
+    use logitlens_engine::ops::corpus::Corpus;
+    use logitlens_engine::ops::fit_jlens::JlensFitRequest;
+    use logitlens_engine::Lens;
+
+    let text = text_of(m, 48);
+    let tokens = m.tokenize(&text, false).unwrap().len();
+    let d = m.config().d_model;
+    println!("\n## The Jacobian lens\n");
+    println!(
+        "One prompt of {tokens} tokens, skip_first 8; a plain forward pass (block_output lens) of the same prompt for scale; seconds.\n"
+    );
+    println!(
+        "| dim_batch | passes | fit of one prompt | per pass | forward + lens | fit / forward |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let forward = median(
+        (0..reps)
+            .map(|_| {
+                let ids = m.tokenize(&text, false).unwrap();
+                let spec = RunSpec::new(m, &RunRequest::new(text.clone()), ids).unwrap();
+                let t = Instant::now();
+                run_spec(m, spec, &[]);
+                t.elapsed()
+            })
+            .collect(),
+    );
+    let mut fitted = None;
+    for dim_batch in [16, 64] {
+        let req = JlensFitRequest {
+            max_seq_len: 64,
+            skip_first: 8,
+            dim_batch,
+            ..JlensFitRequest::new(Corpus::Text(text.clone()))
+        };
+        let t = Instant::now();
+        let sums = ops::execute(m, &req).unwrap();
+        let fit = t.elapsed();
+        let passes = 1 + d.div_ceil(dim_batch);
+        println!(
+            "| {dim_batch} | {passes} | {:.1} | {:.2} | {:.3} | {:.0}x |",
+            fit.as_secs_f64(),
+            fit.as_secs_f64() / passes as f64,
+            forward.as_secs_f64(),
+            fit.as_secs_f64() / forward.as_secs_f64()
+        );
+        fitted = Some(sums);
+    }
+    // The readout: the lens just fitted, attached from a file as a user's is.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jlens.safetensors");
+    fitted.unwrap().lens(&m.name).unwrap().save(&path).unwrap();
+    m.attach_jacobian_lens(&path).unwrap();
+    let time = |lens: Lens| {
+        let mut req = RunRequest::new(text.clone());
+        req.lens = lens;
+        median(
+            (0..reps)
+                .map(|_| {
+                    let ids = m.tokenize(&text, false).unwrap();
+                    let spec = RunSpec::new(m, &req, ids).unwrap();
+                    let t = Instant::now();
+                    run_spec(m, spec, &[]);
+                    t.elapsed()
+                })
+                .collect(),
+        )
+    };
+    let (logit, jacobian) = (time(Lens::Logit), time(Lens::Jacobian));
+    println!(
+        "\nA run of the {tokens} tokens read through the Jacobian lens takes {} ms, through the logit lens {} ms ({:+.0}%: one [d, d] product per transported row; medians of {reps}).",
+        ms(jacobian),
+        ms(logit),
+        (jacobian.as_secs_f64() / logit.as_secs_f64() - 1.0) * 100.0
     );
 }

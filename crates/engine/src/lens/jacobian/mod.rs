@@ -300,7 +300,6 @@ pub fn names_model(recorded: &str, loaded: &str) -> bool {
     n > 0 && a[a.len() - n..] == b[b.len() - n..]
 }
 
-
 /// The shards `lenses` hold (their metadata's `shard`, `i/n`), refusing a
 /// shard given twice (its prompts would count twice): `None` when none is a
 /// shard or they are every shard of their fit, else the shards merged.
