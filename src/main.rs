@@ -13,8 +13,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use commands::{
-    eval_lens, fetch_model, fit_jlens, generate, lens, merge_jlens, openapi, patch, serve,
-    train_lens,
+    eval_lens, fetch_model, fit_jlens, generate, lens, merge_jlens, openapi, patch, sae_features,
+    serve, train_lens,
 };
 
 #[derive(Parser)]
@@ -55,6 +55,9 @@ enum Command {
     Openapi(openapi::Args),
     /// Run the logit lens on a text and print the prediction grid.
     Lens(lens::Args),
+    /// What a sparse autoencoder's features say: each one's top and bottom tokens by its
+    /// decoder row read through the unembedding.
+    SaeFeatures(sae_features::Args),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate::run(args),
         Command::Openapi(args) => openapi::run(args),
         Command::Lens(args) => lens::run(args),
+        Command::SaeFeatures(args) => sae_features::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

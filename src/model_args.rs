@@ -10,6 +10,7 @@ use anyhow::{Context as _, Result};
 use clap::ValueEnum;
 use logitlens_engine::default_model::ensure_default_model;
 use logitlens_engine::ops::corpus::Corpus;
+use logitlens_engine::sae::{Sae, SaeOptions};
 use logitlens_engine::{BackendKind, ComputeDtype, Lens, LoadOptions, LoadedModel, WeightsMode};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -107,6 +108,82 @@ impl LensArgs {
         }
         Ok(())
     }
+}
+
+/// The sparse autoencoders a command attaches to the model it loads.
+#[derive(clap::Args, Default)]
+pub struct SaeArgs {
+    /// A sparse autoencoder: a SAELens folder (cfg.json and sae_weights.safetensors) or a
+    /// Gemma Scope folder (params.npz), with options as DIR,name=N,hook=H,
+    /// center_writing_weights=true|false,norm_scaling_factor=S. Repeatable.
+    #[arg(long = "sae")]
+    pub saes: Vec<String>,
+}
+
+/// Options a `--sae` value may end with.
+const SAE_OPTIONS: [&str; 4] = [
+    "name",
+    "hook",
+    "center_writing_weights",
+    "norm_scaling_factor",
+];
+
+impl SaeArgs {
+    /// Read and attach them to `model`, all or none, saying each one's notes.
+    pub fn attach(&self, model: &LoadedModel) -> Result<()> {
+        if self.saes.is_empty() {
+            return Ok(());
+        }
+        let saes = self
+            .saes
+            .iter()
+            .map(|spec| {
+                let (dir, opts) = parse_sae(spec)?;
+                Sae::read(&dir, &opts)
+                    .with_context(|| format!("reading the SAE in {}", dir.display()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for sae in model.attach_saes(saes)? {
+            for note in &sae.settings.notes {
+                eprintln!("warning: SAE {}: {note}", sae.name);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `DIR[,key=value]...`: a folder and its options (split only before a
+/// known key, so a path may hold commas).
+pub fn parse_sae(spec: &str) -> Result<(PathBuf, SaeOptions)> {
+    let mut rest = spec;
+    let mut opts = SaeOptions::default();
+    loop {
+        let cut = SAE_OPTIONS
+            .iter()
+            .filter_map(|k| rest.rfind(&format!(",{k}=")))
+            .max();
+        let Some(at) = cut else { break };
+        let (head, option) = (&rest[..at], &rest[at + 1..]);
+        let (key, value) = option.split_once('=').expect("a known key and =");
+        match key {
+            "name" => opts.name = Some(value.to_string()),
+            "hook" => opts.hook = Some(value.to_string()),
+            "center_writing_weights" => {
+                opts.center_writing_weights = Some(value.parse().map_err(|_| {
+                    anyhow::anyhow!(
+                        "--sae {spec}: center_writing_weights is true or false, not {value:?}"
+                    )
+                })?)
+            }
+            _ => {
+                opts.norm_scaling_factor = Some(value.parse().map_err(|_| {
+                    anyhow::anyhow!("--sae {spec}: norm_scaling_factor is a number, not {value:?}")
+                })?)
+            }
+        }
+        rest = head;
+    }
+    Ok((PathBuf::from(rest), opts))
 }
 
 /// How a model is held and computed: for the commands that run one, and

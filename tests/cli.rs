@@ -508,3 +508,81 @@ fn generate_writes_and_draws_the_lens() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("between 1 and 256"), "{}", stderr(&o));
 }
+
+/// `lens --sae DIR --sae-top-k 0 --interventions JSON --json`: the SAE's
+/// features in the body, SAELens's, with the splice applied; and
+/// `sae-features` gives SAELens's top tokens of the feature.
+#[test]
+fn sae_flags_read_features_splice_and_say_what_a_feature_says() {
+    let dir = fixtures().join("research/sae/llama/relu_resid_post_1");
+    let r = reference_json(&fixtures().join("research/sae/llama/reference.json"));
+    let s = &r["saes"][0];
+    assert_eq!(s["name"], "relu_resid_post_1");
+    let p = &s["prompts"][0];
+    let model = tiny("llama");
+    let iv = r#"{"blocks.1.hook_resid_post":[{"type":"sae_splice","sae":"relu_resid_post_1"}]}"#;
+    let o = logitlens(&[
+        "lens",
+        "--model",
+        model.to_str().unwrap(),
+        "--text",
+        p["text"].as_str().unwrap(),
+        "--sae",
+        dir.to_str().unwrap(),
+        "--sae-top-k",
+        "0",
+        "--interventions",
+        iv,
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let body: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let sae = &body["sae"][0];
+    assert_eq!(sae["name"], "relu_resid_post_1");
+    // Read after the splice at the same hook: the reconstruction's features.
+    assert_eq!(
+        sae["positions"].as_array().unwrap().len(),
+        p["ids"].as_array().unwrap().len()
+    );
+    let last = body["logit_lens"].as_array().unwrap().last().unwrap();
+    let want = &p["splice"];
+    for (t, cell) in last["predictions"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(cell[0]["id"], want["ids"][t][0], "pos {t}");
+        let d = cell[0]["prob"].as_f64().unwrap() - want["probs"][t][0].as_f64().unwrap();
+        assert!(d.abs() <= 1e-4, "pos {t}: {d}");
+    }
+    assert_eq!(body["receipts"][0]["hook"], "blocks.1.hook_resid_post");
+
+    let f = p["feature"].as_u64().unwrap().to_string();
+    let o = logitlens(&[
+        "sae-features",
+        "--model",
+        model.to_str().unwrap(),
+        "--sae",
+        dir.to_str().unwrap(),
+        "--features",
+        &f,
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let body: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let top: Vec<u64> = body["features"][0]["top_tokens"].as_array().unwrap()[..5]
+        .iter()
+        .map(|t| t["id"].as_u64().unwrap())
+        .collect();
+    let want: Vec<u64> = serde_json::from_value(p["feature_logit_lens_top5"].clone()).unwrap();
+    assert_eq!(top, want);
+    assert_eq!(body["sae"]["hook"], "blocks.1.hook_resid_post");
+    // An SAE whose width is not the model's, in words.
+    let o = logitlens(&[
+        "lens",
+        "--model",
+        model.to_str().unwrap(),
+        "--text",
+        "Hi",
+        "--sae",
+        &format!("{},hook=blocks.9.hook_resid_post", dir.display()),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("3 layers"), "{}", stderr(&o));
+}

@@ -7,11 +7,12 @@ use std::io::Write as _;
 use anyhow::{Context as _, Result};
 use logitlens_engine::api::{AttributionQuery, InferenceResponse};
 use logitlens_engine::model::Attribution;
+use logitlens_engine::ops::sae::{SaeReadout, SaeSelection, DEFAULT_SAE_TOP_K};
 use logitlens_engine::ops::AttributionRequest;
 use logitlens_engine::watch::Unwatched;
 use logitlens_engine::{LensType, RunRequest};
 
-use crate::model_args::{LensArgs, PromptArgs};
+use crate::model_args::{LensArgs, PromptArgs, SaeArgs};
 use crate::table::{lens_grid, show};
 
 #[derive(clap::Args)]
@@ -41,6 +42,13 @@ pub struct Args {
     /// (block_output only); a Jacobian lens also enables the jlens_* interventions.
     #[command(flatten)]
     lenses: LensArgs,
+    /// Sparse autoencoders to attach: their features at every position are read (in the
+    /// JSON body's `sae`, or a table per SAE), and the sae_* interventions use them.
+    #[command(flatten)]
+    saes: SaeArgs,
+    /// Features listed per position and SAE, by activation (0: every active feature).
+    #[arg(long, default_value_t = DEFAULT_SAE_TOP_K)]
+    sae_top_k: usize,
 }
 
 impl Args {
@@ -57,6 +65,8 @@ impl Args {
                 .as_deref()
                 .map(parse_attribution)
                 .transpose()?,
+            sae: (!self.saes.saes.is_empty()).then_some(SaeSelection::All(true)),
+            sae_top_k: (!self.saes.saes.is_empty()).then_some(self.sae_top_k),
             ..RunRequest::new(self.on.text.clone())
         })
     }
@@ -65,6 +75,7 @@ impl Args {
 pub fn run(args: Args) -> Result<()> {
     let req = args.request()?;
     let model = args.on.model.load(&args.lenses)?;
+    args.saes.attach(&model)?;
     let out = super::execute(&model, &req, &Unwatched, &mut |never| match never {})?;
     if args.json {
         // Written as it goes: a long prompt's attention is never held whole.
@@ -76,6 +87,9 @@ pub fn run(args: Args) -> Result<()> {
     write!(stdout, "{}", lens_grid(&a.input_tokens, &a.logit_lens))?;
     if let Some(attribution) = &a.attribution {
         write!(stdout, "\n{}", attribution_table(attribution))?;
+    }
+    for readout in a.sae.iter().flatten() {
+        write!(stdout, "\n{}", sae_table(&a.input_tokens, readout))?;
     }
     stdout.flush()?;
     Ok(())
@@ -125,5 +139,31 @@ fn attribution_table(a: &Attribution) -> String {
         "embed + attn + mlp + rest = {sum:.4} (the logit: {:.4})",
         a.logit
     );
+    out
+}
+
+/// One SAE's features: a line per position with its token, its strongest
+/// features (`#id act`), its L0 and its reconstruction error.
+fn sae_table(tokens: &[String], r: &SaeReadout) -> String {
+    let mut out = format!(
+        "SAE {} ({}, {}, {} features)\n",
+        r.name, r.hook, r.architecture, r.d_sae
+    );
+    for (t, (token, p)) in tokens.iter().zip(&r.positions).enumerate() {
+        let features: Vec<String> = p
+            .features
+            .iter()
+            .take(5)
+            .map(|f| format!("#{} {:.3}", f.id, f.act))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{t:>4} {:<12} L0 {:>5}  error {:>9.4}  {}",
+            format!("{token:?}"),
+            p.l0,
+            p.recon_error,
+            features.join("  ")
+        );
+    }
     out
 }

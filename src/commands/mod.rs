@@ -10,6 +10,7 @@ pub mod lens;
 pub mod merge_jlens;
 pub mod openapi;
 pub mod patch;
+pub mod sae_features;
 pub mod serve;
 pub mod train_lens;
 

@@ -9,9 +9,12 @@
 //! [`EngineError::InvalidRequest`](crate::EngineError::InvalidRequest) here.
 //! Operations read from a Jacobian lens (`jlens_steer`, `jlens_ablate`,
 //! `jlens_swap`) are built in `hooks/jlens.rs` from the vectors a
-//! [`LensVectors`] gives.
+//! [`LensVectors`] gives; those made through a sparse autoencoder
+//! (`sae_splice`, `sae_ablate`, `sae_clamp`, `sae_steer`) in `hooks/sae.rs`
+//! from the SAEs an [`SaeProvider`] gives.
 
 mod jlens;
+mod sae;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -24,6 +27,7 @@ use crate::error::Result;
 use crate::invalid;
 
 pub use jlens::{JlensOp, LensVectors, MAX_ABLATED};
+pub use sae::{SaeCodec, SaeEdit, SaeOp, SaeProvider};
 
 /// One intervention as a request states it (the original's
 /// `InterventionConfig`): an operation `type` and the fields it uses.
@@ -31,11 +35,12 @@ pub use jlens::{JlensOp, LensVectors, MAX_ABLATED};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InterventionConfig {
-    /// zero, scale, add, block_attention, jlens_steer, jlens_ablate or
-    /// jlens_swap.
+    /// zero, scale, add, block_attention, jlens_steer, jlens_ablate,
+    /// jlens_swap, sae_splice, sae_ablate, sae_clamp or sae_steer.
     #[serde(rename = "type")]
     pub kind: String,
-    /// The factor of `scale`.
+    /// The factor of `scale`; the feature's activation of `sae_clamp`; the
+    /// coefficient of `sae_steer`.
     #[serde(default)]
     pub value: Option<f64>,
     /// What `add` adds: hidden-size numbers.
@@ -75,6 +80,12 @@ pub struct InterventionConfig {
     /// coordinates, 2 is the paper's double strength).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alpha: Option<f64>,
+    /// sae_*: the name of the attached SAE it works through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sae: Option<String>,
+    /// sae_ablate, sae_clamp, sae_steer: the feature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature: Option<u32>,
 }
 
 /// A token an operation names: a string that is exactly one token, or a
@@ -270,6 +281,8 @@ pub enum StreamOpKind {
     Add(Vec<f32>),
     /// Read from the Jacobian lens at this op's layer.
     Jlens(JlensOp),
+    /// Through an attached SAE, at the hook it reads.
+    Sae(SaeOp),
 }
 
 /// One operation at one hook, for one position or all.
@@ -541,8 +554,8 @@ fn stream_op(cfg: &InterventionConfig, key: &str, ext: Extent, d_model: usize) -
 }
 
 /// Every operation type.
-const KNOWN_TYPES: &str =
-    "zero, scale, add, block_attention, jlens_steer, jlens_ablate, jlens_swap";
+const KNOWN_TYPES: &str = "zero, scale, add, block_attention, jlens_steer, jlens_ablate, \
+    jlens_swap, sae_splice, sae_ablate, sae_clamp, sae_steer";
 
 /// The position an operation names with `token_index` (`None`: all).
 fn position(cfg: &InterventionConfig, key: &str, ext: Extent) -> Result<Option<usize>> {
@@ -554,7 +567,8 @@ fn position(cfg: &InterventionConfig, key: &str, ext: Extent) -> Result<Option<u
 fn block_op(cfg: &InterventionConfig, key: &str, ext: Extent) -> Result<Vec<(usize, usize)>> {
     match cfg.kind.as_str() {
         "block_attention" => {}
-        "zero" | "scale" | "add" | "jlens_steer" | "jlens_ablate" | "jlens_swap" => {
+        "zero" | "scale" | "add" | "jlens_steer" | "jlens_ablate" | "jlens_swap" | "sae_splice"
+        | "sae_ablate" | "sae_clamp" | "sae_steer" => {
             return Err(invalid!(
                 "intervention {key:?}: `{}` is a stream operation; attention keys take only block_attention",
                 cfg.kind
@@ -607,20 +621,28 @@ pub fn plan(
         n_layers,
         d_model,
         Extent::fixed(seq_len),
-        None,
+        Sources::default(),
     )
+}
+
+/// What operations read from beyond the request: the attached Jacobian
+/// lens's vectors and SAEs (their operations are refused without them).
+#[derive(Clone, Copy, Default)]
+pub struct Sources<'a> {
+    pub lens: Option<&'a dyn LensVectors>,
+    pub saes: Option<&'a dyn SaeProvider>,
 }
 
 /// [`plan`] for an input that grows (positions are checked against
 /// `ext.max`, negative ones count back from the end of `ext.len` tokens),
-/// with the Jacobian lens's vectors, when one is attached, for its
+/// with the Jacobian lens's vectors and the SAEs, when attached, for their
 /// operations.
 pub fn plan_within(
     interventions: &Interventions,
     n_layers: usize,
     d_model: usize,
     ext: Extent,
-    lens: Option<&dyn LensVectors>,
+    sources: Sources<'_>,
 ) -> Result<InterventionPlan> {
     let mut out = InterventionPlan::default();
     for (key, configs) in interventions {
@@ -643,13 +665,25 @@ pub fn plan_within(
                     }
                     let all = key.starts_with("all_layers_") || cfg.all_layers == Some(true);
                     let position = position(cfg, key, ext)?;
-                    for (l, op) in jlens::ops(cfg, key, layers, all, lens)? {
+                    for (l, op) in jlens::ops(cfg, key, layers, all, sources.lens)? {
                         out.stream.entry(loc.at(l)).or_default().push(StreamOp {
                             kind: StreamOpKind::Jlens(op),
                             position,
                             key: key.clone(),
                         });
                     }
+                }
+                Target::Stream(loc, layers) if sae::KINDS.contains(&cfg.kind.as_str()) => {
+                    let all = layers.len() > 1 || cfg.all_layers == Some(true);
+                    let op = sae::op(cfg, key, loc.at(layers[0]), all, sources.saes)?;
+                    out.stream
+                        .entry(loc.at(layers[0]))
+                        .or_default()
+                        .push(StreamOp {
+                            kind: StreamOpKind::Sae(op),
+                            position: position(cfg, key, ext)?,
+                            key: key.clone(),
+                        });
                 }
                 Target::Stream(loc, layers) => {
                     let op = stream_op(cfg, key, ext, d_model)?;

@@ -9,9 +9,9 @@
 //! its numbers, progress and cancellation) -> `hooks` (hook points, the
 //! intervention plan) -> `nn` (linear, norms, MLP, RoPE, attention core,
 //! hook runner) -> `model` (config, family descriptors, profiles, the
-//! transformer) -> `tokenizer` -> `lens` (rows, the projection in steps,
+//! transformer) -> `sae` (sparse autoencoders) -> `tokenizer` -> `lens` (rows, the projection in steps,
 //! tuned and Jacobian lenses) -> `load` (the loaded model and its attached
-//! lenses) -> `analysis`, `attention` -> `ops` (the heavy operations: a
+//! lenses and SAEs) -> `analysis`, `attention` -> `ops` (the heavy operations: a
 //! run, a generation, a patching sweep, a lens evaluation, a lens fit) ->
 //! `api` (wire types).
 
@@ -27,6 +27,7 @@ pub mod model;
 pub mod nn;
 pub mod ops;
 pub mod precision;
+pub mod sae;
 pub mod tokenizer;
 pub mod watch;
 

@@ -779,6 +779,12 @@ export interface components {
              */
             lens?: components["schemas"]["Lens"];
             attribution?: null | components["schemas"]["AttributionQuery"];
+            sae?: null | components["schemas"]["SaeSelection"];
+            /**
+             * @description Features listed per position and SAE, by activation (default 8; 0:
+             *     every active feature).
+             */
+            sae_top_k?: number | null;
         };
         /** @description The body `POST /inference` answers with. */
         InferenceResponse: {
@@ -806,6 +812,11 @@ export interface components {
              *     embeddings, the final output) are read as the logit lens reads them.
              */
             transported_rows?: string[] | null;
+            /**
+             * @description With `sae`: each SAE's features at every position (its strongest
+             *     `sae_top_k`), L0 and reconstruction error.
+             */
+            sae?: components["schemas"]["SaeReadout"][] | null;
         };
         /**
          * @description One intervention as a request states it (the original's
@@ -814,13 +825,14 @@ export interface components {
          */
         InterventionConfig: {
             /**
-             * @description zero, scale, add, block_attention, jlens_steer, jlens_ablate or
-             *     jlens_swap.
+             * @description zero, scale, add, block_attention, jlens_steer, jlens_ablate,
+             *     jlens_swap, sae_splice, sae_ablate, sae_clamp or sae_steer.
              */
             type: string;
             /**
              * Format: double
-             * @description The factor of `scale`.
+             * @description The factor of `scale`; the feature's activation of `sae_clamp`; the
+             *     coefficient of `sae_steer`.
              */
             value?: number | null;
             /** @description What `add` adds: hidden-size numbers. */
@@ -848,6 +860,13 @@ export interface components {
              *     coordinates, 2 is the paper's double strength).
              */
             alpha?: number | null;
+            /** @description sae_*: the name of the attached SAE it works through. */
+            sae?: string | null;
+            /**
+             * Format: int32
+             * @description sae_ablate, sae_clamp, sae_steer: the feature.
+             */
+            feature?: number | null;
         };
         /**
          * @description Which lens draws the rows: the logit lens, or the tuned or Jacobian
@@ -1211,6 +1230,39 @@ export interface components {
          * @enum {string}
          */
         RunStage: "queued" | "forward" | "lens" | "documents" | "sampling" | "patching" | "generating" | "fitting";
+        /** @description One feature at one position. */
+        SaeFeature: {
+            /** Format: int32 */
+            id: number;
+            /** Format: float */
+            act: number;
+        };
+        /**
+         * @description One position's features: the strongest (all active ones with
+         *     `sae_top_k: 0`), by activation.
+         */
+        SaePosition: {
+            features: components["schemas"]["SaeFeature"][];
+            /** @description How many features are active (all of them, listed or not). */
+            l0: number;
+            /**
+             * Format: float
+             * @description ‖x − x̂‖: how far the reconstruction is from the activation.
+             */
+            recon_error: number;
+        };
+        /** @description What one SAE reads over a run's positions. */
+        SaeReadout: {
+            name: string;
+            /** @description The hook it reads (TransformerLens's name). */
+            hook: string;
+            /** @description standard, jumprelu or topk. */
+            architecture: string;
+            d_sae: number;
+            positions: components["schemas"]["SaePosition"][];
+        };
+        /** @description Which SAEs a run reads: `true` for all attached, or their names. */
+        SaeSelection: boolean | string[];
         SaveStateRequest: {
             name?: string | null;
             /**

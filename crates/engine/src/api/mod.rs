@@ -12,6 +12,7 @@ mod eval;
 mod generate;
 mod jlens;
 mod patch;
+mod sae;
 
 pub use eval::EvalLensRequest;
 pub use generate::{BaselineAnswer, GenerateEvent, GenerateQuery, GenerateResponse, Written};
@@ -21,6 +22,7 @@ pub use jlens::{
 #[cfg(feature = "openapi")]
 pub use patch::PositionsQuery;
 pub use patch::{MetricAnswer, MetricQuery, PatchQuery, PatchResponse};
+pub use sae::{SaeFeaturesResponse, SaeInfo};
 
 use serde::{Deserialize, Serialize};
 
@@ -86,6 +88,14 @@ pub struct InferenceRequest {
     /// in the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attribution: Option<AttributionQuery>,
+    /// The attached SAEs whose features to read at every position: `true`
+    /// for all, or their names (`sae` in the answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sae: Option<crate::ops::sae::SaeSelection>,
+    /// Features listed per position and SAE, by activation (default 8; 0:
+    /// every active feature).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sae_top_k: Option<usize>,
 }
 
 /// Which logit to attribute.
@@ -152,6 +162,8 @@ impl From<InferenceRequest> for RunRequest {
                 token: a.token,
                 position: a.position,
             }),
+            sae: r.sae,
+            sae_top_k: r.sae_top_k,
         }
     }
 }
@@ -196,6 +208,10 @@ pub struct InferenceResponse {
     /// embeddings, the final output) are read as the logit lens reads them.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub transported_rows: Option<Vec<String>>,
+    /// With `sae`: each SAE's features at every position (its strongest
+    /// `sae_top_k`), L0 and reconstruction error.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sae: Option<Vec<crate::ops::sae::SaeReadout>>,
 }
 
 impl InferenceResponse {
@@ -225,6 +241,7 @@ impl InferenceResponse {
             receipts: a.receipts,
             attribution: a.attribution,
             transported_rows: a.transported_rows,
+            sae: a.sae,
         })
     }
 }

@@ -306,13 +306,13 @@ fn cell_stats(
     (t, v): (usize, usize),
     extras: &Extras,
 ) -> Result<ChunkStats> {
-    let base: Vec<topk::Cell> = with_f32_slice(logits, |flat| {
+    let base: Vec<topk::Cell> = crate::nn::with_f32_slice(logits, |flat| {
         (0..base_states.len() * t)
             .into_par_iter()
             .map(|i| topk::cell(&flat[(group.len() * t + i) * v..][..v]))
             .collect()
     })?;
-    let (tops, more): (Vec<Top>, Vec<CellExtras>) = with_f32_slice(logits, |flat| {
+    let (tops, more): (Vec<Top>, Vec<CellExtras>) = crate::nn::with_f32_slice(logits, |flat| {
         let row = |i: usize| &flat[i * v..(i + 1) * v];
         (0..group.len() * t)
             .into_par_iter()
@@ -412,7 +412,7 @@ impl Results {
 /// so the whole chunk's logits do not live on with the run (`narrow` and
 /// `copy` would keep them).
 fn own_rows(logits: &Tensor, from: usize, t: usize, v: usize) -> Result<Tensor> {
-    with_f32_slice(logits, |flat| {
+    crate::nn::with_f32_slice(logits, |flat| {
         Tensor::from_slice(&flat[from * v..(from + t) * v], (t, v), logits.device())
     })?
     .map_err(Into::into)
@@ -464,22 +464,6 @@ fn assemble(
     })
 }
 
-/// Run `f` on the f32 elements of a contiguous CPU tensor without copying
-/// them out (a `to_vec1` of the lens logits costs a third of the projection).
-fn with_f32_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
-    let (storage, layout) = t.storage_and_layout();
-    let candle_core::Storage::Cpu(cpu) = &*storage else {
-        return Err(EngineError::Model(
-            "the lens runs on CPU tensors only".into(),
-        ));
-    };
-    let data = cpu.as_slice::<f32>()?;
-    let (start, end) = layout
-        .contiguous_offsets()
-        .ok_or_else(|| EngineError::Model("lens logits are not contiguous".into()))?;
-    Ok(f(&data[start..end]))
-}
-
 /// Whether a cell's distribution exists: logits that overflowed to
 /// infinity or NaN leave no top token (id `u32::MAX`) or NaN probabilities.
 fn finite(top: &Top) -> bool {
@@ -517,8 +501,8 @@ pub fn diff_states(
     for (sa, sb) in a_states.iter().zip(b_states) {
         let la = a.unembed(&sa.to_dtype(a.dtype())?)?.contiguous()?;
         let lb = b.unembed(&sb.to_dtype(b.dtype())?)?.contiguous()?;
-        let cells: Vec<(Top, Top, DiffCell)> = with_f32_slice(&la, |fa| {
-            with_f32_slice(&lb, |fb| {
+        let cells: Vec<(Top, Top, DiffCell)> = crate::nn::with_f32_slice(&la, |fa| {
+            crate::nn::with_f32_slice(&lb, |fb| {
                 (0..fa.len() / v)
                     .into_par_iter()
                     .map(|p| {

@@ -17,11 +17,13 @@ use candle_core::{DType, Device, Tensor};
 use serde::Serialize;
 
 use crate::error::{EngineError, Result};
+use crate::hooks::HookPoint;
 use crate::lens::jacobian::{self, JacobianLens};
 use crate::lens::tuned::{self, TunedLens};
 use crate::model::{BackendKind, Config, Fields, ModelInfo, Transformer};
 use crate::nn::{Form, Stored, Weights};
 use crate::precision::{ComputeDtype, WeightsMode};
+use crate::sae::Sae;
 use crate::tokenizer::TokenizerBundle;
 use source::{HubFiles, ModelSource};
 
@@ -235,6 +237,9 @@ pub struct LoadedModel {
     /// The Jacobian lens attached to it, if any (`lens: jacobian` runs
     /// and the `jlens_*` interventions use it).
     jacobian_lens: std::sync::RwLock<Option<std::sync::Arc<JacobianLens>>>,
+    /// The sparse autoencoders attached to it, in the order attached
+    /// (`sae` readouts and the `sae_*` interventions use them).
+    saes: std::sync::RwLock<Vec<std::sync::Arc<Sae>>>,
 }
 
 fn next_model_id() -> u64 {
@@ -486,6 +491,7 @@ impl LoadedModel {
             eos_ids: parts.eos_ids,
             tuned_lens: Default::default(),
             jacobian_lens: Default::default(),
+            saes: Default::default(),
         })
     }
 
@@ -586,6 +592,81 @@ impl LoadedModel {
     /// The Jacobian lens attached now, if any.
     pub fn jacobian_lens(&self) -> Option<std::sync::Arc<JacobianLens>> {
         self.jacobian_lens.read().expect("lens lock").clone()
+    }
+
+    /// Attach `saes`, each checked against this model first (its hook
+    /// exists, its width is the hook's): all of them or, when one does
+    /// not fit, none. One named as an attached one replaces it.
+    pub fn attach_saes(&self, saes: Vec<Sae>) -> Result<Vec<std::sync::Arc<Sae>>> {
+        let mut names = std::collections::HashSet::new();
+        for sae in &saes {
+            if !names.insert(sae.name.as_str()) {
+                return Err(EngineError::InvalidRequest(format!(
+                    "two SAEs are named {:?}; give one another name",
+                    sae.name
+                )));
+            }
+            self.check_sae(sae)?;
+        }
+        let mut attached = self.saes.write().expect("sae lock");
+        let new: Vec<std::sync::Arc<Sae>> = saes.into_iter().map(std::sync::Arc::new).collect();
+        for sae in &new {
+            for note in &sae.settings.notes {
+                tracing::warn!("SAE {}: {note}", sae.name);
+            }
+            match attached.iter_mut().find(|a| a.name == sae.name) {
+                Some(slot) => *slot = sae.clone(),
+                None => attached.push(sae.clone()),
+            }
+        }
+        Ok(new)
+    }
+
+    /// Whether `sae` can read this model: its hook exists here and is
+    /// `d_in` wide.
+    fn check_sae(&self, sae: &Sae) -> Result<()> {
+        let cfg = self.config();
+        if let Some(l) = sae.hook.layer().filter(|&l| l >= cfg.n_layers) {
+            return Err(EngineError::InvalidRequest(format!(
+                "SAE {}: it reads {}, but this model has {} layers (0..{}), no layer {l}",
+                sae.name,
+                sae.hook,
+                cfg.n_layers,
+                cfg.n_layers - 1
+            )));
+        }
+        if sae.hook == HookPoint::PosEmbed && !cfg.has_pos_embed() {
+            return Err(EngineError::InvalidRequest(format!(
+                "SAE {}: it reads hook_pos_embed, but this model has no learned position \
+                 embeddings (its positions are rotary)",
+                sae.name
+            )));
+        }
+        if sae.d_in() != cfg.d_model {
+            return Err(EngineError::InvalidRequest(format!(
+                "SAE {}: its input is {} wide (d_in), but {} of this model is {} wide",
+                sae.name,
+                sae.d_in(),
+                sae.hook,
+                cfg.d_model
+            )));
+        }
+        Ok(())
+    }
+
+    /// The SAEs attached now, in the order attached.
+    pub fn saes(&self) -> Vec<std::sync::Arc<Sae>> {
+        self.saes.read().expect("sae lock").clone()
+    }
+
+    /// The attached SAE named `name`.
+    pub fn sae(&self, name: &str) -> Option<std::sync::Arc<Sae>> {
+        self.saes
+            .read()
+            .expect("sae lock")
+            .iter()
+            .find(|s| s.name == name)
+            .cloned()
     }
 
     /// How the weights are held and what they take.

@@ -354,6 +354,24 @@ impl Transformer {
         Ok(logits)
     }
 
+    /// `W_U · v` for a direction `v` of d_model numbers: every token's
+    /// logit of it, without the final norm, bias or soft-cap (what a
+    /// feature's decoder row says of the vocabulary).
+    pub fn unembed_direction(&self, v: &[f32]) -> Result<Vec<f32>> {
+        let v = Tensor::from_slice(v, (1, v.len()), &self.device)?;
+        let v = if self.lm_head.is_dense_in(DType::F64) {
+            v.to_dtype(DType::F64)?
+        } else {
+            v
+        };
+        Ok(self
+            .lm_head
+            .matmul_t(&v)?
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1()?)
+    }
+
     /// Rows `ids` of the unembedding, f32 `[k, D]`: reads only those rows
     /// of a matrix kept as stored.
     pub fn unembedding_rows(&self, ids: &[u32]) -> Result<Tensor> {
@@ -702,6 +720,25 @@ impl Transformer {
             None => {}
         }
         hk.apply(x, HookPoint::ResidPre(0))
+    }
+
+    /// What `hook_embed` and `hook_pos_embed` (learned positions only) hold
+    /// for `ids` from position 0, after their interventions: the states a
+    /// run's capture does not keep apart (it keeps their sum, `resid_pre[0]`).
+    pub fn embed_hook_states(
+        &self,
+        ids: &[u32],
+        plan: &InterventionPlan,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let mut hk = HookRunner::new(plan);
+        let x = hk.apply(self.token_embeddings(ids)?, HookPoint::Embed)?;
+        let pos = match &self.pos_embed {
+            Some(wpe) if ids.len() <= wpe.dim(0)? => {
+                Some(hk.apply(wpe.narrow(0, 0, ids.len())?, HookPoint::PosEmbed)?)
+            }
+            _ => None,
+        };
+        Ok((x, pos))
     }
 
     /// The token embeddings of `ids` as the forward pass reads them, `[T, D]`

@@ -136,6 +136,7 @@ fn apply_op(x: &Tensor, kind: &StreamOpKind, row: Option<usize>) -> Result<Tenso
         (StreamOpKind::Scale(s), None) => x.affine(*s as f64, 0.0)?,
         (StreamOpKind::Add(v), None) => x.broadcast_add(&add(v)?)?,
         (StreamOpKind::Jlens(op), None) => op.apply(x)?,
+        (StreamOpKind::Sae(op), None) => op.apply(x)?,
         (kind, Some(p)) => {
             // Rebuild the one row rather than scale by a mask: other rows stay
             // bit-identical and NaN/inf elsewhere can't leak through a 0 factor.
@@ -145,6 +146,7 @@ fn apply_op(x: &Tensor, kind: &StreamOpKind, row: Option<usize>) -> Result<Tenso
                 StreamOpKind::Scale(s) => row.affine(*s as f64, 0.0)?,
                 StreamOpKind::Add(v) => (row + add(v)?)?,
                 StreamOpKind::Jlens(op) => op.apply(&row)?,
+                StreamOpKind::Sae(op) => op.apply(&row)?,
             };
             with_row(x, p, &row)?
         }

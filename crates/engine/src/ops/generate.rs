@@ -16,7 +16,7 @@ use crate::lens::{self, Lens, LensRow, Reuse, StateEntropies, StateMap, StateTop
 use crate::load::LoadedModel;
 
 use super::decode::{generate, generate_with, GenerateOptions, Generated, Step};
-use super::run::{AttachedVectors, Prior, PriorLens};
+use super::run::{AttachedSaes, AttachedVectors, Prior, PriorLens};
 use super::{Context, Cost, Operation, Request, RunOutput, RunRequest, RunSpec};
 
 /// Most new tokens one generation writes.
@@ -116,13 +116,13 @@ impl Operation for GenerationSpec {
             len: prompt.len(),
             max: prompt.len() + req.max_new_tokens,
         };
-        let vectors = AttachedVectors::of(model);
+        let (vectors, saes) = (AttachedVectors::of(model), AttachedSaes::of(model));
         let plan = hooks::plan_within(
             &req.run.interventions,
             cfg.n_layers,
             cfg.d_model,
             ext,
-            vectors.as_ref().map(|v| v as &dyn hooks::LensVectors),
+            super::run::sources(&vectors, &saes),
         )?;
         let others = RunRequest {
             interventions: Default::default(),

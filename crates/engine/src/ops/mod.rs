@@ -24,6 +24,7 @@ pub mod generate;
 pub mod jlens_files;
 pub mod patch;
 pub mod run;
+pub mod sae;
 
 pub use run::{
     mib, token_id, Answer, AttributionRequest, RunOutput, RunRequest, RunSpec, RunState, Timings,

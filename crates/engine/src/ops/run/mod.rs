@@ -11,7 +11,7 @@ mod spec;
 pub use cost::mib;
 pub(crate) use cost::{capture_bytes, float_bytes, layer_bytes};
 pub(crate) use resume::{Earlier, Prior, PriorLens};
-pub(crate) use spec::AttachedVectors;
+pub(crate) use spec::{sources, AttachedSaes, AttachedVectors};
 pub use spec::{token_id, AttributionRequest, RunRequest, RunSpec, MAX_TRACKED};
 
 use std::time::{Duration, Instant};
@@ -72,6 +72,8 @@ pub struct Answer {
     /// With `lens: jacobian`: the rows its matrices transported (the others
     /// are read as the logit lens reads them).
     pub transported_rows: Option<Vec<String>>,
+    /// With `sae`: each SAE's features at every position.
+    pub sae: Option<Vec<crate::ops::sae::SaeReadout>>,
 }
 
 /// What a run leaves for later: re-runs take over its layers and lens rows,
@@ -354,6 +356,11 @@ impl RunSpec {
                 .jacobian
                 .as_ref()
                 .map(|j| j.transported_rows(&lens::rows(self.lens_type, model.config().n_layers))),
+            sae: self
+                .sae
+                .as_ref()
+                .map(|r| crate::ops::sae::read(model, r, capture, &self.ids, &self.plan))
+                .transpose()?,
         })
     }
 

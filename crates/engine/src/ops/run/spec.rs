@@ -8,9 +8,13 @@ use std::sync::Arc;
 
 use crate::attention::{self, Format, Reduce};
 use crate::error::{EngineError, Result};
-use crate::hooks::{self, Extent, InterventionPlan, Interventions, LensVectors};
+use crate::hooks::{
+    self, Extent, InterventionPlan, Interventions, LensVectors, SaeCodec, SaeProvider, Sources,
+};
 use crate::lens::{JacobianLens, Lens, LensType, TunedLens};
 use crate::load::LoadedModel;
+use crate::ops::sae::{check_read, SaeRead, SaeSelection};
+use crate::sae::Sae;
 
 /// Most tokens one request may track.
 pub const MAX_TRACKED: usize = 16;
@@ -43,6 +47,10 @@ pub struct RunRequest {
     pub lens: Lens,
     /// Direct logit attribution of one token at one position.
     pub attribution: Option<AttributionRequest>,
+    /// The attached SAEs whose features to read at every position.
+    pub sae: Option<SaeSelection>,
+    /// Features listed per position (default 8; 0: every active one).
+    pub sae_top_k: Option<usize>,
 }
 
 /// Which logit to attribute: a token (a single-token string or an id, as
@@ -85,6 +93,8 @@ pub struct RunSpec {
     pub jacobian: Option<Arc<JacobianLens>>,
     /// (token, position) whose logit to attribute.
     pub attribution: Option<(u32, usize)>,
+    /// The SAEs whose features to read, as attached when checked.
+    pub(crate) sae: Option<SaeRead>,
 }
 
 impl RunSpec {
@@ -93,13 +103,13 @@ impl RunSpec {
     pub fn new(model: &LoadedModel, req: &RunRequest, ids: Vec<u32>) -> Result<Self> {
         let cfg = model.config();
         check_ids(model, &ids)?;
-        let vectors = AttachedVectors::of(model);
+        let (vectors, saes) = (AttachedVectors::of(model), AttachedSaes::of(model));
         let plan = hooks::plan_within(
             &req.interventions,
             cfg.n_layers,
             cfg.d_model,
             Extent::fixed(ids.len()),
-            vectors.as_ref().map(|v| v as &dyn LensVectors),
+            sources(&vectors, &saes),
         )?;
         Self::with_plan(model, req, ids, plan)
     }
@@ -133,6 +143,7 @@ impl RunSpec {
                 .as_ref()
                 .map(|a| attribution_target(model, a, ids.len()))
                 .transpose()?,
+            sae: check_read(model, req.sae.as_ref(), req.sae_top_k)?,
             ids,
         })
     }
@@ -226,6 +237,40 @@ impl LensVectors for AttachedVectors<'_> {
     fn vectors(&self, layer: usize, tokens: &[u32]) -> Result<Vec<Vec<f32>>> {
         let rows = self.model.model.unembedding_rows(tokens)?;
         Ok(self.lens.lens_vectors(layer, &rows)?.to_vec2::<f32>()?)
+    }
+}
+
+/// The SAEs attached to a model, for the `sae_*` interventions (as they
+/// are when the request is checked: one attached later is another).
+pub(crate) struct AttachedSaes(Vec<Arc<Sae>>);
+
+impl AttachedSaes {
+    pub(crate) fn of(model: &LoadedModel) -> Self {
+        AttachedSaes(model.saes())
+    }
+}
+
+impl SaeProvider for AttachedSaes {
+    fn sae(&self, name: &str) -> Option<Arc<dyn SaeCodec>> {
+        self.0
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.clone() as Arc<dyn SaeCodec>)
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.0.iter().map(|s| s.name.clone()).collect()
+    }
+}
+
+/// What a model's interventions may read besides the request.
+pub(crate) fn sources<'a>(
+    vectors: &'a Option<AttachedVectors<'_>>,
+    saes: &'a AttachedSaes,
+) -> Sources<'a> {
+    Sources {
+        lens: vectors.as_ref().map(|v| v as &dyn LensVectors),
+        saes: Some(saes),
     }
 }
 

@@ -1,0 +1,289 @@
+//! What the attached SAEs read in a run: at each position, the features
+//! active at the SAE's hook (after the interventions there, as the lens
+//! rows are), its L0 and its reconstruction error; and what a feature
+//! says, read through the unembedding (`W_dec[f] · W_Uᵀ`).
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::capture::Capture;
+use crate::error::{EngineError, Result};
+use crate::hooks::{HookPoint, InterventionPlan};
+use crate::load::LoadedModel;
+use crate::sae::Sae;
+
+/// Which SAEs a run reads: `true` for all attached, or their names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum SaeSelection {
+    All(bool),
+    Names(Vec<String>),
+}
+
+/// Features listed per position when a request does not say.
+pub const DEFAULT_SAE_TOP_K: usize = 8;
+
+/// One feature at one position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SaeFeature {
+    pub id: u32,
+    pub act: f32,
+}
+
+/// One position's features: the strongest (all active ones with
+/// `sae_top_k: 0`), by activation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SaePosition {
+    pub features: Vec<SaeFeature>,
+    /// How many features are active (all of them, listed or not).
+    pub l0: usize,
+    /// ‖x − x̂‖: how far the reconstruction is from the activation.
+    pub recon_error: f32,
+}
+
+/// What one SAE reads over a run's positions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SaeReadout {
+    pub name: String,
+    /// The hook it reads (TransformerLens's name).
+    pub hook: String,
+    /// standard, jumprelu or topk.
+    pub architecture: String,
+    pub d_sae: usize,
+    pub positions: Vec<SaePosition>,
+}
+
+/// The SAEs a request reads, checked.
+#[derive(Clone)]
+pub(crate) struct SaeRead {
+    pub saes: Vec<Arc<Sae>>,
+    /// Features listed per position (0: every active one).
+    pub top_k: usize,
+}
+
+impl std::fmt::Debug for SaeRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.saes.iter().map(|s| s.name.as_str()).collect();
+        write!(f, "SaeRead({names:?}, top {})", self.top_k)
+    }
+}
+
+impl PartialEq for SaeRead {
+    fn eq(&self, other: &Self) -> bool {
+        self.top_k == other.top_k
+            && self.saes.len() == other.saes.len()
+            && self
+                .saes
+                .iter()
+                .zip(&other.saes)
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+    }
+}
+
+/// The SAEs `sel` names on `model`, refused in words when it names none
+/// attached; `top_k` only with a selection.
+pub(crate) fn check_read(
+    model: &LoadedModel,
+    sel: Option<&SaeSelection>,
+    top_k: Option<usize>,
+) -> Result<Option<SaeRead>> {
+    let attached = model.saes();
+    let names = || -> String {
+        let n: Vec<&str> = attached.iter().map(|s| s.name.as_str()).collect();
+        if n.is_empty() {
+            "none is attached".into()
+        } else {
+            format!("attached: {}", n.join(", "))
+        }
+    };
+    let saes = match sel {
+        None | Some(SaeSelection::All(false)) => {
+            if top_k.is_some() {
+                return Err(EngineError::InvalidRequest(
+                    "sae_top_k needs sae (true, or the names of attached SAEs)".into(),
+                ));
+            }
+            return Ok(None);
+        }
+        Some(SaeSelection::All(true)) => {
+            if attached.is_empty() {
+                return Err(EngineError::InvalidRequest(
+                    "sae: true reads the attached SAEs, but none is attached; attach one first \
+                     (--sae DIR, or POST /load_sae)"
+                        .into(),
+                ));
+            }
+            attached.clone()
+        }
+        Some(SaeSelection::Names(list)) => {
+            if list.is_empty() {
+                return Err(EngineError::InvalidRequest(
+                    "sae: an empty list reads nothing; name attached SAEs, or give true".into(),
+                ));
+            }
+            list.iter()
+                .map(|n| {
+                    model.sae(n).ok_or_else(|| {
+                        EngineError::InvalidRequest(format!(
+                            "sae: no SAE named {n:?} ({})",
+                            names()
+                        ))
+                    })
+                })
+                .collect::<Result<_>>()?
+        }
+    };
+    Ok(Some(SaeRead {
+        saes,
+        top_k: top_k.unwrap_or(DEFAULT_SAE_TOP_K),
+    }))
+}
+
+/// What `hook` holds in a run of `ids` that captured `cap` under `plan`.
+pub(crate) fn hook_state(
+    model: &LoadedModel,
+    cap: &Capture,
+    ids: &[u32],
+    plan: &InterventionPlan,
+    hook: HookPoint,
+) -> Result<candle_core::Tensor> {
+    Ok(match hook {
+        HookPoint::ResidPre(l) => cap.resid[l].clone(),
+        HookPoint::ResidPost(l) => cap.resid[l + 1].clone(),
+        HookPoint::ResidMid(l) => cap.post_attn[l].clone(),
+        HookPoint::AttnOut(l) => cap.attn_out[l].clone(),
+        HookPoint::MlpOut(l) => cap.mlp_out[l].clone(),
+        HookPoint::Embed => model.model.embed_hook_states(ids, plan)?.0,
+        HookPoint::PosEmbed => model.model.embed_hook_states(ids, plan)?.1.ok_or_else(|| {
+            EngineError::InvalidRequest("this model has no learned position embeddings".into())
+        })?,
+        HookPoint::AttnScores(_) => {
+            return Err(EngineError::InvalidRequest(format!(
+                "{hook} holds attention scores, not an activation an SAE reads"
+            )))
+        }
+    })
+}
+
+/// Each SAE's features over the run.
+pub(crate) fn read(
+    model: &LoadedModel,
+    read: &SaeRead,
+    cap: &Capture,
+    ids: &[u32],
+    plan: &InterventionPlan,
+) -> Result<Vec<SaeReadout>> {
+    read.saes
+        .iter()
+        .map(|sae| {
+            let x = hook_state(model, cap, ids, plan, sae.hook)?;
+            let rows = sae.encode(&x)?;
+            let k = if read.top_k == 0 {
+                usize::MAX
+            } else {
+                read.top_k
+            };
+            Ok(SaeReadout {
+                name: sae.name.clone(),
+                hook: sae.hook.to_string(),
+                architecture: sae.settings.architecture.name().into(),
+                d_sae: sae.d_sae(),
+                positions: rows
+                    .into_iter()
+                    .map(|r| SaePosition {
+                        l0: r.ids.len(),
+                        features: r
+                            .ids
+                            .iter()
+                            .zip(&r.acts)
+                            .take(k)
+                            .map(|(&id, &act)| SaeFeature { id, act })
+                            .collect(),
+                        recon_error: r.recon_error,
+                    })
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// A vocabulary token and its value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenValue {
+    pub id: u32,
+    pub token: String,
+    pub value: f32,
+}
+
+/// What a feature says: the tokens its decoder row promotes most
+/// (`top_tokens`, descending) and least (`bottom_tokens`, ascending),
+/// by `W_dec[f] · W_Uᵀ` (no final norm, as SAELens's logit lens of a
+/// feature reads it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FeatureTokens {
+    pub id: u32,
+    /// ‖W_dec[f]‖.
+    pub decoder_norm: f32,
+    pub top_tokens: Vec<TokenValue>,
+    pub bottom_tokens: Vec<TokenValue>,
+}
+
+/// The `k` top and bottom tokens of each of `features`.
+pub fn feature_tokens(
+    model: &LoadedModel,
+    sae: &Sae,
+    features: &[u32],
+    k: usize,
+) -> Result<Vec<FeatureTokens>> {
+    features
+        .iter()
+        .map(|&f| {
+            if f as usize >= sae.d_sae() {
+                return Err(EngineError::InvalidRequest(format!(
+                    "feature {f} is out of range: SAE {} has {} features (0..{})",
+                    sae.name,
+                    sae.d_sae(),
+                    sae.d_sae() - 1
+                )));
+            }
+            let row = sae.decoder_row(f as usize)?;
+            let logits = model.model.unembed_direction(&row)?;
+            let k = k.min(logits.len());
+            let value = |id: &u32| logits[*id as usize];
+            let pick = |desc: bool| -> Result<Vec<TokenValue>> {
+                let mut order: Vec<u32> = (0..logits.len() as u32).collect();
+                order.sort_unstable_by(|a, b| {
+                    let by_value = if desc {
+                        value(b).total_cmp(&value(a))
+                    } else {
+                        value(a).total_cmp(&value(b))
+                    };
+                    by_value.then(a.cmp(b))
+                });
+                order[..k]
+                    .iter()
+                    .map(|&id| {
+                        Ok(TokenValue {
+                            id,
+                            token: model.tokenizer.decode_one(id)?,
+                            value: value(&id),
+                        })
+                    })
+                    .collect()
+            };
+            Ok(FeatureTokens {
+                id: f,
+                decoder_norm: sae.decoder_norms()[f as usize],
+                top_tokens: pick(true)?,
+                bottom_tokens: pick(false)?,
+            })
+        })
+        .collect()
+}

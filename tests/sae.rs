@@ -1,0 +1,560 @@
+//! Sparse autoencoders against SAELens 6.54 (tests/fixtures/research/sae,
+//! copied from the shared reference; its README says how they were made):
+//! three SAEs per tiny model (standard at a block output with b_dec
+//! applied to the input, JumpReLU at an MLP output, TopK with decoder-norm
+//! rescaling at a block input) read every position's active features with
+//! their activations, L0 and reconstruction error (within 1e-4·max(1, |x|));
+//! splice, ablate and steer give SAELens's final output (top-5 within
+//! 1e-4); a feature's top tokens by W_dec·W_U are SAELens's; an exact SAE
+//! attaches at every hook of every family and reads the hook's state;
+//! what cannot be read or applied is refused in words.
+
+mod common;
+
+use std::path::PathBuf;
+
+use candle_core::{DType, Device, Tensor};
+use common::*;
+use logitlens_engine::hooks::{InterventionConfig, Interventions};
+use logitlens_engine::ops::sae::{feature_tokens, SaeReadout, SaeSelection};
+use logitlens_engine::sae::{Architecture, Normalize, Sae, SaeOptions, SaeSettings, SaeTensors};
+use logitlens_engine::{LoadedModel, RunRequest};
+use serde_json::Value;
+
+const FAMILIES: [&str; 2] = ["llama", "qwen3"];
+
+fn sae_dir(family: &str, name: &str) -> PathBuf {
+    fixtures().join("research/sae").join(family).join(name)
+}
+
+fn reference(family: &str) -> Value {
+    reference_json(&fixtures().join(format!("research/sae/{family}/reference.json")))
+}
+
+/// The model with its three reference SAEs attached.
+fn with_saes(family: &str, r: &Value) -> LoadedModel {
+    let m = load_tiny(family);
+    let saes = r["saes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let name = s["name"].as_str().unwrap();
+            Sae::read(&sae_dir(family, name), &SaeOptions::default()).unwrap()
+        })
+        .collect();
+    m.attach_saes(saes).unwrap();
+    m
+}
+
+fn read(
+    m: &LoadedModel,
+    text: &str,
+    name: &str,
+    iv: Interventions,
+) -> (Vec<u32>, SaeReadout, Vec<logitlens_engine::LensRow>) {
+    let out = m
+        .run(&RunRequest {
+            sae: Some(SaeSelection::Names(vec![name.into()])),
+            sae_top_k: Some(0),
+            interventions: iv,
+            ..RunRequest::new(text)
+        })
+        .unwrap();
+    let mut saes = out.answer.sae.unwrap();
+    (out.state.ids.clone(), saes.remove(0), out.answer.logit_lens)
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-4 * b.abs().max(1.0)
+}
+
+#[test]
+fn the_saelens_folders_read_as_saved() {
+    for family in FAMILIES {
+        let r = reference(family);
+        for s in r["saes"].as_array().unwrap() {
+            let name = s["name"].as_str().unwrap();
+            let sae = Sae::read(&sae_dir(family, name), &SaeOptions::default()).unwrap();
+            assert_eq!(sae.name, name);
+            assert_eq!(sae.hook.to_string(), s["hook"].as_str().unwrap());
+            assert_eq!(
+                sae.settings.architecture.name(),
+                s["architecture"].as_str().unwrap()
+            );
+            assert_eq!((sae.d_in(), sae.d_sae()), (64, 256));
+            assert_eq!(sae.dtype(), DType::F32);
+            assert_eq!(sae.bytes(), 2 * 64 * 256 * 4 + 4 * (3 * 256 + 64));
+        }
+        let topk = Sae::read(&sae_dir(family, "topk_resid_pre_2"), &SaeOptions::default()).unwrap();
+        assert_eq!(
+            topk.settings.architecture,
+            Architecture::TopK {
+                k: 12,
+                rescale: true
+            }
+        );
+        let relu = Sae::read(
+            &sae_dir(family, "relu_resid_post_1"),
+            &SaeOptions::default(),
+        )
+        .unwrap();
+        assert!(relu.settings.apply_b_dec_to_input);
+        let jump = Sae::read(
+            &sae_dir(family, "jumprelu_mlp_out_0"),
+            &SaeOptions::default(),
+        )
+        .unwrap();
+        assert!(!jump.settings.apply_b_dec_to_input);
+    }
+}
+
+#[test]
+fn features_are_saelens_s() {
+    for family in FAMILIES {
+        let r = reference(family);
+        let m = with_saes(family, &r);
+        for s in r["saes"].as_array().unwrap() {
+            let name = s["name"].as_str().unwrap();
+            for p in s["prompts"].as_array().unwrap() {
+                let (ids, got, _) =
+                    read(&m, p["text"].as_str().unwrap(), name, Interventions::new());
+                let want_ids: Vec<u32> = serde_json::from_value(p["ids"].clone()).unwrap();
+                assert_eq!(ids, want_ids, "{family} {name}");
+                assert_eq!(got.hook, s["hook"].as_str().unwrap());
+                for (t, pos) in got.positions.iter().enumerate() {
+                    let want = p["active"][t].as_array().unwrap();
+                    let want: Vec<(u32, f64)> = want
+                        .iter()
+                        .map(|f| (f[0].as_u64().unwrap() as u32, f[1].as_f64().unwrap()))
+                        .collect();
+                    let got_ids: Vec<u32> = pos.features.iter().map(|f| f.id).collect();
+                    let want_set: Vec<u32> = want.iter().map(|w| w.0).collect();
+                    assert_eq!(
+                        got_ids.len(),
+                        want_set.len(),
+                        "{family} {name} pos {t}: {got_ids:?} vs {want_set:?}"
+                    );
+                    for f in &pos.features {
+                        let w = want.iter().find(|w| w.0 == f.id);
+                        let w = w.unwrap_or_else(|| {
+                            panic!(
+                                "{family} {name} pos {t}: feature {} ({}) is not SAELens's",
+                                f.id, f.act
+                            )
+                        });
+                        assert!(
+                            close(f.act as f64, w.1),
+                            "{family} {name} pos {t} #{}: {} vs {}",
+                            f.id,
+                            f.act,
+                            w.1
+                        );
+                    }
+                    assert_eq!(pos.l0 as u64, p["l0"][t].as_u64().unwrap());
+                    let e = p["recon_error"][t].as_f64().unwrap();
+                    assert!(
+                        close(pos.recon_error as f64, e),
+                        "{family} {name} pos {t}: error {} vs {e}",
+                        pos.recon_error
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The Final Output row against a reference `{ids [T][5], probs [T][5]}`.
+fn compare_output(what: &str, rows: &[logitlens_engine::LensRow], want: &Value) {
+    let last = rows.last().unwrap();
+    for (t, cell) in last.predictions.iter().enumerate() {
+        for (k, pred) in cell.iter().enumerate() {
+            let id = want["ids"][t][k].as_u64().unwrap() as u32;
+            let prob = want["probs"][t][k].as_f64().unwrap();
+            if pred.id != id {
+                // Near-equal probabilities may swap.
+                let other = cell.iter().find(|c| c.id == id).map(|c| c.prob);
+                assert!(
+                    other.is_some_and(|o| (o - prob).abs() < 1e-5),
+                    "{what} pos {t} rank {k}: {} vs {id}",
+                    pred.id
+                );
+                continue;
+            }
+            assert!(
+                (pred.prob - prob).abs() <= 1e-4,
+                "{what} pos {t} rank {k}: {} vs {prob}",
+                pred.prob
+            );
+        }
+    }
+}
+
+fn op(kind: &str, sae: &str, feature: Option<u32>, value: Option<f64>) -> InterventionConfig {
+    InterventionConfig {
+        kind: kind.into(),
+        sae: Some(sae.into()),
+        feature,
+        value,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn splice_ablate_and_steer_are_saelens_s() {
+    for family in FAMILIES {
+        let r = reference(family);
+        let m = with_saes(family, &r);
+        let steer = r["steer_value"].as_f64().unwrap();
+        for s in r["saes"].as_array().unwrap() {
+            let (name, hook) = (s["name"].as_str().unwrap(), s["hook"].as_str().unwrap());
+            for p in s["prompts"].as_array().unwrap() {
+                let text = p["text"].as_str().unwrap();
+                let f = p["feature"].as_u64().unwrap() as u32;
+                let (_, _, plain) = read(&m, text, name, Interventions::new());
+                compare_output(&format!("{family} {name} plain"), &plain, &p["plain"]);
+                for (what, cfg) in [
+                    ("splice", op("sae_splice", name, None, None)),
+                    ("ablate", op("sae_ablate", name, Some(f), None)),
+                    ("steer", op("sae_steer", name, Some(f), Some(steer))),
+                ] {
+                    let mut iv = Interventions::new();
+                    iv.insert(hook.into(), vec![cfg]);
+                    let out = m
+                        .run(&RunRequest {
+                            interventions: iv,
+                            ..RunRequest::new(text)
+                        })
+                        .unwrap();
+                    compare_output(
+                        &format!("{family} {name} {what}"),
+                        &out.answer.logit_lens,
+                        &p[what],
+                    );
+                    let receipts = &out.answer.receipts;
+                    assert_eq!(receipts.len(), 1, "{what}");
+                    assert_eq!(receipts[0].hook, hook);
+                    assert_eq!(
+                        receipts[0].positions.len(),
+                        p["ids"].as_array().unwrap().len()
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_feature_says_what_saelens_says() {
+    for family in FAMILIES {
+        let r = reference(family);
+        let m = with_saes(family, &r);
+        for s in r["saes"].as_array().unwrap() {
+            let sae = m.sae(s["name"].as_str().unwrap()).unwrap();
+            for p in s["prompts"].as_array().unwrap() {
+                let f = p["feature"].as_u64().unwrap() as u32;
+                let said = feature_tokens(&m, &sae, &[f], 5).unwrap().remove(0);
+                let ids: Vec<u64> = said.top_tokens.iter().map(|t| t.id as u64).collect();
+                let want: Vec<u64> =
+                    serde_json::from_value(p["feature_logit_lens_top5"].clone()).unwrap();
+                assert_eq!(ids, want, "{family} {} #{f}", sae.name);
+                assert!(said.top_tokens.windows(2).all(|w| w[0].value >= w[1].value));
+                assert!(said
+                    .bottom_tokens
+                    .windows(2)
+                    .all(|w| w[0].value <= w[1].value));
+                assert!(said.bottom_tokens[0].value <= said.top_tokens[4].value);
+            }
+        }
+    }
+}
+
+/// An SAE with `W_enc = [I | −I]`, `W_dec = [I; −I]`, no biases: its
+/// features are `relu(±x)` and it reconstructs `x` exactly.
+fn exact(d: usize, hook: &str) -> Sae {
+    let eye = Tensor::eye(d, DType::F32, &Device::Cpu).unwrap();
+    let w_enc = Tensor::cat(&[&eye, &eye.neg().unwrap()], 1).unwrap();
+    let w_dec = Tensor::cat(&[&eye, &eye.neg().unwrap()], 0).unwrap();
+    let settings = SaeSettings {
+        architecture: Architecture::Standard,
+        d_in: d,
+        d_sae: 2 * d,
+        hook: hook.into(),
+        apply_b_dec_to_input: true,
+        normalize: Normalize::None,
+        center_input: false,
+        enc_scale: 1.0,
+        dec_scale: 1.0,
+        model_name: None,
+        format: "saelens",
+        notes: vec![],
+    };
+    let t = SaeTensors {
+        w_enc,
+        w_dec,
+        b_enc: vec![0.0; 2 * d],
+        b_dec: vec![0.0; d],
+        threshold: None,
+    };
+    Sae::from_parts(format!("exact {hook}"), "test".into(), settings, t).unwrap()
+}
+
+#[test]
+fn every_family_reads_an_sae_at_every_hook() {
+    for family in common::FAMILIES {
+        let m = load_hooked(family);
+        let cfg = m.config().clone();
+        let mut hooks = vec!["hook_embed".to_string()];
+        if cfg.has_pos_embed() {
+            hooks.push("hook_pos_embed".into());
+        }
+        for l in 0..cfg.n_layers {
+            for h in [
+                "hook_resid_pre",
+                "hook_resid_mid",
+                "hook_attn_out",
+                "hook_mlp_out",
+                "hook_resid_post",
+            ] {
+                hooks.push(format!("blocks.{l}.{h}"));
+            }
+        }
+        let saes: Vec<Sae> = hooks.iter().map(|h| exact(cfg.d_model, h)).collect();
+        m.attach_saes(saes).unwrap();
+        let text = "The capital of France is";
+        let plain = m.run(&RunRequest::new(text)).unwrap();
+        let out = m
+            .run(&RunRequest {
+                sae: Some(SaeSelection::All(true)),
+                sae_top_k: Some(0),
+                ..RunRequest::new(text)
+            })
+            .unwrap();
+        let readouts = out.answer.sae.unwrap();
+        assert_eq!(readouts.len(), hooks.len());
+        let cap = &plain.state.capture;
+        let t = plain.state.ids.len();
+        for (hook, r) in hooks.iter().zip(&readouts) {
+            assert_eq!(&r.hook, hook);
+            assert_eq!(r.positions.len(), t, "{family} {hook}");
+            // The state the hook holds, from the plain run's capture.
+            let state: Option<&Tensor> = match hook.split('.').collect::<Vec<_>>()[..] {
+                ["blocks", l, "hook_resid_pre"] => Some(&cap.resid[l.parse::<usize>().unwrap()]),
+                ["blocks", l, "hook_resid_post"] => {
+                    Some(&cap.resid[l.parse::<usize>().unwrap() + 1])
+                }
+                ["blocks", l, "hook_resid_mid"] => {
+                    Some(&cap.post_attn[l.parse::<usize>().unwrap()])
+                }
+                ["blocks", l, "hook_attn_out"] => Some(&cap.attn_out[l.parse::<usize>().unwrap()]),
+                ["blocks", l, "hook_mlp_out"] => Some(&cap.mlp_out[l.parse::<usize>().unwrap()]),
+                _ => None,
+            };
+            let rows: Vec<Vec<f32>> = match state {
+                Some(s) => s.to_dtype(DType::F32).unwrap().to_vec2().unwrap(),
+                None if !cfg.has_pos_embed() && hook == "hook_embed" => cap.resid[0]
+                    .to_dtype(DType::F32)
+                    .unwrap()
+                    .to_vec2()
+                    .unwrap(),
+                None => continue,
+            };
+            for (t, (pos, x)) in r.positions.iter().zip(&rows).enumerate() {
+                let norm = x.iter().map(|v| v * v).sum::<f32>().sqrt();
+                assert!(
+                    pos.recon_error <= 1e-5 * norm.max(1.0),
+                    "{family} {hook} pos {t}: {}",
+                    pos.recon_error
+                );
+                for f in &pos.features {
+                    let (i, sign) = if (f.id as usize) < cfg.d_model {
+                        (f.id as usize, 1.0)
+                    } else {
+                        (f.id as usize - cfg.d_model, -1.0)
+                    };
+                    assert!(
+                        (f.act - sign * x[i]).abs() <= 1e-5 * x[i].abs().max(1.0),
+                        "{family} {hook} pos {t} #{}",
+                        f.id
+                    );
+                }
+                assert_eq!(
+                    pos.l0,
+                    x.iter().filter(|v| **v != 0.0).count(),
+                    "{family} {hook} pos {t}"
+                );
+            }
+        }
+        // A splice through an exact SAE changes nothing, and a steer of
+        // feature i by c is `add` of c·e_i at the same key.
+        for hook in ["blocks.1.hook_resid_pre", "blocks.1.hook_resid_mid"] {
+            let name = format!("exact {hook}");
+            let run = |cfg: InterventionConfig| {
+                let mut iv = Interventions::new();
+                iv.insert(hook.into(), vec![cfg]);
+                m.run(&RunRequest {
+                    interventions: iv,
+                    ..RunRequest::new(text)
+                })
+                .unwrap()
+                .answer
+                .logit_lens
+            };
+            let spliced = run(op("sae_splice", &name, None, None));
+            let (a, b) = (
+                spliced.last().unwrap(),
+                plain.answer.logit_lens.last().unwrap(),
+            );
+            for (x, y) in a.predictions.iter().zip(&b.predictions) {
+                assert_eq!(x[0].id, y[0].id, "{family} {hook}");
+                assert!((x[0].prob - y[0].prob).abs() < 1e-5, "{family} {hook}");
+            }
+            let mut e = vec![0.0; cfg.d_model];
+            e[3] = 2.5;
+            let steered = run(op("sae_steer", &name, Some(3), Some(2.5)));
+            let added = run(InterventionConfig {
+                kind: "add".into(),
+                vector: Some(e),
+                ..Default::default()
+            });
+            // The SAE adds in f32, `add` in the model's dtype (f64 here).
+            for (a, b) in steered.iter().zip(&added) {
+                for (x, y) in a.predictions.iter().zip(&b.predictions) {
+                    for (p, q) in x.iter().zip(y) {
+                        assert!(
+                            p.id == q.id && (p.prob - q.prob).abs() < 1e-6,
+                            "{family} {hook} {}",
+                            a.layer_name
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn refusal(m: &LoadedModel, key: &str, cfg: InterventionConfig) -> String {
+    let mut iv = Interventions::new();
+    iv.insert(key.into(), vec![cfg]);
+    m.run(&RunRequest {
+        interventions: iv,
+        ..RunRequest::new("Hello there")
+    })
+    .err()
+    .unwrap()
+    .to_string()
+}
+
+#[test]
+fn what_cannot_be_read_or_applied_is_refused_in_words() {
+    let m = load_tiny("llama");
+    let relu = || {
+        Sae::read(
+            &sae_dir("llama", "relu_resid_post_1"),
+            &SaeOptions::default(),
+        )
+        .unwrap()
+    };
+    // Nothing attached.
+    let e = refusal(
+        &m,
+        "blocks.1.hook_resid_post",
+        op("sae_splice", "relu_resid_post_1", None, None),
+    );
+    assert!(e.contains("none is attached"), "{e}");
+    let e = m
+        .run(&RunRequest {
+            sae: Some(SaeSelection::All(true)),
+            ..RunRequest::new("Hi")
+        })
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("none is attached"), "{e}");
+    let e = m
+        .run(&RunRequest {
+            sae_top_k: Some(3),
+            ..RunRequest::new("Hi")
+        })
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("sae_top_k needs sae"), "{e}");
+    // A width or a hook this model does not have.
+    let mut narrow = exact(32, "blocks.1.hook_resid_post");
+    narrow.name = "narrow".into();
+    let e = m.attach_saes(vec![narrow]).unwrap_err().to_string();
+    assert!(e.contains("32") && e.contains("64"), "{e}");
+    let e = m
+        .attach_saes(vec![exact(64, "blocks.7.hook_resid_post")])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("3 layers"), "{e}");
+    let e = m
+        .attach_saes(vec![exact(64, "hook_pos_embed")])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("rotary"), "{e}");
+    let e = Sae::read(&sae_dir("llama", "nope"), &SaeOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no such folder"), "{e}");
+    // Two of one name in one batch; nothing of a refused batch is attached.
+    let e = m.attach_saes(vec![relu(), relu()]).unwrap_err().to_string();
+    assert!(e.contains("two SAEs are named"), "{e}");
+    assert!(m.saes().is_empty());
+    m.attach_saes(vec![relu()]).unwrap();
+    // Operations that cannot apply.
+    let key = "blocks.1.hook_resid_post";
+    let e = refusal(
+        &m,
+        "blocks.0.hook_resid_post",
+        op("sae_splice", "relu_resid_post_1", None, None),
+    );
+    assert!(e.contains("reads blocks.1.hook_resid_post"), "{e}");
+    let e = refusal(
+        &m,
+        key,
+        op("sae_ablate", "relu_resid_post_1", Some(256), None),
+    );
+    assert!(
+        e.contains("out of range") && e.contains("256 features"),
+        "{e}"
+    );
+    let e = refusal(&m, key, op("sae_clamp", "relu_resid_post_1", Some(3), None));
+    assert!(e.contains("`value`"), "{e}");
+    let e = refusal(&m, key, op("sae_steer", "other", Some(3), Some(1.0)));
+    assert!(
+        e.contains("\"other\"") && e.contains("relu_resid_post_1"),
+        "{e}"
+    );
+    let e = refusal(
+        &m,
+        "all_layers_output",
+        op("sae_splice", "relu_resid_post_1", None, None),
+    );
+    assert!(e.contains("not at every layer"), "{e}");
+    // The original's spelling of the same hook works.
+    let mut iv = Interventions::new();
+    iv.insert(
+        "layer_1_output".into(),
+        vec![op("sae_splice", "relu_resid_post_1", None, None)],
+    );
+    m.run(&RunRequest {
+        interventions: iv,
+        ..RunRequest::new("Hello there")
+    })
+    .unwrap();
+    let e = m
+        .run(&RunRequest {
+            sae: Some(SaeSelection::Names(vec!["x".into()])),
+            ..RunRequest::new("Hi")
+        })
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("\"x\"") && e.contains("attached: relu_resid_post_1"),
+        "{e}"
+    );
+}
