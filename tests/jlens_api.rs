@@ -145,4 +145,39 @@ async fn the_command_line_reads_with_a_jacobian_lens_as_the_server_does() {
         "--json",
     ]);
     assert_eq!(eval["jacobian"]["kl"].as_array().unwrap().len(), 4);
+    // Its table and its plot have the Jacobian lens beside the logit lens.
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = fixtures().join("research/corpus_eval.txt");
+    let plot = |lens: Option<&str>| -> (String, Vec<u8>) {
+        let png = dir.path().join("quality.png");
+        let mut args = vec![
+            "eval-lens",
+            "--model",
+            model,
+            "--corpus",
+            corpus.to_str().unwrap(),
+        ];
+        args.extend(["--max-tokens", "16", "--plot", png.to_str().unwrap()]);
+        if let Some(f) = lens {
+            args.extend(["--jacobian-lens", f]);
+        }
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_logitlens"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        (
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            std::fs::read(png).unwrap(),
+        )
+    };
+    let ((with, with_png), (without, without_png)) = (plot(Some(file)), plot(None));
+    assert!(
+        with.contains("\nJacobian lens\n") && !without.contains("Jacobian"),
+        "{with}"
+    );
+    assert_ne!(
+        with_png, without_png,
+        "the plot draws the Jacobian lens's line"
+    );
 }

@@ -55,7 +55,7 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 /// A row per lens row, KL, cross-entropy, entropy and top-1 agreement
-/// across, for the logit lens and then the tuned lens.
+/// across, for the logit lens, then the tuned and the Jacobian lens.
 fn table(report: &EvalReport) -> String {
     let eval = &report.evaluation;
     let mut out = String::new();
@@ -69,8 +69,9 @@ fn table(report: &EvalReport) -> String {
         "{:<14} {:>8} {:>8} {:>8} {:>8}",
         "row", "KL", "CE", "H", "top-1"
     );
-    let lenses =
-        std::iter::once(("logit", &eval.logit)).chain(eval.tuned.as_ref().map(|t| ("tuned", t)));
+    let lenses = std::iter::once(("logit", &eval.logit))
+        .chain(eval.tuned.as_ref().map(|t| ("tuned", t)))
+        .chain(eval.jacobian.as_ref().map(|j| ("Jacobian", j)));
     for (name, m) in lenses {
         let _ = writeln!(out, "{name} lens");
         for (i, row) in eval.layers.iter().enumerate() {

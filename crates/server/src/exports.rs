@@ -67,6 +67,7 @@ pub fn save_png(data_dir: &Path, title: &str, png: &[u8]) -> ApiResult<String> {
 pub fn lens_quality_png(eval: &Evaluation, title: &str) -> Result<Vec<u8>, HeatmapError> {
     let lenses: Vec<(&str, &LensMetrics)> = std::iter::once(("logit lens", &eval.logit))
         .chain(eval.tuned.as_ref().map(|t| ("tuned lens", t)))
+        .chain(eval.jacobian.as_ref().map(|j| ("Jacobian lens", j)))
         .collect();
     let series = |pick: fn(&LensMetrics) -> &Vec<f64>| -> Vec<Series> {
         lenses
