@@ -823,12 +823,12 @@ fn jlens_section(m: &LoadedModel, reps: usize) {
     use logitlens_engine::ops::fit_jlens::JlensFitRequest;
     use logitlens_engine::Lens;
 
-    let text = text_of(m, 48);
+    let text = text_of(m, 24);
     let tokens = m.tokenize(&text, false).unwrap().len();
     let d = m.config().d_model;
     println!("\n## The Jacobian lens\n");
     println!(
-        "One prompt of {tokens} tokens, skip_first 8; a plain forward pass (block_output lens) of the same prompt for scale; seconds.\n"
+        "One prompt of {tokens} tokens, skip_first 4; a plain forward pass (block_output lens) of the same prompt for scale; seconds.\n"
     );
     println!(
         "| dim_batch | passes | fit of one prompt | per pass | forward + lens | fit / forward |"
@@ -846,10 +846,10 @@ fn jlens_section(m: &LoadedModel, reps: usize) {
             .collect(),
     );
     let mut fitted = None;
-    for dim_batch in [16, 64] {
+    for dim_batch in [32, 96] {
         let req = JlensFitRequest {
             max_seq_len: 64,
-            skip_first: 8,
+            skip_first: 4,
             dim_batch,
             ..JlensFitRequest::new(Corpus::Text(text.clone()))
         };
