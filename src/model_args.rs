@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 use clap::ValueEnum;
+use logitlens_engine::api::SaeSource;
 use logitlens_engine::default_model::ensure_default_model;
 use logitlens_engine::ops::corpus::Corpus;
 use logitlens_engine::sae::{Sae, SaeOptions};
@@ -129,6 +130,23 @@ const SAE_OPTIONS: [&str; 4] = [
 ];
 
 impl SaeArgs {
+    /// As POST /load_sae takes them.
+    pub fn sources(&self) -> Result<Vec<SaeSource>> {
+        self.saes
+            .iter()
+            .map(|spec| {
+                let (dir, o) = parse_sae(spec)?;
+                Ok(SaeSource {
+                    path: dir.display().to_string(),
+                    name: o.name,
+                    hook: o.hook,
+                    center_writing_weights: o.center_writing_weights,
+                    norm_scaling_factor: o.norm_scaling_factor,
+                })
+            })
+            .collect()
+    }
+
     /// Read and attach them to `model`, all or none, saying each one's notes.
     pub fn attach(&self, model: &LoadedModel) -> Result<()> {
         if self.saes.is_empty() {

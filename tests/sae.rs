@@ -558,3 +558,93 @@ fn what_cannot_be_read_or_applied_is_refused_in_words() {
         "{e}"
     );
 }
+
+/// `POST /load_sae` attaches all of a batch or none; `/model_status` lists
+/// them; `/inference` reads their features (8 a position by default) and
+/// applies their interventions; `/generate` steers through one.
+#[tokio::test]
+async fn the_server_attaches_reads_and_applies_saes() {
+    use common::server::{detail, server_with};
+    use serde_json::json;
+    let s = server_with(|_| {});
+    s.load(tiny("llama")).await;
+    let dir = |n: &str| sae_dir("llama", n).display().to_string();
+    let (st, v) = s
+        .post(
+            "/load_sae",
+            json!({"saes": [{"path": dir("relu_resid_post_1"), "name": "r"},
+                            {"path": dir("jumprelu_mlp_out_0")}, {"path": dir("topk_resid_pre_2")}]}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let names: Vec<&str> = v["saes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["r", "jumprelu_mlp_out_0", "topk_resid_pre_2"]);
+    assert_eq!(v["saes"][2]["k"], 12);
+    assert_eq!(v["saes"][0]["dtype"], "F32");
+    assert_eq!(v["saes"][0]["hook"], "blocks.1.hook_resid_post");
+    // A batch with one that does not fit attaches none of it.
+    let (st, v) = s
+        .post(
+            "/load_sae",
+            json!({"saes": [{"path": dir("relu_resid_post_1"), "name": "other"},
+                            {"path": dir("relu_resid_post_1"), "name": "far", "hook": "blocks.9.hook_resid_post"}]}),
+        )
+        .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(detail(&v).contains("3 layers"), "{v}");
+    let (_, status) = s.get("/model_status").await;
+    assert_eq!(status["saes"].as_array().unwrap().len(), 3, "{status}");
+
+    let (st, v) = s
+        .post(
+            "/inference",
+            json!({"text": "The capital of France is", "sae": true}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let readouts = v["sae"].as_array().unwrap();
+    assert_eq!(readouts.len(), 3);
+    for r in readouts {
+        for p in r["positions"].as_array().unwrap() {
+            let n = p["features"].as_array().unwrap().len();
+            assert!(n <= 8 && p["l0"].as_u64().unwrap() as usize >= n, "{p}");
+        }
+    }
+    let (st, v) = s
+        .post("/inference", json!({"text": "Hi", "sae": ["nope"]}))
+        .await;
+    assert_eq!(st, 400);
+    assert!(
+        detail(&v).contains("attached: r, jumprelu_mlp_out_0, topk_resid_pre_2"),
+        "{v}"
+    );
+    let iv = json!({"blocks.1.hook_resid_post": [{"type": "sae_ablate", "sae": "r", "feature": 18, "token_index": -1}]});
+    let (st, v) = s
+        .post(
+            "/inference",
+            json!({"text": "The capital of France is", "interventions": iv}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["receipts"][0]["positions"].as_array().unwrap().len(), 1);
+    let iv = json!({"blocks.1.hook_resid_post": [{"type": "sae_steer", "sae": "r", "feature": 18, "value": 4}]});
+    let (st, v) = s
+        .post("/generate", json!({"text": "Once upon", "max_new_tokens": 3, "interventions": iv, "sae": ["r"], "compare": true}))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let n = v["input_tokens"].as_array().unwrap().len();
+    assert_eq!(v["sae"][0]["positions"].as_array().unwrap().len(), n);
+    // It acted at every step: its receipt covers prompt and written tokens.
+    let receipt = &v["receipts"][0];
+    assert_eq!(receipt["hook"], "blocks.1.hook_resid_post");
+    assert_eq!(
+        receipt["positions"].as_array().unwrap().len(),
+        n,
+        "{receipt}"
+    );
+}

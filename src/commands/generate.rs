@@ -10,7 +10,9 @@ use logitlens_engine::ops::generate::{GenerationOutput, GenerationRequest, Gener
 use logitlens_engine::watch::Unwatched;
 use logitlens_engine::RunRequest;
 
-use crate::model_args::{LensArgs, PromptArgs};
+use logitlens_engine::ops::sae::{SaeSelection, DEFAULT_SAE_TOP_K};
+
+use crate::model_args::{LensArgs, PromptArgs, SaeArgs};
 use crate::table::lens_grid;
 
 #[derive(clap::Args)]
@@ -40,6 +42,13 @@ pub struct Args {
     /// jlens_* interventions.
     #[command(flatten)]
     lenses: LensArgs,
+    /// Sparse autoencoders to attach: the sae_* interventions act through them at every
+    /// step, and their features over prompt and written tokens are in the JSON body's `sae`.
+    #[command(flatten)]
+    saes: SaeArgs,
+    /// Features listed per position and SAE (0: every active feature).
+    #[arg(long, default_value_t = DEFAULT_SAE_TOP_K)]
+    sae_top_k: usize,
 }
 
 impl Args {
@@ -51,6 +60,8 @@ impl Args {
                 apply_chat_template: self.chat,
                 compare: self.compare,
                 lens: self.lenses.reading()?,
+                sae: (!self.saes.saes.is_empty()).then_some(SaeSelection::All(true)),
+                sae_top_k: (!self.saes.saes.is_empty()).then_some(self.sae_top_k),
                 ..RunRequest::new(self.on.text.clone())
             },
             max_new_tokens: self.max_new_tokens,
@@ -62,6 +73,7 @@ impl Args {
 pub fn run(args: Args) -> Result<()> {
     let req = args.request()?;
     let model = args.on.model.load(&args.lenses)?;
+    args.saes.attach(&model)?;
     let mut stdout = std::io::stdout();
     let out = super::execute(&model, &req, &Unwatched, &mut |step: GenerationStep| {
         // The continuation as it is written; the JSON body comes whole.

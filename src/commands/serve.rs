@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result};
 use logitlens_engine::default_model;
 use logitlens_server::{AppState, ServerConfig};
 
-use crate::model_args::{Backend, HeldArgs, LensArgs};
+use crate::model_args::{Backend, HeldArgs, LensArgs, SaeArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -58,12 +58,16 @@ pub struct Args {
     /// Lenses to attach to the model loaded at start.
     #[command(flatten)]
     lenses: LensArgs,
+    /// Sparse autoencoders to attach to the model loaded at start.
+    #[command(flatten)]
+    saes: SaeArgs,
 }
 
 impl Args {
-    fn config(self) -> ServerConfig {
+    fn config(self) -> Result<ServerConfig> {
         let defaults = ServerConfig::default();
-        ServerConfig {
+        Ok(ServerConfig {
+            saes: self.saes.sources()?,
             data_dir: self.data_dir,
             frontend_dir: self.frontend_dir.or_else(default_frontend_dir),
             max_prompt_tokens: self.max_tokens,
@@ -82,7 +86,7 @@ impl Args {
             tuned_lens: self.lenses.tuned_lens,
             jacobian_lens: self.lenses.jacobian_lens,
             ..defaults
-        }
+        })
     }
 }
 
@@ -95,7 +99,7 @@ pub fn run(args: Args) -> Result<()> {
             .clone()
             .unwrap_or_else(|| default_model::FILE_NAME.to_string()),
     );
-    let state = AppState::new(args.config()).context("creating the data folders")?;
+    let state = AppState::new(args.config()?).context("creating the data folders")?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(logitlens_server::serve(addr, state, model, backend))?;
     Ok(())

@@ -204,6 +204,15 @@ pub async fn serve(
                             lifecycle::broadcast_status(&st);
                         }
                     }
+                    if !st.cfg.saes.is_empty() {
+                        let saes = st.cfg.saes.clone();
+                        if let Err(e) = lifecycle::attach_saes(&st, m.clone(), saes).await {
+                            let msg = format!("the SAEs were not attached: {}", e.detail);
+                            tracing::error!("{msg}");
+                            *st.last_error.lock().expect("state lock") = Some(msg);
+                            lifecycle::broadcast_status(&st);
+                        }
+                    }
                 }
             }
         });

@@ -166,6 +166,34 @@ pub async fn load_as(
 /// /events: a folder is a tuned lens (tuned-lens's layout), a file a
 /// Jacobian lens (`.pt` or `.safetensors`). The one way a lens is attached,
 /// by /load_lens or at start.
+/// Read `saes` and attach them to `model`, all or none (`/load_sae` and
+/// `serve --sae` alike).
+pub async fn attach_saes(
+    st: &AppState,
+    model: Arc<LoadedModel>,
+    saes: Vec<logitlens_engine::api::SaeSource>,
+) -> ApiResult<()> {
+    let names = tokio::task::spawn_blocking(move || -> logitlens_engine::Result<Vec<String>> {
+        let read = saes
+            .iter()
+            .map(|s| {
+                let (dir, opts) = s.options();
+                logitlens_engine::sae::Sae::read(&dir, &opts)
+            })
+            .collect::<logitlens_engine::Result<Vec<_>>>()?;
+        Ok(model
+            .attach_saes(read)?
+            .iter()
+            .map(|s| s.name.clone())
+            .collect())
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    tracing::info!("SAEs attached: {}", names.join(", "));
+    broadcast_status(st);
+    Ok(())
+}
+
 pub async fn attach_lens(
     st: &AppState,
     model: Arc<LoadedModel>,

@@ -50,6 +50,8 @@ pub struct ServerConfig {
     /// A Jacobian lens (`.pt` or `.safetensors`) to attach to the model
     /// loaded at start.
     pub jacobian_lens: Option<PathBuf>,
+    /// SAEs attached to the model loaded at start.
+    pub saes: Vec<logitlens_engine::api::SaeSource>,
     /// Let re-runs take over layers of recent runs (off: every run is cold,
     /// for measuring).
     pub reuse_runs: bool,
@@ -81,6 +83,7 @@ impl Default for ServerConfig {
             memory_budget: None,
             tuned_lens: None,
             jacobian_lens: None,
+            saes: Vec::new(),
             reuse_runs: true,
             max_request_bytes: default_request_budget(),
             kept_run_bytes: 1 << 30,

@@ -158,6 +158,10 @@ pub struct ModelDescription {
     pub tuned_lens_warning: Option<String>,
     /// The Jacobian lens attached (POST /load_lens with a file), if any.
     pub jacobian_lens: Option<AttachedJacobianLens>,
+    /// The sparse autoencoders attached (POST /load_sae), in the order
+    /// attached.
+    #[serde(default)]
+    pub saes: Vec<AttachedSae>,
     pub source: ModelSource,
     pub has_chat_template: bool,
     /// The web app turns the chat template on for instruct models.
@@ -176,6 +180,58 @@ pub struct AttachedJacobianLens {
     pub source_layers: Vec<usize>,
     /// Why it may be for another model (its metadata names another).
     pub warning: Option<String>,
+}
+
+/// A sparse autoencoder attached to the model in service.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AttachedSae {
+    /// What interventions and `sae` name it by.
+    pub name: String,
+    /// Where it was read from.
+    pub source: String,
+    /// The hook it reads.
+    pub hook: String,
+    /// standard, jumprelu or topk.
+    pub architecture: String,
+    pub d_in: usize,
+    pub d_sae: usize,
+    /// A topk SAE's k.
+    pub k: Option<usize>,
+    /// Its weights' dtype as stored.
+    pub dtype: String,
+    /// Memory it holds.
+    pub bytes: u64,
+    pub apply_b_dec_to_input: bool,
+    pub normalize_activations: String,
+    /// Whether its input is each position's activation minus its mean
+    /// (trained on TransformerLens's centred writing weights).
+    pub centered: bool,
+    /// What was said when it was attached (a scaling factor missing...).
+    pub notes: Vec<String>,
+}
+
+impl AttachedSae {
+    pub fn of(s: &logitlens_engine::sae::Sae) -> Self {
+        use logitlens_engine::sae::Architecture;
+        AttachedSae {
+            name: s.name.clone(),
+            source: s.source.clone(),
+            hook: s.hook.to_string(),
+            architecture: s.settings.architecture.name().into(),
+            d_in: s.d_in(),
+            d_sae: s.d_sae(),
+            k: match s.settings.architecture {
+                Architecture::TopK { k, .. } => Some(k),
+                _ => None,
+            },
+            dtype: format!("{:?}", s.dtype()).to_uppercase(),
+            bytes: s.bytes(),
+            apply_b_dec_to_input: s.settings.apply_b_dec_to_input,
+            normalize_activations: s.settings.normalize.name().into(),
+            centered: s.settings.center_input,
+            notes: s.settings.notes.clone(),
+        }
+    }
 }
 
 impl ModelDescription {
@@ -200,6 +256,7 @@ impl ModelDescription {
                 source_layers: l.source_layers.clone(),
                 warning: l.warning.clone(),
             }),
+            saes: m.saes().iter().map(|s| AttachedSae::of(s)).collect(),
             source: ModelSource::from(&m.source),
             has_chat_template: m.tokenizer.chat_template.is_some(),
             instruct: catalog::is_instruct(&m.name),

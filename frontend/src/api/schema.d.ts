@@ -219,6 +219,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/load_sae": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Attach sparse autoencoders to the model in service, all of them or, when
+         *     one cannot be read or does not fit (its hook is not the model's, its
+         *     width is not the hook's: both sizes named), none. Each is named by its
+         *     folder unless given a name; one named as an attached one replaces it.
+         *     `/inference {"sae": true}` then reads their features, and the `sae_*`
+         *     interventions act through them.
+         */
+        post: operations["load_sae"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/load_session": {
         parameters: {
             query?: never;
@@ -435,6 +459,37 @@ export interface components {
             source_layers: number[];
             /** @description Why it may be for another model (its metadata names another). */
             warning?: string | null;
+        };
+        /** @description A sparse autoencoder attached to the model in service. */
+        AttachedSae: {
+            /** @description What interventions and `sae` name it by. */
+            name: string;
+            /** @description Where it was read from. */
+            source: string;
+            /** @description The hook it reads. */
+            hook: string;
+            /** @description standard, jumprelu or topk. */
+            architecture: string;
+            d_in: number;
+            d_sae: number;
+            /** @description A topk SAE's k. */
+            k?: number | null;
+            /** @description Its weights' dtype as stored. */
+            dtype: string;
+            /**
+             * Format: int64
+             * @description Memory it holds.
+             */
+            bytes: number;
+            apply_b_dec_to_input: boolean;
+            normalize_activations: string;
+            /**
+             * @description Whether its input is each position's activation minus its mean
+             *     (trained on TransformerLens's centred writing weights).
+             */
+            centered: boolean;
+            /** @description What was said when it was attached (a scaling factor missing...). */
+            notes: string[];
         };
         /**
          * @description The shares of one token's logit at one position: `embed + Σattn + Σmlp
@@ -957,6 +1012,10 @@ export interface components {
          * @enum {string}
          */
         LoadOutcome: "loaded" | "already_loaded";
+        /** @description The body of `POST /load_sae`: the SAEs to attach, all or none. */
+        LoadSaeQuery: {
+            saes: components["schemas"]["SaeSource"][];
+        };
         /**
          * @description Where a load is.
          * @enum {string}
@@ -1039,6 +1098,11 @@ export interface components {
              */
             tuned_lens_warning?: string | null;
             jacobian_lens?: null | components["schemas"]["AttachedJacobianLens"];
+            /**
+             * @description The sparse autoencoders attached (POST /load_sae), in the order
+             *     attached.
+             */
+            saes?: components["schemas"]["AttachedSae"][];
             source: components["schemas"]["ModelSource"];
             has_chat_template: boolean;
             /** @description The web app turns the chat template on for instruct models. */
@@ -1263,6 +1327,34 @@ export interface components {
         };
         /** @description Which SAEs a run reads: `true` for all attached, or their names. */
         SaeSelection: boolean | string[];
+        /**
+         * @description One SAE to attach: a folder on this machine and what to set over its
+         *     own settings.
+         */
+        SaeSource: {
+            /**
+             * @description A SAELens folder (cfg.json and sae_weights.safetensors) or a Gemma
+             *     Scope folder (params.npz).
+             */
+            path: string;
+            /** @description Its name (default: the folder's). */
+            name?: string | null;
+            /**
+             * @description The hook it reads, over what its files say (a Gemma Scope folder
+             *     outside the release's layout says nothing).
+             */
+            hook?: string | null;
+            /**
+             * @description Trained on TransformerLens's centred writing weights (its input is
+             *     each position's activation minus its mean).
+             */
+            center_writing_weights?: boolean | null;
+            /**
+             * Format: double
+             * @description expected_average_only_in's factor, when the folder has none.
+             */
+            norm_scaling_factor?: number | null;
+        };
         SaveStateRequest: {
             name?: string | null;
             /**
@@ -1879,6 +1971,50 @@ export interface operations {
                 content?: never;
             };
             /** @description The model does not fit in the memory available; the model in service stays */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    load_sae: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LoadSaeQuery"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelDescription"];
+                };
+            };
+            /** @description An SAE cannot be read, or does not fit the model; nothing was attached */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A folder does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No model is in service */
             409: {
                 headers: {
                     [name: string]: unknown;

@@ -22,7 +22,7 @@ pub use jlens::{
 #[cfg(feature = "openapi")]
 pub use patch::PositionsQuery;
 pub use patch::{MetricAnswer, MetricQuery, PatchQuery, PatchResponse};
-pub use sae::{SaeFeaturesResponse, SaeInfo};
+pub use sae::{LoadSaeQuery, SaeFeaturesResponse, SaeInfo, SaeSource};
 
 use serde::{Deserialize, Serialize};
 

@@ -37,3 +37,51 @@ pub struct SaeFeaturesResponse {
     pub sae: SaeInfo,
     pub features: Vec<FeatureTokens>,
 }
+
+/// One SAE to attach: a folder on this machine and what to set over its
+/// own settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SaeSource {
+    /// A SAELens folder (cfg.json and sae_weights.safetensors) or a Gemma
+    /// Scope folder (params.npz).
+    pub path: String,
+    /// Its name (default: the folder's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The hook it reads, over what its files say (a Gemma Scope folder
+    /// outside the release's layout says nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook: Option<String>,
+    /// Trained on TransformerLens's centred writing weights (its input is
+    /// each position's activation minus its mean).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub center_writing_weights: Option<bool>,
+    /// expected_average_only_in's factor, when the folder has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub norm_scaling_factor: Option<f64>,
+}
+
+impl SaeSource {
+    /// Its folder and options.
+    pub fn options(&self) -> (std::path::PathBuf, crate::sae::SaeOptions) {
+        (
+            self.path.clone().into(),
+            crate::sae::SaeOptions {
+                name: self.name.clone(),
+                hook: self.hook.clone(),
+                center_writing_weights: self.center_writing_weights,
+                norm_scaling_factor: self.norm_scaling_factor,
+            },
+        )
+    }
+}
+
+/// The body of `POST /load_sae`: the SAEs to attach, all or none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LoadSaeQuery {
+    pub saes: Vec<SaeSource>,
+}

@@ -78,7 +78,9 @@ pub async fn lens_vector(
 }
 
 /// The model in service, for attaching to it: 409 without one.
-fn in_service(st: &AppState) -> ApiResult<std::sync::Arc<logitlens_engine::LoadedModel>> {
+pub(super) fn in_service(
+    st: &AppState,
+) -> ApiResult<std::sync::Arc<logitlens_engine::LoadedModel>> {
     st.active().map(|(m, _)| m).ok_or_else(|| {
         ApiError::new(
             axum::http::StatusCode::CONFLICT,

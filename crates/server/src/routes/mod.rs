@@ -12,6 +12,7 @@ pub mod inference;
 pub mod lens;
 pub mod model;
 pub mod patch;
+pub mod sae;
 pub mod sessions;
 pub mod viz;
 
@@ -26,6 +27,7 @@ pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(model::router())
         .merge(lens::router())
+        .merge(sae::router())
         .merge(inference::router())
         .merge(sessions::router())
         .merge(viz::router())
