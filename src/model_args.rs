@@ -153,10 +153,10 @@ impl SaeArgs {
             return Ok(());
         }
         let saes = self
-            .saes
+            .sources()?
             .iter()
-            .map(|spec| {
-                let (dir, opts) = parse_sae(spec)?;
+            .map(|s| {
+                let (dir, opts) = s.options();
                 Sae::read(&dir, &opts)
                     .with_context(|| format!("reading the SAE in {}", dir.display()))
             })

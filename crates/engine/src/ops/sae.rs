@@ -245,14 +245,7 @@ pub fn feature_tokens(
     features
         .iter()
         .map(|&f| {
-            if f as usize >= sae.d_sae() {
-                return Err(EngineError::InvalidRequest(format!(
-                    "feature {f} is out of range: SAE {} has {} features (0..{})",
-                    sae.name,
-                    sae.d_sae(),
-                    sae.d_sae() - 1
-                )));
-            }
+            sae.check_feature(f as usize)?;
             let row = sae.decoder_row(f as usize)?;
             let logits = model.model.unembed_direction(&row)?;
             let k = k.min(logits.len());

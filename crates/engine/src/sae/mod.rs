@@ -352,17 +352,13 @@ impl Sae {
         self.check_feature(f)?;
         Ok(self
             .encode(x)?
-            .into_iter()
-            .map(|r| {
-                r.ids
-                    .iter()
-                    .position(|&id| id as usize == f)
-                    .map_or(0.0, |i| r.acts[i])
-            })
+            .iter()
+            .map(|r| act_of(&r.ids, &r.acts, f))
             .collect())
     }
 
-    fn check_feature(&self, f: usize) -> Result<()> {
+    /// `f` is one of its features, else an error naming its range.
+    pub fn check_feature(&self, f: usize) -> Result<()> {
         if f >= self.d_sae() {
             return Err(EngineError::InvalidRequest(format!(
                 "feature {f} is out of range: SAE {} has {} features (0..{})",
@@ -422,10 +418,7 @@ impl Sae {
             .into_iter()
             .zip(features.iter().zip(&normed))
             .map(|(row, ((ids, acts), n))| {
-                let a = ids
-                    .iter()
-                    .position(|&id| id as usize == f)
-                    .map_or(0.0, |i| acts[i]);
+                let a = act_of(ids, acts, f);
                 // norm_out is affine per row: the change scales by its gain.
                 let c = (to(a) - a) * n.gain;
                 row.iter().zip(&w).map(|(x, w)| x + c * w).collect()
@@ -455,6 +448,13 @@ struct Normed {
     gain: f32,
     shift: f32,
     mean: f32,
+}
+
+/// Feature `f`'s activation in a row's active features (0 when inactive).
+fn act_of(ids: &[u32], acts: &[f32], f: usize) -> f32 {
+    ids.iter()
+        .position(|&id| id as usize == f)
+        .map_or(0.0, |i| acts[i])
 }
 
 /// Activation descending, then id ascending.
