@@ -13,8 +13,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use commands::{
-    eval_lens, fetch_model, fit_jlens, generate, lens, merge_jlens, openapi, patch, sae_features,
-    serve, train_lens,
+    eval_lens, eval_sae, fetch_model, fit_jlens, generate, lens, merge_jlens, openapi, patch,
+    sae_features, serve, train_lens,
 };
 
 #[derive(Parser)]
@@ -58,6 +58,10 @@ enum Command {
     /// What a sparse autoencoder's features say: each one's top and bottom tokens by its
     /// decoder row read through the unembedding.
     SaeFeatures(sae_features::Args),
+    /// Measure sparse autoencoders over a corpus: next-token cross-entropy with each spliced in
+    /// against the clean model's (ΔCE) and the hook zeroed, KL to the clean output, explained
+    /// variance, MSE, mean L0 and dead features.
+    EvalSae(eval_sae::Args),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +77,7 @@ fn main() -> ExitCode {
         Command::Openapi(args) => openapi::run(args),
         Command::Lens(args) => lens::run(args),
         Command::SaeFeatures(args) => sae_features::run(args),
+        Command::EvalSae(args) => eval_sae::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -647,4 +647,105 @@ async fn the_server_attaches_reads_and_applies_saes() {
         n,
         "{receipt}"
     );
+
+    // The row each readout sits under, in the grid of its lens type.
+    let rows: Vec<&str> = readouts
+        .iter()
+        .map(|r| r["row"].as_str().unwrap())
+        .collect();
+    assert_eq!(rows, ["Layer 1", "Layer 0", "Layer 1"]);
+
+    // What a feature says, and where it fires in a kept run: the
+    // activations are the run's own readout.
+    let body = json!({"text": "The capital of France is", "sae": ["r"], "sae_top_k": 0});
+    let (_, bytes, headers) = s
+        .raw(
+            axum::http::Method::POST,
+            "/inference",
+            Some(body.to_string()),
+            &[],
+        )
+        .await;
+    let run: Value = serde_json::from_slice(&bytes).unwrap();
+    let run_id: u64 = headers["x-logitlens-run-id"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let f = run["sae"][0]["positions"][2]["features"][0]["id"]
+        .as_u64()
+        .unwrap();
+    let (st, v) = s
+        .post(
+            "/sae_features",
+            json!({"sae": "r", "features": [f], "k": 3, "run_id": run_id}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["features"][0]["top_tokens"].as_array().unwrap().len(), 3);
+    let acts = v["activations"][0].as_array().unwrap();
+    for (p, pos) in run["sae"][0]["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        let want = pos["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"].as_u64() == Some(f))
+            .map_or(0.0, |x| x["act"].as_f64().unwrap());
+        assert!((acts[p].as_f64().unwrap() - want).abs() < 1e-6, "{p}: {v}");
+    }
+    let (st, v) = s
+        .post("/sae_features", json!({"sae": "r", "features": [256]}))
+        .await;
+    assert_eq!(st, 400);
+    assert!(detail(&v).contains("0..255"), "{v}");
+    let (st, v) = s
+        .post(
+            "/sae_features",
+            json!({"sae": "r", "features": [1], "run_id": 99999}),
+        )
+        .await;
+    assert_eq!(st, 404, "{v}");
+
+    // A feature over a corpus, and the SAEs measured (the last kept).
+    let (st, v) = s
+        .post(
+            "/sae_feature_corpus",
+            json!({"sae": "r", "feature": f, "corpus": "The capital of France is Paris.\nA cat sat.", "contexts": 3}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["documents"], 2);
+    assert!(v["contexts"].as_array().unwrap().len() <= 3);
+    let (st, v) = s.get("/eval_sae").await;
+    assert_eq!(st, 200);
+    assert_eq!(v, json!(null));
+    let (st, v) = s
+        .post(
+            "/eval_sae",
+            json!({"saes": ["r"], "sample": 2, "max_tokens": 8}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["saes"][0]["name"], "r");
+    assert_eq!(v["sample_seed"], 0);
+    let (_, kept) = s.get("/eval_sae").await;
+    assert_eq!(kept, v);
+    let (st, v) = s
+        .post("/eval_sae", json!({"corpus": "a", "sample": 2}))
+        .await;
+    assert_eq!(st, 400);
+    assert!(detail(&v).contains("not both"), "{v}");
+
+    // Taken off, all named or none.
+    let (st, v) = s.post("/unload_sae", json!({"names": ["r", "nope"]})).await;
+    assert_eq!(st, 400);
+    assert!(detail(&v).contains("nothing was taken off"), "{v}");
+    let (st, v) = s.post("/unload_sae", json!({"names": ["r"]})).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["saes"].as_array().unwrap().len(), 2);
 }

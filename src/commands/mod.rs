@@ -3,6 +3,7 @@
 //! its limits (this is one's own machine).
 
 pub mod eval_lens;
+pub mod eval_sae;
 pub mod fetch_model;
 pub mod fit_jlens;
 pub mod generate;

@@ -3,8 +3,8 @@
 //! (`W_dec[f] · W_U`, as SAELens's logit lens of a feature).
 
 use anyhow::{bail, Result};
-use logitlens_engine::api::{SaeFeaturesResponse, SaeInfo};
-use logitlens_engine::ops::sae::feature_tokens;
+use logitlens_engine::api::MAX_FEATURE_TOKENS;
+use logitlens_engine::ops::sae::features_answer;
 
 use crate::model_args::{LensArgs, ModelArgs, SaeArgs};
 
@@ -30,18 +30,13 @@ pub fn run(args: Args) -> Result<()> {
     if args.sae.saes.len() != 1 {
         bail!("give one SAE with --sae (got {})", args.sae.saes.len());
     }
-    if !(1..=1000).contains(&args.k) {
-        bail!("--k is 1 to 1000, not {}", args.k);
+    if !(1..=MAX_FEATURE_TOKENS).contains(&args.k) {
+        bail!("--k is 1 to {MAX_FEATURE_TOKENS}, not {}", args.k);
     }
     let model = args.on.load(&LensArgs::none())?;
     args.sae.attach(&model)?;
     let sae = model.saes().remove(0);
-    let features = feature_tokens(&model, &sae, &args.features, args.k)?;
-    let body = SaeFeaturesResponse {
-        model_name: model.name.clone(),
-        sae: SaeInfo::from(&*sae),
-        features,
-    };
+    let body = features_answer(&model, &sae, &args.features, args.k, None)?;
     if args.json {
         return super::print_json(|w| serde_json::to_writer(w, &body));
     }

@@ -14,6 +14,7 @@ use logitlens_engine::{ComputeDtype, Limits, LoadedModel, RunState, WeightsMode}
 use crate::error::ApiError;
 use crate::sessions::{SessionConfig, Sessions};
 use logitlens_engine::ops::eval::EvalReport;
+use logitlens_engine::ops::eval_sae::SaeEvalReport;
 use logitlens_engine::ops::fit_jlens::JacobianSums;
 
 use crate::status::{Backend, LoadingStatus, ModelStatus, RunProgress};
@@ -194,11 +195,26 @@ pub struct Active {
     pub backend: Backend,
 }
 
-/// The last lens evaluation (/eval_lens) and the model it was made with.
-pub struct KeptEval {
+/// The last evaluation of a kind (a lens's /eval_lens, an SAE's
+/// /eval_sae) and the model it was made with.
+pub struct Kept<R> {
     pub model: std::sync::Weak<LoadedModel>,
-    pub report: Arc<EvalReport>,
+    pub report: Arc<R>,
 }
+
+impl<R: Clone> Kept<R> {
+    /// The report, when it was made with `active` (the model in service).
+    pub fn of(kept: &Option<Kept<R>>, active: Option<Arc<LoadedModel>>) -> Option<R> {
+        match (kept.as_ref(), active) {
+            (Some(k), Some(m)) if k.model.upgrade().is_some_and(|km| Arc::ptr_eq(&km, &m)) => {
+                Some(k.report.as_ref().clone())
+            }
+            _ => None,
+        }
+    }
+}
+
+pub type KeptEval = Kept<EvalReport>;
 
 /// The sums of a stopped Jacobian-lens fit, for the model it was made with:
 /// what a fit with `resume` continues (GET /fit_jlens describes it).
@@ -276,6 +292,8 @@ pub struct Inner {
     pub last_run: Mutex<Option<Arc<LastRun>>>,
     /// The last lens evaluation, for the model it was made with.
     pub last_eval: Mutex<Option<KeptEval>>,
+    /// The last SAE evaluation (/eval_sae).
+    pub last_sae_eval: Mutex<Option<Kept<SaeEvalReport>>>,
     /// The last Jacobian-lens fit's sums while it is unfinished.
     pub kept_fit: Mutex<Option<KeptFit>>,
     /// Recent runs by id, so a client saves the run it shows rather than
@@ -319,6 +337,7 @@ impl AppState {
             load_lock: tokio::sync::Mutex::new(()),
             last_run: Mutex::new(None),
             last_eval: Mutex::new(None),
+            last_sae_eval: Mutex::new(None),
             kept_fit: Mutex::new(None),
             runs: Mutex::new(VecDeque::new()),
             next_run_id: AtomicU64::new(1),

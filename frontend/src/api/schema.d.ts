@@ -65,6 +65,35 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/eval_sae": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The last SAE evaluation made with the model in service, or `null` when
+         *     there is none yet (the web app asks each time its SAE quality view
+         *     opens).
+         */
+        get: operations["last_sae_eval"];
+        put?: never;
+        /**
+         * Measure attached SAEs over a corpus (text, or sampled from the model):
+         *     next-token cross-entropy with each spliced in at its hook against the
+         *     clean model's (ΔCE) and the hook zeroed, KL from the clean output,
+         *     explained variance, MSE, mean L0 and dead features. Progress goes to
+         *     /events as `sampling` then `documents` run events; the evaluation stops
+         *     when its client goes away.
+         */
+        post: operations["eval_sae"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/events": {
         parameters: {
             query?: never;
@@ -335,6 +364,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sae_feature_corpus": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Where a feature fires over a corpus (text, or sampled from the model):
+         *     how often, how strongly at most, and its strongest contexts with the
+         *     token marked. Progress goes to /events as `sampling` then `documents`
+         *     run events; the scan stops when its client goes away.
+         */
+        post: operations["sae_feature_corpus"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sae_features": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * What features of an attached SAE say: each one's top and bottom tokens
+         *     by its decoder row read through the unembedding (`W_dec[f]·W_U`), and,
+         *     with a kept run's `run_id`, its activation at every position of that
+         *     run (what `logitlens sae-features --json` prints, without them).
+         */
+        post: operations["sae_features"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/save_grid_visualization": {
         parameters: {
             query?: never;
@@ -413,6 +486,26 @@ export interface paths {
          *     for showing token counts and checking that a string is one token.
          */
         post: operations["tokenize"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/unload_sae": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Take attached SAEs off the model in service, all those named or, when
+         *     one is not attached, none.
+         */
+        post: operations["unload_sae"];
         delete?: never;
         options?: never;
         head?: never;
@@ -675,6 +768,27 @@ export interface components {
             sample_seed?: number | null;
             max_tokens: number;
         };
+        /** @description The body of `POST /eval_sae`. */
+        EvalSaeQuery: {
+            /** @description The attached SAEs to measure (default: all). */
+            saes?: string[] | null;
+            /** @description The corpus: one document per line (blank lines skipped). */
+            corpus?: string | null;
+            /** @description Instead of `corpus`: this many documents sampled from the model. */
+            sample?: number | null;
+            /**
+             * Format: int64
+             * @description Seed of a sampled corpus (default 0).
+             */
+            seed?: number;
+            /** @description Each document's first ids (default 128). */
+            max_tokens?: number;
+            /**
+             * @description Special-token positions keep their activation in the spliced run
+             *     (default true); they are never counted.
+             */
+            exclude_special?: boolean;
+        };
         /** @description What `logitlens eval-lens --json` prints. */
         Evaluation: {
             layers: string[];
@@ -683,6 +797,35 @@ export interface components {
             logit: components["schemas"]["LensMetrics"];
             tuned?: null | components["schemas"]["LensMetrics"];
             jacobian?: null | components["schemas"]["LensMetrics"];
+        };
+        /** @description One place the feature fires. */
+        FeatureContext: {
+            /** @description Which document (0-based, in corpus order) and position in it. */
+            document: number;
+            position: number;
+            /** Format: float */
+            act: number;
+            /** @description The tokens around it, decoded one by one... */
+            tokens: string[];
+            /** @description ...and the index in `tokens` of the one it fires on. */
+            highlight: number;
+        };
+        /**
+         * @description What a feature says: the tokens its decoder row promotes most
+         *     (`top_tokens`, descending) and least (`bottom_tokens`, ascending),
+         *     by `W_dec[f] · W_Uᵀ` (no final norm, as SAELens's logit lens of a
+         *     feature reads it).
+         */
+        FeatureTokens: {
+            /** Format: int32 */
+            id: number;
+            /**
+             * Format: float
+             * @description ‖W_dec[f]‖.
+             */
+            decoder_norm: number;
+            top_tokens: components["schemas"]["TokenValue"][];
+            bottom_tokens: components["schemas"]["TokenValue"][];
         };
         /**
          * @description A fit this server keeps: the sums of a stopped one, which a fit with
@@ -1294,12 +1437,108 @@ export interface components {
          * @enum {string}
          */
         RunStage: "queued" | "forward" | "lens" | "documents" | "sampling" | "patching" | "generating" | "fitting";
+        /** @description The body of `POST /sae_feature_corpus`. */
+        SaeCorpusQuery: {
+            /** @description An attached SAE's name. */
+            sae: string;
+            /** Format: int32 */
+            feature: number;
+            /** @description The corpus: one document per line (blank lines skipped). */
+            corpus?: string | null;
+            /** @description Instead of `corpus`: this many documents sampled from the model. */
+            sample?: number | null;
+            /**
+             * Format: int64
+             * @description Seed of a sampled corpus (default 0).
+             */
+            seed?: number;
+            /** @description Each document's first ids (default 128). */
+            max_tokens?: number;
+            /** @description Contexts listed, strongest first (1 to 100, default 10). */
+            contexts?: number;
+            /** @description Tokens shown each side of the one it fires on (0 to 64, default 8). */
+            window?: number;
+        };
+        /** @description What `POST /sae_feature_corpus` answers. */
+        SaeCorpusReport: {
+            sae: string;
+            /** Format: int32 */
+            feature: number;
+            documents: number;
+            /** @description Positions read. */
+            tokens: number;
+            /** @description Positions where it fires (activation > 0)... */
+            fires: number;
+            /**
+             * Format: double
+             * @description ...as a share of `tokens`.
+             */
+            frequency: number;
+            /** Format: float */
+            max_act: number;
+            /**
+             * Format: int64
+             * @description The seed, when the documents were sampled from the model.
+             */
+            sample_seed?: number | null;
+            contexts: components["schemas"]["FeatureContext"][];
+        };
+        /** @description What `POST /eval_sae` and `logitlens eval-sae --json` answer. */
+        SaeEvalReport: {
+            model_name: string;
+            documents: number;
+            /** @description Positions counted (special tokens left out). */
+            tokens: number;
+            /**
+             * Format: int64
+             * @description The seed, when the documents were sampled from the model.
+             */
+            sample_seed?: number | null;
+            max_tokens: number;
+            exclude_special: boolean;
+            saes: components["schemas"]["SaeQuality"][];
+        };
         /** @description One feature at one position. */
         SaeFeature: {
             /** Format: int32 */
             id: number;
             /** Format: float */
             act: number;
+        };
+        /** @description The body of `POST /sae_features`. */
+        SaeFeaturesQuery: {
+            /** @description An attached SAE's name. */
+            sae: string;
+            features: number[];
+            /** @description Tokens listed at each end (1 to 1000, default 10). */
+            k?: number;
+            /**
+             * Format: int64
+             * @description A kept run (`run_id` of an /inference answer): each feature's
+             *     activation at every position of it is answered too, read after the
+             *     run's interventions at the SAE's hook.
+             */
+            run_id?: number | null;
+        };
+        /** @description What features say: each one's top and bottom tokens by `W_dec[f]·W_U`. */
+        SaeFeaturesResponse: {
+            model_name: string;
+            sae: components["schemas"]["SaeInfo"];
+            features: components["schemas"]["FeatureTokens"][];
+            /**
+             * @description With a `run_id`: each feature's activation at every position of
+             *     that run, in the order of `features`.
+             */
+            activations?: number[][] | null;
+        };
+        /** @description An SAE, by what a reader needs to place its features. */
+        SaeInfo: {
+            name: string;
+            /** @description The hook it reads (TransformerLens's name). */
+            hook: string;
+            /** @description standard, jumprelu or topk. */
+            architecture: string;
+            d_sae: number;
         };
         /**
          * @description One position's features: the strongest (all active ones with
@@ -1315,6 +1554,69 @@ export interface components {
              */
             recon_error: number;
         };
+        /** @description One SAE's measures over the corpus (natural logs). */
+        SaeQuality: {
+            name: string;
+            hook: string;
+            architecture: string;
+            d_sae: number;
+            /**
+             * Format: double
+             * @description Mean next-token cross-entropy of the clean model.
+             */
+            ce_clean: number;
+            /**
+             * Format: double
+             * @description ... with the SAE's reconstruction spliced in at its hook.
+             */
+            ce_spliced: number;
+            /**
+             * Format: double
+             * @description `ce_spliced − ce_clean`: what the splice costs.
+             */
+            delta_ce: number;
+            /**
+             * Format: double
+             * @description ... with the hook's activation zeroed.
+             */
+            ce_zero_ablated: number;
+            /**
+             * Format: double
+             * @description `(ce_zero_ablated − ce_spliced) / (ce_zero_ablated − ce_clean)`: the
+             *     share of the loss the SAE recovers (1 = as clean); none when zeroing
+             *     the hook costs nothing.
+             */
+            ce_loss_score?: number | null;
+            /**
+             * Format: double
+             * @description Mean KL(clean ‖ spliced) of the output distributions.
+             */
+            kl: number;
+            /**
+             * Format: double
+             * @description Mean KL(clean ‖ zero-ablated).
+             */
+            kl_zero_ablated: number;
+            /**
+             * Format: double
+             * @description `1 − Σ‖x − x̂‖² / Σ‖x − x̄‖²` over every counted position, x̄ the
+             *     mean activation at the hook.
+             */
+            explained_variance: number;
+            /**
+             * Format: double
+             * @description Mean `‖x − x̂‖² / d_in`.
+             */
+            mse: number;
+            /**
+             * Format: double
+             * @description Mean active features per position.
+             */
+            mean_l0: number;
+            /** @description Features active at no counted position. */
+            dead_features: number;
+            alive_features: number;
+        };
         /** @description What one SAE reads over a run's positions. */
         SaeReadout: {
             name: string;
@@ -1323,6 +1625,14 @@ export interface components {
             /** @description standard, jumprelu or topk. */
             architecture: string;
             d_sae: number;
+            /**
+             * @description The lens row showing the state the hook reads, for placing the
+             *     features in a grid: the block output a resid_pre, resid_post or
+             *     mlp_out hook reads or ends in; the post-attention row of a
+             *     resid_mid or attn_out hook when the lens type shows one, else its
+             *     block's output; Embeddings for the embedding hooks.
+             */
+            row: string;
             positions: components["schemas"]["SaePosition"][];
         };
         /** @description Which SAEs a run reads: `true` for all attached, or their names. */
@@ -1455,6 +1765,14 @@ export interface components {
         SessionRequest: {
             session_id: string;
         };
+        /** @description A vocabulary token and its value. */
+        TokenValue: {
+            /** Format: int32 */
+            id: number;
+            token: string;
+            /** Format: float */
+            value: number;
+        };
         TokenizeRequest: {
             text: string;
             /** @description Wrap the text in the model's chat template first (as /inference does). */
@@ -1484,6 +1802,10 @@ export interface components {
              * @description 0 = the top token.
              */
             rank: number;
+        };
+        /** @description The body of `POST /unload_sae`: the attached SAEs to take off. */
+        UnloadSaeQuery: {
+            names: string[];
         };
         VisualizationRequest: {
             /** @description `[query][key]` */
@@ -1653,6 +1975,73 @@ export interface operations {
                 };
             };
             /** @description No model, an empty corpus, too many documents or a request over the memory budget, with what to change */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description model is loading */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too many runs waiting; retry after the Retry-After header's seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    last_sae_eval: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The last SAE evaluation with the model in service; null when none has been run */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": null | components["schemas"]["SaeEvalReport"];
+                };
+            };
+        };
+    };
+    eval_sae: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Names the request in its `run` progress events on /events */
+                "x-logitlens-request"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EvalSaeQuery"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SaeEvalReport"];
+                };
+            };
+            /** @description No SAE attached or an unknown name, an empty corpus, too many documents or a request over the memory budget, with what to change */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2186,6 +2575,97 @@ export interface operations {
             };
         };
     };
+    sae_feature_corpus: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Names the request in its `run` progress events on /events */
+                "x-logitlens-request"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SaeCorpusQuery"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SaeCorpusReport"];
+                };
+            };
+            /** @description An unknown SAE or feature, an empty corpus, too many documents or a request over the memory budget, with what to change */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description model is loading */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too many runs waiting; retry after the Retry-After header's seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    sae_features: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SaeFeaturesQuery"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SaeFeaturesResponse"];
+                };
+            };
+            /** @description An unknown SAE, a feature out of its range, or k out of 1..=1000 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The run is no longer kept */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No model is in service */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     save_grid_visualization: {
         parameters: {
             query?: never;
@@ -2329,6 +2809,43 @@ export interface operations {
                 content?: never;
             };
             /** @description model is loading */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    unload_sae: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UnloadSaeQuery"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelDescription"];
+                };
+            };
+            /** @description A name is not an attached SAE's; nothing was taken off */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No model is in service */
             409: {
                 headers: {
                     [name: string]: unknown;

@@ -22,7 +22,10 @@ pub use jlens::{
 #[cfg(feature = "openapi")]
 pub use patch::PositionsQuery;
 pub use patch::{MetricAnswer, MetricQuery, PatchQuery, PatchResponse};
-pub use sae::{LoadSaeQuery, SaeFeaturesResponse, SaeInfo, SaeSource};
+pub use sae::{
+    EvalSaeQuery, LoadSaeQuery, SaeCorpusQuery, SaeFeaturesQuery, SaeFeaturesResponse, SaeInfo,
+    SaeSource, UnloadSaeQuery, MAX_FEATURE_TOKENS,
+};
 
 use serde::{Deserialize, Serialize};
 

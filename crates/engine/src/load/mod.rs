@@ -622,6 +622,28 @@ impl LoadedModel {
         Ok(new)
     }
 
+    /// Take the SAEs named off, all of them or, when one is not attached
+    /// (the attached ones named), none.
+    pub fn detach_saes(&self, names: &[String]) -> Result<()> {
+        let mut attached = self.saes.write().expect("sae lock");
+        if let Some(n) = names
+            .iter()
+            .find(|n| !attached.iter().any(|a| &a.name == *n))
+        {
+            let have: Vec<&str> = attached.iter().map(|a| a.name.as_str()).collect();
+            return Err(EngineError::InvalidRequest(format!(
+                "no SAE named {n:?} is attached ({}); nothing was taken off",
+                if have.is_empty() {
+                    "none is".to_string()
+                } else {
+                    format!("attached: {}", have.join(", "))
+                }
+            )));
+        }
+        attached.retain(|a| !names.contains(&a.name));
+        Ok(())
+    }
+
     /// Whether `sae` can read this model: its hook exists here and is
     /// `d_in` wide.
     fn check_sae(&self, sae: &Sae) -> Result<()> {

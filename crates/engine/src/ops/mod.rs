@@ -11,13 +11,16 @@
 //! ([`generate::GenerationSpec`]), an activation-patching sweep
 //! ([`patch::PatchSpec`]), a lens evaluation over a corpus
 //! ([`eval::EvalSpec`]), a tuned-lens fit ([`fit::FitSpec`]) and a
-//! Jacobian-lens fit ([`fit_jlens::JlensFitSpec`]).
+//! Jacobian-lens fit ([`fit_jlens::JlensFitSpec`]), an SAE evaluation
+//! ([`eval_sae::EvalSaeSpec`]) and a feature's corpus scan
+//! ([`sae_corpus::SaeCorpusSpec`]).
 //! `decode.rs` writes through the KV cache for them, `corpus.rs` reads and
 //! samples corpora.
 
 pub mod corpus;
 pub mod decode;
 pub mod eval;
+pub mod eval_sae;
 pub mod fit;
 pub mod fit_jlens;
 pub mod generate;
@@ -25,6 +28,7 @@ pub mod jlens_files;
 pub mod patch;
 pub mod run;
 pub mod sae;
+pub mod sae_corpus;
 
 pub use run::{
     mib, token_id, Answer, AttributionRequest, RunOutput, RunRequest, RunSpec, RunState, Timings,

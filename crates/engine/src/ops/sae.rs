@@ -8,8 +8,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::capture::Capture;
+use crate::capture::State;
 use crate::error::{EngineError, Result};
 use crate::hooks::{HookPoint, InterventionPlan};
+use crate::lens::{rows, LensType};
 use crate::load::LoadedModel;
 use crate::sae::Sae;
 
@@ -55,6 +57,12 @@ pub struct SaeReadout {
     /// standard, jumprelu or topk.
     pub architecture: String,
     pub d_sae: usize,
+    /// The lens row showing the state the hook reads, for placing the
+    /// features in a grid: the block output a resid_pre, resid_post or
+    /// mlp_out hook reads or ends in; the post-attention row of a
+    /// resid_mid or attn_out hook when the lens type shows one, else its
+    /// block's output; Embeddings for the embedding hooks.
+    pub row: String,
     pub positions: Vec<SaePosition>,
 }
 
@@ -170,14 +178,39 @@ pub(crate) fn hook_state(
     })
 }
 
-/// Each SAE's features over the run.
+/// The name of the row of `lens` (on an `n_layers` model) that shows the
+/// state `hook` reads.
+pub fn row_of(hook: HookPoint, lens: LensType, n_layers: usize) -> String {
+    let shown = rows(lens, n_layers);
+    let name = |state: State| {
+        shown
+            .iter()
+            .find(|(_, s)| *s == state)
+            .map(|(name, _)| name.clone())
+    };
+    let block_out = |l: usize| name(State::Resid(l)).unwrap_or_default();
+    match hook {
+        HookPoint::Embed | HookPoint::PosEmbed => block_out(0),
+        HookPoint::ResidPre(l) => block_out(l),
+        HookPoint::ResidPost(l) | HookPoint::MlpOut(l) | HookPoint::AttnScores(l) => {
+            block_out(l + 1)
+        }
+        HookPoint::ResidMid(l) | HookPoint::AttnOut(l) => {
+            name(State::PostAttn(l)).unwrap_or_else(|| block_out(l + 1))
+        }
+    }
+}
+
+/// Each SAE's features over the run, placed under the rows of `lens`.
 pub(crate) fn read(
     model: &LoadedModel,
     read: &SaeRead,
     cap: &Capture,
     ids: &[u32],
     plan: &InterventionPlan,
+    lens: LensType,
 ) -> Result<Vec<SaeReadout>> {
+    let n_layers = model.config().n_layers;
     read.saes
         .iter()
         .map(|sae| {
@@ -193,6 +226,7 @@ pub(crate) fn read(
                 hook: sae.hook.to_string(),
                 architecture: sae.settings.architecture.name().into(),
                 d_sae: sae.d_sae(),
+                row: row_of(sae.hook, lens, n_layers),
                 positions: rows
                     .into_iter()
                     .map(|r| SaePosition {
@@ -279,4 +313,41 @@ pub fn feature_tokens(
             })
         })
         .collect()
+}
+
+/// What features say (each one's top and bottom `k` tokens) and, given a
+/// kept run of `model`, their activation at every position of it, read
+/// after the run's interventions at the SAE's hook.
+pub fn features_answer(
+    model: &LoadedModel,
+    sae: &Sae,
+    features: &[u32],
+    k: usize,
+    run: Option<&super::RunState>,
+) -> Result<crate::api::SaeFeaturesResponse> {
+    let tokens = feature_tokens(model, sae, features, k)?;
+    let activations = match run {
+        None => None,
+        Some(run) => {
+            if run.model_id != model.id {
+                return Err(EngineError::InvalidRequest(
+                    "run_id names a run of another model; run the text again".into(),
+                ));
+            }
+            let x = hook_state(model, &run.capture, &run.ids, &run.plan, sae.hook)?;
+            let rows = sae.encode(&x)?;
+            Some(
+                features
+                    .iter()
+                    .map(|&f| rows.iter().map(|r| r.act(f)).collect())
+                    .collect(),
+            )
+        }
+    };
+    Ok(crate::api::SaeFeaturesResponse {
+        model_name: model.name.clone(),
+        sae: crate::api::SaeInfo::from(sae),
+        features: tokens,
+        activations,
+    })
 }

@@ -44,6 +44,13 @@ pub struct SparseRow {
     pub recon_error: f32,
 }
 
+impl SparseRow {
+    /// Feature `f`'s activation here (0 when it is not active).
+    pub fn act(&self, f: u32) -> f32 {
+        act_of(&self.ids, &self.acts, f as usize)
+    }
+}
+
 /// An SAE ready to read and edit a hook's activations.
 pub struct Sae {
     pub name: String,

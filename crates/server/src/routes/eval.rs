@@ -16,7 +16,7 @@ use logitlens_engine::ops::eval::{EvalReport, EvalRequest, EvalSpec};
 use crate::admission::admit;
 use crate::error::{ApiResult, AppJson};
 use crate::routes::inference::no_events;
-use crate::state::{AppState, KeptEval};
+use crate::state::{AppState, Kept, KeptEval};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(last_eval, eval_lens))
@@ -60,11 +60,5 @@ pub async fn eval_lens(
         description = "The last evaluation with the model in service; null when none has been run")))]
 pub async fn last_eval(State(st): State<AppState>) -> Json<Option<EvalReport>> {
     let active = st.active().map(|(m, _)| m);
-    let kept = st.last_eval.lock().expect("eval lock");
-    Json(match (kept.as_ref(), active) {
-        (Some(k), Some(m)) if k.model.upgrade().is_some_and(|km| Arc::ptr_eq(&km, &m)) => {
-            Some(k.report.as_ref().clone())
-        }
-        _ => None,
-    })
+    Json(Kept::of(&st.last_eval.lock().expect("eval lock"), active))
 }

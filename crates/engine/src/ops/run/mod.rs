@@ -359,7 +359,9 @@ impl RunSpec {
             sae: self
                 .sae
                 .as_ref()
-                .map(|r| crate::ops::sae::read(model, r, capture, &self.ids, &self.plan))
+                .map(|r| {
+                    crate::ops::sae::read(model, r, capture, &self.ids, &self.plan, self.lens_type)
+                })
                 .transpose()?,
         })
     }
