@@ -395,7 +395,7 @@ enum Target {
 
 pub const ACCEPTED_KEYS: &str = "embeddings | hook_embed, hook_pos_embed, blocks.{l}.hook_resid_pre, blocks.{l}.hook_resid_mid, layer_{l}_attn_output | blocks.{l}.hook_attn_out, \
 layer_{l}_mlp_output | blocks.{l}.hook_mlp_out, layer_{l}_output | blocks.{l}.hook_resid_post, \
-all_layers_{attn_output|mlp_output|output}, layer_{l}_attention | blocks.{l}.attn.hook_attn_scores, \
+all_layers_{attn_output|mlp_output|output|resid_pre|resid_mid}, layer_{l}_attention | blocks.{l}.attn.hook_attn_scores, \
 all_layers_attention[...]";
 
 fn parse_layer(s: &str, key: &str, n_layers: usize) -> Result<usize> {
@@ -428,6 +428,8 @@ fn parse_key(key: &str, n_layers: usize) -> Result<Target> {
         "all_layers_output" => return Ok(Target::Stream(HookKind::ResidPost, all)),
         "all_layers_attn_output" => return Ok(Target::Stream(HookKind::AttnOut, all)),
         "all_layers_mlp_output" => return Ok(Target::Stream(HookKind::MlpOut, all)),
+        "all_layers_resid_pre" => return Ok(Target::Stream(HookKind::ResidPre, all)),
+        "all_layers_resid_mid" => return Ok(Target::Stream(HookKind::ResidMid, all)),
         _ => {}
     }
     // The frontend names all-layer blocks `all_layers_attention_{src}_to_{tgt}`
@@ -976,6 +978,22 @@ mod tests {
         let p = plan(&one("layer_2_attention", blk), 3, 8, 5).unwrap();
         assert_eq!(p.blocked_at(2).collect::<Vec<_>>(), vec![(4, 0), (4, 3)]);
         assert_eq!(p.blocked_at(1).count(), 0);
+    }
+
+    #[test]
+    fn all_layers_resid_pre_and_mid_reach_every_layer() {
+        for (key, hook) in [
+            (
+                "all_layers_resid_pre",
+                HookPoint::ResidPre as fn(usize) -> HookPoint,
+            ),
+            ("all_layers_resid_mid", HookPoint::ResidMid),
+        ] {
+            let p = plan(&one(key, zero()), 3, 8, 5).unwrap();
+            let mut hooks: Vec<HookPoint> = p.stream.keys().copied().collect();
+            hooks.sort();
+            assert_eq!(hooks, (0..3).map(hook).collect::<Vec<_>>(), "{key}");
+        }
     }
 
     #[test]
