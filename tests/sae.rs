@@ -749,3 +749,70 @@ async fn the_server_attaches_reads_and_applies_saes() {
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["saes"].as_array().unwrap().len(), 2);
 }
+
+/// A run's cost counts its SAEs: the widest one's pre-activations (read or
+/// applied) and the features its answer lists, `sae_top_k` a position or,
+/// with 0, every feature that can be active; over the budget, the refusal
+/// names the part and says to list fewer.
+#[test]
+fn a_runs_cost_counts_its_sae_features() {
+    use logitlens_engine::ops::{Limits, Operation, RunSpec};
+    let m = load_tiny("llama");
+    let d = m.config().d_model;
+    m.attach_saes(vec![exact(d, "blocks.1.hook_resid_post")])
+        .unwrap();
+    let name = "exact blocks.1.hook_resid_post";
+    let text = "The capital of France is";
+    let cost = |sae: Option<SaeSelection>, top_k: Option<usize>, iv: Interventions| {
+        let req = RunRequest {
+            sae,
+            sae_top_k: top_k,
+            interventions: iv,
+            ..RunRequest::new(text)
+        };
+        let spec = RunSpec::check(&m, &req).unwrap();
+        let t = spec.ids.len() as u64;
+        (spec.cost(&m), t)
+    };
+    let (d_sae, pre) = (2 * d as u64, |t: u64| t * 2 * d as u64 * 4);
+    let all = || Some(SaeSelection::All(true));
+    let (c, t) = cost(None, None, Interventions::new());
+    assert_eq!(c.part("SAE features"), 0);
+    let (c, _) = cost(all(), Some(3), Interventions::new());
+    assert_eq!(c.part("SAE features"), pre(t) + t * 3 * 32);
+    let (c, _) = cost(all(), Some(0), Interventions::new());
+    assert_eq!(c.part("SAE features"), pre(t) + t * d_sae * 32);
+    let mut iv = Interventions::new();
+    let steer: InterventionConfig = serde_json::from_value(
+        serde_json::json!({"type": "sae_steer", "sae": name, "feature": 1, "value": 2.0}),
+    )
+    .unwrap();
+    iv.insert("blocks.1.hook_resid_post".into(), vec![steer]);
+    let (c, _) = cost(None, None, iv);
+    assert_eq!(c.part("SAE features"), pre(t));
+
+    let (c, _) = cost(all(), Some(0), Interventions::new());
+    let limits = Limits {
+        max_bytes: Some(c.bytes() - 1),
+        ..Limits::none()
+    };
+    let req = RunRequest {
+        sae: all(),
+        sae_top_k: Some(0),
+        ..RunRequest::new(text)
+    };
+    let e = logitlens_engine::ops::execute_with(
+        &m,
+        &req,
+        &limits,
+        &Default::default(),
+        &mut |_| Ok(()),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        e.contains("SAE features") && e.contains("a smaller sae_top_k"),
+        "{e}"
+    );
+}

@@ -67,6 +67,13 @@ impl RunSpec {
         if self.compare {
             fixes.push("leave out compare (it runs the text twice)".into());
         }
+        let (sae_bytes, sae_answer) = self.sae_bytes(t);
+        if sae_answer > 0 {
+            fixes.push(format!(
+                "a smaller sae_top_k (the SAE features listed are {} of the answer)",
+                mib(sae_answer)
+            ));
+        }
         fixes.push(format!("a shorter text than its {t} tokens"));
         Cost {
             memory: vec![
@@ -76,6 +83,7 @@ impl RunSpec {
                 ("lens logits", lens),
                 ("attention output", attention),
                 ("answer", answer),
+                ("SAE features", sae_bytes),
             ],
             tokens: self.ids.len(),
             tokens_said: format!("the prompt is {t} tokens long"),
@@ -84,6 +92,47 @@ impl RunSpec {
         }
     }
 }
+
+impl RunSpec {
+    /// What reading and applying SAEs at `t` positions holds: the largest
+    /// SAE's pre-activations as they are encoded (in chunks of at most
+    /// `MAX_PRE_BYTES`), and the features the answer lists (`sae_top_k`
+    /// of each position, or every active one, up to `k` of a top-k SAE and
+    /// `d_sae` of another, with `sae_top_k: 0`). Returns (all of it, the
+    /// answer's part).
+    fn sae_bytes(&self, t: u64) -> (u64, u64) {
+        let from_ops = self
+            .plan
+            .stream
+            .values()
+            .flatten()
+            .filter_map(|op| match &op.kind {
+                crate::hooks::StreamOpKind::Sae(op) => Some(op.sae.d_sae()),
+                _ => None,
+            });
+        let read = self.sae.iter().flat_map(|r| r.saes.iter());
+        let widest = from_ops
+            .chain(read.clone().map(|s| s.d_sae()))
+            .max()
+            .unwrap_or(0) as u64;
+        let pre = (t * widest * 4).min(crate::sae::MAX_PRE_BYTES as u64);
+        let answer: u64 = self.sae.as_ref().map_or(0, |r| {
+            read.map(|s| {
+                let listed = match (r.top_k, s.settings.architecture) {
+                    (0, crate::sae::Architecture::TopK { k, .. }) => k,
+                    (0, _) => s.d_sae(),
+                    (k, _) => k.min(s.d_sae()),
+                };
+                t * listed as u64 * FEATURE_BYTES
+            })
+            .sum()
+        });
+        (pre + answer, answer)
+    }
+}
+
+/// Bytes of one listed SAE feature as the answer holds it (`{"id", "act"}`).
+const FEATURE_BYTES: u64 = 32;
 
 /// A capture of `t` positions: resid (n+1), post-attention, attention and
 /// MLP outputs (n each), in `b`-byte floats.
