@@ -679,22 +679,31 @@ fn causal_section(m: &LoadedModel, reps: usize) {
         let spec = PatchSpec::check(m, &req).unwrap();
         let t = spec.clean.len();
         let runs = spec.runs(n);
-        let sweep = median(
-            (0..reps.min(3))
-                .map(|_| {
-                    let t0 = Instant::now();
-                    spec.clone()
-                        .run(m, &Context::default(), &mut |e| match e {})
-                        .unwrap();
-                    t0.elapsed()
-                })
-                .collect(),
-        );
-        rows.push((hook, t, runs, sweep));
+        let time = |spec: &PatchSpec| {
+            median(
+                (0..reps.min(3))
+                    .map(|_| {
+                        let t0 = Instant::now();
+                        spec.clone()
+                            .run(m, &Context::default(), &mut |e| match e {})
+                            .unwrap();
+                        t0.elapsed()
+                    })
+                    .collect(),
+            )
+        };
+        // One by one (each patched run through the layers after its own,
+        // alone: the sweep before batching) and batched.
+        let alone = time(&PatchSpec {
+            max_batch: Some(1),
+            ..spec.clone()
+        });
+        let batched = time(&spec);
+        rows.push((hook, t, runs, alone, batched));
     }
     // What a sweep without resuming costs: a cold forward pass of the
     // corrupted text and its last position's head, once per patched run.
-    let (_, t, runs, _) = rows[0];
+    let (_, t, runs, _, _) = rows[0];
     let ids = m.tokenize(corrupted, false).unwrap();
     let opts = ForwardOptions {
         keep_patterns: false,
@@ -709,12 +718,14 @@ fn causal_section(m: &LoadedModel, reps: usize) {
     }
     let cold = t0.elapsed();
     println!("A {t}-token pair (\"{clean}\" / \"{corrupted}\", logit(\" Paris\") - logit(\" Rome\")), {n} layers x {t} positions = {runs} patched runs. Sweep: medians of {}, seconds; cold: {runs} cold forward passes with the last position's head, one after another.\n", reps.min(3));
-    println!("| hook | patched runs | sweep (s) | {runs} cold forwards (s) | speed-up | per patched run (ms) |");
-    println!("|---|---|---|---|---|---|");
-    for (hook, _, runs, sweep) in &rows {
+    println!("| hook | patched runs | sweep one run at a time (s) | sweep batched (s) | batching's speed-up | {runs} cold forwards (s) | cold / batched | per patched run (ms) |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (hook, _, runs, alone, sweep) in &rows {
         println!(
-            "| {hook} | {runs} | {:.2} | {:.2} | {:.1}x | {:.1} |",
+            "| {hook} | {runs} | {:.2} | {:.2} | {:.1}x | {:.2} | {:.1}x | {:.1} |",
+            alone.as_secs_f64(),
             sweep.as_secs_f64(),
+            alone.as_secs_f64() / sweep.as_secs_f64(),
             cold.as_secs_f64(),
             cold.as_secs_f64() / sweep.as_secs_f64(),
             sweep.as_secs_f64() * 1e3 / *runs as f64

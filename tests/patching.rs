@@ -195,6 +195,42 @@ fn identities_hold_on_every_family() {
     }
 }
 
+/// The patched runs that resume at one layer go through the model as a
+/// batch: on every family and hook, what a sweep gives is what it gives
+/// with each run made alone, within 1e-6 (bit for bit as measured).
+#[test]
+fn batched_sweeps_are_the_runs_made_one_by_one() {
+    for family in FAMILIES {
+        let m = load_hooked(family);
+        for (hook, _) in PATCH_HOOKS {
+            let batched = m.patch(&spec_of(&m, hook), &Unwatched).unwrap();
+            let alone = PatchSpec {
+                max_batch: Some(1),
+                ..spec_of(&m, hook)
+            };
+            let alone = m.patch(&alone, &Unwatched).unwrap();
+            let three = PatchSpec {
+                max_batch: Some(3),
+                ..spec_of(&m, hook)
+            };
+            let three = m.patch(&three, &Unwatched).unwrap();
+            for (runs, what) in [(&alone, "one by one"), (&three, "three at a time")] {
+                for (a, b) in batched
+                    .values
+                    .iter()
+                    .flatten()
+                    .zip(runs.values.iter().flatten())
+                {
+                    assert!(
+                        (a - b).abs() <= 1e-6 * b.abs().max(1.0),
+                        "{family} {hook}: {a} batched, {b} {what}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 struct Counting {
     runs: AtomicUsize,
     total: AtomicUsize,

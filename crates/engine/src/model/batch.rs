@@ -13,7 +13,7 @@ use candle_core::{Tensor, Var};
 
 use crate::capture::Capture;
 use crate::error::Result;
-use crate::hooks::InterventionPlan;
+use crate::hooks::{InterventionPlan, Patch};
 
 use super::{ForwardOptions, Pass, Transformer};
 
@@ -55,6 +55,40 @@ impl Transformer {
             ));
         }
         self.run_batch(batch, wrt, opts)
+    }
+
+    /// `b` runs of one sequence `ids` from layer `r` on, all at once: run
+    /// `i` enters layer `r` with rows `i·T..(i+1)·T` of `start` (`[B*T,
+    /// D]`), and each patch replaces a row of that stacked stream (run `i`'s
+    /// position `p` is row `i·T + p`) at its hook. What one run per item
+    /// through [`forward_patched`](Self::forward_patched) computes, with the
+    /// weights read once for all of them. Returns the last block's output,
+    /// `[B*T, D]`; no attention is kept.
+    pub fn forward_from(
+        &self,
+        ids: &[u32],
+        b: usize,
+        (r, start): (usize, Tensor),
+        patches: &[Patch],
+        opts: &ForwardOptions,
+    ) -> Result<Tensor> {
+        if b == 0 {
+            return Err(crate::invalid!("no runs to make"));
+        }
+        let ids = ids.repeat(b);
+        let plan = InterventionPlan::default();
+        let pass = Pass {
+            b,
+            patches,
+            start: Some((r, start)),
+            ..Pass::one(&ids, &plan)
+        };
+        let opts = ForwardOptions {
+            keep_patterns: false,
+            watch: opts.watch,
+        };
+        let (mut cap, _) = self.run_blocks(pass, None, &opts)?;
+        Ok(cap.resid.pop().expect("the last block's output"))
     }
 
     fn run_batch(

@@ -468,9 +468,10 @@ impl Transformer {
         opts: &ForwardOptions,
     ) -> Result<Capture> {
         let plan = InterventionPlan::default();
+        let patches = patch.map(std::slice::from_ref).unwrap_or(&[]);
         let pass = Pass {
             resume: Some((r, earlier)),
-            patch,
+            patches,
             ..Pass::one(ids, &plan)
         };
         Ok(self.run_blocks(pass, None, opts)?.0)
@@ -524,15 +525,16 @@ impl Transformer {
         let plan = pass.plan;
         let offset = cache.as_ref().map_or(0, |c| c.len());
         let (cos, sin) = rope::tables(&self.inv_freq, &self.device, self.dtype, offset, t)?;
-        let mut hk = match (&cache, pass.patch) {
-            (Some(_), _) => HookRunner::continuing(plan, offset),
-            (None, Some(patch)) => HookRunner::patching(plan, patch),
-            (None, None) => HookRunner::new(plan),
+        let mut hk = match &cache {
+            Some(_) => HookRunner::continuing(plan, offset),
+            None => HookRunner::patching(plan, pass.patches),
         };
         let mut vars = Vec::new();
-        let (mut cap, mut x, start) = match pass.resume {
-            Some((r, earlier)) => (earlier.prefix(r), earlier.resid[r].clone(), r),
-            None => {
+        let keep_states = pass.start.is_none();
+        let (mut cap, mut x, start) = match (pass.resume, pass.start) {
+            (Some((r, earlier)), _) => (earlier.prefix(r), earlier.resid[r].clone(), r),
+            (None, Some((r, x))) => (Capture::with_layers(0), x, r),
+            (None, None) => {
                 let x = self.embed_tokens(pass.ids, b, offset, &mut hk, plan)?;
                 let x = with_variable(x, 0, b, pass.wrt, &mut vars)?;
                 let mut cap = Capture::with_layers(n);
@@ -565,6 +567,9 @@ impl Transformer {
             };
             let out = self.block_step(block, &x, &step, &mut hk, cache.as_deref_mut())?;
             x = with_variable(out.resid, l + 1, b, pass.wrt, &mut vars)?;
+            if !keep_states {
+                continue;
+            }
             cap.post_attn.push(out.resid_mid);
             cap.attn_out.push(out.attn_out);
             cap.mlp_out.push(out.mlp_out);
@@ -574,6 +579,9 @@ impl Transformer {
             cap.resid.push(x.clone());
         }
         opts.watch.progress(Stage::Forward, n, n);
+        if !keep_states {
+            cap.resid.push(x);
+        }
         cap.receipts.extend(hk.receipts);
         if let Some(c) = cache {
             c.commit(t);
@@ -596,11 +604,20 @@ impl Transformer {
                 cfg.vocab_size
             ));
         }
-        let continues = pass.resume.is_some() || cache.is_some();
-        if b > 1 && (continues || pass.patch.is_some() || !pass.plan.is_empty()) {
+        let continues = pass.resume.is_some() || pass.start.is_some() || cache.is_some();
+        if b > 1 && (pass.resume.is_some() || cache.is_some() || !pass.plan.is_empty()) {
             return Err(crate::invalid!(
-                "a batched run takes no interventions, patch, cache or earlier run (not implemented)"
+                "a batched run takes no interventions, cache or earlier capture (not implemented)"
             ));
+        }
+        if let Some((r, x)) = &pass.start {
+            if *r > self.blocks.len() || x.dims2()? != (b * t, cfg.d_model) {
+                return Err(crate::invalid!(
+                    "a run from layer {r} takes the stream entering it, [{}, {}]",
+                    b * t,
+                    cfg.d_model
+                ));
+            }
         }
         if let Some(&i) = pass.wrt.iter().find(|&&i| i > self.blocks.len()) {
             return Err(crate::invalid!(
@@ -815,7 +832,12 @@ struct Pass<'a> {
     plan: &'a InterventionPlan,
     /// Layers before `r` taken from an earlier capture.
     resume: Option<(usize, &'a Capture)>,
-    patch: Option<&'a Patch>,
+    /// Activations replaced at their hooks.
+    patches: &'a [Patch],
+    /// Instead of the embeddings or an earlier capture: the stream entering
+    /// layer `r`, `[B*T, D]`. Only the last block's output is kept (the
+    /// capture's `resid` holds it alone).
+    start: Option<(usize, Tensor)>,
     /// Residual states (indices into `Capture::resid`) to differentiate
     /// against; empty for a plain run.
     wrt: &'a [usize],
@@ -829,7 +851,8 @@ impl<'a> Pass<'a> {
             b: 1,
             plan,
             resume: None,
-            patch: None,
+            patches: &[],
+            start: None,
             wrt: &[],
         }
     }

@@ -10,8 +10,10 @@ use crate::nn::attend::l2;
 
 pub(crate) struct HookRunner<'a> {
     plan: &'a InterventionPlan,
-    /// An activation to replace after the plan's operations at its hook.
-    patch: Option<&'a Patch>,
+    /// Activations to replace after the plan's operations at their hooks
+    /// (rows of the stream: a batch's item `i` at position `p` is row
+    /// `i·T + p`).
+    patches: &'a [Patch],
     pub(crate) receipts: Vec<Receipt>,
     /// The layer being computed (0 before layer 0).
     pub(crate) step: usize,
@@ -25,7 +27,7 @@ impl<'a> HookRunner<'a> {
     pub(crate) fn new(plan: &'a InterventionPlan) -> Self {
         HookRunner {
             plan,
-            patch: None,
+            patches: &[],
             receipts: Vec::new(),
             step: 0,
             cached: None,
@@ -41,16 +43,16 @@ impl<'a> HookRunner<'a> {
         }
     }
 
-    /// A run whose activation at `patch.at` is replaced (a full run).
-    pub(crate) fn patching(plan: &'a InterventionPlan, patch: &'a Patch) -> Self {
+    /// A run whose activations at the patches' hooks are replaced.
+    pub(crate) fn patching(plan: &'a InterventionPlan, patches: &'a [Patch]) -> Self {
         HookRunner {
-            patch: Some(patch),
+            patches,
             ..Self::new(plan)
         }
     }
 
     /// The operations at `at`, in request order, on `x: [T, D]`, then the
-    /// patch if it is at `at`.
+    /// patches at `at`.
     pub(crate) fn apply(&mut self, mut x: Tensor, at: HookPoint) -> Result<Tensor> {
         let offset = self.cached.unwrap_or(0);
         for op in self.plan.ops_at(at) {
@@ -83,10 +85,16 @@ impl<'a> HookRunner<'a> {
                 step: self.step,
             });
         }
-        match self.patch {
-            Some(patch) if patch.at == at => with_row(&x, patch.position, &patch.row),
-            _ => Ok(x),
+        let rows: Vec<(usize, &Tensor)> = self
+            .patches
+            .iter()
+            .filter(|p| p.at == at)
+            .map(|p| (p.position, &p.row))
+            .collect();
+        if rows.is_empty() {
+            return Ok(x);
         }
+        with_rows(&x, rows)
     }
 
     /// Receipts of the blocking at `layer` in a run of `t` positions:
@@ -151,6 +159,31 @@ fn apply_op(x: &Tensor, kind: &StreamOpKind, row: Option<usize>) -> Result<Tenso
             with_row(x, p, &row)?
         }
     })
+}
+
+/// `x: [T, D]` with each row `p` of `rows` replaced by its `[1, D]`, the
+/// other rows bit-identical; one copy of `x` however many rows.
+pub(crate) fn with_rows(x: &Tensor, mut rows: Vec<(usize, &Tensor)>) -> Result<Tensor> {
+    rows.sort_by_key(|(p, _)| *p);
+    let t = x.dim(0)?;
+    let mut parts = Vec::with_capacity(2 * rows.len() + 1);
+    let mut next = 0;
+    for (p, row) in rows {
+        if p < next || p >= t {
+            return Err(crate::invalid!(
+                "row {p} is replaced twice or is outside the stream's {t} rows"
+            ));
+        }
+        if p > next {
+            parts.push(x.narrow(0, next, p - next)?);
+        }
+        parts.push(row.to_dtype(x.dtype())?);
+        next = p + 1;
+    }
+    if next < t {
+        parts.push(x.narrow(0, next, t - next)?);
+    }
+    Ok(Tensor::cat(&parts, 0)?)
 }
 
 /// `x: [T, D]` with row `p` replaced by `row: [1, D]`, the other rows

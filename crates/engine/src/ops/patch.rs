@@ -19,6 +19,7 @@ use crate::load::LoadedModel;
 use crate::model::ForwardOptions;
 use crate::nn::with_row;
 use crate::watch::{check, Quiet, Stage, Watch};
+use candle_core::Tensor;
 
 use super::run::{capture_bytes, float_bytes, layer_bytes, token_id};
 use super::{Context, Cost, Count, Never, Operation, Request};
@@ -85,6 +86,10 @@ pub struct PatchSpec {
     pub hook: HookKind,
     pub metric: Metric,
     pub positions: Vec<usize>,
+    /// At most this many patched runs go through the model at once
+    /// (default: as many as [`MAX_BATCH_BYTES`] holds; 1 runs them one by
+    /// one).
+    pub max_batch: Option<usize>,
 }
 
 /// The hook a request names: a short name, `hook_` + it, or the
@@ -164,6 +169,7 @@ impl Operation for PatchSpec {
             hook,
             metric,
             positions,
+            max_batch: None,
         })
     }
 
@@ -175,8 +181,14 @@ impl Operation for PatchSpec {
         Cost {
             memory: vec![
                 ("three runs' captured states", 3 * capture_bytes(cfg, t, b)),
-                ("one layer's work", layer_bytes(cfg, t, b)),
-                ("a row of logits", 8 * cfg.vocab_size as u64),
+                (
+                    "a batch of patched runs",
+                    self.batch_runs(model) as u64 * self.run_bytes(model),
+                ),
+                (
+                    "the batch's last rows of logits",
+                    8 * self.batch_runs(model) as u64 * cfg.vocab_size as u64,
+                ),
             ],
             tokens: self.clean.len(),
             tokens_said: format!("the texts are {t} tokens long"),
@@ -200,10 +212,32 @@ impl Operation for PatchSpec {
     }
 }
 
+/// Most bytes one batch of patched runs works in (their streams and one
+/// layer's work for each): a sweep of more runs at a layer goes through in
+/// several batches.
+pub const MAX_BATCH_BYTES: u64 = 256 << 20;
+
 impl PatchSpec {
     /// Patched runs the sweep makes.
     pub fn runs(&self, n_layers: usize) -> usize {
         n_layers * self.positions.len()
+    }
+
+    /// The bytes one patched run adds to a batch: its stream and one
+    /// layer's work.
+    fn run_bytes(&self, model: &LoadedModel) -> u64 {
+        let cfg = model.config();
+        let (t, b) = (self.corrupted.len() as u64, float_bytes(model));
+        layer_bytes(cfg, t, b) + 2 * t * cfg.d_model as u64 * b
+    }
+
+    /// Patched runs that go through the model at once.
+    fn batch_runs(&self, model: &LoadedModel) -> usize {
+        let fit = (MAX_BATCH_BYTES / self.run_bytes(model).max(1)) as usize;
+        self.max_batch
+            .unwrap_or(fit)
+            .min(fit)
+            .clamp(1, self.positions.len().max(1))
     }
 }
 
@@ -277,33 +311,55 @@ impl PatchSpec {
         let plain = InterventionPlan::default();
         let clean = model.forward_with(&spec.clean, &plain, None, &opts)?;
         let corrupted = model.forward_with(&spec.corrupted, &plain, None, &opts)?;
-        let metric = |cap: &Capture| -> Result<f64> {
-            let last = cap.resid[n].narrow(0, cap.resid[n].dim(0)? - 1, 1)?;
-            let logits = model.unembed(&last)?.flatten_all()?.to_vec1::<f32>()?;
-            Ok(spec.metric.of(&logits))
+        // Every metric reads its logits through one product of at least two
+        // rows: a product's kernel for one row sums in another order, and a
+        // run patched with its own activation must read the same metric.
+        let metrics = |rows: &[Tensor]| -> Result<Vec<f64>> {
+            let mut rows = rows.to_vec();
+            let one = rows.len() == 1;
+            if one {
+                rows.push(rows[0].clone());
+            }
+            let logits = model.unembed(&Tensor::cat(&rows, 0)?)?.to_vec2::<f32>()?;
+            let n = logits.len() - usize::from(one);
+            Ok(logits[..n].iter().map(|l| spec.metric.of(l)).collect())
         };
-        let (m_clean, m_corrupted) = (metric(&clean)?, metric(&corrupted)?);
+        let final_row = |cap: &Capture| -> Result<Tensor> {
+            Ok(cap.resid[n].narrow(0, cap.resid[n].dim(0)? - 1, 1)?)
+        };
+        let both = metrics(&[final_row(&clean)?, final_row(&corrupted)?])?;
+        let (m_clean, m_corrupted) = (both[0], both[1]);
 
         let total = spec.runs(n);
+        let t = spec.corrupted.len();
+        let per_batch = spec.batch_runs(loaded);
         let mut values = vec![Vec::with_capacity(spec.positions.len()); n];
+        let mut done = 0;
         for (l, row) in values.iter_mut().enumerate() {
-            for &p in &spec.positions {
+            // The runs patched at layer l all resume at one layer: they go
+            // through the layers after it together, a batch of at most
+            // `per_batch` (the weights are read once a batch).
+            for positions in spec.positions.chunks(per_batch) {
                 check(watch)?;
-                watch.progress(Stage::Patch, l * spec.positions.len() + row.len(), total);
-                let run = match spec.hook {
+                watch.progress(Stage::Patch, done, total);
+                let b = positions.len();
+                let (r, start, patches) = match spec.hook {
                     // The residual stream entering layer r (resid_post of
                     // layer l enters layer l + 1): replaced in the state the
-                    // run resumes from.
+                    // runs start from.
                     HookKind::ResidPre | HookKind::ResidPost => {
                         let r = if spec.hook == HookKind::ResidPre {
                             l
                         } else {
                             l + 1
                         };
-                        let mut from = corrupted.prefix(r);
-                        from.resid[r] =
-                            with_row(&corrupted.resid[r], p, &clean.resid[r].narrow(0, p, 1)?)?;
-                        model.forward_patched(&spec.corrupted, (r, &from), None, &opts)?
+                        let starts = positions
+                            .iter()
+                            .map(|&p| {
+                                with_row(&corrupted.resid[r], p, &clean.resid[r].narrow(0, p, 1)?)
+                            })
+                            .collect::<Result<Vec<_>>>()?;
+                        (r, Tensor::cat(&starts, 0)?, Vec::new())
                     }
                     kind => {
                         let source = match kind {
@@ -311,20 +367,28 @@ impl PatchSpec {
                             HookKind::AttnOut => &clean.attn_out[l],
                             _ => &clean.mlp_out[l],
                         };
-                        let patch = Patch {
-                            at: kind.at(l),
-                            position: p,
-                            row: source.narrow(0, p, 1)?,
-                        };
-                        model.forward_patched(
-                            &spec.corrupted,
-                            (l, &corrupted),
-                            Some(&patch),
-                            &opts,
-                        )?
+                        let patches = positions
+                            .iter()
+                            .enumerate()
+                            .map(|(i, &p)| {
+                                Ok(Patch {
+                                    at: kind.at(l),
+                                    position: i * t + p,
+                                    row: source.narrow(0, p, 1)?,
+                                })
+                            })
+                            .collect::<Result<Vec<_>>>()?;
+                        let start = corrupted.resid[l].repeat((b, 1))?;
+                        (l, start, patches)
                     }
                 };
-                row.push(metric(&run)?);
+                let out = model.forward_from(&spec.corrupted, b, (r, start), &patches, &opts)?;
+                // Each run's last position, through the head at once.
+                let last: Vec<Tensor> = (0..b)
+                    .map(|i| out.narrow(0, i * t + t - 1, 1))
+                    .collect::<candle_core::Result<_>>()?;
+                row.extend(metrics(&last)?);
+                done += b;
             }
         }
         watch.progress(Stage::Patch, total, total);
