@@ -16,6 +16,7 @@
 
 mod config;
 mod files;
+mod source;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -25,6 +26,7 @@ use rayon::prelude::*;
 
 pub use config::{Architecture, Normalize, SaeOptions, SaeSettings, CENTERED_REPOS};
 pub use files::SaeTensors;
+pub use source::{locate, Located};
 
 use crate::error::{EngineError, Result};
 use crate::hooks::{HookPoint, SaeCodec, SaeEdit};
@@ -75,14 +77,20 @@ impl std::fmt::Debug for Sae {
 
 impl Sae {
     /// Reads the SAE in `dir` (a SAELens or a Gemma Scope folder), named
-    /// by `opts.name` or the folder's name.
+    /// by `opts.name` or the folder's name. A `dir` that does not exist
+    /// here may name a folder in a Hub repo, `org/name[@revision]:folder`,
+    /// read from the local Hub cache as a model's files are.
     pub fn read(dir: &Path, opts: &SaeOptions) -> Result<Sae> {
-        let (settings, tensors) = files::read(dir, opts)?;
+        let at = source::locate(dir)?;
+        let mut opts = opts.clone();
+        opts.center_writing_weights = opts.center_writing_weights.or(at.center_writing_weights());
+        let (settings, tensors) = files::read(&at.dir, &opts)?;
         let name = opts.name.clone().unwrap_or_else(|| {
-            dir.file_name()
+            at.dir
+                .file_name()
                 .map_or_else(|| "sae".into(), |n| n.to_string_lossy().into_owned())
         });
-        Sae::from_parts(name, dir.display().to_string(), settings, tensors)
+        Sae::from_parts(name, at.source, settings, tensors)
     }
 
     /// An SAE of these settings and tensors (checked against each other).
