@@ -10,7 +10,8 @@
 //! SmolLM2 GGUF), `--reps N` (default 5), `--quick` (fewer cases),
 //! `--causal-only` (only the patching, attribution and generation sections),
 //! `--generation-only`, `--jlens-only` (a Jacobian-lens fit's cost per prompt against a
-//! forward pass, and its readout against the logit lens's).
+//! forward pass, and its readout against the logit lens's), `--sae-only` (an SAE's encoding of
+//! a 220-token prompt against its product floor, and a splice and an ablation).
 
 use std::time::{Duration, Instant};
 
@@ -180,6 +181,10 @@ fn main() {
     }
     if std::env::args().any(|a| a == "--jlens-only") {
         jlens_section(&LoadedModel::load(&spec, &mut |_| {}).unwrap(), reps);
+        return;
+    }
+    if std::env::args().any(|a| a == "--sae-only") {
+        sae_section(&LoadedModel::load(&spec, &mut |_| {}).unwrap(), reps);
         return;
     }
     if std::env::args().any(|a| a == "--causal-only") {
@@ -904,4 +909,134 @@ fn jlens_section(m: &LoadedModel, reps: usize) {
         ms(logit),
         (jacobian.as_secs_f64() / logit.as_secs_f64() - 1.0) * 100.0
     );
+}
+
+/// Sparse autoencoders: a random f32 SAE of 16384 features over SmolLM2's
+/// residual stream (576 wide), encoding a 220-token prompt's
+/// `blocks.15.hook_resid_post` against its product floor (the same
+/// `[T, 576] × [576, 16384]` f32 product alone), and a splice and an
+/// ablation of the same rows. Random weights would leave half the
+/// features active, which no trained SAE does, so the standard SAE's
+/// `b_enc` is set to give about 64 active features a position (the
+/// sparse decoding of the reconstruction error costs what it costs at a
+/// trained SAE's L0), and the topk SAE keeps 64.
+fn sae_section(m: &LoadedModel, reps: usize) {
+    use logitlens_engine::hooks::SaeEdit;
+    use logitlens_engine::sae::{Architecture, Normalize, Sae, SaeSettings, SaeTensors};
+    const D_SAE: usize = 16384;
+    const L0: usize = 64;
+    const LAYER: usize = 15;
+
+    let d = m.config().d_model;
+    let text = text_of(m, 220);
+    let ids = m.tokenize(&text, false).unwrap();
+    let tokens = ids.len();
+    let spec = RunSpec::new(m, &RunRequest::new(text), ids).unwrap();
+    let x = run_spec(m, spec, &[]).state.capture.resid[LAYER + 1]
+        .to_dtype(DType::F32)
+        .unwrap();
+    let dev = Device::Cpu;
+    let scale = 1.0 / (d as f64).sqrt();
+    let w_enc = Tensor::randn(0f32, scale as f32, (d, D_SAE), &dev).unwrap();
+    let w_dec = Tensor::randn(0f32, scale as f32, (D_SAE, d), &dev).unwrap();
+    let floor = median(
+        (0..reps)
+            .map(|_| {
+                let t = Instant::now();
+                let p = x.matmul(&w_enc).unwrap();
+                let _ = p.dims();
+                t.elapsed()
+            })
+            .collect(),
+    );
+    // The bias that leaves L0 of D_SAE pre-activations above zero, over
+    // every position: the right quantile of this very product.
+    let mut pre: Vec<f32> = x
+        .matmul(&w_enc)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let at = pre.len() - pre.len() * L0 / D_SAE;
+    let (_, q, _) = pre.select_nth_unstable_by(at, f32::total_cmp);
+    let cut = *q;
+
+    println!("\n## Sparse autoencoders\n");
+    println!(
+        "A random f32 SAE, {D_SAE} features x {d}, reading blocks.{LAYER}.hook_resid_post of a {tokens}-token prompt; the product floor is `x.matmul(W_enc)` ([{tokens}, {d}] x [{d}, {D_SAE}], f32) alone; ms, medians of {reps}.\n"
+    );
+    println!("| SAE | mean L0 | MiB | product floor | encode | encode / floor | splice | ablate |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (label, architecture, b) in [
+        ("standard (b_enc for L0 ~64)", Architecture::Standard, -cut),
+        (
+            "topk k=64",
+            Architecture::TopK {
+                k: L0,
+                rescale: false,
+            },
+            0.0,
+        ),
+    ] {
+        let settings = SaeSettings {
+            architecture,
+            d_in: d,
+            d_sae: D_SAE,
+            hook: format!("blocks.{LAYER}.hook_resid_post"),
+            apply_b_dec_to_input: false,
+            normalize: Normalize::None,
+            center_input: false,
+            enc_scale: 1.0,
+            dec_scale: 1.0,
+            model_name: None,
+            format: "saelens",
+            notes: Vec::new(),
+        };
+        let tensors = SaeTensors {
+            w_enc: w_enc.clone(),
+            w_dec: w_dec.clone(),
+            b_enc: vec![b; D_SAE],
+            b_dec: vec![0.0; d],
+            threshold: None,
+        };
+        let sae = Sae::from_parts("bench".into(), "memory".into(), settings, tensors).unwrap();
+        let time = |f: &dyn Fn()| {
+            f();
+            median(
+                (0..reps)
+                    .map(|_| {
+                        let t = Instant::now();
+                        f();
+                        t.elapsed()
+                    })
+                    .collect(),
+            )
+        };
+        let rows = sae.encode(&x).unwrap();
+        let l0 = rows.iter().map(|r| r.ids.len()).sum::<usize>() as f64 / rows.len() as f64;
+        let feature = rows
+            .last()
+            .and_then(|r| r.ids.first())
+            .copied()
+            .unwrap_or(0);
+        let encode = time(&|| {
+            sae.encode(&x).unwrap();
+        });
+        let splice = time(&|| {
+            sae.edit(&SaeEdit::Splice, &x).unwrap();
+        });
+        let ablate = time(&|| {
+            sae.edit(&SaeEdit::Ablate { feature }, &x).unwrap();
+        });
+        println!(
+            "| {label} | {l0:.1} | {:.1} | {} | {} | {:.2}x | {} | {} |",
+            sae.bytes() as f64 / (1 << 20) as f64,
+            ms(floor),
+            ms(encode),
+            encode.as_secs_f64() / floor.as_secs_f64(),
+            ms(splice),
+            ms(ablate)
+        );
+    }
 }

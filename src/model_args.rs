@@ -115,7 +115,8 @@ impl LensArgs {
 #[derive(clap::Args, Default)]
 pub struct SaeArgs {
     /// A sparse autoencoder: a SAELens folder (cfg.json and sae_weights.safetensors) or a
-    /// Gemma Scope folder (params.npz), with options as DIR,name=N,hook=H,
+    /// Gemma Scope folder (params.npz), here or in a Hub repo as org/name[@revision]:folder,
+    /// with options as DIR,name=N,hook=H,
     /// center_writing_weights=true|false,norm_scaling_factor=S. Repeatable.
     #[arg(long = "sae")]
     pub saes: Vec<String>,

@@ -4,6 +4,7 @@
 
 pub mod gguf;
 mod ops;
+pub mod saes;
 pub mod server;
 
 use std::fs::File;

@@ -597,7 +597,7 @@ impl LoadedModel {
     /// Attach `saes`, each checked against this model first (its hook
     /// exists, its width is the hook's): all of them or, when one does
     /// not fit, none. One named as an attached one replaces it.
-    pub fn attach_saes(&self, saes: Vec<Sae>) -> Result<Vec<std::sync::Arc<Sae>>> {
+    pub fn attach_saes(&self, mut saes: Vec<Sae>) -> Result<Vec<std::sync::Arc<Sae>>> {
         let mut names = std::collections::HashSet::new();
         for sae in &saes {
             if !names.insert(sae.name.as_str()) {
@@ -607,6 +607,20 @@ impl LoadedModel {
                 )));
             }
             self.check_sae(sae)?;
+        }
+        // TransformerLens centres writing weights only under LayerNorm (it
+        // skips them, with a warning, on RMSNorm models), so an SAE trained
+        // with the flag on such a model saw the activations uncentred.
+        if self.config().norm != crate::nn::NormKind::Layer {
+            for sae in saes.iter_mut().filter(|s| s.settings.center_input) {
+                sae.settings.center_input = false;
+                sae.settings.notes.push(
+                    "center_writing_weights is ignored: this model normalises with RMSNorm, and \
+                     TransformerLens centres writing weights only under LayerNorm, so the SAE \
+                     was trained on uncentred activations"
+                        .into(),
+                );
+            }
         }
         let mut attached = self.saes.write().expect("sae lock");
         let new: Vec<std::sync::Arc<Sae>> = saes.into_iter().map(std::sync::Arc::new).collect();

@@ -297,6 +297,14 @@ pub fn gemma_scope_settings(
                 path.display()
             ))
         })?;
+    if hook.contains("hook_z") {
+        return Err(bad(format!(
+            "{}: this SAE reads {hook}, the attention heads' mixed values (Gemma Scope's -att \
+             releases); attention-head (hook_z) SAEs are not supported, as this engine does not \
+             expose that as a hook",
+            path.display()
+        )));
+    }
     let embedding = hook == "hook_embed";
     let root = (d_in as f32).sqrt();
     Ok(SaeSettings {
@@ -429,5 +437,14 @@ mod tests {
             Some("hook_embed")
         );
         assert_eq!(p("/data/my_sae"), None);
+        let att =
+            std::path::Path::new("models--google--gemma-scope-2b-pt-att/snapshots/c/layer_3/w");
+        let e = gemma_scope_settings(att, 2048, 16384, &SaeOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("blocks.3.attn.hook_z") && e.contains("not supported"),
+            "{e}"
+        );
     }
 }

@@ -16,7 +16,9 @@
 
 mod config;
 mod files;
+mod source;
 
+use std::collections::BinaryHeap;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -25,6 +27,7 @@ use rayon::prelude::*;
 
 pub use config::{Architecture, Normalize, SaeOptions, SaeSettings, CENTERED_REPOS};
 pub use files::SaeTensors;
+pub use source::{locate, Located};
 
 use crate::error::{EngineError, Result};
 use crate::hooks::{HookPoint, SaeCodec, SaeEdit};
@@ -58,8 +61,7 @@ pub struct Sae {
     pub source: String,
     pub hook: HookPoint,
     pub settings: SaeSettings,
-    /// `W_encᵀ` `[d_sae, d_in]`, as stored.
-    enc: Matrix,
+    enc: Encoder,
     /// `W_dec` `[d_sae, d_in]`, as stored, contiguous.
     w_dec: Tensor,
     b_enc: Vec<f32>,
@@ -82,14 +84,20 @@ impl std::fmt::Debug for Sae {
 
 impl Sae {
     /// Reads the SAE in `dir` (a SAELens or a Gemma Scope folder), named
-    /// by `opts.name` or the folder's name.
+    /// by `opts.name` or the folder's name. A `dir` that does not exist
+    /// here may name a folder in a Hub repo, `org/name[@revision]:folder`,
+    /// read from the local Hub cache as a model's files are.
     pub fn read(dir: &Path, opts: &SaeOptions) -> Result<Sae> {
-        let (settings, tensors) = files::read(dir, opts)?;
+        let at = source::locate(dir)?;
+        let mut opts = opts.clone();
+        opts.center_writing_weights = opts.center_writing_weights.or(at.center_writing_weights());
+        let (settings, tensors) = files::read(&at.dir, &opts)?;
         let name = opts.name.clone().unwrap_or_else(|| {
-            dir.file_name()
+            at.dir
+                .file_name()
                 .map_or_else(|| "sae".into(), |n| n.to_string_lossy().into_owned())
         });
-        Sae::from_parts(name, dir.display().to_string(), settings, tensors)
+        Sae::from_parts(name, at.source, settings, tensors)
     }
 
     /// An SAE of these settings and tensors (checked against each other).
@@ -116,7 +124,11 @@ impl Sae {
                 )));
             }
         }
-        let enc = Matrix::Dense(t.w_enc.t()?.contiguous()?);
+        let enc = if t.w_enc.dtype() == DType::F32 {
+            Encoder::F32(t.w_enc.contiguous()?)
+        } else {
+            Encoder::Held(Matrix::Dense(t.w_enc.t()?.contiguous()?))
+        };
         Ok(Sae {
             name,
             source,
@@ -288,7 +300,11 @@ impl Sae {
         for part in normed.chunks(chunk) {
             let flat: Vec<f32> = part.iter().flat_map(|n| n.input.iter().copied()).collect();
             let x = Tensor::from_vec(flat, (part.len(), d), &Device::Cpu)?;
-            let pre = self.enc.matmul_t(&x)?.contiguous()?;
+            let pre = match &self.enc {
+                Encoder::F32(w) => x.matmul(w)?,
+                Encoder::Held(m) => m.matmul_t(&x)?,
+            }
+            .contiguous()?;
             let rows = crate::nn::with_f32_slice(&pre, |pre| {
                 pre.par_chunks(f)
                     .map(|p| self.activate(p))
@@ -317,19 +333,25 @@ impl Sae {
                     .collect()
             }
             Architecture::TopK { k, rescale } => {
-                let mut all: Vec<(u32, f32)> = (0..pre.len())
-                    .map(|f| {
-                        let v = value(f);
-                        (f as u32, if rescale { v * self.dec_norm[f] } else { v })
-                    })
-                    .collect();
-                let k = k.min(all.len());
-                if k < all.len() {
-                    all.select_nth_unstable_by(k - 1, by_act);
-                    all.truncate(k);
+                // The weakest of the best k so far on top: nearly every
+                // feature is turned away by one comparison with it, where
+                // a selection over all d_sae pairs moved them all.
+                let mut best = BinaryHeap::with_capacity(k.min(pre.len()) + 1);
+                for f in 0..pre.len() {
+                    let v = value(f);
+                    let r = Ranked(f as u32, if rescale { v * self.dec_norm[f] } else { v });
+                    if best.len() < k {
+                        best.push(r);
+                    } else if let Some(mut weakest) = best.peek_mut() {
+                        if r < *weakest {
+                            *weakest = r;
+                        }
+                    }
                 }
-                all.retain(|(_, v)| *v > 0.0);
-                all
+                best.into_iter()
+                    .map(|r| (r.0, r.1))
+                    .filter(|(_, v)| *v > 0.0)
+                    .collect()
             }
         };
         active.sort_unstable_by(by_act);
@@ -467,6 +489,39 @@ fn act_of(ids: &[u32], acts: &[f32], f: usize) -> f32 {
 /// Activation descending, then id ascending.
 fn by_act(a: &(u32, f32), b: &(u32, f32)) -> std::cmp::Ordering {
     b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+}
+
+/// A feature and its value, ordered as [`by_act`] ranks them: the greater
+/// is the weaker, so a max-heap's top is the weakest it holds.
+#[derive(Clone, Copy)]
+struct Ranked(u32, f32);
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        by_act(&(self.0, self.1), &(other.0, other.1))
+    }
+}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Ranked {}
+
+/// The encoder as its product reads it fastest: f32 weights as stored,
+/// `W_enc [d_in, d_sae]`, so the product is exactly `x · W_enc`; other
+/// dtypes as `W_encᵀ [d_sae, d_in]`, widened a slice of rows at a time.
+enum Encoder {
+    F32(Tensor),
+    Held(Matrix),
 }
 
 /// `out += Σ s·w[f]` over `(f, s)`, reading the rows of `w` as stored.
