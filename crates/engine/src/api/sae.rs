@@ -51,7 +51,8 @@ pub struct SaeFeaturesResponse {
 #[serde(deny_unknown_fields)]
 pub struct SaeSource {
     /// A SAELens folder (cfg.json and sae_weights.safetensors) or a Gemma
-    /// Scope folder (params.npz).
+    /// Scope folder (params.npz), on this machine or as
+    /// `org/name[@revision]:folder` in the Hub cache.
     pub path: String,
     /// Its name (default: the folder's).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -15,7 +15,21 @@ use crate::capture::Capture;
 use crate::error::Result;
 use crate::hooks::{InterventionPlan, Patch};
 
-use super::{ForwardOptions, Pass, Transformer};
+use super::{ForwardOptions, Pass, Step, Transformer};
+use crate::nn::{HookRunner, Mode};
+use crate::watch::{check, Stage};
+
+/// Runs that join a batch at one layer ([`Transformer::forward_joining`]).
+pub struct Join {
+    /// The layer they enter (`n`: after the last; they only pass through).
+    pub layer: usize,
+    /// How many runs.
+    pub runs: usize,
+    /// Their streams entering `layer`, back to back, `[runs*T, D]`.
+    pub start: Tensor,
+    /// Rows of `start`'s runs replaced at their hooks as the runs go.
+    pub patches: Vec<Patch>,
+}
 
 /// A run recorded for candle's autograd
 /// ([`Transformer::forward_differentiable`]).
@@ -57,38 +71,86 @@ impl Transformer {
         self.run_batch(batch, wrt, opts)
     }
 
-    /// `b` runs of one sequence `ids` from layer `r` on, all at once: run
-    /// `i` enters layer `r` with rows `i·T..(i+1)·T` of `start` (`[B*T,
-    /// D]`), and each patch replaces a row of that stacked stream (run `i`'s
-    /// position `p` is row `i·T + p`) at its hook. What one run per item
-    /// through [`forward_patched`](Self::forward_patched) computes, with the
-    /// weights read once for all of them. Returns the last block's output,
-    /// `[B*T, D]`; no attention is kept.
-    pub fn forward_from(
+    /// Runs of one sequence `ids` (`T` tokens) that join at different
+    /// layers, all in one batch that grows as it goes: at layer `l`, the
+    /// runs of each [`Join`] at `l` enter with their streams, appended to
+    /// the batch after those already in it, so every layer's weights are
+    /// read once for all the runs that pass through it. A patch replaces a
+    /// row of its join's stream (run `i` of it, position `p`: row `i·T + p`)
+    /// at its hook. What each run made alone through
+    /// [`forward_patched`](Self::forward_patched) computes. Returns the last
+    /// block's output of every run, `[R*T, D]`, in join order (joins
+    /// sorted by layer, stably); no attention is kept. `watch` hears
+    /// `Stage::Forward` per layer and may stop the runs between layers.
+    pub fn forward_joining(
         &self,
         ids: &[u32],
-        b: usize,
-        (r, start): (usize, Tensor),
-        patches: &[Patch],
+        joins: Vec<Join>,
         opts: &ForwardOptions,
     ) -> Result<Tensor> {
-        if b == 0 {
-            return Err(crate::invalid!("no runs to make"));
+        let (n, t) = (self.blocks.len(), ids.len());
+        let d = self.cfg.d_model;
+        let mut joins = joins;
+        joins.sort_by_key(|j| j.layer);
+        let mut patches = Vec::new();
+        let mut rows = 0;
+        for j in &joins {
+            if j.layer > n || j.start.dims2()? != (j.runs * t, d) || j.runs == 0 {
+                return Err(crate::invalid!(
+                    "a join at layer {} takes the stream of its runs entering it, [{}, {d}]",
+                    j.layer,
+                    j.runs * t
+                ));
+            }
+            for p in &j.patches {
+                if p.position >= j.runs * t {
+                    return Err(crate::invalid!(
+                        "a patch at row {} is outside its join's {} rows",
+                        p.position,
+                        j.runs * t
+                    ));
+                }
+                patches.push(Patch {
+                    position: rows + p.position,
+                    ..p.clone()
+                });
+            }
+            rows += j.runs * t;
         }
-        let ids = ids.repeat(b);
         let plan = InterventionPlan::default();
-        let pass = Pass {
-            b,
-            patches,
-            start: Some((r, start)),
-            ..Pass::one(&ids, &plan)
+        let (cos, sin) = crate::nn::rope::tables(&self.inv_freq, &self.device, self.dtype, 0, t)?;
+        let mut hk = HookRunner::patching(&plan, &patches);
+        let mut joins = joins.into_iter().peekable();
+        let mut x: Option<Tensor> = None;
+        let mut join_at = |l: usize, x: &mut Option<Tensor>| -> Result<()> {
+            while let Some(j) = joins.next_if(|j| j.layer == l) {
+                *x = Some(match x.take() {
+                    None => j.start,
+                    Some(x) => Tensor::cat(&[&x, &j.start], 0)?,
+                });
+            }
+            Ok(())
         };
-        let opts = ForwardOptions {
-            keep_patterns: false,
-            watch: opts.watch,
-        };
-        let (mut cap, _) = self.run_blocks(pass, None, &opts)?;
-        Ok(cap.resid.pop().expect("the last block's output"))
+        for (l, block) in self.blocks.iter().enumerate() {
+            join_at(l, &mut x)?;
+            let Some(stream) = x.take() else { continue };
+            check(opts.watch)?;
+            opts.watch.progress(Stage::Forward, l, n);
+            hk.step = l;
+            let step = Step {
+                l,
+                b: stream.dim(0)? / t,
+                t,
+                offset: 0,
+                plan: &plan,
+                rope: (&cos, &sin),
+                mode: Mode::Plain,
+            };
+            x = Some(self.block_step(block, &stream, &step, &mut hk, None)?.resid);
+        }
+        join_at(n, &mut x)?;
+        opts.watch.progress(Stage::Forward, n, n);
+        x.ok_or_else(|| crate::invalid!("no runs to make"))
     }
 
     fn run_batch(

@@ -41,7 +41,7 @@ mod families;
 mod profile;
 
 pub use attribution::Attribution;
-pub use batch::DifferentiableRun;
+pub use batch::{DifferentiableRun, Join};
 pub use cache::KvCache;
 pub(crate) use config::Fields;
 pub use config::{Config, Family, Residual};
@@ -530,11 +530,9 @@ impl Transformer {
             None => HookRunner::patching(plan, pass.patches),
         };
         let mut vars = Vec::new();
-        let keep_states = pass.start.is_none();
-        let (mut cap, mut x, start) = match (pass.resume, pass.start) {
-            (Some((r, earlier)), _) => (earlier.prefix(r), earlier.resid[r].clone(), r),
-            (None, Some((r, x))) => (Capture::with_layers(0), x, r),
-            (None, None) => {
+        let (mut cap, mut x, start) = match pass.resume {
+            Some((r, earlier)) => (earlier.prefix(r), earlier.resid[r].clone(), r),
+            None => {
                 let x = self.embed_tokens(pass.ids, b, offset, &mut hk, plan)?;
                 let x = with_variable(x, 0, b, pass.wrt, &mut vars)?;
                 let mut cap = Capture::with_layers(n);
@@ -567,9 +565,6 @@ impl Transformer {
             };
             let out = self.block_step(block, &x, &step, &mut hk, cache.as_deref_mut())?;
             x = with_variable(out.resid, l + 1, b, pass.wrt, &mut vars)?;
-            if !keep_states {
-                continue;
-            }
             cap.post_attn.push(out.resid_mid);
             cap.attn_out.push(out.attn_out);
             cap.mlp_out.push(out.mlp_out);
@@ -579,9 +574,6 @@ impl Transformer {
             cap.resid.push(x.clone());
         }
         opts.watch.progress(Stage::Forward, n, n);
-        if !keep_states {
-            cap.resid.push(x);
-        }
         cap.receipts.extend(hk.receipts);
         if let Some(c) = cache {
             c.commit(t);
@@ -604,20 +596,11 @@ impl Transformer {
                 cfg.vocab_size
             ));
         }
-        let continues = pass.resume.is_some() || pass.start.is_some() || cache.is_some();
+        let continues = pass.resume.is_some() || cache.is_some();
         if b > 1 && (pass.resume.is_some() || cache.is_some() || !pass.plan.is_empty()) {
             return Err(crate::invalid!(
                 "a batched run takes no interventions, cache or earlier capture (not implemented)"
             ));
-        }
-        if let Some((r, x)) = &pass.start {
-            if *r > self.blocks.len() || x.dims2()? != (b * t, cfg.d_model) {
-                return Err(crate::invalid!(
-                    "a run from layer {r} takes the stream entering it, [{}, {}]",
-                    b * t,
-                    cfg.d_model
-                ));
-            }
         }
         if let Some(&i) = pass.wrt.iter().find(|&&i| i > self.blocks.len()) {
             return Err(crate::invalid!(
@@ -834,10 +817,6 @@ struct Pass<'a> {
     resume: Option<(usize, &'a Capture)>,
     /// Activations replaced at their hooks.
     patches: &'a [Patch],
-    /// Instead of the embeddings or an earlier capture: the stream entering
-    /// layer `r`, `[B*T, D]`. Only the last block's output is kept (the
-    /// capture's `resid` holds it alone).
-    start: Option<(usize, Tensor)>,
     /// Residual states (indices into `Capture::resid`) to differentiate
     /// against; empty for a plain run.
     wrt: &'a [usize],
@@ -852,7 +831,6 @@ impl<'a> Pass<'a> {
             plan,
             resume: None,
             patches: &[],
-            start: None,
             wrt: &[],
         }
     }

@@ -16,7 +16,7 @@ use crate::capture::Capture;
 use crate::error::Result;
 use crate::hooks::{HookKind, InterventionPlan, Patch};
 use crate::load::LoadedModel;
-use crate::model::ForwardOptions;
+use crate::model::{ForwardOptions, Join};
 use crate::nn::with_row;
 use crate::watch::{check, Quiet, Stage, Watch};
 use candle_core::Tensor;
@@ -86,9 +86,9 @@ pub struct PatchSpec {
     pub hook: HookKind,
     pub metric: Metric,
     pub positions: Vec<usize>,
-    /// At most this many patched runs go through the model at once
-    /// (default: as many as [`MAX_BATCH_BYTES`] holds; 1 runs them one by
-    /// one).
+    /// At most this many patched runs go through the model in one batch
+    /// (default: as many as [`MAX_BATCH_BYTES`] holds, at least one; 1 runs
+    /// them one by one).
     pub max_batch: Option<usize>,
 }
 
@@ -213,8 +213,8 @@ impl Operation for PatchSpec {
 }
 
 /// Most bytes one batch of patched runs works in (their streams and one
-/// layer's work for each): a sweep of more runs at a layer goes through in
-/// several batches.
+/// layer's work for each): a sweep of more runs goes through in several
+/// batches.
 pub const MAX_BATCH_BYTES: u64 = 256 << 20;
 
 impl PatchSpec {
@@ -231,13 +231,67 @@ impl PatchSpec {
         layer_bytes(cfg, t, b) + 2 * t * cfg.d_model as u64 * b
     }
 
+    /// The runs patched at layer `l` at `positions`: where they join the
+    /// batch, the streams they enter with, and their patches.
+    fn join(
+        &self,
+        l: usize,
+        positions: &[usize],
+        clean: &Capture,
+        corrupted: &Capture,
+    ) -> Result<Join> {
+        let t = self.corrupted.len();
+        let b = positions.len();
+        Ok(match self.hook {
+            // The residual stream entering layer r (resid_post of layer l
+            // enters layer l + 1): replaced in the state the runs start from.
+            HookKind::ResidPre | HookKind::ResidPost => {
+                let r = l + usize::from(self.hook == HookKind::ResidPost);
+                let starts = positions
+                    .iter()
+                    .map(|&p| with_row(&corrupted.resid[r], p, &clean.resid[r].narrow(0, p, 1)?))
+                    .collect::<Result<Vec<_>>>()?;
+                Join {
+                    layer: r,
+                    runs: b,
+                    start: Tensor::cat(&starts, 0)?,
+                    patches: Vec::new(),
+                }
+            }
+            kind => {
+                let source = match kind {
+                    HookKind::ResidMid => &clean.post_attn[l],
+                    HookKind::AttnOut => &clean.attn_out[l],
+                    _ => &clean.mlp_out[l],
+                };
+                let patches = positions
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &p)| {
+                        Ok(Patch {
+                            at: kind.at(l),
+                            position: i * t + p,
+                            row: source.narrow(0, p, 1)?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Join {
+                    layer: l,
+                    runs: b,
+                    start: corrupted.resid[l].repeat((b, 1))?,
+                    patches,
+                }
+            }
+        })
+    }
+
     /// Patched runs that go through the model at once.
     fn batch_runs(&self, model: &LoadedModel) -> usize {
         let fit = (MAX_BATCH_BYTES / self.run_bytes(model).max(1)) as usize;
         self.max_batch
             .unwrap_or(fit)
             .min(fit)
-            .clamp(1, self.positions.len().max(1))
+            .clamp(1, (self.positions.len() * model.config().n_layers).max(1))
     }
 }
 
@@ -265,6 +319,30 @@ fn resolve_positions(list: &[i64], t: usize) -> Result<Vec<usize>> {
         out.push(j as usize);
     }
     Ok(out)
+}
+
+/// A growing batch's layers heard as a sweep's progress: the share of
+/// its runs' work done, in runs.
+struct Layers<'a> {
+    watch: &'a dyn Watch,
+    /// Runs done before this batch, runs in it, runs in the sweep.
+    done: usize,
+    runs: usize,
+    total: usize,
+}
+
+impl Watch for Layers<'_> {
+    fn cancelled(&self) -> bool {
+        self.watch.cancelled()
+    }
+
+    fn progress(&self, stage: Stage, layer: usize, layers: usize) {
+        if stage == Stage::Forward {
+            let part = self.runs * layer / layers.max(1);
+            self.watch
+                .progress(Stage::Patch, self.done + part, self.total);
+        }
+    }
 }
 
 /// A sweep's result.
@@ -332,64 +410,59 @@ impl PatchSpec {
 
         let total = spec.runs(n);
         let t = spec.corrupted.len();
-        let per_batch = spec.batch_runs(loaded);
-        let mut values = vec![Vec::with_capacity(spec.positions.len()); n];
+        // The patched runs, position by position, each position's at every
+        // layer, go through the model in batches of `batch_runs`; a batch
+        // grows as it goes (the runs patched at layer l join it at the
+        // layer they resume at), so each layer's weights are read once for
+        // all the runs of the batch that pass through it.
+        let runs: Vec<(usize, usize)> = (0..spec.positions.len())
+            .flat_map(|j| (0..n).map(move |l| (l, j)))
+            .collect();
+        let mut values = vec![vec![0.0; spec.positions.len()]; n];
         let mut done = 0;
-        for (l, row) in values.iter_mut().enumerate() {
-            // The runs patched at layer l all resume at one layer: they go
-            // through the layers after it together, a batch of at most
-            // `per_batch` (the weights are read once a batch).
-            for positions in spec.positions.chunks(per_batch) {
-                check(watch)?;
-                watch.progress(Stage::Patch, done, total);
-                let b = positions.len();
-                let (r, start, patches) = match spec.hook {
-                    // The residual stream entering layer r (resid_post of
-                    // layer l enters layer l + 1): replaced in the state the
-                    // runs start from.
-                    HookKind::ResidPre | HookKind::ResidPost => {
-                        let r = if spec.hook == HookKind::ResidPre {
-                            l
-                        } else {
-                            l + 1
-                        };
-                        let starts = positions
-                            .iter()
-                            .map(|&p| {
-                                with_row(&corrupted.resid[r], p, &clean.resid[r].narrow(0, p, 1)?)
-                            })
-                            .collect::<Result<Vec<_>>>()?;
-                        (r, Tensor::cat(&starts, 0)?, Vec::new())
-                    }
-                    kind => {
-                        let source = match kind {
-                            HookKind::ResidMid => &clean.post_attn[l],
-                            HookKind::AttnOut => &clean.attn_out[l],
-                            _ => &clean.mlp_out[l],
-                        };
-                        let patches = positions
-                            .iter()
-                            .enumerate()
-                            .map(|(i, &p)| {
-                                Ok(Patch {
-                                    at: kind.at(l),
-                                    position: i * t + p,
-                                    row: source.narrow(0, p, 1)?,
-                                })
-                            })
-                            .collect::<Result<Vec<_>>>()?;
-                        let start = corrupted.resid[l].repeat((b, 1))?;
-                        (l, start, patches)
-                    }
-                };
-                let out = model.forward_from(&spec.corrupted, b, (r, start), &patches, &opts)?;
-                // Each run's last position, through the head at once.
-                let last: Vec<Tensor> = (0..b)
-                    .map(|i| out.narrow(0, i * t + t - 1, 1))
-                    .collect::<candle_core::Result<_>>()?;
-                row.extend(metrics(&last)?);
-                done += b;
+        for batch in runs.chunks(spec.batch_runs(loaded)) {
+            check(watch)?;
+            watch.progress(Stage::Patch, done, total);
+            // By layer, each layer's runs by position: the order
+            // forward_joining answers in.
+            let mut by_layer: Vec<(usize, Vec<usize>)> = Vec::new();
+            let mut sorted = batch.to_vec();
+            sorted.sort();
+            for (l, j) in sorted {
+                match by_layer.last_mut() {
+                    Some((last, js)) if *last == l => js.push(j),
+                    _ => by_layer.push((l, vec![j])),
+                }
             }
+            let joins = by_layer
+                .iter()
+                .map(|(l, js)| {
+                    let ps: Vec<usize> = js.iter().map(|&j| spec.positions[j]).collect();
+                    spec.join(*l, &ps, &clean, &corrupted)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let progress = Layers {
+                watch,
+                done,
+                runs: batch.len(),
+                total,
+            };
+            let opts = ForwardOptions {
+                keep_patterns: false,
+                watch: &progress,
+            };
+            let out = model.forward_joining(&spec.corrupted, joins, &opts)?;
+            // Each run's last position, through the head at once.
+            let last: Vec<Tensor> = (0..batch.len())
+                .map(|i| out.narrow(0, i * t + t - 1, 1))
+                .collect::<candle_core::Result<_>>()?;
+            let mut got = metrics(&last)?.into_iter();
+            for (l, js) in &by_layer {
+                for &j in js {
+                    values[*l][j] = got.next().expect("a metric per run");
+                }
+            }
+            done += batch.len();
         }
         watch.progress(Stage::Patch, total, total);
         Ok(Patched {
