@@ -315,7 +315,7 @@ export function Controls({ inputs, scope, task, actions, receipts, jlens }: Cont
         />
       </label>
       {scope.tokens && <TokenStrip tokens={scope.tokens} />}
-      <RunOptions value={inputs.options} onChange={inputs.setOptions} hasInterventions={n > 0} lenses={{ choices: inputs.lenses, effective: inputs.lens }} />
+      <RunOptions value={inputs.options} onChange={inputs.setOptions} hasInterventions={n > 0} lenses={{ choices: inputs.lenses, effective: inputs.lens }} saes={inputs.saeCount} />
       <RunControl
         name="run"
         request={task}
