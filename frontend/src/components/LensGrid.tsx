@@ -523,6 +523,11 @@ function anyCellOf(el: EventTarget | null): HTMLElement | null {
 
 const EMPTY_SAE: readonly SaeReadout[] = [];
 
+/** A name inside a quoted attribute selector. */
+function attrValue(v: string): string {
+  return v.replace(/["\\]/g, '\\$&');
+}
+
 interface LensGridProps extends GridData {
   tokens: string[] | null;
   /** The view shown first when there is a diff (the session comparison opens on it). */
@@ -640,7 +645,7 @@ export function LensGrid({
 
   const hasActions = !!onAttribute || !!onLensVector;
   const hasSaeActions = !!onSaeFeature || !!onUseSaeFeature;
-  const menuCellSelector = (m: TipState) => (m.sae !== undefined ? `[data-sae-cell][data-sae="${CSS.escape(m.sae)}"][data-c="${m.c}"]` : `[data-cell][data-r="${m.r}"][data-c="${m.c}"]`);
+  const menuCellSelector = (m: TipState) => (m.sae !== undefined ? `[data-sae-cell][data-sae="${attrValue(m.sae)}"][data-c="${m.c}"]` : `[data-cell][data-r="${m.r}"][data-c="${m.c}"]`);
   const openMenu = (el: HTMLElement | null) => {
     if (!el) return;
     if (el.dataset.sae !== undefined) {
@@ -693,7 +698,7 @@ export function LensGrid({
       else if (e.key === 'ArrowRight') c = Math.min(T - 1, c + 1);
       else return;
       e.preventDefault();
-      scrollRef.current?.querySelector<HTMLElement>(`[data-sae-cell][data-sae="${CSS.escape(saeEl.dataset.sae)}"][data-c="${c}"]`)?.focus();
+      scrollRef.current?.querySelector<HTMLElement>(`[data-sae-cell][data-sae="${attrValue(saeEl.dataset.sae)}"][data-c="${c}"]`)?.focus();
       return;
     }
     const el = cellOf(e.target);
