@@ -756,6 +756,11 @@ export function LensGrid({
             </span>
           )}
           <Legend spec={legend} />
+          {readouts.length > 0 && (
+            <span className="legend-sae small" data-testid="sae-legend">
+              <span className="sae-tag">SAE</span> rows: each position’s strongest feature #id and its activation, lighter the nearer the row’s largest
+            </span>
+          )}
           {promptTokens !== null && (promptTokens < T || pendingToken !== null) && (
             <span className="legend-written small" data-testid="written-legend">
               <span className="written-swatch" aria-hidden="true" /> written by the model (from position {promptTokens})
