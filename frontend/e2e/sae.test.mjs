@@ -74,7 +74,7 @@ function narrowSae() {
 async function attachSaes(page) {
   for (const name of SAES) {
     if ((await page.locator(`[data-testid=sae-list] li[data-sae="${name}"]`).count()) > 0) continue;
-    await page.getByRole('button', { name: /^Attach (another )?SAE…$/ }).click();
+    await page.getByRole('button', { name: /^Add (another )?SAE…$/ }).click();
     await page.getByLabel('SAE folder').fill(path.join(SAE_DIR, name));
     const attached = page.waitForResponse((r) => r.url().endsWith('/load_sae'));
     await page.getByRole('button', { name: 'Load SAE' }).click();
@@ -104,7 +104,7 @@ describe('sparse autoencoders (tiny llama)', () => {
     assert.match(await page.getByTestId('sae-form-unavailable').textContent(), /^Attach an SAE/);
 
     // An SAE of another width is refused in the server's words, both widths named.
-    await page.getByRole('button', { name: 'Attach SAE…' }).click();
+    await page.getByRole('button', { name: 'Add SAE…' }).click();
     await page.getByLabel('SAE folder').fill(narrowSae());
     await page.getByRole('button', { name: 'Load SAE' }).click();
     const refusal = await page.getByTestId('sae-error').textContent();

@@ -49,7 +49,7 @@ describe('SaeCard', () => {
     );
     await screen.findByTestId('sae-card');
     expect(screen.getByTestId('sae-card').textContent).toContain('SAEs: none');
-    fireEvent.click(screen.getByRole('button', { name: 'Attach SAE…' }));
+    fireEvent.click(screen.getByRole('button', { name: 'Add SAE…' }));
     fireEvent.change(screen.getByLabelText('SAE folder'), { target: { value: '/sae/wide' } });
     fireEvent.click(screen.getByRole('button', { name: 'Load SAE' }));
     expect((await screen.findByTestId('sae-error')).textContent).toBe(WIDTH);

@@ -31,7 +31,7 @@ export function SaeCard({ saes: s }: { saes: SaesState }) {
           aria-controls={formId}
           onClick={() => setOpen(!open)}
         >
-          {open ? 'Cancel' : s.attached.length ? 'Attach another SAE…' : 'Attach SAE…'}
+          {open ? 'Cancel' : s.attached.length ? 'Add another SAE…' : 'Add SAE…'}
         </button>
       </span>
       {s.attached.length > 0 && (
