@@ -263,5 +263,20 @@ describe('sparse autoencoders (tiny llama)', () => {
     assert.equal(kept.documents, 40);
     // The server is free again: a run is answered.
     assert.equal((await run(page)).status(), 200);
+
+    // A big sampled corpus (512 documents of 128 tokens, the most a server samples for one
+    // request, then each evaluated as above): stopped while the model writes it.
+    await card.getByLabel('SAE corpus: sample documents').check();
+    await card.getByLabel('SAE corpus: documents to sample').fill('512');
+    await card.getByLabel('SAE evaluation max tokens').fill('128');
+    const sampled = page.waitForRequest((r) => r.url().endsWith('/eval_sae') && r.method() === 'POST');
+    await card.getByRole('button', { name: 'Evaluate the SAEs' }).click();
+    assert.deepEqual(JSON.parse((await sampled).postData()), { sample: 512, max_tokens: 128 });
+    const written = () => Number(/^Sampling the corpus: (\d+) of \d+ tokens$/.exec(document.querySelector('[data-testid=sae-eval-progress-text]')?.textContent ?? '')?.[1] ?? 0);
+    await page.waitForFunction(`(${written})() >= 128`, null, { timeout: 60_000 });
+    await card.getByRole('button', { name: 'Stop' }).click();
+    await card.getByTestId('sae-eval-stopped').waitFor();
+    assert.equal((await (await page.request.get(`${env.server.url}eval_sae`)).json()).documents, 40);
+    assert.equal((await run(page)).status(), 200);
   });
 });
