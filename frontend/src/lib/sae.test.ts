@@ -3,6 +3,8 @@ import { lensRows, SAES, saeReadout } from '../test/fixtures';
 import { describeIntervention, describeKey, interventionWarning, normalizeInterventions, streamKey, buildStreamIntervention } from './interventions';
 import { buildSaeIntervention, corpusFields, formatAct, placeSaeRows, readoutMax, saeQualityCells, saeShade, saeTooltipLines, topFeature, type SaeFormValues } from './sae';
 import { SAE_EVAL } from '../test/fixtures';
+import { saeFields, sameOptions } from './runOptions';
+import type { RunRequest } from '../api/types';
 
 const ROWS = lensRows(['Embeddings', 'Layer 0', 'Layer 1', 'Final Output']);
 
@@ -116,5 +118,19 @@ describe('corpus and quality', () => {
       l0: '12.5',
       dead: '3 / 32',
     });
+  });
+});
+
+describe('the SAE features run option', () => {
+  it('asks for them only with SAEs attached, and a run made without them is not the same', () => {
+    const o = { compare: false, analysis: false, track: [], sae: true, saeTopK: 4 };
+    expect(saeFields(o, 0)).toEqual({});
+    expect(saeFields(o, 2)).toEqual({ sae: true, sae_top_k: 4 });
+    expect(saeFields({ ...o, sae: false }, 2)).toEqual({});
+    const req = { text: 't', interventions: {}, lens_type: 'block_output', apply_chat_template: false, return_attention: true } as RunRequest;
+    expect(sameOptions(req, o, 0)).toBe(true);
+    expect(sameOptions(req, o, 2)).toBe(false);
+    expect(sameOptions({ ...req, sae: true, sae_top_k: 4 }, o, 2)).toBe(true);
+    expect(sameOptions({ ...req, sae: true, sae_top_k: 8 }, o, 2)).toBe(false);
   });
 });
