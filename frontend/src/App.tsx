@@ -8,6 +8,10 @@ import { usePatching } from './hooks/usePatching';
 import { useAttribution } from './hooks/useAttribution';
 import { useJacobianLens } from './hooks/useJacobianLens';
 import { useJlensForm } from './hooks/useJlensForm';
+import { useSaes } from './hooks/useSaes';
+import { useSaeForm } from './hooks/useSaeForm';
+import { useSaeFeature } from './hooks/useSaeFeature';
+import { useSaeEval } from './hooks/useSaeEval';
 import { NotificationProvider } from './components/Notifications';
 import { Header } from './components/Header';
 import { LoadProgress } from './components/LoadProgress';
@@ -20,6 +24,8 @@ import { LensQualityCard } from './components/LensQuality';
 import { JacobianLensCard } from './components/JacobianLens';
 import { PatchingCard } from './components/Patching';
 import { AttributionCard } from './components/Attribution';
+import { SaeFeatureCard } from './components/SaeFeatureCard';
+import { SaeQualityCard } from './components/SaeQuality';
 
 type DialogName = 'save' | 'sessions' | 'browser';
 
@@ -35,6 +41,10 @@ function Main() {
   const attribution = useAttribution(run, loader);
   const jlensForm = useJlensForm(loader);
   const jacobianLens = useJacobianLens(loader);
+  const saes = useSaes(loader);
+  const saeForm = useSaeForm(loader);
+  const saeFeature = useSaeFeature(loader, run);
+  const saeEval = useSaeEval(loader);
 
   const openBrowser = () => {
     setDialog('browser');
@@ -58,6 +68,7 @@ function Main() {
         lensType={{ value: run.inputs.lensType, onChange: run.inputs.setLensType }}
         onOpenBrowser={openBrowser}
         session={{ canSave: !!run.view, onSave: () => setDialog('save'), onLoad: openSessions }}
+        saes={saes}
       />
       {loader.connectionError && (
         <div className="banner banner-error" role="alert">
@@ -81,13 +92,21 @@ function Main() {
           actions={{ run: () => void run.runInference(), generate: () => void run.generate(), disabled: run.disabled }}
           receipts={run.notes.receipts}
           jlens={jlensForm}
+          sae={saeForm}
         />
-        <ResultsPanel run={run} attribution={attribution} lensVector={jacobianLens.attached ? jacobianLens.showVector : undefined} />
+        <ResultsPanel
+          run={run}
+          attribution={attribution}
+          lensVector={jacobianLens.attached ? jacobianLens.showVector : undefined}
+          saeActions={{ feature: saeFeature.open, use: saeForm.fill }}
+        />
       </main>
       {sessions.diff && <SessionDiffCard view={sessions.diff} onClose={sessions.closeDiff} />}
       <AttributionCard at={attribution} />
+      <SaeFeatureCard f={saeFeature} />
       <RunDetails run={run} />
       <LensQualityCard ev={lensEval} />
+      <SaeQualityCard ev={saeEval} />
       <JacobianLensCard jl={jacobianLens} />
       <PatchingCard p={patching} />
       {dialog === 'browser' && (

@@ -4,6 +4,7 @@ import type {
   Backend,
   DeleteSessionResponse,
   DiffSessionsRequest,
+  EvalSaeRequest,
   EvalLensRequest,
   EvalReport,
   FitJlensCheckpoint,
@@ -29,6 +30,12 @@ import type {
   RunAttention,
   RunAttentionParams,
   RunAttentionQuery,
+  SaeCorpusReport,
+  SaeCorpusRequest,
+  SaeEvalReport,
+  SaeFeaturesRequest,
+  SaeFeaturesResponse,
+  SaeSource,
   SavedFile,
   SaveStateRequest,
   SaveStateResponse,
@@ -38,6 +45,8 @@ import type {
   SessionRequest,
   TokenizeRequest,
   TokenizeResponse,
+  UnloadSaeRequest,
+  LoadSaeRequest,
   VisualizationRequest,
   WeightsMode,
 } from './types';
@@ -217,6 +226,26 @@ export const api = {
    */
   evalLens: (req: EvalLensRequest, { signal, requestId = newRequestId() }: { signal?: AbortSignal; requestId?: string } = {}) =>
     request<EvalReport>('POST', 'eval_lens', { body: req, signal, headers: { [REQUEST_HEADER]: requestId } }),
+  /**
+   * Attaches SAEs (folders on the server's machine) to the model in service, all or none: one that
+   * cannot be read or does not fit the model (its width, its hook) is a 400 saying why.
+   */
+  loadSae: (saes: SaeSource[]) => request<ModelDescription>('POST', 'load_sae', { body: { saes } satisfies LoadSaeRequest }),
+  /** Takes attached SAEs off the model in service. */
+  unloadSae: (names: string[]) => request<ModelDescription>('POST', 'unload_sae', { body: { names } satisfies UnloadSaeRequest }),
+  /** What features say (their decoder rows through the head), and with `run_id` their activations over that kept run. */
+  saeFeatures: (req: SaeFeaturesRequest, signal?: AbortSignal) => request<SaeFeaturesResponse>('POST', 'sae_features', { body: req, signal }),
+  /**
+   * Where a feature fires over a corpus. Like `evalLens`, `requestId` goes in `x-logitlens-request`
+   * (its "run" events count documents), and aborting `signal` stops the scan on the server.
+   */
+  saeFeatureCorpus: (req: SaeCorpusRequest, { signal, requestId = newRequestId() }: { signal?: AbortSignal; requestId?: string } = {}) =>
+    request<SaeCorpusReport>('POST', 'sae_feature_corpus', { body: req, signal, headers: { [REQUEST_HEADER]: requestId } }),
+  /** The last SAE evaluation made with the model in service, or null. */
+  lastSaeEval: (signal?: AbortSignal) => request<SaeEvalReport | null>('GET', 'eval_sae', { signal }),
+  /** Measures the attached SAEs over a corpus; stoppable and reported like `evalLens`. */
+  evalSae: (req: EvalSaeRequest, { signal, requestId = newRequestId() }: { signal?: AbortSignal; requestId?: string } = {}) =>
+    request<SaeEvalReport>('POST', 'eval_sae', { body: req, signal, headers: { [REQUEST_HEADER]: requestId } }),
   /** The tokens of `text` as the model in service reads it. */
   tokenize: (req: TokenizeRequest, signal?: AbortSignal) => request<TokenizeResponse>('POST', 'tokenize', { body: req, signal }),
   /**

@@ -191,6 +191,42 @@ export type LensMetrics = Schemas['LensMetrics'];
 export type EvalReport = Schemas['EvalReport'];
 
 // ---------------------------------------------------------------------------------------------
+// Sparse autoencoders: POST /load_sae, /unload_sae, /sae_features, /sae_feature_corpus, /eval_sae.
+
+/** An SAE attached to the model in service (its `saes` in /model_status): name, hook, architecture, sizes, dtype, bytes. */
+export type AttachedSae = Schemas['AttachedSae'];
+/** POST /load_sae body: the SAEs to attach, all or none. (Schema: `LoadSaeQuery`.) */
+export type LoadSaeRequest = Schemas['LoadSaeQuery'];
+/** One SAE to attach: its folder on the server's machine, and an optional name and hook. */
+export type SaeSource = Schemas['SaeSource'];
+/** POST /unload_sae body. (Schema: `UnloadSaeQuery`.) */
+export type UnloadSaeRequest = Schemas['UnloadSaeQuery'];
+/** What one SAE reads over a run's positions, and the lens row it sits under (`row`). */
+export type SaeReadout = Schemas['SaeReadout'];
+/** One position of a readout: its strongest features, L0 and reconstruction error. */
+export type SaePosition = Schemas['SaePosition'];
+/** One feature at one position: its id and activation. */
+export type SaeFeature = Schemas['SaeFeature'];
+/** POST /sae_features body: the SAE, the features, k tokens each end, and a kept run's id for activations. (Schema: `SaeFeaturesQuery`.) */
+export type SaeFeaturesRequest = Schemas['SaeFeaturesQuery'];
+/** POST /sae_features answer: each feature's top and bottom tokens, and with a run id its activations. */
+export type SaeFeaturesResponse = Schemas['SaeFeaturesResponse'];
+/** One feature's decoder norm and the tokens its decoder row promotes most and least. (Schema: `FeatureTokens`.) */
+export type SaeFeatureTokens = Schemas['FeatureTokens'];
+/** POST /sae_feature_corpus body: a corpus or `sample` documents, and how many contexts. (Schema: `SaeCorpusQuery`.) */
+export type SaeCorpusRequest = Schemas['SaeCorpusQuery'];
+/** POST /sae_feature_corpus answer: how often the feature fires, its max activation, its strongest contexts. (Schema: `SaeCorpusReport`.) */
+export type SaeCorpusReport = Schemas['SaeCorpusReport'];
+/** One context a feature fires in: the tokens around it and which one it fires on. (Schema: `FeatureContext`.) */
+export type SaeContext = Schemas['FeatureContext'];
+/** POST /eval_sae body. (Schema: `EvalSaeQuery`.) */
+export type EvalSaeRequest = Schemas['EvalSaeQuery'];
+/** POST /eval_sae answer, and GET /eval_sae's last one. */
+export type SaeEvalReport = Schemas['SaeEvalReport'];
+/** One SAE's measures over the corpus: ΔCE, loss recovered, KL, explained variance, MSE, L0, dead features. */
+export type SaeQuality = Schemas['SaeQuality'];
+
+// ---------------------------------------------------------------------------------------------
 // Sessions and PNG exports.
 
 export type SessionEntry = Schemas['SessionEntry'];

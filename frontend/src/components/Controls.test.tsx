@@ -23,6 +23,7 @@ function inputsOf(over: Partial<RunInputs> = {}): RunInputs {
     newTokens: { text: '20', set: () => {}, value: 20, error: null },
     lenses: null,
     lens: 'logit',
+    saeCount: 0,
     request: () => {
       throw new Error('the controls send nothing themselves');
     },

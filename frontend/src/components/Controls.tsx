@@ -1,6 +1,6 @@
 // The Controls card: input text, run options, Run and Generate (with how many tokens to write) and
 // Stop while either is in progress, the active interventions with the receipts of the run on
-// screen, and the stream, Jacobian-lens and attention intervention forms.
+// screen, and the stream, Jacobian-lens, SAE and attention intervention forms.
 import { useEffect, useState } from 'react';
 import type { Interventions } from '../api/types';
 import { MAX_NEW_TOKENS } from '../lib/generate';
@@ -27,6 +27,8 @@ import type { InterventionScope, RunReceipts } from '../hooks/useRunNotes';
 import type { RunTask } from '../hooks/useRunTask';
 import type { JlensForm } from '../hooks/useJlensForm';
 import { JlensInterventionForm } from './JlensInterventionForm';
+import type { SaeForm } from '../hooks/useSaeForm';
+import { SaeInterventionForm } from './SaeInterventionForm';
 import { Receipts } from './Receipts';
 import { RunOptions } from './RunOptions';
 import { RunControl } from './RunControl';
@@ -44,6 +46,8 @@ interface ControlsProps {
   receipts: RunReceipts | null;
   /** The Jacobian lens's operations (steer, ablate, swap), when the page offers them. */
   jlens?: JlensForm;
+  /** The SAE operations (splice, ablate, clamp, steer), when the page offers them. */
+  sae?: SaeForm;
 }
 
 function LayerOptions({ n }: { n: number }) {
@@ -287,7 +291,7 @@ function RetryCountdown({ at }: { at: number }) {
   return <span data-testid="retry-countdown">{secs > 0 ? `The server is busy: try again in ${secs} s.` : 'The server said it may have room now: Run again.'}</span>;
 }
 
-export function Controls({ inputs, scope, task, actions, receipts, jlens }: ControlsProps) {
+export function Controls({ inputs, scope, task, actions, receipts, jlens, sae }: ControlsProps) {
   const n = countInterventions(inputs.interventions);
   const { running, kind } = task;
   const generating = running && kind === 'generate';
@@ -315,7 +319,7 @@ export function Controls({ inputs, scope, task, actions, receipts, jlens }: Cont
         />
       </label>
       {scope.tokens && <TokenStrip tokens={scope.tokens} />}
-      <RunOptions value={inputs.options} onChange={inputs.setOptions} hasInterventions={n > 0} lenses={{ choices: inputs.lenses, effective: inputs.lens }} />
+      <RunOptions value={inputs.options} onChange={inputs.setOptions} hasInterventions={n > 0} lenses={{ choices: inputs.lenses, effective: inputs.lens }} saes={inputs.saeCount} />
       <RunControl
         name="run"
         request={task}
@@ -394,6 +398,7 @@ export function Controls({ inputs, scope, task, actions, receipts, jlens }: Cont
         }}
       />
       {jlens && <JlensInterventionForm form={jlens} ctx={ctx} onAdd={(key, config) => inputs.setInterventions(appendIntervention(inputs.interventions, key, config))} />}
+      {sae && <SaeInterventionForm form={sae} ctx={ctx} onAdd={(key, config) => inputs.setInterventions(appendIntervention(inputs.interventions, key, config))} />}
       <AttentionForm
         ctx={ctx}
         layerOptions={layerOptions}

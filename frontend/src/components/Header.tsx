@@ -10,6 +10,8 @@ import { describeLoading } from '../lib/progress';
 import { servingModel } from '../lib/status';
 import { isWeightsMode, memoryNeed, WEIGHTS_MODES, weightsDetail, weightsForm, weightsLine } from '../lib/weights';
 import { LensFileField } from './LensFileField';
+import { SaeCard } from './SaeCard';
+import type { SaesState } from '../hooks/useSaes';
 
 export const BROWSE_VALUE = '__browse_models__';
 
@@ -69,6 +71,8 @@ interface HeaderProps {
   lensType: { value: LensType; onChange: (l: LensType) => void };
   onOpenBrowser: () => void;
   session: { canSave: boolean; onSave: () => void; onLoad: () => void };
+  /** The SAEs attached and the field that attaches one, beside the lenses. */
+  saes?: SaesState;
 }
 
 function StatusBadge({ status, connectionError, modelBusy }: { status: ModelStatus | null; connectionError: string | null; modelBusy: boolean }) {
@@ -104,7 +108,7 @@ function StatusBadge({ status, connectionError, modelBusy }: { status: ModelStat
   );
 }
 
-export function Header({ loader, models, lensType, onOpenBrowser, session }: HeaderProps) {
+export function Header({ loader, models, lensType, onOpenBrowser, session, saes }: HeaderProps) {
   const { status, model, backend, selectedModel, modelBusy } = loader;
   const groups = modelGroups(models.models, backend);
   const listed = new Set(groups.flatMap((g) => g.models.map((m) => m.id)));
@@ -214,6 +218,7 @@ export function Header({ loader, models, lensType, onOpenBrowser, session }: Hea
             </span>
           )}
           <LensFileField model={model} busy={modelBusy} onAttach={loader.attachLens} />
+          {saes && <SaeCard saes={saes} />}
         </div>
         <label className={`field field-check${loader.chatAvailable ? '' : ' is-disabled'}`} title={loader.chatHint}>
           <input

@@ -2,9 +2,40 @@ import { describe, expect, it, vi } from 'vitest';
 import { act, fireEvent, render, screen, within } from '@testing-library/react';
 import { LensGrid } from './LensGrid';
 import { deltaColor, entropyColor, probColor, rgbString } from '../lib/colors';
-import { diffGrid, entropyGrid, intervenedRows, lensRows, trackedGrid, TOKENS } from '../test/fixtures';
+import { diffGrid, entropyGrid, intervenedRows, lensRows, saeReadout, trackedGrid, TOKENS } from '../test/fixtures';
 
 describe('LensGrid', () => {
+  it('puts an SAE row after the lens row it reads, its cells the top feature shaded by its act, with a tooltip and a menu', () => {
+    const rows = lensRows(['Embeddings', 'Layer 0', 'Layer 1', 'Final Output']);
+    const sae = [saeReadout('a', 'Layer 1'), saeReadout('b', 'Layer 0'), saeReadout('c', 'Layer 1')];
+    const onSaeFeature = vi.fn();
+    const onUseSaeFeature = vi.fn();
+    const { container } = render(<LensGrid rows={rows} tokens={TOKENS} sae={sae} onSaeFeature={onSaeFeature} onUseSaeFeature={onUseSaeFeature} />);
+    const order = Array.from(container.querySelectorAll('tbody tr')).map((tr) => tr.getAttribute('data-row-name') ?? `SAE ${tr.getAttribute('data-sae')}`);
+    expect(order).toEqual(['Embeddings', 'Layer 0', 'SAE b', 'Layer 1', 'SAE a', 'SAE c', 'Final Output']);
+    const row = container.querySelector('tr.sae-row[data-sae="a"]')!;
+    expect(row.querySelector('th')!.textContent).toBe('aSAE');
+    const cells = Array.from(row.querySelectorAll<HTMLElement>('[data-sae-cell]'));
+    expect(cells.map((c) => c.textContent)).toEqual(['–L0 0', '#21', '#32', '#43']);
+    // Shaded by act ÷ the row's max: the strongest is the scale's end, no feature the empty slate.
+    expect(cells[3].style.background).toBe(rgbString(deltaColor(1, 1)));
+    expect(cells[0].style.background).toBe(rgbString(deltaColor(0, 1)));
+    fireEvent.mouseOver(cells[3]);
+    const tip = screen.getByTestId('sae-tooltip');
+    expect(within(tip).getByTestId('sae-tooltip-features').textContent).toBe('#4 3#9 0.5');
+    expect(within(tip).getByTestId('sae-tooltip-stats').textContent).toBe('L0 2 · reconstruction error 0.75');
+    fireEvent.click(cells[2]);
+    const menu = screen.getByTestId('sae-cell-menu');
+    fireEvent.click(within(menu).getByRole('menuitem', { name: 'Use #3 in the SAE intervention form' }));
+    expect(onUseSaeFeature).toHaveBeenCalledWith({ sae: 'a', feature: 3, position: 2 });
+    fireEvent.click(cells[3]);
+    fireEvent.click(within(screen.getByTestId('sae-cell-menu')).getByRole('menuitem', { name: 'Feature card' }));
+    expect(onSaeFeature).toHaveBeenCalledWith({ sae: 'a', feature: 4, position: 3 });
+    // Without a feature active, a cell offers nothing.
+    fireEvent.click(cells[0]);
+    expect(screen.queryByTestId('sae-cell-menu')).toBeNull();
+  });
+
   it('says which lens drew it, beside the legend and in the table’s name', () => {
     const { rerender } = render(<LensGrid rows={lensRows()} tokens={TOKENS} />);
     expect(screen.getByTestId('grid-lens').textContent).toBe('Drawn by the logit lens');

@@ -6,7 +6,7 @@
 // A generation's grid marks the positions the model wrote (from `promptTokens` on), and while it
 // is written, the token chosen last heads a column whose cells have not come yet.
 import { memo, useCallback, useEffect, useId, useMemo, useRef, useState, type KeyboardEvent as ReactKeyboardEvent, type RefObject } from 'react';
-import type { LensRow } from '../api/types';
+import type { LensRow, SaeReadout } from '../api/types';
 import type { AttributionTarget } from '../lib/attribution';
 import { deltaToScale, diverging, inferno, probToScale, rgbString, textOn, viridis } from '../lib/colors';
 import {
@@ -26,6 +26,7 @@ import {
   type LegendSpec,
 } from '../lib/colorModes';
 import { formatPercent, formatProb, formatToken } from '../lib/tokens';
+import { formatAct, placeSaeRows, readoutMax, saeCellColor, saeCellLabel, saeTooltipLines, topFeature } from '../lib/sae';
 
 interface GridProps {
   rows: LensRow[];
@@ -38,12 +39,55 @@ interface GridProps {
   label: string;
   promptTokens: number | null;
   pendingToken: string | null;
+  /** The SAEs' readouts, each a row after the lens row it reads. */
+  sae: readonly SaeReadout[];
 }
 
 interface TipState {
   r: number;
   c: number;
   rect: DOMRect;
+  /** An SAE row's cell: the SAE's name (r is then -1). */
+  sae?: string;
+}
+
+/** An SAE's row: its top feature at each position, shaded by its activation ÷ the row's largest. */
+function SaeRow({ s, T, tokens, promptTokens, pending }: { s: SaeReadout; T: number; tokens: string[] | null; promptTokens: number | null; pending: boolean }) {
+  const max = readoutMax(s);
+  return (
+    <tr className="sae-row" data-sae={s.name}>
+      <th scope="row" className="sticky-col row-name sae-row-name" title={`${s.name} reads ${s.hook} (${s.architecture}, ${s.d_sae} features): the strongest feature at each position`}>
+        <span>{s.name}</span>
+        <span className="sae-tag">SAE</span>
+      </th>
+      {Array.from({ length: T }, (_, c) => {
+        const p = s.positions[c];
+        const top = topFeature(p);
+        const bg = saeCellColor(top?.act ?? 0, max);
+        return (
+          <td key={c} className={`lens-td sae-td${writtenClass(c, promptTokens)}`}>
+            {p && (
+              <div
+                className="lens-cell sae-cell"
+                tabIndex={c === 0 ? 0 : -1}
+                data-sae-cell=""
+                data-sae={s.name}
+                data-c={c}
+                data-feature={top?.id}
+                data-act={top?.act ?? 0}
+                aria-label={saeCellLabel(s, c, tokens?.[c])}
+                style={{ background: rgbString(bg), color: textOn(bg) }}
+              >
+                <span className="cell-token">{top ? `#${top.id}` : '–'}</span>
+                <span className="cell-prob">{top ? formatAct(top.act) : `L0 ${p.l0}`}</span>
+              </div>
+            )}
+          </td>
+        );
+      })}
+      {pending && <td className={`lens-td is-pending${writtenClass(T, promptTokens)}`} />}
+    </tr>
+  );
 }
 
 /** The classes that set written positions apart, and the line where writing starts. */
@@ -52,10 +96,13 @@ function writtenClass(i: number, promptTokens: number | null): string {
   return i === promptTokens ? ' is-written is-boundary' : ' is-written';
 }
 
-const GridTable = memo(function GridTable({ rows, transported, tokens, compact, cells, view, label, promptTokens, pendingToken }: GridProps) {
+const GridTable = memo(function GridTable({ rows, transported, tokens, compact, cells, view, label, promptTokens, pendingToken, sae }: GridProps) {
   const T = rows[0]?.predictions.length ?? 0;
   const last = rows.length - 1;
   const pending = pendingToken !== null;
+  const placed = useMemo(() => placeSaeRows(rows, sae), [rows, sae]);
+  const saeRows = (list: readonly SaeReadout[] | undefined) =>
+    (list ?? []).map((s) => <SaeRow key={`sae:${s.name}`} s={s} T={T} tokens={tokens} promptTokens={promptTokens} pending={pending} />);
   return (
     <table className={`lens-table${compact ? ' is-compact' : ''}`} aria-label={label} data-view={view}>
       <thead>
@@ -96,7 +143,7 @@ const GridTable = memo(function GridTable({ rows, transported, tokens, compact, 
         </tr>
       </thead>
       <tbody>
-        {rows.map((row, r) => (
+        {rows.map((row, r) => [
           <tr key={r} className={`lens-row${r === last ? ' is-final' : ''}`} data-row-name={row.layer_name} data-transported={transported.has(row.layer_name) ? '1' : undefined}>
             <th scope="row" className="sticky-col row-name">
               <span>{row.layer_name}</span>
@@ -137,8 +184,10 @@ const GridTable = memo(function GridTable({ rows, transported, tokens, compact, 
               );
             })}
             {pending && <td className={`lens-td is-pending${writtenClass(T, promptTokens)}`} />}
-          </tr>
-        ))}
+          </tr>,
+          ...saeRows(placed.after.get(r)),
+        ])}
+        {saeRows(placed.unplaced)}
       </tbody>
     </table>
   );
@@ -220,6 +269,122 @@ function Tooltip({ data, view, r, pos, rect, token }: { data: GridData; view: Gr
         </div>
       )}
       {h !== undefined && h !== null && <div className="tooltip-entropy">Entropy: {formatNats(h)} nats</div>}
+    </div>
+  );
+}
+
+/** An SAE cell's details: every feature listed with its activation, L0 and the reconstruction error. */
+function SaeTooltip({ s, pos, rect, token }: { s: SaeReadout; pos: number; rect: DOMRect; token: string | undefined }) {
+  const p = s.positions[pos];
+  if (!p) return null;
+  const lines = saeTooltipLines(p);
+  const W = 250;
+  const H = 90 + 19 * Math.ceil(lines.features.length / 2);
+  let top = rect.bottom + 6;
+  if (top + H > window.innerHeight) top = Math.max(6, rect.top - H - 6);
+  const left = Math.min(Math.max(rect.left + rect.width / 2, W / 2 + 10), window.innerWidth - W / 2 - 10);
+  return (
+    <div className="lens-tooltip sae-tooltip" role="tooltip" data-testid="sae-tooltip" style={{ top, left, width: W }}>
+      <div className="tooltip-head">
+        {s.name} · Pos {pos}
+        {token !== undefined && <span className="tooltip-token"> {formatToken(token)}</span>}
+      </div>
+      <div className="tooltip-sub">{s.hook}</div>
+      {lines.features.length > 0 ? (
+        <ul className="sae-tooltip-features" data-testid="sae-tooltip-features">
+          {lines.features.map((f) => (
+            <li key={f} className="mono">
+              {f}
+            </li>
+          ))}
+        </ul>
+      ) : (
+        <div className="muted small">No feature active</div>
+      )}
+      <div className="tooltip-entropy" data-testid="sae-tooltip-stats">
+        {lines.l0} · {lines.recon}
+      </div>
+    </div>
+  );
+}
+
+/** What a clicked SAE cell offers for its top feature: its card, and the SAE intervention form filled with it. */
+export interface SaeFeatureTarget {
+  sae: string;
+  feature: number;
+  position: number;
+}
+
+function SaeCellMenu({
+  s,
+  pos,
+  rect,
+  onFeatureCard,
+  onUseFeature,
+  onClose,
+  boxRef,
+}: {
+  s: SaeReadout;
+  pos: number;
+  rect: DOMRect;
+  onFeatureCard?: (t: SaeFeatureTarget) => void;
+  onUseFeature?: (t: SaeFeatureTarget) => void;
+  onClose: () => void;
+  boxRef: RefObject<HTMLDivElement | null>;
+}) {
+  const top = topFeature(s.positions[pos]);
+  if (!top) return null;
+  const t = { sae: s.name, feature: top.id, position: pos };
+  const W = 260;
+  const H = 110;
+  const left = Math.min(Math.max(rect.left, 10), window.innerWidth - W - 10);
+  let y = rect.bottom + 6;
+  if (y + H > window.innerHeight) y = Math.max(6, rect.top - H);
+  return (
+    <div
+      ref={boxRef}
+      className="cell-menu"
+      role="menu"
+      aria-label={`${s.name} · Pos ${pos}`}
+      data-testid="sae-cell-menu"
+      style={{ top: y, left, width: W }}
+      onKeyDown={(e) => {
+        if (e.key === 'Escape') onClose();
+      }}
+    >
+      {onFeatureCard && (
+        <button
+          type="button"
+          role="menuitem"
+          className="btn btn-small btn-secondary"
+          autoFocus
+          title="What the feature promotes and suppresses, its activation over this run, and where it fires in a corpus"
+          onClick={() => {
+            onFeatureCard(t);
+            onClose();
+          }}
+        >
+          Feature card
+        </button>
+      )}
+      {onUseFeature && (
+        <button
+          type="button"
+          role="menuitem"
+          className="btn btn-small btn-secondary"
+          autoFocus={!onFeatureCard}
+          title="Fill the SAE intervention form with this SAE and feature"
+          onClick={() => {
+            onUseFeature(t);
+            onClose();
+          }}
+        >
+          Use #{top.id} in the SAE intervention form
+        </button>
+      )}
+      <span className="muted small">
+        #{top.id} of {s.name}, {formatAct(top.act)} at position {pos}
+      </span>
     </div>
   );
 }
@@ -351,6 +516,18 @@ function cellOf(el: EventTarget | null): HTMLElement | null {
   return el instanceof HTMLElement ? el.closest<HTMLElement>('[data-cell]') : null;
 }
 
+/** A lens cell or an SAE row's cell. */
+function anyCellOf(el: EventTarget | null): HTMLElement | null {
+  return el instanceof HTMLElement ? el.closest<HTMLElement>('[data-cell],[data-sae-cell]') : null;
+}
+
+const EMPTY_SAE: readonly SaeReadout[] = [];
+
+/** A name inside a quoted attribute selector. */
+function attrValue(v: string): string {
+  return v.replace(/["\\]/g, '\\$&');
+}
+
 interface LensGridProps extends GridData {
   tokens: string[] | null;
   /** The view shown first when there is a diff (the session comparison opens on it). */
@@ -375,6 +552,12 @@ interface LensGridProps extends GridData {
   promptTokens?: number | null;
   /** While a generation is written: the token chosen last, before its column comes. */
   pendingToken?: string | null;
+  /** What the attached SAEs read (the run's `sae`): a row each, after the lens row it reads. */
+  sae?: readonly SaeReadout[] | null;
+  /** Offers an SAE cell's top feature's card. */
+  onSaeFeature?: (t: SaeFeatureTarget) => void;
+  /** Offers to fill the SAE intervention form with an SAE cell's top feature. */
+  onUseSaeFeature?: (t: SaeFeatureTarget) => void;
 }
 
 export function LensGrid({
@@ -394,7 +577,11 @@ export function LensGrid({
   onLensVector,
   promptTokens = null,
   pendingToken = null,
+  sae = null,
+  onSaeFeature,
+  onUseSaeFeature,
 }: LensGridProps) {
+  const readouts = sae ?? EMPTY_SAE;
   const [tip, setTip] = useState<TipState | null>(null);
   // The menu belongs to the rows it was opened on: other rows close it.
   const [menuState, setMenu] = useState<(TipState & { rows: LensRow[] }) | null>(null);
@@ -428,7 +615,8 @@ export function LensGrid({
   const show = useCallback((el: HTMLElement | null) => {
     if (!el) return;
     tipEl.current = el;
-    setTip({ r: Number(el.dataset.r), c: Number(el.dataset.c), rect: el.getBoundingClientRect() });
+    if (el.dataset.sae !== undefined) setTip({ r: -1, c: Number(el.dataset.c), rect: el.getBoundingClientRect(), sae: el.dataset.sae });
+    else setTip({ r: Number(el.dataset.r), c: Number(el.dataset.c), rect: el.getBoundingClientRect() });
   }, []);
 
   const hide = useCallback(() => {
@@ -456,12 +644,17 @@ export function LensGrid({
   }, [pendingToken, T]);
 
   const hasActions = !!onAttribute || !!onLensVector;
+  const hasSaeActions = !!onSaeFeature || !!onUseSaeFeature;
+  const menuCellSelector = (m: TipState) => (m.sae !== undefined ? `[data-sae-cell][data-sae="${attrValue(m.sae)}"][data-c="${m.c}"]` : `[data-cell][data-r="${m.r}"][data-c="${m.c}"]`);
   const openMenu = (el: HTMLElement | null) => {
-    if (el && hasActions) setMenu({ r: Number(el.dataset.r), c: Number(el.dataset.c), rect: el.getBoundingClientRect(), rows });
+    if (!el) return;
+    if (el.dataset.sae !== undefined) {
+      if (hasSaeActions) setMenu({ r: -1, c: Number(el.dataset.c), rect: el.getBoundingClientRect(), rows, sae: el.dataset.sae });
+    } else if (hasActions) setMenu({ r: Number(el.dataset.r), c: Number(el.dataset.c), rect: el.getBoundingClientRect(), rows });
   };
   const closeMenu = () => {
     // Back to the cell, where the keyboard was.
-    if (menu) scrollRef.current?.querySelector<HTMLElement>(`[data-cell][data-r="${menu.r}"][data-c="${menu.c}"]`)?.focus();
+    if (menu) scrollRef.current?.querySelector<HTMLElement>(menuCellSelector(menu))?.focus();
     setMenu(null);
   };
 
@@ -473,7 +666,7 @@ export function LensGrid({
     };
     const scrolled = () =>
       setMenu((m) => {
-        const el = m && scrollRef.current?.querySelector<HTMLElement>(`[data-cell][data-r="${m.r}"][data-c="${m.c}"]`);
+        const el = m && scrollRef.current?.querySelector<HTMLElement>(menuCellSelector(m));
         return m && el ? { ...m, rect: el.getBoundingClientRect() } : null;
       });
     document.addEventListener('mousedown', away);
@@ -495,6 +688,19 @@ export function LensGrid({
   }, [tip, reposition]);
 
   const onKeyDown = (e: ReactKeyboardEvent<HTMLDivElement>) => {
+    const saeEl = anyCellOf(e.target);
+    if (saeEl && saeEl.dataset.sae !== undefined) {
+      // An SAE row: left and right along it, Enter for its menu.
+      let c = Number(saeEl.dataset.c);
+      if (e.key === 'Escape') return hide();
+      if (e.key === 'Enter') return openMenu(saeEl);
+      if (e.key === 'ArrowLeft') c = Math.max(0, c - 1);
+      else if (e.key === 'ArrowRight') c = Math.min(T - 1, c + 1);
+      else return;
+      e.preventDefault();
+      scrollRef.current?.querySelector<HTMLElement>(`[data-sae-cell][data-sae="${attrValue(saeEl.dataset.sae)}"][data-c="${c}"]`)?.focus();
+      return;
+    }
     const el = cellOf(e.target);
     if (!el) return;
     let r = Number(el.dataset.r);
@@ -550,6 +756,11 @@ export function LensGrid({
             </span>
           )}
           <Legend spec={legend} />
+          {readouts.length > 0 && (
+            <span className="legend-sae small" data-testid="sae-legend">
+              <span className="sae-tag">SAE</span> rows: each position’s strongest feature #id and its activation, lighter the nearer the row’s largest
+            </span>
+          )}
           {promptTokens !== null && (promptTokens < T || pendingToken !== null) && (
             <span className="legend-written small" data-testid="written-legend">
               <span className="written-swatch" aria-hidden="true" /> written by the model (from position {promptTokens})
@@ -586,15 +797,16 @@ export function LensGrid({
         </div>
       </div>
       <div
-        className={`lens-scroll${hasActions ? ' has-actions' : ''}`}
+        className={`lens-scroll${hasActions ? ' has-actions' : ''}${hasSaeActions ? ' has-sae-actions' : ''}`}
         ref={scrollRef}
         data-testid={testId}
-        onMouseOver={(e) => show(cellOf(e.target))}
-        onClick={(e) => openMenu(cellOf(e.target))}
+        onMouseOver={(e) => show(anyCellOf(e.target))}
+        onClick={(e) => openMenu(anyCellOf(e.target))}
         onMouseLeave={hide}
         onFocus={(e) => {
-          const el = cellOf(e.target);
+          const el = anyCellOf(e.target);
           if (!el) return;
+          if (el.dataset.sae !== undefined) return show(el);
           // Roving tab stop: the focused cell is the one Tab returns to.
           scrollRef.current?.querySelectorAll<HTMLElement>('[data-cell][tabindex="0"]').forEach((x) => {
             if (x !== el) x.tabIndex = -1;
@@ -603,14 +815,22 @@ export function LensGrid({
           show(el);
         }}
         onBlur={(e) => {
-          if (!cellOf(e.relatedTarget)) hide();
+          if (!anyCellOf(e.relatedTarget)) hide();
         }}
         onKeyDown={onKeyDown}
       >
-        <GridTable rows={rows} transported={transportedSet} tokens={tokens} compact={compact} cells={cells} view={view} label={tableLabel} promptTokens={promptTokens} pendingToken={pendingToken} />
+        <GridTable rows={rows} transported={transportedSet} tokens={tokens} compact={compact} cells={cells} view={view} label={tableLabel} promptTokens={promptTokens} pendingToken={pendingToken} sae={readouts} />
       </div>
-      {tip && !menu && rows[tip.r] && <Tooltip data={data} view={view} r={tip.r} pos={tip.c} rect={tip.rect} token={tokens?.[tip.c]} />}
-      {menu && hasActions && rows[menu.r] && (
+      {tip && !menu && tip.sae !== undefined && (() => {
+        const s = readouts.find((x) => x.name === tip.sae);
+        return s ? <SaeTooltip s={s} pos={tip.c} rect={tip.rect} token={tokens?.[tip.c]} /> : null;
+      })()}
+      {tip && !menu && tip.sae === undefined && rows[tip.r] && <Tooltip data={data} view={view} r={tip.r} pos={tip.c} rect={tip.rect} token={tokens?.[tip.c]} />}
+      {menu && menu.sae !== undefined && (() => {
+        const s = readouts.find((x) => x.name === menu.sae);
+        return s ? <SaeCellMenu s={s} pos={menu.c} rect={menu.rect} onFeatureCard={onSaeFeature} onUseFeature={onUseSaeFeature} onClose={closeMenu} boxRef={menuRef} /> : null;
+      })()}
+      {menu && menu.sae === undefined && hasActions && rows[menu.r] && (
         <CellMenu
           row={rows[menu.r]}
           pos={menu.c}

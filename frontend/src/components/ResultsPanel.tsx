@@ -12,7 +12,7 @@ import { shortModelName } from '../lib/models';
 import { ActivationPanel } from './ActivationPanel';
 import { AttentionPanel } from './AttentionPanel';
 import { GeneratedText, LiveText } from './Generation';
-import { LensGrid } from './LensGrid';
+import { LensGrid, type SaeFeatureTarget } from './LensGrid';
 import { RequestNotes, RequestProgress } from './RunControl';
 
 /**
@@ -23,10 +23,13 @@ export function ResultsPanel({
   run,
   attribution,
   lensVector,
+  saeActions,
 }: {
   run: Pick<RunState, 'view' | 'task' | 'live' | 'notes' | 'inputs'>;
   attribution?: Pick<AttributionState, 'attribute' | 'disabledReason'>;
   lensVector?: (t: { tokenId: number; token: string }) => void;
+  /** An SAE cell's menu: the feature's card, and the SAE intervention form filled with it. */
+  saeActions?: { feature: (t: SaeFeatureTarget) => void; use: (t: SaeFeatureTarget) => void };
 }) {
   const { view, task, live } = run;
   const { running, error: runError } = task;
@@ -105,6 +108,9 @@ export function ResultsPanel({
               onAttribute={attribution && ((t) => void attribution.attribute(t))}
               attributeDisabledReason={attribution?.disabledReason}
               onLensVector={lensVector}
+              sae={view.sae}
+              onSaeFeature={saeActions?.feature}
+              onUseSaeFeature={saeActions?.use}
               promptTokens={gen?.promptTokens ?? null}
             />
           </>

@@ -76,6 +76,19 @@ describe('TrackTokensInput', () => {
 });
 
 describe('RunOptions', () => {
+  it('offers SAE features and how many a position only with SAEs attached', () => {
+    const onChange = vi.fn();
+    const v: RunOptionsValue = { compare: false, analysis: false, track: [], sae: true, saeTopK: 8 };
+    const { rerender } = render(<RunOptions value={v} onChange={onChange} hasInterventions={false} />);
+    expect(screen.queryByLabelText('SAE features')).toBeNull();
+    rerender(<RunOptions value={v} onChange={onChange} hasInterventions={false} saes={2} />);
+    expect(screen.getByText(/A row per SAE attached \(2\)/)).toBeTruthy();
+    fireEvent.change(screen.getByLabelText('SAE features per position'), { target: { value: '0' } });
+    expect(onChange).toHaveBeenLastCalledWith({ ...v, saeTopK: 0 });
+    fireEvent.click(screen.getByLabelText('SAE features'));
+    expect(onChange).toHaveBeenLastCalledWith({ ...v, sae: false });
+  });
+
   it('toggles compare and analysis', () => {
     const onChange = vi.fn();
     const v: RunOptionsValue = { compare: false, analysis: false, track: [] };

@@ -4,7 +4,7 @@ import { useId, useState } from 'react';
 import type { Lens, TrackToken } from '../api/types';
 import type { LensChoices } from '../lib/lenses';
 import { LensSelect } from './LensSelect';
-import type { RunOptionsValue } from '../lib/runOptions';
+import { DEFAULT_SAE_TOP_K, type RunOptionsValue } from '../lib/runOptions';
 import { addTrackTokens, hasSeparator, MAX_TRACK_TOKENS, parseTrackTokens, trackTokenLabel } from '../lib/track';
 
 interface TrackInputProps {
@@ -128,10 +128,13 @@ interface RunOptionsProps {
   hasInterventions: boolean;
   /** The lens select, offered once a lens is attached to the model, and the lens the next run asks for. */
   lenses?: { choices: LensChoices | null; effective: Lens } | null;
+  /** How many SAEs are attached: with any, the SAE features option is offered. */
+  saes?: number;
 }
 
-export function RunOptions({ value, onChange, hasInterventions, lenses }: RunOptionsProps) {
+export function RunOptions({ value, onChange, hasInterventions, lenses, saes = 0 }: RunOptionsProps) {
   const set = (patch: Partial<RunOptionsValue>) => onChange({ ...value, ...patch });
+  const saeId = useId();
   return (
     <fieldset className="run-options" aria-label="Run options">
       <legend className="sr-only">Run options</legend>
@@ -154,6 +157,34 @@ export function RunOptions({ value, onChange, hasInterventions, lenses }: RunOpt
           <span className="muted small block">Residual norms and cosines, attention/MLP output norms</span>
         </span>
       </label>
+      {saes > 0 && (
+        <div className="check-row sae-option">
+          <input type="checkbox" id={`${saeId}-on`} checked={!!value.sae} onChange={(e) => set({ sae: e.target.checked })} />
+          <span>
+            <label htmlFor={`${saeId}-on`}>SAE features</label>
+            <label className="field field-inline sae-top-k">
+              <span className="small">top</span>
+              <input
+                aria-label="SAE features per position"
+                className="input input-narrow"
+                type="number"
+                min={0}
+                step={1}
+                value={value.saeTopK ?? DEFAULT_SAE_TOP_K}
+                disabled={!value.sae}
+                title="Features listed a position (0: every active one)"
+                onChange={(e) => {
+                  const k = Math.trunc(Number(e.target.value));
+                  set({ saeTopK: Number.isFinite(k) && k >= 0 ? k : DEFAULT_SAE_TOP_K });
+                }}
+              />
+            </label>
+            <span className="muted small block">
+              A row per SAE attached ({saes}) under the lens row it reads: each position’s strongest features
+            </span>
+          </span>
+        </div>
+      )}
       <TrackTokensInput value={value.track} onChange={(track) => set({ track })} />
     </fieldset>
   );

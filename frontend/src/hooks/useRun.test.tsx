@@ -90,7 +90,7 @@ describe('useRun', () => {
     expect(run().notes.receipts).toEqual({ list: RECEIPTS.slice(0, 1), interventions: 1, stale: false });
     // The tokens of the text as run bound the token indices of interventions.
     expect(run().scope.tokens).toHaveLength(4);
-    expect(run().scope.ctx).toEqual({ numLayers: 2, hiddenSize: 8, seqLen: 4, jlensLayers: null });
+    expect(run().scope.ctx).toEqual({ numLayers: 2, hiddenSize: 8, seqLen: 4, jlensLayers: null, saes: [] });
     expect(run().notes.staleNote).toBeNull();
   });
 

@@ -5,7 +5,7 @@ import { useMemo, useState } from 'react';
 import type { Interventions, Lens, LensType, RunRequest } from '../api/types';
 import { DEFAULT_MAX_NEW_TOKENS, parseMaxNewTokens } from '../lib/generate';
 import { attachedLenses, effectiveLens, lensChoices, type LensChoices } from '../lib/lenses';
-import { optionFields, type RunOptionsValue } from '../lib/runOptions';
+import { DEFAULT_SAE_TOP_K, optionFields, saeFields, type RunOptionsValue } from '../lib/runOptions';
 import type { ModelLoader } from './useModelLoader';
 
 export const DEFAULT_TEXT = 'The capital of France is';
@@ -33,6 +33,8 @@ export interface RunInputs {
   lenses: LensChoices | null;
   /** The lens the next run asks for: the choice when it can be used, else the logit lens. */
   lens: Lens;
+  /** How many SAEs are attached to the model in service (the SAE features option applies then). */
+  saeCount: number;
   /** The request the controls make as they are, `override` replacing fields. */
   request: (override?: Partial<RunRequest>) => RunRequest;
 }
@@ -41,7 +43,7 @@ export function useRunInputs(loader: Pick<ModelLoader, 'model' | 'effectiveChat'
   const [text, setText] = useState(DEFAULT_TEXT);
   const [lensType, setLensType] = useState<LensType>('block_output');
   const [interventions, setInterventions] = useState<Interventions>({});
-  const [options, setOptions] = useState<RunOptionsValue>({ compare: false, analysis: false, track: [], lens: 'logit' });
+  const [options, setOptions] = useState<RunOptionsValue>({ compare: false, analysis: false, track: [], lens: 'logit', sae: true, saeTopK: DEFAULT_SAE_TOP_K });
   const [newTokensText, setNewTokensText] = useState(String(DEFAULT_MAX_NEW_TOKENS));
 
   const tuned = loader.model?.tuned_lens ?? null;
@@ -53,6 +55,7 @@ export function useRunInputs(loader: Pick<ModelLoader, 'model' | 'effectiveChat'
   const lens = effectiveLens(options.lens, attached, lensType);
   const lenses = useMemo(() => lensChoices(attached, lensType), [attached, lensType]);
   const parsed = parseMaxNewTokens(newTokensText);
+  const saeCount = loader.model?.saes?.length ?? 0;
 
   const request = (override?: Partial<RunRequest>): RunRequest => ({
     text,
@@ -67,6 +70,8 @@ export function useRunInputs(loader: Pick<ModelLoader, 'model' | 'effectiveChat'
     // Cheap next to the lens itself, and the grid's Entropy colour mode needs it.
     entropy: true,
     ...optionFields(options),
+    // The attached SAEs' features, when asked for and there are some.
+    ...saeFields(options, saeCount),
     // Absent for the logit lens, the server's default.
     ...(lens !== 'logit' ? { lens } : {}),
     ...override,
@@ -84,6 +89,7 @@ export function useRunInputs(loader: Pick<ModelLoader, 'model' | 'effectiveChat'
     newTokens: { text: newTokensText, set: setNewTokensText, value: parsed.ok ? parsed.value : null, error: parsed.ok ? null : parsed.error },
     lenses,
     lens,
+    saeCount,
     request,
   };
 }

@@ -34,11 +34,11 @@ export interface InterventionScope {
   tokens: string[] | null;
 }
 
-type Inputs = Pick<RunInputs, 'text' | 'lensType' | 'lens' | 'interventions' | 'options' | 'newTokens'>;
+type Inputs = Pick<RunInputs, 'text' | 'lensType' | 'lens' | 'interventions' | 'options' | 'newTokens' | 'saeCount'>;
 
 export function useRunNotes(loader: Pick<ModelLoader, 'model' | 'modelBusy' | 'effectiveChat'>, inputs: Inputs, view: RunView | null): RunNotes {
   const { model, modelBusy, effectiveChat } = loader;
-  const { text, lensType, lens, interventions, options } = inputs;
+  const { text, lensType, lens, interventions, options, saeCount } = inputs;
 
   const staleNote = useMemo(() => {
     if (!view || modelBusy) return null;
@@ -52,10 +52,10 @@ export function useRunNotes(loader: Pick<ModelLoader, 'model' | 'modelBusy' | 'e
       (view.request.lens ?? 'logit') !== lens ||
       view.request.apply_chat_template !== effectiveChat ||
       JSON.stringify(view.request.interventions) !== JSON.stringify(interventions) ||
-      !sameOptions(view.request, options);
+      !sameOptions(view.request, options, saeCount);
     if (!changed) return null;
     return view.generation ? 'The controls changed since this generation: Generate to update it.' : 'The controls changed since this run: Run to update the grid.';
-  }, [view, modelBusy, model, text, lensType, lens, effectiveChat, interventions, options]);
+  }, [view, modelBusy, model, text, lensType, lens, effectiveChat, interventions, options, saeCount]);
 
   const receipts = useMemo(() => {
     if (!view || !Array.isArray(view.receipts)) return null;
@@ -83,12 +83,15 @@ export function useInterventionScope(loader: Pick<ModelLoader, 'model' | 'effect
   const newTokens = tokens && view?.generation ? (inputs.newTokens.value ?? view.generation.maxNewTokens) : undefined;
   // The Jacobian lens's layers once a model is known (null: none attached to it).
   const jlensLayers = model ? (model.jacobian_lens?.source_layers ?? null) : undefined;
+  // The SAEs attached, once a model is known (their operations are checked against them).
+  const saes = model ? (model.saes ?? []).map((s) => ({ name: s.name, hook: s.hook })) : undefined;
   const ctx: InterventionContext = {
     numLayers,
     hiddenSize: model?.hidden_size,
     seqLen: tokens ? tokens.length : undefined,
     ...(newTokens ? { newTokens } : {}),
     ...(jlensLayers !== undefined ? { jlensLayers } : {}),
+    ...(saes !== undefined ? { saes } : {}),
   };
   return { ctx, layerOptions, tokens };
 }

@@ -2,7 +2,7 @@
 // results), with what was asked and where it came from.
 import { useState } from 'react';
 import { errorMessage } from '../api/client';
-import type { ActivationAnalysis, Backend, DiffCell, InferenceResult, LensRow, Receipt, RunRequest, TrackedProb } from '../api/types';
+import type { ActivationAnalysis, Backend, DiffCell, InferenceResult, LensRow, Receipt, RunRequest, SaeReadout, TrackedProb } from '../api/types';
 import { attentionOfResponse, type AttentionTensor } from '../lib/attention';
 import type { Generation } from '../lib/generate';
 import { attachedLenses, attachedPath } from '../lib/lenses';
@@ -41,6 +41,8 @@ export interface RunView {
   transportedRows?: string[] | null;
   /** A generation's: what was written after the prompt (the rows and tokens cover both). */
   generation?: Generation | null;
+  /** What the attached SAEs read at every position (`sae` in the request), each placed under its lens row. */
+  sae?: SaeReadout[] | null;
 }
 
 export interface ShownRun {
@@ -82,6 +84,7 @@ export function useShownRun(loader: Pick<ModelLoader, 'currentStatus' | 'selecte
       lensPath: req.lens ? attachedPath(req.lens, attachedLenses(s)) : null,
       transportedRows: res.transported_rows ?? null,
       generation,
+      sae: res.sae ?? null,
     });
   };
 

@@ -3,13 +3,15 @@
 import type { InterventionConfig, Interventions } from '../api/types';
 import { formatToken } from './tokens';
 
-export type StreamLocation = 'output' | 'attn_output' | 'mlp_output' | 'embeddings';
+export type StreamLocation = 'output' | 'attn_output' | 'mlp_output' | 'resid_pre' | 'resid_mid' | 'embeddings';
 export type StreamOp = 'zero' | 'scale' | 'add';
 
 export const STREAM_LOCATIONS: { value: StreamLocation; label: string }[] = [
   { value: 'output', label: 'Block output' },
   { value: 'attn_output', label: 'Attention output' },
   { value: 'mlp_output', label: 'MLP output' },
+  { value: 'resid_pre', label: 'Residual stream entering the layer' },
+  { value: 'resid_mid', label: 'Residual stream after attention' },
   { value: 'embeddings', label: 'Embeddings' },
 ];
 
@@ -35,6 +37,8 @@ export interface InterventionContext {
    * jlens_swap): null when none is attached, absent when not known.
    */
   jlensLayers?: readonly number[] | null;
+  /** The SAEs attached, for their operations (sae_*): their names and hooks; absent when not known. */
+  saes?: readonly { name: string; hook: string }[];
 }
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -83,6 +87,8 @@ export function resolveIndex(index: number, seqLen: number): number {
 export function streamKey(layer: number | 'embeddings', location: StreamLocation, allLayers: boolean): string {
   if (layer === 'embeddings' || location === 'embeddings') return 'embeddings';
   if (allLayers) return `all_layers_${location}`;
+  // The residual stream before the layer and after its attention have TransformerLens's names.
+  if (location === 'resid_pre' || location === 'resid_mid') return `blocks.${layer}.hook_${location}`;
   return `layer_${layer}_${location}`;
 }
 
@@ -287,6 +293,12 @@ function conceptLabel(t: unknown): string {
 }
 
 const JLENS_TYPES = new Set(['jlens_steer', 'jlens_ablate', 'jlens_swap']);
+const SAE_TYPES = new Set(['sae_splice', 'sae_ablate', 'sae_clamp', 'sae_steer']);
+
+/** Whether an operation works through an attached SAE. */
+export function isSaeConfig(c: InterventionConfig): boolean {
+  return SAE_TYPES.has(c.type);
+}
 
 /** Whether an operation reads its directions from the Jacobian lens. */
 export function isJlensConfig(c: InterventionConfig): boolean {
@@ -300,6 +312,12 @@ export function describeIntervention(c: InterventionConfig): string {
   if (c.type === 'jlens_steer') s += `(${conceptLabel(c.token)}${alpha})`;
   if (c.type === 'jlens_ablate') s += `(${(c.tokens ?? []).map(conceptLabel).join(', ')})`;
   if (c.type === 'jlens_swap') s += `(${conceptLabel(c.source)} ⇄ ${conceptLabel(c.target)}${alpha})`;
+  if (isSaeConfig(c)) {
+    const sae = c.sae ?? '?';
+    const feature = c.feature == null ? '' : ` #${c.feature}`;
+    const value = c.value == null ? '' : c.type === 'sae_clamp' ? ` = ${fmtNum(c.value)}` : ` × ${fmtNum(c.value)}`;
+    s += `(${sae}${c.type === 'sae_splice' ? '' : feature}${c.type === 'sae_clamp' || c.type === 'sae_steer' ? value : ''})`;
+  }
   if (c.type === 'scale') s += `(${c.value == null ? '?' : fmtNum(c.value)})`;
   if (c.type === 'add' && Array.isArray(c.vector)) {
     const v = c.vector;
@@ -316,8 +334,19 @@ export function describeIntervention(c: InterventionConfig): string {
 
 /** A readable name for a key ("layer_3_mlp_output" → "Layer 3 · MLP output"). */
 export function describeKey(key: string): string {
-  const loc: Record<string, string> = { output: 'block output', attn_output: 'attention output', mlp_output: 'MLP output' };
+  const loc: Record<string, string> = {
+    output: 'block output',
+    attn_output: 'attention output',
+    mlp_output: 'MLP output',
+    resid_pre: 'residual stream entering the layer',
+    resid_mid: 'residual stream after attention',
+  };
+  const hooks: Record<string, string> = { ...loc, resid_post: 'block output', attn_out: 'attention output', mlp_out: 'MLP output' };
   if (key === 'embeddings' || key === 'hook_embed') return 'Embeddings';
+  let h = /^blocks\.(\d+)\.hook_(resid_pre|resid_mid|resid_post|attn_out|mlp_out)$/.exec(key);
+  if (h) return `Layer ${h[1]} · ${hooks[h[2]]}`;
+  h = /^all_layers_(resid_pre|resid_mid)$/.exec(key);
+  if (h) return `All layers · ${loc[h[1]]}`;
   let m = /^layer_(\d+)_(output|attn_output|mlp_output)$/.exec(key);
   if (m) return `Layer ${m[1]} · ${loc[m[2]]}`;
   m = /^all_layers_(output|attn_output|mlp_output)$/.exec(key);
@@ -353,6 +382,9 @@ export function normalizeInterventions(raw: unknown): Interventions {
       if (concept(c.source)) cfg.source = c.source as string | number;
       if (concept(c.target)) cfg.target = c.target as string | number;
       if (typeof c.alpha === 'number') cfg.alpha = c.alpha;
+      // An SAE's operations: which SAE (by name) and which of its features.
+      if (typeof c.sae === 'string') cfg.sae = c.sae;
+      if (typeof c.feature === 'number' && Number.isInteger(c.feature)) cfg.feature = c.feature;
       // A zero/block saved with the original's meaningless value 0 stays without it.
       if (cfg.type !== 'scale' && cfg.value === 0) delete cfg.value;
       configs.push(cfg);
@@ -377,6 +409,11 @@ export function interventionWarning(key: string, c: InterventionConfig, ctx: Int
   if (isJlensConfig(c) && ctx.jlensLayers !== undefined) {
     if (ctx.jlensLayers === null) return 'it reads its directions from a Jacobian lens, and none is attached';
     if (l !== null && !ctx.jlensLayers.includes(l)) return `the Jacobian lens attached has no matrix for layer ${l} (it covers ${ctx.jlensLayers.length ? ctx.jlensLayers.join(', ') : 'none'})`;
+  }
+  if (isSaeConfig(c) && ctx.saes !== undefined) {
+    const sae = ctx.saes.find((s) => s.name === c.sae);
+    if (!sae) return `no SAE named “${c.sae ?? '?'}” is attached${ctx.saes.length ? ` (attached: ${ctx.saes.map((s) => s.name).join(', ')})` : ''}`;
+    if (sae.hook !== key) return `${sae.name} reads ${sae.hook}, not ${key}`;
   }
   if (c.token_index != null) {
     const e = checkTokenIndex(c.token_index, ctx.seqLen, undefined, ctx.newTokens);

@@ -1,6 +1,7 @@
 import type {
   ActivationAnalysis,
   AttachedJacobianLens,
+  AttachedSae,
   Attribution,
   AttentionReduce,
   DiffCell,
@@ -17,6 +18,8 @@ import type {
   PackedAttention,
   PatchResponse,
   Receipt,
+  SaeEvalReport,
+  SaeReadout,
   ServiceStatus,
   ServingStatus,
   TokenizeRequest,
@@ -394,3 +397,85 @@ export function toyTokenize({ text, add_special_tokens = true }: TokenizeRequest
   }
   return { ids: tokens.map((t) => 100 + Array.from(t).reduce((a, ch) => a + ch.charCodeAt(0), 0)), tokens };
 }
+
+/** Two SAEs attached to TINY_LLAMA: a ReLU one on layer 0's output and a top-k one entering layer 1. */
+export const SAES: AttachedSae[] = [
+  {
+    name: 'relu_resid_post_0',
+    source: '/fixtures/research/sae/llama/relu_resid_post_0',
+    hook: 'blocks.0.hook_resid_post',
+    architecture: 'standard',
+    d_in: 8,
+    d_sae: 32,
+    k: null,
+    dtype: 'float32',
+    bytes: 2_304,
+    apply_b_dec_to_input: true,
+    normalize_activations: 'none',
+    centered: false,
+    notes: [],
+  },
+  {
+    name: 'topk_resid_pre_1',
+    source: '/fixtures/research/sae/llama/topk_resid_pre_1',
+    hook: 'blocks.1.hook_resid_pre',
+    architecture: 'topk',
+    d_in: 8,
+    d_sae: 32,
+    k: 4,
+    dtype: 'float32',
+    bytes: 2_304,
+    apply_b_dec_to_input: true,
+    normalize_activations: 'none',
+    centered: false,
+    notes: [],
+  },
+];
+
+/** A readout over TOKENS: at position i, features #(i+1) with act i and #9 with act 0.5 (none at 0). */
+export function saeReadout(name: string, row: string, hook = 'blocks.0.hook_resid_post', T = TOKENS.length): SaeReadout {
+  return {
+    name,
+    hook,
+    architecture: 'standard',
+    d_sae: 32,
+    row,
+    positions: Array.from({ length: T }, (_, i) => ({
+      features: i === 0 ? [] : [
+        { id: i + 1, act: i },
+        { id: 9, act: 0.5 },
+      ],
+      l0: i === 0 ? 0 : 2,
+      recon_error: 0.25 * i,
+    })),
+  };
+}
+
+export const SAE_EVAL: SaeEvalReport = {
+  model_name: '/fixtures/tiny/llama',
+  documents: 4,
+  tokens: 120,
+  sample_seed: 0,
+  max_tokens: 32,
+  exclude_special: true,
+  saes: [
+    {
+      name: 'relu_resid_post_0',
+      hook: 'blocks.0.hook_resid_post',
+      architecture: 'standard',
+      d_sae: 32,
+      ce_clean: 5.5,
+      ce_spliced: 5.75,
+      delta_ce: 0.25,
+      ce_zero_ablated: 6.5,
+      ce_loss_score: 0.75,
+      kl: 0.125,
+      kl_zero_ablated: 1.5,
+      explained_variance: 0.875,
+      mse: 0.0625,
+      mean_l0: 12.5,
+      dead_features: 3,
+      alive_features: 29,
+    },
+  ],
+};

@@ -8,6 +8,7 @@ import { vi } from 'vitest';
 import type {
   DeleteSessionResponse,
   DiffSessionsRequest,
+  EvalSaeRequest,
   EvalLensRequest,
   EvalReport,
   FitJlensCheckpoint,
@@ -30,6 +31,13 @@ import type {
   PatchResponse,
   RunAttention,
   RunProgress,
+  LoadSaeRequest,
+  SaeCorpusReport,
+  SaeCorpusRequest,
+  SaeEvalReport,
+  SaeFeaturesRequest,
+  SaeFeaturesResponse,
+  UnloadSaeRequest,
   SavedFile,
   SaveStateRequest,
   SaveStateResponse,
@@ -66,6 +74,12 @@ export interface Api {
   diff_sessions: [DiffSessionsRequest, SessionDiffResponse];
   save_visualization: [VisualizationRequest, SavedFile];
   save_grid_visualization: [GridVisualizationRequest, SavedFile];
+  load_sae: [LoadSaeRequest, ModelDescription];
+  unload_sae: [UnloadSaeRequest, ModelDescription];
+  sae_features: [SaeFeaturesRequest, SaeFeaturesResponse];
+  sae_feature_corpus: [SaeCorpusRequest, SaeCorpusReport];
+  /** GET (no body: the last evaluation, null when none) and POST (a corpus) share the path. */
+  eval_sae: [EvalSaeRequest | undefined, SaeEvalReport | null];
 }
 export type Route = keyof Api;
 
@@ -89,6 +103,11 @@ const ROUTES: readonly Route[] = [
   'diff_sessions',
   'save_visualization',
   'save_grid_visualization',
+  'load_sae',
+  'unload_sae',
+  'sae_features',
+  'sae_feature_corpus',
+  'eval_sae',
 ];
 
 /**
