@@ -1644,7 +1644,8 @@ export interface components {
         SaeSource: {
             /**
              * @description A SAELens folder (cfg.json and sae_weights.safetensors) or a Gemma
-             *     Scope folder (params.npz).
+             *     Scope folder (params.npz), on this machine or as
+             *     `org/name[@revision]:folder` in the Hub cache.
              */
             path: string;
             /** @description Its name (default: the folder's). */
