@@ -152,6 +152,20 @@ export async function openApp(page, env) {
   await page.getByTestId('model-status').filter({ hasText: 'Ready' }).waitFor({ timeout: 30_000 });
 }
 
+/** With LOGITLENS_E2E_SHOTS set, saves a picture of `locator` (or the page) for the docs as
+ * e2e/artifacts/<name>.png. */
+export async function shot(page, name, locator) {
+  if (!process.env.LOGITLENS_E2E_SHOTS) return;
+  // Toasts float over the page: not in the picture.
+  const dismiss = page.locator('.toasts').getByRole('button', { name: 'Dismiss' });
+  while ((await dismiss.count()) > 0) await dismiss.first().click();
+  await page.mouse.move(0, 0);
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  await (locator ?? page).screenshot({ path: file, animations: 'disabled' });
+  console.error(`# picture for the docs: ${file}`);
+}
+
 export async function launchBrowser() {
   if (!fs.existsSync(CHROMIUM)) {
     throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install -y chromium, or set CHROMIUM`);

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe } from 'node:test';
-import { ARTIFACTS, REPO, formatToken, pageTest, serverAndBrowser } from './harness.mjs';
+import { REPO, formatToken, openApp, pageTest, serverAndBrowser, shot } from './harness.mjs';
 
 const env = { server: null, browser: null };
 const RESEARCH = path.join(REPO, 'tests', 'fixtures', 'research');
@@ -19,23 +19,6 @@ const TUNED = path.join(RESEARCH, 'tuned', 'llama');
 const CORPUS = path.join(RESEARCH, 'corpus.txt');
 const ROWS = ['Embeddings', 'Layer 0', 'Layer 1', 'Final Output'];
 const LENS_SELECT = 'Lens (logit, tuned or Jacobian)';
-
-async function shot(page, name, locator) {
-  if (!process.env.LOGITLENS_E2E_SHOTS) return;
-  // Toasts float over the page: not in the picture.
-  const dismiss = page.locator('.toasts').getByRole('button', { name: 'Dismiss' });
-  while ((await dismiss.count()) > 0) await dismiss.first().click();
-  await page.mouse.move(0, 0);
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  const file = path.join(ARTIFACTS, `${name}.png`);
-  await (locator ?? page).screenshot({ path: file, animations: 'disabled' });
-  console.error(`# picture for the docs: ${file}`);
-}
-
-async function openApp(page) {
-  await page.goto(env.server.url);
-  await page.getByTestId('model-status').filter({ hasText: 'Ready' }).waitFor({ timeout: 30_000 });
-}
 
 async function run(page) {
   const done = page.waitForResponse((r) => r.url().endsWith('/inference'), { timeout: 60_000 });
@@ -64,7 +47,7 @@ describe('the Jacobian lens (tiny llama)', () => {
   serverAndBrowser(env);
 
   pageTest('attaches a J-lens file, draws the grid with it (transported rows marked), and a steer toward a token changes the output', env, async (page) => {
-    await openApp(page);
+    await openApp(page, env);
     // No lens attached: no lens select, and the J-lens form says how to get one.
     assert.equal(await page.getByLabel(LENS_SELECT).count(), 0);
     assert.match(await page.getByTestId('jlens-form-unavailable').textContent(), /^Attach a Jacobian lens/);
@@ -129,7 +112,7 @@ describe('the Jacobian lens (tiny llama)', () => {
   });
 
   pageTest('what a token’s lens vector says, from a lens cell and typed', env, async (page) => {
-    await openApp(page);
+    await openApp(page, env);
     await attachJlens(page);
     await run(page);
     // The output's top token at the last position, from its cell's menu.
@@ -162,7 +145,7 @@ describe('the Jacobian lens (tiny llama)', () => {
   });
 
   pageTest('Lens quality: the Jacobian lens’s line beside the logit and tuned lenses’', env, async (page) => {
-    await openApp(page);
+    await openApp(page, env);
     await attachJlens(page);
     // The tuned lens too, through the same field: three lines.
     await page.getByRole('button', { name: /^Attach/ }).click();
@@ -198,7 +181,7 @@ describe('the Jacobian lens (tiny llama)', () => {
   });
 
   pageTest('fits a Jacobian lens from the page: its progress, Stop, Resume of the kept checkpoint, and a fit run to its end attached', env, async (page) => {
-    await openApp(page);
+    await openApp(page, env);
     await page.getByLabel('Show the Jacobian lens').check();
     // A fit far longer than this test: 4000 prompts at one dimension per backward pass (65 passes
     // a prompt on this model) take many minutes, so each Stop lands midway whatever the machine's pace.

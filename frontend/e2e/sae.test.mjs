@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe } from 'node:test';
-import { ARTIFACTS, REPO, pageTest, serverAndBrowser } from './harness.mjs';
+import { REPO, openApp, pageTest, serverAndBrowser, shot } from './harness.mjs';
 
 const env = { server: null, browser: null };
 const RESEARCH = path.join(REPO, 'tests', 'fixtures', 'research');
@@ -21,23 +21,6 @@ const SAES = ['relu_resid_post_1', 'jumprelu_mlp_out_0', 'topk_resid_pre_2'];
 // output ends in layer 0's output; the stream entering layer 2 is layer 1's output.
 const UNDER = ['Layer 1', 'Layer 0', 'Layer 1'];
 const CORPUS = path.join(RESEARCH, 'corpus.txt');
-
-async function shot(page, name, locator) {
-  if (!process.env.LOGITLENS_E2E_SHOTS) return;
-  // Toasts float over the page: not in the picture.
-  const dismiss = page.locator('.toasts').getByRole('button', { name: 'Dismiss' });
-  while ((await dismiss.count()) > 0) await dismiss.first().click();
-  await page.mouse.move(0, 0);
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  const file = path.join(ARTIFACTS, `${name}.png`);
-  await (locator ?? page).screenshot({ path: file, animations: 'disabled' });
-  console.error(`# picture for the docs: ${file}`);
-}
-
-async function openApp(page) {
-  await page.goto(env.server.url);
-  await page.getByTestId('model-status').filter({ hasText: 'Ready' }).waitFor({ timeout: 30_000 });
-}
 
 async function run(page) {
   const done = page.waitForResponse((r) => r.url().endsWith('/inference'), { timeout: 60_000 });
@@ -99,7 +82,7 @@ describe('sparse autoencoders (tiny llama)', () => {
   serverAndBrowser(env);
 
   pageTest('attaches SAEs through the field (a mismatched one refused in words), draws their rows with tooltips, and an ablation from a cell changes the output', env, async (page) => {
-    await openApp(page);
+    await openApp(page, env);
     // None attached: the form says how to get one.
     assert.match(await page.getByTestId('sae-form-unavailable').textContent(), /^Attach an SAE/);
 
@@ -182,7 +165,7 @@ describe('sparse autoencoders (tiny llama)', () => {
   });
 
   pageTest('a feature’s card: its tokens, its activation over the run, and a corpus scan', env, async (page) => {
-    await openApp(page);
+    await openApp(page, env);
     await attachSaes(page);
     const res = await run(page);
     const body = await res.json();
@@ -223,7 +206,7 @@ describe('sparse autoencoders (tiny llama)', () => {
   });
 
   pageTest('SAE quality: an evaluation run to its end, and Stop of one far longer than the test', env, async (page) => {
-    await openApp(page);
+    await openApp(page, env);
     await attachSaes(page);
     await page.getByLabel('Show SAE quality').check();
     const card = page.getByTestId('sae-quality');

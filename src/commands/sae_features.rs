@@ -3,8 +3,7 @@
 //! (`W_dec[f] · W_U`, as SAELens's logit lens of a feature).
 
 use anyhow::{bail, Result};
-use logitlens_engine::api::MAX_FEATURE_TOKENS;
-use logitlens_engine::ops::sae::features_answer;
+use logitlens_engine::api::{SaeFeaturesResponse, MAX_FEATURE_TOKENS};
 
 use crate::model_args::{LensArgs, ModelArgs, SaeArgs};
 
@@ -36,7 +35,7 @@ pub fn run(args: Args) -> Result<()> {
     let model = args.on.load(&LensArgs::none())?;
     args.sae.attach(&model)?;
     let sae = model.saes().remove(0);
-    let body = features_answer(&model, &sae, &args.features, args.k, None)?;
+    let body = SaeFeaturesResponse::of(&model, &sae, &args.features, args.k, None)?;
     if args.json {
         return super::print_json(|w| serde_json::to_writer(w, &body));
     }

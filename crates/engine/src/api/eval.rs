@@ -8,7 +8,7 @@ use crate::error::{EngineError, Result};
 use crate::ops::corpus::Corpus;
 use crate::ops::eval::EvalRequest;
 
-fn default_max_tokens() -> usize {
+pub(super) fn default_max_tokens() -> usize {
     128
 }
 

@@ -31,6 +31,28 @@ impl From<&Sae> for SaeInfo {
     }
 }
 
+impl SaeFeaturesResponse {
+    /// What `features` of `sae` say (each one's top and bottom `k` tokens)
+    /// and, given a kept run of `model`, their activation at every position
+    /// of it.
+    pub fn of(
+        model: &crate::load::LoadedModel,
+        sae: &Sae,
+        features: &[u32],
+        k: usize,
+        run: Option<&crate::ops::RunState>,
+    ) -> crate::error::Result<Self> {
+        Ok(SaeFeaturesResponse {
+            model_name: model.name.clone(),
+            sae: SaeInfo::from(sae),
+            features: crate::ops::sae::feature_tokens(model, sae, features, k)?,
+            activations: run
+                .map(|run| crate::ops::sae::run_activations(model, sae, features, run))
+                .transpose()?,
+        })
+    }
+}
+
 /// What features say: each one's top and bottom tokens by `W_dec[f]·W_U`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -142,10 +164,6 @@ impl SaeFeaturesQuery {
     }
 }
 
-fn default_max_tokens() -> usize {
-    128
-}
-
 fn default_contexts() -> usize {
     10
 }
@@ -176,7 +194,7 @@ pub struct EvalSaeQuery {
     #[serde(default)]
     pub seed: u64,
     /// Each document's first ids (default 128).
-    #[serde(default = "default_max_tokens")]
+    #[serde(default = "super::eval::default_max_tokens")]
     pub max_tokens: usize,
     /// Special-token positions keep their activation in the spliced run
     /// (default true); they are never counted.
@@ -215,7 +233,7 @@ pub struct SaeCorpusQuery {
     #[serde(default)]
     pub seed: u64,
     /// Each document's first ids (default 128).
-    #[serde(default = "default_max_tokens")]
+    #[serde(default = "super::eval::default_max_tokens")]
     pub max_tokens: usize,
     /// Contexts listed, strongest first (1 to 100, default 10).
     #[serde(default = "default_contexts")]

@@ -315,39 +315,26 @@ pub fn feature_tokens(
         .collect()
 }
 
-/// What features say (each one's top and bottom `k` tokens) and, given a
-/// kept run of `model`, their activation at every position of it, read
-/// after the run's interventions at the SAE's hook.
-pub fn features_answer(
+/// Each of `features`' activation at every position of a kept run of
+/// `model`, read after the run's interventions at the SAE's hook.
+pub fn run_activations(
     model: &LoadedModel,
     sae: &Sae,
     features: &[u32],
-    k: usize,
-    run: Option<&super::RunState>,
-) -> Result<crate::api::SaeFeaturesResponse> {
-    let tokens = feature_tokens(model, sae, features, k)?;
-    let activations = match run {
-        None => None,
-        Some(run) => {
-            if run.model_id != model.id {
-                return Err(EngineError::InvalidRequest(
-                    "run_id names a run of another model; run the text again".into(),
-                ));
-            }
-            let x = hook_state(model, &run.capture, &run.ids, &run.plan, sae.hook)?;
-            let rows = sae.encode(&x)?;
-            Some(
-                features
-                    .iter()
-                    .map(|&f| rows.iter().map(|r| r.act(f)).collect())
-                    .collect(),
-            )
-        }
-    };
-    Ok(crate::api::SaeFeaturesResponse {
-        model_name: model.name.clone(),
-        sae: crate::api::SaeInfo::from(sae),
-        features: tokens,
-        activations,
-    })
+    run: &super::RunState,
+) -> Result<Vec<Vec<f32>>> {
+    if run.model_id != model.id {
+        return Err(EngineError::InvalidRequest(
+            "run_id names a run of another model; run the text again".into(),
+        ));
+    }
+    for &f in features {
+        sae.check_feature(f as usize)?;
+    }
+    let x = hook_state(model, &run.capture, &run.ids, &run.plan, sae.hook)?;
+    let rows = sae.encode(&x)?;
+    Ok(features
+        .iter()
+        .map(|&f| rows.iter().map(|r| r.act(f)).collect())
+        .collect())
 }

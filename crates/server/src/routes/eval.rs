@@ -3,7 +3,7 @@
 //! `logitlens eval-lens` prints, and the last evaluation kept for the
 //! web app's Lens quality view.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -12,11 +12,12 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use logitlens_engine::api::EvalLensRequest;
 use logitlens_engine::ops::eval::{EvalReport, EvalRequest, EvalSpec};
+use logitlens_engine::ops::{Never, Operation};
 
 use crate::admission::admit;
 use crate::error::{ApiResult, AppJson};
 use crate::routes::inference::no_events;
-use crate::state::{AppState, Kept, KeptEval};
+use crate::state::{AppState, Kept};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(last_eval, eval_lens))
@@ -40,16 +41,30 @@ pub async fn eval_lens(
     AppJson(query): AppJson<EvalLensRequest>,
 ) -> ApiResult<Json<EvalReport>> {
     let req = EvalRequest::try_from(query)?;
-    let served = admit::<EvalSpec>(&st, &headers, req)
-        .await?
-        .run(no_events)
-        .await?;
+    let report = evaluate_and_keep::<EvalSpec>(&st, &headers, req, |st| &st.last_eval).await?;
+    Ok(Json(report))
+}
+
+/// Admit and run an evaluation, then keep its report with the model it was
+/// made with, in the slot `kept` names (what its GET route answers).
+pub(super) async fn evaluate_and_keep<O>(
+    st: &AppState,
+    headers: &HeaderMap,
+    req: O::Request,
+    kept: impl Fn(&AppState) -> &Mutex<Option<Kept<O::Output>>>,
+) -> ApiResult<O::Output>
+where
+    O: Operation<Event = Never> + Send + 'static,
+    O::Request: Send + 'static,
+    O::Output: Clone + Send + 'static,
+{
+    let served = admit::<O>(st, headers, req).await?.run(no_events).await?;
     let report = Arc::new(served.value);
-    *st.last_eval.lock().expect("eval lock") = Some(KeptEval {
+    *kept(st).lock().expect("eval lock") = Some(Kept {
         model: Arc::downgrade(&served.model),
         report: report.clone(),
     });
-    Ok(Json(report.as_ref().clone()))
+    Ok(report.as_ref().clone())
 }
 
 /// The last evaluation made with the model in service, or `null` when

@@ -3,8 +3,6 @@
 //! kept run, or over a corpus), and measure how well each one
 //! reconstructs the model's activations.
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
@@ -15,7 +13,6 @@ use logitlens_engine::api::{
     UnloadSaeQuery,
 };
 use logitlens_engine::ops::eval_sae::{EvalSaeRequest, EvalSaeSpec, SaeEvalReport};
-use logitlens_engine::ops::sae::features_answer;
 use logitlens_engine::ops::sae_corpus::{SaeCorpusReport, SaeCorpusRequest, SaeCorpusSpec};
 
 use crate::admission::admit;
@@ -25,6 +22,7 @@ use crate::routes::inference::no_events;
 use crate::state::{AppState, Kept};
 use crate::status::ModelDescription;
 
+use super::eval::evaluate_and_keep;
 use super::lens::in_service;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -118,7 +116,7 @@ pub async fn sae_features(
         })?),
     };
     let body = tokio::task::spawn_blocking(move || {
-        features_answer(&model, &sae, &q.features, q.k, run.as_deref())
+        SaeFeaturesResponse::of(&model, &sae, &q.features, q.k, run.as_deref())
     })
     .await
     .map_err(ApiError::internal)??;
@@ -166,16 +164,9 @@ pub async fn eval_sae(
     AppJson(q): AppJson<EvalSaeQuery>,
 ) -> ApiResult<Json<SaeEvalReport>> {
     let req = EvalSaeRequest::try_from(q)?;
-    let served = admit::<EvalSaeSpec>(&st, &headers, req)
-        .await?
-        .run(no_events)
-        .await?;
-    let report = Arc::new(served.value);
-    *st.last_sae_eval.lock().expect("eval lock") = Some(Kept {
-        model: Arc::downgrade(&served.model),
-        report: report.clone(),
-    });
-    Ok(Json(report.as_ref().clone()))
+    let report =
+        evaluate_and_keep::<EvalSaeSpec>(&st, &headers, req, |st| &st.last_sae_eval).await?;
+    Ok(Json(report))
 }
 
 /// The last SAE evaluation made with the model in service, or `null` when
