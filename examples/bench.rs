@@ -9,6 +9,7 @@
 //! the cold forward passes it replaces, and direct logit attribution. Options: `--model M` (default: the
 //! SmolLM2 GGUF), `--reps N` (default 5), `--quick` (fewer cases),
 //! `--causal-only` (only the patching, attribution and generation sections),
+//! `--forward-only` (the forward pass alone at 17, 54 and 220 tokens against its floor),
 //! `--generation-only`, `--jlens-only` (a Jacobian-lens fit's cost per prompt against a
 //! forward pass, and its readout against the logit lens's), `--sae-only` (an SAE's encoding of
 //! a 220-token prompt against its product floor, and a splice and an ablation).
@@ -185,6 +186,10 @@ fn main() {
     }
     if std::env::args().any(|a| a == "--sae-only") {
         sae_section(&LoadedModel::load(&spec, &mut |_| {}).unwrap(), reps);
+        return;
+    }
+    if std::env::args().any(|a| a == "--forward-only") {
+        forward_section(&LoadedModel::load(&spec, &mut |_| {}).unwrap(), reps);
         return;
     }
     if std::env::args().any(|a| a == "--causal-only") {
@@ -650,6 +655,64 @@ fn scale_section(dir: &std::path::Path) {
     println!();
 }
 
+/// The forward pass alone (no lens, no attention kept) at short and long
+/// prompts, against its product floor: `2 · T · params` at the f32
+/// product rate measured on the forward's own largest shape (`[T, d] x
+/// [d, d_mlp]`), and against reading its f32 weights once at the copy
+/// bandwidth measured here. `LOGITLENS_BENCH_LOOP=N` repeats each forward N
+/// more times, for a sampling profiler.
+fn forward_section(m: &LoadedModel, reps: usize) {
+    use logitlens_engine::hooks::InterventionPlan;
+    use logitlens_engine::model::ForwardOptions;
+    let cfg = m.config().clone();
+    let (d, f, n) = (cfg.d_model, cfg.d_mlp, cfg.n_layers);
+    // The block products' weights (q, k, v, o, and the MLP's three), the
+    // products a forward makes per token; the head is not part of it.
+    let kv = cfg.n_kv_heads * cfg.head_dim;
+    let per_layer = d * cfg.n_heads * cfg.head_dim * 2 + 2 * d * kv + 3 * d * f;
+    let params = (n * per_layer) as f64;
+    let bw = copy_bandwidth() / 1e9;
+    let extra: usize = std::env::var("LOGITLENS_BENCH_LOOP")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    println!("\n## The forward pass alone\n");
+    println!("Medians of {reps}, ms. Floor: the block products at the f32 rate measured on [T, {d}] x [{d}, {f}] (candle, this machine), or reading their f32 weights ({:.0} MB) once at the copy bandwidth ({bw:.1} GB/s), whichever is larger.\n", params * 4.0 / 1e6);
+    println!("| tokens | forward | product rate (GFLOP/s) | product floor | weight-read floor | forward / floor |");
+    println!("|---|---|---|---|---|---|");
+    let plan = InterventionPlan::default();
+    let opts = ForwardOptions {
+        keep_patterns: false,
+        watch: &Unwatched,
+    };
+    for tokens in [17, 54, 220] {
+        let ids = m.tokenize(&text_of(m, tokens), false).unwrap();
+        let t = ids.len();
+        let _ = m.model.forward_with(&ids, &plan, None, &opts).unwrap();
+        let time = median(
+            (0..reps + extra)
+                .map(|_| {
+                    let t0 = Instant::now();
+                    m.model.forward_with(&ids, &plan, None, &opts).unwrap();
+                    t0.elapsed()
+                })
+                .collect(),
+        );
+        let rate = matmul_rate(t, d, f, reps.max(5)) * 1e9;
+        let product = 2.0 * t as f64 * params / rate;
+        let read = params * 4.0 / (bw * 1e9);
+        let floor = product.max(read);
+        println!(
+            "| {t} | {:.1} | {:.0} | {:.1} | {:.1} | {:.2}x |",
+            time.as_secs_f64() * 1e3,
+            rate / 1e9,
+            product * 1e3,
+            read * 1e3,
+            time.as_secs_f64() / floor
+        );
+    }
+}
+
 /// An activation-patching sweep (every layer x every position of a 10-token
 /// pair, resid_pre, then mlp_out) against what it replaces: one cold
 /// forward pass per patched run, each projecting its last position (a
@@ -939,16 +1002,10 @@ fn sae_section(m: &LoadedModel, reps: usize) {
     let scale = 1.0 / (d as f64).sqrt();
     let w_enc = Tensor::randn(0f32, scale as f32, (d, D_SAE), &dev).unwrap();
     let w_dec = Tensor::randn(0f32, scale as f32, (D_SAE, d), &dev).unwrap();
-    let floor = median(
-        (0..reps)
-            .map(|_| {
-                let t = Instant::now();
-                let p = x.matmul(&w_enc).unwrap();
-                let _ = p.dims();
-                t.elapsed()
-            })
-            .collect(),
-    );
+    let product = || {
+        let p = x.matmul(&w_enc).unwrap();
+        let _ = p.dims();
+    };
     // The bias that leaves L0 of D_SAE pre-activations above zero, over
     // every position: the right quantile of this very product.
     let mut pre: Vec<f32> = x
@@ -964,7 +1021,7 @@ fn sae_section(m: &LoadedModel, reps: usize) {
 
     println!("\n## Sparse autoencoders\n");
     println!(
-        "A random f32 SAE, {D_SAE} features x {d}, reading blocks.{LAYER}.hook_resid_post of a {tokens}-token prompt; the product floor is `x.matmul(W_enc)` ([{tokens}, {d}] x [{d}, {D_SAE}], f32) alone; ms, medians of {reps}.\n"
+        "A random f32 SAE, {D_SAE} features x {d}, reading blocks.{LAYER}.hook_resid_post of a {tokens}-token prompt; the product floor is `x.matmul(W_enc)` ([{tokens}, {d}] x [{d}, {D_SAE}], f32) alone, timed in turn with the encode; ms, medians of {reps} (encode / floor: the median of the pairs' ratios).\n"
     );
     println!("| SAE | mean L0 | MiB | product floor | encode | encode / floor | splice | ablate |");
     println!("|---|---|---|---|---|---|---|---|");
@@ -1020,9 +1077,29 @@ fn sae_section(m: &LoadedModel, reps: usize) {
             .and_then(|r| r.ids.first())
             .copied()
             .unwrap_or(0);
-        let encode = time(&|| {
-            sae.encode(&x).unwrap();
-        });
+        // The floor and the encode timed in turn, each pair back to back,
+        // so the machine's drift (a shared VM's) falls on both alike; the
+        // ratio is the median of the pairs'.
+        product();
+        sae.encode(&x).unwrap();
+        let pairs: Vec<(Duration, Duration)> = (0..reps)
+            .map(|_| {
+                let t = Instant::now();
+                product();
+                let floor = t.elapsed();
+                let t = Instant::now();
+                sae.encode(&x).unwrap();
+                (floor, t.elapsed())
+            })
+            .collect();
+        let floor = median(pairs.iter().map(|p| p.0).collect());
+        let encode = median(pairs.iter().map(|p| p.1).collect());
+        let mut ratios: Vec<f64> = pairs
+            .iter()
+            .map(|(f, e)| e.as_secs_f64() / f.as_secs_f64())
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        let ratio = ratios[ratios.len() / 2];
         let splice = time(&|| {
             sae.edit(&SaeEdit::Splice, &x).unwrap();
         });
@@ -1034,7 +1111,7 @@ fn sae_section(m: &LoadedModel, reps: usize) {
             sae.bytes() as f64 / (1 << 20) as f64,
             ms(floor),
             ms(encode),
-            encode.as_secs_f64() / floor.as_secs_f64(),
+            ratio,
             ms(splice),
             ms(ablate)
         );

@@ -66,9 +66,11 @@ pub struct Sae {
     w_dec: Tensor,
     b_enc: Vec<f32>,
     b_dec: Vec<f32>,
-    threshold: Option<Vec<f32>>,
     /// ‖W_dec[f]‖.
     dec_norm: Vec<f32>,
+    /// What a standard or JumpReLU feature's value must exceed to be
+    /// active: 0, or max(θ, 0).
+    act_floor: Vec<f32>,
 }
 
 impl std::fmt::Debug for Sae {
@@ -129,16 +131,22 @@ impl Sae {
         } else {
             Encoder::Held(Matrix::Dense(t.w_enc.t()?.contiguous()?))
         };
+        let act_floor = match &t.threshold {
+            Some(th) if matches!(settings.architecture, Architecture::JumpRelu) => {
+                th.iter().map(|t| t.max(0.0)).collect()
+            }
+            _ => vec![0.0; t.b_enc.len()],
+        };
         Ok(Sae {
             name,
             source,
             hook,
             settings,
             enc,
+            act_floor,
             w_dec,
             b_enc: t.b_enc,
             b_dec: t.b_dec,
-            threshold: t.threshold,
             dec_norm,
         })
     }
@@ -315,45 +323,51 @@ impl Sae {
         Ok(out)
     }
 
-    /// One row's features from its pre-activations (before `b_enc`).
+    /// One row's features from its pre-activations (before `b_enc`): one
+    /// tight pass over the row (zipped slices, no bounds checks, a branch
+    /// nearly always not taken), which costs about what reading it does.
     fn activate(&self, pre: &[f32]) -> (Vec<u32>, Vec<f32>) {
         let s = self.settings.enc_scale;
-        let value = |f: usize| s * pre[f] + self.b_enc[f];
-        let mut active: Vec<(u32, f32)> = match self.settings.architecture {
-            Architecture::Standard => (0..pre.len())
-                .filter_map(|f| Some((f as u32, value(f))).filter(|(_, v)| *v > 0.0))
-                .collect(),
-            Architecture::JumpRelu => {
-                let th = self.threshold.as_deref().unwrap_or(&[]);
-                (0..pre.len())
-                    .filter_map(|f| {
-                        let v = value(f);
-                        (v > th[f] && v > 0.0).then_some((f as u32, v))
-                    })
-                    .collect()
+        let values = pre.iter().zip(&self.b_enc).map(|(&p, &b)| s * p + b);
+        let mut active: Vec<(u32, f32)> = Vec::new();
+        match self.settings.architecture {
+            // relu(pre)·[pre > θ]: above max(θ, 0), so a negative θ still
+            // gives no negative activation.
+            Architecture::Standard | Architecture::JumpRelu => {
+                above(pre, &self.b_enc, s, &self.act_floor, &mut active);
             }
             Architecture::TopK { k, rescale } => {
-                // The weakest of the best k so far on top: nearly every
-                // feature is turned away by one comparison with it, where
-                // a selection over all d_sae pairs moved them all.
-                let mut best = BinaryHeap::with_capacity(k.min(pre.len()) + 1);
-                for f in 0..pre.len() {
-                    let v = value(f);
-                    let r = Ranked(f as u32, if rescale { v * self.dec_norm[f] } else { v });
-                    if best.len() < k {
-                        best.push(r);
-                    } else if let Some(mut weakest) = best.peek_mut() {
-                        if r < *weakest {
-                            *weakest = r;
-                        }
+                // The weakest of the best k so far on top, and its value
+                // at hand: nearly every feature is turned away by one
+                // comparison with it. Features come in id order, so one
+                // equal to the weakest ranks below it (ties go to the
+                // lower id) and is turned away too.
+                let k = k.min(pre.len());
+                let mut best = BinaryHeap::with_capacity(k + 1);
+                let mut floor = f32::NEG_INFINITY;
+                for (f, (v, &norm)) in values.zip(&self.dec_norm).enumerate() {
+                    if k == 0 {
+                        break;
+                    }
+                    let r = if rescale { v * norm } else { v };
+                    if best.len() == k && !(r > floor) {
+                        continue;
+                    }
+                    if best.len() == k {
+                        best.pop();
+                    }
+                    best.push(Ranked(f as u32, r));
+                    if best.len() == k {
+                        floor = best.peek().map_or(f32::NEG_INFINITY, |w| w.1);
                     }
                 }
-                best.into_iter()
+                active = best
+                    .into_iter()
                     .map(|r| (r.0, r.1))
                     .filter(|(_, v)| *v > 0.0)
-                    .collect()
+                    .collect();
             }
-        };
+        }
         active.sort_unstable_by(by_act);
         active.into_iter().unzip()
     }
@@ -484,6 +498,43 @@ fn act_of(ids: &[u32], acts: &[f32], f: usize) -> f32 {
     ids.iter()
         .position(|&id| id as usize == f)
         .map_or(0.0, |i| acts[i])
+}
+
+/// Push `(f, v)` for each `v = s·pre[f] + b[f]` above `floor[f]`, in id
+/// order. A block of 16 at a time is computed and compared at once (the
+/// compiler vectorizes it), and almost every block, with none above its
+/// floor, costs nothing more: at an L0 of tens among thousands of
+/// features this is about the cost of reading the row.
+fn above(pre: &[f32], b: &[f32], s: f32, floor: &[f32], out: &mut Vec<(u32, f32)>) {
+    const W: usize = 16;
+    let n = pre.len();
+    let whole = n - n % W;
+    for start in (0..whole).step_by(W) {
+        let (p, bb, fl) = (
+            &pre[start..start + W],
+            &b[start..start + W],
+            &floor[start..start + W],
+        );
+        let mut v = [0f32; W];
+        let mut any = false;
+        for i in 0..W {
+            v[i] = s * p[i] + bb[i];
+            any |= v[i] > fl[i];
+        }
+        if any {
+            for i in 0..W {
+                if v[i] > fl[i] {
+                    out.push(((start + i) as u32, v[i]));
+                }
+            }
+        }
+    }
+    for f in whole..n {
+        let v = s * pre[f] + b[f];
+        if v > floor[f] {
+            out.push((f as u32, v));
+        }
+    }
 }
 
 /// Activation descending, then id ascending.
