@@ -350,7 +350,8 @@ impl Sae {
                         break;
                     }
                     let r = if rescale { v * norm } else { v };
-                    if best.len() == k && !(r > floor) {
+                    if best.len() == k && r.partial_cmp(&floor) != Some(std::cmp::Ordering::Greater)
+                    {
                         continue;
                     }
                     if best.len() == k {
