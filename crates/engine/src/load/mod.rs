@@ -644,14 +644,9 @@ impl LoadedModel {
             .iter()
             .find(|n| !attached.iter().any(|a| &a.name == *n))
         {
-            let have: Vec<&str> = attached.iter().map(|a| a.name.as_str()).collect();
             return Err(EngineError::InvalidRequest(format!(
-                "no SAE named {n:?} is attached ({}); nothing was taken off",
-                if have.is_empty() {
-                    "none is".to_string()
-                } else {
-                    format!("attached: {}", have.join(", "))
-                }
+                "no SAE named {n:?} to take off ({}); nothing was taken off",
+                saes_said(&attached)
             )));
         }
         attached.retain(|a| !names.contains(&a.name));
@@ -705,6 +700,17 @@ impl LoadedModel {
             .cloned()
     }
 
+    /// The attached SAE named `name`, else an error in words that lists
+    /// the attached ones (what every request naming an SAE says).
+    pub fn attached_sae(&self, name: &str) -> Result<std::sync::Arc<Sae>> {
+        self.sae(name).ok_or_else(|| {
+            EngineError::InvalidRequest(format!(
+                "sae: no SAE named {name:?} ({})",
+                saes_said(&self.saes.read().expect("sae lock"))
+            ))
+        })
+    }
+
     /// How the weights are held and what they take.
     pub fn weights_info(&self) -> WeightsInfo {
         WeightsInfo {
@@ -735,4 +741,13 @@ impl LoadedModel {
             .collect();
         Ok(self.weights_sha256.get_or_init(|| hex).clone())
     }
+}
+
+/// "attached: a, b", or "none is attached", for messages naming an SAE.
+fn saes_said(saes: &[std::sync::Arc<Sae>]) -> String {
+    if saes.is_empty() {
+        return "none is attached".into();
+    }
+    let names: Vec<&str> = saes.iter().map(|s| s.name.as_str()).collect();
+    format!("attached: {}", names.join(", "))
 }

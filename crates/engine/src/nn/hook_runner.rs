@@ -189,16 +189,7 @@ pub(crate) fn with_rows(x: &Tensor, mut rows: Vec<(usize, &Tensor)>) -> Result<T
 /// `x: [T, D]` with row `p` replaced by `row: [1, D]`, the other rows
 /// bit-identical.
 pub(crate) fn with_row(x: &Tensor, p: usize, row: &Tensor) -> Result<Tensor> {
-    let t = x.dim(0)?;
-    let mut parts = Vec::with_capacity(3);
-    if p > 0 {
-        parts.push(x.narrow(0, 0, p)?);
-    }
-    parts.push(row.to_dtype(x.dtype())?);
-    if p + 1 < t {
-        parts.push(x.narrow(0, p + 1, t - p - 1)?);
-    }
-    Ok(Tensor::cat(&parts, 0)?)
+    with_rows(x, vec![(p, row)])
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ pub mod rope;
 pub mod weights;
 
 pub(crate) use attend::{attend, repeat_kv, Attended, AttnMask};
-pub(crate) use hook_runner::{with_row, HookRunner};
+pub(crate) use hook_runner::{with_row, with_rows, HookRunner};
 pub(crate) use linear::Linear;
 pub use mlp::Activation;
 pub(crate) use mlp::Mlp;

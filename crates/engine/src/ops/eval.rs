@@ -75,7 +75,7 @@ impl Sums {
 }
 
 /// `log_softmax` of one f32 logit row, in f64.
-fn log_probs(logits: &[f32]) -> Vec<f64> {
+pub(super) fn log_probs(logits: &[f32]) -> Vec<f64> {
     let max = logits
         .iter()
         .fold(f64::NEG_INFINITY, |m, &x| m.max(f64::from(x)));

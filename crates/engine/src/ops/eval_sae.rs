@@ -253,11 +253,18 @@ impl SaeCodec for SpliceExcept {
         self.sae.d_sae()
     }
     fn apply(&self, edit: &SaeEdit, x: &Tensor) -> Result<Tensor> {
-        let mut out = self.sae.edit(edit, x)?;
-        for (p, _) in self.keep.iter().enumerate().filter(|(_, &k)| k) {
-            out = crate::nn::with_row(&out, p, &x.narrow(0, p, 1)?)?;
+        let out = self.sae.edit(edit, x)?;
+        let kept = self
+            .keep
+            .iter()
+            .enumerate()
+            .filter(|(_, &k)| k)
+            .map(|(p, _)| Ok((p, x.narrow(0, p, 1)?)))
+            .collect::<Result<Vec<_>>>()?;
+        if kept.is_empty() {
+            return Ok(out);
         }
-        Ok(out)
+        crate::nn::with_rows(&out, kept.iter().map(|(p, r)| (*p, r)).collect())
     }
 }
 
@@ -280,18 +287,7 @@ fn log_probs(logits: &Tensor) -> Result<Vec<Vec<f64>>> {
     Ok(logits
         .to_vec2::<f32>()?
         .iter()
-        .map(|row| {
-            let max = row
-                .iter()
-                .fold(f64::NEG_INFINITY, |m, &x| m.max(f64::from(x)));
-            let z = max
-                + row
-                    .iter()
-                    .map(|&x| (f64::from(x) - max).exp())
-                    .sum::<f64>()
-                    .ln();
-            row.iter().map(|&x| f64::from(x) - z).collect()
-        })
+        .map(|row| super::eval::log_probs(row))
         .collect())
 }
 

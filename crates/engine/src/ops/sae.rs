@@ -101,14 +101,6 @@ pub(crate) fn check_read(
     top_k: Option<usize>,
 ) -> Result<Option<SaeRead>> {
     let attached = model.saes();
-    let names = || -> String {
-        let n: Vec<&str> = attached.iter().map(|s| s.name.as_str()).collect();
-        if n.is_empty() {
-            "none is attached".into()
-        } else {
-            format!("attached: {}", n.join(", "))
-        }
-    };
     let saes = match sel {
         None | Some(SaeSelection::All(false)) => {
             if top_k.is_some() {
@@ -135,14 +127,7 @@ pub(crate) fn check_read(
                 ));
             }
             list.iter()
-                .map(|n| {
-                    model.sae(n).ok_or_else(|| {
-                        EngineError::InvalidRequest(format!(
-                            "sae: no SAE named {n:?} ({})",
-                            names()
-                        ))
-                    })
-                })
+                .map(|n| model.attached_sae(n))
                 .collect::<Result<_>>()?
         }
     };

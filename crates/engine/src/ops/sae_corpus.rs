@@ -91,18 +91,7 @@ impl Operation for SaeCorpusSpec {
     }
 
     fn check(model: &LoadedModel, req: &SaeCorpusRequest) -> Result<Self> {
-        let sae = model.sae(&req.sae).ok_or_else(|| {
-            let names: Vec<String> = model.saes().iter().map(|s| s.name.clone()).collect();
-            crate::invalid!(
-                "sae: no SAE named {:?} ({})",
-                req.sae,
-                if names.is_empty() {
-                    "none is attached".into()
-                } else {
-                    format!("attached: {}", names.join(", "))
-                }
-            )
-        })?;
+        let sae = model.attached_sae(&req.sae)?;
         sae.check_feature(req.feature as usize)?;
         if !(1..=MAX_CONTEXTS).contains(&req.contexts) {
             return Err(crate::invalid!(

@@ -94,18 +94,7 @@ pub async fn sae_features(
 ) -> ApiResult<Json<SaeFeaturesResponse>> {
     let model = in_service(&st)?;
     q.check()?;
-    let sae = model.sae(&q.sae).ok_or_else(|| {
-        let names: Vec<String> = model.saes().iter().map(|s| s.name.clone()).collect();
-        ApiError::bad_request(format!(
-            "sae: no SAE named {:?} ({})",
-            q.sae,
-            if names.is_empty() {
-                "none is attached".into()
-            } else {
-                format!("attached: {}", names.join(", "))
-            }
-        ))
-    })?;
+    let sae = model.attached_sae(&q.sae)?;
     let run = match q.run_id {
         None => None,
         Some(id) => Some(st.run(id).and_then(|r| r.run().cloned()).ok_or_else(|| {
