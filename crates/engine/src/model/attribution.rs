@@ -195,6 +195,7 @@ impl Transformer {
             plan,
             rope: (&cos, &sin),
             mode: crate::nn::Mode::Plain,
+            ragged: None,
         };
         let mix = self.attention_mix(&block.attn, &h, &step, &mask, None)?;
         let z = mix.out.get(p)?.unsqueeze(0)?;

@@ -15,8 +15,9 @@ use crate::capture::Capture;
 use crate::error::Result;
 use crate::hooks::{InterventionPlan, Patch};
 
-use super::{ForwardOptions, Pass, Step, Transformer};
-use crate::nn::{HookRunner, Mode};
+use super::{rope, ForwardOptions, KvCache, Pass, Step, Transformer};
+use crate::hooks::HookPoint;
+use crate::nn::{attend, repeat_kv, AttnMask, HookRunner, Mode};
 use crate::watch::{check, Stage};
 
 /// Runs that join a batch at one layer ([`Transformer::forward_joining`]).
@@ -25,10 +26,27 @@ pub struct Join {
     pub layer: usize,
     /// How many runs.
     pub runs: usize,
-    /// Their streams entering `layer`, back to back, `[runs*T, D]`.
+    /// The first position the runs carry: those before it are the base
+    /// run's (a patch at `from` changes no earlier position).
+    pub from: usize,
+    /// Their streams entering `layer`, back to back, `[runs*(T-from), D]`.
     pub start: Tensor,
-    /// Rows of `start`'s runs replaced at their hooks as the runs go.
+    /// Rows of `start`'s runs replaced at hooks of `layer` as the runs go.
     pub patches: Vec<Patch>,
+}
+
+/// The runs of a ragged batch, grouped by the first position they carry.
+pub(super) struct Ragged<'a> {
+    segs: Vec<Seg>,
+    /// The base run's keys and values, for the positions before a group's.
+    prefix: Option<&'a KvCache>,
+}
+
+/// `runs` runs of positions `from..T`, from row `row` of the batch on.
+struct Seg {
+    row: usize,
+    runs: usize,
+    from: usize,
 }
 
 /// A run recorded for candle's autograd
@@ -73,84 +91,233 @@ impl Transformer {
 
     /// Runs of one sequence `ids` (`T` tokens) that join at different
     /// layers, all in one batch that grows as it goes: at layer `l`, the
-    /// runs of each [`Join`] at `l` enter with their streams, appended to
-    /// the batch after those already in it, so every layer's weights are
-    /// read once for all the runs that pass through it. A patch replaces a
-    /// row of its join's stream (run `i` of it, position `p`: row `i·T + p`)
-    /// at its hook. What each run made alone through
-    /// [`forward_patched`](Self::forward_patched) computes. Returns the last
-    /// block's output of every run, `[R*T, D]`, in join order (joins
-    /// sorted by layer, stably); no attention is kept. `watch` hears
-    /// `Stage::Forward` per layer and may stop the runs between layers.
+    /// runs of each [`Join`] at `l` enter with their streams, so every
+    /// layer's weights are read once for all the runs that pass through it.
+    /// A run carries only the positions from its join's `from` on: those
+    /// before it are the base run's, whose keys and values `prefix` holds
+    /// (a [`KvCache`] of the base run of `ids`, made by
+    /// [`forward_cached`](Self::forward_cached); needed when some `from` is
+    /// not 0). A patch replaces a row of its join's stream (run `i` of it,
+    /// position `p`: row `i·(T − from) + p − from`) at a hook of the join's
+    /// layer. What each run made alone through
+    /// [`forward_patched`](Self::forward_patched) computes at its positions.
+    /// Returns the last position's output of every run, `[R, D]`, in join
+    /// order (joins sorted by layer, stably); no attention is kept. `watch`
+    /// hears `Stage::Forward` per layer and may stop the runs between
+    /// layers.
     pub fn forward_joining(
         &self,
         ids: &[u32],
         joins: Vec<Join>,
+        prefix: Option<&KvCache>,
         opts: &ForwardOptions,
     ) -> Result<Tensor> {
         let (n, t) = (self.blocks.len(), ids.len());
-        let d = self.cfg.d_model;
         let mut joins = joins;
         joins.sort_by_key(|j| j.layer);
-        let mut patches = Vec::new();
-        let mut rows = 0;
-        for j in &joins {
-            if j.layer > n || j.start.dims2()? != (j.runs * t, d) || j.runs == 0 {
-                return Err(crate::invalid!(
-                    "a join at layer {} takes the stream of its runs entering it, [{}, {d}]",
-                    j.layer,
-                    j.runs * t
-                ));
-            }
-            for p in &j.patches {
-                if p.position >= j.runs * t {
-                    return Err(crate::invalid!(
-                        "a patch at row {} is outside its join's {} rows",
-                        p.position,
-                        j.runs * t
-                    ));
-                }
-                patches.push(Patch {
-                    position: rows + p.position,
-                    ..p.clone()
-                });
-            }
-            rows += j.runs * t;
-        }
+        self.check_joins(t, &joins, prefix)?;
         let plan = InterventionPlan::default();
         let (cos, sin) = crate::nn::rope::tables(&self.inv_freq, &self.device, self.dtype, 0, t)?;
-        let mut hk = HookRunner::patching(&plan, &patches);
+        // The batch, grouped by `from`: the rows of each group's runs in
+        // the order they joined. `order[k]` is the group and index in it of
+        // the k-th run in join order.
+        let mut groups: Vec<(usize, Vec<Tensor>, usize)> = Vec::new();
+        let mut order: Vec<(usize, usize)> = Vec::new();
         let mut joins = joins.into_iter().peekable();
         let mut x: Option<Tensor> = None;
-        let mut join_at = |l: usize, x: &mut Option<Tensor>| -> Result<()> {
+        for l in 0..=n {
+            let mut entering = Vec::new();
             while let Some(j) = joins.next_if(|j| j.layer == l) {
-                *x = Some(match x.take() {
-                    None => j.start,
-                    Some(x) => Tensor::cat(&[&x, &j.start], 0)?,
-                });
+                entering.push(j);
             }
-            Ok(())
-        };
-        for (l, block) in self.blocks.iter().enumerate() {
-            join_at(l, &mut x)?;
-            let Some(stream) = x.take() else { continue };
+            let mut patches = Vec::new();
+            if !entering.is_empty() {
+                x = Some(regroup(&mut groups, &mut order, entering, t, &mut patches)?);
+            }
+            let Some(block) = self.blocks.get(l) else {
+                break;
+            };
+            let Some(stream) = x.take() else {
+                continue;
+            };
             check(opts.watch)?;
             opts.watch.progress(Stage::Forward, l, n);
+            let mut hk = HookRunner::patching(&plan, &patches);
             hk.step = l;
+            let mut row = 0;
+            let segs = groups
+                .iter()
+                .map(|(from, _, runs)| {
+                    let seg = Seg {
+                        row,
+                        runs: *runs,
+                        from: *from,
+                    };
+                    row += runs * (t - from);
+                    seg
+                })
+                .collect();
+            let ragged = Ragged { segs, prefix };
             let step = Step {
                 l,
-                b: stream.dim(0)? / t,
+                b: 0,
                 t,
                 offset: 0,
                 plan: &plan,
                 rope: (&cos, &sin),
                 mode: Mode::Plain,
+                ragged: Some(&ragged),
             };
-            x = Some(self.block_step(block, &stream, &step, &mut hk, None)?.resid);
+            let out = self.block_step(block, &stream, &step, &mut hk, None)?.resid;
+            // Each group's rows, to append the runs that join next.
+            let mut row = 0;
+            for (from, rows, runs) in groups.iter_mut() {
+                let len = *runs * (t - *from);
+                *rows = vec![out.narrow(0, row, len)?];
+                row += len;
+            }
+            x = Some(out);
         }
-        join_at(n, &mut x)?;
         opts.watch.progress(Stage::Forward, n, n);
-        x.ok_or_else(|| crate::invalid!("no runs to make"))
+        let x = x.ok_or_else(|| crate::invalid!("no runs to make"))?;
+        // Each run's last row, in join order.
+        let mut starts = Vec::with_capacity(groups.len());
+        let mut row = 0u32;
+        for (from, _, runs) in &groups {
+            starts.push(row);
+            row += (*runs * (t - from)) as u32;
+        }
+        let last: Vec<u32> = order
+            .iter()
+            .map(|&(g, i)| {
+                let span = (t - groups[g].0) as u32;
+                starts[g] + (i as u32 + 1) * span - 1
+            })
+            .collect();
+        Ok(x.index_select(&Tensor::new(last, &self.device)?, 0)?)
+    }
+
+    /// Refuses joins [`forward_joining`](Self::forward_joining) cannot run.
+    fn check_joins(&self, t: usize, joins: &[Join], prefix: Option<&KvCache>) -> Result<()> {
+        let (n, d) = (self.blocks.len(), self.cfg.d_model);
+        for j in joins {
+            if j.from >= t {
+                return Err(crate::invalid!(
+                    "a join's runs start at position {} of a {t}-token sequence",
+                    j.from
+                ));
+            }
+            let rows = j.runs * (t - j.from);
+            if j.layer > n || j.start.dims2()? != (rows, d) || j.runs == 0 {
+                return Err(crate::invalid!(
+                    "a join at layer {} takes the stream of its runs entering it, [{rows}, {d}]",
+                    j.layer,
+                ));
+            }
+            if j.from > 0 {
+                match prefix {
+                    Some(c) if c.len() >= j.from => c.check_fits(self)?,
+                    _ => {
+                        return Err(crate::invalid!(
+                            "runs from position {} need the keys and values of the positions                              before it",
+                            j.from
+                        ))
+                    }
+                }
+            }
+            for p in &j.patches {
+                if p.position >= rows {
+                    return Err(crate::invalid!(
+                        "a patch at row {} is outside its join's {rows} rows",
+                        p.position,
+                    ));
+                }
+                if !within_block(p.at, j.layer) {
+                    return Err(crate::invalid!(
+                        "a patch at {} is not in layer {}, which its runs join at",
+                        p.at,
+                        j.layer
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A ragged batch's attention up to the heads' mix, `[rows, H*hd]`:
+    /// each group of runs from one position over the prefix's keys and
+    /// values and their own.
+    pub(super) fn attention_ragged(
+        &self,
+        attn: &super::Attention,
+        h: &Tensor,
+        s: &Step,
+        ragged: &Ragged,
+    ) -> Result<Tensor> {
+        let cfg = &self.cfg;
+        let (nh, nkv, hd, mode) = (cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, s.mode);
+        let (q_all, k_all, v_all) = (
+            attn.q.forward_in(h, mode)?,
+            attn.k.forward_in(h, mode)?,
+            attn.v.forward_in(h, mode)?,
+        );
+        let mut scale = cfg.attn_scale;
+        if cfg.scale_by_inverse_layer {
+            scale /= (s.l + 1) as f64;
+        }
+        let mut outs = Vec::with_capacity(ragged.segs.len());
+        for seg in &ragged.segs {
+            let (b, tq) = (seg.runs, s.t - seg.from);
+            let rows = |x: &Tensor, heads| -> Result<Tensor> {
+                Ok(x.narrow(0, seg.row, b * tq)?.reshape((b, tq, heads, hd))?)
+            };
+            let mut q = rows(&q_all, nh)?;
+            let mut k = rows(&k_all, nkv)?;
+            let v = rows(&v_all, nkv)?;
+            if let Some((qn, kn)) = &attn.qk_norm {
+                q = qn.forward_in(&q, mode)?;
+                k = kn.forward_in(&k, mode)?;
+            }
+            let (cos, sin) = (
+                s.rope.0.narrow(0, seg.from, tq)?,
+                s.rope.1.narrow(0, seg.from, tq)?,
+            );
+            let rotate = |x: &Tensor, heads: usize| -> Result<Tensor> {
+                let x = rope::rotate(&x.transpose(1, 2)?, &cos, &sin, cfg.rotary_dim, mode)?;
+                // One run keeps the rotated layout, as a run alone does.
+                Ok(if b == 1 {
+                    x.squeeze(0)?
+                } else {
+                    x.reshape((b * heads, tq, hd))?
+                })
+            };
+            let (q, k) = (rotate(&q, nh)?, rotate(&k, nkv)?);
+            let v = v
+                .transpose(1, 2)?
+                .contiguous()?
+                .reshape((b * nkv, tq, hd))?;
+            let (k, v) = match (seg.from, ragged.prefix) {
+                (0, _) | (_, None) => (k, v),
+                (from, Some(cache)) => {
+                    let (pk, pv) = cache.prefix(s.l, from)?;
+                    let shared = |p: Tensor| -> Result<Tensor> {
+                        Ok(p.unsqueeze(0)?.expand((b, nkv, from, hd))?.reshape((
+                            b * nkv,
+                            from,
+                            hd,
+                        ))?)
+                    };
+                    (
+                        Tensor::cat(&[&shared(pk)?, &k], 1)?,
+                        Tensor::cat(&[&shared(pv)?, &v], 1)?,
+                    )
+                }
+            };
+            let (k, v) = (repeat_kv(k, nh / nkv)?, repeat_kv(v, nh / nkv)?);
+            let mask = AttnMask::build(seg.from, tq, std::iter::empty(), &self.device, self.dtype)?;
+            outs.push(attend(&q, &k, &v, b, (scale, cfg.attn_softcap), &mask, mode)?.out);
+        }
+        Ok(Tensor::cat(&outs, 0)?)
     }
 
     fn run_batch(
@@ -200,5 +367,70 @@ impl Transformer {
             },
             wrt: vars,
         })
+    }
+}
+
+/// The batch after `entering` join it: each group (runs from one
+/// position) its rows so far, then the entering runs from that position,
+/// in join order. Records each entering run's place in `order` and moves
+/// the joins' patches to the rows they land on.
+fn regroup(
+    groups: &mut Vec<(usize, Vec<Tensor>, usize)>,
+    order: &mut Vec<(usize, usize)>,
+    entering: Vec<Join>,
+    t: usize,
+    patches: &mut Vec<Patch>,
+) -> Result<Tensor> {
+    // Where each entering join's runs go: (group, index of its first run).
+    let mut placed = Vec::with_capacity(entering.len());
+    for j in &entering {
+        let g = match groups.iter().position(|(from, _, _)| *from == j.from) {
+            Some(g) => g,
+            None => {
+                let g = groups.partition_point(|(from, _, _)| *from < j.from);
+                groups.insert(g, (j.from, Vec::new(), 0));
+                for o in order.iter_mut().filter(|o| o.0 >= g) {
+                    o.0 += 1;
+                }
+                for p in placed.iter_mut().filter(|p: &&mut (usize, usize)| p.0 >= g) {
+                    p.0 += 1;
+                }
+                g
+            }
+        };
+        let first = groups[g].2;
+        groups[g].2 += j.runs;
+        order.extend((0..j.runs).map(|i| (g, first + i)));
+        placed.push((g, first));
+    }
+    let mut group_row = Vec::with_capacity(groups.len());
+    let mut row = 0;
+    for (from, _, runs) in groups.iter() {
+        group_row.push(row);
+        row += runs * (t - from);
+    }
+    for (j, &(g, first)) in entering.into_iter().zip(&placed) {
+        let base = group_row[g] + first * (t - j.from);
+        patches.extend(j.patches.into_iter().map(|p| Patch {
+            position: base + p.position,
+            ..p
+        }));
+        groups[g].1.push(j.start);
+    }
+    let pieces: Vec<&Tensor> = groups.iter().flat_map(|(_, rows, _)| rows).collect();
+    Ok(Tensor::cat(&pieces, 0)?)
+}
+
+/// Whether block `l` applies the hook `at` (the hooks that follow the
+/// block's input, up to the next block's `resid_pre`).
+fn within_block(at: HookPoint, l: usize) -> bool {
+    match at {
+        HookPoint::AttnOut(i)
+        | HookPoint::ResidMid(i)
+        | HookPoint::MlpOut(i)
+        | HookPoint::ResidPost(i)
+        | HookPoint::AttnScores(i) => i == l,
+        HookPoint::ResidPre(i) => i == l + 1,
+        HookPoint::Embed | HookPoint::PosEmbed => false,
     }
 }

@@ -120,6 +120,18 @@ impl KvCache {
         Ok(all)
     }
 
+    /// Layer `layer`'s keys and values of the first `len` positions,
+    /// `[n_kv_heads, len, head_dim]` each.
+    pub(crate) fn prefix(&self, layer: usize, len: usize) -> Result<(Tensor, Tensor)> {
+        match &self.layers[layer] {
+            Some((k, v)) if len <= self.len => Ok((k.narrow(1, 0, len)?, v.narrow(1, 0, len)?)),
+            _ => Err(crate::invalid!(
+                "the cache holds {} positions at layer {layer}, not {len}",
+                self.len
+            )),
+        }
+    }
+
     /// Every layer now holds `t` more positions.
     pub(crate) fn commit(&mut self, t: usize) {
         self.len += t;

@@ -562,14 +562,15 @@ impl Transformer {
                 } else {
                     Mode::Plain
                 },
+                ragged: None,
             };
             let out = self.block_step(block, &x, &step, &mut hk, cache.as_deref_mut())?;
             x = with_variable(out.resid, l + 1, b, pass.wrt, &mut vars)?;
             cap.post_attn.push(out.resid_mid);
             cap.attn_out.push(out.attn_out);
             cap.mlp_out.push(out.mlp_out);
-            if opts.keep_patterns {
-                cap.patterns.push(out.pattern);
+            if let (true, Some(pattern)) = (opts.keep_patterns, out.pattern) {
+                cap.patterns.push(pattern);
             }
             cap.resid.push(x.clone());
         }
@@ -639,18 +640,27 @@ impl Transformer {
     ) -> Result<BlockOut> {
         let cfg = &self.cfg;
         let (l, mode) = (s.l, s.mode);
-        let mask = AttnMask::build(
-            s.offset,
-            s.t,
-            s.plan.blocked_at(l),
-            &self.device,
-            self.dtype,
-        )?;
         let h = block.ln1.forward_in(x, mode)?;
-        let at = self.attention_mix(&block.attn, &h, s, &mask, cache)?;
-        let (pattern, blocked_delta) = (at.pattern, at.blocked_delta);
-        let mut a = block.attn.o.forward_in(&at.out, mode)?;
-        hk.blocked(l, pattern.dim(0)? / s.b, s.t, blocked_delta);
+        let (mix, pattern, blocked_delta) = match s.ragged {
+            Some(ragged) => (
+                self.attention_ragged(&block.attn, &h, s, ragged)?,
+                None,
+                None,
+            ),
+            None => {
+                let mask = AttnMask::build(
+                    s.offset,
+                    s.t,
+                    s.plan.blocked_at(l),
+                    &self.device,
+                    self.dtype,
+                )?;
+                let at = self.attention_mix(&block.attn, &h, s, &mask, cache)?;
+                (at.out, Some(at.pattern), at.blocked_delta)
+            }
+        };
+        let mut a = block.attn.o.forward_in(&mix, mode)?;
+        hk.blocked(l, cfg.n_heads, s.t, blocked_delta);
         if let Some(norm) = &block.post_attn_norm {
             a = norm.forward_in(&a, mode)?;
         }
@@ -845,6 +855,9 @@ struct Step<'a> {
     plan: &'a InterventionPlan,
     rope: (&'a Tensor, &'a Tensor),
     mode: Mode,
+    /// Runs that carry different positions of one sequence
+    /// ([`Transformer::forward_joining`]); `b` is then not used.
+    ragged: Option<&'a batch::Ragged<'a>>,
 }
 
 /// What a block computes, as the capture records it.
@@ -854,7 +867,8 @@ struct BlockOut {
     mlp_out: Tensor,
     /// The block's output after its hooks (`resid_pre` of the next).
     resid: Tensor,
-    pattern: Tensor,
+    /// `None` for a ragged batch (no pattern is kept of it).
+    pattern: Option<Tensor>,
 }
 
 /// `x`, the residual state `i` (`[B*T, D]`), plus a zero variable `[B, T,

@@ -16,7 +16,7 @@ use crate::capture::Capture;
 use crate::error::Result;
 use crate::hooks::{HookKind, InterventionPlan, Patch};
 use crate::load::LoadedModel;
-use crate::model::{ForwardOptions, Join};
+use crate::model::{ForwardOptions, Join, KvCache};
 use crate::nn::with_row;
 use crate::watch::{check, Quiet, Stage, Watch};
 use candle_core::Tensor;
@@ -231,58 +231,57 @@ impl PatchSpec {
         layer_bytes(cfg, t, b) + 2 * t * cfg.d_model as u64 * b
     }
 
-    /// The runs patched at layer `l` at `positions`: where they join the
-    /// batch, the streams they enter with, and their patches.
-    fn join(
+    /// The runs patched at layer `l` at `positions`, one join each: where
+    /// they join the batch, the positions they carry (from the patched one
+    /// on: causal attention keeps every earlier position the corrupted
+    /// run's), the streams they enter with, and their patches.
+    fn joins(
         &self,
         l: usize,
         positions: &[usize],
         clean: &Capture,
         corrupted: &Capture,
-    ) -> Result<Join> {
+    ) -> Result<Vec<Join>> {
         let t = self.corrupted.len();
-        let b = positions.len();
-        Ok(match self.hook {
-            // The residual stream entering layer r (resid_post of layer l
-            // enters layer l + 1): replaced in the state the runs start from.
-            HookKind::ResidPre | HookKind::ResidPost => {
-                let r = l + usize::from(self.hook == HookKind::ResidPost);
-                let starts = positions
-                    .iter()
-                    .map(|&p| with_row(&corrupted.resid[r], p, &clean.resid[r].narrow(0, p, 1)?))
-                    .collect::<Result<Vec<_>>>()?;
-                Join {
-                    layer: r,
-                    runs: b,
-                    start: Tensor::cat(&starts, 0)?,
-                    patches: Vec::new(),
-                }
-            }
-            kind => {
-                let source = match kind {
-                    HookKind::ResidMid => &clean.post_attn[l],
-                    HookKind::AttnOut => &clean.attn_out[l],
-                    _ => &clean.mlp_out[l],
-                };
-                let patches = positions
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &p)| {
-                        Ok(Patch {
-                            at: kind.at(l),
-                            position: i * t + p,
-                            row: source.narrow(0, p, 1)?,
-                        })
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                Join {
-                    layer: l,
-                    runs: b,
-                    start: corrupted.resid[l].repeat((b, 1))?,
-                    patches,
-                }
-            }
-        })
+        positions
+            .iter()
+            .map(|&p| {
+                Ok(match self.hook {
+                    // The residual stream entering layer r (resid_post of
+                    // layer l enters layer l + 1): replaced in the state the
+                    // run starts from.
+                    HookKind::ResidPre | HookKind::ResidPost => {
+                        let r = l + usize::from(self.hook == HookKind::ResidPost);
+                        let start = corrupted.resid[r].narrow(0, p, t - p)?;
+                        Join {
+                            layer: r,
+                            runs: 1,
+                            from: p,
+                            start: with_row(&start, 0, &clean.resid[r].narrow(0, p, 1)?)?,
+                            patches: Vec::new(),
+                        }
+                    }
+                    kind => {
+                        let source = match kind {
+                            HookKind::ResidMid => &clean.post_attn[l],
+                            HookKind::AttnOut => &clean.attn_out[l],
+                            _ => &clean.mlp_out[l],
+                        };
+                        Join {
+                            layer: l,
+                            runs: 1,
+                            from: p,
+                            start: corrupted.resid[l].narrow(0, p, t - p)?,
+                            patches: vec![Patch {
+                                at: kind.at(l),
+                                position: 0,
+                                row: source.narrow(0, p, 1)?,
+                            }],
+                        }
+                    }
+                })
+            })
+            .collect()
     }
 
     /// Patched runs that go through the model at once.
@@ -388,7 +387,10 @@ impl PatchSpec {
         };
         let plain = InterventionPlan::default();
         let clean = model.forward_with(&spec.clean, &plain, None, &opts)?;
-        let corrupted = model.forward_with(&spec.corrupted, &plain, None, &opts)?;
+        // The corrupted run's keys and values: a patched run computes only
+        // the positions from its patch on and reads the earlier ones' here.
+        let mut prefix = KvCache::new(model);
+        let corrupted = model.forward_cached(&spec.corrupted, &plain, &mut prefix, &opts)?;
         // Every metric reads its logits through one product of at least two
         // rows: a product's kernel for one row sums in another order, and a
         // run patched with its own activation must read the same metric.
@@ -409,7 +411,6 @@ impl PatchSpec {
         let (m_clean, m_corrupted) = (both[0], both[1]);
 
         let total = spec.runs(n);
-        let t = spec.corrupted.len();
         // The patched runs, position by position, each position's at every
         // layer, go through the model in batches of `batch_runs`; a batch
         // grows as it goes (the runs patched at layer l join it at the
@@ -434,13 +435,11 @@ impl PatchSpec {
                     _ => by_layer.push((l, vec![j])),
                 }
             }
-            let joins = by_layer
-                .iter()
-                .map(|(l, js)| {
-                    let ps: Vec<usize> = js.iter().map(|&j| spec.positions[j]).collect();
-                    spec.join(*l, &ps, &clean, &corrupted)
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let mut joins = Vec::with_capacity(batch.len());
+            for (l, js) in &by_layer {
+                let ps: Vec<usize> = js.iter().map(|&j| spec.positions[j]).collect();
+                joins.extend(spec.joins(*l, &ps, &clean, &corrupted)?);
+            }
             let progress = Layers {
                 watch,
                 done,
@@ -451,10 +450,10 @@ impl PatchSpec {
                 keep_patterns: false,
                 watch: &progress,
             };
-            let out = model.forward_joining(&spec.corrupted, joins, &opts)?;
+            let last = model.forward_joining(&spec.corrupted, joins, Some(&prefix), &opts)?;
             // Each run's last position, through the head at once.
             let last: Vec<Tensor> = (0..batch.len())
-                .map(|i| out.narrow(0, i * t + t - 1, 1))
+                .map(|i| last.narrow(0, i, 1))
                 .collect::<candle_core::Result<_>>()?;
             let mut got = metrics(&last)?.into_iter();
             for (l, js) in &by_layer {
