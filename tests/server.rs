@@ -223,6 +223,90 @@ async fn inference_has_the_originals_shape() {
     assert!(v.get("attention").is_none());
 }
 
+/// POST /inference_batch answers each request as /inference does (the same
+/// tokens in every cell, probabilities within 1e-6), says which went
+/// through together, names each run for /save_state, and refuses a bad
+/// prompt by its index.
+#[tokio::test]
+async fn a_batch_answers_each_prompt_as_inference_does() {
+    let s = loaded("llama").await;
+    let requests = json!([
+        {"text": "The capital of France is"},
+        {"text": "Hi there", "entropy": true},
+        {"text": "The capital of France is",
+         "interventions": {"layer_1_output": [{"type": "scale", "value": 0.5}]}},
+    ]);
+    let (status, bytes, headers) = s
+        .raw(
+            Method::POST,
+            "/inference_batch",
+            Some(json!({"requests": requests}).to_string()),
+            &[],
+        )
+        .await;
+    let got: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(status, StatusCode::OK, "{got}");
+    assert_eq!(got["passes"], json!([[0, 1], [2]]));
+    let results = got["results"].as_array().unwrap();
+    for (i, req) in requests.as_array().unwrap().iter().enumerate() {
+        let (st, want) = s.post("/inference", req.clone()).await;
+        assert_eq!(st, StatusCode::OK);
+        let g = &results[i];
+        assert_eq!(g["input_tokens"], want["input_tokens"], "prompt {i}");
+        assert_eq!(g["receipts"], want["receipts"], "prompt {i}");
+        assert_eq!(g.get("entropy").is_some(), want.get("entropy").is_some());
+        let cells = |v: &Value| -> Vec<(u64, f64)> {
+            v["logit_lens"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|r| r["predictions"].as_array().unwrap())
+                .flat_map(|cell| cell.as_array().unwrap())
+                .map(|p| (p["id"].as_u64().unwrap(), p["prob"].as_f64().unwrap()))
+                .collect()
+        };
+        let (g, w) = (cells(g), cells(&want));
+        assert_eq!(g.len(), w.len());
+        for ((gi, gp), (wi, wp)) in g.iter().zip(&w) {
+            assert!(
+                (gp - wp).abs() <= 1e-6 && (gi == wi || (gp - wp).abs() < 1e-9),
+                "prompt {i}"
+            );
+        }
+    }
+    let ids = headers
+        .get("x-logitlens-run-ids")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    let ids: Vec<u64> = ids.split(',').map(|x| x.parse().unwrap()).collect();
+    assert_eq!(ids.len(), 3);
+    let (st, saved) = s
+        .post(
+            "/save_state",
+            json!({"name": "second_of_batch", "run_id": ids[1]}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{saved}");
+
+    let (st, v) = s
+        .post(
+            "/inference_batch",
+            json!({"requests": [{"text": "fine"},
+                {"text": "bad", "interventions": {"layer_99_output": [{"type": "zero"}]}}]}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().starts_with("prompt 1: "),
+        "{v}"
+    );
+    let (st, v) = s.post("/inference_batch", json!({"requests": []})).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    let (st, v) = s.post("/inference_batch", json!({"texts": ["a"]})).await;
+    assert!(st.is_client_error(), "{v}");
+}
+
 /// Decode an `attention_f16` / GET /runs/{id}/attention object.
 fn unpack(v: &Value) -> Vec<f32> {
     let p: logitlens_engine::attention::Packed = serde_json::from_value(v.clone()).unwrap();

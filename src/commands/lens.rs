@@ -5,20 +5,25 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use anyhow::{Context as _, Result};
-use logitlens_engine::api::{AttributionQuery, InferenceResponse};
+use logitlens_engine::api::{AttributionQuery, InferenceBatchResponse, InferenceResponse};
 use logitlens_engine::model::Attribution;
+use logitlens_engine::ops::run::batch::BatchRequest;
 use logitlens_engine::ops::sae::{SaeReadout, SaeSelection, DEFAULT_SAE_TOP_K};
-use logitlens_engine::ops::AttributionRequest;
+use logitlens_engine::ops::{Answer, AttributionRequest};
 use logitlens_engine::watch::Unwatched;
 use logitlens_engine::{LensType, RunRequest};
 
-use crate::model_args::{LensArgs, PromptArgs, SaeArgs};
+use crate::model_args::{LensArgs, ModelArgs, SaeArgs};
 use crate::table::{lens_grid, show};
 
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    on: PromptArgs,
+    model: ModelArgs,
+    /// The text to run; several --text run as one batch (POST
+    /// /inference_batch), a grid each (--json: that request's body).
+    #[arg(long, required = true)]
+    text: Vec<String>,
     /// block_output, post_attention or combined.
     #[arg(long, default_value = "block_output")]
     lens_type: LensType,
@@ -52,8 +57,8 @@ pub struct Args {
 }
 
 impl Args {
-    /// The run the flags ask for, as POST /inference would take it.
-    fn request(&self) -> Result<RunRequest> {
+    /// The run the flags ask for on `text`, as POST /inference would take it.
+    fn request(&self, text: &str) -> Result<RunRequest> {
         Ok(RunRequest {
             interventions: crate::interventions::parse(self.interventions.as_deref())?,
             lens_type: self.lens_type,
@@ -67,14 +72,17 @@ impl Args {
                 .transpose()?,
             sae: (!self.saes.saes.is_empty()).then_some(SaeSelection::All(true)),
             sae_top_k: (!self.saes.saes.is_empty()).then_some(self.sae_top_k),
-            ..RunRequest::new(self.on.text.clone())
+            ..RunRequest::new(text)
         })
     }
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let req = args.request()?;
-    let model = args.on.model.load(&args.lenses)?;
+    if args.text.len() > 1 {
+        return run_batch(args);
+    }
+    let req = args.request(&args.text[0])?;
+    let model = args.model.load(&args.lenses)?;
     args.saes.attach(&model)?;
     let out = super::execute(&model, &req, &Unwatched, &mut |never| match never {})?;
     if args.json {
@@ -82,17 +90,53 @@ pub fn run(args: Args) -> Result<()> {
         let body = InferenceResponse::new(out.answer, &out.state.capture.patterns)?;
         return super::print_json(|w| serde_json::to_writer(w, &body));
     }
-    let a = &out.answer;
     let mut stdout = std::io::stdout().lock();
-    write!(stdout, "{}", lens_grid(&a.input_tokens, &a.logit_lens))?;
-    if let Some(attribution) = &a.attribution {
-        write!(stdout, "\n{}", attribution_table(attribution))?;
+    write!(stdout, "{}", answer_tables(&out.answer))?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// Several texts as one request, what POST /inference_batch answers.
+fn run_batch(args: Args) -> Result<()> {
+    let runs = args
+        .text
+        .iter()
+        .map(|t| args.request(t))
+        .collect::<Result<Vec<_>>>()?;
+    let model = args.model.load(&args.lenses)?;
+    args.saes.attach(&model)?;
+    let out = super::execute(
+        &model,
+        &BatchRequest { runs },
+        &Unwatched,
+        &mut |never| match never {},
+    )?;
+    if args.json {
+        let body = InferenceBatchResponse::new(out)?;
+        return super::print_json(|w| serde_json::to_writer(w, &body));
     }
-    for readout in a.sae.iter().flatten() {
-        write!(stdout, "\n{}", sae_table(&a.input_tokens, readout))?;
+    let mut stdout = std::io::stdout().lock();
+    for (i, run) in out.runs.iter().enumerate() {
+        if i > 0 {
+            writeln!(stdout)?;
+        }
+        writeln!(stdout, "== prompt {i}: {}", show(&run.answer.text))?;
+        write!(stdout, "{}", answer_tables(&run.answer))?;
     }
     stdout.flush()?;
     Ok(())
+}
+
+/// A run's grid, its attributed logit's shares and its SAE features.
+fn answer_tables(a: &Answer) -> String {
+    let mut out = lens_grid(&a.input_tokens, &a.logit_lens);
+    if let Some(attribution) = &a.attribution {
+        let _ = write!(out, "\n{}", attribution_table(attribution));
+    }
+    for readout in a.sae.iter().flatten() {
+        let _ = write!(out, "\n{}", sae_table(&a.input_tokens, readout));
+    }
+    out
 }
 
 /// `--attribution '{"token": " Paris", "position": -1}'`.

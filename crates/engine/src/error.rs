@@ -50,6 +50,21 @@ impl EngineError {
             EngineError::InvalidRequest(_) | EngineError::OverLimit(_)
         )
     }
+
+    /// The same error, its message said of one part of a request ("prompt
+    /// 2: ..."); errors without a message of their own stay as they are.
+    pub fn within(self, part: &str) -> Self {
+        use EngineError::*;
+        match self {
+            InvalidRequest(m) => InvalidRequest(format!("{part}: {m}")),
+            Unsupported(m) => Unsupported(format!("{part}: {m}")),
+            NotFound(m) => NotFound(format!("{part}: {m}")),
+            OverLimit(m) => OverLimit(format!("{part}: {m}")),
+            Template(m) => Template(format!("{part}: {m}")),
+            Tokenizer(m) => Tokenizer(format!("{part}: {m}")),
+            e => e,
+        }
+    }
 }
 
 impl From<tokenizers::Error> for EngineError {

@@ -184,6 +184,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/inference_batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Several /inference runs in one request, one answer each: the prompts
+         *     without interventions go through the model as one batch.
+         */
+        post: operations["inference_batch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/lens_vector": {
         parameters: {
             query?: never;
@@ -938,6 +958,26 @@ export interface components {
             title: string;
             /** @description "layer_grid" titles panels "Layer i"; anything else "Head i". */
             grid_type: string;
+        };
+        /**
+         * @description The body of `POST /inference_batch`: several `/inference` bodies, run
+         *     in one request.
+         */
+        InferenceBatchRequest: {
+            /** @description Each prompt's request, as `/inference` takes it. */
+            requests: components["schemas"]["InferenceRequest"][];
+        };
+        /** @description The answer of `POST /inference_batch`. */
+        InferenceBatchResponse: {
+            /** @description One `/inference` answer per request, in request order. */
+            results: components["schemas"]["InferenceResponse"][];
+            /**
+             * @description How the prompts went through the model: the requests (indices) each
+             *     pass carried. Prompts without interventions, `compare` or returned
+             *     attention go through together, padded to the longest of their pass;
+             *     the others run alone.
+             */
+            passes: number[][];
         };
         /** @description The body of `POST /inference`. */
         InferenceRequest: {
@@ -2229,6 +2269,55 @@ export interface operations {
                 };
             };
             /** @description A bad request, with what to fix (a prompt over the token limit or the memory budget included) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description model is loading */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too many runs waiting; retry after the Retry-After header's seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    inference_batch: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Names the request in its `run` progress events on /events */
+                "x-logitlens-request"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InferenceBatchRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    /** @description Each prompt's run, comma-separated in request order, for /save_state's run_id */
+                    "x-logitlens-run-ids"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferenceBatchResponse"];
+                };
+            };
+            /** @description A bad request, with what to fix, naming the prompt (a prompt over the token limit, or the prompts together over the memory budget, included) */
             400: {
                 headers: {
                     [name: string]: unknown;

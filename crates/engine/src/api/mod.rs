@@ -38,6 +38,7 @@ use crate::error::Result;
 use crate::hooks::Interventions;
 use crate::lens::{DiffCell, LensRow, LensType, TrackedCell};
 use crate::model::Attribution;
+use crate::ops::run::batch::{BatchOutput, BatchRequest};
 use crate::ops::{Answer, AttributionRequest, RunRequest};
 
 /// The body of `POST /inference`.
@@ -245,6 +246,50 @@ impl InferenceResponse {
             attribution: a.attribution,
             transported_rows: a.transported_rows,
             sae: a.sae,
+        })
+    }
+}
+
+/// The body of `POST /inference_batch`: several `/inference` bodies, run
+/// in one request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct InferenceBatchRequest {
+    /// Each prompt's request, as `/inference` takes it.
+    pub requests: Vec<InferenceRequest>,
+}
+
+impl From<InferenceBatchRequest> for BatchRequest {
+    fn from(r: InferenceBatchRequest) -> Self {
+        BatchRequest {
+            runs: r.requests.into_iter().map(RunRequest::from).collect(),
+        }
+    }
+}
+
+/// The answer of `POST /inference_batch`.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InferenceBatchResponse {
+    /// One `/inference` answer per request, in request order.
+    pub results: Vec<InferenceResponse>,
+    /// How the prompts went through the model: the requests (indices) each
+    /// pass carried. Prompts without interventions, `compare` or returned
+    /// attention go through together, padded to the longest of their pass;
+    /// the others run alone.
+    pub passes: Vec<Vec<usize>>,
+}
+
+impl InferenceBatchResponse {
+    pub fn new(out: BatchOutput) -> Result<Self> {
+        Ok(InferenceBatchResponse {
+            results: out
+                .runs
+                .into_iter()
+                .map(|o| InferenceResponse::new(o.answer, &o.state.capture.patterns))
+                .collect::<Result<_>>()?,
+            passes: out.passes,
         })
     }
 }

@@ -142,6 +142,8 @@ pub enum Count {
     SampledTokens,
     /// Patched runs of a sweep.
     PatchedRuns,
+    /// Prompts of a batch of runs.
+    Prompts,
 }
 
 impl Count {
@@ -150,6 +152,7 @@ impl Count {
             Count::Documents => "documents",
             Count::SampledTokens => "sampled tokens",
             Count::PatchedRuns => "patched runs",
+            Count::Prompts => "prompts",
         }
     }
 }
@@ -213,6 +216,7 @@ pub struct Limits {
     pub max_documents: Option<usize>,
     pub max_sampled_tokens: Option<usize>,
     pub max_patched_runs: Option<usize>,
+    pub max_prompts: Option<usize>,
     /// How the one who set them changes the token and memory limits (a
     /// command-line flag), said after each refusal.
     pub tokens_flag: &'static str,
@@ -225,6 +229,7 @@ impl Limits {
     pub const DOCUMENTS: usize = 4096;
     pub const SAMPLED_TOKENS: usize = 1 << 16;
     pub const PATCHED_RUNS: usize = 16_384;
+    pub const PROMPTS: usize = 256;
 
     /// No limits.
     pub fn none() -> Self {
@@ -234,6 +239,7 @@ impl Limits {
             max_documents: None,
             max_sampled_tokens: None,
             max_patched_runs: None,
+            max_prompts: None,
             tokens_flag: "",
             bytes_flag: "",
         }
@@ -248,6 +254,7 @@ impl Limits {
             max_documents: Some(Self::DOCUMENTS),
             max_sampled_tokens: Some(Self::SAMPLED_TOKENS),
             max_patched_runs: Some(Self::PATCHED_RUNS),
+            max_prompts: Some(Self::PROMPTS),
             tokens_flag: "logitlens serve --max-tokens",
             bytes_flag: "logitlens serve --max-request-mib",
         }
@@ -258,6 +265,7 @@ impl Limits {
             Count::Documents => self.max_documents,
             Count::SampledTokens => self.max_sampled_tokens,
             Count::PatchedRuns => self.max_patched_runs,
+            Count::Prompts => self.max_prompts,
         }
     }
 

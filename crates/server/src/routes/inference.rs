@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use logitlens_engine::api::{InferenceBatchRequest, InferenceBatchResponse};
 use logitlens_engine::attention::{self, Attention, Format, Nested, Packed, Reduce};
+use logitlens_engine::ops::run::batch::{BatchOutput, BatchSpec};
 use logitlens_engine::ops::Never;
 use logitlens_engine::{InferenceRequest, InferenceResponse, RunOutput, RunRequest, RunSpec};
 
@@ -30,6 +32,7 @@ pub const REUSED_LAYERS_HEADER: &str = "x-logitlens-reused-layers";
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(inference))
+        .routes(routes!(inference_batch))
         .routes(routes!(run_attention))
 }
 
@@ -93,6 +96,65 @@ pub async fn inference(
                     ms(timings.lens_projection),
                     ms(timings.topk_decode),
                 ),
+            ),
+        ],
+        json_body(body),
+    )
+        .into_response())
+}
+
+/// Response header of /inference_batch: each prompt's run, in request
+/// order, comma-separated (for /save_state's `run_id`).
+pub const RUN_IDS_HEADER: &str = "x-logitlens-run-ids";
+
+#[utoipa::path(post, path = "/inference_batch", request_body = InferenceBatchRequest,
+    params(("x-logitlens-request" = Option<String>, Header, description = "Names the request in its `run` progress events on /events")),
+    responses((status = 200, body = InferenceBatchResponse,
+        headers(("x-logitlens-run-ids" = String, description = "Each prompt's run, comma-separated in request order, for /save_state's run_id"))),
+        (status = 400, description = "A bad request, with what to fix, naming the prompt (a prompt over the token limit, or the prompts together over the memory budget, included)"),
+        (status = 409, description = "model is loading"),
+        (status = 503, description = "Too many runs waiting; retry after the Retry-After header's seconds")))]
+/// Several /inference runs in one request, one answer each: the prompts
+/// without interventions go through the model as one batch.
+pub async fn inference_batch(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    AppJson(req): AppJson<InferenceBatchRequest>,
+) -> ApiResult<Response> {
+    let requests = req.requests.clone();
+    let admitted = admit::<BatchSpec>(&st, &headers, req.into()).await?;
+    let Served {
+        model,
+        backend,
+        value: out,
+        ..
+    } = admitted.run(no_events).await?;
+    let BatchOutput { runs, passes } = out;
+    let mut run_ids = Vec::with_capacity(runs.len());
+    let mut answered = Vec::with_capacity(runs.len());
+    for (req, RunOutput { answer, state, .. }) in requests.iter().zip(runs) {
+        let body = InferenceResponse::new(answer, &state.capture.patterns)?;
+        let config = SessionConfig::of_run(&model, backend, req, &body, &state);
+        let state = Arc::new(state);
+        run_ids.push(st.remember_run(Arc::new(LastRun::of_run(
+            model.clone(),
+            config,
+            state,
+            req.return_attention,
+        ))));
+        answered.push(body);
+    }
+    let ids: Vec<String> = run_ids.iter().map(u64::to_string).collect();
+    let body = InferenceBatchResponse {
+        results: answered,
+        passes,
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json".to_string()),
+            (
+                header::HeaderName::from_static(RUN_IDS_HEADER),
+                ids.join(","),
             ),
         ],
         json_body(body),

@@ -4,6 +4,7 @@
 //! step (lens, extras, answer) are apart, so a generation, whose passes
 //! are its forward pass, finishes the same way.
 
+pub mod batch;
 mod cost;
 mod resume;
 mod spec;

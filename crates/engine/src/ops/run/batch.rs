@@ -1,0 +1,253 @@
+//! Several lens runs in one request ([`BatchSpec`]). The prompts without
+//! interventions go through the model together, right-padded to the
+//! longest of their batch: causal attention keeps every position of a
+//! prompt blind to the padding after it, so its states are what it gives
+//! alone. Each prompt is then finished (lens, extras, answer) as a run of
+//! its own. A prompt the batched pass cannot carry (interventions,
+//! `compare`, returned attention) runs alone, in the same request.
+
+use std::time::Instant;
+
+use crate::capture::Capture;
+use crate::error::Result;
+use crate::lens::Reuse;
+use crate::load::LoadedModel;
+use crate::model::ForwardOptions;
+use crate::watch::check;
+
+use super::cost::{capture_bytes, float_bytes, layer_bytes};
+use super::{Forwarded, RunOutput, RunRequest, RunSpec};
+use crate::ops::{Context, Cost, Count, Never, Operation, Request};
+
+/// Most bytes the padded states and one layer's work of one batch take:
+/// more prompts go through in several batches.
+pub const MAX_BATCH_BYTES: u64 = 256 << 20;
+
+/// Several runs asked at once, each as `/inference` asks one.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BatchRequest {
+    pub runs: Vec<RunRequest>,
+}
+
+/// The runs checked, in request order.
+pub struct BatchSpec {
+    pub runs: Vec<RunSpec>,
+    /// Prompts one batched pass carries at most (`Some(1)`: one by one);
+    /// `None`: as many as [`MAX_BATCH_BYTES`] allows.
+    pub max_batch: Option<usize>,
+}
+
+/// Every run's output, in request order, and how they went through.
+pub struct BatchOutput {
+    pub runs: Vec<RunOutput>,
+    /// The passes made: the indices of the prompts each carried (one index
+    /// for a prompt that ran alone).
+    pub passes: Vec<Vec<usize>>,
+}
+
+impl Request for BatchRequest {
+    type Op = BatchSpec;
+}
+
+impl Operation for BatchSpec {
+    type Request = BatchRequest;
+    type Output = BatchOutput;
+    type Event = Never;
+
+    fn texts(req: &BatchRequest) -> Vec<(&'static str, &str)> {
+        req.runs
+            .iter()
+            .map(|r| ("a text", r.text.as_str()))
+            .collect()
+    }
+
+    fn check(model: &LoadedModel, req: &BatchRequest) -> Result<Self> {
+        if req.runs.is_empty() {
+            return Err(crate::invalid!(
+                "no prompts: give at least one request to run"
+            ));
+        }
+        let runs = req
+            .runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| RunSpec::check(model, r).map_err(|e| e.within(&format!("prompt {i}"))))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(BatchSpec {
+            runs,
+            max_batch: None,
+        })
+    }
+
+    /// Every run's own cost (their answers are all held at the end), and
+    /// a batch's padded states beside them.
+    fn cost(&self, model: &LoadedModel) -> Cost {
+        let mut total = Cost::default();
+        for run in &self.runs {
+            let c = run.estimate(model);
+            for (what, bytes) in c.memory {
+                match total.memory.iter_mut().find(|(w, _)| *w == what) {
+                    Some((_, b)) => *b += bytes,
+                    None => total.memory.push((what, bytes)),
+                }
+            }
+            if c.tokens >= total.tokens {
+                total.tokens = c.tokens;
+                total.tokens_said = c.tokens_said;
+            }
+        }
+        total.memory.push((
+            "a batch's padded states",
+            MAX_BATCH_BYTES.min(self.padded_bytes(model)),
+        ));
+        total.counts = vec![(Count::Prompts, self.runs.len())];
+        total.fixes = vec![
+            format!("fewer prompts than {}", self.runs.len()),
+            "shorter texts".into(),
+        ];
+        total
+    }
+
+    fn run(
+        self,
+        model: &LoadedModel,
+        cx: &Context,
+        _: &mut dyn FnMut(Never) -> Result<()>,
+    ) -> Result<BatchOutput> {
+        let passes = self.passes(model);
+        let mut outputs: Vec<Option<RunOutput>> = self.runs.iter().map(|_| None).collect();
+        let mut specs: Vec<Option<RunSpec>> = self.runs.into_iter().map(Some).collect();
+        for pass in &passes {
+            check(cx.watch)?;
+            let mine: Vec<RunSpec> = pass
+                .iter()
+                .map(|&i| specs[i].take().expect("each prompt in one pass"))
+                .collect();
+            let done = if let [_] = pass[..] {
+                let spec = mine.into_iter().next().expect("one");
+                vec![spec.run(model, cx, &mut |e| match e {})?]
+            } else {
+                forward_together(model, mine, cx)?
+            };
+            for (&i, out) in pass.iter().zip(done) {
+                outputs[i] = Some(out);
+            }
+        }
+        Ok(BatchOutput {
+            runs: outputs
+                .into_iter()
+                .map(|o| o.expect("every prompt run"))
+                .collect(),
+            passes,
+        })
+    }
+}
+
+impl BatchSpec {
+    /// Whether the batched pass carries `run`: a plain forward pass, its
+    /// patterns not kept.
+    fn batchable(run: &RunSpec) -> bool {
+        run.plan.is_empty() && !run.compare && run.attention.is_none()
+    }
+
+    /// The bytes one prompt adds to a batch padded to `t` tokens: its
+    /// states and one layer's work.
+    fn row_bytes(model: &LoadedModel, t: usize) -> u64 {
+        let (cfg, b) = (model.config(), float_bytes(model));
+        capture_bytes(cfg, t as u64, b) + layer_bytes(cfg, t as u64, b)
+    }
+
+    /// What every batch's padded states take, were they all one.
+    fn padded_bytes(&self, model: &LoadedModel) -> u64 {
+        let t = self.runs.iter().map(|r| r.ids.len()).max().unwrap_or(0);
+        self.runs.len() as u64 * Self::row_bytes(model, t)
+    }
+
+    /// The passes: the batchable prompts longest first (so a batch pads
+    /// little), in batches within [`MAX_BATCH_BYTES`] (and `max_batch`),
+    /// then every other prompt alone.
+    fn passes(&self, model: &LoadedModel) -> Vec<Vec<usize>> {
+        let mut together: Vec<usize> = (0..self.runs.len())
+            .filter(|&i| Self::batchable(&self.runs[i]))
+            .collect();
+        together.sort_by_key(|&i| std::cmp::Reverse(self.runs[i].ids.len()));
+        let mut passes: Vec<Vec<usize>> = Vec::new();
+        let cap = self.max_batch.unwrap_or(usize::MAX).max(1);
+        for i in together {
+            match passes.last_mut() {
+                Some(pass)
+                    if pass.len() < cap
+                        && (pass.len() as u64 + 1)
+                            * Self::row_bytes(model, self.runs[pass[0]].ids.len())
+                            <= MAX_BATCH_BYTES =>
+                {
+                    pass.push(i)
+                }
+                _ => passes.push(vec![i]),
+            }
+        }
+        passes.extend(
+            (0..self.runs.len())
+                .filter(|&i| !Self::batchable(&self.runs[i]))
+                .map(|i| vec![i]),
+        );
+        passes
+    }
+}
+
+/// Plain runs of `specs` through the model as one batch padded to the
+/// longest, each finished on its own rows. A run's forward time is its
+/// share of the batch's.
+fn forward_together(
+    model: &LoadedModel,
+    specs: Vec<RunSpec>,
+    cx: &Context,
+) -> Result<Vec<RunOutput>> {
+    let t = specs.iter().map(|s| s.ids.len()).max().unwrap_or(0);
+    // Any id of the vocabulary pads: no real position attends to it.
+    let padded: Vec<Vec<u32>> = specs
+        .iter()
+        .map(|s| {
+            let mut ids = s.ids.clone();
+            ids.resize(t, *s.ids.last().expect("a checked prompt has tokens"));
+            ids
+        })
+        .collect();
+    let batch: Vec<&[u32]> = padded.iter().map(Vec::as_slice).collect();
+    let started = Instant::now();
+    let opts = ForwardOptions {
+        keep_patterns: false,
+        watch: cx.watch,
+    };
+    let cap = model.model.forward_batch(&batch, &opts)?;
+    let share = started.elapsed() / specs.len() as u32;
+    let n = model.config().n_layers;
+    specs
+        .into_iter()
+        .enumerate()
+        .map(|(i, spec)| {
+            let len = spec.ids.len();
+            let rows = |xs: &[candle_core::Tensor]| -> Result<Vec<candle_core::Tensor>> {
+                xs.iter()
+                    .map(|x| Ok(x.get(i)?.narrow(0, 0, len)?))
+                    .collect()
+            };
+            let capture = Capture {
+                resid: rows(&cap.resid)?,
+                post_attn: rows(&cap.post_attn)?,
+                attn_out: rows(&cap.attn_out)?,
+                mlp_out: rows(&cap.mlp_out)?,
+                patterns: Vec::new(),
+                receipts: Vec::new(),
+            };
+            let fwd = Forwarded {
+                capture,
+                baseline: None,
+                first_op: n,
+                reuse: Reuse::default(),
+                reused_layers: 0,
+            };
+            spec.finish(model, fwd, share, cx.watch)
+        })
+        .collect()
+}
