@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { LensRow } from '../api/types';
 import type { AttentionTensor } from './attention';
-import { attentionBytes, boundHistory, BYTES_PER_PREDICTION, promptLine, rowsBytes, type HistoryEntry, type HistoryRun } from './runHistory';
+import { attentionBytes, boundHistory, BYTES_PER_PREDICTION, promptLine, rowsBytes, runFacts, type HistoryEntry, type HistoryRun } from './runHistory';
 
 function rows(R: number, T: number): LensRow[] {
   return Array.from({ length: R }, (_, r) => ({
@@ -74,8 +74,25 @@ describe('promptLine', () => {
     expect(promptLine('The capital\nof  France is')).toBe('The capital of France is');
     expect(promptLine('abcdefghij', 5)).toBe('abcd…');
     expect(promptLine('abcde', 5)).toBe('abcde');
+    // No space left before the ellipsis.
+    expect(promptLine('abc defgh', 5)).toBe('abc…');
     expect(promptLine('  \n ')).toBe('(empty prompt)');
     // Characters, not UTF-16 halves.
     expect(promptLine('😀😀😀', 2)).toBe('😀…');
+  });
+});
+
+describe('runFacts', () => {
+  it('says model, lens type, lens, tokens, interventions and what a generation wrote', () => {
+    const request = { text: 'x', lens_type: 'block_output' as const, interventions: { layer_1_output: [{ type: 'zero' as const, token_index: -1 }] } };
+    expect(runFacts({ request, rows: rows(2, 7), modelName: '/models/tiny/llama' })).toEqual(['llama', 'Block Output (standard)', 'logit lens', '7 tokens', '1 intervention']);
+    expect(runFacts({ request: { ...request, lens: 'tuned', interventions: {} }, rows: rows(1, 1), modelName: 'SmolLM2.gguf', lensPath: '/lenses/smol', generation: { ids: [1, 2] } })).toEqual([
+      'SmolLM2',
+      'Block Output (standard)',
+      'tuned lens (smol)',
+      '1 token',
+      '0 interventions',
+      '2 written',
+    ]);
   });
 });

@@ -2,15 +2,19 @@
 // (sessionStorage holds about 5 MB, less than the lens rows of one long prompt on a deep model), so
 // it is bounded twice over: in runs, and in the memory the runs hold, estimated (a run's attention,
 // Float32 head means, is most of it on long prompts: 30 layers × 1,000² positions is 120 MB).
-import type { LensRow } from '../api/types';
+import type { Interventions, Lens, LensRow, LensType } from '../api/types';
 import type { AttentionTensor } from './attention';
+import { countInterventions } from './interventions';
+import { lensName } from './lenses';
+import { lensTypeLabel } from './lensTypes';
+import { shortModelName } from './models';
 
 /** At most this many runs are kept. */
 export const HISTORY_MAX_RUNS = 20;
 /** Attention is kept for the newest runs up to this many bytes; older runs' is let go. */
-export const HISTORY_ATTENTION_BYTES = 64 * 2 ** 20;
+export const HISTORY_ATTENTION_BYTES = 64_000_000;
 /** The lens rows (and what goes with them) of the newest runs up to this many bytes, estimated. */
-export const HISTORY_ROWS_BYTES = 128 * 2 ** 20;
+export const HISTORY_ROWS_BYTES = 128_000_000;
 /**
  * A prediction ({token, prob, id}) as the browser holds it once parsed: 86 bytes measured in V8
  * (Node 20, 31 rows × 200 positions × 5 predictions, heap after gc), rounded up.
@@ -103,5 +107,23 @@ export function promptLine(text: string, max = 60): string {
   const one = text.replace(/\s+/g, ' ').trim();
   if (one === '') return '(empty prompt)';
   const chars = Array.from(one);
-  return chars.length <= max ? one : `${chars.slice(0, max - 1).join('')}…`;
+  return chars.length <= max ? one : `${chars.slice(0, max - 1).join('').trimEnd()}…`;
+}
+
+/** What `runFacts` reads of a run (the app's RunView has it all). */
+export interface RunFactsOf {
+  request: { text: string; lens_type: LensType; lens?: Lens | null; interventions: Interventions };
+  rows: LensRow[];
+  modelName: string;
+  lensPath?: string | null;
+  generation?: { ids: readonly number[] } | null;
+}
+
+/** A run in a few words, for the history and the comparison: model, lens type, lens, tokens, interventions, tokens written. */
+export function runFacts(v: RunFactsOf): string[] {
+  const n = countInterventions(v.request.interventions);
+  const T = v.rows[0]?.predictions.length ?? 0;
+  const out = [shortModelName(v.modelName), lensTypeLabel(v.request.lens_type), lensName(v.request.lens ?? 'logit', v.lensPath), `${T} token${T === 1 ? '' : 's'}`, `${n} intervention${n === 1 ? '' : 's'}`];
+  if (v.generation) out.push(`${v.generation.ids.length} written`);
+  return out;
 }
