@@ -84,14 +84,15 @@ describe('promptLine', () => {
 
 describe('runFacts', () => {
   it('says model, lens type, lens, tokens, interventions and what a generation wrote', () => {
-    const request = { text: 'x', lens_type: 'block_output' as const, interventions: { layer_1_output: [{ type: 'zero' as const, token_index: -1 }] } };
+    const request = { text: 'x', lens_type: 'block_output' as const, apply_chat_template: false, interventions: { layer_1_output: [{ type: 'zero' as const, token_index: -1 }] } };
     expect(runFacts({ request, rows: rows(2, 7), modelName: '/models/tiny/llama' })).toEqual(['llama', 'Block Output (standard)', 'logit lens', '7 tokens', '1 intervention']);
-    expect(runFacts({ request: { ...request, lens: 'tuned', interventions: {} }, rows: rows(1, 1), modelName: 'SmolLM2.gguf', lensPath: '/lenses/smol', generation: { ids: [1, 2] } })).toEqual([
+    expect(runFacts({ request: { ...request, lens: 'tuned', interventions: {}, apply_chat_template: true }, rows: rows(1, 1), modelName: 'SmolLM2.gguf', lensPath: '/lenses/smol', generation: { ids: [1, 2] } })).toEqual([
       'SmolLM2',
       'Block Output (standard)',
       'tuned lens (smol)',
       '1 token',
       '0 interventions',
+      'chat template',
       '2 written',
     ]);
   });

@@ -112,18 +112,19 @@ export function promptLine(text: string, max = 60): string {
 
 /** What `runFacts` reads of a run (the app's RunView has it all). */
 export interface RunFactsOf {
-  request: { text: string; lens_type: LensType; lens?: Lens | null; interventions: Interventions };
+  request: { text: string; lens_type: LensType; lens?: Lens | null; interventions: Interventions; apply_chat_template: boolean };
   rows: LensRow[];
   modelName: string;
   lensPath?: string | null;
   generation?: { ids: readonly number[] } | null;
 }
 
-/** A run in a few words, for the history and the comparison: model, lens type, lens, tokens, interventions, tokens written. */
+/** A run in a few words, for the history and the comparison: model, lens type, lens, tokens, interventions, chat template, tokens written. */
 export function runFacts(v: RunFactsOf): string[] {
   const n = countInterventions(v.request.interventions);
   const T = v.rows[0]?.predictions.length ?? 0;
   const out = [shortModelName(v.modelName), lensTypeLabel(v.request.lens_type), lensName(v.request.lens ?? 'logit', v.lensPath), `${T} token${T === 1 ? '' : 's'}`, `${n} intervention${n === 1 ? '' : 's'}`];
+  if (v.request.apply_chat_template) out.push('chat template');
   if (v.generation) out.push(`${v.generation.ids.length} written`);
   return out;
 }
