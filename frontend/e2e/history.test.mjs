@@ -47,7 +47,8 @@ describe('prompt history and compare (tiny llama)', () => {
     const B = await runText(page, 'The capital of Germany is');
     t.diagnostic(`A has ${A.input_tokens.length} tokens, B ${B.input_tokens.length}`);
     const history = page.getByTestId('run-history');
-    await history.locator('tbody tr[data-history-id="1"]').waitFor();
+    // The second run's entry, not the first's, which was there before it.
+    await history.locator('tbody tr[data-history-id="2"]').waitFor();
     assert.deepEqual(await history.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => tr.dataset.historyId)), ['2', '1']);
     assert.equal(await history.getByTestId('history-count').textContent(), '2 of at most 20 runs');
     assert.match(await history.locator('tr[data-history-id="1"] .history-facts').textContent(), new RegExp(`${A.input_tokens.length} tokens · 0 interventions`));
@@ -111,7 +112,9 @@ describe('prompt history and compare (tiny llama)', () => {
     await cmpCell(card, 0, 0).focus();
     await page.keyboard.press('ArrowDown');
     await page.keyboard.press('ArrowRight');
-    assert.equal(await card.getByTestId('compare-details').locator('.tooltip-head').textContent(), `${A.logit_lens[1].layer_name} · Pos 1`);
+    const head = `${A.logit_lens[1].layer_name} · Pos 1`;
+    await card.getByTestId('compare-details').locator('.tooltip-head', { hasText: head }).waitFor();
+    assert.equal(await card.getByTestId('compare-details').locator('.tooltip-head').textContent(), head);
     assert.equal(await card.getByTestId('compare-details-b').locator('li').count(), B.logit_lens[1].predictions[1].length);
 
     await card.getByRole('button', { name: 'Close the run comparison' }).click();
