@@ -3,6 +3,7 @@ import { useModels } from './hooks/useModels';
 import { useModelLoader } from './hooks/useModelLoader';
 import { useRun } from './hooks/useRun';
 import { useSessions } from './hooks/useSessions';
+import { useRunHistory } from './hooks/useRunHistory';
 import { useLensEval } from './hooks/useLensEval';
 import { usePatching } from './hooks/usePatching';
 import { useAttribution } from './hooks/useAttribution';
@@ -20,6 +21,8 @@ import { ResultsPanel, RunDetails } from './components/ResultsPanel';
 import { ModelBrowser } from './components/ModelBrowser';
 import { SaveSessionDialog, SessionsDialog } from './components/SessionDialogs';
 import { SessionDiffCard } from './components/SessionDiff';
+import { RunHistoryCard } from './components/RunHistory';
+import { RunCompareCard } from './components/RunCompare';
 import { LensQualityCard } from './components/LensQuality';
 import { JacobianLensCard } from './components/JacobianLens';
 import { PatchingCard } from './components/Patching';
@@ -36,6 +39,7 @@ function Main() {
   const loader = useModelLoader(models);
   const run = useRun(loader);
   const sessions = useSessions(run, loader, { onShown: closeDialog });
+  const history = useRunHistory(run);
   const lensEval = useLensEval(loader);
   const patching = usePatching(loader);
   const attribution = useAttribution(run, loader);
@@ -101,6 +105,8 @@ function Main() {
           saeActions={{ feature: saeFeature.open, use: saeForm.fill }}
         />
       </main>
+      <RunHistoryCard h={history} />
+      {history.comparison && <RunCompareCard key={`${history.comparison.a.id}:${history.comparison.b.id}`} pair={history.comparison} onClose={history.closeCompare} />}
       {sessions.diff && <SessionDiffCard view={sessions.diff} onClose={sessions.closeDiff} />}
       <AttributionCard at={attribution} />
       <SaeFeatureCard f={saeFeature} />

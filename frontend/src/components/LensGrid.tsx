@@ -25,6 +25,7 @@ import {
   type GridView,
   type LegendSpec,
 } from '../lib/colorModes';
+import { gridStep } from '../lib/gridNav';
 import { formatPercent, formatProb, formatToken } from '../lib/tokens';
 import { formatAct, placeSaeRows, readoutMax, saeCellColor, saeCellLabel, saeTooltipLines, topFeature } from '../lib/sae';
 
@@ -193,7 +194,8 @@ const GridTable = memo(function GridTable({ rows, transported, tokens, compact, 
   );
 });
 
-function TopList({ preds }: { preds: LensRow['predictions'][number] }) {
+/** A cell's top predictions, each with its probability as a bar and a percentage. */
+export function TopList({ preds }: { preds: LensRow['predictions'][number] }) {
   return (
     <ol className="tooltip-list">
       {preds.map((p, i) => (
@@ -492,15 +494,31 @@ export function EntropyLegend({ max }: { max: number }) {
   return <ScaleBar title="Entropy (nats)" gradient={gradient} ticks={ticks} note="purple = confident, yellow = spread out" />;
 }
 
-export function DiffLegend({ max }: { max: number }) {
+/**
+ * The Δ scale from −max to max, and the outline of a cell whose top-1 changed; the run comparison
+ * says what its Δ is and what its outline marks.
+ */
+export function DiffLegend({
+  max,
+  title = 'Δ p(baseline top-1)',
+  note = 'blue = lost, red = gained',
+  flip = 'top-1 changed',
+  testId = 'diff-legend',
+}: {
+  max: number;
+  title?: string;
+  note?: string;
+  flip?: string;
+  testId?: string;
+}) {
   const stops = Array.from({ length: 21 }, (_, i) => i / 10 - 1);
   const gradient = `linear-gradient(to right, ${stops.map((t) => rgbString(diverging(t))).join(', ')})`;
   const ticks = [-max, -max / 4, 0, max / 4, max].map((v) => ({ at: (deltaToScale(v, max) + 1) / 2, text: v === 0 ? '0' : formatDelta(v) }));
   return (
-    <div className="legend-group" data-testid="diff-legend">
-      <ScaleBar title="Δ p(baseline top-1)" gradient={gradient} ticks={ticks} note="blue = lost, red = gained" />
+    <div className="legend-group" data-testid={testId}>
+      <ScaleBar title={title} gradient={gradient} ticks={ticks} note={note} />
       <span className="legend-flip small">
-        <span className="flip-swatch" aria-hidden="true" /> ⇄ top-1 changed
+        <span className="flip-swatch" aria-hidden="true" /> ⇄ {flip}
       </span>
     </div>
   );
@@ -703,36 +721,11 @@ export function LensGrid({
     }
     const el = cellOf(e.target);
     if (!el) return;
-    let r = Number(el.dataset.r);
-    let c = Number(el.dataset.c);
-    switch (e.key) {
-      case 'ArrowLeft':
-        c = Math.max(0, c - 1);
-        break;
-      case 'ArrowRight':
-        c = Math.min(T - 1, c + 1);
-        break;
-      case 'ArrowUp':
-        r = Math.max(0, r - 1);
-        break;
-      case 'ArrowDown':
-        r = Math.min(rows.length - 1, r + 1);
-        break;
-      case 'Home':
-        c = 0;
-        break;
-      case 'End':
-        c = T - 1;
-        break;
-      case 'Escape':
-        hide();
-        return;
-      case 'Enter':
-        openMenu(el);
-        return;
-      default:
-        return;
-    }
+    if (e.key === 'Escape') return hide();
+    if (e.key === 'Enter') return openMenu(el);
+    const step = gridStep(e.key, Number(el.dataset.r), Number(el.dataset.c), rows.length, T);
+    if (!step) return;
+    const [r, c] = step;
     e.preventDefault();
     const next = scrollRef.current?.querySelector<HTMLElement>(`[data-cell][data-r="${r}"][data-c="${c}"]`);
     next?.focus();
