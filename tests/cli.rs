@@ -586,3 +586,46 @@ fn sae_flags_read_features_splice_and_say_what_a_feature_says() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("3 layers"), "{}", stderr(&o));
 }
+
+/// Several `--text`: `--json` prints POST /inference_batch's body, each
+/// result what `lens --json` prints for its text alone; a grid per prompt
+/// otherwise, headed by the prompt.
+#[test]
+fn lens_takes_several_texts_as_one_batch() {
+    let model = tiny("llama");
+    let m = model.to_str().unwrap();
+    let texts = ["The capital of France is", "Hi there"];
+    let o = logitlens(&[
+        "lens", "--model", m, "--text", texts[0], "--text", texts[1], "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let body: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(body["passes"], serde_json::json!([[0, 1]]));
+    for (i, text) in texts.iter().enumerate() {
+        let alone = logitlens(&["lens", "--model", m, "--text", text, "--json"]);
+        let alone: serde_json::Value = serde_json::from_slice(&alone.stdout).unwrap();
+        let got = &body["results"][i];
+        assert_eq!(got["input_tokens"], alone["input_tokens"], "{text}");
+        let cells = |v: &serde_json::Value| -> Vec<(u64, f64)> {
+            v["logit_lens"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|r| r["predictions"].as_array().unwrap())
+                .flat_map(|cell| cell.as_array().unwrap())
+                .map(|p| (p["id"].as_u64().unwrap(), p["prob"].as_f64().unwrap()))
+                .collect()
+        };
+        for ((gi, gp), (wi, wp)) in cells(got).iter().zip(cells(&alone)) {
+            assert!((gp - wp).abs() <= 1e-6 && (*gi == wi || (gp - wp).abs() < 1e-9));
+        }
+    }
+    let o = logitlens(&["lens", "--model", m, "--text", texts[0], "--text", texts[1]]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        out.contains("== prompt 0: ") && out.contains("== prompt 1: "),
+        "{out}"
+    );
+    assert_eq!(out.matches("Final Output").count(), 2, "{out}");
+}
