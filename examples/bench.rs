@@ -9,7 +9,8 @@
 //! the cold forward passes it replaces, and direct logit attribution. Options: `--model M` (default: the
 //! SmolLM2 GGUF), `--reps N` (default 5), `--quick` (fewer cases),
 //! `--causal-only` (only the patching, attribution and generation sections),
-//! `--forward-only` (the forward pass alone at 17, 54 and 220 tokens against its floor),
+//! `--forward-only` (the forward pass alone at 17, 54 and 220 tokens against its floor, and
+//! eight prompts' passes one by one and as one batch),
 //! `--generation-only`, `--jlens-only` (a Jacobian-lens fit's cost per prompt against a
 //! forward pass, and its readout against the logit lens's), `--sae-only` (an SAE's encoding of
 //! a 220-token prompt against its product floor, and a splice and an ablation).
@@ -711,6 +712,81 @@ fn forward_section(m: &LoadedModel, reps: usize) {
             time.as_secs_f64() / floor
         );
     }
+    batch_of_prompts(m, reps);
+}
+
+/// Eight prompts of 17 to 24 tokens: their forward passes one by one and
+/// as one padded batch, and whole runs (lens and all) one by one and as
+/// `/inference_batch` makes them.
+fn batch_of_prompts(m: &LoadedModel, reps: usize) {
+    use logitlens_engine::hooks::InterventionPlan;
+    use logitlens_engine::model::ForwardOptions;
+    use logitlens_engine::ops::run::batch::{BatchRequest, BatchSpec};
+    let texts: Vec<String> = (0..8).map(|i| text_of(m, 17 + i)).collect();
+    let ids: Vec<Vec<u32>> = texts
+        .iter()
+        .map(|t| m.tokenize(t, false).unwrap())
+        .collect();
+    let plan = InterventionPlan::default();
+    let opts = ForwardOptions {
+        keep_patterns: false,
+        watch: &Unwatched,
+    };
+    let t = ids.iter().map(Vec::len).max().unwrap();
+    let padded: Vec<Vec<u32>> = ids
+        .iter()
+        .map(|i| {
+            let mut p = i.clone();
+            p.resize(t, *i.last().unwrap());
+            p
+        })
+        .collect();
+    let batch: Vec<&[u32]> = padded.iter().map(Vec::as_slice).collect();
+    let timed = |f: &dyn Fn()| {
+        f();
+        median(
+            (0..reps.max(5))
+                .map(|_| {
+                    let t0 = Instant::now();
+                    f();
+                    t0.elapsed()
+                })
+                .collect(),
+        )
+    };
+    let alone = timed(&|| {
+        for i in &ids {
+            m.model.forward_with(i, &plan, None, &opts).unwrap();
+        }
+    });
+    let together = timed(&|| {
+        m.model.forward_batch(&batch, &opts).unwrap();
+    });
+    let req = BatchRequest {
+        runs: texts.iter().map(|t| RunRequest::new(t.as_str())).collect(),
+    };
+    let runs = |max_batch| {
+        let spec = BatchSpec {
+            max_batch,
+            ..BatchSpec::check(m, &req).unwrap()
+        };
+        spec.run(m, &Context::default(), &mut |e| match e {})
+            .unwrap();
+    };
+    let runs_alone = timed(&|| runs(Some(1)));
+    let runs_together = timed(&|| runs(None));
+    let lens = |d: Duration| d.as_secs_f64() * 1e3;
+    println!("
+{} prompts of {}-{t} tokens (medians of {}, ms): their forward passes one by one {}, as one batch padded to {t} tokens {} ({:.1}x); whole runs with the block_output lens one by one {}, as `/inference_batch` runs them {} ({:.2}x: the lens projection, at its floor, is most of a run).",
+        ids.len(),
+        ids.iter().map(Vec::len).min().unwrap(),
+        reps.max(5),
+        ms(alone),
+        ms(together),
+        lens(alone) / lens(together),
+        ms(runs_alone),
+        ms(runs_together),
+        lens(runs_alone) / lens(runs_together));
 }
 
 /// An activation-patching sweep (every layer x every position of a 10-token
@@ -785,18 +861,29 @@ fn causal_section(m: &LoadedModel, reps: usize) {
         m.model.unembed(&last).unwrap();
     }
     let cold = t0.elapsed();
+    // The unit an HTTP client sees a sweep in: one forward of its prompt.
+    let one = median(
+        (0..reps.max(5))
+            .map(|_| {
+                let t0 = Instant::now();
+                m.model.forward_with(&ids, &plain, None, &opts).unwrap();
+                t0.elapsed()
+            })
+            .collect(),
+    );
     println!("A {t}-token pair (\"{clean}\" / \"{corrupted}\", logit(\" Paris\") - logit(\" Rome\")), {n} layers x {t} positions = {runs} patched runs. Sweep: medians of {}, seconds; cold: {runs} cold forward passes with the last position's head, one after another.\n", reps.min(3));
-    println!("| hook | patched runs | sweep one run at a time (s) | sweep batched (s) | batching's speed-up | {runs} cold forwards (s) | cold / batched | per patched run (ms) |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| hook | patched runs | sweep one run at a time (s) | sweep batched (s) | batching's speed-up | {runs} cold forwards (s) | cold / batched | per patched run (ms) | sweep in forwards of its prompt ({} ms each) |", ms(one));
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (hook, _, runs, alone, sweep) in &rows {
         println!(
-            "| {hook} | {runs} | {:.2} | {:.2} | {:.1}x | {:.2} | {:.1}x | {:.1} |",
+            "| {hook} | {runs} | {:.2} | {:.2} | {:.1}x | {:.2} | {:.1}x | {:.1} | {:.1} |",
             alone.as_secs_f64(),
             sweep.as_secs_f64(),
             alone.as_secs_f64() / sweep.as_secs_f64(),
             cold.as_secs_f64(),
             cold.as_secs_f64() / sweep.as_secs_f64(),
-            sweep.as_secs_f64() * 1e3 / *runs as f64
+            sweep.as_secs_f64() * 1e3 / *runs as f64,
+            sweep.as_secs_f64() / one.as_secs_f64()
         );
     }
 
