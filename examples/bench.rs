@@ -13,7 +13,9 @@
 //! eight prompts' passes one by one and as one batch),
 //! `--generation-only`, `--jlens-only` (a Jacobian-lens fit's cost per prompt against a
 //! forward pass, and its readout against the logit lens's), `--sae-only` (an SAE's encoding of
-//! a 220-token prompt against its product floor, and a splice and an ablation).
+//! a 220-token prompt against its product floor, and a splice and an ablation), `--eval-only`
+//! (eval-lens and a few train-lens steps over documents of 64 tokens, tokens per second with the
+//! documents run one by one and batched, interleaved).
 
 use std::time::{Duration, Instant};
 
@@ -187,6 +189,10 @@ fn main() {
     }
     if std::env::args().any(|a| a == "--sae-only") {
         sae_section(&LoadedModel::load(&spec, &mut |_| {}).unwrap(), reps);
+        return;
+    }
+    if std::env::args().any(|a| a == "--eval-only") {
+        eval_section(&LoadedModel::load(&spec, &mut |_| {}).unwrap(), reps);
         return;
     }
     if std::env::args().any(|a| a == "--forward-only") {
@@ -1201,6 +1207,170 @@ fn sae_section(m: &LoadedModel, reps: usize) {
             ratio,
             ms(splice),
             ms(ablate)
+        );
+    }
+}
+
+/// eval-lens and train-lens over a corpus of documents all `max_tokens`
+/// long (as a sampled corpus is), their clean runs made one by one
+/// (`max_batch: 1`, as before issue 25's batching) and batched, the two
+/// interleaved so a noisy machine weighs on both alike; and the clean
+/// forwards alone, which is what batching changes.
+fn eval_section(m: &LoadedModel, reps: usize) {
+    use logitlens_engine::hooks::InterventionPlan;
+    use logitlens_engine::model::ForwardOptions;
+    use logitlens_engine::ops::corpus::{corpus_ids, documents, Corpus, MAX_DOCUMENT_BATCH_BYTES};
+    use logitlens_engine::ops::eval::{EvalRequest, EvalSpec};
+    use logitlens_engine::ops::fit::{FitRequest, FitSpec, TrainOptions};
+    const T: usize = 64;
+    const DOCS: usize = 16;
+    const TRAIN_DOCS: usize = 8;
+    const STEPS: usize = 2;
+    // Distinct documents, each longer than T tokens: the base text's words
+    // turned by a few words a document.
+    let base = BASE_TEXT.repeat(3);
+    let words: Vec<&str> = base.split(' ').collect();
+    let text = |docs: usize| -> String {
+        (0..docs)
+            .map(|k| {
+                let r = (3 * k) % (words.len() / 3);
+                words[r..].join(" ")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let ids = corpus_ids(m, &documents(&text(DOCS)), T).unwrap();
+    assert!(
+        ids.iter().all(|d| d.len() == T),
+        "every document is {T} tokens"
+    );
+    let reps = reps.clamp(1, 3);
+    let secs = |xs: &[Duration]| median(xs.to_vec()).as_secs_f64();
+    let rate = |tokens: usize, xs: &[Duration]| tokens as f64 / secs(xs);
+
+    // eval-lens (the logit lens; no tuned lens attached).
+    let req = EvalRequest {
+        corpus: Corpus::Text(text(DOCS)),
+        max_tokens: T,
+    };
+    let spec_of = |max_batch| {
+        let mut spec = EvalSpec::check(m, &req).unwrap();
+        spec.max_batch = max_batch;
+        spec
+    };
+    // Documents a batch takes: its runs' memory over one document's.
+    let runs = |max_batch| {
+        let cost = spec_of(max_batch).cost(m);
+        let (_, bytes) = *cost
+            .memory
+            .iter()
+            .find(|(what, _)| *what == "a batch of documents' runs")
+            .unwrap();
+        bytes
+    };
+    let (per_batch, per_doc) = ((runs(None) / runs(Some(1))) as usize, runs(Some(1)));
+
+    // The clean forwards alone, in the batches eval-lens makes.
+    let plan = InterventionPlan::default();
+    let opts = ForwardOptions {
+        keep_patterns: false,
+        watch: &Unwatched,
+    };
+    let refs: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+    let (mut fwd_alone, mut fwd_batched) = (Vec::new(), Vec::new());
+    for _ in 0..reps.max(3) {
+        let t0 = Instant::now();
+        for d in &ids {
+            m.model.forward_with(d, &plan, None, &opts).unwrap();
+        }
+        fwd_alone.push(t0.elapsed());
+        let t0 = Instant::now();
+        for batch in refs.chunks(per_batch) {
+            m.model.forward_batch(batch, &opts).unwrap();
+        }
+        fwd_batched.push(t0.elapsed());
+    }
+
+    let eval = |max_batch| {
+        let spec = spec_of(max_batch);
+        let t0 = Instant::now();
+        let report = spec
+            .run(m, &Context::default(), &mut |e| match e {})
+            .unwrap();
+        (t0.elapsed(), report)
+    };
+    let (mut eval_alone, mut eval_batched) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        let (a, ra) = eval(Some(1));
+        let (b, rb) = eval(None);
+        assert_eq!(
+            ra, rb,
+            "batched, eval-lens reports what it reported one by one"
+        );
+        eval_alone.push(a);
+        eval_batched.push(b);
+    }
+
+    // train-lens, a few steps on one batch of documents (its frozen runs
+    // made once, at the first step).
+    let train_req = FitRequest {
+        corpus: Corpus::Text(text(TRAIN_DOCS)),
+        max_tokens: T,
+        options: TrainOptions {
+            steps: STEPS,
+            warmup: 1,
+            ..Default::default()
+        },
+    };
+    let train = |max_batch| {
+        let mut req = train_req.clone();
+        req.options.max_batch = max_batch;
+        let spec = FitSpec::check(m, &req).unwrap();
+        let t0 = Instant::now();
+        let mut losses = Vec::new();
+        spec.run(m, &Context::default(), &mut |s| {
+            losses.push(s.loss);
+            Ok(())
+        })
+        .unwrap();
+        (t0.elapsed(), losses)
+    };
+    let (mut train_alone, mut train_batched) = (Vec::new(), Vec::new());
+    for _ in 0..reps.min(2) {
+        let (a, la) = train(Some(1));
+        let (b, lb) = train(None);
+        assert_eq!(
+            la, lb,
+            "batched, train-lens takes the steps it took one by one"
+        );
+        train_alone.push(a);
+        train_batched.push(b);
+    }
+
+    let tokens = DOCS * T;
+    let trained = STEPS * TRAIN_DOCS * T;
+    println!("\n## eval-lens and train-lens, documents batched\n");
+    println!(
+        "{DOCS} documents of {T} tokens (train-lens: {TRAIN_DOCS}, {STEPS} steps of all {} positions); one by one: `max_batch: 1`, each document's clean run alone; batched: runs of up to {per_batch} documents ({} MiB budget, {:.1} MiB of states and layer work a document). Medians of {reps} (train-lens: {}), interleaved; tokens per second (train-lens: positions trained, steps x positions).\n",
+        TRAIN_DOCS * T,
+        MAX_DOCUMENT_BATCH_BYTES >> 20,
+        per_doc as f64 / (1u64 << 20) as f64,
+        reps.min(2)
+    );
+    println!("| what | one by one (s) | batched (s) | one by one (tokens/s) | batched (tokens/s) | speed-up |");
+    println!("|---|---|---|---|---|---|");
+    for (what, n, a, b) in [
+        ("clean forwards alone", tokens, &fwd_alone, &fwd_batched),
+        ("eval-lens (logit lens)", tokens, &eval_alone, &eval_batched),
+        ("train-lens", trained, &train_alone, &train_batched),
+    ] {
+        println!(
+            "| {what} | {:.2} | {:.2} | {:.0} | {:.0} | {:.2}x |",
+            secs(a),
+            secs(b),
+            rate(n, a),
+            rate(n, b),
+            secs(a) / secs(b)
         );
     }
 }

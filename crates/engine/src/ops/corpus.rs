@@ -1,13 +1,20 @@
 //! Corpora the lens is measured or fitted on: a text of one document per
 //! line, tokenized as a run's text is (BOS where the tokenizer adds one),
 //! or documents the model writes itself (temperature 1, from BOS or its
-//! eos token), each cut to `max_tokens` ids.
+//! eos token), each cut to `max_tokens` ids; and their clean runs, made
+//! in batches of documents of one length.
 
+use std::ops::Range;
+
+use crate::capture::Capture;
 use crate::error::Result;
+use crate::hooks::InterventionPlan;
 use crate::load::LoadedModel;
-use crate::watch::Watch;
+use crate::model::ForwardOptions;
+use crate::watch::{check, Quiet, Watch};
 
 use super::decode::sample_corpus;
+use super::run::{capture_bytes, float_bytes, layer_bytes};
 use super::Count;
 
 /// Where a corpus comes from.
@@ -144,4 +151,120 @@ impl CorpusSpec {
             }
         }
     }
+}
+
+/// Most bytes the clean runs of one batch of documents hold at once (their
+/// captured states and a layer's work each): a corpus goes through the
+/// model in batches of consecutive documents of at most this much, at
+/// least one document each.
+pub const MAX_DOCUMENT_BATCH_BYTES: u64 = 256 << 20;
+
+/// What one document of `t` ids adds to a batch: its captured states and a
+/// layer's work.
+fn document_bytes(model: &LoadedModel, t: usize) -> u64 {
+    let (cfg, b) = (model.config(), float_bytes(model));
+    capture_bytes(cfg, t as u64, b) + layer_bytes(cfg, t as u64, b)
+}
+
+/// The bytes a batch of documents of at most `max_tokens` ids holds, at
+/// most: what [`batches`] lets in, for the memory an operation lists.
+pub(crate) fn batch_bytes(
+    model: &LoadedModel,
+    max_tokens: usize,
+    documents: usize,
+    max_batch: Option<usize>,
+) -> u64 {
+    let one = document_bytes(model, max_tokens);
+    let fit = (MAX_DOCUMENT_BATCH_BYTES / one.max(1)).max(1);
+    let docs = fit
+        .min(documents.max(1) as u64)
+        .min(max_batch.unwrap_or(usize::MAX).max(1) as u64);
+    docs * one
+}
+
+/// `corpus` cut into batches of consecutive documents, each holding at most
+/// [`MAX_DOCUMENT_BATCH_BYTES`] (or one document, however long) and
+/// `max_batch` documents (`Some(1)`: one by one). Consecutive, so that
+/// what is summed over documents is summed in their order, as one by one.
+pub(crate) fn batches(
+    model: &LoadedModel,
+    corpus: &[Vec<u32>],
+    max_batch: Option<usize>,
+) -> Vec<Range<usize>> {
+    let most = max_batch.unwrap_or(usize::MAX).max(1);
+    let mut out: Vec<Range<usize>> = Vec::new();
+    let mut bytes = 0;
+    for (d, ids) in corpus.iter().enumerate() {
+        let add = document_bytes(model, ids.len());
+        match out.last_mut() {
+            Some(b) if b.len() < most && bytes + add <= MAX_DOCUMENT_BATCH_BYTES => {
+                b.end = d + 1;
+                bytes += add;
+            }
+            _ => {
+                out.push(d..d + 1);
+                bytes = add;
+            }
+        }
+    }
+    out
+}
+
+/// The clean runs of `corpus[docs]` (no intervention, no patterns kept):
+/// each document's capture, its states `[T, D]`. The documents of one
+/// length go through the model together
+/// ([`forward_batch`](crate::model::Transformer::forward_batch)), each
+/// one's states a view of the batch's; a document alone takes the plain
+/// run. `watch` may stop them between layers.
+pub(crate) fn clean_runs(
+    model: &LoadedModel,
+    corpus: &[Vec<u32>],
+    docs: Range<usize>,
+    watch: &dyn Watch,
+) -> Result<Vec<Capture>> {
+    let opts = ForwardOptions {
+        keep_patterns: false,
+        watch: &Quiet(watch),
+    };
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for d in docs.clone() {
+        let t = corpus[d].len();
+        match groups.iter_mut().find(|g| corpus[g[0]].len() == t) {
+            Some(g) => g.push(d),
+            None => groups.push(vec![d]),
+        }
+    }
+    let mut caps: Vec<Option<Capture>> = vec![None; docs.len()];
+    for group in groups {
+        check(watch)?;
+        if let [d] = group[..] {
+            let plan = InterventionPlan::default();
+            caps[d - docs.start] = Some(model.model.forward_with(&corpus[d], &plan, None, &opts)?);
+            continue;
+        }
+        let ids: Vec<&[u32]> = group.iter().map(|&d| corpus[d].as_slice()).collect();
+        let batch = model.model.forward_batch(&ids, &opts)?;
+        for (i, &d) in group.iter().enumerate() {
+            caps[d - docs.start] = Some(document(&batch, i)?);
+        }
+    }
+    Ok(caps
+        .into_iter()
+        .map(|c| c.expect("every document run"))
+        .collect())
+}
+
+/// Sequence `i` of a batch's capture (states `[B, T, D]`), without patterns.
+fn document(batch: &Capture, i: usize) -> Result<Capture> {
+    let pick = |xs: &[candle_core::Tensor]| -> Result<Vec<candle_core::Tensor>> {
+        xs.iter().map(|x| Ok(x.get(i)?)).collect()
+    };
+    Ok(Capture {
+        resid: pick(&batch.resid)?,
+        post_attn: pick(&batch.post_attn)?,
+        attn_out: pick(&batch.attn_out)?,
+        mlp_out: pick(&batch.mlp_out)?,
+        patterns: Vec::new(),
+        receipts: Vec::new(),
+    })
 }

@@ -9,14 +9,12 @@ use std::sync::Arc;
 
 use crate::capture::State;
 use crate::error::Result;
-use crate::hooks::InterventionPlan;
 use crate::lens::jacobian::JacobianLens;
 use crate::lens::{rows, LensType, TunedLens};
 use crate::load::LoadedModel;
-use crate::watch::{check, Quiet, Stage, Watch};
+use crate::watch::{check, Stage, Watch};
 
-use super::corpus::{Corpus, CorpusSpec};
-use super::run::float_bytes;
+use super::corpus::{batch_bytes, batches, clean_runs, Corpus, CorpusSpec};
 use super::{Context, Cost, Never, Operation, Request};
 
 /// One lens's measures, a value per row (natural logs).
@@ -110,6 +108,11 @@ pub struct EvalSpec {
     corpus: CorpusSpec,
     tuned: Option<Arc<TunedLens>>,
     jacobian: Option<Arc<JacobianLens>>,
+    /// At most this many documents' runs go through the model at once
+    /// (default: as many as
+    /// [`MAX_DOCUMENT_BATCH_BYTES`](super::corpus::MAX_DOCUMENT_BATCH_BYTES)
+    /// holds; 1 runs them one by one).
+    pub max_batch: Option<usize>,
 }
 
 /// An evaluation and what it was made of: what `POST /eval_lens` and
@@ -152,23 +155,24 @@ impl Operation for EvalSpec {
             corpus: CorpusSpec::check(model, &req.corpus, req.max_tokens)?,
             tuned: model.tuned_lens(),
             jacobian: model.jacobian_lens(),
+            max_batch: None,
         })
     }
 
     /// At most, for documents of `max_tokens` ids: the f32 logits of a row
     /// and, in f64, the final row's log-probabilities and probabilities and
-    /// one row's log-probabilities.
+    /// one row's log-probabilities; a batch of documents' runs.
     fn cost(&self, model: &LoadedModel) -> Cost {
         let t = self.corpus.max_tokens;
         let v = model.model.vocab_size() as u64;
-        let activations = super::run::capture_bytes(model.config(), t as u64, float_bytes(model));
+        let runs = batch_bytes(model, t, self.corpus.documents(), self.max_batch);
         Cost {
             memory: vec![
                 (
                     "a document's distributions",
                     t as u64 * v * (4 + 4 + 8 + 8 + 8),
                 ),
-                ("a document's states", activations),
+                ("a batch of documents' runs", runs),
             ],
             tokens: t,
             tokens_said: format!("documents of {t} tokens (max_tokens)"),
@@ -191,7 +195,7 @@ impl Operation for EvalSpec {
             tuned: self.tuned.as_deref(),
             jacobian: self.jacobian.as_deref(),
         };
-        let evaluation = evaluate(model, &ids, lenses, cx.watch)?;
+        let evaluation = evaluate_in_batches(model, &ids, lenses, self.max_batch, cx.watch)?;
         Ok(EvalReport {
             model_name: model.name.clone(),
             tuned_lens: self.tuned.map(|l| l.dir.display().to_string()),
@@ -277,6 +281,21 @@ pub fn evaluate(
     lenses: Lenses,
     watch: &dyn Watch,
 ) -> Result<Evaluation> {
+    evaluate_in_batches(model, corpus, lenses, None, watch)
+}
+
+/// [`evaluate`], the clean runs of at most `max_batch` documents made at
+/// once (`None`: as many as
+/// [`MAX_DOCUMENT_BATCH_BYTES`](super::corpus::MAX_DOCUMENT_BATCH_BYTES)
+/// holds; `Some(1)`: one by one). The measures are the same either way:
+/// each document is measured alone, in the corpus's order.
+pub fn evaluate_in_batches(
+    model: &LoadedModel,
+    corpus: &[Vec<u32>],
+    lenses: Lenses,
+    max_batch: Option<usize>,
+    watch: &dyn Watch,
+) -> Result<Evaluation> {
     let n = model.model.n_layers();
     let specs = rows(LensType::BlockOutput, n);
     let nrows = specs.len();
@@ -284,37 +303,40 @@ pub fn evaluate(
     let mut tuned_sums = lenses.tuned.map(|_| Sums::new(nrows));
     let mut jacobian_sums = lenses.jacobian.map(|_| Sums::new(nrows));
     let (mut tokens, mut ce_tokens) = (0usize, 0usize);
-    let plan = InterventionPlan::default();
     if corpus.iter().all(Vec::is_empty) {
         return Err(crate::invalid!("the corpus has no text to evaluate on"));
     }
-    for (d, ids) in corpus.iter().enumerate() {
+    for docs in batches(model, corpus, max_batch) {
         check(watch)?;
-        watch.progress(Stage::Documents, d, corpus.len());
-        let opts = crate::model::ForwardOptions {
-            keep_patterns: false,
-            watch: &Quiet(watch),
-        };
-        let cap = model.model.forward_with(ids, &plan, None, &opts)?;
-        let reference = Reference::of(model, cap.state(State::Resid(n)))?;
-        for (s, (_, state)) in specs.iter().enumerate() {
-            let h = cap.state(*state);
-            reference.measure(model, ids, &mut logit, s, h)?;
-            if let (Some(lens), Some(sums), State::Resid(i)) =
-                (lenses.tuned, tuned_sums.as_mut(), state)
-            {
-                reference.measure(model, ids, sums, s, &lens.translate(*i, h)?)?;
+        watch.progress(Stage::Documents, docs.start, corpus.len());
+        let caps = clean_runs(model, corpus, docs.clone(), watch)?;
+        // Measured in document order, so the sums are those made one by one.
+        for (d, cap) in docs.clone().zip(caps) {
+            if d > docs.start {
+                check(watch)?;
+                watch.progress(Stage::Documents, d, corpus.len());
             }
-            if let (Some(lens), Some(sums)) = (lenses.jacobian, jacobian_sums.as_mut()) {
-                let x = match lens.layer_of(*state) {
-                    Some(l) => lens.transport(l, h)?,
-                    None => h.clone(),
-                };
-                reference.measure(model, ids, sums, s, &x)?;
+            let ids = &corpus[d];
+            let reference = Reference::of(model, cap.state(State::Resid(n)))?;
+            for (s, (_, state)) in specs.iter().enumerate() {
+                let h = cap.state(*state);
+                reference.measure(model, ids, &mut logit, s, h)?;
+                if let (Some(lens), Some(sums), State::Resid(i)) =
+                    (lenses.tuned, tuned_sums.as_mut(), state)
+                {
+                    reference.measure(model, ids, sums, s, &lens.translate(*i, h)?)?;
+                }
+                if let (Some(lens), Some(sums)) = (lenses.jacobian, jacobian_sums.as_mut()) {
+                    let x = match lens.layer_of(*state) {
+                        Some(l) => lens.transport(l, h)?,
+                        None => h.clone(),
+                    };
+                    reference.measure(model, ids, sums, s, &x)?;
+                }
             }
+            tokens += ids.len();
+            ce_tokens += ids.len() - 1;
         }
-        tokens += ids.len();
-        ce_tokens += ids.len() - 1;
     }
     watch.progress(Stage::Documents, corpus.len(), corpus.len());
     let means = |s: Sums| s.means(tokens, ce_tokens);

@@ -23,7 +23,7 @@ use crate::model::ForwardOptions;
 use crate::sae::Sae;
 use crate::watch::{check, Quiet, Stage, Watch};
 
-use super::corpus::{Corpus, CorpusSpec};
+use super::corpus::{batch_bytes, batches, clean_runs, Corpus, CorpusSpec};
 use super::run::float_bytes;
 use super::sae::{check_read, SaeSelection};
 use super::{Context, Cost, Never, Operation, Request};
@@ -96,6 +96,11 @@ pub struct EvalSaeSpec {
     corpus: CorpusSpec,
     saes: Vec<Arc<Sae>>,
     exclude_special: bool,
+    /// At most this many documents' clean runs go through the model at once
+    /// (default: as many as
+    /// [`MAX_DOCUMENT_BATCH_BYTES`](super::corpus::MAX_DOCUMENT_BATCH_BYTES)
+    /// holds; 1 runs them one by one).
+    pub max_batch: Option<usize>,
 }
 
 impl Request for EvalSaeRequest {
@@ -122,12 +127,14 @@ impl Operation for EvalSaeSpec {
             corpus: CorpusSpec::check(model, &req.corpus, req.max_tokens)?,
             saes: read.saes,
             exclude_special: req.exclude_special,
+            max_batch: None,
         })
     }
 
-    /// At most, for a document of `max_tokens` ids: its clean and one
-    /// changed run's states, the clean output's log-probabilities (f64),
-    /// one row of logits at a time, and the largest SAE's features.
+    /// At most, for documents of `max_tokens` ids: a batch of documents'
+    /// clean runs, one changed run's states, the clean output's
+    /// log-probabilities (f64), one row of logits at a time, and the
+    /// largest SAE's features.
     fn cost(&self, model: &LoadedModel) -> Cost {
         let t = self.corpus.max_tokens as u64;
         let v = model.model.vocab_size() as u64;
@@ -135,7 +142,16 @@ impl Operation for EvalSaeSpec {
         let d_sae = self.saes.iter().map(|s| s.d_sae()).max().unwrap_or(0) as u64;
         Cost {
             memory: vec![
-                ("a document's clean and changed states", 2 * states),
+                (
+                    "a batch of documents' clean runs",
+                    batch_bytes(
+                        model,
+                        self.corpus.max_tokens,
+                        self.corpus.documents(),
+                        self.max_batch,
+                    ),
+                ),
+                ("a changed run's states", states),
                 ("a document's distributions", t * v * (4 + 4 + 8)),
                 (
                     "SAE features",
@@ -163,8 +179,14 @@ impl Operation for EvalSaeSpec {
     ) -> Result<SaeEvalReport> {
         let (max_tokens, sample_seed) = (self.corpus.max_tokens, self.corpus.sample_seed());
         let ids = self.corpus.ids(model, cx.watch)?;
-        let (tokens, saes) =
-            evaluate_saes(model, &self.saes, &ids, self.exclude_special, cx.watch)?;
+        let (tokens, saes) = evaluate_saes(
+            model,
+            &self.saes,
+            &ids,
+            self.exclude_special,
+            self.max_batch,
+            cx.watch,
+        )?;
         Ok(SaeEvalReport {
             model_name: model.name.clone(),
             documents: ids.len(),
@@ -296,13 +318,17 @@ fn kl(p: &[f64], q: &[f64]) -> f64 {
     p.iter().zip(q).map(|(a, b)| a.exp() * (a - b)).sum()
 }
 
-/// Measure each of `saes` over `corpus` (each document's ids). Returns the
-/// positions counted and the measures.
+/// Measure each of `saes` over `corpus` (each document's ids), the clean
+/// runs of at most `max_batch` documents made at once (`None`: as many as
+/// [`MAX_DOCUMENT_BATCH_BYTES`](super::corpus::MAX_DOCUMENT_BATCH_BYTES)
+/// holds), the changed runs one by one, resumed from their document's.
+/// Returns the positions counted and the measures.
 pub fn evaluate_saes(
     model: &LoadedModel,
     saes: &[Arc<Sae>],
     corpus: &[Vec<u32>],
     exclude_special: bool,
+    max_batch: Option<usize>,
     watch: &dyn Watch,
 ) -> Result<(usize, Vec<SaeQuality>)> {
     if corpus.iter().all(Vec::is_empty) {
@@ -318,70 +344,78 @@ pub fn evaluate_saes(
     };
     let mut sums: Vec<Sums> = saes.iter().map(|s| Sums::new(s)).collect();
     let (mut ce_clean, mut tokens, mut ce_tokens) = (0.0, 0usize, 0usize);
-    for (d, ids) in corpus.iter().enumerate() {
+    for docs in batches(model, corpus, max_batch) {
         check(watch)?;
-        watch.progress(Stage::Documents, d, corpus.len());
-        let counted: Vec<bool> = ids.iter().map(|id| !special.contains(id)).collect();
-        // CE at t predicts ids[t + 1]: counted when t is.
-        let ce_at: Vec<usize> = (0..ids.len().saturating_sub(1))
-            .filter(|&t| counted[t])
-            .collect();
-        let clean = model.model.forward_with(ids, &clean_plan, None, &opts)?;
-        let out = |cap: &crate::capture::Capture| -> Result<Vec<Vec<f64>>> {
-            log_probs(&model.model.unembed(cap.state(State::Resid(n_layers)))?)
-        };
-        let clean_lp = out(&clean)?;
-        ce_clean -= ce_at
-            .iter()
-            .map(|&t| clean_lp[t][ids[t + 1] as usize])
-            .sum::<f64>();
-        for (sae, s) in saes.iter().zip(&mut sums) {
-            let x = super::sae::hook_state(model, &clean, ids, &clean_plan, sae.hook)?;
-            let rows = sae.encode(&x)?;
-            let xs = x.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
-            for ((row, xv), _) in rows.iter().zip(&xs).zip(&counted).filter(|(_, c)| **c) {
-                s.l0 += row.ids.len() as f64;
-                for &f in &row.ids {
-                    s.fired[f as usize] = true;
-                }
-                s.resid_sq += f64::from(row.recon_error).powi(2);
-                for (acc, &v) in s.sum_x.iter_mut().zip(xv) {
-                    *acc += f64::from(v);
-                    s.sum_sq += f64::from(v).powi(2);
-                }
-            }
-            let keep = counted.iter().map(|&c| exclude_special && !c).collect();
-            let spliced = Arc::new(SpliceExcept {
-                sae: sae.clone(),
-                keep,
-            });
-            let op = StreamOpKind::Sae(SaeOp {
-                sae: spliced,
-                edit: SaeEdit::Splice,
-            });
-            for (kind, ce, klsum) in [
-                (op, &mut s.ce_spliced, &mut s.kl),
-                (StreamOpKind::Zero, &mut s.ce_zero, &mut s.kl_zero),
-            ] {
+        watch.progress(Stage::Documents, docs.start, corpus.len());
+        let cleans = clean_runs(model, corpus, docs.clone(), watch)?;
+        // Measured in document order, so the sums are those made one by one.
+        for (d, clean) in docs.clone().zip(cleans) {
+            if d > docs.start {
                 check(watch)?;
-                let plan = plan_at(sae.hook, kind);
-                let r = clean_plan.first_difference(&plan, n_layers);
-                let cap = model
-                    .model
-                    .forward_with(ids, &plan, Some((r, &clean)), &opts)?;
-                let lp = out(&cap)?;
-                *ce -= ce_at
-                    .iter()
-                    .map(|&t| lp[t][ids[t + 1] as usize])
-                    .sum::<f64>();
-                *klsum += (0..ids.len())
-                    .filter(|&t| counted[t])
-                    .map(|t| kl(&clean_lp[t], &lp[t]))
-                    .sum::<f64>();
+                watch.progress(Stage::Documents, d, corpus.len());
             }
+            let ids = &corpus[d];
+            let counted: Vec<bool> = ids.iter().map(|id| !special.contains(id)).collect();
+            // CE at t predicts ids[t + 1]: counted when t is.
+            let ce_at: Vec<usize> = (0..ids.len().saturating_sub(1))
+                .filter(|&t| counted[t])
+                .collect();
+            let out = |cap: &crate::capture::Capture| -> Result<Vec<Vec<f64>>> {
+                log_probs(&model.model.unembed(cap.state(State::Resid(n_layers)))?)
+            };
+            let clean_lp = out(&clean)?;
+            ce_clean -= ce_at
+                .iter()
+                .map(|&t| clean_lp[t][ids[t + 1] as usize])
+                .sum::<f64>();
+            for (sae, s) in saes.iter().zip(&mut sums) {
+                let x = super::sae::hook_state(model, &clean, ids, &clean_plan, sae.hook)?;
+                let rows = sae.encode(&x)?;
+                let xs = x.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
+                for ((row, xv), _) in rows.iter().zip(&xs).zip(&counted).filter(|(_, c)| **c) {
+                    s.l0 += row.ids.len() as f64;
+                    for &f in &row.ids {
+                        s.fired[f as usize] = true;
+                    }
+                    s.resid_sq += f64::from(row.recon_error).powi(2);
+                    for (acc, &v) in s.sum_x.iter_mut().zip(xv) {
+                        *acc += f64::from(v);
+                        s.sum_sq += f64::from(v).powi(2);
+                    }
+                }
+                let keep = counted.iter().map(|&c| exclude_special && !c).collect();
+                let spliced = Arc::new(SpliceExcept {
+                    sae: sae.clone(),
+                    keep,
+                });
+                let op = StreamOpKind::Sae(SaeOp {
+                    sae: spliced,
+                    edit: SaeEdit::Splice,
+                });
+                for (kind, ce, klsum) in [
+                    (op, &mut s.ce_spliced, &mut s.kl),
+                    (StreamOpKind::Zero, &mut s.ce_zero, &mut s.kl_zero),
+                ] {
+                    check(watch)?;
+                    let plan = plan_at(sae.hook, kind);
+                    let r = clean_plan.first_difference(&plan, n_layers);
+                    let cap = model
+                        .model
+                        .forward_with(ids, &plan, Some((r, &clean)), &opts)?;
+                    let lp = out(&cap)?;
+                    *ce -= ce_at
+                        .iter()
+                        .map(|&t| lp[t][ids[t + 1] as usize])
+                        .sum::<f64>();
+                    *klsum += (0..ids.len())
+                        .filter(|&t| counted[t])
+                        .map(|t| kl(&clean_lp[t], &lp[t]))
+                        .sum::<f64>();
+                }
+            }
+            tokens += counted.iter().filter(|&&c| c).count();
+            ce_tokens += ce_at.len();
         }
-        tokens += counted.iter().filter(|&&c| c).count();
-        ce_tokens += ce_at.len();
     }
     watch.progress(Stage::Documents, corpus.len(), corpus.len());
     if tokens == 0 {

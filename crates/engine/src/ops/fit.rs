@@ -3,18 +3,21 @@
 //! mean KL(p_final ‖ p_lens) over positions; SGD with Nesterov momentum
 //! 0.9, weight decay 1e-3 and a linear warm-up; candle's autograd. The
 //! frozen model's residuals and output distributions are computed once per
-//! batch, without gradients.
+//! batch, without gradients, its documents of one length through the model
+//! together.
+
+use std::ops::Range;
 
 use candle_core::{DType, Tensor, Var, D};
 
+use crate::capture::Capture;
 use crate::error::Result;
-use crate::hooks::InterventionPlan;
 use crate::lens::tuned::{self, TunedLens, TunedLensConfig};
 use crate::load::LoadedModel;
 use crate::nn::Form;
 use crate::watch::{check, Stage, Watch};
 
-use super::corpus::{Corpus, CorpusSpec};
+use super::corpus::{batch_bytes, batches, clean_runs, Corpus, CorpusSpec};
 use super::run::float_bytes;
 use super::{Context, Cost, Operation, Request};
 
@@ -36,6 +39,11 @@ pub struct TrainOptions {
     pub warmup: usize,
     /// Token positions per batch (whole documents, at least one).
     pub batch_tokens: usize,
+    /// At most this many documents' frozen runs go through the model at
+    /// once (`None`: as many as
+    /// [`MAX_DOCUMENT_BATCH_BYTES`](super::corpus::MAX_DOCUMENT_BATCH_BYTES)
+    /// holds; 1 runs them one by one). The fit is the same either way.
+    pub max_batch: Option<usize>,
 }
 
 impl Default for TrainOptions {
@@ -48,6 +56,7 @@ impl Default for TrainOptions {
             clip: 1.0,
             warmup: 20,
             batch_tokens: 4096,
+            max_batch: None,
         }
     }
 }
@@ -61,9 +70,25 @@ struct Frozen {
     final_p: Tensor,
 }
 
-fn frozen(model: &LoadedModel, ids: &[u32]) -> Result<Frozen> {
+/// The frozen states of `docs`: their clean runs made in batches of
+/// documents of one length, each document's output its own.
+fn frozen(
+    model: &LoadedModel,
+    docs: &[Vec<u32>],
+    max_batch: Option<usize>,
+    watch: &dyn Watch,
+) -> Result<Vec<Frozen>> {
+    let mut out = Vec::with_capacity(docs.len());
+    for run in batches(model, docs, max_batch) {
+        for cap in clean_runs(model, docs, run, watch)? {
+            out.push(frozen_of(model, &cap)?);
+        }
+    }
+    Ok(out)
+}
+
+fn frozen_of(model: &LoadedModel, cap: &Capture) -> Result<Frozen> {
     let m = &model.model;
-    let cap = m.forward(ids, &InterventionPlan::default(), None)?;
     let n = m.n_layers();
     let final_lp = candle_nn::ops::log_softmax(&m.unembed(&cap.resid[n])?, D::Minus1)?;
     Ok(Frozen {
@@ -188,7 +213,8 @@ impl Operation for FitSpec {
 
     /// A batch's frozen states and output distributions (kept across the
     /// steps that reuse it), the translators with their gradients and
-    /// momenta, and one row's differentiated projection.
+    /// momenta, one row's differentiated projection, and the clean runs of a
+    /// batch of documents as the frozen states are made.
     fn cost(&self, model: &LoadedModel) -> Cost {
         let cfg = model.config();
         let (n, d, v) = (
@@ -210,6 +236,15 @@ impl Operation for FitSpec {
                     3 * n * (d * d + d) * b,
                 ),
                 ("one row's projection", 4 * t * v * 4),
+                (
+                    "a batch of documents' runs",
+                    batch_bytes(
+                        model,
+                        self.corpus.max_tokens,
+                        self.corpus.documents(),
+                        self.options.max_batch,
+                    ),
+                ),
             ],
             tokens: self.corpus.max_tokens,
             tokens_said: format!("documents of {t} tokens (max_tokens)"),
@@ -249,19 +284,21 @@ pub fn train(
     let (d, n) = (cfg.d_model, cfg.n_layers);
     let dev = model.model.device();
     let dtype = model.model.dtype();
-    let ids: Vec<&Vec<u32>> = corpus.iter().filter(|d| !d.is_empty()).collect();
+    let ids: Vec<Vec<u32>> = corpus.iter().filter(|d| !d.is_empty()).cloned().collect();
     if ids.is_empty() {
         return Err(crate::invalid!("the corpus has no text to train on"));
     }
     // Batches of whole documents up to batch_tokens positions.
-    let mut batches: Vec<Vec<usize>> = vec![Vec::new()];
+    let mut steps_on: Vec<Range<usize>> = Vec::new();
     let mut in_batch = 0;
     for (i, doc) in ids.iter().enumerate() {
-        if in_batch > 0 && in_batch + doc.len() > opts.batch_tokens {
-            batches.push(Vec::new());
-            in_batch = 0;
+        match steps_on.last_mut() {
+            Some(b) if in_batch + doc.len() <= opts.batch_tokens => b.end = i + 1,
+            _ => {
+                steps_on.push(i..i + 1);
+                in_batch = 0;
+            }
         }
-        batches.last_mut().expect("a batch").push(i);
         in_batch += doc.len();
     }
     let params: Vec<(Var, Var)> = (0..n)
@@ -275,13 +312,10 @@ pub fn train(
     let mut cached: Option<(usize, Vec<Frozen>)> = None;
     for step in 0..opts.steps {
         check(watch)?;
-        let bi = step % batches.len();
+        let bi = step % steps_on.len();
         if cached.as_ref().map(|(i, _)| *i) != Some(bi) {
-            let batch = batches[bi]
-                .iter()
-                .map(|&i| frozen(model, ids[i]))
-                .collect::<Result<Vec<_>>>()?;
-            cached = Some((bi, batch));
+            let docs = &ids[steps_on[bi].clone()];
+            cached = Some((bi, frozen(model, docs, opts.max_batch, watch)?));
         }
         let batch = &cached.as_ref().expect("cached above").1;
         let (l, grads) = loss_and_grads_of(model, batch, &params, &mut |done, total| {
@@ -357,9 +391,6 @@ pub fn loss_and_grads(
         .iter()
         .map(|(w, b)| -> Result<_> { Ok((Var::from_tensor(w)?, Var::from_tensor(b)?)) })
         .collect::<Result<_>>()?;
-    let batch = docs
-        .iter()
-        .map(|ids| frozen(model, ids))
-        .collect::<Result<Vec<_>>>()?;
+    let batch = frozen(model, docs, None, &crate::watch::Unwatched)?;
     loss_and_grads_of(model, &batch, &params, &mut |_, _| Ok(()))
 }
