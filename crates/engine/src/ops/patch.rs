@@ -284,6 +284,22 @@ impl PatchSpec {
             .collect()
     }
 
+    /// Per position, whether the clean run's activation at layer `l`'s
+    /// hook is the corrupted run's, every number the same.
+    fn unchanged(&self, l: usize, clean: &Capture, corrupted: &Capture) -> Result<Vec<bool>> {
+        let pick = |c: &'_ Capture| -> Tensor {
+            match self.hook {
+                HookKind::ResidPre => c.resid[l].clone(),
+                HookKind::ResidPost => c.resid[l + 1].clone(),
+                HookKind::ResidMid => c.post_attn[l].clone(),
+                HookKind::AttnOut => c.attn_out[l].clone(),
+                _ => c.mlp_out[l].clone(),
+            }
+        };
+        let equal = pick(clean).eq(&pick(corrupted))?.min(1)?.to_vec1::<u8>()?;
+        Ok(equal.into_iter().map(|e| e == 1).collect())
+    }
+
     /// Patched runs that go through the model at once.
     fn batch_runs(&self, model: &LoadedModel) -> usize {
         let fit = (MAX_BATCH_BYTES / self.run_bytes(model).max(1)) as usize;
@@ -416,11 +432,21 @@ impl PatchSpec {
         // grows as it goes (the runs patched at layer l join it at the
         // layer they resume at), so each layer's weights are read once for
         // all the runs of the batch that pass through it.
-        let runs: Vec<(usize, usize)> = (0..spec.positions.len())
-            .flat_map(|j| (0..n).map(move |l| (l, j)))
-            .collect();
-        let mut values = vec![vec![0.0; spec.positions.len()]; n];
-        let mut done = 0;
+        // A patch that writes the value already there (the two texts agree
+        // up to that position, so the two runs' states there are the same
+        // numbers) leaves the corrupted run as it is: its metric, unrun.
+        let mut values = vec![vec![m_corrupted; spec.positions.len()]; n];
+        let mut runs: Vec<(usize, usize)> = Vec::with_capacity(total);
+        for l in 0..n {
+            let same = spec.unchanged(l, &clean, &corrupted)?;
+            runs.extend(
+                (0..spec.positions.len())
+                    .filter(|&j| !same[spec.positions[j]])
+                    .map(|j| (l, j)),
+            );
+        }
+        runs.sort_by_key(|&(l, j)| (j, l));
+        let mut done = total - runs.len();
         for batch in runs.chunks(spec.batch_runs(loaded)) {
             check(watch)?;
             watch.progress(Stage::Patch, done, total);
