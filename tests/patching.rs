@@ -430,3 +430,53 @@ fn bad_requests_are_refused_in_words() {
     let spec = PatchSpec::check(&m, &req).unwrap();
     assert_eq!(spec.positions, vec![spec.clean.len() - 1, 0]);
 }
+
+/// A memory budget below what a sweep's one batch needs splits the batch
+/// instead of refusing the request: the largest batch that fits, the same
+/// values; a budget no batch fits is refused with the numbers.
+#[test]
+fn a_budget_splits_the_batch_it_cannot_hold() {
+    use logitlens_engine::ops::{execute_with, fit_batches, Context, Limits};
+    let m = load_hooked("llama");
+    let req = request(
+        "The capital of France is",
+        "The capital of Spain is",
+        "attn_out",
+        MetricRequest::LogitDiff {
+            correct: json!(5),
+            wrong: json!(9),
+        },
+    );
+    let whole = PatchSpec::check(&m, &req).unwrap();
+    let of = |k: usize| {
+        PatchSpec {
+            max_batch: Some(k),
+            ..whole.clone()
+        }
+        .cost(&m)
+        .bytes()
+    };
+    assert!(
+        of(4) < whole.cost(&m).bytes(),
+        "the batch is part of the cost"
+    );
+    let limits = Limits {
+        max_bytes: Some(of(4)),
+        ..Limits::none()
+    };
+    let mut fitted = whole.clone();
+    fit_batches(&mut fitted, &m, limits.max_bytes);
+    assert_eq!(fitted.max_batch, Some(4));
+    let split = execute_with(&m, &req, &limits, &Context::default(), &mut |e| match e {}).unwrap();
+    let all = m.patch(&whole, &Unwatched).unwrap();
+    assert_eq!(split.values, all.values);
+    let tight = Limits {
+        max_bytes: Some(of(1) - 1),
+        ..Limits::none()
+    };
+    let e = execute_with(&m, &req, &tight, &Context::default(), &mut |e| match e {})
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("a batch of patched runs"), "{e}");
+}

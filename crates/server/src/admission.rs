@@ -118,7 +118,8 @@ where
     let waiting = body_bytes(headers);
     let m = model.clone();
     let op = tokio::task::spawn_blocking(move || -> Result<O, EngineError> {
-        let op = O::check(&m, &req)?;
+        let mut op = O::check(&m, &req)?;
+        logitlens_engine::ops::fit_batches(&mut op, &m, limits.max_bytes);
         limits.admit(&op.cost(&m))?;
         Ok(op)
     })

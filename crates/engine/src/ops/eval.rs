@@ -159,6 +159,10 @@ impl Operation for EvalSpec {
         })
     }
 
+    fn max_batch(&mut self) -> Option<&mut Option<usize>> {
+        Some(&mut self.max_batch)
+    }
+
     /// At most, for documents of `max_tokens` ids: the f32 logits of a row
     /// and, in f64, the final row's log-probabilities and probabilities and
     /// one row's log-probabilities; a batch of documents' runs.

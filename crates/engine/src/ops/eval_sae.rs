@@ -131,6 +131,10 @@ impl Operation for EvalSaeSpec {
         })
     }
 
+    fn max_batch(&mut self) -> Option<&mut Option<usize>> {
+        Some(&mut self.max_batch)
+    }
+
     /// At most, for documents of `max_tokens` ids: a batch of documents'
     /// clean runs, one changed run's states, the clean output's
     /// log-probabilities (f64), one row of logits at a time, and the

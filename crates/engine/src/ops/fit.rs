@@ -211,6 +211,10 @@ impl Operation for FitSpec {
         })
     }
 
+    fn max_batch(&mut self) -> Option<&mut Option<usize>> {
+        Some(&mut self.options.max_batch)
+    }
+
     /// A batch's frozen states and output distributions (kept across the
     /// steps that reuse it), the translators with their gradients and
     /// momenta, one row's differentiated projection, and the clean runs of a

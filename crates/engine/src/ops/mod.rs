@@ -60,6 +60,14 @@ pub trait Operation: Sized {
     /// What running it will take.
     fn cost(&self, model: &LoadedModel) -> Cost;
 
+    /// For an operation that runs several sequences through the model at
+    /// once: the most it batches (`None`: as many as its own bound allows),
+    /// so a memory budget can make its batches smaller
+    /// ([`fit_batches`]). Its cost must grow with it.
+    fn max_batch(&mut self) -> Option<&mut Option<usize>> {
+        None
+    }
+
     /// Run it: progress and cancellation through `cx.watch`, events to
     /// `emit` as they happen (an error from `emit` stops the run).
     fn run(
@@ -123,9 +131,42 @@ pub fn execute_with<R: Request>(
     emit: &mut dyn FnMut(<R::Op as Operation>::Event) -> Result<()>,
 ) -> Result<<R::Op as Operation>::Output> {
     limits.check_texts(model, &R::Op::texts(req))?;
-    let op = R::Op::check(model, req)?;
+    let mut op = R::Op::check(model, req)?;
+    fit_batches(&mut op, model, limits.max_bytes);
     limits.admit(&op.cost(model))?;
     op.run(model, cx, emit)
+}
+
+/// Make `op`'s batches as large as `budget` allows, when its cost with
+/// them unbounded would not fit: a budget splits a batch instead of
+/// refusing the request. A batch of one that does not fit is left for
+/// [`Limits::admit`] to refuse with the numbers.
+pub fn fit_batches<O: Operation>(op: &mut O, model: &LoadedModel, budget: Option<u64>) {
+    let Some(budget) = budget else { return };
+    if op.cost(model).bytes() <= budget {
+        return;
+    }
+    let fits = |op: &mut O, k: usize| -> bool {
+        match op.max_batch() {
+            Some(knob) => *knob = Some(k),
+            None => return false,
+        }
+        op.cost(model).bytes() <= budget
+    };
+    // The largest batch that fits, by bisection (the cost grows with it).
+    let (mut lo, mut hi) = (1usize, 1usize << 20);
+    if !fits(op, lo) {
+        return;
+    }
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if fits(op, mid) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    fits(op, lo);
 }
 
 /// A request, and the operation it is checked into.

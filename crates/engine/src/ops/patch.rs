@@ -173,6 +173,10 @@ impl Operation for PatchSpec {
         })
     }
 
+    fn max_batch(&mut self) -> Option<&mut Option<usize>> {
+        Some(&mut self.max_batch)
+    }
+
     /// The clean, corrupted and patched captures, one layer's work, one row
     /// of logits; a patched run per layer and position.
     fn cost(&self, model: &LoadedModel) -> Cost {

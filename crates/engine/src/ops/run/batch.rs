@@ -79,6 +79,10 @@ impl Operation for BatchSpec {
         })
     }
 
+    fn max_batch(&mut self) -> Option<&mut Option<usize>> {
+        Some(&mut self.max_batch)
+    }
+
     /// Every run's own cost (their answers are all held at the end), and
     /// a batch's padded states beside them.
     fn cost(&self, model: &LoadedModel) -> Cost {
@@ -96,10 +100,9 @@ impl Operation for BatchSpec {
                 total.tokens_said = c.tokens_said;
             }
         }
-        total.memory.push((
-            "a batch's padded states",
-            MAX_BATCH_BYTES.min(self.padded_bytes(model)),
-        ));
+        total
+            .memory
+            .push(("a batch's padded states", self.batch_bytes(model)));
         total.counts = vec![(Count::Prompts, self.runs.len())];
         total.fixes = vec![
             format!("fewer prompts than {}", self.runs.len()),
@@ -157,10 +160,13 @@ impl BatchSpec {
         capture_bytes(cfg, t as u64, b) + layer_bytes(cfg, t as u64, b)
     }
 
-    /// What every batch's padded states take, were they all one.
-    fn padded_bytes(&self, model: &LoadedModel) -> u64 {
+    /// The most one batch's padded states take: `max_batch` prompts (or
+    /// all) padded to the longest, within [`MAX_BATCH_BYTES`].
+    fn batch_bytes(&self, model: &LoadedModel) -> u64 {
         let t = self.runs.iter().map(|r| r.ids.len()).max().unwrap_or(0);
-        self.runs.len() as u64 * Self::row_bytes(model, t)
+        let row = Self::row_bytes(model, t);
+        let most = self.max_batch.unwrap_or(usize::MAX).min(self.runs.len()) as u64;
+        (most * row).min(MAX_BATCH_BYTES.max(row))
     }
 
     /// The passes: the batchable prompts longest first (so a batch pads
