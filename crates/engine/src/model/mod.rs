@@ -205,6 +205,7 @@ impl Transformer {
     /// A missing tensor is an error, except an absent `lm_head` of a tied
     /// model.
     pub fn load(cfg: Config, vb: Weights) -> Result<Self> {
+        crate::nn::tune_gemm();
         let layout = families::descriptor(cfg.family).layout;
         let d = cfg.d_model;
         // A checkpoint saved without the decoder's prefix (the original `gpt2`).
