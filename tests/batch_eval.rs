@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Mutex;
 
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
 use common::*;
 use logitlens_engine::hooks::InterventionPlan;
 use logitlens_engine::model::ForwardOptions;
@@ -18,21 +18,6 @@ use logitlens_engine::ops::{Context, Operation};
 use logitlens_engine::sae::{Sae, SaeOptions};
 use logitlens_engine::watch::{Stage, Unwatched, Watch};
 use logitlens_engine::{BackendKind, ComputeDtype, EngineError, LoadOptions, LoadedModel};
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    let a = a.to_dtype(DType::F64).unwrap();
-    let b = b.to_dtype(DType::F64).unwrap();
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f64>()
-        .unwrap()
-}
 
 /// A fixture under the hooked backend, computing in `dtype`.
 fn load_in(family: &str, dtype: ComputeDtype) -> LoadedModel {
@@ -82,8 +67,8 @@ fn a_batch_of_documents_is_its_documents_run_alone() {
                     (&batch.mlp_out, &alone.mlp_out),
                 ] {
                     for (g, w) in got.iter().zip(want) {
-                        let scale = max_diff(w, &w.zeros_like().unwrap()).max(1.0);
-                        worst = worst.max(max_diff(&g.get(i).unwrap(), w) / scale);
+                        let scale = max_abs_diff(w, &w.zeros_like().unwrap()).max(1.0);
+                        worst = worst.max(max_abs_diff(&g.get(i).unwrap(), w) / scale);
                     }
                 }
             }
@@ -298,7 +283,7 @@ fn train_lens_batched_is_train_lens_one_by_one() {
         for row in 0..m.config().n_layers {
             let a = batched.translate(row, &h).unwrap();
             let b = alone.translate(row, &h).unwrap();
-            let diff = max_diff(&a, &b);
+            let diff = max_abs_diff(&a, &b);
             assert!(
                 if exact { diff == 0.0 } else { diff <= 1e-12 },
                 "{family} row {row}: {diff:e}"

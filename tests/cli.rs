@@ -606,19 +606,7 @@ fn lens_takes_several_texts_as_one_batch() {
         let alone: serde_json::Value = serde_json::from_slice(&alone.stdout).unwrap();
         let got = &body["results"][i];
         assert_eq!(got["input_tokens"], alone["input_tokens"], "{text}");
-        let cells = |v: &serde_json::Value| -> Vec<(u64, f64)> {
-            v["logit_lens"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .flat_map(|r| r["predictions"].as_array().unwrap())
-                .flat_map(|cell| cell.as_array().unwrap())
-                .map(|p| (p["id"].as_u64().unwrap(), p["prob"].as_f64().unwrap()))
-                .collect()
-        };
-        for ((gi, gp), (wi, wp)) in cells(got).iter().zip(cells(&alone)) {
-            assert!((gp - wp).abs() <= 1e-6 && (*gi == wi || (gp - wp).abs() < 1e-9));
-        }
+        same_lens_cells(got, &alone, text);
     }
     let o = logitlens(&["lens", "--model", m, "--text", texts[0], "--text", texts[1]]);
     assert!(o.status.success(), "{}", stderr(&o));

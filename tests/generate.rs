@@ -27,21 +27,6 @@ const TOL: f64 = 1e-5;
 
 const TEXT: &str = "The capital of France is Paris, and the capital of Italy is";
 
-fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.dims(), b.dims());
-    let d = (a.to_dtype(candle_core::DType::F64).unwrap()
-        - b.to_dtype(candle_core::DType::F64).unwrap())
-    .unwrap();
-    d.abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f64>()
-        .unwrap()
-}
-
 fn opts(keep_patterns: bool) -> ForwardOptions<'static> {
     ForwardOptions {
         keep_patterns,
@@ -64,7 +49,7 @@ fn chunk_diff(m: &LoadedModel, full: &Capture, chunk: &Capture, offset: usize) -
     ] {
         assert_eq!(a.len(), b.len());
         for (x, y) in a.iter().zip(b) {
-            worst = worst.max(max_diff(&rows(x), y));
+            worst = worst.max(max_abs_diff(&rows(x), y));
         }
     }
     assert_eq!(full.patterns.len(), chunk.patterns.len());
@@ -74,7 +59,7 @@ fn chunk_diff(m: &LoadedModel, full: &Capture, chunk: &Capture, offset: usize) -
             .unwrap()
             .narrow(2, 0, offset + t)
             .unwrap();
-        worst = worst.max(max_diff(&want, q));
+        worst = worst.max(max_abs_diff(&want, q));
     }
     let n = m.model.n_layers();
     let last = |c: &Capture, row: usize| {
@@ -82,7 +67,10 @@ fn chunk_diff(m: &LoadedModel, full: &Capture, chunk: &Capture, offset: usize) -
             .unembed(&c.resid[n].narrow(0, row, 1).unwrap())
             .unwrap()
     };
-    worst.max(max_diff(&last(full, offset + t - 1), &last(chunk, t - 1)))
+    worst.max(max_abs_diff(
+        &last(full, offset + t - 1),
+        &last(chunk, t - 1),
+    ))
 }
 
 /// `ids` run as pieces of the given sizes through one cache, each against
@@ -190,7 +178,7 @@ fn interventions_apply_at_absolute_positions_through_a_cache() {
             .forward(&ids, &InterventionPlan::default(), None)
             .unwrap();
         let with = m.model.forward(&ids, &plan, None).unwrap();
-        assert!(max_diff(&plain.resid[3], &with.resid[3]) > 1e-3);
+        assert!(max_abs_diff(&plain.resid[3], &with.resid[3]) > 1e-3);
 
         // Receipts: per run, the positions it computed.
         let mut cache = KvCache::new(&m.model);

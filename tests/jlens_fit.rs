@@ -47,20 +47,7 @@ fn max_diff(a: &[Tensor], b: &[Tensor]) -> f64 {
     assert_eq!(a.len(), b.len());
     a.iter()
         .zip(b)
-        .map(|(x, y)| {
-            let x = x.to_dtype(DType::F64).unwrap();
-            let y = y.to_dtype(DType::F64).unwrap();
-            (x - y)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
-                .unwrap()
-                .to_scalar::<f64>()
-                .unwrap()
-        })
+        .map(|(x, y)| max_abs_diff(x, y))
         .fold(0.0, f64::max)
 }
 

@@ -255,24 +255,7 @@ async fn a_batch_answers_each_prompt_as_inference_does() {
         assert_eq!(g["input_tokens"], want["input_tokens"], "prompt {i}");
         assert_eq!(g["receipts"], want["receipts"], "prompt {i}");
         assert_eq!(g.get("entropy").is_some(), want.get("entropy").is_some());
-        let cells = |v: &Value| -> Vec<(u64, f64)> {
-            v["logit_lens"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .flat_map(|r| r["predictions"].as_array().unwrap())
-                .flat_map(|cell| cell.as_array().unwrap())
-                .map(|p| (p["id"].as_u64().unwrap(), p["prob"].as_f64().unwrap()))
-                .collect()
-        };
-        let (g, w) = (cells(g), cells(&want));
-        assert_eq!(g.len(), w.len());
-        for ((gi, gp), (wi, wp)) in g.iter().zip(&w) {
-            assert!(
-                (gp - wp).abs() <= 1e-6 && (gi == wi || (gp - wp).abs() < 1e-9),
-                "prompt {i}"
-            );
-        }
+        same_lens_cells(g, &want, &format!("prompt {i}"));
     }
     let ids = headers
         .get("x-logitlens-run-ids")

@@ -162,3 +162,45 @@ pub fn agreement(
     }
     (top1 as f64 / cells as f64, overlap / cells as f64, worst)
 }
+
+/// Largest |a − b| over every element, in f64.
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
+    assert_eq!(a.dims(), b.dims());
+    let a = a.to_dtype(candle_core::DType::F64).unwrap();
+    let b = b.to_dtype(candle_core::DType::F64).unwrap();
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap()
+}
+
+/// Every cell's top-5 of an /inference body's `logit_lens`, as (id, prob).
+pub fn lens_cells(body: &serde_json::Value) -> Vec<(u64, f64)> {
+    body["logit_lens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["predictions"].as_array().unwrap())
+        .flat_map(|cell| cell.as_array().unwrap())
+        .map(|p| (p["id"].as_u64().unwrap(), p["prob"].as_f64().unwrap()))
+        .collect()
+}
+
+/// Two /inference bodies' lens cells agree: probabilities within 1e-6,
+/// the same token (two of equal probability may swap places).
+pub fn same_lens_cells(got: &serde_json::Value, want: &serde_json::Value, what: &str) {
+    let (g, w) = (lens_cells(got), lens_cells(want));
+    assert_eq!(g.len(), w.len(), "{what}");
+    for ((gi, gp), (wi, wp)) in g.iter().zip(&w) {
+        assert!(
+            (gp - wp).abs() <= 1e-6 && (gi == wi || (gp - wp).abs() < 1e-9),
+            "{what}: ({gi}, {gp}) against ({wi}, {wp})"
+        );
+    }
+}
