@@ -1219,9 +1219,10 @@ fn sae_section(m: &LoadedModel, reps: usize) {
 fn eval_section(m: &LoadedModel, reps: usize) {
     use logitlens_engine::hooks::InterventionPlan;
     use logitlens_engine::model::ForwardOptions;
-    use logitlens_engine::ops::corpus::{corpus_ids, documents, Corpus, MAX_DOCUMENT_BATCH_BYTES};
+    use logitlens_engine::ops::corpus::{corpus_ids, documents, Corpus};
     use logitlens_engine::ops::eval::{EvalRequest, EvalSpec};
     use logitlens_engine::ops::fit::{FitRequest, FitSpec, TrainOptions};
+    use logitlens_engine::ops::MAX_BATCH_BYTES;
     const T: usize = 64;
     const DOCS: usize = 16;
     const TRAIN_DOCS: usize = 8;
@@ -1353,7 +1354,7 @@ fn eval_section(m: &LoadedModel, reps: usize) {
     println!(
         "{DOCS} documents of {T} tokens (train-lens: {TRAIN_DOCS}, {STEPS} steps of all {} positions); one by one: `max_batch: 1`, each document's clean run alone; batched: runs of up to {per_batch} documents ({} MiB budget, {:.1} MiB of states and layer work a document). Medians of {reps} (train-lens: {}), interleaved; tokens per second (train-lens: positions trained, steps x positions).\n",
         TRAIN_DOCS * T,
-        MAX_DOCUMENT_BATCH_BYTES >> 20,
+        MAX_BATCH_BYTES >> 20,
         per_doc as f64 / (1u64 << 20) as f64,
         reps.min(2)
     );

@@ -40,6 +40,25 @@ impl Capture {
         }
     }
 
+    /// Sequence `i` of a batched run's capture (states `[B, T, D]`), its
+    /// first `len` positions: states `[len, D]`, views of the batch's. A
+    /// batched run keeps no patterns and makes no receipts.
+    pub(crate) fn item(&self, i: usize, len: usize) -> crate::error::Result<Self> {
+        let pick = |xs: &[Tensor]| -> crate::error::Result<Vec<Tensor>> {
+            xs.iter()
+                .map(|x| Ok(x.get(i)?.narrow(0, 0, len)?))
+                .collect()
+        };
+        Ok(Capture {
+            resid: pick(&self.resid)?,
+            post_attn: pick(&self.post_attn)?,
+            attn_out: pick(&self.attn_out)?,
+            mlp_out: pick(&self.mlp_out)?,
+            patterns: Vec::new(),
+            receipts: Vec::new(),
+        })
+    }
+
     /// Everything computed before layer `r` (tensors are shared, not copied).
     pub fn prefix(&self, r: usize) -> Self {
         let mut c = Capture::with_layers(self.post_attn.len());

@@ -14,8 +14,8 @@ use crate::model::ForwardOptions;
 use crate::watch::{check, Quiet, Watch};
 
 use super::decode::sample_corpus;
-use super::run::{capture_bytes, float_bytes, layer_bytes};
-use super::Count;
+use super::run::sequence_bytes;
+use super::{Count, MAX_BATCH_BYTES};
 
 /// Where a corpus comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -153,19 +153,6 @@ impl CorpusSpec {
     }
 }
 
-/// Most bytes the clean runs of one batch of documents hold at once (their
-/// captured states and a layer's work each): a corpus goes through the
-/// model in batches of consecutive documents of at most this much, at
-/// least one document each.
-pub const MAX_DOCUMENT_BATCH_BYTES: u64 = 256 << 20;
-
-/// What one document of `t` ids adds to a batch: its captured states and a
-/// layer's work.
-fn document_bytes(model: &LoadedModel, t: usize) -> u64 {
-    let (cfg, b) = (model.config(), float_bytes(model));
-    capture_bytes(cfg, t as u64, b) + layer_bytes(cfg, t as u64, b)
-}
-
 /// The bytes a batch of documents of at most `max_tokens` ids holds, at
 /// most: what [`batches`] lets in, for the memory an operation lists.
 pub(crate) fn batch_bytes(
@@ -174,8 +161,8 @@ pub(crate) fn batch_bytes(
     documents: usize,
     max_batch: Option<usize>,
 ) -> u64 {
-    let one = document_bytes(model, max_tokens);
-    let fit = (MAX_DOCUMENT_BATCH_BYTES / one.max(1)).max(1);
+    let one = sequence_bytes(model, max_tokens);
+    let fit = (MAX_BATCH_BYTES / one.max(1)).max(1);
     let docs = fit
         .min(documents.max(1) as u64)
         .min(max_batch.unwrap_or(usize::MAX).max(1) as u64);
@@ -183,7 +170,7 @@ pub(crate) fn batch_bytes(
 }
 
 /// `corpus` cut into batches of consecutive documents, each holding at most
-/// [`MAX_DOCUMENT_BATCH_BYTES`] (or one document, however long) and
+/// [`MAX_BATCH_BYTES`] (or one document, however long) and
 /// `max_batch` documents (`Some(1)`: one by one). Consecutive, so that
 /// what is summed over documents is summed in their order, as one by one.
 pub(crate) fn batches(
@@ -195,9 +182,9 @@ pub(crate) fn batches(
     let mut out: Vec<Range<usize>> = Vec::new();
     let mut bytes = 0;
     for (d, ids) in corpus.iter().enumerate() {
-        let add = document_bytes(model, ids.len());
+        let add = sequence_bytes(model, ids.len());
         match out.last_mut() {
-            Some(b) if b.len() < most && bytes + add <= MAX_DOCUMENT_BATCH_BYTES => {
+            Some(b) if b.len() < most && bytes + add <= MAX_BATCH_BYTES => {
                 b.end = d + 1;
                 bytes += add;
             }
@@ -245,26 +232,11 @@ pub(crate) fn clean_runs(
         let ids: Vec<&[u32]> = group.iter().map(|&d| corpus[d].as_slice()).collect();
         let batch = model.model.forward_batch(&ids, &opts)?;
         for (i, &d) in group.iter().enumerate() {
-            caps[d - docs.start] = Some(document(&batch, i)?);
+            caps[d - docs.start] = Some(batch.item(i, corpus[d].len())?);
         }
     }
     Ok(caps
         .into_iter()
         .map(|c| c.expect("every document run"))
         .collect())
-}
-
-/// Sequence `i` of a batch's capture (states `[B, T, D]`), without patterns.
-fn document(batch: &Capture, i: usize) -> Result<Capture> {
-    let pick = |xs: &[candle_core::Tensor]| -> Result<Vec<candle_core::Tensor>> {
-        xs.iter().map(|x| Ok(x.get(i)?)).collect()
-    };
-    Ok(Capture {
-        resid: pick(&batch.resid)?,
-        post_attn: pick(&batch.post_attn)?,
-        attn_out: pick(&batch.attn_out)?,
-        mlp_out: pick(&batch.mlp_out)?,
-        patterns: Vec::new(),
-        receipts: Vec::new(),
-    })
 }

@@ -110,7 +110,7 @@ pub struct EvalSpec {
     jacobian: Option<Arc<JacobianLens>>,
     /// At most this many documents' runs go through the model at once
     /// (default: as many as
-    /// [`MAX_DOCUMENT_BATCH_BYTES`](super::corpus::MAX_DOCUMENT_BATCH_BYTES)
+    /// [`MAX_BATCH_BYTES`](super::MAX_BATCH_BYTES)
     /// holds; 1 runs them one by one).
     pub max_batch: Option<usize>,
 }
@@ -290,7 +290,7 @@ pub fn evaluate(
 
 /// [`evaluate`], the clean runs of at most `max_batch` documents made at
 /// once (`None`: as many as
-/// [`MAX_DOCUMENT_BATCH_BYTES`](super::corpus::MAX_DOCUMENT_BATCH_BYTES)
+/// [`MAX_BATCH_BYTES`](super::MAX_BATCH_BYTES)
 /// holds; `Some(1)`: one by one). The measures are the same either way:
 /// each document is measured alone, in the corpus's order.
 pub fn evaluate_in_batches(

@@ -98,7 +98,7 @@ pub struct EvalSaeSpec {
     exclude_special: bool,
     /// At most this many documents' clean runs go through the model at once
     /// (default: as many as
-    /// [`MAX_DOCUMENT_BATCH_BYTES`](super::corpus::MAX_DOCUMENT_BATCH_BYTES)
+    /// [`MAX_BATCH_BYTES`](super::MAX_BATCH_BYTES)
     /// holds; 1 runs them one by one).
     pub max_batch: Option<usize>,
 }
@@ -324,7 +324,7 @@ fn kl(p: &[f64], q: &[f64]) -> f64 {
 
 /// Measure each of `saes` over `corpus` (each document's ids), the clean
 /// runs of at most `max_batch` documents made at once (`None`: as many as
-/// [`MAX_DOCUMENT_BATCH_BYTES`](super::corpus::MAX_DOCUMENT_BATCH_BYTES)
+/// [`MAX_BATCH_BYTES`](super::MAX_BATCH_BYTES)
 /// holds), the changed runs one by one, resumed from their document's.
 /// Returns the positions counted and the measures.
 pub fn evaluate_saes(

@@ -41,7 +41,7 @@ pub struct TrainOptions {
     pub batch_tokens: usize,
     /// At most this many documents' frozen runs go through the model at
     /// once (`None`: as many as
-    /// [`MAX_DOCUMENT_BATCH_BYTES`](super::corpus::MAX_DOCUMENT_BATCH_BYTES)
+    /// [`MAX_BATCH_BYTES`](super::MAX_BATCH_BYTES)
     /// holds; 1 runs them one by one). The fit is the same either way.
     pub max_batch: Option<usize>,
 }

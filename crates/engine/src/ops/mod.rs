@@ -39,6 +39,11 @@ use crate::error::{EngineError, Result};
 use crate::load::LoadedModel;
 use crate::watch::{Unwatched, Watch};
 
+/// Most bytes one batch of runs holds (their states and one layer's work
+/// each), in every operation that batches: more runs go through in several
+/// batches, each of at least one run.
+pub const MAX_BATCH_BYTES: u64 = 256 << 20;
+
 /// One kind of heavy work: a request checked into `Self`, costed, run.
 pub trait Operation: Sized {
     /// What is asked, before it meets a model.

@@ -22,7 +22,7 @@ use crate::watch::{check, Quiet, Stage, Watch};
 use candle_core::Tensor;
 
 use super::run::{capture_bytes, float_bytes, layer_bytes, token_id};
-use super::{Context, Cost, Count, Never, Operation, Request};
+use super::{Context, Cost, Count, Never, Operation, Request, MAX_BATCH_BYTES};
 
 /// The hooks a sweep can patch, by their short names.
 pub const PATCH_HOOKS: [(&str, HookKind); 5] = [
@@ -215,11 +215,6 @@ impl Operation for PatchSpec {
         self.sweep(model, cx.watch)
     }
 }
-
-/// Most bytes one batch of patched runs works in (their streams and one
-/// layer's work for each): a sweep of more runs goes through in several
-/// batches.
-pub const MAX_BATCH_BYTES: u64 = 256 << 20;
 
 impl PatchSpec {
     /// Patched runs the sweep makes.

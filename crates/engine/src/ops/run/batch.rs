@@ -8,20 +8,15 @@
 
 use std::time::Instant;
 
-use crate::capture::Capture;
 use crate::error::Result;
 use crate::lens::Reuse;
 use crate::load::LoadedModel;
 use crate::model::ForwardOptions;
 use crate::watch::check;
 
-use super::cost::{capture_bytes, float_bytes, layer_bytes};
+use super::cost::sequence_bytes;
 use super::{Forwarded, RunOutput, RunRequest, RunSpec};
-use crate::ops::{Context, Cost, Count, Never, Operation, Request};
-
-/// Most bytes the padded states and one layer's work of one batch take:
-/// more prompts go through in several batches.
-pub const MAX_BATCH_BYTES: u64 = 256 << 20;
+use crate::ops::{Context, Cost, Count, Never, Operation, Request, MAX_BATCH_BYTES};
 
 /// Several runs asked at once, each as `/inference` asks one.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -153,18 +148,11 @@ impl BatchSpec {
         run.plan.is_empty() && !run.compare && run.attention.is_none()
     }
 
-    /// The bytes one prompt adds to a batch padded to `t` tokens: its
-    /// states and one layer's work.
-    fn row_bytes(model: &LoadedModel, t: usize) -> u64 {
-        let (cfg, b) = (model.config(), float_bytes(model));
-        capture_bytes(cfg, t as u64, b) + layer_bytes(cfg, t as u64, b)
-    }
-
     /// The most one batch's padded states take: `max_batch` prompts (or
     /// all) padded to the longest, within [`MAX_BATCH_BYTES`].
     fn batch_bytes(&self, model: &LoadedModel) -> u64 {
         let t = self.runs.iter().map(|r| r.ids.len()).max().unwrap_or(0);
-        let row = Self::row_bytes(model, t);
+        let row = sequence_bytes(model, t);
         let most = self.max_batch.unwrap_or(usize::MAX).min(self.runs.len()) as u64;
         (most * row).min(MAX_BATCH_BYTES.max(row))
     }
@@ -184,7 +172,7 @@ impl BatchSpec {
                 Some(pass)
                     if pass.len() < cap
                         && (pass.len() as u64 + 1)
-                            * Self::row_bytes(model, self.runs[pass[0]].ids.len())
+                            * sequence_bytes(model, self.runs[pass[0]].ids.len())
                             <= MAX_BATCH_BYTES =>
                 {
                     pass.push(i)
@@ -227,29 +215,14 @@ fn forward_together(
     };
     let cap = model.model.forward_batch(&batch, &opts)?;
     let share = started.elapsed() / specs.len() as u32;
-    let n = model.config().n_layers;
     specs
         .into_iter()
         .enumerate()
         .map(|(i, spec)| {
-            let len = spec.ids.len();
-            let rows = |xs: &[candle_core::Tensor]| -> Result<Vec<candle_core::Tensor>> {
-                xs.iter()
-                    .map(|x| Ok(x.get(i)?.narrow(0, 0, len)?))
-                    .collect()
-            };
-            let capture = Capture {
-                resid: rows(&cap.resid)?,
-                post_attn: rows(&cap.post_attn)?,
-                attn_out: rows(&cap.attn_out)?,
-                mlp_out: rows(&cap.mlp_out)?,
-                patterns: Vec::new(),
-                receipts: Vec::new(),
-            };
             let fwd = Forwarded {
-                capture,
+                capture: cap.item(i, spec.ids.len())?,
                 baseline: None,
-                first_op: n,
+                first_op: spec.first_op(model),
                 reuse: Reuse::default(),
                 reused_layers: 0,
             };

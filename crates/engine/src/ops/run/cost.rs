@@ -134,6 +134,13 @@ impl RunSpec {
 /// Bytes of one listed SAE feature as the answer holds it (`{"id", "act"}`).
 const FEATURE_BYTES: u64 = 32;
 
+/// What one sequence of `t` ids adds to a batch of runs: its captured
+/// states and one layer's work.
+pub(crate) fn sequence_bytes(model: &LoadedModel, t: usize) -> u64 {
+    let (cfg, b) = (model.config(), float_bytes(model));
+    capture_bytes(cfg, t as u64, b) + layer_bytes(cfg, t as u64, b)
+}
+
 /// A capture of `t` positions: resid (n+1), post-attention, attention and
 /// MLP outputs (n each), in `b`-byte floats.
 pub(crate) fn capture_bytes(cfg: &Config, t: u64, b: u64) -> u64 {

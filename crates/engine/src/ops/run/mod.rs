@@ -10,7 +10,7 @@ mod resume;
 mod spec;
 
 pub use cost::mib;
-pub(crate) use cost::{capture_bytes, float_bytes, layer_bytes};
+pub(crate) use cost::{capture_bytes, float_bytes, layer_bytes, sequence_bytes};
 pub(crate) use resume::{Earlier, Prior, PriorLens};
 pub(crate) use spec::{sources, AttachedSaes, AttachedVectors};
 pub use spec::{token_id, AttributionRequest, RunRequest, RunSpec, MAX_TRACKED};
