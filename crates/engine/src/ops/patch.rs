@@ -230,72 +230,58 @@ impl PatchSpec {
         layer_bytes(cfg, t, b) + 2 * t * cfg.d_model as u64 * b
     }
 
-    /// The runs patched at layer `l` at `positions`, one join each: where
-    /// they join the batch, the positions they carry (from the patched one
-    /// on: causal attention keeps every earlier position the corrupted
-    /// run's), the streams they enter with, and their patches.
-    fn joins(
-        &self,
-        l: usize,
-        positions: &[usize],
-        clean: &Capture,
-        corrupted: &Capture,
-    ) -> Result<Vec<Join>> {
+    /// The activation this sweep patches at layer `l`, `[T, D]`:
+    /// `resid_post` of layer l is the stream entering layer l + 1.
+    fn state<'c>(&self, c: &'c Capture, l: usize) -> &'c Tensor {
+        match self.hook {
+            HookKind::ResidPre => &c.resid[l],
+            HookKind::ResidPost => &c.resid[l + 1],
+            HookKind::ResidMid => &c.post_attn[l],
+            HookKind::AttnOut => &c.attn_out[l],
+            _ => &c.mlp_out[l],
+        }
+    }
+
+    /// The run patched at layer `l`, position `p`: where it joins the
+    /// batch, the positions it carries (from the patched one on: causal
+    /// attention keeps every earlier position the corrupted run's), the
+    /// stream it enters with, and its patch.
+    fn join(&self, l: usize, p: usize, clean: &Capture, corrupted: &Capture) -> Result<Join> {
         let t = self.corrupted.len();
-        positions
-            .iter()
-            .map(|&p| {
-                Ok(match self.hook {
-                    // The residual stream entering layer r (resid_post of
-                    // layer l enters layer l + 1): replaced in the state the
-                    // run starts from.
-                    HookKind::ResidPre | HookKind::ResidPost => {
-                        let r = l + usize::from(self.hook == HookKind::ResidPost);
-                        let start = corrupted.resid[r].narrow(0, p, t - p)?;
-                        Join {
-                            layer: r,
-                            runs: 1,
-                            from: p,
-                            start: with_row(&start, 0, &clean.resid[r].narrow(0, p, 1)?)?,
-                            patches: Vec::new(),
-                        }
-                    }
-                    kind => {
-                        let source = match kind {
-                            HookKind::ResidMid => &clean.post_attn[l],
-                            HookKind::AttnOut => &clean.attn_out[l],
-                            _ => &clean.mlp_out[l],
-                        };
-                        Join {
-                            layer: l,
-                            runs: 1,
-                            from: p,
-                            start: corrupted.resid[l].narrow(0, p, t - p)?,
-                            patches: vec![Patch {
-                                at: kind.at(l),
-                                position: 0,
-                                row: source.narrow(0, p, 1)?,
-                            }],
-                        }
-                    }
-                })
-            })
-            .collect()
+        let row = self.state(clean, l).narrow(0, p, 1)?;
+        Ok(match self.hook {
+            // The residual stream entering layer r: replaced in the state
+            // the run starts from.
+            HookKind::ResidPre | HookKind::ResidPost => {
+                let r = l + usize::from(self.hook == HookKind::ResidPost);
+                let start = corrupted.resid[r].narrow(0, p, t - p)?;
+                Join {
+                    layer: r,
+                    runs: 1,
+                    from: p,
+                    start: with_row(&start, 0, &row)?,
+                    patches: Vec::new(),
+                }
+            }
+            kind => Join {
+                layer: l,
+                runs: 1,
+                from: p,
+                start: corrupted.resid[l].narrow(0, p, t - p)?,
+                patches: vec![Patch {
+                    at: kind.at(l),
+                    position: 0,
+                    row,
+                }],
+            },
+        })
     }
 
     /// Per position, whether the clean run's activation at layer `l`'s
     /// hook is the corrupted run's, every number the same.
     fn unchanged(&self, l: usize, clean: &Capture, corrupted: &Capture) -> Result<Vec<bool>> {
-        let pick = |c: &'_ Capture| -> Tensor {
-            match self.hook {
-                HookKind::ResidPre => c.resid[l].clone(),
-                HookKind::ResidPost => c.resid[l + 1].clone(),
-                HookKind::ResidMid => c.post_attn[l].clone(),
-                HookKind::AttnOut => c.attn_out[l].clone(),
-                _ => c.mlp_out[l].clone(),
-            }
-        };
-        let equal = pick(clean).eq(&pick(corrupted))?.min(1)?.to_vec1::<u8>()?;
+        let state = |c| self.state(c, l);
+        let equal = state(clean).eq(state(corrupted))?.min(1)?.to_vec1::<u8>()?;
         Ok(equal.into_iter().map(|e| e == 1).collect())
     }
 
@@ -430,8 +416,7 @@ impl PatchSpec {
         // layer, go through the model in batches of `batch_runs`; a batch
         // grows as it goes (the runs patched at layer l join it at the
         // layer they resume at), so each layer's weights are read once for
-        // all the runs of the batch that pass through it.
-        // A patch that writes the value already there (the two texts agree
+        // all the runs of the batch that pass through it. A patch that writes the value already there (the two texts agree
         // up to that position, so the two runs' states there are the same
         // numbers) leaves the corrupted run as it is: its metric, unrun.
         let mut values = vec![vec![m_corrupted; spec.positions.len()]; n];
@@ -449,22 +434,13 @@ impl PatchSpec {
         for batch in runs.chunks(spec.batch_runs(loaded)) {
             check(watch)?;
             watch.progress(Stage::Patch, done, total);
-            // By layer, each layer's runs by position: the order
-            // forward_joining answers in.
-            let mut by_layer: Vec<(usize, Vec<usize>)> = Vec::new();
+            // By layer: the order forward_joining answers in.
             let mut sorted = batch.to_vec();
             sorted.sort();
-            for (l, j) in sorted {
-                match by_layer.last_mut() {
-                    Some((last, js)) if *last == l => js.push(j),
-                    _ => by_layer.push((l, vec![j])),
-                }
-            }
-            let mut joins = Vec::with_capacity(batch.len());
-            for (l, js) in &by_layer {
-                let ps: Vec<usize> = js.iter().map(|&j| spec.positions[j]).collect();
-                joins.extend(spec.joins(*l, &ps, &clean, &corrupted)?);
-            }
+            let joins = sorted
+                .iter()
+                .map(|&(l, j)| spec.join(l, spec.positions[j], &clean, &corrupted))
+                .collect::<Result<Vec<_>>>()?;
             let progress = Layers {
                 watch,
                 done,
@@ -480,11 +456,8 @@ impl PatchSpec {
             let last: Vec<Tensor> = (0..batch.len())
                 .map(|i| last.narrow(0, i, 1))
                 .collect::<candle_core::Result<_>>()?;
-            let mut got = metrics(&last)?.into_iter();
-            for (l, js) in &by_layer {
-                for &j in js {
-                    values[*l][j] = got.next().expect("a metric per run");
-                }
+            for (&(l, j), value) in sorted.iter().zip(metrics(&last)?) {
+                values[l][j] = value;
             }
             done += batch.len();
         }
