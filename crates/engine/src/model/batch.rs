@@ -15,7 +15,7 @@ use crate::capture::Capture;
 use crate::error::Result;
 use crate::hooks::{InterventionPlan, Patch};
 
-use super::{rope, ForwardOptions, KvCache, Pass, Step, Transformer};
+use super::{ForwardOptions, KvCache, Pass, Step, Transformer};
 use crate::hooks::HookPoint;
 use crate::nn::{attend, repeat_kv, AttnMask, HookRunner, Mode};
 use crate::watch::{check, Stage};
@@ -40,6 +40,33 @@ pub(super) struct Ragged<'a> {
     segs: Vec<Seg>,
     /// The base run's keys and values, for the positions before a group's.
     prefix: Option<&'a KvCache>,
+}
+
+/// The runs of a growing batch that carry positions `from..T`: their rows
+/// so far (pieces, in the order the runs joined).
+struct Group {
+    from: usize,
+    rows: Vec<Tensor>,
+    runs: usize,
+}
+
+impl Group {
+    /// Rows its runs take in a `t`-token batch.
+    fn rows_in(&self, t: usize) -> usize {
+        self.runs * (t - self.from)
+    }
+}
+
+/// The first row of each group in the batch, the groups back to back.
+fn first_rows(groups: &[Group], t: usize) -> Vec<usize> {
+    groups
+        .iter()
+        .scan(0, |row, g| {
+            let first = *row;
+            *row += g.rows_in(t);
+            Some(first)
+        })
+        .collect()
 }
 
 /// `runs` runs of positions `from..T`, from row `row` of the batch on.
@@ -118,10 +145,9 @@ impl Transformer {
         self.check_joins(t, &joins, prefix)?;
         let plan = InterventionPlan::default();
         let (cos, sin) = crate::nn::rope::tables(&self.inv_freq, &self.device, self.dtype, 0, t)?;
-        // The batch, grouped by `from`: the rows of each group's runs in
-        // the order they joined. `order[k]` is the group and index in it of
-        // the k-th run in join order.
-        let mut groups: Vec<(usize, Vec<Tensor>, usize)> = Vec::new();
+        // The batch, grouped by `from`. `order[k]` is the group and index
+        // in it of the k-th run in join order.
+        let mut groups: Vec<Group> = Vec::new();
         let mut order: Vec<(usize, usize)> = Vec::new();
         let mut joins = joins.into_iter().peekable();
         let mut x: Option<Tensor> = None;
@@ -144,17 +170,13 @@ impl Transformer {
             opts.watch.progress(Stage::Forward, l, n);
             let mut hk = HookRunner::patching(&plan, &patches);
             hk.step = l;
-            let mut row = 0;
             let segs = groups
                 .iter()
-                .map(|(from, _, runs)| {
-                    let seg = Seg {
-                        row,
-                        runs: *runs,
-                        from: *from,
-                    };
-                    row += runs * (t - from);
-                    seg
+                .zip(first_rows(&groups, t))
+                .map(|(g, row)| Seg {
+                    row,
+                    runs: g.runs,
+                    from: g.from,
                 })
                 .collect();
             let ragged = Ragged { segs, prefix };
@@ -170,29 +192,18 @@ impl Transformer {
             };
             let out = self.block_step(block, &stream, &step, &mut hk, None)?.resid;
             // Each group's rows, to append the runs that join next.
-            let mut row = 0;
-            for (from, rows, runs) in groups.iter_mut() {
-                let len = *runs * (t - *from);
-                *rows = vec![out.narrow(0, row, len)?];
-                row += len;
+            for (row, g) in first_rows(&groups, t).into_iter().zip(groups.iter_mut()) {
+                g.rows = vec![out.narrow(0, row, g.rows_in(t))?];
             }
             x = Some(out);
         }
         opts.watch.progress(Stage::Forward, n, n);
         let x = x.ok_or_else(|| crate::invalid!("no runs to make"))?;
         // Each run's last row, in join order.
-        let mut starts = Vec::with_capacity(groups.len());
-        let mut row = 0u32;
-        for (from, _, runs) in &groups {
-            starts.push(row);
-            row += (*runs * (t - from)) as u32;
-        }
+        let starts = first_rows(&groups, t);
         let last: Vec<u32> = order
             .iter()
-            .map(|&(g, i)| {
-                let span = (t - groups[g].0) as u32;
-                starts[g] + (i as u32 + 1) * span - 1
-            })
+            .map(|&(g, i)| (starts[g] + (i + 1) * (t - groups[g].from) - 1) as u32)
             .collect();
         Ok(x.index_select(&Tensor::new(last, &self.device)?, 0)?)
     }
@@ -255,47 +266,23 @@ impl Transformer {
         ragged: &Ragged,
     ) -> Result<Tensor> {
         let cfg = &self.cfg;
-        let (nh, nkv, hd, mode) = (cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, s.mode);
+        let (nkv, hd, mode) = (cfg.n_kv_heads, cfg.head_dim, s.mode);
+        let n_rep = cfg.n_heads / nkv;
         let (q_all, k_all, v_all) = (
             attn.q.forward_in(h, mode)?,
             attn.k.forward_in(h, mode)?,
             attn.v.forward_in(h, mode)?,
         );
-        let mut scale = cfg.attn_scale;
-        if cfg.scale_by_inverse_layer {
-            scale /= (s.l + 1) as f64;
-        }
         let mut outs = Vec::with_capacity(ragged.segs.len());
         for seg in &ragged.segs {
             let (b, tq) = (seg.runs, s.t - seg.from);
-            let rows = |x: &Tensor, heads| -> Result<Tensor> {
-                Ok(x.narrow(0, seg.row, b * tq)?.reshape((b, tq, heads, hd))?)
-            };
-            let mut q = rows(&q_all, nh)?;
-            let mut k = rows(&k_all, nkv)?;
-            let v = rows(&v_all, nkv)?;
-            if let Some((qn, kn)) = &attn.qk_norm {
-                q = qn.forward_in(&q, mode)?;
-                k = kn.forward_in(&k, mode)?;
-            }
-            let (cos, sin) = (
-                s.rope.0.narrow(0, seg.from, tq)?,
-                s.rope.1.narrow(0, seg.from, tq)?,
+            let rows = |x: &Tensor| x.narrow(0, seg.row, b * tq);
+            let rope = (
+                &s.rope.0.narrow(0, seg.from, tq)?,
+                &s.rope.1.narrow(0, seg.from, tq)?,
             );
-            let rotate = |x: &Tensor, heads: usize| -> Result<Tensor> {
-                let x = rope::rotate(&x.transpose(1, 2)?, &cos, &sin, cfg.rotary_dim, mode)?;
-                // One run keeps the rotated layout, as a run alone does.
-                Ok(if b == 1 {
-                    x.squeeze(0)?
-                } else {
-                    x.reshape((b * heads, tq, hd))?
-                })
-            };
-            let (q, k) = (rotate(&q, nh)?, rotate(&k, nkv)?);
-            let v = v
-                .transpose(1, 2)?
-                .contiguous()?
-                .reshape((b * nkv, tq, hd))?;
+            let projected = (rows(&q_all)?, rows(&k_all)?, rows(&v_all)?);
+            let (q, k, v) = self.heads(attn, projected, (b, tq), rope, mode)?;
             let (k, v) = match (seg.from, ragged.prefix) {
                 (0, _) | (_, None) => (k, v),
                 (from, Some(cache)) => {
@@ -313,9 +300,9 @@ impl Transformer {
                     )
                 }
             };
-            let (k, v) = (repeat_kv(k, nh / nkv)?, repeat_kv(v, nh / nkv)?);
+            let (k, v) = (repeat_kv(k, n_rep)?, repeat_kv(v, n_rep)?);
             let mask = AttnMask::build(seg.from, tq, std::iter::empty(), &self.device, self.dtype)?;
-            outs.push(attend(&q, &k, &v, b, (scale, cfg.attn_softcap), &mask, mode)?.out);
+            outs.push(attend(&q, &k, &v, b, self.scores_at(s.l), &mask, mode)?.out);
         }
         Ok(Tensor::cat(&outs, 0)?)
     }
@@ -375,7 +362,7 @@ impl Transformer {
 /// in join order. Records each entering run's place in `order` and moves
 /// the joins' patches to the rows they land on.
 fn regroup(
-    groups: &mut Vec<(usize, Vec<Tensor>, usize)>,
+    groups: &mut Vec<Group>,
     order: &mut Vec<(usize, usize)>,
     entering: Vec<Join>,
     t: usize,
@@ -384,11 +371,18 @@ fn regroup(
     // Where each entering join's runs go: (group, index of its first run).
     let mut placed = Vec::with_capacity(entering.len());
     for j in &entering {
-        let g = match groups.iter().position(|(from, _, _)| *from == j.from) {
+        let g = match groups.iter().position(|g| g.from == j.from) {
             Some(g) => g,
             None => {
-                let g = groups.partition_point(|(from, _, _)| *from < j.from);
-                groups.insert(g, (j.from, Vec::new(), 0));
+                let g = groups.partition_point(|g| g.from < j.from);
+                groups.insert(
+                    g,
+                    Group {
+                        from: j.from,
+                        rows: Vec::new(),
+                        runs: 0,
+                    },
+                );
                 for o in order.iter_mut().filter(|o| o.0 >= g) {
                     o.0 += 1;
                 }
@@ -398,26 +392,21 @@ fn regroup(
                 g
             }
         };
-        let first = groups[g].2;
-        groups[g].2 += j.runs;
+        let first = groups[g].runs;
+        groups[g].runs += j.runs;
         order.extend((0..j.runs).map(|i| (g, first + i)));
         placed.push((g, first));
     }
-    let mut group_row = Vec::with_capacity(groups.len());
-    let mut row = 0;
-    for (from, _, runs) in groups.iter() {
-        group_row.push(row);
-        row += runs * (t - from);
-    }
+    let group_row = first_rows(groups, t);
     for (j, &(g, first)) in entering.into_iter().zip(&placed) {
         let base = group_row[g] + first * (t - j.from);
         patches.extend(j.patches.into_iter().map(|p| Patch {
             position: base + p.position,
             ..p
         }));
-        groups[g].1.push(j.start);
+        groups[g].rows.push(j.start);
     }
-    let pieces: Vec<&Tensor> = groups.iter().flat_map(|(_, rows, _)| rows).collect();
+    let pieces: Vec<&Tensor> = groups.iter().flat_map(|g| &g.rows).collect();
     Ok(Tensor::cat(&pieces, 0)?)
 }
 

@@ -782,17 +782,43 @@ impl Transformer {
         mask: &AttnMask,
         cache: Option<&mut KvCache>,
     ) -> Result<Attended> {
-        let cfg = &self.cfg;
         let (b, t, mode) = (s.b, s.t, s.mode);
+        let projected = (
+            attn.q.forward_in(h, mode)?,
+            attn.k.forward_in(h, mode)?,
+            attn.v.forward_in(h, mode)?,
+        );
+        let (q, k, v) = self.heads(attn, projected, (b, t), s.rope, mode)?;
+        let (k, v) = match cache {
+            Some(c) => c.extend(s.l, k, v)?,
+            None => (k, v),
+        };
+        let n_rep = self.cfg.n_heads / self.cfg.n_kv_heads;
+        let (k, v) = (repeat_kv(k, n_rep)?, repeat_kv(v, n_rep)?);
+        attend(&q, &k, &v, b, self.scores_at(s.l), mask, mode)
+    }
+
+    /// One layer's projected queries, keys and values (`[B*T, width]`
+    /// each) as heads: q `[B*H, T, hd]`, k and v `[B*KV, T, hd]`; q and k
+    /// normed per head (Qwen3, Phi) and rotated at the positions `rope`
+    /// holds.
+    fn heads(
+        &self,
+        attn: &Attention,
+        (q, k, v): (Tensor, Tensor, Tensor),
+        (b, t): (usize, usize),
+        (cos, sin): (&Tensor, &Tensor),
+        mode: Mode,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let cfg = &self.cfg;
         let (nh, nkv, hd) = (cfg.n_heads, cfg.n_kv_heads, cfg.head_dim);
-        let mut q = attn.q.forward_in(h, mode)?.reshape((b, t, nh, hd))?;
-        let mut k = attn.k.forward_in(h, mode)?.reshape((b, t, nkv, hd))?;
-        let v = attn.v.forward_in(h, mode)?.reshape((b, t, nkv, hd))?;
+        let mut q = q.reshape((b, t, nh, hd))?;
+        let mut k = k.reshape((b, t, nkv, hd))?;
+        let v = v.reshape((b, t, nkv, hd))?;
         if let Some((qn, kn)) = &attn.qk_norm {
             q = qn.forward_in(&q, mode)?;
             k = kn.forward_in(&k, mode)?;
         }
-        let (cos, sin) = s.rope;
         let rotate = |x: &Tensor, heads: usize| -> Result<Tensor> {
             let x = rope::rotate(&x.transpose(1, 2)?, cos, sin, cfg.rotary_dim, mode)?;
             // One sequence keeps the rotated layout (a partial rotation's
@@ -805,16 +831,17 @@ impl Transformer {
         };
         let (q, k) = (rotate(&q, nh)?, rotate(&k, nkv)?);
         let v = v.transpose(1, 2)?.contiguous()?.reshape((b * nkv, t, hd))?;
-        let (k, v) = match cache {
-            Some(c) => c.extend(s.l, k, v)?,
-            None => (k, v),
-        };
-        let (k, v) = (repeat_kv(k, nh / nkv)?, repeat_kv(v, nh / nkv)?);
+        Ok((q, k, v))
+    }
+
+    /// Layer `l`'s scale of the attention scores, and their soft-cap.
+    fn scores_at(&self, l: usize) -> (f64, Option<f64>) {
+        let cfg = &self.cfg;
         let mut scale = cfg.attn_scale;
         if cfg.scale_by_inverse_layer {
-            scale /= (s.l + 1) as f64;
+            scale /= (l + 1) as f64;
         }
-        attend(&q, &k, &v, b, (scale, cfg.attn_softcap), mask, mode)
+        (scale, cfg.attn_softcap)
     }
 }
 
