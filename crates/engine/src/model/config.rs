@@ -305,13 +305,13 @@ impl Config {
                 "config.json: hidden size, head size and vocabulary must be non-zero".into(),
             ));
         }
-        if self.n_kv_heads == 0 || self.n_heads % self.n_kv_heads != 0 {
+        if self.n_kv_heads == 0 || !self.n_heads.is_multiple_of(self.n_kv_heads) {
             return Err(EngineError::Model(format!(
                 "num_attention_heads {} is not a multiple of num_key_value_heads {}",
                 self.n_heads, self.n_kv_heads
             )));
         }
-        if self.rotary_dim % 2 != 0 || self.rotary_dim > self.head_dim {
+        if !self.rotary_dim.is_multiple_of(2) || self.rotary_dim > self.head_dim {
             return Err(EngineError::Model(format!(
                 "rotary dimension {} must be even and at most head_dim {}",
                 self.rotary_dim, self.head_dim

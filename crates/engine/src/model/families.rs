@@ -101,7 +101,7 @@ fn split_heads(d_model: usize, n_heads: usize) -> Result<usize> {
     if n_heads == 0 {
         return Err(EngineError::Model("num_attention_heads is 0".into()));
     }
-    if d_model % n_heads != 0 {
+    if !d_model.is_multiple_of(n_heads) {
         return Err(EngineError::Model(format!(
             "hidden size {d_model} is not divisible by {n_heads} heads and no head_dim is given"
         )));

@@ -242,7 +242,7 @@ impl Machine<'_> {
     }
 
     fn set_items(&mut self, items: Vec<Item>) -> Res<()> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err("a dict is given a key without a value".into());
         }
         let i = self.top_container()?;

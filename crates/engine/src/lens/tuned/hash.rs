@@ -517,7 +517,7 @@ impl Scaled {
             scale,
             margin_low,
             unequal_margins: parts.unequal_margins,
-            ends_inclusive: parts.mantissa % 2 == 0,
+            ends_inclusive: parts.mantissa.is_multiple_of(2),
         }
     }
 
@@ -617,7 +617,7 @@ impl Scaled {
         match twice_remainder.cmp(&self.scale) {
             Ordering::Less => true,
             Ordering::Greater => false,
-            Ordering::Equal => last.digit % 2 == 0,
+            Ordering::Equal => last.digit.is_multiple_of(2),
         }
     }
 }
