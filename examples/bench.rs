@@ -663,10 +663,12 @@ fn scale_section(dir: &std::path::Path) {
 }
 
 /// The forward pass alone (no lens, no attention kept) at short and long
-/// prompts, against its product floor: `2 · T · params` at the f32
-/// product rate measured on the forward's own largest shape (`[T, d] x
-/// [d, d_mlp]`), and against reading its f32 weights once at the copy
-/// bandwidth measured here. `LOGITLENS_BENCH_LOOP=N` repeats each forward N
+/// prompts, against its product floor: `2 · T · params` (the block
+/// weights) at this machine's f32 product rate, measured next to each
+/// forward on the forward's largest shape at 512 tokens (`[512, d] x
+/// [d, d_mlp]`, candle), and against reading its f32 weights once at the
+/// copy bandwidth measured here. The host is shared, so the rate is taken
+/// again for each row rather than assumed. `LOGITLENS_BENCH_LOOP=N` repeats each forward N
 /// more times, for a sampling profiler.
 fn forward_section(m: &LoadedModel, reps: usize) {
     use logitlens_engine::hooks::InterventionPlan;
@@ -684,15 +686,21 @@ fn forward_section(m: &LoadedModel, reps: usize) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     println!("\n## The forward pass alone\n");
-    println!("Medians of {reps}, ms. Floor: the block products at the f32 rate measured on [T, {d}] x [{d}, {f}] (candle, this machine), or reading their f32 weights ({:.0} MB) once at the copy bandwidth ({bw:.1} GB/s), whichever is larger.\n", params * 4.0 / 1e6);
-    println!("| tokens | forward | product rate (GFLOP/s) | product floor | weight-read floor | forward / floor |");
+    println!("Medians of {reps}, ms. Floor: the block products at this machine's f32 product rate, measured next to each forward on [512, {d}] x [{d}, {f}] (candle), or reading their f32 weights ({:.0} MB) once at the copy bandwidth ({bw:.1} GB/s), whichever is larger.\n", params * 4.0 / 1e6);
+    println!("| tokens | forward | product rate at 512 (GFLOP/s) | product floor | weight-read floor | forward / floor |");
     println!("|---|---|---|---|---|---|");
     let plan = InterventionPlan::default();
     let opts = ForwardOptions {
         keep_patterns: false,
         watch: &Unwatched,
     };
+    let only: Option<usize> = std::env::var("LOGITLENS_BENCH_TOKENS")
+        .ok()
+        .and_then(|v| v.parse().ok());
     for tokens in [17, 54, 220] {
+        if only.is_some_and(|o| o != tokens) {
+            continue;
+        }
         let ids = m.tokenize(&text_of(m, tokens), false).unwrap();
         let t = ids.len();
         let _ = m.model.forward_with(&ids, &plan, None, &opts).unwrap();
@@ -705,7 +713,7 @@ fn forward_section(m: &LoadedModel, reps: usize) {
                 })
                 .collect(),
         );
-        let rate = matmul_rate(t, d, f, reps.max(5)) * 1e9;
+        let rate = matmul_rate(512, d, f, reps.max(5)) * 1e9;
         let product = 2.0 * t as f64 * params / rate;
         let read = params * 4.0 / (bw * 1e9);
         let floor = product.max(read);

@@ -1,5 +1,6 @@
-//! Linear projections as checkpoints store them, kept transposed for speed,
-//! and the splitting of fused projections.
+//! Linear projections as checkpoints store them, laid out for speed (the f32
+//! kernel's panels, or transposed for gemm), and the splitting of fused
+//! projections.
 //!
 //! Layouts follow transformers' `modeling_phi3.py` (fused `qkv_proj`,
 //! `gate_up_proj`: row blocks), `modeling_gpt_neox.py` (per-head interleaved
@@ -9,9 +10,13 @@
 
 use candle_core::{DType, Tensor};
 
+use std::sync::Arc;
+
 use crate::error::Result;
+use crate::nn::panels::Panels;
 use crate::nn::record::{record, Mode};
 use crate::nn::weights::{Matrix, Weights};
+use crate::nn::with_f32_slice;
 
 /// Have gemm pack a weight matrix into its kernel's order from a product of
 /// more than 6 tokens on. By default it reads the weight in place,
@@ -30,12 +35,14 @@ pub(crate) fn tune_gemm() {
     });
 }
 
-/// A linear layer. A widened weight is kept transposed (`[in, out]`,
-/// contiguous): candle's `Linear` multiplies by `w.t()`, which gemm repacks
-/// on every call, and at a few dozen tokens that costs more than the product
-/// itself (measured 1.3-3x slower on SmolLM2's shapes). A weight kept as
-/// stored (bf16, f16, GGUF blocks) stays `[out, in]` and is widened a slice
-/// at a time by [`Matrix::matmul_t`].
+/// A linear layer. A widened f32 weight is laid out once in the panels of
+/// this CPU's product kernel ([`Panels`]); an f64 one, or any on a CPU
+/// without that kernel, is kept transposed (`[in, out]`, contiguous):
+/// candle's `Linear` multiplies by `w.t()`, which gemm repacks on every call,
+/// and at a few dozen tokens that costs more than the product itself
+/// (measured 1.3-3x slower on SmolLM2's shapes). A weight kept as stored
+/// (bf16, f16, GGUF blocks) stays `[out, in]` and is widened a slice at a
+/// time by [`Matrix::matmul_t`].
 pub(crate) struct Linear {
     w: LinearWeight,
     bias: Option<Tensor>,
@@ -43,6 +50,8 @@ pub(crate) struct Linear {
 
 #[derive(Clone)]
 enum LinearWeight {
+    /// `[in, out]` f32 in the kernel's panels.
+    Panels(Arc<Panels>),
     /// `[in, out]` in the compute dtype.
     Transposed(Tensor),
     /// `[out, in]` as stored.
@@ -53,15 +62,40 @@ impl LinearWeight {
     /// `x · wᵀ`.
     fn product(&self, x: &Tensor) -> Result<Tensor> {
         Ok(match self {
+            LinearWeight::Panels(p) => {
+                let x = x.contiguous()?;
+                let mut dims = x.dims().to_vec();
+                let t = x.elem_count() / p.k();
+                let y = with_f32_slice(&x, |xs| p.matmul(xs, t))?;
+                if let Some(last) = dims.last_mut() {
+                    *last = p.n();
+                }
+                Tensor::from_vec(y, dims, x.device())?
+            }
             LinearWeight::Transposed(wt) if x.rank() == 2 => x.matmul(wt)?,
             LinearWeight::Transposed(wt) => x.broadcast_matmul(wt)?,
             LinearWeight::Stored(m) => m.matmul_t(x)?,
         })
     }
 
+    /// The `[in, out]` weight of a kernel's panels, as a tensor.
+    fn unpacked(p: &Panels) -> Result<Tensor> {
+        Ok(Tensor::from_vec(
+            p.dense(),
+            (p.k(), p.n()),
+            &candle_core::Device::Cpu,
+        )?)
+    }
+
     /// `g · w`: the input gradient of [`product`](Self::product).
     fn input_grad(&self, g: &Tensor) -> Result<Tensor> {
         Ok(match self {
+            // Laid out again for gemm per call: only gradients (attribution,
+            // J-lens fits) come here, and they would otherwise keep a second
+            // copy of every weight.
+            LinearWeight::Panels(p) => {
+                LinearWeight::Transposed(Self::unpacked(p)?).input_grad(g)?
+            }
             LinearWeight::Transposed(wt) if g.rank() == 2 => g.matmul(&wt.t()?)?,
             LinearWeight::Transposed(wt) => g.broadcast_matmul(&wt.t()?)?,
             LinearWeight::Stored(m) => m.left_matmul(g)?,
@@ -74,7 +108,18 @@ impl Linear {
     pub(crate) fn new(w: Matrix, bias: Option<Tensor>) -> Result<Self> {
         let w = match w {
             Matrix::Dense(t) if matches!(t.dtype(), DType::F32 | DType::F64) => {
-                LinearWeight::Transposed(t.t()?.contiguous()?)
+                let wt = t.t()?.contiguous()?;
+                let (k, n) = wt.dims2()?;
+                let panels = match (wt.dtype(), wt.device()) {
+                    (DType::F32, candle_core::Device::Cpu) => {
+                        with_f32_slice(&wt, |w| Panels::pack(w, k, n))?
+                    }
+                    _ => None,
+                };
+                match panels {
+                    Some(p) => LinearWeight::Panels(Arc::new(p)),
+                    None => LinearWeight::Transposed(wt),
+                }
             }
             stored => LinearWeight::Stored(stored),
         };
@@ -97,6 +142,7 @@ impl Linear {
     /// The `[out, in]` weight (a transposed view when widened).
     fn weight(&self) -> Result<Matrix> {
         Ok(match &self.w {
+            LinearWeight::Panels(p) => Matrix::Dense(LinearWeight::unpacked(p)?.t()?),
             LinearWeight::Transposed(wt) => Matrix::Dense(wt.t()?),
             LinearWeight::Stored(m) => m.clone(),
         })
@@ -105,6 +151,7 @@ impl Linear {
     /// How its weight is held: "F32", "BF16", "Q4K"...
     pub(crate) fn kind(&self) -> String {
         match &self.w {
+            LinearWeight::Panels(_) => "F32".into(),
             LinearWeight::Transposed(t) => format!("{:?}", t.dtype()).to_uppercase(),
             LinearWeight::Stored(m) => m.kind(),
         }
@@ -113,6 +160,7 @@ impl Linear {
     /// Bytes its weight and bias take.
     pub(crate) fn bytes(&self) -> usize {
         let w = match &self.w {
+            LinearWeight::Panels(p) => p.bytes(),
             LinearWeight::Transposed(t) => t.elem_count() * t.dtype().size_in_bytes(),
             LinearWeight::Stored(m) => m.bytes(),
         };

@@ -9,6 +9,7 @@ mod hook_runner;
 mod linear;
 mod mlp;
 mod norm;
+mod panels;
 mod record;
 pub mod rope;
 pub mod weights;
