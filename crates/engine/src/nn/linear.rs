@@ -13,7 +13,7 @@ use candle_core::{DType, Tensor};
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::nn::panels::Panels;
+use crate::nn::panels::{Order, Panels};
 use crate::nn::record::{record, Mode};
 use crate::nn::weights::{Matrix, Weights};
 use crate::nn::with_f32_slice;
@@ -108,17 +108,18 @@ impl Linear {
     pub(crate) fn new(w: Matrix, bias: Option<Tensor>) -> Result<Self> {
         let w = match w {
             Matrix::Dense(t) if matches!(t.dtype(), DType::F32 | DType::F64) => {
-                let wt = t.t()?.contiguous()?;
-                let (k, n) = wt.dims2()?;
-                let panels = match (wt.dtype(), wt.device()) {
+                // Laid out from the weight as stored: no transposed copy on
+                // the way (each was a transient matrix more at load).
+                let (n, k) = t.dims2()?;
+                let panels = match (t.dtype(), t.device()) {
                     (DType::F32, candle_core::Device::Cpu) => {
-                        with_f32_slice(&wt, |w| Panels::pack(w, k, n))?
+                        with_f32_slice(&t.contiguous()?, |w| Panels::pack(w, k, n, Order::OutIn))?
                     }
                     _ => None,
                 };
                 match panels {
                     Some(p) => LinearWeight::Panels(Arc::new(p)),
-                    None => LinearWeight::Transposed(wt),
+                    None => LinearWeight::Transposed(t.t()?.contiguous()?),
                 }
             }
             stored => LinearWeight::Stored(stored),

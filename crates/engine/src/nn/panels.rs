@@ -27,6 +27,15 @@ const CHUNK: usize = 112;
 #[repr(C, align(64))]
 struct Line([f32; LANES]);
 
+/// How a weight given to [`Panels::pack`] is laid out.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Order {
+    /// `[in, out]`: rows are inputs.
+    InOut,
+    /// `[out, in]`, as checkpoints store a linear layer.
+    OutIn,
+}
+
 /// The vector unit the kernel is compiled for.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Isa {
@@ -60,26 +69,39 @@ pub(crate) struct Panels {
 }
 
 impl Panels {
-    /// Lays out `wt` (`[k, n]` row-major: `x · wt` is the product), or `None`
-    /// when this CPU has no kernel, or when `LOGITLENS_GEMM_ONLY` is set (the
-    /// bench's before/after).
-    pub(crate) fn pack(wt: &[f32], k: usize, n: usize) -> Option<Panels> {
-        assert_eq!(wt.len(), k * n, "a [{k}, {n}] weight");
+    /// Lays out a `[k, n]` weight (`x · wt` is the product) given as
+    /// `[k, n]` or, as checkpoints store it, `[n, k]` (`order`), row-major;
+    /// `None` when this CPU has no kernel, or when `LOGITLENS_GEMM_ONLY` is
+    /// set (the bench's before/after).
+    pub(crate) fn pack(w: &[f32], k: usize, n: usize, order: Order) -> Option<Panels> {
+        assert_eq!(w.len(), k * n, "a [{k}, {n}] weight");
         let isa = Isa::detect()?;
         // gemm sums an input of 1 or 2 otherwise (`gevv`); no layer is that thin.
         if std::env::var_os("LOGITLENS_GEMM_ONLY").is_some() || k <= 2 || n == 0 {
             return None;
         }
-        Some(Self::pack_for(wt, k, n, isa))
+        Some(Self::pack_for(w, k, n, order, isa))
     }
 
-    fn pack_for(wt: &[f32], k: usize, n: usize, isa: Isa) -> Panels {
+    fn pack_for(w: &[f32], k: usize, n: usize, order: Order, isa: Isa) -> Panels {
         let panels = n.div_ceil(LANES);
         let mut lines = vec![Line([0.0; LANES]); panels * k];
         for (p, panel) in lines.chunks_mut(k).enumerate() {
             let cols = (n - p * LANES).min(LANES);
-            for (i, line) in panel.iter_mut().enumerate() {
-                line.0[..cols].copy_from_slice(&wt[i * n + p * LANES..][..cols]);
+            match order {
+                Order::InOut => {
+                    for (i, line) in panel.iter_mut().enumerate() {
+                        line.0[..cols].copy_from_slice(&w[i * n + p * LANES..][..cols]);
+                    }
+                }
+                Order::OutIn => {
+                    for j in 0..cols {
+                        let row = &w[(p * LANES + j) * k..][..k];
+                        for (line, &v) in panel.iter_mut().zip(row) {
+                            line.0[j] = v;
+                        }
+                    }
+                }
             }
         }
         Panels { lines, k, n, isa }
@@ -480,8 +502,17 @@ mod tests {
         ] {
             let (x, wt) = (numbers(t * k, 1), numbers(k * n, 2));
             for &isa in isas {
-                let p = Panels::pack_for(&wt, k, n, isa);
+                let p = Panels::pack_for(&wt, k, n, Order::InOut, isa);
                 assert_eq!(p.dense(), wt);
+                // The same panels from the weight as stored, `[n, k]`.
+                let stored: Vec<f32> = (0..n)
+                    .flat_map(|c| (0..k).map(move |i| (i, c)))
+                    .map(|(i, c)| wt[i * n + c])
+                    .collect();
+                assert_eq!(
+                    Panels::pack_for(&stored, k, n, Order::OutIn, isa).dense(),
+                    wt
+                );
                 let got = p.matmul(&x, t);
                 let kc = gemm_span(t, n, k, isa);
                 assert!(
@@ -518,7 +549,7 @@ mod tests {
             (130, 700, 50),
         ] {
             let (x, wt) = (numbers(t * k, 3), numbers(k * n, 4));
-            let p = Panels::pack(&wt, k, n).expect("a kernel on this CPU");
+            let p = Panels::pack(&wt, k, n, Order::InOut).expect("a kernel on this CPU");
             let xt = Tensor::from_vec(x.clone(), (t, k), &Device::Cpu).unwrap();
             let wtt = Tensor::from_vec(wt, (k, n), &Device::Cpu).unwrap();
             let want: Vec<f32> = xt
