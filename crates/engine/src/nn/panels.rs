@@ -30,7 +30,8 @@ struct Line([f32; LANES]);
 /// How a weight given to [`Panels::pack`] is laid out.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Order {
-    /// `[in, out]`: rows are inputs.
+    /// `[in, out]`: rows are inputs (the tests' reference layout).
+    #[cfg(test)]
     InOut,
     /// `[out, in]`, as checkpoints store a linear layer.
     OutIn,
@@ -89,6 +90,7 @@ impl Panels {
         for (p, panel) in lines.chunks_mut(k).enumerate() {
             let cols = (n - p * LANES).min(LANES);
             match order {
+                #[cfg(test)]
                 Order::InOut => {
                     for (i, line) in panel.iter_mut().enumerate() {
                         line.0[..cols].copy_from_slice(&w[i * n + p * LANES..][..cols]);
