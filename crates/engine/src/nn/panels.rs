@@ -226,6 +226,20 @@ impl Out {
     }
 }
 
+/// A kernel's task: `rows` rows of `x` (`k` wide) times `width` panels
+/// (`w`), summed in spans of `kc`, into rows of `y` `ldy` apart.
+#[derive(Clone, Copy)]
+struct Tile {
+    x: *const f32,
+    rows: usize,
+    k: usize,
+    kc: usize,
+    w: *const f32,
+    width: usize,
+    y: *mut f32,
+    ldy: usize,
+}
+
 /// One tile: `rows` rows of `x` times `width` (1 or 2) panels, into rows
 /// of `y` `ldy` apart, the input taken in spans of `kc`.
 ///
@@ -250,9 +264,19 @@ unsafe fn kernel(
     // what the kernels read (asserted above), `y` as the caller promises.
     unsafe {
         let (x, w) = (x.as_ptr(), w.as_ptr().cast());
+        let tile = Tile {
+            x,
+            rows,
+            k,
+            kc,
+            w,
+            width,
+            y,
+            ldy,
+        };
         match isa {
-            Isa::Avx512 => x86::tile512(x, rows, k, kc, w, width, y, ldy),
-            Isa::Avx2 => x86::tile256(x, rows, k, kc, w, width, y, ldy),
+            Isa::Avx512 => x86::tile512(&tile),
+            Isa::Avx2 => x86::tile256(&tile),
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -263,7 +287,7 @@ unsafe fn kernel(
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::LANES;
+    use super::{Tile, LANES};
 
     /// How far ahead in a panel to prefetch, in floats (32 lines).
     const PREFETCH: usize = 32 * LANES;
@@ -282,6 +306,23 @@ mod x86 {
         y: *mut f32,
         ldy: usize,
         add: bool,
+    }
+
+    impl Span {
+        /// A tile's rows from panel `p` on, before the blocks and spans
+        /// narrow it.
+        unsafe fn first(t: &Tile, p: usize) -> Span {
+            Span {
+                x: t.x,
+                ldx: t.k,
+                w: t.w.add(p * t.k * LANES),
+                ldw: t.k * LANES,
+                len: 0,
+                y: t.y.add(p * LANES),
+                ldy: t.ldy,
+                add: false,
+            }
+        }
     }
 
     /// Runs `$block::<M>` over `rows` rows in blocks of `M` = the rows left
@@ -364,31 +405,12 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn tile512(
-        x: *const f32,
-        rows: usize,
-        k: usize,
-        kc: usize,
-        w: *const f32,
-        width: usize,
-        y: *mut f32,
-        ldy: usize,
-    ) {
-        let span = Span {
-            x,
-            ldx: k,
-            w,
-            ldw: k * LANES,
-            len: 0,
-            y,
-            ldy,
-            add: false,
-        };
-        if width == 2 {
-            blocks!(two, [1 2 3 4 5 6 7 8 9 10 11 12 13 14], rows, k, kc, span);
+    pub(super) unsafe fn tile512(t: &Tile) {
+        let span = Span::first(t, 0);
+        if t.width == 2 {
+            blocks!(two, [1 2 3 4 5 6 7 8 9 10 11 12 13 14], t.rows, t.k, t.kc, span);
         } else {
-            blocks!(one, [1 2 3 4 5 6 7 8 9 10 11 12 13 14], rows, k, kc, span);
+            blocks!(one, [1 2 3 4 5 6 7 8 9 10 11 12 13 14], t.rows, t.k, t.kc, span);
         }
     }
 
@@ -421,29 +443,9 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn tile256(
-        x: *const f32,
-        rows: usize,
-        k: usize,
-        kc: usize,
-        w: *const f32,
-        width: usize,
-        y: *mut f32,
-        ldy: usize,
-    ) {
-        for p in 0..width {
-            let span = Span {
-                x,
-                ldx: k,
-                w: w.add(p * k * LANES),
-                ldw: k * LANES,
-                len: 0,
-                y: y.add(p * LANES),
-                ldy,
-                add: false,
-            };
-            blocks!(block256, [1 2 3 4 5 6], rows, k, kc, span);
+    pub(super) unsafe fn tile256(t: &Tile) {
+        for p in 0..t.width {
+            blocks!(block256, [1 2 3 4 5 6], t.rows, t.k, t.kc, Span::first(t, p));
         }
     }
 }
