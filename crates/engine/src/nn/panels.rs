@@ -144,6 +144,7 @@ impl Panels {
         let pairs = panels.div_ceil(2);
         let chunks = t.div_ceil(CHUNK);
         let kc = gemm_span(t, n, k, self.isa);
+        assert!(kc > 0, "a span of no inputs");
         // Rows padded to whole panels: the kernel writes 16 lanes a panel.
         let ld = panels * LANES;
         let mut y: Vec<f32> = Vec::with_capacity(t * ld);
@@ -159,23 +160,24 @@ impl Panels {
                 let r0 = c * CHUNK;
                 let rows = (t - r0).min(CHUNK);
                 let width = (panels - 2 * q).min(2);
-                let w = &self.lines[2 * q * k..][..width * k];
-                // SAFETY: tiles are disjoint (rows r0.., columns 32q..) and
-                // inside `y`'s capacity of `t` rows of `ld`.
-                unsafe {
-                    let y = out.at(r0 * ld + 2 * q * LANES);
-                    kernel(
-                        self.isa,
-                        &x[r0 * k..][..rows * k],
-                        rows,
-                        k,
-                        kc,
-                        w,
-                        width,
-                        y,
-                        ld,
-                    );
-                }
+                let (x, w) = (
+                    &x[r0 * k..][..rows * k],
+                    &self.lines[2 * q * k..][..width * k],
+                );
+                let tile = Tile {
+                    x: x.as_ptr(),
+                    rows,
+                    k,
+                    kc,
+                    w: w.as_ptr().cast(),
+                    width,
+                    // SAFETY: inside `y`'s capacity of `t` rows of `ld`.
+                    y: unsafe { out.at(r0 * ld + 2 * q * LANES) },
+                    ldy: ld,
+                };
+                // SAFETY: the slices bound what the tile reads; tiles are
+                // disjoint (rows r0.., columns 32q..).
+                unsafe { kernel(self.isa, &tile) };
             }
         });
         // SAFETY: the tiles cover every row and every panel's 16 lanes.
@@ -240,47 +242,27 @@ struct Tile {
     ldy: usize,
 }
 
-/// One tile: `rows` rows of `x` times `width` (1 or 2) panels, into rows
-/// of `y` `ldy` apart, the input taken in spans of `kc`.
+/// Runs one tile on the kernel of `isa`.
 ///
 /// # Safety
-/// `y` has `rows` rows of `width` panels' 16 lanes, `ldy` apart, that no
-/// other thread touches.
-#[allow(clippy::too_many_arguments)]
-unsafe fn kernel(
-    isa: Isa,
-    x: &[f32],
-    rows: usize,
-    k: usize,
-    kc: usize,
-    w: &[Line],
-    width: usize,
-    y: *mut f32,
-    ldy: usize,
-) {
-    assert!(x.len() >= rows * k && w.len() >= width * k && kc > 0);
+/// `tile` reads only inside `x` and the panels, and writes `rows` rows of
+/// `width` panels' 16 lanes of `y`, `ldy` apart, that no other thread
+/// touches.
+unsafe fn kernel(isa: Isa, tile: &Tile) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: `isa` was detected on this CPU (Isa::detect), the slices hold
-    // what the kernels read (asserted above), `y` as the caller promises.
+    // SAFETY: `isa` was detected on this CPU (Isa::detect); the memory as
+    // the caller promises.
     unsafe {
-        let (x, w) = (x.as_ptr(), w.as_ptr().cast());
-        let tile = Tile {
-            x,
-            rows,
-            k,
-            kc,
-            w,
-            width,
-            y,
-            ldy,
-        };
         match isa {
-            Isa::Avx512 => x86::tile512(&tile),
-            Isa::Avx2 => x86::tile256(&tile),
+            Isa::Avx512 => x86::tile512(tile),
+            Isa::Avx2 => x86::tile256(tile),
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    unreachable!("Panels are only made on x86-64, not for {isa:?}");
+    unreachable!(
+        "Panels are only made on x86-64, not for {isa:?} ({} rows)",
+        tile.rows
+    );
 }
 
 #[cfg(target_arch = "x86_64")]
