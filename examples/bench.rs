@@ -8,7 +8,8 @@
 //! and peak RSS (in a child process); an activation-patching sweep against
 //! the cold forward passes it replaces, and direct logit attribution. Options: `--model M` (default: the
 //! SmolLM2 GGUF), `--reps N` (default 5), `--quick` (fewer cases),
-//! `--causal-only` (only the patching, attribution and generation sections),
+//! `--causal-only` (only the patching, attribution and generation sections), `--sweep-only`
+//! (the batched sweeps alone, min and median of `--reps`),
 //! `--forward-only` (the forward pass alone at 17, 54 and 220 tokens against its floor, and
 //! eight prompts' passes one by one and as one batch),
 //! `--generation-only`, `--jlens-only` (a Jacobian-lens fit's cost per prompt against a
@@ -153,6 +154,7 @@ fn export_safetensors(gguf_path: &str, dir: &std::path::Path, dtype: DType) {
 }
 
 fn main() {
+    logitlens_engine::nn::pin_thread_count();
     let spec = arg("--model").unwrap_or_else(|| {
         ensure_default_model(&mut |m| eprintln!("{m}"))
             .unwrap()
@@ -197,6 +199,10 @@ fn main() {
     }
     if std::env::args().any(|a| a == "--forward-only") {
         forward_section(&LoadedModel::load(&spec, &mut |_| {}).unwrap(), reps);
+        return;
+    }
+    if std::env::args().any(|a| a == "--sweep-only") {
+        sweep_section(&LoadedModel::load(&spec, &mut |_| {}).unwrap(), reps);
         return;
     }
     if std::env::args().any(|a| a == "--causal-only") {
@@ -803,6 +809,55 @@ fn batch_of_prompts(m: &LoadedModel, reps: usize) {
         lens(runs_alone) / lens(runs_together));
 }
 
+/// The bench's patching pair: the sweep of `hook` over a 10-token pair,
+/// logit(" Paris") - logit(" Rome").
+fn bench_pair(m: &LoadedModel, hook: &str) -> logitlens_engine::ops::patch::PatchSpec {
+    use logitlens_engine::ops::patch::{MetricRequest, PatchRequest, PatchSpec};
+    let req = PatchRequest {
+        clean_text: "The Eiffel Tower is located in the city of".into(),
+        corrupted_text: "The Colosseum is located in the city of".into(),
+        hook: hook.into(),
+        metric: MetricRequest::LogitDiff {
+            correct: serde_json::json!(" Paris"),
+            wrong: serde_json::json!(" Rome"),
+        },
+        positions: None,
+        apply_chat_template: false,
+    };
+    PatchSpec::check(m, &req).unwrap()
+}
+
+/// Runs `spec` `reps` times, each time taken alone.
+fn sweep_times(
+    m: &LoadedModel,
+    spec: &logitlens_engine::ops::patch::PatchSpec,
+    reps: usize,
+) -> Vec<Duration> {
+    (0..reps)
+        .map(|_| {
+            let t0 = Instant::now();
+            spec.clone()
+                .run(m, &Context::default(), &mut |e| match e {})
+                .unwrap();
+            t0.elapsed()
+        })
+        .collect()
+}
+
+/// The causal section's batched sweeps alone, `reps` times each: min and
+/// median, for before/after runs interleaved by hand.
+fn sweep_section(m: &LoadedModel, reps: usize) {
+    for hook in ["resid_pre", "mlp_out"] {
+        let mut times = sweep_times(m, &bench_pair(m, hook), reps);
+        times.sort();
+        println!(
+            "sweep {hook}: min {:.3} s, median {:.3} s ({reps} runs)",
+            times[0].as_secs_f64(),
+            times[reps / 2].as_secs_f64()
+        );
+    }
+}
+
 /// An activation-patching sweep (every layer x every position of a 10-token
 /// pair, resid_pre, then mlp_out) against what it replaces: one cold
 /// forward pass per patched run, each projecting its last position (a
@@ -811,45 +866,21 @@ fn batch_of_prompts(m: &LoadedModel, reps: usize) {
 fn causal_section(m: &LoadedModel, reps: usize) {
     use logitlens_engine::hooks::InterventionPlan;
     use logitlens_engine::model::ForwardOptions;
-    use logitlens_engine::ops::patch::{MetricRequest, PatchRequest, PatchSpec};
+    use logitlens_engine::ops::patch::PatchSpec;
     use logitlens_engine::ops::AttributionRequest;
 
     let (clean, corrupted) = (
         "The Eiffel Tower is located in the city of",
         "The Colosseum is located in the city of",
     );
-    let metric = MetricRequest::LogitDiff {
-        correct: serde_json::json!(" Paris"),
-        wrong: serde_json::json!(" Rome"),
-    };
     let n = m.config().n_layers;
     println!("\n## Patching and attribution\n");
     let mut rows = Vec::new();
     for hook in ["resid_pre", "mlp_out"] {
-        let req = PatchRequest {
-            clean_text: clean.into(),
-            corrupted_text: corrupted.into(),
-            hook: hook.into(),
-            metric: metric.clone(),
-            positions: None,
-            apply_chat_template: false,
-        };
-        let spec = PatchSpec::check(m, &req).unwrap();
+        let spec = bench_pair(m, hook);
         let t = spec.clean.len();
         let runs = spec.runs(n);
-        let time = |spec: &PatchSpec| {
-            median(
-                (0..reps.min(3))
-                    .map(|_| {
-                        let t0 = Instant::now();
-                        spec.clone()
-                            .run(m, &Context::default(), &mut |e| match e {})
-                            .unwrap();
-                        t0.elapsed()
-                    })
-                    .collect(),
-            )
-        };
+        let time = |spec: &PatchSpec| median(sweep_times(m, spec, reps.min(3)));
         // One by one (each patched run through the layers after its own,
         // alone: the sweep before batching) and batched.
         let alone = time(&PatchSpec {

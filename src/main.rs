@@ -65,6 +65,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    logitlens_engine::nn::pin_thread_count();
     let result = match Cli::parse().command {
         Command::Serve(args) => serve::run(args),
         Command::FetchModel(args) => fetch_model::run(args),

@@ -40,6 +40,22 @@ pub(super) struct Ragged<'a> {
     segs: Vec<Seg>,
     /// The base run's keys and values, for the positions before a group's.
     prefix: Option<&'a KvCache>,
+    /// The last block: only each run's last position goes on past the
+    /// attention (the others' keys and values are all it needs of them).
+    last_only: bool,
+}
+
+impl Ragged<'_> {
+    /// With `last_only`, the rows that go on past the attention: each
+    /// run's last, in batch order.
+    pub(super) fn kept(&self, t: usize) -> Option<Vec<u32>> {
+        self.last_only.then(|| {
+            self.segs
+                .iter()
+                .flat_map(|s| (1..=s.runs).map(move |i| (s.row + i * (t - s.from) - 1) as u32))
+                .collect()
+        })
+    }
 }
 
 /// The runs of a growing batch that carry positions `from..T`: their rows
@@ -168,8 +184,6 @@ impl Transformer {
             };
             check(opts.watch)?;
             opts.watch.progress(Stage::Forward, l, n);
-            let mut hk = HookRunner::patching(&plan, &patches);
-            hk.step = l;
             let segs = groups
                 .iter()
                 .zip(first_rows(&groups, t))
@@ -179,7 +193,26 @@ impl Transformer {
                     from: g.from,
                 })
                 .collect();
-            let ragged = Ragged { segs, prefix };
+            // Only the runs' last positions are answered: in the last block
+            // no other row reaches one past the attention (the MLP and the
+            // hooks after the attention act row by row).
+            let ragged = Ragged {
+                segs,
+                prefix,
+                last_only: l + 1 == n,
+            };
+            let kept = ragged.kept(t);
+            if let Some(kept) = &kept {
+                patches = patches
+                    .into_iter()
+                    .filter_map(|p| {
+                        let i = kept.iter().position(|&r| r as usize == p.position)?;
+                        Some(Patch { position: i, ..p })
+                    })
+                    .collect();
+            }
+            let mut hk = HookRunner::patching(&plan, &patches);
+            hk.step = l;
             let step = Step {
                 l,
                 b: 0,
@@ -190,7 +223,12 @@ impl Transformer {
                 mode: Mode::Plain,
                 ragged: Some(&ragged),
             };
-            let out = self.block_step(block, &stream, &step, &mut hk, None)?.resid;
+            let mut out = self.block_step(block, &stream, &step, &mut hk, None)?.resid;
+            if let Some(kept) = kept {
+                // Back in the batch's rows; the others keep the values they
+                // entered with, which nothing after the last block reads.
+                out = scatter_rows(&stream, &kept, &out)?;
+            }
             // Each group's rows, to append the runs that join next.
             for (row, g) in first_rows(&groups, t).into_iter().zip(groups.iter_mut()) {
                 g.rows = vec![out.narrow(0, row, g.rows_in(t))?];
@@ -408,6 +446,15 @@ fn regroup(
     }
     let pieces: Vec<&Tensor> = groups.iter().flat_map(|g| &g.rows).collect();
     Ok(Tensor::cat(&pieces, 0)?)
+}
+
+/// `x` with its rows `at` replaced by `rows`' (in order).
+fn scatter_rows(x: &Tensor, at: &[u32], rows: &Tensor) -> Result<Tensor> {
+    let out = x.copy()?;
+    for (i, &r) in at.iter().enumerate() {
+        out.slice_set(&rows.narrow(0, i, 1)?, 0, r as usize)?;
+    }
+    Ok(out)
 }
 
 /// Whether block `l` applies the hook `at` (the hooks that follow the

@@ -343,6 +343,23 @@ impl Transformer {
         self.logits_of_normed(&normed)
     }
 
+    /// The logits of tokens `ids` alone from `[N, D]` residual states, f32
+    /// `[N, ids.len()]`: [`unembed`](Self::unembed)'s columns `ids`, from
+    /// those rows of the unembedding only (a metric that reads two logits
+    /// need not multiply by the whole vocabulary).
+    pub fn unembed_at(&self, x: &Tensor, ids: &[u32]) -> Result<Tensor> {
+        let normed = self.final_norm.forward(x)?.to_dtype(DType::F32)?;
+        let mut logits = normed.matmul(&self.unembedding_rows(ids)?.t()?)?;
+        if let Some(b) = &self.lm_head_bias {
+            let at = Tensor::new(ids, &self.device)?;
+            logits = logits.broadcast_add(&b.index_select(&at, 0)?)?;
+        }
+        if let Some(cap) = self.cfg.final_softcap {
+            logits = ((logits / cap)?.tanh()? * cap)?;
+        }
+        Ok(logits)
+    }
+
     /// The head after the final norm: unembedding (+ bias), soft-cap.
     fn logits_of_normed(&self, normed: &Tensor) -> Result<Tensor> {
         let mut logits = self.lm_head.matmul_t(normed)?;
@@ -660,6 +677,19 @@ impl Transformer {
                 (at.out, Some(at.pattern), at.blocked_delta)
             }
         };
+        // A ragged batch's last block goes on with its runs' last rows only.
+        let kept = match s.ragged.and_then(|r| r.kept(s.t)) {
+            Some(rows) => Some(Tensor::new(rows, &self.device)?),
+            None => None,
+        };
+        let keep = |x: Tensor| -> Result<Tensor> {
+            Ok(match &kept {
+                Some(rows) => x.index_select(rows, 0)?,
+                None => x,
+            })
+        };
+        let (mix, h) = (keep(mix)?, keep(h)?);
+        let x = &keep(x.clone())?;
         let mut a = block.attn.o.forward_in(&mix, mode)?;
         hk.blocked(l, cfg.n_heads, s.t, blocked_delta);
         if let Some(norm) = &block.post_attn_norm {

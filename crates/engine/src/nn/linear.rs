@@ -35,6 +35,20 @@ pub(crate) fn tune_gemm() {
     });
 }
 
+/// Fix candle's thread count for this process. candle asks for it on every
+/// product, and on Linux each ask reads /proc/cpuinfo: in a patching sweep,
+/// thousands of small attention products, about 3% of the time went to it
+/// (docs/PERFORMANCE.md). The answer cannot change while the process runs,
+/// so it is computed once and handed to the variable candle reads first.
+/// Call it at the start of `main`, before any thread exists: setting an
+/// environment variable while another thread reads one is not sound.
+pub fn pin_thread_count() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let n = candle_core::utils::get_num_threads();
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    }
+}
+
 /// A linear layer. A widened f32 weight is laid out once in the panels of
 /// this CPU's product kernel ([`Panels`]); an f64 one, or any on a CPU
 /// without that kernel, is kept transposed (`[in, out]`, contiguous):

@@ -16,6 +16,7 @@ pub mod weights;
 
 pub(crate) use attend::{attend, repeat_kv, Attended, AttnMask};
 pub(crate) use hook_runner::{with_row, with_rows, HookRunner};
+pub use linear::pin_thread_count;
 pub(crate) use linear::{tune_gemm, Linear};
 pub use mlp::Activation;
 pub(crate) use mlp::Mlp;

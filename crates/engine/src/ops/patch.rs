@@ -16,7 +16,7 @@ use crate::capture::Capture;
 use crate::error::Result;
 use crate::hooks::{HookKind, InterventionPlan, Patch};
 use crate::load::LoadedModel;
-use crate::model::{ForwardOptions, Join, KvCache};
+use crate::model::{ForwardOptions, Join, KvCache, Transformer};
 use crate::nn::with_row;
 use crate::watch::{check, Quiet, Stage, Watch};
 use candle_core::Tensor;
@@ -62,6 +62,27 @@ impl Metric {
                 f64::from(logits[token as usize] - max).exp() / z
             }
         }
+    }
+
+    /// The metric of each of `[N, D]` residual states through `model`'s
+    /// head. A logit difference reads its two logits only (the whole
+    /// vocabulary's product was a tenth of a sweep); a probability needs
+    /// them all.
+    fn of_states(&self, model: &Transformer, x: &Tensor) -> Result<Vec<f64>> {
+        Ok(match *self {
+            Metric::LogitDiff { correct, wrong } => model
+                .unembed_at(x, &[correct, wrong])?
+                .to_vec2::<f32>()?
+                .iter()
+                .map(|l| f64::from(l[0]) - f64::from(l[1]))
+                .collect(),
+            Metric::Prob { .. } => model
+                .unembed(x)?
+                .to_vec2::<f32>()?
+                .iter()
+                .map(|l| self.of(l))
+                .collect(),
+        })
     }
 }
 
@@ -401,9 +422,9 @@ impl PatchSpec {
             if one {
                 rows.push(rows[0].clone());
             }
-            let logits = model.unembed(&Tensor::cat(&rows, 0)?)?.to_vec2::<f32>()?;
-            let n = logits.len() - usize::from(one);
-            Ok(logits[..n].iter().map(|l| spec.metric.of(l)).collect())
+            let mut values = spec.metric.of_states(model, &Tensor::cat(&rows, 0)?)?;
+            values.truncate(values.len() - usize::from(one));
+            Ok(values)
         };
         let final_row = |cap: &Capture| -> Result<Tensor> {
             Ok(cap.resid[n].narrow(0, cap.resid[n].dim(0)? - 1, 1)?)
