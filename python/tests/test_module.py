@@ -1,0 +1,238 @@
+"""The Python module against the reference and against the CLI and server.
+
+Run from the repository root after `pip install ./python`:
+    python -m unittest discover -s python/tests -v
+
+The tiny checkpoints and what HF transformers computed for them are
+tests/fixtures/tiny/<family>/ (reference.npz, reference.json); the CLI is
+target/debug/logitlens (or $LOGITLENS_BIN); the SmolLM2 tests use the
+default GGUF, fetched by `logitlens fetch-model` (they are skipped without it
+unless $LOGITLENS_REQUIRE_SMOLLM2 is set, as the test script sets it).
+"""
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import unittest
+from pathlib import Path
+
+import numpy as np
+
+import logitlens
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ROOT / "tests" / "fixtures" / "tiny"
+FAMILIES = sorted(p.name for p in TINY.iterdir() if (p / "reference.npz").exists())
+BIN = Path(os.environ.get("LOGITLENS_BIN", ROOT / "target" / "debug" / "logitlens"))
+SMOLLM2 = Path.home() / ".cache" / "logitlens" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+TOL = 1e-5
+# transformers' own float32 error on the longest prompt's residual stream of
+# two fixtures (tests/hooked_reference.rs measures it against a float64
+# forward): only their residual states and logits get this.
+REFERENCE_NOISE = {"qwen2": 1.5e-5, "phi3": 1.5e-5}
+
+
+def smollm2_or_skip(test):
+    if SMOLLM2.exists():
+        return test
+    if os.environ.get("LOGITLENS_REQUIRE_SMOLLM2"):
+        raise AssertionError(f"the default model is missing: {SMOLLM2}")
+    return unittest.skip("the default SmolLM2 GGUF is not fetched")(test)
+
+
+def cli(*args):
+    return subprocess.run([str(BIN), *args], capture_output=True, text=True)
+
+
+class TinyReference(unittest.TestCase):
+    """run_with_cache's arrays are what HF transformers computes."""
+
+    def check_family(self, family, backend):
+        model = logitlens.Model.load(str(TINY / family), backend=backend)
+        ref = np.load(TINY / family / "reference.npz")
+        prompts = json.loads((TINY / family / "reference.json").read_text())["prompts"]
+        n = model.config["n_layers"]
+        for i, prompt in enumerate(prompts):
+            at = f"{family} ({backend}) p{i}"
+            self.assertEqual(model.tokenize(prompt["text"]), list(ref[f"p{i}_ids"]), at)
+            logits, cache = model.run_with_cache(prompt["text"], progress=False)
+            noise = REFERENCE_NOISE.get(family, TOL) if i == 2 else TOL
+
+            def close(got, want, what, tol=TOL):
+                self.assertEqual(got.shape, want.shape, f"{at} {what}")
+                # Relative where the reference is over 1 in size, as the
+                # engine's own reference tests measure (tests/common).
+                want = want.astype(np.float64)
+                err = float(np.max(np.abs(got - want) / np.maximum(np.abs(want), 1.0)))
+                self.assertLessEqual(err, tol, f"{at} {what}: off by {err:.3g}")
+
+            for l in range(n):
+                close(cache[f"blocks.{l}.hook_resid_pre"], ref[f"p{i}_resid_pre"][l], f"resid_pre {l}", noise)
+                close(cache[f"blocks.{l}.hook_resid_mid"], ref[f"p{i}_resid_mid"][l], f"resid_mid {l}", noise)
+                close(cache[f"blocks.{l}.hook_attn_out"], ref[f"p{i}_attn_out"][l], f"attn_out {l}")
+                close(cache[f"blocks.{l}.hook_mlp_out"], ref[f"p{i}_mlp_out"][l], f"mlp_out {l}")
+                close(cache[f"blocks.{l}.attn.hook_pattern"], ref[f"p{i}_attn_pattern"][l], f"pattern {l}")
+            close(cache[f"blocks.{n - 1}.hook_resid_post"], ref[f"p{i}_resid_pre"][n], "resid_post", noise)
+            close(logits, ref[f"p{i}_logits"], "logits", noise)
+
+    def test_every_family_on_the_hooked_backend(self):
+        for family in FAMILIES:
+            with self.subTest(family=family):
+                self.check_family(family, "hooked")
+
+    def test_llama_and_qwen3_on_the_custom_backend(self):
+        for family in ["llama", "qwen3"]:
+            with self.subTest(family=family):
+                self.check_family(family, "custom")
+
+    def test_arrays_are_views_of_the_engines_memory(self):
+        model = logitlens.Model.load(str(TINY / "llama"))
+        logits, cache = model.run_with_cache("Hello world", names=lambda n: n.endswith("resid_post"))
+        self.assertEqual(sorted(cache), [f"blocks.{l}.hook_resid_post" for l in range(3)])
+        for a in [logits, *cache.values()]:
+            self.assertFalse(a.flags.owndata)
+            self.assertFalse(a.flags.writeable)
+            self.assertEqual(type(a.base).__name__, "Held")
+        # The views outlive everything else that referred to the run.
+        del model
+        self.assertTrue(np.isfinite(logits).all())
+        with self.assertRaises(ValueError) as e:
+            logitlens.Model.load(str(TINY / "llama")).run_with_cache("Hi", names=["blocks.9.hook_resid_pre"])
+        self.assertIn("blocks.9.hook_resid_pre", str(e.exception))
+
+
+class SameAnswersAsTheCli(unittest.TestCase):
+    """run(...).to_dict() is `logitlens lens --json`, number for number, and a
+    bad request raises with the words the CLI and the server say."""
+
+    def test_to_dict_equals_lens_json(self):
+        cases = [
+            ("llama", "custom", {"lens_type": "block_output"}),
+            ("qwen3", "custom", {"lens_type": "combined"}),
+            ("gpt2", "hooked", {"lens_type": "post_attention"}),
+            (
+                "llama",
+                "custom",
+                {
+                    "lens_type": "block_output",
+                    "interventions": {"layer_1_output": [{"type": "scale", "value": 0.5, "token_index": -1}]},
+                },
+            ),
+        ]
+        text = "The cat sat on the mat"
+        for family, backend, request in cases:
+            with self.subTest(family=family, request=request):
+                model = logitlens.Model.load(str(TINY / family), backend=backend)
+                got = model.run(text, progress=False, **request).to_dict()
+                args = ["lens", "--json", "--model", str(TINY / family), "--backend", backend, "--text", text]
+                args += ["--lens-type", request["lens_type"]]
+                if "interventions" in request:
+                    args += ["--interventions", json.dumps(request["interventions"])]
+                out = cli(*args)
+                self.assertEqual(out.returncode, 0, out.stderr)
+                self.assertEqual(got, json.loads(out.stdout))
+
+    def test_run_arrays_are_the_answers_grid(self):
+        model = logitlens.Model.load(str(TINY / "llama"))
+        run = model.run("Hello world", entropy=True, progress=False)
+        answer = run.to_dict()
+        rows, t = len(answer["logit_lens"]), len(answer["input_tokens"])
+        self.assertEqual(run.top_ids.shape, (rows, t, 5))
+        self.assertEqual(run.top_probs.shape, (rows, t, 5))
+        self.assertEqual(run.entropy.shape, (rows, t))
+        self.assertEqual(run.top_ids[1, 2, 0], answer["logit_lens"][1]["predictions"][2][0]["id"])
+        self.assertEqual(list(run.tokens), model.tokenize("Hello world"))
+        # The last row is the model's own output.
+        probs = np.exp(run.logits - run.logits.max(-1, keepdims=True))
+        probs /= probs.sum(-1, keepdims=True)
+        np.testing.assert_allclose(run.top_probs[-1, :, 0], probs.max(-1), atol=1e-6)
+
+    def test_bad_requests_raise_the_servers_words(self):
+        model = logitlens.Model.load(str(TINY / "llama"))
+        bad = {"layer_99_output": [{"type": "zero"}]}
+        with self.assertRaises(ValueError) as e:
+            model.run("Hello", interventions=bad)
+        out = cli("lens", "--model", str(TINY / "llama"), "--text", "Hello", "--interventions", json.dumps(bad))
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn(str(e.exception), out.stderr)
+        self.assertIn("layer 99 is out of range", str(e.exception))
+        with self.assertRaises(ValueError):
+            model.run("Hello", lens_type="sideways")
+        with self.assertRaises(FileNotFoundError):
+            logitlens.Model.load(str(TINY / "no_such_model"))
+
+
+class WhileItRuns(unittest.TestCase):
+    """The GIL is free while the engine computes, and Ctrl-C stops it."""
+
+    @classmethod
+    def setUpClass(cls):
+        if SMOLLM2.exists():
+            cls.model = logitlens.Model.load(str(SMOLLM2))
+
+    @smollm2_or_skip
+    def test_another_thread_runs_meanwhile(self):
+        counted = [0]
+        stop = threading.Event()
+
+        def count():
+            while not stop.is_set():
+                counted[0] += 1
+
+        thread = threading.Thread(target=count)
+        thread.start()
+        try:
+            before = counted[0]
+            self.model.run("The Eiffel Tower is located in the city of " * 4, progress=False)
+            during = counted[0] - before
+        finally:
+            stop.set()
+            thread.join()
+        # Holding the GIL for the whole call would leave the counter where it
+        # was; released, it counts all along.
+        self.assertGreater(during, 1000)
+
+    @smollm2_or_skip
+    def test_ctrl_c_stops_a_long_run(self):
+        text = "The Eiffel Tower is located in the city of Paris. " * 120
+        main = threading.get_ident()
+        sent = []
+
+        def interrupt():
+            sent.append(time.monotonic())
+            signal.pthread_kill(main, signal.SIGINT)
+
+        timer = threading.Timer(0.5, interrupt)
+        timer.start()
+        started = time.monotonic()
+        finished = []
+        with self.assertRaises(KeyboardInterrupt):
+            self.model.run(text, progress=False)
+            finished.append(time.monotonic())
+            # Let the signal land here rather than in a later test.
+            timer.join()
+            time.sleep(0.2)
+        # A run that ends before the signal proves nothing.
+        self.assertFalse(finished, "the run ended before it was interrupted: make the text longer")
+        stopped = time.monotonic() - sent[0]
+        print(f"\n  stopped {stopped:.3f} s after Ctrl-C ({time.monotonic() - started:.2f} s in all)")
+        # The model answers right after, and a stopped run left nothing behind.
+        self.assertEqual(len(self.model.run("Hi", progress=False).tokens), 1)
+        self.assertLess(stopped, 5.0)
+
+    @smollm2_or_skip
+    def test_progress_reaches_a_callback(self):
+        heard = []
+        self.model.run("The Eiffel Tower is located in", progress=lambda *a: heard.append(a))
+        stages = {s for s, _, _ in heard}
+        self.assertIn("forward", stages)
+        self.assertTrue(all(done <= total for _, done, total in heard))
+        self.assertTrue(any(done == total for _, done, total in heard))
+
+
+if __name__ == "__main__":
+    unittest.main()
