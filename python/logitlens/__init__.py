@@ -194,6 +194,57 @@ class Model:
             names = [n for n in self.hook_names() if keep(n)]
         return self._native.run_with_cache(text, names, chat, _progress(progress))
 
+    def patch(
+        self,
+        clean_text: str,
+        corrupted_text: str,
+        *,
+        hook: str = "resid_pre",
+        metric: Dict[str, Any],
+        positions: Union[None, str, List[int]] = None,
+        apply_chat_template: bool = False,
+        progress: Progress = None,
+    ) -> Dict[str, Any]:
+        """An activation-patching sweep, what ``POST /patch`` answers: the
+        corrupted text run with the hook's activation at each layer and
+        position taken from the clean text's run, ``metric`` (``{"type":
+        "logit_diff", "correct": TOKEN, "wrong": TOKEN}`` or ``{"type":
+        "prob", "token": TOKEN}``) read at the last position. ``values`` and
+        ``normalized`` are ``[layer][position]``; ``np.array(...)`` them."""
+        body: Dict[str, Any] = {
+            "clean_text": clean_text,
+            "corrupted_text": corrupted_text,
+            "hook": hook,
+            "metric": metric,
+            "apply_chat_template": apply_chat_template,
+        }
+        if positions is not None:
+            body["positions"] = positions
+        return json.loads(self._native.patch_json(json.dumps(body), _progress(progress)))
+
+    def eval_lens(self, *, progress: Progress = None, **request: Any) -> Dict[str, Any]:
+        """The lenses measured over a corpus, what ``POST /eval_lens``
+        answers: ``corpus`` (one document per line) or ``sample`` (documents
+        sampled from the model, ``seed``), ``max_tokens`` per document."""
+        return json.loads(self._native.eval_lens_json(json.dumps(request), _progress(progress)))
+
+    def generate(
+        self,
+        text: str,
+        max_new_tokens: int,
+        *,
+        on_step: Optional[Callable[[Dict[str, Any]], Any]] = None,
+        progress: Progress = None,
+        **request: Any,
+    ) -> Run:
+        """A greedy continuation with the lens, what ``POST /generate``
+        answers (``to_dict()``): every /inference field as a keyword (the
+        interventions act at every step), ``stop_at_eos`` (default true).
+        ``on_step`` hears each pass as it is made (the streamed ``step``
+        lines), ``written`` in the answer says what was written."""
+        body = dict(request, text=text, max_new_tokens=max_new_tokens)
+        return Run(self._native.generate_json(json.dumps(body), _progress(progress), on_step))
+
     def hook_names(self) -> List[str]:
         """Every name ``run_with_cache`` can return for this model."""
         return self._native.hook_names()

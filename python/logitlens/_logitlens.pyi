@@ -27,6 +27,17 @@ class Model:
     def to_str_tokens(self, ids: List[int]) -> List[str]: ...
     def run_json(self, request: str, progress: Optional[ProgressCallback] = None) -> "Run":
         """What POST /inference answers for `request` (its JSON body as text)."""
+    def patch_json(self, request: str, progress: Optional[ProgressCallback] = None) -> str:
+        """What POST /patch answers for `request`, as JSON text."""
+    def eval_lens_json(self, request: str, progress: Optional[ProgressCallback] = None) -> str:
+        """What POST /eval_lens answers for `request`, as JSON text."""
+    def generate_json(
+        self,
+        request: str,
+        progress: Optional[ProgressCallback] = None,
+        on_step: Optional[Callable[[Dict[str, Any]], Any]] = None,
+    ) -> "Run":
+        """What POST /generate answers for `request` (not streamed)."""
     def hook_names(self) -> List[str]: ...
     def run_with_cache(
         self,

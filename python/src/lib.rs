@@ -12,8 +12,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use candle_core::{Storage, Tensor};
+use logitlens_engine::api::{
+    EvalLensRequest, GenerateEvent, GenerateQuery, GenerateResponse, PatchQuery, PatchResponse,
+};
 use logitlens_engine::hooks::InterventionPlan;
 use logitlens_engine::model::ForwardOptions;
+use logitlens_engine::ops::eval::EvalRequest;
+use logitlens_engine::ops::generate::GenerationRequest;
+use logitlens_engine::ops::patch::PatchRequest;
 use logitlens_engine::ops::{self, Context, Limits, Operation, Request};
 use logitlens_engine::watch::{Stage, Watch};
 use logitlens_engine::{
@@ -180,6 +186,16 @@ fn numpy_view<'py>(py: Python<'py>, t: &Tensor) -> PyResult<Bound<'py, PyAny>> {
     Ok(array)
 }
 
+/// A request body as the wire type the server parses it into.
+fn parse<T: serde::de::DeserializeOwned>(request: &str) -> PyResult<T> {
+    serde_json::from_str(request).map_err(|e| PyValueError::new_err(format!("the request: {e}")))
+}
+
+/// A body as the server writes it.
+fn json(body: &impl serde::Serialize) -> logitlens_engine::Result<String> {
+    serde_json::to_string(body).map_err(|e| EngineError::InvalidRequest(e.to_string()))
+}
+
 /// JSON text as Python objects (the `json` module's reading of it).
 fn from_json<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
     py.import("json")?.call_method1("loads", (text,))
@@ -288,16 +304,84 @@ impl Model {
         request: &str,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<Run> {
-        let req: InferenceRequest = serde_json::from_str(request)
-            .map_err(|e| PyValueError::new_err(format!("the request: {e}")))?;
-        let req = RunRequest::from(req);
+        let req = RunRequest::from(parse::<InferenceRequest>(request)?);
         let model = Arc::clone(&self.inner);
         let (body, state) = detached(py, progress, move |watch| {
             let out = execute(&model, &req, watch, &mut |never| match never {})?;
             let body = InferenceResponse::new(out.answer, &out.state.capture.patterns)?;
-            let text = serde_json::to_string(&body)
-                .map_err(|e| EngineError::InvalidRequest(e.to_string()))?;
-            Ok((text, out.state))
+            Ok((json(&body)?, out.state))
+        })?;
+        Ok(Run {
+            body,
+            tokens: state.ids.clone(),
+            logits: state.logits.clone(),
+        })
+    }
+
+    /// What `POST /patch` answers for `request` (its JSON body as text):
+    /// the sweep's JSON.
+    #[pyo3(signature = (request, progress=None))]
+    fn patch_json(
+        &self,
+        py: Python<'_>,
+        request: &str,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<String> {
+        let req = PatchRequest::try_from(parse::<PatchQuery>(request)?).map_err(py_err)?;
+        let model = Arc::clone(&self.inner);
+        detached(py, progress, move |watch| {
+            let out = execute(&model, &req, watch, &mut |never| match never {})?;
+            json(&PatchResponse::new(&model, out)?)
+        })
+    }
+
+    /// What `POST /eval_lens` answers for `request`: the report's JSON.
+    #[pyo3(signature = (request, progress=None))]
+    fn eval_lens_json(
+        &self,
+        py: Python<'_>,
+        request: &str,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<String> {
+        let req = EvalRequest::try_from(parse::<EvalLensRequest>(request)?).map_err(py_err)?;
+        let model = Arc::clone(&self.inner);
+        detached(py, progress, move |watch| {
+            json(&execute(&model, &req, watch, &mut |never| match never {})?)
+        })
+    }
+
+    /// What `POST /generate` answers for `request` (without `stream`): the
+    /// body's JSON, and the run over prompt and written tokens. `on_step`
+    /// hears each pass as a streamed generation's `step` line (a dict).
+    #[pyo3(signature = (request, progress=None, on_step=None))]
+    fn generate_json(
+        &self,
+        py: Python<'_>,
+        request: &str,
+        progress: Option<Py<PyAny>>,
+        on_step: Option<Py<PyAny>>,
+    ) -> PyResult<Run> {
+        let req = GenerationRequest::from(parse::<GenerateQuery>(request)?);
+        let model = Arc::clone(&self.inner);
+        let (body, state) = detached(py, progress, move |watch| {
+            let mut emit = |step| -> logitlens_engine::Result<()> {
+                let Some(callback) = &on_step else {
+                    return Ok(());
+                };
+                let line = serde_json::to_string(&GenerateEvent::from(step))
+                    .map_err(|e| EngineError::InvalidRequest(e.to_string()))?;
+                Python::attach(|py| {
+                    let step = from_json(py, &line)?;
+                    callback.call1(py, (step,)).map(drop)
+                })
+                .map_err(|e| {
+                    watch.stop(e);
+                    EngineError::Cancelled
+                })
+            };
+            let out = execute(&model, &req, watch, &mut emit)?;
+            let (body, state) = GenerateResponse::new(out)?;
+            Ok((json(&body)?, state))
         })?;
         Ok(Run {
             body,

@@ -136,6 +136,41 @@ class SameAnswersAsTheCli(unittest.TestCase):
                 self.assertEqual(out.returncode, 0, out.stderr)
                 self.assertEqual(got, json.loads(out.stdout))
 
+    def test_patch_generate_and_eval_lens_equal_the_clis(self):
+        model = logitlens.Model.load(str(TINY / "llama"))
+        tiny = ["--model", str(TINY / "llama")]
+
+        def timeless(d):
+            # Wall-clock seconds are the one field two runs do not share.
+            return {k: timeless(v) for k, v in d.items() if k != "seconds"} if isinstance(d, dict) else d
+
+        metric = {"type": "logit_diff", "correct": 10, "wrong": 11}
+        got = model.patch("The cat sat", "The bat sat", hook="mlp_out", metric=metric, progress=False)
+        out = cli("patch", *tiny, "--clean", "The cat sat", "--corrupted", "The bat sat", "--hook", "mlp_out",
+                  "--metric", json.dumps(metric), "--json")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(timeless(got), timeless(json.loads(out.stdout)))
+        self.assertEqual(np.array(got["values"]).shape, (3, len(got["positions"])))
+
+        steps = []
+        run = model.generate("Once upon", 4, stop_at_eos=False, on_step=steps.append, progress=False)
+        out = cli("generate", *tiny, "--text", "Once upon", "--max-new-tokens", "4", "--no-stop", "--json")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(run.to_dict(), json.loads(out.stdout))
+        self.assertEqual([s["index"] for s in steps], list(range(len(steps))))
+        self.assertEqual(len(steps), 5)
+        self.assertEqual(run.logits.shape[0], len(run.tokens))
+
+        corpus = ROOT / "target" / "python-test-corpus.txt"
+        corpus.write_text("The cat sat on the mat\nOnce upon a time there was a dog\n")
+        got = model.eval_lens(corpus=corpus.read_text(), max_tokens=16, progress=False)
+        out = cli("eval-lens", *tiny, "--corpus", str(corpus), "--max-tokens", "16", "--json")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(timeless(got), timeless(json.loads(out.stdout)))
+        with self.assertRaises(ValueError) as e:
+            model.eval_lens(progress=False)
+        self.assertIn("give corpus", str(e.exception))
+
     def test_run_arrays_are_the_answers_grid(self):
         model = logitlens.Model.load(str(TINY / "llama"))
         run = model.run("Hello world", entropy=True, progress=False)
