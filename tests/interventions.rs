@@ -437,3 +437,95 @@ fn a_watched_run_reports_progress_and_stops_when_cancelled() {
     assert!(matches!(e, logitlens_engine::EngineError::Cancelled), "{e}");
     assert_eq!(stop.seen.lock().unwrap().len(), 2, "stopped before layer 2");
 }
+
+/// Scales `blocks.1.hook_resid_post` by a half (or keeps everything, or
+/// returns the wrong shape), and records where it was asked.
+struct Halve {
+    keep: bool,
+    wrong_shape: bool,
+    seen: std::sync::Mutex<Vec<String>>,
+}
+
+impl logitlens_engine::nn::Rewrite for Halve {
+    fn wants(&self, at: logitlens_engine::hooks::HookPoint) -> bool {
+        self.seen.lock().unwrap().push(at.to_string());
+        at.to_string() == "blocks.1.hook_resid_post"
+    }
+
+    fn rewrite(
+        &self,
+        _: logitlens_engine::hooks::HookPoint,
+        x: &candle_core::Tensor,
+        positions: std::ops::Range<usize>,
+    ) -> logitlens_engine::Result<Option<candle_core::Tensor>> {
+        assert_eq!(positions, 0..x.dim(0).unwrap());
+        Ok(match (self.keep, self.wrong_shape) {
+            (true, _) => None,
+            (_, true) => Some(x.narrow(0, 0, 1)?),
+            _ => Some((x * 0.5)?),
+        })
+    }
+}
+
+/// A caller's code at a hook (`run_with_hooks` in Python) changes that
+/// activation and what follows it, exactly: what came before is the plain
+/// run's to the bit, the rewritten state is the plain one halved, and
+/// keeping it changes nothing.
+#[test]
+fn code_at_a_hook_rewrites_exactly_that_activation() {
+    use logitlens_engine::hooks::InterventionPlan;
+    use logitlens_engine::model::ForwardOptions;
+    use logitlens_engine::watch::Unwatched;
+    let m = llama();
+    let ids = m.tokenize(TEXT, false).unwrap();
+    let opts = ForwardOptions {
+        keep_patterns: false,
+        watch: &Unwatched,
+    };
+    let plan = InterventionPlan::default();
+    let plain = m.model.forward_with(&ids, &plan, None, &opts).unwrap();
+    let halve = |keep, wrong_shape| Halve {
+        keep,
+        wrong_shape,
+        seen: Default::default(),
+    };
+    let h = halve(false, false);
+    let got = m.model.forward_rewritten(&ids, &plan, &h, &opts).unwrap();
+    for l in 0..=1 {
+        assert_eq!(flat(&got.resid[l]), flat(&plain.resid[l]), "resid_pre {l}");
+        assert_eq!(
+            flat(&got.mlp_out[l]),
+            flat(&plain.mlp_out[l]),
+            "mlp_out {l}"
+        );
+    }
+    assert_eq!(flat(&got.resid[2]), flat(&(&plain.resid[2] * 0.5).unwrap()));
+    assert_ne!(flat(&got.resid[3]), flat(&plain.resid[3]));
+    let seen = h.seen.lock().unwrap().clone();
+    for name in [
+        "hook_embed",
+        "blocks.0.hook_attn_out",
+        "blocks.2.hook_resid_pre",
+    ] {
+        assert!(
+            seen.iter().any(|s| s == name),
+            "{name} was not offered: {seen:?}"
+        );
+    }
+    let kept = m
+        .model
+        .forward_rewritten(&ids, &plan, &halve(true, false), &opts)
+        .unwrap();
+    assert_eq!(flat_all(&kept.resid), flat_all(&plain.resid));
+    let Err(err) = m
+        .model
+        .forward_rewritten(&ids, &plan, &halve(false, true), &opts)
+    else {
+        panic!("a rewrite of the wrong shape was taken");
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains("blocks.1.hook_resid_post") && err.contains("shape"),
+        "{err}"
+    );
+}

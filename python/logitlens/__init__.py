@@ -194,6 +194,24 @@ class Model:
             names = [n for n in self.hook_names() if keep(n)]
         return self._native.run_with_cache(text, names, chat, _progress(progress))
 
+    def run_with_hooks(
+        self,
+        text: str,
+        hooks: Dict[str, Callable[[np.ndarray, Dict[str, Any]], Optional[np.ndarray]]],
+        *,
+        chat: bool = False,
+        progress: Progress = None,
+    ) -> np.ndarray:
+        """One forward pass with your functions at hook points, the
+        TransformerLens way: ``hooks`` maps a hook name
+        (``blocks.3.hook_resid_post``...) to ``fn(activation, info)``, which
+        gets a writable copy of the activation (``[T, d_model]``) and
+        ``info`` (``name``, ``layer``, ``positions``) and returns the array
+        to go on with, or ``None`` to go on with the copy as it left it.
+        Returns the logits ``[T, V]``. An exception in a hook stops the run
+        and is raised as it was."""
+        return self._native.run_with_hooks(text, hooks, chat, _progress(progress))
+
     def patch(
         self,
         clean_text: str,

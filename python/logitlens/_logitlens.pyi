@@ -38,6 +38,13 @@ class Model:
         on_step: Optional[Callable[[Dict[str, Any]], Any]] = None,
     ) -> "Run":
         """What POST /generate answers for `request` (not streamed)."""
+    def run_with_hooks(
+        self,
+        text: str,
+        hooks: Dict[str, Callable[[np.ndarray, Dict[str, Any]], Optional[np.ndarray]]],
+        chat: bool = False,
+        progress: Optional[ProgressCallback] = None,
+    ) -> np.ndarray: ...
     def hook_names(self) -> List[str]: ...
     def run_with_cache(
         self,

@@ -11,12 +11,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use candle_core::{Storage, Tensor};
+use candle_core::{DType, Storage, Tensor};
 use logitlens_engine::api::{
     EvalLensRequest, GenerateEvent, GenerateQuery, GenerateResponse, PatchQuery, PatchResponse,
 };
-use logitlens_engine::hooks::InterventionPlan;
+use logitlens_engine::hooks::{HookPoint, InterventionPlan};
 use logitlens_engine::model::ForwardOptions;
+use logitlens_engine::nn::Rewrite;
 use logitlens_engine::ops::eval::EvalRequest;
 use logitlens_engine::ops::generate::GenerationRequest;
 use logitlens_engine::ops::patch::PatchRequest;
@@ -26,7 +27,7 @@ use logitlens_engine::{
     BackendKind, ComputeDtype, EngineError, InferenceRequest, InferenceResponse, LoadOptions,
     LoadedModel, RunRequest, WeightsMode,
 };
-use numpy::PyArray;
+use numpy::{PyArray, PyArrayMethods};
 use pyo3::exceptions::{
     PyFileNotFoundError, PyKeyboardInterrupt, PyMemoryError, PyRuntimeError, PyValueError,
 };
@@ -143,6 +144,97 @@ fn detached<T: Send>(
     let watch = PyWatch::new(progress);
     let result = py.detach(|| f(&watch));
     watch.finish(result)
+}
+
+/// Python functions at hook points, called as the forward pass reaches
+/// them (the GIL taken for each call).
+struct PyHooks {
+    at: Vec<(HookPoint, Py<PyAny>)>,
+    /// What a function raised: the run stops and it is raised again.
+    raised: Mutex<Option<PyErr>>,
+}
+
+impl Rewrite for PyHooks {
+    fn wants(&self, at: HookPoint) -> bool {
+        self.at.iter().any(|(h, _)| *h == at)
+    }
+
+    fn rewrite(
+        &self,
+        at: HookPoint,
+        x: &Tensor,
+        positions: std::ops::Range<usize>,
+    ) -> logitlens_engine::Result<Option<Tensor>> {
+        let Some((_, f)) = self.at.iter().find(|(h, _)| *h == at) else {
+            return Ok(None);
+        };
+        let called = Python::attach(|py| -> PyResult<Tensor> {
+            let copy = match x.dtype() {
+                DType::F64 => array_copy::<f64>(py, x)?,
+                _ => array_copy::<f32>(py, &x.to_dtype(DType::F32).map_err(candle_err)?)?,
+            };
+            let info = PyDict::new(py);
+            info.set_item("name", at.to_string())?;
+            info.set_item("layer", at.layer())?;
+            info.set_item("positions", positions.clone().collect::<Vec<_>>())?;
+            let out = f.call1(py, (copy.clone(), info))?;
+            let out = if out.is_none(py) {
+                copy
+            } else {
+                out.into_bound(py)
+            };
+            let np = py.import("numpy")?;
+            let want = if x.dtype() == DType::F64 {
+                "float64"
+            } else {
+                "float32"
+            };
+            let out = np.call_method1("ascontiguousarray", (out, want))?;
+            let shape: Vec<usize> = out.getattr("shape")?.extract()?;
+            Ok(match x.dtype() {
+                DType::F64 => tensor_of::<f64>(&out, shape, x.device())?,
+                _ => tensor_of::<f32>(&out, shape, x.device())?,
+            })
+        });
+        match called {
+            Ok(t) => Ok(Some(t)),
+            Err(e) => {
+                let msg = format!("the hook at {at} raised {e}");
+                *self.raised.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                Err(EngineError::InvalidRequest(msg))
+            }
+        }
+    }
+}
+
+fn candle_err(e: candle_core::Error) -> PyErr {
+    py_err(e.into())
+}
+
+/// A writable numpy copy of a 2-d tensor of `T`s.
+fn array_copy<'py, T: numpy::Element + candle_core::WithDType>(
+    py: Python<'py>,
+    x: &Tensor,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (rows, cols) = x.dims2().map_err(candle_err)?;
+    let flat: Vec<T> = x
+        .flatten_all()
+        .and_then(|f| f.to_vec1())
+        .map_err(candle_err)?;
+    let array = ndarray::Array2::from_shape_vec((rows, cols), flat)
+        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    Ok(PyArray::from_owned_array(py, array).into_any())
+}
+
+/// A tensor from a contiguous numpy array of `T`s.
+fn tensor_of<T: numpy::Element + candle_core::WithDType>(
+    array: &Bound<'_, PyAny>,
+    shape: Vec<usize>,
+    device: &candle_core::Device,
+) -> PyResult<Tensor> {
+    let array = array.cast::<numpy::PyArrayDyn<T>>()?.readonly();
+    let values = array.as_slice()?.to_vec();
+    Tensor::from_vec(values, shape, device).map_err(candle_err)
 }
 
 /// Keeps a tensor's memory alive for the numpy arrays that view it.
@@ -388,6 +480,65 @@ impl Model {
             tokens: state.ids.clone(),
             logits: state.logits.clone(),
         })
+    }
+
+    /// One forward pass of `text` with Python functions at hook points
+    /// (`{name: fn}`, TransformerLens's names): `fn(activation, info)` gets
+    /// a copy of the activation there (`[T, d]`, writable) and `info`
+    /// (`name`, `layer`, `positions`), and returns the array to go on with,
+    /// or `None` to go on with the copy as it left it. Returns the logits
+    /// `[T, V]`.
+    #[pyo3(signature = (text, hooks, chat=false, progress=None))]
+    fn run_with_hooks<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+        hooks: Bound<'py, PyDict>,
+        chat: bool,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let ids = self.tokenize(text, chat)?;
+        let n = self.inner.config().n_layers;
+        let mut at = Vec::new();
+        for (name, f) in hooks.iter() {
+            let name: String = name.extract()?;
+            let point: HookPoint = name.parse().map_err(PyValueError::new_err)?;
+            if point.layer().is_some_and(|l| l >= n) {
+                return Err(PyValueError::new_err(format!(
+                    "{name}: this model has {n} layers (0..{})",
+                    n - 1
+                )));
+            }
+            if !f.is_callable() {
+                return Err(PyValueError::new_err(format!(
+                    "the hook at {name} is not callable"
+                )));
+            }
+            at.push((point, f.unbind()));
+        }
+        let rewrite = PyHooks {
+            at,
+            raised: Mutex::new(None),
+        };
+        let model = Arc::clone(&self.inner);
+        let logits = detached(py, progress, |watch| {
+            let opts = ForwardOptions {
+                keep_patterns: false,
+                watch,
+            };
+            let plan = InterventionPlan::default();
+            let cap = model.model.forward_rewritten(&ids, &plan, &rewrite, &opts);
+            if let Some(e) = rewrite
+                .raised
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+            {
+                watch.stop(e);
+            }
+            model.model.unembed(&cap?.resid[n])
+        })?;
+        numpy_view(py, &logits)
     }
 
     /// Every name [`run_with_cache`](Self::run_with_cache) can return.

@@ -105,6 +105,55 @@ class TinyReference(unittest.TestCase):
         self.assertIn("blocks.9.hook_resid_pre", str(e.exception))
 
 
+class Hooks(unittest.TestCase):
+    """Python functions at hooks act as the engine's own interventions."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.model = logitlens.Model.load(str(TINY / "llama"))
+
+    def test_a_returned_array_replaces_the_activation(self):
+        text = "The cat sat on the mat"
+        got = self.model.run_with_hooks(text, {"blocks.1.hook_resid_post": lambda a, info: a * 0.5}, progress=False)
+        scale = {"blocks.1.hook_resid_post": [{"type": "scale", "value": 0.5}]}
+        want = self.model.run(text, interventions=scale, progress=False).logits
+        np.testing.assert_array_equal(got, want)
+
+    def test_an_edit_in_place_goes_on(self):
+        seen = []
+
+        def zero_last(a, info):
+            seen.append(info)
+            a[-1] = 0
+
+        text = "The cat sat on the mat"
+        got = self.model.run_with_hooks(text, {"blocks.0.hook_mlp_out": zero_last}, progress=False)
+        zero = {"blocks.0.hook_mlp_out": [{"type": "zero", "token_index": -1}]}
+        want = self.model.run(text, interventions=zero, progress=False).logits
+        np.testing.assert_array_equal(got, want)
+        t = len(self.model.tokenize(text))
+        self.assertEqual(seen, [{"name": "blocks.0.hook_mlp_out", "layer": 0, "positions": list(range(t))}])
+
+    def test_errors(self):
+        class Mine(Exception):
+            pass
+
+        def boom(a, info):
+            raise Mine("from the hook")
+
+        with self.assertRaises(Mine):
+            self.model.run_with_hooks("Hi there", {"blocks.2.hook_attn_out": boom}, progress=False)
+        with self.assertRaises(ValueError) as e:
+            self.model.run_with_hooks("Hi there", {"blocks.2.hook_attn_out": lambda a, i: a[:1]}, progress=False)
+        self.assertIn("shape", str(e.exception))
+        with self.assertRaises(ValueError):
+            self.model.run_with_hooks("Hi there", {"blocks.7.hook_resid_pre": lambda a, i: None}, progress=False)
+        with self.assertRaises(ValueError):
+            self.model.run_with_hooks("Hi there", {"blocks.0.hook_nothing": lambda a, i: None}, progress=False)
+        # The model runs on as before.
+        self.assertEqual(self.model.run_with_hooks("Hi there", {}, progress=False).shape[1], 512)
+
+
 class SameAnswersAsTheCli(unittest.TestCase):
     """run(...).to_dict() is `logitlens lens --json`, number for number, and a
     bad request raises with the words the CLI and the server say."""

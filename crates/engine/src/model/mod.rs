@@ -456,6 +456,23 @@ impl Transformer {
         self.forward_with(ids, plan, resume, &opts)
     }
 
+    /// [`forward_with`](Self::forward_with) from the embeddings, `rewrite`
+    /// acting at the hook points it wants (after `plan`'s operations
+    /// there): a caller's own intervention, written as code.
+    pub fn forward_rewritten(
+        &self,
+        ids: &[u32],
+        plan: &InterventionPlan,
+        rewrite: &dyn crate::nn::Rewrite,
+        opts: &ForwardOptions,
+    ) -> Result<Capture> {
+        let pass = Pass {
+            rewrite: Some(rewrite),
+            ..Pass::one(ids, plan)
+        };
+        Ok(self.run_blocks(pass, None, opts)?.0)
+    }
+
     /// [`forward`](Self::forward), keeping the attention patterns only when
     /// asked, reporting each layer to `opts.watch` and stopping between
     /// layers when it says so. A resumed capture must have kept its patterns
@@ -547,6 +564,7 @@ impl Transformer {
             Some(_) => HookRunner::continuing(plan, offset),
             None => HookRunner::patching(plan, pass.patches),
         };
+        hk.rewrite = pass.rewrite;
         let mut vars = Vec::new();
         let (mut cap, mut x, start) = match pass.resume {
             Some((r, earlier)) => (earlier.prefix(r), earlier.resid[r].clone(), r),
@@ -888,6 +906,8 @@ struct Pass<'a> {
     /// Residual states (indices into `Capture::resid`) to differentiate
     /// against; empty for a plain run.
     wrt: &'a [usize],
+    /// The caller's code at hook points.
+    rewrite: Option<&'a dyn crate::nn::Rewrite>,
 }
 
 impl<'a> Pass<'a> {
@@ -900,6 +920,7 @@ impl<'a> Pass<'a> {
             resume: None,
             patches: &[],
             wrt: &[],
+            rewrite: None,
         }
     }
 }

@@ -8,6 +8,23 @@ use crate::error::Result;
 use crate::hooks::{HookPoint, InterventionPlan, Patch, StreamOpKind};
 use crate::nn::attend::l2;
 
+/// A caller's own code at hook points (the Python module's
+/// `run_with_hooks`): it sees the activation at each hook it wants, after
+/// the plan's operations and patches there, and may return a replacement
+/// of the same shape.
+pub trait Rewrite: Sync {
+    /// Whether it acts at `at`.
+    fn wants(&self, at: HookPoint) -> bool;
+    /// The activation at `at`, `[rows, D]`, its rows the sequence's
+    /// `positions`; `None` keeps it as it is.
+    fn rewrite(
+        &self,
+        at: HookPoint,
+        x: &Tensor,
+        positions: std::ops::Range<usize>,
+    ) -> Result<Option<Tensor>>;
+}
+
 pub(crate) struct HookRunner<'a> {
     plan: &'a InterventionPlan,
     /// Activations to replace after the plan's operations at their hooks
@@ -21,6 +38,8 @@ pub(crate) struct HookRunner<'a> {
     /// cache of earlier ones: the plan's positions are absolute, and those
     /// outside the run belong to the runs that compute them.
     cached: Option<usize>,
+    /// The caller's code at hook points, after everything else there.
+    pub(crate) rewrite: Option<&'a dyn Rewrite>,
 }
 
 impl<'a> HookRunner<'a> {
@@ -31,6 +50,7 @@ impl<'a> HookRunner<'a> {
             receipts: Vec::new(),
             step: 0,
             cached: None,
+            rewrite: None,
         }
     }
 
@@ -91,10 +111,28 @@ impl<'a> HookRunner<'a> {
             .filter(|p| p.at == at)
             .map(|p| (p.position, &p.row))
             .collect();
-        if rows.is_empty() {
-            return Ok(x);
+        if !rows.is_empty() {
+            x = with_rows(&x, rows)?;
         }
-        with_rows(&x, rows)
+        match self.rewrite.filter(|r| r.wants(at)) {
+            Some(r) => self.rewritten(r, x, at),
+            None => Ok(x),
+        }
+    }
+
+    /// `x` as the caller's code at `at` leaves it, checked.
+    fn rewritten(&self, r: &dyn Rewrite, x: Tensor, at: HookPoint) -> Result<Tensor> {
+        let offset = self.cached.unwrap_or(0);
+        let rows = offset..offset + x.dim(0)?;
+        match r.rewrite(at, &x, rows)? {
+            None => Ok(x),
+            Some(y) if y.dims() == x.dims() => Ok(y.to_dtype(x.dtype())?),
+            Some(y) => Err(crate::invalid!(
+                "the hook at {at} returned an array of shape {:?} for an activation of shape {:?}",
+                y.dims(),
+                x.dims()
+            )),
+        }
     }
 
     /// Receipts of the blocking at `layer` in a run of `t` positions:

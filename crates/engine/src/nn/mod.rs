@@ -15,6 +15,7 @@ pub mod rope;
 pub mod weights;
 
 pub(crate) use attend::{attend, repeat_kv, Attended, AttnMask};
+pub use hook_runner::Rewrite;
 pub(crate) use hook_runner::{with_row, with_rows, HookRunner};
 pub use linear::pin_thread_count;
 pub(crate) use linear::{tune_gemm, Linear};
