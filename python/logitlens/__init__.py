@@ -28,8 +28,9 @@ import numpy as np
 from ._logitlens import Model as _NativeModel
 from ._logitlens import Run as _NativeRun
 from ._logitlens import __version__
+from .session import Session, load_session
 
-__all__ = ["Model", "Run", "__version__"]
+__all__ = ["Model", "Run", "Session", "load_session", "__version__"]
 
 Progress = Union[None, bool, Callable[[str, int, int], Any]]
 

@@ -250,6 +250,70 @@ class SameAnswersAsTheCli(unittest.TestCase):
             logitlens.Model.load(str(TINY / "no_such_model"))
 
 
+class Sessions(unittest.TestCase):
+    """A session the server saved opens in numpy, its arrays views of the file."""
+
+    def test_a_saved_session_opens_as_arrays(self):
+        import re
+        import tempfile
+        import urllib.request
+
+        with tempfile.TemporaryDirectory() as data:
+            server = subprocess.Popen(
+                [str(BIN), "serve", "--port", "0", "--model", str(TINY / "llama"), "--data-dir", data],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            try:
+                # The server names its port once it listens.
+                for line in server.stdout:
+                    found = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+                    if found:
+                        break
+                else:
+                    self.fail("the server ended without listening")
+                base = f"http://127.0.0.1:{found.group(1)}"
+                # Its log goes on: read, so that a full pipe never stops it.
+                threading.Thread(target=server.stdout.read, daemon=True).start()
+
+                def post(path, body):
+                    req = urllib.request.Request(
+                        base + path, json.dumps(body).encode(), {"content-type": "application/json"}
+                    )
+                    with urllib.request.urlopen(req, timeout=120) as r:
+                        return r.headers, json.loads(r.read())
+
+                # /inference answers once the model is in service (409 while it loads).
+                for _ in range(600):
+                    try:
+                        headers, _ = post("/inference", {"text": "The cat sat on the mat"})
+                        break
+                    except urllib.error.HTTPError as e:
+                        if e.code != 409:
+                            raise
+                        time.sleep(0.1)
+                _, saved = post("/save_state", {"name": "py", "run_id": int(headers["x-logitlens-run-id"])})
+            finally:
+                server.terminate()
+                server.wait()
+                server.stdout.close()
+            session = logitlens.load_session(Path(data) / "saved_states" / saved["session_id"])
+            model = logitlens.Model.load(str(TINY / "llama"))
+            self.assertEqual(session.input_ids, model.tokenize("The cat sat on the mat"))
+            _, cache = model.run_with_cache("The cat sat on the mat", progress=False)
+            states = session["hidden_states"]
+            self.assertEqual(states.shape[:2], (4, 1))
+            for l in range(3):
+                np.testing.assert_allclose(states[l + 1, 0], cache[f"blocks.{l}.hook_resid_post"], atol=1e-6)
+            self.assertEqual(len(session.layer_names), 4)
+            np.testing.assert_array_equal(session.state(session.layer_names[1]), states[1, 0])
+            for a in session.values():
+                self.assertFalse(a.flags.owndata)
+                self.assertFalse(a.flags.writeable)
+            with self.assertRaises(FileNotFoundError):
+                logitlens.load_session(Path(data) / "nothing")
+
+
 class WhileItRuns(unittest.TestCase):
     """The GIL is free while the engine computes, and Ctrl-C stops it."""
 
