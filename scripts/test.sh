@@ -17,7 +17,7 @@ cargo test --workspace -- --include-ignored
 # debug profile here, so it reuses what cargo test just compiled), in an
 # environment of its own, then its tests against the reference and the CLI.
 python3 -m venv target/python-env
-target/python-env/bin/pip install --quiet numpy
+target/python-env/bin/pip install --quiet numpy matplotlib
 MATURIN_PEP517_ARGS="--profile dev" target/python-env/bin/pip install --quiet ./python
 LOGITLENS_REQUIRE_SMOLLM2=1 LOGITLENS_BIN="$PWD/target/debug/logitlens" \
   target/python-env/bin/python -m unittest discover -s python/tests -v

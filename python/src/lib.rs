@@ -637,15 +637,21 @@ fn cached<'c>(cap: &'c logitlens_engine::Capture, name: &str) -> Option<&'c Tens
     }
 }
 
-/// Check, cost and run `req` as the CLI does (no limits but the machine's:
-/// this is one's own process).
+/// Check, cost and run `req` as the CLI does, bounded by the memory the
+/// machine has free when it starts (a request that could not fit is
+/// refused with its numbers, a MemoryError, instead of the process being
+/// killed); no other limit: this is one's own process.
 fn execute<R: Request>(
     model: &LoadedModel,
     req: &R,
     watch: &dyn Watch,
     emit: &mut dyn FnMut(<R::Op as Operation>::Event) -> logitlens_engine::Result<()>,
 ) -> logitlens_engine::Result<<R::Op as Operation>::Output> {
-    ops::execute_with(model, req, &Limits::none(), &Context::watched(watch), emit)
+    let limits = match logitlens_engine::load::memory::available() {
+        Some(free) => Limits::machine(free),
+        None => Limits::none(),
+    };
+    ops::execute_with(model, req, &limits, &Context::watched(watch), emit)
 }
 
 /// One run's answer: what `POST /inference` returns, and its arrays.

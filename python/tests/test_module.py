@@ -246,6 +246,7 @@ class SameAnswersAsTheCli(unittest.TestCase):
         self.assertIn("layer 99 is out of range", str(e.exception))
         with self.assertRaises(ValueError):
             model.run("Hello", lens_type="sideways")
+
         with self.assertRaises(FileNotFoundError):
             logitlens.Model.load(str(TINY / "no_such_model"))
 
@@ -373,6 +374,18 @@ class WhileItRuns(unittest.TestCase):
         self.assertLess(stopped, 5.0)
 
     @smollm2_or_skip
+    def test_a_run_bigger_than_free_memory_is_refused_with_numbers(self):
+        # Every layer's attention of 8000 tokens: 30 x 9 x 8000^2 floats,
+        # about 65 GiB (83 GiB in all), refused before anything is computed.
+        with open("/proc/meminfo") as f:
+            free_kib = next(int(line.split()[1]) for line in f if line.startswith("MemAvailable"))
+        if free_kib > 80 << 20:
+            self.skipTest("this machine has the memory to run it")
+        with self.assertRaises(MemoryError) as e:
+            self.model.run(" the" * 8000, return_attention=True, progress=False)
+        self.assertRegex(str(e.exception), r"would need about \d+ MiB .*; this machine has \d+ MiB free")
+
+    @smollm2_or_skip
     def test_progress_reaches_a_callback(self):
         heard = []
         self.model.run("The Eiffel Tower is located in", progress=lambda *a: heard.append(a))
@@ -380,6 +393,33 @@ class WhileItRuns(unittest.TestCase):
         self.assertIn("forward", stages)
         self.assertTrue(all(done <= total for _, done, total in heard))
         self.assertTrue(any(done == total for _, done, total in heard))
+
+
+class Notebook(unittest.TestCase):
+    """examples/notebook.ipynb is its script's cells, and the script runs."""
+
+    def test_the_notebook_is_its_script(self):
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).parent))
+        from notebook_cells import NOTEBOOK, SCRIPT, cells_in, cells_of
+
+        self.assertEqual(cells_in(json.loads(NOTEBOOK.read_text())), cells_of(SCRIPT.read_text()))
+
+    @smollm2_or_skip
+    def test_the_script_runs_and_draws(self):
+        import sys
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as out:
+            done = subprocess.run(
+                [sys.executable, str(ROOT / "examples" / "notebook.py"), out], capture_output=True, text=True
+            )
+            self.assertEqual(done.returncode, 0, done.stderr)
+            figures = sorted(p.name for p in Path(out).iterdir())
+            self.assertEqual(figures, ["lens_grid.png", "patching.png", "resid_norms.png", "steering.png"])
+            # The steering moves the answer from Paris to Rome, as the engine's own add does.
+            self.assertIn("top token: ' Paris' -> ' Rome'; the same logits as the hook at scale 1: True", done.stdout)
 
 
 if __name__ == "__main__":

@@ -267,6 +267,9 @@ pub struct Limits {
     /// command-line flag), said after each refusal.
     pub tokens_flag: &'static str,
     pub bytes_flag: &'static str,
+    /// The memory budget as a refusal says it, `{}` standing for the
+    /// amount ("this server allows {} per request").
+    pub budget_of: &'static str,
 }
 
 impl Limits {
@@ -288,6 +291,20 @@ impl Limits {
             max_prompts: None,
             tokens_flag: "",
             bytes_flag: "",
+            budget_of: "the budget is {}",
+        }
+    }
+
+    /// One's own process (the Python module): nothing counted, a request's
+    /// memory bounded by what the machine has free (`available` bytes), so
+    /// that a request too big is refused with its numbers rather than the
+    /// process killed for want of memory.
+    pub fn machine(available: u64) -> Self {
+        Limits {
+            max_bytes: Some(available),
+            bytes_flag: "free memory or ask for less",
+            budget_of: "this machine has {} free",
+            ..Self::none()
         }
     }
 
@@ -303,6 +320,7 @@ impl Limits {
             max_prompts: Some(Self::PROMPTS),
             tokens_flag: "logitlens serve --max-tokens",
             bytes_flag: "logitlens serve --max-request-mib",
+            budget_of: "this server allows {} per request",
         }
     }
 
@@ -358,11 +376,10 @@ impl Limits {
                     format!(" To fit: {}", cost.fixes.join("; or "))
                 };
                 Err(EngineError::OverLimit(format!(
-                    "this request would need about {} ({}); this server allows {} per request \
-                     ({}).{fixes}",
+                    "this request would need about {} ({}); {} ({}).{fixes}",
                     mib(need),
                     cost.describe(),
-                    mib(budget),
+                    self.budget_of.replace("{}", &mib(budget)),
                     self.bytes_flag
                 )))
             }
