@@ -188,7 +188,9 @@ class Model:
         the cache keyed by TransformerLens hook names (``hook_embed``,
         ``blocks.{l}.hook_resid_pre`` / ``hook_resid_mid`` /
         ``hook_resid_post`` / ``hook_attn_out`` / ``hook_mlp_out``
-        ``[T, d_model]``, ``blocks.{l}.attn.hook_pattern`` ``[H, T, T]``).
+        ``[T, d_model]``, ``blocks.{l}.attn.hook_pattern`` and
+        ``attn.hook_attn_scores`` (before the softmax, the masked ones -inf)
+        ``[H, T, T]``).
         ``names``: a list, or a filter on the names (all by default)."""
         if callable(names):
             keep = names

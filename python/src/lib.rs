@@ -237,6 +237,33 @@ fn tensor_of<T: numpy::Element + candle_core::WithDType>(
     Tensor::from_vec(values, shape, device).map_err(candle_err)
 }
 
+/// Each layer's attention scores, kept as the forward pass computes them.
+struct ScoresKept(Mutex<Vec<Option<Tensor>>>);
+
+impl Rewrite for ScoresKept {
+    fn wants(&self, _: HookPoint) -> bool {
+        false
+    }
+
+    fn rewrite(
+        &self,
+        _: HookPoint,
+        _: &Tensor,
+        _: std::ops::Range<usize>,
+    ) -> logitlens_engine::Result<Option<Tensor>> {
+        Ok(None)
+    }
+
+    fn scores(&self, layer: usize, scores: &Tensor) -> logitlens_engine::Result<()> {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() <= layer {
+            kept.resize(layer + 1, None);
+        }
+        kept[layer] = Some(scores.clone());
+        Ok(())
+    }
+}
+
 /// Keeps a tensor's memory alive for the numpy arrays that view it.
 #[pyclass(frozen, module = "logitlens._logitlens")]
 struct Held(#[allow(dead_code)] Tensor);
@@ -568,27 +595,33 @@ impl Model {
             Some(names) => {
                 if let Some(bad) = names.iter().find(|x| !all.contains(x)) {
                     return Err(PyValueError::new_err(format!(
-                        "no hook {bad:?} in this model's cache: its names are hook_embed (without learned positions), blocks.{{l}}.hook_resid_pre, hook_resid_mid, hook_resid_post, hook_attn_out, hook_mlp_out, attn.hook_pattern, for l in 0..{n}"
+                        "no hook {bad:?} in this model's cache: its names are hook_embed (without learned positions), blocks.{{l}}.hook_resid_pre, hook_resid_mid, hook_resid_post, hook_attn_out, hook_mlp_out, attn.hook_pattern, attn.hook_attn_scores, for l in 0..{n}"
                     )));
                 }
                 names
             }
         };
         let patterns = wanted.iter().any(|w| w.ends_with("hook_pattern"));
-        let (cap, logits) = detached(py, progress, move |watch| {
+        let scores = ScoresKept(Mutex::new(Vec::new()));
+        let keep_scores = wanted.iter().any(|w| w.ends_with("hook_attn_scores"));
+        let (cap, logits) = detached(py, progress, |watch| {
             let opts = ForwardOptions {
                 keep_patterns: patterns,
                 watch,
             };
-            let cap = model
-                .model
-                .forward_with(&ids, &InterventionPlan::default(), None, &opts)?;
+            let plan = InterventionPlan::default();
+            let cap = if keep_scores {
+                model.model.forward_rewritten(&ids, &plan, &scores, &opts)?
+            } else {
+                model.model.forward_with(&ids, &plan, None, &opts)?
+            };
             let logits = model.model.unembed(&cap.resid[n])?;
             Ok((cap, logits))
         })?;
+        let scores = scores.0.into_inner().unwrap_or_else(|e| e.into_inner());
         let cache = PyDict::new(py);
         for name in &wanted {
-            let t = cached(&cap, name).ok_or_else(|| {
+            let t = cached(&cap, &scores, name).ok_or_else(|| {
                 PyRuntimeError::new_err(format!("{name} was asked for but not kept"))
             })?;
             cache.set_item(name, numpy_view(py, t)?)?;
@@ -611,6 +644,7 @@ fn hook_names(n: usize, learned_positions: bool) -> Vec<String> {
             "hook_attn_out",
             "hook_mlp_out",
             "attn.hook_pattern",
+            "attn.hook_attn_scores",
         ] {
             names.push(format!("blocks.{l}.{hook}"));
         }
@@ -619,7 +653,11 @@ fn hook_names(n: usize, learned_positions: bool) -> Vec<String> {
 }
 
 /// The state a hook name designates in a capture.
-fn cached<'c>(cap: &'c logitlens_engine::Capture, name: &str) -> Option<&'c Tensor> {
+fn cached<'c>(
+    cap: &'c logitlens_engine::Capture,
+    scores: &'c [Option<Tensor>],
+    name: &str,
+) -> Option<&'c Tensor> {
     if name == "hook_embed" {
         return cap.resid.first();
     }
@@ -633,6 +671,7 @@ fn cached<'c>(cap: &'c logitlens_engine::Capture, name: &str) -> Option<&'c Tens
         "hook_attn_out" => cap.attn_out.get(l),
         "hook_mlp_out" => cap.mlp_out.get(l),
         "attn.hook_pattern" => cap.patterns.get(l),
+        "attn.hook_attn_scores" => scores.get(l)?.as_ref(),
         _ => None,
     }
 }

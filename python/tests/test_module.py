@@ -77,6 +77,13 @@ class TinyReference(unittest.TestCase):
                 close(cache[f"blocks.{l}.hook_mlp_out"], ref[f"p{i}_mlp_out"][l], f"mlp_out {l}")
                 close(cache[f"blocks.{l}.attn.hook_pattern"], ref[f"p{i}_attn_pattern"][l], f"pattern {l}")
             close(cache[f"blocks.{n - 1}.hook_resid_post"], ref[f"p{i}_resid_pre"][n], "resid_post", noise)
+            for l in range(n):
+                # The scores are the pattern before its softmax, the future masked out.
+                scores = cache[f"blocks.{l}.attn.hook_attn_scores"].astype(np.float64)
+                t = scores.shape[-1]
+                self.assertTrue(np.isneginf(scores[:, np.triu_indices(t, 1)[0], np.triu_indices(t, 1)[1]]).all(), at)
+                e = np.exp(scores - scores.max(-1, keepdims=True))
+                close(e / e.sum(-1, keepdims=True), ref[f"p{i}_attn_pattern"][l], f"softmax(scores) {l}")
             close(logits, ref[f"p{i}_logits"], "logits", noise)
 
     def test_every_family_on_the_hooked_backend(self):

@@ -692,6 +692,9 @@ impl Transformer {
                     self.dtype,
                 )?;
                 let at = self.attention_mix(&block.attn, &h, s, &mask, cache)?;
+                if let Some(r) = hk.rewrite {
+                    r.scores(l, &at.scores)?;
+                }
                 (at.out, Some(at.pattern), at.blocked_delta)
             }
         };

@@ -93,6 +93,9 @@ pub(crate) struct Attended {
     pub(crate) out: Tensor,
     /// `[B*H, T, S]` post-softmax.
     pub(crate) pattern: Tensor,
+    /// `[B*H, T, S]` before the softmax: scaled (and soft-capped), the
+    /// masked ones -inf (TransformerLens's `hook_attn_scores`).
+    pub(crate) scores: Tensor,
     /// L2 norm of the pattern change blocking made, when something is blocked.
     pub(crate) blocked_delta: Option<f64>,
 }
@@ -145,6 +148,7 @@ pub(crate) fn attend(
     Ok(Attended {
         out,
         pattern,
+        scores,
         blocked_delta,
     })
 }

@@ -23,6 +23,11 @@ pub trait Rewrite: Sync {
         x: &Tensor,
         positions: std::ops::Range<usize>,
     ) -> Result<Option<Tensor>>;
+    /// Layer `layer`'s attention scores, `[H, T, S]`: before the softmax,
+    /// scaled (and soft-capped), the masked ones -inf. Seen, not changed.
+    fn scores(&self, _layer: usize, _scores: &Tensor) -> Result<()> {
+        Ok(())
+    }
 }
 
 pub(crate) struct HookRunner<'a> {
