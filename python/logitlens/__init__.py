@@ -21,6 +21,7 @@ installed), ``False`` for none.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
@@ -265,6 +266,53 @@ class Model:
         lines), ``written`` in the answer says what was written."""
         body = dict(request, text=text, max_new_tokens=max_new_tokens)
         return Run(self._native.generate_json(json.dumps(body), _progress(progress), on_step))
+
+    def attach_tuned_lens(self, path: Union[str, os.PathLike]) -> Optional[str]:
+        """Attach a tuned lens (a tuned-lens folder); ``run(lens="tuned")``
+        then draws the block-output rows with it. Returns its warning, if
+        it was made for another model."""
+        return self._native.attach_lens(os.fspath(path), "tuned")
+
+    def attach_jacobian_lens(self, path: Union[str, os.PathLike]) -> Optional[str]:
+        """Attach a Jacobian lens (TransformerLens's .pt, a fit checkpoint,
+        or fit-jlens's .safetensors): ``run(lens="jacobian")`` and the
+        ``jlens_*`` interventions use it. Returns its warning, if any."""
+        return self._native.attach_lens(os.fspath(path), "jacobian")
+
+    def attach_saes(self, *sources: Union[str, Dict[str, Any]]) -> Dict[str, List[str]]:
+        """Attach sparse autoencoders, all or none: each a folder (SAELens,
+        Gemma Scope; or ``org/name[@revision]:folder`` in the Hub cache) or
+        a dict as POST /load_sae takes (``path``, ``name``, ``hook``,
+        ``center_writing_weights``, ``norm_scaling_factor``). ``run(sae=True)``
+        then reads their features and the ``sae_*`` interventions use them.
+        Returns each one's notes by name."""
+        listed = [{"path": os.fspath(s)} if not isinstance(s, dict) else s for s in sources]
+        return dict(self._native.attach_saes_json(json.dumps(listed)))
+
+    def sae_features(
+        self, sae: str, features: List[int], k: int = 10, run: Optional[Run] = None
+    ) -> Dict[str, Any]:
+        """What features of an attached SAE say, as POST /sae_features
+        answers: each one's top and bottom ``k`` tokens through the
+        unembedding; with ``run``, its activation at every position of it."""
+        body = {"sae": sae, "features": [int(f) for f in features], "k": k}
+        native = None if run is None else run._native
+        return json.loads(self._native.sae_features_json(json.dumps(body), native))
+
+    def eval_sae(self, *, progress: Progress = None, **request: Any) -> Dict[str, Any]:
+        """The attached SAEs measured over a corpus, what POST /eval_sae
+        answers (``corpus`` or ``sample``, ``max_tokens``, ``saes``...)."""
+        return json.loads(self._native.eval_sae_json(json.dumps(request), _progress(progress)))
+
+    def fit_jlens(
+        self, path: Union[str, os.PathLike], *, progress: Progress = None, **request: Any
+    ) -> Dict[str, int]:
+        """Fit a Jacobian lens on a corpus as POST /fit_jlens does
+        (``corpus`` or ``sample``, ``max_prompts``, ``max_seq_len``,
+        ``skip_first``, ``dim_batch``), write it to ``path`` (.safetensors)
+        and attach it. Returns the prompts it holds and those skipped."""
+        n_prompts, skipped = self._native.fit_jlens_json(json.dumps(request), os.fspath(path), _progress(progress))
+        return {"n_prompts": n_prompts, "skipped": skipped}
 
     def hook_names(self) -> List[str]:
         """Every name ``run_with_cache`` can return for this model."""

@@ -13,19 +13,23 @@ use std::time::{Duration, Instant};
 
 use candle_core::{DType, Storage, Tensor};
 use logitlens_engine::api::{
-    EvalLensRequest, GenerateEvent, GenerateQuery, GenerateResponse, PatchQuery, PatchResponse,
+    EvalLensRequest, EvalSaeQuery, FitJlensQuery, GenerateEvent, GenerateQuery, GenerateResponse,
+    PatchQuery, PatchResponse, SaeFeaturesQuery, SaeFeaturesResponse, SaeSource,
 };
 use logitlens_engine::hooks::{HookPoint, InterventionPlan};
 use logitlens_engine::model::ForwardOptions;
 use logitlens_engine::nn::Rewrite;
 use logitlens_engine::ops::eval::EvalRequest;
+use logitlens_engine::ops::eval_sae::EvalSaeRequest;
+use logitlens_engine::ops::fit_jlens::{JlensFitRequest, JlensFitStep};
 use logitlens_engine::ops::generate::GenerationRequest;
 use logitlens_engine::ops::patch::PatchRequest;
 use logitlens_engine::ops::{self, Context, Limits, Operation, Request};
+use logitlens_engine::sae::Sae;
 use logitlens_engine::watch::{Stage, Watch};
 use logitlens_engine::{
     BackendKind, ComputeDtype, EngineError, InferenceRequest, InferenceResponse, LoadOptions,
-    LoadedModel, RunRequest, WeightsMode,
+    LoadedModel, RunRequest, RunState, WeightsMode,
 };
 use numpy::{PyArray, PyArrayMethods};
 use pyo3::exceptions::{
@@ -432,8 +436,7 @@ impl Model {
         })?;
         Ok(Run {
             body,
-            tokens: state.ids.clone(),
-            logits: state.logits.clone(),
+            state: Arc::new(state),
         })
     }
 
@@ -504,8 +507,7 @@ impl Model {
         })?;
         Ok(Run {
             body,
-            tokens: state.ids.clone(),
-            logits: state.logits.clone(),
+            state: Arc::new(state),
         })
     }
 
@@ -566,6 +568,133 @@ impl Model {
             model.model.unembed(&cap?.resid[n])
         })?;
         numpy_view(py, &logits)
+    }
+
+    /// Attach a lens: a tuned lens (`kind` "tuned": a tuned-lens folder,
+    /// config.json and params.pt or params.safetensors) or a Jacobian lens
+    /// ("jacobian": a .pt as TransformerLens saves it, a fit checkpoint, or
+    /// a .safetensors as `fit-jlens` writes it). `run(lens=kind)` then draws
+    /// with it. Returns its warning (made for another model), if any.
+    fn attach_lens(
+        &self,
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        kind: &str,
+    ) -> PyResult<Option<String>> {
+        let tuned = match kind {
+            "tuned" => true,
+            "jacobian" => false,
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "a lens is \"tuned\" or \"jacobian\", not {kind:?}"
+                )))
+            }
+        };
+        let model = Arc::clone(&self.inner);
+        detached(py, None, move |_| {
+            Ok(if tuned {
+                model.attach_tuned_lens(&path)?.warning.clone()
+            } else {
+                model.attach_jacobian_lens(&path)?.warning.clone()
+            })
+        })
+    }
+
+    /// Attach sparse autoencoders, all or none: `sources` is POST
+    /// /load_sae's `saes` list as JSON. Returns each one's name and notes.
+    fn attach_saes_json(
+        &self,
+        py: Python<'_>,
+        sources: &str,
+    ) -> PyResult<Vec<(String, Vec<String>)>> {
+        let sources: Vec<SaeSource> = parse(sources)?;
+        let model = Arc::clone(&self.inner);
+        detached(py, None, move |_| {
+            let saes = sources
+                .iter()
+                .map(|s| {
+                    let (dir, opts) = s.options();
+                    Sae::read(&dir, &opts)
+                })
+                .collect::<logitlens_engine::Result<Vec<_>>>()?;
+            Ok(model
+                .attach_saes(saes)?
+                .iter()
+                .map(|s| (s.name.clone(), s.settings.notes.clone()))
+                .collect())
+        })
+    }
+
+    /// What POST /sae_features answers: what features of an attached SAE
+    /// say (their top and bottom tokens through the unembedding), and with
+    /// `run`, their activation at every position of it.
+    #[pyo3(signature = (request, run=None))]
+    fn sae_features_json(
+        &self,
+        py: Python<'_>,
+        request: &str,
+        run: Option<PyRef<'_, Run>>,
+    ) -> PyResult<String> {
+        let q: SaeFeaturesQuery = parse(request)?;
+        q.check().map_err(py_err)?;
+        let state = run.map(|r| Arc::clone(&r.state));
+        let model = Arc::clone(&self.inner);
+        detached(py, None, move |_| {
+            let sae = model.attached_sae(&q.sae)?;
+            json(&SaeFeaturesResponse::of(
+                &model,
+                &sae,
+                &q.features,
+                q.k,
+                state.as_deref(),
+            )?)
+        })
+    }
+
+    /// What POST /eval_sae answers for `request`: the report's JSON.
+    #[pyo3(signature = (request, progress=None))]
+    fn eval_sae_json(
+        &self,
+        py: Python<'_>,
+        request: &str,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<String> {
+        let req = EvalSaeRequest::try_from(parse::<EvalSaeQuery>(request)?).map_err(py_err)?;
+        let model = Arc::clone(&self.inner);
+        detached(py, progress, move |watch| {
+            json(&execute(&model, &req, watch, &mut |never| match never {})?)
+        })
+    }
+
+    /// Fit a Jacobian lens as POST /fit_jlens does (`request`: its body,
+    /// without `resume`), write it to `path` (.safetensors) and attach it.
+    /// Returns the prompts it holds and those skipped (too short).
+    #[pyo3(signature = (request, path, progress=None))]
+    fn fit_jlens_json(
+        &self,
+        py: Python<'_>,
+        request: &str,
+        path: std::path::PathBuf,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<(u64, usize)> {
+        let q: FitJlensQuery = parse(request)?;
+        if q.resume {
+            return Err(PyValueError::new_err(
+                "resume continues a fit a server keeps; from Python, fit again (or use logitlens fit-jlens --resume)",
+            ));
+        }
+        let req = JlensFitRequest::try_from(q).map_err(py_err)?;
+        let model = Arc::clone(&self.inner);
+        detached(py, progress, move |watch| {
+            let mut skipped = 0;
+            let sums = execute(&model, &req, watch, &mut |step: JlensFitStep| {
+                skipped += usize::from(!step.fitted);
+                Ok(())
+            })?;
+            sums.lens(&model.name)?.save(&path)?;
+            let lens = model.attach_jacobian_lens(&path)?;
+            Ok((lens.n_prompts, skipped))
+        })
     }
 
     /// Every name [`run_with_cache`](Self::run_with_cache) can return.
@@ -698,8 +827,8 @@ fn execute<R: Request>(
 struct Run {
     /// The answer's JSON, as the server writes it.
     body: String,
-    tokens: Vec<u32>,
-    logits: Tensor,
+    /// The run behind it (its states; what /sae_features reads of a kept run).
+    state: Arc<RunState>,
 }
 
 #[pymethods]
@@ -717,13 +846,13 @@ impl Run {
     /// The input's token ids.
     #[getter]
     fn tokens(&self) -> Vec<u32> {
-        self.tokens.clone()
+        self.state.ids.clone()
     }
 
     /// The model's output logits `[T, V]` (f32), over the engine's memory.
     #[getter]
     fn logits<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        numpy_view(py, &self.logits)
+        numpy_view(py, &self.state.logits)
     }
 }
 

@@ -258,6 +258,77 @@ class SameAnswersAsTheCli(unittest.TestCase):
             logitlens.Model.load(str(TINY / "no_such_model"))
 
 
+class LensesAndSaes(unittest.TestCase):
+    """Tuned and Jacobian lenses and SAEs, attached from Python, answer as
+    the CLI does with the same files (which tests/*.rs hold to the
+    tuned-lens package, TransformerLens and SAELens)."""
+
+    RESEARCH = ROOT / "tests" / "fixtures" / "research"
+    TEXT = "The cat sat on the mat"
+
+    def same_as_cli(self, got, *args):
+        out = cli(*args, "--json")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(got, json.loads(out.stdout))
+
+    def test_a_tuned_lens(self):
+        model = logitlens.Model.load(str(TINY / "llama"))
+        lens = self.RESEARCH / "tuned" / "llama"
+        self.assertIsNone(model.attach_tuned_lens(lens))
+        got = model.run(self.TEXT, lens="tuned", progress=False).to_dict()
+        self.same_as_cli(got, "lens", "--model", str(TINY / "llama"), "--text", self.TEXT, "--tuned-lens", str(lens))
+
+    def test_a_jacobian_lens_read_and_fitted(self):
+        model = logitlens.Model.load(str(TINY / "llama"))
+        lens = self.RESEARCH / "jlens" / "llama" / "jlens.pt"
+        model.attach_jacobian_lens(lens)
+        steer = {"blocks.1.hook_resid_post": [{"type": "jlens_steer", "token": 10, "alpha": 2.0}]}
+        got = model.run(self.TEXT, lens="jacobian", interventions=steer, progress=False).to_dict()
+        self.same_as_cli(
+            got, "lens", "--model", str(TINY / "llama"), "--text", self.TEXT, "--jacobian-lens", str(lens),
+            "--interventions", json.dumps(steer),
+        )
+        # A fit from Python is the CLI's fit: the same lens reads the same.
+        corpus = self.RESEARCH / "corpus.txt"
+        lines = corpus.read_text().splitlines()[:4]
+        fitted = ROOT / "target" / "python-test-jlens.safetensors"
+        done = model.fit_jlens(fitted, corpus="\n".join(lines), max_seq_len=24, skip_first=2, progress=False)
+        self.assertEqual(done["n_prompts"] + done["skipped"], 4)
+        short = ROOT / "target" / "python-test-corpus-4.txt"
+        short.write_text("\n".join(lines) + "\n")
+        cli_fit = ROOT / "target" / "python-test-jlens-cli.safetensors"
+        out = cli("fit-jlens", "--model", str(TINY / "llama"), "--corpus", str(short), "--max-seq-len", "24",
+                  "--skip-first", "2", "--out", str(cli_fit))
+        self.assertEqual(out.returncode, 0, out.stderr)
+        got = model.run(self.TEXT, lens="jacobian", progress=False).to_dict()
+        self.same_as_cli(got, "lens", "--model", str(TINY / "llama"), "--text", self.TEXT, "--jacobian-lens", str(cli_fit))
+
+    def test_saes(self):
+        model = logitlens.Model.load(str(TINY / "llama"))
+        sae = self.RESEARCH / "sae" / "llama" / "relu_resid_post_1"
+        self.assertEqual(list(model.attach_saes(sae)), ["relu_resid_post_1"])
+        splice = {"blocks.1.hook_resid_post": [{"type": "sae_splice", "sae": "relu_resid_post_1"}]}
+        run = model.run(self.TEXT, sae=True, sae_top_k=0, interventions=splice, progress=False)
+        tiny = ["--model", str(TINY / "llama"), "--sae", str(sae)]
+        self.same_as_cli(run.to_dict(), "lens", *tiny, "--text", self.TEXT, "--sae-top-k", "0",
+                         "--interventions", json.dumps(splice))
+        got = model.sae_features("relu_resid_post_1", [3, 5], k=4)
+        self.same_as_cli(got, "sae-features", *tiny, "--features", "3,5", "--k", "4")
+        # With a run: each feature's activation at every position of it.
+        acts = model.sae_features("relu_resid_post_1", [3], run=run)["activations"]
+        self.assertEqual(len(acts[0]), len(run.tokens))
+        corpus = ROOT / "target" / "python-test-corpus.txt"
+        corpus.write_text("The cat sat on the mat\nOnce upon a time there was a dog\n")
+        got = model.eval_sae(corpus=corpus.read_text(), max_tokens=16, progress=False)
+        out = cli("eval-sae", *tiny, "--corpus", str(corpus), "--max-tokens", "16", "--json")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        want = json.loads(out.stdout)
+        drop = lambda d: {k: drop(v) for k, v in d.items() if k != "seconds"} if isinstance(d, dict) else d
+        self.assertEqual(drop(got), drop(want))
+        with self.assertRaises(ValueError):
+            model.sae_features("no_such_sae", [1])
+
+
 class Sessions(unittest.TestCase):
     """A session the server saved opens in numpy, its arrays views of the file."""
 
