@@ -187,6 +187,7 @@ class Model:
     ) -> Tuple[np.ndarray, Dict[str, np.ndarray]]:
         """One forward pass with its states kept: ``(logits [T, V], cache)``,
         the cache keyed by TransformerLens hook names (``hook_embed``,
+        ``hook_pos_embed`` with learned positions,
         ``blocks.{l}.hook_resid_pre`` / ``hook_resid_mid`` /
         ``hook_resid_post`` / ``hook_attn_out`` / ``hook_mlp_out``
         ``[T, d_model]``, ``blocks.{l}.attn.hook_pattern`` and

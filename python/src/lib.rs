@@ -241,25 +241,32 @@ fn tensor_of<T: numpy::Element + candle_core::WithDType>(
     Tensor::from_vec(values, shape, device).map_err(candle_err)
 }
 
-/// Each layer's attention scores, kept as the forward pass computes them.
-struct ScoresKept(Mutex<Vec<Option<Tensor>>>);
+/// What a cache keeps beside the capture, as the forward pass computes it:
+/// the token and position embeddings, and each layer's attention scores.
+#[derive(Default)]
+struct Kept {
+    embeddings: Mutex<Vec<(HookPoint, Tensor)>>,
+    scores: Mutex<Vec<Option<Tensor>>>,
+}
 
-impl Rewrite for ScoresKept {
-    fn wants(&self, _: HookPoint) -> bool {
-        false
+impl Rewrite for Kept {
+    fn wants(&self, at: HookPoint) -> bool {
+        matches!(at, HookPoint::Embed | HookPoint::PosEmbed)
     }
 
     fn rewrite(
         &self,
-        _: HookPoint,
-        _: &Tensor,
+        at: HookPoint,
+        x: &Tensor,
         _: std::ops::Range<usize>,
     ) -> logitlens_engine::Result<Option<Tensor>> {
+        let mut kept = self.embeddings.lock().unwrap_or_else(|e| e.into_inner());
+        kept.push((at, x.clone()));
         Ok(None)
     }
 
     fn scores(&self, layer: usize, scores: &Tensor) -> logitlens_engine::Result<()> {
-        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut kept = self.scores.lock().unwrap_or_else(|e| e.into_inner());
         if kept.len() <= layer {
             kept.resize(layer + 1, None);
         }
@@ -724,36 +731,30 @@ impl Model {
             Some(names) => {
                 if let Some(bad) = names.iter().find(|x| !all.contains(x)) {
                     return Err(PyValueError::new_err(format!(
-                        "no hook {bad:?} in this model's cache: its names are hook_embed (without learned positions), blocks.{{l}}.hook_resid_pre, hook_resid_mid, hook_resid_post, hook_attn_out, hook_mlp_out, attn.hook_pattern, attn.hook_attn_scores, for l in 0..{n}"
+                        "no hook {bad:?} in this model's cache: its names are hook_embed, hook_pos_embed (with learned positions), blocks.{{l}}.hook_resid_pre, hook_resid_mid, hook_resid_post, hook_attn_out, hook_mlp_out, attn.hook_pattern, attn.hook_attn_scores, for l in 0..{n}"
                     )));
                 }
                 names
             }
         };
         let patterns = wanted.iter().any(|w| w.ends_with("hook_pattern"));
-        let scores = ScoresKept(Mutex::new(Vec::new()));
-        let keep_scores = wanted.iter().any(|w| w.ends_with("hook_attn_scores"));
+        let kept = Kept::default();
         let (cap, logits) = detached(py, progress, |watch| {
             let opts = ForwardOptions {
                 keep_patterns: patterns,
                 watch,
             };
             let plan = InterventionPlan::default();
-            let cap = if keep_scores {
-                model.model.forward_rewritten(&ids, &plan, &scores, &opts)?
-            } else {
-                model.model.forward_with(&ids, &plan, None, &opts)?
-            };
+            let cap = model.model.forward_rewritten(&ids, &plan, &kept, &opts)?;
             let logits = model.model.unembed(&cap.resid[n])?;
             Ok((cap, logits))
         })?;
-        let scores = scores.0.into_inner().unwrap_or_else(|e| e.into_inner());
         let cache = PyDict::new(py);
         for name in &wanted {
-            let t = cached(&cap, &scores, name).ok_or_else(|| {
+            let t = cached(&cap, &kept, name).ok_or_else(|| {
                 PyRuntimeError::new_err(format!("{name} was asked for but not kept"))
             })?;
-            cache.set_item(name, numpy_view(py, t)?)?;
+            cache.set_item(name, numpy_view(py, &t)?)?;
         }
         Ok((numpy_view(py, &logits)?, cache))
     }
@@ -761,9 +762,9 @@ impl Model {
 
 /// The hook names a cache holds, TransformerLens's.
 fn hook_names(n: usize, learned_positions: bool) -> Vec<String> {
-    let mut names = Vec::new();
-    if !learned_positions {
-        names.push("hook_embed".to_string());
+    let mut names = vec!["hook_embed".to_string()];
+    if learned_positions {
+        names.push("hook_pos_embed".to_string());
     }
     for l in 0..n {
         for hook in [
@@ -782,25 +783,28 @@ fn hook_names(n: usize, learned_positions: bool) -> Vec<String> {
 }
 
 /// The state a hook name designates in a capture.
-fn cached<'c>(
-    cap: &'c logitlens_engine::Capture,
-    scores: &'c [Option<Tensor>],
-    name: &str,
-) -> Option<&'c Tensor> {
-    if name == "hook_embed" {
-        return cap.resid.first();
+fn cached(cap: &logitlens_engine::Capture, kept: &Kept, name: &str) -> Option<Tensor> {
+    if let Ok(at @ (HookPoint::Embed | HookPoint::PosEmbed)) = name.parse::<HookPoint>() {
+        let embeddings = kept.embeddings.lock().unwrap_or_else(|e| e.into_inner());
+        return embeddings
+            .iter()
+            .find(|(h, _)| *h == at)
+            .map(|(_, t)| t.clone());
     }
     let rest = name.strip_prefix("blocks.")?;
     let (l, hook) = rest.split_once('.')?;
     let l: usize = l.parse().ok()?;
     match hook {
-        "hook_resid_pre" => cap.resid.get(l),
-        "hook_resid_mid" => cap.post_attn.get(l),
-        "hook_resid_post" => cap.resid.get(l + 1),
-        "hook_attn_out" => cap.attn_out.get(l),
-        "hook_mlp_out" => cap.mlp_out.get(l),
-        "attn.hook_pattern" => cap.patterns.get(l),
-        "attn.hook_attn_scores" => scores.get(l)?.as_ref(),
+        "hook_resid_pre" => cap.resid.get(l).cloned(),
+        "hook_resid_mid" => cap.post_attn.get(l).cloned(),
+        "hook_resid_post" => cap.resid.get(l + 1).cloned(),
+        "hook_attn_out" => cap.attn_out.get(l).cloned(),
+        "hook_mlp_out" => cap.mlp_out.get(l).cloned(),
+        "attn.hook_pattern" => cap.patterns.get(l).cloned(),
+        "attn.hook_attn_scores" => {
+            let scores = kept.scores.lock().unwrap_or_else(|e| e.into_inner());
+            scores.get(l)?.clone()
+        }
         _ => None,
     }
 }

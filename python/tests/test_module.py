@@ -96,6 +96,17 @@ class TinyReference(unittest.TestCase):
             with self.subTest(family=family):
                 self.check_family(family, "custom")
 
+    def test_embeddings_add_up_to_the_first_stream(self):
+        for family in ["gpt2", "llama"]:
+            model = logitlens.Model.load(str(TINY / family), backend="hooked")
+            _, cache = model.run_with_cache("Hello world", progress=False)
+            start = cache["blocks.0.hook_resid_pre"]
+            if family == "gpt2":
+                np.testing.assert_array_equal(cache["hook_embed"] + cache["hook_pos_embed"], start)
+            else:
+                self.assertNotIn("hook_pos_embed", cache)
+                np.testing.assert_array_equal(cache["hook_embed"], start)
+
     def test_arrays_are_views_of_the_engines_memory(self):
         model = logitlens.Model.load(str(TINY / "llama"))
         logits, cache = model.run_with_cache("Hello world", names=lambda n: n.endswith("resid_post"))
