@@ -300,6 +300,21 @@ class Model:
         native = None if run is None else run._native
         return json.loads(self._native.sae_features_json(json.dumps(body), native))
 
+    def sae_feature_corpus(
+        self, sae: str, feature: int, *, progress: Progress = None, **request: Any
+    ) -> Dict[str, Any]:
+        """Where a feature fires over a corpus, what POST /sae_feature_corpus
+        answers: how often, how strongly, its strongest contexts
+        (``corpus`` or ``sample``, ``max_tokens``, ``contexts``, ``window``)."""
+        body = dict(request, sae=sae, feature=int(feature))
+        return json.loads(self._native.sae_feature_corpus_json(json.dumps(body), _progress(progress)))
+
+    def lens_vector(self, token: Union[str, int], k: int = 10) -> Dict[str, Any]:
+        """A token's Jacobian-lens vector at each layer the attached lens
+        covers, read through the head (the direction ``jlens_steer`` pushes
+        along), what POST /lens_vector answers."""
+        return json.loads(self._native.lens_vector_json(json.dumps({"token": token, "k": k})))
+
     def eval_sae(self, *, progress: Progress = None, **request: Any) -> Dict[str, Any]:
         """The attached SAEs measured over a corpus, what POST /eval_sae
         answers (``corpus`` or ``sample``, ``max_tokens``, ``saes``...)."""

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use candle_core::{DType, Storage, Tensor};
 use logitlens_engine::api::{
     EvalLensRequest, EvalSaeQuery, FitJlensQuery, GenerateEvent, GenerateQuery, GenerateResponse,
-    PatchQuery, PatchResponse, SaeFeaturesQuery, SaeFeaturesResponse, SaeSource,
+    LensVectorQuery, LensVectorResponse, PatchQuery, PatchResponse, SaeCorpusQuery,
+    SaeFeaturesQuery, SaeFeaturesResponse, SaeSource,
 };
 use logitlens_engine::hooks::{HookPoint, InterventionPlan};
 use logitlens_engine::model::ForwardOptions;
@@ -24,6 +25,7 @@ use logitlens_engine::ops::eval_sae::EvalSaeRequest;
 use logitlens_engine::ops::fit_jlens::{JlensFitRequest, JlensFitStep};
 use logitlens_engine::ops::generate::GenerationRequest;
 use logitlens_engine::ops::patch::PatchRequest;
+use logitlens_engine::ops::sae_corpus::SaeCorpusRequest;
 use logitlens_engine::ops::{self, Context, Limits, Operation, Request};
 use logitlens_engine::sae::Sae;
 use logitlens_engine::watch::{Stage, Watch};
@@ -67,7 +69,10 @@ const POLL: Duration = Duration::from_millis(50);
 /// it is. Both take the GIL for a moment, at most every [`POLL`].
 struct PyWatch {
     progress: Option<Py<PyAny>>,
-    last: Mutex<Instant>,
+    /// When Ctrl-C was last looked for, and progress last reported: two
+    /// clocks, so that neither starves the other.
+    checked: Mutex<Instant>,
+    reported: Mutex<Instant>,
     /// The exception that stopped the call (KeyboardInterrupt, or one the
     /// progress callback raised), raised again when the call returns.
     raised: Mutex<Option<PyErr>>,
@@ -77,14 +82,15 @@ impl PyWatch {
     fn new(progress: Option<Py<PyAny>>) -> Self {
         PyWatch {
             progress,
-            last: Mutex::new(Instant::now() - POLL),
+            checked: Mutex::new(Instant::now() - POLL),
+            reported: Mutex::new(Instant::now() - POLL),
             raised: Mutex::new(None),
         }
     }
 
-    /// True once at most every [`POLL`].
-    fn due(&self) -> bool {
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+    /// True once at most every [`POLL`] for the clock `last`.
+    fn due(last: &Mutex<Instant>) -> bool {
+        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
         if last.elapsed() < POLL {
             return false;
         }
@@ -116,7 +122,7 @@ impl PyWatch {
 
 impl Watch for PyWatch {
     fn cancelled(&self) -> bool {
-        if !self.stopped() && self.due() {
+        if !self.stopped() && Self::due(&self.checked) {
             if let Err(e) = Python::attach(|py| py.check_signals()) {
                 self.stop(e);
             }
@@ -128,7 +134,7 @@ impl Watch for PyWatch {
         let Some(callback) = &self.progress else {
             return;
         };
-        if done < total && !self.due() {
+        if done < total && !Self::due(&self.reported) {
             return;
         }
         let stage = format!("{stage:?}").to_lowercase();
@@ -655,6 +661,38 @@ impl Model {
                 q.k,
                 state.as_deref(),
             )?)
+        })
+    }
+
+    /// What POST /sae_feature_corpus answers for `request`: where a feature
+    /// fires over a corpus, its strongest contexts.
+    #[pyo3(signature = (request, progress=None))]
+    fn sae_feature_corpus_json(
+        &self,
+        py: Python<'_>,
+        request: &str,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<String> {
+        let req = SaeCorpusRequest::try_from(parse::<SaeCorpusQuery>(request)?).map_err(py_err)?;
+        let model = Arc::clone(&self.inner);
+        detached(py, progress, move |watch| {
+            json(&execute(&model, &req, watch, &mut |never| match never {})?)
+        })
+    }
+
+    /// What POST /lens_vector answers for `request`: a token's Jacobian-lens
+    /// vector at each layer the attached lens covers, read through the head.
+    fn lens_vector_json(&self, py: Python<'_>, request: &str) -> PyResult<String> {
+        let q: LensVectorQuery = parse(request)?;
+        let model = Arc::clone(&self.inner);
+        detached(py, None, move |_| {
+            let lens = model.jacobian_lens().ok_or_else(|| {
+                EngineError::InvalidRequest(
+                    "no Jacobian lens is attached: attach one (attach_jacobian_lens) or fit one (fit_jlens)"
+                        .into(),
+                )
+            })?;
+            json(&LensVectorResponse::new(&model, &lens, &q)?)
         })
     }
 
