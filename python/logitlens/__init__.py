@@ -290,6 +290,11 @@ class Model:
         listed = [{"path": os.fspath(s)} if not isinstance(s, dict) else s for s in sources]
         return dict(self._native.attach_saes_json(json.dumps(listed)))
 
+    def detach_saes(self, *names: str) -> None:
+        """Take attached SAEs off, all those named or, when one is not
+        attached, none (what POST /unload_sae does)."""
+        self._native.detach_saes(list(names))
+
     def sae_features(
         self, sae: str, features: List[int], k: int = 10, run: Optional[Run] = None
     ) -> Dict[str, Any]:

@@ -638,6 +638,12 @@ impl Model {
         })
     }
 
+    /// Take attached SAEs off, all those named or, when one is not
+    /// attached, none (POST /unload_sae).
+    fn detach_saes(&self, names: Vec<String>) -> PyResult<()> {
+        self.inner.detach_saes(&names).map_err(py_err)
+    }
+
     /// What POST /sae_features answers: what features of an attached SAE
     /// say (their top and bottom tokens through the unembedding), and with
     /// `run`, their activation at every position of it.

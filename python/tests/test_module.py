@@ -384,6 +384,11 @@ class LensesAndSaes(unittest.TestCase):
         self.assertEqual(drop(got), drop(want))
         with self.assertRaises(ValueError):
             model.sae_features("no_such_sae", [1])
+        with self.assertRaises(ValueError):
+            model.detach_saes("relu_resid_post_1", "no_such_sae")
+        model.detach_saes("relu_resid_post_1")
+        with self.assertRaises(ValueError):
+            model.sae_features("relu_resid_post_1", [1])
 
     def test_a_corpus_scan_and_a_lens_vector_are_the_servers(self):
         import tempfile
