@@ -478,11 +478,7 @@ impl Model {
         request: &str,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<String> {
-        let req = EvalRequest::try_from(parse::<EvalLensRequest>(request)?).map_err(py_err)?;
-        let model = Arc::clone(&self.inner);
-        detached(py, progress, move |watch| {
-            json(&execute(&model, &req, watch, &mut |never| match never {})?)
-        })
+        self.report::<EvalLensRequest, EvalRequest>(py, request, progress)
     }
 
     /// What `POST /generate` answers for `request` (without `stream`): the
@@ -679,11 +675,7 @@ impl Model {
         request: &str,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<String> {
-        let req = SaeCorpusRequest::try_from(parse::<SaeCorpusQuery>(request)?).map_err(py_err)?;
-        let model = Arc::clone(&self.inner);
-        detached(py, progress, move |watch| {
-            json(&execute(&model, &req, watch, &mut |never| match never {})?)
-        })
+        self.report::<SaeCorpusQuery, SaeCorpusRequest>(py, request, progress)
     }
 
     /// What POST /lens_vector answers for `request`: a token's Jacobian-lens
@@ -710,11 +702,7 @@ impl Model {
         request: &str,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<String> {
-        let req = EvalSaeRequest::try_from(parse::<EvalSaeQuery>(request)?).map_err(py_err)?;
-        let model = Arc::clone(&self.inner);
-        detached(py, progress, move |watch| {
-            json(&execute(&model, &req, watch, &mut |never| match never {})?)
-        })
+        self.report::<EvalSaeQuery, EvalSaeRequest>(py, request, progress)
     }
 
     /// Fit a Jacobian lens as POST /fit_jlens does (`request`: its body,
@@ -801,6 +789,30 @@ impl Model {
             cache.set_item(name, numpy_view(py, &t)?)?;
         }
         Ok((numpy_view(py, &logits)?, cache))
+    }
+}
+
+impl Model {
+    /// A request body of wire type `Q`, checked into the operation's
+    /// request `R` and run, its output (a report) as JSON: what the
+    /// server's evaluation routes answer.
+    fn report<Q, R>(
+        &self,
+        py: Python<'_>,
+        request: &str,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<String>
+    where
+        Q: serde::de::DeserializeOwned,
+        R: Request + TryFrom<Q, Error = EngineError> + Send,
+        R::Op: Operation<Event = logitlens_engine::ops::Never>,
+        <R::Op as Operation>::Output: serde::Serialize,
+    {
+        let req = R::try_from(parse::<Q>(request)?).map_err(py_err)?;
+        let model = Arc::clone(&self.inner);
+        detached(py, progress, move |watch| {
+            json(&execute(&model, &req, watch, &mut |never| match never {})?)
+        })
     }
 }
 
