@@ -8,6 +8,7 @@ TransformerLens way and the REST API's way:
     >>> model = logitlens.Model.load()            # SmolLM2-135M (GGUF) by default
     >>> run = model.run("The Eiffel Tower is in", entropy=True)
     >>> run.to_dict()                             # what POST /inference answers
+    >>> a, b = model.run(["Paris is in", "Rome is in"])  # one batch, a Run each
     >>> logits, cache = model.run_with_cache("The Eiffel Tower is in")
     >>> cache["blocks.3.hook_resid_post"].shape   # (T, d_model), a numpy view
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union, overload
 
 import numpy as np
 
@@ -31,7 +32,7 @@ from ._logitlens import Run as _NativeRun
 from ._logitlens import __version__
 from .session import Session, load_session
 
-__all__ = ["Model", "Run", "Session", "load_session", "__version__"]
+__all__ = ["Batch", "Model", "Run", "Session", "load_session", "__version__"]
 
 Progress = Union[None, bool, Callable[[str, int, int], Any]]
 
@@ -129,6 +130,31 @@ class Run:
         return f"Run({len(self._native.tokens)} tokens, {len(self.row_names)} lens rows)"
 
 
+class Batch:
+    """The runs of one ``POST /inference_batch``: ``runs`` in request order,
+    ``passes`` the prompts (indices) each pass through the model carried."""
+
+    def __init__(self, runs: List[Run], passes: List[List[int]]) -> None:
+        self.runs = runs
+        self.passes = passes
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The answer as POST /inference_batch returns it."""
+        return {"results": [r.to_dict() for r in self.runs], "passes": [list(p) for p in self.passes]}
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def __getitem__(self, i: int) -> Run:
+        return self.runs[i]
+
+    def __iter__(self) -> Iterator[Run]:
+        return iter(self.runs)
+
+    def __repr__(self) -> str:
+        return f"Batch({len(self.runs)} runs in {len(self.passes)} passes)"
+
+
 class Model:
     """A model loaded into the logitlens engine."""
 
@@ -168,14 +194,37 @@ class Model:
         """Each id decoded alone."""
         return self._native.to_str_tokens([int(i) for i in ids])
 
-    def run(self, text: str, *, progress: Progress = None, **request: Any) -> Run:
+    @overload
+    def run(self, text: str, *, progress: Progress = None, **request: Any) -> Run: ...
+
+    @overload
+    def run(self, text: Sequence[str], *, progress: Progress = None, **request: Any) -> List[Run]: ...
+
+    def run(self, text: Union[str, Sequence[str]], *, progress: Progress = None, **request: Any) -> Union[Run, List[Run]]:
         """The lens run ``POST /inference`` makes, with every field it takes
         as a keyword (``lens_type``, ``lens``, ``interventions``, ``compare``,
         ``track_tokens``, ``entropy``, ``attribution``, ``apply_chat_template``,
         ``return_attention``, ``sae``...), spelled as its JSON. A request the
-        server would answer with a 400 raises ValueError with its words."""
-        body = dict(request, text=text)
-        return Run(self._native.run_json(json.dumps(body), _progress(progress)))
+        server would answer with a 400 raises ValueError with its words.
+
+        A list of texts is one ``POST /inference_batch``: the prompts go
+        through the model together, each with the same fields, and a
+        ``Run`` comes back for each, in order (``run_batch`` for prompts
+        with fields of their own)."""
+        if isinstance(text, str):
+            body = dict(request, text=text)
+            return Run(self._native.run_json(json.dumps(body), _progress(progress)))
+        texts = list(text)
+        if not all(isinstance(t, str) for t in texts):
+            raise TypeError("run takes a text or a list of texts")
+        return self.run_batch([dict(request, text=t) for t in texts], progress=progress).runs
+
+    def run_batch(self, requests: Sequence[Dict[str, Any]], *, progress: Progress = None) -> "Batch":
+        """Several ``POST /inference`` bodies in one ``POST /inference_batch``:
+        each prompt's ``Run`` in order, and the passes that carried them."""
+        body = {"requests": list(requests)}
+        runs, passes = self._native.run_batch_json(json.dumps(body), _progress(progress))
+        return Batch([Run(r) for r in runs], passes)
 
     def run_with_cache(
         self,

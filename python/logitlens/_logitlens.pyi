@@ -27,6 +27,10 @@ class Model:
     def to_str_tokens(self, ids: List[int]) -> List[str]: ...
     def run_json(self, request: str, progress: Optional[ProgressCallback] = None) -> "Run":
         """What POST /inference answers for `request` (its JSON body as text)."""
+    def run_batch_json(
+        self, request: str, progress: Optional[ProgressCallback] = None
+    ) -> Tuple[List["Run"], List[List[int]]]:
+        """What POST /inference_batch answers for `request`: each prompt's run, and the passes."""
     def patch_json(self, request: str, progress: Optional[ProgressCallback] = None) -> str:
         """What POST /patch answers for `request`, as JSON text."""
     def eval_lens_json(self, request: str, progress: Optional[ProgressCallback] = None) -> str:

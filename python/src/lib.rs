@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use candle_core::{DType, Storage, Tensor};
 use logitlens_engine::api::{
     EvalLensRequest, EvalSaeQuery, FitJlensQuery, GenerateEvent, GenerateQuery, GenerateResponse,
-    LensVectorQuery, LensVectorResponse, PatchQuery, PatchResponse, SaeCorpusQuery,
-    SaeFeaturesQuery, SaeFeaturesResponse, SaeSource,
+    InferenceBatchRequest, LensVectorQuery, LensVectorResponse, PatchQuery, PatchResponse,
+    SaeCorpusQuery, SaeFeaturesQuery, SaeFeaturesResponse, SaeSource,
 };
 use logitlens_engine::hooks::{HookPoint, InterventionPlan};
 use logitlens_engine::model::ForwardOptions;
@@ -25,6 +25,7 @@ use logitlens_engine::ops::eval_sae::EvalSaeRequest;
 use logitlens_engine::ops::fit_jlens::{JlensFitRequest, JlensFitStep};
 use logitlens_engine::ops::generate::GenerationRequest;
 use logitlens_engine::ops::patch::PatchRequest;
+use logitlens_engine::ops::run::batch::BatchRequest;
 use logitlens_engine::ops::sae_corpus::SaeCorpusRequest;
 use logitlens_engine::ops::{self, Context, Limits, Operation, Request};
 use logitlens_engine::sae::Sae;
@@ -451,6 +452,40 @@ impl Model {
             body,
             state: Arc::new(state),
         })
+    }
+
+    /// What `POST /inference_batch` answers for `request` (its JSON body,
+    /// `{"requests": [...]}`): each prompt's [`Run`] in request order, and
+    /// the passes that carried them (the prompts' indices per pass).
+    #[pyo3(signature = (request, progress=None))]
+    fn run_batch_json(
+        &self,
+        py: Python<'_>,
+        request: &str,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<(Vec<Run>, Vec<Vec<usize>>)> {
+        let req = BatchRequest::from(parse::<InferenceBatchRequest>(request)?);
+        let model = Arc::clone(&self.inner);
+        let (runs, passes) = detached(py, progress, move |watch| {
+            let out = execute(&model, &req, watch, &mut |never| match never {})?;
+            let runs = out
+                .runs
+                .into_iter()
+                .map(|o| {
+                    let body = InferenceResponse::new(o.answer, &o.state.capture.patterns)?;
+                    Ok((json(&body)?, o.state))
+                })
+                .collect::<logitlens_engine::Result<Vec<_>>>()?;
+            Ok((runs, out.passes))
+        })?;
+        let runs = runs
+            .into_iter()
+            .map(|(body, state)| Run {
+                body,
+                state: Arc::new(state),
+            })
+            .collect();
+        Ok((runs, passes))
     }
 
     /// What `POST /patch` answers for `request` (its JSON body as text):

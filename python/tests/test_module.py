@@ -249,6 +249,38 @@ class SameAnswersAsTheCli(unittest.TestCase):
                 self.assertEqual(out.returncode, 0, out.stderr)
                 self.assertEqual(got, json.loads(out.stdout))
 
+    def test_a_list_of_texts_is_one_batch_as_the_cli_runs_it(self):
+        model = logitlens.Model.load(str(TINY / "llama"))
+        texts = ["The cat sat on the mat", "Once upon a time", "Hi"]
+        runs = model.run(texts, lens_type="combined", progress=False)
+        self.assertEqual(len(runs), 3)
+        args = ["lens", "--json", "--model", str(TINY / "llama"), "--lens-type", "combined"]
+        for t in texts:
+            args += ["--text", t]
+        out = cli(*args)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        body = json.loads(out.stdout)
+        self.assertEqual([r.to_dict() for r in runs], body["results"])
+        self.assertEqual([r.str_tokens[-1] for r in runs], [b["input_tokens"][-1] for b in body["results"]])
+        # Fields of their own: the plain prompts share a pass, the one with
+        # an intervention runs alone, and its answer is its single run's.
+        scaled = {"layer_1_output": [{"type": "scale", "value": 0.5, "token_index": -1}]}
+        batch = model.run_batch(
+            [{"text": texts[0]}, {"text": texts[1], "interventions": scaled}, {"text": texts[2]}], progress=False
+        )
+        self.assertEqual(sorted(map(sorted, batch.passes)), [[0, 2], [1]])
+        alone = model.run(texts[1], interventions=scaled, progress=False)
+        self.assertEqual(batch[1].to_dict(), alone.to_dict())
+        self.assertEqual(batch.to_dict()["passes"], batch.passes)
+        np.testing.assert_allclose(batch[0].logits, model.run(texts[0], progress=False).logits, atol=1e-6)
+        with self.assertRaises(ValueError) as e:
+            model.run_batch([], progress=False)
+        self.assertIn("no prompts", str(e.exception))
+        with self.assertRaises(ValueError) as e:
+            model.run(texts, interventions={"layer_99_output": [{"type": "zero", "token_index": 0}]}, progress=False)
+        self.assertIn("prompt 0", str(e.exception))
+        self.assertIn("99", str(e.exception))
+
     def test_patch_generate_and_eval_lens_equal_the_clis(self):
         model = logitlens.Model.load(str(TINY / "llama"))
         tiny = ["--model", str(TINY / "llama")]
