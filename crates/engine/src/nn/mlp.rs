@@ -80,10 +80,14 @@ impl Mlp {
     /// are candle ops, which have their backward).
     pub(crate) fn forward(&self, act: Activation, x: &Tensor, mode: Mode) -> Result<Tensor> {
         Ok(match self {
-            Mlp::Gated { gate, up, down } => down.forward_in(
-                &(act.apply(&gate.forward_in(x, mode)?)? * up.forward_in(x, mode)?)?,
-                mode,
-            )?,
+            Mlp::Gated { gate, up, down } => {
+                let (g, u) = (gate.forward_in(x, mode)?, up.forward_in(x, mode)?);
+                let h = match (act, mode) {
+                    (Activation::Silu, Mode::Plain) => super::swiglu::silu_times(&g, &u)?,
+                    _ => (act.apply(&g)? * u)?,
+                };
+                down.forward_in(&h, mode)?
+            }
             Mlp::Plain { fc_in, fc_out } => {
                 fc_out.forward_in(&act.apply(&fc_in.forward_in(x, mode)?)?, mode)?
             }

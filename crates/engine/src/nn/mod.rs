@@ -12,6 +12,7 @@ mod norm;
 mod panels;
 mod record;
 pub mod rope;
+mod swiglu;
 pub mod weights;
 
 pub(crate) use attend::{attend, repeat_kv, Attended, AttnMask};
