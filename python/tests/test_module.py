@@ -262,15 +262,29 @@ class SameAnswersAsTheCli(unittest.TestCase):
         body = json.loads(out.stdout)
         self.assertEqual([r.to_dict() for r in runs], body["results"])
         self.assertEqual([r.str_tokens[-1] for r in runs], [b["input_tokens"][-1] for b in body["results"]])
-        # Fields of their own: the plain prompts share a pass, the one with
-        # an intervention runs alone, and its answer is its single run's.
+        # Fields of their own: a prompt with an intervention shares the pass
+        # (its answer its single run's, probabilities within 1e-6); one that
+        # blocks attention runs alone, and its answer is its single run's.
         scaled = {"layer_1_output": [{"type": "scale", "value": 0.5, "token_index": -1}]}
+        blocked = {"layer_1_attention": [{"type": "block_attention", "source_tokens": [0], "target_tokens": [-1]}]}
         batch = model.run_batch(
-            [{"text": texts[0]}, {"text": texts[1], "interventions": scaled}, {"text": texts[2]}], progress=False
+            [
+                {"text": texts[0]},
+                {"text": texts[1], "interventions": scaled},
+                {"text": texts[2]},
+                {"text": texts[0], "interventions": blocked},
+            ],
+            progress=False,
         )
-        self.assertEqual(sorted(map(sorted, batch.passes)), [[0, 2], [1]])
-        alone = model.run(texts[1], interventions=scaled, progress=False)
-        self.assertEqual(batch[1].to_dict(), alone.to_dict())
+        self.assertEqual(sorted(map(sorted, batch.passes)), [[0, 1, 2], [3]])
+        alone = model.run(texts[1], interventions=scaled, progress=False).to_dict()
+        got = batch[1].to_dict()
+        self.assertEqual(got["receipts"][0]["positions"], alone["receipts"][0]["positions"])
+        for g, a in zip(got["logit_lens"], alone["logit_lens"]):
+            for gc, ac in zip(g["predictions"], a["predictions"]):
+                self.assertEqual(gc[0]["id"], ac[0]["id"])
+                np.testing.assert_allclose([p["prob"] for p in gc], [p["prob"] for p in ac], atol=1e-6)
+        self.assertEqual(batch[3].to_dict(), model.run(texts[0], interventions=blocked, progress=False).to_dict())
         self.assertEqual(batch.to_dict()["passes"], batch.passes)
         np.testing.assert_allclose(batch[0].logits, model.run(texts[0], progress=False).logits, atol=1e-6)
         with self.assertRaises(ValueError) as e:

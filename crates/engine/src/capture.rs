@@ -41,8 +41,9 @@ impl Capture {
     }
 
     /// Sequence `i` of a batched run's capture (states `[B, T, D]`), its
-    /// first `len` positions: states `[len, D]`, views of the batch's. A
-    /// batched run keeps no patterns and makes no receipts.
+    /// first `len` positions: states `[len, D]`, views of the batch's, and
+    /// kept patterns `[H, len, len]`. Receipts are the caller's to give (a
+    /// batch's are per item).
     pub(crate) fn item(&self, i: usize, len: usize) -> crate::error::Result<Self> {
         let pick = |xs: &[Tensor]| -> crate::error::Result<Vec<Tensor>> {
             xs.iter()
@@ -54,7 +55,16 @@ impl Capture {
             post_attn: pick(&self.post_attn)?,
             attn_out: pick(&self.attn_out)?,
             mlp_out: pick(&self.mlp_out)?,
-            patterns: Vec::new(),
+            patterns: self
+                .patterns
+                .iter()
+                .map(|p| {
+                    Ok(p.get(i)?
+                        .narrow(1, 0, len)?
+                        .narrow(2, 0, len)?
+                        .contiguous()?)
+                })
+                .collect::<crate::error::Result<_>>()?,
             receipts: Vec::new(),
         })
     }

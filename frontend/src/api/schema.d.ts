@@ -194,8 +194,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Several /inference runs in one request, one answer each: the prompts
-         *     without interventions go through the model as one batch.
+         * Several /inference runs in one request, one answer each: the prompts go
+         *     through the model as padded batches, each under its own interventions.
          */
         post: operations["inference_batch"];
         delete?: never;
@@ -973,9 +973,11 @@ export interface components {
             results: components["schemas"]["InferenceResponse"][];
             /**
              * @description How the prompts went through the model: the requests (indices) each
-             *     pass carried. Prompts without interventions, `compare` or returned
-             *     attention go through together, padded to the longest of their pass;
-             *     the others run alone.
+             *     pass carried. Prompts go through together, padded to the longest of
+             *     their pass, each under its own interventions (with `compare`, its
+             *     baseline beside it); those returning attention in passes of their
+             *     own; a prompt that blocks attention or acts at `hook_pos_embed`
+             *     alone.
              */
             passes: number[][];
         };

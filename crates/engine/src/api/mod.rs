@@ -275,9 +275,11 @@ pub struct InferenceBatchResponse {
     /// One `/inference` answer per request, in request order.
     pub results: Vec<InferenceResponse>,
     /// How the prompts went through the model: the requests (indices) each
-    /// pass carried. Prompts without interventions, `compare` or returned
-    /// attention go through together, padded to the longest of their pass;
-    /// the others run alone.
+    /// pass carried. Prompts go through together, padded to the longest of
+    /// their pass, each under its own interventions (with `compare`, its
+    /// baseline beside it); those returning attention in passes of their
+    /// own; a prompt that blocks attention or acts at `hook_pos_embed`
+    /// alone.
     pub passes: Vec<Vec<usize>>,
 }
 

@@ -110,7 +110,47 @@ impl Transformer {
     /// interventions. The capture's states are `[B, T, D]` (even for one
     /// sequence), its patterns `[B, H, T, T]`.
     pub fn forward_batch(&self, batch: &[&[u32]], opts: &ForwardOptions) -> Result<Capture> {
-        Ok(self.run_batch(batch, &[], opts)?.capture)
+        Ok(self.run_batch(batch, &[], None, None, opts)?.capture)
+    }
+
+    /// Run `batch`, sequences padded to one length, each item `i` under
+    /// its own plan `plans[i]` on its first `lens[i]` positions (the rest
+    /// padding: causal attention keeps them out of its positions). Each
+    /// item's capture, cut to its length, with its receipts and (when kept)
+    /// its patterns `[H, T, T]`: what a run of it alone computes. Plans act
+    /// on the stream only (no attention blocking, no `hook_pos_embed`).
+    ///
+    /// With `resume = Some((r, earlier))`, layers before `r` are taken from
+    /// `earlier`, a capture of each item's ids (of the batch's length, no
+    /// padding) whose plan agrees with the item's before layer `r`, as
+    /// [`forward_with`](Self::forward_with) resumes one run.
+    pub fn forward_batch_planned(
+        &self,
+        batch: &[&[u32]],
+        plans: &[&InterventionPlan],
+        lens: &[usize],
+        resume: Option<(usize, &[&Capture])>,
+        opts: &ForwardOptions,
+    ) -> Result<Vec<Capture>> {
+        let stacked = match resume {
+            Some((r, earlier)) => Some((r, stack_prefix(earlier, r, batch, opts)?)),
+            None => None,
+        };
+        let from = stacked.as_ref().map(|(r, c)| (*r, c));
+        let run = self.run_batch(batch, &[], Some((plans, lens)), from, opts)?;
+        let mut receipts = run.item_receipts.into_iter();
+        lens.iter()
+            .enumerate()
+            .map(|(i, &len)| {
+                let mut cap = run.capture.item(i, len)?;
+                cap.receipts = match resume {
+                    Some((r, earlier)) => earlier[i].prefix(r).receipts,
+                    None => Vec::new(),
+                };
+                cap.receipts.extend(receipts.next().unwrap_or_default());
+                Ok(cap)
+            })
+            .collect()
     }
 
     /// [`forward_batch`](Self::forward_batch) recorded for candle's autograd
@@ -129,7 +169,11 @@ impl Transformer {
                 "a differentiated run needs a residual state to differentiate against"
             ));
         }
-        self.run_batch(batch, wrt, opts)
+        let run = self.run_batch(batch, wrt, None, None, opts)?;
+        Ok(DifferentiableRun {
+            capture: run.capture,
+            wrt: run.wrt,
+        })
     }
 
     /// Runs of one sequence `ids` (`T` tokens) that join at different
@@ -349,8 +393,10 @@ impl Transformer {
         &self,
         batch: &[&[u32]],
         wrt: &[usize],
+        items: Option<(&[&InterventionPlan], &[usize])>,
+        resume: Option<(usize, &Capture)>,
         opts: &ForwardOptions,
-    ) -> Result<DifferentiableRun> {
+    ) -> Result<BatchRan> {
         let b = batch.len();
         let Some(t) = batch.first().map(|s| s.len()) else {
             return Err(crate::invalid!("no sequences to run"));
@@ -366,9 +412,15 @@ impl Transformer {
         let pass = Pass {
             b,
             wrt,
+            items,
+            resume,
             ..Pass::one(&ids, &plan)
         };
-        let (cap, vars) = self.run_blocks(pass, None, opts)?;
+        let super::Ran {
+            capture: cap,
+            vars,
+            item_receipts,
+        } = self.run_blocks(pass, None, opts)?;
         let d = self.cfg.d_model;
         let states = |xs: Vec<Tensor>| -> Result<Vec<Tensor>> {
             xs.into_iter().map(|x| Ok(x.reshape((b, t, d))?)).collect()
@@ -381,7 +433,7 @@ impl Transformer {
                 Ok(p.reshape((b, bh / b, q, s))?)
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(DifferentiableRun {
+        Ok(BatchRan {
             capture: Capture {
                 resid: states(cap.resid)?,
                 post_attn: states(cap.post_attn)?,
@@ -391,8 +443,17 @@ impl Transformer {
                 receipts: cap.receipts,
             },
             wrt: vars,
+            item_receipts,
         })
     }
+}
+
+/// A batch's run: its states `[B, T, D]`, and what differentiated runs and
+/// per-item plans add.
+struct BatchRan {
+    capture: Capture,
+    wrt: Vec<(usize, Var)>,
+    item_receipts: Vec<Vec<crate::capture::Receipt>>,
 }
 
 /// The batch after `entering` join it: each group (runs from one
@@ -469,4 +530,46 @@ fn within_block(at: HookPoint, l: usize) -> bool {
         HookPoint::ResidPre(i) => i == l + 1,
         HookPoint::Embed | HookPoint::PosEmbed => false,
     }
+}
+
+/// The states before layer `r` of each item's `earlier` capture, stacked as
+/// one batch's (`[B·T, D]`, the items back to back), to resume a batch at
+/// layer `r`.
+fn stack_prefix(
+    earlier: &[&Capture],
+    r: usize,
+    batch: &[&[u32]],
+    opts: &ForwardOptions,
+) -> Result<Capture> {
+    let t = batch.first().map_or(0, |s| s.len());
+    if earlier.len() != batch.len()
+        || earlier
+            .iter()
+            .any(|c| c.resid.len() <= r || c.resid[r].dim(0).ok() != Some(t))
+    {
+        return Err(crate::invalid!(
+            "a batch resumes at layer {r} from a capture of each of its {} items, each of its \
+             {t} positions through that layer",
+            batch.len()
+        ));
+    }
+    if opts.keep_patterns {
+        return Err(crate::invalid!(
+            "a resumed batch keeps no attention patterns (not implemented)"
+        ));
+    }
+    let cat = |pick: &dyn Fn(&Capture) -> &[Tensor], n: usize| -> Result<Vec<Tensor>> {
+        (0..n)
+            .map(|l| {
+                let parts: Vec<&Tensor> = earlier.iter().map(|c| &pick(c)[l]).collect();
+                Ok(Tensor::cat(&parts, 0)?)
+            })
+            .collect()
+    };
+    let mut c = Capture::with_layers(r);
+    c.resid = cat(&|c| &c.resid, r + 1)?;
+    c.post_attn = cat(&|c| &c.post_attn, r)?;
+    c.attn_out = cat(&|c| &c.attn_out, r)?;
+    c.mlp_out = cat(&|c| &c.mlp_out, r)?;
+    Ok(c)
 }

@@ -470,7 +470,7 @@ impl Transformer {
             rewrite: Some(rewrite),
             ..Pass::one(ids, plan)
         };
-        Ok(self.run_blocks(pass, None, opts)?.0)
+        Ok(self.run_blocks(pass, None, opts)?.capture)
     }
 
     /// [`forward`](Self::forward), keeping the attention patterns only when
@@ -488,7 +488,7 @@ impl Transformer {
             resume,
             ..Pass::one(ids, plan)
         };
-        Ok(self.run_blocks(pass, None, opts)?.0)
+        Ok(self.run_blocks(pass, None, opts)?.capture)
     }
 
     /// A run on `ids` without interventions whose activation at
@@ -509,7 +509,7 @@ impl Transformer {
             patches,
             ..Pass::one(ids, &plan)
         };
-        Ok(self.run_blocks(pass, None, opts)?.0)
+        Ok(self.run_blocks(pass, None, opts)?.capture)
     }
 
     /// Run `ids` as the positions that follow the `cache.len()` positions
@@ -530,7 +530,9 @@ impl Transformer {
         cache: &mut KvCache,
         opts: &ForwardOptions,
     ) -> Result<Capture> {
-        Ok(self.run_blocks(Pass::one(ids, plan), Some(cache), opts)?.0)
+        Ok(self
+            .run_blocks(Pass::one(ids, plan), Some(cache), opts)?
+            .capture)
     }
 
     /// The longest sequence the model runs: its learned positions, or its
@@ -554,15 +556,16 @@ impl Transformer {
         pass: Pass,
         mut cache: Option<&mut KvCache>,
         opts: &ForwardOptions,
-    ) -> Result<(Capture, Vec<(usize, Var)>)> {
+    ) -> Result<Ran> {
         let n = self.blocks.len();
         let (b, t) = self.check_pass(&pass, cache.as_deref())?;
         let plan = pass.plan;
         let offset = cache.as_ref().map_or(0, |c| c.len());
         let (cos, sin) = rope::tables(&self.inv_freq, &self.device, self.dtype, offset, t)?;
-        let mut hk = match &cache {
-            Some(_) => HookRunner::continuing(plan, offset),
-            None => HookRunner::patching(plan, pass.patches),
+        let mut hk = match (&cache, pass.items) {
+            (Some(_), _) => HookRunner::continuing(plan, offset),
+            (None, Some((plans, lens))) => HookRunner::items(plans, lens, t, pass.patches),
+            (None, None) => HookRunner::patching(plan, pass.patches),
         };
         hk.rewrite = pass.rewrite;
         let mut vars = Vec::new();
@@ -611,11 +614,16 @@ impl Transformer {
             cap.resid.push(x.clone());
         }
         opts.watch.progress(Stage::Forward, n, n);
+        let item_receipts = hk.item_receipts();
         cap.receipts.extend(hk.receipts);
         if let Some(c) = cache {
             c.commit(t);
         }
-        Ok((cap, vars))
+        Ok(Ran {
+            capture: cap,
+            vars,
+            item_receipts,
+        })
     }
 
     /// A pass's input checked against the model (and the cache it
@@ -634,10 +642,15 @@ impl Transformer {
             ));
         }
         let continues = pass.resume.is_some() || cache.is_some();
-        if b > 1 && (pass.resume.is_some() || cache.is_some() || !pass.plan.is_empty()) {
+        let resumes_alone = pass.resume.is_some() && pass.items.is_none();
+        if b > 1 && (resumes_alone || cache.is_some() || !pass.plan.is_empty()) {
             return Err(crate::invalid!(
-                "a batched run takes no interventions, cache or earlier capture (not implemented)"
+                "a batched run takes no shared plan, cache or earlier capture (not implemented): \
+                 give each item its plan"
             ));
+        }
+        if let Some((plans, lens)) = pass.items {
+            check_items(plans, lens, b, t)?;
         }
         if let Some(&i) = pass.wrt.iter().find(|&&i| i > self.blocks.len()) {
             return Err(crate::invalid!(
@@ -911,6 +924,9 @@ struct Pass<'a> {
     wrt: &'a [usize],
     /// The caller's code at hook points.
     rewrite: Option<&'a dyn crate::nn::Rewrite>,
+    /// A batch whose items have plans of their own (`plan` is empty): each
+    /// item's plan and its length (its first rows; the rest padding).
+    items: Option<(&'a [&'a InterventionPlan], &'a [usize])>,
 }
 
 impl<'a> Pass<'a> {
@@ -924,8 +940,47 @@ impl<'a> Pass<'a> {
             patches: &[],
             wrt: &[],
             rewrite: None,
+            items: None,
         }
     }
+}
+
+/// What [`Transformer::run_blocks`] made.
+struct Ran {
+    capture: Capture,
+    /// The variables added to the states differentiated against.
+    vars: Vec<(usize, Var)>,
+    /// With per-item plans, each item's receipts (the capture has none).
+    item_receipts: Vec<Vec<crate::capture::Receipt>>,
+}
+
+/// A batch's per-item plans: one per item, each item no longer than the
+/// batch's rows, and only what acts on an item's own rows (stream
+/// operations; not attention blocking, whose mask the batch shares, nor
+/// `hook_pos_embed`, whose rows it shares).
+fn check_items(plans: &[&InterventionPlan], lens: &[usize], b: usize, t: usize) -> Result<()> {
+    if plans.len() != b || lens.len() != b {
+        return Err(crate::invalid!(
+            "a batch of {b} sequences needs {b} plans and lengths, not {} and {}",
+            plans.len(),
+            lens.len()
+        ));
+    }
+    if let Some(&len) = lens.iter().find(|&&len| len == 0 || len > t) {
+        return Err(crate::invalid!(
+            "an item of {len} tokens in a batch of {t}-token rows"
+        ));
+    }
+    if plans
+        .iter()
+        .any(|p| !p.blocks.is_empty() || !p.ops_at(HookPoint::PosEmbed).is_empty())
+    {
+        return Err(crate::invalid!(
+            "a batch item's plan blocks attention or acts at hook_pos_embed: \
+             run it alone (the batch shares its attention mask and positions)"
+        ));
+    }
+    Ok(())
 }
 
 /// What a block's step reads besides its input and the hooks.

@@ -45,6 +45,19 @@ pub(crate) struct HookRunner<'a> {
     cached: Option<usize>,
     /// The caller's code at hook points, after everything else there.
     pub(crate) rewrite: Option<&'a dyn Rewrite>,
+    /// A batch whose items have plans of their own (`plan` is then empty).
+    items: Option<Items<'a>>,
+}
+
+/// The items of a batch, each under its own plan: item `i` is rows
+/// `i·t..i·t + lens[i]` of the stream (the rest of its `t` rows padding,
+/// which its plan never touches).
+struct Items<'a> {
+    plans: &'a [&'a InterventionPlan],
+    lens: &'a [usize],
+    t: usize,
+    /// Each item's receipts, as a run of it alone writes them.
+    receipts: Vec<Vec<Receipt>>,
 }
 
 impl<'a> HookRunner<'a> {
@@ -56,7 +69,35 @@ impl<'a> HookRunner<'a> {
             step: 0,
             cached: None,
             rewrite: None,
+            items: None,
         }
+    }
+
+    /// For a batch of `plans.len()` items of `t` rows each, item `i` under
+    /// `plans[i]` on its first `lens[i]` rows.
+    pub(crate) fn items(
+        plans: &'a [&'a InterventionPlan],
+        lens: &'a [usize],
+        t: usize,
+        patches: &'a [Patch],
+    ) -> Self {
+        HookRunner {
+            items: Some(Items {
+                plans,
+                lens,
+                t,
+                receipts: vec![Vec::new(); plans.len()],
+            }),
+            ..Self::patching(&EMPTY, patches)
+        }
+    }
+
+    /// Each item's receipts (a batch made by [`items`](Self::items)).
+    pub(crate) fn item_receipts(&mut self) -> Vec<Vec<Receipt>> {
+        self.items
+            .as_mut()
+            .map(|i| std::mem::take(&mut i.receipts))
+            .unwrap_or_default()
     }
 
     /// For a run of the positions after the first `offset`, which a cache
@@ -79,37 +120,12 @@ impl<'a> HookRunner<'a> {
     /// The operations at `at`, in request order, on `x: [T, D]`, then the
     /// patches at `at`.
     pub(crate) fn apply(&mut self, mut x: Tensor, at: HookPoint) -> Result<Tensor> {
-        let offset = self.cached.unwrap_or(0);
-        for op in self.plan.ops_at(at) {
-            let row = match (op.position, self.cached) {
-                (Some(p), Some(_)) if !(offset..offset + x.dim(0)?).contains(&p) => continue,
-                (p, _) => p.map(|p| p - offset),
-            };
-            let before = x;
-            x = apply_op(&before, &op.kind, row)?;
-            let (t, d) = x.dims2()?;
-            let positions: Vec<usize> = match op.position {
-                Some(p) => vec![p],
-                None => (offset..offset + t).collect(),
-            };
-            let delta = l2((&x - &before)?)?;
-            if !delta.is_finite() {
-                return Err(crate::invalid!(
-                    "intervention {:?} at {at}: the result is not finite (it overflows the \
-                     forward pass's floats); use a smaller factor or vector",
-                    op.key
-                ));
-            }
-            self.receipts.push(Receipt {
-                key: op.key.clone(),
-                hook: at.to_string(),
-                layer: at.layer(),
-                elements: positions.len() * d,
-                positions,
-                delta_norm: Some(delta),
-                step: self.step,
-            });
-        }
+        let (offset, step) = (self.cached.unwrap_or(0), self.step);
+        let cached = self.cached.is_some();
+        x = match &mut self.items {
+            Some(items) => items.apply(x, at, step)?,
+            None => apply_plan(self.plan, x, at, (offset, cached, step), &mut self.receipts)?,
+        };
         let rows: Vec<(usize, &Tensor)> = self
             .patches
             .iter()
@@ -173,6 +189,74 @@ impl<'a> HookRunner<'a> {
             });
         }
     }
+}
+
+/// The plan every item of a batch of none shares.
+static EMPTY: std::sync::LazyLock<InterventionPlan> =
+    std::sync::LazyLock::new(InterventionPlan::default);
+
+impl Items<'_> {
+    /// Each item's operations at `at` on its own rows of `x: [B·t, D]`.
+    fn apply(&mut self, x: Tensor, at: HookPoint, step: usize) -> Result<Tensor> {
+        if self.plans.iter().all(|p| p.ops_at(at).is_empty()) {
+            return Ok(x);
+        }
+        let t = self.t;
+        let mut parts = Vec::with_capacity(2 * self.plans.len());
+        for (i, (plan, &len)) in self.plans.iter().zip(self.lens).enumerate() {
+            let own = x.narrow(0, i * t, len)?;
+            let receipts = &mut self.receipts[i];
+            parts.push(apply_plan(plan, own, at, (0, false, step), receipts)?);
+            if len < t {
+                parts.push(x.narrow(0, i * t + len, t - len)?);
+            }
+        }
+        Ok(Tensor::cat(&parts, 0)?)
+    }
+}
+
+/// `plan`'s operations at `at`, in request order, on `x: [T, D]`, a receipt
+/// for each; `(offset, cached, step)`: the first position `x` holds, whether
+/// the run continues a cache (operations at other positions are other
+/// runs'), and the layer being computed.
+fn apply_plan(
+    plan: &InterventionPlan,
+    mut x: Tensor,
+    at: HookPoint,
+    (offset, cached, step): (usize, bool, usize),
+    receipts: &mut Vec<Receipt>,
+) -> Result<Tensor> {
+    for op in plan.ops_at(at) {
+        let row = match (op.position, cached) {
+            (Some(p), true) if !(offset..offset + x.dim(0)?).contains(&p) => continue,
+            (p, _) => p.map(|p| p - offset),
+        };
+        let before = x;
+        x = apply_op(&before, &op.kind, row)?;
+        let (t, d) = x.dims2()?;
+        let positions: Vec<usize> = match op.position {
+            Some(p) => vec![p],
+            None => (offset..offset + t).collect(),
+        };
+        let delta = l2((&x - &before)?)?;
+        if !delta.is_finite() {
+            return Err(crate::invalid!(
+                "intervention {:?} at {at}: the result is not finite (it overflows the \
+                 forward pass's floats); use a smaller factor or vector",
+                op.key
+            ));
+        }
+        receipts.push(Receipt {
+            key: op.key.clone(),
+            hook: at.to_string(),
+            layer: at.layer(),
+            elements: positions.len() * d,
+            positions,
+            delta_norm: Some(delta),
+            step,
+        });
+    }
+    Ok(x)
 }
 
 /// `kind` on every row of `x`, or on row `row` alone.

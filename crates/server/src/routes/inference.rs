@@ -114,8 +114,8 @@ pub const RUN_IDS_HEADER: &str = "x-logitlens-run-ids";
         (status = 400, description = "A bad request, with what to fix, naming the prompt (a prompt over the token limit, or the prompts together over the memory budget, included)"),
         (status = 409, description = "model is loading"),
         (status = 503, description = "Too many runs waiting; retry after the Retry-After header's seconds")))]
-/// Several /inference runs in one request, one answer each: the prompts
-/// without interventions go through the model as one batch.
+/// Several /inference runs in one request, one answer each: the prompts go
+/// through the model as padded batches, each under its own interventions.
 pub async fn inference_batch(
     State(st): State<AppState>,
     headers: HeaderMap,

@@ -1,20 +1,25 @@
-//! Several lens runs in one request ([`BatchSpec`]). The prompts without
-//! interventions go through the model together, right-padded to the
-//! longest of their batch: causal attention keeps every position of a
-//! prompt blind to the padding after it, so its states are what it gives
-//! alone. Each prompt is then finished (lens, extras, answer) as a run of
-//! its own. A prompt the batched pass cannot carry (interventions,
-//! `compare`, returned attention) runs alone, in the same request.
+//! Several lens runs in one request ([`BatchSpec`]). The prompts go through
+//! the model together, right-padded to the longest of their batch: causal
+//! attention keeps every position of a prompt blind to the padding after
+//! it, so its states are what it gives alone. Each prompt's interventions
+//! act on its own rows (`Transformer::forward_batch_planned`); with
+//! `compare` its baseline is one more item of the batch; prompts that
+//! return attention share passes that keep patterns. Each prompt is then
+//! finished (lens, extras, answer) as a run of its own. A prompt the
+//! batched pass cannot carry (attention blocking, whose mask a batch
+//! shares; `hook_pos_embed`, whose rows it shares) runs alone, in the same
+//! request.
 
 use std::time::Instant;
 
 use crate::error::Result;
+use crate::hooks::{HookPoint, InterventionPlan};
 use crate::lens::Reuse;
 use crate::load::LoadedModel;
 use crate::model::ForwardOptions;
 use crate::watch::check;
 
-use super::cost::sequence_bytes;
+use super::cost::{float_bytes, sequence_bytes};
 use super::{Forwarded, RunOutput, RunRequest, RunSpec};
 use crate::ops::{Context, Cost, Count, Never, Operation, Request, MAX_BATCH_BYTES};
 
@@ -142,42 +147,82 @@ impl Operation for BatchSpec {
 }
 
 impl BatchSpec {
-    /// Whether the batched pass carries `run`: a plain forward pass, its
-    /// patterns not kept.
+    /// Whether the batched pass carries `run`: everything but attention
+    /// blocking (the batch shares one mask) and operations at
+    /// `hook_pos_embed` (it shares the position rows). Its interventions
+    /// act on its own rows; with `compare` its baseline is an item beside
+    /// it; returned attention puts it in a pass that keeps patterns.
     fn batchable(run: &RunSpec) -> bool {
-        run.plan.is_empty() && !run.compare && run.attention.is_none()
+        run.plan.blocks.is_empty() && run.plan.ops_at(HookPoint::PosEmbed).is_empty()
+    }
+
+    /// What `run` adds to a batch of `t`-token rows: its states and one
+    /// layer's work (twice with `compare`), and its patterns when it
+    /// returns attention.
+    fn item_bytes(model: &LoadedModel, run: &RunSpec, t: usize) -> u64 {
+        let cfg = model.config();
+        let patterns = match run.attention {
+            Some(_) => {
+                cfg.n_layers as u64 * cfg.n_heads as u64 * (t * t) as u64 * float_bytes(model)
+            }
+            None => 0,
+        };
+        (1 + u64::from(run.compare)) * (sequence_bytes(model, t) + patterns)
     }
 
     /// The most one batch's padded states take: `max_batch` prompts (or
     /// all) padded to the longest, within [`MAX_BATCH_BYTES`].
     fn batch_bytes(&self, model: &LoadedModel) -> u64 {
         let t = self.runs.iter().map(|r| r.ids.len()).max().unwrap_or(0);
-        let row = sequence_bytes(model, t);
-        let most = self.max_batch.unwrap_or(usize::MAX).min(self.runs.len()) as u64;
-        (most * row).min(MAX_BATCH_BYTES.max(row))
+        let mut rows: Vec<u64> = self
+            .runs
+            .iter()
+            .map(|r| Self::item_bytes(model, r, t))
+            .collect();
+        rows.sort_unstable_by(|a, b| b.cmp(a));
+        let most = self.max_batch.unwrap_or(usize::MAX).min(self.runs.len());
+        let row = rows.first().copied().unwrap_or(0);
+        rows.iter()
+            .take(most)
+            .sum::<u64>()
+            .min(MAX_BATCH_BYTES.max(row))
     }
 
     /// The passes: the batchable prompts longest first (so a batch pads
-    /// little), in batches within [`MAX_BATCH_BYTES`] (and `max_batch`),
-    /// then every other prompt alone.
+    /// little), those that return attention apart from the others (only
+    /// their passes keep patterns), in batches within [`MAX_BATCH_BYTES`]
+    /// (and `max_batch`); then every other prompt alone.
     fn passes(&self, model: &LoadedModel) -> Vec<Vec<usize>> {
-        let mut together: Vec<usize> = (0..self.runs.len())
-            .filter(|&i| Self::batchable(&self.runs[i]))
-            .collect();
-        together.sort_by_key(|&i| std::cmp::Reverse(self.runs[i].ids.len()));
-        let mut passes: Vec<Vec<usize>> = Vec::new();
         let cap = self.max_batch.unwrap_or(usize::MAX).max(1);
-        for i in together {
-            match passes.last_mut() {
-                Some(pass)
-                    if pass.len() < cap
-                        && (pass.len() as u64 + 1)
-                            * sequence_bytes(model, self.runs[pass[0]].ids.len())
-                            <= MAX_BATCH_BYTES =>
+        let mut passes: Vec<Vec<usize>> = Vec::new();
+        for attention in [false, true] {
+            let mut together: Vec<usize> = (0..self.runs.len())
+                .filter(|&i| {
+                    let r = &self.runs[i];
+                    Self::batchable(r) && r.attention.is_some() == attention
+                })
+                .collect();
+            together.sort_by_key(|&i| std::cmp::Reverse(self.runs[i].ids.len()));
+            let mut current: Vec<usize> = Vec::new();
+            for i in together {
+                // The first (longest) prompt sets the pass's rows.
+                let t = current
+                    .first()
+                    .map_or(self.runs[i].ids.len(), |&f| self.runs[f].ids.len());
+                let bytes = |pass: &[usize]| -> u64 {
+                    pass.iter()
+                        .map(|&j| Self::item_bytes(model, &self.runs[j], t))
+                        .sum()
+                };
+                let grown = [current.as_slice(), &[i]].concat();
+                if !current.is_empty() && (current.len() >= cap || bytes(&grown) > MAX_BATCH_BYTES)
                 {
-                    pass.push(i)
+                    passes.push(std::mem::take(&mut current));
                 }
-                _ => passes.push(vec![i]),
+                current.push(i);
+            }
+            if !current.is_empty() {
+                passes.push(current);
             }
         }
         passes.extend(
@@ -189,39 +234,56 @@ impl BatchSpec {
     }
 }
 
-/// Plain runs of `specs` through the model as one batch padded to the
-/// longest, each finished on its own rows. A run's forward time is its
-/// share of the batch's.
+/// The runs of `specs` through the model as one batch padded to the
+/// longest, each under its own interventions (and, with `compare`, its
+/// baseline as an item beside it), each finished on its own rows as a run
+/// alone is. A run's forward time is its share of the batch's.
 fn forward_together(
     model: &LoadedModel,
     specs: Vec<RunSpec>,
     cx: &Context,
 ) -> Result<Vec<RunOutput>> {
     let t = specs.iter().map(|s| s.ids.len()).max().unwrap_or(0);
+    let plain = InterventionPlan::default();
+    // The items: each run's own, then its baseline's with `compare`.
+    let mut items: Vec<(usize, &InterventionPlan)> = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        items.push((i, &spec.plan));
+        if spec.compare {
+            items.push((i, &plain));
+        }
+    }
     // Any id of the vocabulary pads: no real position attends to it.
-    let padded: Vec<Vec<u32>> = specs
+    let padded: Vec<Vec<u32>> = items
         .iter()
-        .map(|s| {
-            let mut ids = s.ids.clone();
-            ids.resize(t, *s.ids.last().expect("a checked prompt has tokens"));
+        .map(|&(i, _)| {
+            let ids = &specs[i].ids;
+            let mut ids = ids.clone();
+            ids.resize(t, *ids.last().expect("a checked prompt has tokens"));
             ids
         })
         .collect();
     let batch: Vec<&[u32]> = padded.iter().map(Vec::as_slice).collect();
+    let plans: Vec<&InterventionPlan> = items.iter().map(|&(_, p)| p).collect();
+    let lens: Vec<usize> = items.iter().map(|&(i, _)| specs[i].ids.len()).collect();
     let started = Instant::now();
     let opts = ForwardOptions {
-        keep_patterns: false,
+        keep_patterns: specs.iter().any(|s| s.attention.is_some()),
         watch: cx.watch,
     };
-    let cap = model.model.forward_batch(&batch, &opts)?;
+    let mut caps = model
+        .model
+        .forward_batch_planned(&batch, &plans, &lens, None, &opts)?
+        .into_iter();
     let share = started.elapsed() / specs.len() as u32;
     specs
         .into_iter()
-        .enumerate()
-        .map(|(i, spec)| {
+        .map(|spec| {
+            let capture = caps.next().expect("an item per run");
+            let baseline = if spec.compare { caps.next() } else { None };
             let fwd = Forwarded {
-                capture: cap.item(i, spec.ids.len())?,
-                baseline: None,
+                capture,
+                baseline,
                 first_op: spec.first_op(model),
                 reuse: Reuse::default(),
                 reused_layers: 0,
