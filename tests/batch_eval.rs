@@ -292,8 +292,9 @@ fn train_lens_batched_is_train_lens_one_by_one() {
     }
 }
 
-/// eval-sae's clean runs made in batches measure what they measure made one
-/// by one (the spliced and ablated runs resume from each document's).
+/// eval-sae's clean, spliced and ablated runs made in batches (the spliced
+/// and ablated resumed from the clean ones, each document under its own
+/// splice) measure what they measure made one by one.
 #[test]
 fn eval_sae_batched_is_eval_sae_one_by_one() {
     let m = load_tiny("llama");

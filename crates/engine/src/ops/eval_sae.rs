@@ -9,6 +9,12 @@
 //! left out of every measure and, with `exclude_special`, keep their clean
 //! activation in the spliced run, as SAELens's evaluation does; the
 //! zero-ablated run zeroes every position, as SAELens's does.
+//!
+//! The documents go through in the batches their clean runs are made in:
+//! the spliced and the zero-ablated runs of a batch's documents of one
+//! length are one batched pass each, resumed from the clean runs at the
+//! hook's layer, each document under its own splice (its special positions
+//! kept); the sums are then made in document order, as one by one.
 
 use std::sync::Arc;
 
@@ -352,31 +358,37 @@ pub fn evaluate_saes(
         check(watch)?;
         watch.progress(Stage::Documents, docs.start, corpus.len());
         let cleans = clean_runs(model, corpus, docs.clone(), watch)?;
-        // Measured in document order, so the sums are those made one by one.
-        for (d, clean) in docs.clone().zip(cleans) {
-            if d > docs.start {
-                check(watch)?;
-                watch.progress(Stage::Documents, d, corpus.len());
-            }
+        let out = |cap: &crate::capture::Capture| -> Result<Vec<Vec<f64>>> {
+            log_probs(&model.model.unembed(cap.state(State::Resid(n_layers)))?)
+        };
+        // Each document's counted positions, the positions whose next token
+        // is predicted (CE at t predicts ids[t + 1]: counted when t is), and
+        // its clean log-probabilities.
+        let mut measured = Vec::with_capacity(cleans.len());
+        for (d, clean) in docs.clone().zip(&cleans) {
             let ids = &corpus[d];
             let counted: Vec<bool> = ids.iter().map(|id| !special.contains(id)).collect();
-            // CE at t predicts ids[t + 1]: counted when t is.
             let ce_at: Vec<usize> = (0..ids.len().saturating_sub(1))
                 .filter(|&t| counted[t])
                 .collect();
-            let out = |cap: &crate::capture::Capture| -> Result<Vec<Vec<f64>>> {
-                log_probs(&model.model.unembed(cap.state(State::Resid(n_layers)))?)
-            };
-            let clean_lp = out(&clean)?;
+            let clean_lp = out(clean)?;
             ce_clean -= ce_at
                 .iter()
                 .map(|&t| clean_lp[t][ids[t + 1] as usize])
                 .sum::<f64>();
-            for (sae, s) in saes.iter().zip(&mut sums) {
-                let x = super::sae::hook_state(model, &clean, ids, &clean_plan, sae.hook)?;
+            tokens += counted.iter().filter(|&&c| c).count();
+            ce_tokens += ce_at.len();
+            measured.push((counted, ce_at, clean_lp));
+        }
+        for (sae, s) in saes.iter().zip(&mut sums) {
+            let mut spliced_plans = Vec::with_capacity(cleans.len());
+            for (d, clean) in docs.clone().zip(&cleans) {
+                let ids = &corpus[d];
+                let counted = &measured[d - docs.start].0;
+                let x = super::sae::hook_state(model, clean, ids, &clean_plan, sae.hook)?;
                 let rows = sae.encode(&x)?;
                 let xs = x.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
-                for ((row, xv), _) in rows.iter().zip(&xs).zip(&counted).filter(|(_, c)| **c) {
+                for ((row, xv), _) in rows.iter().zip(&xs).zip(counted).filter(|(_, c)| **c) {
                     s.l0 += row.ids.len() as f64;
                     for &f in &row.ids {
                         s.fired[f as usize] = true;
@@ -396,17 +408,23 @@ pub fn evaluate_saes(
                     sae: spliced,
                     edit: SaeEdit::Splice,
                 });
-                for (kind, ce, klsum) in [
-                    (op, &mut s.ce_spliced, &mut s.kl),
-                    (StreamOpKind::Zero, &mut s.ce_zero, &mut s.kl_zero),
-                ] {
-                    check(watch)?;
-                    let plan = plan_at(sae.hook, kind);
-                    let r = clean_plan.first_difference(&plan, n_layers);
-                    let cap = model
-                        .model
-                        .forward_with(ids, &plan, Some((r, &clean)), &opts)?;
-                    let lp = out(&cap)?;
+                spliced_plans.push(plan_at(sae.hook, op));
+            }
+            let zero = plan_at(sae.hook, StreamOpKind::Zero);
+            let zero_plans: Vec<&InterventionPlan> = vec![&zero; cleans.len()];
+            let spliced_plans: Vec<&InterventionPlan> = spliced_plans.iter().collect();
+            for (plans, ce, klsum) in [
+                (&spliced_plans, &mut s.ce_spliced, &mut s.kl),
+                (&zero_plans, &mut s.ce_zero, &mut s.kl_zero),
+            ] {
+                check(watch)?;
+                let r = clean_plan.first_difference(plans[0], n_layers);
+                let caps = resumed_runs(model, corpus, docs.clone(), plans, (r, &cleans), &opts)?;
+                // Summed in document order, as one by one.
+                for ((d, cap), (counted, ce_at, clean_lp)) in docs.clone().zip(&caps).zip(&measured)
+                {
+                    let ids = &corpus[d];
+                    let lp = out(cap)?;
                     *ce -= ce_at
                         .iter()
                         .map(|&t| lp[t][ids[t + 1] as usize])
@@ -417,8 +435,6 @@ pub fn evaluate_saes(
                         .sum::<f64>();
                 }
             }
-            tokens += counted.iter().filter(|&&c| c).count();
-            ce_tokens += ce_at.len();
         }
     }
     watch.progress(Stage::Documents, corpus.len(), corpus.len());
@@ -434,4 +450,50 @@ pub fn evaluate_saes(
         .map(|(sae, s)| s.quality(sae, ce_clean, tokens, ce_tokens))
         .collect();
     Ok((tokens, quality))
+}
+
+/// The documents `docs` of `corpus`, document `d` under `plans[d -
+/// docs.start]`, resumed at layer `r` from its clean run (`cleans`, in
+/// document order): the documents of one length through the model as one
+/// batch, as [`clean_runs`] makes their clean runs. Captures in document
+/// order.
+fn resumed_runs(
+    model: &LoadedModel,
+    corpus: &[Vec<u32>],
+    docs: std::ops::Range<usize>,
+    plans: &[&InterventionPlan],
+    (r, cleans): (usize, &[crate::capture::Capture]),
+    opts: &ForwardOptions,
+) -> Result<Vec<crate::capture::Capture>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for d in docs.clone() {
+        let t = corpus[d].len();
+        match groups.iter_mut().find(|g| corpus[g[0]].len() == t) {
+            Some(g) => g.push(d),
+            None => groups.push(vec![d]),
+        }
+    }
+    let mut caps: Vec<Option<crate::capture::Capture>> = vec![None; docs.len()];
+    for group in groups {
+        let at = |d: usize| d - docs.start;
+        let batch: Vec<&[u32]> = group.iter().map(|&d| corpus[d].as_slice()).collect();
+        let lens: Vec<usize> = batch.iter().map(|ids| ids.len()).collect();
+        let group_plans: Vec<&InterventionPlan> = group.iter().map(|&d| plans[at(d)]).collect();
+        let earlier: Vec<&crate::capture::Capture> =
+            group.iter().map(|&d| &cleans[at(d)]).collect();
+        let ran = model.model.forward_batch_planned(
+            &batch,
+            &group_plans,
+            &lens,
+            Some((r, &earlier)),
+            opts,
+        )?;
+        for (&d, cap) in group.iter().zip(ran) {
+            caps[at(d)] = Some(cap);
+        }
+    }
+    Ok(caps
+        .into_iter()
+        .map(|c| c.expect("every document run"))
+        .collect())
 }
