@@ -87,18 +87,7 @@ fn same_patterns(got: &[candle_core::Tensor], want: &[candle_core::Tensor], what
     assert_eq!(got.len(), want.len(), "{what}: layers of patterns");
     for (l, (g, w)) in got.iter().zip(want).enumerate() {
         assert_eq!(g.dims(), w.dims(), "{what}: layer {l}");
-        let d = (g - w)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_dtype(candle_core::DType::F64)
-            .unwrap()
-            .to_scalar::<f64>()
-            .unwrap();
+        let d = max_abs_diff(g, w);
         assert!(d <= 1e-6, "{what}: layer {l}'s pattern off by {d}");
     }
 }

@@ -197,6 +197,21 @@ pub(crate) fn batches(
     out
 }
 
+/// The documents `docs` of `corpus` grouped by length (each group in
+/// document order; groups in the order of their first document): the
+/// documents one batched pass carries.
+pub(crate) fn length_groups(corpus: &[Vec<u32>], docs: Range<usize>) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for d in docs {
+        let t = corpus[d].len();
+        match groups.iter_mut().find(|g| corpus[g[0]].len() == t) {
+            Some(g) => g.push(d),
+            None => groups.push(vec![d]),
+        }
+    }
+    groups
+}
+
 /// The clean runs of `corpus[docs]` (no intervention, no patterns kept):
 /// each document's capture, its states `[T, D]`. The documents of one
 /// length go through the model together
@@ -213,16 +228,8 @@ pub(crate) fn clean_runs(
         keep_patterns: false,
         watch: &Quiet(watch),
     };
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    for d in docs.clone() {
-        let t = corpus[d].len();
-        match groups.iter_mut().find(|g| corpus[g[0]].len() == t) {
-            Some(g) => g.push(d),
-            None => groups.push(vec![d]),
-        }
-    }
     let mut caps: Vec<Option<Capture>> = vec![None; docs.len()];
-    for group in groups {
+    for group in length_groups(corpus, docs.clone()) {
         check(watch)?;
         if let [d] = group[..] {
             let plan = InterventionPlan::default();

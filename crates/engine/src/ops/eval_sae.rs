@@ -29,7 +29,7 @@ use crate::model::ForwardOptions;
 use crate::sae::Sae;
 use crate::watch::{check, Quiet, Stage, Watch};
 
-use super::corpus::{batch_bytes, batches, clean_runs, Corpus, CorpusSpec};
+use super::corpus::{batch_bytes, batches, clean_runs, length_groups, Corpus, CorpusSpec};
 use super::run::float_bytes;
 use super::sae::{check_read, SaeSelection};
 use super::{Context, Cost, Never, Operation, Request};
@@ -465,16 +465,8 @@ fn resumed_runs(
     (r, cleans): (usize, &[crate::capture::Capture]),
     opts: &ForwardOptions,
 ) -> Result<Vec<crate::capture::Capture>> {
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    for d in docs.clone() {
-        let t = corpus[d].len();
-        match groups.iter_mut().find(|g| corpus[g[0]].len() == t) {
-            Some(g) => g.push(d),
-            None => groups.push(vec![d]),
-        }
-    }
     let mut caps: Vec<Option<crate::capture::Capture>> = vec![None; docs.len()];
-    for group in groups {
+    for group in length_groups(corpus, docs.clone()) {
         let at = |d: usize| d - docs.start;
         let batch: Vec<&[u32]> = group.iter().map(|&d| corpus[d].as_slice()).collect();
         let lens: Vec<usize> = batch.iter().map(|ids| ids.len()).collect();
