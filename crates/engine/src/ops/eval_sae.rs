@@ -30,7 +30,6 @@ use crate::sae::Sae;
 use crate::watch::{check, Quiet, Stage, Watch};
 
 use super::corpus::{batch_bytes, batches, clean_runs, length_groups, Corpus, CorpusSpec};
-use super::run::float_bytes;
 use super::sae::{check_read, SaeSelection};
 use super::{Context, Cost, Never, Operation, Request};
 
@@ -142,13 +141,12 @@ impl Operation for EvalSaeSpec {
     }
 
     /// At most, for documents of `max_tokens` ids: a batch of documents'
-    /// clean runs, one changed run's states, the clean output's
+    /// clean runs, a batch of their changed runs, the clean output's
     /// log-probabilities (f64), one row of logits at a time, and the
     /// largest SAE's features.
     fn cost(&self, model: &LoadedModel) -> Cost {
         let t = self.corpus.max_tokens as u64;
         let v = model.model.vocab_size() as u64;
-        let states = super::run::capture_bytes(model.config(), t, float_bytes(model));
         let d_sae = self.saes.iter().map(|s| s.d_sae()).max().unwrap_or(0) as u64;
         Cost {
             memory: vec![
@@ -161,7 +159,15 @@ impl Operation for EvalSaeSpec {
                         self.max_batch,
                     ),
                 ),
-                ("a changed run's states", states),
+                (
+                    "a batch of documents' changed runs",
+                    batch_bytes(
+                        model,
+                        self.corpus.max_tokens,
+                        self.corpus.documents(),
+                        self.max_batch,
+                    ),
+                ),
                 ("a document's distributions", t * v * (4 + 4 + 8)),
                 (
                     "SAE features",
@@ -224,6 +230,35 @@ struct Sums {
 }
 
 impl Sums {
+    /// A document's codes at the SAE's hook in its clean run, at its
+    /// counted positions: L0, the features that fire, the reconstruction
+    /// error and the moments of the activations.
+    fn add_codes(
+        &mut self,
+        model: &LoadedModel,
+        sae: &Sae,
+        clean: &crate::capture::Capture,
+        ids: &[u32],
+        counted: &[bool],
+    ) -> Result<()> {
+        let plain = InterventionPlan::default();
+        let x = super::sae::hook_state(model, clean, ids, &plain, sae.hook)?;
+        let rows = sae.encode(&x)?;
+        let xs = x.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
+        for ((row, xv), _) in rows.iter().zip(&xs).zip(counted).filter(|(_, c)| **c) {
+            self.l0 += row.ids.len() as f64;
+            for &f in &row.ids {
+                self.fired[f as usize] = true;
+            }
+            self.resid_sq += f64::from(row.recon_error).powi(2);
+            for (acc, &v) in self.sum_x.iter_mut().zip(xv) {
+                *acc += f64::from(v);
+                self.sum_sq += f64::from(v).powi(2);
+            }
+        }
+        Ok(())
+    }
+
     fn new(sae: &Sae) -> Self {
         Sums {
             ce_spliced: 0.0,
@@ -354,51 +389,24 @@ pub fn evaluate_saes(
     };
     let mut sums: Vec<Sums> = saes.iter().map(|s| Sums::new(s)).collect();
     let (mut ce_clean, mut tokens, mut ce_tokens) = (0.0, 0usize, 0usize);
+    let out = |x: &Tensor| -> Result<Vec<Vec<f64>>> { log_probs(&model.model.unembed(x)?) };
     for docs in batches(model, corpus, max_batch) {
         check(watch)?;
         watch.progress(Stage::Documents, docs.start, corpus.len());
         let cleans = clean_runs(model, corpus, docs.clone(), watch)?;
-        let out = |cap: &crate::capture::Capture| -> Result<Vec<Vec<f64>>> {
-            log_probs(&model.model.unembed(cap.state(State::Resid(n_layers)))?)
-        };
-        // Each document's counted positions, the positions whose next token
-        // is predicted (CE at t predicts ids[t + 1]: counted when t is), and
-        // its clean log-probabilities.
-        let mut measured = Vec::with_capacity(cleans.len());
-        for (d, clean) in docs.clone().zip(&cleans) {
-            let ids = &corpus[d];
-            let counted: Vec<bool> = ids.iter().map(|id| !special.contains(id)).collect();
-            let ce_at: Vec<usize> = (0..ids.len().saturating_sub(1))
-                .filter(|&t| counted[t])
-                .collect();
-            let clean_lp = out(clean)?;
-            ce_clean -= ce_at
-                .iter()
-                .map(|&t| clean_lp[t][ids[t + 1] as usize])
-                .sum::<f64>();
-            tokens += counted.iter().filter(|&&c| c).count();
-            ce_tokens += ce_at.len();
-            measured.push((counted, ce_at, clean_lp));
-        }
+        // Each document's counted positions (not special tokens).
+        let counted: Vec<Vec<bool>> = docs
+            .clone()
+            .map(|d| corpus[d].iter().map(|id| !special.contains(id)).collect())
+            .collect();
+        // Per SAE, in document order: the statistics of its codes, then the
+        // last states of the spliced and the zero-ablated runs (only those
+        // are kept of a changed run: a batch's distributions would not fit).
+        let mut changed: Vec<[Vec<Tensor>; 2]> = Vec::with_capacity(saes.len());
         for (sae, s) in saes.iter().zip(&mut sums) {
             let mut spliced_plans = Vec::with_capacity(cleans.len());
-            for (d, clean) in docs.clone().zip(&cleans) {
-                let ids = &corpus[d];
-                let counted = &measured[d - docs.start].0;
-                let x = super::sae::hook_state(model, clean, ids, &clean_plan, sae.hook)?;
-                let rows = sae.encode(&x)?;
-                let xs = x.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
-                for ((row, xv), _) in rows.iter().zip(&xs).zip(counted).filter(|(_, c)| **c) {
-                    s.l0 += row.ids.len() as f64;
-                    for &f in &row.ids {
-                        s.fired[f as usize] = true;
-                    }
-                    s.resid_sq += f64::from(row.recon_error).powi(2);
-                    for (acc, &v) in s.sum_x.iter_mut().zip(xv) {
-                        *acc += f64::from(v);
-                        s.sum_sq += f64::from(v).powi(2);
-                    }
-                }
+            for ((d, clean), counted) in docs.clone().zip(&cleans).zip(&counted) {
+                s.add_codes(model, sae, clean, &corpus[d], counted)?;
                 let keep = counted.iter().map(|&c| exclude_special && !c).collect();
                 let spliced = Arc::new(SpliceExcept {
                     sae: sae.clone(),
@@ -413,18 +421,31 @@ pub fn evaluate_saes(
             let zero = plan_at(sae.hook, StreamOpKind::Zero);
             let zero_plans: Vec<&InterventionPlan> = vec![&zero; cleans.len()];
             let spliced_plans: Vec<&InterventionPlan> = spliced_plans.iter().collect();
-            for (plans, ce, klsum) in [
-                (&spliced_plans, &mut s.ce_spliced, &mut s.kl),
-                (&zero_plans, &mut s.ce_zero, &mut s.kl_zero),
-            ] {
+            let last = |plans: &[&InterventionPlan]| -> Result<Vec<Tensor>> {
                 check(watch)?;
                 let r = clean_plan.first_difference(plans[0], n_layers);
-                let caps = resumed_runs(model, corpus, docs.clone(), plans, (r, &cleans), &opts)?;
-                // Summed in document order, as one by one.
-                for ((d, cap), (counted, ce_at, clean_lp)) in docs.clone().zip(&caps).zip(&measured)
-                {
-                    let ids = &corpus[d];
-                    let lp = out(cap)?;
+                resumed_last_states(model, corpus, docs.clone(), plans, (r, &cleans), &opts)
+            };
+            changed.push([last(&spliced_plans)?, last(&zero_plans)?]);
+        }
+        // Measured in document order, so the sums are those made one by one.
+        for (k, ((d, clean), counted)) in docs.clone().zip(&cleans).zip(&counted).enumerate() {
+            let ids = &corpus[d];
+            // CE at t predicts ids[t + 1]: counted when t is.
+            let ce_at: Vec<usize> = (0..ids.len().saturating_sub(1))
+                .filter(|&t| counted[t])
+                .collect();
+            let clean_lp = out(clean.state(State::Resid(n_layers)))?;
+            ce_clean -= ce_at
+                .iter()
+                .map(|&t| clean_lp[t][ids[t + 1] as usize])
+                .sum::<f64>();
+            for (s, [spliced, zero]) in sums.iter_mut().zip(&changed) {
+                for (last, ce, klsum) in [
+                    (&spliced[k], &mut s.ce_spliced, &mut s.kl),
+                    (&zero[k], &mut s.ce_zero, &mut s.kl_zero),
+                ] {
+                    let lp = out(last)?;
                     *ce -= ce_at
                         .iter()
                         .map(|&t| lp[t][ids[t + 1] as usize])
@@ -435,6 +456,8 @@ pub fn evaluate_saes(
                         .sum::<f64>();
                 }
             }
+            tokens += counted.iter().filter(|&&c| c).count();
+            ce_tokens += ce_at.len();
         }
     }
     watch.progress(Stage::Documents, corpus.len(), corpus.len());
@@ -452,20 +475,22 @@ pub fn evaluate_saes(
     Ok((tokens, quality))
 }
 
-/// The documents `docs` of `corpus`, document `d` under `plans[d -
-/// docs.start]`, resumed at layer `r` from its clean run (`cleans`, in
-/// document order): the documents of one length through the model as one
-/// batch, as [`clean_runs`] makes their clean runs. Captures in document
-/// order.
-fn resumed_runs(
+/// The last residual state `[T, D]` of each of the documents `docs` of
+/// `corpus` run with document `d` under `plans[d - docs.start]`, resumed at
+/// layer `r` from its clean run (`cleans`, in document order): the
+/// documents of one length through the model as one batch, as
+/// [`clean_runs`] makes their clean runs. In document order; the rest of
+/// each run is let go as soon as its batch is done.
+fn resumed_last_states(
     model: &LoadedModel,
     corpus: &[Vec<u32>],
     docs: std::ops::Range<usize>,
     plans: &[&InterventionPlan],
     (r, cleans): (usize, &[crate::capture::Capture]),
     opts: &ForwardOptions,
-) -> Result<Vec<crate::capture::Capture>> {
-    let mut caps: Vec<Option<crate::capture::Capture>> = vec![None; docs.len()];
+) -> Result<Vec<Tensor>> {
+    let n = model.config().n_layers;
+    let mut last: Vec<Option<Tensor>> = vec![None; docs.len()];
     for group in length_groups(corpus, docs.clone()) {
         let at = |d: usize| d - docs.start;
         let batch: Vec<&[u32]> = group.iter().map(|&d| corpus[d].as_slice()).collect();
@@ -481,10 +506,10 @@ fn resumed_runs(
             opts,
         )?;
         for (&d, cap) in group.iter().zip(ran) {
-            caps[at(d)] = Some(cap);
+            last[at(d)] = Some(cap.state(State::Resid(n)).clone());
         }
     }
-    Ok(caps
+    Ok(last
         .into_iter()
         .map(|c| c.expect("every document run"))
         .collect())
