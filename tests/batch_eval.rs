@@ -318,3 +318,35 @@ fn eval_sae_batched_is_eval_sae_one_by_one() {
     assert_eq!(batched, run(Some(1)));
     assert_eq!(batched, run(Some(3)));
 }
+
+/// A feature's corpus scan with its documents run in batches finds what it
+/// finds with them run one by one: the same counts, strongest activation and
+/// contexts.
+#[test]
+fn sae_feature_corpus_batched_is_one_by_one() {
+    use logitlens_engine::ops::sae_corpus::{SaeCorpusReport, SaeCorpusRequest, SaeCorpusSpec};
+    let m = load_tiny("llama");
+    let dir = fixtures().join("research/sae/llama/relu_resid_post_1");
+    let sae = Sae::read(&dir, &SaeOptions::default()).unwrap();
+    let name = sae.name.clone();
+    m.attach_saes(vec![sae]).unwrap();
+    let run = |max_batch| -> SaeCorpusReport {
+        let req = SaeCorpusRequest {
+            sae: name.clone(),
+            feature: 3,
+            corpus: Corpus::Text(TEXT.into()),
+            max_tokens: MAX_TOKENS,
+            contexts: 5,
+            window: 2,
+        };
+        let mut spec = SaeCorpusSpec::check(&m, &req).unwrap();
+        spec.max_batch = max_batch;
+        spec.run(&m, &Context::default(), &mut |e| match e {})
+            .unwrap()
+    };
+    let batched = run(None);
+    assert_eq!(batched.documents, 7);
+    assert!(batched.fires > 0, "{batched:?}");
+    assert_eq!(batched, run(Some(1)));
+    assert_eq!(batched, run(Some(3)));
+}

@@ -9,12 +9,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::hooks::InterventionPlan;
 use crate::load::LoadedModel;
-use crate::model::ForwardOptions;
 use crate::sae::Sae;
-use crate::watch::{check, Quiet, Stage};
+use crate::watch::{check, Stage};
 
-use super::corpus::{Corpus, CorpusSpec};
-use super::run::float_bytes;
+use super::corpus::{batch_bytes, batches, clean_runs, Corpus, CorpusSpec};
 use super::{Context, Cost, Never, Operation, Request};
 
 /// Most contexts a scan lists, and most tokens each side of one.
@@ -75,6 +73,8 @@ pub struct SaeCorpusSpec {
     corpus: CorpusSpec,
     contexts: usize,
     window: usize,
+    /// Documents one batched pass carries at most (`Some(1)`: one by one).
+    pub max_batch: Option<usize>,
 }
 
 impl Request for SaeCorpusRequest {
@@ -111,17 +111,29 @@ impl Operation for SaeCorpusSpec {
             corpus: CorpusSpec::check(model, &req.corpus, req.max_tokens)?,
             contexts: req.contexts,
             window: req.window,
+            max_batch: None,
         })
     }
 
-    /// A document's states and its SAE pre-activations.
+    fn max_batch(&mut self) -> Option<&mut Option<usize>> {
+        Some(&mut self.max_batch)
+    }
+
+    /// A batch of documents' states and a document's SAE pre-activations.
     fn cost(&self, model: &LoadedModel) -> Cost {
         let t = self.corpus.max_tokens as u64;
-        let states = super::run::capture_bytes(model.config(), t, float_bytes(model));
         let d_sae = self.sae.d_sae() as u64;
         Cost {
             memory: vec![
-                ("a document's states", states),
+                (
+                    "a batch of documents' runs",
+                    batch_bytes(
+                        model,
+                        self.corpus.max_tokens,
+                        self.corpus.documents(),
+                        self.max_batch,
+                    ),
+                ),
                 (
                     "SAE features",
                     (crate::sae::MAX_PRE_BYTES as u64).min(t * d_sae * 4),
@@ -143,29 +155,31 @@ impl Operation for SaeCorpusSpec {
         let sample_seed = self.corpus.sample_seed();
         let docs = self.corpus.ids(model, cx.watch)?;
         let plan = InterventionPlan::default();
-        let opts = ForwardOptions {
-            keep_patterns: false,
-            watch: &Quiet(cx.watch),
-        };
         let f = self.feature as usize;
         let (mut tokens, mut fires, mut max_act) = (0usize, 0usize, 0f32);
         // (act, document, position), the strongest `contexts` kept.
         let mut best: Vec<(f32, usize, usize)> = Vec::new();
-        for (d, ids) in docs.iter().enumerate() {
+        // The documents' runs in batches (as eval-lens and eval-sae make
+        // their clean runs), each document then read in corpus order.
+        let ranges = batches(model, &docs, self.max_batch);
+        for range in ranges {
             check(cx.watch)?;
-            cx.watch.progress(Stage::Documents, d, docs.len());
-            let cap = model.model.forward_with(ids, &plan, None, &opts)?;
-            let x = super::sae::hook_state(model, &cap, ids, &plan, self.sae.hook)?;
-            let acts = self.sae.feature_acts(&x, f)?;
-            tokens += acts.len();
-            for (p, &a) in acts.iter().enumerate().filter(|(_, a)| **a > 0.0) {
-                fires += 1;
-                max_act = max_act.max(a);
-                best.push((a, d, p));
+            cx.watch.progress(Stage::Documents, range.start, docs.len());
+            let caps = clean_runs(model, &docs, range.clone(), cx.watch)?;
+            for (d, cap) in range.zip(caps) {
+                let ids = &docs[d];
+                let x = super::sae::hook_state(model, &cap, ids, &plan, self.sae.hook)?;
+                let acts = self.sae.feature_acts(&x, f)?;
+                tokens += acts.len();
+                for (p, &a) in acts.iter().enumerate().filter(|(_, a)| **a > 0.0) {
+                    fires += 1;
+                    max_act = max_act.max(a);
+                    best.push((a, d, p));
+                }
+                // Strongest first, then earliest: a stable order for equal acts.
+                best.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+                best.truncate(self.contexts);
             }
-            // Strongest first, then earliest: a stable order for equal acts.
-            best.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
-            best.truncate(self.contexts);
         }
         cx.watch.progress(Stage::Documents, docs.len(), docs.len());
         let contexts = best
