@@ -32,7 +32,7 @@ use logitlens_engine::sae::Sae;
 use logitlens_engine::watch::{Stage, Watch};
 use logitlens_engine::{
     BackendKind, ComputeDtype, EngineError, InferenceRequest, InferenceResponse, LoadOptions,
-    LoadedModel, RunRequest, RunState, WeightsMode,
+    LoadedModel, RunOutput, RunRequest, RunState, WeightsMode,
 };
 use numpy::{PyArray, PyArrayMethods};
 use pyo3::exceptions::{
@@ -443,14 +443,8 @@ impl Model {
     ) -> PyResult<Run> {
         let req = RunRequest::from(parse::<InferenceRequest>(request)?);
         let model = Arc::clone(&self.inner);
-        let (body, state) = detached(py, progress, move |watch| {
-            let out = execute(&model, &req, watch, &mut |never| match never {})?;
-            let body = InferenceResponse::new(out.answer, &out.state.capture.patterns)?;
-            Ok((json(&body)?, out.state))
-        })?;
-        Ok(Run {
-            body,
-            state: Arc::new(state),
+        detached(py, progress, move |watch| {
+            Run::of(execute(&model, &req, watch, &mut |never| match never {})?)
         })
     }
 
@@ -466,26 +460,15 @@ impl Model {
     ) -> PyResult<(Vec<Run>, Vec<Vec<usize>>)> {
         let req = BatchRequest::from(parse::<InferenceBatchRequest>(request)?);
         let model = Arc::clone(&self.inner);
-        let (runs, passes) = detached(py, progress, move |watch| {
+        detached(py, progress, move |watch| {
             let out = execute(&model, &req, watch, &mut |never| match never {})?;
             let runs = out
                 .runs
                 .into_iter()
-                .map(|o| {
-                    let body = InferenceResponse::new(o.answer, &o.state.capture.patterns)?;
-                    Ok((json(&body)?, o.state))
-                })
-                .collect::<logitlens_engine::Result<Vec<_>>>()?;
+                .map(Run::of)
+                .collect::<logitlens_engine::Result<_>>()?;
             Ok((runs, out.passes))
-        })?;
-        let runs = runs
-            .into_iter()
-            .map(|(body, state)| Run {
-                body,
-                state: Arc::new(state),
-            })
-            .collect();
-        Ok((runs, passes))
+        })
     }
 
     /// What `POST /patch` answers for `request` (its JSON body as text):
@@ -924,6 +907,18 @@ struct Run {
     body: String,
     /// The run behind it (its states; what /sae_features reads of a kept run).
     state: Arc<RunState>,
+}
+
+impl Run {
+    /// A lens run's output: its answer as `POST /inference` writes it, and
+    /// its state.
+    fn of(out: RunOutput) -> logitlens_engine::Result<Self> {
+        let body = InferenceResponse::new(out.answer, &out.state.capture.patterns)?;
+        Ok(Run {
+            body: json(&body)?,
+            state: Arc::new(out.state),
+        })
+    }
 }
 
 #[pymethods]

@@ -197,19 +197,35 @@ pub(crate) fn batches(
     out
 }
 
-/// The documents `docs` of `corpus` grouped by length (each group in
-/// document order; groups in the order of their first document): the
-/// documents one batched pass carries.
-pub(crate) fn length_groups(corpus: &[Vec<u32>], docs: Range<usize>) -> Vec<Vec<usize>> {
+/// `run` on each group of the documents `docs` of `corpus` that have one
+/// length (the documents one batched pass carries: their indices, in
+/// document order), one result per document of the group; the results in
+/// document order.
+pub(crate) fn by_length<T>(
+    corpus: &[Vec<u32>],
+    docs: Range<usize>,
+    mut run: impl FnMut(&[usize]) -> Result<Vec<T>>,
+) -> Result<Vec<T>> {
     let mut groups: Vec<Vec<usize>> = Vec::new();
-    for d in docs {
+    for d in docs.clone() {
         let t = corpus[d].len();
         match groups.iter_mut().find(|g| corpus[g[0]].len() == t) {
             Some(g) => g.push(d),
             None => groups.push(vec![d]),
         }
     }
-    groups
+    let mut out: Vec<Option<T>> = (0..docs.len()).map(|_| None).collect();
+    for group in groups {
+        let results = run(&group)?;
+        assert_eq!(results.len(), group.len(), "one result per document");
+        for (&d, r) in group.iter().zip(results) {
+            out[d - docs.start] = Some(r);
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|r| r.expect("every document in a group"))
+        .collect())
 }
 
 /// The clean runs of `corpus[docs]` (no intervention, no patterns kept):
@@ -228,22 +244,20 @@ pub(crate) fn clean_runs(
         keep_patterns: false,
         watch: &Quiet(watch),
     };
-    let mut caps: Vec<Option<Capture>> = vec![None; docs.len()];
-    for group in length_groups(corpus, docs.clone()) {
+    by_length(corpus, docs, |group| {
         check(watch)?;
         if let [d] = group[..] {
             let plan = InterventionPlan::default();
-            caps[d - docs.start] = Some(model.model.forward_with(&corpus[d], &plan, None, &opts)?);
-            continue;
+            return Ok(vec![model
+                .model
+                .forward_with(&corpus[d], &plan, None, &opts)?]);
         }
         let ids: Vec<&[u32]> = group.iter().map(|&d| corpus[d].as_slice()).collect();
         let batch = model.model.forward_batch(&ids, &opts)?;
-        for (i, &d) in group.iter().enumerate() {
-            caps[d - docs.start] = Some(batch.item(i, corpus[d].len())?);
-        }
-    }
-    Ok(caps
-        .into_iter()
-        .map(|c| c.expect("every document run"))
-        .collect())
+        group
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| batch.item(i, corpus[d].len()))
+            .collect()
+    })
 }

@@ -29,7 +29,7 @@ use crate::model::ForwardOptions;
 use crate::sae::Sae;
 use crate::watch::{check, Quiet, Stage, Watch};
 
-use super::corpus::{batch_bytes, batches, clean_runs, length_groups, Corpus, CorpusSpec};
+use super::corpus::{batch_bytes, batches, by_length, clean_runs, Corpus, CorpusSpec};
 use super::sae::{check_read, SaeSelection};
 use super::{Context, Cost, Never, Operation, Request};
 
@@ -490,8 +490,7 @@ fn resumed_last_states(
     opts: &ForwardOptions,
 ) -> Result<Vec<Tensor>> {
     let n = model.config().n_layers;
-    let mut last: Vec<Option<Tensor>> = vec![None; docs.len()];
-    for group in length_groups(corpus, docs.clone()) {
+    by_length(corpus, docs.clone(), |group| {
         let at = |d: usize| d - docs.start;
         let batch: Vec<&[u32]> = group.iter().map(|&d| corpus[d].as_slice()).collect();
         let lens: Vec<usize> = batch.iter().map(|ids| ids.len()).collect();
@@ -505,12 +504,9 @@ fn resumed_last_states(
             Some((r, &earlier)),
             opts,
         )?;
-        for (&d, cap) in group.iter().zip(ran) {
-            last[at(d)] = Some(cap.state(State::Resid(n)).clone());
-        }
-    }
-    Ok(last
-        .into_iter()
-        .map(|c| c.expect("every document run"))
-        .collect())
+        Ok(ran
+            .iter()
+            .map(|cap| cap.state(State::Resid(n)).clone())
+            .collect())
+    })
 }

@@ -203,21 +203,20 @@ impl BatchSpec {
                 })
                 .collect();
             together.sort_by_key(|&i| std::cmp::Reverse(self.runs[i].ids.len()));
+            // The pass being filled, and the bytes its items take at the
+            // rows its first (longest) prompt sets.
             let mut current: Vec<usize> = Vec::new();
+            let mut used = 0;
             for i in together {
-                // The first (longest) prompt sets the pass's rows.
                 let t = current
                     .first()
                     .map_or(self.runs[i].ids.len(), |&f| self.runs[f].ids.len());
-                let bytes = |pass: &[usize]| -> u64 {
-                    pass.iter()
-                        .map(|&j| Self::item_bytes(model, &self.runs[j], t))
-                        .sum()
-                };
-                let grown = [current.as_slice(), &[i]].concat();
-                if !current.is_empty() && (current.len() >= cap || bytes(&grown) > MAX_BATCH_BYTES)
-                {
+                let add = Self::item_bytes(model, &self.runs[i], t);
+                if !current.is_empty() && (current.len() >= cap || used + add > MAX_BATCH_BYTES) {
                     passes.push(std::mem::take(&mut current));
+                    used = Self::item_bytes(model, &self.runs[i], self.runs[i].ids.len());
+                } else {
+                    used += add;
                 }
                 current.push(i);
             }
